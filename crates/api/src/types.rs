@@ -1,0 +1,272 @@
+//! Plain data types of the Inferno data files (spec section 5.2), serialised with the
+//! reference's camelCase JSON names. Parsing goes through [`crate::load`], which first
+//! normalises key case (the reference decoder matched keys case-insensitively).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `accelerator-data.json`: the accelerator kinds a replica can run on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AcceleratorData {
+    /// All accelerator kinds.
+    pub accelerators: Vec<AcceleratorSpec>,
+}
+
+/// One accelerator kind, e.g. `4xA100` (type `A100`, multiplicity 4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AcceleratorSpec {
+    /// Unique name, e.g. `2xAIU2`.
+    pub name: String,
+    /// Type for capacity accounting, e.g. `AIU2`.
+    #[serde(rename = "type")]
+    pub acc_type: String,
+    /// Cards of `type` per accelerator instance (0 is read as 1 with a warning).
+    pub multiplicity: i64,
+    /// Memory size, GB (informational).
+    pub mem_size: i64,
+    /// Memory bandwidth, GB/s (informational).
+    #[serde(rename = "memBW")]
+    pub mem_bw: i64,
+    /// Power curve, W (informational).
+    pub power: PowerSpec,
+    /// Cost, cents/hr per accelerator instance.
+    pub cost: f64,
+}
+
+/// Piecewise-linear power curve of an accelerator (informational).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PowerSpec {
+    /// Idle power, W.
+    pub idle: i64,
+    /// Full-load power, W.
+    pub full: i64,
+    /// Power at `midUtil`, W.
+    pub mid_power: i64,
+    /// Utilisation (0..1) of the knee of the curve.
+    pub mid_util: f64,
+}
+
+/// `capacity-data.json`: available units (cards) per accelerator type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CapacityData {
+    /// One row per type.
+    pub count: Vec<AcceleratorCount>,
+}
+
+/// Available units of one accelerator type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AcceleratorCount {
+    /// Accelerator type, e.g. `A100`.
+    #[serde(rename = "type")]
+    pub acc_type: String,
+    /// Units (cards) available.
+    pub count: i64,
+}
+
+/// `model-data.json`: performance data per (model, accelerator).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ModelData {
+    /// One row per (model, accelerator).
+    pub models: Vec<ModelAcceleratorPerfData>,
+}
+
+/// Performance of one model on one accelerator kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ModelAcceleratorPerfData {
+    /// Model name.
+    pub name: String,
+    /// Accelerator name (an [`AcceleratorSpec::name`]).
+    pub acc: String,
+    /// Accelerator instances per replica (<= 0 is read as 1).
+    pub acc_count: i64,
+    /// Max batch size valid at `atTokens` tokens per request.
+    pub max_batch_size: i64,
+    /// Tokens per request at which `maxBatchSize` was measured.
+    pub at_tokens: i64,
+    /// Iteration-time parameters.
+    pub perf_parms: PerfParms,
+}
+
+/// Iteration time = alpha + beta * computed tokens + gamma * KV tokens read (ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PerfParms {
+    /// Fixed overhead per iteration, ms.
+    pub alpha: f64,
+    /// Time per computed token, ms/token.
+    pub beta: f64,
+    /// Time per KV-cache token read, ms/token.
+    pub gamma: f64,
+}
+
+/// `serviceclass-data.json`: classes of service with per-model targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceClassData {
+    /// All classes.
+    pub service_classes: Vec<ServiceClassSpec>,
+}
+
+/// One class of service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceClassSpec {
+    /// Class name, e.g. `Premium`.
+    pub name: String,
+    /// 1 (most important) ..= 100; outside that range it is read as 100.
+    pub priority: i64,
+    /// Targets per model.
+    pub model_targets: Vec<ModelTarget>,
+}
+
+/// Latency / throughput targets of one model in one class (0 = unset).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ModelTarget {
+    /// Model name.
+    pub model: String,
+    /// Mean inter-token latency target, ms.
+    #[serde(rename = "slo-itl")]
+    pub slo_itl: f64,
+    /// Mean time-to-first-token target (queueing included), ms.
+    #[serde(rename = "slo-ttft")]
+    pub slo_ttft: f64,
+    /// Throughput target, tokens/s.
+    #[serde(rename = "slo-tps")]
+    pub slo_tps: f64,
+}
+
+/// `server-data.json`: the inference servers to place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServerData {
+    /// All servers.
+    pub servers: Vec<ServerSpec>,
+}
+
+/// One inference server: a model served to one class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServerSpec {
+    /// Unique server name.
+    pub name: String,
+    /// Service class (empty means `Free`).
+    pub class: String,
+    /// Model name.
+    pub model: String,
+    /// Only consider the accelerator of the current allocation.
+    pub keep_accelerator: bool,
+    /// Lower bound on replicas.
+    pub min_num_replicas: i64,
+    /// Batch size override (0 = derive).
+    pub max_batch_size: i64,
+    /// Waiting room per replica (0 = none).
+    pub max_queue_size: i64,
+    /// Current allocation; its `load` is the load to plan for.
+    pub current_alloc: AllocationData,
+    /// Desired allocation (output of the optimizer).
+    pub desired_alloc: AllocationData,
+}
+
+/// An allocation of a server: accelerator, replicas, batch size and predictions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AllocationData {
+    /// Accelerator name ("" = none).
+    pub accelerator: String,
+    /// Number of replicas.
+    pub num_replicas: i64,
+    /// Max batch size (concurrency) per replica.
+    pub max_batch: i64,
+    /// Cost, cents/hr.
+    pub cost: f64,
+    /// Predicted (or observed) mean ITL, ms.
+    pub itl_average: f64,
+    /// Predicted (or observed) mean TTFT, ms.
+    pub ttft_average: f64,
+    /// Load of the server.
+    pub load: ServerLoadSpec,
+}
+
+/// Load of one server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServerLoadSpec {
+    /// Offered arrival rate, requests/min.
+    pub arrival_rate: f64,
+    /// Completed rate, requests/min (informational).
+    pub throughput: f64,
+    /// Mean input tokens per request.
+    pub avg_in_tokens: i64,
+    /// Mean output tokens per request.
+    pub avg_out_tokens: i64,
+}
+
+/// `optimizer-data.json`: solver flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OptimizerData {
+    /// The flags.
+    pub optimizer: OptimizerSpec,
+}
+
+/// Solver flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OptimizerSpec {
+    /// Ignore capacity (capacity planning).
+    pub unlimited: bool,
+    /// Allow several accelerator kinds per server.
+    pub heterogeneous: bool,
+    /// Use the MILP solver.
+    pub milp_solver: bool,
+    /// Use CPLEX (accepted, unused).
+    pub use_cplex: bool,
+    /// Best effort after all priorities got their SLO allocation.
+    pub delayed_best_effort: bool,
+    /// `None`, `PriorityExhaustive`, `PriorityRoundRobin` or `RoundRobin`.
+    pub saturation_policy: String,
+    /// Batch-size rule: `scaled` (default, the reference rule) or `search`.
+    pub batch_sizing: String,
+}
+
+/// All inputs of one optimisation (`system-data.json` is `{"system": SystemSpec}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SystemSpec {
+    /// Accelerators.
+    pub accelerator_data: AcceleratorData,
+    /// Model performance data.
+    pub model_data: ModelData,
+    /// Service classes.
+    pub service_class_data: ServiceClassData,
+    /// Servers with their load.
+    pub server_data: ServerData,
+    /// Solver flags.
+    pub optimizer_data: OptimizerData,
+    /// Capacity per type.
+    pub capacity_data: CapacityData,
+}
+
+/// Wrapper of a [`SystemSpec`] as in `system-data.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SystemData {
+    /// The system.
+    pub system: SystemSpec,
+}
+
+/// Optimizer output: one allocation per placed server, keyed by server name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AllocationSolution {
+    /// Allocations by server name (sorted).
+    pub allocations: BTreeMap<String, AllocationData>,
+}
