@@ -50,7 +50,7 @@ pub struct PowerSpec {
 }
 
 /// `capacity-data.json`: available units (cards) per accelerator type.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CapacityData {
     /// One row per type.
@@ -58,7 +58,7 @@ pub struct CapacityData {
 }
 
 /// Available units of one accelerator type.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct AcceleratorCount {
     /// Accelerator type, e.g. `A100`.
@@ -210,7 +210,7 @@ pub struct ServerLoadSpec {
 }
 
 /// `optimizer-data.json`: solver flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct OptimizerData {
     /// The flags.
@@ -218,7 +218,7 @@ pub struct OptimizerData {
 }
 
 /// Solver flags.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct OptimizerSpec {
     /// Ignore capacity (capacity planning).

@@ -1,0 +1,200 @@
+//! The birth-death chain of one replica (spec 1.2-1.3), solved without overflow.
+//!
+//! State k = requests present (waiting + in service), 0..=K with K = N + Q. Births at rate
+//! lambda below K; deaths at `mu_k = s_min(k, N)`. The stationary law is
+//! `p_k ∝ prod_{j<=k} lambda / mu_j`. Instead of the reference's float64 recursion with
+//! rescaling loops, the mode `k*` of `log p_k = k log lambda - sum_{j<=k} log mu_j` is found
+//! first (prefix sums of `log mu` are precomputed once per analyzer), then the probabilities
+//! are built by multiplying outwards from `p_{k*} = 1`. Every value is then in `[0, 1]`, so
+//! nothing can overflow, whatever lambda and the rates are.
+
+use crate::error::{Error, Result};
+
+/// Precomputed service rates of one chain.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    /// N: states above N have the service rate of N.
+    max_batch: usize,
+    /// Q: waiting room.
+    max_queue: usize,
+    /// `mu[k]` for k = 1..=N (index 0 unused), requests/ms.
+    mu: Vec<f64>,
+    /// `inv_mu[k] = 1 / mu[k]`.
+    inv_mu: Vec<f64>,
+    /// `log_mu_sum[k] = sum_{j=1..=k} ln mu_j` for k = 0..=N.
+    log_mu_sum: Vec<f64>,
+    /// `ln mu_N`, the log-rate of every state above N.
+    log_mu_top: f64,
+}
+
+/// Normalised stationary moments of the chain at one arrival rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ChainState {
+    /// Probability of the empty state.
+    pub(crate) p_empty: f64,
+    /// Probability of the full state (blocking probability).
+    pub(crate) p_full: f64,
+    /// Mean number in system.
+    pub(crate) mean_in_system: f64,
+    /// Mean number in service: `sum min(k, N) p_k`.
+    pub(crate) mean_in_service: f64,
+}
+
+impl Chain {
+    /// Builds the chain from the batch service rates `rates[b - 1] = s_b`, requests/ms.
+    pub(crate) fn new(rates: &[f64], max_queue: u32) -> Result<Self> {
+        let max_batch = rates.len();
+        let mut mu = Vec::with_capacity(max_batch + 1);
+        let mut log_mu_sum = Vec::with_capacity(max_batch + 1);
+        mu.push(f64::NAN);
+        log_mu_sum.push(0.0);
+        for (i, &s) in rates.iter().enumerate() {
+            // A zero, infinite or NaN rate made the reference loop forever (spec 7.18).
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::DegenerateService { batch: i as u32 + 1, rate: s });
+            }
+            mu.push(s);
+            log_mu_sum.push(log_mu_sum[i] + s.ln());
+        }
+        if max_batch == 0 {
+            return Err(Error::invalid("maxBatchSize", "must be >= 1"));
+        }
+        let inv_mu = mu.iter().map(|m| 1.0 / m).collect();
+        let log_mu_top = mu[max_batch].ln();
+        let max_queue = max_queue as usize;
+        Ok(Self { max_batch, max_queue, mu, inv_mu, log_mu_sum, log_mu_top })
+    }
+
+    fn states(&self) -> usize {
+        self.max_batch + self.max_queue
+    }
+
+    fn rate(&self, k: usize) -> f64 {
+        self.mu[k.min(self.max_batch)]
+    }
+
+    fn inv_rate(&self, k: usize) -> f64 {
+        self.inv_mu[k.min(self.max_batch)]
+    }
+
+    /// The most probable state at arrival rate `lambda` (requests/ms, > 0).
+    fn mode(&self, log_lambda: f64) -> usize {
+        let (n, big_k) = (self.max_batch, self.states());
+        let log_p = |k: usize| -> f64 {
+            let head = self.log_mu_sum[k.min(n)];
+            let tail = k.saturating_sub(n) as f64 * self.log_mu_top;
+            k as f64 * log_lambda - head - tail
+        };
+        let (mut best, mut best_log) = (0, 0.0);
+        for k in 1..=n.min(big_k) {
+            let l = log_p(k);
+            if l > best_log {
+                best = k;
+                best_log = l;
+            }
+        }
+        // Above N the log-probability is linear in k, so only the last state can beat N.
+        if big_k > n && log_p(big_k) > best_log {
+            best = big_k;
+        }
+        best
+    }
+
+    /// Solves the chain at arrival rate `lambda` (requests/ms, finite, > 0).
+    pub(crate) fn solve(&self, lambda: f64) -> ChainState {
+        let big_k = self.states();
+        let n = self.max_batch;
+        let mode = self.mode(lambda.ln());
+        let inv_lambda = 1.0 / lambda;
+        // Probabilities relative to p_mode = 1; terms below this are dropped as they cannot
+        // move any moment (the largest term is 1).
+        const NEGLIGIBLE: f64 = 1e-300;
+        let (mut total, mut in_system, mut in_service) = (1.0, mode as f64, mode.min(n) as f64);
+        let mut p_empty = if mode == 0 { 1.0 } else { 0.0 };
+        let mut p_full = if mode == big_k { 1.0 } else { 0.0 };
+
+        let mut p = 1.0;
+        for k in (0..mode).rev() {
+            p *= self.rate(k + 1) * inv_lambda;
+            if p < NEGLIGIBLE {
+                p = 0.0;
+                break;
+            }
+            total += p;
+            in_system += k as f64 * p;
+            in_service += k.min(n) as f64 * p;
+        }
+        if mode > 0 {
+            p_empty = p;
+        }
+        let mut p = 1.0;
+        for k in mode + 1..=big_k {
+            p *= lambda * self.inv_rate(k);
+            if p < NEGLIGIBLE && k > n {
+                // The tail above N is geometric: once negligible it stays negligible.
+                p = 0.0;
+                break;
+            }
+            total += p;
+            in_system += k as f64 * p;
+            in_service += k.min(n) as f64 * p;
+        }
+        if mode < big_k {
+            p_full = if p == 0.0 { 0.0 } else { p };
+        }
+        ChainState {
+            p_empty: p_empty / total,
+            p_full: p_full / total,
+            mean_in_system: in_system / total,
+            mean_in_service: in_service / total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn mm1k_matches_textbook() {
+        // Spec 6.3: one service rate 1.0, K = 10, lambda = 0.5.
+        let chain = Chain::new(&[1.0], 9).unwrap();
+        let s = chain.solve(0.5);
+        assert_relative_eq!(s.mean_in_system, 0.9946263, max_relative = 1e-6);
+        assert_relative_eq!(s.p_full, 4.8852e-4, max_relative = 1e-4);
+        let x = 0.5 * (1.0 - s.p_full);
+        assert_relative_eq!(x, 0.49975574, max_relative = 1e-6);
+        assert_relative_eq!(s.mean_in_system / x, 1.9902248, max_relative = 1e-6);
+    }
+
+    #[test]
+    fn state_dependent_demo_matches_spec() {
+        // Spec 6.3 `demos/mm1state`: N = 10, K = 100, s_B = B / (1 + 0.5 B), lambda = 1.
+        let rates: Vec<f64> = (1..=10).map(|b| f64::from(b) / (1.0 + 0.5 * f64::from(b))).collect();
+        let s = Chain::new(&rates, 90).unwrap().solve(1.0);
+        assert_relative_eq!(s.p_empty, 0.12489329, max_relative = 1e-6);
+        assert_relative_eq!(s.mean_in_system, 3.0100622, max_relative = 1e-6);
+        assert_relative_eq!(s.mean_in_service, 2.9798756, max_relative = 1e-6);
+    }
+
+    #[test]
+    fn extreme_rates_stay_finite() {
+        let rates = vec![1e-3; 64];
+        let chain = Chain::new(&rates, 100_000).unwrap();
+        for lambda in [1e-300, 1e-12, 1.0, 1e12, 1e300] {
+            let s = chain.solve(lambda);
+            for v in [s.p_empty, s.p_full, s.mean_in_system, s.mean_in_service] {
+                assert!(v.is_finite(), "lambda {lambda}: {s:?}");
+            }
+            assert!((0.0..=1.0).contains(&s.p_full));
+        }
+    }
+
+    #[test]
+    fn degenerate_rates_are_errors() {
+        assert!(Chain::new(&[1.0, f64::INFINITY], 0).is_err());
+        assert!(Chain::new(&[0.0], 0).is_err());
+        assert!(Chain::new(&[f64::NAN], 0).is_err());
+    }
+}

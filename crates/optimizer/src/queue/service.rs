@@ -1,0 +1,229 @@
+//! Iteration-time model of a continuously-batching engine (spec 1.1).
+//!
+//! One iteration takes `alpha + beta * computed tokens + gamma * KV tokens read` ms. A request
+//! with `n` input and `m` output tokens spends `c = nc(B)` iterations in chunked prefill and `m`
+//! in decode; everything per request follows in closed form from `(alpha, beta, gamma, n, m, c)`.
+
+use crate::error::{Error, Result};
+
+/// Default token budget per iteration (vLLM's `max_num_batched_tokens`).
+pub const DEFAULT_MAX_TOKENS: u32 = 8192;
+
+/// Iteration-time parameters (ms, ms/token, ms/token).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PerfParams {
+    /// Fixed overhead per iteration, ms.
+    pub alpha: f64,
+    /// Time per computed token, ms.
+    pub beta: f64,
+    /// Time per KV-cache token read, ms.
+    pub gamma: f64,
+}
+
+/// The per-request service model at every batch occupancy `1..=max_batch`.
+#[derive(Debug, Clone)]
+pub struct ServiceModel {
+    params: PerfParams,
+    in_tokens: f64,
+    out_tokens: f64,
+    /// `chunks[b - 1]` = nc(b), the prefill chunk count at occupancy b.
+    chunks: Vec<u32>,
+}
+
+impl ServiceModel {
+    /// Builds the model for occupancies `1..=max_batch` with token budget `max_tokens`
+    /// (0 = [`DEFAULT_MAX_TOKENS`]).
+    pub fn new(
+        params: PerfParams,
+        in_tokens: f64,
+        out_tokens: f64,
+        max_batch: u32,
+        max_tokens: u32,
+    ) -> Result<Self> {
+        check_finite_nonneg("alpha", params.alpha)?;
+        check_finite_nonneg("beta", params.beta)?;
+        check_finite_nonneg("gamma", params.gamma)?;
+        check_finite_nonneg("avgInputTokens", in_tokens)?;
+        if !(out_tokens.is_finite() && out_tokens >= 1.0) {
+            return Err(Error::invalid("avgOutputTokens", format!("must be >= 1, got {out_tokens}")));
+        }
+        if max_batch == 0 {
+            return Err(Error::invalid("maxBatchSize", "must be >= 1"));
+        }
+        let budget = if max_tokens == 0 { DEFAULT_MAX_TOKENS } else { max_tokens };
+        let chunks = chunk_table(in_tokens, out_tokens, f64::from(budget), max_batch);
+        Ok(Self { params, in_tokens, out_tokens, chunks })
+    }
+
+    /// Largest occupancy the model covers.
+    pub fn max_batch(&self) -> u32 {
+        self.chunks.len() as u32
+    }
+
+    /// Iteration parameters.
+    pub fn params(&self) -> PerfParams {
+        self.params
+    }
+
+    /// Mean input tokens per request.
+    pub fn in_tokens(&self) -> f64 {
+        self.in_tokens
+    }
+
+    /// Mean output tokens per request.
+    pub fn out_tokens(&self) -> f64 {
+        self.out_tokens
+    }
+
+    /// nc(b): prefill chunks at occupancy `b`, clamped to `1..=max_batch`.
+    pub fn chunks(&self, b: u32) -> u32 {
+        let i = b.clamp(1, self.max_batch()) as usize - 1;
+        self.chunks[i]
+    }
+
+    /// Prefill work of the focal request over its life, ms: `(beta + gamma (c+1)/2) n`.
+    fn prefill_work(&self, c: f64) -> f64 {
+        let p = self.params;
+        (p.beta + p.gamma * (c + 1.0) / 2.0) * self.in_tokens
+    }
+
+    /// Marginal iteration cost of one request at `c` chunks, ms:
+    /// `(w_pf(c) + w_dec) / (c + m)`.
+    pub fn slope(&self, c: u32) -> f64 {
+        let p = self.params;
+        let (n, m, c) = (self.in_tokens, self.out_tokens, f64::from(c));
+        let decode = p.beta * m + p.gamma * m * (n + (m + 1.0) / 2.0);
+        (self.prefill_work(c) + decode) / (c + m)
+    }
+
+    /// Iteration time at integer occupancy `b`, ms.
+    pub fn iteration_time(&self, b: u32) -> f64 {
+        let c = self.chunks(b);
+        self.params.alpha + f64::from(b) * self.slope(c)
+    }
+
+    /// Residence (service) time of one request at occupancy `b`, ms: `(c + m) T_it(b)`.
+    pub fn service_time(&self, b: u32) -> f64 {
+        let c = self.chunks(b);
+        (f64::from(c) + self.out_tokens) * self.iteration_time(b)
+    }
+
+    /// Service rate of the whole batch at occupancy `b`, requests/ms: `b / tau(b)`.
+    pub fn service_rate(&self, b: u32) -> f64 {
+        f64::from(b) / self.service_time(b)
+    }
+
+    /// Background iteration at a real-valued occupancy: overhead plus the other `b - 1`.
+    fn background(&self, b: f64, c: u32) -> f64 {
+        (self.params.alpha + (b - 1.0) * self.slope(c)).max(0.0)
+    }
+
+    /// Chunk count used for a real-valued occupancy: nc(round-half-up(b)).
+    fn chunks_at(&self, b: f64) -> u32 {
+        let rounded = (b + 0.5).floor().clamp(1.0, f64::from(self.max_batch()));
+        self.chunks(rounded as u32)
+    }
+
+    /// Prefill latency at (real-valued) occupancy `b`, ms: `c bg(b) + w_pf(c)`.
+    pub fn prefill(&self, b: f64) -> f64 {
+        let c = self.chunks_at(b);
+        f64::from(c) * self.background(b, c) + self.prefill_work(f64::from(c))
+    }
+
+    /// Inter-token latency at (real-valued) occupancy `b`, ms:
+    /// `bg(b) + beta + gamma (n + (m+1)/2)`.
+    pub fn itl(&self, b: f64) -> f64 {
+        let p = self.params;
+        let c = self.chunks_at(b);
+        let kv = self.in_tokens + (self.out_tokens + 1.0) / 2.0;
+        self.background(b, c) + p.beta + p.gamma * kv
+    }
+}
+
+fn check_finite_nonneg(field: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("must be a finite number >= 0, got {v}")))
+    }
+}
+
+/// Largest occupancy that admits `c` prefill chunks: `floor((c+m)(T - n/c) / (n+m))`, >= 0.
+pub fn chunk_threshold(c: u32, n: f64, m: f64, budget: f64) -> u64 {
+    let c = f64::from(c);
+    let b = ((c + m) * (budget - n / c) / (n + m)).floor();
+    if b > 0.0 {
+        b as u64
+    } else {
+        0
+    }
+}
+
+/// nc(b) for b = 1..=max_batch in one two-pointer pass over the thresholds.
+fn chunk_table(n: f64, m: f64, budget: f64, max_batch: u32) -> Vec<u32> {
+    let mut table = Vec::with_capacity(max_batch as usize);
+    let mut c = 1u32;
+    let mut threshold = chunk_threshold(c, n, m, budget);
+    for b in 1..=u64::from(max_batch) {
+        // Thresholds grow without bound in c (n/c -> 0), so this terminates.
+        while threshold < b {
+            c += 1;
+            threshold = chunk_threshold(c, n, m, budget);
+        }
+        table.push(c);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_match_spec_6_2() {
+        let cases: [((f64, f64), [u64; 7]); 3] = [
+            ((4096.0, 64.0), [64, 97, 109, 117, 122, 126, 129]),
+            ((4096.0, 256.0), [241, 364, 406, 428, 442, 452, 459]),
+            ((4096.0, 1024.0), [820, 1231, 1369, 1439, 1481, 1510, 1531]),
+        ];
+        for ((n, m), want) in cases {
+            let got: Vec<u64> = (1..=7).map(|c| chunk_threshold(c, n, m, 8192.0)).collect();
+            assert_eq!(got, want, "n={n} m={m}");
+        }
+        assert_eq!(chunk_threshold(1, 2048.0, 1024.0, 8192.0), 2050);
+        assert_eq!(chunk_threshold(2, 2048.0, 1024.0, 8192.0), 2394);
+        assert_eq!(chunk_threshold(1, 256.0, 1024.0, 8192.0), 6355);
+    }
+
+    #[test]
+    fn chunk_counts_match_spec_examples() {
+        let p = PerfParams { alpha: 8.0, beta: 0.033, gamma: 0.000333 };
+        let s = ServiceModel::new(p, 4096.0, 64.0, 200, 0).unwrap();
+        assert_eq!(s.chunks(64), 1);
+        assert_eq!(s.chunks(65), 2);
+        assert_eq!(s.chunks(128), 7);
+        assert_eq!(s.chunks(200), 39);
+    }
+
+    #[test]
+    fn residence_identity_holds() {
+        // tau(B) - prefill(B) = m * itl(B) for integer B (spec 1.1).
+        let p = PerfParams { alpha: 8.0, beta: 0.033, gamma: 0.000333 };
+        let s = ServiceModel::new(p, 4096.0, 64.0, 200, 0).unwrap();
+        for b in [1u32, 7, 64, 65, 128, 200] {
+            let lhs = s.service_time(b) - s.prefill(f64::from(b));
+            let rhs = 64.0 * s.itl(f64::from(b));
+            approx::assert_relative_eq!(lhs, rhs, max_relative = 1e-12);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        let p = PerfParams { alpha: 1.0, beta: 0.0, gamma: 0.0 };
+        assert!(ServiceModel::new(p, 10.0, 0.5, 4, 0).is_err());
+        assert!(ServiceModel::new(p, -1.0, 10.0, 4, 0).is_err());
+        assert!(ServiceModel::new(p, 1.0, 10.0, 0, 0).is_err());
+        let nan = PerfParams { alpha: f64::NAN, ..p };
+        assert!(ServiceModel::new(nan, 1.0, 10.0, 4, 0).is_err());
+    }
+}

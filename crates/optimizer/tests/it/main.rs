@@ -1,0 +1,4 @@
+//! Integration tests of the optimizer crate: spec test vectors and properties.
+
+mod queue_props;
+mod queue_vectors;
