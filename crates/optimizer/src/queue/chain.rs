@@ -198,3 +198,50 @@ mod tests {
         assert!(Chain::new(&[f64::NAN], 0).is_err());
     }
 }
+
+#[cfg(test)]
+mod slide_tests {
+    //! Spec 6.4: the slides' pure-decode model (service rate k / (K_tok (alpha + beta k)),
+    //! alpha 19, beta 1, K_tok 1024, K = 200), checked to the printed digits.
+    use super::*;
+    use approx::assert_relative_eq;
+
+    fn slide(rate_per_min: f64, n: u32) -> (ChainState, f64) {
+        let rates: Vec<f64> =
+            (1..=n).map(|k| f64::from(k) / (1024.0 * (19.0 + f64::from(k)))).collect();
+        let lambda = rate_per_min / 60_000.0;
+        let s = Chain::new(&rates, 200 - n).unwrap().solve(lambda);
+        (s, lambda * (1.0 - s.p_full))
+    }
+
+    #[test]
+    fn slide_32_sample() {
+        let (s, x) = slide(30.0, 32);
+        assert_relative_eq!(s.p_empty, 5.7982e-7, max_relative = 1e-4);
+        assert_relative_eq!(s.p_full, 2.0382e-17, max_relative = 1e-3);
+        assert_relative_eq!(s.mean_in_system, 21.24, max_relative = 5e-4);
+        assert_relative_eq!(s.mean_in_service, 20.90, max_relative = 5e-4);
+        assert_relative_eq!(s.mean_in_system / x, 42_481.0, max_relative = 1e-4);
+        assert_relative_eq!(s.mean_in_service / x, 41_808.0, max_relative = 1e-4);
+    }
+
+    #[test]
+    fn slide_10_wait_limiting() {
+        let (s, x) = slide(36.613, 48);
+        assert_relative_eq!(s.p_empty, 3.0013e-9, max_relative = 1e-3);
+        let wait = (s.mean_in_system - s.mean_in_service) / x;
+        assert_relative_eq!(wait, 1000.0, max_relative = 2e-3);
+        assert_relative_eq!(s.mean_in_service / x / 1024.0, 53.1, max_relative = 1e-3);
+    }
+
+    #[test]
+    fn slide_33_batch_24_and_48() {
+        let (s, x) = slide(30.0, 24);
+        assert_relative_eq!(s.p_empty, 4.6112e-7, max_relative = 1e-4);
+        assert_relative_eq!(s.mean_in_system / x, 51_416.5, max_relative = 1e-5);
+        assert_relative_eq!((s.mean_in_system - s.mean_in_service) / x, 10_436.0, max_relative = 1e-4);
+        let (s, x) = slide(30.0, 48);
+        assert_relative_eq!(s.p_full, 1.0472e-26, max_relative = 1e-3);
+        assert_relative_eq!(s.mean_in_service / x, 41_966.1, max_relative = 1e-5);
+    }
+}
