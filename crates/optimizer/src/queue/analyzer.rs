@@ -87,7 +87,7 @@ impl Analyzer {
             config.max_batch,
             config.max_tokens,
         )?;
-        let rates: Vec<f64> = (1..=config.max_batch).map(|b| service.service_rate(b)).collect();
+        let rates = service.service_rates();
         let chain = Chain::new(&rates, config.max_queue)?;
         let range = RateRange {
             min: rates[0] * RATE_RANGE_EPSILON * 1000.0,

@@ -25,6 +25,10 @@ pub(crate) struct Chain {
     log_mu_sum: Vec<f64>,
     /// `ln mu_N`, the log-rate of every state above N.
     log_mu_top: f64,
+    /// Whether `mu` is non-decreasing in k (always, unless the token budget splits prefills):
+    /// then the mode is found by binary search and the probabilities fall monotonically on
+    /// both sides of it, so negligible tails can be cut.
+    monotone: bool,
 }
 
 /// Normalised stationary moments of the chain at one arrival rate.
@@ -44,25 +48,34 @@ impl Chain {
     /// Builds the chain from the batch service rates `rates[b - 1] = s_b`, requests/ms.
     pub(crate) fn new(rates: &[f64], max_queue: u32) -> Result<Self> {
         let max_batch = rates.len();
+        if max_batch == 0 {
+            return Err(Error::invalid("maxBatchSize", "must be >= 1"));
+        }
         let mut mu = Vec::with_capacity(max_batch + 1);
-        let mut log_mu_sum = Vec::with_capacity(max_batch + 1);
-        mu.push(f64::NAN);
-        log_mu_sum.push(0.0);
+        mu.push(0.0);
         for (i, &s) in rates.iter().enumerate() {
             // A zero, infinite or NaN rate made the reference loop forever (spec 7.18).
             if !(s.is_finite() && s > 0.0) {
                 return Err(Error::DegenerateService { batch: i as u32 + 1, rate: s });
             }
             mu.push(s);
-            log_mu_sum.push(log_mu_sum[i] + s.ln());
         }
-        if max_batch == 0 {
-            return Err(Error::invalid("maxBatchSize", "must be >= 1"));
-        }
+        let monotone = rates.windows(2).all(|w| w[0] <= w[1]);
+        // Log prefix sums are needed only to locate the mode of a non-monotone chain.
+        let log_mu_sum = if monotone {
+            Vec::new()
+        } else {
+            let mut sums = Vec::with_capacity(max_batch + 1);
+            sums.push(0.0);
+            for (i, s) in rates.iter().enumerate() {
+                sums.push(sums[i] + s.ln());
+            }
+            sums
+        };
         let inv_mu = mu.iter().map(|m| 1.0 / m).collect();
         let log_mu_top = mu[max_batch].ln();
         let max_queue = max_queue as usize;
-        Ok(Self { max_batch, max_queue, mu, inv_mu, log_mu_sum, log_mu_top })
+        Ok(Self { max_batch, max_queue, mu, inv_mu, log_mu_sum, log_mu_top, monotone })
     }
 
     fn states(&self) -> usize {
@@ -78,8 +91,14 @@ impl Chain {
     }
 
     /// The most probable state at arrival rate `lambda` (requests/ms, > 0).
-    fn mode(&self, log_lambda: f64) -> usize {
+    fn mode(&self, lambda: f64) -> usize {
         let (n, big_k) = (self.max_batch, self.states());
+        if self.monotone {
+            // p_k / p_{k-1} = lambda / mu_k: the chain climbs while mu_k < lambda.
+            let head = self.mu[1..].partition_point(|&m| m < lambda);
+            return if head == n && big_k > n && lambda > self.mu[n] { big_k } else { head };
+        }
+        let log_lambda = lambda.ln();
         let log_p = |k: usize| -> f64 {
             let head = self.log_mu_sum[k.min(n)];
             let tail = k.saturating_sub(n) as f64 * self.log_mu_top;
@@ -104,11 +123,12 @@ impl Chain {
     pub(crate) fn solve(&self, lambda: f64) -> ChainState {
         let big_k = self.states();
         let n = self.max_batch;
-        let mode = self.mode(lambda.ln());
+        let mode = self.mode(lambda);
         let inv_lambda = 1.0 / lambda;
-        // Probabilities relative to p_mode = 1; terms below this are dropped as they cannot
-        // move any moment (the largest term is 1).
-        const NEGLIGIBLE: f64 = 1e-300;
+        // Probabilities are relative to p_mode = 1. Where they fall monotonically away from
+        // the mode, terms below 1e-30 are cut: all the rest together weigh less than
+        // 1e-30 * K. Otherwise only underflow is cut.
+        let negligible = if self.monotone { 1e-30 } else { 1e-300 };
         let (mut total, mut in_system, mut in_service) = (1.0, mode as f64, mode.min(n) as f64);
         let mut p_empty = if mode == 0 { 1.0 } else { 0.0 };
         let mut p_full = if mode == big_k { 1.0 } else { 0.0 };
@@ -116,7 +136,7 @@ impl Chain {
         let mut p = 1.0;
         for k in (0..mode).rev() {
             p *= self.rate(k + 1) * inv_lambda;
-            if p < NEGLIGIBLE {
+            if p < negligible {
                 p = 0.0;
                 break;
             }
@@ -130,7 +150,7 @@ impl Chain {
         let mut p = 1.0;
         for k in mode + 1..=big_k {
             p *= lambda * self.inv_rate(k);
-            if p < NEGLIGIBLE && k > n {
+            if p < negligible && (k > n || self.monotone) {
                 // The tail above N is geometric: once negligible it stays negligible.
                 p = 0.0;
                 break;

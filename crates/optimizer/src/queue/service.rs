@@ -113,6 +113,22 @@ impl ServiceModel {
         f64::from(b) / self.service_time(b)
     }
 
+    /// `service_rate(b)` for every b in `1..=max_batch`, computing each chunk count's slope
+    /// once (the chunk count changes rarely along b).
+    pub fn service_rates(&self) -> Vec<f64> {
+        let (alpha, m) = (self.params.alpha, self.out_tokens);
+        let mut rates = Vec::with_capacity(self.chunks.len());
+        let mut cached = (0u32, 0.0f64);
+        for (i, &c) in self.chunks.iter().enumerate() {
+            if cached.0 != c {
+                cached = (c, self.slope(c));
+            }
+            let b = (i + 1) as f64;
+            rates.push(b / ((f64::from(c) + m) * (alpha + b * cached.1)));
+        }
+        rates
+    }
+
     /// Background iteration at a real-valued occupancy: overhead plus the other `b - 1`.
     fn background(&self, b: f64, c: u32) -> f64 {
         (self.params.alpha + (b - 1.0) * self.slope(c)).max(0.0)

@@ -77,13 +77,12 @@ impl Analyzer {
         }
         let range = self.rate_range();
         let (lo, hi) = (range.min / 1000.0, range.max / 1000.0);
-        let mut evaluations = 0u32;
-        let mut eval = |lambda: f64| {
-            evaluations += 1;
-            self.metrics_at(lambda)
-        };
-        let at_lo = eval(lo);
-        let at_hi = eval(hi);
+        // Every evaluation gives both TTFT and ITL; the second search starts from the tightest
+        // bracket the first one left, and the final metrics are looked up, not recomputed.
+        let mut probes: Vec<Metrics> = Vec::with_capacity(32);
+        let at_lo = self.metrics_at(lo);
+        let at_hi = self.metrics_at(hi);
+        probes.extend([at_lo, at_hi]);
         let mut solve = |metric: &'static str, target: f64, pick: fn(&Metrics) -> f64| -> Result<f64> {
             if target <= 0.0 || pick(&at_hi) <= target {
                 return Ok(hi);
@@ -91,8 +90,24 @@ impl Analyzer {
             if pick(&at_lo) > target {
                 return Err(Error::TargetBelowRegion { metric, target, lowest: pick(&at_lo) });
             }
-            let g = |lambda: f64| pick(&eval(lambda)) - target;
-            Ok(largest_feasible(g, lo, pick(&at_lo) - target, hi, pick(&at_hi) - target, target))
+            let (mut a, mut b) = (&at_lo, &at_hi);
+            for p in &probes {
+                if pick(p) <= target && p.offered_rate > a.offered_rate {
+                    a = p;
+                }
+            }
+            for p in &probes {
+                if pick(p) > target && p.offered_rate > a.offered_rate && p.offered_rate < b.offered_rate {
+                    b = p;
+                }
+            }
+            let (a, ga, b, gb) = (a.offered_rate / 1000.0, pick(a) - target, b.offered_rate / 1000.0, pick(b) - target);
+            let g = |lambda: f64| {
+                let m = self.metrics_at(lambda);
+                probes.push(m);
+                pick(&m) - target
+            };
+            Ok(largest_feasible(g, a, ga, b, gb, target))
         };
         let lambda_ttft = solve("TTFT", targets.ttft, |m| m.ttft)?;
         let lambda_itl = solve("ITL", targets.itl, |m| m.itl)?;
@@ -108,7 +123,15 @@ impl Analyzer {
         } else {
             Binding::Itl
         };
-        let metrics = eval(lambda);
+        let cached = probes.iter().find(|p| p.offered_rate == lambda * 1000.0).copied();
+        let metrics = match cached {
+            Some(m) => m,
+            None => {
+                probes.push(self.metrics_at(lambda));
+                probes[probes.len() - 1]
+            }
+        };
+        let evaluations = probes.len() as u32;
         Ok(Sizing {
             rate_ttft: lambda_ttft * 1000.0,
             rate_itl: lambda_itl * 1000.0,
@@ -121,38 +144,68 @@ impl Analyzer {
 }
 
 /// The largest x in `[a, b]` with `g(x) <= 0`, given `g(a) <= 0 < g(b)`, assuming one crossing.
-/// Illinois regula falsi; returns the feasible end of the final bracket.
+/// Brent's method (inverse quadratic interpolation, secant, bisection fallback); returns the
+/// feasible end of the final bracket.
 fn largest_feasible(
     mut g: impl FnMut(f64) -> f64,
-    mut a: f64,
-    mut ga: f64,
-    mut b: f64,
-    mut gb: f64,
+    a: f64,
+    ga: f64,
+    b: f64,
+    gb: f64,
     scale: f64,
 ) -> f64 {
-    let mut last_side = 0i8;
+    // b: best estimate; c: the other end of the bracket; a: previous b.
+    let (mut a, mut fa, mut b, mut fb) = (a, ga, b, gb);
+    let (mut c, mut fc) = (a, fa);
+    let mut d = b - a;
+    let mut e = d;
     for _ in 0..MAX_ITERATIONS {
-        if b - a <= RATE_TOLERANCE * b || -ga <= VALUE_TOLERANCE * scale {
+        if (fb > 0.0) == (fc > 0.0) {
+            (c, fc) = (a, fa);
+            d = b - a;
+            e = d;
+        }
+        if fc.abs() < fb.abs() {
+            (a, fa) = (b, fb);
+            (b, fb) = (c, fc);
+            (c, fc) = (a, fa);
+        }
+        let tol = RATE_TOLERANCE * b.abs();
+        let half = 0.5 * (c - b);
+        let feasible_close = fb <= 0.0 && -fb <= VALUE_TOLERANCE * scale;
+        if half.abs() <= tol || fb == 0.0 || feasible_close {
             break;
         }
-        let mut x = (a * gb - b * ga) / (gb - ga);
-        if !(x > a && x < b) {
-            x = 0.5 * (a + b);
-        }
-        let gx = g(x);
-        if gx <= 0.0 {
-            (a, ga) = (x, gx);
-            if last_side == -1 {
-                gb *= 0.5;
+        if e.abs() >= tol && fa.abs() > fb.abs() {
+            let s = fb / fa;
+            let (mut p, mut q) = if a == c {
+                (2.0 * half * s, 1.0 - s)
+            } else {
+                let (q, r) = (fa / fc, fb / fc);
+                (s * (2.0 * half * q * (q - r) - (b - a) * (r - 1.0)), (q - 1.0) * (r - 1.0) * (s - 1.0))
+            };
+            if p > 0.0 {
+                q = -q;
             }
-            last_side = -1;
+            p = p.abs();
+            if 2.0 * p < (3.0 * half * q - (tol * q).abs()).min((e * q).abs()) {
+                e = d;
+                d = p / q;
+            } else {
+                d = half;
+                e = d;
+            }
         } else {
-            (b, gb) = (x, gx);
-            if last_side == 1 {
-                ga *= 0.5;
-            }
-            last_side = 1;
+            d = half;
+            e = d;
         }
+        (a, fa) = (b, fb);
+        b += if d.abs() > tol { d } else { tol.copysign(half) };
+        fb = g(b);
     }
-    a
+    if fb <= 0.0 {
+        b
+    } else {
+        c
+    }
 }

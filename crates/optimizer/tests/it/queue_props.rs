@@ -21,8 +21,15 @@ fn problem() -> impl Strategy<Value = QueueConfig> {
         })
 }
 
+/// Fixed seed: the same cases on every run (set PROPTEST_CASES to explore more).
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x1f2e_3d4c),
+        ..ProptestConfig::default()
+    }
 }
 
 proptest! {
@@ -64,28 +71,28 @@ proptest! {
         prop_assert!(s.capacity() > 0.0);
     }
 
-    /// A bigger batch cap never lowers the sized capacity, within the search tolerance, where
-    /// the model makes that true: the token budget does not split prefills (nc = 1 up to the
-    /// bigger cap) and no ITL target is set. Outside that regime the model is (rightly) not
-    /// monotone; `bigger_batch_can_lower_capacity` below shows the two mechanisms.
+    /// A bigger batch cap never lowers the capacity of a replica, within the spec's 1e-4 for
+    /// sizing throughput, where the model makes that true: no latency target binds and the
+    /// token budget does not split prefills (nc = 1 up to the bigger cap). With a binding TTFT
+    /// or ITL target the model is (rightly) not monotone in the cap; see
+    /// `bigger_batch_can_lower_capacity` below.
     #[test]
-    fn bigger_batch_never_lowers_capacity(p in problem(), extra in 1u32..64, ttft_x in 0.0f64..20.0) {
+    fn bigger_batch_never_lowers_capacity(p in problem(), extra in 1u32..64) {
         let big_n = p.max_batch + extra;
         prop_assume!(chunk_threshold(1, p.in_tokens, p.out_tokens, 8192.0) >= u64::from(big_n));
         let small = Analyzer::new(p).unwrap();
         let big = Analyzer::new(QueueConfig { max_batch: big_n, ..p }).unwrap();
-        let floor = small.analyze(small.rate_range().min).unwrap();
-        let targets = Targets { ttft: floor.ttft * (1.0 + ttft_x), itl: 0.0, tps: 0.0 };
+        let targets = Targets::default();
         let (s, b) = (small.size(&targets).unwrap(), big.size(&targets).unwrap());
-        prop_assert!(b.capacity() >= s.capacity() * (1.0 - 1e-6), "{} -> {}", s.capacity(), b.capacity());
+        prop_assert!(b.capacity() >= s.capacity() * (1.0 - 1e-4), "{} -> {}", s.capacity(), b.capacity());
     }
 }
 
-/// The two ways a bigger batch cap lowers capacity in the model, found by the property above
+/// The ways a bigger batch cap lowers capacity in the model, found by the property above
 /// when it was stated without its preconditions:
-/// - an ITL target: a bigger cap admits requests that would have waited (or been blocked),
-///   and every request in the batch slows every other's decode, so the ITL crossing comes at a
-///   lower rate;
+/// - a latency target: a bigger cap admits requests that would have waited (or been blocked),
+///   and every request in the batch slows every other's iterations, so the ITL (or TTFT)
+///   crossing comes at a lower rate (dips from 1e-4 to 30% were found);
 /// - the token budget: past `b_1` prefills are split in chunks and the batch service rate
 ///   `B / tau(B)` falls.
 ///
