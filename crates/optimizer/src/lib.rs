@@ -1,12 +1,20 @@
 //! Inferno optimizer: decides GPU type, replicas and batch size for LLM inference servers.
 //!
 //! The numeric core is plain synchronous Rust: [`queue`] models one replica (iteration time,
-//! birth-death chain, sizing, batch search).
+//! birth-death chain, sizing, batch search); [`candidate`] turns a server and an accelerator
+//! into a sized allocation; [`solver`] picks one candidate per server within capacities.
 //!
 //! # Layout
-//! `queue/` (the model), `error` (the crate's [`Error`]).
+//! `queue/` (the model), `system` (indexed view of the data), `candidate` and `stream`
+//! (candidates, lazily in value order), `solver/` (unlimited, greedy, saturation policies),
+//! `error` (the crate's [`Error`]).
 
+pub mod candidate;
 mod error;
 pub mod queue;
+pub mod solver;
+pub mod stream;
+pub mod system;
 
 pub use error::{Error, Result};
+pub use solver::{solve, Placement, Reason, SaturationPolicy, Solution, SolveOptions, Unplaced};

@@ -2,3 +2,4 @@
 
 mod queue_props;
 mod queue_vectors;
+mod solver_vectors;

@@ -1,0 +1,423 @@
+//! Candidate allocations: one per (server, accelerator), spec 3.2-3.4.
+//!
+//! A candidate fixes the accelerator, the batch size, the replicas that carry the server's load
+//! within its targets, the cost, the predicted latencies and the transition "value" the
+//! solvers minimise. Sizing (the expensive part) is cached across servers that pose the same
+//! numeric problem, and a cheap closed-form lower bound on a candidate's value lets callers
+//! skip candidates that cannot win.
+
+use crate::error::Error;
+use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, ServiceModel, Targets};
+use crate::system::{class_or_free, Perf, System};
+use inferno_api::{ModelTarget, ServerSpec};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Batch size used when the perf data gives none.
+pub const DEFAULT_MAX_BATCH: i64 = 256;
+
+/// How the batch size (max concurrency) of a candidate is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BatchSizing {
+    /// The reference rule: `maxBatchSize * atTokens / avgOutTokens`.
+    #[default]
+    Scaled,
+    /// The optimal-concurrency search, bounded above by the scaled value.
+    Search,
+}
+
+impl BatchSizing {
+    /// Parses the `batchSizing` field of the optimizer data ("" = scaled).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "scaled" => Some(Self::Scaled),
+            "search" => Some(Self::Search),
+            _ => None,
+        }
+    }
+}
+
+/// A feasible allocation of one server on one accelerator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Accelerator index in the [`System`].
+    pub acc: usize,
+    /// Replicas needed (>= minNumReplicas).
+    pub replicas: u64,
+    /// Max batch size per replica.
+    pub batch: u32,
+    /// Cost, cents/hr.
+    pub cost: f64,
+    /// Transition value (spec 3.4): what the solvers minimise.
+    pub value: f64,
+    /// Units of the accelerator's type one replica takes.
+    pub units_per_replica: u64,
+    /// Predicted mean ITL per replica, ms.
+    pub itl: f64,
+    /// Predicted mean TTFT per replica, ms.
+    pub ttft: f64,
+    /// Predicted utilisation (mean batch / max batch).
+    pub rho: f64,
+    /// Requests/s one replica carries within the targets.
+    pub capacity_per_replica: f64,
+    /// The queue problem of one replica (None for zero-load candidates), to re-analyse a
+    /// best-effort allocation at its real load.
+    pub queue: Option<QueueConfig>,
+}
+
+impl Candidate {
+    /// Units of its type the whole candidate takes.
+    pub fn units(&self) -> u64 {
+        self.replicas * self.units_per_replica
+    }
+}
+
+/// Why an accelerator cannot host a server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CandidateError {
+    /// No perf data for the model on this accelerator.
+    NoPerfData,
+    /// alpha = beta = gamma = 0: the perf data was never tuned.
+    Untuned,
+    /// The queue model rejects the problem or the targets are unattainable.
+    Model(Error),
+}
+
+impl std::fmt::Display for CandidateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoPerfData => f.write_str("no perf data"),
+            Self::Untuned => f.write_str("perf parameters are all zero (not tuned)"),
+            Self::Model(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// What every candidate of one server shares.
+#[derive(Debug, Clone)]
+pub struct ServerContext<'a> {
+    /// Index in [`System::servers`].
+    pub index: usize,
+    /// The server.
+    pub spec: &'a ServerSpec,
+    /// Its class (`Free` if empty).
+    pub class: &'a str,
+    /// Class priority (1 = most important).
+    pub priority: i64,
+    /// The class's targets for the model.
+    pub target: &'a ModelTarget,
+    /// Load to carry, requests/s (from the arrival rate, or slo-tps / out tokens).
+    pub demand: f64,
+    /// Zero arrival rate or zero output tokens.
+    pub zero_load: bool,
+    /// Accelerators to consider.
+    pub accelerators: Vec<usize>,
+    /// Index of the current accelerator, if it exists.
+    pub current_acc: Option<usize>,
+}
+
+/// Why a server has no context (and so no candidate at all).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContextError {
+    /// The class is not defined.
+    UnknownClass(String),
+    /// The class defines no target for the model.
+    NoTarget,
+    /// The model has perf data on no accelerator.
+    NoModelData,
+    /// Negative or non-finite load.
+    InvalidLoad(String),
+    /// keepAccelerator is set but the current accelerator does not exist.
+    KeptAcceleratorUnknown(String),
+}
+
+impl<'a> ServerContext<'a> {
+    /// Builds the context of server `index`, or the reason it cannot be placed at all.
+    pub fn new(system: &System<'a>, index: usize) -> Result<Self, ContextError> {
+        let spec = &system.servers()[index];
+        let class = class_or_free(&spec.class);
+        if !system.has_class(class) {
+            return Err(ContextError::UnknownClass(class.to_string()));
+        }
+        let target = system.target(class, &spec.model).ok_or(ContextError::NoTarget)?;
+        if !system.has_model(&spec.model) {
+            return Err(ContextError::NoModelData);
+        }
+        let load = &spec.current_alloc.load;
+        if !(load.arrival_rate.is_finite() && load.arrival_rate >= 0.0)
+            || load.avg_in_tokens < 0
+            || load.avg_out_tokens < 0
+        {
+            return Err(ContextError::InvalidLoad(format!(
+                "arrivalRate {} req/min, avgInTokens {}, avgOutTokens {}",
+                load.arrival_rate, load.avg_in_tokens, load.avg_out_tokens
+            )));
+        }
+        let zero_load = load.arrival_rate == 0.0 || load.avg_out_tokens == 0;
+        let demand = if target.slo_tps > 0.0 && !zero_load {
+            target.slo_tps / load.avg_out_tokens as f64
+        } else {
+            load.arrival_rate / 60.0
+        };
+        let current = spec.current_alloc.accelerator.as_str();
+        let current_acc = system.accelerator_index(current);
+        let accelerators = if spec.keep_accelerator && !current.is_empty() {
+            match current_acc {
+                Some(i) => vec![i],
+                None => return Err(ContextError::KeptAcceleratorUnknown(current.to_string())),
+            }
+        } else {
+            (0..system.accelerators.len()).collect()
+        };
+        Ok(Self {
+            index,
+            spec,
+            class,
+            priority: system.priority(class),
+            target,
+            demand,
+            zero_load,
+            accelerators,
+            current_acc,
+        })
+    }
+
+    /// Zero load and no minimum: placed with 0 replicas, no accelerator needed.
+    pub fn needs_nothing(&self) -> bool {
+        self.zero_load && self.spec.min_num_replicas <= 0
+    }
+
+    fn min_replicas(&self) -> u64 {
+        self.spec.min_num_replicas.max(0) as u64
+    }
+
+    /// Transition value of moving from the current allocation to (`acc`, `replicas`, `cost`).
+    pub fn value(&self, acc: usize, replicas: u64, cost: f64) -> f64 {
+        let current = &self.spec.current_alloc;
+        if self.current_acc == Some(acc) {
+            if current.num_replicas.max(0) as u64 == replicas {
+                0.0
+            } else {
+                cost - current.cost
+            }
+        } else {
+            0.1 * (current.cost + cost) + cost - current.cost
+        }
+    }
+
+    /// A value no candidate on `acc` can go below, without sizing it.
+    pub fn value_bound(&self, system: &System<'_>, acc: usize, sizing: BatchSizing) -> Option<f64> {
+        let perf = system.perf(&self.spec.model, acc)?;
+        let unit_cost = system.accelerators[acc].cost * perf.acc_count as f64;
+        let mut replicas = self.min_replicas();
+        if !self.zero_load {
+            let peak = peak_rate(self, perf, sizing)?;
+            replicas = replicas.max((self.demand / peak).ceil() as u64);
+        }
+        let cost = unit_cost * replicas as f64;
+        let current_cost = self.spec.current_alloc.cost;
+        Some(if self.current_acc == Some(acc) {
+            (cost - current_cost).min(0.0)
+        } else {
+            1.1 * cost - 0.9 * current_cost
+        })
+    }
+}
+
+/// Upper bound on what one replica can carry, requests/s: the top of the rate range, over
+/// every batch size the sizing may pick.
+fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Option<f64> {
+    let load = &ctx.spec.current_alloc.load;
+    let n = batch_size(ctx.spec, perf, load.avg_out_tokens);
+    let params = perf_params(perf);
+    let service =
+        ServiceModel::new(params, load.avg_in_tokens as f64, load.avg_out_tokens as f64, n, 0).ok()?;
+    let peak = match sizing {
+        BatchSizing::Scaled => service.service_rate(n),
+        BatchSizing::Search => service.service_rates().into_iter().fold(0.0, f64::max),
+    };
+    (peak.is_finite() && peak > 0.0).then_some(peak * 1000.0)
+}
+
+fn perf_params(perf: &Perf) -> PerfParams {
+    PerfParams { alpha: perf.parms.alpha, beta: perf.parms.beta, gamma: perf.parms.gamma }
+}
+
+/// The reference batch rule (spec 3.2 step 3): the server's override, else the measured max
+/// batch scaled by `atTokens / avgOutTokens`. Extensions for data the reference mishandled:
+/// maxBatchSize 0 means 256 and atTokens 0 means "do not scale".
+pub fn batch_size(server: &ServerSpec, perf: &Perf, out_tokens: i64) -> u32 {
+    if server.max_batch_size > 0 {
+        return clamp_batch(server.max_batch_size);
+    }
+    let measured = if perf.max_batch_size > 0 { perf.max_batch_size } else { DEFAULT_MAX_BATCH };
+    if perf.at_tokens <= 0 || out_tokens <= 0 {
+        return clamp_batch(measured);
+    }
+    clamp_batch((measured.saturating_mul(perf.at_tokens) / out_tokens).max(1))
+}
+
+fn clamp_batch(b: i64) -> u32 {
+    b.clamp(1, 1 << 20) as u32
+}
+
+/// Key of a sizing problem: everything [`Analyzer::size`] depends on, as exact bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SizingKey {
+    params: [u64; 3],
+    tokens: [u64; 2],
+    targets: [u64; 3],
+    batch: u32,
+    queue: u32,
+    search: bool,
+}
+
+/// Result of sizing one replica: batch size chosen and capacity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Sized {
+    batch: u32,
+    capacity: f64,
+}
+
+/// Sizing results shared by all candidates of one solve (and across threads).
+#[derive(Debug, Default)]
+pub struct SizingCache {
+    map: Mutex<HashMap<SizingKey, Result<Sized, Error>>>,
+    stats: Mutex<(u64, u64)>,
+}
+
+impl SizingCache {
+    /// (sizings computed, cache hits).
+    pub fn stats(&self) -> (u64, u64) {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get_or_size(&self, key: SizingKey, f: impl FnOnce() -> Result<Sized, Error>) -> Result<Sized, Error> {
+        let cached = self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        let stats = |hit: bool| {
+            let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            if hit {
+                s.1 += 1;
+            } else {
+                s.0 += 1;
+            }
+        };
+        if let Some(r) = cached {
+            stats(true);
+            return r;
+        }
+        stats(false);
+        // Sized outside the lock: two threads may size the same problem once each, harmlessly.
+        let r = f();
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, r.clone());
+        r
+    }
+}
+
+/// Sizes the candidate of `ctx` on accelerator `acc` (spec 3.2, 3.3 with minNumReplicas > 0).
+pub fn create(
+    system: &System<'_>,
+    ctx: &ServerContext<'_>,
+    acc: usize,
+    sizing: BatchSizing,
+    cache: &SizingCache,
+) -> Result<Candidate, CandidateError> {
+    let perf = system.perf(&ctx.spec.model, acc).ok_or(CandidateError::NoPerfData)?;
+    let units_per_replica = system.units_per_replica(acc, perf);
+    let unit_cost = system.accelerators[acc].cost * perf.acc_count as f64;
+    let p = perf.parms;
+    if ctx.zero_load {
+        return Ok(zero_load(ctx, acc, perf, units_per_replica, unit_cost));
+    }
+    if p.alpha == 0.0 && p.beta == 0.0 && p.gamma == 0.0 {
+        return Err(CandidateError::Untuned);
+    }
+    let load = &ctx.spec.current_alloc.load;
+    let cap_batch = batch_size(ctx.spec, perf, load.avg_out_tokens);
+    let search = sizing == BatchSizing::Search && ctx.spec.max_batch_size <= 0;
+    let base = QueueConfig {
+        max_batch: cap_batch,
+        max_queue: ctx.spec.max_queue_size.clamp(0, 1 << 24) as u32,
+        max_tokens: 0,
+        params: perf_params(perf),
+        in_tokens: load.avg_in_tokens as f64,
+        out_tokens: load.avg_out_tokens as f64,
+    };
+    let targets = Targets { ttft: ctx.target.slo_ttft, itl: ctx.target.slo_itl, tps: ctx.target.slo_tps };
+    let key = SizingKey {
+        params: [p.alpha.to_bits(), p.beta.to_bits(), p.gamma.to_bits()],
+        tokens: [base.in_tokens.to_bits(), base.out_tokens.to_bits()],
+        targets: [targets.ttft.to_bits(), targets.itl.to_bits(), targets.tps.to_bits()],
+        batch: cap_batch,
+        queue: base.max_queue,
+        search,
+    };
+    let sized = cache
+        .get_or_size(key, || size(&base, &targets, search))
+        .map_err(CandidateError::Model)?;
+    let queue = QueueConfig { max_batch: sized.batch, ..base };
+    let replicas = ((ctx.demand / sized.capacity).ceil() as u64).max(ctx.min_replicas()).max(1);
+    let cost = unit_cost * replicas as f64;
+    let per_replica = Analyzer::new(queue)
+        .and_then(|a| a.analyze(ctx.demand / replicas as f64))
+        .map_err(CandidateError::Model)?;
+    Ok(Candidate {
+        acc,
+        replicas,
+        batch: sized.batch,
+        cost,
+        value: ctx.value(acc, replicas, cost),
+        units_per_replica,
+        itl: per_replica.itl,
+        ttft: per_replica.ttft,
+        rho: per_replica.rho,
+        capacity_per_replica: sized.capacity,
+        queue: Some(queue),
+    })
+}
+
+fn size(base: &QueueConfig, targets: &Targets, search: bool) -> Result<Sized, Error> {
+    if search {
+        let found = optimal_concurrency(
+            base,
+            targets,
+            &ConcurrencySearch { max_batch: base.max_batch, ..ConcurrencySearch::default() },
+        )?;
+        if !found.feasible {
+            // Report why the smallest cap fails: the most informative error.
+            Analyzer::new(QueueConfig { max_batch: found.concurrency, ..*base })?.size(targets)?;
+            return Err(Error::invalid("maxBatchSize", "no batch size meets the targets"));
+        }
+        return Ok(Sized { batch: found.concurrency, capacity: found.throughput });
+    }
+    let sizing = Analyzer::new(*base)?.size(targets)?;
+    if !(sizing.capacity() > 0.0) {
+        return Err(Error::invalid("maxBatchSize", "zero capacity within the targets"));
+    }
+    Ok(Sized { batch: base.max_batch, capacity: sizing.capacity() })
+}
+
+/// Spec 3.3: zero load with minNumReplicas > 0 keeps the minimum on this accelerator.
+fn zero_load(ctx: &ServerContext<'_>, acc: usize, perf: &Perf, units_per_replica: u64, unit_cost: f64) -> Candidate {
+    let p = perf.parms;
+    let batch = if ctx.spec.max_batch_size > 0 { ctx.spec.max_batch_size } else { perf.max_batch_size };
+    let batch = clamp_batch(batch);
+    let n0 = f64::from(batch);
+    let replicas = ctx.min_replicas();
+    let cost = unit_cost * replicas as f64;
+    let denominator = (p.alpha + p.beta + p.gamma * n0) + (p.alpha + p.beta * n0);
+    let capacity = if denominator > 0.0 { n0 / denominator * 1000.0 } else { 0.0 };
+    Candidate {
+        acc,
+        replicas,
+        batch,
+        cost,
+        value: ctx.value(acc, replicas, cost),
+        units_per_replica,
+        itl: p.alpha + p.beta,
+        ttft: p.alpha + p.beta + p.gamma * n0,
+        rho: 0.0,
+        capacity_per_replica: capacity,
+        queue: None,
+    }
+}

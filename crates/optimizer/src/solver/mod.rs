@@ -1,0 +1,272 @@
+//! Solvers: from candidates to a solution (spec 4).
+//!
+//! [`solve`] builds every server's context and candidate stream (in parallel), then runs the
+//! unlimited solver (each server takes its best candidate) or the greedy solver with
+//! capacities, priority groups and a saturation policy. A server that cannot be placed is
+//! reported with its reason; the rest of the solution is still returned.
+
+mod greedy;
+mod policy;
+mod reason;
+
+pub use policy::SaturationPolicy;
+pub use reason::Reason;
+
+use crate::candidate::{BatchSizing, Candidate, ServerContext, SizingCache};
+use crate::stream::CandidateStream;
+use crate::system::System;
+use inferno_api::{AllocationData, AllocationSolution, SystemSpec};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Solver options (from the optimizer data, overridable by callers such as the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SolveOptions {
+    /// Ignore capacities.
+    pub unlimited: bool,
+    /// Best effort once after all priorities (true) or after each priority group (false).
+    pub delayed_best_effort: bool,
+    /// What to do with servers that do not fit.
+    pub policy: SaturationPolicy,
+    /// Batch-size rule.
+    pub batch_sizing: BatchSizing,
+}
+
+impl SolveOptions {
+    /// Options from the optimizer data of `spec`; unknown policy or sizing strings are errors
+    /// naming the field.
+    pub fn from_spec(spec: &SystemSpec) -> Result<Self, String> {
+        let o = &spec.optimizer_data.optimizer;
+        Ok(Self {
+            unlimited: o.unlimited,
+            delayed_best_effort: o.delayed_best_effort,
+            policy: SaturationPolicy::parse(&o.saturation_policy)
+                .ok_or_else(|| format!("optimizer.saturationPolicy: unknown policy {:?}", o.saturation_policy))?,
+            batch_sizing: BatchSizing::parse(&o.batch_sizing)
+                .ok_or_else(|| format!("optimizer.batchSizing: unknown rule {:?}", o.batch_sizing))?,
+        })
+    }
+}
+
+/// A placed server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// Server name.
+    pub server: String,
+    /// The allocation in the data-file format (load echoed from the input).
+    pub allocation: AllocationData,
+    /// Replicas the targets need (more than `allocation.numReplicas` for best effort).
+    pub required_replicas: u64,
+    /// Placed with fewer replicas than needed by a saturation policy.
+    pub best_effort: bool,
+    /// Accelerator type (for capacity accounting), "" when no accelerator is needed.
+    pub accelerator_type: String,
+    /// Units of the type taken.
+    pub units: u64,
+    /// Predicted utilisation.
+    pub rho: f64,
+    /// Transition value of the choice.
+    pub value: f64,
+    /// Requests/s one replica carries within targets.
+    pub capacity_per_replica: f64,
+}
+
+/// A server that could not be placed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unplaced {
+    /// Server name.
+    pub server: String,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Counters of one solve.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SolveStats {
+    /// Candidates that were sized.
+    pub candidates_sized: u64,
+    /// Sizing problems solved (the rest came from the cache).
+    pub sizings: u64,
+    /// Sizing cache hits.
+    pub cache_hits: u64,
+    /// Accelerator candidates never sized because their bound could not win.
+    pub candidates_skipped: u64,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+/// The result of a solve.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Solution {
+    /// Placed servers by name.
+    pub placements: BTreeMap<String, Placement>,
+    /// Servers not placed, in server-file order.
+    pub unplaced: Vec<Unplaced>,
+    /// Units used and available per accelerator type, by type name.
+    pub usage: BTreeMap<String, (u64, u64)>,
+    /// Counters.
+    pub stats: SolveStats,
+}
+
+impl Solution {
+    /// Total cost of the placed servers, cents/hr.
+    pub fn total_cost(&self) -> f64 {
+        self.placements.values().map(|p| p.allocation.cost).sum()
+    }
+
+    /// The solution in the reference format (`{"allocations": {...}}`).
+    pub fn to_api(&self) -> AllocationSolution {
+        AllocationSolution {
+            allocations: self
+                .placements
+                .iter()
+                .map(|(k, p)| (k.clone(), p.allocation.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// One server while solving.
+pub(crate) struct Entry<'a> {
+    pub(crate) ctx: ServerContext<'a>,
+    pub(crate) stream: CandidateStream,
+    /// Index of the candidate the greedy is trying.
+    pub(crate) cur: usize,
+}
+
+/// Solves `spec` with `options`.
+pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
+    let start = Instant::now();
+    let system = System::new(spec);
+    let cache = SizingCache::default();
+    let first = if options.unlimited { 1 } else { 2 };
+
+    // Contexts and the first candidates of every server, in parallel.
+    let prepared: Vec<Result<Entry<'_>, Reason>> = (0..system.servers().len())
+        .into_par_iter()
+        .map(|i| {
+            let ctx = ServerContext::new(&system, i).map_err(Reason::from)?;
+            let mut stream = CandidateStream::new(&system, &ctx, options.batch_sizing);
+            if !ctx.needs_nothing() {
+                stream.fill(first, &system, &ctx, options.batch_sizing, &cache);
+            }
+            Ok(Entry { ctx, stream, cur: 0 })
+        })
+        .collect();
+
+    let mut solution = Solution::default();
+    let mut entries = Vec::new();
+    for (i, p) in prepared.into_iter().enumerate() {
+        match p {
+            Ok(e) if e.ctx.needs_nothing() => {
+                let placement = zero_replicas(&system, &e.ctx);
+                solution.placements.insert(placement.server.clone(), placement);
+            }
+            Ok(e) => entries.push(e),
+            Err(reason) => solution
+                .unplaced
+                .push(Unplaced { server: system.servers()[i].name.clone(), reason }),
+        }
+    }
+
+    let mut available = system.capacity.clone();
+    if options.unlimited {
+        for e in &entries {
+            match e.stream.taken.first() {
+                Some(c) => {
+                    let p = placement(&system, &e.ctx, c, c.replicas);
+                    solution.placements.insert(p.server.clone(), p);
+                }
+                None => solution.unplaced.push(Unplaced {
+                    server: e.ctx.spec.name.clone(),
+                    reason: Reason::no_candidate(&system, &e.stream),
+                }),
+            }
+        }
+    } else {
+        let ctx = greedy::Greedy { system: &system, options, cache: &cache };
+        ctx.run(&mut entries, &mut available, &mut solution);
+    }
+
+    for (t, name) in system.types.iter().enumerate() {
+        let cap = system.capacity.get(t).copied().unwrap_or(0);
+        let used = if options.unlimited {
+            solution.placements.values().filter(|p| &p.accelerator_type == name).map(|p| p.units).sum()
+        } else {
+            cap - available[t]
+        };
+        solution.usage.insert(name.clone(), (used, cap));
+    }
+    let order: BTreeMap<&str, usize> =
+        system.servers().iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    solution.unplaced.sort_by_key(|u| order.get(u.server.as_str()).copied());
+    let (sizings, cache_hits) = cache.stats();
+    let sized: u64 = entries.iter().map(|e| (e.stream.taken.len() + e.stream.failures.len()) as u64).sum();
+    solution.stats = SolveStats {
+        candidates_sized: sizings + cache_hits,
+        sizings,
+        cache_hits,
+        candidates_skipped: entries.iter().map(|e| e.ctx.accelerators.len() as u64).sum::<u64>().saturating_sub(sized),
+        duration: start.elapsed(),
+    };
+    solution
+}
+
+/// A placement of `count` replicas of candidate `c` (fewer than `c.replicas` = best effort,
+/// re-analysed at the real per-replica load).
+pub(crate) fn placement(system: &System<'_>, ctx: &ServerContext<'_>, c: &Candidate, count: u64) -> Placement {
+    let acc = &system.accelerators[c.acc];
+    let scale = count as f64 / c.replicas.max(1) as f64;
+    let (mut itl, mut ttft, mut rho) = (c.itl, c.ttft, c.rho);
+    let best_effort = count < c.replicas;
+    if best_effort && count > 0 {
+        if let Some(m) = c
+            .queue
+            .and_then(|q| crate::queue::Analyzer::new(q).ok())
+            .and_then(|a| a.analyze(ctx.demand / count as f64).ok())
+        {
+            (itl, ttft, rho) = (m.itl, m.ttft, m.rho);
+        }
+    }
+    Placement {
+        server: ctx.spec.name.clone(),
+        allocation: AllocationData {
+            accelerator: acc.name.clone(),
+            num_replicas: count as i64,
+            max_batch: i64::from(c.batch),
+            cost: c.cost * scale,
+            itl_average: itl,
+            ttft_average: ttft,
+            load: ctx.spec.current_alloc.load.clone(),
+        },
+        required_replicas: c.replicas,
+        best_effort,
+        accelerator_type: system.types[acc.type_index].clone(),
+        units: count * c.units_per_replica,
+        rho,
+        value: c.value * scale,
+        capacity_per_replica: c.capacity_per_replica,
+    }
+}
+
+/// Zero load and no minimum (spec 7.3 fixed): placed with 0 replicas. The accelerator label is
+/// kept as it is so that scaling to zero does not also flip the accelerator.
+fn zero_replicas(system: &System<'_>, ctx: &ServerContext<'_>) -> Placement {
+    let current = ctx.current_acc.map(|a| &system.accelerators[a]);
+    Placement {
+        server: ctx.spec.name.clone(),
+        allocation: AllocationData {
+            accelerator: current.map(|a| a.name.clone()).unwrap_or_default(),
+            load: ctx.spec.current_alloc.load.clone(),
+            ..AllocationData::default()
+        },
+        required_replicas: 0,
+        best_effort: false,
+        accelerator_type: current.map(|a| system.types[a.type_index].clone()).unwrap_or_default(),
+        units: 0,
+        rho: 0.0,
+        value: 0.0,
+        capacity_per_replica: 0.0,
+    }
+}

@@ -1,0 +1,161 @@
+//! Saturation policies: best effort for servers whose candidates all failed to fit (spec 4.4).
+
+use super::{placement, Entry, Solution};
+use crate::candidate::SizingCache;
+use crate::system::System;
+
+/// What to do with servers that cannot get all the replicas their targets need.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SaturationPolicy {
+    /// Leave them unplaced.
+    #[default]
+    None,
+    /// In order, give each as many replicas as fit on its best candidate that fits any.
+    PriorityExhaustive,
+    /// Share what is left one replica at a time across all of them.
+    RoundRobin,
+    /// Round robin within each priority, higher priorities first.
+    PriorityRoundRobin,
+}
+
+impl SaturationPolicy {
+    /// Parses the `saturationPolicy` field ("" = None; case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "none" => Some(Self::None),
+            "priorityexhaustive" => Some(Self::PriorityExhaustive),
+            "roundrobin" => Some(Self::RoundRobin),
+            "priorityroundrobin" => Some(Self::PriorityRoundRobin),
+            _ => None,
+        }
+    }
+
+    /// The name as written in the data files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::PriorityExhaustive => "PriorityExhaustive",
+            Self::RoundRobin => "RoundRobin",
+            Self::PriorityRoundRobin => "PriorityRoundRobin",
+        }
+    }
+}
+
+/// Applies `policy` to the unallocated entries `list` (in the order they failed). Returns the
+/// entries still unplaced.
+pub(crate) fn best_effort(
+    policy: SaturationPolicy,
+    system: &System<'_>,
+    cache: &SizingCache,
+    entries: &mut [Entry<'_>],
+    list: Vec<usize>,
+    available: &mut [u64],
+    solution: &mut Solution,
+    sizing: crate::candidate::BatchSizing,
+) -> Vec<usize> {
+    if policy == SaturationPolicy::None || list.is_empty() {
+        return list;
+    }
+    // Best effort may use any candidate: size them all now.
+    for &i in &list {
+        let e = &mut entries[i];
+        e.stream.fill(usize::MAX, system, &e.ctx, sizing, cache);
+    }
+    match policy {
+        SaturationPolicy::None => list,
+        SaturationPolicy::PriorityExhaustive => exhaustive(system, entries, list, available, solution),
+        SaturationPolicy::RoundRobin => round_robin(system, entries, list, available, solution),
+        SaturationPolicy::PriorityRoundRobin => {
+            let mut left = Vec::new();
+            let mut start = 0;
+            while start < list.len() {
+                let priority = entries[list[start]].ctx.priority;
+                let end = start + list[start..].iter().take_while(|&&i| entries[i].ctx.priority == priority).count();
+                left.extend(round_robin(system, entries, list[start..end].to_vec(), available, solution));
+                start = end;
+            }
+            left
+        }
+    }
+}
+
+fn type_of(system: &System<'_>, acc: usize) -> usize {
+    system.accelerators[acc].type_index
+}
+
+fn exhaustive(
+    system: &System<'_>,
+    entries: &[Entry<'_>],
+    list: Vec<usize>,
+    available: &mut [u64],
+    solution: &mut Solution,
+) -> Vec<usize> {
+    let mut left = Vec::new();
+    for i in list {
+        let e = &entries[i];
+        let fit = e.stream.taken.iter().find_map(|c| {
+            let k = (available[type_of(system, c.acc)] / c.units_per_replica).min(c.replicas);
+            (k > 0).then_some((c, k))
+        });
+        match fit {
+            Some((c, k)) => {
+                available[type_of(system, c.acc)] -= k * c.units_per_replica;
+                let p = placement(system, &e.ctx, c, k);
+                solution.placements.insert(p.server.clone(), p);
+            }
+            None => left.push(i),
+        }
+    }
+    left
+}
+
+fn round_robin(
+    system: &System<'_>,
+    entries: &[Entry<'_>],
+    list: Vec<usize>,
+    available: &mut [u64],
+    solution: &mut Solution,
+) -> Vec<usize> {
+    // (entry, chosen candidate, replicas granted, still active)
+    let mut grants: Vec<(usize, Option<usize>, u64, bool)> = list.iter().map(|&i| (i, None, 0, true)).collect();
+    let mut first_pass = true;
+    loop {
+        let mut any = false;
+        for g in grants.iter_mut().filter(|g| g.3) {
+            let e = &entries[g.0];
+            if first_pass {
+                // The candidate is fixed on the first visit: the best that fits one replica now.
+                g.1 = e.stream.taken.iter().position(|c| available[type_of(system, c.acc)] >= c.units_per_replica);
+            }
+            let Some(ci) = g.1 else {
+                g.3 = false;
+                continue;
+            };
+            let c = &e.stream.taken[ci];
+            let t = type_of(system, c.acc);
+            if g.2 < c.replicas && available[t] >= c.units_per_replica {
+                available[t] -= c.units_per_replica;
+                g.2 += 1;
+                any = true;
+            } else {
+                g.3 = false;
+            }
+        }
+        first_pass = false;
+        if !any {
+            break;
+        }
+    }
+    let mut left = Vec::new();
+    for (i, ci, granted, _) in grants {
+        match ci {
+            Some(ci) if granted > 0 => {
+                let e = &entries[i];
+                let p = placement(system, &e.ctx, &e.stream.taken[ci], granted);
+                solution.placements.insert(p.server.clone(), p);
+            }
+            _ => left.push(i),
+        }
+    }
+    left
+}

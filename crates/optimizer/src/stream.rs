@@ -1,0 +1,107 @@
+//! A server's candidates produced lazily in value order.
+//!
+//! Every accelerator gets a cheap lower bound on its value ([`ServerContext::value_bound`]).
+//! The stream sizes accelerators in bound order and hands out a sized candidate only once no
+//! unsized accelerator could still beat or tie it, so the order (and thus every solver's
+//! result) is exactly that of sizing everything, while candidates that cannot win are never
+//! sized.
+
+use crate::candidate::{self, BatchSizing, Candidate, CandidateError, ServerContext, SizingCache};
+use crate::system::System;
+use std::cmp::Ordering;
+
+/// The documented total order of candidates: value, then cost, then units, then accelerator
+/// name (all ascending). It makes every tie deterministic.
+pub fn candidate_order(system: &System<'_>, a: &Candidate, b: &Candidate) -> Ordering {
+    a.value
+        .total_cmp(&b.value)
+        .then(a.cost.total_cmp(&b.cost))
+        .then(a.units().cmp(&b.units()))
+        .then_with(|| system.accelerators[a.acc].name.cmp(&system.accelerators[b.acc].name))
+}
+
+/// Candidates of one server, in [`candidate_order`], sized on demand.
+#[derive(Debug, Clone)]
+pub struct CandidateStream {
+    /// Unsized accelerators, sorted by bound descending (the next to size is last).
+    pending: Vec<(f64, usize)>,
+    /// Sized but not yet handed out, sorted by candidate order descending.
+    ready: Vec<Candidate>,
+    /// Handed out, in order.
+    pub taken: Vec<Candidate>,
+    /// Accelerators that cannot host the server, with the reason.
+    pub failures: Vec<(usize, CandidateError)>,
+}
+
+impl CandidateStream {
+    /// Bounds every accelerator of `ctx` (accelerators without perf data fail at once).
+    pub fn new(system: &System<'_>, ctx: &ServerContext<'_>, sizing: BatchSizing) -> Self {
+        let mut pending = Vec::with_capacity(ctx.accelerators.len());
+        let mut failures = Vec::new();
+        for &acc in &ctx.accelerators {
+            match ctx.value_bound(system, acc, sizing) {
+                Some(bound) => pending.push((bound, acc)),
+                None if system.perf(&ctx.spec.model, acc).is_none() => {
+                    failures.push((acc, CandidateError::NoPerfData));
+                }
+                // No finite bound (degenerate parameters): size it to learn why, first.
+                None => pending.push((f64::NEG_INFINITY, acc)),
+            }
+        }
+        pending.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        Self { pending, ready: Vec::new(), taken: Vec::new(), failures }
+    }
+
+    /// Makes sure `count` candidates are taken (fewer if the server has fewer).
+    pub fn fill(
+        &mut self,
+        count: usize,
+        system: &System<'_>,
+        ctx: &ServerContext<'_>,
+        sizing: BatchSizing,
+        cache: &SizingCache,
+    ) {
+        while self.taken.len() < count {
+            match self.next(system, ctx, sizing, cache) {
+                Some(c) => self.taken.push(c),
+                None => break,
+            }
+        }
+    }
+
+    /// Whether every candidate has been sized and taken.
+    pub fn exhausted(&self) -> bool {
+        self.pending.is_empty() && self.ready.is_empty()
+    }
+
+    fn next(
+        &mut self,
+        system: &System<'_>,
+        ctx: &ServerContext<'_>,
+        sizing: BatchSizing,
+        cache: &SizingCache,
+    ) -> Option<Candidate> {
+        loop {
+            let best_ready = self.ready.last().map(|c| c.value);
+            match (self.pending.last(), best_ready) {
+                // Strict: an unsized accelerator whose bound equals the best value could tie
+                // and win the tie-break, so it must be sized first.
+                (Some(&(bound, _)), Some(v)) if bound > v => return self.ready.pop(),
+                (None, Some(_)) => return self.ready.pop(),
+                (None, None) => return None,
+                (Some(_), _) => {
+                    let (_, acc) = self.pending.pop()?;
+                    match candidate::create(system, ctx, acc, sizing, cache) {
+                        Ok(c) => {
+                            let at = self
+                                .ready
+                                .partition_point(|r| candidate_order(system, r, &c) == Ordering::Greater);
+                            self.ready.insert(at, c);
+                        }
+                        Err(e) => self.failures.push((acc, e)),
+                    }
+                }
+            }
+        }
+    }
+}
