@@ -9,8 +9,8 @@
 
 use crate::error::{Error, Result};
 use crate::types::{
-    AcceleratorData, AllocationSolution, CapacityData, ModelData,
-    OptimizerData, ServerData, ServiceClassData, SystemSpec,
+    AcceleratorData, AllocationSolution, CapacityData, ModelData, OptimizerData, ServerData,
+    ServiceClassData, SystemSpec,
 };
 use crate::validate::{self, FileNames, Problem, Severity};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
@@ -252,8 +252,9 @@ const FLAT_CLASS_KEYS: [&str; 5] = ["model", "slo-itl", "slo-ttft", "slo-ttw", "
 
 /// Groups SEED flat service-class rows into nested classes, in order of first appearance.
 ///
-/// `slo-ttw` (mean queueing wait) becomes `slo-ttft` when the latter is absent: TTFT includes
-/// the wait, so the same number as a TTFT target is stricter than the old target (conservative).
+/// `slo-ttw` (queueing wait) becomes `slo-ttft` when the latter is absent. TTFT includes the
+/// wait, so as a bound on means this is conservative; SEED itself sized for a mean wait of
+/// `slo-ttw / 2.9957` (a 95th-percentile reading), which the converted target does not repeat.
 /// Returns a problem for every row whose priority differs from the first row of its class.
 fn legacy_classes(data: &mut Value, file: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -286,7 +287,11 @@ fn legacy_classes(data: &mut Value, file: &str) -> Vec<Problem> {
                 target.insert(key.to_owned(), v);
             }
         }
-        let name = row.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+        let name = row
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let priority = row.get("priority").and_then(Value::as_i64).unwrap_or(0);
         match groups.get(&name) {
             Some(&i) => {
@@ -361,6 +366,7 @@ struct Field {
     name: &'static str,
     kind: Kind,
     /// Read only to be rewritten by the legacy conversions; not a field of the Rust type.
+    #[cfg_attr(not(test), allow(dead_code))] // read by the schema tests
     legacy: bool,
 }
 
@@ -810,7 +816,11 @@ mod tests {
             match field.kind {
                 Kind::Struct(s) => check_schema(field.name, s, v),
                 Kind::List(s) => check_schema(field.name, s, &v[0]),
-                Kind::Dict(s) => check_schema(field.name, s, v.as_object().unwrap().values().next().unwrap()),
+                Kind::Dict(s) => check_schema(
+                    field.name,
+                    s,
+                    v.as_object().unwrap().values().next().unwrap(),
+                ),
                 Kind::Int => assert!(v.is_i64(), "{name}.{}: {v}", field.name),
                 Kind::Float => assert!(v.is_f64(), "{name}.{}: {v}", field.name),
                 Kind::Bool => assert!(v.is_boolean(), "{name}.{}", field.name),
@@ -857,8 +867,11 @@ mod tests {
         assert!(optimizer(r#"{"optimizer":{"milpsolver":true}}"#).milp_solver);
         assert!(optimizer(r#"{"OPTIMIZER":{"MILPSOLVER":true}}"#).milp_solver);
         assert!(optimizer(r#"{"Optimizer":{"MilpSolver":true}}"#).milp_solver);
-        let text = r#"{"servers":[{"currentAlloc":{"load":{"AvgInTokens":128,"avgouttokens":7}}}]}"#;
-        let load = &parse_servers(text, "s.json").unwrap().servers[0].current_alloc.load;
+        let text =
+            r#"{"servers":[{"currentAlloc":{"load":{"AvgInTokens":128,"avgouttokens":7}}}]}"#;
+        let load = &parse_servers(text, "s.json").unwrap().servers[0]
+            .current_alloc
+            .load;
         assert_eq!((load.avg_in_tokens, load.avg_out_tokens), (128, 7));
         let text = r#"{"serviceClasses":[{"NAME":"a","modelTargets":[{"SLO-ITL":3}]}]}"#;
         let classes = parse_service_classes(text, "c.json").unwrap();
@@ -893,7 +906,10 @@ mod tests {
 
     #[test]
     fn null_means_zero() {
-        assert_eq!(parse_models("null", "m.json").unwrap(), ModelData::default());
+        assert_eq!(
+            parse_models("null", "m.json").unwrap(),
+            ModelData::default()
+        );
         let text = r#"{"models":[null,{"name":null,"accCount":null,"perfParms":null}]}"#;
         let models = parse_models(text, "m.json").unwrap();
         assert_eq!(models.models, vec![Default::default(), Default::default()]);
@@ -919,7 +935,15 @@ mod tests {
 
     #[test]
     fn integer_fields_reject_non_integral_numbers() {
-        for bad in ["1.5", "1.0", "1e2", "-0.5", "9223372036854775808", "\"3\"", "true"] {
+        for bad in [
+            "1.5",
+            "1.0",
+            "1e2",
+            "-0.5",
+            "9223372036854775808",
+            "\"3\"",
+            "true",
+        ] {
             let text = format!("{{\"count\":[{{\"type\":\"A\",\"count\":{bad}}}]}}");
             let (file, message, line, _) = json_err(parse_capacity(&text, "cap.json"));
             assert_eq!(file, "cap.json");
@@ -932,14 +956,19 @@ mod tests {
 
     #[test]
     fn float_fields_accept_integers() {
-        let text = r#"{"models":[{"perfParms":{"alpha":3,"beta":1e-2,"gamma":18446744073709551615}}]}"#;
+        let text =
+            r#"{"models":[{"perfParms":{"alpha":3,"beta":1e-2,"gamma":18446744073709551615}}]}"#;
         let p = parse_models(text, "m.json").unwrap().models[0].perf_parms;
-        assert_eq!((p.alpha, p.beta, p.gamma), (3.0, 0.01, 18446744073709551615.0));
+        assert_eq!(
+            (p.alpha, p.beta, p.gamma),
+            (3.0, 0.01, 18446744073709551615.0)
+        );
     }
 
     #[test]
     fn type_errors_name_file_position_and_field() {
-        let text = "{\n  \"servers\": [\n    {\"name\": \"a\"},\n    {\"currentAlloc\": {\"load\": \
+        let text =
+            "{\n  \"servers\": [\n    {\"name\": \"a\"},\n    {\"currentAlloc\": {\"load\": \
                     {\"AvgInTokens\": 12.5}}}\n  ]\n}";
         let (file, message, line, column) = json_err(parse_servers(text, "server-data.json"));
         assert_eq!(file, "server-data.json");
@@ -950,10 +979,17 @@ mod tests {
             "{message}"
         );
         let (_, message, ..) = json_err(parse_servers(r#"{"servers":{"a":1}}"#, "s"));
-        assert!(message.contains("expected an array for field `servers`"), "{message}");
+        assert!(
+            message.contains("expected an array for field `servers`"),
+            "{message}"
+        );
         let (_, message, ..) = json_err(parse_servers("[]", "s"));
-        assert!(message.contains("expected an object at the top level"), "{message}");
-        let (_, message, ..) = json_err(parse_solution(r#"{"allocations":{"x":{"cost":"1"}}}"#, "s"));
+        assert!(
+            message.contains("expected an object at the top level"),
+            "{message}"
+        );
+        let (_, message, ..) =
+            json_err(parse_solution(r#"{"allocations":{"x":{"cost":"1"}}}"#, "s"));
         assert!(message.contains(r#"allocations["x"].cost"#), "{message}");
     }
 
@@ -976,7 +1012,14 @@ mod tests {
     fn legacy_flat_alpha_beta() {
         let text = r#"{"models":[{"name":"m","acc":"A","alpha":20.5,"Beta":0.41}]}"#;
         let p = parse_models(text, "m.json").unwrap().models[0].perf_parms;
-        assert_eq!(p, PerfParms { alpha: 20.5, beta: 0.41, gamma: 0.0 });
+        assert_eq!(
+            p,
+            PerfParms {
+                alpha: 20.5,
+                beta: 0.41,
+                gamma: 0.0
+            }
+        );
         // perfParms wins over flat fields.
         let text = r#"{"models":[{"alpha":1,"perfParms":{"alpha":2}}]}"#;
         let p = parse_models(text, "m.json").unwrap().models[0].perf_parms;
@@ -999,7 +1042,9 @@ mod tests {
             {"name":"Batch","model":"llama","priority":4,"slo-tps":2000},
             {"name":"Premium","model":"granite","priority":1,"slo-itl":30,"slo-ttw":400,"slo-ttft":900}
         ]}"#;
-        let classes = parse_service_classes(text, "c.json").unwrap().service_classes;
+        let classes = parse_service_classes(text, "c.json")
+            .unwrap()
+            .service_classes;
         let target = |model: &str, itl: f64, ttft: f64, tps: f64| ModelTarget {
             model: model.to_owned(),
             slo_itl: itl,
@@ -1010,7 +1055,10 @@ mod tests {
             ServiceClassSpec {
                 name: "Premium".to_owned(),
                 priority: 1,
-                model_targets: vec![target("llama", 40.0, 500.0, 0.0), target("granite", 30.0, 900.0, 0.0)],
+                model_targets: vec![
+                    target("llama", 40.0, 500.0, 0.0),
+                    target("granite", 30.0, 900.0, 0.0),
+                ],
             },
             ServiceClassSpec {
                 name: "Batch".to_owned(),
@@ -1020,8 +1068,11 @@ mod tests {
         ];
         assert_eq!(classes, expected);
         // slo-ttw in a nested target is mapped the same way.
-        let text = r#"{"serviceClasses":[{"name":"P","modelTargets":[{"model":"m","slo-ttw":7}]}]}"#;
-        let classes = parse_service_classes(text, "c.json").unwrap().service_classes;
+        let text =
+            r#"{"serviceClasses":[{"name":"P","modelTargets":[{"model":"m","slo-ttw":7}]}]}"#;
+        let classes = parse_service_classes(text, "c.json")
+            .unwrap()
+            .service_classes;
         assert_eq!(classes[0].model_targets[0].slo_ttft, 7.0);
     }
 
@@ -1034,11 +1085,16 @@ mod tests {
         };
         assert_eq!(problems.len(), 1);
         let p = &problems[0];
-        assert_eq!((p.file.as_str(), p.entity.as_str(), p.field.as_str()), ("c.json", "class \"P\"", "priority"));
+        assert_eq!(
+            (p.file.as_str(), p.entity.as_str(), p.field.as_str()),
+            ("c.json", "class \"P\"", "priority")
+        );
         assert!(p.is_error());
         // The same rows inside a system file.
         let system = format!(r#"{{"system":{{"serviceClassData":{text}}}}}"#);
-        assert!(matches!(parse_system(&system, "sys.json"), Err(Error::Invalid(p)) if p.len() == 1));
+        assert!(
+            matches!(parse_system(&system, "sys.json"), Err(Error::Invalid(p)) if p.len() == 1)
+        );
     }
 
     #[test]
@@ -1054,7 +1110,13 @@ mod tests {
             "serverData":{"servers":[{"currentAlloc":{"load":{"avgLength":3}}}]}}}"#;
         let spec = parse_system(text, "s").unwrap();
         assert_eq!(spec.model_data.models[0].perf_parms.alpha, 1.0);
-        assert_eq!(spec.server_data.servers[0].current_alloc.load.avg_out_tokens, 3);
+        assert_eq!(
+            spec.server_data.servers[0]
+                .current_alloc
+                .load
+                .avg_out_tokens,
+            3
+        );
     }
 
     #[test]
@@ -1073,7 +1135,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("inferno-api-utf8-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sys.json");
-        std::fs::write(&path, b"{\"capacityData\":{\"count\":[{\"type\":\"A\xff\",\"count\":1}]}}").unwrap();
+        std::fs::write(
+            &path,
+            b"{\"capacityData\":{\"count\":[{\"type\":\"A\xff\",\"count\":1}]}}",
+        )
+        .unwrap();
         let text = read_text(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         let spec = parse_system(&text, "sys.json").unwrap();

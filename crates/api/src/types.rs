@@ -1,6 +1,7 @@
 //! Plain data types of the Inferno data files (spec section 5.2), serialised with the
-//! reference's camelCase JSON names. Parsing goes through [`crate::load`], which first
-//! normalises key case (the reference decoder matched keys case-insensitively).
+//! reference's camelCase JSON names. Read files with the `parse_*` and `load_*` functions of
+//! the crate rather than with serde directly: they also match keys case-insensitively (as the
+//! reference decoder did) and convert legacy shapes.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -269,4 +270,60 @@ pub struct SystemData {
 pub struct AllocationSolution {
     /// Allocations by server name (sorted).
     pub allocations: BTreeMap<String, AllocationData>,
+}
+
+/// The class of a server whose `class` is empty.
+pub const FREE_CLASS: &str = "Free";
+
+impl SystemSpec {
+    /// The accelerator named `name`.
+    pub fn accelerator(&self, name: &str) -> Option<&AcceleratorSpec> {
+        self.accelerator_data
+            .accelerators
+            .iter()
+            .find(|a| a.name == name)
+    }
+
+    /// Units (cards) available of accelerator type `acc_type` (0 if not listed).
+    pub fn capacity_of(&self, acc_type: &str) -> i64 {
+        self.capacity_data
+            .count
+            .iter()
+            .find(|c| c.acc_type == acc_type)
+            .map_or(0, |c| c.count)
+    }
+
+    /// Performance data of `model` on accelerator `acc`.
+    pub fn perf(&self, model: &str, acc: &str) -> Option<&ModelAcceleratorPerfData> {
+        self.model_data
+            .models
+            .iter()
+            .find(|m| m.name == model && m.acc == acc)
+    }
+
+    /// The service class named `name`.
+    pub fn service_class(&self, name: &str) -> Option<&ServiceClassSpec> {
+        self.service_class_data
+            .service_classes
+            .iter()
+            .find(|c| c.name == name)
+    }
+}
+
+impl ServiceClassSpec {
+    /// The targets of `model` in this class.
+    pub fn target(&self, model: &str) -> Option<&ModelTarget> {
+        self.model_targets.iter().find(|t| t.model == model)
+    }
+}
+
+impl ServerSpec {
+    /// The service class name, [`FREE_CLASS`] when `class` is empty.
+    pub fn class_name(&self) -> &str {
+        if self.class.is_empty() {
+            FREE_CLASS
+        } else {
+            &self.class
+        }
+    }
 }

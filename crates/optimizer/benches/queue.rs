@@ -23,7 +23,11 @@ impl Rng {
 fn random_problem(rng: &mut Rng) -> (QueueConfig, Targets) {
     let config = QueueConfig {
         max_batch: rng.range(1.0, 257.0) as u32,
-        max_queue: if rng.next() < 0.5 { 0 } else { rng.range(0.0, 256.0) as u32 },
+        max_queue: if rng.next() < 0.5 {
+            0
+        } else {
+            rng.range(0.0, 256.0) as u32
+        },
         max_tokens: 0,
         params: PerfParams {
             alpha: rng.range(2.0, 40.0),
@@ -68,14 +72,29 @@ fn main() {
         max_batch: 256,
         max_queue: 128,
         max_tokens: 0,
-        params: PerfParams { alpha: 8.0, beta: 0.033, gamma: 0.000333 },
+        params: PerfParams {
+            alpha: 8.0,
+            beta: 0.033,
+            gamma: 0.000333,
+        },
         in_tokens: 256.0,
         out_tokens: 1024.0,
     };
-    let baseline_targets = Targets { ttft: 60.0, itl: 20.0, tps: 0.0 };
-    let evals = Analyzer::new(baseline).unwrap().size(&baseline_targets).unwrap().evaluations;
+    let baseline_targets = Targets {
+        ttft: 60.0,
+        itl: 20.0,
+        tps: 0.0,
+    };
+    let evals = Analyzer::new(baseline)
+        .unwrap()
+        .size(&baseline_targets)
+        .unwrap()
+        .evaluations;
     let t = time_size(&baseline, &baseline_targets, 2001);
-    println!("size/baseline (N 256, Q 128): median {:.2} us per call, {evals} chain solves", t.as_secs_f64() * 1e6);
+    println!(
+        "size/baseline (N 256, Q 128): median {:.2} us per call, {evals} chain solves",
+        t.as_secs_f64() * 1e6
+    );
 
     let mut rng = Rng(0x1f2e_3d4c_5b6a_7988);
     let problems: Vec<_> = (0..1000).map(|_| random_problem(&mut rng)).collect();

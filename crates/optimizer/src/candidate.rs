@@ -7,7 +7,10 @@
 //! skip candidates that cannot win.
 
 use crate::error::Error;
-use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, ServiceModel, Targets};
+use crate::queue::{
+    optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, ServiceModel,
+    Targets,
+};
 use crate::system::{class_or_free, Perf, System};
 use inferno_api::{ModelTarget, ServerSpec};
 use std::collections::HashMap;
@@ -139,7 +142,9 @@ impl<'a> ServerContext<'a> {
         if !system.has_class(class) {
             return Err(ContextError::UnknownClass(class.to_string()));
         }
-        let target = system.target(class, &spec.model).ok_or(ContextError::NoTarget)?;
+        let target = system
+            .target(class, &spec.model)
+            .ok_or(ContextError::NoTarget)?;
         if !system.has_model(&spec.model) {
             return Err(ContextError::NoModelData);
         }
@@ -230,8 +235,14 @@ fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Optio
     let load = &ctx.spec.current_alloc.load;
     let n = batch_size(ctx.spec, perf, load.avg_out_tokens);
     let params = perf_params(perf);
-    let service =
-        ServiceModel::new(params, load.avg_in_tokens as f64, load.avg_out_tokens as f64, n, 0).ok()?;
+    let service = ServiceModel::new(
+        params,
+        load.avg_in_tokens as f64,
+        load.avg_out_tokens as f64,
+        n,
+        0,
+    )
+    .ok()?;
     let peak = match sizing {
         BatchSizing::Scaled => service.service_rate(n),
         BatchSizing::Search => service.service_rates().into_iter().fold(0.0, f64::max),
@@ -240,7 +251,11 @@ fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Optio
 }
 
 fn perf_params(perf: &Perf) -> PerfParams {
-    PerfParams { alpha: perf.parms.alpha, beta: perf.parms.beta, gamma: perf.parms.gamma }
+    PerfParams {
+        alpha: perf.parms.alpha,
+        beta: perf.parms.beta,
+        gamma: perf.parms.gamma,
+    }
 }
 
 /// The reference batch rule (spec 3.2 step 3): the server's override, else the measured max
@@ -250,7 +265,11 @@ pub fn batch_size(server: &ServerSpec, perf: &Perf, out_tokens: i64) -> u32 {
     if server.max_batch_size > 0 {
         return clamp_batch(server.max_batch_size);
     }
-    let measured = if perf.max_batch_size > 0 { perf.max_batch_size } else { DEFAULT_MAX_BATCH };
+    let measured = if perf.max_batch_size > 0 {
+        perf.max_batch_size
+    } else {
+        DEFAULT_MAX_BATCH
+    };
     if perf.at_tokens <= 0 || out_tokens <= 0 {
         return clamp_batch(measured);
     }
@@ -292,8 +311,17 @@ impl SizingCache {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get_or_size(&self, key: SizingKey, f: impl FnOnce() -> Result<Sized, Error>) -> Result<Sized, Error> {
-        let cached = self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+    fn get_or_size(
+        &self,
+        key: SizingKey,
+        f: impl FnOnce() -> Result<Sized, Error>,
+    ) -> Result<Sized, Error> {
+        let cached = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
         let stats = |hit: bool| {
             let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
             if hit {
@@ -309,7 +337,10 @@ impl SizingCache {
         stats(false);
         // Sized outside the lock: two threads may size the same problem once each, harmlessly.
         let r = f();
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, r.clone());
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, r.clone());
         r
     }
 }
@@ -322,7 +353,9 @@ pub fn create(
     sizing: BatchSizing,
     cache: &SizingCache,
 ) -> Result<Candidate, CandidateError> {
-    let perf = system.perf(&ctx.spec.model, acc).ok_or(CandidateError::NoPerfData)?;
+    let perf = system
+        .perf(&ctx.spec.model, acc)
+        .ok_or(CandidateError::NoPerfData)?;
     let units_per_replica = system.units_per_replica(acc, perf);
     let unit_cost = system.accelerators[acc].cost * perf.acc_count as f64;
     let p = perf.parms;
@@ -343,11 +376,19 @@ pub fn create(
         in_tokens: load.avg_in_tokens as f64,
         out_tokens: load.avg_out_tokens as f64,
     };
-    let targets = Targets { ttft: ctx.target.slo_ttft, itl: ctx.target.slo_itl, tps: ctx.target.slo_tps };
+    let targets = Targets {
+        ttft: ctx.target.slo_ttft,
+        itl: ctx.target.slo_itl,
+        tps: ctx.target.slo_tps,
+    };
     let key = SizingKey {
         params: [p.alpha.to_bits(), p.beta.to_bits(), p.gamma.to_bits()],
         tokens: [base.in_tokens.to_bits(), base.out_tokens.to_bits()],
-        targets: [targets.ttft.to_bits(), targets.itl.to_bits(), targets.tps.to_bits()],
+        targets: [
+            targets.ttft.to_bits(),
+            targets.itl.to_bits(),
+            targets.tps.to_bits(),
+        ],
         batch: cap_batch,
         queue: base.max_queue,
         search,
@@ -355,8 +396,13 @@ pub fn create(
     let sized = cache
         .get_or_size(key, || size(&base, &targets, search))
         .map_err(CandidateError::Model)?;
-    let queue = QueueConfig { max_batch: sized.batch, ..base };
-    let replicas = ((ctx.demand / sized.capacity).ceil() as u64).max(ctx.min_replicas()).max(1);
+    let queue = QueueConfig {
+        max_batch: sized.batch,
+        ..base
+    };
+    let replicas = ((ctx.demand / sized.capacity).ceil() as u64)
+        .max(ctx.min_replicas())
+        .max(1);
     let cost = unit_cost * replicas as f64;
     let per_replica = Analyzer::new(queue)
         .and_then(|a| a.analyze(ctx.demand / replicas as f64))
@@ -381,32 +427,65 @@ fn size(base: &QueueConfig, targets: &Targets, search: bool) -> Result<Sized, Er
         let found = optimal_concurrency(
             base,
             targets,
-            &ConcurrencySearch { max_batch: base.max_batch, ..ConcurrencySearch::default() },
+            &ConcurrencySearch {
+                max_batch: base.max_batch,
+                ..ConcurrencySearch::default()
+            },
         )?;
         if !found.feasible {
             // Report why the smallest cap fails: the most informative error.
-            Analyzer::new(QueueConfig { max_batch: found.concurrency, ..*base })?.size(targets)?;
-            return Err(Error::invalid("maxBatchSize", "no batch size meets the targets"));
+            Analyzer::new(QueueConfig {
+                max_batch: found.concurrency,
+                ..*base
+            })?
+            .size(targets)?;
+            return Err(Error::invalid(
+                "maxBatchSize",
+                "no batch size meets the targets",
+            ));
         }
-        return Ok(Sized { batch: found.concurrency, capacity: found.throughput });
+        return Ok(Sized {
+            batch: found.concurrency,
+            capacity: found.throughput,
+        });
     }
     let sizing = Analyzer::new(*base)?.size(targets)?;
-    if !(sizing.capacity() > 0.0) {
-        return Err(Error::invalid("maxBatchSize", "zero capacity within the targets"));
+    if sizing.capacity().is_nan() || sizing.capacity() <= 0.0 {
+        return Err(Error::invalid(
+            "maxBatchSize",
+            "zero capacity within the targets",
+        ));
     }
-    Ok(Sized { batch: base.max_batch, capacity: sizing.capacity() })
+    Ok(Sized {
+        batch: base.max_batch,
+        capacity: sizing.capacity(),
+    })
 }
 
 /// Spec 3.3: zero load with minNumReplicas > 0 keeps the minimum on this accelerator.
-fn zero_load(ctx: &ServerContext<'_>, acc: usize, perf: &Perf, units_per_replica: u64, unit_cost: f64) -> Candidate {
+fn zero_load(
+    ctx: &ServerContext<'_>,
+    acc: usize,
+    perf: &Perf,
+    units_per_replica: u64,
+    unit_cost: f64,
+) -> Candidate {
     let p = perf.parms;
-    let batch = if ctx.spec.max_batch_size > 0 { ctx.spec.max_batch_size } else { perf.max_batch_size };
+    let batch = if ctx.spec.max_batch_size > 0 {
+        ctx.spec.max_batch_size
+    } else {
+        perf.max_batch_size
+    };
     let batch = clamp_batch(batch);
     let n0 = f64::from(batch);
     let replicas = ctx.min_replicas();
     let cost = unit_cost * replicas as f64;
     let denominator = (p.alpha + p.beta + p.gamma * n0) + (p.alpha + p.beta * n0);
-    let capacity = if denominator > 0.0 { n0 / denominator * 1000.0 } else { 0.0 };
+    let capacity = if denominator > 0.0 {
+        n0 / denominator * 1000.0
+    } else {
+        0.0
+    };
     Candidate {
         acc,
         replicas,

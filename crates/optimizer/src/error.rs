@@ -36,7 +36,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidInput { field, message: message.into() }
+        Self::InvalidInput {
+            field,
+            message: message.into(),
+        }
     }
 }
 

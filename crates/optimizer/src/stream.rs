@@ -17,7 +17,11 @@ pub fn candidate_order(system: &System<'_>, a: &Candidate, b: &Candidate) -> Ord
         .total_cmp(&b.value)
         .then(a.cost.total_cmp(&b.cost))
         .then(a.units().cmp(&b.units()))
-        .then_with(|| system.accelerators[a.acc].name.cmp(&system.accelerators[b.acc].name))
+        .then_with(|| {
+            system.accelerators[a.acc]
+                .name
+                .cmp(&system.accelerators[b.acc].name)
+        })
 }
 
 /// Candidates of one server, in [`candidate_order`], sized on demand.
@@ -49,7 +53,12 @@ impl CandidateStream {
             }
         }
         pending.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-        Self { pending, ready: Vec::new(), taken: Vec::new(), failures }
+        Self {
+            pending,
+            ready: Vec::new(),
+            taken: Vec::new(),
+            failures,
+        }
     }
 
     /// Makes sure `count` candidates are taken (fewer if the server has fewer).
@@ -93,9 +102,9 @@ impl CandidateStream {
                     let (_, acc) = self.pending.pop()?;
                     match candidate::create(system, ctx, acc, sizing, cache) {
                         Ok(c) => {
-                            let at = self
-                                .ready
-                                .partition_point(|r| candidate_order(system, r, &c) == Ordering::Greater);
+                            let at = self.ready.partition_point(|r| {
+                                candidate_order(system, r, &c) == Ordering::Greater
+                            });
                             self.ready.insert(at, c);
                         }
                         Err(e) => self.failures.push((acc, e)),

@@ -94,8 +94,12 @@ impl<'a> System<'a> {
         let mut perf: HashMap<&'a str, Vec<Option<Perf>>> = HashMap::new();
         for m in &spec.model_data.models {
             // Rows naming an unknown accelerator are ignored (validation reports them).
-            let Some(&acc) = acc_by_name.get(m.acc.as_str()) else { continue };
-            let row = perf.entry(m.name.as_str()).or_insert_with(|| vec![None; accelerators.len()]);
+            let Some(&acc) = acc_by_name.get(m.acc.as_str()) else {
+                continue;
+            };
+            let row = perf
+                .entry(m.name.as_str())
+                .or_insert_with(|| vec![None; accelerators.len()]);
             row[acc].get_or_insert(Perf {
                 acc_count: m.acc_count.max(1) as u64,
                 max_batch_size: m.max_batch_size,
@@ -105,14 +109,27 @@ impl<'a> System<'a> {
         }
         let mut classes = HashMap::new();
         for c in &spec.service_class_data.service_classes {
-            let priority =
-                if (1..=LOWEST_PRIORITY).contains(&c.priority) { c.priority } else { LOWEST_PRIORITY };
-            let entry = classes.entry(c.name.as_str()).or_insert((priority, HashMap::new()));
+            let priority = if (1..=LOWEST_PRIORITY).contains(&c.priority) {
+                c.priority
+            } else {
+                LOWEST_PRIORITY
+            };
+            let entry = classes
+                .entry(c.name.as_str())
+                .or_insert((priority, HashMap::new()));
             for t in &c.model_targets {
                 entry.1.entry(t.model.as_str()).or_insert(t);
             }
         }
-        Self { spec, accelerators, types, capacity, acc_by_name, perf, classes }
+        Self {
+            spec,
+            accelerators,
+            types,
+            capacity,
+            acc_by_name,
+            perf,
+            classes,
+        }
     }
 
     /// Servers in file order.
@@ -132,12 +149,16 @@ impl<'a> System<'a> {
 
     /// Whether any accelerator has perf data for `model`.
     pub fn has_model(&self, model: &str) -> bool {
-        self.perf.get(model).is_some_and(|row| row.iter().any(Option::is_some))
+        self.perf
+            .get(model)
+            .is_some_and(|row| row.iter().any(Option::is_some))
     }
 
     /// Priority of a class (lowest for unknown classes).
     pub fn priority(&self, class: &str) -> i64 {
-        self.classes.get(class_or_free(class)).map_or(LOWEST_PRIORITY, |c| c.0)
+        self.classes
+            .get(class_or_free(class))
+            .map_or(LOWEST_PRIORITY, |c| c.0)
     }
 
     /// Whether the class exists.
@@ -147,7 +168,9 @@ impl<'a> System<'a> {
 
     /// Targets of `model` in `class`.
     pub fn target(&self, class: &str, model: &str) -> Option<&'a ModelTarget> {
-        self.classes.get(class_or_free(class)).and_then(|c| c.1.get(model).copied())
+        self.classes
+            .get(class_or_free(class))
+            .and_then(|c| c.1.get(model).copied())
     }
 
     /// Units of its type one replica of `model` on `acc` takes.

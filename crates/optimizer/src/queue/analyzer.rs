@@ -93,7 +93,12 @@ impl Analyzer {
             min: rates[0] * RATE_RANGE_EPSILON * 1000.0,
             max: rates[rates.len() - 1] * (1.0 - RATE_RANGE_EPSILON) * 1000.0,
         };
-        Ok(Self { config, service, chain, range })
+        Ok(Self {
+            config,
+            service,
+            chain,
+            range,
+        })
     }
 
     /// The problem this analyzer models.

@@ -56,7 +56,10 @@ impl Chain {
         for (i, &s) in rates.iter().enumerate() {
             // A zero, infinite or NaN rate made the reference loop forever (spec 7.18).
             if !(s.is_finite() && s > 0.0) {
-                return Err(Error::DegenerateService { batch: i as u32 + 1, rate: s });
+                return Err(Error::DegenerateService {
+                    batch: i as u32 + 1,
+                    rate: s,
+                });
             }
             mu.push(s);
         }
@@ -75,7 +78,15 @@ impl Chain {
         let inv_mu = mu.iter().map(|m| 1.0 / m).collect();
         let log_mu_top = mu[max_batch].ln();
         let max_queue = max_queue as usize;
-        Ok(Self { max_batch, max_queue, mu, inv_mu, log_mu_sum, log_mu_top, monotone })
+        Ok(Self {
+            max_batch,
+            max_queue,
+            mu,
+            inv_mu,
+            log_mu_sum,
+            log_mu_top,
+            monotone,
+        })
     }
 
     fn states(&self) -> usize {
@@ -96,7 +107,11 @@ impl Chain {
         if self.monotone {
             // p_k / p_{k-1} = lambda / mu_k: the chain climbs while mu_k < lambda.
             let head = self.mu[1..].partition_point(|&m| m < lambda);
-            return if head == n && big_k > n && lambda > self.mu[n] { big_k } else { head };
+            return if head == n && big_k > n && lambda > self.mu[n] {
+                big_k
+            } else {
+                head
+            };
         }
         let log_lambda = lambda.ln();
         let log_p = |k: usize| -> f64 {
@@ -191,7 +206,9 @@ mod tests {
     #[test]
     fn state_dependent_demo_matches_spec() {
         // Spec 6.3 `demos/mm1state`: N = 10, K = 100, s_B = B / (1 + 0.5 B), lambda = 1.
-        let rates: Vec<f64> = (1..=10).map(|b| f64::from(b) / (1.0 + 0.5 * f64::from(b))).collect();
+        let rates: Vec<f64> = (1..=10)
+            .map(|b| f64::from(b) / (1.0 + 0.5 * f64::from(b)))
+            .collect();
         let s = Chain::new(&rates, 90).unwrap().solve(1.0);
         assert_relative_eq!(s.p_empty, 0.12489329, max_relative = 1e-6);
         assert_relative_eq!(s.mean_in_system, 3.0100622, max_relative = 1e-6);
@@ -227,8 +244,9 @@ mod slide_tests {
     use approx::assert_relative_eq;
 
     fn slide(rate_per_min: f64, n: u32) -> (ChainState, f64) {
-        let rates: Vec<f64> =
-            (1..=n).map(|k| f64::from(k) / (1024.0 * (19.0 + f64::from(k)))).collect();
+        let rates: Vec<f64> = (1..=n)
+            .map(|k| f64::from(k) / (1024.0 * (19.0 + f64::from(k))))
+            .collect();
         let lambda = rate_per_min / 60_000.0;
         let s = Chain::new(&rates, 200 - n).unwrap().solve(lambda);
         (s, lambda * (1.0 - s.p_full))
@@ -259,7 +277,11 @@ mod slide_tests {
         let (s, x) = slide(30.0, 24);
         assert_relative_eq!(s.p_empty, 4.6112e-7, max_relative = 1e-4);
         assert_relative_eq!(s.mean_in_system / x, 51_416.5, max_relative = 1e-5);
-        assert_relative_eq!((s.mean_in_system - s.mean_in_service) / x, 10_436.0, max_relative = 1e-4);
+        assert_relative_eq!(
+            (s.mean_in_system - s.mean_in_service) / x,
+            10_436.0,
+            max_relative = 1e-4
+        );
         let (s, x) = slide(30.0, 48);
         assert_relative_eq!(s.p_full, 1.0472e-26, max_relative = 1e-3);
         assert_relative_eq!(s.mean_in_service / x, 41_966.1, max_relative = 1e-5);

@@ -21,7 +21,12 @@ pub struct ConcurrencySearch {
 
 impl Default for ConcurrencySearch {
     fn default() -> Self {
-        Self { epsilon: 0.02, max_iterations: 6, min_batch: 1, max_batch: 256 }
+        Self {
+            epsilon: 0.02,
+            max_iterations: 6,
+            min_batch: 1,
+            max_batch: 256,
+        }
     }
 }
 
@@ -56,8 +61,17 @@ pub fn optimal_concurrency(
     targets: &Targets,
     search: &ConcurrencySearch,
 ) -> Result<Concurrency> {
-    let (m_min, m_max) = (search.min_batch.max(1), search.max_batch.max(search.min_batch.max(1)));
-    let service = ServiceModel::new(base.params, base.in_tokens, base.out_tokens, m_max, base.max_tokens)?;
+    let (m_min, m_max) = (
+        search.min_batch.max(1),
+        search.max_batch.max(search.min_batch.max(1)),
+    );
+    let service = ServiceModel::new(
+        base.params,
+        base.in_tokens,
+        base.out_tokens,
+        m_max,
+        base.max_tokens,
+    )?;
     let m_itl = largest_meeting(m_max, targets.itl, |b| service.itl(f64::from(b)));
     let m_tpf = largest_meeting(m_max, targets.ttft, |b| service.prefill(f64::from(b)));
 
@@ -103,8 +117,21 @@ pub fn optimal_concurrency(
     let concurrency = hi.clamp(m_min, m_max);
     let throughput = f(concurrency);
     let feasible = throughput > 0.0;
-    let metrics = if feasible { metrics_at(base, targets, concurrency) } else { None };
-    Ok(Concurrency { concurrency, throughput, m_itl, m_tpf, oracle_calls, probes, feasible, metrics })
+    let metrics = if feasible {
+        metrics_at(base, targets, concurrency)
+    } else {
+        None
+    };
+    Ok(Concurrency {
+        concurrency,
+        throughput,
+        m_itl,
+        m_tpf,
+        oracle_calls,
+        probes,
+        feasible,
+        metrics,
+    })
 }
 
 /// Largest B in 1..=m_max with metric(B) <= target; m_max if the target is unset; 1 if none.
@@ -112,11 +139,18 @@ fn largest_meeting(m_max: u32, target: f64, metric: impl Fn(u32) -> f64) -> u32 
     if target <= 0.0 {
         return m_max;
     }
-    (1..=m_max).rev().find(|&b| metric(b) <= target).unwrap_or(1)
+    (1..=m_max)
+        .rev()
+        .find(|&b| metric(b) <= target)
+        .unwrap_or(1)
 }
 
 fn sized(base: &QueueConfig, targets: &Targets, m: u32) -> Option<Metrics> {
-    let analyzer = Analyzer::new(QueueConfig { max_batch: m, ..*base }).ok()?;
+    let analyzer = Analyzer::new(QueueConfig {
+        max_batch: m,
+        ..*base
+    })
+    .ok()?;
     analyzer.size(targets).ok().map(|s| s.metrics)
 }
 

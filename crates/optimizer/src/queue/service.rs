@@ -45,14 +45,26 @@ impl ServiceModel {
         check_finite_nonneg("gamma", params.gamma)?;
         check_finite_nonneg("avgInputTokens", in_tokens)?;
         if !(out_tokens.is_finite() && out_tokens >= 1.0) {
-            return Err(Error::invalid("avgOutputTokens", format!("must be >= 1, got {out_tokens}")));
+            return Err(Error::invalid(
+                "avgOutputTokens",
+                format!("must be >= 1, got {out_tokens}"),
+            ));
         }
         if max_batch == 0 {
             return Err(Error::invalid("maxBatchSize", "must be >= 1"));
         }
-        let budget = if max_tokens == 0 { DEFAULT_MAX_TOKENS } else { max_tokens };
+        let budget = if max_tokens == 0 {
+            DEFAULT_MAX_TOKENS
+        } else {
+            max_tokens
+        };
         let chunks = chunk_table(in_tokens, out_tokens, f64::from(budget), max_batch);
-        Ok(Self { params, in_tokens, out_tokens, chunks })
+        Ok(Self {
+            params,
+            in_tokens,
+            out_tokens,
+            chunks,
+        })
     }
 
     /// Largest occupancy the model covers.
@@ -160,7 +172,10 @@ fn check_finite_nonneg(field: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(Error::invalid(field, format!("must be a finite number >= 0, got {v}")))
+        Err(Error::invalid(
+            field,
+            format!("must be a finite number >= 0, got {v}"),
+        ))
     }
 }
 
@@ -213,7 +228,11 @@ mod tests {
 
     #[test]
     fn chunk_counts_match_spec_examples() {
-        let p = PerfParams { alpha: 8.0, beta: 0.033, gamma: 0.000333 };
+        let p = PerfParams {
+            alpha: 8.0,
+            beta: 0.033,
+            gamma: 0.000333,
+        };
         let s = ServiceModel::new(p, 4096.0, 64.0, 200, 0).unwrap();
         assert_eq!(s.chunks(64), 1);
         assert_eq!(s.chunks(65), 2);
@@ -224,7 +243,11 @@ mod tests {
     #[test]
     fn residence_identity_holds() {
         // tau(B) - prefill(B) = m * itl(B) for integer B (spec 1.1).
-        let p = PerfParams { alpha: 8.0, beta: 0.033, gamma: 0.000333 };
+        let p = PerfParams {
+            alpha: 8.0,
+            beta: 0.033,
+            gamma: 0.000333,
+        };
         let s = ServiceModel::new(p, 4096.0, 64.0, 200, 0).unwrap();
         for b in [1u32, 7, 64, 65, 128, 200] {
             let lhs = s.service_time(b) - s.prefill(f64::from(b));
@@ -235,11 +258,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_parameters() {
-        let p = PerfParams { alpha: 1.0, beta: 0.0, gamma: 0.0 };
+        let p = PerfParams {
+            alpha: 1.0,
+            beta: 0.0,
+            gamma: 0.0,
+        };
         assert!(ServiceModel::new(p, 10.0, 0.5, 4, 0).is_err());
         assert!(ServiceModel::new(p, -1.0, 10.0, 4, 0).is_err());
         assert!(ServiceModel::new(p, 1.0, 10.0, 0, 0).is_err());
-        let nan = PerfParams { alpha: f64::NAN, ..p };
+        let nan = PerfParams {
+            alpha: f64::NAN,
+            ..p
+        };
         assert!(ServiceModel::new(nan, 1.0, 10.0, 4, 0).is_err());
     }
 }

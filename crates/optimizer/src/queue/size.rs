@@ -70,9 +70,16 @@ impl Sizing {
 impl Analyzer {
     /// The maximum rate meeting every set target, and the performance there.
     pub fn size(&self, targets: &Targets) -> Result<Sizing> {
-        for (field, v) in [("targetTTFT", targets.ttft), ("targetITL", targets.itl), ("targetTPS", targets.tps)] {
+        for (field, v) in [
+            ("targetTTFT", targets.ttft),
+            ("targetITL", targets.itl),
+            ("targetTPS", targets.tps),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid(field, format!("must be a finite number >= 0, got {v}")));
+                return Err(Error::invalid(
+                    field,
+                    format!("must be a finite number >= 0, got {v}"),
+                ));
             }
         }
         let range = self.rate_range();
@@ -83,35 +90,52 @@ impl Analyzer {
         let at_lo = self.metrics_at(lo);
         let at_hi = self.metrics_at(hi);
         probes.extend([at_lo, at_hi]);
-        let mut solve = |metric: &'static str, target: f64, pick: fn(&Metrics) -> f64| -> Result<f64> {
-            if target <= 0.0 || pick(&at_hi) <= target {
-                return Ok(hi);
-            }
-            if pick(&at_lo) > target {
-                return Err(Error::TargetBelowRegion { metric, target, lowest: pick(&at_lo) });
-            }
-            let (mut a, mut b) = (&at_lo, &at_hi);
-            for p in &probes {
-                if pick(p) <= target && p.offered_rate > a.offered_rate {
-                    a = p;
+        let mut solve =
+            |metric: &'static str, target: f64, pick: fn(&Metrics) -> f64| -> Result<f64> {
+                if target <= 0.0 || pick(&at_hi) <= target {
+                    return Ok(hi);
                 }
-            }
-            for p in &probes {
-                if pick(p) > target && p.offered_rate > a.offered_rate && p.offered_rate < b.offered_rate {
-                    b = p;
+                if pick(&at_lo) > target {
+                    return Err(Error::TargetBelowRegion {
+                        metric,
+                        target,
+                        lowest: pick(&at_lo),
+                    });
                 }
-            }
-            let (a, ga, b, gb) = (a.offered_rate / 1000.0, pick(a) - target, b.offered_rate / 1000.0, pick(b) - target);
-            let g = |lambda: f64| {
-                let m = self.metrics_at(lambda);
-                probes.push(m);
-                pick(&m) - target
+                let (mut a, mut b) = (&at_lo, &at_hi);
+                for p in &probes {
+                    if pick(p) <= target && p.offered_rate > a.offered_rate {
+                        a = p;
+                    }
+                }
+                for p in &probes {
+                    if pick(p) > target
+                        && p.offered_rate > a.offered_rate
+                        && p.offered_rate < b.offered_rate
+                    {
+                        b = p;
+                    }
+                }
+                let (a, ga, b, gb) = (
+                    a.offered_rate / 1000.0,
+                    pick(a) - target,
+                    b.offered_rate / 1000.0,
+                    pick(b) - target,
+                );
+                let g = |lambda: f64| {
+                    let m = self.metrics_at(lambda);
+                    probes.push(m);
+                    pick(&m) - target
+                };
+                Ok(largest_feasible(g, a, ga, b, gb, target))
             };
-            Ok(largest_feasible(g, a, ga, b, gb, target))
-        };
         let lambda_ttft = solve("TTFT", targets.ttft, |m| m.ttft)?;
         let lambda_itl = solve("ITL", targets.itl, |m| m.itl)?;
-        let lambda_tps = if targets.tps > 0.0 { TPS_RATE_FRACTION * hi } else { hi };
+        let lambda_tps = if targets.tps > 0.0 {
+            TPS_RATE_FRACTION * hi
+        } else {
+            hi
+        };
 
         let lambda = lambda_ttft.min(lambda_itl).min(lambda_tps);
         let binding = if lambda >= hi {
@@ -123,7 +147,10 @@ impl Analyzer {
         } else {
             Binding::Itl
         };
-        let cached = probes.iter().find(|p| p.offered_rate == lambda * 1000.0).copied();
+        let cached = probes
+            .iter()
+            .find(|p| p.offered_rate == lambda * 1000.0)
+            .copied();
         let metrics = match cached {
             Some(m) => m,
             None => {
@@ -182,7 +209,10 @@ fn largest_feasible(
                 (2.0 * half * s, 1.0 - s)
             } else {
                 let (q, r) = (fa / fc, fb / fc);
-                (s * (2.0 * half * q * (q - r) - (b - a) * (r - 1.0)), (q - 1.0) * (r - 1.0) * (s - 1.0))
+                (
+                    s * (2.0 * half * q * (q - r) - (b - a) * (r - 1.0)),
+                    (q - 1.0) * (r - 1.0) * (s - 1.0),
+                )
             };
             if p > 0.0 {
                 q = -q;

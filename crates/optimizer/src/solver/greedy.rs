@@ -6,7 +6,7 @@
 //! server whose candidate does not fit moves to its next candidate and re-enters the queue.
 
 use super::policy::best_effort;
-use super::{placement, Entry, Reason, SolveOptions, Solution, Unplaced};
+use super::{placement, Entry, Reason, Solution, SolveOptions, Unplaced};
 use crate::candidate::SizingCache;
 use crate::system::System;
 use std::cmp::Ordering;
@@ -58,7 +58,12 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 impl<'a> Greedy<'_, 'a> {
-    pub(crate) fn run(&self, entries: &mut [Entry<'a>], available: &mut [u64], solution: &mut Solution) {
+    pub(crate) fn run(
+        &self,
+        entries: &mut [Entry<'a>],
+        available: &mut [u64],
+        solution: &mut Solution,
+    ) {
         let mut by_name: Vec<usize> = (0..entries.len()).collect();
         by_name.sort_by(|&a, &b| entries[a].ctx.spec.name.cmp(&entries[b].ctx.spec.name));
         let mut ranks = vec![0; entries.len()];
@@ -95,7 +100,10 @@ impl<'a> Greedy<'_, 'a> {
                 }
                 None => Reason::no_candidate(self.system, &e.stream),
             };
-            solution.unplaced.push(Unplaced { server: e.ctx.spec.name.clone(), reason });
+            solution.unplaced.push(Unplaced {
+                server: e.ctx.spec.name.clone(),
+                reason,
+            });
         }
     }
 
@@ -106,19 +114,32 @@ impl<'a> Greedy<'_, 'a> {
         available: &mut [u64],
         solution: &mut Solution,
     ) -> Vec<usize> {
-        let o = self.options;
-        best_effort(o.policy, self.system, self.cache, entries, unallocated, available, solution, o.batch_sizing)
+        best_effort(self, entries, unallocated, available, solution)
     }
 
     /// Makes sure the entry's current and next candidates are sized; returns its queue item,
     /// or None when it has run out of candidates.
     fn key(&self, entries: &mut [Entry<'a>], ranks: &[usize], i: usize) -> Option<Key> {
         let e = &mut entries[i];
-        e.stream.fill(e.cur + 2, self.system, &e.ctx, self.options.batch_sizing, self.cache);
+        e.stream.fill(
+            e.cur + 2,
+            self.system,
+            &e.ctx,
+            self.options.batch_sizing,
+            self.cache,
+        );
         let taken = &e.stream.taken;
         let current = taken.get(e.cur)?;
-        let delta = taken.get(e.cur + 1).map_or(NO_FALLBACK, |next| next.value - current.value);
-        Some(Key { priority: e.ctx.priority, delta, value: current.value, name_rank: ranks[i], entry: i })
+        let delta = taken
+            .get(e.cur + 1)
+            .map_or(NO_FALLBACK, |next| next.value - current.value);
+        Some(Key {
+            priority: e.ctx.priority,
+            delta,
+            value: current.value,
+            name_rank: ranks[i],
+            entry: i,
+        })
     }
 
     /// Places the servers of `group`; returns those that fit nowhere, in the order they failed.

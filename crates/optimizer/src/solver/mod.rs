@@ -41,10 +41,15 @@ impl SolveOptions {
         Ok(Self {
             unlimited: o.unlimited,
             delayed_best_effort: o.delayed_best_effort,
-            policy: SaturationPolicy::parse(&o.saturation_policy)
-                .ok_or_else(|| format!("optimizer.saturationPolicy: unknown policy {:?}", o.saturation_policy))?,
-            batch_sizing: BatchSizing::parse(&o.batch_sizing)
-                .ok_or_else(|| format!("optimizer.batchSizing: unknown rule {:?}", o.batch_sizing))?,
+            policy: SaturationPolicy::parse(&o.saturation_policy).ok_or_else(|| {
+                format!(
+                    "optimizer.saturationPolicy: unknown policy {:?}",
+                    o.saturation_policy
+                )
+            })?,
+            batch_sizing: BatchSizing::parse(&o.batch_sizing).ok_or_else(|| {
+                format!("optimizer.batchSizing: unknown rule {:?}", o.batch_sizing)
+            })?,
         })
     }
 }
@@ -151,7 +156,11 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
             if !ctx.needs_nothing() {
                 stream.fill(first, &system, &ctx, options.batch_sizing, &cache);
             }
-            Ok(Entry { ctx, stream, cur: 0 })
+            Ok(Entry {
+                ctx,
+                stream,
+                cur: 0,
+            })
         })
         .collect();
 
@@ -161,12 +170,15 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
         match p {
             Ok(e) if e.ctx.needs_nothing() => {
                 let placement = zero_replicas(&system, &e.ctx);
-                solution.placements.insert(placement.server.clone(), placement);
+                solution
+                    .placements
+                    .insert(placement.server.clone(), placement);
             }
             Ok(e) => entries.push(e),
-            Err(reason) => solution
-                .unplaced
-                .push(Unplaced { server: system.servers()[i].name.clone(), reason }),
+            Err(reason) => solution.unplaced.push(Unplaced {
+                server: system.servers()[i].name.clone(),
+                reason,
+            }),
         }
     }
 
@@ -185,29 +197,51 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
             }
         }
     } else {
-        let ctx = greedy::Greedy { system: &system, options, cache: &cache };
+        let ctx = greedy::Greedy {
+            system: &system,
+            options,
+            cache: &cache,
+        };
         ctx.run(&mut entries, &mut available, &mut solution);
     }
 
     for (t, name) in system.types.iter().enumerate() {
         let cap = system.capacity.get(t).copied().unwrap_or(0);
         let used = if options.unlimited {
-            solution.placements.values().filter(|p| &p.accelerator_type == name).map(|p| p.units).sum()
+            solution
+                .placements
+                .values()
+                .filter(|p| &p.accelerator_type == name)
+                .map(|p| p.units)
+                .sum()
         } else {
             cap - available[t]
         };
         solution.usage.insert(name.clone(), (used, cap));
     }
-    let order: BTreeMap<&str, usize> =
-        system.servers().iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    solution.unplaced.sort_by_key(|u| order.get(u.server.as_str()).copied());
+    let order: BTreeMap<&str, usize> = system
+        .servers()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    solution
+        .unplaced
+        .sort_by_key(|u| order.get(u.server.as_str()).copied());
     let (sizings, cache_hits) = cache.stats();
-    let sized: u64 = entries.iter().map(|e| (e.stream.taken.len() + e.stream.failures.len()) as u64).sum();
+    let sized: u64 = entries
+        .iter()
+        .map(|e| (e.stream.taken.len() + e.stream.failures.len()) as u64)
+        .sum();
     solution.stats = SolveStats {
         candidates_sized: sizings + cache_hits,
         sizings,
         cache_hits,
-        candidates_skipped: entries.iter().map(|e| e.ctx.accelerators.len() as u64).sum::<u64>().saturating_sub(sized),
+        candidates_skipped: entries
+            .iter()
+            .map(|e| e.ctx.accelerators.len() as u64)
+            .sum::<u64>()
+            .saturating_sub(sized),
         duration: start.elapsed(),
     };
     solution
@@ -215,7 +249,12 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
 
 /// A placement of `count` replicas of candidate `c` (fewer than `c.replicas` = best effort,
 /// re-analysed at the real per-replica load).
-pub(crate) fn placement(system: &System<'_>, ctx: &ServerContext<'_>, c: &Candidate, count: u64) -> Placement {
+pub(crate) fn placement(
+    system: &System<'_>,
+    ctx: &ServerContext<'_>,
+    c: &Candidate,
+    count: u64,
+) -> Placement {
     let acc = &system.accelerators[c.acc];
     let scale = count as f64 / c.replicas.max(1) as f64;
     let (mut itl, mut ttft, mut rho) = (c.itl, c.ttft, c.rho);
@@ -263,7 +302,9 @@ fn zero_replicas(system: &System<'_>, ctx: &ServerContext<'_>) -> Placement {
         },
         required_replicas: 0,
         best_effort: false,
-        accelerator_type: current.map(|a| system.types[a.type_index].clone()).unwrap_or_default(),
+        accelerator_type: current
+            .map(|a| system.types[a.type_index].clone())
+            .unwrap_or_default(),
         units: 0,
         rho: 0.0,
         value: 0.0,

@@ -1,7 +1,7 @@
 //! Saturation policies: best effort for servers whose candidates all failed to fit (spec 4.4).
 
+use super::greedy::Greedy;
 use super::{placement, Entry, Solution};
-use crate::candidate::SizingCache;
 use crate::system::System;
 
 /// What to do with servers that cannot get all the replicas their targets need.
@@ -44,15 +44,14 @@ impl SaturationPolicy {
 /// Applies `policy` to the unallocated entries `list` (in the order they failed). Returns the
 /// entries still unplaced.
 pub(crate) fn best_effort(
-    policy: SaturationPolicy,
-    system: &System<'_>,
-    cache: &SizingCache,
+    greedy: &Greedy<'_, '_>,
     entries: &mut [Entry<'_>],
     list: Vec<usize>,
     available: &mut [u64],
     solution: &mut Solution,
-    sizing: crate::candidate::BatchSizing,
 ) -> Vec<usize> {
+    let (policy, system, cache) = (greedy.options.policy, greedy.system, greedy.cache);
+    let sizing = greedy.options.batch_sizing;
     if policy == SaturationPolicy::None || list.is_empty() {
         return list;
     }
@@ -63,15 +62,27 @@ pub(crate) fn best_effort(
     }
     match policy {
         SaturationPolicy::None => list,
-        SaturationPolicy::PriorityExhaustive => exhaustive(system, entries, list, available, solution),
+        SaturationPolicy::PriorityExhaustive => {
+            exhaustive(system, entries, list, available, solution)
+        }
         SaturationPolicy::RoundRobin => round_robin(system, entries, list, available, solution),
         SaturationPolicy::PriorityRoundRobin => {
             let mut left = Vec::new();
             let mut start = 0;
             while start < list.len() {
                 let priority = entries[list[start]].ctx.priority;
-                let end = start + list[start..].iter().take_while(|&&i| entries[i].ctx.priority == priority).count();
-                left.extend(round_robin(system, entries, list[start..end].to_vec(), available, solution));
+                let end = start
+                    + list[start..]
+                        .iter()
+                        .take_while(|&&i| entries[i].ctx.priority == priority)
+                        .count();
+                left.extend(round_robin(
+                    system,
+                    entries,
+                    list[start..end].to_vec(),
+                    available,
+                    solution,
+                ));
                 start = end;
             }
             left
@@ -117,7 +128,8 @@ fn round_robin(
     solution: &mut Solution,
 ) -> Vec<usize> {
     // (entry, chosen candidate, replicas granted, still active)
-    let mut grants: Vec<(usize, Option<usize>, u64, bool)> = list.iter().map(|&i| (i, None, 0, true)).collect();
+    let mut grants: Vec<(usize, Option<usize>, u64, bool)> =
+        list.iter().map(|&i| (i, None, 0, true)).collect();
     let mut first_pass = true;
     loop {
         let mut any = false;
@@ -125,7 +137,11 @@ fn round_robin(
             let e = &entries[g.0];
             if first_pass {
                 // The candidate is fixed on the first visit: the best that fits one replica now.
-                g.1 = e.stream.taken.iter().position(|c| available[type_of(system, c.acc)] >= c.units_per_replica);
+                g.1 = e
+                    .stream
+                    .taken
+                    .iter()
+                    .position(|c| available[type_of(system, c.acc)] >= c.units_per_replica);
             }
             let Some(ci) = g.1 else {
                 g.3 = false;

@@ -23,7 +23,10 @@ fn problem() -> impl Strategy<Value = QueueConfig> {
 
 /// Fixed seed: the same cases on every run (set PROPTEST_CASES to explore more).
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
     ProptestConfig {
         cases,
         failure_persistence: None,
@@ -103,19 +106,50 @@ fn bigger_batch_can_lower_capacity() {
         max_batch: n,
         max_queue: 0,
         max_tokens: 0,
-        params: PerfParams { alpha: 4.161, beta: 0.151, gamma: 0.001568 },
+        params: PerfParams {
+            alpha: 4.161,
+            beta: 0.151,
+            gamma: 0.001568,
+        },
         in_tokens: 2682.0,
         out_tokens: 626.0,
     };
     let small = Analyzer::new(itl_bound(3)).unwrap();
-    let targets = Targets { ttft: 0.0, itl: 1.637 * small.analyze(small.rate_range().min).unwrap().itl, tps: 0.0 };
-    let (s, b) = (small.size(&targets).unwrap(), Analyzer::new(itl_bound(7)).unwrap().size(&targets).unwrap());
-    assert!(b.capacity() < 0.95 * s.capacity(), "ITL-bound: {} -> {}", s.capacity(), b.capacity());
-
-    let chunked = |n| QueueConfig { in_tokens: 4082.0, out_tokens: 9.0, ..itl_bound(n) };
+    let targets = Targets {
+        ttft: 0.0,
+        itl: 1.637 * small.analyze(small.rate_range().min).unwrap().itl,
+        tps: 0.0,
+    };
     let (s, b) = (
-        Analyzer::new(chunked(47)).unwrap().size(&Targets::default()).unwrap(),
-        Analyzer::new(chunked(105)).unwrap().size(&Targets::default()).unwrap(),
+        small.size(&targets).unwrap(),
+        Analyzer::new(itl_bound(7)).unwrap().size(&targets).unwrap(),
     );
-    assert!(b.capacity() < 0.95 * s.capacity(), "chunked: {} -> {}", s.capacity(), b.capacity());
+    assert!(
+        b.capacity() < 0.95 * s.capacity(),
+        "ITL-bound: {} -> {}",
+        s.capacity(),
+        b.capacity()
+    );
+
+    let chunked = |n| QueueConfig {
+        in_tokens: 4082.0,
+        out_tokens: 9.0,
+        ..itl_bound(n)
+    };
+    let (s, b) = (
+        Analyzer::new(chunked(47))
+            .unwrap()
+            .size(&Targets::default())
+            .unwrap(),
+        Analyzer::new(chunked(105))
+            .unwrap()
+            .size(&Targets::default())
+            .unwrap(),
+    );
+    assert!(
+        b.capacity() < 0.95 * s.capacity(),
+        "chunked: {} -> {}",
+        s.capacity(),
+        b.capacity()
+    );
 }

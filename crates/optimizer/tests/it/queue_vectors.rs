@@ -3,7 +3,8 @@
 
 use approx::assert_relative_eq;
 use inferno_optimizer::queue::{
-    optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, ServiceModel, Targets,
+    optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, ServiceModel,
+    Targets,
 };
 use inferno_optimizer::Error;
 
@@ -12,22 +13,48 @@ fn params(alpha: f64, beta: f64, gamma: f64) -> PerfParams {
 }
 
 fn config(n: u32, q: u32, p: PerfParams, inp: f64, out: f64) -> QueueConfig {
-    QueueConfig { max_batch: n, max_queue: q, max_tokens: 0, params: p, in_tokens: inp, out_tokens: out }
+    QueueConfig {
+        max_batch: n,
+        max_queue: q,
+        max_tokens: 0,
+        params: p,
+        in_tokens: inp,
+        out_tokens: out,
+    }
 }
 
 /// Spec 6.1: closed-form primitives (golden_primitives.json), <= 1e-6 relative.
 #[test]
 fn primitives_6_1() {
     #[rustfmt::skip]
-    let rows: [(u32, f64, f64, f64, f64, f64, u32, f64, f64, f64, f64); 8] = [
-        (1, 8.0, 0.033, 0.000333, 256.0, 1024.0, 1, 8.296954, 16.533249, 8.288911, 8504.378),
-        (40, 8.0, 0.033, 0.000333, 256.0, 1024.0, 1, 19.878149, 28.114445, 19.870108, 20375.104),
-        (80, 8.0, 0.033, 0.000333, 256.0, 1024.0, 1, 31.756298, 39.99259, 31.748257, 32550.205),
-        (128, 16.0, 0.067, 0.000667, 256.0, 1024.0, 1, 92.278305, 109.005135, 92.26197, 94585.266),
-        (200, 4.0, 0.017, 0.000167, 64.0, 128.0, 1, 13.335666, 14.387675, 13.327447, 1720.3009),
-        (50, 8.0, 0.033, 0.000333, 1024.0, 256.0, 1, 35.3987, 68.98372, 35.26751, 9097.466),
-        (128, 8.0, 0.033, 0.000333, 4096.0, 64.0, 7, 423.95038, 3085.5293, 422.10855, 30100.477),
-        (200, 8.0, 0.033, 0.000333, 4096.0, 64.0, 39, 498.38052, 19503.664, 497.3364, 51333.195),
+    /// B, alpha, beta, gamma, n, m, nc, T_it, prefill, itl, tau.
+    type Row = (u32, f64, f64, f64, f64, f64, u32, f64, f64, f64, f64);
+    let rows: [Row; 8] = [
+        (
+            1, 8.0, 0.033, 0.000333, 256.0, 1024.0, 1, 8.296954, 16.533249, 8.288911, 8504.378,
+        ),
+        (
+            40, 8.0, 0.033, 0.000333, 256.0, 1024.0, 1, 19.878149, 28.114445, 19.870108, 20375.104,
+        ),
+        (
+            80, 8.0, 0.033, 0.000333, 256.0, 1024.0, 1, 31.756298, 39.99259, 31.748257, 32550.205,
+        ),
+        (
+            128, 16.0, 0.067, 0.000667, 256.0, 1024.0, 1, 92.278305, 109.005135, 92.26197,
+            94585.266,
+        ),
+        (
+            200, 4.0, 0.017, 0.000167, 64.0, 128.0, 1, 13.335666, 14.387675, 13.327447, 1720.3009,
+        ),
+        (
+            50, 8.0, 0.033, 0.000333, 1024.0, 256.0, 1, 35.3987, 68.98372, 35.26751, 9097.466,
+        ),
+        (
+            128, 8.0, 0.033, 0.000333, 4096.0, 64.0, 7, 423.95038, 3085.5293, 422.10855, 30100.477,
+        ),
+        (
+            200, 8.0, 0.033, 0.000333, 4096.0, 64.0, 39, 498.38052, 19503.664, 497.3364, 51333.195,
+        ),
     ];
     for (b, a, be, g, n, m, nc, t_it, prefill, itl, tau) in rows {
         let s = ServiceModel::new(params(a, be, g), n, m, b, 0).unwrap();
@@ -46,7 +73,11 @@ fn readme_problem(max_batch: u32) -> QueueConfig {
     config(max_batch, 128, params(12.0, 0.05, 0.0005), 128.0, 512.0)
 }
 
-const README_TARGETS: Targets = Targets { ttft: 60.0, itl: 20.0, tps: 0.0 };
+const README_TARGETS: Targets = Targets {
+    ttft: 60.0,
+    itl: 20.0,
+    tps: 0.0,
+};
 
 /// Spec 6.5 `/solve` RPS=3, current model (v0.7): queue metrics <= 1e-5 relative.
 #[test]
@@ -80,14 +111,27 @@ fn target_readme_6_5() {
 #[test]
 fn optimize_readme_6_5() {
     let base = readme_problem(1);
-    let r = optimal_concurrency(&base, &README_TARGETS, &ConcurrencySearch { max_batch: 48, ..Default::default() })
-        .unwrap();
-    assert_eq!((r.concurrency, r.m_itl, r.m_tpf, r.oracle_calls), (48, 31, 48, 6));
+    let r = optimal_concurrency(
+        &base,
+        &README_TARGETS,
+        &ConcurrencySearch {
+            max_batch: 48,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (r.concurrency, r.m_itl, r.m_tpf, r.oracle_calls),
+        (48, 31, 48, 6)
+    );
     assert_eq!(r.probes, [48, 39, 44, 46, 47, 48]);
     assert_relative_eq!(r.throughput, 2.9494622, max_relative = 1e-4);
 
     let r = optimal_concurrency(&base, &README_TARGETS, &ConcurrencySearch::default()).unwrap();
-    assert_eq!((r.concurrency, r.m_itl, r.m_tpf, r.oracle_calls), (49, 31, 164, 8));
+    assert_eq!(
+        (r.concurrency, r.m_itl, r.m_tpf, r.oracle_calls),
+        (49, 31, 164, 8)
+    );
     assert_eq!(r.probes, [256, 143, 87, 59, 45, 52, 49, 49]);
     assert_relative_eq!(r.throughput, 2.9715836, max_relative = 1e-4);
     let m = r.metrics.unwrap();
@@ -100,12 +144,20 @@ fn optimize_readme_6_5() {
 /// "unset", so nothing binds: the brackets are M_max and the answer is the peak at M_max.
 #[test]
 fn optimize_zero_targets_fixed_7_5() {
-    let r = optimal_concurrency(&readme_problem(1), &Targets::default(), &ConcurrencySearch::default())
-        .unwrap();
+    let r = optimal_concurrency(
+        &readme_problem(1),
+        &Targets::default(),
+        &ConcurrencySearch::default(),
+    )
+    .unwrap();
     assert_eq!((r.m_itl, r.m_tpf), (256, 256));
     assert_eq!(r.concurrency, 256);
     assert_eq!(r.probes, [256, 256]);
-    assert!(r.throughput > 6.0, "anchor of the reference was 6.43, got {}", r.throughput);
+    assert!(
+        r.throughput > 6.0,
+        "anchor of the reference was 6.43, got {}",
+        r.throughput
+    );
 }
 
 /// Spec 6.6 `demos/curve`: N 256, Q 128, n 2048, m 1024.
@@ -131,7 +183,11 @@ fn curve_6_6() {
     for (frac, rps, rho, ttft, itl) in rows {
         let m = a.analyze(frac * r.max).unwrap();
         // Printed digits: 3 decimals on ms values, 4 on rates and rho.
-        assert!((m.throughput - rps).abs() <= 6e-5, "{frac}: throughput {}", m.throughput);
+        assert!(
+            (m.throughput - rps).abs() <= 6e-5,
+            "{frac}: throughput {}",
+            m.throughput
+        );
         assert!((m.rho - rho).abs() <= 6e-5, "{frac}: rho {}", m.rho);
         // Latencies: the printed digits, or the spec's 1e-5 relative for queue metrics where
         // the float32 reference's own noise is larger (TTFT at 0.95 holds W = R - S of two
@@ -145,7 +201,14 @@ fn curve_6_6() {
 /// Spec 6.7 overload demos: N 256, Q 0, n 4096, m 1024.
 #[test]
 fn overload_6_7() {
-    let a = Analyzer::new(config(256, 0, params(6.71134, 0.02417, 4.538e-5), 4096.0, 1024.0)).unwrap();
+    let a = Analyzer::new(config(
+        256,
+        0,
+        params(6.71134, 0.02417, 4.538e-5),
+        4096.0,
+        1024.0,
+    ))
+    .unwrap();
     let r = a.rate_range();
     assert_relative_eq!(r.min, 0.00013855765, max_relative = 1e-6);
     assert_relative_eq!(r.max, 2.7372804, max_relative = 1e-6);
@@ -165,13 +228,23 @@ fn overload_6_7() {
     }
     let m = a.analyze(2.16).unwrap();
     assert_relative_eq!(m.resp_time, 26757.447, max_relative = 1e-5);
-    assert!(m.wait_time.abs() < 1e-6, "Q = 0 has no waiting: {}", m.wait_time);
+    assert!(
+        m.wait_time.abs() < 1e-6,
+        "Q = 0 has no waiting: {}",
+        m.wait_time
+    );
     assert_relative_eq!(m.num_in_service, 57.79609, max_relative = 1e-5);
     assert_relative_eq!(m.prefill_time, 124.63133, max_relative = 1e-5);
     assert_relative_eq!(m.itl, 26.00861, max_relative = 1e-5);
     assert_relative_eq!(m.ttft, 150.63994, max_relative = 1e-5);
 
-    let s = a.size(&Targets { ttft: 140.0, itl: 16.5, tps: 8192.0 }).unwrap();
+    let s = a
+        .size(&Targets {
+            ttft: 140.0,
+            itl: 16.5,
+            tps: 8192.0,
+        })
+        .unwrap();
     assert_relative_eq!(s.rate_ttft, 1.9558016, max_relative = 1e-4);
     assert_relative_eq!(s.rate_itl, 1.7029116, max_relative = 1e-4);
     assert_relative_eq!(s.rate_tps, 2.4635525, max_relative = 1e-6);
@@ -184,7 +257,11 @@ fn baseline(max_batch: u32) -> QueueConfig {
     config(max_batch, 128, params(8.0, 0.033, 0.000333), 256.0, 1024.0)
 }
 
-const BASELINE_TARGETS: Targets = Targets { ttft: 60.0, itl: 20.0, tps: 0.0 };
+const BASELINE_TARGETS: Targets = Targets {
+    ttft: 60.0,
+    itl: 20.0,
+    tps: 0.0,
+};
 
 /// Spec 6.8 baseline f(M) goldens.
 #[test]
@@ -199,7 +276,10 @@ fn baseline_f_of_m_6_8() {
         (256, 1.9229827, 2.2383566, 1.9229827),
     ];
     for (m, thr, rate_ttft, rate_itl) in rows {
-        let s = Analyzer::new(baseline(m)).unwrap().size(&BASELINE_TARGETS).unwrap();
+        let s = Analyzer::new(baseline(m))
+            .unwrap()
+            .size(&BASELINE_TARGETS)
+            .unwrap();
         assert_relative_eq!(s.capacity(), thr, max_relative = 1e-4);
         assert_relative_eq!(s.rate_ttft, rate_ttft, max_relative = 1e-3);
         assert_relative_eq!(s.rate_itl, rate_itl, max_relative = 1e-3);
@@ -225,7 +305,13 @@ fn batch_one_is_feasible_7_1() {
 #[test]
 fn baseline_batch_one_ttft_only() {
     let a = Analyzer::new(baseline(1)).unwrap();
-    let s = a.size(&Targets { ttft: 60.0, itl: 0.0, tps: 0.0 }).unwrap();
+    let s = a
+        .size(&Targets {
+            ttft: 60.0,
+            itl: 0.0,
+            tps: 0.0,
+        })
+        .unwrap();
     assert_relative_eq!(s.rate_ttft, 0.0004884306, max_relative = 1e-3);
     assert_relative_eq!(s.rate_itl, 0.11746891, max_relative = 1e-6);
 }
@@ -235,27 +321,57 @@ fn baseline_batch_one_ttft_only() {
 fn scenarios_f_of_m_6_8() {
     struct Scenario(&'static str, QueueConfig, Targets, [f64; 4]);
     let p = |a, b, g| params(a, b, g);
-    let t = |ttft, itl| Targets { ttft, itl, tps: 0.0 };
+    let t = |ttft, itl| Targets {
+        ttft,
+        itl,
+        tps: 0.0,
+    };
     let scenarios = [
-        Scenario("itl-only", config(1, 128, p(8.0, 0.033, 0.000333), 256.0, 4096.0), t(400.0, 15.0),
-            [0.0051182234, 0.121957, 0.12572299, 0.12572289]),
-        Scenario("ttft-only", config(1, 128, p(8.0, 0.033, 0.000333), 1024.0, 256.0), t(80.0, 60.0),
-            [0.09831754, 2.388753, 4.5044317, 4.522976]),
-        Scenario("unbounded", config(1, 4, p(4.0, 0.017, 0.000167), 64.0, 128.0), t(2000.0, 200.0),
-            [3.2037902, 23.513206, 66.90288, 121.4636]),
-        Scenario("alpha-low", config(1, 128, p(4.0, 0.017, 0.000167), 256.0, 1024.0), t(60.0, 20.0),
-            [0.04756936, 1.5670373, 3.8997838, 5.1726604]),
-        Scenario("alpha-high", config(1, 128, p(16.0, 0.067, 0.000667), 256.0, 1024.0), t(60.0, 20.0),
-            [0.0028347927, 0.27932727, 0.27971667, 0.27971536]),
+        Scenario(
+            "itl-only",
+            config(1, 128, p(8.0, 0.033, 0.000333), 256.0, 4096.0),
+            t(400.0, 15.0),
+            [0.0051182234, 0.121957, 0.12572299, 0.12572289],
+        ),
+        Scenario(
+            "ttft-only",
+            config(1, 128, p(8.0, 0.033, 0.000333), 1024.0, 256.0),
+            t(80.0, 60.0),
+            [0.09831754, 2.388753, 4.5044317, 4.522976],
+        ),
+        Scenario(
+            "unbounded",
+            config(1, 4, p(4.0, 0.017, 0.000167), 64.0, 128.0),
+            t(2000.0, 200.0),
+            [3.2037902, 23.513206, 66.90288, 121.4636],
+        ),
+        Scenario(
+            "alpha-low",
+            config(1, 128, p(4.0, 0.017, 0.000167), 256.0, 1024.0),
+            t(60.0, 20.0),
+            [0.04756936, 1.5670373, 3.8997838, 5.1726604],
+        ),
+        Scenario(
+            "alpha-high",
+            config(1, 128, p(16.0, 0.067, 0.000667), 256.0, 1024.0),
+            t(60.0, 20.0),
+            [0.0028347927, 0.27932727, 0.27971667, 0.27971536],
+        ),
     ];
     for Scenario(name, base, targets, want) in scenarios {
         for (m, want) in [2u32, 16, 64, 256].into_iter().zip(want) {
-            let a = Analyzer::new(QueueConfig { max_batch: m, ..base }).unwrap();
+            let a = Analyzer::new(QueueConfig {
+                max_batch: m,
+                ..base
+            })
+            .unwrap();
             let got = a.size(&targets).unwrap().capacity();
             // Flat TTFT curves get the spec's looser 1e-3.
             assert_relative_eq!(got, want, max_relative = 1e-3);
-            assert!((got / want - 1.0).abs() <= 1e-4 || name == "ttft-only" || name == "unbounded",
-                "{name} M={m}: {got} vs {want}");
+            assert!(
+                (got / want - 1.0).abs() <= 1e-4 || name == "ttft-only" || name == "unbounded",
+                "{name} M={m}: {got} vs {want}"
+            );
         }
     }
 }
@@ -264,24 +380,70 @@ fn scenarios_f_of_m_6_8() {
 #[test]
 fn concurrency_parity_6_9() {
     let p = |a, b, g| params(a, b, g);
-    let t = |ttft, itl| Targets { ttft, itl, tps: 0.0 };
-    let cases: [(&str, QueueConfig, Targets, (u32, u32, u32, u32), &[u32]); 6] = [
-        ("baseline", config(1, 128, p(8.0, 0.033, 0.000333), 256.0, 1024.0), t(60.0, 20.0),
-            (40, 147, 67, 8), &[256, 148, 94, 67, 53, 60, 64, 67]),
-        ("itl-only", config(1, 128, p(8.0, 0.033, 0.000333), 256.0, 4096.0), t(400.0, 15.0),
-            (8, 256, 19, 8), &[256, 132, 70, 39, 23, 15, 19, 19]),
-        ("ttft-only", config(1, 128, p(8.0, 0.033, 0.000333), 1024.0, 256.0), t(80.0, 60.0),
-            (95, 70, 72, 8), &[256, 163, 116, 93, 81, 75, 72, 72]),
-        ("unbounded", config(1, 4, p(4.0, 0.017, 0.000167), 64.0, 128.0), t(2000.0, 200.0),
-            (256, 256, 256, 2), &[256, 256]),
-        ("alpha-low", config(1, 128, p(4.0, 0.017, 0.000167), 256.0, 1024.0), t(60.0, 20.0),
-            (107, 256, 161, 8), &[256, 181, 144, 163, 154, 159, 161, 161]),
-        ("alpha-high", config(1, 128, p(16.0, 0.067, 0.000667), 256.0, 1024.0), t(60.0, 20.0),
-            (6, 45, 16, 8), &[256, 70, 38, 22, 14, 18, 16, 16]),
+    let t = |ttft, itl| Targets {
+        ttft,
+        itl,
+        tps: 0.0,
+    };
+    /// Name, problem, targets, (M_ITL, M_TPF, M*, calls), probes.
+    type Case = (
+        &'static str,
+        QueueConfig,
+        Targets,
+        (u32, u32, u32, u32),
+        &'static [u32],
+    );
+    let cases: [Case; 6] = [
+        (
+            "baseline",
+            config(1, 128, p(8.0, 0.033, 0.000333), 256.0, 1024.0),
+            t(60.0, 20.0),
+            (40, 147, 67, 8),
+            &[256, 148, 94, 67, 53, 60, 64, 67],
+        ),
+        (
+            "itl-only",
+            config(1, 128, p(8.0, 0.033, 0.000333), 256.0, 4096.0),
+            t(400.0, 15.0),
+            (8, 256, 19, 8),
+            &[256, 132, 70, 39, 23, 15, 19, 19],
+        ),
+        (
+            "ttft-only",
+            config(1, 128, p(8.0, 0.033, 0.000333), 1024.0, 256.0),
+            t(80.0, 60.0),
+            (95, 70, 72, 8),
+            &[256, 163, 116, 93, 81, 75, 72, 72],
+        ),
+        (
+            "unbounded",
+            config(1, 4, p(4.0, 0.017, 0.000167), 64.0, 128.0),
+            t(2000.0, 200.0),
+            (256, 256, 256, 2),
+            &[256, 256],
+        ),
+        (
+            "alpha-low",
+            config(1, 128, p(4.0, 0.017, 0.000167), 256.0, 1024.0),
+            t(60.0, 20.0),
+            (107, 256, 161, 8),
+            &[256, 181, 144, 163, 154, 159, 161, 161],
+        ),
+        (
+            "alpha-high",
+            config(1, 128, p(16.0, 0.067, 0.000667), 256.0, 1024.0),
+            t(60.0, 20.0),
+            (6, 45, 16, 8),
+            &[256, 70, 38, 22, 14, 18, 16, 16],
+        ),
     ];
     for (name, base, targets, (m_itl, m_tpf, m_star, calls), probes) in cases {
         let r = optimal_concurrency(&base, &targets, &ConcurrencySearch::default()).unwrap();
-        assert_eq!((r.m_itl, r.m_tpf, r.concurrency, r.oracle_calls), (m_itl, m_tpf, m_star, calls), "{name}");
+        assert_eq!(
+            (r.m_itl, r.m_tpf, r.concurrency, r.oracle_calls),
+            (m_itl, m_tpf, m_star, calls),
+            "{name}"
+        );
         assert_eq!(r.probes, probes, "{name}");
         assert!(r.feasible, "{name}");
     }
@@ -292,8 +454,16 @@ fn concurrency_parity_6_9() {
 fn concurrency_infeasible_everywhere() {
     // ITL target below alpha: unattainable at every batch size.
     let base = config(1, 0, params(30.0, 0.01, 0.0), 100.0, 100.0);
-    let r = optimal_concurrency(&base, &Targets { ttft: 0.0, itl: 10.0, tps: 0.0 }, &ConcurrencySearch::default())
-        .unwrap();
+    let r = optimal_concurrency(
+        &base,
+        &Targets {
+            ttft: 0.0,
+            itl: 10.0,
+            tps: 0.0,
+        },
+        &ConcurrencySearch::default(),
+    )
+    .unwrap();
     assert_eq!((r.concurrency, r.oracle_calls, r.feasible), (1, 0, false));
     assert_eq!(r.probes, [256]);
 }
@@ -303,10 +473,27 @@ fn concurrency_infeasible_everywhere() {
 fn errors_name_the_problem() {
     let a = Analyzer::new(baseline(48)).unwrap();
     assert_eq!(a.analyze(0.0), Err(Error::NonPositiveRate(0.0)));
-    let err = a.size(&Targets { ttft: 0.0, itl: 1.0, tps: 0.0 }).unwrap_err();
-    assert!(matches!(err, Error::TargetBelowRegion { metric: "ITL", .. }), "{err}");
-    assert!(err.to_string().contains("ITL target 1 ms below region"), "{err}");
-    let err = a.size(&Targets { ttft: -1.0, ..Targets::default() }).unwrap_err();
+    let err = a
+        .size(&Targets {
+            ttft: 0.0,
+            itl: 1.0,
+            tps: 0.0,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TargetBelowRegion { metric: "ITL", .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("ITL target 1 ms below region"),
+        "{err}"
+    );
+    let err = a
+        .size(&Targets {
+            ttft: -1.0,
+            ..Targets::default()
+        })
+        .unwrap_err();
     assert!(err.to_string().contains("targetTTFT"), "{err}");
     let zero = Analyzer::new(config(16, 0, params(0.0, 0.0, 0.0), 512.0, 512.0)).unwrap_err();
     assert!(matches!(zero, Error::DegenerateService { .. }), "{zero}");

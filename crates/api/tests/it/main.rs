@@ -1,0 +1,65 @@
+//! Integration tests of `inferno-api`: the sample data, files on disk, legacy data and
+//! property tests of the parsers.
+
+mod files;
+mod legacy;
+mod props;
+mod samples;
+
+use std::path::{Path, PathBuf};
+
+/// `samples/<name>` of the workspace.
+fn sample_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(name)
+}
+
+/// The six file names of a data directory, in load order.
+const FILES: [&str; 6] = [
+    "accelerator-data.json",
+    "capacity-data.json",
+    "model-data.json",
+    "optimizer-data.json",
+    "server-data.json",
+    "serviceclass-data.json",
+];
+
+/// A scratch directory under Cargo's target tmpdir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    /// An empty directory named after `name` (unique per test and process).
+    fn new(name: &str) -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("inferno-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// A copy of sample directory `sample`.
+    fn copy_of(name: &str, sample: &str) -> Self {
+        let dir = Self::new(name);
+        for file in FILES {
+            std::fs::copy(sample_dir(sample).join(file), dir.0.join(file)).unwrap();
+        }
+        dir
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn write(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.0.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
