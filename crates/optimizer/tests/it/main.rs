@@ -2,4 +2,5 @@
 
 mod queue_props;
 mod queue_vectors;
+mod solver_cases;
 mod solver_vectors;
