@@ -10,6 +10,7 @@
 //! `error` (the crate's [`Error`]).
 
 pub mod candidate;
+pub mod cli;
 mod error;
 pub mod queue;
 pub mod solver;

@@ -78,6 +78,11 @@ impl CandidateStream {
         }
     }
 
+    /// Accelerators never sized (their bound could not win).
+    pub fn unsized_count(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether every candidate has been sized and taken.
     pub fn exhausted(&self) -> bool {
         self.pending.is_empty() && self.ready.is_empty()

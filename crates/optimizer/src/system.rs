@@ -8,8 +8,7 @@
 use inferno_api::{ModelTarget, PerfParms, ServerSpec, SystemSpec};
 use std::collections::HashMap;
 
-/// Class used for servers that name none.
-pub const FREE_CLASS: &str = "Free";
+pub use inferno_api::FREE_CLASS;
 /// Priority of classes that give none (or an out-of-range one), and of unknown classes.
 pub const LOWEST_PRIORITY: i64 = 100;
 

@@ -75,6 +75,8 @@ pub struct Placement {
     pub value: f64,
     /// Requests/s one replica carries within targets.
     pub capacity_per_replica: f64,
+    /// Load the server must carry, requests/s.
+    pub demand: f64,
 }
 
 /// A server that could not be placed.
@@ -89,7 +91,7 @@ pub struct Unplaced {
 /// Counters of one solve.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SolveStats {
-    /// Candidates that were sized.
+    /// (Server, accelerator) pairs that were sized or found without perf data.
     pub candidates_sized: u64,
     /// Sizing problems solved (the rest came from the cache).
     pub sizings: u64,
@@ -117,7 +119,11 @@ pub struct Solution {
 impl Solution {
     /// Total cost of the placed servers, cents/hr.
     pub fn total_cost(&self) -> f64 {
-        self.placements.values().map(|p| p.allocation.cost).sum()
+        // Start from +0: an empty f64 sum is -0.
+        self.placements
+            .values()
+            .map(|p| p.allocation.cost)
+            .fold(0.0, |a, b| a + b)
     }
 
     /// The solution in the reference format (`{"allocations": {...}}`).
@@ -286,6 +292,7 @@ pub(crate) fn placement(
         rho,
         value: c.value * scale,
         capacity_per_replica: c.capacity_per_replica,
+        demand: ctx.demand,
     }
 }
 
@@ -309,5 +316,6 @@ fn zero_replicas(system: &System<'_>, ctx: &ServerContext<'_>) -> Placement {
         rho: 0.0,
         value: 0.0,
         capacity_per_replica: 0.0,
+        demand: 0.0,
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the optimizer crate: spec test vectors and properties.
 
+mod cli;
 mod queue_props;
 mod queue_vectors;
 mod solver_cases;

@@ -1,0 +1,292 @@
+//! The built `inferno-optimizer` binary on the samples and on broken data.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_inferno-optimizer"))
+}
+
+fn samples(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A copy of a sample directory in a fresh temporary directory, with `edit` applied to the
+/// named file's text.
+fn broken_copy(tag: &str, file: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("inferno-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(samples("small")).unwrap() {
+        let entry = entry.unwrap();
+        let mut body = std::fs::read_to_string(entry.path()).unwrap();
+        if entry.file_name() == file {
+            body = edit(body);
+        }
+        std::fs::write(dir.join(entry.file_name()), body).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn solve_large_prints_table_and_totals() {
+    let out = run(&["solve", samples("large").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("SERVER "), "{stdout}");
+    assert!(stdout.contains("Premium-mistral_7b"));
+    assert!(stdout.contains("MI300X x 1"));
+    assert!(stdout.contains("TYPE    USED  CAPACITY"));
+    assert!(
+        stdout.contains("placed 27/27 servers, total cost 21855 cents/hr"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn solve_json_is_the_reference_format() {
+    let out = run(&["solve", samples("small").to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let allocations = v["allocations"].as_object().unwrap();
+    assert_eq!(allocations.len(), 15);
+    assert_eq!(allocations["Free-llama_70b"]["accelerator"], "4xA100");
+    assert_eq!(allocations["Free-llama_70b"]["numReplicas"], 54);
+    assert_eq!(v["unplaced"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn unlimited_flag_overrides_the_data() {
+    let out = run(&["solve", samples("small").to_str().unwrap(), "--unlimited"]);
+    assert!(
+        text(&out.stdout).contains("total cost 21252 cents/hr"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn unplaced_servers_are_listed_with_reasons() {
+    let dir = broken_copy("capacity", "capacity-data.json", |s| {
+        s.replace("1024", "0")
+            .replace("768", "200")
+            .replace("512", "200")
+    });
+    let path = dir.to_str().unwrap();
+    let out = run(&["solve", path, "--policy", "None", "--json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unplaced: Vec<&str> = v["unplaced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unplaced,
+        ["Free-llama_70b", "Free-granite_34b", "Free-mixtral_8_7b"]
+    );
+    assert_eq!(v["unplaced"][0]["code"], "out-of-capacity");
+
+    let out = run(&["solve", path, "--policy", "None", "--fail-on-unplaced"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("unplaced Free-llama_70b: out of capacity:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("placed 12/15 servers"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn missing_directory_is_an_error() {
+    let out = run(&["solve", "/nonexistent/inferno"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/inferno"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_file_names_it() {
+    let dir = broken_copy("missing", "", |s| s);
+    std::fs::remove_file(dir.join("model-data.json")).unwrap();
+    let out = run(&["solve", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("model-data.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_json_names_file_line_and_column() {
+    let dir = broken_copy("json", "server-data.json", |s| s.replacen('}', "", 1));
+    let out = run(&["solve", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("server-data.json:"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_fields_are_all_reported() {
+    let dir = broken_copy("fields", "accelerator-data.json", |s| {
+        s.replacen("\"cost\": 6.00", "\"cost\": -6", 1).replacen(
+            "\"multiplicity\": 1",
+            "\"multiplicity\": -2",
+            1,
+        )
+    });
+    let out = run(&["solve", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("accelerator-data.json: accelerator \"L4\": field cost:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("field multiplicity"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unknown_policy_names_the_flag() {
+    let out = run(&[
+        "solve",
+        samples("small").to_str().unwrap(),
+        "--policy",
+        "Bogus",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--policy: unknown policy \"Bogus\""));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["solve"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn garbage_never_panics() {
+    let bodies = [
+        "",
+        "{",
+        "[]",
+        "null",
+        "{\"servers\": 7}",
+        "\u{0}\u{1}",
+        "{\"servers\":[{\"currentAlloc\":{\"load\":{\"arrivalRate\":1e400}}}]}",
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let dir = broken_copy(&format!("garbage{i}"), "server-data.json", |_| {
+            body.to_string()
+        });
+        let out = run(&["solve", dir.to_str().unwrap()]);
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(1)),
+            "{body:?}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+const README_FLAGS: [&str; 14] = [
+    "--alpha",
+    "12",
+    "--beta",
+    "0.05",
+    "--gamma",
+    "0.0005",
+    "--in-tokens",
+    "128",
+    "--out-tokens",
+    "512",
+    "--max-queue-size",
+    "128",
+    "--target-ttft",
+    "60",
+];
+
+#[test]
+fn queue_commands_from_flags() {
+    let mut args = vec!["analyze", "--rps", "3", "--max-batch-size", "48", "--json"];
+    args.extend(README_FLAGS);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    approx::assert_relative_eq!(
+        v["avgRespTime"].as_f64().unwrap(),
+        10348.367,
+        max_relative = 1e-5
+    );
+
+    let mut args = vec!["size", "--max-batch-size", "48", "--target-itl", "20"];
+    args.extend(README_FLAGS);
+    let stdout = text(&run(&args).stdout);
+    assert!(
+        stdout.contains("binding") && stdout.contains("Ttft"),
+        "{stdout}"
+    );
+
+    let mut args = vec!["concurrency", "--target-itl", "20", "--json"];
+    args.extend(README_FLAGS);
+    let v: Value = serde_json::from_slice(&run(&args).stdout).unwrap();
+    assert_eq!(v["concurrency"], 49);
+    assert_eq!(
+        v["probes"],
+        serde_json::json!([256, 143, 87, 59, 45, 52, 49, 49])
+    );
+}
+
+#[test]
+fn queue_problem_file_with_reference_keys() {
+    let file = std::env::temp_dir().join(format!("inferno-problem-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        r#"{"RPS": 3, "maxBatchSize": 48, "avgInputTokens": 128, "avgOutputTokens": 512,
+            "alpha": 12, "beta": 0.05, "gamma": 0.0005, "maxQueueSize": 128,
+            "targetTTFT": 60, "targetITL": 20}"#,
+    )
+    .unwrap();
+    let out = run(&["size", "--problem", file.to_str().unwrap(), "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    approx::assert_relative_eq!(
+        v["throughput"].as_f64().unwrap(),
+        2.9494622,
+        max_relative = 1e-4
+    );
+
+    let out = run(&[
+        "analyze",
+        "--problem",
+        file.to_str().unwrap(),
+        "--out-tokens",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("field avgOutputTokens"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(file).unwrap();
+}
