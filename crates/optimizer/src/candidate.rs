@@ -8,7 +8,7 @@
 
 use crate::error::Error;
 use crate::queue::{
-    optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, ServiceModel,
+    optimal_concurrency, peak_service_rate, Analyzer, ConcurrencySearch, PerfParams, QueueConfig,
     Targets,
 };
 use crate::system::{class_or_free, Perf, System};
@@ -233,19 +233,23 @@ impl<'a> ServerContext<'a> {
 /// every batch size the sizing may pick.
 fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Option<f64> {
     let load = &ctx.spec.current_alloc.load;
-    let n = batch_size(ctx.spec, perf, load.avg_out_tokens);
+    let (n, m) = (load.avg_in_tokens as f64, load.avg_out_tokens as f64);
     let params = perf_params(perf);
-    let service = ServiceModel::new(
+    let valid = [params.alpha, params.beta, params.gamma, n]
+        .iter()
+        .all(|v| v.is_finite() && *v >= 0.0);
+    if !valid || m < 1.0 {
+        return None;
+    }
+    let (peak, at_top) = peak_service_rate(
         params,
-        load.avg_in_tokens as f64,
-        load.avg_out_tokens as f64,
         n,
-        0,
-    )
-    .ok()?;
+        m,
+        batch_size(ctx.spec, perf, load.avg_out_tokens),
+    );
     let peak = match sizing {
-        BatchSizing::Scaled => service.service_rate(n),
-        BatchSizing::Search => service.service_rates().into_iter().fold(0.0, f64::max),
+        BatchSizing::Scaled => at_top,
+        BatchSizing::Search => peak,
     };
     (peak.is_finite() && peak > 0.0).then_some(peak * 1000.0)
 }
@@ -393,8 +397,14 @@ pub fn create(
         queue: base.max_queue,
         search,
     };
+    // On a cache miss the analyzer built for sizing is reused for the per-replica analysis.
+    let mut built: Option<Analyzer> = None;
     let sized = cache
-        .get_or_size(key, || size(&base, &targets, search))
+        .get_or_size(key, || {
+            let (sized, analyzer) = size(&base, &targets, search)?;
+            built = analyzer;
+            Ok(sized)
+        })
         .map_err(CandidateError::Model)?;
     let queue = QueueConfig {
         max_batch: sized.batch,
@@ -404,8 +414,12 @@ pub fn create(
         .max(ctx.min_replicas())
         .max(1);
     let cost = unit_cost * replicas as f64;
-    let per_replica = Analyzer::new(queue)
-        .and_then(|a| a.analyze(ctx.demand / replicas as f64))
+    let analyzer = match built {
+        Some(a) => a,
+        None => Analyzer::new(queue).map_err(CandidateError::Model)?,
+    };
+    let per_replica = analyzer
+        .analyze(ctx.demand / replicas as f64)
         .map_err(CandidateError::Model)?;
     Ok(Candidate {
         acc,
@@ -422,7 +436,12 @@ pub fn create(
     })
 }
 
-fn size(base: &QueueConfig, targets: &Targets, search: bool) -> Result<Sized, Error> {
+/// Sizes one replica; also returns the analyzer of the chosen batch size when it was built.
+fn size(
+    base: &QueueConfig,
+    targets: &Targets,
+    search: bool,
+) -> Result<(Sized, Option<Analyzer>), Error> {
     if search {
         let found = optimal_concurrency(
             base,
@@ -444,22 +463,29 @@ fn size(base: &QueueConfig, targets: &Targets, search: bool) -> Result<Sized, Er
                 "no batch size meets the targets",
             ));
         }
-        return Ok(Sized {
-            batch: found.concurrency,
-            capacity: found.throughput,
-        });
+        return Ok((
+            Sized {
+                batch: found.concurrency,
+                capacity: found.throughput,
+            },
+            None,
+        ));
     }
-    let sizing = Analyzer::new(*base)?.size(targets)?;
-    if sizing.capacity().is_nan() || sizing.capacity() <= 0.0 {
+    let analyzer = Analyzer::new(*base)?;
+    let capacity = analyzer.size(targets)?.capacity();
+    if capacity.is_nan() || capacity <= 0.0 {
         return Err(Error::invalid(
             "maxBatchSize",
             "zero capacity within the targets",
         ));
     }
-    Ok(Sized {
-        batch: base.max_batch,
-        capacity: sizing.capacity(),
-    })
+    Ok((
+        Sized {
+            batch: base.max_batch,
+            capacity,
+        },
+        Some(analyzer),
+    ))
 }
 
 /// Spec 3.3: zero load with minNumReplicas > 0 keeps the minimum on this accelerator.

@@ -148,34 +148,62 @@ impl Chain {
         let mut p_empty = if mode == 0 { 1.0 } else { 0.0 };
         let mut p_full = if mode == big_k { 1.0 } else { 0.0 };
 
+        // Walk down from the mode (ratio mu_{k+1} / lambda), then up (lambda / mu_k). States
+        // above N share mu_N, so their ratio is constant and their in-service count is N.
+        let nf = n as f64;
         let mut p = 1.0;
-        for k in (0..mode).rev() {
-            p *= self.rate(k + 1) * inv_lambda;
+        let mut k = mode;
+        let mut cut = false;
+        while k > 0 {
+            p *= self.rate(k) * inv_lambda;
+            k -= 1;
             if p < negligible {
                 p = 0.0;
+                cut = true;
                 break;
             }
+            let kf = k as f64;
             total += p;
-            in_system += k as f64 * p;
-            in_service += k.min(n) as f64 * p;
+            in_system += kf * p;
+            in_service += kf.min(nf) * p;
         }
         if mode > 0 {
-            p_empty = p;
+            p_empty = if cut { 0.0 } else { p };
         }
         let mut p = 1.0;
-        for k in mode + 1..=big_k {
-            p *= lambda * self.inv_rate(k);
-            if p < negligible && (k > n || self.monotone) {
-                // The tail above N is geometric: once negligible it stays negligible.
+        let mut k = mode + 1;
+        let head_end = n.min(big_k);
+        while k <= head_end {
+            p *= lambda * self.inv_mu[k];
+            if p < negligible && self.monotone {
                 p = 0.0;
                 break;
             }
+            let kf = k as f64;
             total += p;
-            in_system += k as f64 * p;
-            in_service += k.min(n) as f64 * p;
+            in_system += kf * p;
+            in_service += kf * p;
+            k += 1;
+        }
+        if p > 0.0 && k <= big_k {
+            let ratio = lambda * self.inv_mu[n];
+            let mut kf = k as f64;
+            while k <= big_k {
+                p *= ratio;
+                // The tail above N is geometric: once negligible it stays negligible.
+                if p < negligible {
+                    p = 0.0;
+                    break;
+                }
+                total += p;
+                in_system += kf * p;
+                in_service += nf * p;
+                k += 1;
+                kf += 1.0;
+            }
         }
         if mode < big_k {
-            p_full = if p == 0.0 { 0.0 } else { p };
+            p_full = p;
         }
         ChainState {
             p_empty: p_empty / total,

@@ -17,5 +17,7 @@ mod size;
 
 pub use analyzer::{Analyzer, Metrics, QueueConfig, RateRange};
 pub use concurrency::{optimal_concurrency, Concurrency, ConcurrencySearch};
-pub use service::{chunk_threshold, PerfParams, ServiceModel, DEFAULT_MAX_TOKENS};
+pub use service::{
+    chunk_threshold, peak_service_rate, PerfParams, ServiceModel, DEFAULT_MAX_TOKENS,
+};
 pub use size::{Binding, Sizing, Targets};

@@ -168,6 +168,39 @@ impl ServiceModel {
     }
 }
 
+/// The largest batch service rate `max_{b <= max_batch} b / tau(b)` (requests/ms), and the rate
+/// at `max_batch` itself, without building the model: within a run of equal chunk counts the
+/// rate grows with b, so only run ends (the thresholds `b_c`) and `max_batch` are evaluated.
+pub fn peak_service_rate(
+    params: PerfParams,
+    in_tokens: f64,
+    out_tokens: f64,
+    max_batch: u32,
+) -> (f64, f64) {
+    let budget = f64::from(DEFAULT_MAX_TOKENS);
+    let (n, m) = (in_tokens, out_tokens);
+    let rate = |b: u64, c: u32| -> f64 {
+        let cf = f64::from(c);
+        let prefill = (params.beta + params.gamma * (cf + 1.0) / 2.0) * n;
+        let decode = params.beta * m + params.gamma * m * (n + (m + 1.0) / 2.0);
+        let slope = (prefill + decode) / (cf + m);
+        b as f64 / ((cf + m) * (params.alpha + b as f64 * slope))
+    };
+    let top = u64::from(max_batch);
+    let (mut best, mut c) = (0.0f64, 1u32);
+    loop {
+        let end = chunk_threshold(c, n, m, budget);
+        if end >= top {
+            let at_top = rate(top, c);
+            return (best.max(at_top), at_top);
+        }
+        if end >= 1 {
+            best = best.max(rate(end, c));
+        }
+        c += 1;
+    }
+}
+
 fn check_finite_nonneg(field: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
@@ -253,6 +286,28 @@ mod tests {
             let lhs = s.service_time(b) - s.prefill(f64::from(b));
             let rhs = 64.0 * s.itl(f64::from(b));
             approx::assert_relative_eq!(lhs, rhs, max_relative = 1e-12);
+        }
+    }
+
+    #[test]
+    fn peak_rate_matches_the_model() {
+        let p = PerfParams {
+            alpha: 8.0,
+            beta: 0.033,
+            gamma: 0.000333,
+        };
+        for (n, m, top) in [
+            (4096.0, 64.0, 200),
+            (256.0, 1024.0, 256),
+            (4082.0, 9.0, 105),
+            (0.0, 5.0, 40),
+        ] {
+            let s = ServiceModel::new(p, n, m, top, 0).unwrap();
+            let rates = s.service_rates();
+            let (peak, at_top) = peak_service_rate(p, n, m, top);
+            let want = rates.iter().copied().fold(0.0, f64::max);
+            approx::assert_relative_eq!(peak, want, max_relative = 1e-12);
+            approx::assert_relative_eq!(at_top, rates[rates.len() - 1], max_relative = 1e-12);
         }
     }
 
