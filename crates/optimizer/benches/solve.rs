@@ -1,53 +1,15 @@
 //! `make bench`: solve times of the sample systems and of a 27,000-server system (the large
-//! sample replicated 1000 times, each server with its own seeded random rate and token
-//! counts, capacities scaled by 1000). Prints medians.
+//! sample replicated 1000 times by [`replicate`] with seed 0x5eed: each server with its own
+//! random rate and token counts, capacities scaled by 1000). Prints medians.
 //!
-//! `INFERNO_BENCH_WRITE=FILE` also writes the generated system as `system-data.json` format,
-//! for `inferno-optimizer solve FILE`.
+//! `INFERNO_BENCH_WRITE=FILE` also writes the generated system (the same as
+//! `inferno-optimizer generate samples/large --copies 1000 --seed 24301`).
 
 use inferno_api::{load_path, SystemData, SystemSpec};
+use inferno_optimizer::synthetic::replicate;
 use inferno_optimizer::{solve, SolveOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Deterministic xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next()
-    }
-}
-
-/// The large sample replicated `copies` times: server `s` of copy `k` is `s#k` with its
-/// arrival rate scaled by a factor in [0.5, 1.5) and tokens in [64, 256) / [512, 1536) (the
-/// sample has 128 / 1024), so the replicated system is about as tight as the sample.
-fn replicated(base: &SystemSpec, copies: usize, seed: u64) -> SystemSpec {
-    let mut rng = Rng(seed);
-    let mut spec = base.clone();
-    spec.server_data.servers.clear();
-    for k in 0..copies {
-        for s in &base.server_data.servers {
-            let mut s = s.clone();
-            s.name = format!("{}#{k}", s.name);
-            let load = &mut s.current_alloc.load;
-            load.arrival_rate *= rng.range(0.5, 1.5);
-            load.avg_in_tokens = rng.range(64.0, 256.0) as i64;
-            load.avg_out_tokens = rng.range(512.0, 1536.0) as i64;
-            spec.server_data.servers.push(s);
-        }
-    }
-    for c in &mut spec.capacity_data.count {
-        c.count *= copies as i64;
-    }
-    spec
-}
 
 fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
@@ -98,7 +60,7 @@ fn main() {
             51,
         );
     }
-    let big = replicated(&large, 1000, 0x5eed);
+    let big = replicate(&large, 1000, 0x5eed);
     if let Ok(path) = std::env::var("INFERNO_BENCH_WRITE") {
         let text = serde_json::to_string(&SystemData {
             system: big.clone(),

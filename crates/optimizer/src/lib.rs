@@ -15,6 +15,7 @@ mod error;
 pub mod queue;
 pub mod solver;
 pub mod stream;
+pub mod synthetic;
 pub mod system;
 
 pub use error::{Error, Result};

@@ -34,6 +34,21 @@ pub enum Command {
     Size(QueueArgs),
     /// Optimal batch size (max concurrency) search; `maxBatchSize` is the upper bound.
     Concurrency(QueueArgs),
+    /// Write a synthetic system: a data set replicated with seeded random loads (JSON on stdout).
+    Generate(GenerateArgs),
+}
+
+/// Arguments of `generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Data directory or system file to replicate.
+    pub path: PathBuf,
+    /// Number of copies (capacities are multiplied by it).
+    #[arg(long, default_value_t = 1000)]
+    pub copies: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 24301)]
+    pub seed: u64,
 }
 
 /// Arguments of `solve`.
@@ -60,6 +75,10 @@ pub struct SolveArgs {
     /// Exit with status 3 when some server is not placed.
     #[arg(long)]
     pub fail_on_unplaced: bool,
+    /// Size every (server, accelerator) pair, not only those whose bound can win (same
+    /// result, slower; for verification).
+    #[arg(long)]
+    pub size_all: bool,
 }
 
 /// A queue problem (spec 5.4), from a JSON file and/or flags (flags win).
@@ -128,5 +147,16 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliErro
         Command::Analyze(a) => queue_cmd::analyze(&a, out),
         Command::Size(a) => queue_cmd::size(&a, out),
         Command::Concurrency(a) => queue_cmd::concurrency(&a, out),
+        Command::Generate(a) => generate(&a, out),
     }
+}
+
+fn generate(args: &GenerateArgs, out: &mut dyn std::io::Write) -> Result<ExitCode, CliError> {
+    let base = inferno_api::load_path(&args.path)?.spec;
+    let system = inferno_api::SystemData {
+        system: crate::synthetic::replicate(&base, args.copies, args.seed),
+    };
+    serde_json::to_writer(&mut *out, &system).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,7 @@ pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, Cli
     let mut options = SolveOptions::from_spec(&spec).map_err(CliError::Input)?;
     options.unlimited |= args.unlimited;
     options.delayed_best_effort |= args.delayed_best_effort;
+    options.size_all |= args.size_all;
     if let Some(p) = &args.policy {
         options.policy = SaturationPolicy::parse(p)
             .ok_or_else(|| CliError::Input(format!("--policy: unknown policy {p:?} (None, PriorityExhaustive, RoundRobin, PriorityRoundRobin)")))?;

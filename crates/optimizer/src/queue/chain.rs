@@ -97,10 +97,6 @@ impl Chain {
         self.mu[k.min(self.max_batch)]
     }
 
-    fn inv_rate(&self, k: usize) -> f64 {
-        self.inv_mu[k.min(self.max_batch)]
-    }
-
     /// The most probable state at arrival rate `lambda` (requests/ms, > 0).
     fn mode(&self, lambda: f64) -> usize {
         let (n, big_k) = (self.max_batch, self.states());

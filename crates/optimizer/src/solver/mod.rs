@@ -31,6 +31,9 @@ pub struct SolveOptions {
     pub policy: SaturationPolicy,
     /// Batch-size rule.
     pub batch_sizing: BatchSizing,
+    /// Size every (server, accelerator) pair instead of skipping those whose value bound
+    /// cannot win. The solution is the same; this exists to prove it and to measure the gain.
+    pub size_all: bool,
 }
 
 impl SolveOptions {
@@ -50,6 +53,7 @@ impl SolveOptions {
             batch_sizing: BatchSizing::parse(&o.batch_sizing).ok_or_else(|| {
                 format!("optimizer.batchSizing: unknown rule {:?}", o.batch_sizing)
             })?,
+            size_all: false,
         })
     }
 }
@@ -160,7 +164,8 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
             let ctx = ServerContext::new(&system, i).map_err(Reason::from)?;
             let mut stream = CandidateStream::new(&system, &ctx, options.batch_sizing);
             if !ctx.needs_nothing() {
-                stream.fill(first, &system, &ctx, options.batch_sizing, &cache);
+                let count = if options.size_all { usize::MAX } else { first };
+                stream.fill(count, &system, &ctx, options.batch_sizing, &cache);
             }
             Ok(Entry {
                 ctx,

@@ -4,4 +4,5 @@ mod cli;
 mod queue_props;
 mod queue_vectors;
 mod solver_cases;
+mod solver_props;
 mod solver_vectors;
