@@ -239,6 +239,40 @@ mod tests {
         assert_relative_eq!(s.mean_in_service, 2.9798756, max_relative = 1e-6);
     }
 
+    /// Spec 6.3 `demos/mm1state` searches: the rate where the mean service time S is 2.0 and
+    /// where the mean wait W is 1.0 (reference bisection: 0.5000193 and 1.3882675, within its
+    /// 1e-6 tolerance on the value).
+    #[test]
+    fn state_dependent_demo_searches() {
+        let rates: Vec<f64> = (1..=10)
+            .map(|b| f64::from(b) / (1.0 + 0.5 * f64::from(b)))
+            .collect();
+        let chain = Chain::new(&rates, 90).unwrap();
+        let (lo, hi) = (rates[0] * 0.001, rates[9] * 0.999);
+        let root = |f: &dyn Fn(f64) -> f64, target: f64| {
+            let (mut a, mut b) = (lo, hi);
+            for _ in 0..200 {
+                let mid = 0.5 * (a + b);
+                if f(mid) < target {
+                    a = mid;
+                } else {
+                    b = mid;
+                }
+            }
+            a
+        };
+        let service = |l: f64| {
+            let s = chain.solve(l);
+            s.mean_in_service / (l * (1.0 - s.p_full))
+        };
+        let wait = |l: f64| {
+            let s = chain.solve(l);
+            (s.mean_in_system - s.mean_in_service) / (l * (1.0 - s.p_full))
+        };
+        assert_relative_eq!(root(&service, 2.0), 0.5000193, max_relative = 1e-5);
+        assert_relative_eq!(root(&wait, 1.0), 1.3882675, max_relative = 1e-5);
+    }
+
     #[test]
     fn extreme_rates_stay_finite() {
         let rates = vec![1e-3; 64];
