@@ -12,6 +12,7 @@
 pub mod candidate;
 pub mod cli;
 mod error;
+pub mod grpc;
 pub mod queue;
 pub mod solver;
 pub mod stream;

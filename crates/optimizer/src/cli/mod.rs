@@ -36,6 +36,42 @@ pub enum Command {
     Concurrency(QueueArgs),
     /// Write a synthetic system: a data set replicated with seeded random loads (JSON on stdout).
     Generate(GenerateArgs),
+    /// Print the data of a directory (or system file) as one normalised system JSON file (the
+    /// shape `grpcurl -d @` sends to OptimizeOne).
+    System(SystemArgs),
+    /// Serve the gRPC API (inferno.v1.Optimizer, health, reflection, /metrics).
+    Serve(ServeArgs),
+}
+
+/// Arguments of `system`.
+#[derive(Debug, clap::Args)]
+pub struct SystemArgs {
+    /// Data directory or system file.
+    pub path: PathBuf,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: $INFERNO_HOST:$INFERNO_PORT, else 0.0.0.0:3302].
+    #[arg(long, env = "INFERNO_OPTIMIZER_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Keep a system between calls (set/add/get/remove RPCs, Optimize, ApplyAllocation).
+    #[arg(long, env = "INFERNO_OPTIMIZER_STATEFUL")]
+    pub stateful: bool,
+    /// Log format: plain or json.
+    #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
+    pub log_format: inferno_telemetry::LogFormat,
+    /// Largest request accepted, bytes.
+    #[arg(long, default_value_t = 16 << 20, env = "INFERNO_OPTIMIZER_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: usize,
+    /// Longest time a request may run, seconds (a shorter client deadline wins).
+    #[arg(
+        long,
+        default_value_t = 60.0,
+        env = "INFERNO_OPTIMIZER_REQUEST_TIMEOUT"
+    )]
+    pub request_timeout: f64,
 }
 
 /// Arguments of `generate`.
@@ -148,7 +184,59 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliErro
         Command::Size(a) => queue_cmd::size(&a, out),
         Command::Concurrency(a) => queue_cmd::concurrency(&a, out),
         Command::Generate(a) => generate(&a, out),
+        Command::System(a) => {
+            let spec = inferno_api::load_path(&a.path)?.spec;
+            serde_json::to_writer_pretty(&mut *out, &inferno_api::SystemData { system: spec })
+                .map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(a) => serve(&a),
     }
+}
+
+/// The listen address: the flag, else the seed's INFERNO_HOST / INFERNO_PORT, else 0.0.0.0:3302.
+fn listen_address(flag: Option<std::net::SocketAddr>) -> Result<std::net::SocketAddr, CliError> {
+    if let Some(a) = flag {
+        return Ok(a);
+    }
+    let host = std::env::var("INFERNO_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let port = std::env::var("INFERNO_PORT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "3302".into());
+    format!("{host}:{port}")
+        .parse()
+        .map_err(|e| CliError::Input(format!("INFERNO_HOST/INFERNO_PORT: {host}:{port}: {e}")))
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
+    inferno_telemetry::init_tracing(args.log_format);
+    if !(args.request_timeout.is_finite() && args.request_timeout > 0.0) {
+        return Err(CliError::Input(format!(
+            "--request-timeout: must be > 0, got {}",
+            args.request_timeout
+        )));
+    }
+    let addr = listen_address(args.listen)?;
+    let config = crate::grpc::ServeConfig {
+        stateful: args.stateful,
+        max_request_bytes: args.max_request_bytes,
+        request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| CliError::Input(format!("cannot listen on {addr}: {e}")))?;
+        crate::grpc::run(listener, config, inferno_telemetry::shutdown_signal())
+            .await
+            .map_err(|e| CliError::Input(format!("server failed: {e}")))
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn generate(args: &GenerateArgs, out: &mut dyn std::io::Write) -> Result<ExitCode, CliError> {

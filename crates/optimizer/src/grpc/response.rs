@@ -1,0 +1,91 @@
+//! Domain results -> `inferno.v1` messages.
+
+use crate::queue::{Concurrency, Metrics, Sizing};
+use crate::solver::Solution;
+use inferno_proto::v1;
+use tonic::Status;
+
+/// A solution as the service returns it.
+pub(crate) fn optimize_response(
+    solution: &Solution,
+    warnings: Vec<String>,
+) -> Result<v1::OptimizeResponse, Status> {
+    let api = solution.to_api();
+    let solution_msg =
+        v1::AllocationSolution::try_from(&api).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(v1::OptimizeResponse {
+        solution: Some(solution_msg),
+        unplaced: solution
+            .unplaced
+            .iter()
+            .map(|u| v1::UnplacedServer {
+                server: u.server.clone(),
+                code: u.reason.code().to_string(),
+                reason: u.reason.to_string(),
+            })
+            .collect(),
+        total_cost: solution.total_cost(),
+        usage: solution
+            .usage
+            .iter()
+            .map(|(t, (used, cap))| v1::TypeUsage {
+                r#type: t.clone(),
+                used: *used,
+                capacity: *cap,
+            })
+            .collect(),
+        stats: Some(v1::SolveStats {
+            candidates_sized: solution.stats.candidates_sized,
+            candidates_skipped: solution.stats.candidates_skipped,
+            sizings: solution.stats.sizings,
+            cache_hits: solution.stats.cache_hits,
+            duration_ms: solution.stats.duration.as_secs_f64() * 1e3,
+        }),
+        best_effort: solution
+            .placements
+            .values()
+            .filter(|p| p.best_effort)
+            .map(|p| p.server.clone())
+            .collect(),
+        warnings,
+    })
+}
+
+pub(crate) fn queue_metrics(m: &Metrics) -> v1::QueueMetrics {
+    v1::QueueMetrics {
+        offered_rps: m.offered_rate,
+        throughput: m.throughput,
+        avg_resp_time: m.resp_time,
+        avg_wait_time: m.wait_time,
+        avg_num_in_serv: m.num_in_service,
+        avg_prefill_time: m.prefill_time,
+        avg_ttft: m.ttft,
+        avg_itl: m.itl,
+        max_rps: m.max_rate,
+        rho: m.rho,
+        blocking: m.blocking,
+    }
+}
+
+pub(crate) fn size_response(s: &Sizing) -> v1::SizeResponse {
+    v1::SizeResponse {
+        rps_target_ttft: s.rate_ttft,
+        rps_target_itl: s.rate_itl,
+        binding: format!("{:?}", s.binding),
+        metrics: Some(queue_metrics(&s.metrics)),
+    }
+}
+
+pub(crate) fn concurrency_response(c: &Concurrency) -> v1::ConcurrencyResponse {
+    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    v1::ConcurrencyResponse {
+        concurrency: int(c.concurrency),
+        throughput: c.throughput,
+        m_itl: int(c.m_itl),
+        m_tpf: int(c.m_tpf),
+        oracle_calls: int(c.oracle_calls),
+        probes: c.probes.iter().map(|&p| int(p)).collect(),
+        feasible: c.feasible,
+        metrics: c.metrics.as_ref().map(queue_metrics),
+    }
+}

@@ -1,0 +1,62 @@
+//! Glue shared by the Inferno services: tracing initialisation with a plain or JSON log format
+//! (filter from `RUST_LOG`, default `info`) and the shutdown signal (ctrl-c or SIGTERM).
+
+use std::str::FromStr;
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "plain" => Ok(Self::Plain),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format {other:?} (plain, json)")),
+        }
+    }
+}
+
+/// Installs the global subscriber; logs go to stderr. Calling it twice is harmless.
+pub fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Plain => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init(),
+    };
+}
+
+/// Completes on ctrl-c or SIGTERM (what Kubernetes sends before killing a container).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
