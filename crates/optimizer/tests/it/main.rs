@@ -1,6 +1,8 @@
 //! Integration tests of the optimizer crate: spec test vectors and properties.
 
 mod cli;
+mod grpc;
+mod grpcurl;
 mod queue_props;
 mod queue_vectors;
 mod solver_cases;
