@@ -29,9 +29,11 @@ impl FromStr for LogFormat {
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let registry = tracing_subscriber::registry().with(filter);
+    // Colours only on a terminal: container logs are files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = match format {
         LogFormat::Plain => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
             .try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))

@@ -84,8 +84,9 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
 
-    let addr = listener.local_addr().ok();
-    tracing::info!(?addr, stateful = config.stateful, "optimizer serving");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, stateful = config.stateful, "optimizer serving");
+    }
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .accept_http1(true)

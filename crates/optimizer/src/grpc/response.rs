@@ -30,15 +30,15 @@ pub(crate) fn optimize_response(
             .iter()
             .map(|(t, (used, cap))| v1::TypeUsage {
                 r#type: t.clone(),
-                used: *used,
-                capacity: *cap,
+                used: u32_sat(*used),
+                capacity: u32_sat(*cap),
             })
             .collect(),
         stats: Some(v1::SolveStats {
-            candidates_sized: solution.stats.candidates_sized,
-            candidates_skipped: solution.stats.candidates_skipped,
-            sizings: solution.stats.sizings,
-            cache_hits: solution.stats.cache_hits,
+            candidates_sized: u32_sat(solution.stats.candidates_sized),
+            candidates_skipped: u32_sat(solution.stats.candidates_skipped),
+            sizings: u32_sat(solution.stats.sizings),
+            cache_hits: u32_sat(solution.stats.cache_hits),
             duration_ms: solution.stats.duration.as_secs_f64() * 1e3,
         }),
         best_effort: solution
@@ -49,6 +49,10 @@ pub(crate) fn optimize_response(
             .collect(),
         warnings,
     })
+}
+
+fn u32_sat(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 pub(crate) fn queue_metrics(m: &Metrics) -> v1::QueueMetrics {
