@@ -15,7 +15,8 @@ pub use convert::ConvertError;
     unreachable_pub,
     clippy::all,
     clippy::pedantic,
-    rust_2018_idioms
+    rust_2018_idioms,
+    rustdoc::all
 )]
 pub mod v1 {
     tonic::include_proto!("inferno.v1");
