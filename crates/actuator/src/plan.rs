@@ -1,0 +1,551 @@
+//! Deciding what to do with one Deployment: a pure function of its current state, the
+//! optimizer's allocation (if any) and the actuator's policy. Acting on the decision is the
+//! `apply` module's business.
+
+use crate::labels;
+use inferno_api::AllocationData;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// What to do with a server the optimizer did not place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnplacedPolicy {
+    /// Keep its current replicas and labels (nothing running is lost).
+    #[default]
+    Hold,
+    /// Scale it to zero (the seed's behaviour).
+    Zero,
+    /// Scale it to its `inferno.server.min-replicas` label (hold when it has none).
+    Min,
+}
+
+impl std::str::FromStr for UnplacedPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hold" => Ok(Self::Hold),
+            "zero" => Ok(Self::Zero),
+            "min" => Ok(Self::Min),
+            other => Err(format!(
+                "unknown unplaced policy {other:?} (hold, zero, min)"
+            )),
+        }
+    }
+}
+
+/// Pod-template changes that make a decision change real hardware and batching (off unless
+/// configured).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateOptions {
+    /// Node label key to set in the pod template's nodeSelector when the accelerator changes,
+    /// e.g. `nvidia.com/gpu.product`.
+    pub node_label: Option<String>,
+    /// Accelerator name -> node label value (accelerators not listed are left alone).
+    pub node_values: BTreeMap<String, String>,
+    /// Environment variable that carries the batch size to the engine (e.g. `VLLM_MAX_NUM_SEQS`).
+    pub batch_env: Option<String>,
+}
+
+/// The actuator's policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    /// Servers without an allocation.
+    pub unplaced: UnplacedPolicy,
+    /// Scale-down stabilisation: scale down only to the highest recommendation of this window.
+    pub scale_down_window: Option<Duration>,
+    /// Largest replica change per cycle, either way.
+    pub max_step: Option<u32>,
+    /// Optional pod-template changes.
+    pub template: TemplateOptions,
+}
+
+/// What is known of a Deployment when deciding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Current {
+    /// `spec.replicas`.
+    pub replicas: i64,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// Names of the pod template's containers, in order (the first gets the batch env var).
+    pub containers: Vec<String>,
+}
+
+impl Current {
+    /// Reads the parts of a Deployment object the actuator needs.
+    pub fn from_object(deployment: &Value) -> Self {
+        let labels = deployment["metadata"]["labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let containers = deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            replicas: deployment["spec"]["replicas"].as_i64().unwrap_or(1),
+            labels,
+            containers,
+        }
+    }
+
+    fn label(&self, key: &str) -> &str {
+        self.labels.get(key).map_or("", String::as_str)
+    }
+
+    fn bound(&self, key: &str) -> Option<i64> {
+        self.labels
+            .get(key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+    }
+}
+
+/// The decision for one Deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Replicas before.
+    pub old_replicas: i64,
+    /// Replicas after.
+    pub new_replicas: i64,
+    /// Accelerator label before.
+    pub old_accelerator: String,
+    /// Accelerator label after.
+    pub new_accelerator: String,
+    /// Batch-size label before.
+    pub old_batch: String,
+    /// Batch-size label after.
+    pub new_batch: String,
+    /// Why (for results, logs and Events).
+    pub reason: String,
+    /// Adjustments made to the optimizer's number (clamps, stabilisation, step limit).
+    pub notes: Vec<String>,
+}
+
+impl Decision {
+    /// Whether anything changes.
+    pub fn changes(&self) -> bool {
+        self.old_replicas != self.new_replicas
+            || self.old_accelerator != self.new_accelerator
+            || self.old_batch != self.new_batch
+    }
+}
+
+/// Recent replica recommendations of one Deployment, for scale-down stabilisation.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    recommendations: Vec<(Instant, i64)>,
+}
+
+impl History {
+    /// Records `desired` at `now` and returns the highest recommendation within `window`.
+    pub fn stabilised(&mut self, now: Instant, desired: i64, window: Duration) -> i64 {
+        self.recommendations
+            .retain(|(t, _)| now.saturating_duration_since(*t) <= window);
+        self.recommendations.push((now, desired));
+        self.recommendations
+            .iter()
+            .map(|(_, r)| *r)
+            .max()
+            .unwrap_or(desired)
+    }
+}
+
+/// Decides the new state of a Deployment. `allocation` is the optimizer's decision (None when
+/// the server was not placed, with `unplaced_reason` saying why).
+pub fn decide(
+    current: &Current,
+    allocation: Option<&AllocationData>,
+    unplaced_reason: &str,
+    policy: &Policy,
+    history: &mut History,
+    now: Instant,
+) -> Decision {
+    let old_accelerator = current.label(labels::ACCELERATOR).to_string();
+    let old_batch = current.label(labels::MAX_BATCH).to_string();
+    let mut notes = Vec::new();
+    let (mut replicas, accelerator, batch, mut reason) = match allocation {
+        Some(a) => (
+            a.num_replicas.max(0),
+            a.accelerator.clone(),
+            if a.max_batch > 0 {
+                a.max_batch.to_string()
+            } else {
+                old_batch.clone()
+            },
+            String::new(),
+        ),
+        None => {
+            let why = if unplaced_reason.is_empty() {
+                "no allocation".to_string()
+            } else {
+                unplaced_reason.to_string()
+            };
+            match policy.unplaced {
+                UnplacedPolicy::Hold => (
+                    current.replicas,
+                    old_accelerator.clone(),
+                    old_batch.clone(),
+                    format!("unplaced, held: {why}"),
+                ),
+                UnplacedPolicy::Zero => (
+                    0,
+                    String::new(),
+                    "0".to_string(),
+                    format!("unplaced, scaled to zero: {why}"),
+                ),
+                UnplacedPolicy::Min => match current.bound(labels::MIN_REPLICAS) {
+                    Some(min) => (
+                        min,
+                        old_accelerator.clone(),
+                        old_batch.clone(),
+                        format!("unplaced, scaled to minimum: {why}"),
+                    ),
+                    None => (
+                        current.replicas,
+                        old_accelerator.clone(),
+                        old_batch.clone(),
+                        format!("unplaced, held (no min-replicas label): {why}"),
+                    ),
+                },
+            }
+        }
+    };
+    if let Some(min) = current.bound(labels::MIN_REPLICAS) {
+        if replicas < min {
+            notes.push(format!(
+                "raised {replicas} -> {min} by {}",
+                labels::MIN_REPLICAS
+            ));
+            replicas = min;
+        }
+    }
+    if let Some(max) = current.bound(labels::MAX_REPLICAS) {
+        if replicas > max {
+            notes.push(format!(
+                "lowered {replicas} -> {max} by {}",
+                labels::MAX_REPLICAS
+            ));
+            replicas = max;
+        }
+    }
+    if let Some(window) = policy.scale_down_window {
+        let stable = history.stabilised(now, replicas, window);
+        if replicas < current.replicas && stable > replicas {
+            let held = stable.min(current.replicas);
+            notes.push(format!("scale-down stabilised {replicas} -> {held}"));
+            replicas = held;
+        }
+    }
+    if let Some(step) = policy.max_step.map(i64::from).filter(|s| *s > 0) {
+        let limited = replicas.clamp(current.replicas - step, current.replicas + step);
+        if limited != replicas {
+            notes.push(format!("step limited {replicas} -> {limited}"));
+            replicas = limited;
+        }
+    }
+    if reason.is_empty() {
+        reason = if accelerator != old_accelerator {
+            format!("accelerator {old_accelerator:?} -> {accelerator:?} (cost)")
+        } else if replicas > current.replicas {
+            "scale up to meet the SLO".to_string()
+        } else if replicas < current.replicas {
+            "scale down to cut cost".to_string()
+        } else if batch != old_batch {
+            "batch size (SLO)".to_string()
+        } else {
+            "unchanged".to_string()
+        };
+    }
+    Decision {
+        old_replicas: current.replicas,
+        new_replicas: replicas,
+        old_accelerator,
+        new_accelerator: accelerator,
+        old_batch,
+        new_batch: batch,
+        reason,
+        notes,
+    }
+}
+
+/// The one merge patch that applies `d`: replicas and the two allocation labels, plus the
+/// optional pod-template changes. A merge patch touches only the fields it names, so concurrent
+/// edits of other labels or fields survive.
+pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) -> Value {
+    let mut patch = json!({
+        "metadata": {"labels": {labels::ACCELERATOR: d.new_accelerator, labels::MAX_BATCH: d.new_batch}},
+        "spec": {"replicas": d.new_replicas},
+    });
+    let mut pod_spec = Map::new();
+    if d.new_accelerator != d.old_accelerator {
+        if let (Some(key), Some(value)) = (
+            &template.node_label,
+            template.node_values.get(&d.new_accelerator),
+        ) {
+            pod_spec.insert("nodeSelector".into(), json!({ key: value }));
+        }
+    }
+    if d.new_batch != d.old_batch {
+        if let (Some(env), Some(container)) = (&template.batch_env, current.containers.first()) {
+            // Strategic merge semantics (containers by name, env by name) are what kubectl and
+            // the API server apply for this shape; see `apply` for the content type.
+            pod_spec.insert(
+                "containers".into(),
+                json!([{"name": container, "env": [{"name": env, "value": d.new_batch}]}]),
+            );
+        }
+    }
+    if !pod_spec.is_empty() {
+        patch["spec"]["template"] = json!({ "spec": Value::Object(pod_spec) });
+    }
+    patch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current(replicas: i64, labels: &[(&str, &str)]) -> Current {
+        Current {
+            replicas,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            containers: vec!["vllm".into()],
+        }
+    }
+
+    fn alloc(acc: &str, replicas: i64, batch: i64) -> AllocationData {
+        AllocationData {
+            accelerator: acc.into(),
+            num_replicas: replicas,
+            max_batch: batch,
+            ..Default::default()
+        }
+    }
+
+    fn run(c: &Current, a: Option<&AllocationData>, policy: &Policy) -> Decision {
+        decide(
+            c,
+            a,
+            "out of capacity",
+            policy,
+            &mut History::default(),
+            Instant::now(),
+        )
+    }
+
+    const ON_A100: [(&str, &str); 2] = [(labels::ACCELERATOR, "A100"), (labels::MAX_BATCH, "16")];
+
+    #[test]
+    fn allocation_sets_replicas_and_labels() {
+        let d = run(
+            &current(2, &ON_A100),
+            Some(&alloc("G2", 5, 38)),
+            &Policy::default(),
+        );
+        assert_eq!(
+            (
+                d.new_replicas,
+                d.new_accelerator.as_str(),
+                d.new_batch.as_str()
+            ),
+            (5, "G2", "38")
+        );
+        assert!(d.changes());
+        assert!(
+            d.reason.contains("accelerator \"A100\" -> \"G2\""),
+            "{}",
+            d.reason
+        );
+        let same = run(
+            &current(5, &[(labels::ACCELERATOR, "G2"), (labels::MAX_BATCH, "38")]),
+            Some(&alloc("G2", 5, 38)),
+            &Policy::default(),
+        );
+        assert!(!same.changes());
+    }
+
+    #[test]
+    fn unplaced_policies() {
+        let c = current(3, &[ON_A100[0], ON_A100[1], (labels::MIN_REPLICAS, "1")]);
+        let hold = run(&c, None, &Policy::default());
+        assert_eq!(
+            (hold.new_replicas, hold.new_accelerator.as_str()),
+            (3, "A100")
+        );
+        assert!(!hold.changes() && hold.reason.contains("held: out of capacity"));
+        let zero = run(
+            &c,
+            None,
+            &Policy {
+                unplaced: UnplacedPolicy::Zero,
+                ..Policy::default()
+            },
+        );
+        // The min-replicas clamp still applies to zero: the label is the user's floor.
+        assert_eq!(zero.new_replicas, 1);
+        assert_eq!(
+            (zero.new_accelerator.as_str(), zero.new_batch.as_str()),
+            ("", "0")
+        );
+        let c2 = current(3, &ON_A100);
+        let zero = run(
+            &c2,
+            None,
+            &Policy {
+                unplaced: UnplacedPolicy::Zero,
+                ..Policy::default()
+            },
+        );
+        assert_eq!(zero.new_replicas, 0);
+        let min = run(
+            &c,
+            None,
+            &Policy {
+                unplaced: UnplacedPolicy::Min,
+                ..Policy::default()
+            },
+        );
+        assert_eq!(min.new_replicas, 1);
+        let no_label = run(
+            &c2,
+            None,
+            &Policy {
+                unplaced: UnplacedPolicy::Min,
+                ..Policy::default()
+            },
+        );
+        assert_eq!(no_label.new_replicas, 3);
+        assert!(no_label.reason.contains("no min-replicas label"));
+    }
+
+    #[test]
+    fn clamps_to_min_and_max_labels() {
+        let c = current(
+            2,
+            &[(labels::MIN_REPLICAS, "2"), (labels::MAX_REPLICAS, "4")],
+        );
+        assert_eq!(
+            run(&c, Some(&alloc("G2", 9, 8)), &Policy::default()).new_replicas,
+            4
+        );
+        assert_eq!(
+            run(&c, Some(&alloc("G2", 0, 8)), &Policy::default()).new_replicas,
+            2
+        );
+        let bad = current(2, &[(labels::MAX_REPLICAS, "lots")]);
+        assert_eq!(
+            run(&bad, Some(&alloc("G2", 9, 8)), &Policy::default()).new_replicas,
+            9
+        );
+    }
+
+    #[test]
+    fn scale_down_is_stabilised_and_steps_are_limited() {
+        let policy = Policy {
+            scale_down_window: Some(Duration::from_secs(300)),
+            ..Policy::default()
+        };
+        let mut h = History::default();
+        let t0 = Instant::now();
+        let c = current(8, &[]);
+        assert_eq!(
+            decide(&c, Some(&alloc("G2", 8, 8)), "", &policy, &mut h, t0).new_replicas,
+            8
+        );
+        // A dip within the window is held at the window's highest recommendation.
+        assert_eq!(
+            decide(
+                &c,
+                Some(&alloc("G2", 3, 8)),
+                "",
+                &policy,
+                &mut h,
+                t0 + Duration::from_secs(60)
+            )
+            .new_replicas,
+            8
+        );
+        // After the window the dip goes through.
+        assert_eq!(
+            decide(
+                &c,
+                Some(&alloc("G2", 3, 8)),
+                "",
+                &policy,
+                &mut h,
+                t0 + Duration::from_secs(400)
+            )
+            .new_replicas,
+            3
+        );
+        // Scale-up is never delayed.
+        assert_eq!(
+            decide(
+                &c,
+                Some(&alloc("G2", 12, 8)),
+                "",
+                &policy,
+                &mut h,
+                t0 + Duration::from_secs(401)
+            )
+            .new_replicas,
+            12
+        );
+
+        let step = Policy {
+            max_step: Some(2),
+            ..Policy::default()
+        };
+        assert_eq!(run(&c, Some(&alloc("G2", 20, 8)), &step).new_replicas, 10);
+        assert_eq!(run(&c, Some(&alloc("G2", 1, 8)), &step).new_replicas, 6);
+    }
+
+    #[test]
+    fn patch_names_only_what_changes() {
+        let c = current(2, &ON_A100);
+        let d = run(&c, Some(&alloc("G2", 5, 38)), &Policy::default());
+        let p = merge_patch(&d, &c, &TemplateOptions::default());
+        assert_eq!(
+            p,
+            json!({"metadata": {"labels": {labels::ACCELERATOR: "G2", labels::MAX_BATCH: "38"}}, "spec": {"replicas": 5}})
+        );
+        let template = TemplateOptions {
+            node_label: Some("nvidia.com/gpu.product".into()),
+            node_values: [("G2".to_string(), "NVIDIA-G2".to_string())].into(),
+            batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
+        };
+        let p = merge_patch(&d, &c, &template);
+        assert_eq!(
+            p["spec"]["template"]["spec"]["nodeSelector"],
+            json!({"nvidia.com/gpu.product": "NVIDIA-G2"})
+        );
+        assert_eq!(
+            p["spec"]["template"]["spec"]["containers"][0],
+            json!({"name": "vllm", "env": [{"name": "VLLM_MAX_NUM_SEQS", "value": "38"}]})
+        );
+    }
+
+    #[test]
+    fn reads_a_deployment_object() {
+        let obj = json!({
+            "metadata": {"labels": {labels::ACCELERATOR: "G2", "app": "x"}},
+            "spec": {"replicas": 4, "template": {"spec": {"containers": [{"name": "vllm"}, {"name": "side"}]}}}
+        });
+        let c = Current::from_object(&obj);
+        assert_eq!(c.replicas, 4);
+        assert_eq!(c.containers, ["vllm", "side"]);
+        assert_eq!(c.label(labels::ACCELERATOR), "G2");
+    }
+}
