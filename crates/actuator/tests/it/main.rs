@@ -1,0 +1,1 @@
+//! Actuator against kubesim.
