@@ -1,0 +1,125 @@
+//! The PromQL the collector runs each cycle (control-loop spec 2.4), over every ready pod of
+//! every managed Deployment at once, grouped by namespace and pod. Pods are selected by exact
+//! name (`pod=~"a|b"`, names escaped), never by the `job` label.
+
+/// What a query measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Quantity {
+    /// Completed requests per minute per pod (vLLM exports no arrival counter).
+    Throughput,
+    /// Mean inter-token latency per pod, seconds (`vllm:request_time_per_output_token_seconds`).
+    Itl,
+    /// Same from the older metric name `vllm:time_per_output_token_seconds`.
+    ItlLegacy,
+    /// Mean time to first token per pod, seconds.
+    Ttft,
+    /// Mean requests running per pod.
+    Running,
+    /// Mean requests waiting per pod.
+    Waiting,
+    /// Mean KV-cache usage per pod, 0..1.
+    KvCache,
+    /// Prompt tokens over the window per pod.
+    PromptTokens,
+    /// Generated tokens over the window per pod.
+    GenerationTokens,
+    /// Completed requests over the window per pod.
+    Requests,
+}
+
+impl Quantity {
+    /// Every quantity, in query order.
+    pub const ALL: [Quantity; 10] = [
+        Self::Throughput,
+        Self::Itl,
+        Self::ItlLegacy,
+        Self::Ttft,
+        Self::Running,
+        Self::Waiting,
+        Self::KvCache,
+        Self::PromptTokens,
+        Self::GenerationTokens,
+        Self::Requests,
+    ];
+}
+
+/// Escapes a pod or namespace name for a PromQL regex inside double quotes.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for ch in name.chars() {
+        if ".+*?()|[]{}^$\\".contains(ch) {
+            out.push_str("\\\\");
+        }
+        if ch == '"' {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The label selector of a set of pods: `namespace=~"ns1|ns2",pod=~"p1|p2"`.
+pub fn selector(pods: &[(String, String)]) -> String {
+    let mut namespaces: Vec<String> = pods.iter().map(|(ns, _)| escape(ns)).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let names: Vec<String> = pods.iter().map(|(_, p)| escape(p)).collect();
+    format!(
+        "namespace=~\"{}\",pod=~\"{}\"",
+        namespaces.join("|"),
+        names.join("|")
+    )
+}
+
+/// The query of `q` for the pods selected by `sel` over window `w` (e.g. `1m`).
+pub fn query(q: Quantity, sel: &str, w: &str) -> String {
+    let by = "sum by(namespace, pod)";
+    let ratio = |metric: &str| {
+        format!("{by}(rate({metric}_sum{{{sel}}}[{w}])) / {by}(rate({metric}_count{{{sel}}}[{w}]))")
+    };
+    let mean =
+        |metric: &str| format!("avg by(namespace, pod)(avg_over_time({metric}{{{sel}}}[{w}]))");
+    match q {
+        Quantity::Throughput => {
+            format!("{by}(rate(vllm:request_success_total{{{sel}}}[{w}])) * 60")
+        }
+        Quantity::Itl => ratio("vllm:request_time_per_output_token_seconds"),
+        Quantity::ItlLegacy => ratio("vllm:time_per_output_token_seconds"),
+        Quantity::Ttft => ratio("vllm:time_to_first_token_seconds"),
+        Quantity::Running => mean("vllm:num_requests_running"),
+        Quantity::Waiting => mean("vllm:num_requests_waiting"),
+        Quantity::KvCache => mean("vllm:kv_cache_usage_perc"),
+        Quantity::PromptTokens => format!("{by}(increase(vllm:prompt_tokens_total{{{sel}}}[{w}]))"),
+        Quantity::GenerationTokens => {
+            format!("{by}(increase(vllm:generation_tokens_total{{{sel}}}[{w}]))")
+        }
+        Quantity::Requests => format!("{by}(increase(vllm:request_success_total{{{sel}}}[{w}]))"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_escapes_and_dedups() {
+        let pods = vec![
+            ("infer".to_string(), "a-1".to_string()),
+            ("infer".to_string(), "b.x".to_string()),
+        ];
+        assert_eq!(selector(&pods), r#"namespace=~"infer",pod=~"a-1|b\\.x""#);
+    }
+
+    #[test]
+    fn queries_use_real_vllm_names() {
+        let s = selector(&[("ns".into(), "p".into())]);
+        assert_eq!(
+            query(Quantity::Throughput, &s, "1m"),
+            r#"sum by(namespace, pod)(rate(vllm:request_success_total{namespace=~"ns",pod=~"p"}[1m])) * 60"#
+        );
+        assert!(query(Quantity::Itl, &s, "1m")
+            .contains("vllm:request_time_per_output_token_seconds_sum"));
+        assert!(query(Quantity::Ttft, &s, "2m")
+            .contains("vllm:time_to_first_token_seconds_count{namespace=~\"ns\",pod=~\"p\"}[2m]"));
+    }
+}
