@@ -1,0 +1,91 @@
+//! Command-line flags of `inferno-collector`.
+
+use inferno_telemetry::LogFormat;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flags (each with an env default).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "inferno-collector",
+    version,
+    about = "Inferno collector: managed inference servers and their load"
+)]
+pub struct Args {
+    /// Address to listen on [default: $COLLECTOR_HOST:$COLLECTOR_PORT, else 0.0.0.0:3301].
+    #[arg(long, env = "INFERNO_COLLECTOR_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Namespace to watch (repeatable; comma-separated in the env var); none = all namespaces.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACE", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Prometheus base URL; empty = load labels only.
+    #[arg(long, default_value = "", env = "INFERNO_PROMETHEUS_URL")]
+    pub prometheus_url: String,
+    /// File with a bearer token for Prometheus (re-read on every query).
+    #[arg(long, env = "INFERNO_PROMETHEUS_TOKEN_PATH")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// PEM file of Prometheus's CA.
+    #[arg(long, env = "INFERNO_PROMETHEUS_CA_PATH")]
+    pub prometheus_ca_file: Option<PathBuf>,
+    /// Skip TLS verification of Prometheus.
+    #[arg(long, env = "INFERNO_PROMETHEUS_INSECURE")]
+    pub prometheus_insecure: bool,
+    /// Rate window of the queries (PromQL duration).
+    #[arg(long, default_value = "1m", env = "INFERNO_PROMETHEUS_WINDOW")]
+    pub prometheus_window: String,
+    /// Deadline of all the queries of one collection, seconds.
+    #[arg(long, default_value_t = 5.0, env = "INFERNO_PROMETHEUS_TIMEOUT")]
+    pub prometheus_timeout: f64,
+    /// Pods younger than this many seconds are not counted as ready.
+    #[arg(long, default_value_t = 0.0, env = "INFERNO_STARTUP_DELAY")]
+    pub startup_delay: f64,
+    /// Log format: plain or json.
+    #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// The listen address: the flag, else COLLECTOR_HOST / COLLECTOR_PORT, else 0.0.0.0:3301.
+    pub fn listen_address(&self) -> Result<SocketAddr, String> {
+        if let Some(a) = self.listen {
+            return Ok(a);
+        }
+        let host = std::env::var("COLLECTOR_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        let port = std::env::var("COLLECTOR_PORT")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "3301".into());
+        format!("{host}:{port}")
+            .parse()
+            .map_err(|e| format!("COLLECTOR_HOST/COLLECTOR_PORT {host}:{port}: {e}"))
+    }
+
+    /// Checks the numbers and the window.
+    pub fn check(&self) -> Result<(), String> {
+        let w = self.prometheus_window.trim();
+        let valid_window = w.len() > 1
+            && w[..w.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && matches!(w.chars().last(), Some('s' | 'm' | 'h'));
+        if !valid_window {
+            return Err(format!(
+                "--prometheus-window {w:?}: expected a PromQL duration like 30s, 1m, 2h"
+            ));
+        }
+        if !(self.prometheus_timeout.is_finite() && self.prometheus_timeout > 0.0) {
+            return Err(format!(
+                "--prometheus-timeout: must be > 0, got {}",
+                self.prometheus_timeout
+            ));
+        }
+        if !(self.startup_delay.is_finite() && self.startup_delay >= 0.0) {
+            return Err(format!(
+                "--startup-delay: must be >= 0, got {}",
+                self.startup_delay
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! Discovery of managed Deployments (watch-backed cache, list as fallback) and their ready pods.
+
+use crate::labels::keys;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use std::time::Duration;
+use tracing::warn;
+
+/// A managed Deployment and its ready pods.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The Deployment object (as JSON).
+    pub object: serde_json::Value,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// UID.
+    pub uid: String,
+    /// `spec.replicas`.
+    pub desired: i64,
+    /// Names of the pods that are Running, Ready and older than the startup delay.
+    pub ready_pods: Vec<String>,
+}
+
+/// Finds managed Deployments in all namespaces or the given ones.
+#[derive(Clone)]
+pub struct Discovery {
+    client: kube::Client,
+    namespaces: Vec<String>,
+    stores: Vec<reflector::Store<Deployment>>,
+    startup_delay: Duration,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("namespaces", &self.namespaces)
+            .finish_non_exhaustive()
+    }
+}
+
+fn managed() -> String {
+    format!("{}=true", keys::MANAGED)
+}
+
+impl Discovery {
+    /// Starts one watch-backed cache per namespace (one cluster-wide when `namespaces` is
+    /// empty); the watch tasks run until the runtime stops.
+    pub fn start(client: kube::Client, namespaces: Vec<String>, startup_delay: Duration) -> Self {
+        let apis: Vec<Api<Deployment>> = if namespaces.is_empty() {
+            vec![Api::all(client.clone())]
+        } else {
+            namespaces
+                .iter()
+                .map(|ns| Api::namespaced(client.clone(), ns))
+                .collect()
+        };
+        let stores = apis
+            .into_iter()
+            .map(|api| {
+                let (reader, writer) = reflector::store();
+                let stream = reflector(
+                    writer,
+                    watcher(api, watcher::Config::default().labels(&managed())),
+                )
+                .default_backoff()
+                .touched_objects();
+                tokio::spawn(async move {
+                    futures::pin_mut!(stream);
+                    while let Some(event) = stream.next().await {
+                        if let Err(e) = event {
+                            warn!(error = %e, "deployment watch error (retrying)");
+                        }
+                    }
+                });
+                reader
+            })
+            .collect();
+        Self {
+            client,
+            namespaces,
+            stores,
+            startup_delay,
+        }
+    }
+
+    /// Whether every cache has its initial list.
+    fn ready(&self) -> bool {
+        use futures::FutureExt;
+        self.stores
+            .iter()
+            .all(|s| matches!(s.wait_until_ready().now_or_never(), Some(Ok(()))))
+    }
+
+    /// The managed Deployments, from the cache when it is ready, else by listing.
+    pub async fn deployments(&self) -> Result<Vec<Deployment>, kube::Error> {
+        let mut all: Vec<Deployment> = if self.ready() {
+            self.stores
+                .iter()
+                .flat_map(|s| s.state())
+                .map(|d| (*d).clone())
+                .collect()
+        } else {
+            let params = ListParams::default().labels(&managed());
+            let mut out = Vec::new();
+            if self.namespaces.is_empty() {
+                out.extend(
+                    Api::<Deployment>::all(self.client.clone())
+                        .list(&params)
+                        .await?
+                        .items,
+                );
+            } else {
+                for ns in &self.namespaces {
+                    out.extend(
+                        Api::<Deployment>::namespaced(self.client.clone(), ns)
+                            .list(&params)
+                            .await?
+                            .items,
+                    );
+                }
+            }
+            out
+        };
+        all.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
+        Ok(all)
+    }
+
+    /// Each managed Deployment with its ready pods.
+    pub async fn find(&self) -> Result<Vec<Found>, kube::Error> {
+        let mut found = Vec::new();
+        for d in self.deployments().await? {
+            let namespace = d.metadata.namespace.clone().unwrap_or_default();
+            let name = d.metadata.name.clone().unwrap_or_default();
+            let ready_pods = self.ready_pods(&d, &namespace).await.unwrap_or_else(|e| {
+                warn!(%namespace, %name, error = %e, "cannot list pods");
+                Vec::new()
+            });
+            found.push(Found {
+                object: serde_json::to_value(&d).unwrap_or_default(),
+                uid: d.metadata.uid.clone().unwrap_or_default(),
+                desired: d
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.replicas)
+                    .map_or(1, i64::from),
+                namespace,
+                name,
+                ready_pods,
+            });
+        }
+        Ok(found)
+    }
+
+    async fn ready_pods(
+        &self,
+        d: &Deployment,
+        namespace: &str,
+    ) -> Result<Vec<String>, kube::Error> {
+        let Some(labels) = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_labels.as_ref())
+        else {
+            return Ok(Vec::new());
+        };
+        let selector: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let pods = Api::<Pod>::namespaced(self.client.clone(), namespace)
+            .list(&ListParams::default().labels(&selector.join(",")))
+            .await?;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let mut names: Vec<String> = pods
+            .items
+            .into_iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none() && is_ready(p, now, self.startup_delay)
+            })
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Running, Ready, and started at least `delay` ago.
+pub fn is_ready(pod: &Pod, now: k8s_openapi::jiff::Timestamp, delay: Duration) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    let running = status.phase.as_deref() == Some("Running");
+    let ready = status
+        .conditions
+        .as_ref()
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let old_enough = status.start_time.as_ref().is_some_and(|t| {
+        let age = now.duration_since(t.0);
+        age.as_secs_f64() >= delay.as_secs_f64()
+    });
+    running && ready && old_enough
+}
