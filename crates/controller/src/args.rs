@@ -1,0 +1,152 @@
+//! Command-line flags of `inferno-controller`, with the seed's environment variables as defaults.
+
+use inferno_telemetry::LogFormat;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "inferno-controller",
+    version,
+    about = "Inferno controller: runs collect -> optimize -> apply"
+)]
+pub struct Args {
+    /// Address to listen on [default: $CONTROLLER_HOST:$CONTROLLER_PORT, else 0.0.0.0:3300].
+    #[arg(long, env = "INFERNO_CONTROLLER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds between cycles; 0 = only on GET /invoke or gRPC Invoke.
+    #[arg(long, default_value_t = 60, env = "INFERNO_CONTROL_PERIOD")]
+    pub period: u64,
+    /// Re-read the static data every cycle (capacity is always re-read).
+    #[arg(long, env = "INFERNO_CONTROL_DYNAMIC")]
+    pub dynamic: bool,
+    /// Directory with the data files (the mounted ConfigMaps); trailing slash optional. When
+    /// absent, the ConfigMaps inferno-static-data / inferno-dynamic-data are read through the API.
+    #[arg(long, env = "INFERNO_DATA_PATH")]
+    pub data_path: Option<PathBuf>,
+    /// Namespace of the data ConfigMaps (when --data-path is absent).
+    #[arg(long, default_value = "inferno", env = "INFERNO_DATA_NAMESPACE")]
+    pub data_namespace: String,
+    /// Collector URL [default: http://$COLLECTOR_HOST:$COLLECTOR_PORT, else http://localhost:3301].
+    #[arg(long, env = "INFERNO_COLLECTOR_URL")]
+    pub collector: Option<String>,
+    /// Optimizer URL [default: http://$INFERNO_HOST:$INFERNO_PORT, else http://localhost:3302].
+    #[arg(long, env = "INFERNO_OPTIMIZER_URL")]
+    pub optimizer: Option<String>,
+    /// Actuator URL [default: http://$ACTUATOR_HOST:$ACTUATOR_PORT, else http://localhost:3303].
+    #[arg(long, env = "INFERNO_ACTUATOR_URL")]
+    pub actuator: Option<String>,
+    /// Deadline of the collect stage, seconds.
+    #[arg(long, default_value_t = 20.0, env = "INFERNO_COLLECT_TIMEOUT")]
+    pub collect_timeout: f64,
+    /// Deadline of the optimize stage, seconds.
+    #[arg(long, default_value_t = 30.0, env = "INFERNO_OPTIMIZE_TIMEOUT")]
+    pub optimize_timeout: f64,
+    /// Deadline of the apply stage, seconds.
+    #[arg(long, default_value_t = 20.0, env = "INFERNO_APPLY_TIMEOUT")]
+    pub apply_timeout: f64,
+    /// JSONL file to append one record per cycle to.
+    #[arg(long, env = "INFERNO_CYCLE_LOG")]
+    pub cycle_log: Option<PathBuf>,
+    /// Decide but never apply.
+    #[arg(long, env = "INFERNO_DRY_RUN")]
+    pub dry_run: bool,
+    /// Run cycles only while holding a coordination.k8s.io Lease (for more than one replica).
+    #[arg(long, env = "INFERNO_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Lease name.
+    #[arg(long, default_value = "inferno-controller", env = "INFERNO_LEASE_NAME")]
+    pub lease_name: String,
+    /// Lease namespace [default: $POD_NAMESPACE, else inferno].
+    #[arg(long, env = "INFERNO_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Identity in the Lease [default: $POD_NAME, else $HOSTNAME].
+    #[arg(long, env = "INFERNO_IDENTITY")]
+    pub identity: Option<String>,
+    /// Lease duration, seconds.
+    #[arg(long, default_value_t = 15, env = "INFERNO_LEASE_DURATION")]
+    pub lease_duration: u64,
+    /// Log format: plain or json.
+    #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn url(flag: &Option<String>, host: &str, port: &str, default_port: u16) -> String {
+    flag.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}:{}",
+            env(host).unwrap_or_else(|| "localhost".into()),
+            env(port).unwrap_or_else(|| default_port.to_string())
+        )
+    })
+}
+
+fn seconds(flag: &str, v: f64) -> Result<Duration, String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("{flag}: must be > 0 seconds, got {v}"))
+    }
+}
+
+impl Args {
+    /// The listen address.
+    pub fn listen_address(&self) -> Result<SocketAddr, String> {
+        if let Some(a) = self.listen {
+            return Ok(a);
+        }
+        let host = env("CONTROLLER_HOST").unwrap_or_else(|| "0.0.0.0".into());
+        let port = env("CONTROLLER_PORT").unwrap_or_else(|| "3300".into());
+        format!("{host}:{port}")
+            .parse()
+            .map_err(|e| format!("CONTROLLER_HOST/CONTROLLER_PORT {host}:{port}: {e}"))
+    }
+
+    /// Collector, optimizer and actuator URLs.
+    pub fn urls(&self) -> (String, String, String) {
+        // INFERNO_HOST is also the optimizer's own listen address (often 0.0.0.0), which is
+        // not a place to connect to: only its port is taken from the environment here.
+        let optimizer = self.optimizer.clone().unwrap_or_else(|| {
+            format!(
+                "http://localhost:{}",
+                env("INFERNO_PORT").unwrap_or_else(|| "3302".into())
+            )
+        });
+        (
+            url(&self.collector, "COLLECTOR_HOST", "COLLECTOR_PORT", 3301),
+            optimizer,
+            url(&self.actuator, "ACTUATOR_HOST", "ACTUATOR_PORT", 3303),
+        )
+    }
+
+    /// The stage deadlines, checked.
+    pub fn deadlines(&self) -> Result<crate::cycle::Deadlines, String> {
+        Ok(crate::cycle::Deadlines {
+            collect: seconds("--collect-timeout", self.collect_timeout)?,
+            optimize: seconds("--optimize-timeout", self.optimize_timeout)?,
+            apply: seconds("--apply-timeout", self.apply_timeout)?,
+        })
+    }
+
+    /// Lease namespace and identity.
+    pub fn lease(&self) -> (String, String) {
+        let ns = self
+            .lease_namespace
+            .clone()
+            .or_else(|| env("POD_NAMESPACE"))
+            .unwrap_or_else(|| "inferno".into());
+        let id = self
+            .identity
+            .clone()
+            .or_else(|| env("POD_NAME"))
+            .or_else(|| env("HOSTNAME"))
+            .unwrap_or_else(|| format!("inferno-controller-{}", std::process::id()));
+        (ns, id)
+    }
+}
