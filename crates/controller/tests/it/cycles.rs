@@ -1,0 +1,346 @@
+//! Cycles end to end through gRPC, with the real optimizer.
+
+use crate::fakes::{self, CollectorState, FakeActuator};
+use inferno_controller::cycle::{Deadlines, Stages};
+use inferno_controller::data::Source;
+use inferno_controller::leader::Leadership;
+use inferno_controller::metrics::Metrics;
+use inferno_controller::runner::{self, Runner, Settings};
+use inferno_proto::v1::{
+    self, actuator_client::ActuatorClient, collector_client::CollectorClient,
+    optimizer_client::OptimizerClient,
+};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::transport::Endpoint;
+
+fn samples(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples")
+        .join(name)
+}
+
+/// The small sample's servers as the collector would report them.
+fn collected() -> v1::CollectResponse {
+    let spec = inferno_api::load_path(&samples("small")).unwrap().spec;
+    let servers: Vec<v1::ServerSpec> = spec
+        .server_data
+        .servers
+        .iter()
+        .map(|s| s.try_into().unwrap())
+        .collect();
+    let kube_resources = servers
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                v1::ServerKubeInfo {
+                    uid: format!("uid-{}", s.name),
+                    name: s.name.to_lowercase(),
+                    space: "infer".into(),
+                },
+            )
+        })
+        .collect();
+    v1::CollectResponse {
+        servers,
+        kube_resources,
+        ..Default::default()
+    }
+}
+
+struct Loop {
+    runner: Runner,
+    collector: Arc<Mutex<CollectorState>>,
+    actuator: FakeActuator,
+    optimizer_addr: SocketAddr,
+    _stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    optimizer_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    metrics: Arc<Metrics>,
+}
+
+async fn optimizer_on(listener: tokio::net::TcpListener) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(inferno_optimizer::grpc::run(
+        listener,
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    stop
+}
+
+async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
+    let collector = Arc::new(Mutex::new(CollectorState {
+        response: collected(),
+        ..Default::default()
+    }));
+    let actuator = FakeActuator::default();
+    let (collector_addr, s1) = fakes::collector(collector.clone()).await;
+    let (actuator_addr, s2) = fakes::actuator(actuator.clone()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let optimizer_addr = listener.local_addr().unwrap();
+    let optimizer_stop = optimizer_on(listener).await;
+    let channel = |a: SocketAddr| {
+        Endpoint::from_shared(format!("http://{a}"))
+            .unwrap()
+            .connect_lazy()
+    };
+    let stages = Stages {
+        collector: CollectorClient::new(channel(collector_addr)),
+        optimizer: OptimizerClient::new(channel(optimizer_addr)),
+        actuator: ActuatorClient::new(channel(actuator_addr)),
+        source: Source::Dir(data),
+        dynamic: false,
+        deadlines: Deadlines {
+            collect: Duration::from_secs(2),
+            optimize: Duration::from_secs(10),
+            apply: Duration::from_secs(5),
+        },
+        dry_run: false,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let runner = runner::start(
+        stages,
+        Settings {
+            period: None,
+            cycle_log,
+        },
+        Leadership::always(),
+        metrics.clone(),
+        std::future::pending(),
+    );
+    Loop {
+        runner,
+        collector,
+        actuator,
+        optimizer_addr,
+        _stops: vec![s1, s2],
+        optimizer_stop: Some(optimizer_stop),
+        metrics,
+    }
+}
+
+#[tokio::test]
+async fn a_cycle_collects_optimizes_and_applies() {
+    let log = std::env::temp_dir().join(format!("inferno-cycles-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let l = start(samples("small"), Some(log.clone())).await;
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(report.outcome, "ok", "{}", report.reason);
+    assert_eq!(report.servers.len(), 15);
+    assert_eq!(report.total_cost, 25_826.0);
+    let llama = report
+        .servers
+        .iter()
+        .find(|s| s.name == "Free-llama_70b")
+        .unwrap();
+    assert_eq!((llama.accelerator.as_str(), llama.replicas), ("4xA100", 54));
+    assert!(
+        llama.slo_itl > 0.0 && llama.predicted_itl > 0.0 && llama.predicted_itl <= llama.slo_itl
+    );
+    assert_eq!(report.changes, 15);
+    let applied = l.actuator.0.lock().unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].allocations.len(), 15);
+    assert_eq!(applied[0].kube_resources["Free-llama_70b"].space, "infer");
+    // The JSONL record of control-loop spec 9.2.
+    let line = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(v["cycle"], 1);
+    assert_eq!(v["totalCost"], 25826.0);
+    assert!(v["servers"][0]["sloItl"].as_f64().unwrap() > 0.0);
+    assert!(v["timing"]["optimizeMs"].as_f64().unwrap() > 0.0);
+    assert!(l
+        .metrics
+        .render()
+        .contains("inferno_controller_cycles_total{outcome=\"ok\"} 1"));
+    std::fs::remove_file(log).unwrap();
+}
+
+#[tokio::test]
+async fn dry_run_applies_nothing() {
+    let l = start(samples("small"), None).await;
+    let report = l.runner.invoke(true).await.unwrap();
+    assert_eq!(
+        (report.outcome.as_str(), report.dry_run, report.changes),
+        ("ok", true, 0)
+    );
+    assert!(l.actuator.0.lock().unwrap()[0].dry_run);
+}
+
+#[tokio::test]
+async fn no_servers_skips_optimize_and_apply() {
+    let l = start(samples("small"), None).await;
+    l.collector.lock().unwrap().response = v1::CollectResponse::default();
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(report.outcome, "skipped");
+    assert!(report.reason.contains("no managed servers"));
+    assert!(l.actuator.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
+    let l = start(samples("small"), None).await;
+    l.collector.lock().unwrap().delay = Duration::from_secs(30);
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(report.outcome, "failed");
+    assert!(
+        report.reason.starts_with("collect: no answer within"),
+        "{}",
+        report.reason
+    );
+    l.collector.lock().unwrap().delay = Duration::ZERO;
+    assert_eq!(l.runner.invoke(false).await.unwrap().outcome, "ok");
+}
+
+#[tokio::test]
+async fn a_killed_optimizer_fails_cleanly_and_recovers() {
+    let mut l = start(samples("small"), None).await;
+    assert_eq!(l.runner.invoke(false).await.unwrap().outcome, "ok");
+    let _ = l.optimizer_stop.take().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(report.outcome, "failed");
+    assert!(report.reason.starts_with("optimize:"), "{}", report.reason);
+    assert_eq!(
+        l.actuator.0.lock().unwrap().len(),
+        1,
+        "nothing applied by the failed cycle"
+    );
+    // The optimizer comes back on the same address.
+    let listener = tokio::net::TcpListener::bind(l.optimizer_addr)
+        .await
+        .unwrap();
+    l.optimizer_stop = Some(optimizer_on(listener).await);
+    let mut last = String::new();
+    for _ in 0..50 {
+        let r = l.runner.invoke(false).await.unwrap();
+        if r.outcome == "ok" {
+            return;
+        }
+        last = r.reason;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("did not recover: {last}");
+}
+
+#[tokio::test]
+async fn concurrent_invocations_are_coalesced() {
+    let l = start(samples("small"), None).await;
+    l.collector.lock().unwrap().delay = Duration::from_millis(300);
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let r = l.runner.clone();
+            tokio::spawn(async move { r.invoke(false).await.unwrap() })
+        })
+        .collect();
+    let mut cycles = Vec::new();
+    for c in calls {
+        let report = c.await.unwrap();
+        assert_eq!(report.outcome, "ok");
+        cycles.push(report.cycle);
+    }
+    cycles.sort();
+    cycles.dedup();
+    // The first call runs a cycle; the rest arrive during it and share one follow-up.
+    assert!(cycles.len() <= 2, "{cycles:?}");
+    assert!(l.collector.lock().unwrap().calls <= 2);
+}
+
+#[tokio::test]
+async fn bad_data_keeps_the_last_good_data() {
+    let dir = std::env::temp_dir().join(format!("inferno-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(samples("small")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    let l = start(dir.clone(), None).await;
+    assert_eq!(l.runner.invoke(false).await.unwrap().outcome, "ok");
+    std::fs::write(dir.join("capacity-data.json"), "{ not json").unwrap();
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(report.outcome, "ok");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("capacity-data.json") && p.contains("keeping the last good data")),
+        "{:?}",
+        report.problems
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn missing_data_at_start_fails_with_the_file_named() {
+    let l = start(PathBuf::from("/nonexistent/inferno-data"), None).await;
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(report.outcome, "failed");
+    assert!(
+        report.reason.contains("load data") && report.reason.contains("accelerator-data.json"),
+        "{}",
+        report.reason
+    );
+}
+
+/// `GET /invoke` over plain HTTP (what `curl` through a port-forward does), `/healthz`, and
+/// gRPC `Invoke` on the same port.
+#[tokio::test]
+async fn invoke_over_http_and_grpc() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = start(samples("small"), None).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(inferno_controller::server::run(
+        listener,
+        l.runner.clone(),
+        Leadership::always(),
+        l.metrics.clone(),
+        std::future::pending(),
+    ));
+    let get = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(30), s.read_to_string(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        out
+    };
+    let response = get("/invoke").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (v["outcome"].as_str(), v["totalCost"].as_f64()),
+        (Some("ok"), Some(25826.0))
+    );
+    assert!(get("/healthz").await.ends_with("ok"));
+    let dry = get("/invoke?dryRun=true").await;
+    assert!(dry.contains("\"dryRun\": true"), "{dry}");
+
+    let mut client = v1::controller_client::ControllerClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let report = client
+        .invoke(v1::InvokeRequest { dry_run: true })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.error.is_empty());
+    assert_eq!(report.solution.unwrap().total_cost, 25826.0);
+    assert!(report
+        .timings
+        .iter()
+        .any(|t| t.stage == "optimize" && t.duration_ms > 0.0));
+}

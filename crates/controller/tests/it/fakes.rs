@@ -1,0 +1,94 @@
+//! In-process gRPC servers standing in for the collector and the actuator.
+
+use inferno_proto::v1::{self, actuator_server::ActuatorServer, collector_server::CollectorServer};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// What the fake collector answers, and how.
+#[derive(Debug, Default)]
+pub(crate) struct CollectorState {
+    pub(crate) response: v1::CollectResponse,
+    pub(crate) delay: Duration,
+    pub(crate) calls: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FakeCollector(pub(crate) Arc<Mutex<CollectorState>>);
+
+#[tonic::async_trait]
+impl v1::collector_server::Collector for FakeCollector {
+    async fn collect(
+        &self,
+        _: Request<v1::CollectRequest>,
+    ) -> Result<Response<v1::CollectResponse>, Status> {
+        let (response, delay) = {
+            let mut s = self.0.lock().unwrap();
+            s.calls += 1;
+            (s.response.clone(), s.delay)
+        };
+        tokio::time::sleep(delay).await;
+        Ok(Response::new(response))
+    }
+}
+
+/// Requests the fake actuator received.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FakeActuator(pub(crate) Arc<Mutex<Vec<v1::ApplyRequest>>>);
+
+#[tonic::async_trait]
+impl v1::actuator_server::Actuator for FakeActuator {
+    async fn apply(
+        &self,
+        r: Request<v1::ApplyRequest>,
+    ) -> Result<Response<v1::ApplyResponse>, Status> {
+        let r = r.into_inner();
+        let results = r
+            .kube_resources
+            .iter()
+            .map(|(server, k)| v1::DeploymentResult {
+                server: server.clone(),
+                deployment: k.name.clone(),
+                namespace: k.space.clone(),
+                new: r.allocations.get(server).cloned(),
+                applied: !r.dry_run && r.allocations.contains_key(server),
+                ..Default::default()
+            })
+            .collect();
+        let dry_run = r.dry_run;
+        self.0.lock().unwrap().push(r);
+        Ok(Response::new(v1::ApplyResponse { results, dry_run }))
+    }
+}
+
+/// Serves a router on 127.0.0.1:0; returns the address and a stop handle.
+pub(crate) async fn serve(
+    router: tonic::transport::server::Router,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(router.serve_with_incoming_shutdown(
+        tonic::transport::server::TcpIncoming::from(listener),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop)
+}
+
+pub(crate) async fn collector(
+    state: Arc<Mutex<CollectorState>>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    serve(
+        tonic::transport::Server::builder().add_service(CollectorServer::new(FakeCollector(state))),
+    )
+    .await
+}
+
+pub(crate) async fn actuator(
+    state: FakeActuator,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    serve(tonic::transport::Server::builder().add_service(ActuatorServer::new(state))).await
+}
