@@ -1,0 +1,315 @@
+//! Server-side printing: the `meta.k8s.io/v1` `Table` that `kubectl get` asks for (`Accept:
+//! application/json;as=Table;v=v1;g=meta.k8s.io`), with the columns a real API server prints for
+//! each type.
+
+use crate::meta;
+use crate::resource::ResourceType;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Whether an `Accept` header asks for a `Table`.
+pub(crate) fn wants_table(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let p: Vec<&str> = part.split(';').map(str::trim).collect();
+        p.contains(&"as=Table") && p.contains(&"g=meta.k8s.io")
+    })
+}
+
+struct Column {
+    name: &'static str,
+    kind: &'static str,
+    priority: u8,
+}
+
+const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
+    Column {
+        name,
+        kind,
+        priority,
+    }
+}
+
+fn columns(rt: &ResourceType) -> Vec<Column> {
+    match (rt.group, rt.plural) {
+        ("apps", "deployments") => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Up-to-date", "integer", 0),
+            col("Available", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        ("apps", "replicasets") => vec![
+            col("Name", "string", 0),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        ("", "pods") => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Status", "string", 0),
+            col("Restarts", "string", 0),
+            col("Age", "string", 0),
+            col("IP", "string", 1),
+            col("Node", "string", 1),
+            col("Nominated Node", "string", 1),
+            col("Readiness Gates", "string", 1),
+        ],
+        ("", "namespaces") => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Age", "string", 0),
+        ],
+        ("", "configmaps") => vec![
+            col("Name", "string", 0),
+            col("Data", "integer", 0),
+            col("Age", "string", 0),
+        ],
+        ("", "secrets") => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Data", "integer", 0),
+            col("Age", "string", 0),
+        ],
+        ("", "events") => vec![
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Subobject", "string", 1),
+            col("Source", "string", 1),
+            col("Message", "string", 0),
+            col("First Seen", "string", 1),
+            col("Count", "string", 1),
+            col("Name", "string", 1),
+        ],
+        ("coordination.k8s.io", "leases") => vec![
+            col("Name", "string", 0),
+            col("Holder", "string", 0),
+            col("Age", "string", 0),
+        ],
+        _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn containers_and_images(spec: &Value) -> (String, String) {
+    let cs = spec["containers"].as_array().cloned().unwrap_or_default();
+    let names: Vec<String> = cs.iter().map(|c| s(&c["name"])).collect();
+    let images: Vec<String> = cs.iter().map(|c| s(&c["image"])).collect();
+    (names.join(","), images.join(","))
+}
+
+fn selector_string(sel: &Value) -> String {
+    crate::selector::LabelSelector::from_object(sel)
+        .map(|s| s.to_query())
+        .unwrap_or_default()
+}
+
+fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
+    let name = json!(meta::name(o));
+    let age = json!(meta::age(Some(meta::meta_str(o, "creationTimestamp"))));
+    let st = &o["status"];
+    match (rt.group, rt.plural) {
+        ("apps", "deployments") => {
+            let (c, i) = containers_and_images(&o["spec"]["template"]["spec"]);
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    int(&st["readyReplicas"]),
+                    int(&o["spec"]["replicas"])
+                )),
+                json!(int(&st["updatedReplicas"])),
+                json!(int(&st["availableReplicas"])),
+                age,
+                json!(c),
+                json!(i),
+                json!(selector_string(&o["spec"]["selector"])),
+            ]
+        }
+        ("apps", "replicasets") => {
+            let (c, i) = containers_and_images(&o["spec"]["template"]["spec"]);
+            vec![
+                name,
+                json!(int(&o["spec"]["replicas"])),
+                json!(int(&st["replicas"])),
+                json!(int(&st["readyReplicas"])),
+                age,
+                json!(c),
+                json!(i),
+                json!(selector_string(&o["spec"]["selector"])),
+            ]
+        }
+        ("", "pods") => {
+            let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
+            let statuses = st["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let ready = statuses.iter().filter(|c| c["ready"] == true).count();
+            let restarts: i64 = statuses.iter().map(|c| int(&c["restartCount"])).sum();
+            let waiting = statuses
+                .iter()
+                .find_map(|c| c["state"]["waiting"]["reason"].as_str().map(str::to_string));
+            let status = if !meta::meta_str(o, "deletionTimestamp").is_empty() {
+                "Terminating".to_string()
+            } else {
+                waiting.unwrap_or_else(|| s(&st["phase"]))
+            };
+            let ip = st["podIP"].as_str().unwrap_or("<none>");
+            let node = o["spec"]["nodeName"].as_str().unwrap_or("<none>");
+            vec![
+                name,
+                json!(format!("{ready}/{total}")),
+                json!(status),
+                json!(restarts.to_string()),
+                age,
+                json!(ip),
+                json!(node),
+                json!("<none>"),
+                json!("<none>"),
+            ]
+        }
+        ("", "namespaces") => vec![name, json!(s(&st["phase"])), age],
+        ("", "configmaps") => {
+            let n = ["data", "binaryData"]
+                .iter()
+                .map(|f| o[*f].as_object().map_or(0, |m| m.len()))
+                .sum::<usize>();
+            vec![name, json!(n), age]
+        }
+        ("", "secrets") => {
+            let n = o["data"].as_object().map_or(0, |m| m.len());
+            vec![name, json!(s(&o["type"])), json!(n), age]
+        }
+        ("", "events") => {
+            let last = ["lastTimestamp", "eventTime"]
+                .iter()
+                .map(|f| o[*f].as_str())
+                .find(|t| t.is_some_and(|t| !t.is_empty()))
+                .flatten()
+                .unwrap_or(meta::meta_str(o, "creationTimestamp"));
+            let first = o["firstTimestamp"].as_str().unwrap_or(last);
+            let inv = &o["involvedObject"];
+            let object = format!("{}/{}", s(&inv["kind"]).to_lowercase(), s(&inv["name"]));
+            let source = match (
+                o["source"]["component"].as_str(),
+                o["reportingComponent"].as_str(),
+            ) {
+                (Some(c), _) | (None, Some(c)) => c.to_string(),
+                _ => String::new(),
+            };
+            vec![
+                json!(meta::age(Some(last))),
+                json!(s(&o["type"])),
+                json!(s(&o["reason"])),
+                json!(object),
+                json!(s(&inv["fieldPath"])),
+                json!(source),
+                json!(s(&o["message"])),
+                json!(meta::age(Some(first))),
+                json!(int(&o["count"]).max(1).to_string()),
+                name,
+            ]
+        }
+        ("coordination.k8s.io", "leases") => {
+            vec![name, json!(s(&o["spec"]["holderIdentity"])), age]
+        }
+        _ => vec![name, age],
+    }
+}
+
+/// A `Table` of `items`; `include_object` is the `includeObject` query parameter (`Metadata`,
+/// the default, `Object` or `None`).
+pub(crate) fn table(
+    rt: &ResourceType,
+    items: &[Arc<Value>],
+    resource_version: u64,
+    include_object: &str,
+    continue_token: Option<&str>,
+) -> Value {
+    let defs: Vec<Value> = columns(rt)
+        .iter()
+        .map(|c| {
+            let mut d = json!({"name": c.name, "type": c.kind, "format": "",
+                               "description": c.name, "priority": c.priority});
+            if c.name == "Name" {
+                d["format"] = json!("name");
+            }
+            d
+        })
+        .collect();
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let object = match include_object {
+                "None" => Value::Null,
+                "Object" => (**o).clone(),
+                _ => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                            "metadata": o["metadata"]}),
+            };
+            json!({"cells": cells(rt, o), "object": object})
+        })
+        .collect();
+    let mut md = json!({"resourceVersion": resource_version.to_string()});
+    if let Some(c) = continue_token {
+        md["continue"] = json!(c);
+    }
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": md,
+           "columnDefinitions": defs, "rows": rows})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{DEPLOYMENTS, PODS};
+
+    #[test]
+    fn deployment_and_pod_rows() {
+        assert!(wants_table(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
+        assert!(!wants_table("application/json"));
+        let d = Arc::new(
+            json!({"metadata": {"name": "web", "creationTimestamp": meta::now()},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}},
+            "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}}),
+        );
+        let t = table(&DEPLOYMENTS, &[d], 7, "Metadata", None);
+        assert_eq!(
+            t["rows"][0]["cells"].as_array().unwrap()[..4],
+            [json!("web"), json!("2/3"), json!(3), json!(2)]
+        );
+        assert_eq!(t["rows"][0]["cells"][7], "app=web");
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        assert_eq!(t["metadata"]["resourceVersion"], "7");
+        let p = Arc::new(json!({"metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "podIP": "127.0.0.1",
+                       "containerStatuses": [{"ready": true, "restartCount": 0}]}}));
+        let t = table(&PODS, &[p], 1, "None", None);
+        assert_eq!(t["rows"][0]["cells"][1], "1/1");
+        assert_eq!(t["rows"][0]["cells"][2], "Running");
+        assert!(t["rows"][0]["object"].is_null());
+    }
+}

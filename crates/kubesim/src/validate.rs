@@ -1,0 +1,349 @@
+//! Defaulting and validation of incoming objects: the checks a real API server makes that our
+//! clients can run into (names, labels, Deployment replicas and selectors, Pod containers), and
+//! the defaults kubectl shows back (Deployment strategy, Pod restart policy, ...).
+
+use crate::error::{ApiError, FieldError};
+use crate::meta;
+use crate::resource::ResourceType;
+use crate::selector::{check_label_key, check_label_value, LabelSelector};
+use serde_json::{json, Value};
+
+/// Fills defaults into `obj` and validates it; `old` is the stored object on updates.
+pub(crate) fn prepare(
+    rt: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let mut errs = Vec::new();
+    check_metadata(rt, obj, &mut errs);
+    match (rt.group, rt.plural) {
+        ("apps", "deployments") | ("apps", "replicasets") => {
+            workload(rt, obj, old, &mut errs);
+        }
+        ("", "pods") => {
+            if obj.get("spec").is_none_or(Value::is_null) {
+                errs.push(FieldError::required("spec"));
+            } else {
+                pod_spec(&mut obj["spec"], "spec", &mut errs);
+            }
+            if old.is_none() {
+                let status = obj
+                    .as_object_mut()
+                    .and_then(|o| o.get_mut("status"))
+                    .filter(|s| s.is_object());
+                if status.is_none_or(|s| s.get("phase").is_none()) {
+                    obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+                }
+            }
+        }
+        ("", "namespaces") => {
+            let name = meta::name(obj).to_string();
+            let labels = meta::metadata_mut(obj)
+                .entry("labels")
+                .or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                l.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
+            if obj.get("spec").is_none_or(Value::is_null) {
+                obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+            if obj["status"]["phase"].is_null() {
+                obj["status"] = json!({"phase": "Active"});
+            }
+        }
+        ("", "configmaps") | ("", "secrets") => {
+            for field in ["data", "binaryData", "stringData"] {
+                if let Some(map) = obj.get(field).and_then(Value::as_object) {
+                    for (k, v) in map {
+                        if !v.is_string() {
+                            errs.push(FieldError::invalid(
+                                &format!("{field}[{k}]"),
+                                v,
+                                "must be a string",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(rt, meta::name(obj), &errs))
+    }
+}
+
+fn check_metadata(rt: &ResourceType, obj: &Value, errs: &mut Vec<FieldError>) {
+    let name = meta::name(obj);
+    let name_ok = match (rt.group, rt.plural) {
+        ("", "namespaces") => name.len() <= 63 && !name.contains('.') && is_dns_subdomain(name),
+        ("rbac.authorization.k8s.io", _) => {
+            !name.is_empty() && !name.contains('/') && !name.contains('%') && name != "."
+        }
+        _ => is_dns_subdomain(name),
+    };
+    if name.is_empty() {
+        errs.push(FieldError::required("metadata.name"));
+    } else if !name_ok {
+        errs.push(FieldError::invalid(
+            "metadata.name",
+            &json!(name),
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric \
+             characters, '-' or '.', and must start and end with an alphanumeric character",
+        ));
+    }
+    for (k, v) in meta::labels(obj) {
+        if let Err(why) = check_label_key(k) {
+            errs.push(FieldError::invalid("metadata.labels", &json!(k), &why));
+        }
+        match v.as_str() {
+            Some(s) => {
+                if let Err(why) = check_label_value(s) {
+                    errs.push(FieldError::invalid("metadata.labels", v, &why));
+                }
+            }
+            None => errs.push(FieldError::invalid(
+                "metadata.labels",
+                v,
+                "must be a string",
+            )),
+        }
+    }
+    if let Some(ann) = meta::metadata(obj)
+        .get("annotations")
+        .and_then(Value::as_object)
+    {
+        for (k, v) in ann {
+            if let Err(why) = check_label_key(k) {
+                errs.push(FieldError::invalid("metadata.annotations", &json!(k), &why));
+            }
+            if !v.is_string() {
+                errs.push(FieldError::invalid(
+                    "metadata.annotations",
+                    v,
+                    "must be a string",
+                ));
+            }
+        }
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !p.starts_with('-')
+                && !p.ends_with('-')
+        })
+}
+
+/// Deployments and ReplicaSets: replicas, selector, template.
+fn workload(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    if !obj.get("spec").is_some_and(Value::is_object) {
+        errs.push(FieldError::required("spec"));
+        return;
+    }
+    let spec = &mut obj["spec"];
+    match &spec["replicas"] {
+        Value::Null => spec["replicas"] = json!(1),
+        v if v
+            .as_i64()
+            .is_some_and(|n| n >= 0 && n <= i64::from(i32::MAX)) => {}
+        v if v.as_i64().is_some() => errs.push(FieldError::invalid(
+            "spec.replicas",
+            v,
+            "must be greater than or equal to 0",
+        )),
+        v => errs.push(FieldError::invalid(
+            "spec.replicas",
+            v,
+            "must be an integer",
+        )),
+    }
+    if rt.plural == "deployments" {
+        if spec["strategy"].is_null() {
+            spec["strategy"] = json!({"type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+        }
+        for (field, default) in [
+            ("revisionHistoryLimit", 10),
+            ("progressDeadlineSeconds", 600),
+        ] {
+            if spec[field].is_null() {
+                spec[field] = json!(default);
+            }
+        }
+    }
+    let selector = match &spec["selector"] {
+        Value::Null => {
+            errs.push(FieldError::required("spec.selector"));
+            None
+        }
+        sel => match LabelSelector::from_object(sel) {
+            Ok(s) if s.is_empty() => {
+                errs.push(FieldError::invalid(
+                    "spec.selector",
+                    sel,
+                    "empty selector is invalid for deployment",
+                ));
+                None
+            }
+            Ok(s) => Some(s),
+            Err(why) => {
+                errs.push(FieldError::invalid("spec.selector", sel, &why));
+                None
+            }
+        },
+    };
+    if let Some(old) = old {
+        if !old["spec"]["selector"].is_null() && old["spec"]["selector"] != spec["selector"] {
+            errs.push(FieldError::invalid(
+                "spec.selector",
+                &spec["selector"],
+                "field is immutable",
+            ));
+        }
+    }
+    let template = &mut spec["template"];
+    let labels = template["metadata"]["labels"].clone();
+    match (&selector, labels.as_object()) {
+        (Some(sel), Some(l)) if sel.matches(l) => {}
+        (Some(_), _) => errs.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            &labels,
+            "`selector` does not match template `labels`",
+        )),
+        (None, _) => {}
+    }
+    if template["spec"].is_object() {
+        pod_spec(&mut template["spec"], "spec.template.spec", errs);
+    } else {
+        errs.push(FieldError::required("spec.template.spec.containers"));
+    }
+}
+
+/// A pod spec (of a Pod or a pod template): containers required, defaults filled.
+fn pod_spec(spec: &mut Value, path: &str, errs: &mut Vec<FieldError>) {
+    match spec["containers"].as_array_mut() {
+        Some(cs) if !cs.is_empty() => {
+            for (i, c) in cs.iter_mut().enumerate() {
+                if !c["name"].is_string() {
+                    errs.push(FieldError::required(&format!(
+                        "{path}.containers[{i}].name"
+                    )));
+                }
+                let Some(image) = c["image"].as_str().map(str::to_string) else {
+                    errs.push(FieldError::required(&format!(
+                        "{path}.containers[{i}].image"
+                    )));
+                    continue;
+                };
+                let pull = if image.ends_with(":latest") || !image.contains(':') {
+                    "Always"
+                } else {
+                    "IfNotPresent"
+                };
+                for (field, default) in [
+                    ("imagePullPolicy", json!(pull)),
+                    ("terminationMessagePath", json!("/dev/termination-log")),
+                    ("terminationMessagePolicy", json!("File")),
+                    ("resources", json!({})),
+                ] {
+                    if c[field].is_null() {
+                        c[field] = default;
+                    }
+                }
+            }
+        }
+        _ => errs.push(FieldError::required(&format!("{path}.containers"))),
+    }
+    for (field, default) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("schedulerName", json!("default-scheduler")),
+        ("securityContext", json!({})),
+    ] {
+        if spec[field].is_null() {
+            spec[field] = default;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::{CONFIGMAPS, DEPLOYMENTS, NAMESPACES};
+
+    fn deployment(replicas: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "labels": {"app": "web"}},
+               "spec": {"replicas": replicas,
+                        "selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}})
+    }
+
+    #[test]
+    fn deployment_defaults() {
+        let mut d = deployment(Value::Null);
+        prepare(&DEPLOYMENTS, &mut d, None).unwrap();
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
+    }
+
+    #[test]
+    fn deployment_validation() {
+        let e = prepare(&DEPLOYMENTS, &mut deployment(json!(-1)), None).unwrap_err();
+        assert_eq!(e.code, 422);
+        assert_eq!(
+            e.details.as_ref().unwrap()["causes"][0]["field"],
+            "spec.replicas"
+        );
+
+        let mut d = deployment(json!(1));
+        d["spec"]["template"]["metadata"]["labels"]["app"] = json!("other");
+        let e = prepare(&DEPLOYMENTS, &mut d, None).unwrap_err();
+        assert!(
+            e.message.contains("does not match template"),
+            "{}",
+            e.message
+        );
+
+        let mut d = deployment(json!(1));
+        d["spec"]["selector"] = json!({"matchLabels": {"app": "web", "x": "y"}});
+        d["spec"]["template"]["metadata"]["labels"]["x"] = json!("y");
+        let old = deployment(json!(1));
+        let e = prepare(&DEPLOYMENTS, &mut d, Some(&old)).unwrap_err();
+        assert!(e.message.contains("field is immutable"), "{}", e.message);
+
+        let mut d = deployment(json!(1));
+        d["metadata"]["labels"]["bad key!"] = json!("v");
+        d["metadata"]["name"] = json!("Web");
+        let e = prepare(&DEPLOYMENTS, &mut d, None).unwrap_err();
+        assert_eq!(e.details.unwrap()["causes"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn namespaces_and_configmaps() {
+        let mut ns = json!({"metadata": {"name": "infer"}});
+        prepare(&NAMESPACES, &mut ns, None).unwrap();
+        assert_eq!(
+            ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+            "infer"
+        );
+        assert_eq!(ns["status"]["phase"], "Active");
+        let mut bad = json!({"metadata": {"name": "a.b"}});
+        assert!(prepare(&NAMESPACES, &mut bad, None).is_err());
+        let mut cm = json!({"metadata": {"name": "c"}, "data": {"k": 1}});
+        assert_eq!(prepare(&CONFIGMAPS, &mut cm, None).unwrap_err().code, 422);
+    }
+}
