@@ -1,1 +1,3 @@
-//! Actuator against kubesim.
+//! The actuator against kubesim (and the real kubectl reading the result).
+
+mod apply;

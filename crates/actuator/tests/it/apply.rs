@@ -1,0 +1,436 @@
+//! Apply requests against kubesim with the sample Deployments of deploy/samples.
+
+use inferno_actuator::apply::{Actuator, KubeRef, Mode, Request};
+use inferno_actuator::labels;
+use inferno_actuator::metrics::Metrics;
+use inferno_actuator::plan::{Policy, TemplateOptions, UnplacedPolicy};
+use inferno_api::AllocationData;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Cluster {
+    sim: kubesim::Kubesim,
+    client: kube::Client,
+}
+
+async fn cluster() -> Cluster {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples");
+    let preload = kubesim::load_dir(&samples).expect("sample manifests");
+    let config = kubesim::Config {
+        pod_ready_delay: Duration::from_millis(50),
+        preload,
+        ..kubesim::Config::default()
+    };
+    let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .expect("kubesim starts");
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    Cluster { sim, client }
+}
+
+fn actuator(c: &Cluster, policy: Policy) -> Actuator {
+    Actuator::new(
+        c.client.clone(),
+        policy,
+        Mode::Patch,
+        Arc::new(Metrics::default()),
+    )
+}
+
+async fn deployment(c: &Cluster, name: &str) -> Deployment {
+    Api::<Deployment>::namespaced(c.client.clone(), "infer")
+        .get(name)
+        .await
+        .unwrap()
+}
+
+fn label(d: &Deployment, key: &str) -> String {
+    d.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn replicas(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(-1)
+}
+
+/// The three samples: server name -> Deployment.
+async fn refs(c: &Cluster) -> std::collections::BTreeMap<String, KubeRef> {
+    let list = Api::<Deployment>::namespaced(c.client.clone(), "infer")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    list.items
+        .into_iter()
+        .map(|d| {
+            (
+                label(&d, labels::NAME),
+                KubeRef {
+                    uid: d.metadata.uid.clone().unwrap(),
+                    name: d.metadata.name.clone().unwrap(),
+                    namespace: "infer".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn alloc(acc: &str, n: i64, batch: i64) -> AllocationData {
+    AllocationData {
+        accelerator: acc.into(),
+        num_replicas: n,
+        max_batch: batch,
+        ..AllocationData::default()
+    }
+}
+
+#[tokio::test]
+async fn allocations_change_replicas_and_labels_and_record_events() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let names: Vec<String> = refs.keys().cloned().collect();
+    let request = Request {
+        allocations: [
+            (names[0].clone(), alloc("G2", 6, 38)),
+            (names[1].clone(), alloc("A100", 2, 16)),
+        ]
+        .into(),
+        kube_resources: refs.clone(),
+        ..Request::default()
+    };
+    let outcomes = actuator(&c, Policy::default()).apply(&request).await;
+    assert_eq!(outcomes.len(), 3);
+    let first = deployment(&c, &refs[&names[0]].name).await;
+    assert_eq!(
+        (
+            replicas(&first),
+            label(&first, labels::ACCELERATOR).as_str(),
+            label(&first, labels::MAX_BATCH).as_str()
+        ),
+        (6, "G2", "38")
+    );
+    assert!(outcomes[0].applied && outcomes[1].applied);
+    // The third server has no allocation: held by default.
+    let third = &outcomes[2];
+    assert!(
+        !third.applied && third.decision.as_ref().unwrap().reason.contains("held"),
+        "{third:?}"
+    );
+    // Pods follow the new replica count.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.client.clone(), "infer");
+    let selector = format!("app={}", refs[&names[0]].name);
+    let mut count = 0;
+    for _ in 0..100 {
+        count = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap()
+            .items
+            .len();
+        if count == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count, 6);
+    let events = Api::<Event>::namespaced(c.client.clone(), "infer")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let ours: Vec<&Event> = events
+        .items
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("InfernoScaled"))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        2,
+        "{:?}",
+        events.items.iter().map(|e| &e.reason).collect::<Vec<_>>()
+    );
+    assert!(ours.iter().any(
+        |e| e.message.as_deref().unwrap_or("").contains("accelerator")
+            && e.involved_object.name.as_deref() == Some(refs[&names[0]].name.as_str())
+    ));
+    c.sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn dry_run_and_recommend_change_nothing() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let before = deployment(&c, &refs[&name].name).await;
+    let request = Request {
+        allocations: [(name.clone(), alloc("G2", 9, 38))].into(),
+        kube_resources: refs.clone(),
+        dry_run: true,
+        ..Request::default()
+    };
+    let outcomes = actuator(&c, Policy::default()).apply(&request).await;
+    assert!(!outcomes[0].applied && outcomes[0].error == "dry run");
+    assert_eq!(outcomes[0].decision.as_ref().unwrap().new_replicas, 9);
+    let metrics = Arc::new(Metrics::default());
+    let recommend = Actuator::new(
+        c.client.clone(),
+        Policy::default(),
+        Mode::Recommend,
+        metrics.clone(),
+    );
+    let outcomes = recommend
+        .apply(&Request {
+            dry_run: false,
+            ..request
+        })
+        .await;
+    assert_eq!(outcomes[0].error, "recommend mode");
+    let after = deployment(&c, &refs[&name].name).await;
+    assert_eq!(replicas(&before), replicas(&after));
+    assert_eq!(
+        before.metadata.resource_version,
+        after.metadata.resource_version
+    );
+    assert!(metrics.render().contains(&format!(
+        "inferno_desired_replicas{{server=\"{name}\",namespace=\"infer\",deployment=\"{}\"}} 9",
+        refs[&name].name
+    )));
+    c.sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unplaced_policies_and_clamps() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let dep = refs[&name].name.clone();
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "infer");
+    let start = replicas(&deployment(&c, &dep).await);
+    let unplaced_only = Request {
+        kube_resources: [(name.clone(), refs[&name].clone())].into(),
+        ..Request::default()
+    };
+    let only = |policy| {
+        let a = actuator(
+            &c,
+            Policy {
+                unplaced: policy,
+                ..Policy::default()
+            },
+        );
+        let request = unplaced_only.clone();
+        async move { a.apply(&request).await }
+    };
+    only(UnplacedPolicy::Hold).await;
+    assert_eq!(replicas(&deployment(&c, &dep).await), start);
+    only(UnplacedPolicy::Min).await; // no min-replicas label: held
+    assert_eq!(replicas(&deployment(&c, &dep).await), start);
+    let labels_patch = serde_json::json!({"metadata": {"labels": {labels::MIN_REPLICAS: "1", labels::MAX_REPLICAS: "3"}}});
+    api.patch(&dep, &PatchParams::default(), &Patch::Merge(labels_patch))
+        .await
+        .unwrap();
+    only(UnplacedPolicy::Min).await;
+    assert_eq!(replicas(&deployment(&c, &dep).await), 1);
+    only(UnplacedPolicy::Zero).await; // clamped by min-replicas
+    let d = deployment(&c, &dep).await;
+    assert_eq!(
+        (replicas(&d), label(&d, labels::ACCELERATOR).as_str()),
+        (1, "")
+    );
+    api.patch(
+        &dep,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"labels": {labels::MIN_REPLICAS: null}}})),
+    )
+    .await
+    .unwrap();
+    only(UnplacedPolicy::Zero).await;
+    assert_eq!(replicas(&deployment(&c, &dep).await), 0);
+    // An allocation above max-replicas is clamped.
+    let request = Request {
+        allocations: [(name.clone(), alloc("G2", 10, 8))].into(),
+        kube_resources: [(name.clone(), refs[&name].clone())].into(),
+        ..Request::default()
+    };
+    let outcomes = actuator(&c, Policy::default()).apply(&request).await;
+    assert_eq!(replicas(&deployment(&c, &dep).await), 3);
+    assert!(outcomes[0].decision.as_ref().unwrap().notes[0].contains("max-replicas"));
+    c.sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deleted_deployment_is_reported_and_the_others_applied() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let names: Vec<String> = refs.keys().cloned().collect();
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "infer");
+    api.delete(&refs[&names[1]].name, &Default::default())
+        .await
+        .unwrap();
+    let request = Request {
+        allocations: names
+            .iter()
+            .map(|n| (n.clone(), alloc("G2", 2, 16)))
+            .collect(),
+        kube_resources: refs.clone(),
+        ..Request::default()
+    };
+    let outcomes = actuator(&c, Policy::default()).apply(&request).await;
+    assert!(outcomes[1].error.contains("not found"), "{:?}", outcomes[1]);
+    assert!(outcomes[0].applied && outcomes[2].applied);
+    assert_eq!(replicas(&deployment(&c, &refs[&names[2]].name).await), 2);
+    c.sim.shutdown().await.unwrap();
+}
+
+/// Someone else keeps editing a label while the actuator patches: both edits survive.
+#[tokio::test]
+async fn concurrent_label_edits_survive() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let dep = refs[&name].name.clone();
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "infer");
+    let editor = {
+        let api = api.clone();
+        let dep = dep.clone();
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let p = serde_json::json!({"metadata": {"labels": {"team": format!("t{i}")}}});
+                api.patch(&dep, &PatchParams::default(), &Patch::Merge(p))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let a = actuator(&c, Policy::default());
+    for n in 1..=20 {
+        let request = Request {
+            allocations: [(name.clone(), alloc("G2", n, 16))].into(),
+            kube_resources: [(name.clone(), refs[&name].clone())].into(),
+            ..Request::default()
+        };
+        assert!(a.apply(&request).await[0].applied);
+    }
+    editor.await.unwrap();
+    let d = deployment(&c, &dep).await;
+    assert_eq!(
+        (
+            replicas(&d),
+            label(&d, "team").as_str(),
+            label(&d, labels::ACCELERATOR).as_str()
+        ),
+        (20, "t39", "G2")
+    );
+    c.sim.shutdown().await.unwrap();
+}
+
+/// The optional pod-template changes: nodeSelector and the batch env var, merged by name.
+#[tokio::test]
+async fn template_options_set_node_selector_and_batch_env() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let policy = Policy {
+        template: TemplateOptions {
+            node_label: Some("nvidia.com/gpu.product".into()),
+            node_values: [("H100".to_string(), "NVIDIA-H100".to_string())].into(),
+            batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
+        },
+        ..Policy::default()
+    };
+    let request = Request {
+        allocations: [(name.clone(), alloc("H100", 2, 24))].into(),
+        kube_resources: [(name.clone(), refs[&name].clone())].into(),
+        ..Request::default()
+    };
+    assert!(actuator(&c, policy).apply(&request).await[0].applied);
+    let d = deployment(&c, &refs[&name].name).await;
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    assert_eq!(
+        pod.node_selector.unwrap()["nvidia.com/gpu.product"],
+        "NVIDIA-H100"
+    );
+    let container = &pod.containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some("inferno/vllm-emulator:0.1.0"),
+        "the container kept its other fields"
+    );
+    let env = container.env.as_ref().unwrap();
+    assert_eq!(
+        (env[0].name.as_str(), env[0].value.as_deref()),
+        ("VLLM_MAX_NUM_SEQS", Some("24"))
+    );
+    c.sim.shutdown().await.unwrap();
+}
+
+/// The real kubectl, pointed at the same kubesim, sees the actuator's change.
+#[tokio::test]
+async fn kubectl_shows_the_new_state() {
+    let has_kubectl = std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_kubectl {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "kubectl is required in CI"
+        );
+        eprintln!("SKIPPED: kubectl not found");
+        return;
+    }
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let request = Request {
+        allocations: [(name.clone(), alloc("L40S", 3, 12))].into(),
+        kube_resources: refs.clone(),
+        ..Request::default()
+    };
+    actuator(&c, Policy::default()).apply(&request).await;
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "inferno-actuator-kubeconfig-{}",
+        std::process::id()
+    ));
+    c.sim.write_kubeconfig(&kubeconfig).unwrap();
+    let out = tokio::task::spawn_blocking({
+        let kubeconfig = kubeconfig.clone();
+        let dep = refs[&name].name.clone();
+        move || {
+            std::process::Command::new("kubectl")
+                .args([
+                    "--kubeconfig",
+                    kubeconfig.to_str().unwrap(),
+                    "get",
+                    "deploy",
+                    &dep,
+                    "-n",
+                    "infer",
+                    "-o",
+                    "json",
+                ])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["spec"]["replicas"], 3);
+    assert_eq!(v["metadata"]["labels"][labels::ACCELERATOR], "L40S");
+    assert_eq!(v["metadata"]["labels"][labels::MAX_BATCH], "12");
+    std::fs::remove_file(kubeconfig).unwrap();
+    c.sim.shutdown().await.unwrap();
+}
