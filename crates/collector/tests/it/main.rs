@@ -1,1 +1,5 @@
-//! Collector integration tests.
+//! The collector against kubesim, with a scripted Prometheus (tests of every failure mode) and
+//! without one (labels only).
+
+mod discovery;
+mod fake_prometheus;

@@ -1,0 +1,374 @@
+//! Collections against kubesim with the sample Deployments.
+
+use crate::fake_prometheus::{self, Behaviour};
+use inferno_collector::aggregate::Source;
+use inferno_collector::collect::{Collector, Metrics, Report};
+use inferno_collector::discover::Discovery;
+use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, PostParams};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Cluster {
+    sim: kubesim::Kubesim,
+    client: kube::Client,
+}
+
+async fn cluster() -> Cluster {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples");
+    let preload = kubesim::load_dir(&samples).unwrap();
+    let config = kubesim::Config {
+        pod_ready_delay: Duration::from_millis(20),
+        preload,
+        ..kubesim::Config::default()
+    };
+    let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    Cluster { sim, client }
+}
+
+fn collector(
+    c: &Cluster,
+    namespaces: &[&str],
+    prom: Option<&str>,
+    deadline: Duration,
+) -> Collector {
+    let discovery = Discovery::start(
+        c.client.clone(),
+        namespaces.iter().map(|s| s.to_string()).collect(),
+        Duration::ZERO,
+    );
+    let prometheus = prom.map(|url| {
+        Prometheus::new(
+            PrometheusConfig {
+                url: url.into(),
+                ..Default::default()
+            },
+            deadline,
+        )
+        .unwrap()
+    });
+    Collector::new(
+        discovery,
+        prometheus,
+        "1m".into(),
+        deadline,
+        Arc::new(Metrics::default()),
+    )
+}
+
+/// Collects until every sample server has all its pods ready (pods start after a delay).
+async fn settled(col: &Collector) -> Report {
+    for _ in 0..100 {
+        let r = col.collect().await.unwrap();
+        let ready = r
+            .servers
+            .iter()
+            .all(|s| s.observation.ready_replicas == s.deployment.desired);
+        if r.servers.len() >= 3 && ready {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("pods never became ready");
+}
+
+fn source(r: &Report, server: &str, field: &str) -> Source {
+    let s = r
+        .servers
+        .iter()
+        .find(|s| s.observation.spec.name == server)
+        .unwrap();
+    s.observation
+        .sources
+        .iter()
+        .find(|(f, _)| *f == field)
+        .unwrap()
+        .1
+}
+
+fn pods(r: &Report) -> Vec<(String, String)> {
+    r.servers
+        .iter()
+        .flat_map(|s| {
+            s.deployment
+                .ready_pods
+                .iter()
+                .map(|p| ("infer".to_string(), p.clone()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn labels_only_discovers_the_samples() {
+    let c = cluster().await;
+    let r = settled(&collector(&c, &[], None, Duration::from_secs(2))).await;
+    assert_eq!(r.servers.len(), 3);
+    let s = &r.servers[0];
+    let spec = &s.observation.spec;
+    assert_eq!(spec.name, "vllm-001");
+    assert_eq!(
+        (spec.model.as_str(), spec.class.as_str()),
+        ("llama_13b", "Premium")
+    );
+    let a = &spec.current_alloc;
+    assert_eq!(
+        (a.accelerator.as_str(), a.num_replicas, a.max_batch),
+        ("MI250", 4, 8)
+    );
+    assert_eq!(
+        (
+            a.load.arrival_rate,
+            a.load.avg_in_tokens,
+            a.load.avg_out_tokens
+        ),
+        (30.0, 128, 1024)
+    );
+    assert_eq!(source(&r, "vllm-001", "arrivalRate"), Source::Label);
+    assert_eq!(s.deployment.namespace, "infer");
+    assert!(!s.deployment.uid.is_empty());
+    assert_eq!(s.observation.ready_replicas, 4);
+    c.sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn prometheus_values_win_over_labels() {
+    let c = cluster().await;
+    let first = settled(&collector(&c, &[], None, Duration::from_secs(2))).await;
+    let (url, seen) = fake_prometheus::start(Behaviour::Values {
+        pods: pods(&first),
+        values: [12.0, 0.02, 0.15, 1000.0, 5000.0, 10.0],
+    })
+    .await;
+    let r = collector(&c, &[], Some(&url), Duration::from_secs(2))
+        .collect()
+        .await
+        .unwrap();
+    let s = r
+        .servers
+        .iter()
+        .find(|s| s.observation.spec.name == "vllm-001")
+        .unwrap();
+    let a = &s.observation.spec.current_alloc;
+    // Four pods at 12 requests/min each.
+    assert_eq!(a.load.arrival_rate, 48.0);
+    assert_eq!((a.load.avg_in_tokens, a.load.avg_out_tokens), (100, 500));
+    assert!((a.itl_average - 20.0).abs() < 1e-9 && (a.ttft_average - 150.0).abs() < 1e-9);
+    assert_eq!(source(&r, "vllm-001", "arrivalRate"), Source::Prometheus);
+    assert_eq!(source(&r, "vllm-001", "avgInTokens"), Source::Prometheus);
+    let queries = seen.lock().unwrap();
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.contains("pod=~") && !q.contains("job=")),
+        "{queries:?}"
+    );
+    c.sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn prometheus_trouble_falls_back_to_labels() {
+    let c = cluster().await;
+    let first = settled(&collector(&c, &[], None, Duration::from_secs(2))).await;
+    let cases = [
+        ("nan", Behaviour::NaN { pods: pods(&first) }, false),
+        ("empty", Behaviour::Empty, false),
+        ("error", Behaviour::Error, true),
+        ("slow", Behaviour::Slow(Duration::from_secs(5)), true),
+    ];
+    for (name, behaviour, problem) in cases {
+        let (url, _) = fake_prometheus::start(behaviour).await;
+        let r = collector(&c, &[], Some(&url), Duration::from_millis(500))
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(r.servers.len(), 3, "{name}");
+        let a = &r.servers[0].observation.spec.current_alloc;
+        assert_eq!(a.load.arrival_rate, 30.0, "{name}");
+        assert_eq!(
+            source(&r, "vllm-001", "arrivalRate"),
+            Source::Label,
+            "{name}"
+        );
+        assert_eq!(a.itl_average, 0.0, "{name}");
+        assert_eq!(
+            r.problems.iter().any(|(_, m)| m.starts_with("prometheus")),
+            problem,
+            "{name}: {:?}",
+            r.problems
+        );
+    }
+    // Nobody listening at all.
+    let r = collector(
+        &c,
+        &[],
+        Some("http://127.0.0.1:9"),
+        Duration::from_millis(500),
+    )
+    .collect()
+    .await
+    .unwrap();
+    assert_eq!(
+        r.servers[0]
+            .observation
+            .spec
+            .current_alloc
+            .load
+            .arrival_rate,
+        30.0
+    );
+    assert!(r.problems.iter().any(|(_, m)| m.contains("prometheus")));
+    c.sim.shutdown().await.unwrap();
+}
+
+fn deployment(ns: &str, name: &str, labels: serde_json::Value) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn label_edge_cases_and_namespaces() {
+    let c = cluster().await;
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "infer");
+    let pp = PostParams::default();
+    api.create(
+        &pp,
+        &deployment(
+            "infer",
+            "no-name",
+            serde_json::json!({"inferno.server.managed": "true"}),
+        ),
+    )
+    .await
+    .unwrap();
+    api.create(&pp, &deployment("infer", "dup", serde_json::json!({"inferno.server.managed": "true", "inferno.server.name": "vllm-001"}))).await.unwrap();
+    api.create(
+        &pp,
+        &deployment("infer", "odd", serde_json::json!({"inferno.server.managed": "true", "inferno.server.name": "odd", "inferno.server.load.rpm": "many", "inferno.server.model": "m"})),
+    )
+    .await
+    .unwrap();
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
+    ns.create(&pp, &serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})).unwrap()).await.unwrap();
+    Api::<Deployment>::namespaced(c.client.clone(), "other")
+        .create(&pp, &deployment("other", "elsewhere", serde_json::json!({"inferno.server.managed": "true", "inferno.server.name": "elsewhere"})))
+        .await
+        .unwrap();
+
+    let r = collector(&c, &[], None, Duration::from_secs(1))
+        .collect()
+        .await
+        .unwrap();
+    let names: Vec<&str> = r
+        .servers
+        .iter()
+        .map(|s| s.observation.spec.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"elsewhere") && names.contains(&"odd"),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "vllm-001").count(),
+        1,
+        "duplicates are not emitted twice"
+    );
+    let problems: Vec<&str> = r.problems.iter().map(|(_, m)| m.as_str()).collect();
+    assert!(
+        problems
+            .iter()
+            .any(|m| m.contains("duplicate server name") && m.contains("infer/dup")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|m| m.contains("infer/no-name") && m.contains("skipped")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|m| m.contains("inferno.server.load.rpm=\"many\"")),
+        "{problems:?}"
+    );
+    let odd = r
+        .servers
+        .iter()
+        .find(|s| s.observation.spec.name == "odd")
+        .unwrap();
+    assert_eq!(
+        odd.observation.spec.class, "",
+        "missing class stays empty: the optimizer reads it as Free"
+    );
+    assert_eq!(odd.observation.spec.current_alloc.load.arrival_rate, 0.0);
+
+    let only = collector(&c, &["other"], None, Duration::from_secs(1))
+        .collect()
+        .await
+        .unwrap();
+    let names: Vec<&str> = only
+        .servers
+        .iter()
+        .map(|s| s.observation.spec.name.as_str())
+        .collect();
+    assert_eq!(names, ["elsewhere"]);
+    c.sim.shutdown().await.unwrap();
+}
+
+/// The gRPC Collect answer: servers, Kubernetes references, per-field sources, problems, and
+/// `/metrics` on the same port.
+#[tokio::test]
+async fn grpc_collect() {
+    let c = cluster().await;
+    let col = collector(&c, &[], None, Duration::from_secs(1));
+    settled(&col).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    tokio::spawn(inferno_collector::service::run(
+        listener,
+        col,
+        metrics,
+        std::future::pending(),
+    ));
+    let mut client =
+        inferno_proto::v1::collector_client::CollectorClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+    let r = client
+        .collect(inferno_proto::v1::CollectRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.servers.len(), 3);
+    assert_eq!(r.kube_resources["vllm-001"].space, "infer");
+    let o = r
+        .observations
+        .iter()
+        .find(|o| o.server == "vllm-001")
+        .unwrap();
+    assert_eq!(o.ready_replicas, 4);
+    assert!(o
+        .sources
+        .iter()
+        .any(|s| s.field == "arrivalRate" && s.source == "label"));
+    let filtered = client
+        .collect(inferno_proto::v1::CollectRequest {
+            namespaces: vec!["nowhere".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(filtered.servers.is_empty());
+    c.sim.shutdown().await.unwrap();
+}

@@ -1,0 +1,114 @@
+//! A scripted Prometheus HTTP API on 127.0.0.1: answers each query by what its metric name
+//! contains, or misbehaves on purpose.
+
+use axum::extract::RawForm;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the fake behaves.
+#[derive(Debug, Clone)]
+pub(crate) enum Behaviour {
+    /// Every pod gets the same values: (throughput rpm, itl s, ttft s, prompt tokens, gen tokens, requests).
+    Values {
+        pods: Vec<(String, String)>,
+        values: [f64; 6],
+    },
+    /// Every value is NaN.
+    NaN { pods: Vec<(String, String)> },
+    /// Empty vectors.
+    Empty,
+    /// `status: error`.
+    Error,
+    /// Answers after a delay.
+    Slow(Duration),
+}
+
+fn vector(pods: &[(String, String)], v: &str) -> serde_json::Value {
+    let result: Vec<serde_json::Value> = pods
+        .iter()
+        .map(|(ns, pod)| serde_json::json!({"metric": {"namespace": ns, "pod": pod}, "value": [1.0, v]}))
+        .collect();
+    serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+}
+
+fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
+    match b {
+        Behaviour::Values { pods, values } => {
+            let v = if query.contains("request_success_total") && query.contains("* 60") {
+                values[0]
+            } else if query.contains("vllm:request_time_per_output_token_seconds") {
+                values[1]
+            } else if query.contains("time_to_first_token") {
+                values[2]
+            } else if query.contains("prompt_tokens") {
+                values[3]
+            } else if query.contains("generation_tokens") {
+                values[4]
+            } else if query.contains("increase(vllm:request_success_total") {
+                values[5]
+            } else {
+                return serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}});
+            };
+            vector(pods, &v.to_string())
+        }
+        Behaviour::NaN { pods } => vector(pods, "NaN"),
+        Behaviour::Empty => {
+            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}})
+        }
+        Behaviour::Error => {
+            serde_json::json!({"status": "error", "errorType": "bad_data", "error": "scripted failure"})
+        }
+        Behaviour::Slow(_) => {
+            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}})
+        }
+    }
+}
+
+fn decode(form: &[u8]) -> String {
+    let text = String::from_utf8_lossy(form);
+    let raw = text
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("query="))
+        .unwrap_or("");
+    let mut out = Vec::new();
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&raw[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Starts the fake; returns its base URL and the queries it saw.
+pub(crate) async fn start(behaviour: Behaviour) -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::post(move |RawForm(form): RawForm| {
+            let behaviour = behaviour.clone();
+            let log = log.clone();
+            async move {
+                let query = decode(&form);
+                log.lock().unwrap().push(query.clone());
+                if let Behaviour::Slow(d) = behaviour {
+                    tokio::time::sleep(d).await;
+                }
+                answer(&behaviour, &query).to_string()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
