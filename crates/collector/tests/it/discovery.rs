@@ -160,7 +160,7 @@ async fn prometheus_values_win_over_labels() {
     assert!((a.itl_average - 20.0).abs() < 1e-9 && (a.ttft_average - 150.0).abs() < 1e-9);
     assert_eq!(source(&r, "vllm-001", "arrivalRate"), Source::Prometheus);
     assert_eq!(source(&r, "vllm-001", "avgInTokens"), Source::Prometheus);
-    let queries = seen.lock().unwrap();
+    let queries = seen.lock().unwrap().clone();
     assert!(
         queries
             .iter()
