@@ -3,3 +3,4 @@
 
 mod cycles;
 mod fakes;
+mod kube;

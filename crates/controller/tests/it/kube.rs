@@ -1,0 +1,153 @@
+//! The controller's Kubernetes parts against kubesim: data from ConfigMaps, leader election.
+
+use inferno_controller::data::{
+    refresh, Data, Source, CAPACITY_FILE, DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP, STATIC_FILES,
+};
+use inferno_controller::leader::Leadership;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+async fn sim() -> (kubesim::Kubesim, kube::Client) {
+    let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), kubesim::Config::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let body = serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "inferno"}})).unwrap();
+    ns.create(&PostParams::default(), &body).await.unwrap();
+    (sim, client)
+}
+
+fn configmap(name: &str, files: &[&str]) -> ConfigMap {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/small");
+    let data: BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read_to_string(dir.join(f)).unwrap()))
+        .collect();
+    serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "inferno"}, "data": data})).unwrap()
+}
+
+/// `kubectl create configmap inferno-static-data --from-file=...` and the dynamic one, read
+/// through the API; an edit of the capacity applies on the next refresh, a broken edit keeps
+/// the last good data.
+#[tokio::test]
+async fn data_from_configmaps() {
+    let (sim, client) = sim().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "inferno");
+    let source = Source::ConfigMaps {
+        client: client.clone(),
+        namespace: "inferno".into(),
+    };
+    let mut data = Data::default();
+    let err = refresh(&source, &mut data, true).await.unwrap_err();
+    assert!(
+        err.contains("configmap inferno/inferno-static-data not found"),
+        "{err}"
+    );
+    api.create(
+        &PostParams::default(),
+        &configmap(STATIC_CONFIGMAP, &STATIC_FILES),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &PostParams::default(),
+        &configmap(DYNAMIC_CONFIGMAP, &[CAPACITY_FILE]),
+    )
+    .await
+    .unwrap();
+    refresh(&source, &mut data, true).await.unwrap();
+    let capacity = |d: &Data| {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .capacity_data
+            .count
+            .iter()
+            .find(|c| c.acc_type == "G2")
+            .unwrap()
+            .count
+    };
+    assert_eq!(capacity(&data), 512);
+    assert_eq!(
+        data.spec
+            .as_ref()
+            .unwrap()
+            .accelerator_data
+            .accelerators
+            .len(),
+        6
+    );
+
+    let edit = serde_json::json!({"data": {CAPACITY_FILE: "{\"count\": [{\"type\": \"G2\", \"count\": 7}]}"}});
+    api.patch(
+        DYNAMIC_CONFIGMAP,
+        &PatchParams::default(),
+        &Patch::Merge(edit),
+    )
+    .await
+    .unwrap();
+    refresh(&source, &mut data, false).await.unwrap();
+    assert_eq!(capacity(&data), 7);
+
+    let broken = serde_json::json!({"data": {CAPACITY_FILE: "{\"count\": [{\"type\": \"G2\", \"count\": -1}]}"}});
+    api.patch(
+        DYNAMIC_CONFIGMAP,
+        &PatchParams::default(),
+        &Patch::Merge(broken),
+    )
+    .await
+    .unwrap();
+    let err = refresh(&source, &mut data, false).await.unwrap_err();
+    assert!(
+        err.contains("configmap inferno/inferno-dynamic-data key capacity-data.json")
+            && err.contains("count"),
+        "{err}"
+    );
+    assert_eq!(capacity(&data), 7, "the last good data is kept");
+    sim.shutdown().await.unwrap();
+}
+
+/// Two controllers compete for the Lease: exactly one leads; when the leader's lease is taken
+/// away (expired), the other takes over.
+#[tokio::test]
+async fn one_leader_at_a_time() {
+    let (sim, client) = sim().await;
+    let duration = Duration::from_secs(3);
+    let a = Leadership::elect(
+        client.clone(),
+        "inferno",
+        "inferno-controller",
+        "a",
+        duration,
+    );
+    let b = Leadership::elect(
+        client.clone(),
+        "inferno",
+        "inferno-controller",
+        "b",
+        duration,
+    );
+    let mut leaders = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        leaders = usize::from(a.is_leader()) + usize::from(b.is_leader());
+        if leaders == 1 {
+            break;
+        }
+    }
+    assert_eq!(leaders, 1);
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!(a.is_leader() && b.is_leader()), "two leaders");
+    }
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), "inferno");
+    let lease = leases.get("inferno-controller").await.unwrap();
+    let holder = lease.spec.unwrap().holder_identity.unwrap();
+    assert_eq!(holder == "a", a.is_leader());
+    sim.shutdown().await.unwrap();
+}
