@@ -11,7 +11,8 @@
 //! # Layout
 //! `store` (objects, resourceVersions, change history), `handlers` (routing and verbs), `watch`,
 //! `discovery`, `table` (server-side printing), `selector`, `patch`, `validate`, `controller`,
-//! `resource` (the served types), `kubeconfig`, `manifest` (preloading), `error`.
+//! `resource` (the served types), `proto` (protobuf bodies), `kubeconfig`, `manifest`
+//! (preloading), `error`.
 
 mod controller;
 mod discovery;
@@ -22,6 +23,7 @@ mod manifest;
 mod meta;
 mod openapi;
 mod patch;
+mod proto;
 pub mod resource;
 mod selector;
 mod store;

@@ -229,8 +229,12 @@ async fn handle(
     }
 }
 
-/// Parses a request body: JSON, or YAML when the content type says so.
+/// Parses a request body: JSON, YAML when the content type says so, or the protobuf of the
+/// few kinds [`crate::proto`] knows.
 pub(crate) fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    if content_type.starts_with(crate::proto::CONTENT_TYPE) {
+        return crate::proto::decode(body);
+    }
     let yaml = content_type.contains("yaml");
     let parsed = if yaml {
         serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string())

@@ -1,1 +1,9 @@
-//! Integration tests of kubesim: the real kubectl, kube-rs, raw HTTP and concurrency.
+//! Integration tests of kubesim: raw HTTP, the controller, kube-rs, concurrent writers and the
+//! real kubectl.
+
+mod common;
+mod concurrency;
+mod controller;
+mod http_api;
+mod kube_client;
+mod kubectl;

@@ -1,0 +1,484 @@
+//! The real kubectl against kubesim through a generated kubeconfig: the user workflow of the
+//! seed (apply the samples, inspect, scale, label, patch, wait, events, delete), every result
+//! checked. kubectl comes from $KUBECTL or the PATH; with CI=true a missing kubectl fails.
+
+use super::common::{eventually, samples, server, TempDir, WAIT};
+use kubesim::resource::{CONFIGMAPS, DEPLOYMENTS, PODS};
+use kubesim::{FieldSelector, LabelSelector};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kubectl_path() -> Option<PathBuf> {
+    let path = std::env::var_os("KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from);
+    let works = Command::new(&path)
+        .args(["version", "--client"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if works {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "kubectl is required in CI: `make tools` installs it"
+    );
+    eprintln!("SKIPPED: kubectl not found (set KUBECTL or install kubectl)");
+    None
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+#[derive(Debug)]
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("kubectl printed no JSON ({e}): {self:?}"))
+    }
+}
+
+impl Kubectl {
+    /// Runs kubectl, killed if it outlives the test's wait bound.
+    async fn run(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .arg("--request-timeout=15s")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let what = args.join(" ");
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().expect("kubectl starts");
+            let deadline = Instant::now() + WAIT;
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("kubectl {what} took longer than {WAIT:?}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let out = child.wait_with_output().unwrap();
+            Out {
+                ok: out.status.success(),
+                stdout: String::from_utf8_lossy(&out.stdout).into(),
+                stderr: String::from_utf8_lossy(&out.stderr).into(),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Runs kubectl and requires success.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(out.ok, "kubectl {} failed: {}", args.join(" "), out.stderr);
+        out.stdout
+    }
+}
+
+fn sample(name: &str) -> String {
+    samples().join(name).display().to_string()
+}
+
+fn count(k: &kubesim::Kubesim, rt: &'static kubesim::resource::ResourceType, sel: &str) -> usize {
+    k.store()
+        .list(
+            rt,
+            Some("infer"),
+            &LabelSelector::parse(sel).unwrap(),
+            &FieldSelector::default(),
+        )
+        .0
+        .len()
+}
+
+fn data_rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_session() {
+    let Some(bin) = kubectl_path() else { return };
+    let k = server().await;
+    let dir = TempDir::new();
+    let kubeconfig = dir.path().join("kubeconfig");
+    k.write_kubeconfig(&kubeconfig).unwrap();
+    let kc = Kubectl { bin, kubeconfig };
+    check_session(&k, &kc, dir.path()).await;
+}
+
+async fn check_session(k: &kubesim::Kubesim, kc: &Kubectl, dir: &Path) {
+    // Version and discovery.
+    let v = kc.run(&["version", "-o", "json"]).await;
+    assert_eq!(v.json()["serverVersion"]["minor"], "32", "{v:?}");
+    let resources = kc.ok(&["api-resources", "--no-headers"]).await;
+    assert!(resources
+        .lines()
+        .any(|l| l.starts_with("deployments") && l.contains("deploy")));
+    assert!(resources.lines().any(|l| l.starts_with("leases")));
+
+    // create -f / apply -f the samples.
+    let out = kc.ok(&["create", "-f", &sample("ns.yaml")]).await;
+    assert_eq!(out.trim(), "namespace/infer created");
+    let deps = format!(
+        "{},{},{}",
+        sample("dep1.yaml"),
+        sample("dep2.yaml"),
+        sample("dep3.yaml")
+    );
+    let out = kc.run(&["apply", "-f", &deps]).await;
+    assert!(out.ok && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            "deployment.apps/premium-llama-13b created",
+            "deployment.apps/bronze-granite-13b created",
+            "deployment.apps/free-mixtral-8-7b created"
+        ]
+    );
+    let dup = kc.run(&["create", "-f", &sample("ns.yaml")]).await;
+    assert!(!dup.ok && dup.stderr.contains("AlreadyExists"), "{dup:?}");
+
+    // wait --for=condition=Available.
+    let out = kc
+        .ok(&[
+            "wait",
+            "--for=condition=Available",
+            "deploy",
+            "--all",
+            "-n",
+            "infer",
+            "--timeout=20s",
+        ])
+        .await;
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with("condition met")).count(),
+        3,
+        "{out}"
+    );
+
+    // get -l ... -o json.
+    let list = kc
+        .run(&[
+            "get",
+            "deploy",
+            "-n",
+            "infer",
+            "-l",
+            "inferno.server.managed=true",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let d1 = items
+        .iter()
+        .find(|d| d["metadata"]["name"] == "premium-llama-13b")
+        .unwrap();
+    let labels = &d1["metadata"]["labels"];
+    assert_eq!(labels["inferno.server.name"], "vllm-001");
+    assert_eq!(labels["inferno.server.model"], "llama_13b");
+    assert_eq!(labels["inferno.server.class"], "Premium");
+    assert_eq!(labels["inferno.server.allocation.accelerator"], "MI250");
+    assert_eq!(labels["inferno.server.allocation.maxbatchsize"], "8");
+    assert_eq!(d1["spec"]["replicas"], 4);
+    assert_eq!(d1["status"]["readyReplicas"], 4);
+    assert!(
+        d1["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    let none = kc
+        .run(&[
+            "get",
+            "deploy",
+            "-n",
+            "infer",
+            "-l",
+            "inferno.server.class notin (Premium,Bronze,Free)",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    assert_eq!(none["items"], serde_json::json!([]));
+
+    // get pods: the count follows replicas (4 + 3 + 3), all Running and Ready.
+    let pods = kc.ok(&["get", "pods", "-n", "infer"]).await;
+    let rows = data_rows(&pods);
+    assert_eq!(rows.len(), 10, "{pods}");
+    assert!(pods.starts_with("NAME"), "{pods}");
+    assert!(
+        rows.iter().all(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{pods}"
+    );
+
+    // scale.
+    let out = kc
+        .ok(&[
+            "scale",
+            "deploy",
+            "premium-llama-13b",
+            "-n",
+            "infer",
+            "--replicas=2",
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/premium-llama-13b scaled");
+    eventually("premium at 2 pods", || {
+        (count(k, &PODS, "app=premium-llama-13b") == 2).then_some(())
+    })
+    .await;
+    let rows = data_rows(
+        &kc.ok(&["get", "pods", "-n", "infer", "-l", "app=premium-llama-13b"])
+            .await,
+    );
+    assert_eq!(rows.len(), 2);
+
+    // label --overwrite.
+    let out = kc
+        .ok(&[
+            "label",
+            "deploy",
+            "premium-llama-13b",
+            "-n",
+            "infer",
+            "inferno.server.allocation.accelerator=A100",
+            "--overwrite",
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/premium-llama-13b labeled");
+    let d = k
+        .store()
+        .get(&DEPLOYMENTS, "infer", "premium-llama-13b")
+        .unwrap();
+    assert_eq!(
+        d["metadata"]["labels"]["inferno.server.allocation.accelerator"],
+        "A100"
+    );
+    let refused = kc
+        .run(&[
+            "label",
+            "deploy",
+            "premium-llama-13b",
+            "-n",
+            "infer",
+            "inferno.server.allocation.accelerator=H100",
+        ])
+        .await;
+    assert!(!refused.ok, "{refused:?}");
+
+    // patch --type merge and --type json.
+    let out = kc
+        .ok(&[
+            "patch",
+            "deploy",
+            "bronze-granite-13b",
+            "-n",
+            "infer",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"replicas":1}}"#,
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/bronze-granite-13b patched");
+    let out = kc
+        .ok(&["patch", "deploy", "bronze-granite-13b", "-n", "infer", "--type", "json", "-p",
+              r#"[{"op":"replace","path":"/metadata/labels/inferno.server.allocation.maxbatchsize","value":"32"}]"#])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/bronze-granite-13b patched");
+    let d = k
+        .store()
+        .get(&DEPLOYMENTS, "infer", "bronze-granite-13b")
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(
+        d["metadata"]["labels"]["inferno.server.allocation.maxbatchsize"],
+        "32"
+    );
+    let bad = kc
+        .run(&[
+            "patch",
+            "deploy",
+            "bronze-granite-13b",
+            "-n",
+            "infer",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"replace","path":"/metadata/labels/missing","value":"1"}]"#,
+        ])
+        .await;
+    assert!(
+        !bad.ok && bad.stderr.contains("doc is missing key"),
+        "{bad:?}"
+    );
+    let invalid = kc
+        .run(&[
+            "patch",
+            "deploy",
+            "bronze-granite-13b",
+            "-n",
+            "infer",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"replicas":-1}}"#,
+        ])
+        .await;
+    assert!(
+        !invalid.ok
+            && invalid
+                .stderr
+                .contains("must be greater than or equal to 0"),
+        "{invalid:?}"
+    );
+    eventually("bronze at 1 pod", || {
+        (count(k, &PODS, "app=bronze-granite-13b") == 1).then_some(())
+    })
+    .await;
+    let wide = kc.ok(&["get", "deploy", "-n", "infer", "-o", "wide"]).await;
+    let rows = data_rows(&wide);
+    let bronze = rows.iter().find(|r| r[0] == "bronze-granite-13b").unwrap();
+    assert_eq!(bronze[1], "1/1", "{wide}");
+    assert_eq!(bronze[6], "inferno/vllm-emulator:0.1.0", "{wide}");
+
+    // get pods -o json: 2 + 1 + 3, owned by ReplicaSets, labelled with the template hash.
+    let pods = kc
+        .run(&["get", "pods", "-n", "infer", "-o", "json"])
+        .await
+        .json();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 6);
+    for p in pods {
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+        assert!(p["metadata"]["labels"]["pod-template-hash"].is_string());
+        assert_eq!(p["status"]["podIP"], "127.0.0.1");
+    }
+
+    // get events: the controllers' scaling and pod events.
+    let events = kc.ok(&["get", "events", "-n", "infer"]).await;
+    assert!(events.starts_with("LAST SEEN"), "{events}");
+    assert!(events.contains("ScalingReplicaSet"), "{events}");
+    assert!(
+        events.contains("Scaled down replica set premium-llama-13b-"),
+        "{events}"
+    );
+    assert!(events.contains("SuccessfulCreate"), "{events}");
+    let ev_json = kc
+        .run(&[
+            "get",
+            "events",
+            "-n",
+            "infer",
+            "--field-selector",
+            "reason=ScalingReplicaSet",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    assert!(ev_json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["involvedObject"]["kind"] == "Deployment"));
+
+    // apply again: the three-way patch restores replicas 4.
+    let out = kc.ok(&["apply", "-f", &sample("dep1.yaml")]).await;
+    assert_eq!(out.trim(), "deployment.apps/premium-llama-13b configured");
+    let d = k
+        .store()
+        .get(&DEPLOYMENTS, "infer", "premium-llama-13b")
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 4);
+    let out = kc.ok(&["apply", "-f", &sample("dep1.yaml")]).await;
+    assert_eq!(out.trim(), "deployment.apps/premium-llama-13b unchanged");
+    let out = kc
+        .ok(&["apply", "--server-side", "-f", &sample("dep2.yaml")])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "deployment.apps/bronze-granite-13b serverside-applied"
+    );
+    let d = k
+        .store()
+        .get(&DEPLOYMENTS, "infer", "bronze-granite-13b")
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 3);
+
+    // ConfigMaps from files, as the seed's workflow creates them.
+    let data = dir.join("capacity-data.json");
+    std::fs::write(&data, r#"{"count": [{"type": "H100", "count": 8}]}"#).unwrap();
+    let from_file = format!("--from-file={}", data.display());
+    let out = kc
+        .ok(&[
+            "create",
+            "configmap",
+            "inferno-dynamic-data",
+            "-n",
+            "infer",
+            &from_file,
+        ])
+        .await;
+    assert_eq!(out.trim(), "configmap/inferno-dynamic-data created");
+    let cm = k
+        .store()
+        .get(&CONFIGMAPS, "infer", "inferno-dynamic-data")
+        .unwrap();
+    assert!(cm["data"]["capacity-data.json"]
+        .as_str()
+        .unwrap()
+        .contains("H100"));
+    let jp = kc
+        .ok(&[
+            "get",
+            "cm",
+            "inferno-dynamic-data",
+            "-n",
+            "infer",
+            "-o",
+            "jsonpath={.metadata.namespace}",
+        ])
+        .await;
+    assert_eq!(jp, "infer");
+
+    // delete: the Deployment with its ReplicaSets and pods; then the namespace.
+    let out = kc.ok(&["delete", "-f", &sample("dep3.yaml")]).await;
+    assert_eq!(out.trim(), "deployment.apps \"free-mixtral-8-7b\" deleted");
+    assert_eq!(count(k, &PODS, "app=free-mixtral-8-7b"), 0);
+    let missing = kc
+        .run(&["get", "deploy", "free-mixtral-8-7b", "-n", "infer"])
+        .await;
+    assert!(!missing.ok, "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("deployments.apps \"free-mixtral-8-7b\" not found"),
+        "{missing:?}"
+    );
+    let out = kc.ok(&["delete", "ns", "infer"]).await;
+    assert_eq!(out.trim(), "namespace \"infer\" deleted");
+    assert_eq!(count(k, &DEPLOYMENTS, ""), 0);
+    let empty = kc.run(&["get", "deploy", "-A", "-o", "json"]).await.json();
+    assert_eq!(empty["items"], serde_json::json!([]));
+}
