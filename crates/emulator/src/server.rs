@@ -1,0 +1,233 @@
+//! The shared side of one emulated server: its identity, the settings in force, its metrics
+//! and the channel to its engine. HTTP handlers and [`crate::ServerHandle`] both steer the
+//! engine through it.
+
+use crate::config::{check_perf, kv_capacity, Catalog, LoadSpec};
+use crate::engine::{lock, Clock, Command, Outcome, Settings, Submission};
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, Snapshot};
+use crate::scheduler::Limits;
+use inferno_api::PerfParms;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// The allocation an emulated server runs with: what the Deployment labels
+/// `inferno.server.allocation.accelerator` and `.maxbatchsize` decide under kubesim.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Allocation {
+    /// Accelerator name.
+    pub accelerator: String,
+    /// Iteration-time parameters in force, ms.
+    pub perf: PerfParms,
+    /// Batch cap (vLLM `max_num_seqs`).
+    pub max_batch_size: u32,
+    /// Token budget per iteration.
+    pub max_num_tokens: u32,
+    /// KV cache capacity, tokens.
+    pub kv_cache_tokens: u64,
+}
+
+/// A change to a running server's allocation; `None` fields stay as they are.
+///
+/// An accelerator without `perf` takes its parameters from the host's catalog for the
+/// server's model; `perf` alone keeps the accelerator name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllocationUpdate {
+    /// New accelerator name.
+    pub accelerator: Option<String>,
+    /// New iteration-time parameters, ms.
+    pub perf: Option<PerfParms>,
+    /// New batch cap (>= 1).
+    pub max_batch_size: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Live {
+    settings: Settings,
+    load: Option<LoadSpec>,
+}
+
+/// One emulated server, shared by its handle and its HTTP handlers.
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub(crate) name: String,
+    pub(crate) model: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) time_scale: f64,
+    catalog: Option<Arc<Catalog>>,
+    /// KV capacity as configured (0 = derived from the batch cap).
+    kv_configured: u64,
+    live: Mutex<Live>,
+    pub(crate) metrics: Arc<Mutex<Metrics>>,
+    commands: mpsc::UnboundedSender<Command>,
+    pub(crate) clock: Clock,
+    next_id: AtomicU64,
+}
+
+/// Everything [`Server::new`] needs.
+pub(crate) struct ServerParts {
+    pub(crate) name: String,
+    pub(crate) model: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) time_scale: f64,
+    pub(crate) catalog: Option<Arc<Catalog>>,
+    pub(crate) kv_configured: u64,
+    pub(crate) settings: Settings,
+    pub(crate) load: Option<LoadSpec>,
+    pub(crate) metrics: Arc<Mutex<Metrics>>,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) clock: Clock,
+}
+
+impl Server {
+    pub(crate) fn new(p: ServerParts) -> Self {
+        Self {
+            name: p.name,
+            model: p.model,
+            addr: p.addr,
+            time_scale: p.time_scale,
+            catalog: p.catalog,
+            kv_configured: p.kv_configured,
+            live: Mutex::new(Live {
+                settings: p.settings,
+                load: p.load,
+            }),
+            metrics: p.metrics,
+            commands: p.commands,
+            clock: p.clock,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, cmd: Command) -> Result<()> {
+        self.commands
+            .send(cmd)
+            .map_err(|_| Error::Stopped(self.name.clone()))
+    }
+
+    fn invalid(&self, message: impl Into<String>) -> Error {
+        Error::InvalidSpec {
+            server: self.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn allocation(&self) -> Allocation {
+        let live = self.live();
+        let s = &live.settings;
+        Allocation {
+            accelerator: s.accelerator.clone(),
+            perf: s.perf,
+            max_batch_size: s.limits.max_batch,
+            max_num_tokens: s.limits.max_num_tokens,
+            kv_cache_tokens: s.limits.kv_capacity,
+        }
+    }
+
+    pub(crate) fn update(&self, update: AllocationUpdate) -> Result<Allocation> {
+        if update.max_batch_size == Some(0) {
+            return Err(self.invalid("maxBatchSize must be >= 1"));
+        }
+        let perf = match (&update.perf, &update.accelerator) {
+            (Some(p), _) => {
+                check_perf(p).map_err(|m| self.invalid(m))?;
+                Some(*p)
+            }
+            (None, Some(acc)) => {
+                let catalog = self.catalog.as_deref().ok_or_else(|| Error::UnknownPerf {
+                    model: self.model.clone(),
+                    accelerator: acc.clone(),
+                })?;
+                Some(catalog.perf(&self.model, acc)?)
+            }
+            (None, None) => None,
+        };
+        let mut live = self.live();
+        let mut settings = live.settings.clone();
+        if let Some(acc) = update.accelerator {
+            settings.accelerator = acc;
+        }
+        if let Some(p) = perf {
+            settings.perf = p;
+        }
+        if let Some(n) = update.max_batch_size {
+            settings.limits = Limits {
+                max_batch: n,
+                kv_capacity: kv_capacity(self.kv_configured, n, settings.limits.max_num_tokens),
+                ..settings.limits
+            };
+        }
+        if settings != live.settings {
+            self.send(Command::Settings(settings.clone()))?;
+            tracing::info!(
+                server = %self.name,
+                accelerator = %settings.accelerator,
+                max_batch = settings.limits.max_batch,
+                alpha = settings.perf.alpha,
+                beta = settings.perf.beta,
+                gamma = settings.perf.gamma,
+                "allocation changed"
+            );
+            live.settings = settings;
+        }
+        drop(live);
+        Ok(self.allocation())
+    }
+
+    pub(crate) fn load(&self) -> Option<LoadSpec> {
+        self.live().load.clone()
+    }
+
+    pub(crate) fn set_load(&self, load: Option<LoadSpec>) -> Result<()> {
+        if let Some(l) = &load {
+            l.validate().map_err(|m| self.invalid(m))?;
+        }
+        let mut live = self.live();
+        self.send(Command::Load(load.clone()))?;
+        match &load {
+            Some(l) => tracing::info!(server = %self.name, rate = l.rate, in_tokens = %l.in_tokens,
+                out_tokens = %l.out_tokens, seed = l.seed, "internal load started"),
+            None => tracing::info!(server = %self.name, "internal load stopped"),
+        }
+        live.load = load;
+        Ok(())
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        lock(&self.metrics).snapshot()
+    }
+
+    pub(crate) fn render_metrics(&self) -> String {
+        lock(&self.metrics).render()
+    }
+
+    /// Queues a request; the receiver resolves when it completes.
+    pub(crate) fn submit(
+        &self,
+        prompt: u32,
+        max_tokens: u32,
+    ) -> Result<oneshot::Receiver<Outcome>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Submit(Submission {
+            prompt,
+            max_tokens,
+            received: tokio::time::Instant::now(),
+            reply,
+        }))?;
+        Ok(rx)
+    }
+
+    /// A fresh request id number.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
