@@ -75,6 +75,68 @@ pub(crate) fn prepare(
     }
 }
 
+/// `fieldValidation=Strict`: top-level and `metadata` fields the type does not have are a 400
+/// (`strict decoding error: unknown field "spce"`), as a real server answers a typo.
+pub(crate) fn check_known_fields(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    const META: &[&str] = &[
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    ];
+    let own: &[&str] = match (rt.group, rt.plural) {
+        ("", "configmaps") => &["data", "binaryData", "immutable"],
+        ("", "secrets") => &["data", "stringData", "type", "immutable"],
+        ("", "serviceaccounts") => &[
+            "secrets",
+            "imagePullSecrets",
+            "automountServiceAccountToken",
+        ],
+        ("", "events") => return Ok(()),
+        ("rbac.authorization.k8s.io", _) => &["rules", "aggregationRule", "subjects", "roleRef"],
+        ("coordination.k8s.io", _) => &["spec"],
+        _ => &["spec", "status"],
+    };
+    let unknown = |path: &str, k: &str| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: unknown \
+             field \"{path}{k}\"",
+            rt.kind, rt.version, rt.kind
+        ))
+    };
+    if let Some(o) = obj.as_object() {
+        for k in o.keys() {
+            // `$`-keys are strategic merge patch directives.
+            if !k.starts_with('$')
+                && !matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+                && !own.contains(&k.as_str())
+            {
+                return Err(unknown("", k));
+            }
+        }
+    }
+    if let Some(md) = obj.get("metadata").and_then(Value::as_object) {
+        if let Some(k) = md
+            .keys()
+            .find(|k| !k.starts_with('$') && !META.contains(&k.as_str()))
+        {
+            return Err(unknown("metadata.", k));
+        }
+    }
+    Ok(())
+}
+
 fn check_metadata(rt: &ResourceType, obj: &Value, errs: &mut Vec<FieldError>) {
     let name = meta::name(obj);
     let name_ok = match (rt.group, rt.plural) {
@@ -248,6 +310,11 @@ fn pod_spec(spec: &mut Value, path: &str, errs: &mut Vec<FieldError>) {
                 } else {
                     "IfNotPresent"
                 };
+                if let Some(ports) = c["ports"].as_array_mut() {
+                    for port in ports.iter_mut().filter(|p| p["protocol"].is_null()) {
+                        port["protocol"] = json!("TCP");
+                    }
+                }
                 for (field, default) in [
                     ("imagePullPolicy", json!(pull)),
                     ("terminationMessagePath", json!("/dev/termination-log")),
@@ -330,6 +397,27 @@ mod tests {
         d["metadata"]["name"] = json!("Web");
         let e = prepare(&DEPLOYMENTS, &mut d, None).unwrap_err();
         assert_eq!(e.details.unwrap()["causes"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn strict_fields() {
+        let d = deployment(json!(1));
+        assert!(check_known_fields(&DEPLOYMENTS, &d).is_ok());
+        let mut typo = d.clone();
+        typo["spce"] = json!({});
+        let e = check_known_fields(&DEPLOYMENTS, &typo).unwrap_err();
+        assert_eq!(e.code, 400);
+        assert!(
+            e.message
+                .ends_with("strict decoding error: unknown field \"spce\""),
+            "{}",
+            e.message
+        );
+        let mut typo = d;
+        typo["metadata"]["lables"] = json!({});
+        assert!(check_known_fields(&DEPLOYMENTS, &typo).is_err());
+        let cm = json!({"metadata": {"name": "c"}, "data": {}, "spec": {}});
+        assert!(check_known_fields(&CONFIGMAPS, &cm).is_err());
     }
 
     #[test]

@@ -120,6 +120,14 @@ fn list(
     ))
 }
 
+/// Rejects unknown fields when the request asks for `fieldValidation=Strict`.
+fn strict(rt: &ResourceType, query: &Query, obj: &Value) -> Result<(), ApiError> {
+    if query.get("fieldValidation") == Some("Strict") {
+        crate::validate::check_known_fields(rt, obj)?;
+    }
+    Ok(())
+}
+
 /// Checks that a body's `apiVersion` and `kind`, when present, are those of `rt`.
 pub(super) fn check_type(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     if !obj.is_object() {
@@ -153,6 +161,7 @@ fn create(
 ) -> Result<(u16, Value), ApiError> {
     let obj = parse_body(body, content_type)?;
     check_type(rt, &obj)?;
+    strict(rt, query, &obj)?;
     let created = state.store.create(rt, ns, obj, query.dry_run()?)?;
     tracing::info!(
         kind = rt.kind,
@@ -256,6 +265,7 @@ pub(super) fn object(
         Method::PUT => (|| {
             let obj = parse_body(body, content_type)?;
             check_type(rt, &obj)?;
+            strict(rt, query, &obj)?;
             let out = store.update(rt, ns, name, obj, target, query.dry_run()?)?;
             Ok((200, out))
         })(),
@@ -265,6 +275,9 @@ pub(super) fn object(
             let patch = parse_body(body, content_type)?;
             if kind == PatchType::Apply {
                 check_type(rt, &patch)?;
+            }
+            if kind != PatchType::Json {
+                strict(rt, query, &patch)?;
             }
             let existed = store.get_arc(rt, ns, name).is_ok();
             let out = store.patch(rt, ns, name, kind, &patch, target, query.dry_run()?)?;

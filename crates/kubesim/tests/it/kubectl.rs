@@ -153,6 +153,18 @@ async fn check_session(k: &kubesim::Kubesim, kc: &Kubectl, dir: &Path) {
             "deployment.apps/free-mixtral-8-7b created"
         ]
     );
+    // A typo is refused (kubectl asks for strict field validation).
+    let text = std::fs::read_to_string(sample("dep1.yaml")).unwrap();
+    let typo = dir.join("typo.yaml");
+    std::fs::write(&typo, text.replace("\nspec:", "\nspce:")).unwrap();
+    let refused = kc.run(&["apply", "-f", &typo.display().to_string()]).await;
+    assert!(
+        !refused.ok
+            && refused
+                .stderr
+                .contains(r#"strict decoding error: unknown field "spce""#),
+        "{refused:?}"
+    );
     let dup = kc.run(&["create", "-f", &sample("ns.yaml")]).await;
     assert!(!dup.ok && dup.stderr.contains("AlreadyExists"), "{dup:?}");
 
