@@ -84,7 +84,12 @@ pub(crate) struct Controller {
     pods_tx: broadcast::Sender<PodEvent>,
     /// Pending pods (by uid) and when they become ready.
     pending: HashMap<String, Instant>,
+    /// When Events older than [`EVENT_TTL_SECS`] were last removed.
+    last_event_gc: Instant,
 }
+
+/// How long Events are kept (the API server's default `--event-ttl`).
+const EVENT_TTL_SECS: i64 = 3600;
 
 fn owner_ref(obj: &Value, kind: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": kind, "name": meta::name(obj),
@@ -151,6 +156,7 @@ impl Controller {
             ready_delay,
             pods_tx,
             pending: HashMap::new(),
+            last_event_gc: Instant::now(),
         }
     }
 
@@ -215,6 +221,35 @@ impl Controller {
         let (deployments, _) = self.store.list(&DEPLOYMENTS, None, &all, &no_fields);
         for d in &deployments {
             self.deployment_status(d);
+        }
+        if self.last_event_gc.elapsed() > Duration::from_secs(60) {
+            self.last_event_gc = Instant::now();
+            self.expire_events();
+        }
+    }
+
+    /// Deletes Events last seen more than [`EVENT_TTL_SECS`] ago.
+    fn expire_events(&self) {
+        let (events, _) = self.store.list(
+            &EVENTS,
+            None,
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        );
+        let cutoff = meta::now_secs() - EVENT_TTL_SECS;
+        for e in events {
+            let last = e["lastTimestamp"]
+                .as_str()
+                .or(e["eventTime"].as_str())
+                .unwrap_or(meta::meta_str(&e, "creationTimestamp"));
+            if meta::parse_rfc3339(last).is_some_and(|t| t < cutoff) {
+                let _ = self.store.delete(
+                    &EVENTS,
+                    meta::namespace(&e),
+                    meta::name(&e),
+                    &Default::default(),
+                );
+            }
         }
     }
 
@@ -673,6 +708,28 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_events_expire() {
+        let store = Arc::new(Store::new(100));
+        let (tx, _) = broadcast::channel(4);
+        let mut c = Controller::new(store.clone(), Duration::ZERO, tx);
+        for (name, age) in [("old", 7200), ("new", 10)] {
+            let t = meta::rfc3339(meta::now_secs() - age);
+            let ev = json!({"metadata": {"name": name}, "involvedObject": {"kind": "Pod"},
+                            "reason": "R", "lastTimestamp": t});
+            store.create(&EVENTS, "default", ev, false).unwrap();
+        }
+        c.reconcile();
+        assert!(
+            store.get(&EVENTS, "default", "old").is_ok(),
+            "not yet: once a minute"
+        );
+        c.last_event_gc = Instant::now() - Duration::from_secs(61);
+        c.reconcile();
+        assert!(store.get(&EVENTS, "default", "old").is_err());
+        assert!(store.get(&EVENTS, "default", "new").is_ok());
+    }
 
     #[test]
     fn helpers() {

@@ -65,7 +65,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             pod_ready_delay: Duration::from_secs(1),
-            watch_history: 100_000,
+            // Each kept change holds an object version: ~10k keeps a long demo in tens of MB.
+            watch_history: 10_000,
             bookmark_interval: Duration::from_secs(30),
             preload: Vec::new(),
         }
