@@ -24,6 +24,26 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 ///
 /// Cloning is cheap and clones share the registry. Servers run on the tokio runtime of the
 /// caller of [`Host::start_server`]; dropping every handle of a server stops it.
+///
+/// ```no_run
+/// use inferno_emulator::{Catalog, Host, ServerSpec};
+///
+/// async fn one_pod() -> inferno_emulator::Result<()> {
+///     let host = Host::loopback(Some(Catalog::load("samples/small".as_ref())?));
+///     let server = host
+///         .start_server(ServerSpec {
+///             name: "pod-1".into(),
+///             model: "granite_13b".into(),
+///             accelerator: "A100".into(),
+///             ..ServerSpec::default()
+///         })
+///         .await?;
+///     println!("{}", server.url()); // http://127.0.0.1:<port>
+///     server.set_max_batch_size(32)?; // inferno.server.allocation.maxbatchsize
+///     server.set_accelerator("L4")?; // inferno.server.allocation.accelerator
+///     host.stop_server("pod-1").await
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Host {
     inner: Arc<HostInner>,
