@@ -597,6 +597,47 @@ mod tests {
         .is_err());
     }
 
+    fn requirement() -> impl proptest::strategy::Strategy<Value = Requirement> {
+        use proptest::prelude::*;
+        let key = "[a-z][a-z0-9]{0,4}([.][a-z][a-z0-9-]{0,4}[a-z0-9]){0,2}(/[a-z][a-z0-9_.-]{0,5}[a-z0-9])?";
+        let value = "[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,6}[a-zA-Z0-9])?";
+        let values = proptest::collection::vec(value, 1..4);
+        prop_oneof![
+            key.prop_map(Requirement::Exists),
+            key.prop_map(Requirement::NotExists),
+            (key, value).prop_map(|(k, v)| Requirement::Equals(k, v)),
+            (key, value).prop_map(|(k, v)| Requirement::NotEquals(k, v)),
+            (key, values.clone()).prop_map(|(k, v)| Requirement::In(k, v)),
+            (key, values).prop_map(|(k, v)| Requirement::NotIn(k, v)),
+            (key, -99i64..99).prop_map(|(k, n)| Requirement::GreaterThan(k, n)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Printing a selector and parsing it back gives the same selector.
+        #[test]
+        fn query_syntax_round_trips(reqs in proptest::collection::vec(requirement(), 0..5)) {
+            let sel = LabelSelector(reqs);
+            proptest::prop_assert_eq!(LabelSelector::parse(&sel.to_query()).unwrap(), sel);
+        }
+
+        /// `!=` and `notin` are the negations of `=` and `in`, labels present or not.
+        #[test]
+        fn negations(k in "[a-z]{1,3}", v in "[a-z]{1,3}", l in proptest::option::of("[a-z]{1,3}")) {
+            let mut labels = Map::new();
+            if let Some(l) = l {
+                labels.insert(k.clone(), json!(l));
+            }
+            let eq = LabelSelector(vec![Requirement::Equals(k.clone(), v.clone())]);
+            let ne = LabelSelector(vec![Requirement::NotEquals(k.clone(), v.clone())]);
+            let is_in = LabelSelector(vec![Requirement::In(k.clone(), vec![v.clone()])]);
+            let not_in = LabelSelector(vec![Requirement::NotIn(k, vec![v])]);
+            proptest::prop_assert_ne!(eq.matches(&labels), ne.matches(&labels));
+            proptest::prop_assert_eq!(eq.matches(&labels), is_in.matches(&labels));
+            proptest::prop_assert_ne!(is_in.matches(&labels), not_in.matches(&labels));
+        }
+    }
+
     #[test]
     fn field_selectors() {
         let pod = json!({"metadata": {"name": "p1", "namespace": "ns"},
