@@ -68,7 +68,7 @@ impl<T> Seq<T> {
     fn preempt(&mut self) {
         self.kv = 0;
         self.prefilled = 0;
-        self.target = self.prompt + self.generated;
+        self.target = self.prompt.saturating_add(self.generated);
         self.preemptions += 1;
         self.step = 0;
     }
