@@ -1,0 +1,97 @@
+//! `inferno-demo`: the whole Inferno loop on loopback, shown live; stops on ctrl-c or after
+//! INFERNO_DEMO_SECONDS.
+
+use clap::Parser;
+use inferno_demo::{display, stack};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "inferno-demo",
+    version,
+    about = "Runs the whole Inferno loop locally"
+)]
+struct Args {
+    /// Stop after this many seconds (0 = run until ctrl-c).
+    #[arg(long, default_value_t = 0, env = "INFERNO_DEMO_SECONDS")]
+    seconds: u64,
+    /// Seconds between cycles.
+    #[arg(long, default_value_t = 15, env = "INFERNO_DEMO_PERIOD")]
+    period: u64,
+    /// Working directory (logs, kubeconfig, Prometheus data, cycle log).
+    #[arg(long, default_value = "target/demo", env = "INFERNO_DEMO_DIR")]
+    work: PathBuf,
+    /// Repository root.
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// Load-emulator phases file (YAML).
+    #[arg(long, default_value = "deploy/inferno/load-phases.yaml")]
+    phases: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    inferno_telemetry::init_tracing(inferno_telemetry::LogFormat::Plain);
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let repo = std::fs::canonicalize(&args.repo)?;
+    let work = if args.work.is_absolute() {
+        args.work.clone()
+    } else {
+        repo.join(&args.work)
+    };
+    let config = stack::Config {
+        bin_dir,
+        repo: repo.clone(),
+        work: work.clone(),
+        prometheus: true,
+        load_emulator: true,
+        phases: Some(repo.join(&args.phases)).filter(|p| p.exists()),
+        load_interval: 5.0,
+        period: 0,
+        unplaced: "hold".into(),
+    };
+    println!(
+        "Starting the Inferno loop on 127.0.0.1 (logs in {}/logs) ...",
+        work.display()
+    );
+    let stack = stack::Stack::start(config).await?;
+    match &stack.urls.prometheus {
+        Some(url) => println!("Prometheus at {url} scrapes the emulated vLLM servers."),
+        None => println!("Prometheus is not installed: the collector uses the load labels only (apt-get install prometheus)."),
+    }
+    println!(
+        "kubesim at {} (KUBECONFIG={}); controller at http://{}/invoke\n",
+        stack.urls.kubesim,
+        stack.kubeconfig.display(),
+        stack.urls.controller
+    );
+    let start = Instant::now();
+    let deadline = (args.seconds > 0).then(|| Duration::from_secs(args.seconds));
+    let result = async {
+        loop {
+            let report = stack.invoke().await?;
+            println!(
+                "{}",
+                display::render(&report, start.elapsed().as_secs_f64())
+            );
+            let wait = Duration::from_secs(args.period.max(1));
+            if deadline.is_some_and(|d| start.elapsed() + wait > d) {
+                return Ok::<(), anyhow::Error>(());
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = inferno_telemetry::shutdown_signal() => return Ok(()),
+            }
+        }
+    }
+    .await;
+    stack.stop().await;
+    println!("Stopped. Cycle records: {}/cycles.jsonl", work.display());
+    result
+}

@@ -1,0 +1,410 @@
+//! The local stack: every Inferno process on 127.0.0.1, each logging to a file named after its
+//! container, stopped together.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// What went wrong starting or talking to the stack.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A binary is missing (build it first).
+    #[error("{0} not found in {1}: build it with `cargo build --release --workspace`")]
+    MissingBinary(String, String),
+    /// A process could not start or exited early.
+    #[error("{name}: {message} (log: {log})")]
+    Process {
+        /// Container-style name.
+        name: String,
+        /// What happened.
+        message: String,
+        /// Its log file.
+        log: String,
+    },
+    /// Files or sockets.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// An HTTP exchange failed.
+    #[error("{0}")]
+    Http(String),
+}
+
+/// Result with the stack's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to run the stack.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory of the built binaries.
+    pub bin_dir: PathBuf,
+    /// Repository root (for deploy/samples and samples/large).
+    pub repo: PathBuf,
+    /// Working directory: logs/, kubeconfig, Prometheus data, cycle log.
+    pub work: PathBuf,
+    /// Use Prometheus when it is installed.
+    pub prometheus: bool,
+    /// Run the load emulator (with this phases file, if any).
+    pub load_emulator: bool,
+    /// Load-emulator phases (YAML).
+    pub phases: Option<PathBuf>,
+    /// Seconds between load-label updates.
+    pub load_interval: f64,
+    /// Controller period in seconds (0 = only when invoked).
+    pub period: u64,
+    /// Actuator policy for unplaced servers.
+    pub unplaced: String,
+}
+
+/// Addresses of the running stack.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    /// kubesim API.
+    pub kubesim: String,
+    /// Controller (GET /invoke).
+    pub controller: String,
+    /// Optimizer gRPC.
+    pub optimizer: String,
+    /// Prometheus, when running.
+    pub prometheus: Option<String>,
+}
+
+/// The running processes.
+#[derive(Debug)]
+pub struct Stack {
+    children: Vec<(String, Child)>,
+    /// Addresses.
+    pub urls: Urls,
+    /// Kubeconfig pointing at kubesim.
+    pub kubeconfig: PathBuf,
+    /// Logs directory.
+    pub logs: PathBuf,
+    /// The JSONL cycle log.
+    pub cycle_log: PathBuf,
+    config: Config,
+    optimizer_port: u16,
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The `prometheus` binary, when installed.
+pub fn prometheus_binary() -> Option<PathBuf> {
+    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            std::process::Command::new("prometheus")
+                .arg("--version")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| PathBuf::from("prometheus"))
+        })
+}
+
+impl Stack {
+    fn binary(&self, name: &str) -> Result<PathBuf> {
+        let p = self.config.bin_dir.join(name);
+        if p.exists() {
+            Ok(p)
+        } else {
+            Err(Error::MissingBinary(
+                name.into(),
+                self.config.bin_dir.display().to_string(),
+            ))
+        }
+    }
+
+    /// Starts a process named `name` (its log is `logs/<name>.log`).
+    async fn spawn(&mut self, name: &str, program: &Path, args: &[String]) -> Result<()> {
+        let log = self.logs.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::Process {
+                name: name.into(),
+                message: format!("cannot start {}: {e}", program.display()),
+                log: log.display().to_string(),
+            })?;
+        self.children.push((name.to_string(), child));
+        Ok(())
+    }
+
+    /// Waits until `url` answers an HTTP GET with any status, or the process `name` died.
+    async fn wait_http(&mut self, name: &str, addr: &str, path: &str) -> Result<()> {
+        for _ in 0..300 {
+            if http_get(addr, path).await.is_ok() {
+                return Ok(());
+            }
+            if let Some((_, child)) = self.children.iter_mut().find(|(n, _)| n == name) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Error::Process {
+                        name: name.into(),
+                        message: format!("exited with {status}"),
+                        log: self.logs.join(format!("{name}.log")).display().to_string(),
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Process {
+            name: name.into(),
+            message: format!("{addr}{path} did not answer"),
+            log: self.logs.join(format!("{name}.log")).display().to_string(),
+        })
+    }
+
+    /// Starts everything and waits until each part answers.
+    pub async fn start(config: Config) -> Result<Self> {
+        let logs = config.work.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let kubeconfig = config.work.join("kubeconfig");
+        let cycle_log = config.work.join("cycles.jsonl");
+        let _ = std::fs::remove_file(&cycle_log);
+        let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_>>()?;
+        let at = |p: u16| format!("127.0.0.1:{p}");
+        let urls = Urls {
+            kubesim: format!("http://{}", at(ports[0])),
+            controller: at(ports[1]),
+            optimizer: format!("http://{}", at(ports[2])),
+            prometheus: None,
+        };
+        let mut s = Stack {
+            children: Vec::new(),
+            urls,
+            kubeconfig: kubeconfig.clone(),
+            logs,
+            cycle_log: cycle_log.clone(),
+            config: config.clone(),
+            optimizer_port: ports[2],
+        };
+
+        let kubesim = s.binary("kubesim")?;
+        s.spawn(
+            "kubesim",
+            &kubesim,
+            &[
+                "--listen".into(),
+                at(ports[0]),
+                "--kubeconfig".into(),
+                kubeconfig.display().to_string(),
+                "--load".into(),
+                config.repo.join("deploy/samples").display().to_string(),
+                "--pod-ready-delay".into(),
+                "2".into(),
+            ],
+        )
+        .await?;
+        s.wait_http("kubesim", &at(ports[0]), "/version").await?;
+
+        let targets = config.work.join("targets.json");
+        std::fs::write(&targets, "[]")?;
+        let emulator = s.binary("inferno-vllm-emulator")?;
+        s.spawn(
+            "vllm-emulator",
+            &emulator,
+            &[
+                "follow".into(),
+                "--model-data".into(),
+                config
+                    .repo
+                    .join("samples/large/model-data.json")
+                    .display()
+                    .to_string(),
+                "--targets-file".into(),
+                targets.display().to_string(),
+                "--namespace".into(),
+                "infer".into(),
+                "--drive".into(),
+            ],
+        )
+        .await?;
+
+        let prom_port = ports[5];
+        if config.prometheus {
+            if let Some(prom) = prometheus_binary() {
+                let cfg = config.work.join("prometheus.yml");
+                std::fs::write(&cfg, format!(
+                    "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\nscrape_configs:\n  - job_name: vllm\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 2s\n",
+                    targets.display()
+                ))?;
+                let data = config.work.join("prometheus-data");
+                let _ = std::fs::remove_dir_all(&data);
+                s.spawn(
+                    "prometheus",
+                    &prom,
+                    &[
+                        format!("--config.file={}", cfg.display()),
+                        format!("--storage.tsdb.path={}", data.display()),
+                        format!("--web.listen-address={}", at(prom_port)),
+                    ],
+                )
+                .await?;
+                s.wait_http("prometheus", &at(prom_port), "/-/ready")
+                    .await?;
+                s.urls.prometheus = Some(format!("http://{}", at(prom_port)));
+            }
+        }
+
+        s.start_optimizer().await?;
+        let collector = s.binary("inferno-collector")?;
+        let mut args = vec![
+            "--listen".into(),
+            at(ports[3]),
+            "--namespace".into(),
+            "infer".into(),
+            "--prometheus-window".into(),
+            "30s".into(),
+        ];
+        if let Some(url) = &s.urls.prometheus {
+            args.extend(["--prometheus-url".into(), url.clone()]);
+        }
+        s.spawn("collector", &collector, &args).await?;
+        s.wait_http("collector", &at(ports[3]), "/metrics").await?;
+        let actuator = s.binary("inferno-actuator")?;
+        s.spawn(
+            "actuator",
+            &actuator,
+            &[
+                "--listen".into(),
+                at(ports[4]),
+                "--unplaced".into(),
+                config.unplaced.clone(),
+            ],
+        )
+        .await?;
+        s.wait_http("actuator", &at(ports[4]), "/metrics").await?;
+        let controller = s.binary("inferno-controller")?;
+        s.spawn(
+            "controller",
+            &controller,
+            &[
+                "--listen".into(),
+                at(ports[1]),
+                "--period".into(),
+                config.period.to_string(),
+                "--data-path".into(),
+                config.repo.join("samples/large").display().to_string(),
+                "--collector".into(),
+                format!("http://{}", at(ports[3])),
+                "--optimizer".into(),
+                s.urls.optimizer.clone(),
+                "--actuator".into(),
+                format!("http://{}", at(ports[4])),
+                "--cycle-log".into(),
+                cycle_log.display().to_string(),
+            ],
+        )
+        .await?;
+        s.wait_http("controller", &at(ports[1]), "/healthz").await?;
+
+        if config.load_emulator {
+            let load = s.binary("inferno-load-emulator")?;
+            let mut args = vec![
+                "--namespace".into(),
+                "infer".into(),
+                "--interval".into(),
+                config.load_interval.to_string(),
+            ];
+            if let Some(p) = &config.phases {
+                args.extend(["--phases".into(), p.display().to_string()]);
+            }
+            s.spawn("load-emulator", &load, &args).await?;
+        }
+        Ok(s)
+    }
+
+    /// (Re)starts the optimizer on its port.
+    pub async fn start_optimizer(&mut self) -> Result<()> {
+        let optimizer = self.binary("inferno-optimizer")?;
+        let at = format!("127.0.0.1:{}", self.optimizer_port);
+        self.spawn(
+            "optimizer",
+            &optimizer,
+            &["serve".into(), "--listen".into(), at.clone()],
+        )
+        .await?;
+        self.wait_http("optimizer", &at, "/metrics").await
+    }
+
+    /// Stops the process named `name` (e.g. to show a failing stage).
+    pub async fn kill(&mut self, name: &str) {
+        if let Some(i) = self.children.iter().position(|(n, _)| n == name) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Runs one cycle now: `GET /invoke`; returns the report.
+    pub async fn invoke(&self) -> Result<serde_json::Value> {
+        let body = http_get(&self.urls.controller, "/invoke").await?;
+        serde_json::from_str(&body)
+            .map_err(|e| Error::Http(format!("invoke: not JSON: {e}: {body}")))
+    }
+
+    /// Stops every process (SIGKILL; nothing persistent is left but the work directory).
+    pub async fn stop(mut self) {
+        for (_, child) in self.children.iter_mut().rev() {
+            let _ = child.kill().await;
+        }
+        self.children.clear();
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the body of any status.
+pub async fn http_get(addr: &str, path: &str) -> Result<String> {
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| Error::Http(format!("{addr}: connect timed out")))??;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .map_err(|_| Error::Http(format!("{addr}{path}: no answer")))??;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // Chunked bodies (axum's default for streams) are de-chunked; plain ones returned as is.
+    if response
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Ok(dechunk(body));
+    }
+    Ok(body.to_string())
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
