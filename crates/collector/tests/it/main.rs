@@ -3,3 +3,4 @@
 
 mod discovery;
 mod fake_prometheus;
+mod real_prometheus;
