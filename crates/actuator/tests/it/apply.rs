@@ -434,3 +434,87 @@ async fn kubectl_shows_the_new_state() {
     std::fs::remove_file(kubeconfig).unwrap();
     c.sim.shutdown().await.unwrap();
 }
+
+/// The gRPC Apply, with `/metrics` on the same port.
+#[tokio::test]
+async fn grpc_apply_and_metrics() {
+    use inferno_proto::v1;
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let metrics = Arc::new(Metrics::default());
+    let a = Actuator::new(
+        c.client.clone(),
+        Policy::default(),
+        Mode::Patch,
+        metrics.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(inferno_actuator::service::run(
+        listener,
+        a,
+        metrics,
+        std::future::pending(),
+    ));
+    let mut client = v1::actuator_client::ActuatorClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let request = v1::ApplyRequest {
+        allocations: [(
+            name.clone(),
+            v1::AllocationData {
+                accelerator: "G2".into(),
+                num_replicas: 2,
+                max_batch: 19,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        kube_resources: refs
+            .iter()
+            .map(|(k, r)| {
+                (
+                    k.clone(),
+                    v1::ServerKubeInfo {
+                        uid: r.uid.clone(),
+                        name: r.name.clone(),
+                        space: r.namespace.clone(),
+                    },
+                )
+            })
+            .collect(),
+        dry_run: false,
+        unplaced_reasons: Default::default(),
+    };
+    let reply = client.apply(request).await.unwrap().into_inner();
+    assert_eq!(reply.results.len(), 3);
+    let first = reply.results.iter().find(|r| r.server == name).unwrap();
+    assert!(first.applied, "{first:?}");
+    assert_eq!(
+        (
+            first.new.as_ref().unwrap().num_replicas,
+            first.new.as_ref().unwrap().max_batch
+        ),
+        (2, 19)
+    );
+    assert_eq!(first.old.as_ref().unwrap().num_replicas, 4);
+    let held = reply.results.iter().find(|r| r.server != name).unwrap();
+    assert!(!held.applied && held.reason.contains("held"), "{held:?}");
+    let body = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    assert!(body.contains("inferno_actuator_changes_total 1"), "{body}");
+    assert!(
+        body.contains(&format!("inferno_desired_replicas{{server=\"{name}\"")),
+        "{body}"
+    );
+    c.sim.shutdown().await.unwrap();
+}
