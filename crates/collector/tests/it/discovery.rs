@@ -162,6 +162,10 @@ async fn prometheus_values_win_over_labels() {
     assert_eq!(source(&r, "vllm-001", "avgInTokens"), Source::Prometheus);
     let queries = seen.lock().unwrap().clone();
     assert!(
+        queries.iter().all(|q| q.starts_with('|')),
+        "no token configured, none sent"
+    );
+    assert!(
         queries
             .iter()
             .all(|q| q.contains("pod=~") && !q.contains("job=")),
@@ -370,5 +374,51 @@ async fn grpc_collect() {
         .unwrap()
         .into_inner();
     assert!(filtered.servers.is_empty());
+    c.sim.shutdown().await.unwrap();
+}
+
+/// A bearer token is read from its file on every query (projected tokens rotate).
+#[tokio::test]
+async fn bearer_token_is_re_read_from_its_file() {
+    let c = cluster().await;
+    let first = settled(&collector(&c, &[], None, Duration::from_secs(2))).await;
+    let (url, seen) = fake_prometheus::start(Behaviour::Values {
+        pods: pods(&first),
+        values: [1.0; 6],
+    })
+    .await;
+    let token = std::env::temp_dir().join(format!("inferno-token-{}", std::process::id()));
+    std::fs::write(&token, "first\n").unwrap();
+    let discovery = Discovery::start(c.client.clone(), vec![], Duration::ZERO);
+    let config = PrometheusConfig {
+        url,
+        token_file: Some(token.clone()),
+        ..Default::default()
+    };
+    let col = Collector::new(
+        discovery,
+        Some(Prometheus::new(config, Duration::from_secs(2)).unwrap()),
+        "1m".into(),
+        Duration::from_secs(2),
+        Arc::new(Metrics::default()),
+    );
+    col.collect().await.unwrap();
+    std::fs::write(&token, "second").unwrap();
+    col.collect().await.unwrap();
+    let log = seen.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|q| q.starts_with("Bearer first|")),
+        "{log:?}"
+    );
+    assert!(log.last().unwrap().starts_with("Bearer second|"));
+    // A missing CA file is a configuration error naming the file.
+    let bad = PrometheusConfig {
+        url: "https://127.0.0.1:1".into(),
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..Default::default()
+    };
+    let err = Prometheus::new(bad, Duration::from_secs(1)).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    std::fs::remove_file(token).unwrap();
     c.sim.shutdown().await.unwrap();
 }

@@ -2,6 +2,7 @@
 //! contains, or misbehaves on purpose.
 
 use axum::extract::RawForm;
+use axum::http::HeaderMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,12 +95,17 @@ pub(crate) async fn start(behaviour: Behaviour) -> (String, Arc<Mutex<Vec<String
     let log = seen.clone();
     let app = axum::Router::new().route(
         "/api/v1/query",
-        axum::routing::post(move |RawForm(form): RawForm| {
+        axum::routing::post(move |headers: HeaderMap, RawForm(form): RawForm| {
             let behaviour = behaviour.clone();
             let log = log.clone();
             async move {
                 let query = decode(&form);
-                log.lock().unwrap().push(query.clone());
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                // The log records the Authorization header with each query: "<auth>|<query>".
+                log.lock().unwrap().push(format!("{auth}|{query}"));
                 if let Behaviour::Slow(d) = behaviour {
                     tokio::time::sleep(d).await;
                 }
