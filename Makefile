@@ -3,7 +3,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test tools lint fmt-check clippy unit doc bench demo clean
+.PHONY: all build test tools lint fmt-check clippy unit doc bench demo clean images
 
 all: build
 
@@ -51,6 +51,24 @@ bench:
 ## demo: until the control loop exists, solve the large sample system with the optimizer CLI.
 demo:
 	$(CARGO) run --release --locked -p inferno-optimizer --bin inferno-optimizer -- solve samples/large
+
+## images: one container image per binary (deploy/docker/<image>.Dockerfile, built from the
+## repository root; BuildKit for the cache mounts), tagged $(IMAGE_PREFIX)<image>:$(IMAGE_TAG) as
+## deploy/ expects. Needs a running Docker daemon: without one it stops and says so.
+DOCKER ?= docker
+IMAGE_PREFIX ?= inferno/
+IMAGE_TAG ?= 0.1.0
+IMAGES := controller collector optimizer actuator vllm-emulator load-emulator
+
+images:
+	@command -v $(DOCKER) >/dev/null 2>&1 || { \
+		echo "error: make images needs Docker, and '$(DOCKER)' is not installed; build the images where Docker runs (docs/deploy.md)" >&2; exit 1; }
+	@$(DOCKER) info >/dev/null 2>&1 || { \
+		echo "error: make images needs a running Docker daemon ('$(DOCKER) info' failed); build the images where Docker runs (docs/deploy.md)" >&2; exit 1; }
+	@set -e; for i in $(IMAGES); do \
+		echo "$(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) ."; \
+		DOCKER_BUILDKIT=1 $(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) .; \
+	done
 
 clean:
 	$(CARGO) clean
