@@ -48,9 +48,11 @@ lint: fmt-check clippy
 bench:
 	$(CARGO) bench --workspace --locked
 
-## demo: until the control loop exists, solve the large sample system with the optimizer CLI.
+## demo: the whole loop on loopback (kubesim, emulated vLLM servers, Prometheus if installed, the
+## four services, the load emulator), shown live; ctrl-c stops it, or INFERNO_DEMO_SECONDS=N.
 demo:
-	$(CARGO) run --release --locked -p inferno-optimizer --bin inferno-optimizer -- solve samples/large
+	$(CARGO) build --release --locked --workspace --bins
+	./target/release/inferno-demo
 
 ## images: one container image per binary (deploy/docker/<image>.Dockerfile, built from the
 ## repository root; BuildKit for the cache mounts), tagged $(IMAGE_PREFIX)<image>:$(IMAGE_TAG) as

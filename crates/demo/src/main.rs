@@ -55,6 +55,8 @@ async fn main() -> anyhow::Result<()> {
         load_interval: 5.0,
         period: 0,
         unplaced: "hold".into(),
+        prometheus_window: "30s".into(),
+        scrape_interval: 2,
     };
     println!(
         "Starting the Inferno loop on 127.0.0.1 (logs in {}/logs) ...",

@@ -56,6 +56,10 @@ pub struct Config {
     pub period: u64,
     /// Actuator policy for unplaced servers.
     pub unplaced: String,
+    /// Rate window of the collector's Prometheus queries.
+    pub prometheus_window: String,
+    /// Prometheus scrape interval, seconds.
+    pub scrape_interval: u64,
 }
 
 /// Addresses of the running stack.
@@ -241,8 +245,9 @@ impl Stack {
             if let Some(prom) = prometheus_binary() {
                 let cfg = config.work.join("prometheus.yml");
                 std::fs::write(&cfg, format!(
-                    "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\nscrape_configs:\n  - job_name: vllm\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 2s\n",
-                    targets.display()
+                    "global:\n  scrape_interval: {i}s\n  scrape_timeout: {i}s\n  evaluation_interval: {i}s\nscrape_configs:\n  - job_name: vllm\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: {i}s\n",
+                    targets.display(),
+                    i = config.scrape_interval.max(1)
                 ))?;
                 let data = config.work.join("prometheus-data");
                 let _ = std::fs::remove_dir_all(&data);

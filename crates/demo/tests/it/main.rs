@@ -1,1 +1,3 @@
-//! Demo tests.
+//! The whole loop end to end (issue: controller and the closed loop).
+
+mod e2e;
