@@ -13,8 +13,6 @@ use inferno_proto::v1::{self, controller_server::ControllerServer};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 
 /// The gRPC face of the [`Runner`].
 #[derive(Debug, Clone)]
@@ -140,32 +138,5 @@ pub async fn run(
     };
     let service =
         ControllerServer::new(ControllerService { runner }).max_encoding_message_size(usize::MAX);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<ControllerServer<ControllerService>>()
-        .await;
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(inferno_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1 = reflection()
-        .build_v1()
-        .expect("the embedded descriptor sets are valid");
-    let reflection_v1alpha = reflection()
-        .build_v1alpha()
-        .expect("the embedded descriptor sets are valid");
-    let routes = Routes::from(http)
-        .add_service(service)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "controller serving");
-    }
-    tonic::transport::Server::builder()
-        .accept_http1(true)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-        .await
+    inferno_telemetry::serve(listener, service, http, None, shutdown).await
 }

@@ -1,5 +1,10 @@
 //! Glue shared by the Inferno services: tracing initialisation with a plain or JSON log format
-//! (filter from `RUST_LOG`, default `info`) and the shutdown signal (ctrl-c or SIGTERM).
+//! (filter from `RUST_LOG`, default `info`), the shutdown signal (ctrl-c or SIGTERM), and
+//! [`serve`]: a gRPC service with health, reflection and plain HTTP routes on one port.
+
+mod serve;
+
+pub use serve::{metrics_route, serve};
 
 use std::str::FromStr;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};

@@ -363,10 +363,25 @@ async fn template_options_set_node_selector_and_batch_env() {
         "the container kept its other fields"
     );
     let env = container.env.as_ref().unwrap();
-    assert_eq!(
-        (env[0].name.as_str(), env[0].value.as_deref()),
-        ("VLLM_MAX_NUM_SEQS", Some("24"))
-    );
+    let batch = env
+        .iter()
+        .find(|e| e.name == "VLLM_MAX_NUM_SEQS")
+        .expect("batch env var set");
+    assert_eq!(batch.value.as_deref(), Some("24"));
+    // Env vars merge by name: the template's own variables are still there.
+    let before =
+        kubesim::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples"))
+            .unwrap();
+    let template_env = before
+        .iter()
+        .find(|o| o["metadata"]["name"] == refs[&name].name.as_str())
+        .map(|o| {
+            o["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .unwrap();
+    assert_eq!(env.len(), template_env + 1);
     c.sim.shutdown().await.unwrap();
 }
 

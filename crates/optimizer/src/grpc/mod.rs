@@ -18,8 +18,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
 
 /// Server settings.
 #[derive(Debug, Clone, Copy)]
@@ -53,45 +51,14 @@ pub async fn run(
     let optimizer = OptimizerServer::new(service)
         .max_decoding_message_size(config.max_request_bytes)
         .max_encoding_message_size(usize::MAX);
-
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<OptimizerServer<OptimizerService>>()
-        .await;
-    // Both reflection versions: v1alpha is what most grpcurl builds in the wild still ask for.
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(inferno_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1 = reflection()
-        .build_v1()
-        .expect("the embedded descriptor sets are valid");
-    let reflection_v1alpha = reflection()
-        .build_v1alpha()
-        .expect("the embedded descriptor sets are valid");
-
-    let http = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move { metrics.render() }
-        }),
-    );
-    let routes = Routes::from(http)
-        .add_service(optimizer)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
-
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, stateful = config.stateful, "optimizer serving");
-    }
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .accept_http1(true)
-        .timeout(config.request_timeout)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+    let http = inferno_telemetry::metrics_route(move || metrics.render());
+    tracing::info!(stateful = config.stateful, "optimizer starting");
+    inferno_telemetry::serve(
+        listener,
+        optimizer,
+        http,
+        Some(config.request_timeout),
+        shutdown,
+    )
+    .await
 }

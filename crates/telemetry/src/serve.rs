@@ -1,0 +1,75 @@
+//! Serving one Inferno gRPC service on a listener together with `grpc.health.v1` (reporting the
+//! service as serving), server reflection (v1 and v1alpha, for grpcurl) and plain HTTP routes
+//! (`/metrics`, and the controller's `/invoke`), until the shutdown future completes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+
+/// Serves `service` and the HTTP routes of `http` on `listener`. `timeout` caps every request
+/// (a shorter client deadline, `grpc-timeout`, always wins and ends in DEADLINE_EXCEEDED).
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    http: axum::Router,
+    timeout: Option<std::time::Duration>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error>
+where
+    S: tower_service::Service<axum::http::Request<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(S::NAME, tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(inferno_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // Both versions: many grpcurl builds in the wild still ask for v1alpha.
+    let reflection_v1 = reflection()
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("the embedded descriptor sets are valid");
+    let routes = Routes::from(http)
+        .add_service(service)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, service = S::NAME, "serving");
+    }
+    let mut builder = tonic::transport::Server::builder().accept_http1(true);
+    if let Some(t) = timeout {
+        builder = builder.timeout(t);
+    }
+    builder
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await
+}
+
+/// An HTTP router with `GET /metrics` answering `render()`.
+pub fn metrics_route(render: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let render = render.clone();
+            async move { render() }
+        }),
+    )
+}
