@@ -106,7 +106,13 @@ async fn list_create_patch_scale_and_errors() {
         .unwrap();
     let c = &p.spec.unwrap().template.spec.unwrap().containers[0];
     assert_eq!(c.image.as_deref(), Some("inferno/vllm-emulator:0.1.0"));
-    assert_eq!(c.env.as_ref().unwrap()[0].name, "X");
+    // Env vars merge by name: X joins the template's own variables.
+    assert!(c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|e| e.name == "X" && e.value.as_deref() == Some("1")));
     let applied = Api::<ConfigMap>::namespaced(client.clone(), "infer")
         .patch(
             "applied",
