@@ -1,0 +1,9 @@
+//! Integration tests of the deployment files: the static checks over the repository (and that
+//! they catch broken copies), `make images` with a fake docker, the real kubectl against
+//! kubesim, and the `inferno` pod's containers run as local processes.
+
+mod common;
+mod kubectl;
+mod make;
+mod pod;
+mod repository;

@@ -1,0 +1,515 @@
+//! The pods of the manifests, run as local processes against kubesim: each container's binary
+//! (the one its image's Dockerfile builds) with the container's `args` and `env` exactly as
+//! written, probed the way the kubelet would, then driven the way the seed README does
+//! (`curl /invoke`).
+//!
+//! What stands in for the cluster, and nothing else is changed:
+//! - the API server is kubesim (KUBECONFIG instead of the in-cluster service account);
+//! - each container listens on 127.0.0.1 (its own `*_HOST`) and the ports 3300-3303 and 8000
+//!   are mapped to free ports, in every variable that names them, consistently;
+//! - the mounted ConfigMaps are a directory with the same files (the kubectl test checks
+//!   that `kubectl create configmap --from-file` of samples/large holds exactly them), and
+//!   variables that point into the mount point into that directory;
+//! - `fieldRef` variables get what the kubelet would give (pod name, namespace, labels).
+//!
+//! The binaries are built first with `cargo build` (debug profile; the images build the same
+//! packages and binaries with --release).
+
+use super::common::{root, TempDir};
+use inferno_manifests::contract::{IMAGES, IMAGE_PREFIX, SERVICES};
+use inferno_manifests::pods::{pod_labels, pod_spec};
+use inferno_manifests::{manifest, Object};
+use kubesim::resource::{DEPLOYMENTS, EVENTS};
+use kubesim::{FieldSelector, LabelSelector};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Longest wait for the binaries to build (a fresh debug build of the services).
+const BUILD_BOUND: Duration = Duration::from_secs(1800);
+/// Longest wait for a container to pass its probes, or for a cycle's effect.
+const READY_BOUND: Duration = Duration::from_secs(60);
+
+/// The binaries of the images, built (or found up to date) by cargo.
+fn build_binaries() -> PathBuf {
+    let cargo = inferno_manifests::workspace::cargo();
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root())
+        .args(["build", "--locked", "--bins"]);
+    let mut packages: Vec<&str> = IMAGES.iter().map(|i| i.package).collect();
+    packages.dedup();
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo runs");
+    let stderr = child.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let deadline = Instant::now() + BUILD_BOUND;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cargo build took longer than {BUILD_BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let log = drain.join().unwrap();
+    assert!(status.success(), "cargo build failed:\n{log}");
+    // target/debug/deps/it-<hash> -> target/debug
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// A running container; killed when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("{} exited ({status}):\n{}", self.name, self.log_tail());
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How one container is run here.
+struct Plan {
+    name: String,
+    bin: PathBuf,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+}
+
+/// Free loopback ports for the manifest's ports.
+fn port_map(ports: &[u16]) -> BTreeMap<u16, u16> {
+    let listeners: Vec<std::net::TcpListener> = ports
+        .iter()
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ports
+        .iter()
+        .zip(&listeners)
+        .map(|(p, l)| (*p, l.local_addr().unwrap().port()))
+        .collect()
+}
+
+/// The plan of container `c` of `pod`: binary of its image, args as written, env as written
+/// with the stand-ins of the module docs.
+fn plan(
+    pod: &Object,
+    c: &Value,
+    bins: &Path,
+    ports: &BTreeMap<u16, u16>,
+    mounts: &BTreeMap<String, PathBuf>,
+    kubeconfig: &Path,
+    own_host: Option<&str>,
+) -> Plan {
+    let name = c["name"].as_str().unwrap().to_string();
+    let image = c["image"].as_str().unwrap();
+    let stem = image
+        .strip_prefix(IMAGE_PREFIX)
+        .and_then(|i| i.split(':').next())
+        .unwrap();
+    let bin = IMAGES.iter().find(|i| i.name == stem).unwrap().bin;
+    let labels = pod_labels(pod);
+    let mut env = BTreeMap::new();
+    for e in c["env"].as_array().into_iter().flatten() {
+        let key = e["name"].as_str().unwrap().to_string();
+        let value = match e["value"].as_str() {
+            Some(v) => v.to_string(),
+            None => {
+                let path = e["valueFrom"]["fieldRef"]["fieldPath"].as_str().unwrap();
+                match path {
+                    "metadata.name" => format!("{}-test", pod.name()),
+                    "metadata.namespace" => pod.namespace().unwrap().to_string(),
+                    p => {
+                        let label = p
+                            .strip_prefix("metadata.labels['")
+                            .and_then(|p| p.strip_suffix("']"))
+                            .unwrap_or_else(|| panic!("fieldRef {p} not emulated"));
+                        labels[label].as_str().unwrap().to_string()
+                    }
+                }
+            }
+        };
+        // Ports, consistently mapped.
+        let value = match value.parse::<u16>().ok().and_then(|p| ports.get(&p)) {
+            Some(mapped) if key.ends_with("_PORT") => mapped.to_string(),
+            _ => value,
+        };
+        // Paths into a mounted volume.
+        let value = mounts
+            .iter()
+            .find_map(|(at, dir)| {
+                value
+                    .strip_prefix(at.as_str())
+                    .map(|rest| format!("{}/{}", dir.display(), rest.trim_start_matches('/')))
+            })
+            .unwrap_or(value);
+        env.insert(key, value);
+    }
+    if let Some(host) = own_host {
+        env.insert(host.to_string(), "127.0.0.1".to_string());
+    }
+    env.insert("KUBECONFIG".into(), kubeconfig.display().to_string());
+    Plan {
+        name,
+        bin: bins.join(bin),
+        args: c["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect(),
+        env,
+    }
+}
+
+fn start(plan: &Plan, logs: &Path) -> Proc {
+    let log = logs.join(format!("{}.log", plan.name));
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(&plan.bin)
+        .args(&plan.args)
+        .env_clear()
+        .envs(&plan.env)
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} ({}): {e}", plan.name, plan.bin.display()));
+    Proc {
+        name: plan.name.clone(),
+        child,
+        log,
+    }
+}
+
+/// GET http://127.0.0.1:port{path}: status and body.
+async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// grpc.health.v1 Check of the server's overall health (service "").
+async fn grpc_serving(port: u16) -> bool {
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+    else {
+        return false;
+    };
+    let Ok(channel) = endpoint
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    client
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .is_ok_and(|r| {
+            r.into_inner().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        })
+}
+
+/// Passes `probe` of container `c` as the kubelet would (HTTP 2xx-3xx, or gRPC SERVING).
+async fn probe_passes(probe: &Value, c: &Value, ports: &BTreeMap<u16, u16>) -> bool {
+    let port = ["httpGet", "grpc"]
+        .iter()
+        .map(|h| &probe[*h]["port"])
+        .find(|p| !p.is_null())
+        .and_then(|p| match p {
+            Value::Number(n) => n.as_u64(),
+            Value::String(name) => c["ports"]
+                .as_array()?
+                .iter()
+                .find(|q| q["name"] == *name.as_str())?["containerPort"]
+                .as_u64(),
+            _ => None,
+        })
+        .and_then(|p| u16::try_from(p).ok())
+        .expect("probe port");
+    let port = ports[&port];
+    if let Some(path) = probe["httpGet"]["path"].as_str() {
+        http_get(port, path)
+            .await
+            .is_some_and(|(status, _)| (200..400).contains(&status))
+    } else {
+        grpc_serving(port).await
+    }
+}
+
+/// Waits until every probe of every container passes.
+async fn wait_ready(procs: &mut [Proc], containers: &[&Value], ports: &BTreeMap<u16, u16>) {
+    let deadline = Instant::now() + READY_BOUND;
+    for (p, c) in procs.iter_mut().zip(containers) {
+        for kind in ["readinessProbe", "livenessProbe"] {
+            let probe = &c[kind];
+            assert!(!probe.is_null(), "{}: no {kind}", p.name);
+            while !probe_passes(probe, c, ports).await {
+                p.assert_running();
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: {kind} still failing after {READY_BOUND:?}:\n{}",
+                    p.name,
+                    p.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn find<'a>(objects: &'a [Object], kind: &str, ns: &str, name: &str) -> &'a Object {
+    objects
+        .iter()
+        .find(|o| o.is(kind, Some(ns), name))
+        .unwrap_or_else(|| panic!("{kind} {ns}/{name}"))
+}
+
+fn deployments(k: &kubesim::Kubesim) -> Vec<Value> {
+    k.store()
+        .list(
+            &DEPLOYMENTS,
+            Some("infer"),
+            &LabelSelector::parse("inferno.server.managed=true").unwrap(),
+            &FieldSelector::default(),
+        )
+        .0
+        .iter()
+        .map(|d| Value::clone(d))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pods_run_as_written() {
+    let bins = build_binaries();
+    let objects = manifest::load_dir(&root().join("deploy")).unwrap();
+    // The cluster: kubesim with the sample namespace and Deployments.
+    let samples = kubesim::load_dir(&root().join("deploy/samples")).unwrap();
+    let k = kubesim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        kubesim::Config {
+            pod_ready_delay: Duration::from_millis(200),
+            preload: samples,
+            ..kubesim::Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = TempDir::new("pod");
+    let kubeconfig = dir.path().join("kubeconfig");
+    k.write_kubeconfig(&kubeconfig).unwrap();
+    // The projected volume of both ConfigMaps: the files of samples/large.
+    let data = dir.path().join("etc-data");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in [
+        "accelerator-data.json",
+        "model-data.json",
+        "serviceclass-data.json",
+        "optimizer-data.json",
+        "capacity-data.json",
+    ] {
+        std::fs::copy(root().join("samples/large").join(f), data.join(f)).unwrap();
+    }
+
+    // The inferno pod.
+    let inferno = find(&objects, "Deployment", "inferno", "inferno");
+    let spec = pod_spec(inferno).unwrap();
+    let containers: Vec<&Value> = spec["containers"].as_array().unwrap().iter().collect();
+    let ports = port_map(&SERVICES.map(|s| s.port));
+    let mut mounts = BTreeMap::new();
+    for c in &containers {
+        for m in c["volumeMounts"].as_array().into_iter().flatten() {
+            mounts.insert(m["mountPath"].as_str().unwrap().to_string(), data.clone());
+        }
+    }
+    let host_env = [
+        "CONTROLLER_HOST",
+        "COLLECTOR_HOST",
+        "INFERNO_HOST",
+        "ACTUATOR_HOST",
+    ];
+    let mut procs = Vec::new();
+    for (c, host) in containers.iter().zip(host_env) {
+        let p = plan(inferno, c, &bins, &ports, &mounts, &kubeconfig, Some(host));
+        procs.push(start(&p, dir.path()));
+    }
+    wait_ready(&mut procs, &containers, &ports).await;
+
+    // The seed's `curl http://localhost:8080/invoke`: one cycle, collect -> optimize -> apply.
+    let controller = ports[&3300];
+    let (status, body) = http_get(controller, "/invoke")
+        .await
+        .expect("controller answers");
+    let report: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(report["outcome"], "ok", "{report:#}");
+    assert_eq!(
+        report["servers"].as_array().map(Vec::len),
+        Some(3),
+        "{report:#}"
+    );
+    // The actuator patched the Deployments it changed and recorded an Event on each.
+    let changes = report["changes"].as_u64().unwrap();
+    assert!(
+        changes >= 1,
+        "the sample allocations are not the optimal ones: {report:#}"
+    );
+    let events = k
+        .store()
+        .list(
+            &EVENTS,
+            Some("infer"),
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        )
+        .0;
+    let scaled = events
+        .iter()
+        .filter(|e| e["reason"] == "InfernoScaled")
+        .count();
+    assert_eq!(scaled as u64, changes, "{events:#?}");
+    let allocation = |d: &Value| {
+        let l = &d["metadata"]["labels"];
+        (
+            d["spec"]["replicas"].clone(),
+            l["inferno.server.allocation.accelerator"].clone(),
+            l["inferno.server.allocation.maxbatchsize"].clone(),
+        )
+    };
+    let now = deployments(&k);
+    let differing = now
+        .iter()
+        .filter(|d| {
+            let name = d["metadata"]["name"].as_str().unwrap();
+            allocation(d) != allocation(&find(&objects, "Deployment", "infer", name).value)
+        })
+        .count();
+    assert_eq!(differing as u64, changes, "{now:#?}");
+
+    // An emulated vLLM server of a sample, as its pod runs it.
+    let dep1 = find(&objects, "Deployment", "infer", "premium-llama-13b");
+    let c = &pod_spec(dep1).unwrap()["containers"][0];
+    let vllm_ports = port_map(&[8000]);
+    let p = plan(
+        dep1,
+        c,
+        &bins,
+        &vllm_ports,
+        &BTreeMap::new(),
+        &kubeconfig,
+        Some("INFERNO_EMULATOR_HOST"),
+    );
+    let mut vllm = vec![start(&p, dir.path())];
+    wait_ready(&mut vllm, &[c], &vllm_ports).await;
+    let (status, state) = http_get(vllm_ports[&8000], "/emulator/state")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{state}");
+    for needle in ["vllm-001", "llama_13b", "MI250", "12.58"] {
+        assert!(
+            state.contains(needle),
+            "{needle} not in the emulated server's state: {state}"
+        );
+    }
+    let (_, metrics) = http_get(vllm_ports[&8000], "/metrics").await.unwrap();
+    assert!(metrics.contains("model_name=\"llama_13b\""), "{metrics}");
+
+    // The load emulator: its first update is immediate; it writes load labels in `infer`.
+    let load = find(&objects, "Pod", "inferno", "load-emulator");
+    let c = &pod_spec(load).unwrap()["containers"][0];
+    let p = plan(
+        load,
+        c,
+        &bins,
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+        &kubeconfig,
+        None,
+    );
+    let mut emulator = start(&p, dir.path());
+    let deadline = Instant::now() + READY_BOUND;
+    loop {
+        let nominal = deployments(&k)
+            .iter()
+            .filter(|d| d["metadata"]["labels"]["inferno.server.load.nominal.rpm"].is_string())
+            .count();
+        if nominal == 3 {
+            break;
+        }
+        emulator.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the load emulator did not update the samples:\n{}",
+            emulator.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for p in procs.iter_mut().chain(vllm.iter_mut()) {
+        p.assert_running();
+    }
+    drop(emulator);
+    drop(vllm);
+    drop(procs);
+    k.shutdown().await.unwrap();
+}

@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Image inferno/collector: the collector: gRPC inferno.v1.Collector, grpc.health.v1, /metrics.
+# Build from the repository root (BuildKit, for the cache mounts): `make images`, or
+#   docker build -f deploy/docker/collector.Dockerfile -t inferno/collector:0.1.0 .
+# The builder compiles exactly what `cargo build --release` builds for this binary; the runtime
+# image holds that one binary on distroless (glibc, CA certificates, no shell), as user nonroot.
+
+# The toolchain the workspace is built and tested with (at least the highest rust-version of
+# the locked dependencies: kube 5 needs 1.89; checked by crates/manifests).
+ARG RUST_VERSION=1.95
+FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The cargo registry and target directory are cache mounts shared by every image of the
+# workspace, so the second image reuses the first one's dependencies; the binary is copied out
+# of the cache in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,id=inferno-target,sharing=locked \
+    cargo build --release --locked -p inferno-collector --bin inferno-collector \
+    && install -D -m 0755 target/release/inferno-collector /out/inferno-collector
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=builder /out/inferno-collector /usr/local/bin/inferno-collector
+USER 65532:65532
+EXPOSE 3301
+ENTRYPOINT ["/usr/local/bin/inferno-collector"]
