@@ -1,10 +1,12 @@
 //! The `inferno-vllm-emulator` program: flags, the fixed list of servers they describe, and
-//! [`run`], which hosts them until shutdown.
+//! [`run`], which hosts them until shutdown; or, with the `follow` subcommand, one server per
+//! pod of a Kubernetes API server ([`crate::follow`]).
 
 use crate::config::{Catalog, LoadSpec, ServerSpec, TokenDist, DEFAULT_MAX_NUM_TOKENS};
 use crate::error::{Error, Result};
+use crate::follow::FollowArgs;
 use crate::host::Host;
-use clap::{Args as ClapArgs, Parser};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 use inferno_api::PerfParms;
 use inferno_telemetry::LogFormat;
 use std::future::Future;
@@ -15,9 +17,15 @@ use std::path::{Path, PathBuf};
 /// model, OpenAI `/v1/completions`, vLLM-named Prometheus `/metrics`.
 ///
 /// With no `--server` and no `--servers-file`, one server is built from the defaults below.
+/// With the `follow` subcommand, one server per ready pod of the managed Deployments instead.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "inferno-vllm-emulator", version, about, long_about = None)]
 pub struct Args {
+    /// `follow`: servers for the pods of a Kubernetes API server; none: the servers of the
+    /// flags below.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// One server as comma-separated key=value pairs; the keys are the names of the default
     /// flags below without their dashes (name, model, accelerator, port, alpha, beta, gamma,
     /// max-batch-size, max-num-tokens, kv-cache-tokens, time-scale, noise, seed, rate,
@@ -51,12 +59,25 @@ pub struct Args {
     pub ports_file: Option<PathBuf>,
 
     /// Log format: plain or json.
-    #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
+    #[arg(
+        long,
+        default_value = "plain",
+        env = "INFERNO_LOG_FORMAT",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Defaults of every server given by flags.
     #[command(flatten)]
     pub defaults: Defaults,
+}
+
+/// The program's subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// One emulated server per Running and Ready pod of the managed Deployments, following
+    /// their labels, with a Prometheus file_sd targets file.
+    Follow(FollowArgs),
 }
 
 /// Per-server settings given once for all `--server` entries (and the implicit server).
@@ -224,7 +245,11 @@ impl Args {
 
 /// Starts every server the flags describe, writes the ports file, serves until `shutdown`
 /// completes, then stops them all. A server that fails to start stops the ones started.
+/// With `follow`, runs [`crate::follow::run_args`] instead.
 pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<()> {
+    if let Some(Command::Follow(follow)) = args.command {
+        return crate::follow::run_args(follow, shutdown).await;
+    }
     let specs = args.server_specs()?;
     let host = Host::new(args.host, args.catalog()?);
     let mut ports = serde_json::Map::new();

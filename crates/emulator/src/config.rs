@@ -238,6 +238,11 @@ impl Catalog {
             .find(|m| m.name == model && m.acc == accelerator)
     }
 
+    /// The first row of `model` in file order, whatever its accelerator.
+    pub fn first_of_model(&self, model: &str) -> Option<&ModelAcceleratorPerfData> {
+        self.models.models.iter().find(|m| m.name == model)
+    }
+
     /// Iteration parameters of `model` on `accelerator`, or [`Error::UnknownPerf`].
     pub fn perf(&self, model: &str, accelerator: &str) -> Result<PerfParms> {
         self.get(model, accelerator)

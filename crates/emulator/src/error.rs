@@ -61,6 +61,34 @@ pub enum Error {
     /// `model-data.json` could not be parsed.
     #[error("model data")]
     ModelData(#[from] inferno_api::Error),
+    /// A flag (or its environment variable) has a value outside its domain.
+    #[error("{flag}: {message}")]
+    Flag {
+        /// The flag, e.g. `--interval`.
+        flag: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The phases file of the load emulator could not be read or is invalid.
+    #[error("phases file {path}: {message}")]
+    Phases {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A Kubernetes API call failed.
+    #[error("{context}")]
+    Kube {
+        /// What was being done.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Some Deployments' load labels could not be written (`--once`).
+    #[error("{0}")]
+    LoadUpdate(String),
     /// A `--server` flag could not be parsed.
     #[error("--server {spec:?}: {message}")]
     ServerFlag {

@@ -12,14 +12,20 @@
 //! `config` ([`ServerSpec`], [`LoadSpec`], [`Catalog`]), `scheduler` (batching and chunked
 //! prefill, pure), `engine` (the per-server task and its clock), `poisson` (internal load),
 //! `metrics` (vLLM metrics, [`Snapshot`]), `server` (shared state, [`Allocation`]), `http`
-//! (routes), `host` ([`Host`], [`ServerHandle`]), `cli` (the program's flags and [`cli::run`]).
+//! (routes), `host` ([`Host`], [`ServerHandle`]), `cli` (the program's flags and [`cli::run`]),
+//! [`follow`] (one server per kubesim pod, following the Deployment labels; a Prometheus
+//! targets file), [`load`] (the load emulator rewriting the Deployments' load labels),
+//! [`labels`] (the label vocabulary).
 
 pub mod cli;
 mod config;
 mod engine;
 mod error;
+pub mod follow;
 mod host;
 mod http;
+pub mod labels;
+pub mod load;
 mod metrics;
 mod poisson;
 mod rng;

@@ -1,6 +1,14 @@
 //! A tiny seeded generator (xorshift64*) and the draws the emulator needs: exponential
 //! inter-arrival times, uniform integers, and mean-one log-normal noise.
 
+/// FNV-1a hash of a string: stable across runs, platforms and Rust versions (unlike
+/// `DefaultHasher`), for deriving per-name seeds.
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Deterministic xorshift64* generator: the same seed gives the same sequence everywhere.
 #[derive(Debug, Clone)]
 pub(crate) struct Rng(u64);
@@ -93,5 +101,11 @@ mod tests {
             assert_eq!(r.uniform_u32(4, 4), 4);
         }
         assert_eq!(Rng::new(1).noise_factor(0.0), 1.0);
+    }
+
+    #[test]
+    fn stable_hash_is_fnv1a() {
+        assert_eq!(super::stable_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(super::stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

@@ -1,9 +1,13 @@
 //! Integration tests of the emulator crate: the HTTP API, the host, the program, agreement with
-//! the queueing model, and a real Prometheus scraping two emulated servers.
+//! the queueing model, a real Prometheus scraping two emulated servers, follow mode and the
+//! load emulator against kubesim.
 
 mod cli;
+mod cluster;
+mod follow;
 mod host;
 mod http;
+mod load;
 mod model;
 mod prometheus;
 mod support;

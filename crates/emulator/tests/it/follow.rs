@@ -1,0 +1,457 @@
+//! Follow mode against kubesim: one server per ready pod, the targets file, scaling, allocation
+//! and load labels followed by the running servers, and the `follow` subcommand of the binary.
+
+use crate::cluster::{cluster, eventually, settle, Cluster, NS};
+use crate::support::{get, init_logs, samples, TempDir};
+use inferno_emulator::follow::{FollowConfig, Follower, FALLBACK_PERF};
+use inferno_emulator::{labels, Catalog, Host, ServerHandle};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// One entry of the targets file.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    addr: SocketAddr,
+    namespace: String,
+    pod: String,
+    deployment: String,
+    model: String,
+}
+
+fn read_targets(path: &Path) -> Vec<Entry> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .map(|t| {
+            assert_eq!(t["targets"].as_array().unwrap().len(), 1, "{t}");
+            let l = &t["labels"];
+            Entry {
+                addr: t["targets"][0].as_str().unwrap().parse().unwrap(),
+                namespace: l["namespace"].as_str().unwrap().into(),
+                pod: l["pod"].as_str().unwrap().into(),
+                deployment: l["deployment"].as_str().unwrap().into(),
+                model: l["model_name"].as_str().unwrap().into(),
+            }
+        })
+        .collect()
+}
+
+fn catalog() -> Catalog {
+    Catalog::load(&samples().join("large")).unwrap()
+}
+
+/// Every (deployment, pod) that is Running and Ready, from the API.
+async fn ready(c: &Cluster) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for d in c.names().await {
+        for p in c.ready_pods(&d).await {
+            out.insert(p, d.clone());
+        }
+    }
+    out
+}
+
+/// Waits until the targets file lists exactly the ready pods of the API (and the host runs a
+/// server for each), and returns the entries.
+async fn synced(c: &Cluster, host: &Host, path: &Path, expect_pods: usize) -> Vec<Entry> {
+    eventually("targets file matches the ready pods", WAIT, || async {
+        let want = ready(c).await;
+        let got = read_targets(path);
+        let listed: BTreeMap<String, String> = got
+            .iter()
+            .map(|e| (e.pod.clone(), e.deployment.clone()))
+            .collect();
+        (want.len() == expect_pods
+            && listed == want
+            && got.len() == want.len()
+            && host.servers().len() == want.len())
+        .then_some(got)
+    })
+    .await
+}
+
+fn server(host: &Host, pod: &str) -> ServerHandle {
+    host.server(&format!("{NS}/{pod}"))
+        .unwrap_or_else(|| panic!("no server for {pod}"))
+}
+
+fn servers_of<'a>(entries: &'a [Entry], deployment: &'a str) -> impl Iterator<Item = &'a Entry> {
+    entries.iter().filter(move |e| e.deployment == deployment)
+}
+
+struct Fixture {
+    c: Cluster,
+    follower: Follower,
+    targets: std::path::PathBuf,
+    _dir: TempDir,
+    /// Ready pods per Deployment at the start (the samples' replicas).
+    replicas: BTreeMap<String, usize>,
+}
+
+async fn fixture(tag: &str, drive: bool) -> Fixture {
+    init_logs();
+    let c = cluster().await;
+    let dir = TempDir::new(tag);
+    let targets = dir.0.join("targets.json");
+    let config = FollowConfig {
+        namespaces: vec![NS.into()],
+        drive,
+        resync: Duration::from_millis(500),
+        ..FollowConfig::new(&targets)
+    };
+    let follower = Follower::start(c.client.clone(), Some(catalog()), config).unwrap();
+    let mut replicas = BTreeMap::new();
+    for d in c.names().await {
+        let n = c
+            .deployments()
+            .get(&d)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas
+            .unwrap();
+        replicas.insert(d, n as usize);
+    }
+    Fixture {
+        c,
+        follower,
+        targets,
+        _dir: dir,
+        replicas,
+    }
+}
+
+impl Fixture {
+    fn total(&self) -> usize {
+        self.replicas.values().sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_per_ready_pod_listed_in_the_targets_file() {
+    let f = fixture("follow-start", true).await;
+    let host = f.follower.host();
+    let entries = synced(&f.c, host, &f.targets, f.total()).await;
+    assert!(f.replicas.len() >= 3, "{:?}", f.replicas);
+    let cat = catalog();
+    for e in &entries {
+        assert_eq!(e.namespace, NS);
+        assert_eq!(e.addr.ip().to_string(), "127.0.0.1");
+        let s = server(host, &e.pod);
+        assert_eq!(s.port(), e.addr.port());
+        let l = f.c.labels(&e.deployment).await;
+        assert_eq!(e.model, l[labels::MODEL]);
+        assert_eq!(s.model(), l[labels::MODEL]);
+        // Allocation from the labels and the catalog.
+        let a = s.allocation();
+        let acc = &l[labels::ACCELERATOR];
+        assert_eq!(&a.accelerator, acc);
+        assert_eq!(a.perf, cat.perf(&l[labels::MODEL], acc).unwrap());
+        assert_eq!(a.max_batch_size.to_string(), l[labels::MAX_BATCH]);
+        // --drive: rpm / 60 / ready pods, labelled tokens.
+        let load = s.load().expect("driven");
+        let rpm: f64 = l[labels::LOAD_RPM].parse().unwrap();
+        let n = f.replicas[&e.deployment] as f64;
+        assert!((load.rate - rpm / 60.0 / n).abs() < 1e-12, "{load:?}");
+        assert_eq!(load.in_tokens.to_string(), l[labels::LOAD_IN_TOKENS]);
+        assert_eq!(load.out_tokens.to_string(), l[labels::LOAD_OUT_TOKENS]);
+    }
+    // Each target serves vLLM metrics with its model name.
+    let e = &entries[0];
+    let metrics = get(e.addr, "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains(&format!(
+            "vllm:num_requests_running{{model_name=\"{}\"}}",
+            e.model
+        )),
+        "{}",
+        metrics.body
+    );
+    // Names are <namespace>/<pod>, and the file is sorted by them.
+    let mut sorted = entries.clone();
+    sorted.sort_by(|a, b| a.pod.cmp(&b.pod));
+    assert_eq!(sorted, entries);
+
+    let targets = f.targets.clone();
+    f.follower.shutdown().await;
+    assert_eq!(std::fs::read_to_string(&targets).unwrap().trim(), "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_adds_and_removes_servers_and_resplits_the_load() {
+    let f = fixture("follow-scale", true).await;
+    let host = f.follower.host();
+    let before = synced(&f.c, host, &f.targets, f.total()).await;
+    let (big, big_n) = f
+        .replicas
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(d, n)| (d.clone(), *n))
+        .unwrap();
+    assert!(big_n >= 2);
+    let rpm: f64 = f.c.labels(&big).await[labels::LOAD_RPM].parse().unwrap();
+    // The ports of the servers that stay do not change.
+    let kept_ports: BTreeMap<String, u16> = before
+        .iter()
+        .map(|e| (e.pod.clone(), e.addr.port()))
+        .collect();
+
+    f.c.scale(&big, 1).await;
+    let after = synced(&f.c, host, &f.targets, f.total() - big_n + 1).await;
+    let mine: Vec<&Entry> = servers_of(&after, &big).collect();
+    assert_eq!(mine.len(), 1);
+    let s = server(host, &mine[0].pod);
+    assert!((s.load().unwrap().rate - rpm / 60.0).abs() < 1e-12);
+    for e in &after {
+        assert_eq!(kept_ports[&e.pod], e.addr.port(), "{} moved", e.pod);
+    }
+    for e in servers_of(&before, &big).filter(|e| e.pod != mine[0].pod) {
+        assert!(host.server(&format!("{NS}/{}", e.pod)).is_none());
+        assert!(crate::support::request(e.addr, "GET", "/health", None)
+            .await
+            .is_err());
+    }
+
+    f.c.scale(&big, big_n as i32 + 2).await;
+    let grown = synced(&f.c, host, &f.targets, f.total() + 2).await;
+    let n = servers_of(&grown, &big).count();
+    assert_eq!(n, big_n + 2);
+    for e in servers_of(&grown, &big) {
+        let rate = server(host, &e.pod).load().unwrap().rate;
+        assert!((rate - rpm / 60.0 / n as f64).abs() < 1e-12, "{rate}");
+    }
+    f.follower.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_and_load_labels_are_followed() {
+    let f = fixture("follow-labels", true).await;
+    let host = f.follower.host();
+    let entries = synced(&f.c, host, &f.targets, f.total()).await;
+    let name = f.replicas.keys().next().unwrap().clone();
+    let pods: Vec<String> = servers_of(&entries, &name).map(|e| e.pod.clone()).collect();
+    let model = f.c.labels(&name).await[labels::MODEL].clone();
+    let cat = catalog();
+    let ports: Vec<u16> = pods.iter().map(|p| server(host, p).port()).collect();
+    let all = |check: Box<dyn Fn(&ServerHandle) -> bool>| {
+        let pods = pods.clone();
+        let host = host.clone();
+        move || {
+            let ok = pods
+                .iter()
+                .all(|p| host.server(&format!("{NS}/{p}")).is_some_and(|s| check(&s)));
+            std::future::ready(ok.then_some(()))
+        }
+    };
+
+    // maxbatchsize.
+    f.c.set_labels(&name, &[(labels::MAX_BATCH, Some("3"))])
+        .await;
+    eventually(
+        "batch 3",
+        WAIT,
+        all(Box::new(|s| s.allocation().max_batch_size == 3)),
+    )
+    .await;
+
+    // A known accelerator: the catalog's parameters.
+    f.c.set_labels(&name, &[(labels::ACCELERATOR, Some("A100"))])
+        .await;
+    let a100 = cat.perf(&model, "A100").unwrap();
+    eventually(
+        "A100",
+        WAIT,
+        all(Box::new(move |s| {
+            let a = s.allocation();
+            a.accelerator == "A100" && a.perf == a100 && a.max_batch_size == 3
+        })),
+    )
+    .await;
+
+    // No maxbatchsize label: the catalog row's batch size.
+    f.c.set_labels(&name, &[(labels::MAX_BATCH, None)]).await;
+    let a100_batch = cat.get(&model, "A100").unwrap().max_batch_size as u32;
+    eventually(
+        "catalog batch",
+        WAIT,
+        all(Box::new(move |s| {
+            s.allocation().max_batch_size == a100_batch
+        })),
+    )
+    .await;
+
+    // An unknown accelerator: the model's first catalog row, under the labelled name.
+    f.c.set_labels(&name, &[(labels::ACCELERATOR, Some("NOPE"))])
+        .await;
+    let first = cat.first_of_model(&model).unwrap().clone();
+    eventually(
+        "first row",
+        WAIT,
+        all(Box::new(move |s| {
+            let a = s.allocation();
+            a.accelerator == "NOPE"
+                && a.perf == first.perf_parms
+                && i64::from(a.max_batch_size) == first.max_batch_size
+        })),
+    )
+    .await;
+
+    // Load labels: rpm, tokens, numtokens fallback; no rpm stops the load.
+    let n = pods.len() as f64;
+    f.c.set_labels(
+        &name,
+        &[
+            (labels::LOAD_RPM, Some("240")),
+            (labels::LOAD_IN_TOKENS, None),
+            (labels::LOAD_NUM_TOKENS, Some("300")),
+            (labels::LOAD_OUT_TOKENS, Some("7")),
+        ],
+    )
+    .await;
+    eventually(
+        "new load",
+        WAIT,
+        all(Box::new(move |s| {
+            s.load().is_some_and(|l| {
+                (l.rate - 4.0 / n).abs() < 1e-12
+                    && l.in_tokens.to_string() == "300"
+                    && l.out_tokens.to_string() == "7"
+            })
+        })),
+    )
+    .await;
+    f.c.set_labels(&name, &[(labels::LOAD_RPM, None)]).await;
+    eventually("no load", WAIT, all(Box::new(|s| s.load().is_none()))).await;
+
+    // Every change was applied in place: same servers, same ports.
+    let now: Vec<u16> = pods.iter().map(|p| server(host, p).port()).collect();
+    assert_eq!(now, ports);
+    assert_eq!(read_targets(&f.targets).len(), f.total());
+
+    // A model change restarts the servers with the new model; an unknown model gets the
+    // default parameters.
+    f.c.set_labels(&name, &[(labels::MODEL, Some("unknown_model"))])
+        .await;
+    eventually(
+        "new model",
+        WAIT,
+        all(Box::new(|s| {
+            s.model() == "unknown_model" && s.allocation().perf == FALLBACK_PERF
+        })),
+    )
+    .await;
+    eventually("targets show the model", WAIT, || {
+        let entries = read_targets(&f.targets);
+        let ok = servers_of(&entries, &name).count() == pods.len()
+            && servers_of(&entries, &name).all(|e| e.model == "unknown_model");
+        std::future::ready(ok.then_some(()))
+    })
+    .await;
+
+    // An unmanaged Deployment's servers stop.
+    f.c.set_labels(&name, &[(labels::MANAGED, Some("false"))])
+        .await;
+    eventually("unmanaged", WAIT, || {
+        let ok = pods
+            .iter()
+            .all(|p| host.server(&format!("{NS}/{p}")).is_none())
+            && read_targets(&f.targets).len() == f.total() - pods.len();
+        std::future::ready(ok.then_some(()))
+    })
+    .await;
+    f.follower.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_drive_no_load_and_a_deleted_deployment_stops_its_servers() {
+    let f = fixture("follow-nodrive", false).await;
+    let host = f.follower.host();
+    synced(&f.c, host, &f.targets, f.total()).await;
+    assert!(host.servers().iter().all(|s| s.load().is_none()));
+    let name = f.replicas.keys().next().unwrap().clone();
+    f.c.delete(&name).await;
+    synced(&f.c, host, &f.targets, f.total() - f.replicas[&name]).await;
+    f.follower.shutdown().await;
+}
+
+/// The `follow` subcommand as the demo runs it, with KUBECONFIG, until SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_follow_subcommand() {
+    init_logs();
+    let c = cluster().await;
+    let dir = TempDir::new("follow-bin");
+    let kubeconfig = dir.0.join("kubeconfig");
+    c.sim.write_kubeconfig(&kubeconfig).unwrap();
+    let targets = dir.0.join("targets.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inferno-vllm-emulator"))
+        .arg("follow")
+        .arg("--model-data")
+        .arg(samples().join("large/model-data.json"))
+        .arg("--targets-file")
+        .arg(&targets)
+        .args([
+            "--namespace",
+            NS,
+            "--drive",
+            "--time-scale",
+            "2",
+            "--seed",
+            "7",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    settle(&c).await;
+    let expected = ready(&c).await.len();
+    let waited = tokio::time::timeout(WAIT, async {
+        loop {
+            let entries = read_targets(&targets);
+            if entries.len() == expected && expected > 0 {
+                return entries;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let healthy = match &waited {
+        Ok(entries) => get(entries[0].addr, "/health").await.status == 200,
+        Err(_) => false,
+    };
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("no exit within 10 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(waited.is_ok(), "no {expected} targets: {log}");
+    assert!(healthy, "{log}");
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("pod ready: server started"), "{log}");
+    assert_eq!(std::fs::read_to_string(&targets).unwrap().trim(), "[]");
+}
