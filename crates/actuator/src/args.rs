@@ -23,6 +23,9 @@ pub struct Args {
     /// patch the Deployments, or recommend only (publish inferno_desired_replicas for HPA/KEDA).
     #[arg(long, default_value = "patch", env = "INFERNO_ACTUATOR_MODE")]
     pub mode: Mode,
+    /// Let an allocation of 0 replicas (no load) scale a running Deployment to zero.
+    #[arg(long, env = "INFERNO_ACTUATOR_SCALE_TO_ZERO")]
+    pub scale_to_zero: bool,
     /// Apply nothing, whatever the requests say.
     #[arg(long, env = "INFERNO_ACTUATOR_DRY_RUN")]
     pub dry_run: bool,
@@ -93,6 +96,7 @@ impl Args {
                 node_values,
                 batch_env: self.batch_env.clone(),
             },
+            scale_to_zero: self.scale_to_zero,
         })
     }
 }

@@ -58,6 +58,9 @@ pub struct Policy {
     pub max_step: Option<u32>,
     /// Optional pod-template changes.
     pub template: TemplateOptions,
+    /// Let an allocation of 0 replicas (a server with no load) scale a running Deployment to
+    /// zero. Off by default: it keeps one replica, so a measurement gap never stops a server.
+    pub scale_to_zero: bool,
 }
 
 /// What is known of a Deployment when deciding.
@@ -219,6 +222,13 @@ pub fn decide(
             }
         }
     };
+    if allocation.is_some() && replicas == 0 && current.replicas > 0 && !policy.scale_to_zero {
+        notes.push(
+            "kept 1 replica: the allocation is 0 (no load); scaling to zero needs --scale-to-zero"
+                .into(),
+        );
+        replicas = 1;
+    }
     if let Some(min) = current.bound(labels::MIN_REPLICAS) {
         if replicas < min {
             notes.push(format!(

@@ -123,7 +123,14 @@ pub fn assemble(
     // ready pods have not reported yet (just started), their share is missing: prefer the load
     // label then, else the partial sum (control-loop spec 2.3 point 7).
     let label_rpm = labels.rpm.filter(|v| *v > 0.0);
-    let (arrival, source) = if !reporting.is_empty() && reporting.len() == ready_pods.len() {
+    // A zero rate over the window is also what pods show before their first request finishes
+    // (new pods, long answers): with a load label saying otherwise, the label wins, so a
+    // measurement artefact never reads as "no load" (which would scale the server to zero).
+    let all_zero = throughput == 0.0;
+    let (arrival, source) = if !reporting.is_empty()
+        && reporting.len() == ready_pods.len()
+        && !(all_zero && label_rpm.is_some())
+    {
         (throughput, Source::Prometheus)
     } else if let Some(rpm) = label_rpm {
         (rpm, Source::Label)
@@ -324,6 +331,32 @@ mod tests {
         let o = assemble(&bare, 0, &[], &PodValues::new());
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 0.0);
         assert!(o.sources.iter().all(|(_, s)| *s == Source::Default));
+    }
+
+    #[test]
+    fn a_zero_rate_does_not_override_the_load_label() {
+        let mut v = PodValues::new();
+        v.insert("a".into(), pod(&[(Quantity::Throughput, 0.0)]));
+        let o = assemble(&labels(), 1, &["a".into()], &v);
+        assert_eq!(
+            (
+                o.spec.current_alloc.load.arrival_rate,
+                source(&o, "arrivalRate")
+            ),
+            (90.0, Source::Label)
+        );
+        let no_label = ServerLabels {
+            rpm: None,
+            ..labels()
+        };
+        let o = assemble(&no_label, 1, &["a".into()], &v);
+        assert_eq!(
+            (
+                o.spec.current_alloc.load.arrival_rate,
+                source(&o, "arrivalRate")
+            ),
+            (0.0, Source::Prometheus)
+        );
     }
 
     #[test]
