@@ -147,14 +147,15 @@ async fn the_loop_follows_the_load() {
         .unwrap_or_else(|e| panic!("stack: {e}"));
     let client =
         kube::Client::try_from(kube::Config::new(stack.urls.kubesim.parse().unwrap())).unwrap();
-    // Short answers keep requests (and so the measured rates) quick to follow the labels.
+    // Answers of 512 tokens keep requests (and so the measured rates) quick enough to follow
+    // the labels, and batches moderate (the batch scales with 1/outTokens).
     for d in [
         "premium-llama-13b",
         "bronze-granite-13b",
         "free-mixtral-8-7b",
     ] {
         let p =
-            serde_json::json!({"metadata": {"labels": {"inferno.server.load.outtokens": "64"}}});
+            serde_json::json!({"metadata": {"labels": {"inferno.server.load.outtokens": "512"}}});
         Api::<Deployment>::namespaced(client.clone(), "infer")
             .patch(d, &PatchParams::default(), &Patch::Merge(p))
             .await
@@ -170,36 +171,39 @@ async fn the_loop_follows_the_load() {
     })
     .await;
     placed_within_slo(&first);
-    let base = server(&first, "vllm-001")["replicas"].as_i64().unwrap();
+    // What vllm-001 is given (GPUs x replicas) is measured by its cost.
+    let cost = |r: &Value| server(r, "vllm-001")["cost"].as_f64().unwrap_or(0.0);
+    let base = cost(&first);
 
-    // 2. Load up on vllm-001: more replicas (measured by Prometheus when it runs).
-    set_load(&client, "premium-llama-13b", 600.0).await;
-    let up = until(&stack, &client, 180, "scale up", |r| {
-        r["outcome"] == "ok" && server(r, "vllm-001")["replicas"].as_i64().unwrap_or(0) > base
+    // 2. Load up on vllm-001 to 50 requests/s (about 750 in flight): more GPUs, as measured
+    //    through Prometheus when it runs.
+    set_load(&client, "premium-llama-13b", 3000.0).await;
+    let up = until(&stack, &client, 240, "scale up", |r| {
+        r["outcome"] == "ok" && cost(r) > base
     })
     .await;
     placed_within_slo(&up);
-    let high = server(&up, "vllm-001")["replicas"].as_i64().unwrap();
-    let deployed: i32 = replicas(&client)
+    let high = cost(&up);
+    let decided = server(&up, "vllm-001");
+    let d = Api::<Deployment>::namespaced(client.clone(), "infer")
+        .get("premium-llama-13b")
         .await
-        .into_iter()
-        .find(|(n, _)| n == "vllm-001")
-        .unwrap()
-        .1;
+        .unwrap();
     assert_eq!(
-        i64::from(deployed),
-        high,
-        "the actuator applied the decision"
+        d.spec.unwrap().replicas.map(i64::from),
+        decided["replicas"].as_i64(),
+        "the actuator applied the replicas"
+    );
+    assert_eq!(
+        d.metadata.labels.unwrap()["inferno.server.allocation.accelerator"],
+        decided["accelerator"].as_str().unwrap(),
+        "and the accelerator"
     );
 
-    // 3. Load down again: fewer replicas.
+    // 3. Load down again: fewer GPUs.
     set_load(&client, "premium-llama-13b", 20.0).await;
-    until(&stack, &client, 180, "scale down", |r| {
-        r["outcome"] == "ok"
-            && server(r, "vllm-001")["replicas"]
-                .as_i64()
-                .unwrap_or(i64::MAX)
-                < high
+    until(&stack, &client, 240, "scale down", |r| {
+        r["outcome"] == "ok" && cost(r) < high
     })
     .await;
 
