@@ -163,12 +163,26 @@ async fn the_loop_follows_the_load() {
     }
 
     // 1. The three sample servers are placed, within their SLOs by the model's prediction.
-    let first = until(&stack, &client, 120, "first placement", |r| {
-        r["outcome"] == "ok"
-            && r["servers"].as_array().is_some_and(|s| {
-                s.len() == 3 && s.iter().all(|s| s["replicas"].as_i64().unwrap_or(0) > 0)
-            })
-    })
+    // A server's load was measured through Prometheus (not taken from its label) when its
+    // arrival rate is its measured throughput, which is how the collector reports vLLM load.
+    let measured = move |s: &Value| {
+        !with_prometheus
+            || (s["throughput"].as_f64().unwrap_or(0.0) > 0.0 && s["rpm"] == s["throughput"])
+    };
+    let first = until(
+        &stack,
+        &client,
+        300,
+        "first placement from measured load",
+        |r| {
+            r["outcome"] == "ok"
+                && r["servers"].as_array().is_some_and(|s| {
+                    s.len() == 3
+                        && s.iter()
+                            .all(|s| s["replicas"].as_i64().unwrap_or(0) > 0 && measured(s))
+                })
+        },
+    )
     .await;
     placed_within_slo(&first);
     // What vllm-001 is given (GPUs x replicas) is measured by its cost.
@@ -178,8 +192,12 @@ async fn the_loop_follows_the_load() {
     // 2. Load up on vllm-001 to 50 requests/s (about 750 in flight): more GPUs, as measured
     //    through Prometheus when it runs.
     set_load(&client, "premium-llama-13b", 3000.0).await;
-    let up = until(&stack, &client, 240, "scale up", |r| {
-        r["outcome"] == "ok" && cost(r) > base
+    let up = until(&stack, &client, 300, "scale up", |r| {
+        let s = server(r, "vllm-001");
+        r["outcome"] == "ok"
+            && cost(r) > base
+            && measured(s)
+            && (!with_prometheus || s["rpm"].as_f64().unwrap_or(0.0) > 1500.0)
     })
     .await;
     placed_within_slo(&up);
@@ -202,8 +220,12 @@ async fn the_loop_follows_the_load() {
 
     // 3. Load down again: fewer GPUs.
     set_load(&client, "premium-llama-13b", 20.0).await;
-    until(&stack, &client, 240, "scale down", |r| {
-        r["outcome"] == "ok" && cost(r) < high
+    until(&stack, &client, 300, "scale down", |r| {
+        let s = server(r, "vllm-001");
+        r["outcome"] == "ok"
+            && cost(r) < high
+            && measured(s)
+            && (!with_prometheus || s["rpm"].as_f64().unwrap_or(f64::MAX) < 300.0)
     })
     .await;
 
