@@ -2,28 +2,14 @@
 //! baseline problem and on 1000 seeded random problems; prints medians per call.
 
 use inferno_optimizer::queue::{Analyzer, PerfParams, QueueConfig, Targets};
+use inferno_optimizer::synthetic::Rng;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-/// Deterministic xorshift64* so the problem mix is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.next()
-    }
-}
 
 fn random_problem(rng: &mut Rng) -> (QueueConfig, Targets) {
     let config = QueueConfig {
         max_batch: rng.range(1.0, 257.0) as u32,
-        max_queue: if rng.next() < 0.5 {
+        max_queue: if rng.next_f64() < 0.5 {
             0
         } else {
             rng.range(0.0, 256.0) as u32
@@ -96,7 +82,7 @@ fn main() {
         t.as_secs_f64() * 1e6
     );
 
-    let mut rng = Rng(0x1f2e_3d4c_5b6a_7988);
+    let mut rng = Rng::new(0x1f2e_3d4c_5b6a_7988);
     let problems: Vec<_> = (0..1000).map(|_| random_problem(&mut rng)).collect();
     let mut solves = 0u64;
     let mut infeasible = 0;
