@@ -9,6 +9,7 @@
 //! (candidates, lazily in value order), `solver/` (unlimited, greedy, saturation policies),
 //! `error` (the crate's [`Error`]).
 
+pub mod alloc;
 pub mod candidate;
 pub mod cli;
 mod error;
