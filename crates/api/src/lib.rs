@@ -20,5 +20,5 @@ pub use load::{
 };
 pub use types::*;
 pub use validate::{
-    check, validate, FileNames, Problem, Severity, BATCH_SIZINGS, SATURATION_POLICIES,
+    check, validate, FileNames, Problem, Severity, BATCH_SIZINGS, SATURATION_POLICIES, SOLVERS,
 };

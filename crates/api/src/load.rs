@@ -499,6 +499,8 @@ static OPTIMIZER: Schema = Schema {
         f("unlimited", Bool),
         f("heterogeneous", Bool),
         f("milpSolver", Bool),
+        f("solver", Str),
+        f("timeLimitSeconds", Float),
         f("useCplex", Bool),
         f("delayedBestEffort", Bool),
         f("saturationPolicy", Str),

@@ -211,7 +211,7 @@ pub struct ServerLoadSpec {
 }
 
 /// `optimizer-data.json`: solver flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct OptimizerData {
     /// The flags.
@@ -219,15 +219,19 @@ pub struct OptimizerData {
 }
 
 /// Solver flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct OptimizerSpec {
     /// Ignore capacity (capacity planning).
     pub unlimited: bool,
-    /// Allow several accelerator kinds per server.
+    /// Allow several accelerator kinds per server (solved by the MILP).
     pub heterogeneous: bool,
-    /// Use the MILP solver.
+    /// Use the MILP solver (the same as `solver: "milp"`).
     pub milp_solver: bool,
+    /// `greedy` (default), `milp` or `lagrangian`.
+    pub solver: String,
+    /// Time limit of the MILP and Lagrangian solvers, seconds (0 = the default, 10 s).
+    pub time_limit_seconds: f64,
     /// Use CPLEX (accepted, unused).
     pub use_cplex: bool,
     /// Best effort after all priorities got their SLO allocation.

@@ -132,6 +132,8 @@ pub const SATURATION_POLICIES: [&str; 4] = [
 
 /// Batch-size rules (`""` means `scaled`).
 pub const BATCH_SIZINGS: [&str; 2] = ["scaled", "search"];
+/// Values of `solver` in the optimizer data (case-insensitive; empty = greedy).
+pub const SOLVERS: [&str; 3] = ["greedy", "milp", "lagrangian"];
 
 /// Validates `spec`, normalises it in place and returns every problem found, in file order.
 ///
@@ -492,6 +494,32 @@ fn optimizer(c: &mut Checker, spec: &SystemSpec, file: &str) {
     if !sizing.is_empty() && !BATCH_SIZINGS.contains(&sizing) {
         let message = format!("unknown rule {sizing:?}; expected scaled or search (or empty)");
         c.error(at, "batchSizing", message);
+    }
+    let solver = o.solver.to_ascii_lowercase();
+    if !solver.is_empty() && !SOLVERS.contains(&solver.as_str()) {
+        let message = format!(
+            "unknown solver {:?}; expected one of {} (or empty)",
+            o.solver,
+            SOLVERS.join(", ")
+        );
+        c.error(at, "solver", message);
+    }
+    if o.heterogeneous && solver == "lagrangian" {
+        let message = "heterogeneous allocations are solved by the MILP; the Lagrangian solver \
+                       handles one accelerator kind per server"
+            .to_string();
+        c.error(at, "heterogeneous", message);
+    }
+    if o.milp_solver && !solver.is_empty() && solver != "milp" {
+        let message = format!("milpSolver is true but solver is {:?}", o.solver);
+        c.error(at, "solver", message);
+    }
+    if !(o.time_limit_seconds.is_finite() && o.time_limit_seconds >= 0.0) {
+        let message = format!(
+            "must be a finite number of seconds >= 0 (0 = the default), got {}",
+            o.time_limit_seconds
+        );
+        c.error(at, "timeLimitSeconds", message);
     }
 }
 

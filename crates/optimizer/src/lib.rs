@@ -21,4 +21,7 @@ pub mod synthetic;
 pub mod system;
 
 pub use error::{Error, Result};
-pub use solver::{solve, Placement, Reason, SaturationPolicy, Solution, SolveOptions, Unplaced};
+pub use solver::{
+    allocation_problem, solve, Placement, Reason, SaturationPolicy, Solution, SolveOptions,
+    SolveReport, SolverKind, Unplaced,
+};

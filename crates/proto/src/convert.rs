@@ -195,6 +195,8 @@ impl From<v1::OptimizerSpec> for api::OptimizerSpec {
             delayed_best_effort: o.delayed_best_effort,
             saturation_policy: o.saturation_policy,
             batch_sizing: o.batch_sizing,
+            solver: o.solver,
+            time_limit_seconds: o.time_limit_seconds,
         }
     }
 }
@@ -435,6 +437,8 @@ impl From<&api::OptimizerSpec> for v1::OptimizerSpec {
             delayed_best_effort: o.delayed_best_effort,
             saturation_policy: o.saturation_policy.clone(),
             batch_sizing: o.batch_sizing.clone(),
+            solver: o.solver.clone(),
+            time_limit_seconds: o.time_limit_seconds,
         }
     }
 }

@@ -34,11 +34,27 @@ impl Default for LagrangeOptions {
 }
 
 /// Repair once per this many iterations (and whenever the bound improves a lot).
-const REPAIR_EVERY: u64 = 10;
-/// Halve the step factor after this many iterations without a better bound.
+const REPAIR_EVERY: u64 = 25;
+/// Halve the step target after this many iterations without a better bound.
 const PATIENCE: u32 = 25;
+/// Weight of the latest relaxed choice in the running frequencies (an exponential average
+/// over about the last 1 / weight iterations).
+const AVERAGE_WEIGHT: f64 = 0.05;
+/// Coordinate sweeps before the first subgradient step.
+const INITIAL_SWEEPS: u32 = 8;
 
 /// Solves `p` in single mode; `start` is a feasible allocation to improve on, if any.
+///
+/// Prices start from sweeps of exact coordinate steps: each limited type in turn gets the
+/// price that clears it (the least price at which the servers choosing it fit), the others
+/// held. That sets prices of very different magnitudes (a cheap plentiful type, a scarce one
+/// that must price out servers worth their penalty) in a few passes, which plain subgradient
+/// steps, dominated by the largest violation, do not. Subgradient steps then move all prices
+/// together, which coordinate steps cannot do at a kink. Their sizes follow a variable target:
+/// each aims at `best bound + delta` (Polyak's rule with the target in place of the unknown
+/// optimum); `delta` grows while the bound rises and halves, with a return to the best prices
+/// and a new sweep, when it stalls. Aiming at the best allocation instead would overshoot by
+/// orders of magnitude whenever servers go unserved: their penalties dwarf every cost.
 pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignment>) -> Outcome {
     let began = Instant::now();
     let penalties = p.penalties(false);
@@ -49,39 +65,68 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         .filter(|&k| p.capacity[k].is_some())
         .collect();
     let mut pi = vec![0.0; p.capacity.len()];
+    let mut best_pi = pi.clone();
+    let typical = typical_prices(p);
+    let mut average: Vec<Vec<f64>> = p
+        .servers
+        .iter()
+        .map(|s| vec![0.0; s.choices.len()])
+        .collect();
     let mut bound = f64::NEG_INFINITY;
-    let mut theta = 2.0;
+    let mut delta = 0.0;
     let mut stale = 0;
     let mut iterations = 0;
+    let mut sweeps = INITIAL_SWEEPS;
     let status = loop {
-        let (value, usage) = relaxed(p, &pi, &penalties);
+        if sweeps > 0 {
+            sweeps -= 1;
+            sweep(p, &limited, &mut pi, &penalties);
+        }
+        let (value, usage, picks) = relaxed(p, &pi, &penalties);
+        for (avg, pick) in average.iter_mut().zip(&picks) {
+            for x in avg.iter_mut() {
+                *x *= 1.0 - AVERAGE_WEIGHT;
+            }
+            if let Some(j) = pick {
+                avg[*j] += AVERAGE_WEIGHT;
+            }
+        }
         let dual = value
             - limited
                 .iter()
                 .map(|&k| pi[k] * p.capacity[k].unwrap_or(0) as f64)
                 .sum::<f64>();
-        let improved = dual > bound + 1e-9 * bound.abs().max(1.0);
-        if improved {
+        if bound == f64::NEG_INFINITY {
+            delta = 0.1 * dual.abs().max(1.0);
+        }
+        if bound == f64::NEG_INFINITY || dual > bound + 1e-9 * bound.abs().max(1.0) {
+            delta *= 2.0;
             bound = dual;
+            best_pi.clone_from(&pi);
             stale = 0;
         } else {
             stale += 1;
             if stale >= PATIENCE {
-                theta /= 2.0;
+                delta /= 2.0;
+                pi.clone_from(&best_pi);
                 stale = 0;
+                sweeps = 1;
+                continue;
             }
         }
         if iterations % REPAIR_EVERY == 0 || best.is_none() {
-            let a = repair(p, &pi);
-            let obj = p.objective(&a, false, &penalties);
-            if best.as_ref().is_none_or(|b| obj < b.1) {
-                best = Some((a, obj));
+            for a in [repair(p, &pi, None), repair(p, &pi, Some(&average))] {
+                let obj = p.objective(&a, false, &penalties);
+                if best.as_ref().is_none_or(|b| obj < b.1) {
+                    best = Some((a, obj));
+                }
             }
         }
         iterations += 1;
         let upper = best.as_ref().map_or(f64::INFINITY, |b| b.1);
-        if relative_gap(upper, bound) <= options.gap_target || upper <= bound {
-            break if upper <= bound + 1e-9 * upper.abs().max(1.0) {
+        let tolerance = 1e-9 * upper.abs().max(1.0);
+        if relative_gap(upper, bound) <= options.gap_target || upper <= bound + tolerance {
+            break if upper <= bound + tolerance {
                 Status::Optimal
             } else {
                 Status::GapReached
@@ -90,7 +135,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         if options.deadline.is_some_and(|d| Instant::now() >= d) {
             break Status::TimeLimit;
         }
-        if iterations >= options.max_iterations || theta < 1e-8 {
+        if iterations >= options.max_iterations || delta < 1e-12 * bound.abs().max(1.0) {
             break Status::IterationLimit;
         }
         // Projected subgradient: a free type whose price is already 0 cannot go lower.
@@ -105,10 +150,16 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
                 }
             })
             .collect();
-        let norm: f64 = g.iter().map(|x| x * x).sum();
+        // Steps in prices relative to each type's scale (its best price so far, at least its
+        // typical value per unit): types whose prices differ by orders of magnitude move alike.
+        let scale: Vec<f64> = limited
+            .iter()
+            .map(|&k| best_pi[k].max(typical[k]))
+            .collect();
+        let norm: f64 = g.iter().zip(&scale).map(|(x, s)| (x * s).powi(2)).sum();
         if norm == 0.0 {
-            // The priced choices fit and no price can rise: the bound is the dual optimum.
-            let a = repair(p, &pi);
+            // The priced choices fit and no price can move: these prices are dual optimal.
+            let a = repair(p, &pi, None);
             let obj = p.objective(&a, false, &penalties);
             if best.as_ref().is_none_or(|b| obj < b.1) {
                 best = Some((a, obj));
@@ -120,9 +171,10 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
                 Status::IterationLimit
             };
         }
-        let step = theta * (upper - dual).max(0.0) / norm;
+        let target = (bound + delta).min(upper);
+        let step = (target - dual).max(0.0) / norm;
         for (i, &k) in limited.iter().enumerate() {
-            pi[k] = (pi[k] + step * g[i]).max(0.0);
+            pi[k] = (pi[k] + step * scale[i] * scale[i] * g[i]).max(0.0);
         }
     };
     let (assignment, objective) = best.unwrap_or_else(|| {
@@ -140,50 +192,151 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     }
 }
 
-/// The relaxed problem at prices `pi`: the sum of every server's priced minimum, and the
-/// units of each type those choices take.
-fn relaxed(p: &Problem, pi: &[f64], penalties: &[f64]) -> (f64, Vec<f64>) {
+/// Per type, the mean value per unit of the choices on it (a floor for price scales).
+fn typical_prices(p: &Problem) -> Vec<f64> {
+    let mut sum = vec![0.0; p.capacity.len()];
+    let mut n = vec![0.0; p.capacity.len()];
+    for c in p.servers.iter().flat_map(|s| &s.choices) {
+        if c.units() > 0 {
+            sum[c.ty] += c.value.abs() / c.units() as f64;
+            n[c.ty] += 1.0;
+        }
+    }
+    sum.iter()
+        .zip(&n)
+        .map(|(s, n)| if *n > 0.0 { (s / n).max(1e-9) } else { 1.0 })
+        .collect()
+}
+
+/// One pass of exact coordinate steps: each limited type's price is set to the least price at
+/// which the servers that choose it (at the other types' current prices) fit in its capacity.
+fn sweep(p: &Problem, limited: &[usize], pi: &mut [f64], penalties: &[f64]) {
+    for &k in limited {
+        let cap = p.capacity[k].unwrap_or(0) as f64;
+        // Per server: the best priced value away from type k (or its penalty), and its
+        // choices on type k as (value, units).
+        let mut rows: Vec<(f64, Vec<(f64, f64)>)> = Vec::new();
+        let mut most: f64 = 0.0;
+        for s in &p.servers {
+            let mut other = penalties[s.level];
+            let mut on_k = Vec::new();
+            for c in &s.choices {
+                if c.ty == k {
+                    on_k.push((c.value, c.units() as f64));
+                } else {
+                    other = other.min(c.value + pi[c.ty] * c.units() as f64);
+                }
+            }
+            if on_k.is_empty() {
+                continue;
+            }
+            for &(v, u) in &on_k {
+                if u > 0.0 {
+                    most = most.max((other - v) / u);
+                }
+            }
+            rows.push((other, on_k));
+        }
+        let usage = |t: f64| -> f64 {
+            rows.iter()
+                .map(|(other, on_k)| {
+                    let mut best = *other;
+                    let mut units = 0.0;
+                    for &(v, u) in on_k {
+                        let priced = v + t * u;
+                        if priced < best {
+                            best = priced;
+                            units = u;
+                        }
+                    }
+                    units
+                })
+                .sum()
+        };
+        if usage(0.0) <= cap {
+            pi[k] = 0.0;
+            continue;
+        }
+        // Usage falls as the price rises; at `most` (+ margin) nobody wants the type.
+        let (mut lo, mut hi) = (0.0, most.max(0.0) * (1.0 + 1e-9) + 1e-9);
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if usage(mid) <= cap {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        pi[k] = hi;
+    }
+}
+
+/// The relaxed problem at prices `pi`: the sum of every server's priced minimum, the units of
+/// each type those choices take, and the choices (None = unserved).
+fn relaxed(p: &Problem, pi: &[f64], penalties: &[f64]) -> (f64, Vec<f64>, Vec<Option<usize>>) {
     let mut usage = vec![0.0; p.capacity.len()];
     let mut total = 0.0;
+    let mut picks = Vec::with_capacity(p.servers.len());
     for s in &p.servers {
         let mut best = penalties[s.level];
         let mut pick = None;
-        for c in &s.choices {
+        for (j, c) in s.choices.iter().enumerate() {
             let priced = c.value + pi[c.ty] * c.units() as f64;
             if priced < best {
                 best = priced;
-                pick = Some(c);
+                pick = Some(j);
             }
         }
-        if let Some(c) = pick {
+        if let Some(j) = pick {
+            let c = &s.choices[j];
             usage[c.ty] += c.units() as f64;
         }
+        picks.push(pick);
         total += best;
     }
-    (total, usage)
+    (total, usage, picks)
 }
 
-/// A feasible allocation guided by the prices: servers in order of level, then of regret (how
-/// much they lose at these prices if their first choice is gone), each takes its cheapest
-/// priced choice that still fits; then every server moves to a lower-value choice that fits,
-/// and unserved servers take any choice that fits.
-fn repair(p: &Problem, pi: &[f64]) -> Assignment {
+/// A feasible allocation guided by the prices: servers in order of level, then of how sure
+/// their choice is, each takes the first choice that still fits; then the unserved take any
+/// choice that fits and every server moves to a lower-value choice that fits.
+///
+/// Without `average`, "how sure" is the regret at these prices (what a server loses if its
+/// first choice is gone) and choices go by priced value. With `average` (how often each choice
+/// was a server's relaxed pick over recent iterations: an estimate of the LP relaxation's
+/// split), servers with the most settled pick go first and choices go by that frequency. At
+/// optimal prices many servers are indifferent between types, and the frequencies say how the
+/// LP shares them out, which the prices alone do not.
+fn repair(p: &Problem, pi: &[f64], average: Option<&[Vec<f64>]>) -> Assignment {
     let priced = |s: usize, c: usize| {
         let c = &p.servers[s].choices[c];
         c.value + pi[c.ty] * c.units() as f64
     };
+    // Smaller key = earlier / preferred.
+    let choice_key = |s: usize, c: usize| match average {
+        Some(avg) => -avg[s][c],
+        None => 0.0,
+    };
     let mut order: Vec<(usize, f64)> = (0..p.servers.len())
         .map(|s| {
-            let mut v: Vec<f64> = (0..p.servers[s].choices.len())
-                .map(|c| priced(s, c))
-                .collect();
-            v.sort_by(f64::total_cmp);
-            let regret = match v.as_slice() {
-                [] => 0.0,
-                [_] => f64::INFINITY,
-                [a, b, ..] => b - a,
+            let sure = match average {
+                Some(avg) => avg[s].iter().copied().fold(0.0, f64::max),
+                None => {
+                    let mut v: Vec<f64> = (0..p.servers[s].choices.len())
+                        .map(|c| priced(s, c))
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    match v.as_slice() {
+                        [] => 0.0,
+                        [_] => f64::INFINITY,
+                        [a, b, ..] => b - a,
+                    }
+                }
             };
-            (s, regret)
+            (s, sure)
         })
         .collect();
     order.sort_by(|a, b| {
@@ -203,7 +356,11 @@ fn repair(p: &Problem, pi: &[f64]) -> Assignment {
     for &(s, _) in &order {
         choices.clear();
         choices.extend(0..p.servers[s].choices.len());
-        choices.sort_by(|&x, &y| priced(s, x).total_cmp(&priced(s, y)));
+        choices.sort_by(|&x, &y| {
+            choice_key(s, x)
+                .total_cmp(&choice_key(s, y))
+                .then(priced(s, x).total_cmp(&priced(s, y)))
+        });
         if let Some(&c) = choices
             .iter()
             .find(|&&c| fits(&left, &p.servers[s].choices[c]))
@@ -229,11 +386,15 @@ fn take(left: &mut [i128], c: &super::Choice, sign: i128) {
 /// Local moves that keep feasibility: serve the unserved (level order), then let each server
 /// switch to the lowest-value choice that fits once its own units are freed.
 fn improve(p: &Problem, a: &mut Assignment, left: &mut [i128], order: &[(usize, f64)]) {
-    for _ in 0..2 {
+    for pass in 0..3 {
         let mut changed = false;
         for &(s, _) in order {
             let server = &p.servers[s];
             let current = a[s].first().map(|&(c, _)| c);
+            // The first pass only serves the unserved: lower values must not take their room.
+            if pass == 0 && current.is_some() {
+                continue;
+            }
             if let Some(c) = current {
                 take(left, &server.choices[c], -1);
             }

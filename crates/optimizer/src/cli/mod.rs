@@ -115,6 +115,15 @@ pub struct SolveArgs {
     /// result, slower; for verification).
     #[arg(long)]
     pub size_all: bool,
+    /// Solver: greedy, milp or lagrangian (overrides the optimizer data).
+    #[arg(long, value_name = "S")]
+    pub solver: Option<String>,
+    /// Several accelerator kinds per server (MILP).
+    #[arg(long)]
+    pub heterogeneous: bool,
+    /// Time limit of the MILP and Lagrangian solvers, seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: Option<f64>,
 }
 
 /// A queue problem (spec 5.4), from a JSON file and/or flags (flags win).

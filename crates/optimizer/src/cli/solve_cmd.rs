@@ -3,7 +3,7 @@
 use super::table::{num, Table};
 use super::{CliError, SolveArgs};
 use crate::candidate::BatchSizing;
-use crate::solver::{solve, SaturationPolicy, Solution, SolveOptions};
+use crate::solver::{solve, SaturationPolicy, Solution, SolveOptions, SolveReport, SolverKind};
 use inferno_api::{load_path, SystemSpec};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -31,6 +31,34 @@ pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, Cli
             ))
         })?;
     }
+    if let Some(s) = &args.solver {
+        options.solver = SolverKind::parse(s).ok_or_else(|| {
+            CliError::Input(format!(
+                "--solver: unknown solver {s:?} (greedy, milp, lagrangian)"
+            ))
+        })?;
+    }
+    if args.heterogeneous {
+        options.heterogeneous = true;
+        match options.solver {
+            SolverKind::Greedy => options.solver = SolverKind::Milp,
+            SolverKind::Milp => {}
+            SolverKind::Lagrangian => {
+                return Err(CliError::Input(
+                    "--heterogeneous: solved by the MILP only, not by --solver lagrangian"
+                        .to_string(),
+                ))
+            }
+        }
+    }
+    if let Some(t) = args.time_limit {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(CliError::Input(format!(
+                "--time-limit: must be a positive number of seconds, got {t}"
+            )));
+        }
+        options.time_limit = Some(std::time::Duration::from_secs_f64(t));
+    }
     let solution = solve(&spec, &options);
     if args.json {
         write_json(&solution, out)?;
@@ -52,9 +80,43 @@ fn write_json(solution: &Solution, out: &mut dyn Write) -> Result<(), CliError> 
         .collect();
     let mut value = serde_json::to_value(solution.to_api()).map_err(std::io::Error::from)?;
     value["unplaced"] = json!(unplaced);
+    value["report"] = report_json(&solution.report);
+    let parts: serde_json::Map<String, serde_json::Value> = solution
+        .placements
+        .values()
+        .filter(|p| !p.parts.is_empty())
+        .map(|p| {
+            let parts: Vec<_> = p
+                .parts
+                .iter()
+                .map(|x| {
+                    json!({"accelerator": x.accelerator, "numReplicas": x.replicas,
+                        "cost": x.cost, "rpsPerReplica": x.rate_per_replica,
+                        "itlAverage": x.itl, "ttftAverage": x.ttft, "rho": x.rho})
+                })
+                .collect();
+            (p.server.clone(), json!(parts))
+        })
+        .collect();
+    if !parts.is_empty() {
+        value["heterogeneous"] = serde_json::Value::Object(parts);
+    }
     serde_json::to_writer_pretty(&mut *out, &value).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
+}
+
+fn report_json(r: &SolveReport) -> serde_json::Value {
+    json!({
+        "solver": r.solver,
+        "status": r.status,
+        "objective": r.objective,
+        "bound": r.bound,
+        "gap": r.gap,
+        "notFullyServed": r.not_fully_served,
+        "iterations": r.iterations,
+        "solverMs": r.solver_time.as_secs_f64() * 1e3,
+    })
 }
 
 fn write_text(
@@ -170,6 +232,36 @@ fn write_text(
     for u in &solution.unplaced {
         writeln!(out, "unplaced {}: {}", u.server, u.reason)?;
     }
+    for p in solution.placements.values().filter(|p| !p.parts.is_empty()) {
+        let parts: Vec<String> = p
+            .parts
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} x {} (ITL {} ms, TTFT {} ms at {} req/s each)",
+                    x.accelerator,
+                    x.replicas,
+                    num(x.itl, 2),
+                    num(x.ttft, 2),
+                    num(x.rate_per_replica, 3)
+                )
+            })
+            .collect();
+        writeln!(out, "heterogeneous {}: {}", p.server, parts.join(" + "))?;
+    }
+    let r = &solution.report;
+    writeln!(
+        out,
+        "solver {} ({}): objective {}, bound {}, gap {:.4}%, {} not fully served, {} iterations, {:.1} ms",
+        r.solver,
+        r.status,
+        num(r.objective, 2),
+        num(r.bound, 2),
+        r.gap * 100.0,
+        r.not_fully_served,
+        r.iterations,
+        r.solver_time.as_secs_f64() * 1e3
+    )?;
     let st = &solution.stats;
     writeln!(
         out,

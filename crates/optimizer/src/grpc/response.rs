@@ -1,7 +1,7 @@
 //! Domain results -> `inferno.v1` messages.
 
 use crate::queue::{Concurrency, Metrics, Sizing};
-use crate::solver::Solution;
+use crate::solver::{Solution, SolveReport};
 use inferno_proto::v1;
 use tonic::Status;
 
@@ -48,7 +48,42 @@ pub(crate) fn optimize_response(
             .map(|p| p.server.clone())
             .collect(),
         warnings,
+        report: Some(report(&solution.report)),
+        heterogeneous: solution
+            .placements
+            .values()
+            .filter(|p| !p.parts.is_empty())
+            .map(|p| v1::HeterogeneousAllocation {
+                server: p.server.clone(),
+                parts: p
+                    .parts
+                    .iter()
+                    .map(|x| v1::AllocationPart {
+                        accelerator: x.accelerator.clone(),
+                        num_replicas: i32::try_from(x.replicas).unwrap_or(i32::MAX),
+                        cost: x.cost,
+                        rps_per_replica: x.rate_per_replica,
+                        itl_average: x.itl,
+                        ttft_average: x.ttft,
+                        rho: x.rho,
+                    })
+                    .collect(),
+            })
+            .collect(),
     })
+}
+
+fn report(r: &SolveReport) -> v1::SolveReport {
+    v1::SolveReport {
+        solver: r.solver.to_string(),
+        status: r.status.to_string(),
+        objective: r.objective,
+        bound: r.bound,
+        gap: r.gap,
+        not_fully_served: u32_sat(r.not_fully_served),
+        iterations: r.iterations,
+        solver_ms: r.solver_time.as_secs_f64() * 1e3,
+    }
 }
 
 fn u32_sat(v: u64) -> u32 {

@@ -86,28 +86,13 @@ impl<'a> Greedy<'_, 'a> {
             left.extend(self.best_effort(entries, unallocated, available, solution));
         }
         for i in left {
-            let e = &entries[i];
-            let reason = match e.stream.taken.first() {
-                Some(c) => {
-                    let acc = &self.system.accelerators[c.acc];
-                    Reason::OutOfCapacity {
-                        accelerator: acc.name.clone(),
-                        accelerator_type: self.system.types[acc.type_index].clone(),
-                        replicas: c.replicas,
-                        needed: c.units(),
-                        available: available[acc.type_index],
-                    }
-                }
-                None => Reason::no_candidate(self.system, &e.stream),
-            };
-            solution.unplaced.push(Unplaced {
-                server: e.ctx.spec.name.clone(),
-                reason,
-            });
+            solution
+                .unplaced
+                .push(unplaced(self.system, &entries[i], available));
         }
     }
 
-    fn best_effort(
+    pub(crate) fn best_effort(
         &self,
         entries: &mut [Entry<'a>],
         unallocated: Vec<usize>,
@@ -177,5 +162,26 @@ impl<'a> Greedy<'_, 'a> {
             }
         }
         unallocated
+    }
+}
+
+/// A server left unplaced: out of capacity on its best candidate, or without any candidate.
+pub(crate) fn unplaced(system: &System<'_>, e: &Entry<'_>, available: &[u64]) -> Unplaced {
+    let reason = match e.stream.taken.first() {
+        Some(c) => {
+            let acc = &system.accelerators[c.acc];
+            Reason::OutOfCapacity {
+                accelerator: acc.name.clone(),
+                accelerator_type: system.types[acc.type_index].clone(),
+                replicas: c.replicas,
+                needed: c.units(),
+                available: available[acc.type_index],
+            }
+        }
+        None => Reason::no_candidate(system, &e.stream),
+    };
+    Unplaced {
+        server: e.ctx.spec.name.clone(),
+        reason,
     }
 }

@@ -1,14 +1,17 @@
 //! Solvers: from candidates to a solution (spec 4).
 //!
 //! [`solve`] builds every server's context and candidate stream (in parallel), then runs the
-//! unlimited solver (each server takes its best candidate) or the greedy solver with
-//! capacities, priority groups and a saturation policy. A server that cannot be placed is
-//! reported with its reason; the rest of the solution is still returned.
+//! unlimited solver (each server takes its best candidate), the greedy solver with
+//! capacities, priority groups and a saturation policy, or the exact MILP / Lagrangian solvers
+//! (docs/solvers.md). A server that cannot be placed is reported with its reason; the rest of
+//! the solution is still returned, with a report of its objective, bound and gap.
 
+mod exact;
 mod greedy;
 mod policy;
 mod reason;
 
+pub use exact::{Part, SolveReport, SolverKind, DEFAULT_TIME_LIMIT};
 pub use policy::SaturationPolicy;
 pub use reason::Reason;
 
@@ -23,6 +26,12 @@ use std::time::{Duration, Instant};
 /// Solver options (from the optimizer data, overridable by callers such as the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SolveOptions {
+    /// Which solver places the servers.
+    pub solver: SolverKind,
+    /// Several accelerator kinds per server (solved by the MILP).
+    pub heterogeneous: bool,
+    /// Time limit of the MILP and Lagrangian solvers (None = [`DEFAULT_TIME_LIMIT`]).
+    pub time_limit: Option<Duration>,
     /// Ignore capacities.
     pub unlimited: bool,
     /// Best effort once after all priorities (true) or after each priority group (false).
@@ -41,7 +50,40 @@ impl SolveOptions {
     /// naming the field.
     pub fn from_spec(spec: &SystemSpec) -> Result<Self, String> {
         let o = &spec.optimizer_data.optimizer;
+        let mut solver = SolverKind::parse(&o.solver).ok_or_else(|| {
+            format!(
+                "optimizer.solver: unknown solver {:?} (greedy, milp, lagrangian)",
+                o.solver
+            )
+        })?;
+        if o.milp_solver || o.heterogeneous {
+            match solver {
+                SolverKind::Greedy if o.solver.is_empty() => solver = SolverKind::Milp,
+                SolverKind::Milp => {}
+                other if o.heterogeneous => {
+                    return Err(format!(
+                        "optimizer.heterogeneous: solved by the MILP only, but solver is {:?}",
+                        other.name()
+                    ))
+                }
+                other => {
+                    return Err(format!(
+                        "optimizer.solver: milpSolver is true but solver is {:?}",
+                        other.name()
+                    ))
+                }
+            }
+        }
+        let seconds = o.time_limit_seconds;
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(format!(
+                "optimizer.timeLimitSeconds: must be a finite number >= 0, got {seconds}"
+            ));
+        }
         Ok(Self {
+            solver,
+            heterogeneous: o.heterogeneous,
+            time_limit: (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
             unlimited: o.unlimited,
             delayed_best_effort: o.delayed_best_effort,
             policy: SaturationPolicy::parse(&o.saturation_policy).ok_or_else(|| {
@@ -81,6 +123,8 @@ pub struct Placement {
     pub capacity_per_replica: f64,
     /// Load the server must carry, requests/s.
     pub demand: f64,
+    /// Heterogeneous mode: the replicas on each accelerator (empty: all on `allocation`'s).
+    pub parts: Vec<Part>,
 }
 
 /// A server that could not be placed.
@@ -118,6 +162,8 @@ pub struct Solution {
     pub usage: BTreeMap<String, (u64, u64)>,
     /// Counters.
     pub stats: SolveStats,
+    /// Solver, objective, bound and gap.
+    pub report: SolveReport,
 }
 
 impl Solution {
@@ -194,7 +240,19 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
     }
 
     let mut available = system.capacity.clone();
-    if options.unlimited {
+    let greedy = greedy::Greedy {
+        system: &system,
+        options,
+        cache: &cache,
+    };
+    let solver_start = Instant::now();
+    // Without capacities each server's best candidate is optimal in single mode; the exact
+    // solvers are for capacities and for heterogeneous mode.
+    let exact =
+        options.heterogeneous || (options.solver != SolverKind::Greedy && !options.unlimited);
+    if exact {
+        exact::run(&greedy, &mut entries, &mut available, &mut solution);
+    } else if options.unlimited {
         for e in &entries {
             match e.stream.taken.first() {
                 Some(c) => {
@@ -208,12 +266,11 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
             }
         }
     } else {
-        let ctx = greedy::Greedy {
-            system: &system,
-            options,
-            cache: &cache,
-        };
-        ctx.run(&mut entries, &mut available, &mut solution);
+        greedy.run(&mut entries, &mut available, &mut solution);
+    }
+    if !exact {
+        let time = solver_start.elapsed();
+        solution.report = exact::heuristic_report(&greedy, &mut entries, &solution, time);
     }
 
     for (t, name) in system.types.iter().enumerate() {
@@ -222,8 +279,12 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
             solution
                 .placements
                 .values()
-                .filter(|p| &p.accelerator_type == name)
-                .map(|p| p.units)
+                .flat_map(|p| {
+                    let whole =
+                        (p.parts.is_empty() && &p.accelerator_type == name).then_some(p.units);
+                    let parts = p.parts.iter().filter(|x| &x.accelerator_type == name);
+                    whole.into_iter().chain(parts.map(|x| x.units))
+                })
                 .sum()
         } else {
             cap - available[t]
@@ -256,6 +317,37 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
         duration: start.elapsed(),
     };
     solution
+}
+
+/// The abstract allocation problem `spec` poses under `options` (every candidate sized; servers
+/// with no candidate, or needing nothing, left out), with the names of its servers: for
+/// comparing solvers on the same problem and for studying it (bounds, relaxations).
+pub fn allocation_problem(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+) -> (crate::alloc::Problem, Vec<String>) {
+    let system = System::new(spec);
+    let cache = SizingCache::default();
+    let mut entries: Vec<Entry<'_>> = (0..system.servers().len())
+        .into_par_iter()
+        .filter_map(|i| {
+            let ctx = ServerContext::new(&system, i).ok()?;
+            let stream = CandidateStream::new(&system, &ctx, options.batch_sizing);
+            (!ctx.needs_nothing()).then_some(Entry {
+                ctx,
+                stream,
+                cur: 0,
+            })
+        })
+        .collect();
+    exact::size_all(&system, &mut entries, options, &cache);
+    let built = exact::build(&system, &entries, options);
+    let names = built
+        .entry
+        .iter()
+        .map(|&i| entries[i].ctx.spec.name.clone())
+        .collect();
+    (built.problem, names)
 }
 
 /// A placement of `count` replicas of candidate `c` (fewer than `c.replicas` = best effort,
@@ -298,6 +390,7 @@ pub(crate) fn placement(
         value: c.value * scale,
         capacity_per_replica: c.capacity_per_replica,
         demand: ctx.demand,
+        parts: Vec::new(),
     }
 }
 
@@ -322,5 +415,6 @@ fn zero_replicas(system: &System<'_>, ctx: &ServerContext<'_>) -> Placement {
         value: 0.0,
         capacity_per_replica: 0.0,
         demand: 0.0,
+        parts: Vec::new(),
     }
 }
