@@ -1,10 +1,13 @@
 //! `make bench`: greedy vs Lagrangian vs MILP when GPUs are scarce.
 //!
 //! The large sample replicated 100 times (2,700 servers x 21 accelerators, seed 0x5eed, as
-//! `inferno-optimizer generate samples/large --copies 100 --seed 24301`), in two settings:
+//! `inferno-optimizer generate samples/large --copies 100 --seed 24301`), in three settings:
+//! - `limited`: the sample's capacities (x 100): every server can be served, capacities bind
+//!   on the cheap types; a pure cost problem;
 //! - `scarce`: every type the greedy uses when capacities are ignored gets half of what it
 //!   uses there; the other types keep the sample's capacity (x 100), so servers must move to
-//!   dearer GPUs: a cost problem;
+//!   dearer GPUs, and some of the Free class (whose targets only the fast types meet) cannot
+//!   be served;
 //! - `shortage`: every type gets half of that use and the unused types none, so about a third
 //!   of the servers cannot be served and the priorities decide who is.
 //!
@@ -13,8 +16,7 @@
 //! MILP once with its time limit.
 //!
 //! `INFERNO_BENCH_MILP_SECONDS` sets the MILP's time limit (default 20);
-//! `INFERNO_BENCH_WRITE=PREFIX` writes the generated systems to PREFIX.scarce.json and
-//! PREFIX.shortage.json.
+//! `INFERNO_BENCH_WRITE=PREFIX` writes the generated systems to PREFIX.SETTING.json.
 
 use inferno_api::{load_path, SystemData, SystemSpec};
 use inferno_optimizer::synthetic::replicate;
@@ -22,9 +24,10 @@ use inferno_optimizer::{solve, Solution, SolveOptions, SolverKind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The system: large x 100 with the used types at half the unlimited greedy's use, and the
-/// unused ones as in the sample (`shortage`: none).
-fn scarce(shortage: bool) -> SystemSpec {
+/// The system: large x 100 as sampled (`limited`), or with the used types at half the
+/// unlimited greedy's use and the unused ones as in the sample (`scarce`) or at none
+/// (`shortage`).
+fn system(setting: &str) -> SystemSpec {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples");
     let large = load_path(&root.join("large")).expect("large sample").spec;
     let mut spec = replicate(&large, 100, 0x5eed);
@@ -33,6 +36,10 @@ fn scarce(shortage: bool) -> SystemSpec {
         ..SolveOptions::from_spec(&spec).unwrap()
     };
     let need = solve(&spec, &unlimited).usage;
+    let shortage = setting == "shortage";
+    if setting == "limited" {
+        return spec;
+    }
     for c in &mut spec.capacity_data.count {
         let used = need.get(&c.acc_type).map_or(0, |u| u.0);
         if used > 0 || shortage {
@@ -53,8 +60,14 @@ fn run(name: &str, spec: &SystemSpec, options: &SolveOptions, runs: usize) {
     solutions.sort_by_key(|s| s.1.report.solver_time);
     let (whole, s) = &solutions[runs / 2];
     let r = &s.report;
+    let floor = r.unserved_floor.map_or(String::new(), |f| {
+        format!(
+            "; priority {}: {} unserved, at least {} for any allocation serving the higher ones",
+            f.priority, f.unserved, f.at_least
+        )
+    });
     println!(
-        "{name}: cost {:.0}, objective {:.6e}, bound {:.6e}, gap {:.4}%, {} of {} servers not fully served, status {}, {} iterations; solver {:.1} ms, whole solve {:.1} ms (median of {runs})",
+        "{name}: cost {:.0}, objective {:.6e}, bound {:.6e}, gap {:.4}%, {} of {} servers not fully served, status {}, {} iterations; solver {:.1} ms, whole solve {:.1} ms (median of {runs}){floor}",
         s.total_cost(),
         r.objective,
         r.bound,
@@ -69,9 +82,8 @@ fn run(name: &str, spec: &SystemSpec, options: &SolveOptions, runs: usize) {
 }
 
 fn main() {
-    for shortage in [false, true] {
-        let spec = scarce(shortage);
-        let setting = if shortage { "shortage" } else { "scarce" };
+    for setting in ["limited", "scarce", "shortage"] {
+        let spec = system(setting);
         if let Ok(path) = std::env::var("INFERNO_BENCH_WRITE") {
             let text = serde_json::to_string(&SystemData {
                 system: spec.clone(),

@@ -114,6 +114,8 @@ fn report_json(r: &SolveReport) -> serde_json::Value {
         "bound": r.bound,
         "gap": r.gap,
         "notFullyServed": r.not_fully_served,
+        "unservedFloor": r.unserved_floor.map(|f| json!({
+            "priority": f.priority, "unserved": f.unserved, "atLeast": f.at_least})),
         "iterations": r.iterations,
         "solverMs": r.solver_time.as_secs_f64() * 1e3,
     })
@@ -250,6 +252,13 @@ fn write_text(
         writeln!(out, "heterogeneous {}: {}", p.server, parts.join(" + "))?;
     }
     let r = &solution.report;
+    if let Some(f) = r.unserved_floor {
+        writeln!(
+            out,
+            "priority {}: {} servers not fully served; any allocation that serves every more important server leaves at least {} of them unserved",
+            f.priority, f.unserved, f.at_least
+        )?;
+    }
     writeln!(
         out,
         "solver {} ({}): objective {}, bound {}, gap {:.4}%, {} not fully served, {} iterations, {:.1} ms",

@@ -83,6 +83,11 @@ fn report(r: &SolveReport) -> v1::SolveReport {
         not_fully_served: u32_sat(r.not_fully_served),
         iterations: r.iterations,
         solver_ms: r.solver_time.as_secs_f64() * 1e3,
+        unserved_floor: r.unserved_floor.map(|f| v1::UnservedFloor {
+            priority: f.priority,
+            unserved: u32_sat(f.unserved),
+            at_least: u32_sat(f.at_least),
+        }),
     }
 }
 

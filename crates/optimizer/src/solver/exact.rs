@@ -89,16 +89,48 @@ pub struct SolveReport {
     pub gap: f64,
     /// Servers with candidates that are not fully served (unplaced or best effort).
     pub not_fully_served: u64,
+    /// What the bound proves about the first priority left short, if any.
+    pub unserved_floor: Option<UnservedFloor>,
     /// Subgradient iterations or branch-and-bound nodes.
     pub iterations: u64,
     /// Time of the solver proper, after sizing.
     pub solver_time: Duration,
 }
 
-/// The abstract problem of a set of entries, and which entry each of its servers is.
+/// The count certificate of a solve that leaves servers unserved: at the most important
+/// priority with unserved servers, no allocation that fully serves every more important
+/// server leaves fewer than `at_least` unserved (from the bound and the penalties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnservedFloor {
+    /// The class priority.
+    pub priority: i64,
+    /// Servers of that priority this solution does not fully serve.
+    pub unserved: u64,
+    /// Proven minimum for any allocation serving every more important server.
+    pub at_least: u64,
+}
+
+/// The abstract problem of a set of entries, which entry each of its servers is, and the
+/// class priority of each level.
 pub(crate) struct Built {
     pub(crate) problem: Problem,
     pub(crate) entry: Vec<usize>,
+    pub(crate) priorities: Vec<i64>,
+}
+
+/// The certificate for `unserved` servers per level under lower bound `bound` (see
+/// [`UnservedFloor`]). Any allocation A serving the levels above `l` fully has objective
+/// `W_l u_l(A) + R(A)` with `R(A) <= W_l - 1` by the choice of penalties, so
+/// `u_l(A) >= (bound + 1) / W_l - 1`.
+fn unserved_floor(built: &Built, unserved: &[usize], bound: f64) -> Option<UnservedFloor> {
+    let l = unserved.iter().position(|&u| u > 0)?;
+    let w = built.problem.penalties(false)[l];
+    let at_least = ((bound + 1.0) / w - 1.0 - 1e-9).ceil().max(0.0) as u64;
+    Some(UnservedFloor {
+        priority: built.priorities[l],
+        unserved: unserved[l] as u64,
+        at_least: at_least.min(unserved[l] as u64),
+    })
 }
 
 /// Sizes every candidate of every entry (in parallel).
@@ -166,7 +198,11 @@ pub(crate) fn build(system: &System<'_>, entries: &[Entry<'_>], options: &SolveO
         });
         entry.push(i);
     }
-    Built { problem, entry }
+    Built {
+        problem,
+        entry,
+        priorities,
+    }
 }
 
 /// Runs the MILP or the Lagrangian solver and fills `solution`.
@@ -248,6 +284,11 @@ pub(crate) fn run<'a>(
         bound,
         gap: alloc::relative_gap(objective, bound),
         not_fully_served: p.unserved(&outcome.assignment).iter().sum::<usize>() as u64,
+        unserved_floor: if multi {
+            None
+        } else {
+            unserved_floor(&built, &p.unserved(&outcome.assignment), bound)
+        },
         iterations: outcome.iterations,
         solver_time,
     };
@@ -384,6 +425,7 @@ pub(crate) fn heuristic_report<'a>(
             bound: bound.min(objective),
             gap: alloc::relative_gap(objective, bound.min(objective)),
             not_fully_served: 0,
+            unserved_floor: None,
             iterations: 0,
             solver_time,
         };
@@ -413,6 +455,12 @@ pub(crate) fn heuristic_report<'a>(
         None,
     );
     let bound = dual.bound.min(objective);
+    let mut unserved = vec![0; built.problem.levels()];
+    for (&i, s) in built.entry.iter().zip(&built.problem.servers) {
+        if !full(&entries[i]) {
+            unserved[s.level] += 1;
+        }
+    }
     SolveReport {
         solver: "greedy",
         status: "heuristic",
@@ -420,6 +468,7 @@ pub(crate) fn heuristic_report<'a>(
         bound,
         gap: alloc::relative_gap(objective, bound),
         not_fully_served: not_full,
+        unserved_floor: unserved_floor(&built, &unserved, bound),
         iterations: 0,
         solver_time,
     }

@@ -11,7 +11,7 @@ mod greedy;
 mod policy;
 mod reason;
 
-pub use exact::{Part, SolveReport, SolverKind, DEFAULT_TIME_LIMIT};
+pub use exact::{Part, SolveReport, SolverKind, UnservedFloor, DEFAULT_TIME_LIMIT};
 pub use policy::SaturationPolicy;
 pub use reason::Reason;
 
