@@ -220,6 +220,8 @@ pub(crate) fn run<'a>(
     let limit = options.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
     let deadline = began + limit;
     let multi = options.heterogeneous;
+    // Both solvers start from the greedy's allocation, so neither returns anything worse.
+    let start = (!options.unlimited).then(|| greedy_start(greedy, entries, &built));
     let lagrange = |deadline| {
         alloc::lagrangian(
             p,
@@ -227,7 +229,7 @@ pub(crate) fn run<'a>(
                 deadline: Some(deadline),
                 ..LagrangeOptions::default()
             },
-            None,
+            start.as_ref(),
         )
     };
     let (outcome, bound, name) = if options.solver == SolverKind::Lagrangian {
@@ -292,6 +294,44 @@ pub(crate) fn run<'a>(
         iterations: outcome.iterations,
         solver_time,
     };
+}
+
+/// The greedy's full placements (no best effort) as an allocation of `built`.
+fn greedy_start<'a>(
+    greedy: &Greedy<'_, 'a>,
+    entries: &mut [Entry<'a>],
+    built: &Built,
+) -> alloc::Assignment {
+    let options = SolveOptions {
+        policy: super::SaturationPolicy::None,
+        ..*greedy.options
+    };
+    let plain = Greedy {
+        options: &options,
+        ..*greedy
+    };
+    let mut scratch = Solution::default();
+    let mut available = greedy.system.capacity.clone();
+    plain.run(entries, &mut available, &mut scratch);
+    for e in entries.iter_mut() {
+        e.cur = 0;
+    }
+    built
+        .entry
+        .iter()
+        .map(|&i| {
+            let e = &entries[i];
+            let Some(p) = scratch.placements.get(&e.ctx.spec.name) else {
+                return Vec::new();
+            };
+            e.stream
+                .taken
+                .iter()
+                .position(|c| greedy.system.accelerators[c.acc].name == p.allocation.accelerator)
+                .map(|c| vec![(c, e.stream.taken[c].replicas)])
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn take(

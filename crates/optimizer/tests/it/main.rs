@@ -6,5 +6,6 @@ mod grpcurl;
 mod queue_props;
 mod queue_vectors;
 mod solver_cases;
+mod solver_exact;
 mod solver_props;
 mod solver_vectors;
