@@ -139,6 +139,14 @@ pub struct CycleReport {
     pub capacity: Vec<CapacityRecord>,
     /// Total cost of the decision, cents/hour.
     pub total_cost: f64,
+    /// Solver of the decision (greedy, unlimited, milp, lagrangian) and how it ended.
+    pub solver: String,
+    /// Its objective (docs/solvers.md), proven lower bound and relative gap.
+    pub objective: f64,
+    /// Proven lower bound on the objective.
+    pub bound: f64,
+    /// `(objective - bound) / |objective|`.
+    pub gap: f64,
     /// Deployments changed.
     pub changes: usize,
     /// Dry run.
@@ -270,6 +278,23 @@ async fn run_stages(
         .map(|u| (u.server.clone(), u.reason.clone()))
         .collect();
     report.total_cost = solved.total_cost;
+    if let Some(r) = &solved.report {
+        report.solver = format!("{} ({})", r.solver, r.status);
+        (report.objective, report.bound, report.gap) = (r.objective, r.bound, r.gap);
+    }
+    for h in &solved.heterogeneous {
+        let parts: Vec<String> = h
+            .parts
+            .iter()
+            .map(|p| format!("{} x {}", p.accelerator, p.num_replicas))
+            .collect();
+        report.problems.push(format!(
+            "{}: heterogeneous allocation {}; a Deployment runs one accelerator type, so it is \
+             applied as the total on the largest part",
+            h.server,
+            parts.join(" + ")
+        ));
+    }
     report.capacity = solved
         .usage
         .iter()

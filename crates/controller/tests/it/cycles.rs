@@ -152,6 +152,8 @@ async fn a_cycle_collects_optimizes_and_applies() {
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(v["cycle"], 1);
     assert_eq!(v["totalCost"], 25826.0);
+    assert_eq!(v["solver"], "greedy (heuristic)");
+    assert!(v["bound"].as_f64().unwrap() <= v["objective"].as_f64().unwrap());
     assert!(v["servers"][0]["sloItl"].as_f64().unwrap() > 0.0);
     assert!(v["timing"]["optimizeMs"].as_f64().unwrap() > 0.0);
     assert!(l

@@ -145,6 +145,28 @@ async fn grpcurl_lists_describes_and_optimizes() {
     assert_eq!(allocations.len(), 15);
     assert_eq!(allocations["Free-llama_70b"]["accelerator"], "4xA100");
     assert_eq!(allocations["Free-llama_70b"]["numReplicas"], 54);
+    assert_eq!(v["report"]["solver"], "greedy");
+    let greedy_objective = v["report"]["objective"].as_f64().unwrap();
+
+    // The exact solver, chosen in the optimizer data of the request: proven optimal, never
+    // worse than the greedy, with its bound and gap.
+    let mut exact = sample("small");
+    exact.optimizer_data.optimizer.solver = "milp".into();
+    let system = serde_json::to_string(&inferno_api::SystemData { system: exact }).unwrap();
+    let (ok, out, err) = run(
+        bin.clone(),
+        args(&["-d", "@", &addr, "inferno.v1.Optimizer/OptimizeOne"]),
+        Some(system),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let report = &v["report"];
+    assert_eq!(report["solver"], "milp", "{out}");
+    assert_eq!(report["status"], "optimal", "{out}");
+    let objective = report["objective"].as_f64().unwrap();
+    assert!(objective < greedy_objective, "{out}");
+    assert!(report["bound"].as_f64().unwrap() <= objective, "{out}");
 
     let (ok, out, err) = run(
         bin.clone(),
