@@ -77,6 +77,10 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     let mut stale = 0;
     let mut iterations = 0;
     let mut sweeps = INITIAL_SWEEPS;
+    // The last tenth of the time goes to polishing the best allocation.
+    let search_until = options
+        .deadline
+        .map(|d| d - d.saturating_duration_since(began) / 10);
     let status = loop {
         if sweeps > 0 {
             sweeps -= 1;
@@ -132,7 +136,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
                 Status::GapReached
             };
         }
-        if options.deadline.is_some_and(|d| Instant::now() >= d) {
+        if search_until.is_some_and(|d| Instant::now() >= d) {
             break Status::TimeLimit;
         }
         if iterations >= options.max_iterations || delta < 1e-12 * bound.abs().max(1.0) {
@@ -177,11 +181,21 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
             pi[k] = (pi[k] + step * scale[i] * scale[i] * g[i]).max(0.0);
         }
     };
-    let (assignment, objective) = best.unwrap_or_else(|| {
-        let a = vec![Vec::new(); p.servers.len()];
-        let obj = p.objective(&a, false, &penalties);
-        (a, obj)
-    });
+    let (mut assignment, _) = best.unwrap_or_else(|| (vec![Vec::new(); p.servers.len()], 0.0));
+    if status != Status::Optimal {
+        super::polish::polish(p, &mut assignment, &penalties, 10, options.deadline);
+    }
+    let objective = p.objective(&assignment, false, &penalties);
+    let status =
+        if status != Status::Optimal && objective <= bound + 1e-9 * objective.abs().max(1.0) {
+            Status::Optimal
+        } else if status == Status::IterationLimit
+            && relative_gap(objective, bound) <= options.gap_target
+        {
+            Status::GapReached
+        } else {
+            status
+        };
     Outcome {
         assignment,
         objective,

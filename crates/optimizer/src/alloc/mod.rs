@@ -12,6 +12,7 @@
 
 mod lagrange;
 mod milp;
+mod polish;
 
 pub use lagrange::{lagrangian, LagrangeOptions};
 pub use milp::milp;

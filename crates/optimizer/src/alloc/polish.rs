@@ -1,0 +1,153 @@
+//! Local search on a feasible single-mode allocation: move a server to a better choice, making
+//! room when needed by moving (or, if it is less important, unserving) the one server holding
+//! the type whose move costs least. Every move lowers the objective and keeps the capacities.
+
+use super::{Assignment, Problem};
+use std::time::Instant;
+
+/// What one server's current state is worth and takes.
+struct Held {
+    choice: Option<usize>,
+    value: f64,
+}
+
+/// Improves `a` in place until no move helps, `rounds` passes are done or `deadline` passes.
+pub(super) fn polish(
+    p: &Problem,
+    a: &mut Assignment,
+    penalties: &[f64],
+    rounds: usize,
+    deadline: Option<Instant>,
+) {
+    let n = p.servers.len();
+    let held = |a: &Assignment, s: usize| -> Held {
+        match a[s].first() {
+            Some(&(c, _)) => Held {
+                choice: Some(c),
+                value: p.servers[s].choices[c].value,
+            },
+            None => Held {
+                choice: None,
+                value: penalties[p.servers[s].level],
+            },
+        }
+    };
+    let units = |s: usize, c: usize| i128::from(p.servers[s].choices[c].units());
+    let ty = |s: usize, c: usize| p.servers[s].choices[c].ty;
+    let mut left: Vec<i128> = p
+        .capacity
+        .iter()
+        .map(|c| c.map_or(i128::MAX / 4, i128::from))
+        .collect();
+    for s in 0..n {
+        if let Some(c) = held(a, s).choice {
+            left[ty(s, c)] -= units(s, c);
+        }
+    }
+    let eps = 1e-9;
+    for _ in 0..rounds {
+        let mut on_type: Vec<Vec<usize>> = vec![Vec::new(); p.capacity.len()];
+        for s in 0..n {
+            if let Some(c) = held(a, s).choice {
+                on_type[ty(s, c)].push(s);
+            }
+        }
+        let mut improved = false;
+        for s in 0..n {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            let hs = held(a, s);
+            let mut better: Vec<usize> = (0..p.servers[s].choices.len())
+                .filter(|&c| p.servers[s].choices[c].value < hs.value - eps)
+                .collect();
+            better.sort_by(|&x, &y| {
+                p.servers[s].choices[x]
+                    .value
+                    .total_cmp(&p.servers[s].choices[y].value)
+            });
+            // Units s gives back on each type if it moves.
+            let freed = |k: usize| match hs.choice {
+                Some(c) if ty(s, c) == k => units(s, c),
+                _ => 0,
+            };
+            for c in better {
+                let k = ty(s, c);
+                let room = left[k] + freed(k);
+                let gain = p.servers[s].choices[c].value - hs.value;
+                if room >= units(s, c) {
+                    apply(&mut left, a, p, s, hs.choice, Some(c));
+                    improved = true;
+                    break;
+                }
+                let deficit = units(s, c) - room;
+                // The best single helper: a server on type k moving elsewhere (or out).
+                let mut best: Option<(usize, Option<usize>, f64)> = None;
+                for &t in &on_type[k] {
+                    let Some(ct) = a[t].first().map(|x| x.0) else {
+                        continue;
+                    };
+                    if t == s || ty(t, ct) != k {
+                        continue;
+                    }
+                    let ut = units(t, ct);
+                    if ut < deficit {
+                        continue;
+                    }
+                    let vt = p.servers[t].choices[ct].value;
+                    let mut consider = |to: Option<usize>, cost: f64| {
+                        let delta = gain + cost - vt;
+                        if delta < -eps && best.as_ref().is_none_or(|b| delta < b.2) {
+                            best = Some((t, to, delta));
+                        }
+                    };
+                    consider(None, penalties[p.servers[t].level]);
+                    for c2 in 0..p.servers[t].choices.len() {
+                        let k2 = ty(t, c2);
+                        let u2 = units(t, c2);
+                        let fits = if k2 == k {
+                            ut - u2 >= deficit
+                        } else {
+                            left[k2] + freed(k2) >= u2
+                        };
+                        if fits && c2 != ct {
+                            consider(Some(c2), p.servers[t].choices[c2].value);
+                        }
+                    }
+                }
+                if let Some((t, to, _)) = best {
+                    let ct = a[t].first().map(|x| x.0);
+                    apply(&mut left, a, p, t, ct, to);
+                    apply(&mut left, a, p, s, hs.choice, Some(c));
+                    debug_assert!(left.iter().all(|&l| l >= 0));
+                    improved = true;
+                    break;
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+}
+
+fn apply(
+    left: &mut [i128],
+    a: &mut Assignment,
+    p: &Problem,
+    s: usize,
+    from: Option<usize>,
+    to: Option<usize>,
+) {
+    let server = &p.servers[s];
+    if let Some(c) = from {
+        left[server.choices[c].ty] += i128::from(server.choices[c].units());
+    }
+    a[s] = match to {
+        Some(c) => {
+            left[server.choices[c].ty] -= i128::from(server.choices[c].units());
+            vec![(c, server.choices[c].replicas)]
+        }
+        None => Vec::new(),
+    };
+}
