@@ -21,6 +21,8 @@ pub struct LagrangeOptions {
     pub max_iterations: u64,
     /// Stop once the relative gap is at most this.
     pub gap_target: f64,
+    /// Passes of local search on the best allocation at the end (0 = none: for a bound only).
+    pub polish_rounds: usize,
 }
 
 impl Default for LagrangeOptions {
@@ -29,6 +31,7 @@ impl Default for LagrangeOptions {
             deadline: None,
             max_iterations: 3000,
             gap_target: 1e-4,
+            polish_rounds: 10,
         }
     }
 }
@@ -182,8 +185,9 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         }
     };
     let (mut assignment, _) = best.unwrap_or_else(|| (vec![Vec::new(); p.servers.len()], 0.0));
-    if status != Status::Optimal {
-        super::polish::polish(p, &mut assignment, &penalties, 10, options.deadline);
+    if status != Status::Optimal && options.polish_rounds > 0 {
+        let rounds = options.polish_rounds;
+        super::polish::polish(p, &mut assignment, &penalties, rounds, options.deadline);
     }
     let objective = p.objective(&assignment, false, &penalties);
     let status =

@@ -422,8 +422,8 @@ fn heterogeneous(system: &System<'_>, e: &Entry<'_>, parts: &[(usize, u64)]) -> 
 
 /// The report of a greedy or unlimited solve. The unlimited answer is optimal. For the greedy,
 /// when every server is fully served the bound is every server's best candidate (capacities
-/// ignored); otherwise every candidate is sized and a short Lagrangian run gives the bound
-/// and the penalties give the objective.
+/// ignored); otherwise every candidate is sized, a short Lagrangian run (400 iterations, for
+/// its bound only) gives the bound and the penalties give the objective.
 pub(crate) fn heuristic_report<'a>(
     greedy: &Greedy<'_, 'a>,
     entries: &mut [Entry<'a>],
@@ -489,7 +489,8 @@ pub(crate) fn heuristic_report<'a>(
     let dual = alloc::lagrangian(
         &built.problem,
         &LagrangeOptions {
-            max_iterations: 200,
+            max_iterations: 400,
+            polish_rounds: 0,
             ..LagrangeOptions::default()
         },
         None,
