@@ -100,6 +100,9 @@ impl OptimizerService {
             placed = solution.placements.len(),
             unplaced = solution.unplaced.len(),
             total_cost = total,
+            solver = solution.report.solver,
+            status = solution.report.status,
+            gap = solution.report.gap,
             duration_ms = took.as_secs_f64() * 1e3,
             "solved"
         );
