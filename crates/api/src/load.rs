@@ -869,6 +869,11 @@ mod tests {
         assert!(optimizer(r#"{"optimizer":{"milpsolver":true}}"#).milp_solver);
         assert!(optimizer(r#"{"OPTIMIZER":{"MILPSOLVER":true}}"#).milp_solver);
         assert!(optimizer(r#"{"Optimizer":{"MilpSolver":true}}"#).milp_solver);
+        let o = optimizer(r#"{"optimizer":{"Solver":"lagrangian","timelimitseconds":2.5}}"#);
+        assert_eq!(
+            (o.solver.as_str(), o.time_limit_seconds),
+            ("lagrangian", 2.5)
+        );
         let text =
             r#"{"servers":[{"currentAlloc":{"load":{"AvgInTokens":128,"avgouttokens":7}}}]}"#;
         let load = &parse_servers(text, "s.json").unwrap().servers[0]

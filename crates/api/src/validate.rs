@@ -921,6 +921,36 @@ mod tests {
     }
 
     #[test]
+    fn solver_fields() {
+        for good in ["", "greedy", "MILP", "Lagrangian"] {
+            let mut spec = system();
+            spec.optimizer_data.optimizer.solver = good.to_owned();
+            spec.optimizer_data.optimizer.time_limit_seconds = 2.5;
+            assert_eq!(problems(&mut spec), vec![], "{good}");
+        }
+        let mut spec = system();
+        spec.optimizer_data.optimizer.heterogeneous = true;
+        spec.optimizer_data.optimizer.milp_solver = true;
+        assert_eq!(problems(&mut spec), vec![]);
+        let p = only(|s| s.optimizer_data.optimizer.solver = "simplex".to_owned());
+        assert_at(&p, E, OPT, "optimizer", "solver");
+        let p = only(|s| {
+            s.optimizer_data.optimizer.solver = "lagrangian".to_owned();
+            s.optimizer_data.optimizer.heterogeneous = true;
+        });
+        assert_at(&p, E, OPT, "optimizer", "heterogeneous");
+        let p = only(|s| {
+            s.optimizer_data.optimizer.solver = "greedy".to_owned();
+            s.optimizer_data.optimizer.milp_solver = true;
+        });
+        assert_at(&p, E, OPT, "optimizer", "solver");
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let p = only(|s| s.optimizer_data.optimizer.time_limit_seconds = bad);
+            assert_at(&p, E, OPT, "optimizer", "timeLimitSeconds");
+        }
+    }
+
+    #[test]
     fn every_problem_at_once() {
         let mut spec = system();
         spec.model_data.models[0].perf_parms.alpha = -1.0;
