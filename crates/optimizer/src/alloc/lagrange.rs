@@ -43,6 +43,10 @@ const PATIENCE: u32 = 25;
 /// Weight of the latest relaxed choice in the running frequencies (an exponential average
 /// over about the last 1 / weight iterations).
 const AVERAGE_WEIGHT: f64 = 0.05;
+/// Servers re-solved exactly at the end (the least settled ones).
+const NEIGHBOURHOOD: usize = 40;
+/// Time for that exact solve when the caller gives no deadline.
+const NEIGHBOURHOOD_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 /// Coordinate sweeps before the first subgradient step.
 const INITIAL_SWEEPS: u32 = 8;
 
@@ -186,6 +190,14 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     };
     let (mut assignment, _) = best.unwrap_or_else(|| (vec![Vec::new(); p.servers.len()], 0.0));
     if status != Status::Optimal && options.polish_rounds > 0 {
+        // Half of what is left (at most a second without a deadline) for an exact solve of
+        // the least settled servers, the rest for local search.
+        let now = Instant::now();
+        let until = match options.deadline {
+            Some(d) => now + d.saturating_duration_since(now) / 2,
+            None => now + NEIGHBOURHOOD_TIME,
+        };
+        neighbourhood(p, &mut assignment, &average, until);
         let rounds = options.polish_rounds;
         super::polish::polish(p, &mut assignment, &penalties, rounds, options.deadline);
     }
@@ -207,6 +219,54 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         status,
         iterations,
         elapsed: began.elapsed(),
+    }
+}
+
+/// Re-solves exactly (MILP, until `until`) the servers whose relaxed choice is least settled
+/// (the unserved first, then by how rarely their most frequent pick came up), with every other
+/// server kept as it is and the capacities it leaves. The lexicographic objective of the
+/// sub-problem is that of the whole restricted to these servers, so the result is never worse.
+fn neighbourhood(p: &Problem, a: &mut Assignment, average: &[Vec<f64>], until: Instant) {
+    let settled = |s: usize| -> f64 {
+        if a[s].is_empty() {
+            return -1.0;
+        }
+        average[s].iter().copied().fold(0.0, f64::max)
+    };
+    let mut order: Vec<usize> = (0..p.servers.len())
+        .filter(|&s| !p.servers[s].choices.is_empty())
+        .collect();
+    order.sort_by(|&x, &y| settled(x).total_cmp(&settled(y)).then(x.cmp(&y)));
+    order.truncate(NEIGHBOURHOOD);
+    if order.is_empty() {
+        return;
+    }
+    let mut free = vec![false; p.servers.len()];
+    for &s in &order {
+        free[s] = true;
+    }
+    let mut capacity = p.capacity.clone();
+    for (s, parts) in a.iter().enumerate() {
+        if free[s] {
+            continue;
+        }
+        for &(c, _) in parts {
+            let c = &p.servers[s].choices[c];
+            if let Some(cap) = capacity[c.ty].as_mut() {
+                *cap = cap.saturating_sub(c.units());
+            }
+        }
+    }
+    let sub = Problem {
+        capacity,
+        servers: order.iter().map(|&s| p.servers[s].clone()).collect(),
+    };
+    let start: Assignment = order.iter().map(|&s| a[s].clone()).collect();
+    let out = super::milp(&sub, false, Some(until), Some(&start));
+    if sub.feasible(&out.assignment, false) {
+        for (k, &s) in order.iter().enumerate() {
+            a[s] = out.assignment[k].clone();
+        }
     }
 }
 
