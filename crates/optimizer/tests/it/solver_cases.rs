@@ -7,7 +7,13 @@ use inferno_optimizer::{solve, Solution, SolveOptions};
 
 /// H100 cost 75, capacity 8; model m1 (maxBatch 16 at 512 tokens); Premium ITL 100, TTFT 2000;
 /// load in 512, out 512.
-fn single(alpha: f64, beta: f64, gamma: f64, arrival: f64, min_replicas: i64) -> SystemSpec {
+pub(crate) fn single(
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    arrival: f64,
+    min_replicas: i64,
+) -> SystemSpec {
     SystemSpec {
         accelerator_data: AcceleratorData {
             accelerators: vec![AcceleratorSpec {

@@ -2,6 +2,7 @@
 //! seeded capacity-limited systems, priorities, heterogeneous placements, minimum replicas,
 //! kept accelerators, the transition penalty, time limits and best effort.
 
+use super::solver_cases::single;
 use super::solver_vectors::{options, sample};
 use inferno_api::*;
 use inferno_optimizer::synthetic::{replicate, Rng};
@@ -103,10 +104,8 @@ fn on_a_few_hundred_servers_the_exact_solvers_never_lose_to_the_greedy() {
             l.objective <= g.objective + tol,
             "seed {seed}: {l:?} vs {g:?}"
         );
-        assert!(
-            m.objective <= l.objective + tol,
-            "seed {seed}: {m:?} vs {l:?}"
-        );
+        // (The MILP is not compared with this Lagrangian run: it starts from its own, shorter
+        // one. The next test compares both with a proven optimum.)
         // Every bound is below every allocation's objective.
         for bound in [g.bound, l.bound, m.bound] {
             assert!(bound <= m.objective + tol, "seed {seed}: {bound} vs {m:?}");
@@ -151,74 +150,17 @@ fn the_lagrangian_bound_is_below_the_proven_milp_optimum_and_its_cost_above() {
 /// One H100 type with 8 cards; Premium (priority 1) and Bronze (priority 2) servers of one
 /// model, Premium needing 6 replicas, Bronze 3: only one fits, and Bronze is cheaper.
 fn two_classes() -> SystemSpec {
-    let class = |name: &str, priority| ServiceClassSpec {
-        name: name.into(),
-        priority,
-        model_targets: vec![ModelTarget {
-            model: "m1".into(),
-            slo_itl: 100.0,
-            slo_ttft: 2000.0,
-            slo_tps: 0.0,
-        }],
-    };
-    let server = |name: &str, class: &str, min: i64| ServerSpec {
-        name: name.into(),
-        class: class.into(),
-        model: "m1".into(),
-        min_num_replicas: min,
-        current_alloc: AllocationData {
-            load: ServerLoadSpec {
-                arrival_rate: 1.0,
-                avg_in_tokens: 512,
-                avg_out_tokens: 512,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    SystemSpec {
-        accelerator_data: AcceleratorData {
-            accelerators: vec![AcceleratorSpec {
-                name: "H100".into(),
-                acc_type: "H100".into(),
-                multiplicity: 1,
-                cost: 75.0,
-                ..Default::default()
-            }],
-        },
-        capacity_data: CapacityData {
-            count: vec![AcceleratorCount {
-                acc_type: "H100".into(),
-                count: 8,
-            }],
-        },
-        model_data: ModelData {
-            models: vec![ModelAcceleratorPerfData {
-                name: "m1".into(),
-                acc: "H100".into(),
-                acc_count: 1,
-                max_batch_size: 16,
-                at_tokens: 512,
-                perf_parms: PerfParms {
-                    alpha: 20.0,
-                    beta: 0.04,
-                    gamma: 0.001,
-                },
-            }],
-        },
-        service_class_data: ServiceClassData {
-            service_classes: vec![class("Premium", 1), class("Bronze", 2)],
-        },
-        server_data: ServerData {
-            // Bronze first in the file: order must not decide.
-            servers: vec![
-                server("bronze", "Bronze", 3),
-                server("premium", "Premium", 6),
-            ],
-        },
-        optimizer_data: OptimizerData::default(),
-    }
+    let mut spec = single(20.0, 0.04, 0.001, 1.0, 6);
+    let mut bronze_class = spec.service_class_data.service_classes[0].clone();
+    (bronze_class.name, bronze_class.priority) = ("Bronze".into(), 2);
+    spec.service_class_data.service_classes.push(bronze_class);
+    let premium = &mut spec.server_data.servers[0];
+    premium.name = "premium".into();
+    let mut bronze = premium.clone();
+    (bronze.name, bronze.class, bronze.min_num_replicas) = ("bronze".into(), "Bronze".into(), 3);
+    // Bronze first in the file: order must not decide.
+    spec.server_data.servers.insert(0, bronze);
+    spec
 }
 
 #[test]
