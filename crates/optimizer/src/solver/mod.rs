@@ -203,23 +203,8 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
     let cache = SizingCache::default();
     let first = if options.unlimited { 1 } else { 2 };
 
-    // Contexts and the first candidates of every server, in parallel.
-    let prepared: Vec<Result<Entry<'_>, Reason>> = (0..system.servers().len())
-        .into_par_iter()
-        .map(|i| {
-            let ctx = ServerContext::new(&system, i).map_err(Reason::from)?;
-            let mut stream = CandidateStream::new(&system, &ctx, options.batch_sizing);
-            if !ctx.needs_nothing() {
-                let count = if options.size_all { usize::MAX } else { first };
-                stream.fill(count, &system, &ctx, options.batch_sizing, &cache);
-            }
-            Ok(Entry {
-                ctx,
-                stream,
-                cur: 0,
-            })
-        })
-        .collect();
+    let count = if options.size_all { usize::MAX } else { first };
+    let prepared = prepare(&system, options, &cache, count);
 
     let mut solution = Solution::default();
     let mut entries = Vec::new();
@@ -319,6 +304,31 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
     solution
 }
 
+/// Contexts of every server, in parallel, with the first `count` candidates of those that need
+/// any sized; or the reason a server has no context.
+fn prepare<'a>(
+    system: &System<'a>,
+    options: &SolveOptions,
+    cache: &SizingCache,
+    count: usize,
+) -> Vec<Result<Entry<'a>, Reason>> {
+    (0..system.servers().len())
+        .into_par_iter()
+        .map(|i| {
+            let ctx = ServerContext::new(system, i).map_err(Reason::from)?;
+            let mut stream = CandidateStream::new(system, &ctx, options.batch_sizing);
+            if !ctx.needs_nothing() {
+                stream.fill(count, system, &ctx, options.batch_sizing, cache);
+            }
+            Ok(Entry {
+                ctx,
+                stream,
+                cur: 0,
+            })
+        })
+        .collect()
+}
+
 /// The abstract allocation problem `spec` poses under `options` (every candidate sized; servers
 /// with no candidate, or needing nothing, left out), with the names of its servers: for
 /// comparing solvers on the same problem and for studying it (bounds, relaxations).
@@ -328,19 +338,10 @@ pub fn allocation_problem(
 ) -> (crate::alloc::Problem, Vec<String>) {
     let system = System::new(spec);
     let cache = SizingCache::default();
-    let mut entries: Vec<Entry<'_>> = (0..system.servers().len())
-        .into_par_iter()
-        .filter_map(|i| {
-            let ctx = ServerContext::new(&system, i).ok()?;
-            let stream = CandidateStream::new(&system, &ctx, options.batch_sizing);
-            (!ctx.needs_nothing()).then_some(Entry {
-                ctx,
-                stream,
-                cur: 0,
-            })
-        })
+    let entries: Vec<Entry<'_>> = prepare(&system, options, &cache, usize::MAX)
+        .into_iter()
+        .filter_map(|e| e.ok().filter(|e| !e.ctx.needs_nothing()))
         .collect();
-    exact::size_all(&system, &mut entries, options, &cache);
     let built = exact::build(&system, &entries, options);
     let names = built
         .entry
