@@ -85,7 +85,9 @@ pub fn milp(
             }
             if !stage.proven {
                 // At most `bound` servers of this level can be served; levels below might all
-                // be, at the least value each could have.
+                // be, at the least value each could have; servers served at this level and
+                // above add their values, which can be negative (a cheaper allocation than the
+                // current one).
                 let most = stage
                     .bound
                     .map_or(servable[l], |b| ((-b) + 1e-6).floor().max(0.0) as usize)
@@ -93,8 +95,15 @@ pub fn milp(
                 let floor_value: f64 = p
                     .servers
                     .iter()
-                    .filter(|s| s.level > l)
-                    .map(|s| least_value(s, multi))
+                    .filter(|s| !s.choices.is_empty())
+                    .map(|s| {
+                        let v = least_value(s, multi);
+                        if s.level > l {
+                            v
+                        } else {
+                            v.min(0.0)
+                        }
+                    })
                     .sum();
                 cut_short = Some(
                     settled_penalty

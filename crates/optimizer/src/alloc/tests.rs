@@ -261,3 +261,27 @@ fn a_time_limit_returns_the_start_or_better_with_a_valid_bound() {
     assert!(out.bound <= out.objective);
     assert!(p.feasible(&out.assignment, false));
 }
+
+#[test]
+fn a_bound_cut_short_stays_below_the_optimum_even_with_negative_values() {
+    for seed in 1..=5 {
+        // Negative values (allocations cheaper than the current one), and room for everyone,
+        // so that the optimum is all values and no penalty.
+        let mut p = random(seed, 40, 2, 3.0);
+        for c in p.servers.iter_mut().flat_map(|s| s.choices.iter_mut()) {
+            c.value -= 150.0;
+        }
+        let exact = milp(&p, false, None, None);
+        assert_eq!(exact.status, Status::Optimal);
+        let past = Some(std::time::Instant::now());
+        let cut = milp(&p, false, past, None);
+        assert_eq!(cut.status, Status::TimeLimit);
+        assert!(
+            cut.bound <= exact.objective + 1e-9 * exact.objective.abs(),
+            "seed {seed}: {} > {}",
+            cut.bound,
+            exact.objective
+        );
+        assert!(p.feasible(&cut.assignment, false));
+    }
+}
