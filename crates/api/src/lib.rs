@@ -1,8 +1,10 @@
 //! Inferno data model: the JSON data files of the optimizer and control loop, their parsing
 //! with the reference decoder's rules (case-insensitive keys, legacy shapes) and validation.
 //!
-//! Main entry points: [`load_path`] / [`load_dir`] (read, parse, validate) returning a
-//! [`Loaded`] system, the `parse_*` functions for one file's text, and [`validate()`].
+//! Main entry points: [`load_path`] / [`load_dir`] (read, parse, validate; strictly with
+//! [`load_path_with`] and [`LoadOptions`]) returning a [`Loaded`] system with its warnings,
+//! [`parse_file`] for one file's text with the unknown fields it ignored (the `parse_*` functions
+//! drop them), and [`validate()`].
 //!
 //! # Layout
 //! `types` (the data types, [`SystemSpec`] at the top), `load` (decoding), `validate`
@@ -15,8 +17,9 @@ mod validate;
 
 pub use error::{Error, Result};
 pub use load::{
-    load_dir, load_path, parse_accelerators, parse_capacity, parse_models, parse_optimizer,
-    parse_servers, parse_service_classes, parse_solution, parse_system, Loaded,
+    closest, load_dir, load_dir_with, load_path, load_path_with, parse_accelerators,
+    parse_capacity, parse_file, parse_models, parse_optimizer, parse_servers,
+    parse_service_classes, parse_solution, parse_system, DataFile, LoadOptions, Loaded, Parsed,
 };
 pub use types::*;
 pub use validate::{

@@ -2,10 +2,12 @@
 //!
 //! The text is walked once with a schema of every field (the `Schema` tables below), which
 //! renames each object key to its canonical spelling (keys match case-insensitively, as in Go),
-//! drops unknown keys and JSON `null`s (Go leaves the field at its zero value), and checks each
-//! value's type while the parser still knows the line and column. The result is a
-//! `serde_json::Value` with canonical keys that the serde derives of [`crate::types`] read.
-//! Legacy (SEED) shapes are then rewritten into the current ones.
+//! drops JSON `null`s (Go leaves the field at its zero value), and checks each value's type while
+//! the parser still knows the line and column. Unknown keys are dropped too, as Go drops them,
+//! but never silently: each is recorded with its JSON path and the closest known field, and
+//! becomes a warning (an error when reading strictly). The result is a `serde_json::Value` with
+//! canonical keys that the serde derives of [`crate::types`] read. Legacy (SEED) shapes are then
+//! rewritten into the current ones.
 
 use crate::error::{Error, Result};
 use crate::types::{
@@ -16,124 +18,226 @@ use crate::validate::{self, FileNames, Problem, Severity};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
 use serde::de::{Unexpected, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-/// A validated system and the warnings found while validating it.
+/// A validated system and the warnings found while reading and validating it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Loaded {
     /// The system, normalised (see [`crate::validate()`]).
     pub spec: SystemSpec,
-    /// Problems of severity [`Severity::Warning`]; empty when the data is clean.
+    /// Problems of severity [`Severity::Warning`] (unknown fields first, then validation);
+    /// empty when the data is clean.
     pub warnings: Vec<Problem>,
 }
 
-/// Parses `accelerator-data.json`; `file` labels errors.
-pub fn parse_accelerators(text: &str, file: &str) -> Result<AcceleratorData> {
-    decode(parse_value(text, file, &ACCELERATOR_DATA)?, file)
+/// How [`load_dir_with`] and [`load_path_with`] treat what they cannot use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Unknown fields are errors: loading fails with [`Error::Invalid`] listing each of them and
+    /// every validation problem. Otherwise (the default) each is a warning and is ignored.
+    pub strict: bool,
 }
 
-/// Parses `capacity-data.json`; `file` labels errors.
+/// One file's content and the unknown fields that reading it ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed<T> {
+    /// The content.
+    pub value: T,
+    /// One [`Severity::Warning`] per ignored key: the file, the entity holding it (named as
+    /// validation names it), its JSON path as the field (`servers[2].currentAlloc.load.arivalRate`)
+    /// and, in the message, the closest known field of the same object when one is close.
+    pub unknown: Vec<Problem>,
+}
+
+/// A type read from one JSON text: the six data files, a whole system, a solution.
+///
+/// `parse` reports unknown fields in [`Parsed::unknown`]; the `parse_*` functions drop them.
+pub trait DataFile: Sized {
+    /// Parses `text`; `file` labels errors and problems.
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>>;
+}
+
+impl DataFile for AcceleratorData {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_accelerators(text, file)?.parsed()
+    }
+}
+
+impl DataFile for CapacityData {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_capacity(text, file)?.parsed()
+    }
+}
+
+impl DataFile for ModelData {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_models(text, file)?.parsed()
+    }
+}
+
+impl DataFile for OptimizerData {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_optimizer(text, file)?.parsed()
+    }
+}
+
+impl DataFile for ServerData {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_servers(text, file)?.parsed()
+    }
+}
+
+/// Fails with [`Error::Invalid`] if legacy rows of one class disagree on its priority.
+impl DataFile for ServiceClassData {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_service_classes(text, file)?.parsed()
+    }
+}
+
+/// `{"system": {...}}` (as `system-data.json`) or a bare `SystemSpec`. If the top-level object
+/// has a `system` key, only that key is read (the others are reported as ignored). Fails with
+/// [`Error::Invalid`] if legacy service-class rows disagree on a priority.
+impl DataFile for SystemSpec {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read_system(text, file)?.parsed()
+    }
+}
+
+/// `{"allocations": {"<server>": AllocationData}}`.
+impl DataFile for AllocationSolution {
+    fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
+        read(text, file, &SOLUTION, "solution", |value, _| {
+            if let Some(Value::Object(allocs)) = value.get_mut("allocations") {
+                allocs.values_mut().for_each(legacy_alloc);
+            }
+            Vec::new()
+        })?
+        .parsed()
+    }
+}
+
+/// Parses one file's text as `T`, with the unknown fields it ignored; `file` labels problems.
+pub fn parse_file<T: DataFile>(text: &str, file: &str) -> Result<Parsed<T>> {
+    T::parse(text, file)
+}
+
+/// Parses `accelerator-data.json`; `file` labels errors. Unknown fields are dropped (see
+/// [`parse_file`]).
+pub fn parse_accelerators(text: &str, file: &str) -> Result<AcceleratorData> {
+    Ok(parse_file(text, file)?.value)
+}
+
+/// Parses `capacity-data.json`; `file` labels errors. Unknown fields are dropped (see
+/// [`parse_file`]).
 pub fn parse_capacity(text: &str, file: &str) -> Result<CapacityData> {
-    decode(parse_value(text, file, &CAPACITY_DATA)?, file)
+    Ok(parse_file(text, file)?.value)
 }
 
 /// Parses `model-data.json` (legacy flat `alpha`/`beta` rows included); `file` labels errors.
+/// Unknown fields are dropped (see [`parse_file`]).
 pub fn parse_models(text: &str, file: &str) -> Result<ModelData> {
-    let mut value = parse_value(text, file, &MODEL_DATA)?;
-    legacy_models(&mut value);
-    decode(value, file)
+    Ok(parse_file(text, file)?.value)
 }
 
-/// Parses `optimizer-data.json`; `file` labels errors.
+/// Parses `optimizer-data.json`; `file` labels errors. Unknown fields are dropped (see
+/// [`parse_file`]).
 pub fn parse_optimizer(text: &str, file: &str) -> Result<OptimizerData> {
-    decode(parse_value(text, file, &OPTIMIZER_DATA)?, file)
+    Ok(parse_file(text, file)?.value)
 }
 
-/// Parses `server-data.json` (legacy `avgLength` included); `file` labels errors.
+/// Parses `server-data.json` (legacy `avgLength` included); `file` labels errors. Unknown fields
+/// are dropped (see [`parse_file`]).
 pub fn parse_servers(text: &str, file: &str) -> Result<ServerData> {
-    let mut value = parse_value(text, file, &SERVER_DATA)?;
-    legacy_servers(&mut value);
-    decode(value, file)
+    Ok(parse_file(text, file)?.value)
 }
 
-/// Parses `serviceclass-data.json` (legacy flat rows included); `file` labels errors.
+/// Parses `serviceclass-data.json` (legacy flat rows included); `file` labels errors. Unknown
+/// fields are dropped (see [`parse_file`]).
 ///
 /// Fails with [`Error::Invalid`] if legacy rows of one class disagree on its priority.
 pub fn parse_service_classes(text: &str, file: &str) -> Result<ServiceClassData> {
-    let mut value = parse_value(text, file, &SERVICE_CLASS_DATA)?;
-    let problems = legacy_classes(&mut value, file);
-    if !problems.is_empty() {
-        return Err(Error::Invalid(problems));
-    }
-    decode(value, file)
+    Ok(parse_file(text, file)?.value)
 }
 
 /// Parses a whole system: `{"system": {...}}` (as `system-data.json`) or a bare `SystemSpec`.
+/// Unknown fields are dropped (see [`parse_file`]).
 ///
 /// If the top-level object has a `system` key, only that key is read. Fails with
 /// [`Error::Invalid`] if legacy service-class rows disagree on a priority.
 pub fn parse_system(text: &str, file: &str) -> Result<SystemSpec> {
-    let (spec, problems) = parse_system_inner(text, file)?;
-    if !problems.is_empty() {
-        return Err(Error::Invalid(problems));
-    }
-    Ok(spec)
+    Ok(parse_file(text, file)?.value)
 }
 
-/// Parses an optimizer solution `{"allocations": {"<server>": AllocationData}}`.
+/// Parses an optimizer solution `{"allocations": {"<server>": AllocationData}}`. Unknown fields
+/// are dropped (see [`parse_file`]).
 pub fn parse_solution(text: &str, file: &str) -> Result<AllocationSolution> {
-    let mut value = parse_value(text, file, &SOLUTION)?;
-    if let Some(Value::Object(allocs)) = value.get_mut("allocations") {
-        allocs.values_mut().for_each(legacy_alloc);
-    }
-    decode(value, file)
+    Ok(parse_file(text, file)?.value)
+}
+
+/// [`load_dir_with`] with the default options (unknown fields are warnings).
+pub fn load_dir(dir: &Path) -> Result<Loaded> {
+    load_dir_with(dir, LoadOptions::default())
 }
 
 /// Reads the six data files of `dir`, then validates and normalises the system.
 ///
 /// The files are `accelerator-data.json`, `capacity-data.json`, `model-data.json`,
 /// `optimizer-data.json`, `server-data.json` and `serviceclass-data.json`; all must exist.
-/// Fails on the first unreadable or malformed file, else with every validation error at once.
-pub fn load_dir(dir: &Path) -> Result<Loaded> {
+/// Fails on the first unreadable or malformed file, else with every problem at once: the
+/// validation errors, and under [`LoadOptions::strict`] the unknown fields of every file.
+pub fn load_dir_with(dir: &Path, options: LoadOptions) -> Result<Loaded> {
     let files = FileNames::in_dir(dir);
     let base = FileNames::default();
-    let read = |name: &str| read_text(&dir.join(name));
-    let accelerator_data = parse_accelerators(&read(&base.accelerators)?, &files.accelerators)?;
-    let capacity_data = parse_capacity(&read(&base.capacity)?, &files.capacity)?;
-    let model_data = parse_models(&read(&base.models)?, &files.models)?;
-    let optimizer_data = parse_optimizer(&read(&base.optimizer)?, &files.optimizer)?;
-    let server_data = parse_servers(&read(&base.servers)?, &files.servers)?;
-    let file = &files.service_classes;
-    let mut value = parse_value(&read(&base.service_classes)?, file, &SERVICE_CLASS_DATA)?;
-    let legacy = legacy_classes(&mut value, file);
-    let service_class_data = decode(value, file)?;
+    let text = |name: &str| read_text(&dir.join(name));
+    let accelerators = read_accelerators(&text(&base.accelerators)?, &files.accelerators)?;
+    let capacity = read_capacity(&text(&base.capacity)?, &files.capacity)?;
+    let models = read_models(&text(&base.models)?, &files.models)?;
+    let optimizer = read_optimizer(&text(&base.optimizer)?, &files.optimizer)?;
+    let servers = read_servers(&text(&base.servers)?, &files.servers)?;
+    let classes = read_service_classes(&text(&base.service_classes)?, &files.service_classes)?;
+    let mut dropped = accelerators.dropped;
+    dropped.extend(capacity.dropped);
+    dropped.extend(models.dropped);
+    dropped.extend(optimizer.dropped);
+    dropped.extend(servers.dropped);
+    dropped.extend(classes.dropped);
+    let mut problems = dropped_problems(dropped, options);
+    problems.extend(classes.legacy);
     let spec = SystemSpec {
-        accelerator_data,
-        model_data,
-        service_class_data,
-        server_data,
-        optimizer_data,
-        capacity_data,
+        accelerator_data: accelerators.value,
+        model_data: models.value,
+        service_class_data: classes.value,
+        server_data: servers.value,
+        optimizer_data: optimizer.value,
+        capacity_data: capacity.value,
     };
-    validate::finish(spec, &files, legacy)
+    validate::finish(spec, &files, problems)
 }
 
-/// Loads a directory of data files (see [`load_dir`]) or one system JSON file
-/// (see [`parse_system`]), then validates and normalises the system.
+/// [`load_path_with`] with the default options (unknown fields are warnings).
 pub fn load_path(path: &Path) -> Result<Loaded> {
+    load_path_with(path, LoadOptions::default())
+}
+
+/// Loads a directory of data files (see [`load_dir_with`]) or one system JSON file (see
+/// [`parse_system`]), then validates and normalises the system.
+pub fn load_path_with(path: &Path, options: LoadOptions) -> Result<Loaded> {
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
     if meta.is_dir() {
-        return load_dir(path);
+        return load_dir_with(path, options);
     }
     let text = read_text(path)?;
     let file = path.display().to_string();
-    let (spec, legacy) = parse_system_inner(&text, &file)?;
-    validate::finish(spec, &FileNames::single(&file), legacy)
+    let system = read_system(&text, &file)?;
+    let mut problems = dropped_problems(system.dropped, options);
+    problems.extend(system.legacy);
+    validate::finish(system.value, &FileNames::single(&file), problems)
 }
 
 /// Reads a file as text; invalid UTF-8 becomes U+FFFD, as Go's decoder does in strings.
@@ -148,10 +252,155 @@ fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-fn parse_system_inner(text: &str, file: &str) -> Result<(SystemSpec, Vec<Problem>)> {
-    let mut value = parse_value(text, file, &SYSTEM_ROOT)?;
+/// One file as read, before anyone judges it.
+struct Read<T> {
+    value: T,
+    /// Keys that were not read.
+    dropped: Vec<Dropped>,
+    /// Errors of legacy rows (service classes disagreeing on a priority).
+    legacy: Vec<Problem>,
+}
+
+impl<T> Read<T> {
+    /// The content and its unknown fields, or [`Error::Invalid`] when legacy rows conflict.
+    fn parsed(self) -> Result<Parsed<T>> {
+        if !self.legacy.is_empty() {
+            return Err(Error::Invalid(self.legacy));
+        }
+        Ok(Parsed {
+            value: self.value,
+            unknown: dropped_problems(self.dropped, LoadOptions::default()),
+        })
+    }
+}
+
+/// A key of the text that reading dropped, and where it is.
+#[derive(Debug)]
+struct Dropped {
+    file: String,
+    entity: String,
+    /// Its JSON path.
+    field: String,
+    why: Why,
+}
+
+#[derive(Debug)]
+enum Why {
+    /// No field of its object has this name; the closest one that does.
+    Unknown(String, Option<&'static str>),
+    /// A field of the bare system form next to a `system` key.
+    BesideSystem(String),
+}
+
+/// Dropped keys as problems: warnings, or errors when reading strictly.
+fn dropped_problems(dropped: Vec<Dropped>, options: LoadOptions) -> Vec<Problem> {
+    let strict = options.strict;
+    dropped
+        .into_iter()
+        .map(|d| {
+            let at = (d.file.as_str(), d.entity.as_str(), d.field.as_str());
+            match d.why {
+                Why::Unknown(key, suggestion) => {
+                    Problem::unknown_field(at, &key, suggestion, strict)
+                }
+                Why::BesideSystem(key) => Problem {
+                    severity: if strict {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    message: if strict {
+                        format!("{key:?} beside \"system\": only the \"system\" key is read")
+                    } else {
+                        format!(
+                            "{key:?} ignored: the file has a \"system\" key, and only that key \
+                             is read"
+                        )
+                    },
+                    file: d.file,
+                    entity: d.entity,
+                    field: d.field,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Walks `text` with `schema` (unknown keys outside any named row belong to entity `top`), lets
+/// `fix` rewrite legacy shapes (returning their problems), then decodes.
+fn read<T: DeserializeOwned>(
+    text: &str,
+    file: &str,
+    schema: &'static Schema,
+    top: &str,
+    fix: impl FnOnce(&mut Value, &str) -> Vec<Problem>,
+) -> Result<Read<T>> {
+    let (mut value, dropped) = parse_value(text, file, schema, top)?;
+    let legacy = fix(&mut value, file);
+    Ok(Read {
+        value: decode(value, file)?,
+        dropped,
+        legacy,
+    })
+}
+
+/// No legacy shape to rewrite.
+fn current(_: &mut Value, _: &str) -> Vec<Problem> {
+    Vec::new()
+}
+
+fn read_accelerators(text: &str, file: &str) -> Result<Read<AcceleratorData>> {
+    read(text, file, &ACCELERATOR_DATA, "accelerator data", current)
+}
+
+fn read_capacity(text: &str, file: &str) -> Result<Read<CapacityData>> {
+    read(text, file, &CAPACITY_DATA, "capacity data", current)
+}
+
+fn read_optimizer(text: &str, file: &str) -> Result<Read<OptimizerData>> {
+    read(text, file, &OPTIMIZER_DATA, "optimizer data", current)
+}
+
+fn read_models(text: &str, file: &str) -> Result<Read<ModelData>> {
+    read(text, file, &MODEL_DATA, "model data", |value, _| {
+        legacy_models(value);
+        Vec::new()
+    })
+}
+
+fn read_servers(text: &str, file: &str) -> Result<Read<ServerData>> {
+    read(text, file, &SERVER_DATA, "server data", |value, _| {
+        legacy_servers(value);
+        Vec::new()
+    })
+}
+
+fn read_service_classes(text: &str, file: &str) -> Result<Read<ServiceClassData>> {
+    read(
+        text,
+        file,
+        &SERVICE_CLASS_DATA,
+        "service-class data",
+        legacy_classes,
+    )
+}
+
+fn read_system(text: &str, file: &str) -> Result<Read<SystemSpec>> {
+    let (mut value, mut dropped) = parse_value(text, file, &SYSTEM_ROOT, "system")?;
     if let Some(system) = value.get_mut("system") {
-        value = system.take();
+        let system = system.take();
+        // The bare keys next to `system` are fields of the bare form, but they are not read.
+        if let Value::Object(root) = &value {
+            for key in root.keys().filter(|k| *k != "system") {
+                dropped.push(Dropped {
+                    file: file.to_owned(),
+                    entity: "system".to_owned(),
+                    field: key.clone(),
+                    why: Why::BesideSystem(key.clone()),
+                });
+            }
+        }
+        value = system;
     }
     if let Some(models) = value.get_mut("modelData") {
         legacy_models(models);
@@ -159,26 +408,44 @@ fn parse_system_inner(text: &str, file: &str) -> Result<(SystemSpec, Vec<Problem
     if let Some(servers) = value.get_mut("serverData") {
         legacy_servers(servers);
     }
-    let problems = match value.get_mut("serviceClassData") {
+    let legacy = match value.get_mut("serviceClassData") {
         Some(classes) => legacy_classes(classes, file),
         None => Vec::new(),
     };
-    Ok((decode(value, file)?, problems))
+    Ok(Read {
+        value: decode(value, file)?,
+        dropped,
+        legacy,
+    })
 }
 
-/// Walks `text` with `schema`, returning an object with canonical keys.
-fn parse_value(text: &str, file: &str, schema: &'static Schema) -> Result<Value> {
+/// Walks `text` with `schema`, returning an object with canonical keys and every unknown key
+/// (`top` is the entity of keys outside any named row).
+fn parse_value(
+    text: &str,
+    file: &str,
+    schema: &'static Schema,
+    top: &str,
+) -> Result<(Value, Vec<Dropped>)> {
     let mut de = serde_json::Deserializer::from_str(text);
+    let unknown = RefCell::new(Vec::new());
     let node = Node {
         kind: Kind::Struct(schema),
         path: &JsonPath::Root,
+        unknown: &unknown,
     };
     let value = node
         .deserialize(&mut de)
         .and_then(|value| de.end().map(|()| value))
         .map_err(|e| json_error(file, &e))?;
     // A top-level `null` leaves the Go value untouched: all fields zero.
-    Ok(value.unwrap_or_else(|| Value::Object(Map::new())))
+    let value = value.unwrap_or_else(|| Value::Object(Map::new()));
+    let dropped = unknown
+        .into_inner()
+        .into_iter()
+        .map(|u| u.locate(&value, file, top))
+        .collect();
+    Ok((value, dropped))
 }
 
 /// Reads the typed value; the schema walk has already checked every type.
@@ -353,6 +620,8 @@ enum Kind {
     List(&'static Schema),
     /// Object of structs keyed by arbitrary strings.
     Dict(&'static Schema),
+    /// Anything: an obsolete field, known (so not reported as unknown) but dropped unread.
+    Ignored,
 }
 
 /// The fields of one struct, with their canonical (serde) names.
@@ -365,7 +634,8 @@ struct Schema {
 struct Field {
     name: &'static str,
     kind: Kind,
-    /// Read only to be rewritten by the legacy conversions; not a field of the Rust type.
+    /// Read only to be rewritten by the legacy conversions, or (kind [`Kind::Ignored`]) not
+    /// read at all; not a field of the Rust type.
     #[cfg_attr(not(test), allow(dead_code))] // read by the schema tests
     legacy: bool,
 }
@@ -384,6 +654,11 @@ const fn legacy(name: &'static str, kind: Kind) -> Field {
         kind,
         legacy: true,
     }
+}
+
+/// A field of older versions of the data that nothing reads any more (docs/data-files.md).
+const fn obsolete(name: &'static str) -> Field {
+    legacy(name, Kind::Ignored)
 }
 
 use Kind::{Bool, Float, Int, Str};
@@ -429,6 +704,8 @@ static MODEL: Schema = Schema {
         f("perfParms", Kind::Struct(&PERF)),
         legacy("alpha", Float),
         legacy("beta", Float),
+        obsolete("decodeParms"),
+        obsolete("prefillParms"),
     ],
 };
 static MODEL_DATA: Schema = Schema {
@@ -465,6 +742,8 @@ static LOAD: Schema = Schema {
         f("avgInTokens", Int),
         f("avgOutTokens", Int),
         legacy("avgLength", Int),
+        obsolete("arrivalCOV"),
+        obsolete("serviceCOV"),
     ],
 };
 static ALLOCATION: Schema = Schema {
@@ -476,6 +755,8 @@ static ALLOCATION: Schema = Schema {
         f("itlAverage", Float),
         f("ttftAverage", Float),
         f("load", Kind::Struct(&LOAD)),
+        obsolete("waitAverage"),
+        obsolete("avgConcurrency"),
     ],
 };
 static SERVER: Schema = Schema {
@@ -579,6 +860,35 @@ fn fold_eq(field: &str, key: &str) -> bool {
     }
 }
 
+/// The name in `known` that `key` most likely misspells, if any is close: compared without case,
+/// within a few edits (one per three characters of the shorter name, at least 1, at most 3), or
+/// one containing the other (at least 4 characters), fewest edits first, then first in `known`.
+///
+/// Used for "did you mean" in the messages about unknown fields and labels.
+///
+/// ```
+/// let fields = ["arrivalRate", "throughput", "avgInTokens", "avgOutTokens"];
+/// assert_eq!(inferno_api::closest("arivalRate", fields), Some("arrivalRate"));
+/// assert_eq!(inferno_api::closest("AVGINTOKEN", fields), Some("avgInTokens"));
+/// assert_eq!(inferno_api::closest("color", fields), None);
+/// ```
+pub fn closest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let key = key.to_lowercase();
+    let key_len = key.chars().count();
+    let mut best: Option<(usize, &'a str)> = None;
+    for name in known {
+        let lower = name.to_lowercase();
+        let shorter = key_len.min(lower.chars().count());
+        let edits = strsim::damerau_levenshtein(&key, &lower);
+        let contained = shorter >= 4 && (key.contains(&lower) || lower.contains(&key));
+        let close = edits <= (shorter / 3).clamp(1, 3) || contained;
+        if close && best.is_none_or(|(fewest, _)| edits < fewest) {
+            best = Some((edits, name));
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The schema walk
 
@@ -602,10 +912,118 @@ impl fmt::Display for JsonPath<'_> {
     }
 }
 
+impl JsonPath<'_> {
+    /// The path as owned segments, root first.
+    fn segments(&self) -> Vec<Segment> {
+        let mut out = match self {
+            JsonPath::Root => return Vec::new(),
+            JsonPath::Field(parent, _) | JsonPath::Index(parent, _) | JsonPath::Key(parent, _) => {
+                parent.segments()
+            }
+        };
+        out.push(match self {
+            JsonPath::Root => unreachable!("returned above"),
+            JsonPath::Field(_, name) => Segment::Field(name),
+            JsonPath::Index(_, i) => Segment::Index(*i),
+            JsonPath::Key(_, key) => Segment::Key((*key).to_owned()),
+        });
+        out
+    }
+}
+
+/// One step of a stored JSON path.
+#[derive(Debug)]
+enum Segment {
+    Field(&'static str),
+    Index(usize),
+    Key(String),
+}
+
+/// A key that matched no field of its struct, recorded during the walk.
+#[derive(Debug)]
+struct Unknown {
+    /// The path of the object holding the key.
+    at: Vec<Segment>,
+    key: String,
+    /// The closest known field of that object.
+    suggestion: Option<&'static str>,
+}
+
+impl Unknown {
+    /// Where it is, with the entity named from the decoded `root` (as validation names it).
+    fn locate(self, root: &Value, file: &str, top: &str) -> Dropped {
+        let mut field = String::new();
+        for segment in &self.at {
+            match segment {
+                Segment::Field(name) if field.is_empty() => field.push_str(name),
+                Segment::Field(name) => field.push_str(&format!(".{name}")),
+                Segment::Index(i) => field.push_str(&format!("[{i}]")),
+                Segment::Key(key) => field.push_str(&format!("[{key:?}]")),
+            }
+        }
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(&self.key);
+        Dropped {
+            file: file.to_owned(),
+            entity: entity_at(root, &self.at, top),
+            field,
+            why: Why::Unknown(self.key, self.suggestion),
+        }
+    }
+}
+
+/// The entity holding the object at `at`: the innermost named row (`server "a"`, `servers[2]`
+/// when it has no name, `class "P" target "m"`, `optimizer`, `allocation "s"`), else `top`.
+fn entity_at(root: &Value, at: &[Segment], top: &str) -> String {
+    let mut entity = top.to_owned();
+    let mut value = root;
+    let mut segments = at.iter().peekable();
+    while let Some(segment) = segments.next() {
+        let Segment::Field(name) = segment else {
+            continue;
+        };
+        value = &value[*name];
+        match segments.peek() {
+            Some(Segment::Index(i)) => {
+                value = &value[*i];
+                let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("");
+                entity = match *name {
+                    "accelerators" => validate::entity("accelerator", text("name"), name, *i),
+                    "count" => validate::entity("capacity type", text("type"), name, *i),
+                    "models" if text("name").is_empty() && text("acc").is_empty() => {
+                        format!("models[{i}]")
+                    }
+                    "models" => format!("model {:?} on {:?}", text("name"), text("acc")),
+                    "serviceClasses" => validate::entity("class", text("name"), name, *i),
+                    "modelTargets" if text("model").is_empty() => {
+                        format!("{entity} modelTargets[{i}]")
+                    }
+                    "modelTargets" => format!("{entity} target {:?}", text("model")),
+                    "servers" => validate::entity("server", text("name"), name, *i),
+                    _ => format!("{name}[{i}]"),
+                };
+                segments.next();
+            }
+            Some(Segment::Key(key)) => {
+                value = &value[key.as_str()];
+                entity = format!("allocation {key:?}");
+                segments.next();
+            }
+            _ if *name == "optimizer" => entity = "optimizer".to_owned(),
+            _ => {}
+        }
+    }
+    entity
+}
+
 /// Seed and visitor of one value of a known [`Kind`]; yields `None` for JSON `null`.
 struct Node<'a> {
     kind: Kind,
     path: &'a JsonPath<'a>,
+    /// Where unknown keys are recorded.
+    unknown: &'a RefCell<Vec<Unknown>>,
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
@@ -627,6 +1045,7 @@ impl<'de> Visitor<'de> for Node<'_> {
             Kind::Str => "a string",
             Kind::Struct(_) | Kind::Dict(_) => "an object",
             Kind::List(_) => "an array",
+            Kind::Ignored => "any value",
         };
         match self.path {
             JsonPath::Root => write!(f, "{what} at the top level"),
@@ -691,6 +1110,7 @@ impl<'de> Visitor<'de> for Node<'_> {
             let node = Node {
                 kind: Kind::Struct(schema),
                 path: &path,
+                unknown: self.unknown,
             };
             match seq.next_element_seed(node)? {
                 // A `null` element decodes as a zero struct.
@@ -702,7 +1122,7 @@ impl<'de> Visitor<'de> for Node<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         match self.kind {
-            Kind::Struct(schema) => visit_struct(schema, self.path, map),
+            Kind::Struct(schema) => visit_struct(schema, self.path, self.unknown, map),
             Kind::Dict(schema) => {
                 let mut out = Map::new();
                 while let Some(key) = map.next_key::<String>()? {
@@ -710,6 +1130,7 @@ impl<'de> Visitor<'de> for Node<'_> {
                     let node = Node {
                         kind: Kind::Struct(schema),
                         path: &path,
+                        unknown: self.unknown,
                     };
                     let value = map.next_value_seed(node)?;
                     out.insert(key, value.unwrap_or_else(|| Value::Object(Map::new())));
@@ -723,9 +1144,11 @@ impl<'de> Visitor<'de> for Node<'_> {
 
 /// Reads one struct: keys are matched to fields exactly, else case-insensitively; an exact
 /// spelling wins over other spellings of the same field, otherwise the last occurrence wins.
+/// A key that matches no field is skipped, as Go skips it, and recorded in `unknown`.
 fn visit_struct<'de, A: MapAccess<'de>>(
     schema: &'static Schema,
     path: &JsonPath<'_>,
+    unknown: &RefCell<Vec<Unknown>>,
     mut map: A,
 ) -> Result<Option<Value>, A::Error> {
     let mut slots: Vec<Option<(Value, bool)>> = vec![None; schema.fields.len()];
@@ -734,13 +1157,24 @@ fn visit_struct<'de, A: MapAccess<'de>>(
         let Some(i) = exact.or_else(|| schema.fields.iter().position(|f| fold_eq(f.name, &key)))
         else {
             map.next_value::<IgnoredAny>()?;
+            let suggestion = closest(&key, schema.fields.iter().map(|f| f.name));
+            unknown.borrow_mut().push(Unknown {
+                at: path.segments(),
+                key,
+                suggestion,
+            });
             continue;
         };
         let field = &schema.fields[i];
+        if let Kind::Ignored = field.kind {
+            map.next_value::<IgnoredAny>()?;
+            continue;
+        }
         let field_path = JsonPath::Field(path, field.name);
         let node = Node {
             kind: field.kind,
             path: &field_path,
+            unknown,
         };
         // `null` leaves the field as it is (Go semantics); the value is still type-checked.
         let Some(value) = map.next_value_seed(node)? else {
@@ -827,6 +1261,7 @@ mod tests {
                 Kind::Float => assert!(v.is_f64(), "{name}.{}: {v}", field.name),
                 Kind::Bool => assert!(v.is_boolean(), "{name}.{}", field.name),
                 Kind::Str => assert!(v.is_string(), "{name}.{}", field.name),
+                Kind::Ignored => unreachable!("obsolete fields are legacy"),
             }
         }
     }
@@ -909,6 +1344,186 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(models.models, vec![expected]);
+    }
+
+    fn unknown<T: DataFile>(text: &str) -> Vec<(String, String, String)> {
+        let parsed = parse_file::<T>(text, "f.json").unwrap();
+        parsed
+            .unknown
+            .into_iter()
+            .map(|p| {
+                assert_eq!((p.severity, p.file.as_str()), (Severity::Warning, "f.json"));
+                (p.entity, p.field, p.message)
+            })
+            .collect()
+    }
+
+    fn row(entity: &str, field: &str, message: &str) -> (String, String, String) {
+        (entity.to_owned(), field.to_owned(), message.to_owned())
+    }
+
+    #[test]
+    fn unknown_fields_name_entity_path_and_closest_field() {
+        let text = r#"{"servers":[{"name":"a"},
+            {"currentAlloc":{"load":{"arivalRate":60,"avgInTokens":128}},"name":"b"},
+            {"maxBatch":8}],"extra":{"x":[1]}}"#;
+        let parsed = parse_file::<ServerData>(text, "f.json").unwrap();
+        assert_eq!(parsed.value.servers[1].current_alloc.load.arrival_rate, 0.0);
+        assert_eq!(
+            parsed.value.servers[1].current_alloc.load.avg_in_tokens,
+            128
+        );
+        assert_eq!(
+            unknown::<ServerData>(text),
+            [
+                row(
+                    "server \"b\"",
+                    "servers[1].currentAlloc.load.arivalRate",
+                    "unknown field \"arivalRate\" (ignored); did you mean \"arrivalRate\"?"
+                ),
+                row(
+                    "servers[2]",
+                    "servers[2].maxBatch",
+                    "unknown field \"maxBatch\" (ignored); did you mean \"maxBatchSize\"?"
+                ),
+                row("server data", "extra", "unknown field \"extra\" (ignored)"),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_in_every_kind_of_row() {
+        let text = r#"{"accelerators":[{"name":"G2","cots":1,"power":{"idel":1}}]}"#;
+        assert_eq!(
+            unknown::<AcceleratorData>(text),
+            [
+                row(
+                    "accelerator \"G2\"",
+                    "accelerators[0].cots",
+                    "unknown field \"cots\" (ignored); did you mean \"cost\"?"
+                ),
+                row(
+                    "accelerator \"G2\"",
+                    "accelerators[0].power.idel",
+                    "unknown field \"idel\" (ignored); did you mean \"idle\"?"
+                ),
+            ]
+        );
+        let text = r#"{"count":[{"type":"A","cnt":1}]}"#;
+        assert_eq!(unknown::<CapacityData>(text)[0].0, "capacity type \"A\"");
+        let text = r#"{"models":[{"name":"m","acc":"A","perfParms":{"gama":1}},{"x":1}]}"#;
+        let rows = unknown::<ModelData>(text);
+        assert_eq!(
+            (rows[0].0.as_str(), rows[1].0.as_str()),
+            ("model \"m\" on \"A\"", "models[1]")
+        );
+        assert!(rows[0].2.ends_with("did you mean \"gamma\"?"), "{rows:?}");
+        let text = r#"{"serviceClasses":[{"name":"P","modelTargets":[{"model":"m","slo_itl":3},{"x":1}]},
+            {"name":"Q","model":"m","slo-tft":9}]}"#;
+        assert_eq!(
+            unknown::<ServiceClassData>(text),
+            [
+                row(
+                    "class \"P\" target \"m\"",
+                    "serviceClasses[0].modelTargets[0].slo_itl",
+                    "unknown field \"slo_itl\" (ignored); did you mean \"slo-itl\"?"
+                ),
+                row(
+                    "class \"P\" modelTargets[1]",
+                    "serviceClasses[0].modelTargets[1].x",
+                    "unknown field \"x\" (ignored)"
+                ),
+                row(
+                    "class \"Q\"",
+                    "serviceClasses[1].slo-tft",
+                    "unknown field \"slo-tft\" (ignored); did you mean \"slo-ttft\"?"
+                ),
+            ]
+        );
+        let text = r#"{"optimizer":{"timeLimit":3},"optimiser":{}}"#;
+        assert_eq!(
+            unknown::<OptimizerData>(text),
+            [
+                row(
+                    "optimizer",
+                    "optimizer.timeLimit",
+                    "unknown field \"timeLimit\" (ignored); did you mean \"timeLimitSeconds\"?"
+                ),
+                row(
+                    "optimizer data",
+                    "optimiser",
+                    "unknown field \"optimiser\" (ignored); did you mean \"optimizer\"?"
+                ),
+            ]
+        );
+        let text = r#"{"allocations":{"s":{"numReplica":2}}}"#;
+        assert_eq!(
+            unknown::<AllocationSolution>(text),
+            [row(
+                "allocation \"s\"",
+                "allocations[\"s\"].numReplica",
+                "unknown field \"numReplica\" (ignored); did you mean \"numReplicas\"?"
+            )]
+        );
+    }
+
+    #[test]
+    fn case_legacy_and_obsolete_keys_are_not_unknown() {
+        let text = r#"{"SERVERS":[{"Name":"a","currentAlloc":{"waitAverage":3,"avgConcurrency":2,
+            "load":{"ARRIVALRATE":1,"avgLength":5,"arrivalCOV":0,"serviceCOV":{"x":1}}}}]}"#;
+        assert_eq!(unknown::<ServerData>(text), []);
+        let text =
+            r#"{"models":[{"name":"m","alpha":1,"decodeParms":{"alpha":1},"prefillParms":[]}]}"#;
+        assert_eq!(unknown::<ModelData>(text), []);
+        let text = r#"{"serviceClasses":[{"name":"P","model":"m","slo-ttw":4,"SLO-ITL":3}]}"#;
+        assert_eq!(unknown::<ServiceClassData>(text), []);
+        // The parse_* functions drop them as before.
+        let text = r#"{"optimizer":{"milpSolvr":true}}"#;
+        assert_eq!(optimizer(text), OptimizerSpec::default());
+        assert_eq!(unknown::<OptimizerData>(text).len(), 1);
+        // A `null` value is still a key the data did not mean to have.
+        assert_eq!(unknown::<CapacityData>(r#"{"cont":null}"#).len(), 1);
+    }
+
+    #[test]
+    fn unknown_fields_of_a_system_file() {
+        let text = r#"{"system":{"serverData":{"servers":[{"name":"a","clas":"P"}]},
+            "capacitydata":{"count":[]},"modeldata":{"foo":1}},"capacityData":{"count":[]},"sistem":1}"#;
+        let parsed = parse_file::<SystemSpec>(text, "f.json").unwrap();
+        assert_eq!(parsed.value.server_data.servers[0].name, "a");
+        assert_eq!(
+            unknown::<SystemSpec>(text),
+            [
+                row("server \"a\"", "system.serverData.servers[0].clas", "unknown field \"clas\" (ignored); did you mean \"class\"?"),
+                row("system", "system.modelData.foo", "unknown field \"foo\" (ignored)"),
+                row("system", "sistem", "unknown field \"sistem\" (ignored); did you mean \"system\"?"),
+                row("system", "capacityData", "\"capacityData\" ignored: the file has a \"system\" key, and only that key is read"),
+            ]
+        );
+        let bare = r#"{"serverData":{"servers":[{"name":"a","clas":"P"}]}}"#;
+        assert_eq!(
+            unknown::<SystemSpec>(bare)[0].1,
+            "serverData.servers[0].clas"
+        );
+    }
+
+    #[test]
+    fn closest_is_a_likely_misspelling() {
+        let load = LOAD.fields.iter().map(|f| f.name);
+        assert_eq!(closest("arivalRate", load.clone()), Some("arrivalRate"));
+        assert_eq!(closest("throughPut", load.clone()), Some("throughput"));
+        assert_eq!(closest("avgOutToken", load.clone()), Some("avgOutTokens"));
+        assert_eq!(closest("avgTokens", load.clone()), Some("avgInTokens"));
+        assert_eq!(closest("rate", load.clone()), Some("arrivalRate"));
+        assert_eq!(closest("latency", load.clone()), None);
+        assert_eq!(closest("", load), None);
+        assert_eq!(closest("nmae", ["name", "model"]), Some("name"));
+        assert_eq!(closest("x", ["a", "ab"]), Some("a"));
+        assert_eq!(closest("model", ["models", "model"]), Some("model"));
+        let labels = ["inferno.server.load.rpm", "inferno.server.min-replicas"];
+        assert_eq!(closest("inferno.server.laod.rpm", labels), Some(labels[0]));
+        assert_eq!(closest("inferno.server.replicas", labels), None);
+        assert_eq!(closest("inferno.server.foo", labels), None);
     }
 
     #[test]

@@ -46,6 +46,35 @@ impl Problem {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// A key of the input that nothing reads, at `field` of `entity` in `file`: a warning
+    /// `unknown field "key" (ignored); did you mean "suggestion"?`, or when `strict` an error
+    /// (without "ignored"). `suggestion` is the likely intended name (see [`crate::closest`]).
+    pub fn unknown_field(
+        (file, entity, field): (&str, &str, &str),
+        key: &str,
+        suggestion: Option<&str>,
+        strict: bool,
+    ) -> Problem {
+        let mut message = format!("unknown field {key:?}");
+        if !strict {
+            message.push_str(" (ignored)");
+        }
+        if let Some(s) = suggestion {
+            message.push_str(&format!("; did you mean {s:?}?"));
+        }
+        Problem {
+            severity: if strict {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            file: file.to_owned(),
+            entity: entity.to_owned(),
+            field: field.to_owned(),
+            message,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -235,7 +264,7 @@ impl Checker {
 }
 
 /// `kind "name"`, or `list[index]` when the name is empty.
-fn entity(kind: &str, name: &str, list: &str, index: usize) -> String {
+pub(crate) fn entity(kind: &str, name: &str, list: &str, index: usize) -> String {
     if name.is_empty() {
         format!("{list}[{index}]")
     } else {

@@ -1,5 +1,6 @@
 //! Reading a managed Deployment's labels: who the server is, what it runs, and the load labels
-//! used when Prometheus has nothing.
+//! used when Prometheus has nothing. A label under Inferno's prefix that nothing reads (a
+//! misspelt key) is reported with the closest known key, never silently ignored.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -30,6 +31,52 @@ pub mod keys {
     pub const LOAD_OUT: &str = "inferno.server.load.outtokens";
     /// The seed's single token label (read as output tokens when `outtokens` is absent).
     pub const LOAD_NUM: &str = "inferno.server.load.numtokens";
+    /// Nominal load labels: written and read by the load emulator (the load it returns to),
+    /// not by the collector.
+    pub const LOAD_NOMINAL: [&str; 4] = [
+        "inferno.server.load.nominal.rpm",
+        "inferno.server.load.nominal.intokens",
+        "inferno.server.load.nominal.outtokens",
+        "inferno.server.load.nominal.numtokens",
+    ];
+    /// Keys starting with this (in any case) are Inferno's: an unknown one is reported.
+    pub const PREFIX: &str = "inferno";
+}
+
+/// Every label key of the contract: those the collector reads, and the load emulator's.
+pub const KNOWN: [&str; 16] = [
+    keys::MANAGED,
+    keys::NAME,
+    keys::MODEL,
+    keys::CLASS,
+    keys::ACCELERATOR,
+    keys::MAX_BATCH,
+    keys::MIN_REPLICAS,
+    keys::MAX_REPLICAS,
+    keys::LOAD_RPM,
+    keys::LOAD_IN,
+    keys::LOAD_OUT,
+    keys::LOAD_NUM,
+    keys::LOAD_NOMINAL[0],
+    keys::LOAD_NOMINAL[1],
+    keys::LOAD_NOMINAL[2],
+    keys::LOAD_NOMINAL[3],
+];
+
+/// What is wrong with label `key`, when it looks like Inferno's ([`keys::PREFIX`]) but is not
+/// one of [`KNOWN`]: the message, with the closest known key.
+pub fn unknown(key: &str) -> Option<String> {
+    let ours = key
+        .get(..keys::PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(keys::PREFIX));
+    if !ours || KNOWN.contains(&key) {
+        return None;
+    }
+    let mut message = format!("unknown label {key:?} (ignored)");
+    if let Some(s) = inferno_api::closest(key, KNOWN) {
+        message.push_str(&format!("; did you mean {s:?}?"));
+    }
+    Some(message)
 }
 
 /// What the labels of one Deployment say.
@@ -59,7 +106,7 @@ pub struct ServerLabels {
 
 /// Reads the labels of `deployment` (a Deployment object). Returns None when it has no
 /// server name (such a Deployment is skipped). Invalid numbers are reported in `warnings`
-/// and read as absent.
+/// and read as absent, and so are unknown labels under Inferno's prefix (see [`unknown`]).
 pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabels> {
     let labels: BTreeMap<&str, &str> = deployment["metadata"]["labels"]
         .as_object()
@@ -74,6 +121,11 @@ pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabe
         deployment["metadata"]["namespace"].as_str().unwrap_or(""),
         deployment["metadata"]["name"].as_str().unwrap_or("")
     );
+    for key in labels.keys() {
+        if let Some(message) = unknown(key) {
+            warnings.push(format!("deployment {deploy}: {message}"));
+        }
+    }
     let name = labels.get(keys::NAME).copied().unwrap_or("").trim();
     if name.is_empty() {
         warnings.push(format!(
@@ -159,6 +211,38 @@ mod tests {
             w[0].contains("infer/d1") && w[0].contains("skipped"),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn unknown_labels_name_the_closest_known_key() {
+        let mut w = Vec::new();
+        let l = read(
+            &deployment(json!({
+                keys::NAME: "s", "inferno.server.laod.rpm": "60", "Inferno.server.class": "P",
+                "inferno.server.colour": "red", "app": "x", "app.kubernetes.io/name": "y",
+                keys::LOAD_NOMINAL[0]: "60", "inferno-server.model": "m"
+            })),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!((l.rpm, l.class.as_str(), l.model.as_str()), (None, "", ""));
+        assert_eq!(
+            w,
+            [
+                r#"deployment infer/d1: unknown label "Inferno.server.class" (ignored); did you mean "inferno.server.class"?"#,
+                r#"deployment infer/d1: unknown label "inferno-server.model" (ignored); did you mean "inferno.server.model"?"#,
+                r#"deployment infer/d1: unknown label "inferno.server.colour" (ignored)"#,
+                r#"deployment infer/d1: unknown label "inferno.server.laod.rpm" (ignored); did you mean "inferno.server.load.rpm"?"#,
+            ]
+        );
+        // A misspelt name label: skipped, and the reason is plain.
+        let mut w = Vec::new();
+        assert!(read(&deployment(json!({"inferno.server.nmae": "s"})), &mut w).is_none());
+        assert!(
+            w[0].contains(r#"did you mean "inferno.server.name"?"#),
+            "{w:?}"
+        );
+        assert!(w[1].contains("skipped"), "{w:?}");
     }
 
     #[test]

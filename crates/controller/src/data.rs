@@ -1,15 +1,17 @@
 //! The static data (accelerators, models, service classes, optimizer flags) and the dynamic data
 //! (capacity), from a directory (the mounted ConfigMaps) or from the ConfigMaps themselves
 //! through the API. A read that fails keeps the last good data and reports the problem.
+//! Unknown fields of the files in use are reported with every refresh and logged once.
 
 use inferno_api::{
-    check, parse_accelerators, parse_capacity, parse_models, parse_optimizer,
-    parse_service_classes, FileNames, SystemSpec,
+    check, parse_file, AcceleratorData, CapacityData, DataFile, FileNames, ModelData,
+    OptimizerData, Problem, ServiceClassData, SystemSpec,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use tracing::warn;
 
 /// File names inside the data directory / keys inside the ConfigMaps.
 pub const STATIC_FILES: [&str; 4] = [
@@ -95,10 +97,36 @@ impl Source {
 pub struct Data {
     /// Last good static + dynamic data (servers empty).
     pub spec: Option<SystemSpec>,
+    /// The unknown (ignored) fields of the files `spec` was read from, by file name.
+    pub unknown: BTreeMap<String, Vec<Problem>>,
+}
+
+/// Parses one file, keeping its unknown fields under its name.
+fn parse<T: DataFile>(
+    file: &str,
+    (label, text): &(String, String),
+    unknown: &mut BTreeMap<String, Vec<Problem>>,
+) -> Result<T, String> {
+    let parsed = parse_file::<T>(text, label).map_err(|e| e.to_string())?;
+    unknown.insert(file.to_owned(), parsed.unknown);
+    Ok(parsed.value)
+}
+
+/// The problems of `now` that `before` did not have: each is logged once, when it appears.
+fn appeared<'a>(
+    before: &BTreeMap<String, Vec<Problem>>,
+    now: &'a BTreeMap<String, Vec<Problem>>,
+) -> Vec<&'a Problem> {
+    let before: HashSet<&Problem> = before.values().flatten().collect();
+    now.values()
+        .flatten()
+        .filter(|p| !before.contains(p))
+        .collect()
 }
 
 /// Reads and validates the static files (when `with_static`) and the capacity; on success
-/// replaces the held data, on failure keeps it and returns the problem.
+/// replaces the held data and returns its warnings (the unknown fields of every file in use,
+/// then the validation warnings), on failure keeps it and returns the problem.
 pub async fn refresh(
     source: &Source,
     data: &mut Data,
@@ -112,32 +140,80 @@ pub async fn refresh(
     let texts = source.read(&files).await?;
     let mut spec = data.spec.clone().unwrap_or_default();
     let mut labels = FileNames::default();
-    for (file, (label, text)) in &texts {
-        let err = |e: inferno_api::Error| e.to_string();
+    let mut unknown = data.unknown.clone();
+    for (file, read) in &texts {
+        let u = &mut unknown;
+        let label = read.0.clone();
         match file.as_str() {
             "accelerator-data.json" => {
-                spec.accelerator_data = parse_accelerators(text, label).map_err(err)?;
-                labels.accelerators = label.clone();
+                spec.accelerator_data = parse::<AcceleratorData>(file, read, u)?;
+                labels.accelerators = label;
             }
             "model-data.json" => {
-                spec.model_data = parse_models(text, label).map_err(err)?;
-                labels.models = label.clone();
+                spec.model_data = parse::<ModelData>(file, read, u)?;
+                labels.models = label;
             }
             "serviceclass-data.json" => {
-                spec.service_class_data = parse_service_classes(text, label).map_err(err)?;
-                labels.service_classes = label.clone();
+                spec.service_class_data = parse::<ServiceClassData>(file, read, u)?;
+                labels.service_classes = label;
             }
             "optimizer-data.json" => {
-                spec.optimizer_data = parse_optimizer(text, label).map_err(err)?;
-                labels.optimizer = label.clone();
+                spec.optimizer_data = parse::<OptimizerData>(file, read, u)?;
+                labels.optimizer = label;
             }
             _ => {
-                spec.capacity_data = parse_capacity(text, label).map_err(err)?;
-                labels.capacity = label.clone();
+                spec.capacity_data = parse::<CapacityData>(file, read, u)?;
+                labels.capacity = label;
             }
         }
     }
-    let loaded = check(spec, &labels).map_err(|e| e.to_string())?;
+    let loaded = check(spec, &labels).map_err(|e| match e {
+        // The unknown fields may well be the cause (a misspelt name is an empty name).
+        inferno_api::Error::Invalid(problems) => {
+            let all = unknown
+                .values()
+                .flatten()
+                .cloned()
+                .chain(problems)
+                .collect();
+            inferno_api::Error::Invalid(all).to_string()
+        }
+        e => e.to_string(),
+    })?;
+    for p in appeared(&data.unknown, &unknown) {
+        warn!(file = %p.file, entity = %p.entity, field = %p.field, "{}", p.message);
+    }
     data.spec = Some(loaded.spec);
-    Ok(loaded.warnings.iter().map(ToString::to_string).collect())
+    data.unknown = unknown;
+    let unknown = data.unknown.values().flatten();
+    Ok(unknown
+        .chain(&loaded.warnings)
+        .map(ToString::to_string)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown(file: &str, fields: &[&str]) -> (String, Vec<Problem>) {
+        let problems = fields
+            .iter()
+            .map(|f| Problem::unknown_field((file, "optimizer", f), f, None, false))
+            .collect();
+        (file.to_owned(), problems)
+    }
+
+    #[test]
+    fn unknown_fields_are_logged_when_they_appear() {
+        let none = BTreeMap::new();
+        let one: BTreeMap<_, _> = [unknown("o.json", &["a"])].into();
+        let two: BTreeMap<_, _> = [unknown("o.json", &["a"]), unknown("c.json", &["b"])].into();
+        let fields = |ps: Vec<&Problem>| ps.iter().map(|p| p.field.clone()).collect::<Vec<_>>();
+        assert_eq!(fields(appeared(&none, &one)), ["a"]);
+        assert_eq!(fields(appeared(&one, &one)), Vec::<String>::new());
+        assert_eq!(fields(appeared(&one, &two)), ["b"]);
+        assert_eq!(fields(appeared(&two, &one)), Vec::<String>::new());
+        assert_eq!(fields(appeared(&none, &two)), ["b", "a"]);
+    }
 }

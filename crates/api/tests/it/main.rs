@@ -1,10 +1,11 @@
-//! Integration tests of `inferno-api`: the sample data, files on disk, legacy data and
-//! property tests of the parsers.
+//! Integration tests of `inferno-api`: the sample data, files on disk, legacy data, unknown
+//! fields and property tests of the parsers.
 
 mod files;
 mod legacy;
 mod props;
 mod samples;
+mod unknown;
 
 use std::path::{Path, PathBuf};
 

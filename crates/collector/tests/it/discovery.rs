@@ -186,7 +186,7 @@ async fn prometheus_trouble_falls_back_to_labels() {
     ];
     for (name, behaviour, problem) in cases {
         let (url, _) = fake_prometheus::start(behaviour).await;
-        let r = collector(&c, &[], Some(&url), Duration::from_millis(500))
+        let r = collector(&c, &[], Some(&url), Duration::from_secs(2))
             .collect()
             .await
             .unwrap();

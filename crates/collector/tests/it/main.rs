@@ -3,4 +3,5 @@
 
 mod discovery;
 mod fake_prometheus;
+mod labels;
 mod real_prometheus;

@@ -57,20 +57,34 @@ struct Loop {
     actuator: FakeActuator,
     optimizer_addr: SocketAddr,
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    optimizer_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    optimizer_stop: Option<OptimizerTask>,
     metrics: Arc<Metrics>,
 }
 
-async fn optimizer_on(listener: tokio::net::TcpListener) -> tokio::sync::oneshot::Sender<()> {
+/// A running optimizer: the signal that stops it and the task that ends when it has stopped.
+struct OptimizerTask {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl OptimizerTask {
+    /// Stops the server and returns once it no longer serves (no timing assumption).
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn optimizer_on(listener: tokio::net::TcpListener) -> OptimizerTask {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(inferno_optimizer::grpc::run(
+    let task = tokio::spawn(inferno_optimizer::grpc::run(
         listener,
         Default::default(),
         async {
             let _ = stopped.await;
         },
     ));
-    stop
+    OptimizerTask { stop, task }
 }
 
 async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
@@ -203,8 +217,7 @@ async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
 async fn a_killed_optimizer_fails_cleanly_and_recovers() {
     let mut l = start(samples("small"), None).await;
     assert_eq!(l.runner.invoke(false).await.unwrap().outcome, "ok");
-    let _ = l.optimizer_stop.take().unwrap().send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    l.optimizer_stop.take().unwrap().stop().await;
     let report = l.runner.invoke(false).await.unwrap();
     assert_eq!(report.outcome, "failed");
     assert!(report.reason.starts_with("optimize:"), "{}", report.reason);
@@ -233,13 +246,24 @@ async fn a_killed_optimizer_fails_cleanly_and_recovers() {
 #[tokio::test]
 async fn concurrent_invocations_are_coalesced() {
     let l = start(samples("small"), None).await;
-    l.collector.lock().unwrap().delay = Duration::from_millis(300);
-    let calls: Vec<_> = (0..6)
-        .map(|_| {
-            let r = l.runner.clone();
-            tokio::spawn(async move { r.invoke(false).await.unwrap() })
-        })
-        .collect();
+    // The first cycle is held in its collect stage until every other call has been made, so
+    // the outcome does not depend on how fast this machine is.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    l.collector.lock().unwrap().gate = Some(gate.clone());
+    let invoke = || {
+        let r = l.runner.clone();
+        tokio::spawn(async move { r.invoke(false).await.unwrap() })
+    };
+    let mut calls = vec![invoke()];
+    while l.collector.lock().unwrap().calls == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    calls.extend((0..5).map(|_| invoke()));
+    // The test runtime has one thread: yielding lets every spawned call send its trigger.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    gate.add_permits(100);
     let mut cycles = Vec::new();
     for c in calls {
         let report = c.await.unwrap();

@@ -11,6 +11,8 @@ use tonic::{Request, Response, Status};
 pub(crate) struct CollectorState {
     pub(crate) response: v1::CollectResponse,
     pub(crate) delay: Duration,
+    /// When set, every answer first takes a permit: the test decides when a call completes.
+    pub(crate) gate: Option<Arc<tokio::sync::Semaphore>>,
     pub(crate) calls: usize,
 }
 
@@ -23,11 +25,14 @@ impl v1::collector_server::Collector for FakeCollector {
         &self,
         _: Request<v1::CollectRequest>,
     ) -> Result<Response<v1::CollectResponse>, Status> {
-        let (response, delay) = {
+        let (response, delay, gate) = {
             let mut s = self.0.lock().unwrap();
             s.calls += 1;
-            (s.response.clone(), s.delay)
+            (s.response.clone(), s.delay, s.gate.clone())
         };
+        if let Some(gate) = gate {
+            gate.acquire().await.unwrap().forget();
+        }
         tokio::time::sleep(delay).await;
         Ok(Response::new(response))
     }

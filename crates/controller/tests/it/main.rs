@@ -4,3 +4,4 @@
 mod cycles;
 mod fakes;
 mod kube;
+mod unknown;

@@ -1,6 +1,7 @@
 //! The `inferno-optimizer` command line: `solve` a system, or `analyze` / `size` /
 //! `concurrency` one queue problem. Output goes to the writer given to [`run`]; problems with
-//! the input come back as a [`CliError`] that names the file and field.
+//! the input come back as a [`CliError`] that names the file and field. Warnings about the data
+//! (unknown fields among them) go to stderr; with `--strict` unknown fields are errors.
 
 mod queue_cmd;
 mod solve_cmd;
@@ -48,6 +49,9 @@ pub enum Command {
 pub struct SystemArgs {
     /// Data directory or system file.
     pub path: PathBuf,
+    /// Unknown fields in the data are errors (exit 1), not warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Arguments of `serve`.
@@ -85,6 +89,9 @@ pub struct GenerateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 24301)]
     pub seed: u64,
+    /// Unknown fields in the data are errors (exit 1), not warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Arguments of `solve`.
@@ -124,6 +131,9 @@ pub struct SolveArgs {
     /// Time limit of the MILP and Lagrangian solvers, seconds.
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
+    /// Unknown fields in the data are errors (exit 1), not warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// A queue problem (spec 5.4), from a JSON file and/or flags (flags win).
@@ -166,6 +176,9 @@ pub struct QueueArgs {
     /// Print JSON (the queue-analysis API's field names).
     #[arg(long)]
     pub json: bool,
+    /// Unknown fields in the problem file are errors (exit 1), not warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// What can go wrong in a command.
@@ -194,13 +207,28 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliErro
         Command::Concurrency(a) => queue_cmd::concurrency(&a, out),
         Command::Generate(a) => generate(&a, out),
         Command::System(a) => {
-            let spec = inferno_api::load_path(&a.path)?.spec;
+            let spec = load(&a.path, a.strict)?;
             serde_json::to_writer_pretty(&mut *out, &inferno_api::SystemData { system: spec })
                 .map_err(std::io::Error::from)?;
             writeln!(out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(a) => serve(&a),
+    }
+}
+
+/// Loads a data directory or system file and prints each warning to stderr; with `strict`,
+/// unknown fields fail the load with the validation problems.
+fn load(path: &std::path::Path, strict: bool) -> Result<inferno_api::SystemSpec, CliError> {
+    let loaded = inferno_api::load_path_with(path, inferno_api::LoadOptions { strict })?;
+    warn(&loaded.warnings);
+    Ok(loaded.spec)
+}
+
+/// Prints problems of the input that do not stop the command, one per line, on stderr.
+fn warn(warnings: &[inferno_api::Problem]) {
+    for w in warnings {
+        eprintln!("{w}");
     }
 }
 
@@ -249,7 +277,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
 }
 
 fn generate(args: &GenerateArgs, out: &mut dyn std::io::Write) -> Result<ExitCode, CliError> {
-    let base = inferno_api::load_path(&args.path)?.spec;
+    let base = load(&args.path, args.strict)?;
     let system = inferno_api::SystemData {
         system: crate::synthetic::replicate(&base, args.copies, args.seed),
     };

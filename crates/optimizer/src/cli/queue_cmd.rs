@@ -10,6 +10,20 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The keys of the problem file, as the reference spells them.
+const KEYS: [&str; 10] = [
+    "RPS",
+    "maxBatchSize",
+    "avgInputTokens",
+    "avgOutputTokens",
+    "alpha",
+    "beta",
+    "gamma",
+    "maxQueueSize",
+    "targetTTFT",
+    "targetITL",
+];
+
 /// The queue-analysis problem; keys match case-insensitively as in the reference.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -37,6 +51,21 @@ fn lowercase_keys(v: Value) -> Value {
     }
 }
 
+/// A warning (an error when `strict`) for every key of `value` that is not one of [`KEYS`].
+fn unknown_keys(value: &Value, file: &str, strict: bool) -> Vec<inferno_api::Problem> {
+    let Value::Object(map) = value else {
+        return Vec::new();
+    };
+    let known = |key: &str| KEYS.iter().any(|k| k.eq_ignore_ascii_case(key));
+    map.keys()
+        .filter(|key| !known(key))
+        .map(|key| {
+            let at = (file, "queue problem", key.as_str());
+            inferno_api::Problem::unknown_field(at, key, inferno_api::closest(key, KEYS), strict)
+        })
+        .collect()
+}
+
 fn problem(args: &QueueArgs, default_batch: i64) -> Result<(Problem, String), CliError> {
     let (mut p, source) = match &args.problem {
         Some(path) => {
@@ -45,6 +74,11 @@ fn problem(args: &QueueArgs, default_batch: i64) -> Result<(Problem, String), Cl
                 .map_err(|e| CliError::Input(format!("cannot read {label}: {e}")))?;
             let value: Value = serde_json::from_str(&text)
                 .map_err(|e| CliError::Input(format!("{label}: {e}")))?;
+            let unknown = unknown_keys(&value, &label, args.strict);
+            if args.strict && !unknown.is_empty() {
+                return Err(inferno_api::Error::Invalid(unknown).into());
+            }
+            super::warn(&unknown);
             let p: Problem = serde_json::from_value(lowercase_keys(value))
                 .map_err(|e| CliError::Input(format!("{label}: {e}")))?;
             (p, label)

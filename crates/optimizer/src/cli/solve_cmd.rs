@@ -4,18 +4,14 @@ use super::table::{num, Table};
 use super::{CliError, SolveArgs};
 use crate::candidate::BatchSizing;
 use crate::solver::{solve, SaturationPolicy, Solution, SolveOptions, SolveReport, SolverKind};
-use inferno_api::{load_path, SystemSpec};
+use inferno_api::SystemSpec;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let loaded = load_path(&args.path)?;
-    for w in &loaded.warnings {
-        eprintln!("{w}");
-    }
-    let spec = loaded.spec;
+    let spec = super::load(&args.path, args.strict)?;
     let mut options = SolveOptions::from_spec(&spec).map_err(CliError::Input)?;
     options.unlimited |= args.unlimited;
     options.delayed_best_effort |= args.delayed_best_effort;

@@ -290,3 +290,83 @@ fn queue_problem_file_with_reference_keys() {
     );
     std::fs::remove_file(file).unwrap();
 }
+
+#[test]
+fn misspelt_field_warns_and_fails_under_strict() {
+    let dir = broken_copy("misspelt", "server-data.json", |s| {
+        assert!(s.contains("\"arrivalRate\""));
+        s.replacen("\"arrivalRate\"", "\"arivalRate\"", 1)
+    });
+    let path = dir.to_str().unwrap();
+    let file = dir.join("server-data.json").display().to_string();
+    let named = |stderr: &str| {
+        assert!(stderr.contains(&file), "{stderr}");
+        assert!(
+            stderr.contains(
+                r#"field servers[0].currentAlloc.load.arivalRate: unknown field "arivalRate""#
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(r#"did you mean "arrivalRate"?"#),
+            "{stderr}"
+        );
+    };
+    for args in [
+        vec!["solve", path],
+        vec!["system", path],
+        vec!["generate", path, "--copies", "2"],
+    ] {
+        let out = run(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("warning: "), "{args:?}: {stderr}");
+        named(&stderr);
+        assert!(!out.stdout.is_empty(), "{args:?}");
+
+        let strict: Vec<&str> = args.iter().copied().chain(["--strict"]).collect();
+        let out = run(&strict);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{strict:?}: {stderr}");
+        assert!(
+            stderr.starts_with("inferno-optimizer: invalid data: 1 error(s), 0 warning(s)\n"),
+            "{strict:?}: {stderr}"
+        );
+        named(&stderr);
+        assert!(out.stdout.is_empty(), "{strict:?}");
+    }
+    // The clean sample passes under --strict.
+    let out = run(&["solve", samples("small").to_str().unwrap(), "--strict"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn misspelt_key_of_a_queue_problem_file() {
+    let file = std::env::temp_dir().join(format!("inferno-misspelt-{}.json", std::process::id()));
+    std::fs::write(
+        &file,
+        r#"{"RPS": 3, "maxBatchSize": 48, "avgInputTokens": 128, "avgOutputTokens": 512,
+            "alpha": 12, "beta": 0.05, "gamma": 0.0005, "maxQueueSize": 128, "targetTFT": 60}"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = run(&["size", "--problem", path, "--target-itl", "20"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            r#"warning: {path}: queue problem: field targetTFT: unknown field "targetTFT" (ignored); did you mean "targetTTFT"?"#
+        )),
+        "{stderr}"
+    );
+    let out = run(&["size", "--problem", path, "--target-itl", "20", "--strict"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(r#"unknown field "targetTFT"; did you mean "targetTTFT"?"#),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_file(file).unwrap();
+}
