@@ -2,9 +2,9 @@
 //! INFERNO_DEMO_SECONDS.
 
 use clap::Parser;
-use inferno_demo::{display, stack};
+use inferno_demo::{display, live, stack};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -45,13 +45,14 @@ async fn main() -> anyhow::Result<()> {
     } else {
         repo.join(&args.work)
     };
+    let phases = Some(repo.join(&args.phases)).filter(|p| p.exists());
     let config = stack::Config {
         bin_dir,
         repo: repo.clone(),
         work: work.clone(),
         prometheus: true,
         load_emulator: true,
-        phases: Some(repo.join(&args.phases)).filter(|p| p.exists()),
+        phases: phases.clone(),
         load_interval: 5.0,
         period: 0,
         unplaced: "hold".into(),
@@ -62,7 +63,14 @@ async fn main() -> anyhow::Result<()> {
         "Starting the Inferno loop on 127.0.0.1 (logs in {}/logs) ...",
         work.display()
     );
-    let stack = stack::Stack::start(config).await?;
+    // Listening from the start: a ctrl-c while starting drops the half-started stack (its
+    // processes are killed on drop).
+    let shutdown = inferno_telemetry::shutdown_signal();
+    tokio::pin!(shutdown);
+    let stack = tokio::select! {
+        s = stack::Stack::start(config.clone()) => s?,
+        () = &mut shutdown => return Ok(()),
+    };
     match &stack.urls.prometheus {
         Some(url) => println!("Prometheus at {url} scrapes the emulated vLLM servers."),
         None => println!("Prometheus is not installed: the collector uses the load labels only (apt-get install prometheus)."),
@@ -73,27 +81,18 @@ async fn main() -> anyhow::Result<()> {
         stack.kubeconfig.display(),
         stack.urls.controller
     );
-    let start = Instant::now();
-    let deadline = (args.seconds > 0).then(|| Duration::from_secs(args.seconds));
-    let result = async {
-        loop {
-            let report = stack.invoke().await?;
-            println!(
-                "{}",
-                display::render(&report, start.elapsed().as_secs_f64())
-            );
-            let wait = Duration::from_secs(args.period.max(1));
-            if deadline.is_some_and(|d| start.elapsed() + wait > d) {
-                return Ok::<(), anyhow::Error>(());
-            }
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = inferno_telemetry::shutdown_signal() => return Ok(()),
-            }
-        }
-    }
-    .await;
+    let live = live::Live {
+        period: Duration::from_secs(args.period.max(1)),
+        deadline: (args.seconds > 0).then(|| Duration::from_secs(args.seconds)),
+        measured: display::Measured {
+            prometheus: stack.urls.prometheus.is_some(),
+            window: config.prometheus_window.clone(),
+            scrape_s: config.scrape_interval,
+            phases: phases.map(|p| p.strip_prefix(&repo).unwrap_or(&p).display().to_string()),
+        },
+    };
+    let result = live::run(&stack, &live, shutdown).await;
     stack.stop().await;
     println!("Stopped. Cycle records: {}/cycles.jsonl", work.display());
-    result
+    Ok(result?)
 }

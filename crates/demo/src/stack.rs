@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A binary is missing (build it first).
-    #[error("{0} not found in {1}: build it with `cargo build --release --workspace`")]
+    #[error("{0} not found in {1}: build it with `cargo build --workspace --bins`")]
     MissingBinary(String, String),
     /// A process could not start or exited early.
     #[error("{name}: {message} (log: {log})")]
@@ -137,6 +137,9 @@ impl Stack {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdin(Stdio::null())
+            // Its own process group: ctrl-c in the terminal reaches only the demo, which then
+            // reads the summary from Prometheus before stopping everything.
+            .process_group(0)
             .stdout(file.try_clone()?)
             .stderr(file)
             .kill_on_drop(true)
@@ -275,7 +278,7 @@ impl Stack {
             "--namespace".into(),
             "infer".into(),
             "--prometheus-window".into(),
-            "30s".into(),
+            config.prometheus_window.clone(),
         ];
         if let Some(url) = &s.urls.prometheus {
             args.extend(["--prometheus-url".into(), url.clone()]);
@@ -363,6 +366,39 @@ impl Stack {
             .map_err(|e| Error::Http(format!("invoke: not JSON: {e}: {body}")))
     }
 
+    /// The managed Deployments in kubesim (the `infer` namespace), as a Deployment list.
+    pub async fn deployments(&self) -> Result<serde_json::Value> {
+        let addr = self.urls.kubesim.trim_start_matches("http://");
+        let path = format!(
+            "/apis/apps/v1/namespaces/infer/deployments?labelSelector={}",
+            percent_encode(&inferno_emulator::labels::managed_selector())
+        );
+        let body = http_get(addr, &path).await?;
+        serde_json::from_str(&body)
+            .map_err(|e| Error::Http(format!("deployments: not JSON: {e}: {body}")))
+    }
+
+    /// Runs a PromQL instant query; returns Prometheus' answer. An error when Prometheus does
+    /// not run, does not answer within 10 s or answers an error.
+    pub async fn prometheus_query(&self, query: &str) -> Result<serde_json::Value> {
+        let Some(url) = &self.urls.prometheus else {
+            return Err(Error::Http("Prometheus is not running".into()));
+        };
+        let path = format!("/api/v1/query?query={}", percent_encode(query));
+        let body = tokio::time::timeout(
+            Duration::from_secs(10),
+            http_get(url.trim_start_matches("http://"), &path),
+        )
+        .await
+        .map_err(|_| Error::Http("Prometheus: no answer within 10 s".into()))??;
+        let answer: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| Error::Http(format!("Prometheus: not JSON: {e}: {body}")))?;
+        if answer["status"] != "success" {
+            return Err(Error::Http(format!("Prometheus: {body}")));
+        }
+        Ok(answer)
+    }
+
     /// Stops every process (SIGKILL; nothing persistent is left but the work directory).
     pub async fn stop(mut self) {
         for (_, child) in self.children.iter_mut().rev() {
@@ -401,6 +437,19 @@ pub async fn http_get(addr: &str, path: &str) -> Result<String> {
     Ok(body.to_string())
 }
 
+/// Percent-encodes a query-string value (everything but RFC 3986 unreserved characters).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
@@ -412,4 +461,17 @@ fn dechunk(mut body: &str) -> String {
         body = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("sum by(le)(x{a=\"b\"}[5s]) * 60"),
+            "sum%20by%28le%29%28x%7Ba%3D%22b%22%7D%5B5s%5D%29%20%2A%2060"
+        );
+    }
 }
