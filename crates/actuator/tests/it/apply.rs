@@ -191,11 +191,17 @@ async fn dry_run_and_recommend_change_nothing() {
         })
         .await;
     assert_eq!(outcomes[0].error, "recommend mode");
+    // What the actuator owns did not move: the spec (generation), labels and annotations. The
+    // resourceVersion is no witness: kubesim's controller updates the status (pods becoming
+    // ready) on its own schedule, between the two reads on a slow machine.
     let after = deployment(&c, &refs[&name].name).await;
     assert_eq!(replicas(&before), replicas(&after));
+    assert_eq!(before.metadata.generation, after.metadata.generation);
+    assert_eq!(before.metadata.labels, after.metadata.labels);
+    assert_eq!(before.metadata.annotations, after.metadata.annotations);
     assert_eq!(
-        before.metadata.resource_version,
-        after.metadata.resource_version
+        serde_json::to_value(&before.spec).unwrap(),
+        serde_json::to_value(&after.spec).unwrap()
     );
     assert!(metrics.render().contains(&format!(
         "inferno_desired_replicas{{server=\"{name}\",namespace=\"infer\",deployment=\"{}\"}} 9",

@@ -1,6 +1,7 @@
 //! The host registry: servers added and removed at run time, duplicate names, stopping with
 //! requests in flight, runtime allocation changes through the handle with a catalog.
 
+use crate::cluster::eventually;
 use crate::http::spec;
 use crate::support::{get, init_logs, post, request, samples};
 use inferno_emulator::{Catalog, Error, Host, LoadSpec, ServerSpec, TokenDist};
@@ -97,8 +98,10 @@ async fn stopping_answers_requests_in_flight_with_503() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(h.snapshot().running, 1);
+    eventually("the request is running", Duration::from_secs(5), || async {
+        (h.snapshot().running == 1).then_some(())
+    })
+    .await;
     tokio::time::timeout(Duration::from_secs(10), host.stop_server("slow"))
         .await
         .expect("stop is bounded")
@@ -163,10 +166,17 @@ async fn allocation_follows_the_catalog_at_run_time() {
         seed: 1,
     })
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let s = h.snapshot();
+    let s = eventually(
+        "a queue behind the cap of 1",
+        Duration::from_secs(10),
+        || async {
+            let s = h.snapshot();
+            assert!(s.running <= 1, "{s:?}");
+            (s.waiting > 5).then_some(s)
+        },
+    )
+    .await;
     assert!(s.running <= 1);
-    assert!(s.waiting > 5, "{s:?}");
     h.stop_load().unwrap();
     assert!(h.load().is_none());
     host.shutdown().await;
@@ -191,9 +201,11 @@ async fn kv_cache_pressure_preempts() {
         })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let s = h.snapshot();
-    assert!(s.preemptions > 0, "{s:?}");
+    let s = eventually("a preemption", Duration::from_secs(10), || async {
+        let s = h.snapshot();
+        (s.preemptions > 0 && s.requests > 0).then_some(s)
+    })
+    .await;
     assert!(s.requests > 0);
     assert!((0.0..=1.0).contains(&s.kv_usage));
     let text = get(h.addr(), "/metrics").await.body;

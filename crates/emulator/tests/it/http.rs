@@ -1,6 +1,7 @@
 //! The HTTP API of one emulated server over loopback: completions, models, health, metrics,
 //! error shapes, the control endpoints.
 
+use crate::cluster::eventually;
 use crate::support::{get, init_logs, post, put, request};
 use inferno_emulator::{Host, PerfParms, ServerSpec};
 use serde_json::{json, Value};
@@ -290,17 +291,23 @@ async fn control_endpoints_change_allocation_and_load() {
     let r = put(h.addr(), "/emulator/load", r#"{"rate":-1}"#).await;
     assert_eq!(r.status, 400);
     // 50/s emulated at 10x: about 100 requests in 0.2 s of wall time.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let wait = std::time::Duration::from_secs(10);
+    eventually("50 requests served", wait, || async {
+        (h.snapshot().requests > 50).then_some(())
+    })
+    .await;
     let r = request(h.addr(), "DELETE", "/emulator/load", None)
         .await
         .unwrap();
     assert_eq!(r.status, 200);
     assert!(h.load().is_none());
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let s = h.snapshot();
-    assert!(s.requests > 50, "{s:?}");
-    assert_eq!((s.running, s.waiting), (0, 0));
+    let s = eventually("the server drained", wait, || async {
+        let s = h.snapshot();
+        (s.running + s.waiting == 0).then_some(s)
+    })
+    .await;
     let stopped = s.requests;
+    // An absence can only be waited for: a later arrival would show up as a higher count.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(
         h.snapshot().requests,

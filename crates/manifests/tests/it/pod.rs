@@ -37,13 +37,11 @@ const READY_BOUND: Duration = Duration::from_secs(60);
 fn build_binaries() -> PathBuf {
     let cargo = inferno_manifests::workspace::cargo();
     let mut cmd = Command::new(cargo);
+    // The whole workspace's binaries, not `-p` each image's package: with `-p` cargo resolves
+    // other features, builds a second copy of a dozen crates and overwrites the binaries that
+    // `cargo test` built, so that every later `cargo test` or `make demo` relinks them.
     cmd.current_dir(root())
-        .args(["build", "--locked", "--bins"]);
-    let mut packages: Vec<&str> = IMAGES.iter().map(|i| i.package).collect();
-    packages.dedup();
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
+        .args(["build", "--locked", "--workspace", "--bins"]);
     let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
