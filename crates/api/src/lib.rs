@@ -11,6 +11,7 @@
 //! ([`Problem`]s and normalisation), `error` (the crate's [`Error`]).
 
 mod error;
+pub mod limits;
 mod load;
 mod types;
 mod validate;
