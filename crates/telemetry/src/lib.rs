@@ -1,10 +1,14 @@
 //! Glue shared by the Inferno services: tracing initialisation with a plain or JSON log format
 //! (filter from `RUST_LOG`, default `info`), the shutdown signal (ctrl-c or SIGTERM), and
-//! [`serve`]: a gRPC service with health, reflection and plain HTTP routes on one port.
+//! [`serve`] / [`serve_with`]: a gRPC service with health, reflection and plain HTTP routes on
+//! one port, optionally behind a bearer token ([`auth`]); [`serve_ops`]: the read-only listener
+//! for probes and Prometheus.
 
+pub mod auth;
 mod serve;
 
-pub use serve::{metrics_route, serve};
+pub use auth::Credential;
+pub use serve::{metrics_route, ops_router, serve, serve_ops, serve_with, ServeOptions};
 
 use std::str::FromStr;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};

@@ -10,13 +10,53 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 
-/// Serves `service` and the HTTP routes of `http` on `listener`. `timeout` caps every request
-/// (a shorter client deadline, `grpc-timeout`, always wins and ends in DEADLINE_EXCEEDED).
+use crate::auth::{self, Credential};
+
+/// How [`serve_with`] serves.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Caps every request (a shorter client deadline, `grpc-timeout`, always wins and ends in
+    /// DEADLINE_EXCEEDED).
+    pub timeout: Option<std::time::Duration>,
+    /// When set, every call but health, reflection and GET /metrics|/healthz|/readyz needs
+    /// `authorization: Bearer <token>`.
+    pub credential: Option<Credential>,
+}
+
+/// Serves `service` and the HTTP routes of `http` on `listener`, without a credential.
+/// `timeout` caps every request (a shorter client deadline, `grpc-timeout`, always wins and
+/// ends in DEADLINE_EXCEEDED).
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     http: axum::Router,
     timeout: Option<std::time::Duration>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error>
+where
+    S: tower_service::Service<axum::http::Request<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let options = ServeOptions {
+        timeout,
+        credential: None,
+    };
+    serve_with(listener, service, http, options, shutdown).await
+}
+
+/// Serves `service` and the HTTP routes of `http` on `listener` as `options` say, until
+/// `shutdown` completes.
+pub async fn serve_with<S>(
+    listener: TcpListener,
+    service: S,
+    http: axum::Router,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error>
 where
@@ -45,16 +85,32 @@ where
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .expect("the embedded descriptor sets are valid");
-    let routes = Routes::from(http)
+    let mut routes = Routes::from(http)
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
+    if let Some(credential) = options.credential {
+        // Checked in front of every route, gRPC and HTTP alike (tonic's interceptors do not see
+        // the path, and the open calls are chosen by path).
+        let router = routes.into_axum_router().layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let refusal = auth::refuse(&credential, &request);
+                async move {
+                    match refusal {
+                        Some(response) => response,
+                        None => next.run(request).await,
+                    }
+                }
+            },
+        ));
+        routes = Routes::from(router);
+    }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, service = S::NAME, "serving");
     }
     let mut builder = tonic::transport::Server::builder().accept_http1(true);
-    if let Some(t) = timeout {
+    if let Some(t) = options.timeout {
         builder = builder.timeout(t);
     }
     builder
@@ -72,4 +128,25 @@ pub fn metrics_route(render: impl Fn() -> String + Clone + Send + Sync + 'static
             async move { render() }
         }),
     )
+}
+
+/// The read-only listener of a service for kubelet probes and Prometheus: `GET /healthz`
+/// answers `ok` while the process serves, `GET /metrics` answers `render()`. Add routes (e.g.
+/// `/readyz`) with `.merge` or `.route`.
+pub fn ops_router(render: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
+    metrics_route(render).route("/healthz", axum::routing::get(|| async { "ok\n" }))
+}
+
+/// Serves `router` (plain HTTP/1.1, read-only pages) on `listener` until `shutdown` completes.
+pub async fn serve_ops(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving health and metrics");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
