@@ -1,6 +1,6 @@
 //! Command-line flags of `inferno-collector`.
 
-use inferno_telemetry::LogFormat;
+use inferno_telemetry::{Credential, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,9 +12,21 @@ use std::path::PathBuf;
     about = "Inferno collector: managed inference servers and their load"
 )]
 pub struct Args {
-    /// Address to listen on [default: $COLLECTOR_HOST:$COLLECTOR_PORT, else 0.0.0.0:3301].
+    /// gRPC address [default: $COLLECTOR_HOST:$COLLECTOR_PORT, else 127.0.0.1:3301]. Beyond
+    /// loopback only with --auth-token-file.
     #[arg(long, env = "INFERNO_COLLECTOR_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// File with the bearer token every gRPC call must carry (a mounted Secret); none = no
+    /// check, loopback only.
+    #[arg(long, env = "INFERNO_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Read-only HTTP address for probes and Prometheus: GET /healthz, GET /metrics.
+    #[arg(
+        long,
+        default_value = "0.0.0.0:3311",
+        env = "INFERNO_COLLECTOR_OPS_LISTEN"
+    )]
+    pub ops_listen: SocketAddr,
     /// Namespace to watch (repeatable; comma-separated in the env var); none = all namespaces.
     #[arg(long = "namespace", env = "WATCH_NAMESPACE", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -45,22 +57,42 @@ pub struct Args {
 }
 
 impl Args {
-    /// The listen address: the flag, else COLLECTOR_HOST / COLLECTOR_PORT, else 0.0.0.0:3301.
+    /// The listen address: the flag, else COLLECTOR_HOST / COLLECTOR_PORT, else 127.0.0.1:3301.
     pub fn listen_address(&self) -> Result<SocketAddr, String> {
+        self.listen_address_from().map(|(a, _)| a)
+    }
+
+    /// The listen address and what set it (for messages).
+    fn listen_address_from(&self) -> Result<(SocketAddr, &'static str), String> {
         if let Some(a) = self.listen {
-            return Ok(a);
+            return Ok((a, "--listen"));
         }
         let host = std::env::var("COLLECTOR_HOST")
             .ok()
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "0.0.0.0".into());
+            .unwrap_or_else(|| "127.0.0.1".into());
         let port = std::env::var("COLLECTOR_PORT")
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "3301".into());
         format!("{host}:{port}")
             .parse()
+            .map(|a| (a, "COLLECTOR_HOST/COLLECTOR_PORT"))
             .map_err(|e| format!("COLLECTOR_HOST/COLLECTOR_PORT {host}:{port}: {e}"))
+    }
+
+    /// The gRPC address and the credential calls must carry; refuses an address beyond
+    /// loopback without a credential, naming the flag (or env vars) that set it.
+    pub fn serving(&self) -> Result<(SocketAddr, Option<Credential>), String> {
+        let (addr, what) = self.listen_address_from()?;
+        let credential = self
+            .auth_token_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| Credential::from_file(p).map_err(|e| format!("--auth-token-file: {e}")))
+            .transpose()?;
+        inferno_telemetry::auth::check_exposure(what, addr, credential.as_ref())?;
+        Ok((addr, credential))
     }
 
     /// Checks the numbers and the window.

@@ -1,10 +1,11 @@
-//! One collection: discover, query Prometheus for every ready pod at once (concurrently, under a
-//! deadline), assemble each server. Nothing here fails the cycle except the Kubernetes list
-//! itself: Prometheus trouble becomes a problem of the cycle and the labels take over.
+//! One collection: discover, query Prometheus for every ready pod at once (concurrently, each
+//! query under the deadline), assemble each server. Nothing here fails the cycle except the
+//! Kubernetes list itself: Prometheus trouble, bad samples and bad labels become problems of the
+//! cycle, and the labels take over where they can.
 
 use crate::aggregate::{assemble, Observation, PodValues};
 use crate::discover::{Discovery, Found};
-use crate::labels;
+use crate::labels::{self, ServerLabels};
 use crate::prometheus::Prometheus;
 use crate::promql::{query, selector, Quantity};
 use std::collections::{BTreeMap, HashSet};
@@ -21,6 +22,8 @@ pub struct Metrics {
     queries: AtomicU64,
     query_errors: AtomicU64,
     query_micros: AtomicU64,
+    samples_dropped: AtomicU64,
+    unusable: AtomicU64,
 }
 
 impl Metrics {
@@ -42,12 +45,20 @@ impl Metrics {
              inferno_collector_prometheus_errors_total {}\n\
              # HELP inferno_collector_prometheus_seconds_total Time spent waiting for Prometheus.\n\
              # TYPE inferno_collector_prometheus_seconds_total counter\n\
-             inferno_collector_prometheus_seconds_total {}\n",
+             inferno_collector_prometheus_seconds_total {}\n\
+             # HELP inferno_collector_samples_dropped_total Prometheus samples dropped as invalid (NaN, infinite, negative or out of range).\n\
+             # TYPE inferno_collector_samples_dropped_total counter\n\
+             inferno_collector_samples_dropped_total {}\n\
+             # HELP inferno_collector_servers_unusable Servers of the last collection left out of the decision because their load cannot be used.\n\
+             # TYPE inferno_collector_servers_unusable gauge\n\
+             inferno_collector_servers_unusable {}\n",
             g(&self.collections),
             g(&self.servers),
             g(&self.queries),
             g(&self.query_errors),
             g(&self.query_micros) as f64 / 1e6,
+            g(&self.samples_dropped),
+            g(&self.unusable),
         )
     }
 }
@@ -104,27 +115,7 @@ impl Collector {
     pub async fn collect(&self) -> Result<Report, kube::Error> {
         let found = self.discovery.find().await?;
         let mut report = Report::default();
-        let mut warnings = Vec::new();
-        let mut seen: BTreeMap<String, String> = BTreeMap::new();
-        let mut servers = Vec::new();
-        for d in found {
-            let Some(l) = labels::read(&d.object, &mut warnings) else {
-                continue;
-            };
-            let here = format!("{}/{}", d.namespace, d.name);
-            if let Some(first) = seen.get(&l.name) {
-                report.problems.push((
-                    l.name.clone(),
-                    format!("duplicate server name: deployment {here} ignored, {first} has it"),
-                ));
-                continue;
-            }
-            seen.insert(l.name.clone(), here);
-            servers.push((d, l));
-        }
-        report
-            .problems
-            .extend(warnings.into_iter().map(|w| (String::new(), w)));
+        let servers = claim(found, &mut report.problems);
 
         let pods: Vec<(String, String)> = servers
             .iter()
@@ -138,6 +129,7 @@ impl Collector {
             (Some(prom), false) => self.query_all(prom, &pods, &mut report.problems).await,
             _ => PodValues::new(),
         };
+        let mut unusable = 0;
         for (d, l) in servers {
             let keys: Vec<String> = d
                 .ready_pods
@@ -145,10 +137,28 @@ impl Collector {
                 .map(|p| format!("{}/{}", d.namespace, p))
                 .collect();
             let observation = assemble(&l, d.desired, &keys, &values);
+            let name = &observation.spec.name;
+            self.metrics
+                .samples_dropped
+                .fetch_add(observation.samples_dropped as u64, Ordering::Relaxed);
+            report.problems.extend(
+                observation
+                    .problems
+                    .iter()
+                    .map(|m| (name.clone(), m.clone())),
+            );
+            if let Some(why) = &observation.unusable {
+                unusable += 1;
+                warn!(server = %name, reason = %why, "load unusable; left out of the decision");
+                report.problems.push((
+                    name.clone(),
+                    format!("load unusable, left out of this cycle's decision: {why}"),
+                ));
+            }
             let pods = observation
                 .reporting_pods
                 .iter()
-                .map(|k| (k.clone(), values[k].clone()))
+                .map(|k| (k.clone(), observation.values[k].clone()))
                 .collect();
             report.servers.push(Collected {
                 deployment: d,
@@ -163,8 +173,10 @@ impl Collector {
         self.metrics
             .servers
             .store(report.servers.len() as u64, Ordering::Relaxed);
+        self.metrics.unusable.store(unusable, Ordering::Relaxed);
         info!(
             servers = report.servers.len(),
+            unusable,
             pods = pods.len(),
             problems = report.problems.len(),
             "collected"
@@ -172,7 +184,8 @@ impl Collector {
         Ok(report)
     }
 
-    /// Every quantity for every pod, concurrently, within the deadline; values keyed `ns/pod`.
+    /// Every quantity for every pod, concurrently, each query under the deadline; raw values
+    /// (checked later, per server) keyed `ns/pod`.
     async fn query_all(
         &self,
         prom: &Prometheus,
@@ -181,11 +194,14 @@ impl Collector {
     ) -> PodValues {
         let sel = selector(pods);
         let start = Instant::now();
+        let deadline = self.deadline;
         let runs = Quantity::ALL.map(|q| {
             let text = query(q, &sel, &self.window);
-            async move { (q, prom.query(&text).await) }
+            async move { (q, prom.query_within(&text, deadline).await) }
         });
-        let results = tokio::time::timeout(self.deadline, futures::future::join_all(runs)).await;
+        // Each query ends by its own deadline (the client's timeout), so that a timeout is
+        // reported as one, naming the query.
+        let results = futures::future::join_all(runs).await;
         self.metrics
             .query_micros
             .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -193,23 +209,6 @@ impl Collector {
             .queries
             .fetch_add(Quantity::ALL.len() as u64, Ordering::Relaxed);
         let mut values = PodValues::new();
-        let Ok(results) = results else {
-            self.metrics
-                .query_errors
-                .fetch_add(Quantity::ALL.len() as u64, Ordering::Relaxed);
-            warn!(
-                deadline_ms = self.deadline.as_millis() as u64,
-                "prometheus deadline passed; using labels"
-            );
-            problems.push((
-                String::new(),
-                format!(
-                    "prometheus: no answer within {:?}; load labels used",
-                    self.deadline
-                ),
-            ));
-            return values;
-        };
         let wanted: HashSet<(&str, &str)> =
             pods.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
         let mut failed = Vec::new();
@@ -237,8 +236,125 @@ impl Collector {
         }
         if !failed.is_empty() {
             warn!(failed = failed.len(), first = %failed[0], "prometheus queries failed; labels used where needed");
-            problems.push((String::new(), format!("prometheus: {}", failed.join("; "))));
+            problems.push((
+                String::new(),
+                format!(
+                    "prometheus: {}; load labels used where needed",
+                    failed.join("; ")
+                ),
+            ));
         }
         values
+    }
+}
+
+/// Reads each Deployment's labels and gives each server name to one Deployment: the oldest
+/// (`creationTimestamp`, then namespace/name), so that a copy carrying the same name never takes
+/// a server over. Every other claimant is skipped with a problem naming both Deployments; label
+/// problems are added to `problems` too.
+pub fn claim(
+    found: Vec<Found>,
+    problems: &mut Vec<(String, String)>,
+) -> Vec<(Found, ServerLabels)> {
+    let mut warnings = Vec::new();
+    let mut by_name: BTreeMap<String, Vec<(Found, ServerLabels)>> = BTreeMap::new();
+    for d in found {
+        if let Some(l) = labels::read(&d.object, &mut warnings) {
+            by_name.entry(l.name.clone()).or_default().push((d, l));
+        }
+    }
+    let age = |d: &Found| {
+        (
+            d.created.is_none(),
+            d.created,
+            d.namespace.clone(),
+            d.name.clone(),
+        )
+    };
+    let mut servers = Vec::new();
+    for (name, mut claims) in by_name {
+        claims.sort_by_key(|(d, _)| age(d));
+        let mut claims = claims.into_iter();
+        let Some(owner) = claims.next() else {
+            continue;
+        };
+        let describe = |d: &Found| {
+            let created = d.created.map_or("unknown".into(), |t| t.to_string());
+            format!("deployment {}/{} (created {created})", d.namespace, d.name)
+        };
+        for (other, _) in claims {
+            warn!(server = %name, skipped = %format!("{}/{}", other.namespace, other.name),
+                owner = %format!("{}/{}", owner.0.namespace, owner.0.name), "duplicate server name");
+            problems.push((
+                name.clone(),
+                format!(
+                    "duplicate server name: {} skipped; {} keeps the server (the oldest \
+                     Deployment does)",
+                    describe(&other),
+                    describe(&owner.0)
+                ),
+            ));
+        }
+        servers.push(owner);
+    }
+    problems.extend(warnings.into_iter().map(|w| (String::new(), w)));
+    servers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(ns: &str, name: &str, created: Option<&str>) -> Found {
+        Found {
+            object: serde_json::json!({"metadata": {"namespace": ns, "name": name,
+                "labels": {labels::keys::NAME: "s"}}}),
+            namespace: ns.into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            created: created.map(|t| t.parse().unwrap()),
+            desired: 1,
+            ready_pods: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_oldest_deployment_keeps_a_server_name() {
+        let mut problems = Vec::new();
+        let servers = claim(
+            vec![
+                found("a", "copy", Some("2026-02-01T00:00:00Z")),
+                found("z", "original", Some("2026-01-01T00:00:00Z")),
+                found("a", "undated", None),
+            ],
+            &mut problems,
+        );
+        let owners: Vec<&str> = servers.iter().map(|(d, _)| d.name.as_str()).collect();
+        assert_eq!(owners, ["original"]);
+        assert_eq!(
+            problems,
+            [
+                (
+                    "s".to_string(),
+                    "duplicate server name: deployment a/copy (created 2026-02-01T00:00:00Z) \
+                     skipped; deployment z/original (created 2026-01-01T00:00:00Z) keeps the \
+                     server (the oldest Deployment does)"
+                        .to_string()
+                ),
+                (
+                    "s".to_string(),
+                    "duplicate server name: deployment a/undated (created unknown) skipped; \
+                     deployment z/original (created 2026-01-01T00:00:00Z) keeps the server (the \
+                     oldest Deployment does)"
+                        .to_string()
+                ),
+            ]
+        );
+        // Created in the same second: namespace/name decides.
+        let mut problems = Vec::new();
+        let t = Some("2026-01-01T00:00:00Z");
+        let servers = claim(vec![found("b", "x", t), found("a", "y", t)], &mut problems);
+        assert_eq!(servers[0].0.namespace, "a");
+        assert_eq!(problems.len(), 1);
     }
 }

@@ -20,6 +20,9 @@ pub struct Found {
     pub name: String,
     /// UID.
     pub uid: String,
+    /// `metadata.creationTimestamp`: of two Deployments claiming one server name, the older keeps
+    /// it.
+    pub created: Option<k8s_openapi::jiff::Timestamp>,
     /// `spec.replicas`.
     pub desired: i64,
     /// Names of the pods that are Running, Ready and older than the startup delay.
@@ -146,6 +149,7 @@ impl Discovery {
             found.push(Found {
                 object: serde_json::to_value(&d).unwrap_or_default(),
                 uid: d.metadata.uid.clone().unwrap_or_default(),
+                created: d.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 desired: d
                     .spec
                     .as_ref()

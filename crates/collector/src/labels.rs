@@ -92,7 +92,7 @@ pub struct ServerLabels {
     pub accelerator: String,
     /// Max batch size (0 if absent or invalid).
     pub max_batch: i64,
-    /// min-replicas label.
+    /// min-replicas label (None if absent, invalid, or above max-replicas).
     pub min_replicas: Option<i64>,
     /// max-replicas label.
     pub max_replicas: Option<i64>,
@@ -102,11 +102,85 @@ pub struct ServerLabels {
     pub in_tokens: Option<f64>,
     /// Output-tokens label (or the seed's numtokens).
     pub out_tokens: Option<f64>,
+    /// Labels that are set but cannot be used, by key: what is wrong with each
+    /// (`label K="V": why`). A load label here means "the Deployment says something about its
+    /// load that cannot be read", which is not the same as no label (see
+    /// [`ServerLabels::unusable`]).
+    pub invalid: BTreeMap<&'static str, String>,
+}
+
+impl ServerLabels {
+    /// Why the load label behind `field` cannot be used, when it is set but invalid and no
+    /// other label stands in for it.
+    pub fn unusable(&self, field: LoadField) -> Option<&str> {
+        let (value, keys): (Option<f64>, &[&str]) = match field {
+            LoadField::Rpm => (self.rpm, &[keys::LOAD_RPM]),
+            LoadField::InTokens => (self.in_tokens, &[keys::LOAD_IN]),
+            LoadField::OutTokens => (self.out_tokens, &[keys::LOAD_OUT, keys::LOAD_NUM]),
+        };
+        if value.is_some() {
+            return None;
+        }
+        keys.iter()
+            .find_map(|k| self.invalid.get(k))
+            .map(String::as_str)
+    }
+}
+
+/// A load field that a label can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadField {
+    /// `inferno.server.load.rpm`.
+    Rpm,
+    /// `inferno.server.load.intokens`.
+    InTokens,
+    /// `inferno.server.load.outtokens` (else `numtokens`).
+    OutTokens,
+}
+
+/// The valid range of a numeric label: `(largest value, integer only)`, from
+/// [`inferno_api::limits`].
+pub fn range(key: &str) -> Option<(f64, bool)> {
+    use inferno_api::limits::{MAX_BATCH_SIZE, MAX_RATE_RPM, MAX_REPLICAS, MAX_TOKENS};
+    Some(match key {
+        keys::MAX_BATCH => (MAX_BATCH_SIZE as f64, true),
+        keys::MIN_REPLICAS | keys::MAX_REPLICAS => (MAX_REPLICAS as f64, true),
+        keys::LOAD_RPM => (MAX_RATE_RPM, false),
+        keys::LOAD_IN | keys::LOAD_OUT | keys::LOAD_NUM => (MAX_TOKENS, false),
+        _ => return None,
+    })
+}
+
+/// Reads the numeric label `raw` of `key`: its value, or what is wrong with it (naming neither
+/// the Deployment nor the label; the caller does).
+fn number(key: &str, raw: &str) -> Result<f64, String> {
+    use inferno_api::limits::{in_range, show};
+    let (max, integer) = range(key).unwrap_or((f64::MAX, false));
+    let Ok(v) = raw.parse::<f64>() else {
+        return Err("not a number".into());
+    };
+    // Integer-valued spellings ("2", "2.0", "1e3") are integers; "1.5" is not rounded.
+    match (in_range(v, max), integer) {
+        (true, false) => Ok(v),
+        (true, true) if v.fract() == 0.0 => Ok(v),
+        (_, true) => Err(format!(
+            "must be an integer in [0, {}], got {}",
+            show(max),
+            show(v)
+        )),
+        (false, false) => Err(format!(
+            "must be a finite number in [0, {}], got {}",
+            show(max),
+            show(v)
+        )),
+    }
 }
 
 /// Reads the labels of `deployment` (a Deployment object). Returns None when it has no
-/// server name (such a Deployment is skipped). Invalid numbers are reported in `warnings`
-/// and read as absent, and so are unknown labels under Inferno's prefix (see [`unknown`]).
+/// server name (such a Deployment is skipped). A numeric label that is not a number, not in its
+/// range ([`range`]) or not an integer where one is needed is reported in `warnings` (naming the
+/// Deployment, the label and the value), recorded in [`ServerLabels::invalid`] and not used;
+/// an unknown label under Inferno's prefix is reported too (see [`unknown`]).
 pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabels> {
     let labels: BTreeMap<&str, &str> = deployment["metadata"]["labels"]
         .as_object()
@@ -135,27 +209,47 @@ pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabe
         return None;
     }
     let text = |k: &str| labels.get(k).copied().unwrap_or("").trim().to_string();
-    let mut number = |k: &str| -> Option<f64> {
+    let mut invalid = BTreeMap::new();
+    let mut value = |k: &'static str| -> Option<f64> {
         let raw = labels.get(k)?.trim();
         if raw.is_empty() {
             return None;
         }
-        match raw.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
-            _ => {
-                warnings.push(format!(
-                    "deployment {deploy}: label {k}={raw:?} is not a number >= 0; ignored"
-                ));
+        match number(k, raw) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                let what = format!("label {k}={raw:?}: {why}");
+                warnings.push(format!("deployment {deploy}: {what}; not used"));
+                invalid.insert(k, what);
                 None
             }
         }
     };
-    let max_batch = number(keys::MAX_BATCH).map_or(0, |v| v as i64);
-    let min_replicas = number(keys::MIN_REPLICAS).map(|v| v as i64);
-    let max_replicas = number(keys::MAX_REPLICAS).map(|v| v as i64);
-    let rpm = number(keys::LOAD_RPM);
-    let in_tokens = number(keys::LOAD_IN);
-    let out_tokens = number(keys::LOAD_OUT).or_else(|| number(keys::LOAD_NUM));
+    // In range, so the conversions are exact.
+    let max_batch = value(keys::MAX_BATCH).map_or(0, |v| v as i64);
+    let mut min_replicas = value(keys::MIN_REPLICAS).map(|v| v as i64);
+    let max_replicas = value(keys::MAX_REPLICAS).map(|v| v as i64);
+    let rpm = value(keys::LOAD_RPM);
+    let in_tokens = value(keys::LOAD_IN);
+    let out_tokens = value(keys::LOAD_OUT).or_else(|| value(keys::LOAD_NUM));
+    if let (Some(min), Some(max)) = (min_replicas, max_replicas) {
+        if min > max {
+            // The maximum is the hard one (the actuator never goes above it): asking the
+            // optimizer for more than it would be a decision that cannot be applied.
+            let what = format!(
+                "label {}={:?} is above {}={:?}",
+                keys::MIN_REPLICAS,
+                text(keys::MIN_REPLICAS),
+                keys::MAX_REPLICAS,
+                text(keys::MAX_REPLICAS)
+            );
+            warnings.push(format!(
+                "deployment {deploy}: {what}; min-replicas not used"
+            ));
+            invalid.insert(keys::MIN_REPLICAS, what);
+            min_replicas = None;
+        }
+    }
     Some(ServerLabels {
         name: name.to_string(),
         model: text(keys::MODEL),
@@ -167,6 +261,7 @@ pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabe
         rpm,
         in_tokens,
         out_tokens,
+        invalid,
     })
 }
 
@@ -252,5 +347,86 @@ mod tests {
         assert_eq!((l.rpm, l.max_batch, l.out_tokens), (None, 0, Some(512.0)));
         assert_eq!(w.len(), 2, "{w:?}");
         assert_eq!(l.class, "");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_named_and_not_used() {
+        let mut w = Vec::new();
+        let l = read(
+            &deployment(json!({
+                keys::NAME: "s", keys::LOAD_RPM: "1e308", keys::LOAD_IN: "2e6",
+                keys::LOAD_OUT: "inf", keys::LOAD_NUM: "300", keys::MIN_REPLICAS: "1.5",
+                keys::MAX_REPLICAS: "10001", keys::MAX_BATCH: "4097"
+            })),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.rpm, l.in_tokens, l.out_tokens),
+            (None, None, Some(300.0)),
+            "numtokens stands in for a bad outtokens"
+        );
+        assert_eq!(
+            (l.min_replicas, l.max_replicas, l.max_batch),
+            (None, None, 0)
+        );
+        assert_eq!(
+            w,
+            [
+                r#"deployment infer/d1: label inferno.server.allocation.maxbatchsize="4097": must be an integer in [0, 4096], got 4097; not used"#,
+                r#"deployment infer/d1: label inferno.server.min-replicas="1.5": must be an integer in [0, 10000], got 1.5; not used"#,
+                r#"deployment infer/d1: label inferno.server.max-replicas="10001": must be an integer in [0, 10000], got 10001; not used"#,
+                r#"deployment infer/d1: label inferno.server.load.rpm="1e308": must be a finite number in [0, 10000000], got 1e308; not used"#,
+                r#"deployment infer/d1: label inferno.server.load.intokens="2e6": must be a finite number in [0, 1048576], got 2000000; not used"#,
+                r#"deployment infer/d1: label inferno.server.load.outtokens="inf": must be a finite number in [0, 1048576], got inf; not used"#,
+            ]
+        );
+        assert!(l.unusable(LoadField::Rpm).unwrap().contains("1e308"));
+        assert!(l.unusable(LoadField::InTokens).is_some());
+        assert_eq!(l.unusable(LoadField::OutTokens), None);
+    }
+
+    #[test]
+    fn integers_may_be_written_as_numbers_but_not_as_fractions() {
+        let mut w = Vec::new();
+        let l = read(
+            &deployment(
+                json!({keys::NAME: "s", keys::MIN_REPLICAS: "2.0", keys::MAX_REPLICAS: "1e3",
+                keys::MAX_BATCH: "4096", keys::LOAD_RPM: "10000000"}),
+            ),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(
+            (l.min_replicas, l.max_replicas, l.max_batch, l.rpm),
+            (Some(2), Some(1000), 4096, Some(1e7))
+        );
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn inverted_replica_bounds_are_a_problem() {
+        let mut w = Vec::new();
+        let l = read(
+            &deployment(json!({keys::NAME: "s", keys::MIN_REPLICAS: "5", keys::MAX_REPLICAS: "2"})),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!((l.min_replicas, l.max_replicas), (None, Some(2)));
+        assert_eq!(
+            w,
+            [
+                r#"deployment infer/d1: label inferno.server.min-replicas="5" is above inferno.server.max-replicas="2"; min-replicas not used"#
+            ]
+        );
+        // Equal bounds are fine.
+        let mut w = Vec::new();
+        let l = read(
+            &deployment(json!({keys::NAME: "s", keys::MIN_REPLICAS: "3", keys::MAX_REPLICAS: "3"})),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!((l.min_replicas, l.max_replicas), (Some(3), Some(3)));
+        assert!(w.is_empty());
     }
 }

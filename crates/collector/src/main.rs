@@ -1,11 +1,15 @@
-//! `inferno-collector`: serves `inferno.v1.Collector` on port 3301.
+//! `inferno-collector`: serves `inferno.v1.Collector` on 127.0.0.1:3301 and its ops pages on
+//! 0.0.0.0:3311.
 
+use anyhow::Context;
 use clap::Parser;
+use futures::FutureExt;
 use inferno_collector::args::Args;
 use inferno_collector::collect::{Collector, Metrics};
 use inferno_collector::discover::Discovery;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
 use inferno_collector::service;
+use inferno_telemetry::ServeOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +18,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     inferno_telemetry::init_tracing(args.log_format);
     args.check().map_err(anyhow::Error::msg)?;
-    let addr = args.listen_address().map_err(anyhow::Error::msg)?;
+    // Before anything else: a refused address must not wait for Kubernetes.
+    let (addr, credential) = args.serving().map_err(anyhow::Error::msg)?;
     let timeout = Duration::from_secs_f64(args.prometheus_timeout);
     let prometheus = (!args.prometheus_url.is_empty())
         .then(|| {
@@ -41,13 +46,19 @@ async fn main() -> anyhow::Result<()> {
         timeout,
         metrics.clone(),
     );
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    service::run(
-        listener,
-        collector,
-        metrics,
-        inferno_telemetry::shutdown_signal(),
-    )
-    .await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--listen {addr}"))?;
+    let ops = tokio::net::TcpListener::bind(args.ops_listen)
+        .await
+        .with_context(|| format!("--ops-listen {}", args.ops_listen))?;
+    let shutdown = inferno_telemetry::shutdown_signal().boxed().shared();
+    let ops = tokio::spawn(service::run_ops(ops, metrics.clone(), shutdown.clone()));
+    let options = ServeOptions {
+        timeout: None,
+        credential,
+    };
+    service::run_with(listener, collector, metrics, options, shutdown).await?;
+    ops.await??;
     Ok(())
 }

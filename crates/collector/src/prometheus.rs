@@ -1,10 +1,19 @@
 //! A small Prometheus HTTP API client: instant vector queries with a deadline, optional bearer
 //! token (re-read from its file on every request, as projected tokens rotate) and custom CA.
+//! Answers are read up to [`MAX_BODY_BYTES`]; every error names the query it belongs to.
 
+use inferno_api::limits::show;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Largest answer read, bytes (16 MiB): a vector of one sample per pod of a few thousand pods
+/// is well under 1 MiB; beyond this the answer is refused, never held in memory whole.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// Longest part of a query shown in an error (the selector lists every pod).
+const SHOWN_QUERY_CHARS: usize = 200;
 
 /// How to reach Prometheus.
 #[derive(Debug, Clone, Default)]
@@ -19,13 +28,37 @@ pub struct PrometheusConfig {
     pub insecure: bool,
 }
 
-/// A failed query.
+/// A failed query. Every variant but `Config` names the query (`<url> <promql>`).
 #[derive(Debug, thiserror::Error)]
 pub enum PromError {
     /// The configuration cannot be used (bad CA file, ...).
     #[error("prometheus configuration: {0}")]
     Config(String),
-    /// Transport failure, timeout, or a non-success HTTP status.
+    /// No complete answer within the deadline.
+    #[error("Prometheus query timed out after {} s: {target}", show(.after.as_secs_f64()))]
+    Timeout {
+        /// The deadline.
+        after: Duration,
+        /// `<url> <promql>`.
+        target: String,
+    },
+    /// No connection to Prometheus's address.
+    #[error("cannot connect to Prometheus at {address} ({target}): {detail}")]
+    Connect {
+        /// `host:port`.
+        address: String,
+        /// `<url> <promql>`.
+        target: String,
+        /// What the connection attempt said.
+        detail: String,
+    },
+    /// The answer is larger than [`MAX_BODY_BYTES`].
+    #[error("prometheus answer larger than {} MiB refused: {target}", MAX_BODY_BYTES >> 20)]
+    TooLarge {
+        /// `<url> <promql>`.
+        target: String,
+    },
+    /// Another transport failure, or a non-success HTTP status without an API answer.
     #[error("prometheus request failed: {0}")]
     Http(String),
     /// The answer is not a Prometheus API answer, or reports an error.
@@ -33,12 +66,14 @@ pub enum PromError {
     Api(String),
 }
 
-/// One sample of an instant vector: its labels and finite value.
+/// One sample of an instant vector: its labels and value as Prometheus gave it (NaN and
+/// infinities included: the collector checks every value against its range and names the bad
+/// ones).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Series labels.
     pub labels: BTreeMap<String, String>,
-    /// Value (NaN and infinities are dropped before this point).
+    /// Value (NaN when the answer's value is not a number).
     pub value: f64,
 }
 
@@ -47,15 +82,47 @@ pub struct Sample {
 pub struct Prometheus {
     http: reqwest::Client,
     config: PrometheusConfig,
+    timeout: Duration,
+}
+
+/// `host:port` of `url` (as written, for messages).
+fn address(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !host.ends_with(']'));
+    if has_port {
+        host.to_string()
+    } else if url.starts_with("https") {
+        format!("{host}:443")
+    } else {
+        format!("{host}:80")
+    }
+}
+
+/// The causes of `e`, innermost last (reqwest's own message names only the URL).
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 impl Prometheus {
-    /// A client; `timeout` bounds every query.
+    /// A client; `timeout` bounds every query (connecting, waiting and reading the answer).
     pub fn new(config: PrometheusConfig, timeout: Duration) -> Result<Self, PromError> {
         // reqwest is built without a crypto provider: use ring, as kube does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
+            .connect_timeout(timeout)
             .danger_accept_invalid_certs(config.insecure);
         if let Some(ca) = &config.ca_file {
             let pem = std::fs::read(ca)
@@ -67,28 +134,82 @@ impl Prometheus {
         let http = builder
             .build()
             .map_err(|e| PromError::Config(e.to_string()))?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            timeout,
+        })
     }
 
-    /// Runs an instant query; returns the vector's finite samples.
+    /// Runs an instant query under the client's timeout; returns the vector's samples.
     pub async fn query(&self, promql: &str) -> Result<Vec<Sample>, PromError> {
+        self.query_within(promql, self.timeout).await
+    }
+
+    /// Runs an instant query that must be answered, whole, within `deadline`.
+    pub async fn query_within(
+        &self,
+        promql: &str,
+        deadline: Duration,
+    ) -> Result<Vec<Sample>, PromError> {
         let url = format!("{}/api/v1/query", self.config.url.trim_end_matches('/'));
-        let mut request = self.http.post(&url).form(&[("query", promql)]);
+        let mut shown: String = promql.chars().take(SHOWN_QUERY_CHARS).collect();
+        if shown.len() < promql.len() {
+            shown.push_str("...");
+        }
+        let target = format!("{url} {shown}");
+        match tokio::time::timeout(deadline, self.fetch(&url, promql, &target)).await {
+            Ok(answer) => parse(&answer?),
+            Err(_) => Err(PromError::Timeout {
+                after: deadline,
+                target,
+            }),
+        }
+    }
+
+    /// Sends the query and reads the answer, at most [`MAX_BODY_BYTES`] of it.
+    async fn fetch(&self, url: &str, promql: &str, target: &str) -> Result<Value, PromError> {
+        let mut request = self.http.post(url).form(&[("query", promql)]);
         if let Some(file) = &self.config.token_file {
             let token = std::fs::read_to_string(file)
                 .map_err(|e| PromError::Config(format!("token file {}: {e}", file.display())))?;
             request = request.bearer_auth(token.trim());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| PromError::Http(e.to_string()))?;
+        let transport = |e: reqwest::Error| {
+            if e.is_connect() {
+                PromError::Connect {
+                    address: address(url),
+                    target: target.to_string(),
+                    // reqwest's own message repeats the URL: its causes say what happened.
+                    detail: std::error::Error::source(&e).map_or_else(|| e.to_string(), causes),
+                }
+            } else {
+                PromError::Http(format!("{target}: {}", causes(&e)))
+            }
+        };
+        let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| PromError::Http(format!("{status}: {e}")))?;
-        parse(&body)
+        let too_large = || PromError::TooLarge {
+            target: target.to_string(),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            PromError::Http(format!(
+                "{target}: HTTP {status}, and the answer is not JSON: {e}"
+            ))
+        })
     }
 }
 
@@ -136,13 +257,11 @@ pub fn parse(body: &Value) -> Result<Vec<Sample>, PromError> {
         .collect())
 }
 
-/// The finite value of a `[timestamp, "value"]` pair.
+/// The value of a `[timestamp, "value"]` pair, as written (`"+Inf"`, `"NaN"` included; a value
+/// that is not a number reads as NaN, so it is reported, not skipped).
 fn value(pair: &Value) -> Option<f64> {
-    pair.get(1)?
-        .as_str()?
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
+    let text = pair.get(1)?.as_str()?;
+    Some(text.parse::<f64>().unwrap_or(f64::NAN))
 }
 
 #[cfg(test)]
@@ -151,15 +270,30 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn drops_nan_and_inf() {
+    fn keeps_every_value_for_the_checks() {
+        // Dropping them here made them disappear without a word: the collector names them.
         let body = json!({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {"pod": "a"}, "value": [1.0, "2.5"]},
             {"metric": {"pod": "b"}, "value": [1.0, "NaN"]},
             {"metric": {"pod": "c"}, "value": [1.0, "+Inf"]},
+            {"metric": {"pod": "d"}, "value": [1.0, "-Inf"]},
+            {"metric": {"pod": "e"}, "value": [1.0, "lots"]},
         ]}});
         let s = parse(&body).unwrap();
-        assert_eq!(s.len(), 1);
-        assert_eq!((s[0].labels["pod"].as_str(), s[0].value), ("a", 2.5));
+        let v: Vec<f64> = s.iter().map(|s| s.value).collect();
+        assert_eq!(v[0], 2.5);
+        assert!(v[1].is_nan() && v[4].is_nan());
+        assert_eq!((v[2], v[3]), (f64::INFINITY, f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn addresses_of_urls() {
+        assert_eq!(address("http://127.0.0.1:9"), "127.0.0.1:9");
+        assert_eq!(address("http://prom:9090/prefix/api/v1/query"), "prom:9090");
+        assert_eq!(address("https://prom.example/"), "prom.example:443");
+        assert_eq!(address("http://user:pw@prom/x"), "prom:80");
+        assert_eq!(address("http://[::1]:9090/"), "[::1]:9090");
+        assert_eq!(address("http://[::1]/"), "[::1]:80");
     }
 
     #[test]

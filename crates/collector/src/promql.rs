@@ -41,6 +41,63 @@ impl Quantity {
         Self::GenerationTokens,
         Self::Requests,
     ];
+
+    /// The series a sample of this quantity comes from, as problems name it.
+    pub fn series(self) -> &'static str {
+        match self {
+            Self::Throughput => "vllm:request_success_total (rate, requests/min)",
+            Self::Itl => "vllm:request_time_per_output_token_seconds (mean, s)",
+            Self::ItlLegacy => "vllm:time_per_output_token_seconds (mean, s)",
+            Self::Ttft => "vllm:time_to_first_token_seconds (mean, s)",
+            Self::Running => "vllm:num_requests_running (mean)",
+            Self::Waiting => "vllm:num_requests_waiting (mean)",
+            Self::KvCache => "vllm:kv_cache_usage_perc (mean)",
+            Self::PromptTokens => "vllm:prompt_tokens_total (increase)",
+            Self::GenerationTokens => "vllm:generation_tokens_total (increase)",
+            Self::Requests => "vllm:request_success_total (increase)",
+        }
+    }
+
+    /// The largest valid sample (the smallest is 0), from [`inferno_api::limits`]; None for the
+    /// counter increases, whose size depends on the window and which are checked as tokens per
+    /// request instead.
+    pub fn max(self) -> Option<f64> {
+        use inferno_api::limits::{MAX_BATCH_SIZE, MAX_LATENCY_MS, MAX_QUEUE_SIZE, MAX_RATE_RPM};
+        match self {
+            Self::Throughput => Some(MAX_RATE_RPM),
+            // Seconds, as vLLM exports them.
+            Self::Itl | Self::ItlLegacy | Self::Ttft => Some(MAX_LATENCY_MS / 1000.0),
+            // Requests run in one batch.
+            Self::Running => Some(MAX_BATCH_SIZE as f64),
+            Self::Waiting => Some(MAX_QUEUE_SIZE as f64),
+            // A fraction: 1 is a full cache.
+            Self::KvCache => Some(1.0),
+            Self::PromptTokens | Self::GenerationTokens | Self::Requests => None,
+        }
+    }
+
+    /// Whether this is a latency: a ratio of two rates that is NaN (0/0) whenever no request
+    /// finished in the window, which is an idle pod, not a bad sample.
+    pub fn is_latency(self) -> bool {
+        matches!(self, Self::Itl | Self::ItlLegacy | Self::Ttft)
+    }
+
+    /// What is wrong with the sample `v` of this quantity, if anything: it must be a finite
+    /// number in `[0, max()]`.
+    pub fn check(self, v: f64) -> Result<(), String> {
+        use inferno_api::limits::{in_range, show};
+        match self.max() {
+            Some(max) if !in_range(v, max) => Err(format!(
+                "must be a finite number in [0, {}], got {}",
+                show(max),
+                show(v)
+            )),
+            None if !in_range(v, f64::MAX) => {
+                Err(format!("must be a finite number >= 0, got {}", show(v)))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Escapes a pod or namespace name for a PromQL regex inside double quotes.

@@ -1,9 +1,11 @@
-//! The `inferno.v1.Collector` gRPC service and its server (port 3301), with health, reflection
-//! and `/metrics` on the same port.
+//! The `inferno.v1.Collector` gRPC service and its server (127.0.0.1:3301 by default), with
+//! health, reflection and `/metrics` on the same port, optionally behind a bearer token; and the
+//! read-only ops listener (`/healthz`, `/metrics`) for probes and Prometheus.
 
 use crate::collect::{Collected, Collector, Metrics, Report};
 use crate::promql::Quantity;
 use inferno_proto::v1::{self, collector_server::CollectorServer};
+use inferno_telemetry::ServeOptions;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -46,11 +48,20 @@ pub fn response(report: &Report, namespaces: &[String]) -> Result<v1::CollectRes
         .filter(|c| namespaces.is_empty() || namespaces.contains(&c.deployment.namespace))
     {
         let name = c.observation.spec.name.clone();
-        out.servers
-            .push((&c.observation.spec).try_into().map_err(bad)?);
-        for (pod, values) in &c.pods {
-            out.replicas
-                .push((&replica(c, pod, values)).try_into().map_err(bad)?);
+        if let Some(reason) = &c.observation.unusable {
+            // Not sized with a load of 0 or 1e308: unplaced, so nothing changes.
+            out.unplaced.push(v1::UnplacedServer {
+                server: name.clone(),
+                code: "invalid-load".into(),
+                reason: reason.clone(),
+            });
+        } else {
+            out.servers
+                .push((&c.observation.spec).try_into().map_err(bad)?);
+            for (pod, values) in &c.pods {
+                out.replicas
+                    .push((&replica(c, pod, values)).try_into().map_err(bad)?);
+            }
         }
         out.kube_resources.insert(
             name.clone(),
@@ -103,15 +114,45 @@ impl v1::collector_server::Collector for CollectorService {
     }
 }
 
-/// Serves `collector` on `listener` until `shutdown` completes.
+/// Serves `collector` on `listener`, without a credential, until `shutdown` completes.
 pub async fn run(
     listener: TcpListener,
     collector: Collector,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    run_with(
+        listener,
+        collector,
+        metrics,
+        ServeOptions::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `collector` on `listener` as `options` say (with a credential, every call but health,
+/// reflection and GET /metrics needs the bearer token) until `shutdown` completes.
+pub async fn run_with(
+    listener: TcpListener,
+    collector: Collector,
+    metrics: Arc<Metrics>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     let service =
         CollectorServer::new(CollectorService { collector }).max_encoding_message_size(usize::MAX);
     let http = inferno_telemetry::metrics_route(move || metrics.render());
-    inferno_telemetry::serve(listener, service, http, None, shutdown).await
+    inferno_telemetry::serve_with(listener, service, http, options, shutdown).await
+}
+
+/// Serves the read-only ops pages on `listener` (GET /healthz, GET /metrics) until `shutdown`
+/// completes.
+pub async fn run_ops(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = inferno_telemetry::ops_router(move || metrics.render());
+    inferno_telemetry::serve_ops(listener, router, shutdown).await
 }

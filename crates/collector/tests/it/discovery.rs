@@ -11,12 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Cluster {
-    sim: kubesim::Kubesim,
-    client: kube::Client,
+pub(crate) struct Cluster {
+    pub(crate) sim: kubesim::Kubesim,
+    pub(crate) client: kube::Client,
 }
 
-async fn cluster() -> Cluster {
+pub(crate) async fn cluster() -> Cluster {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples");
     let preload = kubesim::load_dir(&samples).unwrap();
     let config = kubesim::Config {
@@ -31,7 +31,7 @@ async fn cluster() -> Cluster {
     Cluster { sim, client }
 }
 
-fn collector(
+pub(crate) fn collector(
     c: &Cluster,
     namespaces: &[&str],
     prom: Option<&str>,
@@ -62,7 +62,7 @@ fn collector(
 }
 
 /// Collects until every sample server has all its pods ready (pods start after a delay).
-async fn settled(col: &Collector) -> Report {
+pub(crate) async fn settled(col: &Collector) -> Report {
     for _ in 0..100 {
         let r = col.collect().await.unwrap();
         let ready = r
@@ -77,7 +77,7 @@ async fn settled(col: &Collector) -> Report {
     panic!("pods never became ready");
 }
 
-fn source(r: &Report, server: &str, field: &str) -> Source {
+pub(crate) fn source(r: &Report, server: &str, field: &str) -> Source {
     let s = r
         .servers
         .iter()
@@ -91,7 +91,7 @@ fn source(r: &Report, server: &str, field: &str) -> Source {
         .1
 }
 
-fn pods(r: &Report) -> Vec<(String, String)> {
+pub(crate) fn pods(r: &Report) -> Vec<(String, String)> {
     r.servers
         .iter()
         .flat_map(|s| {
@@ -229,7 +229,7 @@ async fn prometheus_trouble_falls_back_to_labels() {
     c.sim.shutdown().await.unwrap();
 }
 
-fn deployment(ns: &str, name: &str, labels: serde_json::Value) -> Deployment {
+pub(crate) fn deployment(ns: &str, name: &str, labels: serde_json::Value) -> Deployment {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
@@ -314,7 +314,14 @@ async fn label_edge_cases_and_namespaces() {
         odd.observation.spec.class, "",
         "missing class stays empty: the optimizer reads it as Free"
     );
-    assert_eq!(odd.observation.spec.current_alloc.load.arrival_rate, 0.0);
+    // A load label that says something unreadable is not "no load": the server is left out of
+    // the decision instead of being sized for 0.
+    assert_eq!(
+        odd.observation.unusable.as_deref(),
+        Some(
+            r#"arrival rate unknown: label inferno.server.load.rpm="many": not a number, and Prometheus measured no rate"#
+        )
+    );
 
     let only = collector(&c, &["other"], None, Duration::from_secs(1))
         .collect()

@@ -15,8 +15,16 @@ pub(crate) enum Behaviour {
         pods: Vec<(String, String)>,
         values: [f64; 6],
     },
+    /// Every pod gets the same values, written as Prometheus writes them (`"+Inf"`, `"NaN"`,
+    /// `"1e308"`), in the order of `Values`.
+    Text {
+        pods: Vec<(String, String)>,
+        values: [&'static str; 6],
+    },
     /// Every value is NaN.
     NaN { pods: Vec<(String, String)> },
+    /// A valid, empty answer padded to this many bytes.
+    Huge(usize),
     /// Empty vectors.
     Empty,
     /// `status: error`.
@@ -36,24 +44,15 @@ fn vector(pods: &[(String, String)], v: &str) -> serde_json::Value {
 fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
     match b {
         Behaviour::Values { pods, values } => {
-            let v = if query.contains("request_success_total") && query.contains("* 60") {
-                values[0]
-            } else if query.contains("vllm:request_time_per_output_token_seconds") {
-                values[1]
-            } else if query.contains("time_to_first_token") {
-                values[2]
-            } else if query.contains("prompt_tokens") {
-                values[3]
-            } else if query.contains("generation_tokens") {
-                values[4]
-            } else if query.contains("increase(vllm:request_success_total") {
-                values[5]
-            } else {
-                return serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}});
-            };
-            vector(pods, &v.to_string())
+            let text = values.map(|v| v.to_string());
+            answer_text(pods, &text.each_ref().map(String::as_str), query)
         }
+        Behaviour::Text { pods, values } => answer_text(pods, values, query),
         Behaviour::NaN { pods } => vector(pods, "NaN"),
+        Behaviour::Huge(bytes) => {
+            let pad = " ".repeat(*bytes);
+            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}, "pad": pad})
+        }
         Behaviour::Empty => {
             serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}})
         }
@@ -64,6 +63,26 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
             serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}})
         }
     }
+}
+
+/// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]).
+fn answer_text(pods: &[(String, String)], values: &[&str; 6], query: &str) -> serde_json::Value {
+    let v = if query.contains("request_success_total") && query.contains("* 60") {
+        values[0]
+    } else if query.contains("vllm:request_time_per_output_token_seconds") {
+        values[1]
+    } else if query.contains("time_to_first_token") {
+        values[2]
+    } else if query.contains("prompt_tokens") {
+        values[3]
+    } else if query.contains("generation_tokens") {
+        values[4]
+    } else if query.contains("increase(vllm:request_success_total") {
+        values[5]
+    } else {
+        return serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}});
+    };
+    vector(pods, v)
 }
 
 fn decode(form: &[u8]) -> String {

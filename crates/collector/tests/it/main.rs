@@ -5,3 +5,4 @@ mod discovery;
 mod fake_prometheus;
 mod labels;
 mod real_prometheus;
+mod robustness;
