@@ -1,5 +1,7 @@
-//! Acting on decisions: read each Deployment, decide, patch it once, record an Event.
+//! Acting on decisions: check each Deployment is one the actuator manages (else refuse it),
+//! read it, decide, patch it once, record an Event.
 
+use crate::guard::{self, Live, Refusal, Scope};
 use crate::metrics::{Metrics, Target};
 use crate::plan::{decide, merge_patch, Current, Decision, History, Policy};
 use inferno_api::AllocationData;
@@ -16,6 +18,10 @@ use tracing::{info, warn};
 pub const FIELD_MANAGER: &str = "inferno-actuator";
 /// Attempts per Deployment when the API server reports a conflict.
 const ATTEMPTS: usize = 3;
+/// Reason of the Event recorded on a Deployment the actuator changed.
+pub const EVENT_SCALED: &str = "InfernoScaled";
+/// Reason of the Event recorded on a Deployment the actuator refused to act on.
+pub const EVENT_REFUSED: &str = "InfernoRefused";
 
 /// Patch Deployments, or only publish the decision as metrics for an autoscaler to follow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,7 +47,7 @@ impl std::str::FromStr for Mode {
 /// Where a server's Deployment lives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KubeRef {
-    /// Deployment UID ("" = do not check).
+    /// Deployment UID (required: it must be the live Deployment's).
     pub uid: String,
     /// Deployment name.
     pub name: String,
@@ -62,6 +68,41 @@ pub struct Request {
     pub dry_run: bool,
 }
 
+/// What happened to one Deployment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Kind {
+    /// The patch was applied.
+    Applied,
+    /// The decision changes nothing.
+    #[default]
+    Unchanged,
+    /// A change was decided and not applied: a dry run.
+    DryRun,
+    /// A change was decided and not applied: recommend mode.
+    Recommended,
+    /// Not a Deployment the actuator manages, or the request is out of range: nothing patched.
+    Refused(Refusal),
+    /// The Deployment does not exist (deleted since it was collected).
+    NotFound,
+    /// The Deployment could not be read or patched (the message says why).
+    Failed(String),
+}
+
+impl Kind {
+    /// The kind as results spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Applied => "applied",
+            Kind::Unchanged => "unchanged",
+            Kind::DryRun => "dry-run",
+            Kind::Recommended => "recommend",
+            Kind::Refused(_) => "refused",
+            Kind::NotFound => "not-found",
+            Kind::Failed(_) => "failed",
+        }
+    }
+}
+
 /// The outcome for one Deployment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -69,12 +110,39 @@ pub struct Outcome {
     pub server: String,
     /// Where.
     pub target: KubeRef,
-    /// The decision (None when the Deployment could not be read).
+    /// The decision (None when the Deployment was refused or could not be read).
     pub decision: Option<Decision>,
+    /// What happened.
+    pub kind: Kind,
+}
+
+impl Outcome {
     /// Whether a patch was applied.
-    pub applied: bool,
-    /// Why not applied / what failed ("" when applied or nothing to do).
-    pub error: String,
+    pub fn applied(&self) -> bool {
+        self.kind == Kind::Applied
+    }
+
+    /// The refusal, if the Deployment was refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match &self.kind {
+            Kind::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Why nothing was applied, or what failed ("" when applied or nothing to do).
+    pub fn error(&self) -> String {
+        match &self.kind {
+            Kind::Applied | Kind::Unchanged => String::new(),
+            Kind::DryRun => "dry run".into(),
+            Kind::Recommended => "recommend mode".into(),
+            Kind::Refused(r) => r.to_string(),
+            Kind::NotFound => {
+                "deployment not found (deleted since it was collected); skipped".into()
+            }
+            Kind::Failed(e) => e.clone(),
+        }
+    }
 }
 
 /// The actuator: a Kubernetes client, a policy and per-Deployment history.
@@ -87,6 +155,8 @@ pub struct Actuator {
     metrics: Arc<Metrics>,
     /// Dry run for every request, whatever it says.
     always_dry: bool,
+    /// The namespaces it acts in.
+    scope: Scope,
 }
 
 impl std::fmt::Debug for Actuator {
@@ -94,6 +164,7 @@ impl std::fmt::Debug for Actuator {
         f.debug_struct("Actuator")
             .field("policy", &self.policy)
             .field("mode", &self.mode)
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
@@ -108,7 +179,14 @@ impl Actuator {
             history: Arc::default(),
             metrics,
             always_dry: false,
+            scope: Scope::all(),
         }
+    }
+
+    /// Acts only in the namespaces of `scope` (`--namespace`); any other is refused.
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// Makes every request a dry run (`--dry-run`).
@@ -117,13 +195,13 @@ impl Actuator {
         self
     }
 
-    /// Applies `request`, one Deployment at a time, sorted by server name; a failure of one
-    /// does not stop the others.
+    /// Applies `request`, one Deployment at a time, sorted by server name; a failure or a
+    /// refusal of one does not stop the others.
     pub async fn apply(&self, request: &Request) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(request.kube_resources.len());
         for (server, target) in &request.kube_resources {
             let outcome = self.apply_one(server, target, request).await;
-            if !outcome.error.is_empty() && outcome.decision.is_none() {
+            if matches!(outcome.kind, Kind::NotFound | Kind::Failed(_)) {
                 self.metrics.failed();
             }
             outcomes.push(outcome);
@@ -132,43 +210,52 @@ impl Actuator {
     }
 
     async fn apply_one(&self, server: &str, target: &KubeRef, request: &Request) -> Outcome {
-        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &target.namespace);
         let mut outcome = Outcome {
             server: server.to_string(),
             target: target.clone(),
             decision: None,
-            applied: false,
-            error: String::new(),
+            kind: Kind::Unchanged,
         };
+        // Outside the watched namespaces nothing is read or written, not even an Event.
+        if let Err(refusal) = guard::check_target(target, &self.scope) {
+            outcome.kind = self.refuse(server, target, refusal, None).await;
+            return outcome;
+        }
+        let allocation = request.allocations.get(server);
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &target.namespace);
         for attempt in 1..=ATTEMPTS {
             let deployment = match api.get_opt(&target.name).await {
                 Ok(Some(d)) => d,
                 Ok(None) => {
-                    outcome.error =
-                        "deployment not found (deleted since it was collected); skipped".into();
+                    outcome.kind = match guard::check(server, target, allocation, None) {
+                        Err(refusal) => self.refuse(server, target, refusal, None).await,
+                        Ok(()) => Kind::NotFound,
+                    };
                     return outcome;
                 }
                 Err(e) => {
-                    outcome.error = format!("cannot read the deployment: {e}");
+                    outcome.kind = Kind::Failed(format!("cannot read the deployment: {e}"));
                     return outcome;
                 }
             };
-            let uid = deployment.metadata.uid.clone().unwrap_or_default();
-            if !target.uid.is_empty() && uid != target.uid {
-                outcome.error = format!(
-                    "deployment was replaced (uid {uid}, collected {}); skipped",
-                    target.uid
-                );
-                return outcome;
-            }
             let object = match serde_json::to_value(&deployment) {
                 Ok(v) => v,
                 Err(e) => {
-                    outcome.error = format!("cannot read the deployment: {e}");
+                    outcome.kind = Kind::Failed(format!("cannot read the deployment: {e}"));
                     return outcome;
                 }
             };
             let current = Current::from_object(&object);
+            let live = Live {
+                uid: &current.uid,
+                labels: &current.labels,
+            };
+            if let Err(refusal) = guard::check(server, target, allocation, Some(live)) {
+                outcome.kind = self
+                    .refuse(server, target, refusal, Some(&deployment))
+                    .await;
+                return outcome;
+            }
             let decision = {
                 let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
                 let h = history
@@ -180,7 +267,7 @@ impl Actuator {
                     .map_or("", String::as_str);
                 decide(
                     &current,
-                    request.allocations.get(server),
+                    allocation,
                     reason,
                     &self.policy,
                     h,
@@ -199,10 +286,10 @@ impl Actuator {
                 return outcome;
             }
             if request.dry_run || self.always_dry || self.mode == Mode::Recommend {
-                outcome.error = if self.mode == Mode::Recommend {
-                    "recommend mode".into()
+                outcome.kind = if self.mode == Mode::Recommend {
+                    Kind::Recommended
                 } else {
-                    "dry run".into()
+                    Kind::DryRun
                 };
                 return outcome;
             }
@@ -220,8 +307,7 @@ impl Actuator {
             };
             match api.patch(&target.name, &params, &patch).await {
                 Ok(_) => {
-                    outcome.applied = true;
-                    outcome.error.clear();
+                    outcome.kind = Kind::Applied;
                     self.metrics.changed();
                     info!(server, namespace = %target.namespace, deployment = %target.name,
                         replicas = %format!("{} -> {}", decision.old_replicas, decision.new_replicas),
@@ -236,8 +322,7 @@ impl Actuator {
                     continue;
                 }
                 Err(e) => {
-                    outcome.error = format!("patch failed: {e}");
-                    self.metrics.failed();
+                    outcome.kind = Kind::Failed(format!("patch failed: {e}"));
                     warn!(server, error = %e, "patch failed");
                     return outcome;
                 }
@@ -246,11 +331,31 @@ impl Actuator {
         outcome
     }
 
-    /// Records a Kubernetes Event on the Deployment; failures only log (the change stands).
+    /// Reports a refusal: a warning log line, the refusals metric and, when the Deployment
+    /// exists (and so is in a watched namespace), a Warning Event on it. Patches nothing.
+    async fn refuse(
+        &self,
+        server: &str,
+        target: &KubeRef,
+        refusal: Refusal,
+        deployment: Option<&Deployment>,
+    ) -> Kind {
+        self.metrics.refused(refusal.code);
+        warn!(server, namespace = %target.namespace, deployment = %target.name,
+            code = %refusal.code, reason = %refusal.message, "refused; nothing patched");
+        if let Some(d) = deployment {
+            let message = format!(
+                "refused to act on this Deployment for server {server:?} ({}): {}; nothing patched",
+                refusal.code, refusal.message
+            );
+            self.record(d, EVENT_REFUSED, "Warning", "Refuse", message)
+                .await;
+        }
+        Kind::Refused(refusal)
+    }
+
+    /// Records the `InfernoScaled` Event of an applied decision.
     async fn event(&self, deployment: &Deployment, d: &Decision) {
-        let meta = &deployment.metadata;
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let now = k8s_openapi::jiff::Timestamp::now();
         let mut message = format!(
             "replicas {} -> {}, accelerator {:?} -> {:?}, batch {:?} -> {:?}: {}",
             d.old_replicas,
@@ -264,6 +369,24 @@ impl Actuator {
         if !d.notes.is_empty() {
             message.push_str(&format!(" ({})", d.notes.join("; ")));
         }
+        self.record(deployment, EVENT_SCALED, "Normal", "Scale", message)
+            .await;
+    }
+
+    /// Records a Kubernetes Event on the Deployment; failures only log (the change, or the
+    /// refusal, stands).
+    async fn record(
+        &self,
+        deployment: &Deployment,
+        reason: &str,
+        type_: &str,
+        action: &str,
+        message: String,
+    ) {
+        let meta = &deployment.metadata;
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let message = truncate(message, EVENT_MESSAGE_MAX);
         let event = Event {
             metadata: ObjectMeta {
                 generate_name: Some(format!("{}.", meta.name.clone().unwrap_or_default())),
@@ -279,15 +402,15 @@ impl Actuator {
                 resource_version: meta.resource_version.clone(),
                 ..ObjectReference::default()
             },
-            reason: Some("InfernoScaled".into()),
+            reason: Some(reason.into()),
             message: Some(message),
-            type_: Some("Normal".into()),
+            type_: Some(type_.into()),
             reporting_component: Some(FIELD_MANAGER.into()),
             reporting_instance: Some(FIELD_MANAGER.into()),
             first_timestamp: Some(Time(now)),
             last_timestamp: Some(Time(now)),
             event_time: Some(MicroTime(now)),
-            action: Some("Scale".into()),
+            action: Some(action.into()),
             count: Some(1),
             ..Event::default()
         };
@@ -295,5 +418,34 @@ impl Actuator {
         if let Err(e) = events.create(&PostParams::default(), &event).await {
             warn!(error = %e, "cannot record the event");
         }
+    }
+}
+
+/// Longest Event message: the API server's limit for an Event's note (a message carries names
+/// from the request, so its length is the caller's to choose).
+const EVENT_MESSAGE_MAX: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary, marked with "..." when cut.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max - 3;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_messages_are_bounded() {
+        assert_eq!(truncate("short".into(), 10), "short");
+        let long = truncate("é".repeat(1000), EVENT_MESSAGE_MAX);
+        assert!(long.len() <= EVENT_MESSAGE_MAX && long.ends_with("..."));
     }
 }

@@ -1,10 +1,21 @@
 //! Command-line flags of `inferno-actuator` (each with an `INFERNO_ACTUATOR_*` env default).
 
 use crate::apply::Mode;
-use crate::plan::{Policy, TemplateOptions, UnplacedPolicy};
-use inferno_telemetry::LogFormat;
+use crate::guard::Scope;
+use crate::plan::{
+    Policy, TemplateOptions, UnplacedPolicy, DEFAULT_MAX_REPLICAS, DEFAULT_MAX_STEP,
+};
+use inferno_api::limits::MAX_REPLICAS;
+use inferno_telemetry::{Credential, LogFormat};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// The gRPC listen address when neither --listen nor ACTUATOR_HOST/ACTUATOR_PORT say otherwise:
+/// loopback, since the controller is in the same pod.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The gRPC port.
+pub const DEFAULT_PORT: &str = "3303";
 
 /// Flags.
 #[derive(Debug, clap::Parser)]
@@ -14,9 +25,25 @@ use std::time::Duration;
     about = "Inferno actuator: applies allocations to inference Deployments"
 )]
 pub struct Args {
-    /// Address to listen on [default: $ACTUATOR_HOST:$ACTUATOR_PORT, else 0.0.0.0:3303].
+    /// gRPC address to listen on [default: $ACTUATOR_HOST:$ACTUATOR_PORT, else 127.0.0.1:3303].
+    /// A non-loopback address needs --auth-token-file.
     #[arg(long, env = "INFERNO_ACTUATOR_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Read-only plain-HTTP listener for probes and Prometheus: /healthz, /readyz, /metrics.
+    #[arg(
+        long,
+        default_value = "0.0.0.0:3313",
+        env = "INFERNO_ACTUATOR_OPS_LISTEN"
+    )]
+    pub ops_listen: SocketAddr,
+    /// File holding the bearer token every gRPC call must carry (`authorization: Bearer ...`);
+    /// none = no authentication (then only a loopback --listen is allowed).
+    #[arg(long, env = "INFERNO_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Namespace to act in (repeatable; comma-separated in the env var); none = all namespaces.
+    /// A Deployment elsewhere is refused.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACE", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
     /// Servers without an allocation: hold (keep replicas), zero, or min (the min-replicas label).
     #[arg(long, default_value = "hold", env = "INFERNO_ACTUATOR_UNPLACED")]
     pub unplaced: UnplacedPolicy,
@@ -32,9 +59,18 @@ pub struct Args {
     /// Scale-down stabilisation window, seconds (0 = off).
     #[arg(long, default_value_t = 0, env = "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW")]
     pub scale_down_window: u64,
-    /// Largest replica change per cycle (0 = unlimited).
-    #[arg(long, default_value_t = 0, env = "INFERNO_ACTUATOR_MAX_STEP")]
+    /// Largest replica change per cycle, either way (0 = unlimited).
+    #[arg(long, default_value_t = DEFAULT_MAX_STEP, env = "INFERNO_ACTUATOR_MAX_STEP")]
     pub max_step: u32,
+    /// Replica ceiling of a Deployment without a valid inferno.server.max-replicas label
+    /// (0 to 10000).
+    #[arg(
+        long,
+        default_value_t = DEFAULT_MAX_REPLICAS,
+        env = "INFERNO_ACTUATOR_MAX_REPLICAS",
+        value_parser = clap::value_parser!(i64).range(0..=MAX_REPLICAS)
+    )]
+    pub max_replicas: i64,
     /// Node label to set in the pod template's nodeSelector when the accelerator changes
     /// (e.g. nvidia.com/gpu.product); values come from --node-value.
     #[arg(long, env = "INFERNO_ACTUATOR_NODE_LABEL")]
@@ -56,7 +92,8 @@ pub struct Args {
 }
 
 impl Args {
-    /// The listen address: the flag, else the seed's ACTUATOR_HOST / ACTUATOR_PORT, else 0.0.0.0:3303.
+    /// The listen address: the flag, else the seed's ACTUATOR_HOST / ACTUATOR_PORT, else
+    /// 127.0.0.1:3303.
     pub fn listen_address(&self) -> Result<SocketAddr, String> {
         if let Some(a) = self.listen {
             return Ok(a);
@@ -64,11 +101,11 @@ impl Args {
         let host = std::env::var("ACTUATOR_HOST")
             .ok()
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "0.0.0.0".into());
+            .unwrap_or_else(|| DEFAULT_HOST.into());
         let port = std::env::var("ACTUATOR_PORT")
             .ok()
             .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "3303".into());
+            .unwrap_or_else(|| DEFAULT_PORT.into());
         format!("{host}:{port}")
             .parse()
             .map_err(|e| format!("ACTUATOR_HOST/ACTUATOR_PORT {host}:{port}: {e}"))
@@ -91,6 +128,7 @@ impl Args {
             scale_down_window: (self.scale_down_window > 0)
                 .then(|| Duration::from_secs(self.scale_down_window)),
             max_step: (self.max_step > 0).then_some(self.max_step),
+            max_replicas: self.max_replicas,
             template: TemplateOptions {
                 node_label: self.node_label.clone(),
                 node_values,
@@ -98,5 +136,117 @@ impl Args {
             },
             scale_to_zero: self.scale_to_zero,
         })
+    }
+
+    /// What set the listen address, for errors: the flag or the seed's variables.
+    pub fn listen_source(&self) -> &'static str {
+        if self.listen.is_some() {
+            "--listen (INFERNO_ACTUATOR_LISTEN)"
+        } else {
+            "ACTUATOR_HOST/ACTUATOR_PORT"
+        }
+    }
+
+    /// The credential of --auth-token-file, if given; errors name the file.
+    pub fn credential(&self) -> Result<Option<Credential>, String> {
+        self.auth_token_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Credential::from_file)
+            .transpose()
+            .map_err(|e| format!("--auth-token-file: {e}"))
+    }
+
+    /// The gRPC address, refused when it is beyond loopback without a credential.
+    pub fn checked_listen_address(
+        &self,
+        credential: Option<&Credential>,
+    ) -> Result<SocketAddr, String> {
+        let addr = self.listen_address()?;
+        inferno_telemetry::auth::check_exposure(self.listen_source(), addr, credential)?;
+        Ok(addr)
+    }
+
+    /// The namespaces to act in.
+    pub fn scope(&self) -> Scope {
+        Scope::namespaces(&self.namespaces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("inferno-actuator").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn safe_defaults() {
+        let args = parse(&[]);
+        let policy = args.policy().unwrap();
+        assert_eq!(policy.max_step, Some(16));
+        assert_eq!(policy.max_replicas, 100);
+        assert_eq!(args.ops_listen, "0.0.0.0:3313".parse().unwrap());
+        // The gRPC default is loopback, unless the environment of this test says otherwise.
+        let env_set = ["INFERNO_ACTUATOR_LISTEN", "ACTUATOR_HOST", "ACTUATOR_PORT"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        if !env_set {
+            assert_eq!(
+                args.listen_address().unwrap(),
+                "127.0.0.1:3303".parse().unwrap()
+            );
+            assert!(args.checked_listen_address(None).is_ok());
+        }
+        assert_eq!(parse(&["--max-step", "0"]).policy().unwrap().max_step, None);
+    }
+
+    #[test]
+    fn the_ceiling_flag_is_bounded() {
+        assert_eq!(parse(&["--max-replicas", "10000"]).max_replicas, 10_000);
+        for bad in ["10001", "-1", "lots"] {
+            let flag = format!("--max-replicas={bad}");
+            let err = Args::try_parse_from(["inferno-actuator", flag.as_str()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--max-replicas"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_non_loopback_listener_needs_a_credential() {
+        let args = parse(&["--listen", "0.0.0.0:3303"]);
+        let err = args.checked_listen_address(None).unwrap_err();
+        assert!(
+            err.contains("--listen (INFERNO_ACTUATOR_LISTEN) 0.0.0.0:3303: refusing"),
+            "{err}"
+        );
+        let credential = Credential::new("0123456789abcdef").unwrap();
+        assert!(args.checked_listen_address(Some(&credential)).is_ok());
+        assert!(parse(&["--listen", "127.0.0.1:3303"])
+            .checked_listen_address(None)
+            .is_ok());
+    }
+
+    #[test]
+    fn namespaces_are_repeatable_and_comma_separated() {
+        let scope = parse(&["--namespace", "a,b", "--namespace", "c"]).scope();
+        assert!(scope.watches("a") && scope.watches("b") && scope.watches("c"));
+        assert!(!scope.watches("victim"));
+        assert!(parse(&[]).scope().watches("victim"));
+    }
+
+    #[test]
+    fn a_bad_token_file_is_named() {
+        let missing = std::env::temp_dir().join("inferno-actuator-no-such-token");
+        let args = parse(&["--auth-token-file", missing.to_str().unwrap()]);
+        let err = args.credential().unwrap_err();
+        assert!(
+            err.starts_with("--auth-token-file: auth token file") && err.contains("no-such-token"),
+            "{err}"
+        );
     }
 }

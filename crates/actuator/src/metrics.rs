@@ -1,6 +1,7 @@
 //! `/metrics` of the actuator: desired and current replicas per server (the desired gauge is
-//! what HPA or KEDA can follow in recommend mode), applied changes and failures.
+//! what HPA or KEDA can follow in recommend mode), applied changes, failures and refusals.
 
+use crate::guard::Code;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -21,6 +22,7 @@ struct Inner {
     replicas: BTreeMap<Target, (i64, i64)>,
     changes: u64,
     failures: u64,
+    refusals: BTreeMap<Code, u64>,
 }
 
 /// The actuator's metrics.
@@ -43,6 +45,11 @@ impl Metrics {
     /// Counts a failed Deployment.
     pub fn failed(&self) {
         self.lock().failures += 1;
+    }
+
+    /// Counts a refused Deployment.
+    pub fn refused(&self, code: Code) {
+        *self.lock().refusals.entry(code).or_default() += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -89,6 +96,20 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE inferno_actuator_failures_total counter");
         let _ = writeln!(out, "inferno_actuator_failures_total {}", inner.failures);
+        let _ = writeln!(
+            out,
+            "# HELP inferno_actuator_refusals_total Deployments refused (not managed by this \
+             actuator, or the request out of range), by reason; none of them was patched."
+        );
+        let _ = writeln!(out, "# TYPE inferno_actuator_refusals_total counter");
+        // Every reason from the start, so a rate() sees the first refusal.
+        for code in Code::ALL {
+            let n = inner.refusals.get(&code).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "inferno_actuator_refusals_total{{reason=\"{code}\"}} {n}"
+            );
+        }
         out
     }
 }

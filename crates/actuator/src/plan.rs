@@ -3,6 +3,7 @@
 //! `apply` module's business.
 
 use crate::labels;
+use inferno_api::limits::{self, MAX_REPLICAS};
 use inferno_api::AllocationData;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -47,15 +48,24 @@ pub struct TemplateOptions {
     pub batch_env: Option<String>,
 }
 
-/// The actuator's policy.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The replica ceiling of a Deployment without a valid `inferno.server.max-replicas` label
+/// (`--max-replicas`).
+pub const DEFAULT_MAX_REPLICAS: i64 = 100;
+/// The largest replica change per cycle (`--max-step`).
+pub const DEFAULT_MAX_STEP: u32 = 16;
+
+/// The actuator's policy. The default is the flags' defaults.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// Servers without an allocation.
     pub unplaced: UnplacedPolicy,
     /// Scale-down stabilisation: scale down only to the highest recommendation of this window.
     pub scale_down_window: Option<Duration>,
-    /// Largest replica change per cycle, either way.
+    /// Largest replica change per cycle, either way (None = unlimited).
     pub max_step: Option<u32>,
+    /// The replica ceiling of a Deployment without a valid `inferno.server.max-replicas` label,
+    /// in `[0, inferno_api::limits::MAX_REPLICAS]`.
+    pub max_replicas: i64,
     /// Optional pod-template changes.
     pub template: TemplateOptions,
     /// Let an allocation of 0 replicas (a server with no load) scale a running Deployment to
@@ -63,9 +73,24 @@ pub struct Policy {
     pub scale_to_zero: bool,
 }
 
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            unplaced: UnplacedPolicy::default(),
+            scale_down_window: None,
+            max_step: Some(DEFAULT_MAX_STEP),
+            max_replicas: DEFAULT_MAX_REPLICAS,
+            template: TemplateOptions::default(),
+            scale_to_zero: false,
+        }
+    }
+}
+
 /// What is known of a Deployment when deciding.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Current {
+    /// `metadata.uid` ("" when unknown).
+    pub uid: String,
     /// `spec.replicas`.
     pub replicas: i64,
     /// `metadata.labels`.
@@ -94,6 +119,10 @@ impl Current {
             })
             .unwrap_or_default();
         Self {
+            uid: deployment["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             replicas: deployment["spec"]["replicas"].as_i64().unwrap_or(1),
             labels,
             containers,
@@ -104,11 +133,19 @@ impl Current {
         self.labels.get(key).map_or("", String::as_str)
     }
 
-    fn bound(&self, key: &str) -> Option<i64> {
-        self.labels
-            .get(key)
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .filter(|v| *v >= 0)
+    /// A replica-bound label: None when absent, `Err` naming the label and value when it is not
+    /// an integer in `[0, MAX_REPLICAS]`.
+    fn bound(&self, key: &str) -> Result<Option<i64>, String> {
+        let Some(raw) = self.labels.get(key) else {
+            return Ok(None);
+        };
+        let field = format!("label {key}={raw:?}");
+        let v = raw
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{field}: must be an integer in [0, {MAX_REPLICAS}]"))?;
+        limits::check_count(&field, v, MAX_REPLICAS)?;
+        Ok(Some(v))
     }
 }
 
@@ -175,6 +212,27 @@ pub fn decide(
     let old_accelerator = current.label(labels::ACCELERATOR).to_string();
     let old_batch = current.label(labels::MAX_BATCH).to_string();
     let mut notes = Vec::new();
+    // A bad bound label is reported and ignored: the floor is then none, the ceiling global.
+    let min_label = current.bound(labels::MIN_REPLICAS).unwrap_or_else(|e| {
+        notes.push(format!("{e}; ignored"));
+        None
+    });
+    let max_label = current.bound(labels::MAX_REPLICAS).unwrap_or_else(|e| {
+        notes.push(format!(
+            "{e}; ignored, the ceiling is --max-replicas {}",
+            policy.max_replicas
+        ));
+        None
+    });
+    if let (Some(min), Some(max)) = (min_label, max_label) {
+        if min > max {
+            notes.push(format!(
+                "labels inverted: {} {min} > {} {max}; the ceiling wins",
+                labels::MIN_REPLICAS,
+                labels::MAX_REPLICAS
+            ));
+        }
+    }
     let (mut replicas, accelerator, batch, mut reason) = match allocation {
         Some(a) => (
             a.num_replicas.max(0),
@@ -205,7 +263,7 @@ pub fn decide(
                     "0".to_string(),
                     format!("unplaced, scaled to zero: {why}"),
                 ),
-                UnplacedPolicy::Min => match current.bound(labels::MIN_REPLICAS) {
+                UnplacedPolicy::Min => match min_label {
                     Some(min) => (
                         min,
                         old_accelerator.clone(),
@@ -229,22 +287,13 @@ pub fn decide(
         );
         replicas = 1;
     }
-    if let Some(min) = current.bound(labels::MIN_REPLICAS) {
+    if let Some(min) = min_label {
         if replicas < min {
             notes.push(format!(
                 "raised {replicas} -> {min} by {}",
                 labels::MIN_REPLICAS
             ));
             replicas = min;
-        }
-    }
-    if let Some(max) = current.bound(labels::MAX_REPLICAS) {
-        if replicas > max {
-            notes.push(format!(
-                "lowered {replicas} -> {max} by {}",
-                labels::MAX_REPLICAS
-            ));
-            replicas = max;
         }
     }
     if let Some(window) = policy.scale_down_window {
@@ -261,6 +310,19 @@ pub fn decide(
             notes.push(format!("step limited {replicas} -> {limited}"));
             replicas = limited;
         }
+    }
+    // The ceiling comes last, so it is hard: nothing Inferno sets exceeds it, whatever the
+    // optimizer, the min-replicas label, the stabilisation or the step limit say.
+    let (ceiling, by) = match max_label {
+        Some(max) => (max, format!("label {}", labels::MAX_REPLICAS)),
+        None => (
+            policy.max_replicas,
+            format!("the ceiling --max-replicas {}", policy.max_replicas),
+        ),
+    };
+    if replicas > ceiling {
+        notes.push(format!("lowered {replicas} -> {ceiling} by {by}"));
+        replicas = ceiling;
     }
     if reason.is_empty() {
         reason = if accelerator != old_accelerator {
@@ -289,12 +351,16 @@ pub fn decide(
 
 /// The one merge patch that applies `d`: replicas and the two allocation labels, plus the
 /// optional pod-template changes. A merge patch touches only the fields it names, so concurrent
-/// edits of other labels or fields survive.
+/// edits of other labels or fields survive. It carries the uid of the Deployment the decision
+/// was made on: the API server applies it only to that object (409 if it was replaced since).
 pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) -> Value {
     let mut patch = json!({
         "metadata": {"labels": {labels::ACCELERATOR: d.new_accelerator, labels::MAX_BATCH: d.new_batch}},
         "spec": {"replicas": d.new_replicas},
     });
+    if !current.uid.is_empty() {
+        patch["metadata"]["uid"] = json!(current.uid);
+    }
     let mut pod_spec = Map::new();
     if d.new_accelerator != d.old_accelerator {
         if let (Some(key), Some(value)) = (
@@ -326,6 +392,7 @@ mod tests {
 
     fn current(replicas: i64, labels: &[(&str, &str)]) -> Current {
         Current {
+            uid: String::new(),
             replicas,
             labels: labels
                 .iter()
@@ -462,6 +529,92 @@ mod tests {
     }
 
     #[test]
+    fn the_ceiling_is_the_label_else_the_global_default_and_is_hard() {
+        let policy = Policy {
+            max_step: None,
+            ..Policy::default()
+        };
+        // No label: the global default ceiling, said in the notes.
+        let d = run(&current(2, &[]), Some(&alloc("G2", 500, 8)), &policy);
+        assert_eq!(d.new_replicas, DEFAULT_MAX_REPLICAS);
+        assert_eq!(
+            d.notes,
+            ["lowered 500 -> 100 by the ceiling --max-replicas 100"]
+        );
+        // A valid label is the ceiling, above the global one too.
+        let c = current(2, &[(labels::MAX_REPLICAS, "300")]);
+        assert_eq!(
+            run(&c, Some(&alloc("G2", 250, 8)), &policy).new_replicas,
+            250
+        );
+        let d = run(&c, Some(&alloc("G2", 500, 8)), &policy);
+        assert_eq!(d.new_replicas, 300);
+        assert_eq!(
+            d.notes,
+            ["lowered 500 -> 300 by label inferno.server.max-replicas"]
+        );
+        // A label outside [0, MAX_REPLICAS] or not an integer is reported; the global applies.
+        for bad in ["20000", "-1", "1e308", "lots"] {
+            let c = current(2, &[(labels::MAX_REPLICAS, bad)]);
+            let d = run(&c, Some(&alloc("G2", 500, 8)), &policy);
+            assert_eq!(d.new_replicas, 100, "{bad}");
+            assert!(
+                d.notes[0].starts_with(&format!(
+                    "label inferno.server.max-replicas={bad:?}: must be an integer in [0, 10000]"
+                )),
+                "{:?}",
+                d.notes
+            );
+            assert!(
+                d.notes[0].ends_with("ignored, the ceiling is --max-replicas 100"),
+                "{:?}",
+                d.notes
+            );
+        }
+        // Hard: it wins over the min-replicas label (reported as inverted) and the step limit.
+        let c = current(
+            50,
+            &[(labels::MIN_REPLICAS, "8"), (labels::MAX_REPLICAS, "4")],
+        );
+        let d = run(&c, Some(&alloc("G2", 6, 8)), &Policy::default());
+        assert_eq!(d.new_replicas, 4);
+        assert!(d.notes[0].contains("labels inverted"), "{:?}", d.notes);
+        // A held (unplaced) server above the ceiling is lowered too.
+        let global = Policy {
+            max_replicas: 10,
+            ..Policy::default()
+        };
+        assert_eq!(run(&current(12, &[]), None, &global).new_replicas, 10);
+        let bad_min = current(2, &[(labels::MIN_REPLICAS, "many")]);
+        let d = run(&bad_min, Some(&alloc("G2", 1, 8)), &policy);
+        assert_eq!(d.new_replicas, 1);
+        assert!(
+            d.notes[0].contains("min-replicas=\"many\""),
+            "{:?}",
+            d.notes
+        );
+    }
+
+    #[test]
+    fn the_default_step_limit_is_16() {
+        let d = run(
+            &current(2, &[(labels::MAX_REPLICAS, "1000")]),
+            Some(&alloc("G2", 256, 8)),
+            &Policy::default(),
+        );
+        assert_eq!(d.new_replicas, 18);
+        assert_eq!(d.notes, ["step limited 256 -> 18"]);
+        let unlimited = Policy {
+            max_step: None,
+            ..Policy::default()
+        };
+        assert_eq!(
+            run(&current(2, &[]), Some(&alloc("G2", 90, 8)), &unlimited).new_replicas,
+            90
+        );
+    }
+
+    #[test]
     fn scale_down_is_stabilised_and_steps_are_limited() {
         let policy = Policy {
             scale_down_window: Some(Duration::from_secs(300)),
@@ -537,6 +690,16 @@ mod tests {
             batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
         };
         let p = merge_patch(&d, &c, &template);
+        assert_eq!(p["metadata"].get("uid"), None);
+        let with_uid = Current {
+            uid: "u1".into(),
+            ..c.clone()
+        };
+        assert_eq!(
+            merge_patch(&d, &with_uid, &template)["metadata"]["uid"],
+            "u1",
+            "the uid is the patch's precondition"
+        );
         assert_eq!(
             p["spec"]["template"]["spec"]["nodeSelector"],
             json!({"nvidia.com/gpu.product": "NVIDIA-G2"})

@@ -1,95 +1,16 @@
 //! Apply requests against kubesim with the sample Deployments of deploy/samples.
 
-use inferno_actuator::apply::{Actuator, KubeRef, Mode, Request};
+use crate::support::{actuator, alloc, cluster, deployment, label, refs, replicas};
+use inferno_actuator::apply::{Actuator, Mode, Request};
 use inferno_actuator::labels;
 use inferno_actuator::metrics::Metrics;
 use inferno_actuator::plan::{Policy, TemplateOptions, UnplacedPolicy};
-use inferno_api::AllocationData;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Cluster {
-    sim: kubesim::Kubesim,
-    client: kube::Client,
-}
-
-async fn cluster() -> Cluster {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples");
-    let preload = kubesim::load_dir(&samples).expect("sample manifests");
-    let config = kubesim::Config {
-        pod_ready_delay: Duration::from_millis(50),
-        preload,
-        ..kubesim::Config::default()
-    };
-    let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .expect("kubesim starts");
-    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    Cluster { sim, client }
-}
-
-fn actuator(c: &Cluster, policy: Policy) -> Actuator {
-    Actuator::new(
-        c.client.clone(),
-        policy,
-        Mode::Patch,
-        Arc::new(Metrics::default()),
-    )
-}
-
-async fn deployment(c: &Cluster, name: &str) -> Deployment {
-    Api::<Deployment>::namespaced(c.client.clone(), "infer")
-        .get(name)
-        .await
-        .unwrap()
-}
-
-fn label(d: &Deployment, key: &str) -> String {
-    d.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(key))
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn replicas(d: &Deployment) -> i32 {
-    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(-1)
-}
-
-/// The three samples: server name -> Deployment.
-async fn refs(c: &Cluster) -> std::collections::BTreeMap<String, KubeRef> {
-    let list = Api::<Deployment>::namespaced(c.client.clone(), "infer")
-        .list(&ListParams::default())
-        .await
-        .unwrap();
-    list.items
-        .into_iter()
-        .map(|d| {
-            (
-                label(&d, labels::NAME),
-                KubeRef {
-                    uid: d.metadata.uid.clone().unwrap(),
-                    name: d.metadata.name.clone().unwrap(),
-                    namespace: "infer".into(),
-                },
-            )
-        })
-        .collect()
-}
-
-fn alloc(acc: &str, n: i64, batch: i64) -> AllocationData {
-    AllocationData {
-        accelerator: acc.into(),
-        num_replicas: n,
-        max_batch: batch,
-        ..AllocationData::default()
-    }
-}
 
 #[tokio::test]
 async fn allocations_change_replicas_and_labels_and_record_events() {
@@ -116,11 +37,11 @@ async fn allocations_change_replicas_and_labels_and_record_events() {
         ),
         (6, "G2", "38")
     );
-    assert!(outcomes[0].applied && outcomes[1].applied);
+    assert!(outcomes[0].applied() && outcomes[1].applied());
     // The third server has no allocation: held by default.
     let third = &outcomes[2];
     assert!(
-        !third.applied && third.decision.as_ref().unwrap().reason.contains("held"),
+        !third.applied() && third.decision.as_ref().unwrap().reason.contains("held"),
         "{third:?}"
     );
     // Pods follow the new replica count.
@@ -175,7 +96,7 @@ async fn dry_run_and_recommend_change_nothing() {
         ..Request::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
-    assert!(!outcomes[0].applied && outcomes[0].error == "dry run");
+    assert!(!outcomes[0].applied() && outcomes[0].error() == "dry run");
     assert_eq!(outcomes[0].decision.as_ref().unwrap().new_replicas, 9);
     let metrics = Arc::new(Metrics::default());
     let recommend = Actuator::new(
@@ -190,7 +111,7 @@ async fn dry_run_and_recommend_change_nothing() {
             ..request
         })
         .await;
-    assert_eq!(outcomes[0].error, "recommend mode");
+    assert_eq!(outcomes[0].error(), "recommend mode");
     // What the actuator owns did not move: the spec (generation), labels and annotations. The
     // resourceVersion is no witness: kubesim's controller updates the status (pods becoming
     // ready) on its own schedule, between the two reads on a slow machine.
@@ -288,8 +209,12 @@ async fn a_deleted_deployment_is_reported_and_the_others_applied() {
         ..Request::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
-    assert!(outcomes[1].error.contains("not found"), "{:?}", outcomes[1]);
-    assert!(outcomes[0].applied && outcomes[2].applied);
+    assert!(
+        outcomes[1].error().contains("not found"),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(outcomes[0].applied() && outcomes[2].applied());
     assert_eq!(replicas(&deployment(&c, &refs[&names[2]].name).await), 2);
     c.sim.shutdown().await.unwrap();
 }
@@ -321,7 +246,7 @@ async fn concurrent_label_edits_survive() {
             kube_resources: [(name.clone(), refs[&name].clone())].into(),
             ..Request::default()
         };
-        assert!(a.apply(&request).await[0].applied);
+        assert!(a.apply(&request).await[0].applied());
     }
     editor.await.unwrap();
     let d = deployment(&c, &dep).await;
@@ -355,7 +280,7 @@ async fn template_options_set_node_selector_and_batch_env() {
         kube_resources: [(name.clone(), refs[&name].clone())].into(),
         ..Request::default()
     };
-    assert!(actuator(&c, policy).apply(&request).await[0].applied);
+    assert!(actuator(&c, policy).apply(&request).await[0].applied());
     let d = deployment(&c, &refs[&name].name).await;
     let pod = d.spec.unwrap().template.spec.unwrap();
     assert_eq!(
@@ -473,9 +398,13 @@ async fn grpc_apply_and_metrics() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(inferno_actuator::service::run(
-        listener,
+        inferno_actuator::service::Listeners {
+            grpc: listener,
+            ops: None,
+        },
         a,
         metrics,
+        None,
         std::future::pending(),
     ));
     let mut client = v1::actuator_client::ActuatorClient::connect(format!("http://{addr}"))
@@ -511,7 +440,8 @@ async fn grpc_apply_and_metrics() {
     let reply = client.apply(request).await.unwrap().into_inner();
     assert_eq!(reply.results.len(), 3);
     let first = reply.results.iter().find(|r| r.server == name).unwrap();
-    assert!(first.applied, "{first:?}");
+    assert!(first.applied && first.outcome == "applied", "{first:?}");
+    assert!(first.error.is_empty() && first.code.is_empty(), "{first:?}");
     assert_eq!(
         (
             first.new.as_ref().unwrap().num_replicas,
@@ -521,7 +451,10 @@ async fn grpc_apply_and_metrics() {
     );
     assert_eq!(first.old.as_ref().unwrap().num_replicas, 4);
     let held = reply.results.iter().find(|r| r.server != name).unwrap();
-    assert!(!held.applied && held.reason.contains("held"), "{held:?}");
+    assert!(
+        !held.applied && held.reason.contains("held") && held.outcome == "unchanged",
+        "{held:?}"
+    );
     let body = {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
