@@ -22,5 +22,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/inferno-actuator /usr/local/bin/inferno-actuator
 USER 65532:65532
-EXPOSE 3303
+# The ops listener (--ops-listen, default 0.0.0.0:3313: /healthz, /metrics). The gRPC API listens
+# on 127.0.0.1:3303 by default, for the other containers of the pod only: not exposed.
+EXPOSE 3313
 ENTRYPOINT ["/usr/local/bin/inferno-actuator"]

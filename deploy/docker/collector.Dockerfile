@@ -22,5 +22,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/inferno-collector /usr/local/bin/inferno-collector
 USER 65532:65532
-EXPOSE 3301
+# The ops listener (--ops-listen, default 0.0.0.0:3311: /healthz, /metrics). The gRPC API listens
+# on 127.0.0.1:3301 by default, for the other containers of the pod only: not exposed.
+EXPOSE 3311
 ENTRYPOINT ["/usr/local/bin/inferno-collector"]

@@ -23,5 +23,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /out/inferno-optimizer /usr/local/bin/inferno-optimizer
 USER 65532:65532
-EXPOSE 3302
+# The ops listener (--ops-listen, default 0.0.0.0:3312: /healthz, /metrics). The gRPC API listens
+# on 127.0.0.1:3302 by default, for the other containers of the pod only: not exposed.
+EXPOSE 3312
 ENTRYPOINT ["/usr/local/bin/inferno-optimizer"]

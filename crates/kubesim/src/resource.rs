@@ -95,6 +95,9 @@ resource!(REPLICA_SETS, "apps", "replicasets", "replicaset", "ReplicaSet", names
     short: ["rs"], categories: ["all"], status: true, scale: true, generation: true);
 resource!(LEASES, "coordination.k8s.io", "leases", "lease", "Lease", namespaced: true,
     short: [], categories: [], status: false, scale: false, generation: false);
+resource!(NETWORK_POLICIES, "networking.k8s.io", "networkpolicies", "networkpolicy",
+    "NetworkPolicy", namespaced: true, short: ["netpol"], categories: [], status: false,
+    scale: false, generation: true);
 resource!(CLUSTER_ROLES, "rbac.authorization.k8s.io", "clusterroles", "clusterrole",
     "ClusterRole", namespaced: false, short: [], categories: [], status: false, scale: false,
     generation: false);
@@ -108,7 +111,7 @@ resource!(ROLE_BINDINGS, "rbac.authorization.k8s.io", "rolebindings", "rolebindi
     generation: false);
 
 /// Every served type, in discovery order (core group first, as a real server lists it).
-pub static ALL: [&ResourceType; 14] = [
+pub static ALL: [&ResourceType; 15] = [
     &NAMESPACES,
     &PODS,
     &CONFIGMAPS,
@@ -119,6 +122,7 @@ pub static ALL: [&ResourceType; 14] = [
     &DEPLOYMENTS,
     &REPLICA_SETS,
     &LEASES,
+    &NETWORK_POLICIES,
     &CLUSTER_ROLES,
     &CLUSTER_ROLE_BINDINGS,
     &ROLES,
@@ -173,7 +177,16 @@ mod tests {
         assert_eq!(PODS.api_version(), "v1");
         assert_eq!(
             groups(),
-            ["apps", "coordination.k8s.io", "rbac.authorization.k8s.io"]
+            [
+                "apps",
+                "coordination.k8s.io",
+                "networking.k8s.io",
+                "rbac.authorization.k8s.io"
+            ]
+        );
+        assert_eq!(
+            by_kind("networking.k8s.io/v1", "NetworkPolicy"),
+            Some(&NETWORK_POLICIES)
         );
     }
 }

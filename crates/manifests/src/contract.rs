@@ -6,18 +6,53 @@
 use crate::rbac::Permission;
 use std::collections::BTreeSet;
 
-/// How the kubelet checks a container.
+/// The kubelet's probes of a container: HTTP GET of a readiness and a liveness path on the
+/// port it reaches on the pod IP ([`Service::pod_port`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
-    /// HTTP GET of a readiness and a liveness path on the container's port.
-    Http {
-        /// Readiness path.
-        readiness: &'static str,
-        /// Liveness path.
-        liveness: &'static str,
+pub struct Probes {
+    /// Readiness path.
+    pub readiness: &'static str,
+    /// Liveness path.
+    pub liveness: &'static str,
+}
+
+/// Where a service's API (the port [`Service::port`]) listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// On every address of the pod: users reach it (the controller).
+    Pod,
+    /// On 127.0.0.1 only: the other containers of the pod reach it, nothing on the pod IP does
+    /// (issue 16: an `Actuator/Apply` from outside the pod moved any Deployment).
+    Loopback {
+        /// The seed-style variable of the host, set to 127.0.0.1 by the manifest.
+        host_env: &'static str,
+        /// The variable of the whole address, which overrides host and port: unset or loopback.
+        listen_env: &'static str,
     },
-    /// `grpc.health.v1.Health/Check` with the empty service name on the container's port.
-    Grpc,
+}
+
+/// The read-only plain-HTTP listener (GET /healthz, /metrics) of a service whose API is on
+/// loopback: what the kubelet probes and Prometheus scrapes on the pod IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ops {
+    /// Port.
+    pub port: u16,
+    /// The variable of its address (`--ops-listen`), set to `0.0.0.0:<port>` by the manifest.
+    pub env: &'static str,
+    /// The containerPort's name (probes refer to it).
+    pub port_name: &'static str,
+}
+
+/// Whether a container calls the API server (and so gets the service-account token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiAccess {
+    /// Always (what for).
+    Always(&'static str),
+    /// Never.
+    Never,
+    /// The controller: only with `INFERNO_LEADER_ELECT=true` (its Lease) or without
+    /// `INFERNO_DATA_PATH` (its ConfigMaps through the API).
+    LeaseOrApiData,
 }
 
 /// One container of the `inferno` pod.
@@ -29,18 +64,33 @@ pub struct Service {
     pub image: &'static str,
     /// Container arguments after the entrypoint.
     pub args: &'static [&'static str],
-    /// The port it listens on.
+    /// The port of its API (gRPC; HTTP and gRPC for the controller).
     pub port: u16,
     /// The seed's variable that sets that port (read by the service, and by the controller to
     /// reach it).
     pub port_env: &'static str,
-    /// Probes.
-    pub probe: Probe,
+    /// Where the API listens.
+    pub listen: Listen,
+    /// Its ops listener, when the API is on loopback.
+    pub ops: Option<Ops>,
+    /// Probes (on [`Service::pod_port`]).
+    pub probes: Probes,
+    /// Whether it calls the API server.
+    pub api_access: ApiAccess,
     /// Variables the seed's manifest sets, with their values.
     pub seed_env: &'static [(&'static str, &'static str)],
 }
 
-/// The four containers of Deployment `inferno` (control-loop spec 1.2 and 7.2).
+impl Service {
+    /// The one port it serves on the pod IP (its `containerPort`): the ops port when the API is
+    /// on loopback, else the API's port.
+    pub fn pod_port(&self) -> u16 {
+        self.ops.map_or(self.port, |o| o.port)
+    }
+}
+
+/// The four containers of Deployment `inferno` (control-loop spec 1.2 and 7.2; the listener
+/// layout of issue 16).
 pub const SERVICES: [Service; 4] = [
     Service {
         container: "controller",
@@ -48,10 +98,13 @@ pub const SERVICES: [Service; 4] = [
         args: &[],
         port: 3300,
         port_env: "CONTROLLER_PORT",
-        probe: Probe::Http {
+        listen: Listen::Pod,
+        ops: None,
+        probes: Probes {
             readiness: "/readyz",
             liveness: "/healthz",
         },
+        api_access: ApiAccess::LeaseOrApiData,
         seed_env: &[
             ("CONTROLLER_PORT", "3300"),
             ("INFERNO_CONTROL_PERIOD", "30"),
@@ -68,7 +121,22 @@ pub const SERVICES: [Service; 4] = [
         args: &[],
         port: 3301,
         port_env: "COLLECTOR_PORT",
-        probe: Probe::Grpc,
+        listen: Listen::Loopback {
+            host_env: "COLLECTOR_HOST",
+            listen_env: "INFERNO_COLLECTOR_LISTEN",
+        },
+        ops: Some(Ops {
+            port: 3311,
+            env: "INFERNO_COLLECTOR_OPS_LISTEN",
+            port_name: "ops-collector",
+        }),
+        probes: Probes {
+            readiness: "/healthz",
+            liveness: "/healthz",
+        },
+        api_access: ApiAccess::Always(
+            "lists and watches Deployments, lists Pods (crates/collector/src/discover.rs)",
+        ),
         seed_env: &[("COLLECTOR_PORT", "3301")],
     },
     Service {
@@ -77,7 +145,20 @@ pub const SERVICES: [Service; 4] = [
         args: &["serve"],
         port: 3302,
         port_env: "INFERNO_PORT",
-        probe: Probe::Grpc,
+        listen: Listen::Loopback {
+            host_env: "INFERNO_HOST",
+            listen_env: "INFERNO_OPTIMIZER_LISTEN",
+        },
+        ops: Some(Ops {
+            port: 3312,
+            env: "INFERNO_OPTIMIZER_OPS_LISTEN",
+            port_name: "ops-optimizer",
+        }),
+        probes: Probes {
+            readiness: "/healthz",
+            liveness: "/healthz",
+        },
+        api_access: ApiAccess::Never,
         seed_env: &[("INFERNO_PORT", "3302")],
     },
     Service {
@@ -86,9 +167,54 @@ pub const SERVICES: [Service; 4] = [
         args: &[],
         port: 3303,
         port_env: "ACTUATOR_PORT",
-        probe: Probe::Grpc,
+        listen: Listen::Loopback {
+            host_env: "ACTUATOR_HOST",
+            listen_env: "INFERNO_ACTUATOR_LISTEN",
+        },
+        ops: Some(Ops {
+            port: 3313,
+            env: "INFERNO_ACTUATOR_OPS_LISTEN",
+            port_name: "ops-actuator",
+        }),
+        probes: Probes {
+            readiness: "/healthz",
+            liveness: "/healthz",
+        },
+        api_access: ApiAccess::Always(
+            "gets and patches Deployments, creates Events (crates/actuator/src/apply.rs)",
+        ),
         seed_env: &[("ACTUATOR_PORT", "3303")],
     },
+];
+
+/// The volume that carries the service-account token into the containers that call the API
+/// server (the pod's automatic mount is off).
+pub const TOKEN_VOLUME: &str = "kube-api-access";
+
+/// Where the in-cluster configuration reads the token, `ca.crt` and `namespace`.
+pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The variable naming the bearer-token file of the services (`--auth-token-file`).
+pub const AUTH_TOKEN_ENV: &str = "INFERNO_AUTH_TOKEN_FILE";
+
+/// The variable of the namespaces the collector watches and the actuator acts in.
+pub const WATCH_NAMESPACE_ENV: &str = "WATCH_NAMESPACE";
+
+/// The NetworkPolicy of the `inferno` pod: `deploy/inferno/networkpolicy.yaml`, name `inferno`.
+pub const NETWORK_POLICY: (&str, &str) = ("deploy/inferno/networkpolicy.yaml", "inferno");
+
+/// The ports the `inferno` pod may open connections to, and for what. An egress rule without
+/// ports, or with another port, is a problem; each of these must be allowed.
+pub const EGRESS_PORTS: [(u16, &str, &str); 5] = [
+    (53, "UDP", "DNS (the Prometheus URL is a Service name)"),
+    (53, "TCP", "DNS over TCP (large answers)"),
+    (443, "TCP", "the API server's Service (kubernetes.default)"),
+    (
+        6443,
+        "TCP",
+        "the API server's endpoints (checked after the Service address is translated)",
+    ),
+    (9090, "TCP", "Prometheus (the collector's queries)"),
 ];
 
 /// One image: `deploy/docker/<name>.Dockerfile` builds `inferno/<name>:<package version>`.
@@ -100,7 +226,9 @@ pub struct Image {
     pub package: &'static str,
     /// Binary built and run.
     pub bin: &'static str,
-    /// The port it serves on in the manifests, if any.
+    /// The port it serves on outside the container (`EXPOSE`, the manifests' containerPort),
+    /// if any: the API's for the controller and the emulated vLLM server, the ops listener's for
+    /// the services whose API is on loopback.
     pub port: Option<u16>,
 }
 
@@ -116,19 +244,19 @@ pub const IMAGES: [Image; 6] = [
         name: "collector",
         package: "inferno-collector",
         bin: "inferno-collector",
-        port: Some(3301),
+        port: Some(3311),
     },
     Image {
         name: "optimizer",
         package: "inferno-optimizer",
         bin: "inferno-optimizer",
-        port: Some(3302),
+        port: Some(3312),
     },
     Image {
         name: "actuator",
         package: "inferno-actuator",
         bin: "inferno-actuator",
-        port: Some(3303),
+        port: Some(3313),
     },
     Image {
         name: "vllm-emulator",
@@ -180,43 +308,60 @@ pub struct ExpectedRole {
     pub needs: &'static [Need],
 }
 
+/// What the collector and the actuator need in every namespace whose Deployments Inferno
+/// manages: granted everywhere by ClusterRole `inferno` (`sa.yaml`), or per namespace by Role
+/// `inferno` (`rbac-namespaced.yaml`).
+pub const WATCHED_NAMESPACE_NEEDS: &[Need] = &[
+    Need {
+        group: "apps",
+        resource: "deployments",
+        verbs: &["list", "watch"],
+        why: "collector: discovery of managed Deployments (watcher with list fallback, \
+              crates/collector/src/discover.rs)",
+    },
+    Need {
+        group: "",
+        resource: "pods",
+        verbs: &["list"],
+        why: "collector: ready pods of each Deployment (crates/collector/src/discover.rs)",
+    },
+    Need {
+        group: "apps",
+        resource: "deployments",
+        verbs: &["get", "patch"],
+        why: "actuator: read, then one merge patch per decision \
+              (crates/actuator/src/apply.rs)",
+    },
+    Need {
+        group: "",
+        resource: "events",
+        verbs: &["create"],
+        why: "actuator: an InfernoScaled Event per changed Deployment \
+              (crates/actuator/src/apply.rs)",
+    },
+];
+
+/// The namespace `rbac-namespaced.yaml` is written for (the samples'); a copy per watched
+/// namespace changes only that.
+pub const NAMESPACED_RBAC_EXAMPLE: &str = "infer";
+
 /// The RBAC of the deployment, least privilege.
-pub const EXPECTED_ROLES: [ExpectedRole; 4] = [
+pub const EXPECTED_ROLES: [ExpectedRole; 5] = [
     ExpectedRole {
         kind: "ClusterRole",
         namespace: None,
         name: "inferno",
         file: "deploy/inferno/sa.yaml",
         subject: "inferno/inferno",
-        needs: &[
-            Need {
-                group: "apps",
-                resource: "deployments",
-                verbs: &["list", "watch"],
-                why: "collector: discovery of managed Deployments (watcher with list fallback, \
-                      crates/collector/src/discover.rs)",
-            },
-            Need {
-                group: "",
-                resource: "pods",
-                verbs: &["list"],
-                why: "collector: ready pods of each Deployment (crates/collector/src/discover.rs)",
-            },
-            Need {
-                group: "apps",
-                resource: "deployments",
-                verbs: &["get", "patch"],
-                why: "actuator: read, then one merge patch per decision \
-                      (crates/actuator/src/apply.rs)",
-            },
-            Need {
-                group: "",
-                resource: "events",
-                verbs: &["create"],
-                why: "actuator: an InfernoScaled Event per changed Deployment \
-                      (crates/actuator/src/apply.rs)",
-            },
-        ],
+        needs: WATCHED_NAMESPACE_NEEDS,
+    },
+    ExpectedRole {
+        kind: "Role",
+        namespace: Some(NAMESPACED_RBAC_EXAMPLE),
+        name: "inferno",
+        file: "deploy/inferno/rbac-namespaced.yaml",
+        subject: "inferno/inferno",
+        needs: WATCHED_NAMESPACE_NEEDS,
     },
     ExpectedRole {
         kind: "Role",
@@ -290,7 +435,8 @@ pub const SEED_FILES: [&str; 8] = [
 
 /// Files `deploy/inferno/kustomization.yaml` must list (the optional RBAC files and the load
 /// emulator may be added).
-pub const KUSTOMIZE_REQUIRED: [&str; 3] = ["ns.yaml", "sa.yaml", "deploy.yaml"];
+pub const KUSTOMIZE_REQUIRED: [&str; 4] =
+    ["ns.yaml", "sa.yaml", "deploy.yaml", "networkpolicy.yaml"];
 
 /// The ConfigMaps the controller reads (mounted at its data path).
 pub const DATA_CONFIGMAPS: [&str; 2] = ["inferno-static-data", "inferno-dynamic-data"];
@@ -334,10 +480,31 @@ mod tests {
     fn tables_agree() {
         for s in SERVICES {
             let img = IMAGES.iter().find(|i| i.name == s.image).unwrap();
-            assert_eq!(img.port, Some(s.port));
+            assert_eq!(img.port, Some(s.pod_port()));
             assert!(s
                 .seed_env
                 .contains(&(s.port_env, s.port.to_string().as_str())));
+            // An API on loopback has an ops listener for the kubelet; one on the pod IP not.
+            assert_eq!(matches!(s.listen, Listen::Loopback { .. }), s.ops.is_some());
         }
+        // Only the collector and the actuator always need the token; the optimizer never.
+        let always: Vec<&str> = SERVICES
+            .iter()
+            .filter(|s| matches!(s.api_access, ApiAccess::Always(_)))
+            .map(|s| s.container)
+            .collect();
+        assert_eq!(always, ["collector", "actuator"]);
+    }
+
+    #[test]
+    fn namespaced_rbac_grants_what_the_cluster_role_grants() {
+        let role = |kind: &str| {
+            EXPECTED_ROLES
+                .iter()
+                .find(|r| r.kind == kind && r.name == "inferno")
+                .unwrap()
+                .permissions()
+        };
+        assert_eq!(role("ClusterRole"), role("Role"));
     }
 }

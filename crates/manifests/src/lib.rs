@@ -20,15 +20,24 @@
 //!   one its binary reads and every flag or subcommand is one it accepts (found by scanning
 //!   the package's sources and those of its workspace dependencies for clap `env = "..."`
 //!   attributes and `env::var("...")` calls).
-//! - **Inferno** ([`pods`], [`contract`]): the `inferno` Deployment has the four containers of the seed on
-//!   ports 3300-3303 with their port variables, probes on those ports, requests and limits, a
-//!   non-root read-only security context, the data ConfigMaps mounted for the controller only;
-//!   the Service reaches the controller; the sample Deployments carry the labels the collector
-//!   reads and emulate exactly the allocation they are labelled with; the load emulator runs
-//!   with its own service account.
+//! - **Inferno** ([`pods`], [`contract`]): the `inferno` Deployment has the four containers of
+//!   the seed with their port variables, requests and limits, a non-root read-only security
+//!   context, the data ConfigMaps mounted for the controller only; the listener layout of
+//!   issue 16 (the collector's, optimizer's and actuator's gRPC on 127.0.0.1 and not declared as
+//!   ports, each one's ops listener on `0.0.0.0` as its only containerPort, HTTP probes on the
+//!   port the pod serves on its IP); the service-account token off by default and mounted, as
+//!   the automatic mount lays it out, in exactly the containers that call the API server; an
+//!   auth-token file only from a mounted Secret, and on the controller whenever a server needs
+//!   one; the Service reaches the controller; the sample Deployments carry the labels the
+//!   collector reads, emulate exactly the allocation they are labelled with and get no token;
+//!   the load emulator runs with its own service account.
+//! - **network** ([`network`]): the NetworkPolicy selects the `inferno` pods, restricts ingress
+//!   and egress, admits only the ports served on the pod IP from named sources, and lets the
+//!   pod reach only DNS, the API server and Prometheus ([`contract::EGRESS_PORTS`]).
 //! - **RBAC** ([`rbac`], [`contract::EXPECTED_ROLES`]): each Role and ClusterRole grants exactly
 //!   the verbs its table entry lists (no more, no less, no wildcards), bound to the intended
-//!   service account.
+//!   service account; the namespaced Role grants what the ClusterRole grants; the collector and
+//!   the actuator watch the same namespaces, each with its binding.
 //! - **make** ([`makefile`]): `make images` builds every Dockerfile and nothing else.
 //!
 //! The crate's tests also apply every manifest with the real `kubectl` to kubesim, run the
@@ -39,6 +48,7 @@ pub mod contract;
 pub mod dockerfile;
 pub mod makefile;
 pub mod manifest;
+pub mod network;
 pub mod pods;
 pub mod rbac;
 pub mod repository;

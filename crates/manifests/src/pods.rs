@@ -2,7 +2,8 @@
 //! inference servers, the load emulator; and the security context and resources they share.
 
 use crate::contract::{
-    Probe, DATA_CONFIGMAPS, IMAGE_PREFIX, NUMERIC_LABELS, REQUIRED_LABELS, SERVICES,
+    ApiAccess, Listen, Service, AUTH_TOKEN_ENV, DATA_CONFIGMAPS, IMAGE_PREFIX, NUMERIC_LABELS,
+    REQUIRED_LABELS, SERVICES, TOKEN_MOUNT_PATH, TOKEN_VOLUME,
 };
 use crate::manifest::Object;
 use crate::{schema, Problem};
@@ -156,6 +157,304 @@ fn probe_port(p: &Value, c: &Value) -> Option<i64> {
     }
 }
 
+fn is_loopback(addr: &str) -> bool {
+    let host = addr.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn container_ports(c: &Value) -> Vec<(Option<String>, i64)> {
+    c["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().map(str::to_string),
+                p["containerPort"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Where a container of the `inferno` pod listens: the API on the pod IP (controller) or on
+/// loopback only, with its ops listener the one containerPort on the pod IP.
+fn check_listeners(s: &Service, c: &Value, env: &BTreeMap<String, Option<String>>) -> Vec<String> {
+    let mut errs = Vec::new();
+    let ports = container_ports(c);
+    match (s.listen, s.ops) {
+        (
+            Listen::Loopback {
+                host_env,
+                listen_env,
+            },
+            Some(ops),
+        ) => {
+            match env.get(host_env) {
+                Some(Some(h)) if is_loopback(h) => {}
+                other => errs.push(format!(
+                    "env {host_env} must be 127.0.0.1, is {other:?}: its gRPC API (port {}) \
+                     stays off the pod IP",
+                    s.port
+                )),
+            }
+            if let Some(v) = env.get(listen_env) {
+                let host = v
+                    .as_deref()
+                    .and_then(|a| a.rsplit_once(':'))
+                    .map(|(h, _)| h);
+                if !host.is_some_and(is_loopback) {
+                    errs.push(format!(
+                        "env {listen_env} = {v:?}: the gRPC API must listen on loopback in the \
+                         pod (a non-loopback address needs a token and a reason)"
+                    ));
+                }
+            }
+            if ports.iter().any(|(_, n)| *n == i64::from(s.port)) {
+                errs.push(format!(
+                    "containerPort {} is its gRPC port, which listens on 127.0.0.1: nothing \
+                     reaches it on the pod IP; declare only the ops port {}",
+                    s.port, ops.port
+                ));
+            }
+            if ports != [(Some(ops.port_name.to_string()), i64::from(ops.port))] {
+                errs.push(format!(
+                    "ports {ports:?}, expected one: {} {} (the ops listener)",
+                    ops.port_name, ops.port
+                ));
+            }
+            let want = format!("0.0.0.0:{}", ops.port);
+            match env.get(ops.env) {
+                Some(Some(v)) if *v == want => {}
+                other => errs.push(format!(
+                    "env {} must be {want:?} (probes and Prometheus reach the pod IP), is \
+                     {other:?}",
+                    ops.env
+                )),
+            }
+        }
+        _ => {
+            if ports.iter().map(|(_, n)| *n).collect::<Vec<_>>() != [i64::from(s.port)] {
+                errs.push(format!("ports {ports:?}, expected [{}]", s.port));
+            }
+        }
+    }
+    errs
+}
+
+fn mount<'a>(c: &'a Value, volume: &str) -> Option<&'a Value> {
+    c["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == volume)
+}
+
+fn truthy(v: Option<&Option<String>>) -> bool {
+    v.cloned()
+        .flatten()
+        .is_some_and(|v| !matches!(v.as_str(), "" | "false" | "0" | "no" | "off"))
+}
+
+/// Whether container `s` (with environment `env`) calls the API server, and why.
+pub fn needs_api(s: &Service, env: &BTreeMap<String, Option<String>>) -> Option<String> {
+    match s.api_access {
+        ApiAccess::Always(why) => Some(why.to_string()),
+        ApiAccess::Never => None,
+        ApiAccess::LeaseOrApiData => {
+            if truthy(env.get("INFERNO_LEADER_ELECT")) {
+                Some("INFERNO_LEADER_ELECT=true: it holds a Lease".into())
+            } else if !env.contains_key("INFERNO_DATA_PATH") {
+                Some("INFERNO_DATA_PATH is unset: it reads the ConfigMaps through the API".into())
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The service-account token: not mounted automatically, but through [`TOKEN_VOLUME`] (laid
+/// out as the automatic mount is) into exactly the containers that call the API server.
+fn check_token(spec: &Value, cs: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    if spec["automountServiceAccountToken"] != false {
+        out.push(format!(
+            "automountServiceAccountToken must be false: the token goes only into the \
+             containers that call the API server (volume {TOKEN_VOLUME})"
+        ));
+    }
+    let volumes: Vec<&Value> = spec["volumes"].as_array().into_iter().flatten().collect();
+    let sources = |v: &Value| -> Vec<Value> {
+        v["projected"]["sources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    for v in &volumes {
+        let has_token = sources(v)
+            .iter()
+            .any(|s| !s["serviceAccountToken"].is_null());
+        if has_token && v["name"] != TOKEN_VOLUME {
+            out.push(format!(
+                "volume {} carries a service-account token; only {TOKEN_VOLUME} should",
+                v["name"]
+            ));
+        }
+    }
+    let Some(volume) = volumes.iter().find(|v| v["name"] == TOKEN_VOLUME) else {
+        out.push(format!(
+            "no volume {TOKEN_VOLUME} (projected serviceAccountToken, kube-root-ca.crt, \
+             namespace) for the containers that call the API server"
+        ));
+        return out;
+    };
+    let srcs = sources(volume);
+    let token = srcs.iter().find(|s| !s["serviceAccountToken"].is_null());
+    match token.map(|t| &t["serviceAccountToken"]) {
+        None => out.push(format!(
+            "volume {TOKEN_VOLUME}: no serviceAccountToken source"
+        )),
+        Some(t) => {
+            if t["path"] != "token" {
+                out.push(format!(
+                    "volume {TOKEN_VOLUME}: serviceAccountToken.path must be token (the \
+                     in-cluster config reads {TOKEN_MOUNT_PATH}/token)"
+                ));
+            }
+            if t["audience"].as_str().is_some_and(|a| !a.is_empty()) {
+                out.push(format!(
+                    "volume {TOKEN_VOLUME}: serviceAccountToken.audience must be unset (the \
+                     API server's audience)"
+                ));
+            }
+            if t["expirationSeconds"]
+                .as_i64()
+                .is_some_and(|e| !(600..=86_400).contains(&e))
+            {
+                out.push(format!(
+                    "volume {TOKEN_VOLUME}: serviceAccountToken.expirationSeconds {} outside \
+                     600..=86400 (the API server refuses under 600)",
+                    t["expirationSeconds"]
+                ));
+            }
+        }
+    }
+    let ca = srcs.iter().any(|s| {
+        s["configMap"]["name"] == "kube-root-ca.crt"
+            && s["configMap"]["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|i| i["key"] == "ca.crt" && i["path"] == "ca.crt")
+    });
+    if !ca {
+        out.push(format!(
+            "volume {TOKEN_VOLUME}: no configMap kube-root-ca.crt with item ca.crt -> ca.crt \
+             (the API server's CA)"
+        ));
+    }
+    let ns = srcs.iter().any(|s| {
+        s["downwardAPI"]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["path"] == "namespace" && i["fieldRef"]["fieldPath"] == "metadata.namespace")
+    });
+    if !ns {
+        out.push(format!(
+            "volume {TOKEN_VOLUME}: no downwardAPI item namespace <- metadata.namespace"
+        ));
+    }
+    for s in SERVICES {
+        let Some(c) = cs.iter().find(|c| c["name"] == s.container) else {
+            continue;
+        };
+        let name = s.container;
+        let m = mount(c, TOKEN_VOLUME);
+        match (needs_api(&s, &env_of(c)), m) {
+            (Some(why), None) => out.push(format!(
+                "container {name} does not mount {TOKEN_VOLUME} at {TOKEN_MOUNT_PATH}, but it \
+                 calls the API server: {why}"
+            )),
+            (Some(_), Some(m)) => {
+                if m["mountPath"] != TOKEN_MOUNT_PATH {
+                    out.push(format!(
+                        "container {name}: {TOKEN_VOLUME} must be mounted at {TOKEN_MOUNT_PATH} \
+                         (where the in-cluster config reads it), not {}",
+                        m["mountPath"]
+                    ));
+                }
+                if m["readOnly"] != true {
+                    out.push(format!(
+                        "container {name}: the {TOKEN_VOLUME} mount must be readOnly"
+                    ));
+                }
+            }
+            (None, Some(_)) => out.push(format!(
+                "container {name} mounts the service-account token ({TOKEN_VOLUME}) but never \
+                 calls the API server"
+            )),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// The optional bearer token ([`AUTH_TOKEN_ENV`]): where set, its file is in a mounted Secret;
+/// when a server requires it, the controller (their client) has it too.
+fn check_auth_token(spec: &Value, cs: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    let secret_volumes: BTreeSet<&str> = spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| {
+            !v["secret"].is_null()
+                || v["projected"]["sources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| !s["secret"].is_null())
+        })
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    let mut files = BTreeMap::new();
+    for c in cs {
+        let name = c["name"].as_str().unwrap_or("");
+        let Some(file) = env_of(c).get(AUTH_TOKEN_ENV).cloned() else {
+            continue;
+        };
+        let Some(file) = file.filter(|f| !f.is_empty()) else {
+            out.push(format!("container {name}: env {AUTH_TOKEN_ENV} is empty"));
+            continue;
+        };
+        let in_secret = c["volumeMounts"].as_array().into_iter().flatten().any(|m| {
+            m["name"]
+                .as_str()
+                .is_some_and(|v| secret_volumes.contains(v))
+                && m["mountPath"].as_str().is_some_and(|at| {
+                    std::path::Path::new(&file).starts_with(at.trim_end_matches('/'))
+                })
+        });
+        if !in_secret {
+            out.push(format!(
+                "container {name}: {AUTH_TOKEN_ENV} {file} is not in a mounted Secret volume"
+            ));
+        }
+        files.insert(name.to_string(), file);
+    }
+    let servers: Vec<&String> = files.keys().filter(|n| *n != "controller").collect();
+    if !servers.is_empty() && !files.contains_key("controller") {
+        out.push(format!(
+            "{servers:?} require a bearer token ({AUTH_TOKEN_ENV}) but the controller, their \
+             client, has none: its calls would be refused (UNAUTHENTICATED)"
+        ));
+    }
+    out
+}
+
 /// The `inferno` Deployment and Service: the seed's four containers, ports, variables,
 /// probes, data volume, service account and security.
 pub fn check_inferno(objects: &[Object]) -> Vec<Problem> {
@@ -224,15 +523,7 @@ pub fn check_inferno(objects: &[Object]) -> Vec<Problem> {
                 other => errs.push(format!("env {k} must be {v:?} (seed), is {other:?}")),
             }
         }
-        let ports: Vec<i64> = c["ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["containerPort"].as_i64())
-            .collect();
-        if ports != [i64::from(s.port)] {
-            errs.push(format!("ports {ports:?}, expected [{}]", s.port));
-        }
+        errs.extend(check_listeners(&s, c, &env));
         // Every port variable it sets (its own, or a sibling's as a client) is that port.
         for other in SERVICES {
             if let Some(v) = env.get(other.port_env) {
@@ -244,44 +535,39 @@ pub fn check_inferno(objects: &[Object]) -> Vec<Problem> {
                 }
             }
         }
+        let pod_port = s.pod_port();
         for kind in ["readinessProbe", "livenessProbe"] {
             let p = &c[kind];
             if p.is_null() {
                 errs.push(format!("no {kind}"));
                 continue;
             }
-            if probe_port(p, c) != Some(i64::from(s.port)) {
-                errs.push(format!("{kind} is not on port {}", s.port));
+            if probe_port(p, c) != Some(i64::from(pod_port)) {
+                let what = if s.ops.is_some() {
+                    "its ops port; the kubelet reaches the pod IP, not the loopback gRPC port"
+                } else {
+                    "its port"
+                };
+                errs.push(format!("{kind} is not on port {pod_port} ({what})"));
             }
-            match s.probe {
-                Probe::Http {
-                    readiness,
-                    liveness,
-                } => {
-                    let path = if kind == "readinessProbe" {
-                        readiness
-                    } else {
-                        liveness
-                    };
-                    if p["httpGet"]["path"] != path {
-                        errs.push(format!("{kind} must be httpGet {path}"));
-                    }
-                }
-                Probe::Grpc => {
-                    if p["grpc"].is_null() {
-                        errs.push(format!("{kind} must be a grpc probe (grpc.health.v1)"));
-                    }
-                    if p["grpc"]["service"].as_str().is_some_and(|s| !s.is_empty()) {
-                        errs.push(format!(
-                            "{kind}: grpc.service must be empty (the server's overall health)"
-                        ));
-                    }
-                }
+            let path = if kind == "readinessProbe" {
+                s.probes.readiness
+            } else {
+                s.probes.liveness
+            };
+            if p["httpGet"]["path"] != path {
+                errs.push(format!("{kind} must be httpGet {path}"));
             }
         }
         for e in errs {
             report(format!("container {}: {e}", s.container));
         }
+    }
+    for m in check_token(spec, cs) {
+        report(m);
+    }
+    for m in check_auth_token(spec, cs) {
+        report(m);
     }
     // The data volume: both ConfigMaps, projected, mounted read-only where INFERNO_DATA_PATH
     // points, in the controller only.
@@ -464,6 +750,19 @@ pub fn check_samples(objects: &[Object], model_data: Option<&Value>) -> Vec<Prob
             }
         }
         if let Some(spec) = pod_spec(o) {
+            let emulated_only = !containers(spec).is_empty()
+                && containers(spec).iter().all(|c| {
+                    c["image"]
+                        .as_str()
+                        .is_some_and(|i| i.starts_with(&format!("{IMAGE_PREFIX}vllm-emulator:")))
+                });
+            if emulated_only && spec["automountServiceAccountToken"] != false {
+                report(
+                    "automountServiceAccountToken must be false: the emulated vLLM server never \
+                     calls the API server"
+                        .into(),
+                );
+            }
             for c in containers(spec) {
                 if c["readinessProbe"].is_null() || c["livenessProbe"].is_null() {
                     report(format!(

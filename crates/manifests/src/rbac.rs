@@ -2,9 +2,9 @@
 //! `(apiGroup, resource, verb)` permissions, so that two roles compare as sets whatever the
 //! grouping of their rules; bindings resolve to the service accounts they grant.
 
-use crate::contract::EXPECTED_ROLES;
+use crate::contract::{EXPECTED_ROLES, WATCH_NAMESPACE_ENV};
 use crate::manifest::Object;
-use crate::pods::pod_spec;
+use crate::pods::{containers, env_of, pod_spec};
 use crate::Problem;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -231,6 +231,86 @@ pub fn check_rbac(objects: &[Object]) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// The namespaces the collector and the actuator of the `inferno` pod work in
+/// ([`WATCH_NAMESPACE_ENV`]: the same list on both, or unset on both for all) have their
+/// rights: a RoleBinding of Role `inferno` (or ClusterRole `inferno`) for `inferno/inferno` in
+/// each, or the ClusterRoleBinding when they watch every namespace.
+pub fn check_watch_scope(objects: &[Object]) -> Vec<Problem> {
+    let Some(dep) = objects
+        .iter()
+        .find(|o| o.is("Deployment", Some("inferno"), "inferno"))
+    else {
+        return Vec::new();
+    };
+    let Some(spec) = pod_spec(dep) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut report = |m: String| out.push(Problem::new(&dep.file, dep.id(), m));
+    let scope = |name: &str| -> Option<BTreeSet<String>> {
+        let c = containers(spec).iter().find(|c| c["name"] == name)?;
+        let v = env_of(c).get(WATCH_NAMESPACE_ENV).cloned().flatten()?;
+        let set: BTreeSet<String> = v
+            .split(',')
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        (!set.is_empty()).then_some(set)
+    };
+    let (collector, actuator) = (scope("collector"), scope("actuator"));
+    if collector != actuator {
+        report(format!(
+            "{WATCH_NAMESPACE_ENV}: the collector watches {} but the actuator acts in {}: set \
+             the same list on both",
+            show(&collector),
+            show(&actuator)
+        ));
+    }
+    let account = "inferno/inferno";
+    let bound = |kind: &str, ns: Option<&str>| {
+        objects.iter().any(|o| {
+            o.kind() == kind
+                && (ns.is_none() || o.namespace() == ns)
+                && subjects(o).iter().any(|s| s == account)
+                && matches!(
+                    role_ref(o),
+                    (k, _, n) if n == "inferno" && (k == "ClusterRole" || k == "Role")
+                )
+        })
+    };
+    let cluster_wide = bound("ClusterRoleBinding", None);
+    let namespaces: BTreeSet<String> = collector
+        .iter()
+        .chain(actuator.iter())
+        .flatten()
+        .cloned()
+        .collect();
+    if (collector.is_none() || actuator.is_none()) && !cluster_wide {
+        report(format!(
+            "{WATCH_NAMESPACE_ENV} is unset (all namespaces) but no ClusterRoleBinding \
+                 grants ClusterRole inferno to {account} (sa.yaml)"
+        ));
+    }
+    if !cluster_wide {
+        for ns in &namespaces {
+            if !bound("RoleBinding", Some(ns)) {
+                report(format!(
+                    "{WATCH_NAMESPACE_ENV} lists {ns} but no RoleBinding there grants Role \
+                     inferno to {account} (rbac-namespaced.yaml)"
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn show(scope: &Option<BTreeSet<String>>) -> String {
+    match scope {
+        None => "all namespaces".into(),
+        Some(s) => format!("{:?}", s.iter().collect::<Vec<_>>()),
+    }
 }
 
 #[cfg(test)]

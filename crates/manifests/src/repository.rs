@@ -8,7 +8,7 @@ use crate::makefile::Makefile;
 use crate::manifest::{self, Object};
 use crate::pods::{self, containers, env_of, pod_spec, strings};
 use crate::workspace::{Interface, Version, Workspace};
-use crate::{rbac, schema, Problem, Result};
+use crate::{network, rbac, schema, Problem, Result};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -179,6 +179,10 @@ impl Repository {
             .extend(pods::check_samples(objects, self.model_data.as_ref()));
         report.problems.extend(pods::check_load_emulator(objects));
         report.problems.extend(rbac::check_rbac(objects));
+        report.problems.extend(rbac::check_watch_scope(objects));
+        report
+            .problems
+            .extend(network::check_network_policy(objects));
         report
             .problems
             .extend(check_kustomization(&self.root, self.kustomization.as_ref()));

@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// The kinds this module knows: `(apiVersion, kind, namespaced)`.
-pub const KINDS: [(&str, &str, bool); 12] = [
+pub const KINDS: [(&str, &str, bool); 13] = [
     ("v1", "Namespace", false),
     ("v1", "ServiceAccount", true),
     ("v1", "ConfigMap", true),
@@ -29,6 +29,7 @@ pub const KINDS: [(&str, &str, bool); 12] = [
     ("rbac.authorization.k8s.io/v1", "RoleBinding", true),
     ("coordination.k8s.io/v1", "Lease", true),
     ("v1", "Secret", true),
+    ("networking.k8s.io/v1", "NetworkPolicy", true),
 ];
 
 /// Every problem of one object on its own.
@@ -53,7 +54,7 @@ pub fn check(obj: &Object) -> Vec<Problem> {
         ));
         return out;
     };
-    use k8s_openapi::api::{apps, coordination, core, rbac};
+    use k8s_openapi::api::{apps, coordination, core, networking, rbac};
     let decoded = match obj.kind() {
         "Namespace" => strict::<core::v1::Namespace>(&obj.value),
         "ServiceAccount" => strict::<core::v1::ServiceAccount>(&obj.value),
@@ -66,6 +67,7 @@ pub fn check(obj: &Object) -> Vec<Problem> {
         "ClusterRoleBinding" => strict::<rbac::v1::ClusterRoleBinding>(&obj.value),
         "Role" => strict::<rbac::v1::Role>(&obj.value),
         "RoleBinding" => strict::<rbac::v1::RoleBinding>(&obj.value),
+        "NetworkPolicy" => strict::<networking::v1::NetworkPolicy>(&obj.value),
         _ => strict::<coordination::v1::Lease>(&obj.value),
     };
     for e in decoded {
@@ -113,7 +115,7 @@ const POD_REQUIRED: [&str; 8] = [
 ];
 
 /// Required fields per kind (`[]`: every element of a list), beyond metadata.name.
-const REQUIRED: [(&str, &[&str]); 7] = [
+const REQUIRED: [(&str, &[&str]); 8] = [
     (
         "Deployment",
         &[
@@ -124,6 +126,7 @@ const REQUIRED: [(&str, &[&str]); 7] = [
         ],
     ),
     ("Pod", &["spec"]),
+    ("NetworkPolicy", &["spec", "spec.podSelector"]),
     ("Service", &["spec.ports[].port"]),
     ("ClusterRole", &["rules[].verbs"]),
     ("Role", &["rules[].verbs"]),

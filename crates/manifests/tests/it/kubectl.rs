@@ -50,6 +50,11 @@ struct Out {
 impl Kubectl {
     /// Runs kubectl in `cwd`, killed if it outlives [`COMMAND_BOUND`].
     async fn run(&self, args: &[&str]) -> Out {
+        self.run_with_input(args, None).await
+    }
+
+    /// [`Kubectl::run`] with `input` on kubectl's stdin (`-f -`).
+    async fn run_with_input(&self, args: &[&str], input: Option<Vec<u8>>) -> Out {
         let mut cmd = Command::new(&self.bin);
         cmd.env("KUBECONFIG", &self.kubeconfig)
             .env_remove("KUBERNETES_SERVICE_HOST")
@@ -57,12 +62,20 @@ impl Kubectl {
             .arg(format!("--cache-dir={}", self.cache.display()))
             .arg("--request-timeout=15s")
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let what = args.join(" ");
         tokio::task::spawn_blocking(move || {
             let mut child = cmd.spawn().expect("kubectl starts");
+            if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+                use std::io::Write;
+                stdin.write_all(&input).expect("kubectl reads its input");
+            }
             // Drain both pipes while waiting: a large output must not block kubectl.
             let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
                 std::thread::spawn(move || {
@@ -452,6 +465,12 @@ async fn the_seed_workflow_runs_against_kubesim() {
         out.lines().collect::<Vec<_>>(),
         ["deployment.apps/inferno created", "service/inferno created"]
     );
+    // kubectl apply -f networkpolicy.yaml
+    let out = kc.ok(&["apply", "-f", "networkpolicy.yaml"]).await;
+    assert_eq!(
+        out.trim(),
+        "networkpolicy.networking.k8s.io/inferno created"
+    );
     // POD=$(kubectl get pod -l app=inferno -n inferno -o jsonpath="{.items[0].metadata.name}")
     let deadline = Instant::now() + Duration::from_secs(20);
     let pod = loop {
@@ -567,6 +586,7 @@ async fn the_seed_workflow_runs_against_kubesim() {
     // Cleanup, in the seed's order.
     for args in [
         &["delete", "-f", "load-emulator.yaml"][..],
+        &["delete", "-f", "networkpolicy.yaml"],
         &["delete", "-f", "deploy.yaml"],
         &["delete", "-f", "sa.yaml"],
         &[
@@ -595,5 +615,74 @@ async fn the_seed_workflow_runs_against_kubesim() {
     assert_eq!(out.trim(), "namespace \"infer\" deleted");
     let left = kc.ok(&["get", "deploy", "-A", "-o", "name"]).await;
     assert!(left.trim().is_empty(), "{left}");
+    s.kubesim.shutdown().await.unwrap();
+}
+
+/// docs/deploy.md, "RBAC": Inferno confined to some namespaces. The ServiceAccount of sa.yaml
+/// without its cluster-wide binding, rbac-namespaced.yaml in `infer` as written and, through
+/// the documented `sed`, in another namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_namespaced_rbac_applies_per_namespace() {
+    let Some(s) = session(&root().join("deploy/inferno")).await else {
+        return;
+    };
+    let kc = &s.kubectl;
+    kc.ok(&["apply", "-f", "ns.yaml"]).await;
+    kc.ok(&["apply", "-f", "../samples/ns.yaml"]).await;
+    kc.ok(&["create", "namespace", "prod"]).await;
+    kc.ok(&["apply", "-f", "sa.yaml"]).await;
+    let out = kc.ok(&["delete", "clusterrolebinding", "inferno"]).await;
+    assert_eq!(
+        out.trim(),
+        "clusterrolebinding.rbac.authorization.k8s.io \"inferno\" deleted"
+    );
+    let out = kc.ok(&["apply", "-f", "rbac-namespaced.yaml"]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "role.rbac.authorization.k8s.io/inferno created",
+            "rolebinding.rbac.authorization.k8s.io/inferno created"
+        ]
+    );
+    // sed 's/namespace: infer$/namespace: prod/' rbac-namespaced.yaml | kubectl apply -f -
+    let sed = Command::new("sed")
+        .current_dir(root().join("deploy/inferno"))
+        .args([
+            "s/namespace: infer$/namespace: prod/",
+            "rbac-namespaced.yaml",
+        ])
+        .output()
+        .expect("sed runs");
+    assert!(sed.status.success(), "{sed:?}");
+    let out = kc
+        .run_with_input(&["apply", "-f", "-"], Some(sed.stdout))
+        .await;
+    assert!(out.ok && out.stderr.trim().is_empty(), "{out:?}");
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            "role.rbac.authorization.k8s.io/inferno created",
+            "rolebinding.rbac.authorization.k8s.io/inferno created"
+        ]
+    );
+    // The same rights in both namespaces, bound to the same service account.
+    let get = |kind: &'static str, ns: &'static str| async move {
+        kc.json(&["get", kind, "inferno", "-n", ns, "-o", "json"])
+            .await
+    };
+    let (infer, prod) = (get("role", "infer").await, get("role", "prod").await);
+    assert_eq!(infer["rules"], prod["rules"]);
+    let binding = get("rolebinding", "prod").await;
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "inferno", "namespace": "inferno"}])
+    );
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    // Nothing cluster-wide is bound any more.
+    let left = kc.ok(&["get", "clusterrolebindings", "-o", "name"]).await;
+    assert!(
+        !left.contains("clusterrolebinding.rbac.authorization.k8s.io/inferno"),
+        "{left}"
+    );
     s.kubesim.shutdown().await.unwrap();
 }

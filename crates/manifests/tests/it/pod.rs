@@ -5,8 +5,10 @@
 //!
 //! What stands in for the cluster, and nothing else is changed:
 //! - the API server is kubesim (KUBECONFIG instead of the in-cluster service account);
-//! - each container listens on 127.0.0.1 (its own `*_HOST`) and the ports 3300-3303 and 8000
-//!   are mapped to free ports, in every variable that names them, consistently;
+//! - the ports 3300-3303, 3311-3313 and 8000 are mapped to free ports, in every variable that
+//!   names them (`*_PORT`, and the port of a `*_LISTEN` address), consistently; what the pod
+//!   serves on its IP (the controller's `CONTROLLER_HOST`, the ops listeners' `0.0.0.0`) listens
+//!   on 127.0.0.1 here; the internal gRPC APIs run with the manifest's own loopback host;
 //! - the mounted ConfigMaps are a directory with the same files (the kubectl test checks
 //!   that `kubectl create configmap --from-file` of samples/large holds exactly them), and
 //!   variables that point into the mount point into that directory;
@@ -16,7 +18,7 @@
 //! packages and binaries with --release).
 
 use super::common::{root, TempDir};
-use inferno_manifests::contract::{IMAGES, IMAGE_PREFIX, SERVICES};
+use inferno_manifests::contract::{Listen, IMAGES, IMAGE_PREFIX, SERVICES};
 use inferno_manifests::pods::{pod_labels, pod_spec};
 use inferno_manifests::{manifest, Object};
 use kubesim::resource::{DEPLOYMENTS, EVENTS};
@@ -155,9 +157,18 @@ fn plan(
                 }
             }
         };
-        // Ports, consistently mapped.
+        // Ports, consistently mapped; listen addresses on loopback.
         let value = match value.parse::<u16>().ok().and_then(|p| ports.get(&p)) {
             Some(mapped) if key.ends_with("_PORT") => mapped.to_string(),
+            _ => value,
+        };
+        let value = match value.parse::<std::net::SocketAddr>() {
+            Ok(a) if key.ends_with("_LISTEN") => {
+                let port = ports
+                    .get(&a.port())
+                    .unwrap_or_else(|| panic!("{key} = {value}: port {} is not mapped", a.port()));
+                format!("127.0.0.1:{port}")
+            }
             _ => value,
         };
         // Paths into a mounted volume.
@@ -374,25 +385,53 @@ async fn the_pods_run_as_written() {
     let inferno = find(&objects, "Deployment", "inferno", "inferno");
     let spec = pod_spec(inferno).unwrap();
     let containers: Vec<&Value> = spec["containers"].as_array().unwrap().iter().collect();
-    let ports = port_map(&SERVICES.map(|s| s.port));
+    let manifest_ports: Vec<u16> = SERVICES
+        .iter()
+        .flat_map(|s| [Some(s.port), s.ops.map(|o| o.port)])
+        .flatten()
+        .collect();
+    let ports = port_map(&manifest_ports);
     let mut mounts = BTreeMap::new();
     for c in &containers {
         for m in c["volumeMounts"].as_array().into_iter().flatten() {
             mounts.insert(m["mountPath"].as_str().unwrap().to_string(), data.clone());
         }
     }
-    let host_env = [
-        "CONTROLLER_HOST",
-        "COLLECTOR_HOST",
-        "INFERNO_HOST",
-        "ACTUATOR_HOST",
-    ];
     let mut procs = Vec::new();
-    for (c, host) in containers.iter().zip(host_env) {
-        let p = plan(inferno, c, &bins, &ports, &mounts, &kubeconfig, Some(host));
+    for (c, s) in containers.iter().zip(SERVICES) {
+        // The controller serves on the pod IP (0.0.0.0): loopback here. The others keep the
+        // manifest's own host, which must be loopback.
+        let own_host = (s.listen == Listen::Pod).then_some("CONTROLLER_HOST");
+        let p = plan(inferno, c, &bins, &ports, &mounts, &kubeconfig, own_host);
         procs.push(start(&p, dir.path()));
     }
     wait_ready(&mut procs, &containers, &ports).await;
+
+    // The internal gRPC APIs answer on 127.0.0.1 only: bound to the loopback address, not to
+    // every address (a listener on 0.0.0.0 also answers on 127.0.0.2, which Linux routes to
+    // the loopback interface too; on the pod IP it would be reachable from other pods). Their
+    // ops listeners serve /metrics for Prometheus.
+    for s in SERVICES.iter().filter(|s| s.ops.is_some()) {
+        let grpc = ports[&s.port];
+        assert!(
+            grpc_serving(grpc).await,
+            "{}: no gRPC health at 127.0.0.1:{grpc}",
+            s.container
+        );
+        let elsewhere = tokio::net::TcpStream::connect(("127.0.0.2", grpc)).await;
+        assert!(
+            elsewhere.is_err(),
+            "{}: the gRPC API (manifest port {}) also answers on 127.0.0.2:{grpc}: it listens \
+             on every address, so on the pod IP too",
+            s.container,
+            s.port
+        );
+        let ops = ports[&s.pod_port()];
+        let (status, metrics) = http_get(ops, "/metrics")
+            .await
+            .unwrap_or_else(|| panic!("{}: no ops listener at 127.0.0.1:{ops}", s.container));
+        assert_eq!(status, 200, "{}: GET /metrics: {metrics}", s.container);
+    }
 
     // The seed's `curl http://localhost:8080/invoke`: one cycle, collect -> optimize -> apply.
     let controller = ports[&3300];

@@ -58,6 +58,15 @@ fn edit_manifest(repo: &mut Repository, file: &str, from: &str, to: &str) {
     repo.objects.extend(objects);
 }
 
+/// Like [`edit_manifest`], replacing every occurrence.
+fn edit_manifest_all(repo: &mut Repository, file: &str, from: &str, to: &str) {
+    let text = std::fs::read_to_string(repo.root.join(file)).unwrap();
+    assert!(text.contains(from), "{file} has no {from:?}");
+    let objects = manifest::parse(&text.replace(from, to), Path::new(file)).unwrap();
+    repo.objects.retain(|o| o.file != Path::new(file));
+    repo.objects.extend(objects);
+}
+
 fn edit_dockerfile(repo: &mut Repository, image: &str, from: &str, to: &str) {
     let (file, _) = &repo.dockerfiles[image];
     let text = std::fs::read_to_string(repo.root.join(file)).unwrap();
@@ -83,6 +92,8 @@ fn each_mistake_is_reported() {
     let baseline = problems(&base);
     const DEPLOY: &str = "deploy/inferno/deploy.yaml";
     const SA: &str = "deploy/inferno/sa.yaml";
+    const NETPOL: &str = "deploy/inferno/networkpolicy.yaml";
+    const RBAC_NS: &str = "deploy/inferno/rbac-namespaced.yaml";
     #[allow(clippy::type_complexity)]
     let manifest_cases: &[(&str, &str, &str, &str)] = &[
         // The seed's port variables and where they point.
@@ -93,8 +104,43 @@ fn each_mistake_is_reported() {
         // A subcommand the optimizer does not have.
         (DEPLOY, "args: [\"serve\"]", "args: [\"serv\"]", "args: \"serv\" is not a subcommand"),
         // Probes on the wrong port, or of the wrong kind.
-        (DEPLOY, "grpc:\n              port: 3301\n            periodSeconds: 10", "grpc:\n              port: 3302\n            periodSeconds: 10", "readinessProbe.grpc.port 3302 is not one of the container's ports"),
         (DEPLOY, "path: /readyz", "path: /ready", "container controller: readinessProbe must be httpGet /readyz"),
+        // Probes on the loopback gRPC port: the kubelet reaches the pod IP only.
+        (DEPLOY, "path: /healthz\n              port: ops-collector\n            periodSeconds: 10", "path: /healthz\n              port: 3301\n            periodSeconds: 10", "container collector: readinessProbe is not on port 3311 (its ops port; the kubelet reaches the pod IP, not the loopback gRPC port)"),
+        (DEPLOY, "path: /healthz\n              port: ops-optimizer\n            periodSeconds: 10", "grpc:\n              port: 3312\n            periodSeconds: 10", "container optimizer: readinessProbe must be httpGet /healthz"),
+        // The internal gRPC APIs stay off the pod IP.
+        (DEPLOY, "name: COLLECTOR_HOST\n              value: 127.0.0.1", "name: COLLECTOR_HOST\n              value: 0.0.0.0", "container collector: env COLLECTOR_HOST must be 127.0.0.1, is Some(Some(\"0.0.0.0\")): its gRPC API (port 3301) stays off the pod IP"),
+        (DEPLOY, "            - name: ACTUATOR_HOST\n              value: 127.0.0.1\n", "", "container actuator: env ACTUATOR_HOST must be 127.0.0.1, is None"),
+        (DEPLOY, "value: 0.0.0.0:3313\n", "value: 0.0.0.0:3313\n            - name: INFERNO_ACTUATOR_LISTEN\n              value: 0.0.0.0:3303\n", "container actuator: env INFERNO_ACTUATOR_LISTEN = Some(\"0.0.0.0:3303\"): the gRPC API must listen on loopback"),
+        (DEPLOY, "- name: ops-actuator\n              containerPort: 3313\n", "- name: ops-actuator\n              containerPort: 3313\n            - name: grpc-actuator\n              containerPort: 3303\n", "container actuator: containerPort 3303 is its gRPC port, which listens on 127.0.0.1"),
+        (DEPLOY, "value: 0.0.0.0:3313", "value: 127.0.0.1:3313", "container actuator: env INFERNO_ACTUATOR_OPS_LISTEN must be \"0.0.0.0:3313\" (probes and Prometheus reach the pod IP)"),
+        // The service-account token: only where the API server is called.
+        (DEPLOY, "automountServiceAccountToken: false", "automountServiceAccountToken: true", "automountServiceAccountToken must be false"),
+        (DEPLOY, "          # No API access: no service-account token.\n", "          volumeMounts:\n            - name: kube-api-access\n              mountPath: /var/run/secrets/kubernetes.io/serviceaccount\n              readOnly: true\n", "container optimizer mounts the service-account token (kube-api-access) but never calls the API server"),
+        (DEPLOY, "            - name: kube-api-access\n              mountPath: /var/run/secrets/kubernetes.io/serviceaccount\n              readOnly: true\n", "", "container collector does not mount kube-api-access at /var/run/secrets/kubernetes.io/serviceaccount, but it calls the API server"),
+        (DEPLOY, "            - name: INFERNO_DATA_PATH\n              value: /etc/data/\n", "            - name: INFERNO_DATA_PATH\n              value: /etc/data/\n            - name: INFERNO_LEADER_ELECT\n              value: \"true\"\n", "container controller does not mount kube-api-access at /var/run/secrets/kubernetes.io/serviceaccount, but it calls the API server: INFERNO_LEADER_ELECT=true"),
+        (DEPLOY, "name: kube-root-ca.crt", "name: kube-root-ca", "volume kube-api-access: no configMap kube-root-ca.crt"),
+        (DEPLOY, "mountPath: /var/run/secrets/kubernetes.io/serviceaccount\n              readOnly: true", "mountPath: /var/run/secrets/token\n              readOnly: true", "container collector: kube-api-access must be mounted at /var/run/secrets/kubernetes.io/serviceaccount"),
+        ("deploy/samples/dep1.yaml", "automountServiceAccountToken: false", "automountServiceAccountToken: true", "automountServiceAccountToken must be false: the emulated vLLM server never calls the API server"),
+        // The optional bearer token: in a Secret, and the controller has it when a server does.
+        (DEPLOY, "            # - name: INFERNO_AUTH_TOKEN_FILE\n            #   value: /etc/inferno-auth/token\n          ports:\n            - name: ops-actuator", "            - name: INFERNO_AUTH_TOKEN_FILE\n              value: /etc/inferno-auth/token\n          ports:\n            - name: ops-actuator", "[\"actuator\"] require a bearer token (INFERNO_AUTH_TOKEN_FILE) but the controller, their client, has none"),
+        (DEPLOY, "            # - name: INFERNO_AUTH_TOKEN_FILE\n            #   value: /etc/inferno-auth/token\n          ports:\n            - name: ops-actuator", "            - name: INFERNO_AUTH_TOKEN_FILE\n              value: /etc/inferno-auth/token\n          ports:\n            - name: ops-actuator", "container actuator: INFERNO_AUTH_TOKEN_FILE /etc/inferno-auth/token is not in a mounted Secret volume"),
+        // The NetworkPolicy.
+        (NETPOL, "policyTypes: [\"Ingress\", \"Egress\"]", "policyTypes: [\"Ingress\"]", "policyTypes must list Egress: without it every egress connection is allowed"),
+        (NETPOL, "      app: inferno\n", "      app: infernal\n", "podSelector app=\"infernal\" does not select the inferno pods"),
+        (NETPOL, "          port: 3312\n", "          port: 3302\n", "ingress[1]: port 3302 is not one the pod serves on its IP"),
+        (NETPOL, "          port: 3312\n", "          port: 3302\n", "no ingress rule admits port 3312 (optimizer): Prometheus cannot scrape its /metrics"),
+        (NETPOL, "    - from:\n        - podSelector: {}\n", "    - from: []\n", "ingress[0] has no from: it admits every source"),
+        (NETPOL, "          port: 9090\n", "          port: 8080\n", "egress[2]: port 8080/TCP is none of DNS, the API server, Prometheus"),
+        (NETPOL, "      ports:\n        - protocol: TCP\n          port: 443\n        - protocol: TCP\n          port: 6443\n", "", "egress[1] has no ports: it allows every port"),
+        (NETPOL, "        - protocol: UDP\n          port: 53\n", "", "no egress rule allows 53/UDP: DNS"),
+        (NETPOL, "cidr: 0.0.0.0/0", "cidr: 0.0.0.0/33", "egress[1].to[0].ipBlock: \"0.0.0.0/33\" is not a CIDR"),
+        (NETPOL, "podSelector:\n    matchLabels:\n      app: inferno\n  policyTypes", "podSelector: {}\n  policyTypes", "podSelector must name the inferno pods"),
+        // Namespaced RBAC: the same rights as the ClusterRole, no more.
+        (RBAC_NS, "verbs: [\"get\", \"list\", \"watch\", \"patch\"]", "verbs: [\"get\", \"list\", \"watch\", \"patch\", \"update\"]", "Role infer/inferno: grants update apps/deployments, which nothing needs (least privilege)"),
+        (RBAC_NS, "    name: inferno\n    namespace: inferno\n", "    name: default\n    namespace: inferno\n", "binds [\"inferno/default\"]; Role inferno is for inferno/inferno only"),
+        // The collector and the actuator in different scopes.
+        (DEPLOY, "# - name: WATCH_NAMESPACE\n            #   value: infer", "- name: WATCH_NAMESPACE\n              value: infer", "WATCH_NAMESPACE: the collector watches [\"infer\"] but the actuator acts in all namespaces"),
         // An unknown field.
         (DEPLOY, "readinessProbe:\n            httpGet", "readinesProbe:\n            httpGet", "spec.template.spec.containers[0].readinesProbe: unknown field"),
         // Security.
@@ -133,6 +179,55 @@ fn each_mistake_is_reported() {
             failures.push(format!("{file}: {to:?}: expected {expect:?}, got {new:#?}"));
         }
     }
+    // Changes of more than one place.
+    let remove =
+        |kind: &'static str| move |r: &mut Repository| r.objects.retain(|o| o.kind() != kind);
+    let watch = |ns: &'static str| {
+        move |r: &mut Repository| {
+            edit_manifest_all(
+                r,
+                DEPLOY,
+                "# - name: WATCH_NAMESPACE\n            #   value: infer",
+                &format!("- name: WATCH_NAMESPACE\n              value: {ns}"),
+            )
+        }
+    };
+    #[allow(clippy::type_complexity)]
+    let changes: Vec<(&str, Box<dyn Fn(&mut Repository)>, &str)> = vec![
+        (
+            "no NetworkPolicy",
+            Box::new(remove("NetworkPolicy")),
+            "deploy/inferno/networkpolicy.yaml: NetworkPolicy inferno/inferno: missing",
+        ),
+        (
+            "no ClusterRoleBinding, all namespaces watched",
+            Box::new(remove("ClusterRoleBinding")),
+            "WATCH_NAMESPACE is unset (all namespaces) but no ClusterRoleBinding grants ClusterRole inferno to inferno/inferno",
+        ),
+        (
+            "WATCH_NAMESPACE=infer,prod, namespaced RBAC in infer only",
+            Box::new(move |r: &mut Repository| {
+                watch("infer,prod")(r);
+                remove("ClusterRoleBinding")(r);
+            }),
+            "WATCH_NAMESPACE lists prod but no RoleBinding there grants Role inferno to inferno/inferno",
+        ),
+    ];
+    for (what, change, expect) in &changes {
+        let new = added(&base, &baseline, |r| change(r));
+        if !new.iter().any(|p| p.contains(expect)) {
+            failures.push(format!("{what}: expected {expect:?}, got {new:#?}"));
+        }
+    }
+    // WATCH_NAMESPACE=infer on both, with the Role of rbac-namespaced.yaml there and no
+    // cluster-wide binding: the namespaced setup passes.
+    let new = added(&base, &baseline, |r| {
+        watch("infer")(r);
+        remove("ClusterRoleBinding")(r);
+    });
+    if !new.is_empty() {
+        failures.push(format!("the namespaced setup: got {new:#?}"));
+    }
     let docker_cases: &[(&str, &str, &str, &str)] = &[
         (
             "collector",
@@ -154,9 +249,9 @@ fn each_mistake_is_reported() {
         ),
         (
             "actuator",
+            "EXPOSE 3313",
             "EXPOSE 3303",
-            "EXPOSE 3304",
-            "EXPOSE [3304], expected [3303]",
+            "EXPOSE [3303], expected [3313]",
         ),
         (
             "vllm-emulator",
