@@ -1,6 +1,7 @@
 //! Command-line flags of `inferno-controller`, with the seed's environment variables as defaults.
 
-use inferno_telemetry::LogFormat;
+use crate::cycle::Endpoints;
+use inferno_telemetry::{Credential, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,15 +30,22 @@ pub struct Args {
     /// Namespace of the data ConfigMaps (when --data-path is absent).
     #[arg(long, default_value = "inferno", env = "INFERNO_DATA_NAMESPACE")]
     pub data_namespace: String,
-    /// Collector URL [default: http://$COLLECTOR_HOST:$COLLECTOR_PORT, else http://localhost:3301].
+    /// Collector URL [default: http://$COLLECTOR_HOST:$COLLECTOR_PORT, else
+    /// http://127.0.0.1:3301].
     #[arg(long, env = "INFERNO_COLLECTOR_URL")]
     pub collector: Option<String>,
-    /// Optimizer URL [default: http://$INFERNO_HOST:$INFERNO_PORT, else http://localhost:3302].
+    /// Optimizer URL [default: http://127.0.0.1:$INFERNO_PORT, else http://127.0.0.1:3302].
     #[arg(long, env = "INFERNO_OPTIMIZER_URL")]
     pub optimizer: Option<String>,
-    /// Actuator URL [default: http://$ACTUATOR_HOST:$ACTUATOR_PORT, else http://localhost:3303].
+    /// Actuator URL [default: http://$ACTUATOR_HOST:$ACTUATOR_PORT, else
+    /// http://127.0.0.1:3303].
     #[arg(long, env = "INFERNO_ACTUATOR_URL")]
     pub actuator: Option<String>,
+    /// File holding the bearer token (a mounted Secret): required on POST|GET /invoke and gRPC
+    /// Invoke, and sent on the calls to the collector, optimizer and actuator. Unset: no
+    /// token is asked for or sent.
+    #[arg(long, env = "INFERNO_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
     /// Deadline of the collect stage, seconds.
     #[arg(long, default_value_t = 20.0, env = "INFERNO_COLLECT_TIMEOUT")]
     pub collect_timeout: f64,
@@ -77,15 +85,27 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn url(flag: &Option<String>, host: &str, port: &str, default_port: u16) -> String {
+/// Where to reach a service in the pod: `*_HOST` names the host (a listen-all address such
+/// as 0.0.0.0, which is where a service listens, not a place to connect to, means this host),
+/// else 127.0.0.1: the services listen on loopback, and `localhost` may resolve to ::1 first.
+fn url(
+    env: &impl Fn(&str) -> Option<String>,
+    flag: &Option<String>,
+    host: &str,
+    port: &str,
+    default_port: u16,
+) -> String {
     flag.clone().unwrap_or_else(|| {
-        format!(
-            "http://{}:{}",
-            env(host).unwrap_or_else(|| "localhost".into()),
-            env(port).unwrap_or_else(|| default_port.to_string())
-        )
+        let host = env(host)
+            .filter(|h| !matches!(h.as_str(), "0.0.0.0" | "::" | "[::]"))
+            .unwrap_or_else(|| LOOPBACK.into());
+        let port = env(port).unwrap_or_else(|| default_port.to_string());
+        format!("http://{host}:{port}")
     })
 }
+
+/// The default host of the collector, optimizer and actuator.
+const LOOPBACK: &str = "127.0.0.1";
 
 fn seconds(flag: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v > 0.0 {
@@ -108,21 +128,38 @@ impl Args {
             .map_err(|e| format!("CONTROLLER_HOST/CONTROLLER_PORT {host}:{port}: {e}"))
     }
 
-    /// Collector, optimizer and actuator URLs.
-    pub fn urls(&self) -> (String, String, String) {
-        // INFERNO_HOST is also the optimizer's own listen address (often 0.0.0.0), which is
-        // not a place to connect to: only its port is taken from the environment here.
+    /// Collector, optimizer and actuator URLs, defaults from the process environment.
+    pub fn endpoints(&self) -> Endpoints {
+        self.endpoints_with(&env)
+    }
+
+    /// Collector, optimizer and actuator URLs, defaults from `env`.
+    pub fn endpoints_with(&self, env: &impl Fn(&str) -> Option<String>) -> Endpoints {
+        // INFERNO_HOST is the optimizer's own listen address, not a place to connect to: only
+        // its port is taken from the environment.
         let optimizer = self.optimizer.clone().unwrap_or_else(|| {
-            format!(
-                "http://localhost:{}",
-                env("INFERNO_PORT").unwrap_or_else(|| "3302".into())
-            )
+            let port = env("INFERNO_PORT").unwrap_or_else(|| "3302".into());
+            format!("http://{LOOPBACK}:{port}")
         });
-        (
-            url(&self.collector, "COLLECTOR_HOST", "COLLECTOR_PORT", 3301),
+        Endpoints {
+            collector: url(
+                env,
+                &self.collector,
+                "COLLECTOR_HOST",
+                "COLLECTOR_PORT",
+                3301,
+            ),
             optimizer,
-            url(&self.actuator, "ACTUATOR_HOST", "ACTUATOR_PORT", 3303),
-        )
+            actuator: url(env, &self.actuator, "ACTUATOR_HOST", "ACTUATOR_PORT", 3303),
+        }
+    }
+
+    /// The credential of `--auth-token-file`, if set. Errors name the flag and the file.
+    pub fn credential(&self) -> Result<Option<Credential>, String> {
+        self.auth_token_file
+            .as_deref()
+            .map(|path| Credential::from_file(path).map_err(|e| format!("--auth-token-file: {e}")))
+            .transpose()
     }
 
     /// The stage deadlines, checked.

@@ -7,10 +7,13 @@ use inferno_proto::v1::{
     self, actuator_client::ActuatorClient, collector_client::CollectorClient,
     optimizer_client::OptimizerClient,
 };
+use inferno_telemetry::auth::{self, Bearer};
+use inferno_telemetry::Credential;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
 
 /// Deadlines of the stages.
@@ -24,15 +27,66 @@ pub struct Deadlines {
     pub apply: Duration,
 }
 
+/// Where the collector, the optimizer and the actuator are (URLs such as
+/// `http://127.0.0.1:3302`), for connecting and for naming them in errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Collector URL.
+    pub collector: String,
+    /// Optimizer URL.
+    pub optimizer: String,
+    /// Actuator URL.
+    pub actuator: String,
+}
+
+/// A gRPC channel that sends the credential, if any, on every call.
+pub type Authorized = InterceptedService<Channel, Bearer>;
+
+/// Clients of the three services.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    collector: CollectorClient<Authorized>,
+    optimizer: OptimizerClient<Authorized>,
+    actuator: ActuatorClient<Authorized>,
+    endpoints: Endpoints,
+}
+
+impl Clients {
+    /// Clients of `endpoints` that connect on first use (and reconnect after a failure), each
+    /// call carrying `authorization: Bearer <token>` when `credential` is set. Errors name the
+    /// service and the URL.
+    pub fn connect(endpoints: Endpoints, credential: Option<Credential>) -> Result<Self, String> {
+        let channel = |service: &str, url: &str| {
+            Endpoint::from_shared(url.to_string())
+                .map(|e| e.connect_lazy())
+                .map_err(|e| format!("{service} URL {url:?}: {e}"))
+        };
+        let bearer = auth::client_interceptor(credential);
+        let collector = channel("collector", &endpoints.collector)?;
+        let optimizer = channel("optimizer", &endpoints.optimizer)?;
+        let actuator = channel("actuator", &endpoints.actuator)?;
+        Ok(Self {
+            collector: CollectorClient::with_interceptor(collector, bearer.clone())
+                .max_decoding_message_size(usize::MAX),
+            optimizer: OptimizerClient::with_interceptor(optimizer, bearer.clone())
+                .max_decoding_message_size(usize::MAX),
+            actuator: ActuatorClient::with_interceptor(actuator, bearer)
+                .max_decoding_message_size(usize::MAX),
+            endpoints,
+        })
+    }
+
+    /// Where the services are.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+}
+
 /// Everything a cycle needs.
 #[derive(Debug, Clone)]
 pub struct Stages {
-    /// Collector client.
-    pub collector: CollectorClient<Channel>,
-    /// Optimizer client.
-    pub optimizer: OptimizerClient<Channel>,
-    /// Actuator client.
-    pub actuator: ActuatorClient<Channel>,
+    /// Clients of the collector, the optimizer and the actuator.
+    pub clients: Clients,
     /// Where the data comes from.
     pub source: Source,
     /// Re-read the static data every cycle.
@@ -73,7 +127,8 @@ pub struct ServerRecord {
     pub occ_per_replica: f64,
     /// Decided accelerator ("" when unplaced).
     pub accelerator: String,
-    /// Decided replicas.
+    /// Decided replicas; for an unplaced server, the replicas it keeps (what the actuator
+    /// reports, by its unplaced policy; else the replicas before the cycle).
     pub replicas: i64,
     /// Decided batch size.
     pub max_batch: i64,
@@ -91,6 +146,9 @@ pub struct ServerRecord {
     pub applied: bool,
     /// The actuator's note.
     pub note: String,
+    /// The actuator's outcome: applied, unchanged, dry-run, recommend, refused, not-found or
+    /// failed ("" when it gave none).
+    pub outcome: String,
 }
 
 /// Units per accelerator type.
@@ -163,17 +221,43 @@ pub struct CycleReport {
     pub updates: Vec<v1::DeploymentResult>,
 }
 
-/// Runs a stage under its deadline.
+/// Runs a stage under its deadline. Errors name the stage, the service and its URL, then the
+/// status code and message and what caused it (`optimize: optimizer at
+/// http://127.0.0.1:3302: Unavailable: tcp connect error: Connection refused (os error 111)`).
 async fn stage<T>(
-    name: &str,
+    (name, service, url): (&str, &str, &str),
     deadline: Duration,
-    f: impl std::future::Future<Output = Result<T, tonic::Status>>,
+    f: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T, String> {
     match tokio::time::timeout(deadline, f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(status)) => Err(format!("{name}: {:?}: {}", status.code(), status.message())),
-        Err(_) => Err(format!("{name}: no answer within {deadline:?}")),
+        Ok(Ok(v)) => Ok(v.into_inner()),
+        Ok(Err(status)) => Err(format!("{name}: {service} at {url}: {}", describe(&status))),
+        Err(_) => Err(format!(
+            "{name}: {service} at {url}: no answer within {deadline:?}"
+        )),
     }
+}
+
+/// A status as a person reads it: the code, the message and, when the status carries an
+/// error, its innermost cause (a transport failure's message alone, "tcp connect error", does
+/// not say what went wrong; the wrappers between say nothing more).
+pub fn describe(status: &tonic::Status) -> String {
+    let mut out = format!("{:?}", status.code());
+    if !status.message().is_empty() {
+        out.push_str(": ");
+        out.push_str(status.message());
+    }
+    let mut root: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(next) = root.and_then(std::error::Error::source) {
+        root = Some(next);
+    }
+    if let Some(text) = root.map(ToString::to_string) {
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn ms(d: Duration) -> f64 {
@@ -231,13 +315,14 @@ async fn run_stages(
     let mut spec = data.spec.clone().ok_or("load data: no data")?;
 
     let t = Instant::now();
+    let clients = &mut stages.clients;
+    let at = &clients.endpoints;
     let collected = stage(
-        "collect",
+        ("collect", "collector", &at.collector),
         stages.deadlines.collect,
-        stages.collector.collect(v1::CollectRequest::default()),
+        clients.collector.collect(v1::CollectRequest::default()),
     )
-    .await?
-    .into_inner();
+    .await?;
     report.timing.collect_ms = ms(t.elapsed());
     report.problems.extend(collected.problems.iter().map(|p| {
         if p.subject.is_empty() {
@@ -263,12 +348,11 @@ async fn run_stages(
         system: Some((&spec).try_into().map_err(|e| format!("optimize: {e}"))?),
     };
     let solved = stage(
-        "optimize",
+        ("optimize", "optimizer", &at.optimizer),
         stages.deadlines.optimize,
-        stages.optimizer.optimize_one(system),
+        clients.optimizer.optimize_one(system),
     )
-    .await?
-    .into_inner();
+    .await?;
     report.timing.optimize_ms = ms(t.elapsed());
     let allocations = solved.solution.clone().unwrap_or_default().allocations;
     report.solution = Some(solved.clone());
@@ -313,12 +397,11 @@ async fn run_stages(
         unplaced_reasons: unplaced.clone().into_iter().collect(),
     };
     let applied = stage(
-        "apply",
+        ("apply", "actuator", &at.actuator),
         stages.deadlines.apply,
-        stages.actuator.apply(request),
+        clients.actuator.apply(request),
     )
-    .await?
-    .into_inner();
+    .await?;
     report.timing.actuate_ms = ms(t.elapsed());
     report.updates = applied.results.clone();
     let results: BTreeMap<String, v1::DeploymentResult> = applied
@@ -360,7 +443,13 @@ async fn run_stages(
             slo_ttft,
             occ_per_replica: occupancy.get(&s.name).copied().unwrap_or(0.0),
             accelerator: decided.map(|a| a.accelerator.clone()).unwrap_or_default(),
-            replicas: decided.map_or(0, |a| i64::from(a.num_replicas)),
+            replicas: match decided {
+                Some(a) => i64::from(a.num_replicas),
+                // Not placed: not a decision to run none. The actuator says what it keeps.
+                None => result
+                    .and_then(|r| r.new.as_ref())
+                    .map_or(s.current_alloc.num_replicas, |n| i64::from(n.num_replicas)),
+            },
             max_batch: decided.map_or(0, |a| i64::from(a.max_batch)),
             cost: decided.map_or(0.0, |a| a.cost),
             predicted_itl: decided.map_or(0.0, |a| a.itl_average),
@@ -377,6 +466,7 @@ async fn run_stages(
                     }
                 })
                 .unwrap_or_default(),
+            outcome: result.map(|r| r.outcome.clone()).unwrap_or_default(),
         });
     }
     let _ = start;

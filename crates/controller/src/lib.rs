@@ -2,11 +2,12 @@
 //! period and on demand, one cycle at a time.
 //!
 //! [`runner::start`] owns the cycle task; [`cycle::run`] is one cycle; [`server::run`] serves
-//! `GET /invoke`, health, metrics and gRPC `inferno.v1.Controller`.
+//! `POST|GET /invoke`, health, metrics and gRPC `inferno.v1.Controller`.
 //!
 //! # Layout
 //! `args`, `data` (static and dynamic data), `cycle`, `runner` (triggers and coalescing),
-//! `leader` (Lease election), `metrics`, `server`.
+//! `leader` (Lease election and release), `metrics`, `server`, `shutdown` (the process's
+//! shutdown signal).
 
 pub mod args;
 pub mod cycle;
@@ -15,3 +16,4 @@ pub mod leader;
 pub mod metrics;
 pub mod runner;
 pub mod server;
+pub mod shutdown;

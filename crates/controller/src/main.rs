@@ -1,25 +1,33 @@
-//! `inferno-controller`: runs the cycle and serves GET /invoke on port 3300.
+//! `inferno-controller`: runs the cycle and serves POST|GET /invoke on port 3300.
 
 use clap::Parser;
 use inferno_controller::{
-    args::Args, cycle, data, leader::Leadership, metrics::Metrics, runner, server,
-};
-use inferno_proto::v1::{
-    actuator_client::ActuatorClient, collector_client::CollectorClient,
-    optimizer_client::OptimizerClient,
+    args::Args,
+    cycle::{Clients, Stages},
+    data,
+    leader::Leadership,
+    metrics::Metrics,
+    runner, server,
+    shutdown::Shutdown,
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::Endpoint;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     inferno_telemetry::init_tracing(args.log_format);
+    // Before anything can take the Lease.
+    let shutdown = Shutdown::on_signals()?;
     let addr = args.listen_address().map_err(anyhow::Error::msg)?;
     let deadlines = args.deadlines().map_err(anyhow::Error::msg)?;
-    let (collector, optimizer, actuator) = args.urls();
-    let channel = |url: &str| Endpoint::from_shared(url.to_string()).map(|e| e.connect_lazy());
+    let credential = args.credential().map_err(anyhow::Error::msg)?;
+    if credential.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "anyone who reaches this address can run cycles (POST|GET \
+            /invoke, gRPC Invoke); set --auth-token-file (INFERNO_AUTH_TOKEN_FILE) to require a token");
+    }
+    let endpoints = args.endpoints();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let client = || async { kube::Client::try_default().await };
     let source = match &args.data_path {
         Some(p) => data::Source::Dir(p.clone()),
@@ -28,10 +36,9 @@ async fn main() -> anyhow::Result<()> {
             namespace: args.data_namespace.clone(),
         },
     };
-    let stages = cycle::Stages {
-        collector: CollectorClient::new(channel(&collector)?).max_decoding_message_size(usize::MAX),
-        optimizer: OptimizerClient::new(channel(&optimizer)?).max_decoding_message_size(usize::MAX),
-        actuator: ActuatorClient::new(channel(&actuator)?).max_decoding_message_size(usize::MAX),
+    let stages = Stages {
+        clients: Clients::connect(endpoints.clone(), credential.clone())
+            .map_err(anyhow::Error::msg)?,
         source,
         dynamic: args.dynamic,
         deadlines,
@@ -54,22 +61,29 @@ async fn main() -> anyhow::Result<()> {
         period: (args.period > 0).then(|| Duration::from_secs(args.period)),
         cycle_log: args.cycle_log.clone(),
     };
-    tracing::info!(%collector, %optimizer, %actuator, period_s = args.period, dynamic = args.dynamic, "controller starting");
+    tracing::info!(collector = %endpoints.collector, optimizer = %endpoints.optimizer,
+        actuator = %endpoints.actuator, period_s = args.period, dynamic = args.dynamic,
+        auth = credential.is_some(), "controller starting");
     let runner = runner::start(
         stages,
         settings,
         leadership.clone(),
         metrics.clone(),
-        std::future::pending(),
+        shutdown.wait(),
     );
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    server::run(
+    let served = server::run(
         listener,
-        runner,
-        leadership,
+        runner.clone(),
+        leadership.clone(),
         metrics,
-        inferno_telemetry::shutdown_signal(),
+        credential,
+        shutdown.wait(),
     )
-    .await?;
+    .await;
+    // The cycle in flight finishes before the Lease goes to a standby.
+    shutdown.trigger();
+    runner.stopped().await;
+    leadership.release().await;
+    served?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `/metrics` of the controller: cycles by outcome, stage durations, total cost, replicas per
-//! server.
+//! placed server, invocations waiting for the next cycle.
 
 use crate::cycle::CycleReport;
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ struct Inner {
     last_stage_seconds: BTreeMap<&'static str, f64>,
     total_cost: f64,
     replicas: BTreeMap<String, i64>,
+    waiting: usize,
 }
 
 /// The controller's metrics.
@@ -39,12 +40,20 @@ impl Metrics {
         }
         if r.outcome == "ok" {
             m.total_cost = r.total_cost;
+            // An unplaced server has no decided replica count: a 0 here would read as a
+            // decision to scale it to zero, which nobody made.
             m.replicas = r
                 .servers
                 .iter()
+                .filter(|s| s.unplaced.is_empty())
                 .map(|s| (s.name.clone(), s.replicas))
                 .collect();
         }
+    }
+
+    /// Sets the number of invocations waiting for the next cycle.
+    pub fn set_waiting(&self, n: usize) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).waiting = n;
     }
 
     /// The text exposition format.
@@ -89,7 +98,13 @@ impl Metrics {
         let _ = writeln!(out, "inferno_controller_total_cost {}", m.total_cost);
         let _ = writeln!(
             out,
-            "# HELP inferno_controller_replicas Replicas decided per server."
+            "# HELP inferno_controller_invocations_waiting Invocations waiting for the next cycle (they share it)."
+        );
+        let _ = writeln!(out, "# TYPE inferno_controller_invocations_waiting gauge");
+        let _ = writeln!(out, "inferno_controller_invocations_waiting {}", m.waiting);
+        let _ = writeln!(
+            out,
+            "# HELP inferno_controller_replicas Replicas decided per placed server."
         );
         let _ = writeln!(out, "# TYPE inferno_controller_replicas gauge");
         for (server, n) in &m.replicas {

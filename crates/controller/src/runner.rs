@@ -1,6 +1,11 @@
-//! The cycle task: one cycle at a time, fed by ticks and invocations. Triggers that arrive while
-//! a cycle runs are coalesced into one follow-up cycle, whose report every waiting invocation
-//! gets; ticks missed during a long cycle are skipped, not queued.
+//! The cycle task: one cycle at a time, fed by ticks and invocations.
+//!
+//! Triggers do not queue as such: an invocation adds itself to the waiters of the *next* cycle,
+//! and a tick marks that cycle as wanted. So however many triggers arrive while a cycle runs,
+//! at most one cycle follows it, and every waiter gets that cycle's report. The follow-up is a
+//! real cycle when a tick or a non-dry invocation asked for one, else a dry run: a dry-run
+//! caller never causes a change, but when a real cycle is due anyway it shares that cycle's
+//! report (which says `dryRun: false`) instead of adding a second cycle.
 
 use crate::cycle::{self, CycleReport, Stages};
 use crate::data::Data;
@@ -8,39 +13,125 @@ use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 
-/// Something that asks for a cycle.
-#[derive(Debug)]
-pub enum Trigger {
-    /// The period elapsed.
-    Tick,
-    /// `GET /invoke` or gRPC `Invoke`; the report goes back on `reply`.
-    Invoke {
-        /// Apply nothing.
-        dry_run: bool,
-        /// Where the report goes.
-        reply: oneshot::Sender<CycleReport>,
-    },
+/// What the next cycle is wanted for.
+#[derive(Debug, Default)]
+struct Next {
+    /// A tick or a non-dry invocation asked for a real cycle.
+    real: bool,
+    /// Invocations waiting for the next cycle's report.
+    waiters: Vec<oneshot::Sender<CycleReport>>,
+}
+
+impl Next {
+    fn wanted(&self) -> bool {
+        self.real || !self.waiters.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    next: Mutex<Next>,
+    /// The shutdown future completed: no cycle starts any more.
+    stopping: AtomicBool,
+    /// The cycle task has stopped: invocations are refused. Written under the `next` lock.
+    closed: AtomicBool,
+    wake: Notify,
+    /// Notified when the cycle task has stopped.
+    stopped: Notify,
+}
+
+impl Shared {
+    fn next(&self) -> MutexGuard<'_, Next> {
+        self.next.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Handle to the cycle task.
 #[derive(Debug, Clone)]
 pub struct Runner {
-    tx: mpsc::Sender<Trigger>,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
 }
 
 impl Runner {
-    /// Asks for a cycle and waits for its report (None if the task is gone).
+    /// Asks for a cycle and waits for its report (None once the task stops).
     pub async fn invoke(&self, dry_run: bool) -> Option<CycleReport> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Trigger::Invoke { dry_run, reply })
-            .await
-            .ok()?;
+        {
+            // `closed` is read under the lock the task takes the waiters with, so a waiter is
+            // either served by a cycle or let go by the task when it stops.
+            let mut next = self.shared.next();
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return None;
+            }
+            next.real |= !dry_run;
+            // Callers that hung up need no report: forget them now and then, so a flood of
+            // abandoned calls during a long cycle holds no memory (amortised O(1) per call).
+            if next.waiters.len() >= 1024 && next.waiters.len().is_power_of_two() {
+                next.waiters.retain(|w| !w.is_closed());
+            }
+            next.waiters.push(reply);
+            self.metrics.set_waiting(next.waiters.len());
+        }
+        self.shared.wake.notify_one();
         rx.await.ok()
+    }
+
+    /// Invocations waiting for the next cycle (not counting those of the cycle running).
+    pub fn waiting(&self) -> usize {
+        self.shared.next().waiters.len()
+    }
+
+    /// Completes when the cycle task has stopped: after `shutdown`, once the cycle in flight,
+    /// if any, has finished.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.shared.stopped.notified();
+            if self.shared.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn tick(&self) {
+        self.shared.next().real = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Waits until a cycle is wanted and takes its waiters; None when stopping.
+    async fn take(&self) -> Option<Next> {
+        loop {
+            let woken = self.shared.wake.notified();
+            if self.shared.stopping.load(Ordering::SeqCst) {
+                return None;
+            }
+            {
+                let mut next = self.shared.next();
+                if next.wanted() {
+                    self.metrics.set_waiting(0);
+                    return Some(std::mem::take(&mut *next));
+                }
+            }
+            woken.await;
+        }
+    }
+
+    /// Refuses new invocations and lets the waiting ones go (they get None).
+    fn close(&self) {
+        let left = {
+            let mut next = self.shared.next();
+            self.shared.closed.store(true, Ordering::SeqCst);
+            self.metrics.set_waiting(0);
+            std::mem::take(&mut *next)
+        };
+        drop(left);
+        self.shared.stopped.notify_waiters();
     }
 }
 
@@ -53,75 +144,98 @@ pub struct Settings {
     pub cycle_log: Option<PathBuf>,
 }
 
-/// Starts the cycle task; it stops when `shutdown` completes.
+/// Starts the cycle task. Once `shutdown` completes no cycle starts; the one in flight, if
+/// any, finishes and answers its callers, and the callers still waiting get None.
 pub fn start(
-    mut stages: Stages,
+    stages: Stages,
     settings: Settings,
     leadership: Leadership,
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Runner {
-    let (tx, mut rx) = mpsc::channel::<Trigger>(256);
+    let runner = Runner {
+        shared: Arc::new(Shared::default()),
+        metrics: metrics.clone(),
+    };
+    let stop = runner.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.shared.stopping.store(true, Ordering::SeqCst);
+        stop.shared.wake.notify_one();
+    });
     if let Some(period) = settings.period {
-        let ticks = tx.clone();
+        let ticks = runner.clone();
         tokio::spawn(async move {
             let mut interval =
                 tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 interval.tick().await;
-                // A full queue means a cycle is pending anyway.
-                if let Err(mpsc::error::TrySendError::Closed(_)) = ticks.try_send(Trigger::Tick) {
+                if ticks.shared.stopping.load(Ordering::SeqCst) {
                     break;
                 }
+                ticks.tick();
             }
         });
     }
+    let task = runner.clone();
     tokio::spawn(async move {
-        tokio::pin!(shutdown);
         let mut data = Data::default();
         let mut cycle = 0u64;
-        loop {
-            let first = tokio::select! {
-                t = rx.recv() => match t { Some(t) => t, None => break },
-                () = &mut shutdown => break,
+        while let Some(next) = task.take().await {
+            let dry_run = !next.real;
+            cycle += 1;
+            let report = if leadership.is_leader() {
+                run_guarded(&stages, &mut data, cycle, dry_run).await
+            } else {
+                CycleReport {
+                    cycle,
+                    outcome: "skipped".into(),
+                    reason: "not the leader; another controller runs the cycles".into(),
+                    dry_run,
+                    ..CycleReport::default()
+                }
             };
-            let mut pending = vec![first];
-            while let Ok(t) = rx.try_recv() {
-                pending.push(t);
+            metrics.record(&report);
+            if let Some(path) = &settings.cycle_log {
+                append(path, &report);
             }
-            // Real cycles (ticks and non-dry invocations) first, then one dry run if asked.
-            let (dry, real): (Vec<Trigger>, Vec<Trigger>) = pending
-                .into_iter()
-                .partition(|t| matches!(t, Trigger::Invoke { dry_run: true, .. }));
-            for (group, dry_run) in [(real, false), (dry, true)] {
-                if group.is_empty() {
-                    continue;
-                }
-                cycle += 1;
-                let report = if leadership.is_leader() {
-                    cycle::run(&mut stages, &mut data, cycle, dry_run).await
-                } else {
-                    CycleReport {
-                        cycle,
-                        outcome: "skipped".into(),
-                        reason: "not the leader; another controller runs the cycles".into(),
-                        ..CycleReport::default()
-                    }
-                };
-                metrics.record(&report);
-                if let Some(path) = &settings.cycle_log {
-                    append(path, &report);
-                }
-                for t in group {
-                    if let Trigger::Invoke { reply, .. } = t {
-                        let _ = reply.send(report.clone());
-                    }
-                }
+            for reply in next.waiters {
+                let _ = reply.send(report.clone());
             }
         }
+        task.close();
     });
-    Runner { tx }
+    runner
+}
+
+/// Runs one cycle in a task of its own, so that a panic fails that cycle (and forgets the
+/// data read so far) instead of stopping every later one.
+async fn run_guarded(stages: &Stages, data: &mut Data, cycle: u64, dry_run: bool) -> CycleReport {
+    let dry_run = dry_run || stages.dry_run;
+    let (mut stages, mut owned) = (stages.clone(), std::mem::take(data));
+    let task = tokio::spawn(async move {
+        let report = cycle::run(&mut stages, &mut owned, cycle, dry_run).await;
+        (report, owned)
+    });
+    match task.await {
+        Ok((report, owned)) => {
+            *data = owned;
+            report
+        }
+        Err(e) => {
+            let reason = format!("internal error: the cycle did not finish: {e}");
+            tracing::error!(cycle, %reason, "cycle failed");
+            CycleReport {
+                ts: k8s_openapi::jiff::Timestamp::now().to_string(),
+                cycle,
+                outcome: "failed".into(),
+                reason,
+                dry_run,
+                ..CycleReport::default()
+            }
+        }
+    }
 }
 
 fn append(path: &PathBuf, report: &CycleReport) {

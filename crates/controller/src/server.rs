@@ -1,15 +1,17 @@
-//! The controller's port (3300): plain HTTP `GET /invoke` (what users curl through a
-//! port-forward), `/healthz`, `/readyz`, `/metrics`, and gRPC `inferno.v1.Controller` with health
-//! and reflection, all on one listener.
+//! The controller's port (3300): plain HTTP `POST /invoke` (and `GET /invoke`, what users curl
+//! through a port-forward), `/healthz`, `/readyz`, `/metrics`, and gRPC `inferno.v1.Controller`
+//! with health and reflection, all on one listener; `/invoke` and `Invoke` behind the bearer
+//! token when one is configured.
 
 use crate::cycle::CycleReport;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::runner::Runner;
 use axum::extract::RawQuery;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
 use inferno_proto::v1::{self, controller_server::ControllerServer};
+use inferno_telemetry::{Credential, ServeOptions};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -73,7 +75,21 @@ fn json(status: StatusCode, body: String) -> axum::response::Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn invoke(runner: Runner, query: Option<String>) -> axum::response::Response {
+/// `GET` or `POST /invoke`: runs a cycle (or joins the next one) and answers its report.
+/// `POST` is the form to use (a `GET` should not change anything); `GET` stays because users
+/// curl it. Any other method, `HEAD` included, is 405 and runs nothing.
+async fn invoke(runner: Runner, method: Method, query: Option<String>) -> axum::response::Response {
+    if method != Method::GET && method != Method::POST {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [
+                (header::ALLOW, "GET, POST"),
+                (header::CONTENT_TYPE, "application/json"),
+            ],
+            format!("{{\"error\":\"method {method} not allowed on /invoke; use POST (or GET)\"}}"),
+        )
+            .into_response();
+    }
     let dry_run = query
         .unwrap_or_default()
         .split('&')
@@ -99,12 +115,15 @@ async fn invoke(runner: Runner, query: Option<String>) -> axum::response::Respon
     }
 }
 
-/// Serves on `listener` until `shutdown` completes.
+/// Serves on `listener` until `shutdown` completes. With a `credential`, `/invoke` (any
+/// method) and gRPC `Invoke` need `authorization: Bearer <token>`; health, reflection and
+/// `GET /healthz`, `/readyz`, `/metrics` stay open.
 pub async fn run(
     listener: TcpListener,
     runner: Runner,
     leadership: Leadership,
     metrics: Arc<Metrics>,
+    credential: Option<Credential>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let http = {
@@ -112,7 +131,9 @@ pub async fn run(
         axum::Router::new()
             .route(
                 "/invoke",
-                axum::routing::get(move |RawQuery(q): RawQuery| invoke(r.clone(), q)),
+                axum::routing::any(move |method: Method, RawQuery(q): RawQuery| {
+                    invoke(r.clone(), method, q)
+                }),
             )
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route(
@@ -138,5 +159,9 @@ pub async fn run(
     };
     let service =
         ControllerServer::new(ControllerService { runner }).max_encoding_message_size(usize::MAX);
-    inferno_telemetry::serve(listener, service, http, None, shutdown).await
+    let options = ServeOptions {
+        timeout: None,
+        credential,
+    };
+    inferno_telemetry::serve_with(listener, service, http, options, shutdown).await
 }

@@ -1,29 +1,26 @@
 //! Cycles end to end through gRPC, with the real optimizer.
 
 use crate::fakes::{self, CollectorState, FakeActuator};
-use inferno_controller::cycle::{Deadlines, Stages};
+use inferno_controller::cycle::{Clients, Deadlines, Endpoints, Stages};
 use inferno_controller::data::Source;
 use inferno_controller::leader::Leadership;
 use inferno_controller::metrics::Metrics;
 use inferno_controller::runner::{self, Runner, Settings};
-use inferno_proto::v1::{
-    self, actuator_client::ActuatorClient, collector_client::CollectorClient,
-    optimizer_client::OptimizerClient,
-};
+use inferno_proto::v1;
+use inferno_telemetry::Credential;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::Endpoint;
 
-fn samples(name: &str) -> PathBuf {
+pub(crate) fn samples(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../samples")
         .join(name)
 }
 
 /// The small sample's servers as the collector would report them.
-fn collected() -> v1::CollectResponse {
+pub(crate) fn collected() -> v1::CollectResponse {
     let spec = inferno_api::load_path(&samples("small")).unwrap().spec;
     let servers: Vec<v1::ServerSpec> = spec
         .server_data
@@ -51,14 +48,31 @@ fn collected() -> v1::CollectResponse {
     }
 }
 
-struct Loop {
-    runner: Runner,
-    collector: Arc<Mutex<CollectorState>>,
-    actuator: FakeActuator,
+pub(crate) struct Loop {
+    pub(crate) runner: Runner,
+    pub(crate) collector: Arc<Mutex<CollectorState>>,
+    pub(crate) actuator: FakeActuator,
     optimizer_addr: SocketAddr,
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
     optimizer_stop: Option<OptimizerTask>,
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Loop {
+    /// Serves the controller's port for this loop on 127.0.0.1:0, with `credential` if set.
+    pub(crate) async fn serve(&self, credential: Option<Credential>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(inferno_controller::server::run(
+            listener,
+            self.runner.clone(),
+            Leadership::always(),
+            self.metrics.clone(),
+            credential,
+            std::future::pending(),
+        ));
+        addr
+    }
 }
 
 /// A running optimizer: the signal that stops it and the task that ends when it has stopped.
@@ -87,7 +101,7 @@ async fn optimizer_on(listener: tokio::net::TcpListener) -> OptimizerTask {
     OptimizerTask { stop, task }
 }
 
-async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
+pub(crate) async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
     let collector = Arc::new(Mutex::new(CollectorState {
         response: collected(),
         ..Default::default()
@@ -98,15 +112,13 @@ async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let optimizer_addr = listener.local_addr().unwrap();
     let optimizer_stop = optimizer_on(listener).await;
-    let channel = |a: SocketAddr| {
-        Endpoint::from_shared(format!("http://{a}"))
-            .unwrap()
-            .connect_lazy()
+    let endpoints = Endpoints {
+        collector: format!("http://{collector_addr}"),
+        optimizer: format!("http://{optimizer_addr}"),
+        actuator: format!("http://{actuator_addr}"),
     };
     let stages = Stages {
-        collector: CollectorClient::new(channel(collector_addr)),
-        optimizer: OptimizerClient::new(channel(optimizer_addr)),
-        actuator: ActuatorClient::new(channel(actuator_addr)),
+        clients: Clients::connect(endpoints, None).unwrap(),
         source: Source::Dir(data),
         dynamic: false,
         deadlines: Deadlines {
@@ -205,7 +217,10 @@ async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
     let report = l.runner.invoke(false).await.unwrap();
     assert_eq!(report.outcome, "failed");
     assert!(
-        report.reason.starts_with("collect: no answer within"),
+        report
+            .reason
+            .starts_with("collect: collector at http://127.0.0.1:")
+            && report.reason.contains(": no answer within"),
         "{}",
         report.reason
     );
@@ -327,6 +342,7 @@ async fn invoke_over_http_and_grpc() {
         l.runner.clone(),
         Leadership::always(),
         l.metrics.clone(),
+        None,
         std::future::pending(),
     ));
     let get = |path: &'static str| async move {

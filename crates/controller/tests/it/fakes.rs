@@ -1,6 +1,7 @@
 //! In-process gRPC servers standing in for the collector and the actuator.
 
 use inferno_proto::v1::{self, actuator_server::ActuatorServer, collector_server::CollectorServer};
+use inferno_telemetry::{Credential, ServeOptions};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,33 +68,48 @@ impl v1::actuator_server::Actuator for FakeActuator {
     }
 }
 
-/// Serves a router on 127.0.0.1:0; returns the address and a stop handle.
-pub(crate) async fn serve(
-    router: tonic::transport::server::Router,
-) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+/// Serves `service` as the Inferno services do (health, reflection, and the bearer token when
+/// `credential` is set) on 127.0.0.1:0; returns the address and a stop handle.
+pub(crate) async fn serve<S>(
+    service: S,
+    credential: Option<Credential>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>)
+where
+    S: tower_service::Service<
+            axum::http::Request<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(router.serve_with_incoming_shutdown(
-        tonic::transport::server::TcpIncoming::from(listener),
-        async {
+    let options = ServeOptions {
+        timeout: None,
+        credential,
+    };
+    tokio::spawn(async move {
+        inferno_telemetry::serve_with(listener, service, axum::Router::new(), options, async {
             let _ = stopped.await;
-        },
-    ));
+        })
+        .await
+    });
     (addr, stop)
 }
 
 pub(crate) async fn collector(
     state: Arc<Mutex<CollectorState>>,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    serve(
-        tonic::transport::Server::builder().add_service(CollectorServer::new(FakeCollector(state))),
-    )
-    .await
+    serve(CollectorServer::new(FakeCollector(state)), None).await
 }
 
 pub(crate) async fn actuator(
     state: FakeActuator,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    serve(tonic::transport::Server::builder().add_service(ActuatorServer::new(state))).await
+    serve(ActuatorServer::new(state), None).await
 }

@@ -1,9 +1,11 @@
-//! The controller's Kubernetes parts against kubesim: data from ConfigMaps, leader election.
+//! The controller's Kubernetes parts against kubesim: data from ConfigMaps, leader election
+//! and the release of the Lease on shutdown.
 
 use inferno_controller::data::{
     refresh, Data, Source, CAPACITY_FILE, DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP, STATIC_FILES,
 };
 use inferno_controller::leader::Leadership;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;
@@ -149,5 +151,133 @@ async fn one_leader_at_a_time() {
     let lease = leases.get("inferno-controller").await.unwrap();
     let holder = lease.spec.unwrap().holder_identity.unwrap();
     assert_eq!(holder == "a", a.is_leader());
+    sim.shutdown().await.unwrap();
+}
+
+async fn lease(client: &kube::Client) -> Option<LeaseSpec> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "inferno");
+    leases
+        .get_opt("inferno-controller")
+        .await
+        .unwrap()
+        .and_then(|l| l.spec)
+}
+
+/// Polls `ready` every 20 ms; fails after 60 s (a guard, not a timing).
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut ready: impl FnMut() -> F,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ready().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stepping down releases the Lease (no holder), as client-go's ReleaseOnCancel does: a
+/// standby takes it at its first try instead of after the 60 s the lease would still run.
+#[tokio::test]
+async fn the_leader_releases_the_lease_when_it_steps_down() {
+    let (sim, client) = sim().await;
+    let duration = Duration::from_secs(60);
+    let a = Leadership::elect(
+        client.clone(),
+        "inferno",
+        "inferno-controller",
+        "a",
+        duration,
+    );
+    wait_until("a to lead", || async { a.is_leader() }).await;
+    let held = lease(&client).await.unwrap();
+    assert_eq!(held.holder_identity.as_deref(), Some("a"));
+
+    a.release().await;
+    assert!(!a.is_leader());
+    let released = lease(&client).await.unwrap();
+    assert_eq!(released.holder_identity, None, "{released:?}");
+    assert_eq!(released.lease_duration_seconds, Some(1));
+    assert_eq!(released.lease_transitions, held.lease_transitions);
+
+    let b = Leadership::elect(
+        client.clone(),
+        "inferno",
+        "inferno-controller",
+        "b",
+        duration,
+    );
+    wait_until("the lease to name b", || async {
+        lease(&client)
+            .await
+            .and_then(|l| l.holder_identity)
+            .as_deref()
+            == Some("b")
+    })
+    .await;
+    wait_until("b to lead", || async { b.is_leader() }).await;
+    a.release().await; // twice is harmless, and a standby's release leaves the lease alone
+    assert_eq!(
+        lease(&client).await.unwrap().holder_identity.as_deref(),
+        Some("b")
+    );
+    b.release().await;
+    sim.shutdown().await.unwrap();
+}
+
+/// The binary, leading with --leader-elect, releases the Lease when it gets SIGTERM (what
+/// Kubernetes sends): the Lease names no holder once the process has exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_lease() {
+    let (sim, client) = sim().await;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("inferno-controller-lease-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inferno-controller"))
+        .args(["--listen", "127.0.0.1:0", "--period", "0", "--leader-elect"])
+        .args(["--lease-namespace", "inferno", "--identity", "controller-a"])
+        .args(["--lease-duration", "60", "--data-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/small"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the controller to hold the lease", || async {
+        lease(&client)
+            .await
+            .and_then(|l| l.holder_identity)
+            .as_deref()
+            == Some("controller-a")
+    })
+    .await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no exit within 60 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    let spec = lease(&client).await.unwrap();
+    assert_eq!(spec.holder_identity, None, "{spec:?}\n{log}");
+    assert!(log.contains("lease released"), "{log}");
+    std::fs::remove_dir_all(&dir).unwrap();
     sim.shutdown().await.unwrap();
 }

@@ -3,5 +3,8 @@
 
 mod cycles;
 mod fakes;
+mod http;
+mod invoke;
 mod kube;
+mod services;
 mod unknown;

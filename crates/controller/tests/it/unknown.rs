@@ -2,13 +2,9 @@
 //! the files come from a directory or from the ConfigMaps.
 
 use crate::fakes::{self, CollectorState};
-use inferno_controller::cycle::{self, Deadlines, Stages};
+use inferno_controller::cycle::{self, Clients, Deadlines, Endpoints, Stages};
 use inferno_controller::data::{
     refresh, Data, Source, CAPACITY_FILE, DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP, STATIC_FILES,
-};
-use inferno_proto::v1::{
-    actuator_client::ActuatorClient, collector_client::CollectorClient,
-    optimizer_client::OptimizerClient,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -16,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::Endpoint;
 
 fn sample(file: &str) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/small");
@@ -51,13 +46,14 @@ async fn unknown_fields_are_problems_of_every_cycle_until_fixed() {
     // No server discovered: every cycle ends after the data and the collection, as `skipped`.
     let (collector, _stop) =
         fakes::collector(Arc::new(Mutex::new(CollectorState::default()))).await;
-    let channel = Endpoint::from_shared(format!("http://{collector}"))
-        .unwrap()
-        .connect_lazy();
+    let url = format!("http://{collector}");
+    let endpoints = Endpoints {
+        collector: url.clone(),
+        optimizer: url.clone(),
+        actuator: url,
+    };
     let mut stages = Stages {
-        collector: CollectorClient::new(channel.clone()),
-        optimizer: OptimizerClient::new(channel.clone()),
-        actuator: ActuatorClient::new(channel),
+        clients: Clients::connect(endpoints, None).unwrap(),
         source: Source::Dir(dir.clone()),
         dynamic: false,
         deadlines: Deadlines {
