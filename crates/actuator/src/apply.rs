@@ -3,7 +3,9 @@
 
 use crate::guard::{self, Live, Refusal, Scope};
 use crate::metrics::{Metrics, Target};
-use crate::plan::{decide, merge_patch, Current, Decision, History, Policy};
+use crate::plan::{
+    decide, merge_patch, policy_applies, Current, Decision, History, Policy, UnplacedPolicy,
+};
 use inferno_api::AllocationData;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, ObjectReference};
@@ -64,6 +66,8 @@ pub struct Request {
     pub kube_resources: BTreeMap<String, KubeRef>,
     /// Why each unplaced server has no allocation.
     pub unplaced_reasons: BTreeMap<String, String>,
+    /// The code of each unplaced server (see [`crate::plan::policy_applies`]).
+    pub unplaced_codes: BTreeMap<String, String>,
     /// Compute and report, apply nothing.
     pub dry_run: bool,
 }
@@ -265,14 +269,29 @@ impl Actuator {
                     .unplaced_reasons
                     .get(server)
                     .map_or("", String::as_str);
-                decide(
-                    &current,
-                    allocation,
-                    reason,
-                    &self.policy,
-                    h,
-                    Instant::now(),
-                )
+                let code = request.unplaced_codes.get(server).map_or("", String::as_str);
+                // Only the optimizer's own choice on valid data may scale an unplaced server
+                // down; a server unplaced for bad input or for no known reason is held.
+                let held;
+                let (policy, reason) = if allocation.is_none()
+                    && self.policy.unplaced != UnplacedPolicy::Hold
+                    && !policy_applies(code)
+                {
+                    held = Policy {
+                        unplaced: UnplacedPolicy::Hold,
+                        ..self.policy.clone()
+                    };
+                    let code = if code.is_empty() { "none" } else { code };
+                    let why = if reason.is_empty() { "no allocation" } else { reason };
+                    let reason = format!(
+                        "{why} (code {code}: the unplaced policy acts only on out-of-capacity \
+                         and slo-unattainable)"
+                    );
+                    (&held, reason)
+                } else {
+                    (&self.policy, reason.to_owned())
+                };
+                decide(&current, allocation, &reason, policy, h, Instant::now())
             };
             let metric = Target {
                 server: server.into(),

@@ -35,6 +35,14 @@ impl std::str::FromStr for UnplacedPolicy {
     }
 }
 
+/// Whether the unplaced policy (zero, min) may act on a server unplaced with `code`: only when
+/// the optimizer left it out by its own choice on valid data (no capacity, or no allocation
+/// meets the targets). Bad input (`invalid-load`, `invalid-data`), a configuration gap
+/// (`unknown-class`, `no-perf-data`, ...) or no code at all holds the server.
+pub fn policy_applies(code: &str) -> bool {
+    matches!(code, "out-of-capacity" | "slo-unattainable")
+}
+
 /// Pod-template changes that make a decision change real hardware and batching (off unless
 /// configured).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -41,6 +41,7 @@ fn request(r: v1::ApplyRequest) -> Request {
             })
             .collect(),
         unplaced_reasons: r.unplaced_reasons.into_iter().collect(),
+        unplaced_codes: r.unplaced_codes.into_iter().collect(),
         dry_run: r.dry_run,
     }
 }

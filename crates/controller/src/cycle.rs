@@ -356,10 +356,16 @@ async fn run_stages(
     report.timing.optimize_ms = ms(t.elapsed());
     let allocations = solved.solution.clone().unwrap_or_default().allocations;
     report.solution = Some(solved.clone());
-    let unplaced: BTreeMap<String, String> = solved
+    // Unplaced by the optimizer, or left out by the collector (load unusable): code and reason.
+    let unplaced_servers: BTreeMap<String, (String, String)> = collected
         .unplaced
         .iter()
-        .map(|u| (u.server.clone(), u.reason.clone()))
+        .chain(&solved.unplaced)
+        .map(|u| (u.server.clone(), (u.code.clone(), u.reason.clone())))
+        .collect();
+    let unplaced: BTreeMap<String, String> = unplaced_servers
+        .iter()
+        .map(|(s, (_, reason))| (s.clone(), reason.clone()))
         .collect();
     report.total_cost = solved.total_cost;
     if let Some(r) = &solved.report {
@@ -395,6 +401,10 @@ async fn run_stages(
         kube_resources: collected.kube_resources.clone(),
         dry_run: report.dry_run,
         unplaced_reasons: unplaced.clone().into_iter().collect(),
+        unplaced_codes: unplaced_servers
+            .into_iter()
+            .map(|(s, (code, _))| (s, code))
+            .collect(),
     };
     let applied = stage(
         ("apply", "actuator", &at.actuator),

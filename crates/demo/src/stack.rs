@@ -275,6 +275,9 @@ impl Stack {
         let mut args = vec![
             "--listen".into(),
             at(ports[3]),
+            // The ops page (probes, metrics) is on the gRPC port too; no second fixed port.
+            "--ops-listen".into(),
+            "127.0.0.1:0".into(),
             "--namespace".into(),
             "infer".into(),
             "--prometheus-window".into(),
@@ -292,6 +295,8 @@ impl Stack {
             &[
                 "--listen".into(),
                 at(ports[4]),
+                "--ops-listen".into(),
+                "127.0.0.1:0".into(),
                 "--unplaced".into(),
                 config.unplaced.clone(),
             ],
@@ -345,7 +350,13 @@ impl Stack {
         self.spawn(
             "optimizer",
             &optimizer,
-            &["serve".into(), "--listen".into(), at.clone()],
+            &[
+                "serve".into(),
+                "--listen".into(),
+                at.clone(),
+                "--ops-listen".into(),
+                "127.0.0.1:0".into(),
+            ],
         )
         .await?;
         self.wait_http("optimizer", &at, "/metrics").await

@@ -141,6 +141,7 @@ async fn unplaced_policies_and_clamps() {
     let start = replicas(&deployment(&c, &dep).await);
     let unplaced_only = Request {
         kube_resources: [(name.clone(), refs[&name].clone())].into(),
+        unplaced_codes: [(name.clone(), "out-of-capacity".to_string())].into(),
         ..Request::default()
     };
     let only = |policy| {
@@ -177,6 +178,24 @@ async fn unplaced_policies_and_clamps() {
     )
     .await
     .unwrap();
+    // Bad input, or no code at all, never lets the policy scale a server down.
+    let before = replicas(&deployment(&c, &dep).await);
+    assert!(before > 0);
+    for code in ["invalid-load", "invalid-data", ""] {
+        let mut request = unplaced_only.clone();
+        request.unplaced_codes = [(name.clone(), code.to_string())].into();
+        let zero = actuator(
+            &c,
+            Policy {
+                unplaced: UnplacedPolicy::Zero,
+                ..Policy::default()
+            },
+        );
+        let outcome = &zero.apply(&request).await[0];
+        assert_eq!(replicas(&deployment(&c, &dep).await), before, "{code}");
+        let reason = &outcome.decision.as_ref().unwrap().reason;
+        assert!(reason.contains("held") && reason.contains("out-of-capacity"), "{reason}");
+    }
     only(UnplacedPolicy::Zero).await;
     assert_eq!(replicas(&deployment(&c, &dep).await), 0);
     // An allocation above max-replicas is clamped.
@@ -436,6 +455,7 @@ async fn grpc_apply_and_metrics() {
             .collect(),
         dry_run: false,
         unplaced_reasons: Default::default(),
+        unplaced_codes: Default::default(),
     };
     let reply = client.apply(request).await.unwrap().into_inner();
     assert_eq!(reply.results.len(), 3);

@@ -233,6 +233,31 @@ async fn a_server_with_bad_input_is_unplaced_and_the_others_are_applied() {
     assert_eq!(applied[0].allocations.len(), 14);
     assert!(!applied[0].allocations.contains_key(bad));
     assert_eq!(applied[0].unplaced_reasons[bad], server.unplaced);
+    assert_eq!(applied[0].unplaced_codes[bad], "invalid-data");
+}
+
+/// A server the collector left out (its load unusable, e.g. a 1e308 load label and no
+/// measurement) reaches the actuator with the collector's code and reason, so that no unplaced
+/// policy scales it down.
+#[tokio::test]
+async fn a_server_the_collector_left_out_reaches_the_actuator_with_its_code() {
+    let f = fakes(None).await;
+    let left_out = "Free-llama_70b";
+    let mut collected = with_server(left_out, 3, 60.0);
+    collected.servers.retain(|s| s.name != left_out);
+    collected.unplaced.push(v1::UnplacedServer {
+        server: left_out.into(),
+        code: "invalid-load".into(),
+        reason: "load unusable: label inferno.server.load.rpm=\"1e308\"".into(),
+    });
+    f.collector.lock().unwrap().response = collected;
+    let mut s = stages(f.endpoints.clone(), None);
+    let report = cycle::run(&mut s, &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, "ok", "{}", report.reason);
+    let applied = f.actuator.0.lock().unwrap();
+    assert!(!applied[0].allocations.contains_key(left_out));
+    assert_eq!(applied[0].unplaced_codes[left_out], "invalid-load");
+    assert!(applied[0].unplaced_reasons[left_out].contains("1e308"));
 }
 
 /// A server the optimizer leaves unplaced (here: it must keep an accelerator nobody knows):
