@@ -24,5 +24,6 @@ pub use load::{
 };
 pub use types::*;
 pub use validate::{
-    check, validate, FileNames, Problem, Severity, BATCH_SIZINGS, SATURATION_POLICIES, SOLVERS,
+    check, check_each_server, validate, Checked, FileNames, Problem, Rejected, Severity,
+    BATCH_SIZINGS, SATURATION_POLICIES, SOLVERS,
 };

@@ -6,7 +6,10 @@
 //!
 //! Each bound is far above what a real inference server reaches (vLLM's default
 //! `max_num_seqs` is 256; the longest context windows are about 1M tokens) and low enough that
-//! the largest valid request is sized in well under a second. docs/security.md lists them.
+//! the largest valid request is sized in well under a second: with the batch, queue and token
+//! bounds below at once, one analysis, sizing or batch-size search of the release build takes
+//! a few milliseconds and a few MB (docs/optimizer.md, section 7), so none needed lowering.
+//! docs/security.md and docs/data-files.md list them.
 
 /// Largest batch size (model `maxBatchSize`, server `maxBatchSize`, allocation `maxBatch`, and
 /// the batch-size arguments of the queue-model calls).
@@ -39,16 +42,29 @@ pub fn in_range(v: f64, max: f64) -> bool {
     v.is_finite() && (0.0..=max).contains(&v)
 }
 
-/// `Err` naming `field` when `v` is not a finite number in `[0, max]`.
-pub fn check(field: &str, v: f64, max: f64) -> Result<(), String> {
-    if in_range(v, max) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{field}: must be a finite number in [0, {}], got {}",
+/// What is wrong with `v` when it is not a finite number in `[0, max]` (the message of
+/// [`check`] without the field, for callers that name the field elsewhere).
+pub fn out_of_range(v: f64, max: f64) -> Option<String> {
+    (!in_range(v, max)).then(|| {
+        format!(
+            "must be a finite number in [0, {}], got {}",
             show(max),
             show(v)
-        ))
+        )
+    })
+}
+
+/// What is wrong with the integer `v` when it is not in `[0, max]` (the message of
+/// [`check_count`] without the field).
+pub fn count_out_of_range(v: i64, max: i64) -> Option<String> {
+    (!(0..=max).contains(&v)).then(|| format!("must be an integer in [0, {max}], got {v}"))
+}
+
+/// `Err` naming `field` when `v` is not a finite number in `[0, max]`.
+pub fn check(field: &str, v: f64, max: f64) -> Result<(), String> {
+    match out_of_range(v, max) {
+        None => Ok(()),
+        Some(why) => Err(format!("{field}: {why}")),
     }
 }
 
@@ -63,10 +79,9 @@ pub fn show(v: f64) -> String {
 
 /// `Err` naming `field` when the integer `v` is not in `[0, max]`.
 pub fn check_count(field: &str, v: i64, max: i64) -> Result<(), String> {
-    if (0..=max).contains(&v) {
-        Ok(())
-    } else {
-        Err(format!("{field}: must be an integer in [0, {max}], got {v}"))
+    match count_out_of_range(v, max) {
+        None => Ok(()),
+        Some(why) => Err(format!("{field}: {why}")),
     }
 }
 

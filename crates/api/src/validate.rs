@@ -2,6 +2,10 @@
 //! the others.
 
 use crate::error::{Error, Result};
+use crate::limits::{
+    self, MAX_BATCH_SIZE, MAX_COST, MAX_LATENCY_MS, MAX_PERF_PARM, MAX_QUEUE_SIZE, MAX_RATE_RPM,
+    MAX_REPLICAS, MAX_TIME_LIMIT_SECONDS, MAX_TPS, MAX_UNITS,
+};
 use crate::load::Loaded;
 use crate::types::{AllocationData, SystemSpec, FREE_CLASS};
 use std::collections::{HashMap, HashSet};
@@ -169,6 +173,10 @@ pub const SOLVERS: [&str; 3] = ["greedy", "milp", "lagrangian"];
 /// Normalisations (each reported as a warning, except `accCount` 0): accelerator multiplicity
 /// 0 becomes 1; model `accCount` <= 0 becomes 1; class priority outside 1..=100 becomes 100.
 pub fn validate(spec: &mut SystemSpec, files: &FileNames) -> Vec<Problem> {
+    run(spec, files).problems
+}
+
+fn run(spec: &mut SystemSpec, files: &FileNames) -> Checker {
     let mut c = Checker::default();
     accelerators(&mut c, spec, &files.accelerators);
     capacity(&mut c, spec, &files.capacity);
@@ -176,7 +184,110 @@ pub fn validate(spec: &mut SystemSpec, files: &FileNames) -> Vec<Problem> {
     classes(&mut c, spec, &files.service_classes);
     servers(&mut c, spec, &files.servers);
     optimizer(&mut c, spec, &files.optimizer);
-    c.problems
+    c
+}
+
+/// A server that [`check_each_server`] set aside because its own data is invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// Its index in the servers as given.
+    pub index: usize,
+    /// Its name (empty if it has none).
+    pub name: String,
+    /// The problems of its own data (at least one error), in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl Rejected {
+    /// Its errors as one line: `field F: what; field G: what`.
+    pub fn reason(&self) -> String {
+        let lines: Vec<String> = self
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| {
+                if p.field.is_empty() {
+                    p.message.clone()
+                } else {
+                    format!("field {}: {}", p.field, p.message)
+                }
+            })
+            .collect();
+        lines.join("; ")
+    }
+}
+
+/// The result of [`check_each_server`]: the usable system and the servers set aside.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checked {
+    /// The system without the rejected servers, normalised, with the remaining warnings.
+    pub loaded: Loaded,
+    /// Servers whose own data is invalid, in the order given.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Validates and normalises `spec` as [`check`] does, except that a server whose own data is
+/// invalid (its name, model, class, limits, current allocation or load) does not fail the
+/// whole: it is removed from the system and returned in [`Checked::rejected`] with its
+/// problems, so that one bad server does not stop the decisions for the others. Servers that
+/// share a name are all rejected, so that no copy takes over another's decisions.
+///
+/// Errors in the shared data (accelerators, capacity, models, classes, optimizer flags) still
+/// fail with [`Error::Invalid`], listing every problem.
+pub fn check_each_server(mut spec: SystemSpec, files: &FileNames) -> Result<Checked> {
+    let mut c = run(&mut spec, files);
+    let shared_error = c
+        .problems
+        .iter()
+        .zip(&c.servers)
+        .any(|(p, server)| p.is_error() && server.is_none());
+    if shared_error {
+        return Err(Error::Invalid(c.problems));
+    }
+    for (first, later) in std::mem::take(&mut c.duplicates) {
+        let s = &spec.server_data.servers[first];
+        let e = entity("server", &s.name, "servers", first);
+        c.server = Some(first);
+        let message = format!("duplicate, also defined at servers[{later}]");
+        c.error((&files.servers, &e), "name", message);
+    }
+    let mut bad = vec![false; spec.server_data.servers.len()];
+    for (p, server) in c.problems.iter().zip(&c.servers) {
+        if let (true, Some(i)) = (p.is_error(), server) {
+            bad[*i] = true;
+        }
+    }
+    let mut own: Vec<Vec<Problem>> = vec![Vec::new(); bad.len()];
+    let mut warnings = Vec::new();
+    for (p, server) in c.problems.into_iter().zip(c.servers) {
+        match server {
+            Some(i) if bad[i] => own[i].push(p),
+            _ => warnings.push(p),
+        }
+    }
+    let mut rejected = Vec::new();
+    for (index, problems) in own.into_iter().enumerate() {
+        if bad[index] {
+            let name = spec.server_data.servers[index].name.clone();
+            rejected.push(Rejected {
+                index,
+                name,
+                problems,
+            });
+        }
+    }
+    // In place: a system of 200,000 servers is not copied to drop a few.
+    if !rejected.is_empty() {
+        let mut index = 0;
+        spec.server_data.servers.retain(|_| {
+            index += 1;
+            !bad[index - 1]
+        });
+    }
+    Ok(Checked {
+        loaded: Loaded { spec, warnings },
+        rejected,
+    })
 }
 
 /// Validates and normalises `spec`: [`Error::Invalid`] with every problem if any is an error,
@@ -204,9 +315,18 @@ pub(crate) fn finish(
 /// Where a problem is: (file, entity).
 type At<'a> = (&'a str, &'a str);
 
+/// Largest token count of the integer token fields (`atTokens`, `avgInTokens`, `avgOutTokens`).
+const MAX_TOKEN_COUNT: i64 = limits::MAX_TOKENS as i64;
+
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
+    /// Per problem, the index of the server whose own data it is about (None: shared data).
+    servers: Vec<Option<usize>>,
+    /// The server being checked, if any: problems pushed now are about its own data.
+    server: Option<usize>,
+    /// Servers sharing a name: (first index, later index).
+    duplicates: Vec<(usize, usize)>,
 }
 
 impl Checker {
@@ -218,6 +338,7 @@ impl Checker {
             field: field.to_owned(),
             message,
         });
+        self.servers.push(self.server);
     }
 
     fn error(&mut self, at: At<'_>, field: &str, message: String) {
@@ -228,18 +349,17 @@ impl Checker {
         self.push(Severity::Warning, at, field, message);
     }
 
-    /// A number that must be finite and >= 0.
-    fn number(&mut self, severity: Severity, at: At<'_>, field: &str, v: f64) {
-        if !(v.is_finite() && v >= 0.0) {
-            let message = format!("must be a finite number >= 0, got {v}");
+    /// A number that must be finite and within `[0, max]` (`inferno_api::limits`).
+    fn number(&mut self, severity: Severity, at: At<'_>, field: &str, v: f64, max: f64) {
+        if let Some(message) = limits::out_of_range(v, max) {
             self.push(severity, at, field, message);
         }
     }
 
-    /// An integer (count, size, tokens) that must be >= 0.
-    fn count(&mut self, severity: Severity, at: At<'_>, field: &str, v: i64) {
-        if v < 0 {
-            self.push(severity, at, field, format!("must be >= 0, got {v}"));
+    /// An integer (count, size, tokens) that must be within `[0, max]`.
+    fn count(&mut self, severity: Severity, at: At<'_>, field: &str, v: i64, max: i64) {
+        if let Some(message) = limits::count_out_of_range(v, max) {
+            self.push(severity, at, field, message);
         }
     }
 
@@ -288,15 +408,20 @@ fn accelerators(c: &mut Checker, spec: &mut SystemSpec, file: &str) {
                 a.multiplicity = 1;
             }
             m if m < 0 => c.error(at, "multiplicity", format!("must be >= 1, got {m}")),
-            _ => {}
+            m => c.count(Severity::Error, at, "multiplicity", m, MAX_UNITS),
         }
-        c.number(Severity::Error, at, "cost", a.cost);
-        // Informational fields (unused by the optimizer): warnings only.
-        c.count(Severity::Warning, at, "memSize", a.mem_size);
-        c.count(Severity::Warning, at, "memBW", a.mem_bw);
-        c.count(Severity::Warning, at, "power.idle", a.power.idle);
-        c.count(Severity::Warning, at, "power.full", a.power.full);
-        c.count(Severity::Warning, at, "power.midPower", a.power.mid_power);
+        c.number(Severity::Error, at, "cost", a.cost, MAX_COST);
+        // Informational fields (unused by the optimizer): warnings only, and no upper bound.
+        let info = |c: &mut Checker, field: &str, v: i64| {
+            if v < 0 {
+                c.warn(at, field, format!("must be >= 0, got {v}"));
+            }
+        };
+        info(c, "memSize", a.mem_size);
+        info(c, "memBW", a.mem_bw);
+        info(c, "power.idle", a.power.idle);
+        info(c, "power.full", a.power.full);
+        info(c, "power.midPower", a.power.mid_power);
         let u = a.power.mid_util;
         if !(0.0..=1.0).contains(&u) {
             c.warn(
@@ -315,7 +440,7 @@ fn capacity(c: &mut Checker, spec: &SystemSpec, file: &str) {
         let at = (file, e.as_str());
         let key = row.acc_type.clone();
         c.name(at, ("type", &row.acc_type), key, ("count", i), &mut seen);
-        c.count(Severity::Error, at, "count", row.count);
+        c.count(Severity::Error, at, "count", row.count, MAX_UNITS);
     }
 }
 
@@ -352,12 +477,14 @@ fn models(c: &mut Checker, spec: &mut SystemSpec, file: &str) {
         if m.acc_count <= 0 {
             m.acc_count = 1;
         }
-        c.count(Severity::Error, at, "maxBatchSize", m.max_batch_size);
-        c.count(Severity::Error, at, "atTokens", m.at_tokens);
+        c.count(Severity::Error, at, "accCount", m.acc_count, MAX_UNITS);
+        let sev = Severity::Error;
+        c.count(sev, at, "maxBatchSize", m.max_batch_size, MAX_BATCH_SIZE);
+        c.count(sev, at, "atTokens", m.at_tokens, MAX_TOKEN_COUNT);
         let p = m.perf_parms;
-        c.number(Severity::Error, at, "perfParms.alpha", p.alpha);
-        c.number(Severity::Error, at, "perfParms.beta", p.beta);
-        c.number(Severity::Error, at, "perfParms.gamma", p.gamma);
+        c.number(sev, at, "perfParms.alpha", p.alpha, MAX_PERF_PARM);
+        c.number(sev, at, "perfParms.beta", p.beta, MAX_PERF_PARM);
+        c.number(sev, at, "perfParms.gamma", p.gamma, MAX_PERF_PARM);
         if p.alpha == 0.0 && p.beta == 0.0 && p.gamma == 0.0 {
             let message = "alpha, beta and gamma are all 0 (or missing): the optimizer skips \
                            this (model, accelerator) pair"
@@ -416,9 +543,9 @@ fn classes(c: &mut Checker, spec: &mut SystemSpec, file: &str) {
                 let message = format!("unknown model {:?} (no row in the model data)", t.model);
                 c.error(at, "model", message);
             }
-            c.number(Severity::Error, at, "slo-itl", t.slo_itl);
-            c.number(Severity::Error, at, "slo-ttft", t.slo_ttft);
-            c.number(Severity::Error, at, "slo-tps", t.slo_tps);
+            c.number(Severity::Error, at, "slo-itl", t.slo_itl, MAX_LATENCY_MS);
+            c.number(Severity::Error, at, "slo-ttft", t.slo_ttft, MAX_LATENCY_MS);
+            c.number(Severity::Error, at, "slo-tps", t.slo_tps, MAX_TPS);
         }
     }
 }
@@ -432,8 +559,12 @@ fn servers(c: &mut Checker, spec: &SystemSpec, file: &str) {
         .collect();
     let mut seen = HashMap::new();
     for (i, s) in spec.server_data.servers.iter().enumerate() {
+        c.server = Some(i);
         let e = entity("server", &s.name, "servers", i);
         let at = (file, e.as_str());
+        if let Some(&first) = seen.get(&s.name) {
+            c.duplicates.push((first, i));
+        }
         c.name(
             at,
             ("name", &s.name),
@@ -465,9 +596,10 @@ fn servers(c: &mut Checker, spec: &SystemSpec, file: &str) {
             }
             Some(_) => {}
         }
-        c.count(Severity::Error, at, "minNumReplicas", s.min_num_replicas);
-        c.count(Severity::Error, at, "maxBatchSize", s.max_batch_size);
-        c.count(Severity::Error, at, "maxQueueSize", s.max_queue_size);
+        let sev = Severity::Error;
+        c.count(sev, at, "minNumReplicas", s.min_num_replicas, MAX_REPLICAS);
+        c.count(sev, at, "maxBatchSize", s.max_batch_size, MAX_BATCH_SIZE);
+        c.count(sev, at, "maxQueueSize", s.max_queue_size, MAX_QUEUE_SIZE);
         current_allocation(c, at, &s.current_alloc);
         let acc = &s.current_alloc.accelerator;
         if s.keep_accelerator && !acc.is_empty() && spec.accelerator(acc).is_none() {
@@ -477,34 +609,60 @@ fn servers(c: &mut Checker, spec: &SystemSpec, file: &str) {
             c.warn(at, "currentAlloc.accelerator", message);
         }
     }
+    c.server = None;
 }
 
 /// The current allocation (the desired one is an output and is not checked).
 fn current_allocation(c: &mut Checker, at: At<'_>, a: &AllocationData) {
     let sev = Severity::Error;
-    c.count(sev, at, "currentAlloc.numReplicas", a.num_replicas);
-    c.count(sev, at, "currentAlloc.maxBatch", a.max_batch);
-    c.number(sev, at, "currentAlloc.cost", a.cost);
-    c.number(sev, at, "currentAlloc.itlAverage", a.itl_average);
-    c.number(sev, at, "currentAlloc.ttftAverage", a.ttft_average);
+    c.count(
+        sev,
+        at,
+        "currentAlloc.numReplicas",
+        a.num_replicas,
+        MAX_REPLICAS,
+    );
+    c.count(
+        sev,
+        at,
+        "currentAlloc.maxBatch",
+        a.max_batch,
+        MAX_BATCH_SIZE,
+    );
+    c.number(sev, at, "currentAlloc.cost", a.cost, MAX_COST);
+    let latency = MAX_LATENCY_MS;
+    c.number(sev, at, "currentAlloc.itlAverage", a.itl_average, latency);
+    c.number(sev, at, "currentAlloc.ttftAverage", a.ttft_average, latency);
+    let load = &a.load;
+    let rate = MAX_RATE_RPM;
     c.number(
         sev,
         at,
         "currentAlloc.load.arrivalRate",
-        a.load.arrival_rate,
+        load.arrival_rate,
+        rate,
     );
-    c.number(sev, at, "currentAlloc.load.throughput", a.load.throughput);
+    c.number(
+        sev,
+        at,
+        "currentAlloc.load.throughput",
+        load.throughput,
+        rate,
+    );
+    let tokens = MAX_TOKEN_COUNT;
     c.count(
         sev,
         at,
         "currentAlloc.load.avgInTokens",
-        a.load.avg_in_tokens,
+        load.avg_in_tokens,
+        tokens,
     );
     c.count(
         sev,
         at,
         "currentAlloc.load.avgOutTokens",
-        a.load.avg_out_tokens,
+        load.avg_out_tokens,
+        tokens,
     );
 }
 
@@ -543,12 +701,12 @@ fn optimizer(c: &mut Checker, spec: &SystemSpec, file: &str) {
         let message = format!("milpSolver is true but solver is {:?}", o.solver);
         c.error(at, "solver", message);
     }
-    if !(o.time_limit_seconds.is_finite() && o.time_limit_seconds >= 0.0) {
-        let message = format!(
-            "must be a finite number of seconds >= 0 (0 = the default), got {}",
-            o.time_limit_seconds
+    if let Some(why) = limits::out_of_range(o.time_limit_seconds, MAX_TIME_LIMIT_SECONDS) {
+        c.error(
+            at,
+            "timeLimitSeconds",
+            format!("{why} seconds (0 = the default)"),
         );
-        c.error(at, "timeLimitSeconds", message);
     }
 }
 
@@ -689,7 +847,7 @@ mod tests {
     #[test]
     fn display_names_file_entity_and_field() {
         let p = only(|s| s.model_data.models[0].perf_parms.alpha = -1.0);
-        let expected = r#"model-data.json: model "llama" on "A100": field perfParms.alpha: must be a finite number >= 0, got -1"#;
+        let expected = r#"model-data.json: model "llama" on "A100": field perfParms.alpha: must be a finite number in [0, 1000000], got -1"#;
         assert_eq!(p.to_string(), expected);
         let p = only(|s| s.service_class_data.service_classes[0].priority = 0);
         assert!(p
@@ -923,6 +1081,206 @@ mod tests {
         let mut spec = system();
         spec.server_data.servers[0].desired_alloc.cost = -1.0;
         assert_eq!(problems(&mut spec), vec![]);
+    }
+
+    /// Issue 16: values far beyond any real server (they made one sizing take minutes or
+    /// allocate gigabytes) are errors naming the file, the entity, the field and the bound.
+    #[test]
+    fn upper_bounds_name_the_field_and_the_limit() {
+        type Edit = fn(&mut SystemSpec);
+        let m = "model \"llama\" on \"4xG2\"";
+        let f = "server \"f\"";
+        let cases: [(&str, &str, &str, &str, Edit); 17] = [
+            (
+                ACC,
+                "accelerator \"A100\"",
+                "cost",
+                "[0, 1000000000], got 1e308",
+                |s| s.accelerator_data.accelerators[0].cost = 1e308,
+            ),
+            (
+                ACC,
+                "accelerator \"4xG2\"",
+                "multiplicity",
+                "[0, 1000000], got 4294967296",
+                |s| s.accelerator_data.accelerators[1].multiplicity = 1 << 32,
+            ),
+            (
+                CAP,
+                "capacity type \"G2\"",
+                "count",
+                "[0, 1000000], got 9223372036854775807",
+                |s| s.capacity_data.count[1].count = i64::MAX,
+            ),
+            (
+                MOD,
+                m,
+                "maxBatchSize",
+                "an integer in [0, 4096], got 100000000",
+                |s| s.model_data.models[1].max_batch_size = 100_000_000,
+            ),
+            (
+                MOD,
+                m,
+                "atTokens",
+                "an integer in [0, 1048576], got 100000000",
+                |s| s.model_data.models[1].at_tokens = 100_000_000,
+            ),
+            (MOD, m, "accCount", "[0, 1000000], got 2000000", |s| {
+                s.model_data.models[1].acc_count = 2_000_000
+            }),
+            (
+                MOD,
+                m,
+                "perfParms.gamma",
+                "[0, 1000000], got 10000000",
+                |s| s.model_data.models[1].perf_parms.gamma = 1e7,
+            ),
+            (
+                CLS,
+                "class \"Premium\" target \"llama\"",
+                "slo-ttft",
+                "[0, 3600000], got 1e300",
+                |s| s.service_class_data.service_classes[0].model_targets[0].slo_ttft = 1e300,
+            ),
+            (
+                CLS,
+                "class \"Premium\" target \"llama\"",
+                "slo-tps",
+                "[0, 1000000000], got 10000000000",
+                |s| s.service_class_data.service_classes[0].model_targets[0].slo_tps = 1e10,
+            ),
+            (
+                SRV,
+                f,
+                "maxBatchSize",
+                "an integer in [0, 4096], got 4294967296",
+                |s| s.server_data.servers[1].max_batch_size = 1 << 32,
+            ),
+            (SRV, f, "maxQueueSize", "[0, 16384], got 16385", |s| {
+                s.server_data.servers[1].max_queue_size = 16_385
+            }),
+            (SRV, f, "minNumReplicas", "[0, 10000], got 10001", |s| {
+                s.server_data.servers[1].min_num_replicas = 10_001
+            }),
+            (
+                SRV,
+                f,
+                "currentAlloc.numReplicas",
+                "[0, 10000], got 2147483647",
+                |s| s.server_data.servers[1].current_alloc.num_replicas = 2_147_483_647,
+            ),
+            (
+                SRV,
+                f,
+                "currentAlloc.load.arrivalRate",
+                "[0, 10000000], got 1e308",
+                |s| s.server_data.servers[1].current_alloc.load.arrival_rate = 1e308,
+            ),
+            (
+                SRV,
+                f,
+                "currentAlloc.load.avgInTokens",
+                "[0, 1048576], got 9223372036854775807",
+                |s| s.server_data.servers[1].current_alloc.load.avg_in_tokens = i64::MAX,
+            ),
+            (
+                SRV,
+                f,
+                "currentAlloc.ttftAverage",
+                "[0, 3600000], got inf",
+                |s| s.server_data.servers[1].current_alloc.ttft_average = f64::INFINITY,
+            ),
+            (
+                OPT,
+                "optimizer",
+                "timeLimitSeconds",
+                "[0, 3600], got 1e300 seconds",
+                |s| s.optimizer_data.optimizer.time_limit_seconds = 1e300,
+            ),
+        ];
+        for (file, entity, field, message, edit) in cases {
+            let p = only(edit);
+            assert_at(&p, E, file, entity, field);
+            assert!(p.message.contains(message), "{p}");
+        }
+        // The largest valid values are valid.
+        let mut spec = system();
+        let server = &mut spec.server_data.servers[1];
+        server.max_batch_size = 4096;
+        server.max_queue_size = 16_384;
+        server.current_alloc.load.avg_in_tokens = 1 << 20;
+        server.current_alloc.load.arrival_rate = 1e7;
+        spec.optimizer_data.optimizer.time_limit_seconds = 3600.0;
+        assert_eq!(problems(&mut spec), vec![]);
+    }
+
+    /// Issue 16: one server's bad data is set aside with its problems; the others stay.
+    #[test]
+    fn check_each_server_sets_bad_servers_aside() {
+        let mut spec = system();
+        let mut copy = server("p", "Premium", "llama");
+        copy.current_alloc.load.arrival_rate = 1.0;
+        spec.server_data.servers.extend([
+            server("bad-load", "Premium", "llama"),
+            server("no-model", "Premium", "gpt"),
+            server("no-class", "Gold", "llama"),
+            copy,
+        ]);
+        spec.server_data.servers[2].current_alloc.load.arrival_rate = f64::INFINITY;
+        spec.server_data.servers[2].max_batch_size = 1 << 32;
+        let checked = check_each_server(spec, &FileNames::single("req")).unwrap();
+        let kept: Vec<&str> = checked
+            .loaded
+            .spec
+            .server_data
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(kept, ["f"]);
+        let rejected: Vec<(usize, &str)> = checked
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.name.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (0, "p"),
+                (2, "bad-load"),
+                (3, "no-model"),
+                (4, "no-class"),
+                (5, "p")
+            ]
+        );
+        let reason = checked.rejected[1].reason();
+        assert!(
+            reason.contains("field maxBatchSize: must be an integer in [0, 4096], got 4294967296")
+                && reason.contains("field currentAlloc.load.arrivalRate: must be a finite number"),
+            "{reason}"
+        );
+        assert!(checked.rejected[0]
+            .reason()
+            .contains("also defined at servers[5]"));
+        assert!(checked.rejected[4]
+            .reason()
+            .contains("first defined at servers[0]"));
+        assert!(checked.rejected[2]
+            .reason()
+            .contains("unknown model \"gpt\""));
+
+        // Shared data still fails the whole, with every problem.
+        let mut spec = system();
+        spec.model_data.models[0].perf_parms.alpha = -1.0;
+        spec.server_data.servers[0]
+            .current_alloc
+            .load
+            .avg_out_tokens = -1;
+        let Err(Error::Invalid(all)) = check_each_server(spec, &FileNames::default()) else {
+            panic!("shared error accepted");
+        };
+        assert_eq!(all.len(), 2, "{all:#?}");
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! numeric problem, and a cheap closed-form lower bound on a candidate's value lets callers
 //! skip candidates that cannot win.
 
+use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::queue::{
     optimal_concurrency, peak_service_rate, Analyzer, ConcurrencySearch, PerfParams, QueueConfig,
     Targets,
 };
 use crate::system::{class_or_free, Perf, System};
+use inferno_api::limits::{MAX_BATCH_SIZE, MAX_QUEUE_SIZE, MAX_REPLICAS};
 use inferno_api::{ModelTarget, ServerSpec};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,15 +65,23 @@ pub struct Candidate {
     pub rho: f64,
     /// Requests/s one replica carries within the targets.
     pub capacity_per_replica: f64,
-    /// The queue problem of one replica (None for zero-load candidates), to re-analyse a
-    /// best-effort allocation at its real load.
-    pub queue: Option<QueueConfig>,
 }
 
 impl Candidate {
+    /// The queue problem of one replica of this candidate of `ctx` (None for zero-load
+    /// candidates), to re-analyse a best-effort allocation at its real load. Rebuilt on demand
+    /// rather than kept: a solve may hold millions of candidates.
+    pub fn queue(&self, system: &System<'_>, ctx: &ServerContext<'_>) -> Option<QueueConfig> {
+        if ctx.zero_load {
+            return None;
+        }
+        let perf = system.perf(&ctx.spec.model, self.acc)?;
+        Some(queue_config(ctx, perf, self.batch))
+    }
+
     /// Units of its type the whole candidate takes.
     pub fn units(&self) -> u64 {
-        self.replicas * self.units_per_replica
+        self.replicas.saturating_mul(self.units_per_replica)
     }
 }
 
@@ -84,6 +94,12 @@ pub enum CandidateError {
     Untuned,
     /// The queue model rejects the problem or the targets are unattainable.
     Model(Error),
+    /// Carrying the load within the targets takes more replicas than a server may have
+    /// (`inferno_api::limits::MAX_REPLICAS`).
+    TooManyReplicas {
+        /// Replicas the load needs (saturated at `u64::MAX`).
+        needed: u64,
+    },
 }
 
 impl std::fmt::Display for CandidateError {
@@ -92,6 +108,10 @@ impl std::fmt::Display for CandidateError {
             Self::NoPerfData => f.write_str("no perf data"),
             Self::Untuned => f.write_str("perf parameters are all zero (not tuned)"),
             Self::Model(e) => write!(f, "{e}"),
+            Self::TooManyReplicas { needed } => write!(
+                f,
+                "needs {needed} replicas, more than the {MAX_REPLICAS} a server may have"
+            ),
         }
     }
 }
@@ -217,6 +237,7 @@ impl<'a> ServerContext<'a> {
         let mut replicas = self.min_replicas();
         if !self.zero_load {
             let peak = peak_rate(self, perf, sizing)?;
+            // A float-to-int `as` saturates: absurd ratios give u64::MAX, not a wrap.
             replicas = replicas.max((self.demand / peak).ceil() as u64);
         }
         let cost = unit_cost * replicas as f64;
@@ -264,7 +285,9 @@ fn perf_params(perf: &Perf) -> PerfParams {
 
 /// The reference batch rule (spec 3.2 step 3): the server's override, else the measured max
 /// batch scaled by `atTokens / avgOutTokens`. Extensions for data the reference mishandled:
-/// maxBatchSize 0 means 256 and atTokens 0 means "do not scale".
+/// maxBatchSize 0 means 256 and atTokens 0 means "do not scale"; the result is at most
+/// `inferno_api::limits::MAX_BATCH_SIZE` (4096), which bounds the queue model's states (a
+/// large `atTokens` over a few output tokens scaled to batches of millions).
 pub fn batch_size(server: &ServerSpec, perf: &Perf, out_tokens: i64) -> u32 {
     if server.max_batch_size > 0 {
         return clamp_batch(server.max_batch_size);
@@ -281,7 +304,8 @@ pub fn batch_size(server: &ServerSpec, perf: &Perf, out_tokens: i64) -> u32 {
 }
 
 fn clamp_batch(b: i64) -> u32 {
-    b.clamp(1, 1 << 20) as u32
+    // In 1..=4096 after the clamp, so the cast is exact.
+    b.clamp(1, MAX_BATCH_SIZE) as u32
 }
 
 /// Key of a sizing problem: everything [`Analyzer::size`] depends on, as exact bits.
@@ -302,14 +326,35 @@ struct Sized {
     capacity: f64,
 }
 
-/// Sizing results shared by all candidates of one solve (and across threads).
+/// Sizings one cache remembers at most. Sharing comes from servers that pose the same problem
+/// (same parameters, tokens, targets and sizes), which far fewer entries capture; a table of
+/// every sizing of a 200,000-server system (whose report sizes every candidate) took a
+/// gigabyte. Beyond it results are computed, and returned, but not remembered.
+const MAX_CACHED: usize = 1 << 17;
+
+/// Sizing results shared by all candidates of one solve (and across threads), and the solve's
+/// cancellation flag, which everything that sizes sees.
 #[derive(Debug, Default)]
 pub struct SizingCache {
     map: Mutex<HashMap<SizingKey, Result<Sized, Error>>>,
     stats: Mutex<(u64, u64)>,
+    cancel: Cancel,
 }
 
 impl SizingCache {
+    /// An empty cache for a solve that stops sizing once `cancel` is raised.
+    pub fn new(cancel: Cancel) -> Self {
+        Self {
+            cancel,
+            ..Self::default()
+        }
+    }
+
+    /// The solve's cancellation flag.
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
     /// (sizings computed, cache hits).
     pub fn stats(&self) -> (u64, u64) {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner())
@@ -341,10 +386,10 @@ impl SizingCache {
         stats(false);
         // Sized outside the lock: two threads may size the same problem once each, harmlessly.
         let r = f();
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, r.clone());
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() < MAX_CACHED {
+            map.insert(key, r.clone());
+        }
         r
     }
 }
@@ -372,14 +417,7 @@ pub fn create(
     let load = &ctx.spec.current_alloc.load;
     let cap_batch = batch_size(ctx.spec, perf, load.avg_out_tokens);
     let search = sizing == BatchSizing::Search && ctx.spec.max_batch_size <= 0;
-    let base = QueueConfig {
-        max_batch: cap_batch,
-        max_queue: ctx.spec.max_queue_size.clamp(0, 1 << 24) as u32,
-        max_tokens: 0,
-        params: perf_params(perf),
-        in_tokens: load.avg_in_tokens as f64,
-        out_tokens: load.avg_out_tokens as f64,
-    };
+    let base = queue_config(ctx, perf, cap_batch);
     let targets = Targets {
         ttft: ctx.target.slo_ttft,
         itl: ctx.target.slo_itl,
@@ -410,9 +448,13 @@ pub fn create(
         max_batch: sized.batch,
         ..base
     };
+    // A float-to-int `as` saturates: a tiny capacity gives u64::MAX, refused just below.
     let replicas = ((ctx.demand / sized.capacity).ceil() as u64)
         .max(ctx.min_replicas())
         .max(1);
+    if replicas > MAX_REPLICAS as u64 {
+        return Err(CandidateError::TooManyReplicas { needed: replicas });
+    }
     let cost = unit_cost * replicas as f64;
     let analyzer = match built {
         Some(a) => a,
@@ -432,8 +474,21 @@ pub fn create(
         ttft: per_replica.ttft,
         rho: per_replica.rho,
         capacity_per_replica: sized.capacity,
-        queue: Some(queue),
     })
+}
+
+/// The queue problem of one replica of `ctx` on the accelerator of `perf` with batch `batch`.
+fn queue_config(ctx: &ServerContext<'_>, perf: &Perf, batch: u32) -> QueueConfig {
+    let load = &ctx.spec.current_alloc.load;
+    QueueConfig {
+        max_batch: batch,
+        // In 0..=16384 after the clamp (validation refuses more), so the cast is exact.
+        max_queue: ctx.spec.max_queue_size.clamp(0, MAX_QUEUE_SIZE) as u32,
+        max_tokens: 0,
+        params: perf_params(perf),
+        in_tokens: load.avg_in_tokens as f64,
+        out_tokens: load.avg_out_tokens as f64,
+    }
 }
 
 /// Sizes one replica; also returns the analyzer of the chosen batch size when it was built.
@@ -523,6 +578,5 @@ fn zero_load(
         ttft: p.alpha + p.beta + p.gamma * n0,
         rho: 0.0,
         capacity_per_replica: capacity,
-        queue: None,
     }
 }

@@ -22,6 +22,14 @@ pub enum Error {
     /// An analysis was asked for at a rate that is not positive.
     #[error("request rate must be > 0 req/s, got {0}")]
     NonPositiveRate(f64),
+    /// The computation was cancelled: its request's deadline passed or its client went away.
+    #[error("cancelled: the request's deadline passed or its client went away")]
+    Cancelled,
+    /// A system without servers: nothing to solve.
+    #[error(
+        "no servers to solve: the system has no servers (serverData.servers is empty or missing)"
+    )]
+    NoServers,
     /// A latency target cannot be met even at the lowest rate of the model's range.
     #[error("{metric} target {target} ms below region: the model predicts {lowest} ms at the lowest rate")]
     TargetBelowRegion {

@@ -7,9 +7,10 @@
 //! # Layout
 //! `queue/` (the model), `system` (indexed view of the data), `candidate` and `stream`
 //! (candidates, lazily in value order), `solver/` (unlimited, greedy, saturation policies),
-//! `error` (the crate's [`Error`]).
+//! `cancel` (cooperative cancellation), `error` (the crate's [`Error`]).
 
 pub mod alloc;
+pub mod cancel;
 pub mod candidate;
 pub mod cli;
 mod error;
@@ -20,8 +21,9 @@ pub mod stream;
 pub mod synthetic;
 pub mod system;
 
+pub use cancel::Cancel;
 pub use error::{Error, Result};
 pub use solver::{
-    allocation_problem, solve, Placement, Reason, SaturationPolicy, Solution, SolveOptions,
-    SolveReport, SolverKind, Unplaced,
+    allocation_problem, solve, solve_cancellable, Placement, Reason, SaturationPolicy, Solution,
+    SolveOptions, SolveReport, SolverKind, Unplaced,
 };

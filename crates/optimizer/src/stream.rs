@@ -104,6 +104,10 @@ impl CandidateStream {
                 (None, Some(_)) => return self.ready.pop(),
                 (None, None) => return None,
                 (Some(_), _) => {
+                    // A cancelled solve sizes nothing more; its result is thrown away.
+                    if cache.cancel().is_cancelled() {
+                        return None;
+                    }
                     let (_, acc) = self.pending.pop()?;
                     match candidate::create(system, ctx, acc, sizing, cache) {
                         Ok(c) => {

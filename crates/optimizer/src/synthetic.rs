@@ -1,6 +1,7 @@
 //! Seeded synthetic systems for benchmarks and tests: a sample replicated many times, each
 //! server with its own random load (`inferno-optimizer generate` writes one to a file).
 
+use inferno_api::limits::MAX_UNITS;
 use inferno_api::SystemSpec;
 
 /// Deterministic xorshift64* generator: the same seed gives the same system everywhere.
@@ -34,7 +35,8 @@ impl Rng {
 /// `base` replicated `copies` times: server `s` of copy `k` is named `s#k`, its arrival rate is
 /// scaled by a factor in [0.5, 1.5) and its tokens are drawn in [64, 256) in and [512, 1536)
 /// out (the samples use 128 / 1024), so the result is about as tight as `base` when the
-/// capacities are scaled by `copies`, which they are.
+/// capacities are scaled by `copies`, which they are (up to `MAX_UNITS` per type, so that the
+/// result stays valid data).
 pub fn replicate(base: &SystemSpec, copies: usize, seed: u64) -> SystemSpec {
     let mut rng = Rng::new(seed);
     let mut spec = base.clone();
@@ -50,8 +52,11 @@ pub fn replicate(base: &SystemSpec, copies: usize, seed: u64) -> SystemSpec {
             spec.server_data.servers.push(s);
         }
     }
+    // Capacities scale with the copies, up to the data's limit (a type with more than a
+    // million cards is not a real cluster, and validation would refuse it).
+    let copies = i64::try_from(copies).unwrap_or(i64::MAX);
     for c in &mut spec.capacity_data.count {
-        c.count = c.count.saturating_mul(copies as i64);
+        c.count = c.count.saturating_mul(copies).min(MAX_UNITS);
     }
     spec
 }

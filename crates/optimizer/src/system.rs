@@ -174,7 +174,8 @@ impl<'a> System<'a> {
 
     /// Units of its type one replica of `model` on `acc` takes.
     pub fn units_per_replica(&self, acc: usize, perf: &Perf) -> u64 {
-        perf.acc_count * self.accelerators[acc].multiplicity
+        perf.acc_count
+            .saturating_mul(self.accelerators[acc].multiplicity)
     }
 }
 

@@ -10,13 +10,16 @@
 //! each server's options form a simplex, so the relaxation has the integrality property.
 
 use super::{relative_gap, Assignment, Outcome, Problem, Status};
+use crate::cancel::Cancel;
 use std::time::Instant;
 
 /// Limits of a Lagrangian solve.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct LagrangeOptions {
     /// Stop here with the best allocation found.
     pub deadline: Option<Instant>,
+    /// Stop (status [`Status::Cancelled`]) with the best allocation found once this is raised.
+    pub cancel: Cancel,
     /// Subgradient iterations at most.
     pub max_iterations: u64,
     /// Stop once the relative gap is at most this.
@@ -29,6 +32,7 @@ impl Default for LagrangeOptions {
     fn default() -> Self {
         Self {
             deadline: None,
+            cancel: Cancel::new(),
             max_iterations: 3000,
             gap_target: 1e-4,
             polish_rounds: 10,
@@ -91,7 +95,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     let status = loop {
         if sweeps > 0 {
             sweeps -= 1;
-            sweep(p, &limited, &mut pi, &penalties);
+            sweep(p, &limited, &mut pi, &penalties, &options.cancel);
         }
         let (value, usage, picks) = relaxed(p, &pi, &penalties);
         for (avg, pick) in average.iter_mut().zip(&picks) {
@@ -146,6 +150,9 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         if search_until.is_some_and(|d| Instant::now() >= d) {
             break Status::TimeLimit;
         }
+        if options.cancel.is_cancelled() {
+            break Status::Cancelled;
+        }
         if iterations >= options.max_iterations || delta < 1e-12 * bound.abs().max(1.0) {
             break Status::IterationLimit;
         }
@@ -189,7 +196,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         }
     };
     let (mut assignment, _) = best.unwrap_or_else(|| (vec![Vec::new(); p.servers.len()], 0.0));
-    if status != Status::Optimal && options.polish_rounds > 0 {
+    if !matches!(status, Status::Optimal | Status::Cancelled) && options.polish_rounds > 0 {
         // Half of what is left (at most a second without a deadline) for an exact solve of
         // the least settled servers, the rest for local search.
         let now = Instant::now();
@@ -197,21 +204,23 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
             Some(d) => now + d.saturating_duration_since(now) / 2,
             None => now + NEIGHBOURHOOD_TIME,
         };
-        neighbourhood(p, &mut assignment, &average, until);
+        neighbourhood(p, &mut assignment, &average, until, &options.cancel);
         let rounds = options.polish_rounds;
-        super::polish::polish(p, &mut assignment, &penalties, rounds, options.deadline);
+        let (deadline, cancel) = (options.deadline, &options.cancel);
+        super::polish::polish(p, &mut assignment, &penalties, rounds, deadline, cancel);
     }
     let objective = p.objective(&assignment, false, &penalties);
-    let status =
-        if status != Status::Optimal && objective <= bound + 1e-9 * objective.abs().max(1.0) {
-            Status::Optimal
-        } else if status == Status::IterationLimit
-            && relative_gap(objective, bound) <= options.gap_target
-        {
-            Status::GapReached
-        } else {
-            status
-        };
+    let status = if status == Status::Cancelled {
+        status
+    } else if status != Status::Optimal && objective <= bound + 1e-9 * objective.abs().max(1.0) {
+        Status::Optimal
+    } else if status == Status::IterationLimit
+        && relative_gap(objective, bound) <= options.gap_target
+    {
+        Status::GapReached
+    } else {
+        status
+    };
     Outcome {
         assignment,
         objective,
@@ -226,7 +235,13 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
 /// (the unserved first, then by how rarely their most frequent pick came up), with every other
 /// server kept as it is and the capacities it leaves. The lexicographic objective of the
 /// sub-problem is that of the whole restricted to these servers, so the result is never worse.
-fn neighbourhood(p: &Problem, a: &mut Assignment, average: &[Vec<f64>], until: Instant) {
+fn neighbourhood(
+    p: &Problem,
+    a: &mut Assignment,
+    average: &[Vec<f64>],
+    until: Instant,
+    cancel: &Cancel,
+) {
     let settled = |s: usize| -> f64 {
         if a[s].is_empty() {
             return -1.0;
@@ -262,7 +277,7 @@ fn neighbourhood(p: &Problem, a: &mut Assignment, average: &[Vec<f64>], until: I
         servers: order.iter().map(|&s| p.servers[s].clone()).collect(),
     };
     let start: Assignment = order.iter().map(|&s| a[s].clone()).collect();
-    let out = super::milp(&sub, false, Some(until), Some(&start));
+    let out = super::milp_cancellable(&sub, false, Some(until), Some(&start), cancel);
     if sub.feasible(&out.assignment, false) {
         for (k, &s) in order.iter().enumerate() {
             a[s] = out.assignment[k].clone();
@@ -288,8 +303,12 @@ fn typical_prices(p: &Problem) -> Vec<f64> {
 
 /// One pass of exact coordinate steps: each limited type's price is set to the least price at
 /// which the servers that choose it (at the other types' current prices) fit in its capacity.
-fn sweep(p: &Problem, limited: &[usize], pi: &mut [f64], penalties: &[f64]) {
+/// Stops early (prices half set, harmless: they are only a start) once `cancel` is raised.
+fn sweep(p: &Problem, limited: &[usize], pi: &mut [f64], penalties: &[f64], cancel: &Cancel) {
     for &k in limited {
+        if cancel.is_cancelled() {
+            return;
+        }
         let cap = p.capacity[k].unwrap_or(0) as f64;
         // Per server: the best priced value away from type k (or its penalty), and its
         // choices on type k as (value, units).
@@ -339,7 +358,7 @@ fn sweep(p: &Problem, limited: &[usize], pi: &mut [f64], penalties: &[f64]) {
         let (mut lo, mut hi) = (0.0, most.max(0.0) * (1.0 + 1e-9) + 1e-9);
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
-            if mid <= lo || mid >= hi {
+            if mid <= lo || mid >= hi || cancel.is_cancelled() {
                 break;
             }
             if usage(mid) <= cap {

@@ -12,8 +12,13 @@
 //! allocation already serves in full needs no program of its own.
 
 use super::{relative_gap, Assignment, Outcome, Problem, Status};
-use microlp::{ComparisonOp, OptimizationDirection, SolveOutcome, Variable};
+use crate::cancel::Cancel;
+use microlp::{ComparisonOp, OptimizationDirection, SolveOutcome, TerminationReason, Variable};
 use std::time::{Duration, Instant};
+
+/// Longest stretch microlp runs without a look at the cancellation flag: it has no flag of its
+/// own, so the search runs in time slices, resumed until done, the deadline or cancellation.
+const SLICE: Duration = Duration::from_millis(100);
 
 /// What a stage optimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,18 @@ pub fn milp(
     deadline: Option<Instant>,
     start: Option<&Assignment>,
 ) -> Outcome {
+    milp_cancellable(p, multi, deadline, start, &Cancel::new())
+}
+
+/// [`milp`] that also stops (status [`Status::Cancelled`], with the best allocation found so
+/// far) within about 100 ms of `cancel` being raised.
+pub fn milp_cancellable(
+    p: &Problem,
+    multi: bool,
+    deadline: Option<Instant>,
+    start: Option<&Assignment>,
+    cancel: &Cancel,
+) -> Outcome {
     let began = Instant::now();
     let penalties = p.penalties(multi);
     let mut best: Assignment = start
@@ -78,7 +95,7 @@ pub fn milp(
     for l in 0..levels {
         let have = served(&best, l);
         if have < servable[l] {
-            let stage = run(p, multi, Goal::Count(l), &counts, &best, deadline);
+            let stage = run(p, multi, Goal::Count(l), &counts, &best, deadline, cancel);
             nodes += stage.nodes;
             if let Some(a) = stage.assignment.filter(|a| served(a, l) > have) {
                 best = a;
@@ -130,7 +147,7 @@ pub fn milp(
             b
         }
         None => {
-            let stage = run(p, multi, Goal::Value, &counts, &best, deadline);
+            let stage = run(p, multi, Goal::Value, &counts, &best, deadline, cancel);
             nodes += stage.nodes;
             if let Some(a) = stage.assignment {
                 if p.objective(&a, multi, &penalties) <= p.objective(&best, multi, &penalties) {
@@ -154,6 +171,9 @@ pub fn milp(
     let bound = bound.min(objective);
     if status == Status::Optimal && relative_gap(objective, bound) > 1e-6 {
         status = Status::TimeLimit;
+    }
+    if status == Status::TimeLimit && cancel.is_cancelled() {
+        status = Status::Cancelled;
     }
     Outcome {
         assignment: best,
@@ -190,6 +210,7 @@ fn run(
     counts: &[usize],
     start: &Assignment,
     deadline: Option<Instant>,
+    cancel: &Cancel,
 ) -> Stage {
     let unproven = Stage {
         assignment: None,
@@ -197,18 +218,44 @@ fn run(
         bound: None,
         nodes: 0,
     };
-    let time_limit = match deadline {
-        Some(d) => match d.checked_duration_since(Instant::now()) {
-            Some(t) if t > Duration::ZERO => Some(t),
-            _ => return unproven,
-        },
-        None => None,
+    // The next time slice: at most SLICE, and never past the deadline; None once the
+    // deadline has passed or the flag is up.
+    let slice = || -> Option<Duration> {
+        if cancel.is_cancelled() {
+            return None;
+        }
+        match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(t) if t > Duration::ZERO => Some(t.min(SLICE)),
+                _ => None,
+            },
+            None => Some(SLICE),
+        }
+    };
+    let Some(first) = slice() else {
+        return unproven;
     };
     let (program, vars) = build(p, multi, goal, counts);
     let mut options = microlp::SolveOptions::default();
-    options.time_limit = time_limit;
+    options.time_limit = Some(first);
     options.warm_start = Some(hint(p, &vars, start));
-    let solution = match program.solve_with(options) {
+    let mut outcome = program.solve_with(options);
+    // Resume slice by slice while the search is only out of time.
+    while let Ok(o) = &outcome {
+        if o.termination_reason() != TerminationReason::TimeLimit {
+            break;
+        }
+        let Some(next) = slice() else {
+            break;
+        };
+        let mut resume = o.last_resume_options();
+        resume.time_limit = Some(next);
+        outcome = match outcome {
+            Ok(o) => o.resume_with(resume),
+            Err(e) => Err(e),
+        };
+    }
+    let solution = match outcome {
         Ok(SolveOutcome::Solution(s)) => s,
         Ok(SolveOutcome::Interrupted(i)) => {
             return Stage {

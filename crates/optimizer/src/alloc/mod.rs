@@ -15,7 +15,7 @@ mod milp;
 mod polish;
 
 pub use lagrange::{lagrangian, LagrangeOptions};
-pub use milp::milp;
+pub use milp::{milp, milp_cancellable};
 
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ pub struct Choice {
 impl Choice {
     /// Units the choice takes in single mode.
     pub fn units(&self) -> u64 {
-        self.replicas * self.units_per_replica
+        self.replicas.saturating_mul(self.units_per_replica)
     }
 }
 
@@ -93,6 +93,8 @@ pub enum Status {
     TimeLimit,
     /// The iteration budget ran out (Lagrangian).
     IterationLimit,
+    /// The cancellation flag stopped the search; the best allocation found is returned.
+    Cancelled,
 }
 
 impl Status {
@@ -103,6 +105,7 @@ impl Status {
             Self::GapReached => "gap reached",
             Self::TimeLimit => "time limit",
             Self::IterationLimit => "iteration limit",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -206,7 +209,7 @@ impl Problem {
         for (s, parts) in self.servers.iter().zip(a) {
             for &(c, n) in parts {
                 let c = &s.choices[c];
-                used[c.ty] += n * c.units_per_replica;
+                used[c.ty] = used[c.ty].saturating_add(n.saturating_mul(c.units_per_replica));
             }
         }
         used

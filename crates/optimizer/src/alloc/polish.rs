@@ -3,6 +3,7 @@
 //! the type whose move costs least. Every move lowers the objective and keeps the capacities.
 
 use super::{Assignment, Problem};
+use crate::cancel::Cancel;
 use std::time::Instant;
 
 /// What one server's current state is worth and takes.
@@ -11,13 +12,15 @@ struct Held {
     value: f64,
 }
 
-/// Improves `a` in place until no move helps, `rounds` passes are done or `deadline` passes.
+/// Improves `a` in place until no move helps, `rounds` passes are done, `deadline` passes or
+/// `cancel` is raised.
 pub(super) fn polish(
     p: &Problem,
     a: &mut Assignment,
     penalties: &[f64],
     rounds: usize,
     deadline: Option<Instant>,
+    cancel: &Cancel,
 ) {
     let n = p.servers.len();
     let held = |a: &Assignment, s: usize| -> Held {
@@ -54,7 +57,7 @@ pub(super) fn polish(
         }
         let mut improved = false;
         for s in 0..n {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) || cancel.is_cancelled() {
                 return;
             }
             let hs = held(a, s);

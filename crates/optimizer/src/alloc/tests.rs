@@ -285,3 +285,25 @@ fn a_bound_cut_short_stays_below_the_optimum_even_with_negative_values() {
         assert!(p.feasible(&cut.assignment, false));
     }
 }
+
+/// Issue 16: a raised cancellation flag stops both solvers at once, with a feasible allocation
+/// (the start, if any) and a valid bound, however long they were given.
+#[test]
+fn a_cancelled_solve_stops_with_the_start() {
+    let p = random(77, 300, 2, 0.6);
+    let lagr = lagrangian(&p, &LagrangeOptions::default(), None);
+    let cancel = crate::cancel::Cancel::new();
+    cancel.cancel();
+    let out = milp_cancellable(&p, false, None, Some(&lagr.assignment), &cancel);
+    assert_eq!(out.status, Status::Cancelled);
+    assert_eq!(out.assignment, lagr.assignment);
+    assert!(out.bound <= out.objective);
+    let options = LagrangeOptions {
+        cancel,
+        ..LagrangeOptions::default()
+    };
+    let out = lagrangian(&p, &options, Some(&lagr.assignment));
+    assert_eq!(out.status, Status::Cancelled);
+    assert!(out.iterations <= 1, "{}", out.iterations);
+    assert!(p.feasible(&out.assignment, false));
+}

@@ -40,7 +40,8 @@ pub enum Command {
     /// Print the data of a directory (or system file) as one normalised system JSON file (the
     /// shape `grpcurl -d @` sends to OptimizeOne).
     System(SystemArgs),
-    /// Serve the gRPC API (inferno.v1.Optimizer, health, reflection, /metrics).
+    /// Serve the gRPC API (inferno.v1.Optimizer, health, reflection, /metrics) and the ops
+    /// listener (/healthz, /metrics).
     Serve(ServeArgs),
 }
 
@@ -57,9 +58,21 @@ pub struct SystemArgs {
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: $INFERNO_HOST:$INFERNO_PORT, else 0.0.0.0:3302].
+    /// gRPC address [default: $INFERNO_HOST:$INFERNO_PORT, else 127.0.0.1:3302]. Beyond
+    /// loopback only with --auth-token-file.
     #[arg(long, env = "INFERNO_OPTIMIZER_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
+    /// File with the bearer token every call must carry (a mounted Secret), except health,
+    /// reflection and GET /metrics; none = no check, loopback only.
+    #[arg(long, env = "INFERNO_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Read-only HTTP address for probes and Prometheus: GET /healthz, GET /metrics.
+    #[arg(
+        long,
+        default_value = "0.0.0.0:3312",
+        env = "INFERNO_OPTIMIZER_OPS_LISTEN"
+    )]
+    pub ops_listen: std::net::SocketAddr,
     /// Keep a system between calls (set/add/get/remove RPCs, Optimize, ApplyAllocation).
     #[arg(long, env = "INFERNO_OPTIMIZER_STATEFUL")]
     pub stateful: bool,
@@ -232,46 +245,75 @@ fn warn(warnings: &[inferno_api::Problem]) {
     }
 }
 
-/// The listen address: the flag, else the seed's INFERNO_HOST / INFERNO_PORT, else 0.0.0.0:3302.
-fn listen_address(flag: Option<std::net::SocketAddr>) -> Result<std::net::SocketAddr, CliError> {
+/// The listen address and what set it: the flag, else the seed's INFERNO_HOST / INFERNO_PORT,
+/// else 127.0.0.1:3302 (the pod's containers share loopback; nothing else needs the port).
+fn listen_address(
+    flag: Option<std::net::SocketAddr>,
+) -> Result<(std::net::SocketAddr, &'static str), CliError> {
     if let Some(a) = flag {
-        return Ok(a);
+        return Ok((a, "--listen"));
     }
     let host = std::env::var("INFERNO_HOST")
         .ok()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "0.0.0.0".into());
+        .unwrap_or_else(|| "127.0.0.1".into());
     let port = std::env::var("INFERNO_PORT")
         .ok()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "3302".into());
     format!("{host}:{port}")
         .parse()
+        .map(|a| (a, "INFERNO_HOST/INFERNO_PORT"))
         .map_err(|e| CliError::Input(format!("INFERNO_HOST/INFERNO_PORT: {host}:{port}: {e}")))
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
+    use futures::FutureExt;
     inferno_telemetry::init_tracing(args.log_format);
-    if !(args.request_timeout.is_finite() && args.request_timeout > 0.0) {
-        return Err(CliError::Input(format!(
-            "--request-timeout: must be > 0, got {}",
-            args.request_timeout
-        )));
-    }
-    let addr = listen_address(args.listen)?;
+    let request_timeout = Some(args.request_timeout)
+        .filter(|t| *t > 0.0)
+        .and_then(|t| std::time::Duration::try_from_secs_f64(t).ok())
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "--request-timeout: must be a number of seconds > 0, got {}",
+                args.request_timeout
+            ))
+        })?;
+    let (addr, what) = listen_address(args.listen)?;
+    let credential = args
+        .auth_token_file
+        .as_deref()
+        .map(inferno_telemetry::Credential::from_file)
+        .transpose()
+        .map_err(|e| CliError::Input(format!("--auth-token-file: {e}")))?;
+    inferno_telemetry::auth::check_exposure(what, addr, credential.as_ref())
+        .map_err(CliError::Input)?;
     let config = crate::grpc::ServeConfig {
         stateful: args.stateful,
         max_request_bytes: args.max_request_bytes,
-        request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
+        request_timeout,
+        credential,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| CliError::Input(format!("cannot listen on {addr}: {e}")))?;
-        crate::grpc::run(listener, config, inferno_telemetry::shutdown_signal())
+            .map_err(|e| CliError::Input(format!("{what} {addr}: cannot listen: {e}")))?;
+        let ops_addr = args.ops_listen;
+        let ops = tokio::net::TcpListener::bind(ops_addr)
             .await
-            .map_err(|e| CliError::Input(format!("server failed: {e}")))
+            .map_err(|e| CliError::Input(format!("--ops-listen {ops_addr}: cannot listen: {e}")))?;
+        let shutdown = inferno_telemetry::shutdown_signal().boxed().shared();
+        let metrics = std::sync::Arc::new(crate::grpc::Metrics::default());
+        let ops = tokio::spawn(crate::grpc::run_ops(ops, metrics.clone(), shutdown.clone()));
+        crate::grpc::run_with(listener, config, metrics, shutdown)
+            .await
+            .map_err(|e| CliError::Input(format!("server failed: {e}")))?;
+        match ops.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CliError::Input(format!("ops listener failed: {e}"))),
+            Err(e) => Err(CliError::Input(format!("ops listener failed: {e}"))),
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -284,4 +326,30 @@ fn generate(args: &GenerateArgs, out: &mut dyn std::io::Write) -> Result<ExitCod
     serde_json::to_writer(&mut *out, &system).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16 (hardening): the optimizer listened on 0.0.0.0; inside the pod only the
+    /// controller calls it, over loopback.
+    #[test]
+    fn the_default_listen_address_is_loopback() {
+        let flag: std::net::SocketAddr = "0.0.0.0:9".parse().unwrap();
+        assert_eq!(listen_address(Some(flag)).unwrap(), (flag, "--listen"));
+        if std::env::var_os("INFERNO_HOST").is_none() && std::env::var_os("INFERNO_PORT").is_none()
+        {
+            let (addr, what) = listen_address(None).unwrap();
+            assert_eq!(addr, "127.0.0.1:3302".parse().unwrap());
+            assert_eq!(what, "INFERNO_HOST/INFERNO_PORT");
+        }
+        let args = Args::try_parse_from(["inferno-optimizer", "serve"]).unwrap();
+        let Command::Serve(serve) = args.command else {
+            panic!("not serve");
+        };
+        if std::env::var_os("INFERNO_OPTIMIZER_OPS_LISTEN").is_none() {
+            assert_eq!(serve.ops_listen, "0.0.0.0:3312".parse().unwrap());
+        }
+    }
 }

@@ -3,12 +3,15 @@
 use super::table::num;
 use super::{CliError, QueueArgs};
 use crate::queue::{
-    optimal_concurrency, Analyzer, ConcurrencySearch, Metrics, PerfParams, QueueConfig, Targets,
+    optimal_concurrency, Analyzer, ConcurrencySearch, Metrics, QueueConfig, QueueInput, Targets,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
+
+/// `concurrency` searches up to this batch size when the problem gives none.
+const DEFAULT_CONCURRENCY_BOUND: u32 = 256;
 
 /// The keys of the problem file, as the reference spells them.
 const KEYS: [&str; 10] = [
@@ -66,7 +69,7 @@ fn unknown_keys(value: &Value, file: &str, strict: bool) -> Vec<inferno_api::Pro
         .collect()
 }
 
-fn problem(args: &QueueArgs, default_batch: i64) -> Result<(Problem, String), CliError> {
+fn problem(args: &QueueArgs) -> Result<(Problem, String), CliError> {
     let (mut p, source) = match &args.problem {
         Some(path) => {
             let label = path.display().to_string();
@@ -104,46 +107,36 @@ fn problem(args: &QueueArgs, default_batch: i64) -> Result<(Problem, String), Cl
     if let Some(q) = args.max_queue_size {
         p.maxqueuesize = i64::from(q);
     }
-    if p.maxbatchsize == 0 {
-        p.maxbatchsize = default_batch;
-    }
     Ok((p, source))
 }
 
-fn config(p: &Problem, source: &str) -> Result<QueueConfig, CliError> {
-    let field = |name: &str, ok: bool, v: String| -> Result<(), CliError> {
-        if ok {
-            Ok(())
-        } else {
-            Err(CliError::Input(format!("{source}: field {name}: {v}")))
-        }
+/// The model's problem, or every field outside `inferno_api::limits` (one line each, naming
+/// the source and the field). `maxBatchSize` 0 means `default_batch` where there is one; with
+/// `rate`, `RPS` is checked too.
+fn config(
+    p: &Problem,
+    source: &str,
+    default_batch: Option<u32>,
+    rate: bool,
+) -> Result<(QueueConfig, Targets), CliError> {
+    let input = QueueInput {
+        rps: p.rps,
+        max_batch_size: p.maxbatchsize,
+        avg_input_tokens: p.avginputtokens,
+        avg_output_tokens: p.avgoutputtokens,
+        alpha: p.alpha,
+        beta: p.beta,
+        gamma: p.gamma,
+        max_queue_size: p.maxqueuesize,
+        target_ttft: p.targetttft,
+        target_itl: p.targetitl,
     };
-    field(
-        "maxBatchSize",
-        (1..=1 << 20).contains(&p.maxbatchsize),
-        format!("must be in 1..=1048576, got {}", p.maxbatchsize),
-    )?;
-    field(
-        "maxQueueSize",
-        (0..=1 << 24).contains(&p.maxqueuesize),
-        format!("must be in 0..=16777216, got {}", p.maxqueuesize),
-    )?;
-    field(
-        "avgOutputTokens",
-        p.avgoutputtokens >= 1.0,
-        format!("must be >= 1, got {}", p.avgoutputtokens),
-    )?;
-    Ok(QueueConfig {
-        max_batch: p.maxbatchsize as u32,
-        max_queue: p.maxqueuesize as u32,
-        max_tokens: 0,
-        params: PerfParams {
-            alpha: p.alpha,
-            beta: p.beta,
-            gamma: p.gamma,
-        },
-        in_tokens: p.avginputtokens,
-        out_tokens: p.avgoutputtokens,
+    input.check(default_batch, rate).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{source}: field {e}"))
+            .collect();
+        CliError::Input(lines.join("\n"))
     })
 }
 
@@ -194,20 +187,16 @@ fn emit(
 }
 
 pub(crate) fn analyze(args: &QueueArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let (p, source) = problem(args, 0)?;
-    let analyzer = Analyzer::new(config(&p, &source)?)?;
-    let m = analyzer.analyze(p.rps)?;
+    let (p, source) = problem(args)?;
+    let (config, _) = config(&p, &source, None, true)?;
+    let m = Analyzer::new(config)?.analyze(p.rps)?;
     emit(args.json, metrics_json(&m), |o| metrics_text(&m, o), out)
 }
 
 pub(crate) fn size(args: &QueueArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let (p, source) = problem(args, 0)?;
-    let analyzer = Analyzer::new(config(&p, &source)?)?;
-    let s = analyzer.size(&Targets {
-        ttft: p.targetttft,
-        itl: p.targetitl,
-        tps: 0.0,
-    })?;
+    let (p, source) = problem(args)?;
+    let (config, targets) = config(&p, &source, None, false)?;
+    let s = Analyzer::new(config)?.size(&targets)?;
     let mut value = metrics_json(&s.metrics);
     value["RPSTargetTTFT"] = json!(s.rate_ttft);
     value["RPSTargetITL"] = json!(s.rate_itl);
@@ -231,13 +220,8 @@ pub(crate) fn size(args: &QueueArgs, out: &mut dyn Write) -> Result<ExitCode, Cl
 }
 
 pub(crate) fn concurrency(args: &QueueArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let (p, source) = problem(args, 256)?;
-    let base = config(&p, &source)?;
-    let targets = Targets {
-        ttft: p.targetttft,
-        itl: p.targetitl,
-        tps: 0.0,
-    };
+    let (p, source) = problem(args)?;
+    let (base, targets) = config(&p, &source, Some(DEFAULT_CONCURRENCY_BOUND), false)?;
     let search = ConcurrencySearch {
         max_batch: base.max_batch,
         ..ConcurrencySearch::default()

@@ -3,7 +3,9 @@
 use super::table::{num, Table};
 use super::{CliError, SolveArgs};
 use crate::candidate::BatchSizing;
-use crate::solver::{solve, SaturationPolicy, Solution, SolveOptions, SolveReport, SolverKind};
+use crate::solver::{
+    solve, time_limit, SaturationPolicy, Solution, SolveOptions, SolveReport, SolverKind,
+};
 use inferno_api::SystemSpec;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -12,6 +14,15 @@ use std::process::ExitCode;
 
 pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
     let spec = super::load(&args.path, args.strict)?;
+    // `null`, `{}` and `{"system": null}` parse as an empty system: say so rather than print
+    // an empty solution.
+    if spec.server_data.servers.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: {}",
+            args.path.display(),
+            crate::Error::NoServers
+        )));
+    }
     let mut options = SolveOptions::from_spec(&spec).map_err(CliError::Input)?;
     options.unlimited |= args.unlimited;
     options.delayed_best_effort |= args.delayed_best_effort;
@@ -48,12 +59,7 @@ pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, Cli
         }
     }
     if let Some(t) = args.time_limit {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(CliError::Input(format!(
-                "--time-limit: must be a positive number of seconds, got {t}"
-            )));
-        }
-        options.time_limit = Some(std::time::Duration::from_secs_f64(t));
+        options.time_limit = Some(time_limit("--time-limit", t).map_err(CliError::Input)?);
     }
     let solution = solve(&spec, &options);
     if args.json {

@@ -15,6 +15,9 @@ const BUCKETS: [f64; 12] = [
 pub struct Metrics {
     solves: AtomicU64,
     errors: AtomicU64,
+    cancelled: AtomicU64,
+    rejected: AtomicU64,
+    busy: AtomicU64,
     latency: Mutex<Histogram>,
     last: Mutex<Last>,
 }
@@ -66,6 +69,32 @@ impl Metrics {
         self.solves.load(Ordering::Relaxed)
     }
 
+    /// Records a computation that saw its cancellation flag (deadline, client gone) and stopped.
+    pub fn cancelled(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Computations stopped by their cancellation flag so far.
+    pub fn cancelled_count(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Records servers set aside because their own data is invalid.
+    pub fn rejected(&self, servers: usize) {
+        self.rejected.fetch_add(servers as u64, Ordering::Relaxed);
+    }
+
+    /// Marks a computation running on the blocking pool until the guard is dropped.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(&self.busy)
+    }
+
+    /// Computations running now (a cancelled one counts until it has stopped).
+    pub fn busy_count(&self) -> u64 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -90,6 +119,42 @@ impl Metrics {
             out,
             "inferno_optimizer_errors_total {}",
             self.errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP inferno_optimizer_cancelled_total Computations stopped early because their \
+             request's deadline passed or its client went away."
+        );
+        let _ = writeln!(out, "# TYPE inferno_optimizer_cancelled_total counter");
+        let _ = writeln!(
+            out,
+            "inferno_optimizer_cancelled_total {}",
+            self.cancelled.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP inferno_optimizer_rejected_servers_total Servers left unplaced because their \
+             own data is invalid (the others were solved)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE inferno_optimizer_rejected_servers_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "inferno_optimizer_rejected_servers_total {}",
+            self.rejected.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP inferno_optimizer_computations_in_flight Solves and queue computations running \
+             now."
+        );
+        let _ = writeln!(out, "# TYPE inferno_optimizer_computations_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "inferno_optimizer_computations_in_flight {}",
+            self.busy.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
@@ -142,5 +207,15 @@ impl Metrics {
             last.unplaced
         );
         out
+    }
+}
+
+/// A computation in flight; dropping it ends it (see [`Metrics::busy`]).
+#[derive(Debug)]
+pub struct Busy<'a>(&'a AtomicU64);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

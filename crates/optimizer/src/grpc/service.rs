@@ -1,17 +1,26 @@
 //! The `inferno.v1.Optimizer` service.
+//!
+//! Every computation (validation and solve, the queue calls) runs on the blocking pool with a
+//! [`Cancel`] flag, under a deadline: the request's `grpc-timeout`, capped by the server's
+//! request timeout. When the deadline passes the handler answers DEADLINE_EXCEEDED and raises
+//! the flag; when the request's future is dropped (the client went away, tonic's own timer)
+//! the guard it holds raises it. The computation sees the flag within a fraction of a second
+//! and stops, so a core is never kept busy for a request nobody waits for.
 
+use super::edge::Arrival;
 use super::metrics::Metrics;
 use super::response::{concurrency_response, optimize_response, queue_metrics, size_response};
 use super::state;
-use crate::queue::{
-    optimal_concurrency, Analyzer, ConcurrencySearch, PerfParams, QueueConfig, Targets,
-};
-use crate::solver::{solve, Solution, SolveOptions};
-use inferno_api::{check, FileNames, SystemSpec};
+use crate::cancel::Cancel;
+use crate::error::Error;
+use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, QueueInput};
+use crate::solver::{solve_cancellable, Reason, Solution, SolveOptions, Unplaced};
+use inferno_api::{check_each_server, FileNames, SystemSpec};
 use inferno_proto::v1::{self, optimizer_server::Optimizer};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, instrument, warn};
 
@@ -28,6 +37,7 @@ pub(crate) struct Stored {
 pub struct OptimizerService {
     stored: Option<Arc<RwLock<Stored>>>,
     metrics: Arc<Metrics>,
+    timeout: Duration,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -36,13 +46,48 @@ fn bad(e: impl std::fmt::Display) -> Status {
     Status::invalid_argument(e.to_string())
 }
 
+/// The status of a failed computation: cancelled, or the input's fault.
+fn status(e: Error) -> Status {
+    match e {
+        Error::Cancelled => Status::cancelled(e.to_string()),
+        e => bad(e),
+    }
+}
+
+/// `OptimalConcurrency` searches up to this batch size when the request gives none.
+const DEFAULT_CONCURRENCY_BOUND: u32 = 256;
+
+/// The request's `grpc-timeout` (`<digits><unit>`, unit one of H M S m u n).
+fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let v = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let digits = v.get(..v.len().checked_sub(1)?)?;
+    let n: u64 = digits.parse().ok()?;
+    Some(match v.get(v.len() - 1..)? {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 impl OptimizerService {
-    /// A service; `stateful` enables the set/add/get/remove RPCs and Optimize.
+    /// A service; `stateful` enables the set/add/get/remove RPCs and Optimize. Requests may run
+    /// 60 s (see [`OptimizerService::with_timeout`]).
     pub fn new(stateful: bool, metrics: Arc<Metrics>) -> Self {
         Self {
             stored: stateful.then(|| Arc::new(RwLock::new(Stored::default()))),
             metrics,
+            timeout: Duration::from_secs(60),
         }
+    }
+
+    /// The longest a request may run before it ends in DEADLINE_EXCEEDED.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     fn stored(&self) -> Result<&Arc<RwLock<Stored>>, Status> {
@@ -62,39 +107,82 @@ impl OptimizerService {
         f(&guard)
     }
 
-    /// Validates and solves `spec` on the blocking pool; INVALID_ARGUMENT lists every problem.
-    async fn solve(
+    /// When the request must be answered: the server's timeout, or the client's deadline if
+    /// sooner, counted from the call's arrival. The client's is moved a little earlier (a
+    /// tenth, at most 10 ms) so this answer, DEADLINE_EXCEEDED, comes before tonic's own timer
+    /// for `grpc-timeout` fires (which would answer CANCELLED).
+    fn deadline<T>(&self, request: &Request<T>) -> Instant {
+        let arrival = request
+            .extensions()
+            .get::<Arrival>()
+            .map_or_else(Instant::now, |a| a.0);
+        let far = || arrival + Duration::from_secs(86_400 * 365);
+        let server = arrival.checked_add(self.timeout).unwrap_or_else(far);
+        match grpc_timeout(request.metadata()) {
+            Some(client) => {
+                let margin = (client / 10).min(Duration::from_millis(10));
+                let client = arrival.checked_add(client - margin).unwrap_or_else(far);
+                server.min(client)
+            }
+            None => server,
+        }
+    }
+
+    /// Runs `work` on the blocking pool until `deadline`, with a cancellation flag that goes up
+    /// when the deadline passes (the answer is then DEADLINE_EXCEEDED) or when this future is
+    /// dropped. Failures are counted; so are computations that saw the flag and stopped.
+    async fn compute<T: Send + 'static>(
         &self,
-        spec: SystemSpec,
-        label: &str,
-    ) -> Result<(Solution, Vec<String>), Status> {
-        let result = self.solve_inner(spec, label).await;
+        deadline: Instant,
+        work: impl FnOnce(&Cancel) -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let cancel = Cancel::new();
+        let guard = cancel.on_drop();
+        let (flag, metrics) = (cancel.clone(), self.metrics.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let _busy = metrics.busy();
+            let result = work(&flag);
+            if flag.observed() > 0 {
+                metrics.cancelled();
+            }
+            result
+        });
+        let result = match tokio::time::timeout_at(deadline.into(), task).await {
+            Ok(done) => {
+                guard.disarm();
+                done.unwrap_or_else(|e| {
+                    Err(Status::internal(format!("the computation failed: {e}")))
+                })
+            }
+            Err(_) => {
+                // Dropping the guard raises the flag: the computation stops soon.
+                drop(guard);
+                Err(Status::deadline_exceeded(
+                    "the request's deadline passed before the computation finished; it was stopped",
+                ))
+            }
+        };
         if result.is_err() {
             self.metrics.failed();
         }
         result
     }
 
-    async fn solve_inner(
+    /// Validates and solves `spec` (see [`solve_each_server`]), logging the outcome.
+    async fn solve(
         &self,
         spec: SystemSpec,
-        label: &str,
+        label: &'static str,
+        deadline: Instant,
     ) -> Result<(Solution, Vec<String>), Status> {
-        let loaded = check(spec, &FileNames::single(label)).map_err(bad)?;
-        let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-        let options = SolveOptions::from_spec(&loaded.spec).map_err(bad)?;
-        let start = Instant::now();
-        let solution = tokio::task::spawn_blocking(move || solve(&loaded.spec, &options))
-            .await
-            .map_err(|e| Status::internal(format!("solver task failed: {e}")))?;
-        let took = start.elapsed();
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        let (solution, warnings) = self
+            .compute(deadline, move |cancel| {
+                solve_each_server(spec, label, cancel, &metrics)
+            })
+            .await?;
         let total = solution.total_cost();
-        self.metrics.solved(
-            took,
-            total,
-            solution.placements.len(),
-            solution.unplaced.len(),
-        );
         info!(
             servers = solution.placements.len() + solution.unplaced.len(),
             placed = solution.placements.len(),
@@ -103,7 +191,7 @@ impl OptimizerService {
             solver = solution.report.solver,
             status = solution.report.status,
             gap = solution.report.gap,
-            duration_ms = took.as_secs_f64() * 1e3,
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
             "solved"
         );
         for p in solution.placements.values() {
@@ -118,67 +206,106 @@ impl OptimizerService {
     }
 }
 
-fn queue_config(
-    r: &v1::QueueRequest,
-    default_batch: i32,
-) -> Result<(QueueConfig, Targets), Status> {
-    let batch = if r.max_batch_size == 0 {
-        default_batch
-    } else {
-        r.max_batch_size
-    };
-    let batch = u32::try_from(batch)
-        .ok()
-        .filter(|b| *b >= 1)
-        .ok_or_else(|| {
-            bad(format!(
-                "field maxBatchSize: must be >= 1, got {}",
-                r.max_batch_size
-            ))
-        })?;
-    let queue = u32::try_from(r.max_queue_size).map_err(|_| {
-        bad(format!(
-            "field maxQueueSize: must be >= 0, got {}",
-            r.max_queue_size
-        ))
-    })?;
-    let config = QueueConfig {
-        max_batch: batch,
-        max_queue: queue,
-        max_tokens: 0,
-        params: PerfParams {
-            alpha: r.alpha,
-            beta: r.beta,
-            gamma: r.gamma,
-        },
-        in_tokens: r.avg_input_tokens,
-        out_tokens: r.avg_output_tokens,
-    };
-    Ok((
-        config,
-        Targets {
-            ttft: r.target_ttft,
-            itl: r.target_itl,
-            tps: 0.0,
-        },
-    ))
+/// Validates `spec` and solves it, on the calling (blocking) thread. A system without servers
+/// is INVALID_ARGUMENT; so is invalid shared data (accelerators, capacity, models, classes,
+/// optimizer flags), with every problem. A server whose own data is invalid is left out of the
+/// solve and reported unplaced (`invalid-data`) with its problems: one bad server never stops
+/// the decisions for the others.
+fn solve_each_server(
+    spec: SystemSpec,
+    label: &str,
+    cancel: &Cancel,
+    metrics: &Metrics,
+) -> Result<(Solution, Vec<String>), Status> {
+    if spec.server_data.servers.is_empty() {
+        return Err(bad(format!("{label}: {}", Error::NoServers)));
+    }
+    let checked = check_each_server(spec, &FileNames::single(label)).map_err(bad)?;
+    let spec = &checked.loaded.spec;
+    let warnings: Vec<String> = checked
+        .loaded
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let options = SolveOptions::from_spec(spec).map_err(bad)?;
+    let start = Instant::now();
+    let mut solution = solve_cancellable(spec, &options, cancel).map_err(status)?;
+    let took = start.elapsed();
+    if !checked.rejected.is_empty() {
+        metrics.rejected(checked.rejected.len());
+        // Unplaced servers in the order given: the kept ones fill the indices not rejected.
+        let rejected: HashSet<usize> = checked.rejected.iter().map(|r| r.index).collect();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let kept = (0..).filter(|i| !rejected.contains(i));
+        for (s, i) in spec.server_data.servers.iter().zip(kept) {
+            index.entry(s.name.as_str()).or_insert(i);
+        }
+        let mut unplaced: Vec<(usize, Unplaced)> = std::mem::take(&mut solution.unplaced)
+            .into_iter()
+            .map(|u| {
+                (
+                    index.get(u.server.as_str()).copied().unwrap_or(usize::MAX),
+                    u,
+                )
+            })
+            .collect();
+        unplaced.extend(checked.rejected.iter().map(|r| {
+            let reason = Reason::InvalidData(r.reason());
+            let server = r.name.clone();
+            (r.index, Unplaced { server, reason })
+        }));
+        unplaced.sort_by_key(|(i, _)| *i);
+        solution.unplaced = unplaced.into_iter().map(|(_, u)| u).collect();
+    }
+    metrics.solved(
+        took,
+        solution.total_cost(),
+        solution.placements.len(),
+        solution.unplaced.len(),
+    );
+    Ok((solution, warnings))
+}
+
+/// The fields of a queue request as the model's input.
+fn queue_input(r: &v1::QueueRequest) -> QueueInput {
+    QueueInput {
+        rps: r.rps,
+        max_batch_size: i64::from(r.max_batch_size),
+        avg_input_tokens: r.avg_input_tokens,
+        avg_output_tokens: r.avg_output_tokens,
+        alpha: r.alpha,
+        beta: r.beta,
+        gamma: r.gamma,
+        max_queue_size: i64::from(r.max_queue_size),
+        target_ttft: r.target_ttft,
+        target_itl: r.target_itl,
+    }
+}
+
+/// INVALID_ARGUMENT naming every field out of its range.
+fn out_of_range(errors: Vec<String>) -> Status {
+    Status::invalid_argument(errors.join("; "))
 }
 
 #[tonic::async_trait]
 impl Optimizer for OptimizerService {
     #[instrument(skip_all, fields(rpc = "OptimizeOne"))]
     async fn optimize_one(&self, request: Request<v1::SystemData>) -> Reply<v1::OptimizeResponse> {
+        let deadline = self.deadline(&request);
         let system = request.into_inner().system.unwrap_or_default();
-        let (solution, warnings) = self.solve(system.into(), "OptimizeOne request").await?;
+        let label = "OptimizeOne request";
+        let (solution, warnings) = self.solve(system.into(), label, deadline).await?;
         Ok(Response::new(optimize_response(&solution, warnings)?))
     }
 
     #[instrument(skip_all, fields(rpc = "Optimize"))]
     async fn optimize(&self, request: Request<v1::OptimizerSpec>) -> Reply<v1::OptimizeResponse> {
+        let deadline = self.deadline(&request);
         let flags = request.into_inner().into();
         let mut spec = self.read(|s| Ok(s.spec.clone()))?;
         spec.optimizer_data.optimizer = flags;
-        let (solution, warnings) = self.solve(spec, "stored system").await?;
+        let (solution, warnings) = self.solve(spec, "stored system", deadline).await?;
         self.write(|s| {
             s.decided.clear();
             for server in &mut s.spec.server_data.servers {
@@ -480,19 +607,31 @@ impl Optimizer for OptimizerService {
     }
 
     async fn analyze(&self, r: Request<v1::QueueRequest>) -> Reply<v1::QueueMetrics> {
-        let r = r.into_inner();
-        let (config, _) = queue_config(&r, 0)?;
-        let m = Analyzer::new(config)
-            .and_then(|a| a.analyze(r.rps))
-            .map_err(bad)?;
+        let deadline = self.deadline(&r);
+        let input = queue_input(r.get_ref());
+        let (config, _) = input.check(None, true).map_err(out_of_range)?;
+        let m = self
+            .compute(deadline, move |_| {
+                Analyzer::new(config)
+                    .and_then(|a| a.analyze(input.rps))
+                    .map_err(status)
+            })
+            .await?;
         Ok(Response::new(queue_metrics(&m)))
     }
 
     async fn size(&self, r: Request<v1::QueueRequest>) -> Reply<v1::SizeResponse> {
-        let (config, targets) = queue_config(&r.into_inner(), 0)?;
-        let s = Analyzer::new(config)
-            .and_then(|a| a.size(&targets))
-            .map_err(bad)?;
+        let deadline = self.deadline(&r);
+        let (config, targets) = queue_input(r.get_ref())
+            .check(None, false)
+            .map_err(out_of_range)?;
+        let s = self
+            .compute(deadline, move |_| {
+                Analyzer::new(config)
+                    .and_then(|a| a.size(&targets))
+                    .map_err(status)
+            })
+            .await?;
         Ok(Response::new(size_response(&s)))
     }
 
@@ -500,16 +639,19 @@ impl Optimizer for OptimizerService {
         &self,
         r: Request<v1::QueueRequest>,
     ) -> Reply<v1::ConcurrencyResponse> {
-        let (config, targets) = queue_config(&r.into_inner(), 256)?;
+        let deadline = self.deadline(&r);
+        let (config, targets) = queue_input(r.get_ref())
+            .check(Some(DEFAULT_CONCURRENCY_BOUND), false)
+            .map_err(out_of_range)?;
         let search = ConcurrencySearch {
             max_batch: config.max_batch,
             ..ConcurrencySearch::default()
         };
-        let c =
-            tokio::task::spawn_blocking(move || optimal_concurrency(&config, &targets, &search))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(bad)?;
+        let c = self
+            .compute(deadline, move |_| {
+                optimal_concurrency(&config, &targets, &search).map_err(status)
+            })
+            .await?;
         Ok(Response::new(concurrency_response(&c)))
     }
 }

@@ -3,6 +3,7 @@
 use super::chain::Chain;
 use super::service::{PerfParams, ServiceModel};
 use crate::error::{Error, Result};
+use inferno_api::limits::MAX_QUEUE_SIZE;
 
 /// Relative width of the usable rate range: `[s_1 eps, s_N (1 - eps)]`.
 const RATE_RANGE_EPSILON: f64 = 0.001;
@@ -79,7 +80,18 @@ impl Analyzer {
     /// (for example alpha = beta = gamma = 0).
     ///
     /// Unlike the reference, N = 1 with Q = 0 (a single state) is a valid model (spec 7.2).
+    /// The inputs must be within `inferno_api::limits` (see [`ServiceModel::new`]; Q at most
+    /// `MAX_QUEUE_SIZE`), which bounds the states of the chain and so the time of one analysis.
     pub fn new(config: QueueConfig) -> Result<Self> {
+        if i64::from(config.max_queue) > MAX_QUEUE_SIZE {
+            return Err(Error::invalid(
+                "maxQueueSize",
+                format!(
+                    "must be an integer in [0, {MAX_QUEUE_SIZE}], got {}",
+                    config.max_queue
+                ),
+            ));
+        }
         let service = ServiceModel::new(
             config.params,
             config.in_tokens,

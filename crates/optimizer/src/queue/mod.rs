@@ -7,16 +7,19 @@
 //!
 //! # Layout
 //! `service` (per-request closed forms), `chain` (stationary law), `analyzer` (metrics),
-//! `size` (root finding), `concurrency` (M* search).
+//! `size` (root finding), `concurrency` (M* search), `input` (a queue problem as requests and
+//! files state it, checked against `inferno_api::limits`).
 
 mod analyzer;
 mod chain;
 mod concurrency;
+mod input;
 mod service;
 mod size;
 
 pub use analyzer::{Analyzer, Metrics, QueueConfig, RateRange};
 pub use concurrency::{optimal_concurrency, Concurrency, ConcurrencySearch};
+pub use input::{QueueInput, MAX_RPS};
 pub use service::{
     chunk_threshold, peak_service_rate, PerfParams, ServiceModel, DEFAULT_MAX_TOKENS,
 };

@@ -5,6 +5,7 @@
 //! in decode; everything per request follows in closed form from `(alpha, beta, gamma, n, m, c)`.
 
 use crate::error::{Error, Result};
+use inferno_api::limits::{self, MAX_BATCH_SIZE, MAX_PERF_PARM, MAX_TOKENS};
 
 /// Default token budget per iteration (vLLM's `max_num_batched_tokens`).
 pub const DEFAULT_MAX_TOKENS: u32 = 8192;
@@ -32,7 +33,10 @@ pub struct ServiceModel {
 
 impl ServiceModel {
     /// Builds the model for occupancies `1..=max_batch` with token budget `max_tokens`
-    /// (0 = [`DEFAULT_MAX_TOKENS`]).
+    /// (0 = [`DEFAULT_MAX_TOKENS`]). Every input must be within `inferno_api::limits`, which
+    /// bounds the work and memory of the model: `max_batch` in 1..=`MAX_BATCH_SIZE`, the token
+    /// counts and budget at most `MAX_TOKENS` (at least 1 output token), the parameters at most
+    /// `MAX_PERF_PARM`.
     pub fn new(
         params: PerfParams,
         in_tokens: f64,
@@ -40,19 +44,27 @@ impl ServiceModel {
         max_batch: u32,
         max_tokens: u32,
     ) -> Result<Self> {
-        check_finite_nonneg("alpha", params.alpha)?;
-        check_finite_nonneg("beta", params.beta)?;
-        check_finite_nonneg("gamma", params.gamma)?;
-        check_finite_nonneg("avgInputTokens", in_tokens)?;
-        if !(out_tokens.is_finite() && out_tokens >= 1.0) {
+        within("alpha", params.alpha, MAX_PERF_PARM)?;
+        within("beta", params.beta, MAX_PERF_PARM)?;
+        within("gamma", params.gamma, MAX_PERF_PARM)?;
+        within("avgInputTokens", in_tokens, MAX_TOKENS)?;
+        if !(out_tokens.is_finite() && (1.0..=MAX_TOKENS).contains(&out_tokens)) {
             return Err(Error::invalid(
                 "avgOutputTokens",
-                format!("must be >= 1, got {out_tokens}"),
+                format!(
+                    "must be a finite number in [1, {}], got {}",
+                    limits::show(MAX_TOKENS),
+                    limits::show(out_tokens)
+                ),
             ));
         }
-        if max_batch == 0 {
-            return Err(Error::invalid("maxBatchSize", "must be >= 1"));
+        if !(1..=MAX_BATCH_SIZE).contains(&i64::from(max_batch)) {
+            return Err(Error::invalid(
+                "maxBatchSize",
+                format!("must be an integer in [1, {MAX_BATCH_SIZE}], got {max_batch}"),
+            ));
         }
+        within("maxTokens", f64::from(max_tokens), MAX_TOKENS)?;
         let budget = if max_tokens == 0 {
             DEFAULT_MAX_TOKENS
         } else {
@@ -171,6 +183,8 @@ impl ServiceModel {
 /// The largest batch service rate `max_{b <= max_batch} b / tau(b)` (requests/ms), and the rate
 /// at `max_batch` itself, without building the model: within a run of equal chunk counts the
 /// rate grows with b, so only run ends (the thresholds `b_c`) and `max_batch` are evaluated.
+/// The cost grows with `max_batch` (times the logarithm of the chunk counts), never with the
+/// token counts.
 pub fn peak_service_rate(
     params: PerfParams,
     in_tokens: f64,
@@ -179,42 +193,44 @@ pub fn peak_service_rate(
 ) -> (f64, f64) {
     let budget = f64::from(DEFAULT_MAX_TOKENS);
     let (n, m) = (in_tokens, out_tokens);
-    let rate = |b: u64, c: u32| -> f64 {
-        let cf = f64::from(c);
-        let prefill = (params.beta + params.gamma * (cf + 1.0) / 2.0) * n;
+    let rate = |b: u64, c: f64| -> f64 {
+        let prefill = (params.beta + params.gamma * (c + 1.0) / 2.0) * n;
         let decode = params.beta * m + params.gamma * m * (n + (m + 1.0) / 2.0);
-        let slope = (prefill + decode) / (cf + m);
-        b as f64 / ((cf + m) * (params.alpha + b as f64 * slope))
+        let slope = (prefill + decode) / (c + m);
+        b as f64 / ((c + m) * (params.alpha + b as f64 * slope))
     };
-    let top = u64::from(max_batch);
-    let (mut best, mut c) = (0.0f64, 1u32);
+    let top = u64::from(max_batch.max(1));
+    let mut best = 0.0f64;
+    let mut c = 1u64;
+    let mut b = 1u64;
     loop {
-        let end = chunk_threshold(c, n, m, budget);
+        c = chunks_for(b, c, n, m, budget);
+        // The run of chunk count c ends at its threshold (or at the top).
+        let end = threshold(c, n, m, budget).min(top);
+        let r = rate(end, c as f64);
         if end >= top {
-            let at_top = rate(top, c);
-            return (best.max(at_top), at_top);
+            return (best.max(r), r);
         }
-        if end >= 1 {
-            best = best.max(rate(end, c));
-        }
-        c += 1;
+        best = best.max(r);
+        b = end + 1;
     }
 }
 
-fn check_finite_nonneg(field: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("must be a finite number >= 0, got {v}"),
-        ))
+/// A number within `[0, max]`, or an error naming the field.
+fn within(field: &'static str, v: f64, max: f64) -> Result<()> {
+    match limits::out_of_range(v, max) {
+        None => Ok(()),
+        Some(why) => Err(Error::invalid(field, why)),
     }
 }
 
 /// Largest occupancy that admits `c` prefill chunks: `floor((c+m)(T - n/c) / (n+m))`, >= 0.
 pub fn chunk_threshold(c: u32, n: f64, m: f64, budget: f64) -> u64 {
-    let c = f64::from(c);
+    threshold(u64::from(c), n, m, budget)
+}
+
+fn threshold(c: u64, n: f64, m: f64, budget: f64) -> u64 {
+    let c = c as f64;
     let b = ((c + m) * (budget - n / c) / (n + m)).floor();
     if b > 0.0 {
         b as u64
@@ -223,18 +239,44 @@ pub fn chunk_threshold(c: u32, n: f64, m: f64, budget: f64) -> u64 {
     }
 }
 
-/// nc(b) for b = 1..=max_batch in one two-pointer pass over the thresholds.
+/// nc(b): the least chunk count `c >= from` whose threshold reaches `b`. Thresholds grow with
+/// `c` without bound (`n/c -> 0`), so it exists; it is found by galloping from `from` and then
+/// bisecting, in steps logarithmic in the distance (a linear walk took `b (n+m) / T` steps:
+/// half a million for a long prompt, and forever for an absurd one).
+fn chunks_for(b: u64, from: u64, n: f64, m: f64, budget: f64) -> u64 {
+    let reaches = |c: u64| threshold(c, n, m, budget) >= b;
+    if reaches(from) {
+        return from;
+    }
+    // Invariant: threshold(lo) < b.
+    let (mut lo, mut step) = (from, 1u64);
+    let mut hi = loop {
+        let probe = lo.saturating_add(step);
+        if reaches(probe) || probe == u64::MAX {
+            break probe;
+        }
+        lo = probe;
+        step = step.saturating_mul(2);
+    };
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if reaches(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// nc(b) for b = 1..=max_batch (chunk counts beyond `u32::MAX`, which no valid input reaches,
+/// saturate).
 fn chunk_table(n: f64, m: f64, budget: f64, max_batch: u32) -> Vec<u32> {
     let mut table = Vec::with_capacity(max_batch as usize);
-    let mut c = 1u32;
-    let mut threshold = chunk_threshold(c, n, m, budget);
+    let mut c = 1u64;
     for b in 1..=u64::from(max_batch) {
-        // Thresholds grow without bound in c (n/c -> 0), so this terminates.
-        while threshold < b {
-            c += 1;
-            threshold = chunk_threshold(c, n, m, budget);
-        }
-        table.push(c);
+        c = chunks_for(b, c, n, m, budget);
+        table.push(u32::try_from(c).unwrap_or(u32::MAX));
     }
     table
 }

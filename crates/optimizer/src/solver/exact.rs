@@ -213,12 +213,14 @@ pub(crate) fn run<'a>(
     solution: &mut Solution,
 ) {
     let (system, options) = (greedy.system, greedy.options);
+    let cancel = greedy.cache.cancel();
     size_all(system, entries, options, greedy.cache);
     let built = build(system, entries, options);
     let p = &built.problem;
     let began = Instant::now();
     let limit = options.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
-    let deadline = began + limit;
+    // Limits are validated (at most an hour); a deadline past the clock's end means none.
+    let deadline = began.checked_add(limit);
     let multi = options.heterogeneous;
     // Both solvers start from the greedy's allocation, so neither returns anything worse.
     let start = (!options.unlimited).then(|| greedy_start(greedy, entries, &built));
@@ -226,7 +228,8 @@ pub(crate) fn run<'a>(
         alloc::lagrangian(
             p,
             &LagrangeOptions {
-                deadline: Some(deadline),
+                deadline,
+                cancel: cancel.clone(),
                 ..LagrangeOptions::default()
             },
             start.as_ref(),
@@ -239,8 +242,8 @@ pub(crate) fn run<'a>(
     } else {
         // The Lagrangian's allocation starts the MILP; its bound holds in single mode only
         // (heterogeneous optima can be lower).
-        let start = lagrange(began + limit / 5);
-        let out = alloc::milp(p, multi, Some(deadline), Some(&start.assignment));
+        let start = lagrange(began.checked_add(limit / 5));
+        let out = alloc::milp_cancellable(p, multi, deadline, Some(&start.assignment), cancel);
         let bound = if multi {
             out.bound
         } else {
@@ -344,7 +347,7 @@ fn take(
     for &(c, n) in parts {
         let c = &entries[i].stream.taken[c];
         let t = system.accelerators[c.acc].type_index;
-        available[t] = available[t].saturating_sub(n * c.units_per_replica);
+        available[t] = available[t].saturating_sub(n.saturating_mul(c.units_per_replica));
     }
 }
 
@@ -366,14 +369,14 @@ fn heterogeneous(system: &System<'_>, e: &Entry<'_>, parts: &[(usize, u64)]) -> 
                 0.0
             };
             let metrics = c
-                .queue
+                .queue(system, &e.ctx)
                 .and_then(|q| crate::queue::Analyzer::new(q).ok())
                 .and_then(|a| a.analyze(share).ok());
             Part {
                 accelerator: acc.name.clone(),
                 accelerator_type: system.types[acc.type_index].clone(),
                 replicas: n,
-                units: n * c.units_per_replica,
+                units: n.saturating_mul(c.units_per_replica),
                 cost: c.cost / c.replicas.max(1) as f64 * n as f64,
                 rate_per_replica: share,
                 itl: metrics.as_ref().map_or(c.itl, |m| m.itl),
@@ -491,6 +494,7 @@ pub(crate) fn heuristic_report<'a>(
         &LagrangeOptions {
             max_iterations: 400,
             polish_rounds: 0,
+            cancel: greedy.cache.cancel().clone(),
             ..LagrangeOptions::default()
         },
         None,

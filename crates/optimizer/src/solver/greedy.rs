@@ -145,6 +145,10 @@ impl<'a> Greedy<'_, 'a> {
             }
         }
         while let Some(top) = queue.pop() {
+            // A cancelled solve is thrown away: stop at once.
+            if self.cache.cancel().is_cancelled() {
+                break;
+            }
             let i = top.entry;
             let e = &entries[i];
             let c = &e.stream.taken[e.cur];

@@ -15,9 +15,12 @@ pub use exact::{Part, SolveReport, SolverKind, UnservedFloor, DEFAULT_TIME_LIMIT
 pub use policy::SaturationPolicy;
 pub use reason::Reason;
 
+use crate::cancel::Cancel;
 use crate::candidate::{BatchSizing, Candidate, ServerContext, SizingCache};
+use crate::error::Error;
 use crate::stream::CandidateStream;
 use crate::system::System;
+use inferno_api::limits::{self, MAX_TIME_LIMIT_SECONDS};
 use inferno_api::{AllocationData, AllocationSolution, SystemSpec};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -75,15 +78,15 @@ impl SolveOptions {
             }
         }
         let seconds = o.time_limit_seconds;
-        if !(seconds.is_finite() && seconds >= 0.0) {
-            return Err(format!(
-                "optimizer.timeLimitSeconds: must be a finite number >= 0, got {seconds}"
-            ));
-        }
+        let time_limit = if seconds == 0.0 {
+            None
+        } else {
+            Some(time_limit("optimizer.timeLimitSeconds", seconds)?)
+        };
         Ok(Self {
             solver,
             heterogeneous: o.heterogeneous,
-            time_limit: (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
+            time_limit,
             unlimited: o.unlimited,
             delayed_best_effort: o.delayed_best_effort,
             policy: SaturationPolicy::parse(&o.saturation_policy).ok_or_else(|| {
@@ -98,6 +101,22 @@ impl SolveOptions {
             size_all: false,
         })
     }
+}
+
+/// A solver time limit of `seconds`, or an error naming `field` when it is not a number of
+/// seconds in `(0, MAX_TIME_LIMIT_SECONDS]` (never a panic, whatever the float).
+pub fn time_limit(field: &str, seconds: f64) -> Result<Duration, String> {
+    let why = || {
+        format!(
+            "{field}: must be a number of seconds in (0, {}], got {}",
+            limits::show(MAX_TIME_LIMIT_SECONDS),
+            limits::show(seconds)
+        )
+    };
+    if !(seconds > 0.0 && seconds <= MAX_TIME_LIMIT_SECONDS) {
+        return Err(why());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| why())
 }
 
 /// A placed server.
@@ -198,16 +217,28 @@ pub(crate) struct Entry<'a> {
 
 /// Solves `spec` with `options`.
 pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
+    // Nobody else holds the flag, so the solve cannot be cancelled.
+    solve_cancellable(spec, options, &Cancel::new()).unwrap_or_default()
+}
+
+/// Solves `spec` with `options`, stopping early with [`Error::Cancelled`] once `cancel` is
+/// raised: every sizing, greedy step, best-effort pass, subgradient iteration and MILP time
+/// slice checks it, and none of them takes long.
+pub fn solve_cancellable(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+    cancel: &Cancel,
+) -> Result<Solution, Error> {
     let start = Instant::now();
     let system = System::new(spec);
-    let cache = SizingCache::default();
+    let cache = SizingCache::new(cancel.clone());
     let first = if options.unlimited { 1 } else { 2 };
 
     let count = if options.size_all { usize::MAX } else { first };
-    let prepared = prepare(&system, options, &cache, count);
+    let prepared = prepare(&system, options, &cache, count)?;
 
     let mut solution = Solution::default();
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(prepared.len());
     for (i, p) in prepared.into_iter().enumerate() {
         match p {
             Ok(e) if e.ctx.needs_nothing() => {
@@ -257,6 +288,10 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
         let time = solver_start.elapsed();
         solution.report = exact::heuristic_report(&greedy, &mut entries, &solution, time);
     }
+    // Whatever ran after the flag went up stopped half way: its answer is not one.
+    if cancel.check() {
+        return Err(Error::Cancelled);
+    }
 
     for (t, name) in system.types.iter().enumerate() {
         let cap = system.capacity.get(t).copied().unwrap_or(0);
@@ -301,30 +336,37 @@ pub fn solve(spec: &SystemSpec, options: &SolveOptions) -> Solution {
             .saturating_sub(sized),
         duration: start.elapsed(),
     };
-    solution
+    Ok(solution)
 }
 
 /// Contexts of every server, in parallel, with the first `count` candidates of those that need
-/// any sized; or the reason a server has no context.
+/// any sized; or the reason a server has no context. [`Error::Cancelled`] once the cache's
+/// flag is up.
 fn prepare<'a>(
     system: &System<'a>,
     options: &SolveOptions,
     cache: &SizingCache,
     count: usize,
-) -> Vec<Result<Entry<'a>, Reason>> {
+) -> Result<Vec<Result<Entry<'a>, Reason>>, Error> {
     (0..system.servers().len())
         .into_par_iter()
         .map(|i| {
-            let ctx = ServerContext::new(system, i).map_err(Reason::from)?;
-            let mut stream = CandidateStream::new(system, &ctx, options.batch_sizing);
-            if !ctx.needs_nothing() {
-                stream.fill(count, system, &ctx, options.batch_sizing, cache);
+            if cache.cancel().check() {
+                return Err(Error::Cancelled);
             }
-            Ok(Entry {
-                ctx,
-                stream,
-                cur: 0,
-            })
+            Ok(ServerContext::new(system, i)
+                .map_err(Reason::from)
+                .map(|ctx| {
+                    let mut stream = CandidateStream::new(system, &ctx, options.batch_sizing);
+                    if !ctx.needs_nothing() {
+                        stream.fill(count, system, &ctx, options.batch_sizing, cache);
+                    }
+                    Entry {
+                        ctx,
+                        stream,
+                        cur: 0,
+                    }
+                }))
         })
         .collect()
 }
@@ -339,6 +381,7 @@ pub fn allocation_problem(
     let system = System::new(spec);
     let cache = SizingCache::default();
     let entries: Vec<Entry<'_>> = prepare(&system, options, &cache, usize::MAX)
+        .unwrap_or_default()
         .into_iter()
         .filter_map(|e| e.ok().filter(|e| !e.ctx.needs_nothing()))
         .collect();
@@ -365,7 +408,7 @@ pub(crate) fn placement(
     let best_effort = count < c.replicas;
     if best_effort && count > 0 {
         if let Some(m) = c
-            .queue
+            .queue(system, ctx)
             .and_then(|q| crate::queue::Analyzer::new(q).ok())
             .and_then(|a| a.analyze(ctx.demand / count as f64).ok())
         {
@@ -386,7 +429,7 @@ pub(crate) fn placement(
         required_replicas: c.replicas,
         best_effort,
         accelerator_type: system.types[acc.type_index].clone(),
-        units: count * c.units_per_replica,
+        units: count.saturating_mul(c.units_per_replica),
         rho,
         value: c.value * scale,
         capacity_per_replica: c.capacity_per_replica,
@@ -417,5 +460,53 @@ fn zero_replicas(system: &System<'_>, ctx: &ServerContext<'_>) -> Placement {
         capacity_per_replica: 0.0,
         demand: 0.0,
         parts: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 16: a solve whose flag is up stops and says so; nothing is returned as a solution.
+    #[test]
+    fn a_cancelled_solve_is_an_error() {
+        let base = crate::synthetic::replicate(
+            &inferno_api::load_path(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../samples/small"
+            )))
+            .unwrap()
+            .spec,
+            3,
+            1,
+        );
+        let options = SolveOptions::from_spec(&base).unwrap();
+        let cancel = Cancel::new();
+        assert!(solve_cancellable(&base, &options, &cancel).is_ok());
+        assert_eq!(cancel.observed(), 0);
+        cancel.cancel();
+        for solver in [SolverKind::Greedy, SolverKind::Milp, SolverKind::Lagrangian] {
+            let options = SolveOptions { solver, ..options };
+            let got = solve_cancellable(&base, &options, &cancel);
+            assert_eq!(got, Err(Error::Cancelled), "{solver:?}");
+        }
+        assert!(cancel.observed() >= 3);
+    }
+
+    /// Issue 16 (medium): `timeLimitSeconds: 1e300` panicked in `Duration::from_secs_f64`.
+    #[test]
+    fn time_limits_are_checked_not_panics() {
+        for bad in [1e300, f64::INFINITY, f64::NAN, -1.0, 0.0, 3600.5] {
+            let err = time_limit("--time-limit", bad).unwrap_err();
+            assert!(
+                err.starts_with("--time-limit: must be a number of seconds in (0, 3600], got"),
+                "{err}"
+            );
+        }
+        assert_eq!(time_limit("x", 2.5), Ok(Duration::from_millis(2500)));
+        let mut spec = SystemSpec::default();
+        spec.optimizer_data.optimizer.time_limit_seconds = 1e300;
+        let err = SolveOptions::from_spec(&spec).unwrap_err();
+        assert!(err.contains("optimizer.timeLimitSeconds"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 
 use super::greedy::Greedy;
 use super::{placement, Entry, Solution};
+use crate::cancel::Cancel;
 use crate::system::System;
 
 /// What to do with servers that cannot get all the replicas their targets need.
@@ -51,6 +52,7 @@ pub(crate) fn best_effort(
     solution: &mut Solution,
 ) -> Vec<usize> {
     let (policy, system, cache) = (greedy.options.policy, greedy.system, greedy.cache);
+    let cancel = cache.cancel();
     let sizing = greedy.options.batch_sizing;
     if policy == SaturationPolicy::None || list.is_empty() {
         return list;
@@ -65,7 +67,9 @@ pub(crate) fn best_effort(
         SaturationPolicy::PriorityExhaustive => {
             exhaustive(system, entries, list, available, solution)
         }
-        SaturationPolicy::RoundRobin => round_robin(system, entries, list, available, solution),
+        SaturationPolicy::RoundRobin => {
+            round_robin(system, entries, list, available, solution, cancel)
+        }
         SaturationPolicy::PriorityRoundRobin => {
             let mut left = Vec::new();
             let mut start = 0;
@@ -82,6 +86,7 @@ pub(crate) fn best_effort(
                     list[start..end].to_vec(),
                     available,
                     solution,
+                    cancel,
                 ));
                 start = end;
             }
@@ -126,44 +131,46 @@ fn round_robin(
     list: Vec<usize>,
     available: &mut [u64],
     solution: &mut Solution,
+    cancel: &Cancel,
 ) -> Vec<usize> {
-    // (entry, chosen candidate, replicas granted, still active)
-    let mut grants: Vec<(usize, Option<usize>, u64, bool)> =
-        list.iter().map(|&i| (i, None, 0, true)).collect();
-    let mut first_pass = true;
-    loop {
-        let mut any = false;
-        for g in grants.iter_mut().filter(|g| g.3) {
-            let e = &entries[g.0];
-            if first_pass {
-                // The candidate is fixed on the first visit: the best that fits one replica now.
-                g.1 = e
-                    .stream
-                    .taken
-                    .iter()
-                    .position(|c| available[type_of(system, c.acc)] >= c.units_per_replica);
-            }
-            let Some(ci) = g.1 else {
-                g.3 = false;
-                continue;
-            };
-            let c = &e.stream.taken[ci];
-            let t = type_of(system, c.acc);
-            if g.2 < c.replicas && available[t] >= c.units_per_replica {
-                available[t] -= c.units_per_replica;
-                g.2 += 1;
-                any = true;
-            } else {
-                g.3 = false;
-            }
+    // (entry, chosen candidate, replicas granted)
+    let mut grants: Vec<(usize, Option<usize>, u64)> = list.iter().map(|&i| (i, None, 0)).collect();
+    // One replica to one server, if its candidate still wants and fits one.
+    let grant = |g: &mut (usize, Option<usize>, u64), available: &mut [u64]| -> bool {
+        let Some(ci) = g.1 else {
+            return false;
+        };
+        let c = &entries[g.0].stream.taken[ci];
+        let t = type_of(system, c.acc);
+        if g.2 < c.replicas && available[t] >= c.units_per_replica {
+            available[t] -= c.units_per_replica;
+            g.2 += 1;
+            true
+        } else {
+            false
         }
-        first_pass = false;
-        if !any {
-            break;
+    };
+    // First pass: each server's candidate is fixed on its visit (the best that fits one
+    // replica now, after the grants before it), and gets its first replica.
+    let mut active = Vec::with_capacity(grants.len());
+    for (k, g) in grants.iter_mut().enumerate() {
+        g.1 = entries[g.0]
+            .stream
+            .taken
+            .iter()
+            .position(|c| available[type_of(system, c.acc)] >= c.units_per_replica);
+        if grant(g, available) {
+            active.push(k);
         }
     }
+    // Then one replica per active server per pass, in order. A server leaves for good once it
+    // has all it needs or its type is exhausted, so the work is the replicas granted (at most
+    // MAX_REPLICAS per server), not passes x servers.
+    while !active.is_empty() && !cancel.is_cancelled() {
+        active.retain(|&k| grant(&mut grants[k], available));
+    }
     let mut left = Vec::new();
-    for (i, ci, granted, _) in grants {
+    for (i, ci, granted) in grants {
         match ci {
             Some(ci) if granted > 0 => {
                 let e = &entries[i];

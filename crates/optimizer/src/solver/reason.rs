@@ -18,6 +18,9 @@ pub enum Reason {
     InvalidLoad(String),
     /// keepAccelerator is set but the current accelerator is unknown.
     KeptAcceleratorUnknown(String),
+    /// Its own data is invalid (out-of-range numbers, unknown model or class, a duplicate
+    /// name): it was left out of the solve; the problems, one per field.
+    InvalidData(String),
     /// No accelerator can meet the targets; one line per accelerator.
     Unattainable(Vec<(String, String)>),
     /// Feasible, but its best candidate does not fit in what the higher-priority or
@@ -56,6 +59,7 @@ impl Reason {
             Self::NoModelData => "no-perf-data",
             Self::InvalidLoad(_) => "invalid-load",
             Self::KeptAcceleratorUnknown(_) => "kept-accelerator-unknown",
+            Self::InvalidData(_) => "invalid-data",
             Self::Unattainable(_) => "slo-unattainable",
             Self::OutOfCapacity { .. } => "out-of-capacity",
         }
@@ -81,6 +85,7 @@ impl fmt::Display for Reason {
             Self::NoTarget => f.write_str("the service class has no target for the model"),
             Self::NoModelData => f.write_str("no perf data for the model on any accelerator"),
             Self::InvalidLoad(s) => write!(f, "invalid load: {s}"),
+            Self::InvalidData(s) => write!(f, "invalid data: {s}"),
             Self::KeptAcceleratorUnknown(a) => {
                 write!(f, "keepAccelerator is set but accelerator {a:?} is not defined")
             }

@@ -40,7 +40,7 @@ pub(crate) async fn start(config: ServeConfig) -> Server {
     }
 }
 
-async fn client(addr: SocketAddr) -> OptimizerClient<Channel> {
+pub(crate) async fn client(addr: SocketAddr) -> OptimizerClient<Channel> {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()

@@ -3,8 +3,10 @@
 mod cli;
 mod grpc;
 mod grpcurl;
+mod listen;
 mod queue_props;
 mod queue_vectors;
+mod robustness;
 mod solver_cases;
 mod solver_exact;
 mod solver_props;
