@@ -4,7 +4,7 @@ CARGO ?= cargo
 SHELL := bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench demo clean images
+.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench fuzz demo clean images
 
 all: build
 
@@ -66,6 +66,15 @@ lint: fmt-check clippy
 ## bench: the benchmarks (medians per call), optimised build.
 bench:
 	$(CARGO) bench --workspace --locked
+
+## fuzz: the fuzz test (crates/optimizer/tests/it/fuzz.rs) in its long mode: optimised build
+## (profile `fuzz`: release plus overflow checks and line tables), INFERNO_FUZZ_CASES cases
+## (default 20000) of mutated data files, generated systems and queue requests. Fails on any
+## panic, crash or INTERNAL status and on any case over 10 s (INFERNO_FUZZ_HANG_SECONDS); prints
+## the slowest cases. INFERNO_FUZZ_SEED=random explores new cases; make test runs 1000 of them.
+fuzz:
+	INFERNO_FUZZ_LONG=1 $(CARGO) test --profile fuzz --locked -p inferno-optimizer --test it \
+		-- --exact fuzz::no_panic_no_hang --nocapture
 
 ## demo: the whole loop on loopback (kubesim, emulated vLLM servers, Prometheus if installed, the
 ## four services, the load emulator), shown live; ctrl-c stops it, or INFERNO_DEMO_SECONDS=N.

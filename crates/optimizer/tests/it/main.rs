@@ -1,6 +1,7 @@
 //! Integration tests of the optimizer crate: spec test vectors and properties.
 
 mod cli;
+mod fuzz;
 mod grpc;
 mod grpcurl;
 mod listen;
