@@ -269,7 +269,10 @@ impl Actuator {
                     .unplaced_reasons
                     .get(server)
                     .map_or("", String::as_str);
-                let code = request.unplaced_codes.get(server).map_or("", String::as_str);
+                let code = request
+                    .unplaced_codes
+                    .get(server)
+                    .map_or("", String::as_str);
                 // Only the optimizer's own choice on valid data may scale an unplaced server
                 // down; a server unplaced for bad input or for no known reason is held.
                 let held;
@@ -282,7 +285,11 @@ impl Actuator {
                         ..self.policy.clone()
                     };
                     let code = if code.is_empty() { "none" } else { code };
-                    let why = if reason.is_empty() { "no allocation" } else { reason };
+                    let why = if reason.is_empty() {
+                        "no allocation"
+                    } else {
+                        reason
+                    };
                     let reason = format!(
                         "{why} (code {code}: the unplaced policy acts only on out-of-capacity \
                          and slo-unattainable)"

@@ -194,7 +194,10 @@ async fn unplaced_policies_and_clamps() {
         let outcome = &zero.apply(&request).await[0];
         assert_eq!(replicas(&deployment(&c, &dep).await), before, "{code}");
         let reason = &outcome.decision.as_ref().unwrap().reason;
-        assert!(reason.contains("held") && reason.contains("out-of-capacity"), "{reason}");
+        assert!(
+            reason.contains("held") && reason.contains("out-of-capacity"),
+            "{reason}"
+        );
     }
     only(UnplacedPolicy::Zero).await;
     assert_eq!(replicas(&deployment(&c, &dep).await), 0);

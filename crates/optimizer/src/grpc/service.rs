@@ -217,10 +217,12 @@ fn solve_each_server(
     cancel: &Cancel,
     metrics: &Metrics,
 ) -> Result<(Solution, Vec<String>), Status> {
-    if spec.server_data.servers.is_empty() {
+    // Shared data first, so that every problem of a request is named at once.
+    let empty = spec.server_data.servers.is_empty();
+    let checked = check_each_server(spec, &FileNames::single(label)).map_err(bad)?;
+    if empty {
         return Err(bad(format!("{label}: {}", Error::NoServers)));
     }
-    let checked = check_each_server(spec, &FileNames::single(label)).map_err(bad)?;
     let spec = &checked.loaded.spec;
     let warnings: Vec<String> = checked
         .loaded
