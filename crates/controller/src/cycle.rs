@@ -127,9 +127,12 @@ pub struct ServerRecord {
     pub occ_per_replica: f64,
     /// Decided accelerator ("" when unplaced).
     pub accelerator: String,
-    /// Decided replicas; for an unplaced server, the replicas it keeps (what the actuator
-    /// reports, by its unplaced policy; else the replicas before the cycle).
+    /// Replicas the Deployment gets: what the actuator applied (after its replica ceiling and
+    /// step limit), for an unplaced server what it keeps; without an answer from the actuator
+    /// the optimizer's number, else the replicas before the cycle.
     pub replicas: i64,
+    /// The optimizer's replicas (0 when unplaced), before the actuator's limits.
+    pub decided_replicas: i64,
     /// Decided batch size.
     pub max_batch: i64,
     /// Decided cost, cents/hour.
@@ -453,13 +456,15 @@ async fn run_stages(
             slo_ttft,
             occ_per_replica: occupancy.get(&s.name).copied().unwrap_or(0.0),
             accelerator: decided.map(|a| a.accelerator.clone()).unwrap_or_default(),
-            replicas: match decided {
-                Some(a) => i64::from(a.num_replicas),
-                // Not placed: not a decision to run none. The actuator says what it keeps.
-                None => result
-                    .and_then(|r| r.new.as_ref())
-                    .map_or(s.current_alloc.num_replicas, |n| i64::from(n.num_replicas)),
-            },
+            // What the Deployment gets: the actuator's answer (after its ceiling and step
+            // limit; for an unplaced server what it keeps), else the optimizer's number, else
+            // the replicas before the cycle (not placed is not a decision to run none).
+            replicas: result
+                .and_then(|r| r.new.as_ref())
+                .map(|n| i64::from(n.num_replicas))
+                .or(decided.map(|a| i64::from(a.num_replicas)))
+                .unwrap_or(s.current_alloc.num_replicas),
+            decided_replicas: decided.map_or(0, |a| i64::from(a.num_replicas)),
             max_batch: decided.map_or(0, |a| i64::from(a.max_batch)),
             cost: decided.map_or(0.0, |a| a.cost),
             predicted_itl: decided.map_or(0.0, |a| a.itl_average),

@@ -104,7 +104,7 @@ impl Metrics {
         let _ = writeln!(out, "inferno_controller_invocations_waiting {}", m.waiting);
         let _ = writeln!(
             out,
-            "# HELP inferno_controller_replicas Replicas decided per placed server."
+            "# HELP inferno_controller_replicas Replicas per placed server after the cycle (what the actuator applied)."
         );
         let _ = writeln!(out, "# TYPE inferno_controller_replicas gauge");
         for (server, n) in &m.replicas {
