@@ -15,6 +15,7 @@ pub mod candidate;
 pub mod cli;
 mod error;
 pub mod grpc;
+pub mod memory;
 pub mod queue;
 pub mod solver;
 pub mod stream;

@@ -177,11 +177,20 @@ impl OptimizerService {
     ) -> Result<(Solution, Vec<String>), Status> {
         let metrics = self.metrics.clone();
         let started = Instant::now();
-        let (solution, warnings) = self
+        let large = spec.server_data.servers.len() > crate::memory::LARGE_REQUEST_SERVERS;
+        let computed = self
             .compute(deadline, move |cancel| {
                 solve_each_server(spec, label, cancel, &metrics)
             })
-            .await?;
+            .await;
+        if large {
+            // Once the answer is sent and the request's buffers freed, give the memory back.
+            tokio::spawn(async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = tokio::task::spawn_blocking(crate::memory::release_freed).await;
+            });
+        }
+        let (solution, warnings) = computed?;
         let total = solution.total_cost();
         info!(
             servers = solution.placements.len() + solution.unplaced.len(),
