@@ -51,6 +51,10 @@ pub struct Args {
     /// Pods younger than this many seconds are not counted as ready.
     #[arg(long, default_value_t = 0.0, env = "INFERNO_STARTUP_DELAY")]
     pub startup_delay: f64,
+    /// Emulated clusters only: the servers' clock runs this many times faster than the wall
+    /// clock (a time-scaled benchmark), so measured request rates are divided by it.
+    #[arg(long, default_value_t = 1.0, env = "INFERNO_COLLECTOR_TIME_SCALE")]
+    pub time_scale: f64,
     /// Log format: plain or json.
     #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -105,6 +109,9 @@ impl Args {
             return Err(format!(
                 "--prometheus-window {w:?}: expected a PromQL duration like 30s, 1m, 2h"
             ));
+        }
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return Err(format!("--time-scale: must be > 0, got {}", self.time_scale));
         }
         if !(self.prometheus_timeout.is_finite() && self.prometheus_timeout > 0.0) {
             return Err(format!(

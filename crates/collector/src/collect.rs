@@ -7,7 +7,7 @@ use crate::aggregate::{assemble, Observation, PodValues};
 use crate::discover::{Discovery, Found};
 use crate::labels::{self, ServerLabels};
 use crate::prometheus::Prometheus;
-use crate::promql::{query, selector, Quantity};
+use crate::promql::{query_scaled, selector, Quantity};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -91,6 +91,7 @@ pub struct Collector {
     window: String,
     deadline: Duration,
     metrics: Arc<Metrics>,
+    time_scale: f64,
 }
 
 impl Collector {
@@ -108,7 +109,15 @@ impl Collector {
             window,
             deadline,
             metrics,
+            time_scale: 1.0,
         }
+    }
+
+    /// For emulated servers whose clock runs `time_scale` times faster than the wall clock
+    /// (`--time-scale`): measured request rates are divided by it.
+    pub fn with_time_scale(mut self, time_scale: f64) -> Self {
+        self.time_scale = time_scale;
+        self
     }
 
     /// Collects once.
@@ -196,7 +205,7 @@ impl Collector {
         let start = Instant::now();
         let deadline = self.deadline;
         let runs = Quantity::ALL.map(|q| {
-            let text = query(q, &sel, &self.window);
+            let text = query_scaled(q, &sel, &self.window, self.time_scale);
             async move { (q, prom.query_within(&text, deadline).await) }
         });
         // Each query ends by its own deadline (the client's timeout), so that a timeout is

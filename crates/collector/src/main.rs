@@ -45,7 +45,8 @@ async fn main() -> anyhow::Result<()> {
         args.prometheus_window.clone(),
         timeout,
         metrics.clone(),
-    );
+    )
+    .with_time_scale(args.time_scale);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("--listen {addr}"))?;

@@ -130,6 +130,18 @@ pub fn selector(pods: &[(String, String)]) -> String {
 
 /// The query of `q` for the pods selected by `sel` over window `w` (e.g. `1m`).
 pub fn query(q: Quantity, sel: &str, w: &str) -> String {
+    query_scaled(q, sel, w, 1.0)
+}
+
+/// [`query`] for servers whose clock runs `time_scale` times faster than the wall clock
+/// (emulated servers in a time-scaled benchmark): Prometheus measures rates per wall second, so
+/// the throughput is divided by it. Latencies and per-request ratios need no scaling.
+pub fn query_scaled(q: Quantity, sel: &str, w: &str, time_scale: f64) -> String {
+    let per_minute = if time_scale == 1.0 {
+        "60".to_string()
+    } else {
+        format!("{}", 60.0 / time_scale)
+    };
     let by = "sum by(namespace, pod)";
     let ratio = |metric: &str| {
         format!("{by}(rate({metric}_sum{{{sel}}}[{w}])) / {by}(rate({metric}_count{{{sel}}}[{w}]))")
@@ -138,7 +150,7 @@ pub fn query(q: Quantity, sel: &str, w: &str) -> String {
         |metric: &str| format!("avg by(namespace, pod)(avg_over_time({metric}{{{sel}}}[{w}]))");
     match q {
         Quantity::Throughput => {
-            format!("{by}(rate(vllm:request_success_total{{{sel}}}[{w}])) * 60")
+            format!("{by}(rate(vllm:request_success_total{{{sel}}}[{w}])) * {per_minute}")
         }
         Quantity::Itl => ratio("vllm:request_time_per_output_token_seconds"),
         Quantity::ItlLegacy => ratio("vllm:time_per_output_token_seconds"),
@@ -174,6 +186,7 @@ mod tests {
             query(Quantity::Throughput, &s, "1m"),
             r#"sum by(namespace, pod)(rate(vllm:request_success_total{namespace=~"ns",pod=~"p"}[1m])) * 60"#
         );
+        assert!(query_scaled(Quantity::Throughput, &s, "1m", 4.0).ends_with("[1m])) * 15"));
         assert!(query(Quantity::Itl, &s, "1m")
             .contains("vllm:request_time_per_output_token_seconds_sum"));
         assert!(query(Quantity::Ttft, &s, "2m")

@@ -17,9 +17,9 @@ pub struct Args {
     /// Address to listen on [default: $CONTROLLER_HOST:$CONTROLLER_PORT, else 0.0.0.0:3300].
     #[arg(long, env = "INFERNO_CONTROLLER_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Seconds between cycles; 0 = only on GET /invoke or gRPC Invoke.
-    #[arg(long, default_value_t = 60, env = "INFERNO_CONTROL_PERIOD")]
-    pub period: u64,
+    /// Seconds between cycles (fractions allowed); 0 = only on GET /invoke or gRPC Invoke.
+    #[arg(long, default_value_t = 60.0, env = "INFERNO_CONTROL_PERIOD", value_parser = parse_period)]
+    pub period: f64,
     /// Re-read the static data every cycle (capacity is always re-read).
     #[arg(long, env = "INFERNO_CONTROL_DYNAMIC")]
     pub dynamic: bool,
@@ -185,5 +185,13 @@ impl Args {
             .or_else(|| env("HOSTNAME"))
             .unwrap_or_else(|| format!("inferno-controller-{}", std::process::id()));
         (ns, id)
+    }
+}
+
+/// `--period`: a finite number of seconds >= 0.
+fn parse_period(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected seconds >= 0 (fractions allowed), got {text:?}")),
     }
 }

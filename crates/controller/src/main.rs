@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::default());
     let settings = runner::Settings {
-        period: (args.period > 0).then(|| Duration::from_secs(args.period)),
+        period: (args.period > 0.0).then(|| Duration::from_secs_f64(args.period)),
         cycle_log: args.cycle_log.clone(),
     };
     tracing::info!(collector = %endpoints.collector, optimizer = %endpoints.optimizer,

@@ -1,0 +1,246 @@
+//! The `inferno` policy: the real loop. Prometheus scrapes the emulated pods of the policy's
+//! namespace; the collector, optimizer, actuator and controller run as their own processes,
+//! configured as `deploy/inferno/deploy.yaml` configures them, except that the actuator writes
+//! the accelerator into the pod template's node selector and the batch size into the
+//! container's env (so a change is a rolling update with new pods paying the start-up delay,
+//! as on a real cluster) and that the services run at the scenario's time scale.
+
+use crate::clock::Clock;
+use crate::processes::{free_port, prometheus_binary, Processes};
+use crate::scenario::Plan;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// One controller cycle as the benchmark saw it.
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    /// Scenario time the record appeared.
+    pub at: f64,
+    /// The record (the controller's JSONL cycle report).
+    pub record: serde_json::Value,
+}
+
+/// The loop's processes and what they report.
+#[derive(Debug)]
+pub struct Loop {
+    processes: Processes,
+    /// Cycles seen so far.
+    pub cycles: Arc<Mutex<Vec<Cycle>>>,
+    cycle_log: PathBuf,
+}
+
+/// Writes the data files the controller reads (`--data-path`): the scenario's system with its
+/// capacity, servers as the scenario defines them.
+fn write_data(plan: &Plan, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let sys = crate::planner::system(
+        plan,
+        &plan
+            .servers
+            .iter()
+            .map(|b| b.load_at(0.0))
+            .collect::<Vec<_>>(),
+        crate::planner::Parameters::Catalog,
+    );
+    let files: [(&str, serde_json::Value); 6] = [
+        ("accelerator-data.json", serde_json::to_value(&sys.accelerator_data)),
+        ("capacity-data.json", serde_json::to_value(&sys.capacity_data)),
+        ("model-data.json", serde_json::to_value(&sys.model_data)),
+        ("optimizer-data.json", serde_json::to_value(&sys.optimizer_data)),
+        ("server-data.json", serde_json::to_value(&sys.server_data)),
+        ("serviceclass-data.json", serde_json::to_value(&sys.service_class_data)),
+    ]
+    .map(|(n, v)| (n, v.unwrap_or_default()));
+    for (name, value) in files {
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|e| Error::Io { path, source: e })?;
+    }
+    Ok(())
+}
+
+impl Loop {
+    /// Starts Prometheus (scraping `targets`) and the four services against kubesim, acting in
+    /// `namespace`.
+    pub async fn start(
+        plan: &Plan,
+        namespace: &str,
+        work: &Path,
+        bin_dir: PathBuf,
+        kubeconfig: PathBuf,
+        targets: &Path,
+    ) -> Result<Self> {
+        let mut p = Processes::new(bin_dir, work.join("logs"), kubeconfig)?;
+        let ts = plan.time_scale();
+        let at = |port: u16| format!("127.0.0.1:{port}");
+        let prom = prometheus_binary().ok_or_else(|| {
+            Error::run(
+                "prometheus",
+                "not installed: the inferno policy needs a real Prometheus (Debian package \
+                 prometheus; `make tools` installs it)",
+            )
+        })?;
+        let prom_port = free_port()?;
+        let cfg = work.join("prometheus.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: vllm\n    file_sd_configs:\n      - files: ['{}']\n        refresh_interval: 1s\n",
+                targets.display()
+            ),
+        )
+        .map_err(|e| Error::Io {
+            path: cfg.clone(),
+            source: e,
+        })?;
+        let tsdb = work.join("prometheus-data");
+        let _ = std::fs::remove_dir_all(&tsdb);
+        p.spawn(
+            "prometheus",
+            &prom,
+            &[
+                format!("--config.file={}", cfg.display()),
+                format!("--storage.tsdb.path={}", tsdb.display()),
+                format!("--web.listen-address={}", at(prom_port)),
+            ],
+        )?;
+        p.wait_port("prometheus", &at(prom_port)).await?;
+
+        let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
+        let [optimizer, collector, actuator, controller] = ports;
+        let ops = "127.0.0.1:0".to_string();
+        let bin = p.binary("inferno-optimizer")?;
+        p.spawn(
+            "optimizer",
+            &bin,
+            &["serve".into(), "--listen".into(), at(optimizer), "--ops-listen".into(), ops.clone()],
+        )?;
+        // The collector's rate window: one scenario minute (the shipped default, 1m, at time
+        // scale 1), and never under three scrapes.
+        let window = format!("{}s", (60.0 / ts).round().max(3.0) as u64);
+        let bin = p.binary("inferno-collector")?;
+        p.spawn(
+            "collector",
+            &bin,
+            &[
+                "--listen".into(),
+                at(collector),
+                "--ops-listen".into(),
+                ops.clone(),
+                "--namespace".into(),
+                namespace.into(),
+                "--prometheus-url".into(),
+                format!("http://{}", at(prom_port)),
+                "--prometheus-window".into(),
+                window,
+                "--time-scale".into(),
+                ts.to_string(),
+            ],
+        )?;
+        let values: Vec<String> = plan
+            .system
+            .accelerator_data
+            .accelerators
+            .iter()
+            .map(|a| format!("{0}={0}", a.name))
+            .collect();
+        let bin = p.binary("inferno-actuator")?;
+        p.spawn(
+            "actuator",
+            &bin,
+            &[
+                "--listen".into(),
+                at(actuator),
+                "--ops-listen".into(),
+                ops.clone(),
+                "--namespace".into(),
+                namespace.into(),
+                "--node-label".into(),
+                crate::cluster::ACCELERATOR_KEY.into(),
+                "--node-value".into(),
+                values.join(","),
+                "--batch-env".into(),
+                crate::cluster::BATCH_ENV.into(),
+            ],
+        )?;
+        for (name, port) in [("optimizer", optimizer), ("collector", collector), ("actuator", actuator)] {
+            p.wait_port(name, &at(port)).await?;
+        }
+        let data = work.join("data");
+        write_data(plan, &data)?;
+        let cycle_log = work.join("cycles.jsonl");
+        let _ = std::fs::remove_file(&cycle_log);
+        let bin = p.binary("inferno-controller")?;
+        p.spawn(
+            "controller",
+            &bin,
+            &[
+                "--listen".into(),
+                at(controller),
+                "--period".into(),
+                (plan.scenario.period.0 / ts).to_string(),
+                "--data-path".into(),
+                data.display().to_string(),
+                "--collector".into(),
+                format!("http://{}", at(collector)),
+                "--optimizer".into(),
+                format!("http://{}", at(optimizer)),
+                "--actuator".into(),
+                format!("http://{}", at(actuator)),
+                "--cycle-log".into(),
+                cycle_log.display().to_string(),
+            ],
+        )?;
+        p.wait_port("controller", &at(controller)).await?;
+        Ok(Self {
+            processes: p,
+            cycles: Arc::default(),
+            cycle_log,
+        })
+    }
+
+    /// Follows the cycle log, stamping each new record with the scenario time it appeared at.
+    pub fn follow(&self, clock: impl Fn() -> Clock + Send + 'static) -> tokio::task::JoinHandle<()> {
+        let (path, cycles) = (self.cycle_log.clone(), self.cycles.clone());
+        tokio::spawn(async move {
+            let mut seen = 0usize;
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    // Only whole lines: the controller may be writing the last one.
+                    let whole = text.rfind('\n').map_or(0, |i| i + 1);
+                    if whole > seen {
+                        let at = clock().now();
+                        let mut c = cycles.lock().unwrap_or_else(|e| e.into_inner());
+                        for line in text[seen..whole].lines().filter(|l| !l.trim().is_empty()) {
+                            if let Ok(record) = serde_json::from_str(line) {
+                                c.push(Cycle { at, record });
+                            }
+                        }
+                        seen = whole;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    }
+
+    /// The cycle log's path.
+    pub fn cycle_log(&self) -> &Path {
+        &self.cycle_log
+    }
+
+    /// Processes that died during the run (a run with a dead service is not a valid result).
+    pub fn dead(&mut self) -> Vec<String> {
+        self.processes.exited()
+    }
+
+    /// Stops the processes.
+    pub async fn stop(self) {
+        self.processes.stop().await;
+    }
+}

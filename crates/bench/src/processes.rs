@@ -1,0 +1,147 @@
+//! Child processes of a run (Prometheus and the four Inferno services), each logging to
+//! `logs/<name>.log`, killed together at the end.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// The running processes.
+#[derive(Debug)]
+pub struct Processes {
+    children: Vec<(String, Child)>,
+    bin_dir: PathBuf,
+    logs: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Processes {
+    /// Processes run from `bin_dir`, logging into `logs`, with `KUBECONFIG=kubeconfig`.
+    pub fn new(bin_dir: PathBuf, logs: PathBuf, kubeconfig: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&logs).map_err(|e| Error::Io {
+            path: logs.clone(),
+            source: e,
+        })?;
+        Ok(Self {
+            children: Vec::new(),
+            bin_dir,
+            logs,
+            kubeconfig,
+        })
+    }
+
+    /// One of our binaries.
+    pub fn binary(&self, name: &str) -> Result<PathBuf> {
+        let p = self.bin_dir.join(name);
+        if p.exists() {
+            Ok(p)
+        } else {
+            Err(Error::run(
+                name,
+                format!(
+                    "not found in {}: build the binaries first (cargo build --workspace --bins)",
+                    self.bin_dir.display()
+                ),
+            ))
+        }
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.logs.join(format!("{name}.log"))
+    }
+
+    /// Starts `program` as `name`.
+    pub fn spawn(&mut self, name: &str, program: &Path, args: &[String]) -> Result<()> {
+        let log = self.log(name);
+        let file = std::fs::File::create(&log).map_err(|e| Error::Io {
+            path: log.clone(),
+            source: e,
+        })?;
+        let err = file.try_clone().map_err(|e| Error::Io {
+            path: log.clone(),
+            source: e,
+        })?;
+        let child = Command::new(program)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .kill_on_drop(true)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::run(name, format!("cannot start {}: {e}", program.display())))?;
+        self.children.push((name.to_string(), child));
+        Ok(())
+    }
+
+    /// Waits until `addr` accepts connections, or fails when the process died or 30 s passed.
+    pub async fn wait_port(&mut self, name: &str, addr: &str) -> Result<()> {
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(());
+            }
+            if let Some((_, child)) = self.children.iter_mut().find(|(n, _)| n == name) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Error::run(
+                        name,
+                        format!("exited with {status} (log: {})", self.log(name).display()),
+                    ));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::run(
+            name,
+            format!(
+                "{addr} did not answer within 30 s (log: {})",
+                self.log(name).display()
+            ),
+        ))
+    }
+
+    /// Names of processes that have exited.
+    pub fn exited(&mut self) -> Vec<String> {
+        self.children
+            .iter_mut()
+            .filter_map(|(n, c)| matches!(c.try_wait(), Ok(Some(_))).then(|| n.clone()))
+            .collect()
+    }
+
+    /// Stops everything.
+    pub async fn stop(mut self) {
+        for (_, child) in self.children.iter_mut().rev() {
+            let _ = child.kill().await;
+        }
+        self.children.clear();
+    }
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::run("ports", e))
+}
+
+/// The `prometheus` binary, when installed.
+pub fn prometheus_binary() -> Option<PathBuf> {
+    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            std::process::Command::new("prometheus")
+                .arg("--version")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| PathBuf::from("prometheus"))
+        })
+}
