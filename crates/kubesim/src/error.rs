@@ -51,6 +51,32 @@ impl FieldError {
             reason: "FieldValueRequired",
         }
     }
+
+    /// A `FieldValueNotSupported` cause: `value` is not one of `supported`.
+    pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
+        let shown = match value {
+            Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        let list: Vec<String> = supported.iter().map(|v| format!("{v:?}")).collect();
+        Self {
+            field: field.to_string(),
+            message: format!(
+                "Unsupported value: {shown}: supported values: {}",
+                list.join(", ")
+            ),
+            reason: "FieldValueNotSupported",
+        }
+    }
+
+    /// A `FieldValueForbidden` cause.
+    pub fn forbidden(field: &str, detail: &str) -> Self {
+        Self {
+            field: field.to_string(),
+            message: format!("Forbidden: {detail}"),
+            reason: "FieldValueForbidden",
+        }
+    }
 }
 
 fn details(rt: &ResourceType, name: &str) -> Value {
@@ -88,6 +114,16 @@ impl ApiError {
             code: 409,
             reason: "AlreadyExists",
             message: format!("{} {name:?} already exists", rt.qualified_plural()),
+            details: Some(details(rt, name)),
+        }
+    }
+
+    /// 403 for a request the cluster refuses (e.g. creating in a terminating namespace).
+    pub fn forbidden(rt: &ResourceType, name: &str, why: &str) -> Self {
+        Self {
+            code: 403,
+            reason: "Forbidden",
+            message: format!("{} {name:?} is forbidden: {why}", rt.qualified_plural()),
             details: Some(details(rt, name)),
         }
     }
@@ -225,6 +261,14 @@ pub enum Error {
     Manifest {
         /// The file.
         path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A setting of [`crate::Config`] (or its command-line flag) is invalid.
+    #[error("{setting}: {message}")]
+    Config {
+        /// The setting (`time_scale`, `startup[1]`, `--startup`, ...).
+        setting: String,
         /// What is wrong with it.
         message: String,
     },

@@ -2,15 +2,19 @@
 //! the real API (discovery, get/list/watch/create/update/patch/delete with selectors,
 //! resourceVersion preconditions and `Status` errors, the `status` and `scale` subresources,
 //! server-side printing for `kubectl get`) that kubectl and kube-rs cannot tell it from a cluster
-//! for what Inferno does, and runs a tiny Deployment controller whose pods turn Running and Ready
-//! after a delay. Objects are kept as `serde_json::Value`, so unknown fields survive.
+//! for what Inferno does, and runs a small controller manager with the behaviour an autoscaler's
+//! decisions depend on: pods turn Running and Ready after a start-up delay per kind of pod,
+//! deleted pods terminate gracefully, Deployments roll out with `maxSurge`/`maxUnavailable` (or
+//! `Recreate`), all on a clock that can run faster than real time ([`Config::time_scale`]).
+//! Objects are kept as `serde_json::Value`, so unknown fields survive.
 //!
 //! Start one with [`start`] (tests) or [`run`] (the `kubesim` binary); watch pods come and go
 //! with [`Kubesim::pod_events`] or a normal pod watch.
 //!
 //! # Layout
 //! `store` (objects, resourceVersions, change history), `handlers` (routing and verbs), `watch`,
-//! `discovery`, `table` (server-side printing), `selector`, `patch`, `validate`, `controller`,
+//! `discovery`, `table` (server-side printing), `selector`, `patch`, `validate`, `controller`
+//! (Deployment and ReplicaSet controllers, kubelet stand-in), `startup` (start-up delay rules),
 //! `resource` (the served types), `proto` (protobuf bodies), `kubeconfig`, `manifest`
 //! (preloading), `error`.
 
@@ -26,6 +30,7 @@ mod patch;
 mod proto;
 pub mod resource;
 mod selector;
+mod startup;
 mod store;
 mod table;
 mod validate;
@@ -36,6 +41,7 @@ pub use error::{ApiError, Error, FieldError, Result};
 pub use manifest::{load_dir, parse as parse_manifests};
 pub use patch::{json_patch, merge_patch, strategic_merge, PatchType};
 pub use selector::{FieldSelector, LabelSelector, Requirement};
+pub use startup::{StartupRule, STARTUP_ANNOTATION};
 pub use store::{Change, ChangeType, DeleteOptions, Propagation, Store, Subresource};
 
 use serde_json::Value;
@@ -48,11 +54,23 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch as watch_channel};
 use tokio::task::JoinHandle;
 
-/// Server settings.
+/// Server settings. Delays are in *cluster* time: kubesim waits `delay / time_scale` of wall
+/// time for each.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// How long a new pod stays Pending before it is Running and Ready.
+    /// How long a new pod stays Pending before it is Running and Ready, when neither its
+    /// [`STARTUP_ANNOTATION`] nor a [`Config::startup`] rule says otherwise (cluster time).
     pub pod_ready_delay: Duration,
+    /// Start-up delays by kind of pod: the first rule whose selector matches the pod's labels
+    /// (merged with its `spec.nodeSelector`) gives its delay; none: `pod_ready_delay`.
+    pub startup: Vec<StartupRule>,
+    /// Cluster seconds per wall-clock second (> 0, finite): `5.0` runs every delay (start-up,
+    /// termination grace periods) five times faster than written. Default 1.
+    pub time_scale: f64,
+    /// Deleted Running pods terminate gracefully (marked with `deletionTimestamp`, not Ready,
+    /// removed after their grace period or on a delete with `gracePeriodSeconds=0`), as in a
+    /// real cluster. `false`: deletion is immediate. Default true.
+    pub graceful_termination: bool,
     /// How many changes are kept for watches that resume from a resourceVersion.
     pub watch_history: usize,
     /// How often watches that allow bookmarks get one.
@@ -65,6 +83,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             pod_ready_delay: Duration::from_secs(1),
+            startup: Vec::new(),
+            time_scale: 1.0,
+            graceful_termination: true,
             // Each kept change holds an object version: ~10k keeps a long demo in tens of MB.
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(30),
@@ -79,12 +100,22 @@ pub struct Server {
     store: Arc<Store>,
     pods_tx: broadcast::Sender<PodEvent>,
     config: Config,
+    startup: startup::StartupRules,
 }
 
 impl Server {
-    /// A store holding the built-in namespaces and `config.preload`.
+    /// A store holding the built-in namespaces and `config.preload`; fails on an invalid
+    /// setting (`time_scale`, `startup`) or a preloaded object the API refuses.
     pub fn new(config: Config) -> Result<Self> {
+        if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
+            return Err(Error::Config {
+                setting: "time_scale".into(),
+                message: format!("must be a finite number > 0, not {}", config.time_scale),
+            });
+        }
+        let startup = startup::StartupRules::new(&config.startup, config.pod_ready_delay)?;
         let store = Arc::new(Store::new(config.watch_history));
+        store.set_graceful_termination(config.graceful_termination, config.time_scale);
         for obj in &config.preload {
             store
                 .create_or_replace(obj.clone())
@@ -103,6 +134,7 @@ impl Server {
             store,
             pods_tx,
             config,
+            startup,
         })
     }
 
@@ -130,7 +162,8 @@ impl Server {
         let (stop_tx, stop_rx) = watch_channel::channel(false);
         let controller = controller::Controller::new(
             self.store.clone(),
-            self.config.pod_ready_delay,
+            controller::Clock::new(self.config.time_scale),
+            self.startup,
             self.pods_tx.clone(),
         );
         let controller = tokio::spawn(controller.run(stop_rx.clone()));
@@ -230,8 +263,8 @@ impl Kubesim {
         &self.store
     }
 
-    /// A receiver of pod lifecycle events (Started when Running and Ready, Stopped when
-    /// deleted).
+    /// A receiver of pod lifecycle events (Created, Started when Running and Ready,
+    /// Terminating when marked for deletion, Stopped when removed).
     pub fn pod_events(&self) -> broadcast::Receiver<PodEvent> {
         self.pods_tx.subscribe()
     }

@@ -2,11 +2,13 @@
 
 use clap::Parser;
 use inferno_telemetry::{init_tracing, shutdown_signal, LogFormat};
+use kubesim::StartupRule;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// An in-memory Kubernetes API server with a tiny Deployment controller.
+/// An in-memory Kubernetes API server with a small controller manager: start-up delays,
+/// graceful pod termination and rolling updates as a real cluster has them.
 #[derive(Debug, Parser)]
 #[command(name = "kubesim", version)]
 struct Args {
@@ -19,12 +21,60 @@ struct Args {
     /// A directory of YAML/JSON manifests to create at start.
     #[arg(long, env = "KUBESIM_LOAD")]
     load: Option<PathBuf>,
-    /// Seconds a new pod stays Pending before it is Running and Ready.
-    #[arg(long, env = "KUBESIM_POD_READY_DELAY", default_value_t = 1.0)]
-    pod_ready_delay: f64,
+    /// Seconds (cluster time) a new pod stays Pending before it is Running and Ready, when no
+    /// --startup rule matches it and it has no kubesim.inferno.dev/startup-seconds annotation.
+    #[arg(long, env = "KUBESIM_POD_READY_DELAY", default_value = "1", value_parser = seconds,
+          allow_negative_numbers = true)]
+    pod_ready_delay: Duration,
+    /// Start-up delay of the pods a label selector matches (against the pod's labels and
+    /// spec.nodeSelector), e.g. 120:inferno.server.model=llama_70b; repeatable, the first
+    /// matching rule wins; in the environment `;`-separated.
+    #[arg(
+        long,
+        env = "KUBESIM_STARTUP",
+        value_name = "SECONDS:SELECTOR",
+        value_delimiter = ';',
+        value_parser = startup_rule
+    )]
+    startup: Vec<Rule>,
+    /// Cluster seconds per wall-clock second: 5 runs every delay (start-up, termination grace
+    /// periods) five times faster than written.
+    #[arg(long, env = "KUBESIM_TIME_SCALE", default_value_t = 1.0, value_parser = time_scale,
+          allow_negative_numbers = true)]
+    time_scale: f64,
+    /// Remove deleted pods at once instead of letting them terminate gracefully (Ready=False
+    /// with a deletionTimestamp until their grace period ends).
+    #[arg(long, env = "KUBESIM_NO_GRACEFUL_TERMINATION")]
+    no_graceful_termination: bool,
     /// Log format: plain or json.
     #[arg(long, env = "KUBESIM_LOG_FORMAT", default_value = "plain")]
     log_format: LogFormat,
+}
+
+/// A `--startup` item; empty ones (`KUBESIM_STARTUP=""`, a trailing `;`) are no rule.
+#[derive(Debug, Clone)]
+struct Rule(Option<StartupRule>);
+
+fn startup_rule(s: &str) -> Result<Rule, kubesim::Error> {
+    if s.trim().is_empty() {
+        return Ok(Rule(None));
+    }
+    s.parse().map(|r| Rule(Some(r)))
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    Duration::try_from_secs_f64(v).map_err(|_| format!("must be a finite number >= 0, not {s}"))
+}
+
+fn time_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("must be a finite number > 0, not {s:?}")),
+    }
 }
 
 #[tokio::main]
@@ -34,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
         kubeconfig,
         load,
         pod_ready_delay,
+        startup,
+        time_scale,
+        no_graceful_termination,
         log_format,
     } = Args::parse();
     init_tracing(log_format);
@@ -42,7 +95,10 @@ async fn main() -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let config = kubesim::Config {
-        pod_ready_delay: Duration::try_from_secs_f64(pod_ready_delay)?,
+        pod_ready_delay,
+        startup: startup.into_iter().filter_map(|r| r.0).collect(),
+        time_scale,
+        graceful_termination: !no_graceful_termination,
         preload,
         ..Default::default()
     };

@@ -12,6 +12,13 @@ pub(crate) fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Seconds since the Unix epoch, with a fraction.
+pub(crate) fn now_secs_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// RFC 3339 time with second precision (`metav1.Time`).
 pub(crate) fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
@@ -131,11 +138,27 @@ pub(crate) fn random_suffix() -> String {
     encode(random_u64(), 5)
 }
 
-/// A stable 10-character hash of a JSON value (the `pod-template-hash` label).
+/// `v` without null fields, recursively: a null field means an absent one (kubectl sends
+/// `creationTimestamp: null` in the pod template of `rollout undo`).
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), without_nulls(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A stable 10-character hash of a JSON value (the `pod-template-hash` label); null fields
+/// do not count.
 pub(crate) fn template_hash(v: &Value) -> String {
     // FNV-1a over the canonical (sorted-key) serialisation.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in v.to_string().bytes() {
+    for b in without_nulls(v).to_string().bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -238,6 +261,11 @@ mod tests {
         assert_ne!(
             template_hash(&t),
             template_hash(&serde_json::json!({"a": 2}))
+        );
+        let with_null = serde_json::json!({"a": 1, "metadata": {"creationTimestamp": null}});
+        assert_eq!(
+            template_hash(&with_null),
+            template_hash(&serde_json::json!({"a": 1, "metadata": {}}))
         );
     }
 }

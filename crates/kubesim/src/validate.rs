@@ -228,10 +228,7 @@ fn workload(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, errs: &mut 
         )),
     }
     if rt.plural == "deployments" {
-        if spec["strategy"].is_null() {
-            spec["strategy"] = json!({"type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
-        }
+        strategy(&mut spec["strategy"], errs);
         for (field, default) in [
             ("revisionHistoryLimit", 10),
             ("progressDeadlineSeconds", 600),
@@ -287,6 +284,86 @@ fn workload(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, errs: &mut 
     } else {
         errs.push(FieldError::required("spec.template.spec.containers"));
     }
+}
+
+/// A Deployment's `spec.strategy`: defaults (`RollingUpdate`, 25 %/25 %) and the API server's
+/// checks (known type, non-negative int-or-percent values, `maxUnavailable` at most 100 %, not
+/// both zero, no `rollingUpdate` with `Recreate`).
+fn strategy(st: &mut Value, errs: &mut Vec<FieldError>) {
+    if !st.is_object() {
+        *st = json!({});
+    }
+    if st["type"].is_null() {
+        st["type"] = json!("RollingUpdate");
+    }
+    match st["type"].as_str() {
+        Some("RollingUpdate") => {
+            let ru = &mut st["rollingUpdate"];
+            if !ru.is_object() {
+                *ru = json!({});
+            }
+            let mut zero = true;
+            for field in ["maxUnavailable", "maxSurge"] {
+                if ru[field].is_null() {
+                    ru[field] = json!("25%");
+                }
+                let path = format!("spec.strategy.rollingUpdate.{field}");
+                match int_or_percent(&ru[field]) {
+                    Err(why) => errs.push(FieldError::invalid(&path, &ru[field], why)),
+                    Ok((n, pct)) => {
+                        if field == "maxUnavailable" && pct && n > 100 {
+                            errs.push(FieldError::invalid(
+                                &path,
+                                &ru[field],
+                                "must not be greater than 100%",
+                            ));
+                        }
+                        zero &= n == 0;
+                    }
+                }
+            }
+            if zero {
+                errs.push(FieldError::invalid(
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    &ru["maxUnavailable"],
+                    "may not be 0 when `maxSurge` is 0",
+                ));
+            }
+        }
+        Some("Recreate") => {
+            if !st["rollingUpdate"].is_null() {
+                errs.push(FieldError::forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                ));
+            }
+        }
+        _ => errs.push(FieldError::not_supported(
+            "spec.strategy.type",
+            &st["type"],
+            &["Recreate", "RollingUpdate"],
+        )),
+    }
+}
+
+/// An int-or-percent value: the number and whether it is a percentage.
+fn int_or_percent(v: &Value) -> Result<(i64, bool), &'static str> {
+    let (n, pct) = match v {
+        Value::Number(n) => (n.as_i64().ok_or("must be an integer")?, false),
+        Value::String(s) => {
+            let n = s
+                .strip_suffix('%')
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<i64>().ok())
+                .ok_or("a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")?;
+            (n, true)
+        }
+        _ => return Err("must be an integer or percentage (e.g. '5%')"),
+    };
+    if n < 0 {
+        return Err("must be greater than or equal to 0");
+    }
+    Ok((n, pct))
 }
 
 /// A pod spec (of a Pod or a pod template): containers required, defaults filled.
@@ -397,6 +474,52 @@ mod tests {
         d["metadata"]["name"] = json!("Web");
         let e = prepare(&DEPLOYMENTS, &mut d, None).unwrap_err();
         assert_eq!(e.details.unwrap()["causes"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn deployment_strategy() {
+        let with = |st: Value| {
+            let mut d = deployment(json!(2));
+            d["spec"]["strategy"] = st;
+            prepare(&DEPLOYMENTS, &mut d, None).map(|()| d["spec"]["strategy"].clone())
+        };
+        let st = with(json!({"rollingUpdate": {"maxSurge": 1}})).unwrap();
+        assert_eq!(
+            st,
+            json!({"type": "RollingUpdate",
+                   "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}})
+        );
+        assert!(with(json!({"type": "Recreate"})).is_ok());
+        let field = |st: Value| {
+            let e = with(st).unwrap_err();
+            assert_eq!(e.code, 422);
+            let cause = &e.details.unwrap()["causes"][0];
+            (
+                cause["field"].as_str().unwrap().to_string(),
+                cause["message"].as_str().unwrap().to_string(),
+            )
+        };
+        let (f, m) = field(json!({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}));
+        assert_eq!(f, "spec.strategy.rollingUpdate.maxUnavailable");
+        assert_eq!(
+            m,
+            "Invalid value: \"0%\": may not be 0 when `maxSurge` is 0"
+        );
+        let (f, _) = field(json!({"rollingUpdate": {"maxSurge": -1}}));
+        assert_eq!(f, "spec.strategy.rollingUpdate.maxSurge");
+        let (_, m) = field(json!({"rollingUpdate": {"maxUnavailable": "150%"}}));
+        assert!(m.ends_with("must not be greater than 100%"), "{m}");
+        let (_, m) = field(json!({"rollingUpdate": {"maxSurge": "x"}}));
+        assert!(m.contains("valid percent string"), "{m}");
+        let (f, m) = field(json!({"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}));
+        assert_eq!(f, "spec.strategy.rollingUpdate");
+        assert!(m.starts_with("Forbidden: "), "{m}");
+        let (f, m) = field(json!({"type": "Blue"}));
+        assert_eq!(f, "spec.strategy.type");
+        assert_eq!(
+            m,
+            "Unsupported value: \"Blue\": supported values: \"Recreate\", \"RollingUpdate\""
+        );
     }
 
     #[test]

@@ -192,6 +192,16 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
             )))
         }
     };
+    let grace_period_seconds =
+        match (&body["gracePeriodSeconds"], query.get("gracePeriodSeconds")) {
+            (Value::Null, None | Some("")) => None,
+            (Value::Null, Some(q)) => Some(q.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid gracePeriodSeconds: {q:?}"))
+            })?),
+            (v, _) => Some(v.as_i64().ok_or_else(|| {
+                ApiError::bad_request(format!("invalid gracePeriodSeconds: {v}"))
+            })?),
+        };
     let orphan = body["orphanDependents"] == true || query.flag("orphanDependents");
     let dry_run = body["dryRun"]
         .as_array()
@@ -208,6 +218,7 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
             .as_str()
             .map(str::to_string),
         dry_run,
+        grace_period_seconds,
     })
 }
 
@@ -308,5 +319,26 @@ mod tests {
         );
         assert!(decode_continue("zz").is_err());
         assert!(decode_continue("abc").is_err());
+    }
+
+    #[test]
+    fn grace_period_from_query_or_body() {
+        let q = Query::parse("gracePeriodSeconds=0");
+        assert_eq!(
+            delete_options(&q, b"").unwrap().grace_period_seconds,
+            Some(0)
+        );
+        let body = br#"{"gracePeriodSeconds": 5, "propagationPolicy": "Background"}"#;
+        let none = Query::default();
+        assert_eq!(
+            delete_options(&none, body).unwrap().grace_period_seconds,
+            Some(5)
+        );
+        assert_eq!(
+            delete_options(&none, b"").unwrap().grace_period_seconds,
+            None
+        );
+        assert!(delete_options(&Query::parse("gracePeriodSeconds=x"), b"").is_err());
+        assert!(delete_options(&none, br#"{"gracePeriodSeconds": "1"}"#).is_err());
     }
 }

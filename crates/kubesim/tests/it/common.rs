@@ -59,10 +59,16 @@ impl Drop for TempDir {
     }
 }
 
-/// A kubesim on 127.0.0.1:0 with a short pod-ready delay.
+/// Cluster seconds per wall second in these tests: the default 30 s grace period of a
+/// deleted pod takes 0.3 s.
+pub(crate) const TIME_SCALE: f64 = 100.0;
+
+/// A kubesim on 127.0.0.1:0 whose clock runs [`TIME_SCALE`] times faster than real time: pods
+/// are ready after 20 cluster seconds (0.2 s) and terminate in 0.3 s.
 pub(crate) async fn server() -> kubesim::Kubesim {
     server_with(kubesim::Config {
-        pod_ready_delay: Duration::from_millis(200),
+        pod_ready_delay: Duration::from_secs(20),
+        time_scale: TIME_SCALE,
         ..Default::default()
     })
     .await

@@ -1,5 +1,5 @@
 //! The Deployment controller seen from the store and the pod-event channel: ReplicaSets and
-//! pods follow replicas, pods turn Ready after the delay, scale-down removes the newest,
+//! pods follow replicas, pods turn Ready after the delay, scale-down terminates the newest,
 //! template changes roll to a new ReplicaSet, statuses stay true; and the binary with `--load`.
 
 use super::common::{bounded, deployment, eventually, get, samples, server, TempDir};
@@ -45,10 +45,20 @@ async fn pods_follow_replicas_and_announce_themselves() {
         .create(&DEPLOYMENTS, "default", deployment("web", 2), false)
         .unwrap();
 
+    let mut created = Vec::new();
     let mut started = Vec::new();
     while started.len() < 2 {
         let ev = bounded("pod started", events.recv()).await.unwrap();
+        if ev.kind == PodEventKind::Created {
+            assert_eq!(ev.pod["status"]["phase"], "Pending");
+            created.push(ev.name().to_string());
+            continue;
+        }
         assert_eq!(ev.kind, PodEventKind::Started);
+        assert!(
+            created.contains(&ev.name().to_string()),
+            "Created comes first"
+        );
         assert_eq!(ev.deployment(), Some("web"));
         assert_eq!(ev.label("app"), Some("web"));
         assert_eq!(ev.pod["status"]["podIP"], kubesim::POD_IP);
@@ -105,12 +115,19 @@ async fn pods_follow_replicas_and_announce_themselves() {
         assert_eq!(p["spec"]["nodeName"], kubesim::NODE_NAME);
     }
 
-    // Scale up by one, then down by one: the newest pod goes.
+    // Scale up by one, then down by one: the newest pod terminates, then goes.
     scale(&k, "web", 3);
+    let third = bounded("third pod", events.recv()).await.unwrap();
+    assert_eq!(third.kind, PodEventKind::Created);
     let newest = bounded("third pod", events.recv()).await.unwrap();
     assert_eq!(newest.kind, PodEventKind::Started);
+    assert_eq!(newest.name(), third.name());
     assert!(!started.contains(&newest.name().to_string()));
     scale(&k, "web", 2);
+    let terminating = bounded("pod terminating", events.recv()).await.unwrap();
+    assert_eq!(terminating.kind, PodEventKind::Terminating);
+    assert_eq!(terminating.name(), newest.name());
+    assert!(terminating.pod["metadata"]["deletionTimestamp"].is_string());
     let stopped = bounded("pod stopped", events.recv()).await.unwrap();
     assert_eq!(stopped.kind, PodEventKind::Stopped);
     assert_eq!(stopped.name(), newest.name());
@@ -192,16 +209,32 @@ async fn template_changes_roll_to_a_new_replica_set() {
         replicas.contains(&0) && replicas.contains(&2),
         "{replicas:?}"
     );
+    // Old pods may still be terminating; every other pod runs the new image.
+    let image = |p: &Value| p["spec"]["containers"][0]["image"].clone();
     for p in list(&k, &PODS, "app=web") {
-        assert_eq!(p["spec"]["containers"][0]["image"], "img:2");
+        assert!(
+            image(&p) == "img:2" || p["metadata"]["deletionTimestamp"].is_string(),
+            "{p}"
+        );
     }
+    eventually("old pods gone", || {
+        let pods = list(&k, &PODS, "app=web");
+        (pods.len() == 2 && pods.iter().all(|p| image(p) == "img:2")).then_some(())
+    })
+    .await;
 
-    // Deleting the Deployment deletes its ReplicaSets and pods.
+    // Deleting the Deployment deletes its ReplicaSets at once; its pods terminate, then go.
     k.store()
         .delete(&DEPLOYMENTS, "default", "web", &Default::default())
         .unwrap();
     assert!(list(&k, &REPLICA_SETS, "app=web").is_empty());
-    assert!(list(&k, &PODS, "app=web").is_empty());
+    assert!(list(&k, &PODS, "app=web")
+        .iter()
+        .all(|p| p["metadata"]["deletionTimestamp"].is_string()));
+    eventually("pods gone", || {
+        list(&k, &PODS, "app=web").is_empty().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The real kubectl against kubesim through a generated kubeconfig: the user workflow of the
-//! seed (apply the samples, inspect, scale, label, patch, wait, events, delete), every result
-//! checked. kubectl comes from $KUBECTL or the PATH; with CI=true a missing kubectl fails.
+//! seed (apply the samples, inspect, scale, label, patch, wait, events, delete, a pod shown
+//! Terminating and force-deleted, a rollout and its undo), every result checked. kubectl comes from $KUBECTL or the PATH; with CI=true a missing kubectl fails.
 
 use super::common::{eventually, samples, server, TempDir, WAIT};
 use kubesim::resource::{CONFIGMAPS, DEPLOYMENTS, PODS};
@@ -387,6 +387,70 @@ async fn check_session(k: &kubesim::Kubesim, kc: &Kubectl, dir: &Path) {
         assert_eq!(p["status"]["podIP"], "127.0.0.1");
     }
 
+    // delete pod: it is shown Terminating (not ready) for its grace period while its
+    // ReplicaSet replaces it; a forced delete with grace period 0 removes it at once.
+    let bronze = k
+        .store()
+        .list(
+            &PODS,
+            Some("infer"),
+            &LabelSelector::parse("app=bronze-granite-13b").unwrap(),
+            &FieldSelector::default(),
+        )
+        .0;
+    let victim = bronze[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let out = kc
+        .ok(&[
+            "delete",
+            "pod",
+            &victim,
+            "-n",
+            "infer",
+            "--wait=false",
+            "--grace-period=100000",
+        ])
+        .await;
+    assert_eq!(out.trim(), format!("pod \"{victim}\" deleted"));
+    let table = kc
+        .ok(&["get", "pods", "-n", "infer", "-l", "app=bronze-granite-13b"])
+        .await;
+    let rows = data_rows(&table);
+    let row = rows.iter().find(|r| r[0] == victim).expect("still listed");
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str()),
+        ("0/1", "Terminating"),
+        "{table}"
+    );
+    eventually("a replacement runs", || {
+        let running = k
+            .store()
+            .list(
+                &PODS,
+                Some("infer"),
+                &LabelSelector::parse("app=bronze-granite-13b").unwrap(),
+                &FieldSelector::parse("status.phase=Running", &PODS).unwrap(),
+            )
+            .0
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .count();
+        (running == 1).then_some(())
+    })
+    .await;
+    let out = kc
+        .ok(&[
+            "delete",
+            "pod",
+            &victim,
+            "-n",
+            "infer",
+            "--grace-period=0",
+            "--force",
+        ])
+        .await;
+    assert_eq!(out.trim(), format!("pod \"{victim}\" force deleted"));
+    assert!(k.store().get(&PODS, "infer", &victim).is_err());
+
     // get events: the controllers' scaling and pod events.
     let events = kc.ok(&["get", "events", "-n", "infer"]).await;
     assert!(events.starts_with("LAST SEEN"), "{events}");
@@ -438,6 +502,87 @@ async fn check_session(k: &kubesim::Kubesim, kc: &Kubectl, dir: &Path) {
         .unwrap();
     assert_eq!(d["spec"]["replicas"], 3);
 
+    // set image + rollout status: a rolling update to a second ReplicaSet; rollout undo goes
+    // back to the first one.
+    let rs_names = || {
+        let mut names: Vec<String> = k
+            .store()
+            .list(
+                &kubesim::resource::REPLICA_SETS,
+                Some("infer"),
+                &LabelSelector::parse("app=bronze-granite-13b").unwrap(),
+                &FieldSelector::default(),
+            )
+            .0
+            .iter()
+            .map(|rs| rs["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let first_rs = rs_names();
+    assert_eq!(first_rs.len(), 1);
+    let out = kc
+        .ok(&[
+            "set",
+            "image",
+            "deploy/bronze-granite-13b",
+            "-n",
+            "infer",
+            "vllm=inferno/vllm-emulator:0.2.0",
+        ])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "deployment.apps/bronze-granite-13b image updated"
+    );
+    let out = kc
+        .ok(&[
+            "rollout",
+            "status",
+            "deploy/bronze-granite-13b",
+            "-n",
+            "infer",
+            "--timeout=20s",
+        ])
+        .await;
+    assert_eq!(
+        out.lines().last(),
+        Some("deployment \"bronze-granite-13b\" successfully rolled out"),
+        "{out}"
+    );
+    let rs = kc
+        .ok(&["get", "rs", "-n", "infer", "-l", "app=bronze-granite-13b"])
+        .await;
+    let mut desired: Vec<String> = data_rows(&rs).iter().map(|r| r[1].clone()).collect();
+    desired.sort();
+    assert_eq!(desired, ["0", "3"], "{rs}");
+    let out = kc
+        .ok(&[
+            "rollout",
+            "undo",
+            "deploy/bronze-granite-13b",
+            "-n",
+            "infer",
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/bronze-granite-13b rolled back");
+    kc.ok(&[
+        "rollout",
+        "status",
+        "deploy/bronze-granite-13b",
+        "-n",
+        "infer",
+        "--timeout=20s",
+    ])
+    .await;
+    assert_eq!(rs_names().len(), 2, "the first ReplicaSet is re-used");
+    let back = k
+        .store()
+        .get(&kubesim::resource::REPLICA_SETS, "infer", &first_rs[0])
+        .unwrap();
+    assert_eq!(back["spec"]["replicas"], 3);
+
     // ConfigMaps from files, as the seed's workflow creates them.
     let data = dir.join("capacity-data.json");
     std::fs::write(&data, r#"{"count": [{"type": "H100", "count": 8}]}"#).unwrap();
@@ -477,7 +622,10 @@ async fn check_session(k: &kubesim::Kubesim, kc: &Kubectl, dir: &Path) {
     // delete: the Deployment with its ReplicaSets and pods; then the namespace.
     let out = kc.ok(&["delete", "-f", &sample("dep3.yaml")]).await;
     assert_eq!(out.trim(), "deployment.apps \"free-mixtral-8-7b\" deleted");
-    assert_eq!(count(k, &PODS, "app=free-mixtral-8-7b"), 0);
+    eventually("free-mixtral pods terminated", || {
+        (count(k, &PODS, "app=free-mixtral-8-7b") == 0).then_some(())
+    })
+    .await;
     let missing = kc
         .run(&["get", "deploy", "free-mixtral-8-7b", "-n", "infer"])
         .await;

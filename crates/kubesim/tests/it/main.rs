@@ -7,3 +7,5 @@ mod controller;
 mod http_api;
 mod kube_client;
 mod kubectl;
+mod lifecycle;
+mod rollout;

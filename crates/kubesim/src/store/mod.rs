@@ -3,12 +3,17 @@
 //! changes that watches replay from.
 //!
 //! All writes go through one mutex, so a write sees the latest state and preconditions
-//! (`metadata.resourceVersion`, uid) are checked atomically with the write.
+//! (`metadata.resourceVersion`, uid) are checked atomically with the write. Graceful deletion
+//! of pods and namespaces lives in `graceful`.
+
+mod graceful;
+
+pub(crate) use graceful::is_terminating;
 
 use crate::error::ApiError;
 use crate::meta;
 use crate::patch::{self, PatchType};
-use crate::resource::{self, ResourceType, NAMESPACES};
+use crate::resource::{self, ResourceType, NAMESPACES, PODS};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::validate;
 use serde_json::{json, Value};
@@ -86,6 +91,10 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     /// Validate only, change nothing.
     pub dry_run: bool,
+    /// `gracePeriodSeconds` (pods, in cluster seconds): `Some(0)` removes a pod at once,
+    /// `None` uses the pod's `spec.terminationGracePeriodSeconds`. Ignored when the store
+    /// deletes immediately (see [`Store::new`]).
+    pub grace_period_seconds: Option<i64>,
 }
 
 type Objects = BTreeMap<(String, String), Arc<Value>>;
@@ -97,6 +106,10 @@ struct Inner {
     history_cap: usize,
     /// Changes at or below this resourceVersion may have been dropped from `history`.
     floor: u64,
+    /// Pods and namespaces terminate gracefully instead of disappearing at once.
+    graceful: bool,
+    /// Cluster seconds per wall-clock second (for `deletionTimestamp`).
+    time_scale: f64,
 }
 
 /// The in-memory object store shared by the HTTP handlers and the controller.
@@ -128,6 +141,8 @@ fn scope_ns<'a>(rt: &ResourceType, ns: &'a str) -> &'a str {
 impl Store {
     /// An empty store holding the namespaces every cluster has (`default`, `kube-system`,
     /// `kube-public`, `kube-node-lease`), keeping the last `history` changes for watches.
+    /// Deletion is immediate: a store on its own has no kubelet to finish a graceful one; the
+    /// server turns graceful termination on when its [`crate::Config`] asks for it.
     pub fn new(history: usize) -> Self {
         let (rv_tx, _) = watch::channel(0);
         let store = Self {
@@ -137,6 +152,8 @@ impl Store {
                 history: VecDeque::new(),
                 history_cap: history.max(1),
                 floor: 0,
+                graceful: false,
+                time_scale: 1.0,
             }),
             rv_tx,
         };
@@ -146,6 +163,14 @@ impl Store {
                 .expect("built-in namespaces are valid");
         }
         store
+    }
+
+    /// Turns graceful termination of pods and namespaces on or off; `time_scale` (cluster
+    /// seconds per wall second, > 0) places `deletionTimestamp` where the grace period ends.
+    pub(crate) fn set_graceful_termination(&self, on: bool, time_scale: f64) {
+        let mut inner = self.lock();
+        inner.graceful = on;
+        inner.time_scale = time_scale;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -315,7 +340,10 @@ impl Store {
         Ok((*out).clone())
     }
 
-    /// Deletes an object and (unless orphaning) its dependents; returns its last state.
+    /// Deletes an object and (unless orphaning) its dependents; returns its last state. With
+    /// graceful termination a Running pod is only marked (`deletionTimestamp`, Ready=False)
+    /// and returned in that state, and a namespace whose pods are terminating stays
+    /// `Terminating` until they are gone.
     pub fn delete(
         &self,
         rt: &'static ResourceType,
@@ -336,7 +364,7 @@ impl Store {
         if opts.dry_run {
             return Ok((*old).clone());
         }
-        let out = inner.delete(rt, ns, name, opts.propagation);
+        let out = inner.delete(rt, ns, name, opts.grace_period_seconds, opts.propagation);
         drop(inner);
         self.notify();
         Ok(out)
@@ -504,6 +532,7 @@ impl Inner {
         for field in [
             "resourceVersion",
             "deletionTimestamp",
+            "deletionGracePeriodSeconds",
             "managedFields",
             "selfLink",
         ] {
@@ -523,8 +552,21 @@ impl Inner {
         }
         validate::prepare(rt, &mut obj, None)?;
         let name = meta::name(&obj).to_string();
-        if rt.namespaced && self.get(&NAMESPACES, "", &ns).is_err() {
-            return Err(ApiError::not_found(&NAMESPACES, &ns));
+        if rt.namespaced {
+            match self.get(&NAMESPACES, "", &ns) {
+                Err(_) => return Err(ApiError::not_found(&NAMESPACES, &ns)),
+                Ok(n) if graceful::is_terminating(&n) => {
+                    return Err(ApiError::forbidden(
+                        rt,
+                        &name,
+                        &format!(
+                            "unable to create new content in namespace {ns} because it is being \
+                             terminated"
+                        ),
+                    ))
+                }
+                Ok(_) => {}
+            }
         }
         if self.get(rt, &ns, &name).is_ok() {
             return Err(ApiError::already_exists(rt, &name));
@@ -613,6 +655,7 @@ impl Inner {
                     "namespace",
                     "name",
                     "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
                 ] {
                     match old_md.get(field) {
                         Some(v) => md.insert(field.into(), v.clone()),
@@ -640,6 +683,18 @@ impl Inner {
             // A write that changes nothing keeps the resourceVersion and emits no event.
             return Ok(Arc::new(new));
         }
+        Ok(self.put(rt, ns, name, old, new))
+    }
+
+    /// Stores `new` in place of `old` as the next resourceVersion, with no checks.
+    fn put(
+        &mut self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        old: &Arc<Value>,
+        mut new: Value,
+    ) -> Arc<Value> {
         self.rv += 1;
         let rv = self.rv;
         meta::metadata_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
@@ -655,10 +710,33 @@ impl Inner {
             object: new.clone(),
             previous: Some(old.clone()),
         });
-        Ok(new)
+        new
     }
 
+    /// Deletes as the API server, the garbage collector and (for pods) the kubelet would:
+    /// gracefully when the store is set so, else at once.
     fn delete(
+        &mut self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        grace: Option<i64>,
+        propagation: Propagation,
+    ) -> Value {
+        if self.graceful {
+            if key(rt) == key(&PODS) {
+                if let Some(terminating) = self.terminate_pod(ns, name, grace) {
+                    return terminating;
+                }
+            } else if key(rt) == key(&NAMESPACES) {
+                return self.delete_namespace(name);
+            }
+        }
+        self.remove(rt, ns, name, propagation)
+    }
+
+    /// Removes an object now, deleting (or orphaning) its dependents first.
+    fn remove(
         &mut self,
         rt: &'static ResourceType,
         ns: &str,
@@ -697,7 +775,7 @@ impl Inner {
                     let _ = self.commit(drt, &d_ns, &d_name, &dep, new, Subresource::Main, false);
                 }
             } else {
-                self.delete(drt, &d_ns, &d_name, propagation);
+                self.delete(drt, &d_ns, &d_name, None, propagation);
             }
         }
         self.rv += 1;
@@ -711,6 +789,9 @@ impl Inner {
             object: Arc::new(last.clone()),
             previous: Some(old),
         });
+        if rt.namespaced {
+            self.finish_namespace(&ns);
+        }
         last
     }
 }
