@@ -14,6 +14,7 @@
 //! time mapped to emulated time (never later than that boundary). When there is nothing to
 //! compute, the task waits for a command or the next internal arrival.
 
+use crate::completion::{Completion, Outcome, Waiter};
 use crate::config::LoadSpec;
 use crate::metrics::Metrics;
 use crate::poisson::Poisson;
@@ -68,33 +69,13 @@ pub(crate) struct Settings {
     pub(crate) limits: Limits,
 }
 
-/// The reply to a submitted request.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Outcome {
-    /// All tokens generated.
-    Done(Done),
-    /// The request can never run (its context exceeds the KV cache).
-    Rejected(String),
-}
-
-/// A completed request, times in emulated ms.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Done {
-    pub(crate) prompt_tokens: u32,
-    pub(crate) completion_tokens: u32,
-    pub(crate) queue_ms: f64,
-    pub(crate) ttft_ms: f64,
-    pub(crate) e2e_ms: f64,
-    pub(crate) preemptions: u32,
-}
-
-/// A request from outside (HTTP).
+/// A request from outside (HTTP or `complete`).
 #[derive(Debug)]
 pub(crate) struct Submission {
     pub(crate) prompt: u32,
     pub(crate) max_tokens: u32,
     pub(crate) received: Instant,
-    pub(crate) reply: oneshot::Sender<Outcome>,
+    pub(crate) reply: Waiter,
 }
 
 /// Messages to the engine task.
@@ -106,9 +87,11 @@ pub(crate) enum Command {
     Settings(Settings),
     /// Start (replace) or stop the internal load.
     Load(Option<LoadSpec>),
+    /// Answered once every command sent before it has been applied.
+    Barrier(oneshot::Sender<()>),
 }
 
-type Reply = Option<oneshot::Sender<Outcome>>;
+type Reply = Option<Waiter>;
 
 const TOO_LONG: &str = "prompt + max_tokens exceeds the KV cache capacity";
 
@@ -173,14 +156,17 @@ impl Core {
                 m.set_allocation(&settings.accelerator, settings.limits.max_batch);
                 for reply in dropped {
                     m.rejected();
-                    if let Some(tx) = reply {
-                        let _ = tx.send(Outcome::Rejected(TOO_LONG.into()));
+                    if let Some(w) = reply {
+                        w.send(Outcome::Rejected(TOO_LONG.into()));
                     }
                 }
                 drop(m);
                 self.settings = settings;
             }
             Command::Load(load) => self.load = load.map(|l| Poisson::new(l, self.now)),
+            Command::Barrier(tx) => {
+                let _ = tx.send(());
+            }
         }
         self.publish();
     }
@@ -188,8 +174,8 @@ impl Core {
     fn submit(&mut self, arrival: f64, prompt: u32, max_tokens: u32, reply: Reply) {
         if let Err(reply) = self.scheduler.submit(arrival, prompt, max_tokens, reply) {
             lock(&self.metrics).rejected();
-            if let Some(tx) = reply {
-                let _ = tx.send(Outcome::Rejected(TOO_LONG.into()));
+            if let Some(w) = reply {
+                w.send(Outcome::Rejected(TOO_LONG.into()));
             }
         }
     }
@@ -246,16 +232,17 @@ impl Core {
             );
         }
         for f in self.events.finished.drain(..) {
-            let done = Done {
+            let done = Completion {
                 prompt_tokens: f.prompt_tokens,
                 completion_tokens: f.generated,
                 queue_ms: f.queue_time(),
                 ttft_ms: f.ttft(),
                 e2e_ms: f.e2e(),
+                itl_ms: f.tpot().unwrap_or(0.0),
                 preemptions: f.preemptions,
             };
-            if let Some(tx) = f.payload {
-                let _ = tx.send(Outcome::Done(done));
+            if let Some(w) = f.payload {
+                w.send(Outcome::Done(done));
             }
         }
     }
@@ -285,7 +272,7 @@ impl Core {
         );
     }
 
-    /// Drops every request (their HTTP handlers see the channel close).
+    /// Drops every request (their callers see the channel close: cut off).
     pub(crate) fn shutdown(&mut self) {
         self.in_flight = None;
         self.scheduler.drain();
@@ -382,16 +369,18 @@ mod tests {
     fn iteration_time_follows_alpha_beta_gamma() {
         let m = metrics();
         let mut core = Core::new(settings(10.0, 0.5, 0.01, 8), 0.0, 1, None, m.clone());
-        let (tx, mut rx) = oneshot::channel();
+        let counter = Arc::default();
+        let (reply, mut rx) = Waiter::new(&counter);
         core.apply(
             Command::Submit(Submission {
                 prompt: 100,
                 max_tokens: 2,
                 received: Instant::now(),
-                reply: tx,
+                reply,
             }),
             |_| 0.0,
         );
+        assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Prefill: 10 + 0.5 * 100 + 0.01 * 100 = 61 ms.
         assert_eq!(core.begin(), Some(61.0));
         core.end();
@@ -408,6 +397,11 @@ mod tests {
         };
         assert_eq!((done.prompt_tokens, done.completion_tokens), (100, 2));
         assert!((done.ttft_ms - (61.0 + d1)).abs() < 1e-9);
+        assert!(
+            (done.itl_ms - d2).abs() < 1e-9,
+            "one gap after the first token"
+        );
+        assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 0);
         let s = lock(&m).snapshot();
         assert_eq!(
             (s.requests, s.prompt_tokens, s.generation_tokens),

@@ -31,6 +31,20 @@ pub enum Error {
     /// The server was stopped; it takes no more changes or requests.
     #[error("server {0:?} is stopped")]
     Stopped(String),
+    /// A request the server refuses because it can never run: its prompt plus `max_tokens`
+    /// exceed the KV cache (also after a smaller batch cap shrank it), or a token count is 0.
+    /// HTTP answers it with 400.
+    #[error("server {server:?} refused the request: {message}")]
+    Refused {
+        /// The server's name.
+        server: String,
+        /// Why, in vLLM's words where it has them.
+        message: String,
+    },
+    /// The server stopped while the request was queued or running: the request was cut off
+    /// (not refused). HTTP answers it with 503.
+    #[error("server {0:?} stopped before the request completed")]
+    CutOff(String),
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {

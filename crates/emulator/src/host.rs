@@ -1,6 +1,7 @@
 //! [`Host`]: a registry of emulated servers that can be started and stopped at run time, each
 //! on its own port, and [`ServerHandle`], the way to watch and steer one of them.
 
+use crate::completion::Completion;
 use crate::config::{kv_capacity, Catalog, LoadSpec, ServerSpec};
 use crate::engine::{drive, Clock, Core, Settings};
 use crate::error::{Error, Result};
@@ -19,6 +20,9 @@ use tracing::Instrument;
 
 /// How long [`ServerHandle::stop`] waits for open HTTP connections before cutting them.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often [`ServerHandle::drain`] looks whether the engine is idle (wall time).
+const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// A set of emulated servers in one process, keyed by name.
 ///
@@ -154,6 +158,7 @@ impl Host {
             metrics,
             commands,
             clock,
+            stopping: shutdown_rx.clone(),
         }));
 
         let span = tracing::info_span!("server", name = %spec.name);
@@ -355,8 +360,49 @@ impl ServerHandle {
         self.server.render_metrics()
     }
 
-    /// Stops the engine (requests in flight are answered 503) and the HTTP server, and waits
-    /// for both. Stopping twice is harmless.
+    /// Sends the server one request, as `POST /v1/completions` with `prompt_tokens` and
+    /// `max_tokens` does (same engine path, same metrics), and resolves when its last token is
+    /// out, with its emulated timings.
+    ///
+    /// Fails with [`Error::Refused`] when the request can never run (prompt + `max_tokens`
+    /// over the KV cache, or a count of 0), [`Error::CutOff`] when the server stops while the
+    /// request is queued or running, [`Error::Stopped`] when it was stopped before. Dropping
+    /// the future does not cancel the request: it still runs and counts in
+    /// [`ServerHandle::in_flight`] until it completes.
+    pub async fn complete(&self, prompt_tokens: u32, max_tokens: u32) -> Result<Completion> {
+        self.server.complete(prompt_tokens, max_tokens).await
+    }
+
+    /// Requests from outside (HTTP and [`ServerHandle::complete`]) queued or running now; the
+    /// internal load is not counted. A request counts from its submission until the engine
+    /// answers it (or drops it when the server stops).
+    pub fn in_flight(&self) -> u64 {
+        self.server.in_flight()
+    }
+
+    /// Stops the internal load and resolves once no request at all is queued or running
+    /// (outside ones and those of the internal load); what a pod removed from its Service's
+    /// endpoints does before it exits. Requests sent meanwhile still run and are waited for.
+    /// Fails with [`Error::Stopped`] if the server stops first.
+    pub async fn drain(&self) -> Result<()> {
+        self.stop_load()?;
+        // After the barrier the engine has applied the stop: no internal arrival comes, and
+        // the gauges can only lag behind requests leaving, never behind requests coming.
+        self.server.barrier().await?;
+        loop {
+            if self.server.stopping() {
+                return Err(Error::Stopped(self.server.name.clone()));
+            }
+            let s = self.server.snapshot();
+            if self.in_flight() == 0 && s.running == 0 && s.waiting == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    }
+
+    /// Stops the engine (requests in flight are cut off: [`Error::CutOff`], HTTP 503) and the
+    /// HTTP server, and waits for both. Stopping twice is harmless.
     pub async fn stop(&self) {
         let _ = self.tasks.shutdown.send(true);
         let joins: Vec<JoinHandle<()>> =

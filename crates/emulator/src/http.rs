@@ -10,7 +10,6 @@
 //! | `PUT /emulator/allocation` | change accelerator / perf / max batch size ([`AllocationUpdate`]) |
 //! | `PUT /emulator/load`, `DELETE /emulator/load` | start ([`crate::LoadSpec`]) or stop the internal load |
 
-use crate::engine::Outcome;
 use crate::error::Error;
 use crate::server::{AllocationUpdate, Server};
 use axum::body::Bytes;
@@ -67,7 +66,8 @@ fn bad_request(message: impl Into<String>) -> Response {
 
 fn from_error(e: Error) -> Response {
     match e {
-        Error::Stopped(_) => error(
+        Error::Refused { message, .. } => bad_request(message),
+        Error::Stopped(_) | Error::CutOff(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailableError",
             e.to_string(),
@@ -241,31 +241,9 @@ async fn completions(State(server): State<Arc<Server>>, body: Bytes) -> Response
         Err(message) => return bad_request(message),
     };
     let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    if max_tokens == 0 {
-        return bad_request("max_tokens must be at least 1");
-    }
-    let capacity = server.allocation().kv_cache_tokens;
-    if u64::from(prompt) + u64::from(max_tokens) > capacity {
-        return bad_request(format!(
-            "This model's maximum context length is {capacity} tokens. However, you requested \
-             {} tokens ({prompt} in the prompt, {max_tokens} for the completion).",
-            u64::from(prompt) + u64::from(max_tokens)
-        ));
-    }
-    let rx = match server.submit(prompt, max_tokens) {
-        Ok(rx) => rx,
+    let done = match server.complete(prompt, max_tokens).await {
+        Ok(done) => done,
         Err(e) => return from_error(e),
-    };
-    let done = match rx.await {
-        Ok(Outcome::Done(d)) => d,
-        Ok(Outcome::Rejected(message)) => return bad_request(message),
-        Err(_) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableError",
-                "the server stopped before the request completed",
-            )
-        }
     };
     let id = server.next_id();
     json_response(
@@ -290,6 +268,7 @@ async fn completions(State(server): State<Arc<Server>>, body: Bytes) -> Response
                 "queue_ms": done.queue_ms,
                 "ttft_ms": done.ttft_ms,
                 "e2e_ms": done.e2e_ms,
+                "itl_ms": done.itl_ms,
                 "preemptions": done.preemptions,
             },
         }),

@@ -6,11 +6,13 @@
 //! OpenAI-style `POST /v1/completions`, can generate its own Poisson load, and exports vLLM's
 //! metric names on `/metrics`. A [`Host`] runs many servers in one process, each on its own
 //! port, started and stopped at run time; a [`ServerHandle`] changes a server's batch cap,
-//! accelerator and load while it runs.
+//! accelerator and load while it runs, and sends it requests in process
+//! ([`ServerHandle::complete`], answered with a [`Completion`]).
 //!
 //! # Layout
 //! `config` ([`ServerSpec`], [`LoadSpec`], [`Catalog`]), `scheduler` (batching and chunked
-//! prefill, pure), `engine` (the per-server task and its clock), `poisson` (internal load),
+//! prefill, pure), `engine` (the per-server task and its clock), `completion` (an outside
+//! request's reply, [`Completion`]), `poisson` (internal load),
 //! `metrics` (vLLM metrics, [`Snapshot`]), `server` (shared state, [`Allocation`]), `http`
 //! (routes), `host` ([`Host`], [`ServerHandle`]), `cli` (the program's flags and [`cli::run`]),
 //! [`follow`] (one server per kubesim pod, following the Deployment labels; a Prometheus
@@ -18,6 +20,7 @@
 //! [`labels`] (the label vocabulary).
 
 pub mod cli;
+mod completion;
 mod config;
 mod engine;
 mod error;
@@ -32,6 +35,7 @@ mod rng;
 mod scheduler;
 mod server;
 
+pub use completion::Completion;
 pub use config::{
     Catalog, LoadSpec, ServerSpec, TokenDist, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_NUM_TOKENS,
 };

@@ -2,8 +2,9 @@
 //! and the channel to its engine. HTTP handlers and [`crate::ServerHandle`] both steer the
 //! engine through it.
 
+use crate::completion::{Completion, Outcome, Waiter};
 use crate::config::{check_perf, kv_capacity, Catalog, LoadSpec};
-use crate::engine::{lock, Clock, Command, Outcome, Settings, Submission};
+use crate::engine::{lock, Clock, Command, Settings, Submission};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Snapshot};
 use crate::scheduler::Limits;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The allocation an emulated server runs with: what the Deployment labels
 /// `inferno.server.allocation.accelerator` and `.maxbatchsize` decide under kubesim.
@@ -67,6 +68,10 @@ pub(crate) struct Server {
     commands: mpsc::UnboundedSender<Command>,
     pub(crate) clock: Clock,
     next_id: AtomicU64,
+    /// Outside requests submitted and not yet answered (see [`Waiter`]).
+    in_flight: Arc<AtomicU64>,
+    /// Turns true when the server is told to stop.
+    stopping: watch::Receiver<bool>,
 }
 
 /// Everything [`Server::new`] needs.
@@ -82,6 +87,7 @@ pub(crate) struct ServerParts {
     pub(crate) metrics: Arc<Mutex<Metrics>>,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) clock: Clock,
+    pub(crate) stopping: watch::Receiver<bool>,
 }
 
 impl Server {
@@ -101,6 +107,8 @@ impl Server {
             commands: p.commands,
             clock: p.clock,
             next_id: AtomicU64::new(1),
+            in_flight: Arc::default(),
+            stopping: p.stopping,
         }
     }
 
@@ -210,20 +218,64 @@ impl Server {
         lock(&self.metrics).render()
     }
 
-    /// Queues a request; the receiver resolves when it completes.
-    pub(crate) fn submit(
-        &self,
-        prompt: u32,
-        max_tokens: u32,
-    ) -> Result<oneshot::Receiver<Outcome>> {
-        let (reply, rx) = oneshot::channel();
+    fn refused(&self, message: impl Into<String>) -> Error {
+        Error::Refused {
+            server: self.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Runs one request through the engine (the path of every outside request, HTTP included)
+    /// and returns its timings once its last token is out.
+    pub(crate) async fn complete(&self, prompt: u32, max_tokens: u32) -> Result<Completion> {
+        if prompt == 0 {
+            return Err(self.refused("the prompt must have at least 1 token"));
+        }
+        if max_tokens == 0 {
+            return Err(self.refused("max_tokens must be at least 1"));
+        }
+        let capacity = self.allocation().kv_cache_tokens;
+        let total = u64::from(prompt) + u64::from(max_tokens);
+        if total > capacity {
+            return Err(self.refused(format!(
+                "This model's maximum context length is {capacity} tokens. However, you \
+                 requested {total} tokens ({prompt} in the prompt, {max_tokens} for the \
+                 completion)."
+            )));
+        }
+        if self.stopping() {
+            return Err(Error::Stopped(self.name.clone()));
+        }
+        let (reply, rx) = Waiter::new(&self.in_flight);
         self.send(Command::Submit(Submission {
             prompt,
             max_tokens,
             received: tokio::time::Instant::now(),
             reply,
         }))?;
-        Ok(rx)
+        match rx.await {
+            Ok(Outcome::Done(done)) => Ok(done),
+            Ok(Outcome::Rejected(message)) => Err(self.refused(message)),
+            // The engine dropped the request: it stopped while the request was queued or ran.
+            Err(_) => Err(Error::CutOff(self.name.clone())),
+        }
+    }
+
+    /// Outside requests queued or running.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the engine has applied every command sent before this call.
+    pub(crate) async fn barrier(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Barrier(tx))?;
+        rx.await.map_err(|_| Error::Stopped(self.name.clone()))
+    }
+
+    /// Whether the server was told to stop.
+    pub(crate) fn stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 
     /// A fresh request id number.

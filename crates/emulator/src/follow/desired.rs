@@ -48,10 +48,23 @@ impl PodServer {
     }
 }
 
+/// A listed pod that is being deleted (`metadata.deletionTimestamp` set): Terminating.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Terminating {
+    pub(crate) namespace: String,
+    pub(crate) pod: String,
+    pub(crate) uid: String,
+    /// Selected by a managed Deployment: the follower is its kubelet and removes it once its
+    /// server (if any) has stopped.
+    pub(crate) managed: bool,
+}
+
 /// Every server that should run, by name, and what prevented others.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Desired {
     pub(crate) servers: BTreeMap<String, PodServer>,
+    /// Every listed pod being deleted, by server name (`<namespace>/<pod>`).
+    pub(crate) terminating: BTreeMap<String, Terminating>,
     /// One line per Deployment or pod that was skipped, stable across calls while the cause
     /// stays (so the caller can log each once).
     pub(crate) problems: Vec<String>,
@@ -119,16 +132,29 @@ pub(crate) fn desired(deployments: &[Arc<Deployment>], pods: &[Arc<Pod>]) -> Des
     deployments.sort_by(|a, b| {
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
+    let mut out = Desired::default();
+    for p in pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+    {
+        let t = Terminating {
+            namespace: p.metadata.namespace.clone().unwrap_or_default(),
+            pod: p.metadata.name.clone().unwrap_or_default(),
+            uid: p.metadata.uid.clone().unwrap_or_default(),
+            managed: false,
+        };
+        out.terminating
+            .insert(format!("{}/{}", t.namespace, t.pod), t);
+    }
     let mut pods: Vec<&Pod> = pods
         .iter()
         .map(Arc::as_ref)
-        .filter(|p| is_ready(p))
+        .filter(|p| is_ready(p) || p.metadata.deletion_timestamp.is_some())
         .collect();
     pods.sort_by(|a, b| {
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
     let empty = BTreeMap::new();
-    let mut out = Desired::default();
     for d in deployments {
         let namespace = d.metadata.namespace.clone().unwrap_or_default();
         let name = d.metadata.name.clone().unwrap_or_default();
@@ -143,12 +169,21 @@ pub(crate) fn desired(deployments: &[Arc<Deployment>], pods: &[Arc<Pod>]) -> Des
         let Some(selector) = d.spec.as_ref().map(|s| &s.selector) else {
             continue;
         };
-        let mine: Vec<&Pod> = pods
+        let (mine, leaving): (Vec<&Pod>, Vec<&Pod>) = pods
             .iter()
             .copied()
             .filter(|p| p.metadata.namespace.as_deref().unwrap_or_default() == namespace)
             .filter(|p| selects(selector, p.metadata.labels.as_ref().unwrap_or(&empty)))
-            .collect();
+            .partition(|p| is_ready(p));
+        for p in leaving {
+            let key = format!(
+                "{namespace}/{}",
+                p.metadata.name.as_deref().unwrap_or_default()
+            );
+            if let Some(t) = out.terminating.get_mut(&key) {
+                t.managed = true;
+            }
+        }
         let drive = drive(l, mine.len());
         for p in mine {
             let server = PodServer {
@@ -285,6 +320,32 @@ mod tests {
         let drive = a.drive.as_ref().unwrap();
         assert_eq!((drive.in_tokens, drive.out_tokens), (128, 1024));
         assert_eq!(d.problems.len(), 2, "{:?}", d.problems);
+    }
+
+    #[test]
+    fn terminating_pods_get_no_server_and_are_listed() {
+        let mut leaving = (*pod("a-2", "a", true)).clone();
+        leaving.metadata.uid = Some("u-2".into());
+        leaving.metadata.deletion_timestamp =
+            Some(serde_json::from_value(json!("2030-01-01T00:00:00Z")).unwrap());
+        let mut stray = leaving.clone();
+        stray.metadata.name = Some("x-1".into());
+        stray.metadata.labels = Some([("app".to_string(), "x".to_string())].into());
+        let ps = [pod("a-1", "a", true), Arc::new(leaving), Arc::new(stray)];
+        let d = desired(&[deployment("a", json!({}))], &ps);
+        assert_eq!(d.servers.keys().collect::<Vec<_>>(), ["ns/a-1"]);
+        // The rate is split over the ready pods only: the terminating one has left.
+        assert_eq!(d.servers["ns/a-1"].drive.as_ref().unwrap().rate, 2.0);
+        let t = &d.terminating["ns/a-2"];
+        assert_eq!(
+            (t.pod.as_str(), t.uid.as_str(), t.managed),
+            ("a-2", "u-2", true)
+        );
+        assert!(
+            !d.terminating["ns/x-1"].managed,
+            "not selected by a managed deployment"
+        );
+        assert_eq!(d.terminating.len(), 2);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //! Deployment's `inferno.server.model` and runs the allocation of its
 //! `inferno.server.allocation.accelerator` and `.maxbatchsize` labels (performance parameters
 //! from the catalog, see [`FALLBACK_PERF`] for the fallbacks). Label changes are applied to the
-//! running servers; servers of pods that go away stop. With `drive`, each server generates
-//! `inferno.server.load.rpm / 60 / ready pods` requests per emulated second. After every change
-//! the targets file (Prometheus `file_sd`) lists one target per server.
+//! running servers; servers of pods that go away stop. A Terminating pod (graceful deletion:
+//! `metadata.deletionTimestamp` set) is drained as a kubelet would: its server's internal load
+//! stops, its requests in flight finish, then the server stops and the follower deletes the pod
+//! with `gracePeriodSeconds=0`; if the pod disappears first, the server stops at once. With
+//! `drive`, each server generates `inferno.server.load.rpm / 60 / ready pods` requests per
+//! emulated second. After every change the targets file (Prometheus `file_sd`) lists one target
+//! per server (a draining server's until it has stopped).
 //!
 //! Changes arrive through watches (kube-rs reflectors on Deployments and pods); a periodic
 //! resync re-applies the cached state, so a server that failed to start is retried.
@@ -112,7 +116,7 @@ impl Follower {
         let watches = Watches::start(&client, &config.namespaces, changed.clone());
         let (stop, stopped) = signal::channel(false);
         let resync = config.resync;
-        let reconciler = Reconciler::new(host.clone(), config);
+        let reconciler = Reconciler::new(host.clone(), config, client, changed.clone());
         let task = tokio::spawn(reconcile_loop(
             reconciler, watches, changed, resync, stopped,
         ));

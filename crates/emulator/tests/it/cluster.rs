@@ -23,10 +23,17 @@ pub(crate) fn deploy_samples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/samples")
 }
 
-/// kubesim serving the samples, pods ready 50 ms after creation.
+/// kubesim serving the samples, pods ready 50 ms after creation, deleted pods terminating
+/// gracefully.
 pub(crate) async fn cluster() -> Cluster {
+    cluster_with(true).await
+}
+
+/// The same, with graceful termination or with deleted pods removed at once.
+pub(crate) async fn cluster_with(graceful_termination: bool) -> Cluster {
     let config = kubesim::Config {
         pod_ready_delay: Duration::from_millis(50),
+        graceful_termination,
         preload: kubesim::load_dir(&deploy_samples()).expect("deploy/samples loads"),
         ..Default::default()
     };

@@ -1,10 +1,12 @@
 //! Follow mode against kubesim: one server per ready pod, the targets file, scaling, allocation
 //! and load labels followed by the running servers, and the `follow` subcommand of the binary.
 
-use crate::cluster::{cluster, eventually, settle, Cluster, NS};
+use crate::cluster::{cluster, cluster_with, eventually, settle, Cluster, NS};
 use crate::support::{get, init_logs, samples, TempDir};
 use inferno_emulator::follow::{FollowConfig, Follower, FALLBACK_PERF};
-use inferno_emulator::{labels, Catalog, Host, ServerHandle};
+use inferno_emulator::{labels, Catalog, Error, Host, PerfParms, ServerHandle};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -98,13 +100,19 @@ struct Fixture {
 }
 
 async fn fixture(tag: &str, drive: bool) -> Fixture {
+    fixture_on(cluster().await, tag, drive).await
+}
+
+async fn fixture_on(c: Cluster, tag: &str, drive: bool) -> Fixture {
     init_logs();
-    let c = cluster().await;
     let dir = TempDir::new(tag);
     let targets = dir.0.join("targets.json");
+    // 10x: a driven request of ~1000 tokens lasts 2-3 s of wall time, so a scaled-down pod
+    // drains quickly.
     let config = FollowConfig {
         namespaces: vec![NS.into()],
         drive,
+        time_scale: 10.0,
         resync: Duration::from_millis(500),
         ..FollowConfig::new(&targets)
     };
@@ -382,6 +390,211 @@ async fn without_drive_no_load_and_a_deleted_deployment_stops_its_servers() {
     let name = f.replicas.keys().next().unwrap().clone();
     f.c.delete(&name).await;
     synced(&f.c, host, &f.targets, f.total() - f.replicas[&name]).await;
+    f.follower.shutdown().await;
+}
+
+/// Every pod of a Deployment as the API lists it: (name, terminating).
+async fn pods_of(c: &Cluster, deployment: &str) -> BTreeMap<String, bool> {
+    let pods: Api<Pod> = Api::namespaced(c.client.clone(), NS);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={deployment}")))
+        .await
+        .unwrap();
+    list.items
+        .into_iter()
+        .map(|p| {
+            let terminating = p.metadata.deletion_timestamp.is_some();
+            (p.metadata.name.unwrap_or_default(), terminating)
+        })
+        .collect()
+}
+
+/// Scales `deployment` to 0 while each of its servers runs `requests` requests of
+/// `max_tokens` tokens at 1 ms of wall time per token, and waits until every pod is Terminating
+/// while its server still runs them and is still a target. The pods' grace period is a day,
+/// so only a delete with `gracePeriodSeconds=0` removes them during the test.
+async fn terminate_busy(
+    f: &Fixture,
+    deployment: &str,
+    requests: usize,
+    max_tokens: u32,
+) -> Vec<(
+    String,
+    tokio::task::JoinHandle<inferno_emulator::Result<inferno_emulator::Completion>>,
+)> {
+    let host = f.follower.host();
+    let pods: Vec<String> = pods_of(&f.c, deployment).await.into_keys().collect();
+    assert!(!pods.is_empty());
+    let api: Api<Pod> = Api::namespaced(f.c.client.clone(), NS);
+    let day = serde_json::json!({"spec": {"terminationGracePeriodSeconds": 86_400}});
+    let mut pending = Vec::new();
+    for p in &pods {
+        api.patch(p, &PatchParams::default(), &Patch::Merge(&day))
+            .await
+            .unwrap();
+        let s = server(host, p);
+        // 10 ms per iteration at 10x: 1 ms of wall time per token.
+        let perf = PerfParms {
+            alpha: 10.0,
+            beta: 0.0,
+            gamma: 0.0,
+        };
+        s.set_perf("test", perf).unwrap();
+        for _ in 0..requests {
+            let s = s.clone();
+            let task = tokio::spawn(async move { s.complete(10, max_tokens).await });
+            pending.push((p.clone(), task));
+        }
+    }
+    eventually("requests in flight", WAIT, || async {
+        let n = pods
+            .iter()
+            .map(|p| server(host, p).in_flight())
+            .sum::<u64>();
+        (n == (requests * pods.len()) as u64).then_some(())
+    })
+    .await;
+    f.c.scale(deployment, 0).await;
+    eventually("terminating pods still serving", WAIT, || async {
+        let listed = pods_of(&f.c, deployment).await;
+        let targets = read_targets(&f.targets);
+        let ok = pods.iter().all(|p| {
+            listed.get(p) == Some(&true)
+                && host
+                    .server(&format!("{NS}/{p}"))
+                    .is_some_and(|s| s.in_flight() > 0 && s.load().is_none())
+                && targets.iter().any(|e| &e.pod == p)
+        });
+        ok.then_some(())
+    })
+    .await;
+    pending
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_drains_then_the_follower_removes_it() {
+    let f = fixture("follow-drain", true).await;
+    let host = f.follower.host();
+    synced(&f.c, host, &f.targets, f.total()).await;
+    let (small, n) = f
+        .replicas
+        .iter()
+        .min_by_key(|(_, n)| **n)
+        .map(|(d, n)| (d.clone(), *n))
+        .unwrap();
+    // 2 requests of 5000 tokens per pod: about 5 s of wall time each, all in one batch.
+    let pending = terminate_busy(&f, &small, 2, 5000).await;
+    assert_eq!(pending.len(), 2 * n);
+    // Not cut off: every request completes, on a pod that is still listed.
+    for (pod, task) in pending {
+        let c = task.await.unwrap().unwrap_or_else(|e| panic!("{pod}: {e}"));
+        assert_eq!(c.completion_tokens, 5000);
+    }
+    // Then the server stops, its target goes and the pod is removed, long before its grace
+    // period of a day would end.
+    eventually("drained pods removed", WAIT, || async {
+        let gone = pods_of(&f.c, &small).await.is_empty();
+        let servers = host
+            .servers()
+            .iter()
+            .filter(|s| s.name().starts_with(&format!("{NS}/{small}-")))
+            .count();
+        let targets = servers_of(&read_targets(&f.targets), &small).count();
+        (gone && servers == 0 && targets == 0).then_some(())
+    })
+    .await;
+    synced(&f.c, host, &f.targets, f.total() - n).await;
+    f.follower.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_removed_before_it_drained_cuts_its_requests_off() {
+    let f = fixture("follow-cut", false).await;
+    let host = f.follower.host();
+    synced(&f.c, host, &f.targets, f.total()).await;
+    let small = f
+        .replicas
+        .iter()
+        .min_by_key(|(_, n)| **n)
+        .map(|(d, _)| d.clone())
+        .unwrap();
+    // 50,000 tokens: 50 s of wall time, far longer than the test.
+    let pending = terminate_busy(&f, &small, 1, 50_000).await;
+    // The grace period ends (here: someone deletes the pods with a zero grace period).
+    let api: Api<Pod> = Api::namespaced(f.c.client.clone(), NS);
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    for p in pods_of(&f.c, &small).await.keys() {
+        api.delete(p, &now).await.unwrap();
+    }
+    for (pod, task) in pending {
+        let r = tokio::time::timeout(WAIT, task).await.expect("answered");
+        let err = r.unwrap().unwrap_err();
+        assert!(matches!(err, Error::CutOff(_)), "{pod}: {err}");
+    }
+    synced(&f.c, host, &f.targets, f.total() - f.replicas[&small]).await;
+    f.follower.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_pods_without_a_server_are_removed() {
+    // Pods deleted before the follower starts: their containers (servers) are not running,
+    // so the follower, their kubelet, removes them at once.
+    let c = cluster().await;
+    settle(&c).await;
+    let small = c.names().await[0].clone();
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), NS);
+    let day = serde_json::json!({"spec": {"terminationGracePeriodSeconds": 86_400}});
+    for p in pods_of(&c, &small).await.keys() {
+        api.patch(p, &PatchParams::default(), &Patch::Merge(&day))
+            .await
+            .unwrap();
+    }
+    c.scale(&small, 0).await;
+    eventually("terminating pods", WAIT, || async {
+        let pods = pods_of(&c, &small).await;
+        (!pods.is_empty() && pods.values().all(|t| *t)).then_some(())
+    })
+    .await;
+    let f = fixture_on(c, "follow-orphans", false).await;
+    eventually("terminating pods removed", WAIT, || async {
+        pods_of(&f.c, &small).await.is_empty().then_some(())
+    })
+    .await;
+    synced(&f.c, f.follower.host(), &f.targets, f.total()).await;
+    f.follower.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_graceful_termination_a_deleted_pod_stops_its_server_at_once() {
+    let f = fixture_on(cluster_with(false).await, "follow-immediate", false).await;
+    let host = f.follower.host();
+    synced(&f.c, host, &f.targets, f.total()).await;
+    let (small, n) = f
+        .replicas
+        .iter()
+        .min_by_key(|(_, n)| **n)
+        .map(|(d, n)| (d.clone(), *n))
+        .unwrap();
+    let mut pending = Vec::new();
+    for p in pods_of(&f.c, &small).await.into_keys() {
+        let s = server(host, &p);
+        pending.push(tokio::spawn(async move { s.complete(10, 50_000).await }));
+    }
+    eventually("requests in flight", WAIT, || async {
+        let n: u64 = host.servers().iter().map(ServerHandle::in_flight).sum();
+        (n == pending.len() as u64).then_some(())
+    })
+    .await;
+    f.c.scale(&small, 0).await;
+    for task in pending {
+        let r = tokio::time::timeout(WAIT, task).await.expect("answered");
+        let err = r.unwrap().unwrap_err();
+        assert!(matches!(err, Error::CutOff(_)), "{err}");
+    }
+    synced(&f.c, host, &f.targets, f.total() - n).await;
     f.follower.shutdown().await;
 }
 

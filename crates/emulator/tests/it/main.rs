@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod complete;
 mod follow;
 mod host;
 mod http;
