@@ -4,7 +4,7 @@ CARGO ?= cargo
 SHELL := bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench fuzz demo clean images
+.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench bench-loop fuzz demo clean images
 
 all: build
 
@@ -66,6 +66,20 @@ lint: fmt-check clippy
 ## bench: the benchmarks (medians per call), optimised build.
 bench:
 	$(CARGO) bench --workspace --locked
+
+## bench-loop: the closed-loop benchmark (docs/benchmark.md) on every shipped scenario, optimised
+## build: the real loop, hpa, static-peak and clairvoyant side by side; results in
+## target/bench-loop/<scenario>/ (summary.md, summary.json, timeline.png, records).
+## BENCH_SCENARIOS="benchmarks/ramp.yaml ..." picks scenarios, BENCH_POLICY=inferno,hpa policies.
+BENCH_SCENARIOS ?= $(wildcard benchmarks/*.yaml)
+BENCH_POLICY ?= all
+bench-loop: tools
+	$(CARGO) build --release --locked --bins
+	@set -e; for s in $(BENCH_SCENARIOS); do \
+		n=$$(basename $$s .yaml); echo "== $$n"; \
+		target/release/inferno-bench run $$s --policy $(BENCH_POLICY) --out target/bench-loop/$$n \
+			2> target/bench-loop-$$n.log | sed -n '1,/^## Per server/p'; \
+	done
 
 ## fuzz: the fuzz test (crates/optimizer/tests/it/fuzz.rs) in its long mode: optimised build
 ## (profile `fuzz`: release plus overflow checks and line tables), INFERNO_FUZZ_CASES cases

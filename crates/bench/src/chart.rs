@@ -172,12 +172,8 @@ fn linear_axis(values: impl Iterator<Item = f64>) -> Axis {
 /// The smallest 1, 1.5, 2, 3, 4, 5, 6 or 8 times a power of ten that is at least `v` (> 0).
 fn nice_ceil(v: f64) -> f64 {
     let decade = 10f64.powf(v.log10().floor());
-    let steps = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0];
-    steps
-        .into_iter()
-        .map(|m| m * decade)
-        .find(|&n| n >= v)
-        .unwrap_or(v)
+    let steps = [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0].map(|m| m * decade);
+    steps.into_iter().find(|&n| n >= v).unwrap_or(v)
 }
 
 /// The time axis length: the scenario duration, else the last data time, else one second.
@@ -189,11 +185,7 @@ fn time_extent(t: &Timeline) -> f64 {
     for s in &t.servers {
         let lines = s.replicas.iter().chain(&s.ttft).chain(&s.itl);
         for &(time, _) in s.load_rpm.iter().chain(lines.flat_map(|x| &x.points)) {
-            last = if time.is_finite() {
-                last.max(time)
-            } else {
-                last
-            };
+            last = last.max(if time.is_finite() { time } else { 0.0 });
         }
     }
     Some(last).filter(|&l| l > 0.0).unwrap_or(1.0)

@@ -20,7 +20,12 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Command,
     /// Log format: plain or json.
-    #[arg(long, global = true, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "plain",
+        env = "INFERNO_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -84,7 +89,10 @@ fn list(dir: &Path) -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
-    println!("{:<14} {:>8} {:>6} {:>8}  description", "scenario", "duration", "scale", "servers");
+    println!(
+        "{:<14} {:>8} {:>6} {:>8}  description",
+        "scenario", "duration", "scale", "servers"
+    );
     for f in files {
         match Plan::load(&f) {
             Ok(p) => println!(
@@ -135,18 +143,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         } => {
             let mut plan = Plan::load(&scenario)?;
             if let Some(ts) = time_scale {
-                anyhow::ensure!(ts.is_finite() && ts > 0.0 && ts <= 1000.0, "--time-scale: must be in (0, 1000], got {ts}");
+                anyhow::ensure!(
+                    ts.is_finite() && ts > 0.0 && ts <= 1000.0,
+                    "--time-scale: must be in (0, 1000], got {ts}"
+                );
                 plan.scenario.time_scale = ts;
             }
             if let Some(d) = duration {
-                let d = crate::duration::Seconds::parse(&d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
+                let d = crate::duration::Seconds::parse(&d)
+                    .map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
                 anyhow::ensure!(d.0 > 0.0, "--duration: must be > 0");
                 plan.scenario.duration = d;
             }
             if let Some(s) = seed {
                 plan.scenario.seed = s;
             }
-            let policies = Policy::parse_list(&policy).map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
+            let policies =
+                Policy::parse_list(&policy).map_err(|e| anyhow::anyhow!("--policy: {e}"))?;
             let bin_dir = match bin_dir {
                 Some(d) => d,
                 None => std::env::current_exe()?

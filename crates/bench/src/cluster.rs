@@ -202,7 +202,8 @@ impl Cluster {
     /// Starts scenario time 0 now (after the warm-up); costs of pods placed before count from
     /// here.
     pub fn start_clock(&self) {
-        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Clock::start(self.plan.time_scale());
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) =
+            Clock::start(self.plan.time_scale());
         let mut st = self.lock();
         for p in st.pods.values_mut() {
             if p.placed.is_some() {
@@ -404,7 +405,8 @@ impl Cluster {
         let store = self.kubesim.store().clone();
         let mut rx = store.subscribe();
         let mut rv = 0;
-        let (recheck_tx, mut recheck_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+        let (recheck_tx, mut recheck_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(String, String)>();
         tokio::pin!(stop);
         loop {
             match store.changes_since(rv) {
@@ -419,7 +421,11 @@ impl Cluster {
                     }
                 }
                 Err(floor) => {
-                    tracing::error!(rv, floor, "kubesim change history overrun: pods may be missed");
+                    tracing::error!(
+                        rv,
+                        floor,
+                        "kubesim change history overrun: pods may be missed"
+                    );
                     rv = floor;
                 }
             }
@@ -519,7 +525,11 @@ impl Cluster {
                 if now + 1e-9 >= p.serve_at {
                     start = Some((p.accelerator.clone(), p.batch));
                 } else {
-                    let (tx, k, at) = (recheck.clone(), key.clone(), self.clock().instant(p.serve_at));
+                    let (tx, k, at) = (
+                        recheck.clone(),
+                        key.clone(),
+                        self.clock().instant(p.serve_at),
+                    );
                     tokio::spawn(async move {
                         tokio::time::sleep_until(at).await;
                         let _ = tx.send(k);
@@ -585,7 +595,11 @@ impl Cluster {
                 )
             };
             let capacity = self.plan.system.capacity_of(&acc_type).max(0) as u64;
-            let used = st.used.get(&(policy, acc_type.clone())).copied().unwrap_or(0);
+            let used = st
+                .used
+                .get(&(policy, acc_type.clone()))
+                .copied()
+                .unwrap_or(0);
             if used + units > capacity {
                 continue;
             }
@@ -798,7 +812,10 @@ impl Cluster {
             if tokio::time::Instant::now() >= end {
                 return Err(Error::run(
                     "warm-up",
-                    format!("pods not serving in time (GPU capacity?): {}", missing.join(", ")),
+                    format!(
+                        "pods not serving in time (GPU capacity?): {}",
+                        missing.join(", ")
+                    ),
                 ));
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -151,7 +151,8 @@ pub async fn run(plan: Plan, options: &Options) -> Result<Measured> {
             cluster.create_deployment(pi, si, a)?;
         }
     }
-    let warm = Duration::from_secs_f64(plan.max_startup_seconds() * 2.0 / s.time_scale) + Duration::from_secs(60);
+    let warm = Duration::from_secs_f64(plan.max_startup_seconds() * 2.0 / s.time_scale)
+        + Duration::from_secs(60);
     cluster.wait_serving(warm).await?;
 
     let mut inferno = None;
@@ -232,7 +233,10 @@ pub async fn run(plan: Plan, options: &Options) -> Result<Measured> {
                             replicas: a.as_ref().map_or(0, |a| a.replicas),
                             serving,
                             pods,
-                            accelerator: a.as_ref().map(|a| a.accelerator.clone()).unwrap_or_default(),
+                            accelerator: a
+                                .as_ref()
+                                .map(|a| a.accelerator.clone())
+                                .unwrap_or_default(),
                             batch: a.as_ref().map_or(0, |a| a.batch),
                             cost_rate: c.cost_rate(pi, si),
                         });
@@ -260,7 +264,9 @@ pub async fn run(plan: Plan, options: &Options) -> Result<Measured> {
     let mut cycles = Vec::new();
     if let Some(mut l) = inferno {
         for dead in l.dead() {
-            warnings.push(format!("the loop's {dead} process exited during the run (see its log)"));
+            warnings.push(format!(
+                "the loop's {dead} process exited during the run (see its log)"
+            ));
         }
         cycles = l.cycles.lock().unwrap_or_else(|e| e.into_inner()).clone();
         l.stop().await;

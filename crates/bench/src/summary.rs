@@ -164,15 +164,23 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 fn prediction(m: &Measured, policy: usize) -> Prediction {
     let period = m.plan.scenario.period.0;
     let mut by_server: BTreeMap<&str, Vec<&RequestRecord>> = BTreeMap::new();
-    for r in m.records.iter().filter(|r| r.policy == policy && r.outcome == Outcome::Served) {
+    for r in m
+        .records
+        .iter()
+        .filter(|r| r.policy == policy && r.outcome == Outcome::Served)
+    {
         by_server.entry(r.server.as_str()).or_default().push(r);
     }
     let (mut ttft, mut itl) = (Vec::new(), Vec::new());
     for c in &m.cycles {
-        let Some(servers) = c.record["servers"].as_array() else { continue };
+        let Some(servers) = c.record["servers"].as_array() else {
+            continue;
+        };
         for s in servers {
             let name = s["name"].as_str().unwrap_or_default();
-            let Some(list) = by_server.get(name) else { continue };
+            let Some(list) = by_server.get(name) else {
+                continue;
+            };
             let window: Vec<&&RequestRecord> = list
                 .iter()
                 .filter(|r| r.at >= c.at && r.at < c.at + period)
@@ -182,8 +190,16 @@ fn prediction(m: &Measured, policy: usize) -> Prediction {
             }
             let n = window.len() as f64;
             for (key, measured, out) in [
-                ("predictedTtft", window.iter().map(|r| r.ttft_ms).sum::<f64>() / n, &mut ttft),
-                ("predictedItl", window.iter().map(|r| r.itl_ms).sum::<f64>() / n, &mut itl),
+                (
+                    "predictedTtft",
+                    window.iter().map(|r| r.ttft_ms).sum::<f64>() / n,
+                    &mut ttft,
+                ),
+                (
+                    "predictedItl",
+                    window.iter().map(|r| r.itl_ms).sum::<f64>() / n,
+                    &mut itl,
+                ),
             ] {
                 let predicted = s[key].as_f64().unwrap_or(0.0);
                 if predicted > 0.0 {
@@ -236,7 +252,10 @@ pub fn summarise(m: &Measured) -> Summary {
             cycles: inferno.then_some(m.cycles.len() as u64),
         });
     }
-    let clairvoyant = policies.iter().find(|p| p.policy == Policy::Clairvoyant.name()).cloned();
+    let clairvoyant = policies
+        .iter()
+        .find(|p| p.policy == Policy::Clairvoyant.name())
+        .cloned();
     for p in &mut policies {
         let ratio = |own: f64, reference: f64| (reference > 0.0).then(|| own / reference);
         p.total.attainment = attainment(&p.total);
@@ -327,7 +346,9 @@ pub fn markdown(s: &Summary) -> String {
             ));
         }
     }
-    if s.policies.iter().any(|p| p.servers.len() > 1) && s.policies.first().is_some_and(|p| p.servers.len() <= 12) {
+    if s.policies.iter().any(|p| p.servers.len() > 1)
+        && s.policies.first().is_some_and(|p| p.servers.len() <= 12)
+    {
         out.push_str("\n## Per server\n");
         let names: Vec<&String> = s.policies[0].servers.keys().collect();
         for name in names {
@@ -369,14 +390,21 @@ pub fn write(m: &Measured, s: &Summary, out: &Path) -> Result<()> {
         move |e| Error::Io { path, source: e }
     };
     let json = out.join("summary.json");
-    std::fs::write(&json, serde_json::to_string_pretty(s).unwrap_or_default()).map_err(io(&json))?;
+    std::fs::write(&json, serde_json::to_string_pretty(s).unwrap_or_default())
+        .map_err(io(&json))?;
     let md = out.join("summary.md");
     std::fs::write(&md, markdown(s)).map_err(io(&md))?;
     for (pi, policy) in m.policies.iter().enumerate() {
         let dir = out.join(policy.name());
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        write_jsonl(&dir.join("requests.jsonl"), m.records.iter().filter(|r| r.policy == pi))?;
-        write_jsonl(&dir.join("samples.jsonl"), m.samples.iter().filter(|x| x.policy == pi))?;
+        write_jsonl(
+            &dir.join("requests.jsonl"),
+            m.records.iter().filter(|r| r.policy == pi),
+        )?;
+        write_jsonl(
+            &dir.join("samples.jsonl"),
+            m.samples.iter().filter(|x| x.policy == pi),
+        )?;
     }
     Ok(())
 }

@@ -47,9 +47,11 @@ pub fn timeline(m: &Measured) -> Timeline {
                     .collect(),
             ));
             let mut by_bucket: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); buckets];
-            for r in m.records.iter().filter(|r| {
-                r.policy == pi && r.server_index == si && r.outcome == Outcome::Served
-            }) {
+            for r in m
+                .records
+                .iter()
+                .filter(|r| r.policy == pi && r.server_index == si && r.outcome == Outcome::Served)
+            {
                 let k = ((r.at / period) as usize).min(buckets - 1);
                 by_bucket[k].0.push(r.ttft_ms);
                 by_bucket[k].1.push(r.itl_ms);

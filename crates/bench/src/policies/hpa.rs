@@ -36,6 +36,17 @@ pub struct Stabiliser {
 }
 
 impl Stabiliser {
+    /// A stabiliser that has recommended `replicas` throughout its windows up to `now`, as an
+    /// HPA that has watched a steady Deployment would have (without it, the first evaluation
+    /// after the start could scale down at once, which no long-running HPA does).
+    pub fn steady(h: &Hpa, now: f64, replicas: u32) -> Self {
+        let mut s = Self::default();
+        s.history
+            .push_back((now - h.up_window.0.max(h.down_window.0), replicas));
+        s.history.push_back((now, replicas));
+        s
+    }
+
     /// The replica count to set at `now` for `current`, given a new recommendation.
     pub fn decide(&mut self, h: &Hpa, now: f64, current: u32, recommendation: u32) -> u32 {
         self.history.push_back((now, recommendation));
@@ -43,7 +54,12 @@ impl Stabiliser {
         while self.history.front().is_some_and(|(t, _)| now - t > keep) {
             self.history.pop_front();
         }
-        let within = |w: f64| self.history.iter().filter(move |(t, _)| now - t <= w).map(|x| x.1);
+        let within = |w: f64| {
+            self.history
+                .iter()
+                .filter(move |(t, _)| now - t <= w)
+                .map(|x| x.1)
+        };
         let up = within(h.up_window.0).min().unwrap_or(current);
         let down = within(h.down_window.0).max().unwrap_or(current);
         let target = if current < up {
@@ -60,13 +76,20 @@ impl Stabiliser {
 /// Runs the baseline for every server of `policy` until the task is aborted.
 pub async fn run(cluster: Arc<Cluster>, policy: usize, servers: usize, h: Hpa) {
     let clock = cluster.clock();
-    let mut stabilisers: Vec<Stabiliser> = (0..servers).map(|_| Stabiliser::default()).collect();
+    let mut stabilisers: Vec<Stabiliser> = (0..servers)
+        .map(|s| {
+            let n = cluster.allocation(policy, s).map_or(1, |a| a.replicas);
+            Stabiliser::steady(&h, 0.0, n)
+        })
+        .collect();
     let mut next = h.sync.0;
     loop {
         clock.sleep_until(next).await;
         let now = clock.now();
         for (server, stab) in stabilisers.iter_mut().enumerate() {
-            let Some(current) = cluster.allocation(policy, server) else { continue };
+            let Some(current) = cluster.allocation(policy, server) else {
+                continue;
+            };
             let pods: Vec<(f64, f64)> = cluster
                 .gateway(policy, server)
                 .servers()
@@ -130,5 +153,10 @@ mod tests {
         assert_eq!(s.decide(&h, 15.0, 8, 2), 8);
         assert_eq!(s.decide(&h, 299.0, 8, 2), 8);
         assert_eq!(s.decide(&h, 301.0, 8, 2), 2);
+        // A steady start: the first idle evaluations do not scale down.
+        let mut s = Stabiliser::steady(&h, 0.0, 3);
+        assert_eq!(s.decide(&h, 15.0, 3, 1), 3);
+        assert_eq!(s.decide(&h, 299.0, 3, 1), 3);
+        assert_eq!(s.decide(&h, 316.0, 3, 1), 1);
     }
 }

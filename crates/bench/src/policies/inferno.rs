@@ -47,12 +47,24 @@ fn write_data(plan: &Plan, dir: &Path) -> Result<()> {
         crate::planner::Parameters::Catalog,
     );
     let files: [(&str, serde_json::Value); 6] = [
-        ("accelerator-data.json", serde_json::to_value(&sys.accelerator_data)),
-        ("capacity-data.json", serde_json::to_value(&sys.capacity_data)),
+        (
+            "accelerator-data.json",
+            serde_json::to_value(&sys.accelerator_data),
+        ),
+        (
+            "capacity-data.json",
+            serde_json::to_value(&sys.capacity_data),
+        ),
         ("model-data.json", serde_json::to_value(&sys.model_data)),
-        ("optimizer-data.json", serde_json::to_value(&sys.optimizer_data)),
+        (
+            "optimizer-data.json",
+            serde_json::to_value(&sys.optimizer_data),
+        ),
         ("server-data.json", serde_json::to_value(&sys.server_data)),
-        ("serviceclass-data.json", serde_json::to_value(&sys.service_class_data)),
+        (
+            "serviceclass-data.json",
+            serde_json::to_value(&sys.service_class_data),
+        ),
     ]
     .map(|(n, v)| (n, v.unwrap_or_default()));
     for (name, value) in files {
@@ -118,7 +130,13 @@ impl Loop {
         p.spawn(
             "optimizer",
             &bin,
-            &["serve".into(), "--listen".into(), at(optimizer), "--ops-listen".into(), ops.clone()],
+            &[
+                "serve".into(),
+                "--listen".into(),
+                at(optimizer),
+                "--ops-listen".into(),
+                ops.clone(),
+            ],
         )?;
         // The collector's rate window: one scenario minute (the shipped default, 1m, at time
         // scale 1), and never under three scrapes.
@@ -168,7 +186,11 @@ impl Loop {
                 crate::cluster::BATCH_ENV.into(),
             ],
         )?;
-        for (name, port) in [("optimizer", optimizer), ("collector", collector), ("actuator", actuator)] {
+        for (name, port) in [
+            ("optimizer", optimizer),
+            ("collector", collector),
+            ("actuator", actuator),
+        ] {
             p.wait_port(name, &at(port)).await?;
         }
         let data = work.join("data");
@@ -205,7 +227,10 @@ impl Loop {
     }
 
     /// Follows the cycle log, stamping each new record with the scenario time it appeared at.
-    pub fn follow(&self, clock: impl Fn() -> Clock + Send + 'static) -> tokio::task::JoinHandle<()> {
+    pub fn follow(
+        &self,
+        clock: impl Fn() -> Clock + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let (path, cycles) = (self.cycle_log.clone(), self.cycles.clone());
         tokio::spawn(async move {
             let mut seen = 0usize;

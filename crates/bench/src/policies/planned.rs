@@ -14,7 +14,11 @@ use std::sync::Arc;
 pub fn clairvoyant_at(plan: &Plan, t: f64) -> Vec<Option<Allocation>> {
     let look = plan.max_startup_seconds() + plan.scenario.period.0;
     let loads: Vec<LoadAt> = plan.servers.iter().map(|b| b.peak(t, t + look)).collect();
-    allocate(plan, &loads, Parameters::TrueAt(t + plan.max_startup_seconds()))
+    allocate(
+        plan,
+        &loads,
+        Parameters::TrueAt(t + plan.max_startup_seconds()),
+    )
 }
 
 /// The static-peak allocation (each server's peak over the run).

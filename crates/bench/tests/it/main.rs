@@ -1,0 +1,4 @@
+//! Tests of the benchmark harness: structure and accounting, not scores.
+
+mod accounting;
+mod harness;
