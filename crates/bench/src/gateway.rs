@@ -104,3 +104,73 @@ impl Gateway {
         self.lock().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inferno_emulator::{Host, PerfParms, ServerSpec};
+    use std::time::Duration;
+
+    async fn server(host: &Host, name: &str) -> ServerHandle {
+        host.start_server(ServerSpec {
+            name: name.into(),
+            model: "m".into(),
+            perf: Some(PerfParms {
+                alpha: 10.0,
+                beta: 0.1,
+                gamma: 0.001,
+            }),
+            max_batch_size: 8,
+            time_scale: 100.0,
+            ..ServerSpec::default()
+        })
+        .await
+        .expect("server starts")
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_a_ready_pod_or_is_rejected() {
+        let host = Host::loopback(None);
+        let gw = Arc::new(Gateway::default());
+        let soon = tokio::time::Instant::now() + Duration::from_millis(50);
+        assert!(
+            gw.wait_pick(soon).await.is_none(),
+            "no pod: rejected at the deadline"
+        );
+
+        let waiting = {
+            let gw = gw.clone();
+            tokio::spawn(async move {
+                gw.wait_pick(tokio::time::Instant::now() + Duration::from_secs(30))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gw.add("p1", server(&host, "p1").await);
+        let lease = waiting
+            .await
+            .expect("joins")
+            .expect("the new pod is picked");
+        assert_eq!(lease.pod, "p1");
+        host.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn least_outstanding_pod_first_and_terminating_pods_leave() {
+        let host = Host::loopback(None);
+        let gw = Gateway::default();
+        gw.add("a", server(&host, "a").await);
+        gw.add("b", server(&host, "b").await);
+        let first = gw.pick().expect("a pod");
+        let second = gw.pick().expect("a pod");
+        assert_ne!(first.pod, second.pod, "the busier pod is avoided");
+        drop(first);
+        let third = gw.pick().expect("a pod");
+        assert_ne!(third.pod, second.pod);
+        gw.remove("a");
+        gw.remove("b");
+        assert!(gw.pick().is_none());
+        assert_eq!(gw.ready(), 0);
+        host.shutdown().await;
+    }
+}

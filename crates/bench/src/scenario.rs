@@ -710,10 +710,10 @@ fn check_knobs(s: &Scenario) -> std::result::Result<(), String> {
             s.noise.iteration
         ));
     }
-    if !(s.gateway.max_wait.0 >= 0.0) {
+    if !(s.gateway.max_wait.0.is_finite() && s.gateway.max_wait.0 >= 0.0) {
         return Err("gateway.maxWait: must be >= 0".into());
     }
-    if !(s.pods.grace_period.0 >= 0.0) {
+    if !(s.pods.grace_period.0.is_finite() && s.pods.grace_period.0 >= 0.0) {
         return Err("pods.gracePeriod: must be >= 0".into());
     }
     positive("hpa.kvCacheTarget", s.hpa.kv_cache_target)?;

@@ -111,7 +111,10 @@ impl Args {
             ));
         }
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return Err(format!("--time-scale: must be > 0, got {}", self.time_scale));
+            return Err(format!(
+                "--time-scale: must be > 0, got {}",
+                self.time_scale
+            ));
         }
         if !(self.prometheus_timeout.is_finite() && self.prometheus_timeout > 0.0) {
             return Err(format!(

@@ -192,6 +192,8 @@ impl Args {
 fn parse_period(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("expected seconds >= 0 (fractions allowed), got {text:?}")),
+        _ => Err(format!(
+            "expected seconds >= 0 (fractions allowed), got {text:?}"
+        )),
     }
 }

@@ -56,7 +56,10 @@ async fn requests_cut_off_by_a_scale_down_are_misses() {
     assert_eq!(d.cut_off, 0, "{d:?}");
     assert!(k.cut_off > 0, "the scale-down must cut requests off: {k:?}");
     assert!(k.met_both + k.cut_off <= k.arrived);
-    assert!(k.attainment < d.attainment, "cutting requests off must score lower: {k:?} vs {d:?}");
+    assert!(
+        k.attainment < d.attainment,
+        "cutting requests off must score lower: {k:?} vs {d:?}"
+    );
     // Draining pods keep costing while they drain.
     assert!(d.gpu_cost_cents > k.gpu_cost_cents, "{d:?} vs {k:?}");
 }
