@@ -172,7 +172,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 policies,
                 bin_dir,
             };
-            let measured = run_plan(plan, &options).await?;
+            // On ctrl-c or SIGTERM the run is dropped, which kills its child processes
+            // (Prometheus, the four services) and stops the cluster.
+            let measured = tokio::select! {
+                m = run_plan(plan, &options) => m?,
+                _ = inferno_telemetry::shutdown_signal() => anyhow::bail!("interrupted"),
+            };
             let summary = crate::summary::summarise(&measured);
             crate::summary::write(&measured, &summary, &out)?;
             crate::timeline::write(&measured, &out.join("timeline.png"))?;

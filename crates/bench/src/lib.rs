@@ -5,7 +5,7 @@
 //! the same requests sent to each, and measures every request against its class's targets.
 //!
 //! # Layout
-//! `scenario` (the file and its [`scenario::Plan`]), `duration`, `arrivals` (seeded request
+//! `scenario` (the file), `plan` (the checked [`plan::Plan`]), `duration`, `arrivals` (seeded request
 //! streams), `cluster` (kubesim, the Deployments, the pods' emulated servers and the
 //! per-Deployment gateway), `policies/` (inferno: the four services as processes; hpa; the
 //! optimizer-planned static-peak and clairvoyant), `records` (per-request and per-sample
@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod duration;
 pub mod error;
 pub mod gateway;
+pub mod plan;
 pub mod planner;
 pub mod policies;
 pub mod processes;

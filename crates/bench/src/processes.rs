@@ -122,6 +122,23 @@ impl Processes {
     }
 }
 
+/// A plain HTTP/1.1 GET on loopback; the body of any status, or None when nothing answers
+/// within 5 s.
+pub async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()?
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> Result<u16> {
     std::net::TcpListener::bind("127.0.0.1:0")

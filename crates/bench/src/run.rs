@@ -91,9 +91,13 @@ fn initial(plan: &Plan, policy: Policy, common: &[Allocation]) -> Vec<Allocation
 
 /// Runs `plan` under `options.policies`.
 pub async fn run(plan: Plan, options: &Options) -> Result<Measured> {
-    let out = &options.out;
-    std::fs::create_dir_all(out).map_err(|e| Error::Io {
-        path: out.clone(),
+    std::fs::create_dir_all(&options.out).map_err(|e| Error::Io {
+        path: options.out.clone(),
+        source: e,
+    })?;
+    // Absolute: Prometheus resolves the targets file against its configuration's directory.
+    let out = &options.out.canonicalize().map_err(|e| Error::Io {
+        path: options.out.clone(),
         source: e,
     })?;
     let plan = Arc::new(plan);

@@ -6,7 +6,7 @@
 //! as on a real cluster) and that the services run at the scenario's time scale.
 
 use crate::clock::Clock;
-use crate::processes::{free_port, prometheus_binary, Processes};
+use crate::processes::{free_port, http_get, prometheus_binary, Processes};
 use crate::scenario::Plan;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -75,6 +75,26 @@ fn write_data(plan: &Plan, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Waits until Prometheus scrapes at least one pod successfully: a run whose loop sees no
+/// metrics would measure the label fallback, not the loop.
+async fn wait_scraping(addr: &str, work: &Path) -> Result<()> {
+    for _ in 0..150 {
+        if let Some(body) = http_get(addr, "/api/v1/targets?state=active").await {
+            if body.contains("\"health\":\"up\"") {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(Error::run(
+        "prometheus",
+        format!(
+            "no pod scraped within 30 s (log: {})",
+            work.join("logs/prometheus.log").display()
+        ),
+    ))
+}
+
 impl Loop {
     /// Starts Prometheus (scraping `targets`) and the four services against kubesim, acting in
     /// `namespace`.
@@ -122,6 +142,7 @@ impl Loop {
             ],
         )?;
         p.wait_port("prometheus", &at(prom_port)).await?;
+        wait_scraping(&at(prom_port), work).await?;
 
         let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
         let [optimizer, collector, actuator, controller] = ports;
