@@ -147,18 +147,5 @@ pub fn free_port() -> Result<u16> {
         .map_err(|e| Error::run("ports", e))
 }
 
-/// The `prometheus` binary, when installed.
-pub fn prometheus_binary() -> Option<PathBuf> {
-    ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .or_else(|| {
-            std::process::Command::new("prometheus")
-                .arg("--version")
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|_| PathBuf::from("prometheus"))
-        })
-}
+/// The `prometheus` binary, when installed (found as the demo finds it).
+pub use inferno_demo::stack::prometheus_binary;
