@@ -20,6 +20,7 @@ impl Cluster {
         let mut rv = 0;
         let (recheck_tx, mut recheck_rx) =
             tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+        *self.recheck.lock().unwrap_or_else(|e| e.into_inner()) = Some(recheck_tx.clone());
         tokio::pin!(stop);
         loop {
             match store.changes_since(rv) {
@@ -121,34 +122,39 @@ impl Cluster {
         let ready = !terminating && is_ready(obj);
         let mut start = None;
         let mut drain = None;
+        let mut hold = false;
+        let mut wake = Vec::new();
         {
             let mut st = self.lock();
             if !st.pods.contains_key(&key) {
                 let pod = self.new_pod(policy, server, &obj["spec"], now);
                 st.pods.insert(key.clone(), pod);
-                self.place_pending(&mut st, policy, now);
+                wake = self.place_pending(&mut st, policy, now);
             }
             let p = st.pods.get_mut(&key).expect("inserted");
-            p.ready = ready;
+            p.loaded |= ready;
             if terminating && !p.terminating {
                 p.terminating = true;
                 self.gateways[policy][server].remove(&name);
                 drain = Some(p.handle.clone());
-            } else if ready && p.handle.is_none() && p.placed.is_some() {
-                if now + 1e-9 >= p.serve_at {
+            } else if p.loaded && !p.terminating && p.handle.is_none() {
+                let serving = p.placed.is_some() && now + 1e-9 >= p.serve_at;
+                if serving {
                     start = Some((p.accelerator.clone(), p.batch));
                 } else {
-                    let (tx, k, at) = (
-                        recheck.clone(),
-                        key.clone(),
-                        self.clock().instant(p.serve_at),
-                    );
-                    tokio::spawn(async move {
-                        tokio::time::sleep_until(at).await;
-                        let _ = tx.send(k);
-                    });
+                    if p.placed.is_some() {
+                        wake.push((key.clone(), p.serve_at));
+                    }
+                    // Ready to kubesim, but it serves nothing yet: not Ready to anyone.
+                    hold = ready && !p.held;
+                    p.held |= hold;
                 }
             }
+        }
+        let _ = recheck;
+        self.wake(wake);
+        if hold {
+            self.set_ready(&key, false);
         }
         if let Some(handle) = drain {
             self.drain(key, handle);
@@ -183,14 +189,22 @@ impl Cluster {
             accelerator,
             placed: None,
             serve_at: now,
-            ready: false,
+            loaded: false,
+            held: false,
             terminating: false,
             handle: None,
         }
     }
 
     /// Places unplaced pods of `policy` whose GPUs are free now, oldest first (the scheduler).
-    fn place_pending(&self, st: &mut State, policy: usize, now: f64) {
+    /// Returns the pods placed, with the time they may serve.
+    fn place_pending(
+        &self,
+        st: &mut State,
+        policy: usize,
+        now: f64,
+    ) -> Vec<((String, String), f64)> {
+        let mut placed = Vec::new();
         let keys: Vec<(String, String)> = st
             .pods
             .iter()
@@ -223,6 +237,53 @@ impl Cluster {
             if p.serve_at < now {
                 p.serve_at = now + self.plan.startup_seconds(&model, &accelerator);
             }
+            placed.push((k, p.serve_at));
+        }
+        placed
+    }
+
+    /// Looks at these pods again at these scenario times.
+    fn wake(&self, pods: Vec<((String, String), f64)>) {
+        let Some(tx) = self
+            .recheck
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let clock = self.clock();
+        for (key, at) in pods {
+            let (tx, at) = (tx.clone(), clock.instant(at));
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let _ = tx.send(key);
+            });
+        }
+    }
+
+    /// Sets a pod's Ready and ContainersReady conditions in kubesim (the readiness probe).
+    fn set_ready(&self, key: &(String, String), ready: bool) {
+        let status = if ready { "True" } else { "False" };
+        let result = self.kubesim.store().modify(
+            &PODS,
+            &key.0,
+            &key.1,
+            kubesim::Subresource::Status,
+            false,
+            |pod| {
+                if let Some(conditions) = pod["status"]["conditions"].as_array_mut() {
+                    for c in conditions {
+                        if c["type"] == "Ready" || c["type"] == "ContainersReady" {
+                            c["status"] = json!(status);
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        if let Err(e) = result {
+            tracing::debug!(pod = %key.1, error = %e, "readiness not updated (pod gone?)");
         }
     }
 
@@ -280,12 +341,15 @@ impl Cluster {
                         Some(p) if !p.terminating && p.handle.is_none() => {
                             p.handle = Some(handle.clone());
                             self.gateways[policy][server].add(&key.1, handle.clone());
-                            true
+                            Some(std::mem::take(&mut p.held))
                         }
-                        _ => false,
+                        _ => None,
                     }
                 };
-                if serving {
+                if let Some(held) = serving {
+                    if held {
+                        self.set_ready(key, true);
+                    }
                     self.write_targets();
                 } else {
                     // The pod went away or started terminating while its server started.
@@ -316,6 +380,7 @@ impl Cluster {
 
     async fn pod_gone(&self, key: &(String, String)) {
         let now = self.now();
+        let mut wake = Vec::new();
         let handle = {
             let mut st = self.lock();
             let Some(p) = st.pods.remove(key) else { return };
@@ -325,10 +390,11 @@ impl Cluster {
                     (now - placed).max(0.0) * p.cost_per_hour / 3600.0;
                 let used = st.used.entry((p.policy, p.acc_type.clone())).or_default();
                 *used = used.saturating_sub(p.units);
-                self.place_pending(&mut st, p.policy, now);
+                wake = self.place_pending(&mut st, p.policy, now);
             }
             p.handle
         };
+        self.wake(wake);
         if let Some(h) = handle {
             // Requests still running are cut off, as when the kubelet kills the container.
             h.stop().await;

@@ -78,7 +78,11 @@ struct PodState {
     placed: Option<f64>,
     /// Earliest time its server may serve (placement + start-up, for late placements).
     serve_at: f64,
-    ready: bool,
+    /// kubesim has made it Ready once: its start-up delay has passed.
+    loaded: bool,
+    /// We hold it not Ready in kubesim (it waits for GPUs or for its model to load after a
+    /// late placement), as a kubelet whose readiness probe fails would.
+    held: bool,
     terminating: bool,
     handle: Option<ServerHandle>,
 }
@@ -114,6 +118,8 @@ pub struct Cluster {
     /// Scenario time; None during the warm-up (time 0 throughout).
     clock: Mutex<Option<Clock>>,
     targets_file: PathBuf,
+    /// Wakes the kubelet loop for a pod at a time (set while the loop runs).
+    recheck: Mutex<Option<tokio::sync::mpsc::UnboundedSender<(String, String)>>>,
 }
 
 impl Cluster {
@@ -184,6 +190,7 @@ impl Cluster {
                 ..State::default()
             }),
             targets_file,
+            recheck: Mutex::new(None),
         }))
     }
 
