@@ -144,18 +144,7 @@ mod tests {
     use crate::scenario::{Phase, Shape};
 
     fn server(phases: Vec<Phase>) -> BenchServer {
-        BenchServer {
-            name: "s".into(),
-            deployment: "s".into(),
-            class: "Premium".into(),
-            model: "m".into(),
-            rpm: 600.0,
-            in_tokens: 100.0,
-            out_tokens: 200.0,
-            phases,
-            ttft_target_ms: 1000.0,
-            itl_target_ms: 50.0,
-        }
+        crate::plan::tests::test_server(600.0, phases)
     }
 
     fn mean(v: &[f64]) -> f64 {

@@ -484,23 +484,28 @@ fn expand_servers(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::duration::Seconds;
 
-    fn server(phases: Vec<Phase>) -> BenchServer {
+    /// A Premium server of nominal `rpm` with 100/200 tokens (also for the arrivals' tests).
+    pub(crate) fn test_server(rpm: f64, phases: Vec<Phase>) -> BenchServer {
         BenchServer {
             name: "s".into(),
             deployment: "s".into(),
             class: "Premium".into(),
             model: "m".into(),
-            rpm: 60.0,
+            rpm,
             in_tokens: 100.0,
             out_tokens: 200.0,
             phases,
             ttft_target_ms: 1000.0,
             itl_target_ms: 50.0,
         }
+    }
+
+    fn server(phases: Vec<Phase>) -> BenchServer {
+        test_server(60.0, phases)
     }
 
     fn phase(len: f64, m: Option<f64>, shape: Shape) -> Phase {

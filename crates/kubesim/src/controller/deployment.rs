@@ -7,7 +7,7 @@ use super::scaling;
 use super::strategy::{self, RsState, Strategy};
 use super::{condition, int, is_available, owner_ref, set_count, Controller};
 use crate::meta;
-use crate::resource::{DEPLOYMENTS, PODS, REPLICA_SETS};
+use crate::resource::{ResourceType, DEPLOYMENTS, PODS, REPLICA_SETS};
 use crate::store::Subresource;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -191,10 +191,22 @@ impl Controller {
     }
 
     fn set_revision(&self, rs: &Value, rev: i64) {
+        self.annotate_revision(&REPLICA_SETS, rs, rev);
+    }
+
+    fn set_deployment_revision(&self, d: &Value, rev: i64) {
+        if d["metadata"]["annotations"][REVISION] == rev.to_string().as_str() {
+            return;
+        }
+        self.annotate_revision(&DEPLOYMENTS, d, rev);
+    }
+
+    /// Sets the revision annotation of a Deployment or ReplicaSet.
+    fn annotate_revision(&self, rt: &'static ResourceType, obj: &Value, rev: i64) {
         let _ = self.store.modify(
-            &REPLICA_SETS,
-            meta::namespace(rs),
-            meta::name(rs),
+            rt,
+            meta::namespace(obj),
+            meta::name(obj),
             Subresource::Main,
             false,
             |o| {
@@ -202,27 +214,6 @@ impl Controller {
                     .entry("annotations")
                     .or_insert_with(|| json!({}));
                 ann[REVISION] = json!(rev.to_string());
-                Ok(())
-            },
-        );
-    }
-
-    fn set_deployment_revision(&self, d: &Value, rev: i64) {
-        let rev = rev.to_string();
-        if d["metadata"]["annotations"][REVISION] == rev.as_str() {
-            return;
-        }
-        let _ = self.store.modify(
-            &DEPLOYMENTS,
-            meta::namespace(d),
-            meta::name(d),
-            Subresource::Main,
-            false,
-            |o| {
-                let ann = meta::metadata_mut(o)
-                    .entry("annotations")
-                    .or_insert_with(|| json!({}));
-                ann[REVISION] = json!(rev);
                 Ok(())
             },
         );
