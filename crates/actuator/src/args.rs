@@ -6,16 +6,16 @@ use crate::plan::{
     Policy, TemplateOptions, UnplacedPolicy, DEFAULT_MAX_REPLICAS, DEFAULT_MAX_STEP,
 };
 use inferno_api::limits::MAX_REPLICAS;
-use inferno_telemetry::{Credential, LogFormat};
+use inferno_telemetry::{Credential, ListenAddress, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The gRPC listen address when neither --listen nor ACTUATOR_HOST/ACTUATOR_PORT say otherwise:
-/// loopback, since the controller is in the same pod.
-pub const DEFAULT_HOST: &str = "127.0.0.1";
-/// The gRPC port.
-pub const DEFAULT_PORT: &str = "3303";
+/// The gRPC address without --listen: the seed's ACTUATOR_HOST / ACTUATOR_PORT, else loopback
+/// (the controller is in the same pod) port 3303. Messages name the flag with its env var.
+const LISTEN: ListenAddress =
+    ListenAddress::seed("ACTUATOR_HOST", "ACTUATOR_PORT", "127.0.0.1", 3303)
+        .flag("--listen (INFERNO_ACTUATOR_LISTEN)");
 
 /// Flags.
 #[derive(Debug, clap::Parser)]
@@ -95,20 +95,7 @@ impl Args {
     /// The listen address: the flag, else the seed's ACTUATOR_HOST / ACTUATOR_PORT, else
     /// 127.0.0.1:3303.
     pub fn listen_address(&self) -> Result<SocketAddr, String> {
-        if let Some(a) = self.listen {
-            return Ok(a);
-        }
-        let host = std::env::var("ACTUATOR_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| DEFAULT_HOST.into());
-        let port = std::env::var("ACTUATOR_PORT")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| DEFAULT_PORT.into());
-        format!("{host}:{port}")
-            .parse()
-            .map_err(|e| format!("ACTUATOR_HOST/ACTUATOR_PORT {host}:{port}: {e}"))
+        LISTEN.address(self.listen)
     }
 
     /// The policy the flags describe; bad --node-value entries are errors naming the flag.
@@ -138,15 +125,6 @@ impl Args {
         })
     }
 
-    /// What set the listen address, for errors: the flag or the seed's variables.
-    pub fn listen_source(&self) -> &'static str {
-        if self.listen.is_some() {
-            "--listen (INFERNO_ACTUATOR_LISTEN)"
-        } else {
-            "ACTUATOR_HOST/ACTUATOR_PORT"
-        }
-    }
-
     /// The credential of --auth-token-file, if given; errors name the file.
     pub fn credential(&self) -> Result<Option<Credential>, String> {
         self.auth_token_file
@@ -157,14 +135,15 @@ impl Args {
             .map_err(|e| format!("--auth-token-file: {e}"))
     }
 
-    /// The gRPC address, refused when it is beyond loopback without a credential.
+    /// The gRPC address and what set it (the flag or the seed's variables, for messages),
+    /// refused when it is beyond loopback without a credential.
     pub fn checked_listen_address(
         &self,
         credential: Option<&Credential>,
-    ) -> Result<SocketAddr, String> {
-        let addr = self.listen_address()?;
-        inferno_telemetry::auth::check_exposure(self.listen_source(), addr, credential)?;
-        Ok(addr)
+    ) -> Result<(SocketAddr, String), String> {
+        let (addr, what) = LISTEN.resolve(self.listen)?;
+        inferno_telemetry::auth::check_exposure(&what, addr, credential)?;
+        Ok((addr, what))
     }
 
     /// The namespaces to act in.

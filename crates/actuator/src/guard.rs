@@ -10,10 +10,10 @@
 //! server name (`name-mismatch`), and the request's allocation is within `inferno_api::limits`
 //! (`out-of-range`).
 
-use crate::apply::KubeRef;
-use crate::labels;
 use inferno_api::limits::{self, MAX_BATCH_SIZE, MAX_REPLICAS};
 use inferno_api::AllocationData;
+use inferno_core::contract::keys;
+use inferno_core::ServerRef;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a Deployment was refused.
@@ -145,7 +145,7 @@ pub struct Live<'a> {
 /// The checks that need no API call: the request names a Deployment in a watched namespace.
 /// The actuator reads nothing and writes nothing (no Event either) in a namespace it does not
 /// watch, so its RBAC can be limited to those namespaces.
-pub fn check_target(target: &KubeRef, scope: &Scope) -> Result<(), Refusal> {
+pub fn check_target(target: &ServerRef, scope: &Scope) -> Result<(), Refusal> {
     if target.name.is_empty() || target.namespace.is_empty() {
         return Err(Refusal::new(
             Code::InvalidTarget,
@@ -173,19 +173,19 @@ pub fn check_target(target: &KubeRef, scope: &Scope) -> Result<(), Refusal> {
 /// request's allocation for the server.
 pub fn check(
     server: &str,
-    target: &KubeRef,
+    target: &ServerRef,
     allocation: Option<&AllocationData>,
     live: Option<Live<'_>>,
 ) -> Result<(), Refusal> {
     let what = format!("deployment {}/{}", target.namespace, target.name);
     if let Some(live) = live {
-        let managed = live.labels.get(labels::MANAGED).map(String::as_str);
+        let managed = live.labels.get(keys::MANAGED).map(String::as_str);
         if managed != Some("true") {
             return Err(Refusal::new(
                 Code::NotManaged,
                 match managed {
-                    None => format!("{what} has no label {}=true", labels::MANAGED),
-                    Some(v) => format!("{what} has label {}={v:?}, not \"true\"", labels::MANAGED),
+                    None => format!("{what} has no label {}=true", keys::MANAGED),
+                    Some(v) => format!("{what} has label {}={v:?}, not \"true\"", keys::MANAGED),
                 },
             ));
         }
@@ -206,34 +206,41 @@ pub fn check(
                 ),
             ));
         }
-        let name = live.labels.get(labels::NAME).map_or("", String::as_str);
+        let name = live.labels.get(keys::NAME).map_or("", String::as_str);
         if name != server {
             return Err(Refusal::new(
                 Code::NameMismatch,
                 format!(
                     "{what} has label {}={name:?}, the request names server {server:?}",
-                    labels::NAME
+                    keys::NAME
                 ),
             ));
         }
     }
     if let Some(a) = allocation {
-        check_allocation(server, a).map_err(|e| Refusal::new(Code::OutOfRange, e))?;
+        check_allocation(server, a)?;
     }
     Ok(())
 }
 
-/// `Err` naming the field and value when a number of `a` is outside `inferno_api::limits`.
-fn check_allocation(server: &str, a: &AllocationData) -> Result<(), String> {
+/// An `out-of-range` refusal naming the field and value when a number of `a` is outside
+/// `inferno_api::limits`.
+fn check_allocation(server: &str, a: &AllocationData) -> Result<(), Refusal> {
     let field = |f: &str| format!("allocations[{server:?}].{f}");
-    limits::check_count(&field("numReplicas"), a.num_replicas, MAX_REPLICAS)?;
-    limits::check_count(&field("maxBatch"), a.max_batch, MAX_BATCH_SIZE)?;
+    let out_of_range =
+        |f: &str, why: String| Refusal::new(Code::OutOfRange, format!("{}: {why}", field(f)));
+    let counts = [
+        ("numReplicas", a.num_replicas, MAX_REPLICAS),
+        ("maxBatch", a.max_batch, MAX_BATCH_SIZE),
+    ];
+    for (f, v, max) in counts {
+        if let Some(why) = limits::count_out_of_range(v, max) {
+            return Err(out_of_range(f, why));
+        }
+    }
     if !a.cost.is_finite() {
-        return Err(format!(
-            "{}: must be a finite number, got {}",
-            field("cost"),
-            limits::show(a.cost)
-        ));
+        let why = format!("must be a finite number, got {}", limits::show(a.cost));
+        return Err(out_of_range("cost", why));
     }
     Ok(())
 }
@@ -242,8 +249,8 @@ fn check_allocation(server: &str, a: &AllocationData) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn target(uid: &str) -> KubeRef {
-        KubeRef {
+    fn target(uid: &str) -> ServerRef {
+        ServerRef {
             uid: uid.into(),
             name: "web".into(),
             namespace: "infer".into(),
@@ -252,8 +259,8 @@ mod tests {
 
     fn managed(name: &str) -> BTreeMap<String, String> {
         [
-            (labels::MANAGED.to_string(), "true".to_string()),
-            (labels::NAME.to_string(), name.to_string()),
+            (keys::MANAGED.to_string(), "true".to_string()),
+            (keys::NAME.to_string(), name.to_string()),
         ]
         .into()
     }
@@ -276,7 +283,7 @@ mod tests {
         let scope = Scope::namespaces(["infer", " other "]);
         assert!(check_target(&target("u"), &scope).is_ok());
         assert!(check_target(&target("u"), &Scope::all()).is_ok());
-        let elsewhere = KubeRef {
+        let elsewhere = ServerRef {
             namespace: "victim".into(),
             ..target("u")
         };
@@ -284,7 +291,7 @@ mod tests {
         assert_eq!(r.code, Code::NamespaceNotWatched);
         assert!(r.message.contains("\"victim\""), "{r}");
         assert!(r.message.contains("infer, other"), "{r}");
-        let nameless = KubeRef {
+        let nameless = ServerRef {
             name: String::new(),
             ..target("u")
         };
@@ -331,7 +338,7 @@ mod tests {
             .message
             .contains("infer/web has no label inferno.server.managed=true"));
         let mut falsy = managed("s");
-        falsy.insert(labels::MANAGED.into(), "True".into());
+        falsy.insert(keys::MANAGED.into(), "True".into());
         let r = check(
             "s",
             &target("u1"),

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     inferno_telemetry::init_tracing(args.log_format);
     let policy = args.policy().map_err(anyhow::Error::msg)?;
     let credential = args.credential().map_err(anyhow::Error::msg)?;
-    let addr = args
+    let (addr, what) = args
         .checked_listen_address(credential.as_ref())
         .map_err(anyhow::Error::msg)?;
     let client = kube::Client::try_default().await?;
@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let listeners = Listeners {
         grpc: TcpListener::bind(addr)
             .await
-            .with_context(|| format!("{} {addr}", args.listen_source()))?,
+            .with_context(|| format!("{what} {addr}"))?,
         ops: Some(
             TcpListener::bind(args.ops_listen)
                 .await

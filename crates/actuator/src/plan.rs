@@ -2,9 +2,10 @@
 //! optimizer's allocation (if any) and the actuator's policy. Acting on the decision is the
 //! `apply` module's business.
 
-use crate::labels;
-use inferno_api::limits::{self, MAX_REPLICAS};
+use crate::error::UnknownName;
 use inferno_api::AllocationData;
+use inferno_core::contract::{self, keys};
+use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -22,15 +23,17 @@ pub enum UnplacedPolicy {
 }
 
 impl std::str::FromStr for UnplacedPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "hold" => Ok(Self::Hold),
             "zero" => Ok(Self::Zero),
             "min" => Ok(Self::Min),
-            other => Err(format!(
-                "unknown unplaced policy {other:?} (hold, zero, min)"
-            )),
+            other => Err(UnknownName {
+                what: "unplaced policy",
+                given: other.into(),
+                choices: "hold, zero, min",
+            }),
         }
     }
 }
@@ -108,32 +111,18 @@ pub struct Current {
 }
 
 impl Current {
-    /// Reads the parts of a Deployment object the actuator needs.
-    pub fn from_object(deployment: &Value) -> Self {
-        let labels = deployment["metadata"]["labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let containers = deployment["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c["name"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Reads the parts of a Deployment the actuator needs. A Deployment without
+    /// `spec.replicas` has 1, as the API server defaults it.
+    pub fn from_deployment(deployment: &Deployment) -> Self {
+        let spec = deployment.spec.as_ref();
         Self {
-            uid: deployment["metadata"]["uid"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            replicas: deployment["spec"]["replicas"].as_i64().unwrap_or(1),
-            labels,
-            containers,
+            uid: deployment.metadata.uid.clone().unwrap_or_default(),
+            replicas: spec.and_then(|s| s.replicas).map_or(1, i64::from),
+            labels: deployment.metadata.labels.clone().unwrap_or_default(),
+            containers: spec
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|p| p.containers.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -141,20 +130,40 @@ impl Current {
         self.labels.get(key).map_or("", String::as_str)
     }
 
-    /// A replica-bound label: None when absent, `Err` naming the label and value when it is not
-    /// an integer in `[0, MAX_REPLICAS]`.
-    fn bound(&self, key: &str) -> Result<Option<i64>, String> {
-        let Some(raw) = self.labels.get(key) else {
+    /// An integer label of the contract (a replica bound, the batch size): None when absent or
+    /// blank, an [`InvalidLabel`] when [`contract::number`] refuses it (not a number, out of its
+    /// range, or a fraction such as `1.5`), exactly as the collector reads it.
+    fn integer(&self, key: &'static str) -> Result<Option<i64>, InvalidLabel> {
+        let Some(raw) = self
+            .labels
+            .get(key)
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+        else {
             return Ok(None);
         };
-        let field = format!("label {key}={raw:?}");
-        let v = raw
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("{field}: must be an integer in [0, {MAX_REPLICAS}]"))?;
-        limits::check_count(&field, v, MAX_REPLICAS)?;
-        Ok(Some(v))
+        contract::number(key, raw)
+            // An integer within the key's range (the contract's rule for these keys): exact.
+            .map(|v| Some(v as i64))
+            .map_err(|why| InvalidLabel {
+                key,
+                raw: raw.to_string(),
+                why,
+            })
     }
+}
+
+/// A label that is set but cannot be used: it is ignored, said in the decision's notes and
+/// logged. The message is the collector's for the same label (`label K="V": why`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("label {key}={raw:?}: {why}")]
+pub struct InvalidLabel {
+    /// The label key.
+    pub key: &'static str,
+    /// Its value (trimmed).
+    pub raw: String,
+    /// What is wrong with it.
+    pub why: String,
 }
 
 /// The decision for one Deployment.
@@ -168,14 +177,17 @@ pub struct Decision {
     pub old_accelerator: String,
     /// Accelerator label after.
     pub new_accelerator: String,
-    /// Batch-size label before.
-    pub old_batch: String,
-    /// Batch-size label after.
-    pub new_batch: String,
+    /// Batch size before: the label's value (None when it has none or an invalid one).
+    pub old_batch: Option<i64>,
+    /// Batch size after (None: the label is left as it is).
+    pub new_batch: Option<i64>,
     /// Why (for results, logs and Events).
     pub reason: String,
-    /// Adjustments made to the optimizer's number (clamps, stabilisation, step limit).
+    /// Adjustments made to the optimizer's number (clamps, stabilisation, step limit) and
+    /// labels ignored.
     pub notes: Vec<String>,
+    /// The labels ignored because they are invalid (also in `notes`, with what follows).
+    pub invalid: Vec<InvalidLabel>,
 }
 
 impl Decision {
@@ -185,6 +197,11 @@ impl Decision {
             || self.old_accelerator != self.new_accelerator
             || self.old_batch != self.new_batch
     }
+}
+
+/// A batch size as results, logs and Events show it (`none` when unknown).
+pub fn show_batch(batch: Option<i64>) -> String {
+    batch.map_or_else(|| "none".into(), |b| b.to_string())
 }
 
 /// Recent replica recommendations of one Deployment, for scale-down stabilisation.
@@ -217,27 +234,37 @@ pub fn decide(
     history: &mut History,
     now: Instant,
 ) -> Decision {
-    let old_accelerator = current.label(labels::ACCELERATOR).to_string();
-    let old_batch = current.label(labels::MAX_BATCH).to_string();
+    let old_accelerator = current.label(keys::ACCELERATOR).to_string();
     let mut notes = Vec::new();
-    // A bad bound label is reported and ignored: the floor is then none, the ceiling global.
-    let min_label = current.bound(labels::MIN_REPLICAS).unwrap_or_else(|e| {
-        notes.push(format!("{e}; ignored"));
-        None
-    });
-    let max_label = current.bound(labels::MAX_REPLICAS).unwrap_or_else(|e| {
-        notes.push(format!(
-            "{e}; ignored, the ceiling is --max-replicas {}",
-            policy.max_replicas
-        ));
-        None
-    });
+    let mut invalid = Vec::new();
+    // A label that cannot be used is reported and ignored: the floor is then none, the ceiling
+    // global, the batch size unknown (and left alone unless the allocation gives one).
+    let mut read = |key, consequence: &str| {
+        current.integer(key).unwrap_or_else(|e| {
+            notes.push(format!("{e}; {consequence}"));
+            invalid.push(e);
+            None
+        })
+    };
+    let min_label = read(keys::MIN_REPLICAS, "ignored");
+    let no_ceiling = format!(
+        "ignored, the ceiling is --max-replicas {}",
+        policy.max_replicas
+    );
+    let max_label = read(keys::MAX_REPLICAS, &no_ceiling);
+    let old_batch = read(keys::MAX_BATCH, "ignored");
+    // Why the unplaced policy `min` holds a server, when it does.
+    let no_min = if invalid.iter().any(|e| e.key == keys::MIN_REPLICAS) {
+        "the min-replicas label is invalid"
+    } else {
+        "no min-replicas label"
+    };
     if let (Some(min), Some(max)) = (min_label, max_label) {
         if min > max {
             notes.push(format!(
                 "labels inverted: {} {min} > {} {max}; the ceiling wins",
-                labels::MIN_REPLICAS,
-                labels::MAX_REPLICAS
+                keys::MIN_REPLICAS,
+                keys::MAX_REPLICAS
             ));
         }
     }
@@ -246,9 +273,9 @@ pub fn decide(
             a.num_replicas.max(0),
             a.accelerator.clone(),
             if a.max_batch > 0 {
-                a.max_batch.to_string()
+                Some(a.max_batch)
             } else {
-                old_batch.clone()
+                old_batch
             },
             String::new(),
         ),
@@ -262,27 +289,27 @@ pub fn decide(
                 UnplacedPolicy::Hold => (
                     current.replicas,
                     old_accelerator.clone(),
-                    old_batch.clone(),
+                    old_batch,
                     format!("unplaced, held: {why}"),
                 ),
                 UnplacedPolicy::Zero => (
                     0,
                     String::new(),
-                    "0".to_string(),
+                    Some(0),
                     format!("unplaced, scaled to zero: {why}"),
                 ),
                 UnplacedPolicy::Min => match min_label {
                     Some(min) => (
                         min,
                         old_accelerator.clone(),
-                        old_batch.clone(),
+                        old_batch,
                         format!("unplaced, scaled to minimum: {why}"),
                     ),
                     None => (
                         current.replicas,
                         old_accelerator.clone(),
-                        old_batch.clone(),
-                        format!("unplaced, held (no min-replicas label): {why}"),
+                        old_batch,
+                        format!("unplaced, held ({no_min}): {why}"),
                     ),
                 },
             }
@@ -299,7 +326,7 @@ pub fn decide(
         if replicas < min {
             notes.push(format!(
                 "raised {replicas} -> {min} by {}",
-                labels::MIN_REPLICAS
+                keys::MIN_REPLICAS
             ));
             replicas = min;
         }
@@ -322,7 +349,7 @@ pub fn decide(
     // The ceiling comes last, so it is hard: nothing Inferno sets exceeds it, whatever the
     // optimizer, the min-replicas label, the stabilisation or the step limit say.
     let (ceiling, by) = match max_label {
-        Some(max) => (max, format!("label {}", labels::MAX_REPLICAS)),
+        Some(max) => (max, format!("label {}", keys::MAX_REPLICAS)),
         None => (
             policy.max_replicas,
             format!("the ceiling --max-replicas {}", policy.max_replicas),
@@ -354,18 +381,24 @@ pub fn decide(
         new_batch: batch,
         reason,
         notes,
+        invalid,
     }
 }
 
-/// The one merge patch that applies `d`: replicas and the two allocation labels, plus the
-/// optional pod-template changes. A merge patch touches only the fields it names, so concurrent
+/// The one merge patch that applies `d`: replicas and the two allocation labels (the batch
+/// label only when the batch size is known), plus the optional pod-template changes. A merge patch touches only the fields it names, so concurrent
 /// edits of other labels or fields survive. It carries the uid of the Deployment the decision
 /// was made on: the API server applies it only to that object (409 if it was replaced since).
 pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) -> Value {
     let mut patch = json!({
-        "metadata": {"labels": {labels::ACCELERATOR: d.new_accelerator, labels::MAX_BATCH: d.new_batch}},
+        "metadata": {"labels": {keys::ACCELERATOR: d.new_accelerator}},
         "spec": {"replicas": d.new_replicas},
     });
+    // A label value is a string: the number becomes one here, where the label is written.
+    let batch = d.new_batch.map(|b| b.to_string());
+    if let Some(batch) = &batch {
+        patch["metadata"]["labels"][keys::MAX_BATCH] = json!(batch);
+    }
     if !current.uid.is_empty() {
         patch["metadata"]["uid"] = json!(current.uid);
     }
@@ -379,12 +412,14 @@ pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) 
         }
     }
     if d.new_batch != d.old_batch {
-        if let (Some(env), Some(container)) = (&template.batch_env, current.containers.first()) {
+        if let (Some(env), Some(container), Some(batch)) =
+            (&template.batch_env, current.containers.first(), &batch)
+        {
             // Strategic merge semantics (containers by name, env by name) are what kubectl and
             // the API server apply for this shape; see `apply` for the content type.
             pod_spec.insert(
                 "containers".into(),
-                json!([{"name": container, "env": [{"name": env, "value": d.new_batch}]}]),
+                json!([{"name": container, "env": [{"name": env, "value": batch}]}]),
             );
         }
     }
@@ -430,7 +465,7 @@ mod tests {
         )
     }
 
-    const ON_A100: [(&str, &str); 2] = [(labels::ACCELERATOR, "A100"), (labels::MAX_BATCH, "16")];
+    const ON_A100: [(&str, &str); 2] = [(keys::ACCELERATOR, "A100"), (keys::MAX_BATCH, "16")];
 
     #[test]
     fn allocation_sets_replicas_and_labels() {
@@ -440,12 +475,8 @@ mod tests {
             &Policy::default(),
         );
         assert_eq!(
-            (
-                d.new_replicas,
-                d.new_accelerator.as_str(),
-                d.new_batch.as_str()
-            ),
-            (5, "G2", "38")
+            (d.new_replicas, d.new_accelerator.as_str(), d.new_batch),
+            (5, "G2", Some(38))
         );
         assert!(d.changes());
         assert!(
@@ -454,7 +485,7 @@ mod tests {
             d.reason
         );
         let same = run(
-            &current(5, &[(labels::ACCELERATOR, "G2"), (labels::MAX_BATCH, "38")]),
+            &current(5, &[(keys::ACCELERATOR, "G2"), (keys::MAX_BATCH, "38")]),
             Some(&alloc("G2", 5, 38)),
             &Policy::default(),
         );
@@ -463,7 +494,7 @@ mod tests {
 
     #[test]
     fn unplaced_policies() {
-        let c = current(3, &[ON_A100[0], ON_A100[1], (labels::MIN_REPLICAS, "1")]);
+        let c = current(3, &[ON_A100[0], ON_A100[1], (keys::MIN_REPLICAS, "1")]);
         let hold = run(&c, None, &Policy::default());
         assert_eq!(
             (hold.new_replicas, hold.new_accelerator.as_str()),
@@ -481,8 +512,8 @@ mod tests {
         // The min-replicas clamp still applies to zero: the label is the user's floor.
         assert_eq!(zero.new_replicas, 1);
         assert_eq!(
-            (zero.new_accelerator.as_str(), zero.new_batch.as_str()),
-            ("", "0")
+            (zero.new_accelerator.as_str(), zero.new_batch),
+            ("", Some(0))
         );
         let c2 = current(3, &ON_A100);
         let zero = run(
@@ -517,10 +548,7 @@ mod tests {
 
     #[test]
     fn clamps_to_min_and_max_labels() {
-        let c = current(
-            2,
-            &[(labels::MIN_REPLICAS, "2"), (labels::MAX_REPLICAS, "4")],
-        );
+        let c = current(2, &[(keys::MIN_REPLICAS, "2"), (keys::MAX_REPLICAS, "4")]);
         assert_eq!(
             run(&c, Some(&alloc("G2", 9, 8)), &Policy::default()).new_replicas,
             4
@@ -529,7 +557,7 @@ mod tests {
             run(&c, Some(&alloc("G2", 0, 8)), &Policy::default()).new_replicas,
             2
         );
-        let bad = current(2, &[(labels::MAX_REPLICAS, "lots")]);
+        let bad = current(2, &[(keys::MAX_REPLICAS, "lots")]);
         assert_eq!(
             run(&bad, Some(&alloc("G2", 9, 8)), &Policy::default()).new_replicas,
             9
@@ -550,7 +578,7 @@ mod tests {
             ["lowered 500 -> 100 by the ceiling --max-replicas 100"]
         );
         // A valid label is the ceiling, above the global one too.
-        let c = current(2, &[(labels::MAX_REPLICAS, "300")]);
+        let c = current(2, &[(keys::MAX_REPLICAS, "300")]);
         assert_eq!(
             run(&c, Some(&alloc("G2", 250, 8)), &policy).new_replicas,
             250
@@ -562,14 +590,19 @@ mod tests {
             ["lowered 500 -> 300 by label inferno.server.max-replicas"]
         );
         // A label outside [0, MAX_REPLICAS] or not an integer is reported; the global applies.
-        for bad in ["20000", "-1", "1e308", "lots"] {
-            let c = current(2, &[(labels::MAX_REPLICAS, bad)]);
+        for (bad, why) in [
+            ("20000", "must be an integer in [0, 10000], got 20000"),
+            ("-1", "must be an integer in [0, 10000], got -1"),
+            ("1e308", "must be an integer in [0, 10000], got 1e308"),
+            ("2.5", "must be an integer in [0, 10000], got 2.5"),
+            ("lots", "not a number"),
+        ] {
+            let c = current(2, &[(keys::MAX_REPLICAS, bad)]);
             let d = run(&c, Some(&alloc("G2", 500, 8)), &policy);
             assert_eq!(d.new_replicas, 100, "{bad}");
             assert!(
-                d.notes[0].starts_with(&format!(
-                    "label inferno.server.max-replicas={bad:?}: must be an integer in [0, 10000]"
-                )),
+                d.notes[0]
+                    .starts_with(&format!("label inferno.server.max-replicas={bad:?}: {why}")),
                 "{:?}",
                 d.notes
             );
@@ -580,10 +613,7 @@ mod tests {
             );
         }
         // Hard: it wins over the min-replicas label (reported as inverted) and the step limit.
-        let c = current(
-            50,
-            &[(labels::MIN_REPLICAS, "8"), (labels::MAX_REPLICAS, "4")],
-        );
+        let c = current(50, &[(keys::MIN_REPLICAS, "8"), (keys::MAX_REPLICAS, "4")]);
         let d = run(&c, Some(&alloc("G2", 6, 8)), &Policy::default());
         assert_eq!(d.new_replicas, 4);
         assert!(d.notes[0].contains("labels inverted"), "{:?}", d.notes);
@@ -593,7 +623,7 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(run(&current(12, &[]), None, &global).new_replicas, 10);
-        let bad_min = current(2, &[(labels::MIN_REPLICAS, "many")]);
+        let bad_min = current(2, &[(keys::MIN_REPLICAS, "many")]);
         let d = run(&bad_min, Some(&alloc("G2", 1, 8)), &policy);
         assert_eq!(d.new_replicas, 1);
         assert!(
@@ -606,7 +636,7 @@ mod tests {
     #[test]
     fn the_default_step_limit_is_16() {
         let d = run(
-            &current(2, &[(labels::MAX_REPLICAS, "1000")]),
+            &current(2, &[(keys::MAX_REPLICAS, "1000")]),
             Some(&alloc("G2", 256, 8)),
             &Policy::default(),
         );
@@ -690,7 +720,7 @@ mod tests {
         let p = merge_patch(&d, &c, &TemplateOptions::default());
         assert_eq!(
             p,
-            json!({"metadata": {"labels": {labels::ACCELERATOR: "G2", labels::MAX_BATCH: "38"}}, "spec": {"replicas": 5}})
+            json!({"metadata": {"labels": {keys::ACCELERATOR: "G2", keys::MAX_BATCH: "38"}}, "spec": {"replicas": 5}})
         );
         let template = TemplateOptions {
             node_label: Some("nvidia.com/gpu.product".into()),
@@ -719,14 +749,109 @@ mod tests {
     }
 
     #[test]
-    fn reads_a_deployment_object() {
-        let obj = json!({
-            "metadata": {"labels": {labels::ACCELERATOR: "G2", "app": "x"}},
-            "spec": {"replicas": 4, "template": {"spec": {"containers": [{"name": "vllm"}, {"name": "side"}]}}}
-        });
-        let c = Current::from_object(&obj);
-        assert_eq!(c.replicas, 4);
+    fn reads_a_deployment() {
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": {"uid": "u1", "labels": {keys::ACCELERATOR: "G2", "app": "x"}},
+            "spec": {
+                "replicas": 4,
+                "selector": {},
+                "template": {"spec": {"containers": [{"name": "vllm"}, {"name": "side"}]}}
+            }
+        }))
+        .unwrap();
+        let c = Current::from_deployment(&d);
+        assert_eq!((c.uid.as_str(), c.replicas), ("u1", 4));
         assert_eq!(c.containers, ["vllm", "side"]);
-        assert_eq!(c.label(labels::ACCELERATOR), "G2");
+        assert_eq!(c.label(keys::ACCELERATOR), "G2");
+        // No replicas: the API server's default.
+        let bare = Current::from_deployment(&Deployment::default());
+        assert_eq!((bare.replicas, bare.containers.len()), (1, 0));
+    }
+
+    /// The bound and batch labels mean what they mean to the collector (the contract's
+    /// reader): "1.5" is not an integer, so it is not used, and the note names the label with
+    /// the collector's words; "2.0" and "1e3" are integers. Before: the actuator parsed them
+    /// itself, refused "2.0" and "1e3" that the collector gives the optimizer, and held a
+    /// server with min-replicas="1.5" for having "no min-replicas label".
+    #[test]
+    fn labels_are_read_as_the_collector_reads_them() {
+        for raw in ["1.5", "2.0", "1e3", "3", " 4 ", "-1", "x", "20000", ""] {
+            let labels = [
+                (keys::NAME, "s"),
+                (keys::MIN_REPLICAS, raw),
+                (keys::MAX_BATCH, raw),
+            ];
+            let c = current(5, &labels);
+            let mut warnings = Vec::new();
+            let collector = contract::read("infer", "d1", &c.labels, &mut warnings).unwrap();
+            // The floor the collector gives the optimizer is the one the actuator clamps to
+            // (an allocation of 0 keeps 1 replica; the ceiling is 100).
+            let unlimited = Policy {
+                max_step: None,
+                ..Policy::default()
+            };
+            let d = run(&c, Some(&alloc("G2", 0, 0)), &unlimited);
+            let floor = collector
+                .min_replicas
+                .unwrap_or(1)
+                .clamp(1, DEFAULT_MAX_REPLICAS);
+            assert_eq!(d.new_replicas, floor, "{raw:?}");
+            assert_eq!(d.old_batch.unwrap_or(0), collector.max_batch, "{raw:?}");
+            // The same labels are invalid, in the same words.
+            let mut invalid: Vec<String> = d.invalid.iter().map(ToString::to_string).collect();
+            let mut expected: Vec<String> = collector.invalid.into_values().collect();
+            invalid.sort();
+            expected.sort();
+            assert_eq!(invalid, expected, "{raw:?}");
+        }
+        let c = current(3, &[(keys::MIN_REPLICAS, "1.5")]);
+        let min = Policy {
+            unplaced: UnplacedPolicy::Min,
+            ..Policy::default()
+        };
+        let d = run(&c, None, &min);
+        assert_eq!(d.new_replicas, 3);
+        assert_eq!(
+            d.notes,
+            [
+                r#"label inferno.server.min-replicas="1.5": must be an integer in [0, 10000], got 1.5; ignored"#
+            ]
+        );
+        assert!(
+            d.reason
+                .starts_with("unplaced, held (the min-replicas label is invalid): "),
+            "{}",
+            d.reason
+        );
+        let d = run(&current(3, &[(keys::MIN_REPLICAS, "2.0")]), None, &min);
+        assert_eq!((d.new_replicas, d.notes.len()), (2, 0), "{:?}", d.notes);
+    }
+
+    #[test]
+    fn the_batch_label_is_written_only_when_known() {
+        let c = current(2, &[(keys::ACCELERATOR, "G2"), (keys::MAX_BATCH, "lots")]);
+        let d = run(&c, Some(&alloc("G2", 4, 0)), &Policy::default());
+        assert_eq!((d.old_batch, d.new_batch), (None, None));
+        assert!(
+            d.notes[0].starts_with(
+                r#"label inferno.server.allocation.maxbatchsize="lots": not a number"#
+            ),
+            "{:?}",
+            d.notes
+        );
+        let p = merge_patch(&d, &c, &TemplateOptions::default());
+        assert_eq!(
+            p["metadata"]["labels"],
+            json!({keys::ACCELERATOR: "G2"}),
+            "the invalid label is left for its owner"
+        );
+        let d = run(&c, Some(&alloc("G2", 4, 24)), &Policy::default());
+        assert_eq!((d.old_batch, d.new_batch), (None, Some(24)));
+        let p = merge_patch(&d, &c, &TemplateOptions::default());
+        assert_eq!(p["metadata"]["labels"][keys::MAX_BATCH], "24");
+        assert_eq!(
+            (show_batch(None), show_batch(Some(24))),
+            ("none".to_string(), "24".to_string())
+        );
     }
 }

@@ -7,8 +7,20 @@
 //! drop them), and [`validate()`].
 //!
 //! # Layout
-//! `types` (the data types, [`SystemSpec`] at the top), `load` (decoding), `validate`
-//! ([`Problem`]s and normalisation), `error` (the crate's [`Error`]).
+//! - `types`: the data types, [`SystemSpec`] at the top.
+//! - `load`: reading and decoding. `files` (directories and files on disk, [`Loaded`],
+//!   [`LoadOptions`]), `parse` ([`DataFile`], [`parse_file`], the `parse_*` functions), `read`
+//!   (one text to one typed value per kind of file; JSON errors with their positions), `walk`
+//!   (the serde visitor with Go's key matching and type checks), `schema` (the field tables it
+//!   walks with), `unknown` (dropped keys and their reports), `legacy` (SEED shapes rewritten),
+//!   `closest` ([`closest`], the "did you mean").
+//! - `validate`: [`Problem`]s and normalisation. `check` ([`validate()`], [`check`],
+//!   [`check_each_server`] and their outcomes), `checker` (the problem collector and the shared
+//!   range and name checks), `accelerators` (with the capacity data), `models`, `classes`,
+//!   `servers`, `optimizer` (with [`SOLVERS`] and the other accepted strings), `problem`
+//!   ([`Problem`], [`Severity`]), `file_names` ([`FileNames`]); test `fixtures` and `tests`.
+//! - [`limits`]: the valid range of every number that can reach a decision.
+//! - `error`: the crate's [`Error`].
 
 mod error;
 pub mod limits;

@@ -7,7 +7,8 @@
 
 use crate::scenario::{Arrivals, BenchServer, Noise, TokenLengths};
 use rand::{RngExt, SeedableRng};
-use rand_xorshift::XorShiftRng;
+use rand_distr::{Exp1, Gamma, LogNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// One request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,8 +37,9 @@ pub fn generate(
     seed: u64,
 ) -> Vec<Request> {
     // One stream per server, independent of the others and of the server count.
-    let mut rng =
-        XorShiftRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (index as u64 + 1));
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+        seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (index as u64 + 1),
+    );
     let mut out = Vec::new();
     let mut t = 0.0;
     // Operational time still to cover until the next arrival.
@@ -66,7 +68,7 @@ pub fn generate(
 }
 
 /// The first gap is a fraction of a whole one, so that streams do not all start at 0.
-fn first_gap_fraction(rng: &mut XorShiftRng, noise: &Noise) -> f64 {
+fn first_gap_fraction(rng: &mut Xoshiro256PlusPlus, noise: &Noise) -> f64 {
     match noise.arrivals {
         Arrivals::Uniform => rng.random::<f64>(),
         _ => 1.0,
@@ -74,64 +76,33 @@ fn first_gap_fraction(rng: &mut XorShiftRng, noise: &Noise) -> f64 {
 }
 
 /// A unit-mean gap of the renewal process.
-fn gap(rng: &mut XorShiftRng, noise: &Noise) -> f64 {
+fn gap(rng: &mut Xoshiro256PlusPlus, noise: &Noise) -> f64 {
     match noise.arrivals {
-        Arrivals::Poisson => exponential(rng),
+        Arrivals::Poisson => rng.sample(Exp1),
         Arrivals::Uniform => 1.0,
         Arrivals::Gamma => {
-            let cv = noise.burstiness;
-            let shape = 1.0 / (cv * cv);
-            gamma(rng, shape) / shape
-        }
-    }
-}
-
-fn exponential(rng: &mut XorShiftRng) -> f64 {
-    -(1.0 - rng.random::<f64>()).ln()
-}
-
-fn normal(rng: &mut XorShiftRng) -> f64 {
-    // Box-Muller; 1 - u is in (0, 1], so the logarithm is finite.
-    let u: f64 = 1.0 - rng.random::<f64>();
-    let v: f64 = rng.random();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
-
-/// Gamma(shape, 1) by Marsaglia and Tsang; shapes below 1 through the boost `U^(1/shape)`.
-fn gamma(rng: &mut XorShiftRng, shape: f64) -> f64 {
-    if shape < 1.0 {
-        let u: f64 = 1.0 - rng.random::<f64>();
-        return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
-    }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let x = normal(rng);
-        let v = (1.0 + c * x).powi(3);
-        if v <= 0.0 {
-            continue;
-        }
-        let u: f64 = 1.0 - rng.random::<f64>();
-        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
+            // Shape 1/cv^2 and scale cv^2: mean 1, coefficient of variation cv. The plan
+            // checks that burstiness is positive; without a valid shape the gaps are even.
+            let cv2 = noise.burstiness * noise.burstiness;
+            Gamma::new(1.0 / cv2, cv2).map_or(1.0, |d| rng.sample(d))
         }
     }
 }
 
 /// A token count with mean `mean` (at least 1).
-fn tokens(rng: &mut XorShiftRng, noise: &Noise, mean: f64) -> u32 {
+fn tokens(rng: &mut Xoshiro256PlusPlus, noise: &Noise, mean: f64) -> u32 {
     let cv = noise.tokens_cv;
     let v = match noise.tokens {
         TokenLengths::Fixed => mean,
-        TokenLengths::Exponential => mean * exponential(rng),
+        TokenLengths::Exponential => mean * rng.sample::<f64, _>(Exp1),
         TokenLengths::Uniform => {
             // Uniform on [mean (1 - w), mean (1 + w)] has cv w / sqrt(3).
             let w = (cv * 3f64.sqrt()).min(1.0);
             mean * (1.0 - w + 2.0 * w * rng.random::<f64>())
         }
+        // A mean that is not positive has no log-normal: it rounds up to 1 token like the rest.
         TokenLengths::Lognormal => {
-            let s2 = (1.0 + cv * cv).ln();
-            mean * (s2.sqrt() * normal(rng) - s2 / 2.0).exp()
+            LogNormal::from_mean_cv(mean, cv).map_or(mean, |d| rng.sample(d))
         }
     };
     v.round().clamp(1.0, 1e6) as u32
@@ -211,7 +182,7 @@ mod tests {
 
     #[test]
     fn token_lengths_have_the_mean() {
-        let mut rng = XorShiftRng::seed_from_u64(5);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
         for kind in [
             TokenLengths::Fixed,
             TokenLengths::Uniform,

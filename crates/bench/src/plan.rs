@@ -122,7 +122,7 @@ impl Plan {
             path: file.to_path_buf(),
             source: e,
         })?;
-        let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| Error::Scenario {
+        let scenario: Scenario = serde_yaml_ng::from_str(&text).map_err(|e| Error::Scenario {
             file: file.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -455,7 +455,7 @@ fn expand_servers(
             if from.is_empty() {
                 return Err("servers.generate: the data has no servers to copy".into());
             }
-            let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(s.seed ^ 0x5eed);
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(s.seed ^ 0x5eed);
             for i in 0..g.count {
                 let d = from[i % from.len()];
                 let u: f64 = rng.random();

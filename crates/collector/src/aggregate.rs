@@ -8,43 +8,15 @@
 //! unusable ([`Observation::unusable`]): it is left out of the decision rather than sized for a
 //! load of 0 or 1e308.
 
-use crate::labels::{LoadField, ServerLabels};
 use crate::promql::Quantity;
 use inferno_api::limits::{in_range, show, MAX_RATE_RPM, MAX_TOKENS};
 use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
+use inferno_core::contract::{LoadField, ServerLabels};
+use inferno_core::Source;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per-pod values of one cycle, keyed by pod name.
 pub type PodValues = HashMap<String, BTreeMap<Quantity, f64>>;
-
-/// Where a field's value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Measured by Prometheus over every ready pod.
-    Prometheus,
-    /// Measured by Prometheus, but not every ready pod reported yet.
-    PrometheusPartial,
-    /// From the Deployment's load label.
-    Label,
-    /// Nothing known: 0.
-    Default,
-    /// Not known because what was there is invalid (samples dropped, a label out of range);
-    /// the value is 0 and the problems say why.
-    Unknown,
-}
-
-impl Source {
-    /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Prometheus => "prometheus",
-            Self::PrometheusPartial => "prometheus-partial",
-            Self::Label => "label",
-            Self::Default => "default",
-            Self::Unknown => "unknown",
-        }
-    }
-}
 
 /// One server as observed this cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,10 +24,10 @@ pub struct Observation {
     /// What the optimizer needs: labels, replicas, load, measured latencies.
     pub spec: ServerSpec,
     /// Ready pods counted.
-    pub ready_replicas: i64,
+    pub ready_replicas: u32,
     /// Ready pods that reported to Prometheus.
     pub reporting_pods: Vec<String>,
-    /// Source of each load field.
+    /// Source of each field ([`Source`], the domain's), by field name.
     pub sources: Vec<(&'static str, Source)>,
     /// Mean requests running per reporting pod.
     pub running: f64,
@@ -355,7 +327,8 @@ pub fn assemble(
     };
     Observation {
         spec,
-        ready_replicas: ready_pods.len() as i64,
+        // More than 4 billion pods is not a cluster: saturate rather than fail.
+        ready_replicas: u32::try_from(ready_pods.len()).unwrap_or(u32::MAX),
         reporting_pods: reporting,
         sources,
         running,
@@ -635,7 +608,7 @@ mod tests {
             ..labels()
         };
         let o = assemble(
-            &bad(crate::labels::keys::LOAD_RPM),
+            &bad(inferno_core::contract::keys::LOAD_RPM),
             1,
             &["a".into()],
             &PodValues::new(),
@@ -651,7 +624,12 @@ mod tests {
         // Measured by every pod: the label is not needed, the load is usable.
         let mut v = PodValues::new();
         v.insert("a".into(), pod(&[(Quantity::Throughput, 12.0)]));
-        let o = assemble(&bad(crate::labels::keys::LOAD_RPM), 1, &["a".into()], &v);
+        let o = assemble(
+            &bad(inferno_core::contract::keys::LOAD_RPM),
+            1,
+            &["a".into()],
+            &v,
+        );
         assert_eq!(o.unusable, None);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 12.0);
         // No label at all is still "nothing known: 0".

@@ -1,8 +1,13 @@
 //! Command-line flags of `inferno-collector`.
 
-use inferno_telemetry::{Credential, LogFormat};
+use inferno_telemetry::{Credential, ListenAddress, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// The gRPC address without --listen: the seed's COLLECTOR_HOST / COLLECTOR_PORT, else
+/// loopback (the controller is in the same pod).
+const LISTEN: ListenAddress =
+    ListenAddress::seed("COLLECTOR_HOST", "COLLECTOR_PORT", "127.0.0.1", 3301);
 
 /// Flags (each with an env default).
 #[derive(Debug, clap::Parser)]
@@ -63,39 +68,20 @@ pub struct Args {
 impl Args {
     /// The listen address: the flag, else COLLECTOR_HOST / COLLECTOR_PORT, else 127.0.0.1:3301.
     pub fn listen_address(&self) -> Result<SocketAddr, String> {
-        self.listen_address_from().map(|(a, _)| a)
-    }
-
-    /// The listen address and what set it (for messages).
-    fn listen_address_from(&self) -> Result<(SocketAddr, &'static str), String> {
-        if let Some(a) = self.listen {
-            return Ok((a, "--listen"));
-        }
-        let host = std::env::var("COLLECTOR_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "127.0.0.1".into());
-        let port = std::env::var("COLLECTOR_PORT")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "3301".into());
-        format!("{host}:{port}")
-            .parse()
-            .map(|a| (a, "COLLECTOR_HOST/COLLECTOR_PORT"))
-            .map_err(|e| format!("COLLECTOR_HOST/COLLECTOR_PORT {host}:{port}: {e}"))
+        LISTEN.address(self.listen)
     }
 
     /// The gRPC address and the credential calls must carry; refuses an address beyond
     /// loopback without a credential, naming the flag (or env vars) that set it.
     pub fn serving(&self) -> Result<(SocketAddr, Option<Credential>), String> {
-        let (addr, what) = self.listen_address_from()?;
+        let (addr, what) = LISTEN.resolve(self.listen)?;
         let credential = self
             .auth_token_file
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty())
             .map(|p| Credential::from_file(p).map_err(|e| format!("--auth-token-file: {e}")))
             .transpose()?;
-        inferno_telemetry::auth::check_exposure(what, addr, credential.as_ref())?;
+        inferno_telemetry::auth::check_exposure(&what, addr, credential.as_ref())?;
         Ok((addr, credential))
     }
 

@@ -5,9 +5,10 @@
 
 use crate::aggregate::{assemble, Observation, PodValues};
 use crate::discover::{Discovery, Found};
-use crate::labels::{self, ServerLabels};
+use crate::error::Result;
 use crate::prometheus::Prometheus;
 use crate::promql::{query_scaled, selector, Quantity};
+use inferno_core::contract::{self as labels, ServerLabels};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,7 +66,7 @@ impl Metrics {
 
 /// A managed server as collected.
 #[derive(Debug, Clone)]
-pub struct Collected {
+pub struct Server {
     /// Its Deployment.
     pub deployment: Found,
     /// What was observed.
@@ -78,7 +79,7 @@ pub struct Collected {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     /// Servers, sorted by name.
-    pub servers: Vec<Collected>,
+    pub servers: Vec<Server>,
     /// Problems of the cycle: (subject, message).
     pub problems: Vec<(String, String)>,
 }
@@ -120,8 +121,14 @@ impl Collector {
         self
     }
 
-    /// Collects once.
-    pub async fn collect(&self) -> Result<Report, kube::Error> {
+    /// Collects once, in the domain's terms, narrowed to `namespaces` (all when empty): what
+    /// the gRPC edge answers (see [`Report::collected`]).
+    pub async fn collected(&self, namespaces: &[String]) -> Result<inferno_core::Collected> {
+        Ok(self.collect().await?.collected(namespaces))
+    }
+
+    /// Collects once. Fails only when the managed Deployments cannot be listed.
+    pub async fn collect(&self) -> Result<Report> {
         let found = self.discovery.find().await?;
         let mut report = Report::default();
         let servers = claim(found, &mut report.problems);
@@ -169,7 +176,7 @@ impl Collector {
                 .iter()
                 .map(|k| (k.clone(), observation.values[k].clone()))
                 .collect();
-            report.servers.push(Collected {
+            report.servers.push(Server {
                 deployment: d,
                 observation,
                 pods,
@@ -268,7 +275,7 @@ pub fn claim(
     let mut warnings = Vec::new();
     let mut by_name: BTreeMap<String, Vec<(Found, ServerLabels)>> = BTreeMap::new();
     for d in found {
-        if let Some(l) = labels::read(&d.object, &mut warnings) {
+        if let Some(l) = labels::read(&d.namespace, &d.name, &d.labels, &mut warnings) {
             by_name.entry(l.name.clone()).or_default().push((d, l));
         }
     }
@@ -316,8 +323,7 @@ mod tests {
 
     fn found(ns: &str, name: &str, created: Option<&str>) -> Found {
         Found {
-            object: serde_json::json!({"metadata": {"namespace": ns, "name": name,
-                "labels": {labels::keys::NAME: "s"}}}),
+            labels: [(labels::keys::NAME.to_string(), "s".to_string())].into(),
             namespace: ns.into(),
             name: name.into(),
             uid: format!("uid-{name}"),

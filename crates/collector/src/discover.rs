@@ -1,6 +1,5 @@
 //! Discovery of managed Deployments (watch-backed cache, list as fallback) and their ready pods.
 
-use crate::labels::keys;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -12,8 +11,8 @@ use tracing::warn;
 /// A managed Deployment and its ready pods.
 #[derive(Debug, Clone)]
 pub struct Found {
-    /// The Deployment object (as JSON).
-    pub object: serde_json::Value,
+    /// `metadata.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Namespace.
     pub namespace: String,
     /// Name.
@@ -46,10 +45,6 @@ impl std::fmt::Debug for Discovery {
     }
 }
 
-fn managed() -> String {
-    format!("{}=true", keys::MANAGED)
-}
-
 impl Discovery {
     /// Starts one watch-backed cache per namespace (one cluster-wide when `namespaces` is
     /// empty); the watch tasks run until the runtime stops.
@@ -68,7 +63,11 @@ impl Discovery {
                 let (reader, writer) = reflector::store();
                 let stream = reflector(
                     writer,
-                    watcher(api, watcher::Config::default().labels(&managed())),
+                    watcher(
+                        api,
+                        watcher::Config::default()
+                            .labels(&inferno_core::contract::managed_selector()),
+                    ),
                 )
                 .default_backoff()
                 .touched_objects();
@@ -108,7 +107,7 @@ impl Discovery {
                 .map(|d| (*d).clone())
                 .collect()
         } else {
-            let params = ListParams::default().labels(&managed());
+            let params = ListParams::default().labels(&inferno_core::contract::managed_selector());
             let mut out = Vec::new();
             if self.namespaces.is_empty() {
                 out.extend(
@@ -147,7 +146,7 @@ impl Discovery {
                 Vec::new()
             });
             found.push(Found {
-                object: serde_json::to_value(&d).unwrap_or_default(),
+                labels: d.metadata.labels.clone().unwrap_or_default(),
                 uid: d.metadata.uid.clone().unwrap_or_default(),
                 created: d.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 desired: d

@@ -1,21 +1,27 @@
 //! Inferno collector: finds the managed inference Deployments and what load they see.
 //!
-//! [`labels::read`] turns a Deployment's labels into a server's identity and load labels;
-//! [`promql`] builds the per-pod queries; [`prometheus::Prometheus`] runs them;
+//! [`inferno_core::contract::read`] turns a Deployment's labels into a server's identity and
+//! load labels; [`promql`] builds the per-pod queries; [`prometheus::Prometheus`] runs them;
 //! [`aggregate::assemble`] combines it all into the `ServerSpec` the optimizer reads, with the
-//! source of every field.
-//!
-//! [`discover::Discovery`] keeps a watch-backed cache of the managed Deployments;
-//! [`collect::Collector`] runs one collection; [`service`] serves it as `inferno.v1.Collector`.
+//! source of every field. [`discover::Discovery`] keeps a watch-backed cache of the managed
+//! Deployments; [`collect::Collector`] runs one collection into a [`collect::Report`], which
+//! [`answer`] turns into the domain's [`inferno_core::Collected`]. [`grpc`] is the only module
+//! that speaks `inferno.v1`: it converts that answer once and maps each [`Error`] to a status;
+//! [`service`] serves it with health, reflection and the ops pages.
 //!
 //! # Layout
-//! `labels`, `promql`, `prometheus`, `aggregate`, `discover`, `collect`, `service`, `args`.
+//! `promql`, `prometheus`, `aggregate` (one server), `discover`, `collect` (one collection),
+//! `answer` (report -> domain), `error`, `grpc` (the edge), `service` (the listeners), `args`.
 
 pub mod aggregate;
+pub mod answer;
 pub mod args;
 pub mod collect;
 pub mod discover;
-pub mod labels;
+pub mod error;
+pub mod grpc;
 pub mod prometheus;
 pub mod promql;
 pub mod service;
+
+pub use error::{Error, Result};

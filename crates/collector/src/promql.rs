@@ -2,6 +2,8 @@
 //! every managed Deployment at once, grouped by namespace and pod. Pods are selected by exact
 //! name (`pod=~"a|b"`, names escaped), never by the `job` label.
 
+use inferno_api::limits::show;
+
 /// What a query measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Quantity {
@@ -84,20 +86,34 @@ impl Quantity {
 
     /// What is wrong with the sample `v` of this quantity, if anything: it must be a finite
     /// number in `[0, max()]`.
-    pub fn check(self, v: f64) -> Result<(), String> {
-        use inferno_api::limits::{in_range, show};
+    pub fn check(self, v: f64) -> Result<(), BadSample> {
+        use inferno_api::limits::in_range;
         match self.max() {
-            Some(max) if !in_range(v, max) => Err(format!(
-                "must be a finite number in [0, {}], got {}",
-                show(max),
-                show(v)
-            )),
-            None if !in_range(v, f64::MAX) => {
-                Err(format!("must be a finite number >= 0, got {}", show(v)))
-            }
+            Some(max) if !in_range(v, max) => Err(BadSample::OutOfRange { value: v, max }),
+            None if !in_range(v, f64::MAX) => Err(BadSample::Negative { value: v }),
             _ => Ok(()),
         }
     }
+}
+
+/// A sample its quantity cannot have ([`Quantity::check`]); the message names neither the
+/// series nor the pod (the caller does).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum BadSample {
+    /// Not a finite number in `[0, max]`.
+    #[error("must be a finite number in [0, {}], got {}", show(*max), show(*value))]
+    OutOfRange {
+        /// The sample.
+        value: f64,
+        /// The largest valid sample ([`Quantity::max`]).
+        max: f64,
+    },
+    /// A counter increase that is negative or not finite.
+    #[error("must be a finite number >= 0, got {}", show(*value))]
+    Negative {
+        /// The sample.
+        value: f64,
+    },
 }
 
 /// Escapes a pod or namespace name for a PromQL regex inside double quotes.

@@ -1,10 +1,15 @@
 //! Command-line flags of `inferno-controller`, with the seed's environment variables as defaults.
 
-use crate::cycle::Endpoints;
-use inferno_telemetry::{Credential, LogFormat};
+use crate::grpc::Endpoints;
+use inferno_telemetry::{Credential, ListenAddress, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The address without --listen: the seed's CONTROLLER_HOST / CONTROLLER_PORT, else all
+/// interfaces (POST|GET /invoke is for callers outside the pod) port 3300.
+const LISTEN: ListenAddress =
+    ListenAddress::seed("CONTROLLER_HOST", "CONTROLLER_PORT", "0.0.0.0", 3300);
 
 /// Flags.
 #[derive(Debug, clap::Parser)]
@@ -116,16 +121,9 @@ fn seconds(flag: &str, v: f64) -> Result<Duration, String> {
 }
 
 impl Args {
-    /// The listen address.
+    /// The listen address: the flag, else CONTROLLER_HOST / CONTROLLER_PORT, else 0.0.0.0:3300.
     pub fn listen_address(&self) -> Result<SocketAddr, String> {
-        if let Some(a) = self.listen {
-            return Ok(a);
-        }
-        let host = env("CONTROLLER_HOST").unwrap_or_else(|| "0.0.0.0".into());
-        let port = env("CONTROLLER_PORT").unwrap_or_else(|| "3300".into());
-        format!("{host}:{port}")
-            .parse()
-            .map_err(|e| format!("CONTROLLER_HOST/CONTROLLER_PORT {host}:{port}: {e}"))
+        LISTEN.address(self.listen)
     }
 
     /// Collector, optimizer and actuator URLs, defaults from the process environment.

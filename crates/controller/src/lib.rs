@@ -1,17 +1,21 @@
 //! Inferno controller: runs the control cycle (data -> collect -> optimize -> apply) on a
 //! period and on demand, one cycle at a time.
 //!
-//! [`runner::start`] owns the cycle task; [`cycle::run`] is one cycle; [`server::run`] serves
-//! `POST|GET /invoke`, health, metrics and gRPC `inferno.v1.Controller`.
+//! [`runner::start`] owns the cycle task; [`cycle::run`] is one cycle, generic over the three
+//! ports of `inferno-core` (collect, optimize, apply), so it knows nothing of gRPC;
+//! [`grpc`] holds the gRPC edges (the clients as ports, the `inferno.v1.Controller` service);
+//! [`server::run`] serves `POST|GET /invoke`, health, metrics and the gRPC service.
 //!
 //! # Layout
-//! `args`, `data` (static and dynamic data), `cycle`, `runner` (triggers and coalescing),
+//! `args`, `data` (static and dynamic data), `cycle` (one cycle on domain types), `grpc` (the
+//! only code that touches `inferno.v1`), `runner` (triggers and coalescing),
 //! `leader` (Lease election and release), `metrics`, `server`, `shutdown` (the process's
 //! shutdown signal).
 
 pub mod args;
 pub mod cycle;
 pub mod data;
+pub mod grpc;
 pub mod leader;
 pub mod metrics;
 pub mod runner;

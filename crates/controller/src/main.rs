@@ -3,8 +3,9 @@
 use clap::Parser;
 use inferno_controller::{
     args::Args,
-    cycle::{Clients, Stages},
+    cycle::Stages,
     data,
+    grpc::Clients,
     leader::Leadership,
     metrics::Metrics,
     runner, server,
@@ -37,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let stages = Stages {
-        clients: Clients::connect(endpoints.clone(), credential.clone())
+        ports: Clients::connect(endpoints.clone(), credential.clone())
             .map_err(anyhow::Error::msg)?,
         source,
         dynamic: args.dynamic,

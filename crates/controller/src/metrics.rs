@@ -1,14 +1,14 @@
 //! `/metrics` of the controller: cycles by outcome, stage durations, total cost, replicas per
 //! placed server, invocations waiting for the next cycle.
 
-use crate::cycle::CycleReport;
+use crate::cycle::{CycleOutcome, CycleReport};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 struct Inner {
-    outcomes: BTreeMap<String, u64>,
+    outcomes: BTreeMap<CycleOutcome, u64>,
     stage_seconds: BTreeMap<&'static str, f64>,
     last_stage_seconds: BTreeMap<&'static str, f64>,
     total_cost: f64,
@@ -26,7 +26,7 @@ impl Metrics {
     /// Records a finished cycle.
     pub fn record(&self, r: &CycleReport) {
         let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *m.outcomes.entry(r.outcome.clone()).or_default() += 1;
+        *m.outcomes.entry(r.outcome).or_default() += 1;
         let t = &r.timing;
         for (stage, ms) in [
             ("load", t.load_ms),
@@ -38,7 +38,7 @@ impl Metrics {
             *m.stage_seconds.entry(stage).or_default() += ms / 1e3;
             m.last_stage_seconds.insert(stage, ms / 1e3);
         }
-        if r.outcome == "ok" {
+        if r.outcome == CycleOutcome::Ok {
             m.total_cost = r.total_cost;
             // An unplaced server has no decided replica count: a 0 here would read as a
             // decision to scale it to zero, which nobody made.
@@ -68,7 +68,8 @@ impl Metrics {
         for (outcome, n) in &m.outcomes {
             let _ = writeln!(
                 out,
-                "inferno_controller_cycles_total{{outcome=\"{outcome}\"}} {n}"
+                "inferno_controller_cycles_total{{outcome=\"{}\"}} {n}",
+                outcome.name()
             );
         }
         let _ = writeln!(

@@ -7,7 +7,7 @@
 //! caller never causes a change, but when a real cycle is due anyway it shares that cycle's
 //! report (which says `dryRun: false`) instead of adding a second cycle.
 
-use crate::cycle::{self, CycleReport, Stages};
+use crate::cycle::{self, CycleOutcome, CycleReport, Ports, Stages};
 use crate::data::Data;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
@@ -146,8 +146,8 @@ pub struct Settings {
 
 /// Starts the cycle task. Once `shutdown` completes no cycle starts; the one in flight, if
 /// any, finishes and answers its callers, and the callers still waiting get None.
-pub fn start(
-    stages: Stages,
+pub fn start<P: Ports>(
+    stages: Stages<P>,
     settings: Settings,
     leadership: Leadership,
     metrics: Arc<Metrics>,
@@ -190,7 +190,7 @@ pub fn start(
             } else {
                 CycleReport {
                     cycle,
-                    outcome: "skipped".into(),
+                    outcome: CycleOutcome::Skipped,
                     reason: "not the leader; another controller runs the cycles".into(),
                     dry_run,
                     ..CycleReport::default()
@@ -211,7 +211,12 @@ pub fn start(
 
 /// Runs one cycle in a task of its own, so that a panic fails that cycle (and forgets the
 /// data read so far) instead of stopping every later one.
-async fn run_guarded(stages: &Stages, data: &mut Data, cycle: u64, dry_run: bool) -> CycleReport {
+async fn run_guarded<P: Ports>(
+    stages: &Stages<P>,
+    data: &mut Data,
+    cycle: u64,
+    dry_run: bool,
+) -> CycleReport {
     let dry_run = dry_run || stages.dry_run;
     let (mut stages, mut owned) = (stages.clone(), std::mem::take(data));
     let task = tokio::spawn(async move {
@@ -229,7 +234,7 @@ async fn run_guarded(stages: &Stages, data: &mut Data, cycle: u64, dry_run: bool
             CycleReport {
                 ts: k8s_openapi::jiff::Timestamp::now().to_string(),
                 cycle,
-                outcome: "failed".into(),
+                outcome: CycleOutcome::Failed,
                 reason,
                 dry_run,
                 ..CycleReport::default()

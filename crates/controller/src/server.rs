@@ -3,73 +3,19 @@
 //! with health and reflection, all on one listener; `/invoke` and `Invoke` behind the bearer
 //! token when one is configured.
 
-use crate::cycle::CycleReport;
+use crate::cycle::CycleOutcome;
+use crate::grpc::ControllerService;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::runner::Runner;
 use axum::extract::RawQuery;
 use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
-use inferno_proto::v1::{self, controller_server::ControllerServer};
+use inferno_proto::v1::controller_server::ControllerServer;
 use inferno_telemetry::{Credential, ServeOptions};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// The gRPC face of the [`Runner`].
-#[derive(Debug, Clone)]
-pub struct ControllerService {
-    runner: Runner,
-}
-
-/// A report as the contract carries it.
-pub fn report_message(r: &CycleReport) -> v1::CycleReport {
-    let t = &r.timing;
-    v1::CycleReport {
-        cycle: r.cycle,
-        timings: [
-            ("load", t.load_ms),
-            ("collect", t.collect_ms),
-            ("optimize", t.optimize_ms),
-            ("apply", t.actuate_ms),
-            ("total", t.total_ms),
-        ]
-        .into_iter()
-        .map(|(stage, ms)| v1::StageTiming {
-            stage: stage.into(),
-            duration_ms: ms,
-        })
-        .collect(),
-        solution: r.solution.clone(),
-        updates: r.updates.clone(),
-        skipped_reason: if r.outcome == "skipped" {
-            r.reason.clone()
-        } else {
-            String::new()
-        },
-        error: if r.outcome == "failed" {
-            r.reason.clone()
-        } else {
-            String::new()
-        },
-        started_at: r.ts.clone(),
-    }
-}
-
-#[tonic::async_trait]
-impl v1::controller_server::Controller for ControllerService {
-    async fn invoke(
-        &self,
-        r: tonic::Request<v1::InvokeRequest>,
-    ) -> Result<tonic::Response<v1::CycleReport>, tonic::Status> {
-        let report = self
-            .runner
-            .invoke(r.into_inner().dry_run)
-            .await
-            .ok_or_else(|| tonic::Status::unavailable("the controller is shutting down"))?;
-        Ok(tonic::Response::new(report_message(&report)))
-    }
-}
 
 fn json(status: StatusCode, body: String) -> axum::response::Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -96,9 +42,9 @@ async fn invoke(runner: Runner, method: Method, query: Option<String>) -> axum::
         .any(|kv| kv == "dryRun=true" || kv == "dry_run=true" || kv == "dryRun");
     match runner.invoke(dry_run).await {
         Some(report) => {
-            let status = match report.outcome.as_str() {
-                "failed" => StatusCode::INTERNAL_SERVER_ERROR,
-                "skipped" if report.reason.starts_with("not the leader") => {
+            let status = match report.outcome {
+                CycleOutcome::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+                CycleOutcome::Skipped if report.reason.starts_with("not the leader") => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 _ => StatusCode::OK,
@@ -158,10 +104,18 @@ pub async fn run(
             )
     };
     let service =
-        ControllerServer::new(ControllerService { runner }).max_encoding_message_size(usize::MAX);
+        ControllerServer::new(ControllerService::new(runner)).max_encoding_message_size(usize::MAX);
     let options = ServeOptions {
         timeout: None,
         credential,
     };
-    inferno_telemetry::serve_with(listener, service, http, options, shutdown).await
+    inferno_telemetry::serve_with(
+        listener,
+        service,
+        &[inferno_proto::FILE_DESCRIPTOR_SET],
+        http,
+        options,
+        shutdown,
+    )
+    .await
 }

@@ -1,48 +1,48 @@
 //! The Deployment labels the follow mode reads and the load emulator writes (control-loop spec
-//! 7.3), and how their values are read and printed.
+//! 7.3), under the emulator's names: each is the contract's key
+//! ([`inferno_core::contract::keys`]), and a value means what it means to the collector
+//! ([`number`] is the contract's reader). Only how load values are rounded and printed is the
+//! emulator's own.
 
+use inferno_core::contract::{self, keys};
 use std::collections::BTreeMap;
 
+pub use inferno_core::contract::managed_selector;
+
 /// `"true"` on every Deployment Inferno manages.
-pub const MANAGED: &str = "inferno.server.managed";
+pub const MANAGED: &str = keys::MANAGED;
 /// Server name.
-pub const NAME: &str = "inferno.server.name";
+pub const NAME: &str = keys::NAME;
 /// Served model name.
-pub const MODEL: &str = "inferno.server.model";
+pub const MODEL: &str = keys::MODEL;
 /// Service class.
-pub const CLASS: &str = "inferno.server.class";
+pub const CLASS: &str = keys::CLASS;
 /// Accelerator of the current allocation.
-pub const ACCELERATOR: &str = "inferno.server.allocation.accelerator";
+pub const ACCELERATOR: &str = keys::ACCELERATOR;
 /// Max batch size of the current allocation.
-pub const MAX_BATCH: &str = "inferno.server.allocation.maxbatchsize";
+pub const MAX_BATCH: &str = keys::MAX_BATCH;
 /// Offered load, requests per minute over all replicas.
-pub const LOAD_RPM: &str = "inferno.server.load.rpm";
+pub const LOAD_RPM: &str = keys::LOAD_RPM;
 /// Mean prompt tokens per request.
-pub const LOAD_IN_TOKENS: &str = "inferno.server.load.intokens";
+pub const LOAD_IN_TOKENS: &str = keys::LOAD_IN;
 /// Mean generated tokens per request.
-pub const LOAD_OUT_TOKENS: &str = "inferno.server.load.outtokens";
+pub const LOAD_OUT_TOKENS: &str = keys::LOAD_OUT;
 /// Mean tokens per request (the seed's single token count).
-pub const LOAD_NUM_TOKENS: &str = "inferno.server.load.numtokens";
+pub const LOAD_NUM_TOKENS: &str = keys::LOAD_NUM;
 /// Nominal value of [`LOAD_RPM`] the mean-reverting walk returns to.
-pub const NOMINAL_RPM: &str = "inferno.server.load.nominal.rpm";
+pub const NOMINAL_RPM: &str = keys::LOAD_NOMINAL[0];
 /// Nominal value of [`LOAD_IN_TOKENS`].
-pub const NOMINAL_IN_TOKENS: &str = "inferno.server.load.nominal.intokens";
+pub const NOMINAL_IN_TOKENS: &str = keys::LOAD_NOMINAL[1];
 /// Nominal value of [`LOAD_OUT_TOKENS`].
-pub const NOMINAL_OUT_TOKENS: &str = "inferno.server.load.nominal.outtokens";
+pub const NOMINAL_OUT_TOKENS: &str = keys::LOAD_NOMINAL[2];
 /// Nominal value of [`LOAD_NUM_TOKENS`].
-pub const NOMINAL_NUM_TOKENS: &str = "inferno.server.load.nominal.numtokens";
+pub const NOMINAL_NUM_TOKENS: &str = keys::LOAD_NOMINAL[3];
 
-/// The label selector of managed Deployments.
-pub fn managed_selector() -> String {
-    format!("{MANAGED}=true")
-}
-
-/// A label as a finite number, if it is present and parses.
+/// Label `key` as a number, if it is present and the contract accepts it
+/// ([`contract::number`]: a finite number in the key's range, an integer where one is needed).
+/// A value the collector would not use is not used here either.
 pub fn number(labels: &BTreeMap<String, String>, key: &str) -> Option<f64> {
-    labels
-        .get(key)
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite())
+    contract::number(key, labels.get(key)?.trim()).ok()
 }
 
 /// A label as a positive whole token count (a fractional value is rounded), if present.
@@ -91,5 +91,25 @@ mod tests {
         assert_eq!(format_rpm(6.000_04), "6");
         assert_eq!(format_rpm(-0.000_01), "0");
         assert_eq!(managed_selector(), "inferno.server.managed=true");
+    }
+
+    #[test]
+    fn values_the_collector_would_not_use_are_not_used() {
+        let labels: BTreeMap<String, String> = [
+            (MAX_BATCH, "1.5"),
+            (LOAD_RPM, "1e308"),
+            (LOAD_IN_TOKENS, "-3"),
+            (NOMINAL_RPM, " 60 "),
+            (NOMINAL_IN_TOKENS, "inf"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(number(&labels, MAX_BATCH), None, "a fraction of a batch");
+        assert_eq!(number(&labels, LOAD_RPM), None, "beyond the largest rate");
+        assert_eq!(number(&labels, LOAD_IN_TOKENS), None);
+        assert_eq!(number(&labels, NOMINAL_RPM), Some(60.0));
+        assert_eq!(number(&labels, NOMINAL_IN_TOKENS), None);
+        assert_eq!(number(&labels, NAME), None, "absent");
     }
 }

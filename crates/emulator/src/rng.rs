@@ -1,5 +1,10 @@
-//! A tiny seeded generator (xorshift64*) and the draws the emulator needs: exponential
-//! inter-arrival times, uniform integers, and mean-one log-normal noise.
+//! The emulator's seeded draws, on the workspace's one generator family (xoshiro256++ from
+//! `rand_xoshiro`, distributions from `rand_distr`): exponential inter-arrival times, uniform
+//! integers, and mean-one log-normal noise; and the stable hash that derives per-name seeds.
+
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Exp1, LogNormal, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// FNV-1a hash of a string: stable across runs, platforms and Rust versions (unlike
 /// `DefaultHasher`), for deriving per-name seeds.
@@ -9,47 +14,35 @@ pub(crate) fn stable_hash(text: &str) -> u64 {
     })
 }
 
-/// Deterministic xorshift64* generator: the same seed gives the same sequence everywhere.
+/// A seeded xoshiro256++ stream: the same seed gives the same sequence.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
-    /// A generator from a seed (0 is replaced by a fixed non-zero constant). The seed is
-    /// scrambled first so that neighbouring seeds (1, 2, 3, ...) give unrelated sequences.
+    /// A generator from a seed. The seed goes through SplitMix64 (`seed_from_u64`), so
+    /// neighbouring seeds (1, 2, 3, ...) give unrelated sequences.
     pub(crate) fn new(seed: u64) -> Self {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        Self(if z == 0 { 0x9e37_79b9_7f4a_7c15 } else { z })
+        Self(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     /// Uniform in [0, 1).
     pub(crate) fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.random()
     }
 
     /// Exponential with the given mean.
     pub(crate) fn exponential(&mut self, mean: f64) -> f64 {
-        // 1 - u is in (0, 1], so the logarithm is finite.
-        -mean * (1.0 - self.next_f64()).ln()
+        mean * self.0.sample::<f64, _>(Exp1)
     }
 
     /// Uniform integer in `lo..=hi` (`lo <= hi`).
     pub(crate) fn uniform_u32(&mut self, lo: u32, hi: u32) -> u32 {
-        let span = u64::from(hi - lo) + 1;
-        let k = ((self.next_f64() * span as f64) as u64).min(span - 1);
-        lo + k as u32
+        self.0.random_range(lo..=hi)
     }
 
-    /// Standard normal (Box-Muller; one of the pair is dropped, which is fine at our rates).
+    /// Standard normal.
     pub(crate) fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.next_f64();
-        let u2 = self.next_f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        self.0.sample(StandardNormal)
     }
 
     /// Multiplicative noise with mean 1 and log-standard-deviation `sigma`:
@@ -58,7 +51,11 @@ impl Rng {
         if sigma == 0.0 {
             return 1.0;
         }
-        (sigma * self.normal() - sigma * sigma / 2.0).exp()
+        // Configurations are validated to a finite sigma >= 0; anything else means no noise.
+        match LogNormal::new(-sigma * sigma / 2.0, sigma) {
+            Ok(d) => self.0.sample(d),
+            Err(_) => 1.0,
+        }
     }
 }
 

@@ -45,7 +45,7 @@ mod tests {
 
     #[test]
     fn kubeconfig_is_yaml_with_the_server() {
-        let v: serde_json::Value = serde_yaml::from_str(&render("http://127.0.0.1:1")).unwrap();
+        let v: serde_json::Value = serde_yaml_ng::from_str(&render("http://127.0.0.1:1")).unwrap();
         assert_eq!(v["clusters"][0]["cluster"]["server"], "http://127.0.0.1:1");
         assert_eq!(v["current-context"], "kubesim");
     }

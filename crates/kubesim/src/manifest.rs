@@ -15,7 +15,7 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<Value>> {
     if text.trim_start().starts_with(['{', '[']) {
         docs.push(serde_json::from_str::<Value>(text).map_err(|e| bad(e.to_string()))?);
     } else {
-        for doc in serde_yaml::Deserializer::from_str(text) {
+        for doc in serde_yaml_ng::Deserializer::from_str(text) {
             let v = Value::deserialize(doc).map_err(|e| bad(e.to_string()))?;
             if !v.is_null() {
                 docs.push(v);

@@ -1,8 +1,10 @@
 //! Object metadata helpers: timestamps, uids, random name suffixes, template hashes, and typed
 //! access to `metadata` fields of a `serde_json::Value` object.
 
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{Map, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch.
@@ -89,20 +91,22 @@ pub(crate) fn age(since: Option<&str>) -> String {
     }
 }
 
-/// A fast, non-cryptographic random 64-bit number (splitmix64 over time and a counter).
+/// A non-cryptographic random 64-bit number from one process-wide xoshiro256++ stream, seeded
+/// from the clock and the process id at first use (uids and name suffixes need to differ, not to
+/// be secret or repeatable).
 pub(crate) fn random_u64() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut z = nanos.wrapping_add(
-        COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    );
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    static RNG: LazyLock<Mutex<Xoshiro256PlusPlus>> = LazyLock::new(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Mutex::new(Xoshiro256PlusPlus::seed_from_u64(
+            nanos ^ u64::from(std::process::id()).rotate_left(32),
+        ))
+    });
+    // A panic elsewhere cannot leave the generator's state invalid: any state is a valid one.
+    RNG.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .next_u64()
 }
 
 /// A random version-4 UUID string.

@@ -1,9 +1,12 @@
-//! The patch types of `PATCH` requests: JSON patch (RFC 6902), JSON merge patch (RFC 7386),
-//! strategic merge patch (merge patch where known lists merge by key, with the `$patch`,
-//! `$retainKeys`, `$setElementOrder` and `$deleteFromPrimitiveList` directives kubectl sends) and
-//! server-side apply (treated as a strategic merge of the applied configuration).
+//! The patch types of `PATCH` requests: JSON patch (RFC 6902) and JSON merge patch (RFC 7386),
+//! applied by the `json-patch` crate; strategic merge patch (merge patch where known lists merge
+//! by key, with the `$patch`, `$retainKeys`, `$setElementOrder` and `$deleteFromPrimitiveList`
+//! directives kubectl sends), which that crate does not have, and server-side apply (treated as a
+//! strategic merge of the applied configuration).
 
-use serde_json::{Map, Value};
+use ::json_patch::{PatchErrorKind, PatchOperation};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// The patch type named by a request's `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,173 +35,69 @@ impl PatchType {
     }
 }
 
-/// Applies an RFC 6902 JSON patch (an array of operations) to `doc`.
+/// Applies an RFC 6902 JSON patch (an array of operations) to `doc`, all or nothing.
+///
+/// The operations are `json_patch`'s; the messages of a patch that does not apply are worded
+/// as the API server's patch library words them (`replace operation does not apply: doc is
+/// missing key: /metadata/labels/x`), which kubectl prints and callers match on.
 pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops
         .as_array()
-        .ok_or("a JSON patch must be an array of operations")?;
-    for op in ops {
-        let kind = op["op"].as_str().ok_or("operation without \"op\"")?;
-        let path = op["path"].as_str().ok_or("operation without \"path\"")?;
-        let value = || {
-            op.get("value")
-                .cloned()
-                .ok_or_else(|| format!("{kind} operation at {path} without \"value\""))
-        };
-        match kind {
-            "add" => add(doc, path, value()?)?,
-            "remove" => {
-                remove(doc, path)?;
-            }
-            "replace" => {
-                let target = pointer_mut(doc, path).ok_or_else(|| {
-                    format!("replace operation does not apply: doc is missing key: {path}")
-                })?;
-                *target = value()?;
-            }
-            "move" => {
-                let from = op["from"]
-                    .as_str()
-                    .ok_or("move operation without \"from\"")?;
-                let v = remove(doc, from)?;
-                add(doc, path, v)?;
-            }
-            "copy" => {
-                let from = op["from"]
-                    .as_str()
-                    .ok_or("copy operation without \"from\"")?;
-                let v = pointer(doc, from)
-                    .cloned()
-                    .ok_or_else(|| format!("copy operation does not apply: missing {from}"))?;
-                add(doc, path, v)?;
-            }
-            "test" => {
-                if pointer(doc, path) != Some(&value()?) {
-                    return Err(format!("test operation failed at {path}"));
-                }
-            }
-            other => return Err(format!("unknown JSON patch operation {other:?}")),
+        .ok_or("a JSON patch must be an array of operations")?
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            PatchOperation::deserialize(op).map_err(|e| format!("invalid operation {i}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ::json_patch::patch(doc, &ops).map_err(|e| describe(&ops[e.operation], &e.kind))
+}
+
+/// The API server's wording of why `op` does not apply.
+fn describe(op: &PatchOperation, kind: &PatchErrorKind) -> String {
+    let path = op.path();
+    match (op, kind) {
+        (PatchOperation::Test(_), _) => format!("test operation failed at {path}"),
+        (PatchOperation::Replace(_), PatchErrorKind::InvalidPointer) => {
+            format!("replace operation does not apply: doc is missing key: {path}")
         }
-    }
-    Ok(())
-}
-
-fn split_pointer(path: &str) -> Result<Vec<String>, String> {
-    if path.is_empty() {
-        return Ok(Vec::new());
-    }
-    if !path.starts_with('/') {
-        return Err(format!("invalid JSON pointer {path:?}"));
-    }
-    Ok(path[1..]
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
-}
-
-fn pointer<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut v = doc;
-    for t in split_pointer(path).ok()? {
-        v = match v {
-            Value::Object(m) => m.get(&t)?,
-            Value::Array(a) => a.get(t.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
-fn pointer_mut<'a>(doc: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    let mut v = doc;
-    for t in split_pointer(path).ok()? {
-        v = match v {
-            Value::Object(m) => m.get_mut(&t)?,
-            Value::Array(a) => a.get_mut(t.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
-fn parent_mut<'a>(doc: &'a mut Value, path: &str) -> Result<(&'a mut Value, String), String> {
-    let mut tokens = split_pointer(path)?;
-    let last = tokens
-        .pop()
-        .ok_or_else(|| "cannot operate on the whole document".to_string())?;
-    let mut v = doc;
-    for t in tokens {
-        v = match v {
-            Value::Object(m) => m.get_mut(&t),
-            Value::Array(a) => t.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            _ => None,
+        (PatchOperation::Move(m), PatchErrorKind::InvalidFromPointer) => format!(
+            "move operation does not apply: doc is missing from path: {}",
+            m.from
+        ),
+        (PatchOperation::Copy(c), PatchErrorKind::InvalidFromPointer) => format!(
+            "copy operation does not apply: doc is missing from path: {}",
+            c.from
+        ),
+        (PatchOperation::Move(m), PatchErrorKind::CannotMoveInsideItself) => format!(
+            "move operation does not apply: cannot move {} into its own child {path}",
+            m.from
+        ),
+        (_, PatchErrorKind::InvalidPointer) => {
+            format!(
+                "{} operation does not apply: doc is missing path: {path}",
+                op_name(op)
+            )
         }
-        .ok_or_else(|| format!("doc is missing path: {path}"))?;
-    }
-    Ok((v, last))
-}
-
-fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
-    if path.is_empty() {
-        *doc = value;
-        return Ok(());
-    }
-    let (parent, last) = parent_mut(doc, path)?;
-    match parent {
-        Value::Object(m) => {
-            m.insert(last, value);
-            Ok(())
-        }
-        Value::Array(a) => {
-            let i = if last == "-" {
-                a.len()
-            } else {
-                last.parse::<usize>()
-                    .ok()
-                    .filter(|i| *i <= a.len())
-                    .ok_or_else(|| format!("add operation index out of bounds: {path}"))?
-            };
-            a.insert(i, value);
-            Ok(())
-        }
-        _ => Err(format!("add operation does not apply: {path}")),
+        (_, other) => format!("{} operation at {path}: {other}", op_name(op)),
     }
 }
 
-fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
-    let missing = || format!("remove operation does not apply: doc is missing path: {path}");
-    let (parent, last) = parent_mut(doc, path).map_err(|_| missing())?;
-    match parent {
-        Value::Object(m) => m.remove(&last).ok_or_else(missing),
-        Value::Array(a) => {
-            let i = last
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i < a.len())
-                .ok_or_else(missing)?;
-            Ok(a.remove(i))
-        }
-        _ => Err(missing()),
+fn op_name(op: &PatchOperation) -> &'static str {
+    match op {
+        PatchOperation::Add(_) => "add",
+        PatchOperation::Remove(_) => "remove",
+        PatchOperation::Replace(_) => "replace",
+        PatchOperation::Move(_) => "move",
+        PatchOperation::Copy(_) => "copy",
+        PatchOperation::Test(_) => "test",
     }
 }
 
 /// Applies an RFC 7386 JSON merge patch: objects merge recursively, `null` deletes, anything
 /// else (lists included) replaces.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let t = target.as_object_mut().expect("made an object");
-    for (k, v) in p {
-        if v.is_null() {
-            t.remove(k);
-        } else {
-            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
+    ::json_patch::merge(target, patch);
 }
 
 /// The merge key of list `field` whose items look like `sample`, when the list merges by key.
@@ -423,10 +322,42 @@ mod tests {
             ),
             (json!([{"op": "frobnicate", "path": "/a"}]), "unknown"),
             (json!({"op": "add"}), "array"),
+            (
+                json!([{"op": "add", "path": "/a"}]),
+                "invalid operation 0: missing field `value`",
+            ),
+            (
+                json!([{"op": "move", "from": "/x", "path": "/y"}]),
+                "move operation does not apply: doc is missing from path: /x",
+            ),
+            (
+                json!([{"op": "copy", "from": "/x", "path": "/y"}]),
+                "copy operation does not apply: doc is missing from path: /x",
+            ),
+            (
+                json!([{"op": "move", "from": "/metadata", "path": "/metadata/m"}]),
+                "into its own child",
+            ),
         ] {
             let err = json_patch(&mut doc.clone(), &ops).unwrap_err();
             assert!(err.contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn a_json_patch_that_fails_changes_nothing() {
+        let before = json!({"metadata": {"labels": {"a": "1"}}});
+        let mut doc = before.clone();
+        let err = json_patch(
+            &mut doc,
+            &json!([
+                {"op": "add", "path": "/metadata/labels/b", "value": "2"},
+                {"op": "test", "path": "/metadata/labels/a", "value": "other"},
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(err, "test operation failed at /metadata/labels/a");
+        assert_eq!(doc, before);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! files with these tables.
 
 use crate::rbac::Permission;
+use inferno_core::contract::{self, keys};
 use std::collections::BTreeSet;
 
 /// The kubelet's probes of a container: HTTP GET of a readiness and a liveness path on the
@@ -439,23 +440,20 @@ pub const KUSTOMIZE_REQUIRED: [&str; 4] =
     ["ns.yaml", "sa.yaml", "deploy.yaml", "networkpolicy.yaml"];
 
 /// The ConfigMaps the controller reads (mounted at its data path).
-pub const DATA_CONFIGMAPS: [&str; 2] = ["inferno-static-data", "inferno-dynamic-data"];
+pub const DATA_CONFIGMAPS: [&str; 2] = [contract::STATIC_CONFIGMAP, contract::DYNAMIC_CONFIGMAP];
 
 /// Labels of a managed inference-server Deployment that must be set (spec 7.3).
-pub const REQUIRED_LABELS: [&str; 4] = [
-    "inferno.server.managed",
-    "inferno.server.name",
-    "inferno.server.model",
-    "inferno.server.allocation.accelerator",
-];
+pub const REQUIRED_LABELS: [&str; 4] = [keys::MANAGED, keys::NAME, keys::MODEL, keys::ACCELERATOR];
 
-/// Optional numeric labels and whether they must be integers.
+/// Optional numeric labels and whether they must be integers in the files we ship. Stricter than
+/// the collector ([`contract::range`]), which also reads fractional token counts: the samples
+/// write whole ones.
 pub const NUMERIC_LABELS: [(&str, bool); 5] = [
-    ("inferno.server.allocation.maxbatchsize", true),
-    ("inferno.server.load.rpm", false),
-    ("inferno.server.load.numtokens", true),
-    ("inferno.server.load.intokens", true),
-    ("inferno.server.load.outtokens", true),
+    (keys::MAX_BATCH, true),
+    (keys::LOAD_RPM, false),
+    (keys::LOAD_NUM, true),
+    (keys::LOAD_IN, true),
+    (keys::LOAD_OUT, true),
 ];
 
 #[cfg(test)]
@@ -494,6 +492,16 @@ mod tests {
             .map(|s| s.container)
             .collect();
         assert_eq!(always, ["collector", "actuator"]);
+    }
+
+    #[test]
+    fn numeric_labels_are_the_contracts() {
+        for (key, integer) in NUMERIC_LABELS {
+            // Every numeric label is one the collector reads as a number, and at least as
+            // strict here: an integer there is an integer here.
+            let (_, integer_there) = contract::range(key).unwrap_or_else(|| panic!("{key}"));
+            assert!(integer || !integer_there, "{key}");
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Object {
 /// kinds are not unpacked: the manifests here do not use them.
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Object>> {
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let value = Value::deserialize(doc).map_err(|e| Error::Parse {
             path: file.to_path_buf(),
             message: e.to_string(),
@@ -147,7 +147,7 @@ pub struct Tree {
 
 /// Whether a YAML text holds Kubernetes objects: some document is a mapping with `kind`.
 pub fn is_manifest(text: &str) -> bool {
-    serde_yaml::Deserializer::from_str(text)
+    serde_yaml_ng::Deserializer::from_str(text)
         .any(|doc| Value::deserialize(doc).is_ok_and(|v| v.get("kind").is_some()))
 }
 

@@ -1,13 +1,17 @@
 //! Inferno's gRPC contract: the messages and services generated from `proto/inferno/v1`
-//! (package `inferno.v1`) and the conversions between them and the `inferno-api` data types.
+//! (package `inferno.v1`) and the conversions between them and the `inferno-api` data types
+//! and the domain core (`inferno-core`).
 //!
 //! # Layout
 //! [`v1`] (generated code), [`FILE_DESCRIPTOR_SET`] (for server reflection), `convert`
-//! (`From` / `TryFrom` impls, [`ConvertError`]).
+//! (`inferno-api` <-> `v1`, [`ConvertError`]), `domain` (`inferno-core` <-> `v1` for the
+//! Collect, OptimizeOne and Apply RPCs, [`DecodeError`]).
 
 mod convert;
+mod domain;
 
 pub use convert::ConvertError;
+pub use domain::DecodeError;
 
 /// Generated code of package `inferno.v1`.
 #[allow(

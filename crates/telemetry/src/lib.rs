@@ -1,13 +1,22 @@
-//! Glue shared by the Inferno services: tracing initialisation with a plain or JSON log format
-//! (filter from `RUST_LOG`, default `info`), the shutdown signal (ctrl-c or SIGTERM), and
-//! [`serve`] / [`serve_with`]: a gRPC service with health, reflection and plain HTTP routes on
-//! one port, optionally behind a bearer token ([`auth`]); [`serve_ops`]: the read-only listener
-//! for probes and Prometheus.
+//! Glue shared by the Inferno programs: tracing initialisation with a plain or JSON log format
+//! (filter from `RUST_LOG`, default `info`), the shutdown signal (ctrl-c or SIGTERM), and a
+//! service's listen address from `--listen` or the seed's variables ([`ListenAddress`]).
+//!
+//! With the `grpc` feature (the four services; kubesim and the emulator only need the rest):
+//! `serve` / `serve_with`: a gRPC service with health, reflection and plain HTTP routes on one
+//! port, optionally behind a bearer token (`auth`); `serve_ops`: the read-only listener for
+//! probes and Prometheus.
 
+#[cfg(feature = "grpc")]
 pub mod auth;
+mod listen;
+#[cfg(feature = "grpc")]
 mod serve;
 
+#[cfg(feature = "grpc")]
 pub use auth::Credential;
+pub use listen::ListenAddress;
+#[cfg(feature = "grpc")]
 pub use serve::{metrics_route, ops_router, serve, serve_ops, serve_with, ServeOptions};
 
 use std::str::FromStr;

@@ -24,11 +24,18 @@ pub struct ServeOptions {
 }
 
 /// Serves `service` and the HTTP routes of `http` on `listener`, without a credential.
+/// `descriptors` are the encoded file descriptor sets reflection describes `service` with (the
+/// caller's protos, e.g. `inferno_proto::FILE_DESCRIPTOR_SET`; health's own are added).
 /// `timeout` caps every request (a shorter client deadline, `grpc-timeout`, always wins and
 /// ends in DEADLINE_EXCEEDED).
+///
+/// # Panics
+///
+/// When a descriptor set is not an encoded `FileDescriptorSet`.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
+    descriptors: &'static [&'static [u8]],
     http: axum::Router,
     timeout: Option<std::time::Duration>,
     shutdown: impl Future<Output = ()> + Send,
@@ -47,14 +54,19 @@ where
         timeout,
         credential: None,
     };
-    serve_with(listener, service, http, options, shutdown).await
+    serve_with(listener, service, descriptors, http, options, shutdown).await
 }
 
 /// Serves `service` and the HTTP routes of `http` on `listener` as `options` say, until
-/// `shutdown` completes.
+/// `shutdown` completes. Reflection describes `service` with `descriptors`, as for [`serve`].
+///
+/// # Panics
+///
+/// When a descriptor set is not an encoded `FileDescriptorSet`.
 pub async fn serve_with<S>(
     listener: TcpListener,
     service: S,
+    descriptors: &'static [&'static [u8]],
     http: axum::Router,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
@@ -74,17 +86,20 @@ where
         .set_service_status(S::NAME, tonic_health::ServingStatus::Serving)
         .await;
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(inferno_proto::FILE_DESCRIPTOR_SET)
+        descriptors
+            .iter()
+            .fold(tonic_reflection::server::Builder::configure(), |b, set| {
+                b.register_encoded_file_descriptor_set(set)
+            })
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     // Both versions: many grpcurl builds in the wild still ask for v1alpha.
     let reflection_v1 = reflection()
         .build_v1()
-        .expect("the embedded descriptor sets are valid");
+        .expect("the descriptor sets are valid encoded protos");
     let reflection_v1alpha = reflection()
         .build_v1alpha()
-        .expect("the embedded descriptor sets are valid");
+        .expect("the descriptor sets are valid encoded protos");
     let mut routes = Routes::from(http)
         .add_service(service)
         .add_service(health_service)

@@ -71,7 +71,7 @@ async fn the_credential_guards_invoke_and_leaves_the_pages_open() {
         credential: Some(credential),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_with(listener, Echo, router, options, async {
+    let server = tokio::spawn(serve_with(listener, Echo, &[], router, options, async {
         let _ = stopped.await;
     }));
 

@@ -1,10 +1,11 @@
 //! Apply requests against kubesim with the sample Deployments of deploy/samples.
 
 use crate::support::{actuator, alloc, cluster, deployment, label, refs, replicas};
-use inferno_actuator::apply::{Actuator, Mode, Request};
-use inferno_actuator::labels;
+use inferno_actuator::apply::{Actuator, Mode};
 use inferno_actuator::metrics::Metrics;
 use inferno_actuator::plan::{Policy, TemplateOptions, UnplacedPolicy};
+use inferno_core::contract::keys;
+use inferno_core::{ApplyRequest, Unplaced};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -17,14 +18,14 @@ async fn allocations_change_replicas_and_labels_and_record_events() {
     let c = cluster().await;
     let refs = refs(&c).await;
     let names: Vec<String> = refs.keys().cloned().collect();
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [
             (names[0].clone(), alloc("G2", 6, 38)),
             (names[1].clone(), alloc("A100", 2, 16)),
         ]
         .into(),
-        kube_resources: refs.clone(),
-        ..Request::default()
+        refs: refs.clone(),
+        ..ApplyRequest::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
     assert_eq!(outcomes.len(), 3);
@@ -32,8 +33,8 @@ async fn allocations_change_replicas_and_labels_and_record_events() {
     assert_eq!(
         (
             replicas(&first),
-            label(&first, labels::ACCELERATOR).as_str(),
-            label(&first, labels::MAX_BATCH).as_str()
+            label(&first, keys::ACCELERATOR).as_str(),
+            label(&first, keys::MAX_BATCH).as_str()
         ),
         (6, "G2", "38")
     );
@@ -89,11 +90,11 @@ async fn dry_run_and_recommend_change_nothing() {
     let refs = refs(&c).await;
     let name = refs.keys().next().unwrap().clone();
     let before = deployment(&c, &refs[&name].name).await;
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(name.clone(), alloc("G2", 9, 38))].into(),
-        kube_resources: refs.clone(),
+        refs: refs.clone(),
         dry_run: true,
-        ..Request::default()
+        ..ApplyRequest::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
     assert!(!outcomes[0].applied() && outcomes[0].error() == "dry run");
@@ -106,7 +107,7 @@ async fn dry_run_and_recommend_change_nothing() {
         metrics.clone(),
     );
     let outcomes = recommend
-        .apply(&Request {
+        .apply(&ApplyRequest {
             dry_run: false,
             ..request
         })
@@ -131,6 +132,15 @@ async fn dry_run_and_recommend_change_nothing() {
     c.sim.shutdown().await.unwrap();
 }
 
+/// Server `server` unplaced with `code`.
+fn unplaced(server: &str, code: &str) -> Unplaced {
+    Unplaced {
+        server: server.into(),
+        code: code.into(),
+        reason: String::new(),
+    }
+}
+
 #[tokio::test]
 async fn unplaced_policies_and_clamps() {
     let c = cluster().await;
@@ -139,10 +149,10 @@ async fn unplaced_policies_and_clamps() {
     let dep = refs[&name].name.clone();
     let api: Api<Deployment> = Api::namespaced(c.client.clone(), "infer");
     let start = replicas(&deployment(&c, &dep).await);
-    let unplaced_only = Request {
-        kube_resources: [(name.clone(), refs[&name].clone())].into(),
-        unplaced_codes: [(name.clone(), "out-of-capacity".to_string())].into(),
-        ..Request::default()
+    let unplaced_only = ApplyRequest {
+        refs: [(name.clone(), refs[&name].clone())].into(),
+        unplaced: [(name.clone(), unplaced(&name, "out-of-capacity"))].into(),
+        ..ApplyRequest::default()
     };
     let only = |policy| {
         let a = actuator(
@@ -159,7 +169,7 @@ async fn unplaced_policies_and_clamps() {
     assert_eq!(replicas(&deployment(&c, &dep).await), start);
     only(UnplacedPolicy::Min).await; // no min-replicas label: held
     assert_eq!(replicas(&deployment(&c, &dep).await), start);
-    let labels_patch = serde_json::json!({"metadata": {"labels": {labels::MIN_REPLICAS: "1", labels::MAX_REPLICAS: "3"}}});
+    let labels_patch = serde_json::json!({"metadata": {"labels": {keys::MIN_REPLICAS: "1", keys::MAX_REPLICAS: "3"}}});
     api.patch(&dep, &PatchParams::default(), &Patch::Merge(labels_patch))
         .await
         .unwrap();
@@ -168,13 +178,13 @@ async fn unplaced_policies_and_clamps() {
     only(UnplacedPolicy::Zero).await; // clamped by min-replicas
     let d = deployment(&c, &dep).await;
     assert_eq!(
-        (replicas(&d), label(&d, labels::ACCELERATOR).as_str()),
+        (replicas(&d), label(&d, keys::ACCELERATOR).as_str()),
         (1, "")
     );
     api.patch(
         &dep,
         &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({"metadata": {"labels": {labels::MIN_REPLICAS: null}}})),
+        &Patch::Merge(serde_json::json!({"metadata": {"labels": {keys::MIN_REPLICAS: null}}})),
     )
     .await
     .unwrap();
@@ -183,7 +193,7 @@ async fn unplaced_policies_and_clamps() {
     assert!(before > 0);
     for code in ["invalid-load", "invalid-data", ""] {
         let mut request = unplaced_only.clone();
-        request.unplaced_codes = [(name.clone(), code.to_string())].into();
+        request.unplaced = [(name.clone(), unplaced(&name, code))].into();
         let zero = actuator(
             &c,
             Policy {
@@ -202,10 +212,10 @@ async fn unplaced_policies_and_clamps() {
     only(UnplacedPolicy::Zero).await;
     assert_eq!(replicas(&deployment(&c, &dep).await), 0);
     // An allocation above max-replicas is clamped.
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(name.clone(), alloc("G2", 10, 8))].into(),
-        kube_resources: [(name.clone(), refs[&name].clone())].into(),
-        ..Request::default()
+        refs: [(name.clone(), refs[&name].clone())].into(),
+        ..ApplyRequest::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
     assert_eq!(replicas(&deployment(&c, &dep).await), 3);
@@ -222,13 +232,13 @@ async fn a_deleted_deployment_is_reported_and_the_others_applied() {
     api.delete(&refs[&names[1]].name, &Default::default())
         .await
         .unwrap();
-    let request = Request {
+    let request = ApplyRequest {
         allocations: names
             .iter()
             .map(|n| (n.clone(), alloc("G2", 2, 16)))
             .collect(),
-        kube_resources: refs.clone(),
-        ..Request::default()
+        refs: refs.clone(),
+        ..ApplyRequest::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
     assert!(
@@ -263,10 +273,10 @@ async fn concurrent_label_edits_survive() {
     };
     let a = actuator(&c, Policy::default());
     for n in 1..=20 {
-        let request = Request {
+        let request = ApplyRequest {
             allocations: [(name.clone(), alloc("G2", n, 16))].into(),
-            kube_resources: [(name.clone(), refs[&name].clone())].into(),
-            ..Request::default()
+            refs: [(name.clone(), refs[&name].clone())].into(),
+            ..ApplyRequest::default()
         };
         assert!(a.apply(&request).await[0].applied());
     }
@@ -276,7 +286,7 @@ async fn concurrent_label_edits_survive() {
         (
             replicas(&d),
             label(&d, "team").as_str(),
-            label(&d, labels::ACCELERATOR).as_str()
+            label(&d, keys::ACCELERATOR).as_str()
         ),
         (20, "t39", "G2")
     );
@@ -297,10 +307,10 @@ async fn template_options_set_node_selector_and_batch_env() {
         },
         ..Policy::default()
     };
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(name.clone(), alloc("H100", 2, 24))].into(),
-        kube_resources: [(name.clone(), refs[&name].clone())].into(),
-        ..Request::default()
+        refs: [(name.clone(), refs[&name].clone())].into(),
+        ..ApplyRequest::default()
     };
     assert!(actuator(&c, policy).apply(&request).await[0].applied());
     let d = deployment(&c, &refs[&name].name).await;
@@ -357,10 +367,10 @@ async fn kubectl_shows_the_new_state() {
     let c = cluster().await;
     let refs = refs(&c).await;
     let name = refs.keys().next().unwrap().clone();
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(name.clone(), alloc("L40S", 3, 12))].into(),
-        kube_resources: refs.clone(),
-        ..Request::default()
+        refs: refs.clone(),
+        ..ApplyRequest::default()
     };
     actuator(&c, Policy::default()).apply(&request).await;
     let kubeconfig = std::env::temp_dir().join(format!(
@@ -397,8 +407,8 @@ async fn kubectl_shows_the_new_state() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["spec"]["replicas"], 3);
-    assert_eq!(v["metadata"]["labels"][labels::ACCELERATOR], "L40S");
-    assert_eq!(v["metadata"]["labels"][labels::MAX_BATCH], "12");
+    assert_eq!(v["metadata"]["labels"][keys::ACCELERATOR], "L40S");
+    assert_eq!(v["metadata"]["labels"][keys::MAX_BATCH], "12");
     std::fs::remove_file(kubeconfig).unwrap();
     c.sim.shutdown().await.unwrap();
 }

@@ -8,12 +8,14 @@ use crate::support::{
     Cluster,
 };
 use clap::Parser;
-use inferno_actuator::apply::{Actuator, Kind, Mode, Outcome, Request};
+use inferno_actuator::apply::{Actuator, Mode};
 use inferno_actuator::args::Args;
 use inferno_actuator::guard::{Code, Scope};
-use inferno_actuator::labels;
 use inferno_actuator::metrics::Metrics;
+use inferno_actuator::outcome::{Kind, Outcome};
 use inferno_actuator::plan::Policy;
+use inferno_core::contract::keys;
+use inferno_core::ApplyRequest;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use std::sync::Arc;
@@ -61,10 +63,10 @@ async fn the_attack_on_an_unmanaged_deployment_is_refused_and_changes_nothing() 
     let mut attempts = 0;
     for n in [500, i64::from(i32::MAX)] {
         for given_uid in [String::new(), uid(&victim)] {
-            let request = Request {
+            let request = ApplyRequest {
                 allocations: [("payments".to_string(), alloc("H100", n, 256))].into(),
-                kube_resources: [("payments".to_string(), kube_ref(&victim, &given_uid))].into(),
-                ..Request::default()
+                refs: [("payments".to_string(), kube_ref(&victim, &given_uid))].into(),
+                ..ApplyRequest::default()
             };
             let outcomes = a.apply(&request).await;
             attempts += 1;
@@ -113,10 +115,10 @@ async fn a_missing_or_mismatched_uid_is_refused() {
     ] {
         let mut t = target.clone();
         t.uid = given.into();
-        let request = Request {
+        let request = ApplyRequest {
             allocations: [(server.clone(), alloc("G2", 7, 24))].into(),
-            kube_resources: [(server.clone(), t)].into(),
-            ..Request::default()
+            refs: [(server.clone(), t)].into(),
+            ..ApplyRequest::default()
         };
         let outcomes = a.apply(&request).await;
         refused(&outcomes[0], code);
@@ -142,18 +144,18 @@ async fn a_missing_or_mismatched_uid_is_refused() {
 async fn a_namespace_not_watched_is_refused() {
     let c = cluster().await;
     let managed = [
-        (labels::MANAGED, "true"),
-        (labels::NAME, "payments"),
-        (labels::ACCELERATOR, "G2"),
+        (keys::MANAGED, "true"),
+        (keys::NAME, "payments"),
+        (keys::ACCELERATOR, "G2"),
     ];
     let d = foreign_deployment(&c, "victim", "payments", 2, &managed).await;
     let before = owned(&d);
     let (a, metrics) = actuator(&c, Policy::default());
     let a = a.with_scope(Scope::namespaces(["infer"]));
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [("payments".to_string(), alloc("G2", 5, 16))].into(),
-        kube_resources: [("payments".to_string(), kube_ref(&d, &uid(&d)))].into(),
-        ..Request::default()
+        refs: [("payments".to_string(), kube_ref(&d, &uid(&d)))].into(),
+        ..ApplyRequest::default()
     };
     let outcomes = a.apply(&request).await;
     refused(&outcomes[0], Code::NamespaceNotWatched);
@@ -173,10 +175,10 @@ async fn a_namespace_not_watched_is_refused() {
     // The watched namespaces still work.
     let refs = refs(&c).await;
     let (server, target) = refs.iter().next().unwrap();
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(server.clone(), alloc("G2", 5, 16))].into(),
-        kube_resources: [(server.clone(), target.clone())].into(),
-        ..Request::default()
+        refs: [(server.clone(), target.clone())].into(),
+        ..ApplyRequest::default()
     };
     assert!(a.apply(&request).await[0].applied());
     c.sim.shutdown().await.unwrap();
@@ -191,10 +193,10 @@ async fn a_server_name_mismatch_is_refused() {
     let (server, target) = refs.iter().next().unwrap();
     let before = owned(&get(&c, "infer", &target.name).await);
     let (a, metrics) = actuator(&c, Policy::default());
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [("impostor".to_string(), alloc("G2", 9, 16))].into(),
-        kube_resources: [("impostor".to_string(), target.clone())].into(),
-        ..Request::default()
+        refs: [("impostor".to_string(), target.clone())].into(),
+        ..ApplyRequest::default()
     };
     let outcomes = a.apply(&request).await;
     refused(&outcomes[0], Code::NameMismatch);
@@ -240,10 +242,10 @@ async fn an_allocation_out_of_range_is_refused() {
             "maxBatch: must be an integer in [0, 4096], got 2147483647",
         ),
     ] {
-        let request = Request {
+        let request = ApplyRequest {
             allocations: [(server.clone(), allocation)].into(),
-            kube_resources: [(server.clone(), target.clone())].into(),
-            ..Request::default()
+            refs: [(server.clone(), target.clone())].into(),
+            ..ApplyRequest::default()
         };
         let outcomes = a.apply(&request).await;
         refused(&outcomes[0], Code::OutOfRange);
@@ -266,10 +268,10 @@ async fn an_allocation_out_of_range_is_refused() {
     // A Deployment that does not exist: refused for the request's values, no Event.
     let mut gone = target.clone();
     gone.name = "no-such-deployment".into();
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(server.clone(), alloc("G2", 20_000, 16))].into(),
-        kube_resources: [(server.clone(), gone)].into(),
-        ..Request::default()
+        refs: [(server.clone(), gone)].into(),
+        ..ApplyRequest::default()
     };
     refused(&a.apply(&request).await[0], Code::OutOfRange);
     assert!(events(&c, "infer", "no-such-deployment", "InfernoRefused")
@@ -288,13 +290,13 @@ async fn replicas_are_clamped_to_the_ceiling() {
     let (server, target) = refs.iter().next().unwrap();
     let api: Api<Deployment> = Api::namespaced(c.client.clone(), "infer");
     let (a, _) = actuator(&c, flags(&["--max-step", "0"]));
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(server.clone(), alloc("G2", 500, 16))].into(),
-        kube_resources: [(server.clone(), target.clone())].into(),
-        ..Request::default()
+        refs: [(server.clone(), target.clone())].into(),
+        ..ApplyRequest::default()
     };
     let set_label = |value: serde_json::Value| {
-        let p = serde_json::json!({"metadata": {"labels": {labels::MAX_REPLICAS: value}}});
+        let p = serde_json::json!({"metadata": {"labels": {keys::MAX_REPLICAS: value}}});
         let api = api.clone();
         let name = target.name.clone();
         async move {
@@ -326,10 +328,10 @@ async fn replicas_are_clamped_to_the_ceiling() {
     let o = &a.apply(&request).await[0];
     let d = get(&c, "infer", &target.name).await;
     assert_eq!(replicas(&d), 100);
-    assert_eq!(label(&d, labels::MAX_REPLICAS), "1e308");
+    assert_eq!(label(&d, keys::MAX_REPLICAS), "1e308");
     let notes = o.decision.as_ref().unwrap().notes.join("; ");
     assert!(
-        notes.contains("label inferno.server.max-replicas=\"1e308\": must be an integer in [0, 10000]; ignored, the ceiling is --max-replicas 100"),
+        notes.contains("label inferno.server.max-replicas=\"1e308\": must be an integer in [0, 10000], got 1e308; ignored, the ceiling is --max-replicas 100"),
         "{notes}"
     );
     // --max-replicas sets the global ceiling.
@@ -349,10 +351,10 @@ async fn the_default_step_limit_bounds_each_cycle() {
     let (server, target) = refs.iter().next().unwrap();
     let start = replicas(&get(&c, "infer", &target.name).await);
     let (a, _) = actuator(&c, flags(&[]));
-    let request = Request {
+    let request = ApplyRequest {
         allocations: [(server.clone(), alloc("G2", 90, 16))].into(),
-        kube_resources: [(server.clone(), target.clone())].into(),
-        ..Request::default()
+        refs: [(server.clone(), target.clone())].into(),
+        ..ApplyRequest::default()
     };
     let o = &a.apply(&request).await[0];
     assert!(o.applied(), "{o:?}");

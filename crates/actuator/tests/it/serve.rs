@@ -3,10 +3,11 @@
 //! refuses a non-loopback gRPC address without a credential.
 
 use crate::support::{cluster, foreign_deployment, get, kube_ref, owned, refs, uid};
-use inferno_actuator::apply::{Actuator, KubeRef, Mode};
+use inferno_actuator::apply::{Actuator, Mode};
 use inferno_actuator::metrics::Metrics;
 use inferno_actuator::plan::Policy;
 use inferno_actuator::service::{self, Listeners};
+use inferno_core::ServerRef;
 use inferno_proto::v1::{self, actuator_client::ActuatorClient};
 use inferno_telemetry::auth::client_interceptor;
 use inferno_telemetry::Credential;
@@ -34,7 +35,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, out)
 }
 
-fn request(server: &str, target: &KubeRef, replicas: i32) -> v1::ApplyRequest {
+fn request(server: &str, target: &ServerRef, replicas: i32) -> v1::ApplyRequest {
     v1::ApplyRequest {
         allocations: [(
             server.to_string(),

@@ -1,10 +1,11 @@
 //! Shared fixtures: kubesim with the sample Deployments, the actuator over it, and readers.
 
-use inferno_actuator::apply::{Actuator, KubeRef, Mode};
-use inferno_actuator::labels;
+use inferno_actuator::apply::{Actuator, Mode};
 use inferno_actuator::metrics::Metrics;
 use inferno_actuator::plan::Policy;
 use inferno_api::AllocationData;
+use inferno_core::contract::keys;
+use inferno_core::ServerRef;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, PostParams};
@@ -62,7 +63,7 @@ pub(crate) fn replicas(d: &Deployment) -> i32 {
 }
 
 /// The three samples: server name -> Deployment.
-pub(crate) async fn refs(c: &Cluster) -> std::collections::BTreeMap<String, KubeRef> {
+pub(crate) async fn refs(c: &Cluster) -> std::collections::BTreeMap<String, ServerRef> {
     let list = Api::<Deployment>::namespaced(c.client.clone(), "infer")
         .list(&ListParams::default())
         .await
@@ -74,8 +75,8 @@ pub(crate) async fn refs(c: &Cluster) -> std::collections::BTreeMap<String, Kube
         .into_iter()
         .map(|d| {
             (
-                label(&d, labels::NAME),
-                KubeRef {
+                label(&d, keys::NAME),
+                ServerRef {
                     uid: d.metadata.uid.clone().unwrap(),
                     name: d.metadata.name.clone().unwrap(),
                     namespace: "infer".into(),
@@ -191,9 +192,9 @@ pub(crate) async fn events(c: &Cluster, namespace: &str, name: &str, reason: &st
         .collect()
 }
 
-/// A KubeRef from a live Deployment, with the uid given.
-pub(crate) fn kube_ref(d: &Deployment, uid: &str) -> KubeRef {
-    KubeRef {
+/// A ServerRef from a live Deployment, with the uid given.
+pub(crate) fn kube_ref(d: &Deployment, uid: &str) -> ServerRef {
+    ServerRef {
         uid: uid.into(),
         name: d.metadata.name.clone().unwrap(),
         namespace: d.metadata.namespace.clone().unwrap(),

@@ -26,7 +26,7 @@ pods: {gracePeriod: GRACE}
 async fn score(grace: &str, policies: Vec<Policy>) -> inferno_bench::summary::Summary {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/accounting.yaml");
     let scenario: Scenario =
-        serde_yaml::from_str(&SCENARIO.replace("GRACE", grace)).expect("scenario");
+        serde_yaml_ng::from_str(&SCENARIO.replace("GRACE", grace)).expect("scenario");
     let plan = Plan::from_scenario(scenario, &file).expect("plan");
     let out = std::env::temp_dir().join(format!(
         "inferno-bench-accounting-{}-{grace}",

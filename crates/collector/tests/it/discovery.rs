@@ -1,10 +1,10 @@
 //! Collections against kubesim with the sample Deployments.
 
 use crate::fake_prometheus::{self, Behaviour};
-use inferno_collector::aggregate::Source;
 use inferno_collector::collect::{Collector, Metrics, Report};
 use inferno_collector::discover::Discovery;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
+use inferno_core::Source;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use std::path::Path;
@@ -68,7 +68,7 @@ pub(crate) async fn settled(col: &Collector) -> Report {
         let ready = r
             .servers
             .iter()
-            .all(|s| s.observation.ready_replicas == s.deployment.desired);
+            .all(|s| i64::from(s.observation.ready_replicas) == s.deployment.desired);
         if r.servers.len() >= 3 && ready {
             return r;
         }

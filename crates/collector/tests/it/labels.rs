@@ -3,7 +3,7 @@
 
 use inferno_collector::collect::{Collector, Metrics};
 use inferno_collector::discover::Discovery;
-use inferno_collector::labels::KNOWN;
+use inferno_core::contract::KNOWN;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,10 +2,10 @@
 //! `prometheus`; `make test` installs it, CI=true fails without it): the collector's rates,
 //! tokens and latencies agree with what the emulators served.
 
-use inferno_collector::aggregate::Source;
 use inferno_collector::collect::{Collector, Metrics};
 use inferno_collector::discover::Discovery;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
+use inferno_core::Source;
 use inferno_emulator::{Host, LoadSpec, PerfParms, ServerSpec, TokenDist};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};

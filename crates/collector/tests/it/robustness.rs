@@ -3,8 +3,8 @@
 
 use crate::discovery::{cluster, collector, deployment, pods, settled};
 use crate::fake_prometheus::{self, Behaviour};
-use inferno_collector::aggregate::Source;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
+use inferno_core::Source;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use std::path::Path;
@@ -240,7 +240,7 @@ async fn labels_out_of_range_are_named_and_not_used() {
         .collect()
         .await
         .unwrap();
-    let answer = inferno_collector::service::response(&r, &[]).unwrap();
+    let answer = r.collected(&[]);
     let problems: Vec<String> = r.problems.iter().map(|(_, m)| m.clone()).collect();
     let has = |text: &str| {
         assert!(
@@ -280,15 +280,7 @@ async fn labels_out_of_range_are_named_and_not_used() {
     }
     assert_eq!(server("fraction").unwrap().min_num_replicas, 0);
     assert_eq!(server("inverted").unwrap().min_num_replicas, 0);
-    assert_eq!(
-        server("batch")
-            .unwrap()
-            .current_alloc
-            .as_ref()
-            .unwrap()
-            .max_batch,
-        0
-    );
+    assert_eq!(server("batch").unwrap().current_alloc.max_batch, 0);
     assert!(server("ceiling").is_some() && server("vllm-001").is_some());
     // ... reported unplaced with the reason, their Deployments kept for the actuator to hold.
     let unplaced: Vec<(&str, &str, &str)> = answer
@@ -317,7 +309,7 @@ async fn labels_out_of_range_are_named_and_not_used() {
         ]
     );
     for name in ["flood", "nan", "long"] {
-        assert_eq!(answer.kube_resources[name].name, name);
+        assert_eq!(answer.refs[name].name, name);
         assert!(
             r.problems.iter().any(|(subject, m)| subject == name
                 && m.starts_with("load unusable, left out of this cycle's decision: ")),

@@ -1,7 +1,8 @@
 //! Cycles end to end through gRPC, with the real optimizer.
 
 use crate::fakes::{self, CollectorState, FakeActuator};
-use inferno_controller::cycle::{Clients, Deadlines, Endpoints, Stages};
+use inferno_controller::cycle::{Deadlines, Stages};
+use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::data::Source;
 use inferno_controller::leader::Leadership;
 use inferno_controller::metrics::Metrics;
@@ -118,7 +119,7 @@ pub(crate) async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
         actuator: format!("http://{actuator_addr}"),
     };
     let stages = Stages {
-        clients: Clients::connect(endpoints, None).unwrap(),
+        ports: Clients::connect(endpoints, None).unwrap(),
         source: Source::Dir(data),
         dynamic: false,
         deadlines: Deadlines {
@@ -194,7 +195,7 @@ async fn dry_run_applies_nothing() {
     let l = start(samples("small"), None).await;
     let report = l.runner.invoke(true).await.unwrap();
     assert_eq!(
-        (report.outcome.as_str(), report.dry_run, report.changes),
+        (report.outcome.name(), report.dry_run, report.changes),
         ("ok", true, 0)
     );
     assert!(l.actuator.0.lock().unwrap()[0].dry_run);

@@ -59,6 +59,12 @@ impl v1::actuator_server::Actuator for FakeActuator {
                 namespace: k.space.clone(),
                 new: r.allocations.get(server).cloned(),
                 applied: !r.dry_run && r.allocations.contains_key(server),
+                outcome: match (r.dry_run, r.allocations.contains_key(server)) {
+                    (_, false) => "unchanged",
+                    (true, true) => "dry-run",
+                    (false, true) => "applied",
+                }
+                .into(),
                 ..Default::default()
             })
             .collect();
@@ -94,9 +100,16 @@ where
         credential,
     };
     tokio::spawn(async move {
-        inferno_telemetry::serve_with(listener, service, axum::Router::new(), options, async {
-            let _ = stopped.await;
-        })
+        inferno_telemetry::serve_with(
+            listener,
+            service,
+            &[inferno_proto::FILE_DESCRIPTOR_SET],
+            axum::Router::new(),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
     });
     (addr, stop)

@@ -5,7 +5,8 @@ use crate::cycles::{collected, samples, start};
 use crate::fakes::{self, CollectorState, FakeActuator};
 use clap::Parser;
 use inferno_controller::args::Args;
-use inferno_controller::cycle::{self, Clients, Deadlines, Endpoints, Stages};
+use inferno_controller::cycle::{self, Deadlines, Stages};
+use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::data::{Data, Source};
 use inferno_controller::metrics::Metrics;
 use inferno_proto::v1::{
@@ -21,7 +22,7 @@ const TOKEN: &str = "services-test-token-0123456789";
 
 fn stages(endpoints: Endpoints, credential: Option<Credential>) -> Stages {
     Stages {
-        clients: Clients::connect(endpoints, credential).unwrap(),
+        ports: Clients::connect(endpoints, credential).unwrap(),
         source: Source::Dir(samples("small")),
         dynamic: false,
         deadlines: Deadlines {

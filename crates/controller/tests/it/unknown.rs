@@ -2,7 +2,8 @@
 //! the files come from a directory or from the ConfigMaps.
 
 use crate::fakes::{self, CollectorState};
-use inferno_controller::cycle::{self, Clients, Deadlines, Endpoints, Stages};
+use inferno_controller::cycle::{self, Deadlines, Stages};
+use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::data::{
     refresh, Data, Source, CAPACITY_FILE, DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP, STATIC_FILES,
 };
@@ -53,7 +54,7 @@ async fn unknown_fields_are_problems_of_every_cycle_until_fixed() {
         actuator: url,
     };
     let mut stages = Stages {
-        clients: Clients::connect(endpoints, None).unwrap(),
+        ports: Clients::connect(endpoints, None).unwrap(),
         source: Source::Dir(dir.clone()),
         dynamic: false,
         deadlines: Deadlines {

@@ -19,7 +19,7 @@ pub struct Draws {
     pub num_tokens: f64,
 }
 
-/// The stream of [`Draws`] of one Deployment: xorshift64* seeded with
+/// The stream of [`Draws`] of one Deployment: xoshiro256++ seeded with
 /// `seed XOR fnv1a("<namespace>/<name>")`.
 ///
 /// Every update takes all five draws, whatever the mode and whichever labels exist, so that

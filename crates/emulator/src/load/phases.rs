@@ -104,7 +104,7 @@ impl Phases {
     /// Parses the YAML text of a phases file: a list of `{duration, ratio}` (or a map with such
     /// a list under `phases`). A phase without `ratio` holds the previous one.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let raw: File = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: File = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
         let raw = match raw {
             File::List(l) | File::Map { phases: l } => l,
         };

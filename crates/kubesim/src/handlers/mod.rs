@@ -237,7 +237,7 @@ pub(crate) fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiEr
     }
     let yaml = content_type.contains("yaml");
     let parsed = if yaml {
-        serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string())
+        serde_yaml_ng::from_slice::<Value>(body).map_err(|e| e.to_string())
     } else {
         serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
     };

@@ -298,7 +298,7 @@ async fn binary_writes_a_kubeconfig_and_serves() {
         .unwrap();
     let server = eventually("kubeconfig written", || {
         let text = std::fs::read_to_string(&kubeconfig).ok()?;
-        let v: Value = serde_yaml::from_str(&text).ok()?;
+        let v: Value = serde_yaml_ng::from_str(&text).ok()?;
         v["clusters"][0]["cluster"]["server"]
             .as_str()
             .map(str::to_string)

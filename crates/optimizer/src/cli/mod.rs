@@ -249,22 +249,10 @@ fn warn(warnings: &[inferno_api::Problem]) {
 /// else 127.0.0.1:3302 (the pod's containers share loopback; nothing else needs the port).
 fn listen_address(
     flag: Option<std::net::SocketAddr>,
-) -> Result<(std::net::SocketAddr, &'static str), CliError> {
-    if let Some(a) = flag {
-        return Ok((a, "--listen"));
-    }
-    let host = std::env::var("INFERNO_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let port = std::env::var("INFERNO_PORT")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "3302".into());
-    format!("{host}:{port}")
-        .parse()
-        .map(|a| (a, "INFERNO_HOST/INFERNO_PORT"))
-        .map_err(|e| CliError::Input(format!("INFERNO_HOST/INFERNO_PORT: {host}:{port}: {e}")))
+) -> Result<(std::net::SocketAddr, String), CliError> {
+    inferno_telemetry::ListenAddress::seed("INFERNO_HOST", "INFERNO_PORT", "127.0.0.1", 3302)
+        .resolve(flag)
+        .map_err(CliError::Input)
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
@@ -286,7 +274,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
         .map(inferno_telemetry::Credential::from_file)
         .transpose()
         .map_err(|e| CliError::Input(format!("--auth-token-file: {e}")))?;
-    inferno_telemetry::auth::check_exposure(what, addr, credential.as_ref())
+    inferno_telemetry::auth::check_exposure(&what, addr, credential.as_ref())
         .map_err(CliError::Input)?;
     let config = crate::grpc::ServeConfig {
         stateful: args.stateful,
@@ -337,7 +325,10 @@ mod tests {
     #[test]
     fn the_default_listen_address_is_loopback() {
         let flag: std::net::SocketAddr = "0.0.0.0:9".parse().unwrap();
-        assert_eq!(listen_address(Some(flag)).unwrap(), (flag, "--listen"));
+        assert_eq!(
+            listen_address(Some(flag)).unwrap(),
+            (flag, "--listen".into())
+        );
         if std::env::var_os("INFERNO_HOST").is_none() && std::env::var_os("INFERNO_PORT").is_none()
         {
             let (addr, what) = listen_address(None).unwrap();

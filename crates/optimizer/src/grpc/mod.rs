@@ -4,14 +4,16 @@
 //!
 //! # Layout
 //! `service` (the RPCs, their deadlines and cancellation), `edge` (arrival stamps and the
-//! status of undecodable requests), `state` (stateful mode's stored system), `response` (domain
-//! results to messages), `metrics` (counters and the text format).
+//! status of undecodable requests), `status` (the status code of each optimizer error),
+//! `state` (stateful mode's stored system), `response` (domain results to messages), `metrics`
+//! (counters and the text format).
 
 mod edge;
 mod metrics;
 mod response;
 mod service;
 mod state;
+mod status;
 
 pub use metrics::{Busy, Metrics};
 pub use service::OptimizerService;
@@ -84,6 +86,7 @@ pub async fn run_with(
     inferno_telemetry::serve_with(
         listener,
         edge::Edge::new(optimizer),
+        &[inferno_proto::FILE_DESCRIPTOR_SET],
         http,
         options,
         shutdown,

@@ -11,6 +11,7 @@ use super::edge::Arrival;
 use super::metrics::Metrics;
 use super::response::{concurrency_response, optimize_response, queue_metrics, size_response};
 use super::state;
+use super::status;
 use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, QueueInput};
@@ -42,16 +43,10 @@ pub struct OptimizerService {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// INVALID_ARGUMENT for input the data layer or the handler rejects (the optimizer's own
+/// [`Error`]s convert with `Status::from`, see `status.rs`).
 fn bad(e: impl std::fmt::Display) -> Status {
     Status::invalid_argument(e.to_string())
-}
-
-/// The status of a failed computation: cancelled, or the input's fault.
-fn status(e: Error) -> Status {
-    match e {
-        Error::Cancelled => Status::cancelled(e.to_string()),
-        e => bad(e),
-    }
 }
 
 /// `OptimalConcurrency` searches up to this batch size when the request gives none.
@@ -230,7 +225,8 @@ fn solve_each_server(
     let empty = spec.server_data.servers.is_empty();
     let checked = check_each_server(spec, &FileNames::single(label)).map_err(bad)?;
     if empty {
-        return Err(bad(format!("{label}: {}", Error::NoServers)));
+        let e = Error::NoServers;
+        return Err(Status::new(status::code(&e), format!("{label}: {e}")));
     }
     let spec = &checked.loaded.spec;
     let warnings: Vec<String> = checked
@@ -241,7 +237,7 @@ fn solve_each_server(
         .collect();
     let options = SolveOptions::from_spec(spec).map_err(bad)?;
     let start = Instant::now();
-    let mut solution = solve_cancellable(spec, &options, cancel).map_err(status)?;
+    let mut solution = solve_cancellable(spec, &options, cancel)?;
     let took = start.elapsed();
     if !checked.rejected.is_empty() {
         metrics.rejected(checked.rejected.len());
@@ -625,7 +621,7 @@ impl Optimizer for OptimizerService {
             .compute(deadline, move |_| {
                 Analyzer::new(config)
                     .and_then(|a| a.analyze(input.rps))
-                    .map_err(status)
+                    .map_err(Status::from)
             })
             .await?;
         Ok(Response::new(queue_metrics(&m)))
@@ -640,7 +636,7 @@ impl Optimizer for OptimizerService {
             .compute(deadline, move |_| {
                 Analyzer::new(config)
                     .and_then(|a| a.size(&targets))
-                    .map_err(status)
+                    .map_err(Status::from)
             })
             .await?;
         Ok(Response::new(size_response(&s)))
@@ -660,7 +656,7 @@ impl Optimizer for OptimizerService {
         };
         let c = self
             .compute(deadline, move |_| {
-                optimal_concurrency(&config, &targets, &search).map_err(status)
+                optimal_concurrency(&config, &targets, &search).map_err(Status::from)
             })
             .await?;
         Ok(Response::new(concurrency_response(&c)))

@@ -1,12 +1,19 @@
-//! Integration tests of the optimizer crate: spec test vectors and properties.
+//! Integration tests of the optimizer crate: spec test vectors and properties. The numeric
+//! ones run with or without the `server` feature; the command line's and the service's need it.
 
+#[cfg(feature = "server")]
 mod cli;
+#[cfg(feature = "server")]
 mod fuzz;
+#[cfg(feature = "server")]
 mod grpc;
+#[cfg(feature = "server")]
 mod grpcurl;
+#[cfg(feature = "server")]
 mod listen;
 mod queue_props;
 mod queue_vectors;
+#[cfg(feature = "server")]
 mod robustness;
 mod solver_cases;
 mod solver_exact;

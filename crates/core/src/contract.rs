@@ -1,11 +1,24 @@
-//! Reading a managed Deployment's labels: who the server is, what it runs, and the load labels
-//! used when Prometheus has nothing. A label under Inferno's prefix that nothing reads (a
-//! misspelt key) is reported with the closest known key, never silently ignored.
+//! The Kubernetes contract, written once: the label keys of managed Deployments, the selector
+//! that finds them, the data ConfigMaps, and the one reader of a Deployment's labels (collector,
+//! actuator, emulator and manifests all use it, so a label means the same thing everywhere).
+//!
+//! A label under Inferno's prefix that nothing reads (a misspelt key) is reported with the
+//! closest known key, never silently ignored; a number out of its range, or a fraction where an
+//! integer is needed (`min-replicas="1.5"`), is reported and not used, never rounded.
 
-use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Label keys of the Kubernetes contract.
+/// The ConfigMap of the static data (accelerators, models, service classes, optimizer flags).
+pub const STATIC_CONFIGMAP: &str = "inferno-static-data";
+/// The ConfigMap of the dynamic data (capacities), re-read every cycle.
+pub const DYNAMIC_CONFIGMAP: &str = "inferno-dynamic-data";
+
+/// The label selector of managed Deployments (`inferno.server.managed=true`).
+pub fn managed_selector() -> String {
+    format!("{}=true", keys::MANAGED)
+}
+
+/// Label keys of the contract.
 pub mod keys {
     /// `"true"` on managed Deployments.
     pub const MANAGED: &str = "inferno.server.managed";
@@ -152,8 +165,9 @@ pub fn range(key: &str) -> Option<(f64, bool)> {
 }
 
 /// Reads the numeric label `raw` of `key`: its value, or what is wrong with it (naming neither
-/// the Deployment nor the label; the caller does).
-fn number(key: &str, raw: &str) -> Result<f64, String> {
+/// the Deployment nor the label; the caller does). Integer-valued keys ([`range`]) accept
+/// integer-valued spellings (`2`, `2.0`, `1e3`) and refuse fractions.
+pub fn number(key: &str, raw: &str) -> Result<f64, String> {
     use inferno_api::limits::{in_range, show};
     let (max, integer) = range(key).unwrap_or((f64::MAX, false));
     let Ok(v) = raw.parse::<f64>() else {
@@ -176,25 +190,22 @@ fn number(key: &str, raw: &str) -> Result<f64, String> {
     }
 }
 
-/// Reads the labels of `deployment` (a Deployment object). Returns None when it has no
-/// server name (such a Deployment is skipped). A numeric label that is not a number, not in its
-/// range ([`range`]) or not an integer where one is needed is reported in `warnings` (naming the
-/// Deployment, the label and the value), recorded in [`ServerLabels::invalid`] and not used;
-/// an unknown label under Inferno's prefix is reported too (see [`unknown`]).
-pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabels> {
-    let labels: BTreeMap<&str, &str> = deployment["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let deploy = format!(
-        "{}/{}",
-        deployment["metadata"]["namespace"].as_str().unwrap_or(""),
-        deployment["metadata"]["name"].as_str().unwrap_or("")
-    );
+/// Reads the labels of the Deployment `namespace/name`. Returns None when it has no server
+/// name (such a Deployment is skipped). A numeric label that is not a number, not in its range
+/// ([`range`]) or not an integer where one is needed is reported in `warnings` (naming the
+/// Deployment, the label and the value), recorded in [`ServerLabels::invalid`] and not used; an
+/// unknown label under Inferno's prefix is reported too (see [`unknown`]).
+pub fn read(
+    namespace: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Option<ServerLabels> {
+    let labels: BTreeMap<&str, &str> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let deploy = format!("{namespace}/{name}");
     for key in labels.keys() {
         if let Some(message) = unknown(key) {
             warnings.push(format!("deployment {deploy}: {message}"));
@@ -268,21 +279,24 @@ pub fn read(deployment: &Value, warnings: &mut Vec<String>) -> Option<ServerLabe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn deployment(labels: Value) -> Value {
-        json!({"metadata": {"namespace": "infer", "name": "d1", "labels": labels}})
+    /// The labels of Deployment `infer/d1`.
+    fn deployment<const N: usize>(labels: [(&str, &str); N]) -> BTreeMap<String, String> {
+        labels
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn read(labels: &BTreeMap<String, String>, warnings: &mut Vec<String>) -> Option<ServerLabels> {
+        super::read("infer", "d1", labels, warnings)
     }
 
     #[test]
     fn reads_every_label() {
         let mut w = Vec::new();
         let l = read(
-            &deployment(json!({
-                keys::NAME: "premium-llama", keys::MODEL: "llama_13b", keys::CLASS: "Premium",
-                keys::ACCELERATOR: "G2", keys::MAX_BATCH: "38", keys::MIN_REPLICAS: "1",
-                keys::LOAD_RPM: "60.5", keys::LOAD_IN: "128", keys::LOAD_OUT: "1024"
-            })),
+            &deployment([(keys::NAME, "premium-llama"), (keys::MODEL, "llama_13b"), (keys::CLASS, "Premium"), (keys::ACCELERATOR, "G2"), (keys::MAX_BATCH, "38"), (keys::MIN_REPLICAS, "1"), (keys::LOAD_RPM, "60.5"), (keys::LOAD_IN, "128"), (keys::LOAD_OUT, "1024")]),
             &mut w,
         )
         .unwrap();
@@ -301,7 +315,7 @@ mod tests {
     #[test]
     fn missing_name_is_skipped_with_a_warning() {
         let mut w = Vec::new();
-        assert!(read(&deployment(json!({keys::MODEL: "m"})), &mut w).is_none());
+        assert!(read(&deployment([(keys::MODEL, "m")]), &mut w).is_none());
         assert!(
             w[0].contains("infer/d1") && w[0].contains("skipped"),
             "{w:?}"
@@ -312,11 +326,7 @@ mod tests {
     fn unknown_labels_name_the_closest_known_key() {
         let mut w = Vec::new();
         let l = read(
-            &deployment(json!({
-                keys::NAME: "s", "inferno.server.laod.rpm": "60", "Inferno.server.class": "P",
-                "inferno.server.colour": "red", "app": "x", "app.kubernetes.io/name": "y",
-                keys::LOAD_NOMINAL[0]: "60", "inferno-server.model": "m"
-            })),
+            &deployment([(keys::NAME, "s"), ("inferno.server.laod.rpm", "60"), ("Inferno.server.class", "P"), ("inferno.server.colour", "red"), ("app", "x"), ("app.kubernetes.io/name", "y"), (keys::LOAD_NOMINAL[0], "60"), ("inferno-server.model", "m")]),
             &mut w,
         )
         .unwrap();
@@ -332,7 +342,7 @@ mod tests {
         );
         // A misspelt name label: skipped, and the reason is plain.
         let mut w = Vec::new();
-        assert!(read(&deployment(json!({"inferno.server.nmae": "s"})), &mut w).is_none());
+        assert!(read(&deployment([("inferno.server.nmae", "s")]), &mut w).is_none());
         assert!(
             w[0].contains(r#"did you mean "inferno.server.name"?"#),
             "{w:?}"
@@ -343,7 +353,7 @@ mod tests {
     #[test]
     fn bad_numbers_are_ignored_with_warnings() {
         let mut w = Vec::new();
-        let l = read(&deployment(json!({keys::NAME: "s", keys::LOAD_RPM: "lots", keys::MAX_BATCH: "-3", keys::LOAD_NUM: "512"})), &mut w).unwrap();
+        let l = read(&deployment([(keys::NAME, "s"), (keys::LOAD_RPM, "lots"), (keys::MAX_BATCH, "-3"), (keys::LOAD_NUM, "512")]), &mut w).unwrap();
         assert_eq!((l.rpm, l.max_batch, l.out_tokens), (None, 0, Some(512.0)));
         assert_eq!(w.len(), 2, "{w:?}");
         assert_eq!(l.class, "");
@@ -353,11 +363,7 @@ mod tests {
     fn numbers_out_of_range_are_named_and_not_used() {
         let mut w = Vec::new();
         let l = read(
-            &deployment(json!({
-                keys::NAME: "s", keys::LOAD_RPM: "1e308", keys::LOAD_IN: "2e6",
-                keys::LOAD_OUT: "inf", keys::LOAD_NUM: "300", keys::MIN_REPLICAS: "1.5",
-                keys::MAX_REPLICAS: "10001", keys::MAX_BATCH: "4097"
-            })),
+            &deployment([(keys::NAME, "s"), (keys::LOAD_RPM, "1e308"), (keys::LOAD_IN, "2e6"), (keys::LOAD_OUT, "inf"), (keys::LOAD_NUM, "300"), (keys::MIN_REPLICAS, "1.5"), (keys::MAX_REPLICAS, "10001"), (keys::MAX_BATCH, "4097")]),
             &mut w,
         )
         .unwrap();
@@ -391,8 +397,7 @@ mod tests {
         let mut w = Vec::new();
         let l = read(
             &deployment(
-                json!({keys::NAME: "s", keys::MIN_REPLICAS: "2.0", keys::MAX_REPLICAS: "1e3",
-                keys::MAX_BATCH: "4096", keys::LOAD_RPM: "10000000"}),
+                [(keys::NAME, "s"), (keys::MIN_REPLICAS, "2.0"), (keys::MAX_REPLICAS, "1e3"), (keys::MAX_BATCH, "4096"), (keys::LOAD_RPM, "10000000")],
             ),
             &mut w,
         )
@@ -408,7 +413,7 @@ mod tests {
     fn inverted_replica_bounds_are_a_problem() {
         let mut w = Vec::new();
         let l = read(
-            &deployment(json!({keys::NAME: "s", keys::MIN_REPLICAS: "5", keys::MAX_REPLICAS: "2"})),
+            &deployment([(keys::NAME, "s"), (keys::MIN_REPLICAS, "5"), (keys::MAX_REPLICAS, "2")]),
             &mut w,
         )
         .unwrap();
@@ -422,7 +427,7 @@ mod tests {
         // Equal bounds are fine.
         let mut w = Vec::new();
         let l = read(
-            &deployment(json!({keys::NAME: "s", keys::MIN_REPLICAS: "3", keys::MAX_REPLICAS: "3"})),
+            &deployment([(keys::NAME, "s"), (keys::MIN_REPLICAS, "3"), (keys::MAX_REPLICAS, "3")]),
             &mut w,
         )
         .unwrap();

@@ -1,0 +1,285 @@
+//! One control cycle: data -> Collect -> OptimizeOne -> Apply -> report, each stage under its
+//! own deadline. A failing or hung stage ends the cycle with the stage and reason named; the
+//! next cycle starts fresh.
+//!
+//! The cycle works on the domain types of `inferno-core` through its three ports; the gRPC
+//! clients are one implementation of them ([`crate::grpc::Clients`]), the tests' in-memory
+//! fakes another.
+
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use report::{CapacityRecord, CycleOutcome, CycleReport, ServerRecord, Timing};
+
+use crate::data::{refresh, Data, Source};
+use crate::grpc::Clients;
+use inferno_core::{
+    Applied, Apply, ApplyRequest, Collect, DeploymentResult, Optimize, PortError,
+    Unplaced,
+};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Deadlines of the stages.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// Collect.
+    pub collect: Duration,
+    /// OptimizeOne.
+    pub optimize: Duration,
+    /// Apply.
+    pub apply: Duration,
+}
+
+/// The three ports a cycle runs on, cloneable into the cycle's own task.
+pub trait Ports: Collect + Optimize + Apply + Clone + Send + Sync + 'static {}
+
+impl<T: Collect + Optimize + Apply + Clone + Send + Sync + 'static> Ports for T {}
+
+/// Everything a cycle needs.
+#[derive(Debug, Clone)]
+pub struct Stages<P = Clients> {
+    /// The collector, the optimizer and the actuator (gRPC clients in the service).
+    pub ports: P,
+    /// Where the data comes from.
+    pub source: Source,
+    /// Re-read the static data every cycle.
+    pub dynamic: bool,
+    /// Deadlines.
+    pub deadlines: Deadlines,
+    /// Never apply.
+    pub dry_run: bool,
+}
+
+/// Runs a stage under its deadline. Errors name the stage and the peer, then what the peer
+/// said (`optimize: optimizer at http://127.0.0.1:3302: Unavailable: tcp connect error:
+/// Connection refused (os error 111)`).
+async fn stage<T>(
+    name: &str,
+    peer: String,
+    deadline: Duration,
+    f: impl Future<Output = Result<T, PortError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(deadline, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{name}: {peer}: {e}")),
+        Err(_) => Err(format!("{name}: {peer}: no answer within {deadline:?}")),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs one cycle. `data` holds the last good data between cycles.
+pub async fn run<P: Ports>(
+    stages: &mut Stages<P>,
+    data: &mut Data,
+    cycle: u64,
+    dry_run: bool,
+) -> CycleReport {
+    let start = Instant::now();
+    let mut report = CycleReport {
+        ts: k8s_openapi::jiff::Timestamp::now().to_string(),
+        cycle,
+        dry_run: dry_run || stages.dry_run,
+        ..CycleReport::default()
+    };
+    let result = run_stages(stages, data, &mut report).await;
+    report.timing.total_ms = ms(start.elapsed());
+    if let Err(reason) = result {
+        report.outcome = CycleOutcome::Failed;
+        report.reason = reason;
+    }
+    let t = &report.timing;
+    if report.outcome == CycleOutcome::Failed {
+        warn!(cycle, reason = %report.reason, total_ms = t.total_ms, "cycle failed");
+    } else {
+        info!(cycle, outcome = report.outcome.name(), servers = report.servers.len(),
+            placed = report.servers.iter().filter(|s| s.unplaced.is_empty()).count(),
+            total_cost = report.total_cost, changes = report.changes,
+            collect_ms = t.collect_ms, optimize_ms = t.optimize_ms, actuate_ms = t.actuate_ms, total_ms = t.total_ms,
+            "cycle");
+    }
+    report
+}
+
+async fn run_stages<P: Ports>(
+    stages: &mut Stages<P>,
+    data: &mut Data,
+    report: &mut CycleReport,
+) -> Result<(), String> {
+    let t = Instant::now();
+    let with_static = stages.dynamic || data.spec.is_none();
+    match refresh(&stages.source, data, with_static).await {
+        Ok(warnings) => report.problems.extend(warnings),
+        Err(e) if data.spec.is_some() => report
+            .problems
+            .push(format!("data: {e}; keeping the last good data")),
+        Err(e) => return Err(format!("load data: {e}")),
+    }
+    report.timing.load_ms = ms(t.elapsed());
+    let mut spec = data.spec.clone().ok_or("load data: no data")?;
+
+    let t = Instant::now();
+    let ports = &stages.ports;
+    let collected = stage(
+        "collect",
+        Collect::peer(ports),
+        stages.deadlines.collect,
+        ports.collect(),
+    )
+    .await?;
+    report.timing.collect_ms = ms(t.elapsed());
+    report
+        .problems
+        .extend(collected.problems.iter().map(ToString::to_string));
+    if collected.servers.is_empty() {
+        report.outcome = CycleOutcome::Skipped;
+        report.reason = "no managed servers discovered; optimize and apply skipped".into();
+        return Ok(());
+    }
+    spec.server_data.servers = collected.servers;
+    let occupancy: BTreeMap<String, f64> = collected
+        .observations
+        .iter()
+        .map(|o| (o.server.clone(), o.running))
+        .collect();
+
+    let t = Instant::now();
+    let solved = stage(
+        "optimize",
+        Optimize::peer(ports),
+        stages.deadlines.optimize,
+        ports.optimize(&spec),
+    )
+    .await?;
+    report.timing.optimize_ms = ms(t.elapsed());
+    // Unplaced by the optimizer, or left out by the collector (load unusable).
+    let unplaced: BTreeMap<String, Unplaced> = collected
+        .unplaced
+        .iter()
+        .chain(&solved.unplaced)
+        .map(|u| (u.server.clone(), u.clone()))
+        .collect();
+    report.total_cost = solved.total_cost;
+    if let Some(r) = &solved.report {
+        report.solver = format!("{} ({})", r.solver, r.status);
+        (report.objective, report.bound, report.gap) = (r.objective, r.bound, r.gap);
+    }
+    for h in &solved.heterogeneous {
+        let parts: Vec<String> = h
+            .parts
+            .iter()
+            .map(|p| format!("{} x {}", p.accelerator, p.num_replicas))
+            .collect();
+        report.problems.push(format!(
+            "{}: heterogeneous allocation {}; a Deployment runs one accelerator type, so it is \
+             applied as the total on the largest part",
+            h.server,
+            parts.join(" + ")
+        ));
+    }
+    report.capacity = solved
+        .usage
+        .iter()
+        .map(|u| CapacityRecord {
+            acc_type: u.acc_type.clone(),
+            allocated: u64::from(u.used),
+            available: u64::from(u.capacity),
+        })
+        .collect();
+    let allocations = solved.allocations.clone();
+    report.solution = Some(solved);
+
+    let t = Instant::now();
+    let request = ApplyRequest {
+        allocations: allocations.clone(),
+        refs: collected.refs,
+        dry_run: report.dry_run,
+        unplaced: unplaced.clone(),
+    };
+    let applied: Applied = stage(
+        "apply",
+        Apply::peer(ports),
+        stages.deadlines.apply,
+        ports.apply(request),
+    )
+    .await?;
+    report.timing.actuate_ms = ms(t.elapsed());
+    report.updates = applied.results.clone();
+    let results: BTreeMap<String, DeploymentResult> = applied
+        .results
+        .into_iter()
+        .map(|r| (r.server.clone(), r))
+        .collect();
+    report.changes = results.values().filter(|r| r.applied()).count();
+
+    let targets = |class: &str, model: &str| -> (f64, f64) {
+        let class = if class.is_empty() {
+            inferno_api::FREE_CLASS
+        } else {
+            class
+        };
+        spec.service_class_data
+            .service_classes
+            .iter()
+            .find(|c| c.name == class)
+            .and_then(|c| c.model_targets.iter().find(|t| t.model == model))
+            .map_or((0.0, 0.0), |t| (t.slo_itl, t.slo_ttft))
+    };
+    for s in &spec.server_data.servers {
+        let load = &s.current_alloc.load;
+        let (slo_itl, slo_ttft) = targets(&s.class, &s.model);
+        let decided = allocations.get(&s.name);
+        let result = results.get(&s.name);
+        report.servers.push(ServerRecord {
+            name: s.name.clone(),
+            class: s.class.clone(),
+            model: s.model.clone(),
+            rpm: load.arrival_rate,
+            throughput: load.throughput,
+            avg_in_tok: load.avg_in_tokens,
+            avg_out_tok: load.avg_out_tokens,
+            itl: s.current_alloc.itl_average,
+            ttft: s.current_alloc.ttft_average,
+            slo_itl,
+            slo_ttft,
+            occ_per_replica: occupancy.get(&s.name).copied().unwrap_or(0.0),
+            accelerator: decided.map(|a| a.accelerator.clone()).unwrap_or_default(),
+            // What the Deployment gets: the actuator's answer (after its ceiling and step
+            // limit; for an unplaced server what it keeps), else the optimizer's number, else
+            // the replicas before the cycle (not placed is not a decision to run none).
+            replicas: result
+                .and_then(|r| r.new.as_ref())
+                .map(|n| n.num_replicas)
+                .or(decided.map(|a| a.num_replicas))
+                .unwrap_or(s.current_alloc.num_replicas),
+            decided_replicas: decided.map_or(0, |a| a.num_replicas),
+            max_batch: decided.map_or(0, |a| a.max_batch),
+            cost: decided.map_or(0.0, |a| a.cost),
+            predicted_itl: decided.map_or(0.0, |a| a.itl_average),
+            predicted_ttft: decided.map_or(0.0, |a| a.ttft_average),
+            unplaced: unplaced
+                .get(&s.name)
+                .map(|u| u.reason.clone())
+                .unwrap_or_default(),
+            old_replicas: s.current_alloc.num_replicas,
+            applied: result.is_some_and(DeploymentResult::applied),
+            note: result
+                .map(|r| {
+                    if r.error.is_empty() {
+                        r.reason.clone()
+                    } else {
+                        r.error.clone()
+                    }
+                })
+                .unwrap_or_default(),
+            outcome: result.map(|r| r.outcome.name().to_string()).unwrap_or_default(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! The cycle against in-memory fakes of its three ports, on tokio's paused clock: deadlines,
+//! failures and the data that flows from one stage to the next, with no network and no real
+//! waiting.
+
+use super::*;
+use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
+use inferno_core::{
+    Collected, Decision, Observation, Outcome, Problem, ServerRef, SolveSummary, TypeUsage,
+};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// What each fake port answers, after how long, and what it was asked.
+#[derive(Debug, Clone, Default)]
+struct Fake {
+    collected: Option<Result<Collected, PortError>>,
+    decision: Option<Result<Decision, PortError>>,
+    applied: Option<Result<Applied, PortError>>,
+    optimize_delay: Duration,
+    asked: Arc<Mutex<Asked>>,
+}
+
+#[derive(Debug, Default)]
+struct Asked {
+    collect: usize,
+    optimize: Vec<SystemSpec>,
+    apply: Vec<ApplyRequest>,
+}
+
+use inferno_api::SystemSpec;
+
+impl Collect for Fake {
+    fn peer(&self) -> String {
+        "fake collector".into()
+    }
+
+    async fn collect(&self) -> Result<Collected, PortError> {
+        self.asked.lock().unwrap().collect += 1;
+        self.collected.clone().expect("collect is not expected")
+    }
+}
+
+impl Optimize for Fake {
+    fn peer(&self) -> String {
+        "fake optimizer".into()
+    }
+
+    async fn optimize(&self, system: &SystemSpec) -> Result<Decision, PortError> {
+        self.asked.lock().unwrap().optimize.push(system.clone());
+        tokio::time::sleep(self.optimize_delay).await;
+        self.decision.clone().expect("optimize is not expected")
+    }
+}
+
+impl Apply for Fake {
+    fn peer(&self) -> String {
+        "fake actuator".into()
+    }
+
+    async fn apply(&self, request: ApplyRequest) -> Result<Applied, PortError> {
+        self.asked.lock().unwrap().apply.push(request);
+        self.applied.clone().expect("apply is not expected")
+    }
+}
+
+fn samples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/small")
+}
+
+fn stages(fake: Fake) -> Stages<Fake> {
+    Stages {
+        ports: fake,
+        source: Source::Dir(samples()),
+        dynamic: false,
+        deadlines: Deadlines {
+            collect: Duration::from_secs(5),
+            optimize: Duration::from_secs(10),
+            apply: Duration::from_secs(5),
+        },
+        dry_run: false,
+    }
+}
+
+fn server(name: &str, replicas: i64, rpm: f64) -> ServerSpec {
+    ServerSpec {
+        name: name.into(),
+        class: "Premium".into(),
+        model: "llama_13b".into(),
+        current_alloc: AllocationData {
+            accelerator: "A100".into(),
+            num_replicas: replicas,
+            max_batch: 16,
+            load: ServerLoadSpec {
+                arrival_rate: rpm,
+                avg_in_tokens: 128,
+                avg_out_tokens: 512,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn deployment(name: &str) -> ServerRef {
+    ServerRef {
+        name: format!("{name}-deploy"),
+        namespace: "infer".into(),
+        uid: format!("uid-{name}"),
+    }
+}
+
+/// Two servers collected (one placed, one the optimizer cannot place) and one the collector
+/// left out for a bad load label.
+fn collected() -> Collected {
+    Collected {
+        servers: vec![server("a", 1, 60.0), server("b", 2, 30.0)],
+        refs: ["a", "b", "c"]
+            .into_iter()
+            .map(|n| (n.to_string(), deployment(n)))
+            .collect(),
+        observations: vec![Observation {
+            server: "a".into(),
+            running: 7.5,
+            ..Default::default()
+        }],
+        problems: vec![Problem {
+            subject: "c".into(),
+            message: "bad label".into(),
+        }],
+        unplaced: vec![Unplaced {
+            server: "c".into(),
+            code: "invalid-load".into(),
+            reason: "label rpm out of range".into(),
+        }],
+        ..Default::default()
+    }
+}
+
+fn decision() -> Decision {
+    Decision {
+        allocations: [(
+            "a".to_string(),
+            AllocationData {
+                accelerator: "H100".into(),
+                num_replicas: 3,
+                max_batch: 32,
+                cost: 150.0,
+                itl_average: 20.0,
+                ttft_average: 90.0,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        unplaced: vec![Unplaced {
+            server: "b".into(),
+            code: "out-of-capacity".into(),
+            reason: "no H100 left".into(),
+        }],
+        total_cost: 150.0,
+        usage: vec![TypeUsage {
+            acc_type: "H100".into(),
+            used: 3,
+            capacity: 4,
+        }],
+        report: Some(SolveSummary {
+            solver: "greedy".into(),
+            status: "heuristic".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn result(server: &str, outcome: Outcome, replicas: i64) -> DeploymentResult {
+    DeploymentResult {
+        server: server.into(),
+        deployment: format!("{server}-deploy"),
+        namespace: "infer".into(),
+        old: None,
+        new: Some(AllocationData {
+            num_replicas: replicas,
+            ..Default::default()
+        }),
+        outcome,
+        reason: "cost".into(),
+        error: String::new(),
+        code: String::new(),
+    }
+}
+
+fn applied() -> Applied {
+    Applied {
+        // The actuator's step limit held `a` at 2 of the 3 decided.
+        results: vec![
+            result("a", Outcome::Applied, 2),
+            result("b", Outcome::Unchanged, 2),
+        ],
+        dry_run: false,
+    }
+}
+
+fn working() -> Fake {
+    Fake {
+        collected: Some(Ok(collected())),
+        decision: Some(Ok(decision())),
+        applied: Some(Ok(applied())),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_stage_gets_what_the_one_before_produced() {
+    let fake = working();
+    let asked = fake.asked.clone();
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Ok, "{}", report.reason);
+
+    let asked = asked.lock().unwrap();
+    // The optimizer sees the collected servers with the static data of the files.
+    let system = &asked.optimize[0];
+    let names: Vec<&str> = system
+        .server_data
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(!system.accelerator_data.accelerators.is_empty());
+    // The actuator gets the decision, every Deployment collected, and both kinds of unplaced
+    // servers with their codes (the optimizer's and the collector's).
+    let request = &asked.apply[0];
+    assert_eq!(request.allocations["a"].num_replicas, 3);
+    assert_eq!(request.refs.len(), 3);
+    assert_eq!(request.unplaced["b"].code, "out-of-capacity");
+    assert_eq!(request.unplaced["c"].code, "invalid-load");
+    assert!(!request.dry_run);
+
+    // The report: what the Deployment got (the actuator's 2), what was decided (3).
+    let a = &report.servers[0];
+    assert_eq!((a.replicas, a.decided_replicas, a.old_replicas), (2, 3, 1));
+    assert_eq!((a.accelerator.as_str(), a.max_batch), ("H100", 32));
+    assert_eq!(a.occ_per_replica, 7.5);
+    assert_eq!((a.applied, a.outcome.as_str()), (true, "applied"));
+    let b = &report.servers[1];
+    assert_eq!((b.replicas, b.unplaced.as_str()), (2, "no H100 left"));
+    assert_eq!(report.changes, 1);
+    assert_eq!(report.solver, "greedy (heuristic)");
+    assert_eq!(report.capacity[0].allocated, 3);
+    assert!(report.problems.contains(&"c: bad label".to_string()));
+    assert_eq!(report.updates.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_servers_skips_optimize_and_apply() {
+    let fake = Fake {
+        collected: Some(Ok(Collected::default())),
+        ..Default::default()
+    };
+    let asked = fake.asked.clone();
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Skipped);
+    assert!(report.reason.contains("no managed servers"), "{}", report.reason);
+    let asked = asked.lock().unwrap();
+    assert!(asked.optimize.is_empty() && asked.apply.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_collector_fails_the_cycle_and_names_it() {
+    let fake = Fake {
+        collected: Some(Err(PortError("Unavailable: connection refused".into()))),
+        ..Default::default()
+    };
+    let report = run(&mut stages(fake), &mut Data::default(), 4, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Failed);
+    assert_eq!(
+        report.reason,
+        "collect: fake collector: Unavailable: connection refused"
+    );
+    assert_eq!(report.cycle, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_optimizer_misses_its_deadline_and_nothing_is_applied() {
+    let fake = Fake {
+        optimize_delay: Duration::from_secs(3600),
+        ..working()
+    };
+    let asked = fake.asked.clone();
+    let began = tokio::time::Instant::now();
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Failed);
+    assert_eq!(
+        report.reason,
+        "optimize: fake optimizer: no answer within 10s"
+    );
+    // The deadline, not the hour, ended the stage (on the paused clock).
+    assert_eq!(began.elapsed().as_secs(), 10);
+    assert!(asked.lock().unwrap().apply.is_empty());
+    assert!(report.solution.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_optimizer_within_its_deadline_is_waited_for() {
+    let fake = Fake {
+        optimize_delay: Duration::from_secs(9),
+        ..working()
+    };
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Ok, "{}", report.reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_actuator_fails_the_cycle_but_keeps_the_decision() {
+    let fake = Fake {
+        applied: Some(Err(PortError("Internal: patch failed".into()))),
+        ..working()
+    };
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Failed);
+    assert_eq!(report.reason, "apply: fake actuator: Internal: patch failed");
+    assert_eq!(report.solution, Some(decision()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_reaches_the_actuator() {
+    let fake = working();
+    let asked = fake.asked.clone();
+    let report = run(&mut stages(fake), &mut Data::default(), 1, true).await;
+    assert!(report.dry_run);
+    assert!(asked.lock().unwrap().apply[0].dry_run);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_data_with_no_earlier_data_fails_before_collecting() {
+    let mut s = stages(working());
+    s.source = Source::Dir(PathBuf::from("/nonexistent/inferno-data"));
+    let asked = s.ports.asked.clone();
+    let report = run(&mut s, &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Failed);
+    assert!(report.reason.starts_with("load data: "), "{}", report.reason);
+    assert_eq!(asked.lock().unwrap().collect, 0);
+}

@@ -1,0 +1,167 @@
+//! What the collector saw of the managed servers in one cycle.
+
+use inferno_api::ServerSpec;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The Deployment behind a server, as discovered (the actuator touches only this one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerRef {
+    /// Deployment name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Deployment uid (the actuator refuses a Deployment recreated under the same name).
+    pub uid: String,
+}
+
+/// Where an observed value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// Measured by Prometheus over every ready pod.
+    Prometheus,
+    /// Measured by Prometheus, but not every ready pod reported yet.
+    PrometheusPartial,
+    /// From the Deployment's load label.
+    Label,
+    /// Nothing known: 0.
+    Default,
+    /// Not known because what was there is invalid; the value is 0 and a problem says why.
+    Unknown,
+}
+
+impl Source {
+    /// Every source, in report order.
+    pub const ALL: [Source; 5] = [
+        Self::Prometheus,
+        Self::PrometheusPartial,
+        Self::Label,
+        Self::Default,
+        Self::Unknown,
+    ];
+
+    /// The name used in reports and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Prometheus => "prometheus",
+            Self::PrometheusPartial => "prometheus-partial",
+            Self::Label => "label",
+            Self::Default => "default",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Source {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown field source {s:?}"))
+    }
+}
+
+/// The source of one field of an observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSource {
+    /// Field name, e.g. `arrivalRate`.
+    pub field: String,
+    /// Where its value came from.
+    pub source: Source,
+}
+
+/// What was observed of one server beyond its [`ServerSpec`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// Server name.
+    pub server: String,
+    /// Ready pods counted.
+    pub ready_replicas: u32,
+    /// Source of each load field.
+    pub sources: Vec<FieldSource>,
+    /// Mean requests running per pod.
+    pub running: f64,
+    /// Mean requests waiting per pod.
+    pub waiting: f64,
+    /// Mean KV-cache usage, 0..1.
+    pub kv_cache_usage: f64,
+}
+
+/// A problem met on the way (the cycle goes on).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problem {
+    /// Server or Deployment concerned ("" for the whole cycle).
+    pub subject: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.subject.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.subject, self.message)
+        }
+    }
+}
+
+/// A server left without an allocation, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unplaced {
+    /// Server name.
+    pub server: String,
+    /// Machine-friendly code (`invalid-load`, `out-of-capacity`, `slo-unattainable`, ...).
+    pub code: String,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// One observation of every managed server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Collected {
+    /// The servers with their current allocation and load.
+    pub servers: Vec<ServerSpec>,
+    /// One entry per reporting pod, named `server/pod`, with one replica.
+    pub replicas: Vec<ServerSpec>,
+    /// The Deployment of each server, by server name (unplaced ones included).
+    pub refs: BTreeMap<String, ServerRef>,
+    /// Observations by server.
+    pub observations: Vec<Observation>,
+    /// Problems met.
+    pub problems: Vec<Problem>,
+    /// Servers left out of `servers` because their load cannot be used.
+    pub unplaced: Vec<Unplaced>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_round_trip() {
+        for s in Source::ALL {
+            assert_eq!(s.name().parse::<Source>(), Ok(s));
+        }
+        assert!("prom".parse::<Source>().unwrap_err().contains("\"prom\""));
+    }
+
+    #[test]
+    fn a_problem_names_its_subject() {
+        let p = |subject: &str| Problem {
+            subject: subject.into(),
+            message: "no pods".into(),
+        };
+        assert_eq!(p("").to_string(), "no pods");
+        assert_eq!(p("llama").to_string(), "llama: no pods");
+    }
+}

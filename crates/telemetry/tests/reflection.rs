@@ -1,0 +1,92 @@
+//! Reflection describes the service with the descriptor sets its caller passes to `serve`
+//! (telemetry knows no protos of its own), beside health's.
+
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+/// An encoded `FileDescriptorSet`: file `echo.proto`, package `test`, service `Echo` (no
+/// methods). Written out by hand: telemetry's tests have no protobuf compiler.
+const ECHO_DESCRIPTORS: &[u8] = b"\x0a\x1a\x0a\x0aecho.proto\x12\x04test\x32\x06\x0a\x04Echo";
+
+/// A stand-in gRPC service named `test.Echo`: answers every call with an empty OK.
+#[derive(Clone)]
+struct Echo;
+
+impl tonic::server::NamedService for Echo {
+    const NAME: &'static str = "test.Echo";
+}
+
+impl tower_service::Service<axum::http::Request<tonic::body::Body>> for Echo {
+    type Response = axum::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: axum::http::Request<tonic::body::Body>) -> Self::Future {
+        std::future::ready(Ok(tonic::Status::ok("").into_http()))
+    }
+}
+
+/// The services reflection lists on a server given `descriptors`.
+async fn listed(descriptors: &'static [&'static [u8]]) -> Vec<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(inferno_telemetry::serve(
+        listener,
+        Echo,
+        descriptors,
+        axum::Router::new(),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a list of services: {answer:?}");
+    };
+    drop((client, answers));
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn reflection_lists_the_callers_services_and_health() {
+    let names = listed(&[ECHO_DESCRIPTORS]).await;
+    assert!(names.iter().any(|n| n == "test.Echo"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "grpc.health.v1.Health"),
+        "{names:?}"
+    );
+    let names = listed(&[]).await;
+    assert!(!names.iter().any(|n| n == "test.Echo"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "grpc.health.v1.Health"),
+        "{names:?}"
+    );
+}
