@@ -22,10 +22,8 @@ pub const STATIC_FILES: [&str; 4] = [
 ];
 /// The dynamic file.
 pub const CAPACITY_FILE: &str = "capacity-data.json";
-/// ConfigMap holding the static files.
-pub const STATIC_CONFIGMAP: &str = "inferno-static-data";
-/// ConfigMap holding the capacity.
-pub const DYNAMIC_CONFIGMAP: &str = "inferno-dynamic-data";
+/// The ConfigMaps holding the static files and the capacity (the Kubernetes contract).
+pub use inferno_core::contract::{DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP};
 
 /// Where the data comes from.
 #[derive(Clone)]

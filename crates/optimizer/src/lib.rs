@@ -5,10 +5,11 @@
 //! into a sized allocation; [`solver`] picks one candidate per server within capacities.
 //!
 //! # Features
-//! `server` (default) adds the command line ([`cli`]) and the gRPC service ([`grpc`]), with
+//! `server` (default) adds the command line (`cli`) and the gRPC service (`grpc`), with
 //! their async runtime, protobuf and telemetry dependencies. Crates that only need the model
 //! depend with `default-features = false`: the library is then numeric only (its dependencies
-//! are `inferno-api`, the MILP backend, rayon, thiserror, tracing and libc).
+//! are `inferno-api`, the MILP backend, rayon, thiserror, tracing, libc and the seeded
+//! generator of `synthetic`).
 //!
 //! # Layout
 //! - `queue/`: the model of one replica (closed forms, chain, analyzer, sizing, concurrency).

@@ -84,7 +84,11 @@ fn limited_by(spec: &SystemSpec, solver: SolverKind, seconds: u64) -> Solution {
 #[test]
 fn on_a_few_hundred_servers_the_exact_solvers_never_lose_to_the_greedy() {
     let mut served_all = 0;
-    for seed in 1..=3 {
+    // Seeds of the xoshiro generator (synthetic.rs). Like the xorshift seeds before them, they
+    // are instances the MILP closes within 10 s: of seeds 1-10, the old generator's 1, 2, 6, 9,
+    // 10 and the new one's 4, 5, 8 (and 3, which leaves servers unserved) do; the others stop at
+    // the time limit with a 2-3% gap, which says nothing about the claims below.
+    for seed in 3..=5 {
         let spec = limited(seed);
         assert_eq!(spec.server_data.servers.len(), 216);
         let greedy = limited_by(&spec, SolverKind::Greedy, 1);
@@ -132,7 +136,9 @@ fn the_lagrangian_bound_is_below_the_proven_milp_optimum_and_its_cost_above() {
     // Capacities that bind but let every server be served: the count stages of the MILP
     // (which servers to leave out) are hard knapsacks; the cost stage is what is proven here.
     // src/alloc/tests.rs proves optima with unserved servers on smaller problems.
-    for seed in 1..=4 {
+    // Seeds whose MILP proves optimal in seconds (of 1-10 with the xoshiro generator, 1 and 6
+    // need 40-60 s; with the old xorshift one, 7 and 8 did).
+    for seed in 2..=5 {
         let spec = squeezed(2, seed, 0.5, 0.9);
         let lagr = limited_by(&spec, SolverKind::Lagrangian, 5);
         let milp = limited_by(&spec, SolverKind::Milp, 60);
