@@ -7,6 +7,7 @@ use crate::contract::{
 };
 use crate::manifest::Object;
 use crate::{schema, Problem};
+use inferno_core::contract::keys;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -699,13 +700,13 @@ pub fn check_samples(objects: &[Object], model_data: Option<&Value>) -> Vec<Prob
     let mut out = Vec::new();
     let managed: Vec<&Object> = objects
         .iter()
-        .filter(|o| o.kind() == "Deployment" && o.label("inferno.server.managed").is_some())
+        .filter(|o| o.kind() == "Deployment" && o.label(keys::MANAGED).is_some())
         .collect();
     let mut names: BTreeMap<&str, &Object> = BTreeMap::new();
     for (i, o) in managed.iter().enumerate() {
         let mut report = |m: String| out.push(Problem::new(&o.file, o.id(), m));
-        if o.label("inferno.server.managed") != Some("true") {
-            report("label inferno.server.managed must be \"true\"".into());
+        if o.label(keys::MANAGED) != Some("true") {
+            report(format!("label {} must be \"true\"", keys::MANAGED));
         }
         for l in REQUIRED_LABELS {
             if o.label(l).is_none_or(str::is_empty) {
@@ -724,12 +725,9 @@ pub fn check_samples(objects: &[Object], model_data: Option<&Value>) -> Vec<Prob
                 }
             }
         }
-        if let Some(n) = o.label("inferno.server.name") {
+        if let Some(n) = o.label(keys::NAME) {
             if let Some(first) = names.insert(n, o) {
-                report(format!(
-                    "inferno.server.name {n} is also used by {}",
-                    first.id()
-                ));
+                report(format!("{} {n} is also used by {}", keys::NAME, first.id()));
             }
         }
         // Distinct selectors: no other Deployment's selector picks these pods.
@@ -811,28 +809,12 @@ fn emulated(o: &Object, c: &Value, model_data: Option<&Value>) -> Vec<String> {
             ));
         }
     };
-    must_equal(&mut out, "INFERNO_EMULATOR_NAME", "inferno.server.name");
-    must_equal(&mut out, "INFERNO_EMULATOR_MODEL", "inferno.server.model");
-    must_equal(
-        &mut out,
-        "INFERNO_EMULATOR_ACCELERATOR",
-        "inferno.server.allocation.accelerator",
-    );
-    must_equal(
-        &mut out,
-        "INFERNO_EMULATOR_MAX_BATCH_SIZE",
-        "inferno.server.allocation.maxbatchsize",
-    );
-    must_equal(
-        &mut out,
-        "INFERNO_EMULATOR_IN_TOKENS",
-        "inferno.server.load.intokens",
-    );
-    must_equal(
-        &mut out,
-        "INFERNO_EMULATOR_OUT_TOKENS",
-        "inferno.server.load.outtokens",
-    );
+    must_equal(&mut out, "INFERNO_EMULATOR_NAME", keys::NAME);
+    must_equal(&mut out, "INFERNO_EMULATOR_MODEL", keys::MODEL);
+    must_equal(&mut out, "INFERNO_EMULATOR_ACCELERATOR", keys::ACCELERATOR);
+    must_equal(&mut out, "INFERNO_EMULATOR_MAX_BATCH_SIZE", keys::MAX_BATCH);
+    must_equal(&mut out, "INFERNO_EMULATOR_IN_TOKENS", keys::LOAD_IN);
+    must_equal(&mut out, "INFERNO_EMULATOR_OUT_TOKENS", keys::LOAD_OUT);
     if value("INFERNO_EMULATOR_HOST").as_deref() != Some("0.0.0.0") {
         out.push("INFERNO_EMULATOR_HOST must be 0.0.0.0 (the default, loopback, is unreachable from other pods)".into());
     }
@@ -858,9 +840,7 @@ fn emulated(o: &Object, c: &Value, model_data: Option<&Value>) -> Vec<String> {
     }
     // Internal load: rpm / 60 / replicas requests per second, within 1%.
     let rate = value("INFERNO_EMULATOR_RATE").and_then(|r| r.parse::<f64>().ok());
-    let rpm = o
-        .label("inferno.server.load.rpm")
-        .and_then(|r| r.parse::<f64>().ok());
+    let rpm = o.label(keys::LOAD_RPM).and_then(|r| r.parse::<f64>().ok());
     let replicas = o.value["spec"]["replicas"].as_f64().unwrap_or(1.0).max(1.0);
     if let (Some(rate), Some(rpm)) = (rate, rpm) {
         let want = rpm / 60.0 / replicas;
@@ -872,9 +852,8 @@ fn emulated(o: &Object, c: &Value, model_data: Option<&Value>) -> Vec<String> {
     }
     if let Some(md) = model_data {
         let (model, acc) = (
-            o.label("inferno.server.model").unwrap_or(""),
-            o.label("inferno.server.allocation.accelerator")
-                .unwrap_or(""),
+            o.label(keys::MODEL).unwrap_or(""),
+            o.label(keys::ACCELERATOR).unwrap_or(""),
         );
         match model_perf(md, model, acc) {
             None => out.push(format!(
