@@ -12,6 +12,7 @@ use crate::plan::{
 use inferno_core::{ApplyRequest, ServerRef};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::Recorder;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -59,6 +60,8 @@ pub struct Actuator {
     always_dry: bool,
     /// The namespaces it acts in.
     scope: Scope,
+    /// Writes the Events (shared by clones, so that repeats fold into one Event's series).
+    recorder: Recorder,
 }
 
 impl std::fmt::Debug for Actuator {
@@ -75,6 +78,7 @@ impl Actuator {
     /// An actuator over `client`.
     pub fn new(client: kube::Client, policy: Policy, mode: Mode, metrics: Arc<Metrics>) -> Self {
         Self {
+            recorder: events::recorder(client.clone()),
             client,
             policy,
             mode,
@@ -240,7 +244,7 @@ impl Actuator {
                         accelerator = %format!("{} -> {}", decision.old_accelerator, decision.new_accelerator),
                         batch = %format!("{} -> {}", show_batch(decision.old_batch), show_batch(decision.new_batch)),
                         reason = %decision.reason, "applied");
-                    events::scaled(&self.client, &deployment, &decision).await;
+                    events::scaled(&self.recorder, &deployment, &decision).await;
                     return outcome;
                 }
                 Err(kube::Error::Api(e)) if e.code == 409 && attempt < ATTEMPTS => {
@@ -270,7 +274,7 @@ impl Actuator {
         warn!(server, namespace = %target.namespace, deployment = %target.name,
             code = %refusal.code, reason = %refusal.message, "refused; nothing patched");
         if let Some(d) = deployment {
-            events::refused(&self.client, d, server, &refusal).await;
+            events::refused(&self.recorder, d, server, &refusal).await;
         }
         Kind::Refused(refusal)
     }

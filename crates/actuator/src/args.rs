@@ -6,10 +6,31 @@ use crate::plan::{
     Policy, TemplateOptions, UnplacedPolicy, DEFAULT_MAX_REPLICAS, DEFAULT_MAX_STEP,
 };
 use inferno_api::limits::MAX_REPLICAS;
-use inferno_telemetry::{Credential, ListenAddress, LogFormat};
+use inferno_telemetry::auth::{CredentialError, ExposureError};
+use inferno_telemetry::{Credential, ListenAddress, ListenError, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Flags that make no sense; each message names the flag (or the env vars) and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// ACTUATOR_HOST / ACTUATOR_PORT make no address.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The token file gives no credential.
+    #[error("--auth-token-file: {0}")]
+    Credential(#[source] CredentialError),
+    /// An address beyond loopback without a credential.
+    #[error(transparent)]
+    Exposure(#[from] ExposureError),
+    /// A --node-value entry without `=`.
+    #[error("--node-value {0:?}: expected ACCELERATOR=VALUE")]
+    NodeValue(String),
+    /// --node-value without a label to set.
+    #[error("--node-value needs --node-label")]
+    NodeValueWithoutLabel,
+}
 
 /// The gRPC address without --listen: the seed's ACTUATOR_HOST / ACTUATOR_PORT, else loopback
 /// (the controller is in the same pod) port 3303. Messages name the flag with its env var.
@@ -94,21 +115,21 @@ pub struct Args {
 impl Args {
     /// The listen address: the flag, else the seed's ACTUATOR_HOST / ACTUATOR_PORT, else
     /// 127.0.0.1:3303.
-    pub fn listen_address(&self) -> Result<SocketAddr, String> {
+    pub fn listen_address(&self) -> Result<SocketAddr, ListenError> {
         LISTEN.address(self.listen)
     }
 
     /// The policy the flags describe; bad --node-value entries are errors naming the flag.
-    pub fn policy(&self) -> Result<Policy, String> {
+    pub fn policy(&self) -> Result<Policy, ArgsError> {
         let mut node_values = std::collections::BTreeMap::new();
         for v in &self.node_values {
             let (acc, value) = v
                 .split_once('=')
-                .ok_or_else(|| format!("--node-value {v:?}: expected ACCELERATOR=VALUE"))?;
+                .ok_or_else(|| ArgsError::NodeValue(v.clone()))?;
             node_values.insert(acc.trim().to_string(), value.trim().to_string());
         }
         if !node_values.is_empty() && self.node_label.is_none() {
-            return Err("--node-value needs --node-label".into());
+            return Err(ArgsError::NodeValueWithoutLabel);
         }
         Ok(Policy {
             unplaced: self.unplaced,
@@ -126,13 +147,13 @@ impl Args {
     }
 
     /// The credential of --auth-token-file, if given; errors name the file.
-    pub fn credential(&self) -> Result<Option<Credential>, String> {
+    pub fn credential(&self) -> Result<Option<Credential>, ArgsError> {
         self.auth_token_file
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty())
             .map(Credential::from_file)
             .transpose()
-            .map_err(|e| format!("--auth-token-file: {e}"))
+            .map_err(ArgsError::Credential)
     }
 
     /// The gRPC address and what set it (the flag or the seed's variables, for messages),
@@ -140,7 +161,7 @@ impl Args {
     pub fn checked_listen_address(
         &self,
         credential: Option<&Credential>,
-    ) -> Result<(SocketAddr, String), String> {
+    ) -> Result<(SocketAddr, String), ArgsError> {
         let (addr, what) = LISTEN.resolve(self.listen)?;
         inferno_telemetry::auth::check_exposure(&what, addr, credential)?;
         Ok((addr, what))
@@ -198,7 +219,7 @@ mod tests {
     #[test]
     fn a_non_loopback_listener_needs_a_credential() {
         let args = parse(&["--listen", "0.0.0.0:3303"]);
-        let err = args.checked_listen_address(None).unwrap_err();
+        let err = args.checked_listen_address(None).unwrap_err().to_string();
         assert!(
             err.contains("--listen (INFERNO_ACTUATOR_LISTEN) 0.0.0.0:3303: refusing"),
             "{err}"
@@ -222,10 +243,28 @@ mod tests {
     fn a_bad_token_file_is_named() {
         let missing = std::env::temp_dir().join("inferno-actuator-no-such-token");
         let args = parse(&["--auth-token-file", missing.to_str().unwrap()]);
-        let err = args.credential().unwrap_err();
+        let err = args.credential().unwrap_err().to_string();
         assert!(
             err.starts_with("--auth-token-file: auth token file") && err.contains("no-such-token"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn bad_node_values_are_named() {
+        let err = parse(&["--node-label", "gpu", "--node-value", "H100"])
+            .policy()
+            .unwrap_err();
+        assert!(matches!(&err, ArgsError::NodeValue(v) if v == "H100"));
+        assert_eq!(
+            err.to_string(),
+            r#"--node-value "H100": expected ACCELERATOR=VALUE"#
+        );
+        let err = parse(&["--node-value", "H100=h100"]).policy().unwrap_err();
+        assert_eq!(err.to_string(), "--node-value needs --node-label");
+        let policy = parse(&["--node-label", "gpu", "--node-value", " H100 = h100 "])
+            .policy()
+            .unwrap();
+        assert_eq!(policy.template.node_values["H100"], "h100");
     }
 }

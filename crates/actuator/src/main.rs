@@ -12,11 +12,9 @@ use tokio::net::TcpListener;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     inferno_telemetry::init_tracing(args.log_format);
-    let policy = args.policy().map_err(anyhow::Error::msg)?;
-    let credential = args.credential().map_err(anyhow::Error::msg)?;
-    let (addr, what) = args
-        .checked_listen_address(credential.as_ref())
-        .map_err(anyhow::Error::msg)?;
+    let policy = args.policy()?;
+    let credential = args.credential()?;
+    let (addr, what) = args.checked_listen_address(credential.as_ref())?;
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
     let actuator = Actuator::new(client, policy, args.mode, metrics.clone())

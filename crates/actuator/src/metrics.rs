@@ -2,12 +2,14 @@
 //! what HPA or KEDA can follow in recommend mode), applied changes, failures and refusals.
 
 use crate::guard::Code;
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use inferno_telemetry::metrics::Registry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
-/// Identity of a managed Deployment in metric labels.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// Identity of a managed Deployment in metric labels (in this order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, EncodeLabelSet)]
 pub struct Target {
     /// Server name.
     pub server: String,
@@ -17,105 +19,156 @@ pub struct Target {
     pub deployment: String,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    replicas: BTreeMap<Target, (i64, i64)>,
-    changes: u64,
-    failures: u64,
-    refusals: BTreeMap<Code, u64>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
 /// The actuator's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    desired: Family<Target, Gauge>,
+    current: Family<Target, Gauge>,
+    changes: Counter,
+    failures: Counter,
+    refusals: Family<ReasonLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let desired = Family::default();
+        registry.register(
+            "inferno_desired_replicas",
+            "Replicas Inferno decided for the Deployment",
+            desired.clone(),
+        );
+        let current = Family::default();
+        registry.register(
+            "inferno_current_replicas",
+            "spec.replicas of the Deployment when last seen",
+            current.clone(),
+        );
+        let changes = Counter::default();
+        registry.register(
+            "inferno_actuator_changes",
+            "Deployment patches applied",
+            changes.clone(),
+        );
+        let failures = Counter::default();
+        registry.register(
+            "inferno_actuator_failures",
+            "Deployments that could not be read or patched",
+            failures.clone(),
+        );
+        let refusals = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "inferno_actuator_refusals",
+            "Deployments refused (not managed by this actuator, or the request out of range), \
+             by reason; none of them was patched",
+            refusals.clone(),
+        );
+        // Every reason from the start, so a rate() sees the first refusal.
+        for code in Code::ALL {
+            let _ = refusals.get_or_create(&ReasonLabel {
+                reason: code.as_str(),
+            });
+        }
+        Self {
+            registry,
+            desired,
+            current,
+            changes,
+            failures,
+            refusals,
+        }
+    }
 }
 
 impl Metrics {
     /// Records the desired and current replicas of a Deployment.
     pub fn replicas(&self, target: Target, desired: i64, current: i64) {
-        self.lock().replicas.insert(target, (desired, current));
+        self.desired.get_or_create(&target).set(desired);
+        self.current.get_or_create(&target).set(current);
     }
 
     /// Counts an applied change.
     pub fn changed(&self) {
-        self.lock().changes += 1;
+        self.changes.inc();
     }
 
     /// Counts a failed Deployment.
     pub fn failed(&self) {
-        self.lock().failures += 1;
+        self.failures.inc();
     }
 
     /// Counts a refused Deployment.
     pub fn refused(&self, code: Code) {
-        *self.lock().refusals.entry(code).or_default() += 1;
+        self.refusals
+            .get_or_create(&ReasonLabel {
+                reason: code.as_str(),
+            })
+            .inc();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The text exposition format.
+    /// The text exposition format ([`inferno_telemetry::metrics`]).
     pub fn render(&self) -> String {
-        let inner = self.lock();
-        let mut out = String::new();
-        let label = |t: &Target| {
-            format!(
-                "server=\"{}\",namespace=\"{}\",deployment=\"{}\"",
-                escape(&t.server),
-                escape(&t.namespace),
-                escape(&t.deployment)
-            )
-        };
-        let _ = writeln!(
-            out,
-            "# HELP inferno_desired_replicas Replicas Inferno decided for the Deployment."
-        );
-        let _ = writeln!(out, "# TYPE inferno_desired_replicas gauge");
-        for (t, (desired, _)) in &inner.replicas {
-            let _ = writeln!(out, "inferno_desired_replicas{{{}}} {desired}", label(t));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP inferno_current_replicas spec.replicas of the Deployment when last seen."
-        );
-        let _ = writeln!(out, "# TYPE inferno_current_replicas gauge");
-        for (t, (_, current)) in &inner.replicas {
-            let _ = writeln!(out, "inferno_current_replicas{{{}}} {current}", label(t));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP inferno_actuator_changes_total Deployment patches applied."
-        );
-        let _ = writeln!(out, "# TYPE inferno_actuator_changes_total counter");
-        let _ = writeln!(out, "inferno_actuator_changes_total {}", inner.changes);
-        let _ = writeln!(
-            out,
-            "# HELP inferno_actuator_failures_total Deployments that could not be read or patched."
-        );
-        let _ = writeln!(out, "# TYPE inferno_actuator_failures_total counter");
-        let _ = writeln!(out, "inferno_actuator_failures_total {}", inner.failures);
-        let _ = writeln!(
-            out,
-            "# HELP inferno_actuator_refusals_total Deployments refused (not managed by this \
-             actuator, or the request out of range), by reason; none of them was patched."
-        );
-        let _ = writeln!(out, "# TYPE inferno_actuator_refusals_total counter");
-        // Every reason from the start, so a rate() sees the first refusal.
-        for code in Code::ALL {
-            let n = inner.refusals.get(&code).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "inferno_actuator_refusals_total{{reason=\"{code}\"}} {n}"
-            );
-        }
-        out
+        inferno_telemetry::metrics::encode(&self.registry)
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped_and_read_back() {
+        let awkward = "we\"ird\\name\nx";
+        let metrics = Metrics::default();
+        metrics.replicas(
+            Target {
+                server: awkward.into(),
+                namespace: "infer".into(),
+                deployment: "d".into(),
+            },
+            3,
+            2,
+        );
+        metrics.changed();
+        metrics.refused(Code::OutOfRange);
+        let text = metrics.render();
+        assert!(
+            text.lines().any(|l| {
+                l
+                == "inferno_desired_replicas{server=\"we\\\"ird\\\\name\\nx\",namespace=\"infer\",\
+                    deployment=\"d\"} 3"
+            }),
+            "{text}"
+        );
+        let samples = inferno_telemetry::metrics::parse(&text).unwrap();
+        let find = |name: &str, key: &str, value: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name && s.label(key) == Some(value))
+                .unwrap_or_else(|| panic!("no {name} {key}={value:?} in\n{text}"))
+                .value
+        };
+        assert_eq!(find("inferno_desired_replicas", "server", awkward), 3.0);
+        assert_eq!(find("inferno_current_replicas", "server", awkward), 2.0);
+        assert_eq!(
+            find("inferno_actuator_refusals_total", "reason", "out-of-range"),
+            1.0
+        );
+        // Every reason is there before its first refusal.
+        for code in Code::ALL {
+            find("inferno_actuator_refusals_total", "reason", code.as_str());
+        }
+        let changes = samples
+            .iter()
+            .find(|s| s.name == "inferno_actuator_changes_total")
+            .unwrap();
+        assert_eq!((changes.labels.len(), changes.value), (0, 1.0));
+        assert!(text.contains("inferno_actuator_failures_total 0"), "{text}");
+    }
 }

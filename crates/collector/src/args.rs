@@ -1,8 +1,36 @@
 //! Command-line flags of `inferno-collector`.
 
-use inferno_telemetry::{Credential, ListenAddress, LogFormat};
+use inferno_telemetry::auth::{CredentialError, ExposureError};
+use inferno_telemetry::{Credential, ListenAddress, ListenError, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// Flags that make no sense; each message names the flag (or the env vars) and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// COLLECTOR_HOST / COLLECTOR_PORT make no address.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The token file gives no credential.
+    #[error("--auth-token-file: {0}")]
+    Credential(#[source] CredentialError),
+    /// An address beyond loopback without a credential.
+    #[error(transparent)]
+    Exposure(#[from] ExposureError),
+    /// --prometheus-window is no PromQL duration.
+    #[error("--prometheus-window {0:?}: expected a PromQL duration like 30s, 1m, 2h")]
+    Window(String),
+    /// A number out of its range.
+    #[error("{flag}: must be {bound}, got {value}")]
+    OutOfRange {
+        /// The flag.
+        flag: &'static str,
+        /// What it must be (`> 0`).
+        bound: &'static str,
+        /// What it is.
+        value: f64,
+    },
+}
 
 /// The gRPC address without --listen: the seed's COLLECTOR_HOST / COLLECTOR_PORT, else
 /// loopback (the controller is in the same pod).
@@ -67,53 +95,94 @@ pub struct Args {
 
 impl Args {
     /// The listen address: the flag, else COLLECTOR_HOST / COLLECTOR_PORT, else 127.0.0.1:3301.
-    pub fn listen_address(&self) -> Result<SocketAddr, String> {
+    pub fn listen_address(&self) -> Result<SocketAddr, ListenError> {
         LISTEN.address(self.listen)
     }
 
     /// The gRPC address and the credential calls must carry; refuses an address beyond
     /// loopback without a credential, naming the flag (or env vars) that set it.
-    pub fn serving(&self) -> Result<(SocketAddr, Option<Credential>), String> {
+    pub fn serving(&self) -> Result<(SocketAddr, Option<Credential>), ArgsError> {
         let (addr, what) = LISTEN.resolve(self.listen)?;
         let credential = self
             .auth_token_file
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty())
-            .map(|p| Credential::from_file(p).map_err(|e| format!("--auth-token-file: {e}")))
-            .transpose()?;
+            .map(Credential::from_file)
+            .transpose()
+            .map_err(ArgsError::Credential)?;
         inferno_telemetry::auth::check_exposure(&what, addr, credential.as_ref())?;
         Ok((addr, credential))
     }
 
     /// Checks the numbers and the window.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ArgsError> {
         let w = self.prometheus_window.trim();
         let valid_window = w.len() > 1
             && w[..w.len() - 1].chars().all(|c| c.is_ascii_digit())
             && matches!(w.chars().last(), Some('s' | 'm' | 'h'));
         if !valid_window {
-            return Err(format!(
-                "--prometheus-window {w:?}: expected a PromQL duration like 30s, 1m, 2h"
-            ));
+            return Err(ArgsError::Window(w.to_owned()));
         }
-        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
-            return Err(format!(
-                "--time-scale: must be > 0, got {}",
-                self.time_scale
-            ));
-        }
-        if !(self.prometheus_timeout.is_finite() && self.prometheus_timeout > 0.0) {
-            return Err(format!(
-                "--prometheus-timeout: must be > 0, got {}",
-                self.prometheus_timeout
-            ));
-        }
-        if !(self.startup_delay.is_finite() && self.startup_delay >= 0.0) {
-            return Err(format!(
-                "--startup-delay: must be >= 0, got {}",
-                self.startup_delay
-            ));
+        let checks = [
+            (
+                "--time-scale",
+                "> 0",
+                self.time_scale,
+                self.time_scale > 0.0,
+            ),
+            (
+                "--prometheus-timeout",
+                "> 0",
+                self.prometheus_timeout,
+                self.prometheus_timeout > 0.0,
+            ),
+            (
+                "--startup-delay",
+                ">= 0",
+                self.startup_delay,
+                self.startup_delay >= 0.0,
+            ),
+        ];
+        for (flag, bound, value, within) in checks {
+            if !(value.is_finite() && within) {
+                return Err(ArgsError::OutOfRange { flag, bound, value });
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn check(args: &[&str]) -> Result<(), ArgsError> {
+        Args::try_parse_from(std::iter::once("inferno-collector").chain(args.iter().copied()))
+            .unwrap()
+            .check()
+    }
+
+    #[test]
+    fn bad_numbers_and_windows_are_named_with_their_value() {
+        assert!(check(&[]).is_ok());
+        let err = check(&["--prometheus-window", "5 min"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"--prometheus-window "5 min": expected a PromQL duration like 30s, 1m, 2h"#
+        );
+        let err = check(&["--time-scale", "0"]).unwrap_err();
+        assert_eq!(err.to_string(), "--time-scale: must be > 0, got 0");
+        let err = check(&["--prometheus-timeout", "NaN"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--prometheus-timeout: must be > 0, got NaN"
+        );
+        let err = check(&["--startup-delay=-1.5"]).unwrap_err();
+        assert!(matches!(
+            err,
+            ArgsError::OutOfRange { flag: "--startup-delay", value, .. } if value == -1.5
+        ));
+        assert_eq!(err.to_string(), "--startup-delay: must be >= 0, got -1.5");
     }
 }

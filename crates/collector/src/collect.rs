@@ -10,59 +10,12 @@ use crate::prometheus::Prometheus;
 use crate::promql::{query_scaled, selector, Quantity};
 use inferno_core::contract::{self as labels, ServerLabels};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    collections: AtomicU64,
-    servers: AtomicU64,
-    queries: AtomicU64,
-    query_errors: AtomicU64,
-    query_micros: AtomicU64,
-    samples_dropped: AtomicU64,
-    unusable: AtomicU64,
-}
-
-impl Metrics {
-    /// The text exposition format.
-    pub fn render(&self) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
-            "# HELP inferno_collector_collections_total Collect calls answered.\n\
-             # TYPE inferno_collector_collections_total counter\n\
-             inferno_collector_collections_total {}\n\
-             # HELP inferno_collector_servers Servers found by the last collection.\n\
-             # TYPE inferno_collector_servers gauge\n\
-             inferno_collector_servers {}\n\
-             # HELP inferno_collector_prometheus_queries_total Prometheus queries run.\n\
-             # TYPE inferno_collector_prometheus_queries_total counter\n\
-             inferno_collector_prometheus_queries_total {}\n\
-             # HELP inferno_collector_prometheus_errors_total Prometheus queries that failed or timed out.\n\
-             # TYPE inferno_collector_prometheus_errors_total counter\n\
-             inferno_collector_prometheus_errors_total {}\n\
-             # HELP inferno_collector_prometheus_seconds_total Time spent waiting for Prometheus.\n\
-             # TYPE inferno_collector_prometheus_seconds_total counter\n\
-             inferno_collector_prometheus_seconds_total {}\n\
-             # HELP inferno_collector_samples_dropped_total Prometheus samples dropped as invalid (NaN, infinite, negative or out of range).\n\
-             # TYPE inferno_collector_samples_dropped_total counter\n\
-             inferno_collector_samples_dropped_total {}\n\
-             # HELP inferno_collector_servers_unusable Servers of the last collection left out of the decision because their load cannot be used.\n\
-             # TYPE inferno_collector_servers_unusable gauge\n\
-             inferno_collector_servers_unusable {}\n",
-            g(&self.collections),
-            g(&self.servers),
-            g(&self.queries),
-            g(&self.query_errors),
-            g(&self.query_micros) as f64 / 1e6,
-            g(&self.samples_dropped),
-            g(&self.unusable),
-        )
-    }
-}
+/// What a [`Collector`] counts, served on `/metrics`.
+pub use crate::metrics::Metrics;
 
 /// A managed server as collected.
 #[derive(Debug, Clone)]
@@ -154,9 +107,7 @@ impl Collector {
                 .collect();
             let observation = assemble(&l, d.desired, &keys, &values);
             let name = &observation.spec.name;
-            self.metrics
-                .samples_dropped
-                .fetch_add(observation.samples_dropped as u64, Ordering::Relaxed);
+            self.metrics.dropped(observation.samples_dropped);
             report.problems.extend(
                 observation
                     .problems
@@ -185,11 +136,7 @@ impl Collector {
         report
             .servers
             .sort_by(|a, b| a.observation.spec.name.cmp(&b.observation.spec.name));
-        self.metrics.collections.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .servers
-            .store(report.servers.len() as u64, Ordering::Relaxed);
-        self.metrics.unusable.store(unusable, Ordering::Relaxed);
+        self.metrics.collected(report.servers.len(), unusable);
         info!(
             servers = report.servers.len(),
             unusable,
@@ -218,12 +165,7 @@ impl Collector {
         // Each query ends by its own deadline (the client's timeout), so that a timeout is
         // reported as one, naming the query.
         let results = futures::future::join_all(runs).await;
-        self.metrics
-            .query_micros
-            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-        self.metrics
-            .queries
-            .fetch_add(Quantity::ALL.len() as u64, Ordering::Relaxed);
+        self.metrics.queried(Quantity::ALL.len(), start.elapsed());
         let mut values = PodValues::new();
         let wanted: HashSet<(&str, &str)> =
             pods.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
@@ -245,7 +187,7 @@ impl Collector {
                     }
                 }
                 Err(e) => {
-                    self.metrics.query_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.query_failed();
                     failed.push(format!("{q:?}: {e}"));
                 }
             }

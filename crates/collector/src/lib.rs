@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //! `promql`, `prometheus`, `aggregate` (one server), `discover`, `collect` (one collection),
-//! `answer` (report -> domain), `error`, `grpc` (the edge), `service` (the listeners), `args`.
+//! `answer` (report -> domain), `error`, `grpc` (the edge), `metrics` (its `/metrics`),
+//! `service` (the listeners), `args`.
 
 pub mod aggregate;
 pub mod answer;
@@ -20,6 +21,7 @@ pub mod collect;
 pub mod discover;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod prometheus;
 pub mod promql;
 pub mod service;

@@ -17,9 +17,9 @@ use std::time::Duration;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     inferno_telemetry::init_tracing(args.log_format);
-    args.check().map_err(anyhow::Error::msg)?;
+    args.check()?;
     // Before anything else: a refused address must not wait for Kubernetes.
-    let (addr, credential) = args.serving().map_err(anyhow::Error::msg)?;
+    let (addr, credential) = args.serving()?;
     let timeout = Duration::from_secs_f64(args.prometheus_timeout);
     let prometheus = (!args.prometheus_url.is_empty())
         .then(|| {

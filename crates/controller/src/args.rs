@@ -1,10 +1,33 @@
 //! Command-line flags of `inferno-controller`, with the seed's environment variables as defaults.
 
 use crate::grpc::Endpoints;
-use inferno_telemetry::{Credential, ListenAddress, LogFormat};
+use inferno_telemetry::auth::CredentialError;
+use inferno_telemetry::{Credential, ListenAddress, ListenError, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Flags that make no sense; each message names the flag (or the env vars) and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// CONTROLLER_HOST / CONTROLLER_PORT make no address.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The token file gives no credential.
+    #[error("--auth-token-file: {0}")]
+    Credential(#[source] CredentialError),
+    /// A stage deadline that is no positive number of seconds.
+    #[error("{flag}: must be > 0 seconds, got {value}")]
+    Deadline {
+        /// The flag (`--optimize-timeout`).
+        flag: &'static str,
+        /// What it is.
+        value: f64,
+    },
+    /// `--period` is no number of seconds >= 0 (clap names the flag).
+    #[error("expected seconds >= 0 (fractions allowed), got {0:?}")]
+    Period(String),
+}
 
 /// The address without --listen: the seed's CONTROLLER_HOST / CONTROLLER_PORT, else all
 /// interfaces (POST|GET /invoke is for callers outside the pod) port 3300.
@@ -112,17 +135,17 @@ fn url(
 /// The default host of the collector, optimizer and actuator.
 const LOOPBACK: &str = "127.0.0.1";
 
-fn seconds(flag: &str, v: f64) -> Result<Duration, String> {
-    if v.is_finite() && v > 0.0 {
-        Ok(Duration::from_secs_f64(v))
+fn seconds(flag: &'static str, value: f64) -> Result<Duration, ArgsError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
     } else {
-        Err(format!("{flag}: must be > 0 seconds, got {v}"))
+        Err(ArgsError::Deadline { flag, value })
     }
 }
 
 impl Args {
     /// The listen address: the flag, else CONTROLLER_HOST / CONTROLLER_PORT, else 0.0.0.0:3300.
-    pub fn listen_address(&self) -> Result<SocketAddr, String> {
+    pub fn listen_address(&self) -> Result<SocketAddr, ListenError> {
         LISTEN.address(self.listen)
     }
 
@@ -153,15 +176,16 @@ impl Args {
     }
 
     /// The credential of `--auth-token-file`, if set. Errors name the flag and the file.
-    pub fn credential(&self) -> Result<Option<Credential>, String> {
+    pub fn credential(&self) -> Result<Option<Credential>, ArgsError> {
         self.auth_token_file
             .as_deref()
-            .map(|path| Credential::from_file(path).map_err(|e| format!("--auth-token-file: {e}")))
+            .map(Credential::from_file)
             .transpose()
+            .map_err(ArgsError::Credential)
     }
 
     /// The stage deadlines, checked.
-    pub fn deadlines(&self) -> Result<crate::cycle::Deadlines, String> {
+    pub fn deadlines(&self) -> Result<crate::cycle::Deadlines, ArgsError> {
         Ok(crate::cycle::Deadlines {
             collect: seconds("--collect-timeout", self.collect_timeout)?,
             optimize: seconds("--optimize-timeout", self.optimize_timeout)?,
@@ -187,11 +211,52 @@ impl Args {
 }
 
 /// `--period`: a finite number of seconds >= 0.
-fn parse_period(text: &str) -> Result<f64, String> {
+fn parse_period(text: &str) -> Result<f64, ArgsError> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!(
-            "expected seconds >= 0 (fractions allowed), got {text:?}"
-        )),
+        _ => Err(ArgsError::Period(text.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("inferno-controller").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn a_bad_deadline_names_the_flag_and_the_value() {
+        let args = parse(&["--optimize-timeout", "0"]).unwrap();
+        let err = args.deadlines().unwrap_err();
+        assert!(matches!(
+            err,
+            ArgsError::Deadline { flag: "--optimize-timeout", value } if value == 0.0
+        ));
+        assert_eq!(
+            err.to_string(),
+            "--optimize-timeout: must be > 0 seconds, got 0"
+        );
+        let args = parse(&["--collect-timeout", "inf"]).unwrap();
+        let err = args.deadlines().unwrap_err().to_string();
+        assert_eq!(err, "--collect-timeout: must be > 0 seconds, got inf");
+        let d = parse(&["--apply-timeout", "2.5"])
+            .unwrap()
+            .deadlines()
+            .unwrap();
+        assert_eq!(d.apply, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn a_bad_period_names_the_value() {
+        assert_eq!(parse(&["--period", "0.5"]).unwrap().period, 0.5);
+        let err = parse(&["--period=-1"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--period")
+                && err.contains(r#"expected seconds >= 0 (fractions allowed), got "-1""#),
+            "{err}"
+        );
     }
 }

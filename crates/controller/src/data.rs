@@ -25,6 +25,52 @@ pub const CAPACITY_FILE: &str = "capacity-data.json";
 /// The ConfigMaps holding the static files and the capacity (the Kubernetes contract).
 pub use inferno_core::contract::{DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP};
 
+/// Why the data could not be read: names the file or the ConfigMap and key.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file of the data directory cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API did not answer for a ConfigMap.
+    #[error("cannot read configmap {namespace}/{name}: {source}")]
+    ConfigMap {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: &'static str,
+        /// What the API said.
+        #[source]
+        source: kube::Error,
+    },
+    /// A ConfigMap does not exist.
+    #[error("configmap {namespace}/{name} not found")]
+    NoConfigMap {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: &'static str,
+    },
+    /// A ConfigMap lacks a file.
+    #[error("configmap {namespace}/{name} has no key {key}")]
+    NoKey {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: &'static str,
+        /// The file name it should hold.
+        key: String,
+    },
+    /// A file does not parse, or the data is inconsistent (the problems name the files).
+    #[error(transparent)]
+    Invalid(#[from] inferno_api::Error),
+}
+
 /// Where the data comes from.
 #[derive(Clone)]
 pub enum Source {
@@ -50,15 +96,16 @@ impl std::fmt::Debug for Source {
 
 impl Source {
     /// The texts of `files`, keyed by file name, with the label errors should name.
-    async fn read(&self, files: &[&str]) -> Result<BTreeMap<String, (String, String)>, String> {
+    async fn read(&self, files: &[&str]) -> Result<BTreeMap<String, (String, String)>, DataError> {
         let mut out = BTreeMap::new();
         match self {
             Self::Dir(dir) => {
                 for f in files {
                     let path = dir.join(f);
-                    let text = tokio::fs::read_to_string(&path)
-                        .await
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let text = match tokio::fs::read_to_string(&path).await {
+                        Ok(text) => text,
+                        Err(source) => return Err(DataError::File { path, source }),
+                    };
                     out.insert(f.to_string(), (path.display().to_string(), text));
                 }
             }
@@ -73,12 +120,22 @@ impl Source {
                     let map = api
                         .get_opt(cm)
                         .await
-                        .map_err(|e| format!("cannot read configmap {namespace}/{cm}: {e}"))?
-                        .ok_or_else(|| format!("configmap {namespace}/{cm} not found"))?;
-                    let text = map
-                        .data
-                        .and_then(|d| d.get(*f).cloned())
-                        .ok_or_else(|| format!("configmap {namespace}/{cm} has no key {f}"))?;
+                        .map_err(|source| DataError::ConfigMap {
+                            namespace: namespace.clone(),
+                            name: cm,
+                            source,
+                        })?
+                        .ok_or_else(|| DataError::NoConfigMap {
+                            namespace: namespace.clone(),
+                            name: cm,
+                        })?;
+                    let text = map.data.and_then(|d| d.get(*f).cloned()).ok_or_else(|| {
+                        DataError::NoKey {
+                            namespace: namespace.clone(),
+                            name: cm,
+                            key: f.to_string(),
+                        }
+                    })?;
                     out.insert(
                         f.to_string(),
                         (format!("configmap {namespace}/{cm} key {f}"), text),
@@ -104,8 +161,8 @@ fn parse<T: DataFile>(
     file: &str,
     (label, text): &(String, String),
     unknown: &mut BTreeMap<String, Vec<Problem>>,
-) -> Result<T, String> {
-    let parsed = parse_file::<T>(text, label).map_err(|e| e.to_string())?;
+) -> Result<T, DataError> {
+    let parsed = parse_file::<T>(text, label)?;
     unknown.insert(file.to_owned(), parsed.unknown);
     Ok(parsed.value)
 }
@@ -129,7 +186,7 @@ pub async fn refresh(
     source: &Source,
     data: &mut Data,
     with_static: bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, DataError> {
     let mut files: Vec<&str> = Vec::new();
     if with_static || data.spec.is_none() {
         files.extend(STATIC_FILES);
@@ -174,9 +231,9 @@ pub async fn refresh(
                 .cloned()
                 .chain(problems)
                 .collect();
-            inferno_api::Error::Invalid(all).to_string()
+            inferno_api::Error::Invalid(all)
         }
-        e => e.to_string(),
+        e => e,
     })?;
     for p in appeared(&data.unknown, &unknown) {
         warn!(file = %p.file, entity = %p.entity, field = %p.field, "{}", p.message);
@@ -200,6 +257,24 @@ mod tests {
             .map(|f| Problem::unknown_field((file, "optimizer", f), f, None, false))
             .collect();
         (file.to_owned(), problems)
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_named() {
+        let dir = PathBuf::from("/nonexistent/inferno-data");
+        let err = refresh(&Source::Dir(dir.clone()), &mut Data::default(), true)
+            .await
+            .unwrap_err();
+        let path = dir.join(STATIC_FILES[0]);
+        assert!(
+            matches!(&err, DataError::File { path: p, .. } if *p == path),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("cannot read {}: ", path.display())),
+            "{text}"
+        );
     }
 
     #[test]

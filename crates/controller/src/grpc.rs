@@ -4,7 +4,7 @@
 
 use crate::cycle::{CycleOutcome, CycleReport};
 use crate::runner::Runner;
-use inferno_core::{ApplyRequest, Applied, Collected, Decision, PortError};
+use inferno_core::{Applied, ApplyRequest, Collected, Decision, PortError};
 use inferno_proto::v1::{
     self, actuator_client::ActuatorClient, collector_client::CollectorClient,
     optimizer_client::OptimizerClient,
@@ -26,6 +26,19 @@ pub struct Endpoints {
     pub actuator: String,
 }
 
+/// A service URL that is no endpoint; names the service and the URL.
+#[derive(Debug, thiserror::Error)]
+#[error("{service} URL {url:?}: {source}")]
+pub struct ConnectError {
+    /// `collector`, `optimizer` or `actuator`.
+    pub service: &'static str,
+    /// The URL given.
+    pub url: String,
+    /// Why it is no endpoint.
+    #[source]
+    pub source: tonic::transport::Error,
+}
+
 /// A gRPC channel that sends the credential, if any, on every call.
 pub type Authorized = InterceptedService<Channel, Bearer>;
 
@@ -42,11 +55,18 @@ impl Clients {
     /// Clients of `endpoints` that connect on first use (and reconnect after a failure), each
     /// call carrying `authorization: Bearer <token>` when `credential` is set. Errors name the
     /// service and the URL.
-    pub fn connect(endpoints: Endpoints, credential: Option<Credential>) -> Result<Self, String> {
-        let channel = |service: &str, url: &str| {
+    pub fn connect(
+        endpoints: Endpoints,
+        credential: Option<Credential>,
+    ) -> Result<Self, ConnectError> {
+        let channel = |service: &'static str, url: &str| {
             Endpoint::from_shared(url.to_string())
                 .map(|e| e.connect_lazy())
-                .map_err(|e| format!("{service} URL {url:?}: {e}"))
+                .map_err(|source| ConnectError {
+                    service,
+                    url: url.to_owned(),
+                    source,
+                })
         };
         let bearer = auth::client_interceptor(credential);
         let collector = channel("collector", &endpoints.collector)?;
@@ -123,7 +143,11 @@ impl inferno_core::Optimize for Clients {
     async fn optimize(&self, system: &inferno_api::SystemSpec) -> Result<Decision, PortError> {
         // Data that does not fit the contract never leaves: the optimizer would read it wrong.
         let request = v1::SystemData {
-            system: Some(system.try_into().map_err(|e| PortError(format!("request: {e}")))?),
+            system: Some(
+                system
+                    .try_into()
+                    .map_err(|e| PortError(format!("request: {e}")))?,
+            ),
         };
         let mut client = self.optimizer.clone();
         let answer = client.optimize_one(request).await.map_err(failed)?;
@@ -137,8 +161,8 @@ impl inferno_core::Apply for Clients {
     }
 
     async fn apply(&self, request: ApplyRequest) -> Result<Applied, PortError> {
-        let request = v1::ApplyRequest::try_from(&request)
-            .map_err(|e| PortError(format!("request: {e}")))?;
+        let request =
+            v1::ApplyRequest::try_from(&request).map_err(|e| PortError(format!("request: {e}")))?;
         let mut client = self.actuator.clone();
         let answer = client.apply(request).await.map_err(failed)?;
         answer.into_inner().try_into().map_err(malformed)

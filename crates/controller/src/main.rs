@@ -2,14 +2,8 @@
 
 use clap::Parser;
 use inferno_controller::{
-    args::Args,
-    cycle::Stages,
-    data,
-    grpc::Clients,
-    leader::Leadership,
-    metrics::Metrics,
-    runner, server,
-    shutdown::Shutdown,
+    args::Args, cycle::Stages, data, grpc::Clients, leader::Leadership, metrics::Metrics, runner,
+    server, shutdown::Shutdown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +14,9 @@ async fn main() -> anyhow::Result<()> {
     inferno_telemetry::init_tracing(args.log_format);
     // Before anything can take the Lease.
     let shutdown = Shutdown::on_signals()?;
-    let addr = args.listen_address().map_err(anyhow::Error::msg)?;
-    let deadlines = args.deadlines().map_err(anyhow::Error::msg)?;
-    let credential = args.credential().map_err(anyhow::Error::msg)?;
+    let addr = args.listen_address()?;
+    let deadlines = args.deadlines()?;
+    let credential = args.credential()?;
     if credential.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "anyone who reaches this address can run cycles (POST|GET \
             /invoke, gRPC Invoke); set --auth-token-file (INFERNO_AUTH_TOKEN_FILE) to require a token");
@@ -38,8 +32,7 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     let stages = Stages {
-        ports: Clients::connect(endpoints.clone(), credential.clone())
-            .map_err(anyhow::Error::msg)?,
+        ports: Clients::connect(endpoints.clone(), credential.clone())?,
         source,
         dynamic: args.dynamic,
         deadlines,

@@ -2,31 +2,106 @@
 //! placed server, invocations waiting for the next cycle.
 
 use crate::cycle::{CycleOutcome, CycleReport};
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use inferno_telemetry::metrics::Registry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
-#[derive(Debug, Default)]
-struct Inner {
-    outcomes: BTreeMap<CycleOutcome, u64>,
-    stage_seconds: BTreeMap<&'static str, f64>,
-    last_stage_seconds: BTreeMap<&'static str, f64>,
-    total_cost: f64,
-    replicas: BTreeMap<String, i64>,
-    waiting: usize,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StageLabel {
+    stage: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
 }
 
 /// The controller's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    cycles: Family<OutcomeLabel, Counter>,
+    stage_seconds: Family<StageLabel, Counter<f64, AtomicU64>>,
+    last_stage_seconds: Family<StageLabel, Gauge<f64, AtomicU64>>,
+    total_cost: Gauge<f64, AtomicU64>,
+    waiting: Gauge,
+    replicas: Family<ServerLabel, Gauge>,
+    /// The servers `replicas` has a sample for; held while a cycle's replicas are written, so
+    /// two records never interleave.
+    placed: Mutex<BTreeSet<String>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let cycles = Family::default();
+        registry.register(
+            "inferno_controller_cycles",
+            "Cycles by outcome (ok, skipped, failed)",
+            cycles.clone(),
+        );
+        let stage_seconds = Family::default();
+        registry.register(
+            "inferno_controller_stage_seconds",
+            "Time spent per stage",
+            stage_seconds.clone(),
+        );
+        let last_stage_seconds = Family::default();
+        registry.register(
+            "inferno_controller_last_stage_seconds",
+            "Duration of each stage in the last cycle",
+            last_stage_seconds.clone(),
+        );
+        let total_cost = Gauge::default();
+        registry.register(
+            "inferno_controller_total_cost",
+            "Total cost of the last decision, cents/hour",
+            total_cost.clone(),
+        );
+        let waiting = Gauge::default();
+        registry.register(
+            "inferno_controller_invocations_waiting",
+            "Invocations waiting for the next cycle (they share it)",
+            waiting.clone(),
+        );
+        let replicas = Family::default();
+        registry.register(
+            "inferno_controller_replicas",
+            "Replicas per placed server after the cycle (what the actuator applied)",
+            replicas.clone(),
+        );
+        Self {
+            registry,
+            cycles,
+            stage_seconds,
+            last_stage_seconds,
+            total_cost,
+            waiting,
+            replicas,
+            placed: Mutex::default(),
+        }
+    }
 }
 
 impl Metrics {
     /// Records a finished cycle.
     pub fn record(&self, r: &CycleReport) {
-        let mut m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *m.outcomes.entry(r.outcome).or_default() += 1;
+        let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+        self.cycles
+            .get_or_create(&OutcomeLabel {
+                outcome: r.outcome.name(),
+            })
+            .inc();
         let t = &r.timing;
         for (stage, ms) in [
             ("load", t.load_ms),
@@ -35,86 +110,125 @@ impl Metrics {
             ("apply", t.actuate_ms),
             ("total", t.total_ms),
         ] {
-            *m.stage_seconds.entry(stage).or_default() += ms / 1e3;
-            m.last_stage_seconds.insert(stage, ms / 1e3);
+            let label = StageLabel { stage };
+            self.stage_seconds.get_or_create(&label).inc_by(ms / 1e3);
+            self.last_stage_seconds.get_or_create(&label).set(ms / 1e3);
         }
         if r.outcome == CycleOutcome::Ok {
-            m.total_cost = r.total_cost;
+            self.total_cost.set(r.total_cost);
             // An unplaced server has no decided replica count: a 0 here would read as a
             // decision to scale it to zero, which nobody made.
-            m.replicas = r
+            let now: BTreeSet<String> = r
                 .servers
                 .iter()
                 .filter(|s| s.unplaced.is_empty())
-                .map(|s| (s.name.clone(), s.replicas))
+                .map(|s| {
+                    let server = ServerLabel {
+                        server: s.name.clone(),
+                    };
+                    self.replicas.get_or_create(&server).set(s.replicas);
+                    server.server
+                })
                 .collect();
+            // Set first, then drop the servers of the previous decision only: a scrape in
+            // between never misses a server placed in both.
+            for gone in placed.difference(&now) {
+                self.replicas.remove(&ServerLabel {
+                    server: gone.clone(),
+                });
+            }
+            *placed = now;
         }
     }
 
     /// Sets the number of invocations waiting for the next cycle.
     pub fn set_waiting(&self, n: usize) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).waiting = n;
+        self.waiting.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// The text exposition format.
+    /// The text exposition format ([`inferno_telemetry::metrics`]).
     pub fn render(&self) -> String {
-        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP inferno_controller_cycles_total Cycles by outcome (ok, skipped, failed)."
+        inferno_telemetry::metrics::encode(&self.registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cycle::{ServerRecord, Timing};
+
+    #[test]
+    fn server_names_are_escaped_and_read_back() {
+        let name = "we\"ird\\name\nx";
+        let report = CycleReport {
+            servers: vec![ServerRecord {
+                name: name.into(),
+                replicas: 2,
+                ..ServerRecord::default()
+            }],
+            timing: Timing {
+                total_ms: 1500.0,
+                ..Timing::default()
+            },
+            total_cost: 12.5,
+            ..CycleReport::default()
+        };
+        let metrics = Metrics::default();
+        metrics.record(&report);
+        metrics.set_waiting(3);
+        let text = metrics.render();
+        assert!(
+            text.contains("inferno_controller_replicas{server=\"we\\\"ird\\\\name\\nx\"} 2"),
+            "{text}"
         );
-        let _ = writeln!(out, "# TYPE inferno_controller_cycles_total counter");
-        for (outcome, n) in &m.outcomes {
-            let _ = writeln!(
-                out,
-                "inferno_controller_cycles_total{{outcome=\"{}\"}} {n}",
-                outcome.name()
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP inferno_controller_stage_seconds_total Time spent per stage."
+        let samples = inferno_telemetry::metrics::parse(&text).unwrap();
+        let value = |name: &str, label: Option<(&str, &str)>| {
+            samples
+                .iter()
+                .find(|s| s.name == name && label.is_none_or(|(k, v)| s.label(k) == Some(v)))
+                .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"))
+                .value
+        };
+        assert_eq!(
+            value("inferno_controller_replicas", Some(("server", name))),
+            2.0
         );
-        let _ = writeln!(out, "# TYPE inferno_controller_stage_seconds_total counter");
-        for (stage, s) in &m.stage_seconds {
-            let _ = writeln!(
-                out,
-                "inferno_controller_stage_seconds_total{{stage=\"{stage}\"}} {s}"
-            );
-        }
-        let _ = writeln!(out, "# HELP inferno_controller_last_stage_seconds Duration of each stage in the last cycle.");
-        let _ = writeln!(out, "# TYPE inferno_controller_last_stage_seconds gauge");
-        for (stage, s) in &m.last_stage_seconds {
-            let _ = writeln!(
-                out,
-                "inferno_controller_last_stage_seconds{{stage=\"{stage}\"}} {s}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP inferno_controller_total_cost Total cost of the last decision, cents/hour."
+        assert_eq!(
+            value("inferno_controller_cycles_total", Some(("outcome", "ok"))),
+            1.0
         );
-        let _ = writeln!(out, "# TYPE inferno_controller_total_cost gauge");
-        let _ = writeln!(out, "inferno_controller_total_cost {}", m.total_cost);
-        let _ = writeln!(
-            out,
-            "# HELP inferno_controller_invocations_waiting Invocations waiting for the next cycle (they share it)."
+        assert_eq!(
+            value(
+                "inferno_controller_stage_seconds_total",
+                Some(("stage", "total"))
+            ),
+            1.5
         );
-        let _ = writeln!(out, "# TYPE inferno_controller_invocations_waiting gauge");
-        let _ = writeln!(out, "inferno_controller_invocations_waiting {}", m.waiting);
-        let _ = writeln!(
-            out,
-            "# HELP inferno_controller_replicas Replicas per placed server after the cycle (what the actuator applied)."
+        assert_eq!(value("inferno_controller_total_cost", None), 12.5);
+        assert_eq!(value("inferno_controller_invocations_waiting", None), 3.0);
+    }
+
+    #[test]
+    fn a_server_no_longer_placed_loses_its_replicas() {
+        let server = |name: &str| ServerRecord {
+            name: name.into(),
+            replicas: 1,
+            ..ServerRecord::default()
+        };
+        let metrics = Metrics::default();
+        metrics.record(&CycleReport {
+            servers: vec![server("a"), server("b")],
+            ..CycleReport::default()
+        });
+        metrics.record(&CycleReport {
+            servers: vec![server("b")],
+            ..CycleReport::default()
+        });
+        let text = metrics.render();
+        assert!(!text.contains("server=\"a\""), "{text}");
+        assert!(
+            text.contains("inferno_controller_replicas{server=\"b\"} 1"),
+            "{text}"
         );
-        let _ = writeln!(out, "# TYPE inferno_controller_replicas gauge");
-        for (server, n) in &m.replicas {
-            let _ = writeln!(
-                out,
-                "inferno_controller_replicas{{server=\"{}\"}} {n}",
-                server.replace('"', "\\\"")
-            );
-        }
-        out
     }
 }

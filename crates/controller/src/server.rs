@@ -95,13 +95,7 @@ pub async fn run(
                     }
                 }),
             )
-            .route(
-                "/metrics",
-                axum::routing::get(move || {
-                    let m = metrics.clone();
-                    async move { m.render() }
-                }),
-            )
+            .merge(inferno_telemetry::metrics_route(move || metrics.render()))
     };
     let service =
         ControllerServer::new(ControllerService::new(runner)).max_encoding_message_size(usize::MAX);

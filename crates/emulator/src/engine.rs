@@ -454,7 +454,7 @@ mod tests {
         s.accelerator = "Y".into();
         core.apply(Command::Settings(s.clone()), |_| 0.0);
         assert_eq!(core.settings, s);
-        assert!(lock(&m).render().contains("accelerator=\"Y\""));
+        assert!(crate::metrics::render(&m).contains("accelerator=\"Y\""));
         core.apply(Command::Load(None), |_| 0.0);
         core.run_until(1e9);
         assert_eq!(core.next_arrival(), None);

@@ -85,7 +85,7 @@ async fn metrics(State(server): State<Arc<Server>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            inferno_telemetry::metrics::CONTENT_TYPE,
         )],
         server.render_metrics(),
     )

@@ -1,12 +1,21 @@
-//! The metrics of one emulated server under vLLM's names, rendered in the Prometheus text
-//! exposition format, and [`Snapshot`], the same numbers as plain fields for programs.
+//! The metrics of one emulated server under vLLM's names, served in the Prometheus text
+//! exposition format ([`render`], with [`inferno_telemetry::metrics`] like the services), and
+//! [`Snapshot`], the same numbers as plain fields for programs.
 //!
 //! Latencies are in seconds of emulated time. Every series carries `model_name`; the success
 //! counter also carries `finished_reason="length"` (the emulator always generates `max_tokens`).
 
+use crate::engine::lock;
 use crate::scheduler::{Events, Finished, Work};
+use inferno_telemetry::metrics::Registry;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelSet, EncodeMetric, NoLabelSet,
+};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::MetricType;
 use serde::Serialize;
-use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
 /// vLLM's buckets for time to first token, seconds.
 const TTFT_BUCKETS: &[f64] = &[
@@ -252,62 +261,62 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::with_capacity(16 * 1024);
-        let model = escape(&self.model);
-        let labels = format!("model_name=\"{model}\"");
-        let mut counter = |name: &str, help: &str, extra: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name}{{{labels}{extra}}} {v}");
+    /// Writes every series, read now: the counters, the gauges, the histograms under vLLM's
+    /// names, then the emulator's own two gauges.
+    fn encode(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let model = ModelLabel {
+            model_name: self.model.clone(),
         };
         counter(
-            "vllm:request_success_total",
+            encoder,
+            "vllm:request_success",
             "Count of successfully processed requests.",
-            ",finished_reason=\"length\"",
+            &SuccessLabels {
+                model_name: self.model.clone(),
+                finished_reason: "length",
+            },
             self.requests,
-        );
-        counter(
-            "vllm:prompt_tokens_total",
-            "Number of prefill tokens processed.",
-            "",
-            self.prompt_tokens,
-        );
-        counter(
-            "vllm:generation_tokens_total",
-            "Number of generation tokens processed.",
-            "",
-            self.generation_tokens,
-        );
-        counter(
-            "vllm:num_preemptions_total",
-            "Cumulative number of preemption from the engine.",
-            "",
-            self.preemptions,
-        );
-        let gauges: [(&str, &str, f64); 3] = [
+        )?;
+        for (name, help, v) in [
             (
-                "vllm:num_requests_running",
-                "Number of requests in model execution batches.",
-                self.running as f64,
+                "vllm:prompt_tokens",
+                "Number of prefill tokens processed.",
+                self.prompt_tokens,
             ),
             (
-                "vllm:num_requests_waiting",
-                "Number of requests waiting to be processed.",
-                self.waiting as f64,
+                "vllm:generation_tokens",
+                "Number of generation tokens processed.",
+                self.generation_tokens,
             ),
             (
-                "vllm:kv_cache_usage_perc",
-                "KV-cache usage. 1 means 100 percent usage.",
-                self.kv_usage,
+                "vllm:num_preemptions",
+                "Cumulative number of preemption from the engine.",
+                self.preemptions,
             ),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            let _ = writeln!(out, "{name}{{{labels}}} {}", fmt_f64(v));
+        ] {
+            counter(encoder, name, help, &model, v)?;
         }
+        gauge(
+            encoder,
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            &model,
+            self.running,
+        )?;
+        gauge(
+            encoder,
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            &model,
+            self.waiting,
+        )?;
+        gauge(
+            encoder,
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage.",
+            &model,
+            self.kv_usage,
+        )?;
         let histograms = [
             (
                 "vllm:time_to_first_token_seconds",
@@ -351,61 +360,97 @@ impl Metrics {
             ),
         ];
         for (name, help, h) in histograms {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            let mut cumulative = 0;
-            for (i, bound) in h.bounds.iter().enumerate() {
-                cumulative += h.counts[i];
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
-                    fmt_f64(*bound)
-                );
-            }
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", fmt_f64(h.sum));
-            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            // Per bucket, not cumulative: the encoder sums them up.
+            let buckets: Vec<(f64, u64)> = h
+                .bounds
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::INFINITY))
+                .zip(h.counts.iter().copied())
+                .collect();
+            metric
+                .encode_family(&model)?
+                .encode_histogram::<NoLabelSet>(h.sum, h.count, &buckets, None)?;
         }
-        let _ = writeln!(
-            out,
-            "# HELP inferno_emulator_info The emulated server's model and accelerator."
-        );
-        let _ = writeln!(out, "# TYPE inferno_emulator_info gauge");
-        let _ = writeln!(
-            out,
-            "inferno_emulator_info{{{labels},accelerator=\"{}\"}} 1",
-            escape(&self.accelerator)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_emulator_max_batch_size The batch cap in force (vLLM max_num_seqs)."
-        );
-        let _ = writeln!(out, "# TYPE inferno_emulator_max_batch_size gauge");
-        let _ = writeln!(
-            out,
-            "inferno_emulator_max_batch_size{{{labels}}} {}",
-            self.max_batch
-        );
-        out
+        gauge(
+            encoder,
+            "inferno_emulator_info",
+            "The emulated server's model and accelerator.",
+            &InfoLabels {
+                model_name: self.model.clone(),
+                accelerator: self.accelerator.clone(),
+            },
+            1u32,
+        )?;
+        gauge(
+            encoder,
+            "inferno_emulator_max_batch_size",
+            "The batch cap in force (vLLM max_num_seqs).",
+            &model,
+            self.max_batch,
+        )
     }
 }
 
-/// A float as Prometheus reads it: shortest round-trip digits, `+Inf`/`-Inf`/`NaN`.
-fn fmt_f64(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{v}")
+#[derive(Debug, EncodeLabelSet)]
+struct ModelLabel {
+    model_name: String,
+}
+
+#[derive(Debug, EncodeLabelSet)]
+struct SuccessLabels {
+    model_name: String,
+    finished_reason: &'static str,
+}
+
+#[derive(Debug, EncodeLabelSet)]
+struct InfoLabels {
+    model_name: String,
+    accelerator: String,
+}
+
+/// A counter of one series; `name` without `_total`, which the encoder appends.
+fn counter(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    labels: &impl EncodeLabelSet,
+    v: u64,
+) -> std::fmt::Result {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(v).encode(metric.encode_family(labels)?)
+}
+
+/// A gauge of one series.
+fn gauge<N: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    labels: &impl EncodeLabelSet,
+    v: N,
+) -> std::fmt::Result {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    metric.encode_family(labels)?.encode_gauge(&v)
+}
+
+/// The metrics of one server as prometheus-client sees them: a collector that reads them at
+/// scrape time, under the lock the engine writes them under. (prometheus-client's own
+/// histograms do not give back their sums and counts, which [`Snapshot`] needs.)
+#[derive(Debug)]
+struct Exposition(Arc<Mutex<Metrics>>);
+
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        lock(&self.0).encode(&mut encoder)
     }
 }
 
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The `/metrics` page of a server ([`inferno_telemetry::metrics`]).
+pub(crate) fn render(metrics: &Arc<Mutex<Metrics>>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Exposition(metrics.clone())));
+    inferno_telemetry::metrics::encode(&registry)
 }
 
 #[cfg(test)]
@@ -484,7 +529,7 @@ mod tests {
         assert_eq!(s.queue, Summary { sum: 0.1, count: 2 });
         assert_eq!((s.running, s.waiting, s.kv_usage), (1, 3, 0.25));
 
-        let text = m.render();
+        let text = render(&Arc::new(Mutex::new(m)));
         for line in [
             "vllm:request_success_total{model_name=\"granite\",finished_reason=\"length\"} 2",
             "vllm:prompt_tokens_total{model_name=\"granite\"} 10",
@@ -515,10 +560,27 @@ mod tests {
 
     #[test]
     fn label_values_and_floats_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-        assert_eq!(fmt_f64(f64::INFINITY), "+Inf");
-        assert_eq!(fmt_f64(1e-7), "0.0000001");
-        let m = Metrics::new("we\"ird", "", 1);
-        assert!(m.render().contains("model_name=\"we\\\"ird\""));
+        let model = "we\"ird\\name\nx";
+        let mut m = Metrics::new(model, "", 1);
+        m.gauges(0, 0, 1e-7, 0.0);
+        let text = render(&Arc::new(Mutex::new(m.clone())));
+        assert!(
+            text.contains("model_name=\"we\\\"ird\\\\name\\nx\""),
+            "{text}"
+        );
+        let samples = inferno_telemetry::metrics::parse(&text).unwrap();
+        assert!(samples.iter().all(|s| s.label("model_name") == Some(model)));
+        let kv = samples
+            .iter()
+            .find(|s| s.name == "vllm:kv_cache_usage_perc")
+            .unwrap();
+        assert_eq!(kv.value, 1e-7);
+        m.gauges(0, 0, f64::INFINITY, 0.0);
+        let text = render(&Arc::new(Mutex::new(m)));
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("vllm:kv_cache_usage_perc{") && l.ends_with("} +Inf")),
+            "{text}"
+        );
     }
 }

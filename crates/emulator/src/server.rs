@@ -215,7 +215,7 @@ impl Server {
     }
 
     pub(crate) fn render_metrics(&self) -> String {
-        lock(&self.metrics).render()
+        crate::metrics::render(&self.metrics)
     }
 
     fn refused(&self, message: impl Into<String>) -> Error {

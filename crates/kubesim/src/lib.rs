@@ -15,12 +15,13 @@
 //! `store` (objects, resourceVersions, change history), `handlers` (routing and verbs), `watch`,
 //! `discovery`, `table` (server-side printing), `selector`, `patch`, `validate`, `controller`
 //! (Deployment and ReplicaSet controllers, kubelet stand-in), `startup` (start-up delay rules),
-//! `resource` (the served types), `proto` (protobuf bodies), `kubeconfig`, `manifest`
-//! (preloading), `error`.
+//! `resource` (the served types), `events_v1` (`events.k8s.io/v1` Events as a view of the
+//! `core/v1` ones), `proto` (protobuf bodies), `kubeconfig`, `manifest` (preloading), `error`.
 
 mod controller;
 mod discovery;
 mod error;
+mod events_v1;
 mod handlers;
 mod kubeconfig;
 mod manifest;

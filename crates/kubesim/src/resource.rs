@@ -89,6 +89,8 @@ resource!(SERVICES, "", "services", "service", "Service", namespaced: true,
 resource!(SERVICE_ACCOUNTS, "", "serviceaccounts", "serviceaccount", "ServiceAccount",
     namespaced: true, short: ["sa"], categories: [], status: false, scale: false,
     generation: false);
+resource!(EVENTS_V1, "events.k8s.io", "events", "event", "Event", namespaced: true,
+    short: ["ev"], categories: [], status: false, scale: false, generation: false);
 resource!(DEPLOYMENTS, "apps", "deployments", "deployment", "Deployment", namespaced: true,
     short: ["deploy"], categories: ["all"], status: true, scale: true, generation: true);
 resource!(REPLICA_SETS, "apps", "replicasets", "replicaset", "ReplicaSet", namespaced: true,
@@ -111,7 +113,7 @@ resource!(ROLE_BINDINGS, "rbac.authorization.k8s.io", "rolebindings", "rolebindi
     generation: false);
 
 /// Every served type, in discovery order (core group first, as a real server lists it).
-pub static ALL: [&ResourceType; 15] = [
+pub static ALL: [&ResourceType; 16] = [
     &NAMESPACES,
     &PODS,
     &CONFIGMAPS,
@@ -121,6 +123,7 @@ pub static ALL: [&ResourceType; 15] = [
     &SERVICE_ACCOUNTS,
     &DEPLOYMENTS,
     &REPLICA_SETS,
+    &EVENTS_V1,
     &LEASES,
     &NETWORK_POLICIES,
     &CLUSTER_ROLES,
@@ -128,6 +131,17 @@ pub static ALL: [&ResourceType; 15] = [
     &ROLES,
     &ROLE_BINDINGS,
 ];
+
+/// The type whose objects hold those of `rt`: `events.k8s.io/v1` Events are the `core/v1`
+/// Events seen through a conversion (one store, as in a real API server; see
+/// `crate::events_v1`), every other type is its own.
+pub fn storage(rt: &'static ResourceType) -> &'static ResourceType {
+    if std::ptr::eq(rt, &EVENTS_V1) {
+        &EVENTS
+    } else {
+        rt
+    }
+}
 
 /// The non-core API groups in discovery order.
 pub fn groups() -> Vec<&'static str> {
@@ -179,6 +193,7 @@ mod tests {
             groups(),
             [
                 "apps",
+                "events.k8s.io",
                 "coordination.k8s.io",
                 "networking.k8s.io",
                 "rbac.authorization.k8s.io"
@@ -188,5 +203,9 @@ mod tests {
             by_kind("networking.k8s.io/v1", "NetworkPolicy"),
             Some(&NETWORK_POLICIES)
         );
+        assert_eq!(by_kind("events.k8s.io/v1", "Event"), Some(&EVENTS_V1));
+        assert_eq!(by_kind("v1", "Event"), Some(&EVENTS));
+        assert!(std::ptr::eq(storage(&EVENTS_V1), &EVENTS));
+        assert!(std::ptr::eq(storage(&EVENTS), &EVENTS));
     }
 }

@@ -3,7 +3,7 @@
 //! each type.
 
 use crate::meta;
-use crate::resource::ResourceType;
+use crate::resource::{ResourceType, EVENTS};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -78,7 +78,8 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
             col("Data", "integer", 0),
             col("Age", "string", 0),
         ],
-        ("", "events") => vec![
+        // One printer for both versions, as in a real server (it prints the internal type).
+        ("", "events") | ("events.k8s.io", "events") => vec![
             col("Last Seen", "string", 0),
             col("Type", "string", 0),
             col("Reason", "string", 0),
@@ -201,22 +202,43 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             let n = o["data"].as_object().map_or(0, |m| m.len());
             vec![name, json!(s(&o["type"])), json!(n), age]
         }
+        ("events.k8s.io", "events") => cells(&EVENTS, &crate::events_v1::to_core(o)),
         ("", "events") => {
-            let last = ["lastTimestamp", "eventTime"]
-                .iter()
-                .map(|f| o[*f].as_str())
-                .find(|t| t.is_some_and(|t| !t.is_empty()))
+            // As the real printer: a series' last observation is the last time seen, an Event
+            // of the new API (no legacy timestamps) was first seen at its eventTime.
+            let first = [o["firstTimestamp"].as_str(), o["eventTime"].as_str()]
+                .into_iter()
                 .flatten()
+                .find(|t| !t.is_empty())
                 .unwrap_or(meta::meta_str(o, "creationTimestamp"));
-            let first = o["firstTimestamp"].as_str().unwrap_or(last);
+            let last = [
+                o["series"]["lastObservedTime"].as_str(),
+                o["lastTimestamp"].as_str(),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.is_empty())
+            .unwrap_or(first);
+            let count = match o["series"]["count"].as_i64() {
+                Some(n) => n,
+                None => int(&o["count"]).max(1),
+            };
             let inv = &o["involvedObject"];
             let object = format!("{}/{}", s(&inv["kind"]).to_lowercase(), s(&inv["name"]));
-            let source = match (
-                o["source"]["component"].as_str(),
-                o["reportingComponent"].as_str(),
-            ) {
-                (Some(c), _) | (None, Some(c)) => c.to_string(),
-                _ => String::new(),
+            let non_empty = |a: &Value, b: &Value| {
+                let a = s(a);
+                if a.is_empty() {
+                    s(b)
+                } else {
+                    a
+                }
+            };
+            let component = non_empty(&o["source"]["component"], &o["reportingComponent"]);
+            let instance = non_empty(&o["source"]["host"], &o["reportingInstance"]);
+            let source = if instance.is_empty() {
+                component
+            } else {
+                format!("{component}, {instance}")
             };
             vec![
                 json!(meta::age(Some(last))),
@@ -227,7 +249,7 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
                 json!(source),
                 json!(s(&o["message"])),
                 json!(meta::age(Some(first))),
-                json!(int(&o["count"]).max(1).to_string()),
+                json!(count.to_string()),
                 name,
             ]
         }
@@ -311,5 +333,56 @@ mod tests {
         assert_eq!(t["rows"][0]["cells"][1], "1/1");
         assert_eq!(t["rows"][0]["cells"][2], "Running");
         assert!(t["rows"][0]["object"].is_null());
+    }
+
+    #[test]
+    fn event_rows_of_both_versions() {
+        // Ages in whole minutes, so that a second passing does not change them.
+        let first = meta::rfc3339(meta::now_secs() - 7200);
+        let last = meta::rfc3339(meta::now_secs() - 1800);
+        let v1 = Arc::new(json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "web.1", "creationTimestamp": first},
+            "eventTime": format!("{}.123456Z", first.trim_end_matches('Z')),
+            "series": {"count": 3, "lastObservedTime": last},
+            "regarding": {"kind": "Deployment", "name": "web"},
+            "reason": "Scaled", "note": "1 -> 2", "type": "Normal",
+            "reportingController": "inferno-actuator", "reportingInstance": "pod-1"}));
+        let t = table(
+            &crate::resource::EVENTS_V1,
+            std::slice::from_ref(&v1),
+            1,
+            "Object",
+            None,
+        );
+        let cells = t["rows"][0]["cells"].as_array().unwrap();
+        assert_eq!(
+            cells[..],
+            [
+                json!("30m"),
+                json!("Normal"),
+                json!("Scaled"),
+                json!("deployment/web"),
+                json!(""),
+                json!("inferno-actuator, pod-1"),
+                json!("1 -> 2"),
+                json!("120m"),
+                json!("3"),
+                json!("web.1")
+            ]
+        );
+        // The object is the one of the version asked for; the core printer shows the same.
+        assert_eq!(t["rows"][0]["object"]["note"], "1 -> 2");
+        let core = Arc::new(crate::events_v1::to_core(&v1));
+        assert_eq!(
+            table(&EVENTS, &[core], 1, "None", None)["rows"][0]["cells"],
+            json!(cells)
+        );
+        let legacy = Arc::new(
+            json!({"metadata": {"name": "e"}, "source": {"component": "kubelet"},
+            "involvedObject": {"kind": "Pod", "name": "p"}, "count": 0, "lastTimestamp": last}),
+        );
+        let t = table(&EVENTS, &[legacy], 1, "None", None);
+        assert_eq!(t["rows"][0]["cells"][5], "kubelet");
+        assert_eq!(t["rows"][0]["cells"][8], "1");
     }
 }

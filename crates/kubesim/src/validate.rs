@@ -104,6 +104,7 @@ pub(crate) fn check_known_fields(rt: &ResourceType, obj: &Value) -> Result<(), A
             "automountServiceAccountToken",
         ],
         ("", "events") => return Ok(()),
+        ("events.k8s.io", "events") => &crate::events_v1::FIELDS,
         ("rbac.authorization.k8s.io", _) => &["rules", "aggregationRule", "subjects", "roleRef"],
         ("coordination.k8s.io", _) => &["spec"],
         _ => &["spec", "status"],

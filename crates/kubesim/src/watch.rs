@@ -8,9 +8,10 @@
 //! server does.
 
 use crate::error::ApiError;
+use crate::events_v1 as view;
 use crate::handlers::{error_response, AppState, Query};
 use crate::meta;
-use crate::resource::ResourceType;
+use crate::resource::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Change, ChangeType};
 use crate::table;
@@ -19,6 +20,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -42,16 +44,21 @@ impl Filter {
             && self.fields.matches(obj)
     }
 
-    /// The event type a change shows as to this watch, if it shows at all.
-    fn event_type(&self, c: &Change) -> Option<&'static str> {
-        if !std::ptr::eq(c.resource, self.rt) {
+    /// The event type a change shows as to this watch, and the object as the watched version
+    /// shows it, if it shows at all.
+    fn event(&self, c: &Change) -> Option<(&'static str, Arc<Value>)> {
+        if !std::ptr::eq(c.resource, resource::storage(self.rt)) {
             return None;
         }
-        let now = self.matches(&c.object);
-        match c.kind {
+        let object = view::read(self.rt, c.object.clone());
+        let now = self.matches(&object);
+        let kind = match c.kind {
             ChangeType::Added | ChangeType::Deleted => now.then_some(c.kind.as_str()),
             ChangeType::Modified => {
-                let before = c.previous.as_deref().is_some_and(|p| self.matches(p));
+                let before = c
+                    .previous
+                    .as_ref()
+                    .is_some_and(|p| self.matches(&view::read(self.rt, p.clone())));
                 match (before, now) {
                     (true, true) => Some("MODIFIED"),
                     (false, true) => Some("ADDED"),
@@ -59,7 +66,8 @@ impl Filter {
                     (false, false) => None,
                 }
             }
-        }
+        };
+        kind.map(|k| (k, object))
     }
 }
 
@@ -153,13 +161,7 @@ async fn stream(
     let render = |obj: &Value| {
         if as_table {
             let rv = meta::resource_version(obj);
-            table::table(
-                rt,
-                &[std::sync::Arc::new(obj.clone())],
-                rv,
-                "Metadata",
-                None,
-            )
+            table::table(rt, &[Arc::new(obj.clone())], rv, "Metadata", None)
         } else {
             obj.clone()
         }
@@ -212,8 +214,8 @@ async fn stream(
             Ok(changes) => {
                 for c in changes {
                     cursor = c.rv;
-                    if let Some(kind) = filter.event_type(&c) {
-                        if tx.send(Ok(line(kind, render(&c.object)))).await.is_err() {
+                    if let Some((kind, object)) = filter.event(&c) {
+                        if tx.send(Ok(line(kind, render(&object)))).await.is_err() {
                             return;
                         }
                     }

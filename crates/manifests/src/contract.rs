@@ -334,11 +334,12 @@ pub const WATCHED_NAMESPACE_NEEDS: &[Need] = &[
               (crates/actuator/src/apply.rs)",
     },
     Need {
-        group: "",
+        group: "events.k8s.io",
         resource: "events",
-        verbs: &["create"],
-        why: "actuator: an InfernoScaled Event per changed Deployment \
-              (crates/actuator/src/apply.rs)",
+        verbs: &["create", "patch"],
+        why: "actuator: an InfernoScaled or InfernoRefused Event per changed or refused \
+              Deployment through kube's Recorder, which patches the Event's series when it \
+              repeats (crates/actuator/src/events.rs)",
     },
 ];
 

@@ -4,13 +4,63 @@
 //! is what makes running them apart safe (docs/security.md).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tonic::metadata::{Ascii, MetadataValue};
 
 /// Env var naming the token file of every service (`--auth-token-file`).
 pub const TOKEN_FILE_ENV: &str = "INFERNO_AUTH_TOKEN_FILE";
 /// Shortest token accepted: a guessable token is no credential.
 const MIN_TOKEN_LEN: usize = 16;
+
+/// Why a token is no credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Guessable: fewer than 16 characters.
+    #[error("token too short ({len} characters, at least {MIN_TOKEN_LEN})")]
+    TooShort {
+        /// Its length.
+        len: usize,
+    },
+    /// A space, a control character or a non-ASCII byte: no valid header value.
+    #[error("token must be printable ASCII without spaces")]
+    NotPrintable,
+}
+
+/// A token file that gives no credential; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The file cannot be read.
+    #[error("auth token file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its token is no credential.
+    #[error("auth token file {}: {source}", path.display())]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the token.
+        #[source]
+        source: TokenError,
+    },
+}
+
+/// A non-loopback listen address without a credential; names what set the address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} {addr}: refusing to listen beyond loopback without a credential; listen on \
+     127.0.0.1 (a pod's containers share it) or set --auth-token-file / {TOKEN_FILE_ENV}"
+)]
+pub struct ExposureError {
+    /// The flag or env vars that set the address.
+    pub what: String,
+    /// The address.
+    pub addr: SocketAddr,
+}
 
 /// A bearer token. `Debug` never shows it.
 #[derive(Clone)]
@@ -27,14 +77,19 @@ impl std::fmt::Debug for Credential {
 impl Credential {
     /// The token in `path` (surrounding whitespace ignored; at least 16 printable ASCII
     /// characters). Errors name the file.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("auth token file {}: {e}", path.display()))?;
-        Self::new(text.trim()).map_err(|e| format!("auth token file {}: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<Self, CredentialError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::new(text.trim()).map_err(|source| CredentialError::Token {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// The token of the file named by `INFERNO_AUTH_TOKEN_FILE`, if that is set and not empty.
-    pub fn from_env() -> Result<Option<Self>, String> {
+    pub fn from_env() -> Result<Option<Self>, CredentialError> {
         match std::env::var_os(TOKEN_FILE_ENV) {
             Some(p) if !p.is_empty() => Self::from_file(Path::new(&p)).map(Some),
             _ => Ok(None),
@@ -42,15 +97,12 @@ impl Credential {
     }
 
     /// A credential from the token itself.
-    pub fn new(token: &str) -> Result<Self, String> {
+    pub fn new(token: &str) -> Result<Self, TokenError> {
         if token.len() < MIN_TOKEN_LEN {
-            return Err(format!(
-                "token too short ({} characters, at least {MIN_TOKEN_LEN})",
-                token.len()
-            ));
+            return Err(TokenError::TooShort { len: token.len() });
         }
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("token must be printable ASCII without spaces".into());
+            return Err(TokenError::NotPrintable);
         }
         Ok(Self {
             token: token.to_owned(),
@@ -86,14 +138,14 @@ pub fn check_exposure(
     what: &str,
     addr: SocketAddr,
     credential: Option<&Credential>,
-) -> Result<(), String> {
+) -> Result<(), ExposureError> {
     if addr.ip().is_loopback() || credential.is_some() {
         return Ok(());
     }
-    Err(format!(
-        "{what} {addr}: refusing to listen beyond loopback without a credential; listen on \
-         127.0.0.1 (a pod's containers share it) or set --auth-token-file / {TOKEN_FILE_ENV}"
-    ))
+    Err(ExposureError {
+        what: what.to_owned(),
+        addr,
+    })
 }
 
 /// Adds `authorization: Bearer <token>` to every outgoing call (nothing without a credential).
@@ -181,8 +233,16 @@ mod tests {
         assert!(!c.accepts(b"Bearer 0123456789abcde"));
         assert!(!c.accepts(b"Bearer 0123456789abcdeF"));
         assert!(!c.accepts(b"0123456789abcdef"));
-        assert!(Credential::new("short").unwrap_err().contains("too short"));
-        assert!(Credential::new("0123456789 abcdef").is_err());
+        let err = Credential::new("short").unwrap_err();
+        assert_eq!(err, TokenError::TooShort { len: 5 });
+        assert_eq!(
+            err.to_string(),
+            "token too short (5 characters, at least 16)"
+        );
+        assert_eq!(
+            Credential::new("0123456789 abcdef").unwrap_err(),
+            TokenError::NotPrintable
+        );
         assert_eq!(format!("{c:?}"), "Credential(<redacted>)");
     }
 
@@ -192,7 +252,9 @@ mod tests {
         let any: SocketAddr = "0.0.0.0:3303".parse().unwrap();
         let lo: SocketAddr = "127.0.0.1:3303".parse().unwrap();
         let err = check_exposure("--listen", any, None).unwrap_err();
-        assert!(err.contains("--listen 0.0.0.0:3303") && err.contains(TOKEN_FILE_ENV));
+        assert_eq!((err.what.as_str(), err.addr), ("--listen", any));
+        let err = err.to_string();
+        assert!(err.starts_with("--listen 0.0.0.0:3303: refusing") && err.contains(TOKEN_FILE_ENV));
         assert!(check_exposure("--listen", any, Some(&c)).is_ok());
         assert!(check_exposure("--listen", lo, None).is_ok());
         assert!(check_exposure("--listen", "[::1]:1".parse().unwrap(), None).is_ok());
@@ -209,11 +271,22 @@ mod tests {
             .accepts(b"Bearer 0123456789abcdef"));
         std::fs::write(&f, "\n").unwrap();
         let err = Credential::from_file(&f).unwrap_err();
-        assert!(err.contains(&f.display().to_string()) && err.contains("too short"));
+        assert!(
+            matches!(&err, CredentialError::Token { path, source: TokenError::TooShort { len: 0 } } if *path == f)
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "auth token file {}: token too short (0 characters, at least 16)",
+                f.display()
+            )
+        );
         let missing = dir.join("missing");
-        assert!(Credential::from_file(&missing)
-            .unwrap_err()
-            .contains("missing"));
+        let err = Credential::from_file(&missing).unwrap_err();
+        assert!(matches!(&err, CredentialError::Read { path, .. } if *path == missing));
+        assert!(err
+            .to_string()
+            .starts_with(&format!("auth token file {}: ", missing.display())));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! Glue shared by the Inferno programs: tracing initialisation with a plain or JSON log format
 //! (filter from `RUST_LOG`, default `info`), the shutdown signal (ctrl-c or SIGTERM), and a
-//! service's listen address from `--listen` or the seed's variables ([`ListenAddress`]).
+//! service's listen address from `--listen` or the seed's variables ([`ListenAddress`]), and
+//! the Prometheus exposition every program serves on `/metrics` ([`metrics`]).
 //!
 //! With the `grpc` feature (the four services; kubesim and the emulator only need the rest):
 //! `serve` / `serve_with`: a gRPC service with health, reflection and plain HTTP routes on one
@@ -9,13 +10,14 @@
 
 #[cfg(feature = "grpc")]
 pub mod auth;
-mod listen;
+pub mod listen;
+pub mod metrics;
 #[cfg(feature = "grpc")]
 mod serve;
 
 #[cfg(feature = "grpc")]
 pub use auth::Credential;
-pub use listen::ListenAddress;
+pub use listen::{ListenAddress, ListenError};
 #[cfg(feature = "grpc")]
 pub use serve::{metrics_route, ops_router, serve, serve_ops, serve_with, ServeOptions};
 
@@ -32,13 +34,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// A log format other than `plain` and `json`; names what was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown log format {0:?} (plain, json)")]
+pub struct UnknownLogFormat(pub String);
+
 impl FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownLogFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownLogFormat> {
         match s {
             "plain" => Ok(Self::Plain),
             "json" => Ok(Self::Json),
-            other => Err(format!("unknown log format {other:?} (plain, json)")),
+            other => Err(UnknownLogFormat(other.to_owned())),
         }
     }
 }

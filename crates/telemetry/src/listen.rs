@@ -3,7 +3,21 @@
 //! service keeps its own `--listen` flag (its env var and help text differ); this is the
 //! fallback they share.
 
-use std::net::SocketAddr;
+use std::net::{AddrParseError, SocketAddr};
+
+/// An address the listen variables make no sense of: names both variables and the address
+/// they made (`X_HOST/X_PORT 127.0.0.1:http: invalid socket address syntax`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{vars} {address}: {source}")]
+pub struct ListenError {
+    /// The variables, `HOST_VAR/PORT_VAR`.
+    pub vars: String,
+    /// What they made of the address, `host:port`.
+    pub address: String,
+    /// Why that is no socket address.
+    #[source]
+    pub source: AddrParseError,
+}
 
 /// Where a service listens when `--listen` is not given, and how messages name what set the
 /// address.
@@ -40,14 +54,14 @@ impl ListenAddress {
     }
 
     /// The address: `flag` when given, else from the process environment, else the default.
-    pub fn address(&self, flag: Option<SocketAddr>) -> Result<SocketAddr, String> {
+    pub fn address(&self, flag: Option<SocketAddr>) -> Result<SocketAddr, ListenError> {
         self.resolve(flag).map(|(addr, _)| addr)
     }
 
     /// The address and what set it, for messages: the flag's name, or `HOST_VAR/PORT_VAR`
     /// (also when the defaults filled in). An address the variables make no sense of is an
     /// error naming both variables and the address they made.
-    pub fn resolve(&self, flag: Option<SocketAddr>) -> Result<(SocketAddr, String), String> {
+    pub fn resolve(&self, flag: Option<SocketAddr>) -> Result<(SocketAddr, String), ListenError> {
         self.resolve_with(flag, |name| std::env::var(name).ok())
     }
 
@@ -56,7 +70,7 @@ impl ListenAddress {
         &self,
         flag: Option<SocketAddr>,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(SocketAddr, String), String> {
+    ) -> Result<(SocketAddr, String), ListenError> {
         if let Some(addr) = flag {
             return Ok((addr, self.flag.to_owned()));
         }
@@ -65,9 +79,14 @@ impl ListenAddress {
         let host = var(self.host_var, self.host.to_owned());
         let port = var(self.port_var, self.port.to_string());
         let vars = format!("{}/{}", self.host_var, self.port_var);
-        match format!("{host}:{port}").parse() {
+        let address = format!("{host}:{port}");
+        match address.parse() {
             Ok(addr) => Ok((addr, vars)),
-            Err(e) => Err(format!("{vars} {host}:{port}: {e}")),
+            Err(source) => Err(ListenError {
+                vars,
+                address,
+                source,
+            }),
         }
     }
 }
@@ -124,14 +143,24 @@ mod tests {
         let err = SEED
             .resolve_with(None, env(&[("X_PORT", "http")]))
             .unwrap_err();
-        assert!(err.starts_with("X_HOST/X_PORT 127.0.0.1:http: "), "{err}");
+        assert_eq!(
+            (err.vars.as_str(), err.address.as_str()),
+            ("X_HOST/X_PORT", "127.0.0.1:http")
+        );
+        let why = "127.0.0.1:http".parse::<SocketAddr>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("X_HOST/X_PORT 127.0.0.1:http: {why}")
+        );
         let err = SEED
             .resolve_with(None, env(&[("X_PORT", "70000")]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("X_HOST/X_PORT 127.0.0.1:70000: "), "{err}");
         let err = SEED
             .resolve_with(None, env(&[("X_HOST", "no host")]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("X_HOST/X_PORT no host:3309: "), "{err}");
     }
 

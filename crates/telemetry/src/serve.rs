@@ -134,13 +134,22 @@ where
         .await
 }
 
-/// An HTTP router with `GET /metrics` answering `render()`.
+/// An HTTP router with `GET /metrics` answering `render()`, a page of the format
+/// [`crate::metrics::encode`] writes (the response says so in its `Content-Type`).
 pub fn metrics_route(render: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let render = render.clone();
-            async move { render() }
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        crate::metrics::CONTENT_TYPE,
+                    )],
+                    render(),
+                )
+            }
         }),
     )
 }
@@ -164,4 +173,24 @@ pub async fn serve_ops(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_service::Service;
+
+    #[tokio::test]
+    async fn the_metrics_page_says_its_format() {
+        let mut router = ops_router(|| "up 1\n".into());
+        let request = axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.call(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()[axum::http::header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+    }
 }

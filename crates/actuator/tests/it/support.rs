@@ -192,6 +192,15 @@ pub(crate) async fn events(c: &Cluster, namespace: &str, name: &str, reason: &st
         .collect()
 }
 
+/// How many times `events` happened: a repeat that the Recorder folded into an Event's series
+/// counts as many times as the series says.
+pub(crate) fn occurrences(events: &[Event]) -> i32 {
+    events
+        .iter()
+        .map(|e| e.series.as_ref().and_then(|s| s.count).unwrap_or(1))
+        .sum()
+}
+
 /// A ServerRef from a live Deployment, with the uid given.
 pub(crate) fn kube_ref(d: &Deployment, uid: &str) -> ServerRef {
     ServerRef {

@@ -515,11 +515,11 @@ fn listener_flags() {
     assert!(credential.is_some());
     let refused = Args::try_parse_from(["inferno-collector", "--listen", "0.0.0.0:3301"]).unwrap();
     if std::env::var_os("INFERNO_AUTH_TOKEN_FILE").is_none() {
-        let e = refused.serving().unwrap_err();
+        let e = refused.serving().unwrap_err().to_string();
         assert!(e.starts_with("--listen 0.0.0.0:3301: refusing"), "{e}");
     }
     std::fs::write(&token, "short\n").unwrap();
-    let e = open.serving().unwrap_err();
+    let e = open.serving().unwrap_err().to_string();
     assert!(
         e.starts_with("--auth-token-file: auth token file ") && e.contains("too short"),
         "{e}"

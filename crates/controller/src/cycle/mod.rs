@@ -6,17 +6,18 @@
 //! clients are one implementation of them ([`crate::grpc::Clients`]), the tests' in-memory
 //! fakes another.
 
+mod error;
 mod report;
 #[cfg(test)]
 mod tests;
 
+pub use error::{CycleError, Failure, Stage};
 pub use report::{CapacityRecord, CycleOutcome, CycleReport, ServerRecord, Timing};
 
 use crate::data::{refresh, Data, Source};
 use crate::grpc::Clients;
 use inferno_core::{
-    Applied, Apply, ApplyRequest, Collect, DeploymentResult, Optimize, PortError,
-    Unplaced,
+    Applied, Apply, ApplyRequest, Collect, DeploymentResult, Optimize, PortError, Unplaced,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -58,15 +59,21 @@ pub struct Stages<P = Clients> {
 /// said (`optimize: optimizer at http://127.0.0.1:3302: Unavailable: tcp connect error:
 /// Connection refused (os error 111)`).
 async fn stage<T>(
-    name: &str,
+    name: Stage,
     peer: String,
     deadline: Duration,
     f: impl Future<Output = Result<T, PortError>>,
-) -> Result<T, String> {
+) -> Result<T, CycleError> {
     match tokio::time::timeout(deadline, f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{name}: {peer}: {e}")),
-        Err(_) => Err(format!("{name}: {peer}: no answer within {deadline:?}")),
+        Ok(Err(source)) => Err(CycleError::new(name, Failure::Port { peer, source })),
+        Err(_) => Err(CycleError::new(
+            name,
+            Failure::Deadline {
+                peer,
+                after: deadline,
+            },
+        )),
     }
 }
 
@@ -90,19 +97,31 @@ pub async fn run<P: Ports>(
     };
     let result = run_stages(stages, data, &mut report).await;
     report.timing.total_ms = ms(start.elapsed());
-    if let Err(reason) = result {
+    if let Err(e) = result {
         report.outcome = CycleOutcome::Failed;
-        report.reason = reason;
+        report.reason = e.to_string();
     }
     let t = &report.timing;
     if report.outcome == CycleOutcome::Failed {
         warn!(cycle, reason = %report.reason, total_ms = t.total_ms, "cycle failed");
     } else {
-        info!(cycle, outcome = report.outcome.name(), servers = report.servers.len(),
-            placed = report.servers.iter().filter(|s| s.unplaced.is_empty()).count(),
-            total_cost = report.total_cost, changes = report.changes,
-            collect_ms = t.collect_ms, optimize_ms = t.optimize_ms, actuate_ms = t.actuate_ms, total_ms = t.total_ms,
-            "cycle");
+        info!(
+            cycle,
+            outcome = report.outcome.name(),
+            servers = report.servers.len(),
+            placed = report
+                .servers
+                .iter()
+                .filter(|s| s.unplaced.is_empty())
+                .count(),
+            total_cost = report.total_cost,
+            changes = report.changes,
+            collect_ms = t.collect_ms,
+            optimize_ms = t.optimize_ms,
+            actuate_ms = t.actuate_ms,
+            total_ms = t.total_ms,
+            "cycle"
+        );
     }
     report
 }
@@ -111,7 +130,7 @@ async fn run_stages<P: Ports>(
     stages: &mut Stages<P>,
     data: &mut Data,
     report: &mut CycleReport,
-) -> Result<(), String> {
+) -> Result<(), CycleError> {
     let t = Instant::now();
     let with_static = stages.dynamic || data.spec.is_none();
     match refresh(&stages.source, data, with_static).await {
@@ -119,15 +138,18 @@ async fn run_stages<P: Ports>(
         Err(e) if data.spec.is_some() => report
             .problems
             .push(format!("data: {e}; keeping the last good data")),
-        Err(e) => return Err(format!("load data: {e}")),
+        Err(e) => return Err(CycleError::new(Stage::Load, e)),
     }
     report.timing.load_ms = ms(t.elapsed());
-    let mut spec = data.spec.clone().ok_or("load data: no data")?;
+    let mut spec = data
+        .spec
+        .clone()
+        .ok_or_else(|| CycleError::new(Stage::Load, Failure::NoData))?;
 
     let t = Instant::now();
     let ports = &stages.ports;
     let collected = stage(
-        "collect",
+        Stage::Collect,
         Collect::peer(ports),
         stages.deadlines.collect,
         ports.collect(),
@@ -151,7 +173,7 @@ async fn run_stages<P: Ports>(
 
     let t = Instant::now();
     let solved = stage(
-        "optimize",
+        Stage::Optimize,
         Optimize::peer(ports),
         stages.deadlines.optimize,
         ports.optimize(&spec),
@@ -203,7 +225,7 @@ async fn run_stages<P: Ports>(
         unplaced: unplaced.clone(),
     };
     let applied: Applied = stage(
-        "apply",
+        Stage::Apply,
         Apply::peer(ports),
         stages.deadlines.apply,
         ports.apply(request),
@@ -278,7 +300,9 @@ async fn run_stages<P: Ports>(
                     }
                 })
                 .unwrap_or_default(),
-            outcome: result.map(|r| r.outcome.name().to_string()).unwrap_or_default(),
+            outcome: result
+                .map(|r| r.outcome.name().to_string())
+                .unwrap_or_default(),
         });
     }
     Ok(())

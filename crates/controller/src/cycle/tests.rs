@@ -260,7 +260,11 @@ async fn no_servers_skips_optimize_and_apply() {
     let asked = fake.asked.clone();
     let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
     assert_eq!(report.outcome, CycleOutcome::Skipped);
-    assert!(report.reason.contains("no managed servers"), "{}", report.reason);
+    assert!(
+        report.reason.contains("no managed servers"),
+        "{}",
+        report.reason
+    );
     let asked = asked.lock().unwrap();
     assert!(asked.optimize.is_empty() && asked.apply.is_empty());
 }
@@ -318,7 +322,10 @@ async fn a_failing_actuator_fails_the_cycle_but_keeps_the_decision() {
     };
     let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
     assert_eq!(report.outcome, CycleOutcome::Failed);
-    assert_eq!(report.reason, "apply: fake actuator: Internal: patch failed");
+    assert_eq!(
+        report.reason,
+        "apply: fake actuator: Internal: patch failed"
+    );
     assert_eq!(report.solution, Some(decision()));
 }
 
@@ -338,6 +345,40 @@ async fn bad_data_with_no_earlier_data_fails_before_collecting() {
     let asked = s.ports.asked.clone();
     let report = run(&mut s, &mut Data::default(), 1, false).await;
     assert_eq!(report.outcome, CycleOutcome::Failed);
-    assert!(report.reason.starts_with("load data: "), "{}", report.reason);
+    assert!(
+        report.reason.starts_with("load data: "),
+        "{}",
+        report.reason
+    );
     assert_eq!(asked.lock().unwrap().collect, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_failure_is_typed_and_reads_as_before() {
+    let peer = || "optimizer at http://127.0.0.1:3302".to_owned();
+    let deadline = Duration::from_secs(10);
+    let hung = std::future::pending::<Result<(), PortError>>();
+    let err = stage(Stage::Optimize, peer(), deadline, hung)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        &err,
+        CycleError { stage: Stage::Optimize, failure: Failure::Deadline { after, .. } }
+            if *after == deadline
+    ));
+    assert_eq!(
+        err.to_string(),
+        "optimize: optimizer at http://127.0.0.1:3302: no answer within 10s"
+    );
+    let refused = async { Err::<(), _>(PortError("Unavailable: tcp connect error".into())) };
+    let err = stage(Stage::Apply, peer(), deadline, refused)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.failure, Failure::Port { source, .. } if source.0.starts_with("Unavailable"))
+    );
+    assert_eq!(
+        err.to_string(),
+        "apply: optimizer at http://127.0.0.1:3302: Unavailable: tcp connect error"
+    );
 }

@@ -44,7 +44,10 @@ async fn data_from_configmaps() {
         namespace: "inferno".into(),
     };
     let mut data = Data::default();
-    let err = refresh(&source, &mut data, true).await.unwrap_err();
+    let err = refresh(&source, &mut data, true)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("configmap inferno/inferno-static-data not found"),
         "{err}"
@@ -103,7 +106,10 @@ async fn data_from_configmaps() {
     )
     .await
     .unwrap();
-    let err = refresh(&source, &mut data, false).await.unwrap_err();
+    let err = refresh(&source, &mut data, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("configmap inferno/inferno-dynamic-data key capacity-data.json")
             && err.contains("count"),

@@ -148,7 +148,8 @@ async fn a_bad_service_url_is_named() {
         },
         None,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("actuator URL \"not a url\": "), "{err}");
 }
 
@@ -321,12 +322,12 @@ fn the_token_file_is_read_and_its_errors_named() {
     let credential = parse(&file).unwrap().unwrap();
     assert!(credential.accepts(format!("Bearer {TOKEN}").as_bytes()));
     std::fs::write(&file, "short").unwrap();
-    let err = parse(&file).unwrap_err();
+    let err = parse(&file).unwrap_err().to_string();
     assert!(
         err.starts_with("--auth-token-file: ") && err.contains(&file.display().to_string()),
         "{err}"
     );
-    let err = parse(&dir.join("missing")).unwrap_err();
+    let err = parse(&dir.join("missing")).unwrap_err().to_string();
     assert!(err.contains("missing"), "{err}");
     assert!(Args::try_parse_from(["inferno-controller"])
         .unwrap()

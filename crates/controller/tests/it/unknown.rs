@@ -175,7 +175,10 @@ async fn unknown_fields_of_configmaps_name_the_configmap_key() {
     )
     .await
     .unwrap();
-    let err = refresh(&source, &mut data, false).await.unwrap_err();
+    let err = refresh(&source, &mut data, false)
+        .await
+        .unwrap_err()
+        .to_string();
     let label = format!("configmap inferno/{DYNAMIC_CONFIGMAP} key {CAPACITY_FILE}");
     assert!(
         err.starts_with("invalid data: 1 error(s), 2 warning(s)\n"),

@@ -4,26 +4,21 @@
 use crate::support::{get, init_logs, post, samples, TempDir};
 use clap::Parser;
 use inferno_emulator::cli::{self, Args};
+use inferno_testkit::{process, wait};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn read_ports(path: &Path, deadline: Duration) -> Value {
-    let start = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "no ports file after {deadline:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// The ports file, once written whole (it ends with a newline).
+async fn read_ports(path: &Path, limit: Duration) -> Value {
+    wait::until_sync("the ports file", limit, || {
+        let text = std::fs::read_to_string(path).ok()?;
+        text.ends_with('\n')
+            .then(|| serde_json::from_str(&text).unwrap())
+    })
+    .await
 }
 
 fn addr(ports: &Value, name: &str) -> SocketAddr {
@@ -37,14 +32,14 @@ fn addr(ports: &Value, name: &str) -> SocketAddr {
 async fn run_hosts_servers_from_a_file_and_flags_until_shutdown() {
     init_logs();
     let dir = TempDir::new("cli");
-    let servers = dir.0.join("servers.json");
+    let servers = dir.path().join("servers.json");
     std::fs::write(
         &servers,
         r#"[{"name": "from-file", "model": "granite_13b", "accelerator": "L4",
              "timeScale": 20, "load": {"rate": 5, "inTokens": "10..20", "outTokens": 4}}]"#,
     )
     .unwrap();
-    let ports = dir.0.join("ports.json");
+    let ports = dir.path().join("ports.json");
     let args = Args::try_parse_from([
         "inferno-vllm-emulator",
         "--model-data",
@@ -61,11 +56,7 @@ async fn run_hosts_servers_from_a_file_and_flags_until_shutdown() {
     let task = tokio::spawn(cli::run(args, async move {
         let _ = stopped.await;
     }));
-    let ports_path = ports.clone();
-    let ports =
-        tokio::task::spawn_blocking(move || read_ports(&ports_path, Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let ports = read_ports(&ports, Duration::from_secs(10)).await;
     let file = addr(&ports, "from-file");
     let flagged = addr(&ports, "flagged");
     let state = get(flagged, "/emulator/state").await.json();
@@ -98,7 +89,7 @@ async fn run_hosts_servers_from_a_file_and_flags_until_shutdown() {
 #[tokio::test]
 async fn run_reports_bad_configuration() {
     let dir = TempDir::new("cli-bad");
-    let bad = dir.0.join("bad.json");
+    let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"[{"name": "x", "modle": "typo"}]"#).unwrap();
     let cases: [(&[&str], &str); 3] = [
         (
@@ -120,68 +111,45 @@ async fn run_reports_bad_configuration() {
     }
 }
 
-#[test]
-fn binary_serves_until_sigterm() {
+#[tokio::test]
+async fn binary_serves_until_sigterm() {
     let dir = TempDir::new("bin");
-    let ports = dir.0.join("ports.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferno-vllm-emulator"))
-        .args([
-            "--alpha",
-            "5",
-            "--beta",
-            "0.01",
-            "--time-scale",
-            "10",
-            "--name",
-            "solo",
-        ])
-        .arg("--ports-file")
-        .arg(&ports)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let result = std::panic::catch_unwind(|| {
-        let ports = read_ports(&ports, Duration::from_secs(20));
-        let solo = addr(&ports, "solo");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            assert_eq!(get(solo, "/health").await.status, 200);
-            let v = post(
-                solo,
-                "/v1/completions",
-                r#"{"prompt":"a b c","max_tokens":3}"#,
-            )
-            .await
-            .json();
-            assert_eq!(v["usage"]["total_tokens"], 6);
-        });
-    });
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("no exit within 10 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ports = dir.path().join("ports.json");
+    // Killed on drop: a failed check leaves no server behind.
+    let mut child = process::Guard(
+        Command::new(env!("CARGO_BIN_EXE_inferno-vllm-emulator"))
+            .args([
+                "--alpha",
+                "5",
+                "--beta",
+                "0.01",
+                "--time-scale",
+                "10",
+                "--name",
+                "solo",
+            ])
+            .arg("--ports-file")
+            .arg(&ports)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let ports = read_ports(&ports, Duration::from_secs(20)).await;
+    let solo = addr(&ports, "solo");
+    assert_eq!(get(solo, "/health").await.status, 200);
+    let v = post(
+        solo,
+        "/v1/completions",
+        r#"{"prompt":"a b c","max_tokens":3}"#,
+    )
+    .await
+    .json();
+    assert_eq!(v["usage"]["total_tokens"], 6);
+    let status = process::terminate(&mut child, Duration::from_secs(10)).await;
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
     assert!(status.success(), "{status}: {log}");
     assert!(log.contains("emulated vLLM server listening"), "{log}");
     assert!(log.contains("SIGTERM received"), "{log}");

@@ -4,10 +4,10 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use inferno_testkit::wait;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The namespace of the samples.
 pub(crate) const NS: &str = "infer";
@@ -130,25 +130,9 @@ impl Cluster {
     }
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, failing after `limit`.
-pub(crate) async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits until every managed Deployment has as many ready pods as replicas.
 pub(crate) async fn settle(c: &Cluster) {
-    eventually("pods ready", Duration::from_secs(15), || async {
+    wait::until("pods ready", Duration::from_secs(15), || async {
         for name in c.names().await {
             let want = c
                 .deployments()

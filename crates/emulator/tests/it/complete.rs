@@ -1,7 +1,7 @@
 //! In-process requests through `ServerHandle::complete`: the same timings as HTTP and as the
 //! iteration model, the in-flight count, refusals and cut-offs, and `drain`.
 
-use crate::cluster::eventually;
+use inferno_testkit::wait;
 use crate::http::spec;
 use crate::support::{init_logs, post};
 use inferno_emulator::{Error, Host, LoadSpec, PerfParms, ServerSpec, TokenDist};
@@ -106,7 +106,7 @@ async fn in_flight_counts_outside_requests_until_they_are_answered() {
         let h = h.clone();
         tokio::spawn(async move { h.complete(1, 1000).await })
     };
-    eventually("the first request runs", WAIT, || async {
+    wait::until("the first request runs", WAIT, || async {
         (h.snapshot().running == 1).then_some(())
     })
     .await;
@@ -124,7 +124,7 @@ async fn in_flight_counts_outside_requests_until_they_are_answered() {
         )
         .await
     });
-    let s = eventually("four in flight, three waiting", WAIT, || async {
+    let s = wait::until("four in flight, three waiting", WAIT, || async {
         let s = h.snapshot();
         (h.in_flight() == 4 && s.waiting == 3).then_some(s)
     })
@@ -163,7 +163,7 @@ async fn in_flight_counts_outside_requests_until_they_are_answered() {
         seed: 2,
     })
     .unwrap();
-    eventually("internal requests running", WAIT, || async {
+    wait::until("internal requests running", WAIT, || async {
         let s = h.snapshot();
         assert_eq!(h.in_flight(), 0, "{s:?}");
         (s.running > 0 && s.requests > 10).then_some(())
@@ -214,7 +214,7 @@ async fn refusals_and_cut_offs_are_told_apart() {
         let h = h.clone();
         tokio::spawn(async move { h.complete(10, 500).await })
     };
-    eventually("the request runs", WAIT, || async {
+    wait::until("the request runs", WAIT, || async {
         (h.in_flight() == 1 && h.snapshot().running == 1).then_some(())
     })
     .await;
@@ -248,7 +248,7 @@ async fn a_request_that_no_longer_fits_after_a_smaller_batch_cap_is_refused() {
         let h = h.clone();
         tokio::spawn(async move { h.complete(20_000, 1000).await })
     };
-    eventually("the request runs", WAIT, || async {
+    wait::until("the request runs", WAIT, || async {
         (h.snapshot().running == 1).then_some(())
     })
     .await;

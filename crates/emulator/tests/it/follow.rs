@@ -1,7 +1,8 @@
 //! Follow mode against kubesim: one server per ready pod, the targets file, scaling, allocation
 //! and load labels followed by the running servers, and the `follow` subcommand of the binary.
 
-use crate::cluster::{cluster, cluster_with, eventually, settle, Cluster, NS};
+use crate::cluster::{cluster, cluster_with, settle, Cluster, NS};
+use inferno_testkit::{process, wait};
 use crate::support::{get, init_logs, samples, TempDir};
 use inferno_emulator::follow::{FollowConfig, Follower, FALLBACK_PERF};
 use inferno_emulator::{labels, Catalog, Error, Host, PerfParms, ServerHandle};
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -65,7 +66,7 @@ async fn ready(c: &Cluster) -> BTreeMap<String, String> {
 /// Waits until the targets file lists exactly the ready pods of the API (and the host runs a
 /// server for each), and returns the entries.
 async fn synced(c: &Cluster, host: &Host, path: &Path, expect_pods: usize) -> Vec<Entry> {
-    eventually("targets file matches the ready pods", WAIT, || async {
+    wait::until("targets file matches the ready pods", WAIT, || async {
         let want = ready(c).await;
         let got = read_targets(path);
         let listed: BTreeMap<String, String> = got
@@ -106,7 +107,7 @@ async fn fixture(tag: &str, drive: bool) -> Fixture {
 async fn fixture_on(c: Cluster, tag: &str, drive: bool) -> Fixture {
     init_logs();
     let dir = TempDir::new(tag);
-    let targets = dir.0.join("targets.json");
+    let targets = dir.path().join("targets.json");
     // 10x: a driven request of ~1000 tokens lasts 2-3 s of wall time, so a scaled-down pod
     // drains quickly.
     let config = FollowConfig {
@@ -266,7 +267,7 @@ async fn allocation_and_load_labels_are_followed() {
     // maxbatchsize.
     f.c.set_labels(&name, &[(labels::MAX_BATCH, Some("3"))])
         .await;
-    eventually(
+    wait::until(
         "batch 3",
         WAIT,
         all(Box::new(|s| s.allocation().max_batch_size == 3)),
@@ -277,7 +278,7 @@ async fn allocation_and_load_labels_are_followed() {
     f.c.set_labels(&name, &[(labels::ACCELERATOR, Some("A100"))])
         .await;
     let a100 = cat.perf(&model, "A100").unwrap();
-    eventually(
+    wait::until(
         "A100",
         WAIT,
         all(Box::new(move |s| {
@@ -290,7 +291,7 @@ async fn allocation_and_load_labels_are_followed() {
     // No maxbatchsize label: the catalog row's batch size.
     f.c.set_labels(&name, &[(labels::MAX_BATCH, None)]).await;
     let a100_batch = cat.get(&model, "A100").unwrap().max_batch_size as u32;
-    eventually(
+    wait::until(
         "catalog batch",
         WAIT,
         all(Box::new(move |s| {
@@ -303,7 +304,7 @@ async fn allocation_and_load_labels_are_followed() {
     f.c.set_labels(&name, &[(labels::ACCELERATOR, Some("NOPE"))])
         .await;
     let first = cat.first_of_model(&model).unwrap().clone();
-    eventually(
+    wait::until(
         "first row",
         WAIT,
         all(Box::new(move |s| {
@@ -327,7 +328,7 @@ async fn allocation_and_load_labels_are_followed() {
         ],
     )
     .await;
-    eventually(
+    wait::until(
         "new load",
         WAIT,
         all(Box::new(move |s| {
@@ -340,7 +341,7 @@ async fn allocation_and_load_labels_are_followed() {
     )
     .await;
     f.c.set_labels(&name, &[(labels::LOAD_RPM, None)]).await;
-    eventually("no load", WAIT, all(Box::new(|s| s.load().is_none()))).await;
+    wait::until("no load", WAIT, all(Box::new(|s| s.load().is_none()))).await;
 
     // Every change was applied in place: same servers, same ports.
     let now: Vec<u16> = pods.iter().map(|p| server(host, p).port()).collect();
@@ -351,7 +352,7 @@ async fn allocation_and_load_labels_are_followed() {
     // default parameters.
     f.c.set_labels(&name, &[(labels::MODEL, Some("unknown_model"))])
         .await;
-    eventually(
+    wait::until(
         "new model",
         WAIT,
         all(Box::new(|s| {
@@ -359,7 +360,7 @@ async fn allocation_and_load_labels_are_followed() {
         })),
     )
     .await;
-    eventually("targets show the model", WAIT, || {
+    wait::until("targets show the model", WAIT, || {
         let entries = read_targets(&f.targets);
         let ok = servers_of(&entries, &name).count() == pods.len()
             && servers_of(&entries, &name).all(|e| e.model == "unknown_model");
@@ -370,7 +371,7 @@ async fn allocation_and_load_labels_are_followed() {
     // An unmanaged Deployment's servers stop.
     f.c.set_labels(&name, &[(labels::MANAGED, Some("false"))])
         .await;
-    eventually("unmanaged", WAIT, || {
+    wait::until("unmanaged", WAIT, || {
         let ok = pods
             .iter()
             .all(|p| host.server(&format!("{NS}/{p}")).is_none())
@@ -446,7 +447,7 @@ async fn terminate_busy(
             pending.push((p.clone(), task));
         }
     }
-    eventually("requests in flight", WAIT, || async {
+    wait::until("requests in flight", WAIT, || async {
         let n = pods
             .iter()
             .map(|p| server(host, p).in_flight())
@@ -455,7 +456,7 @@ async fn terminate_busy(
     })
     .await;
     f.c.scale(deployment, 0).await;
-    eventually("terminating pods still serving", WAIT, || async {
+    wait::until("terminating pods still serving", WAIT, || async {
         let listed = pods_of(&f.c, deployment).await;
         let targets = read_targets(&f.targets);
         let ok = pods.iter().all(|p| {
@@ -492,7 +493,7 @@ async fn a_terminating_pod_drains_then_the_follower_removes_it() {
     }
     // Then the server stops, its target goes and the pod is removed, long before its grace
     // period of a day would end.
-    eventually("drained pods removed", WAIT, || async {
+    wait::until("drained pods removed", WAIT, || async {
         let gone = pods_of(&f.c, &small).await.is_empty();
         let servers = host
             .servers()
@@ -553,13 +554,13 @@ async fn terminating_pods_without_a_server_are_removed() {
             .unwrap();
     }
     c.scale(&small, 0).await;
-    eventually("terminating pods", WAIT, || async {
+    wait::until("terminating pods", WAIT, || async {
         let pods = pods_of(&c, &small).await;
         (!pods.is_empty() && pods.values().all(|t| *t)).then_some(())
     })
     .await;
     let f = fixture_on(c, "follow-orphans", false).await;
-    eventually("terminating pods removed", WAIT, || async {
+    wait::until("terminating pods removed", WAIT, || async {
         pods_of(&f.c, &small).await.is_empty().then_some(())
     })
     .await;
@@ -583,7 +584,7 @@ async fn without_graceful_termination_a_deleted_pod_stops_its_server_at_once() {
         let s = server(host, &p);
         pending.push(tokio::spawn(async move { s.complete(10, 50_000).await }));
     }
-    eventually("requests in flight", WAIT, || async {
+    wait::until("requests in flight", WAIT, || async {
         let n: u64 = host.servers().iter().map(ServerHandle::in_flight).sum();
         (n == pending.len() as u64).then_some(())
     })
@@ -604,9 +605,9 @@ async fn binary_follow_subcommand() {
     init_logs();
     let c = cluster().await;
     let dir = TempDir::new("follow-bin");
-    let kubeconfig = dir.0.join("kubeconfig");
+    let kubeconfig = dir.path().join("kubeconfig");
     c.sim.write_kubeconfig(&kubeconfig).unwrap();
-    let targets = dir.0.join("targets.json");
+    let targets = dir.path().join("targets.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_inferno-vllm-emulator"))
         .arg("follow")
         .arg("--model-data")
@@ -630,39 +631,19 @@ async fn binary_follow_subcommand() {
         .unwrap();
     settle(&c).await;
     let expected = ready(&c).await.len();
-    let waited = tokio::time::timeout(WAIT, async {
-        loop {
-            let entries = read_targets(&targets);
-            if entries.len() == expected && expected > 0 {
-                return entries;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let waited = wait::within_sync(WAIT, || {
+        let entries = read_targets(&targets);
+        (entries.len() == expected && expected > 0).then_some(entries)
     })
     .await;
     let healthy = match &waited {
-        Ok(entries) => get(entries[0].addr, "/health").await.status == 200,
-        Err(_) => false,
+        Some(entries) => get(entries[0].addr, "/health").await.status == 200,
+        None => false,
     };
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("no exit within 10 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = process::terminate(&mut child, Duration::from_secs(10)).await;
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
-    assert!(waited.is_ok(), "no {expected} targets: {log}");
+    assert!(waited.is_some(), "no {expected} targets: {log}");
     assert!(healthy, "{log}");
     assert!(status.success(), "{status}: {log}");
     assert!(log.contains("pod ready: server started"), "{log}");

@@ -1,7 +1,7 @@
 //! The host registry: servers added and removed at run time, duplicate names, stopping with
 //! requests in flight, runtime allocation changes through the handle with a catalog.
 
-use crate::cluster::eventually;
+use inferno_testkit::wait;
 use crate::http::spec;
 use crate::support::{get, init_logs, post, request, samples};
 use inferno_emulator::{Catalog, Error, Host, LoadSpec, ServerSpec, TokenDist};
@@ -98,7 +98,7 @@ async fn stopping_answers_requests_in_flight_with_503() {
         )
         .await
     });
-    eventually("the request is running", Duration::from_secs(5), || async {
+    wait::until("the request is running", Duration::from_secs(5), || async {
         (h.snapshot().running == 1).then_some(())
     })
     .await;
@@ -166,7 +166,7 @@ async fn allocation_follows_the_catalog_at_run_time() {
         seed: 1,
     })
     .unwrap();
-    let s = eventually(
+    let s = wait::until(
         "a queue behind the cap of 1",
         Duration::from_secs(10),
         || async {
@@ -201,7 +201,7 @@ async fn kv_cache_pressure_preempts() {
         })
         .await
         .unwrap();
-    let s = eventually("a preemption", Duration::from_secs(10), || async {
+    let s = wait::until("a preemption", Duration::from_secs(10), || async {
         let s = h.snapshot();
         (s.preemptions > 0 && s.requests > 0).then_some(s)
     })

@@ -1,7 +1,7 @@
 //! The HTTP API of one emulated server over loopback: completions, models, health, metrics,
 //! error shapes, the control endpoints.
 
-use crate::cluster::eventually;
+use inferno_testkit::wait;
 use crate::support::{get, init_logs, post, put, request};
 use inferno_emulator::{Host, PerfParms, ServerSpec};
 use serde_json::{json, Value};
@@ -292,7 +292,7 @@ async fn control_endpoints_change_allocation_and_load() {
     assert_eq!(r.status, 400);
     // 50/s emulated at 10x: about 100 requests in 0.2 s of wall time.
     let wait = std::time::Duration::from_secs(10);
-    eventually("50 requests served", wait, || async {
+    wait::until("50 requests served", wait, || async {
         (h.snapshot().requests > 50).then_some(())
     })
     .await;
@@ -301,14 +301,19 @@ async fn control_endpoints_change_allocation_and_load() {
         .unwrap();
     assert_eq!(r.status, 200);
     assert!(h.load().is_none());
-    let s = eventually("the server drained", wait, || async {
+    let s = wait::until("the server drained", wait, || async {
         let s = h.snapshot();
         (s.running + s.waiting == 0).then_some(s)
     })
     .await;
     let stopped = s.requests;
     // An absence can only be waited for: a later arrival would show up as a higher count.
+    // On the paused clock the 100 ms (1 s emulated, ~50 arrivals of a load still running) pass
+    // at once, every timer of the server's tasks firing in order; the clock runs again for the
+    // HTTP that follows.
+    tokio::time::pause();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::resume();
     assert_eq!(
         h.snapshot().requests,
         stopped,

@@ -388,10 +388,10 @@ async fn binary_once_with_flags_and_env() {
     init_logs();
     let c = cluster().await;
     let dir = TempDir::new("load-bin");
-    let kubeconfig = dir.0.join("kubeconfig");
+    let kubeconfig = dir.path().join("kubeconfig");
     c.sim.write_kubeconfig(&kubeconfig).unwrap();
     let start = all_labels(&c).await;
-    let phases = dir.0.join("phases.yaml");
+    let phases = dir.path().join("phases.yaml");
     std::fs::write(&phases, "- {duration: 0, ratio: 2.0}\n").unwrap();
     let bin = env!("CARGO_BIN_EXE_inferno-load-emulator");
     let out = tokio::task::spawn_blocking({

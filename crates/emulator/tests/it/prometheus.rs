@@ -13,152 +13,18 @@
 //! request) equal the emulators' own sums and counts exactly; the throughput query, taken over
 //! a 10 s window during the load, is compared with the emulators' own counter slope.
 
-use crate::support::{encode, get, init_logs, post, TempDir};
+use crate::support::{init_logs, post};
 use inferno_emulator::{Host, LoadSpec, PerfParms, ServerHandle, ServerSpec, Snapshot, TokenDist};
+use inferno_testkit::prometheus::Prometheus;
+use inferno_testkit::wait;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-fn prometheus_binary() -> Option<PathBuf> {
-    let works = |p: &PathBuf| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if let Some(p) = std::env::var_os("PROMETHEUS").map(PathBuf::from) {
-        return works(&p).then_some(p);
-    }
-    ["prometheus", "/usr/bin/prometheus"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(works)
-}
-
-fn require_prometheus() -> Option<PathBuf> {
-    let found = prometheus_binary();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "prometheus is required in CI: `make test` installs it (apt-get install -y prometheus)"
-        );
-        eprintln!("SKIPPED: prometheus not found; `make test` installs it (Debian package)");
-    }
-    found
-}
-
-/// A Prometheus process with its own config and storage; killed on drop.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    _dir: TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-/// Starts Prometheus scraping `targets` (address, pod label) every second.
-async fn start_prometheus(bin: &PathBuf, targets: &[(SocketAddr, &str)]) -> Prometheus {
-    let mut config = String::from(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: emulator\n    static_configs:\n",
-    );
-    for (addr, pod) in targets {
-        config.push_str(&format!(
-            "      - targets: ['{addr}']\n        labels: {{namespace: infer, pod: {pod}}}\n"
-        ));
-    }
-    // The port is free when picked; another process may take it before Prometheus binds, so
-    // a Prometheus that exits early is retried on a new port.
-    for _attempt in 0..3 {
-        let dir = TempDir::new("prometheus");
-        let config_path = dir.0.join("prometheus.yml");
-        std::fs::write(&config_path, &config).unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--storage.tsdb.retention.time=1h")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
-        let mut prom = Prometheus {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if prom.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if let Ok(r) = crate::support::request(addr, "GET", "/-/ready", None).await {
-                if r.status == 200 {
-                    return prom;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = prom.child.kill();
-    }
-    panic!("prometheus did not become ready");
-}
-
-/// One instant-vector result: the labels and the value.
-type Sample = (HashMap<String, String>, f64);
-
-async fn query(prom: SocketAddr, promql: &str, at: Option<f64>) -> Vec<Sample> {
-    let mut path = format!("/api/v1/query?query={}", encode(promql));
-    if let Some(t) = at {
-        path.push_str(&format!("&time={t:.3}"));
-    }
-    let r = get(prom, &path).await;
-    assert_eq!(r.status, 200, "{promql}: {}", r.body);
-    let v = r.json();
-    assert_eq!(v["status"], "success", "{promql}: {v}");
-    assert_eq!(v["data"]["resultType"], "vector", "{promql}: {v}");
-    v["data"]["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let labels = s["metric"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect();
-            let value: f64 = s["value"][1].as_str().unwrap().parse().unwrap();
-            (labels, value)
-        })
-        .collect()
-}
-
 /// Values by `pod` label.
-async fn by_pod(prom: SocketAddr, promql: &str, at: Option<f64>) -> HashMap<String, f64> {
-    query(prom, promql, at)
+async fn by_pod(prom: &Prometheus, promql: &str, at: Option<f64>) -> HashMap<String, f64> {
+    prom.query(promql, at)
         .await
         .into_iter()
         .map(|(labels, v)| (labels.get("pod").cloned().unwrap_or_default(), v))
@@ -201,7 +67,7 @@ fn close(measured: f64, expected: f64, tol: f64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_two_servers_and_the_spec_queries_match() {
     init_logs();
-    let Some(bin) = require_prometheus() else {
+    let Some(bin) = inferno_testkit::tools::prometheus() else {
         return;
     };
     tokio::time::timeout(Duration::from_secs(120), scenario(bin))
@@ -239,24 +105,23 @@ async fn scenario(bin: PathBuf) {
         .unwrap();
     let pods = ["srv-a-0", "srv-b-0"];
     let handles: [&ServerHandle; 2] = [&a, &b];
-    let prom = start_prometheus(&bin, &[(a.addr(), pods[0]), (b.addr(), pods[1])]).await;
-    let p = prom.addr;
+    let prom = Prometheus::start(
+        &bin,
+        "emulator",
+        "infer",
+        &[(a.addr(), pods[0]), (b.addr(), pods[1])],
+    )
+    .await;
+    let p = &prom;
     let s = format!("namespace=\"infer\",pod=~\"{}|{}\"", pods[0], pods[1]);
 
     // The zero counters of both servers are scraped before any load.
-    let start = Instant::now();
-    loop {
+    let zeros = wait::until("both targets scraped", Duration::from_secs(20), || async {
         let v = by_pod(p, &format!("vllm:request_success_total{{{s}}}"), None).await;
-        if v.len() == 2 {
-            assert!(v.values().all(|x| *x == 0.0), "{v:?}");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "targets never scraped"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (v.len() == 2).then_some(v)
+    })
+    .await;
+    assert!(zeros.values().all(|x| *x == 0.0), "{zeros:?}");
     let up = by_pod(p, "up{job=\"emulator\"}", None).await;
     assert_eq!(up.get(pods[0]), Some(&1.0));
     assert_eq!(up.get(pods[1]), Some(&1.0));
@@ -311,9 +176,14 @@ async fn scenario(bin: PathBuf) {
             s.emulated_ms - first[i].emulated_ms,
         );
     }
-    // Evaluate the load-time queries half a second ago: scrapes up to then are stored.
+    // Evaluate the load-time queries half a second ago, once every scrape up to then is
+    // stored: a target's scrapes are stored in order, so a later one for each says so.
     let t_load = unix_now() - 0.5;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait::until("a scrape after the load", Duration::from_secs(10), || async {
+        let last = by_pod(p, "timestamp(up{job=\"emulator\"})", None).await;
+        (last.len() == 2 && last.values().all(|t| *t > t_load)).then_some(())
+    })
+    .await;
 
     // Throughput (RPM) per pod over a 10 s window, against the emulators' counter slope.
     let rpm = by_pod(
@@ -356,34 +226,30 @@ async fn scenario(bin: PathBuf) {
     for h in handles {
         h.stop_load().unwrap();
     }
-    let start = Instant::now();
-    while handles
-        .iter()
-        .any(|h| h.snapshot().running + h.snapshot().waiting > 0)
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "servers never drained"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let last: Vec<Snapshot> = handles.iter().map(|h| h.snapshot()).collect();
-    let start = Instant::now();
-    loop {
-        let v = by_pod(p, &format!("vllm:request_success_total{{{s}}}"), None).await;
-        if pods
+    wait::until_sync("servers drained", Duration::from_secs(10), || {
+        let busy = handles
             .iter()
+            .any(|h| h.snapshot().running + h.snapshot().waiting > 0);
+        (!busy).then_some(())
+    })
+    .await;
+    let last: Vec<Snapshot> = handles.iter().map(|h| h.snapshot()).collect();
+    let final_counters = format!("vllm:request_success_total{{{s}}}");
+    let stored = |v: &HashMap<String, f64>| {
+        pods.iter()
             .zip(&last)
             .all(|(pod, snap)| v.get(*pod) == Some(&(snap.requests as f64)))
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
+    };
+    let reached = wait::within(Duration::from_secs(10), || async {
+        stored(&by_pod(p, &final_counters, None).await).then_some(())
+    })
+    .await;
+    if reached.is_none() {
+        let v = by_pod(p, &final_counters, None).await;
+        panic!(
             "Prometheus {v:?} never reached {:?}",
             last.iter().map(|s| s.requests).collect::<Vec<_>>()
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A window that holds every sample since the zero counters, however slow this run was (the
     // spec's default is 1m; a longer window changes nothing for a ratio of two rates).
@@ -456,7 +322,7 @@ async fn scenario(bin: PathBuf) {
             last.iter().map(|s| s.generation_tokens).sum::<u64>(),
         ),
     ] {
-        let got = query(p, &total(counter), None).await;
+        let got = p.query(&total(counter), None).await;
         assert_eq!(got.len(), 1);
         let want = served as f64 / requests as f64;
         eprintln!(
@@ -476,7 +342,7 @@ async fn scenario(bin: PathBuf) {
         "vllm:kv_cache_usage_perc",
         "vllm:num_preemptions_total",
     ] {
-        let got = query(p, &format!("{metric}{{{s}}}"), None).await;
+        let got = p.query(&format!("{metric}{{{s}}}"), None).await;
         assert_eq!(got.len(), 2, "{metric}: {got:?}");
         let models: Vec<&str> = got.iter().map(|(l, _)| l["model_name"].as_str()).collect();
         assert!(

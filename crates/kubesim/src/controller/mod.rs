@@ -273,8 +273,10 @@ impl Controller {
     fn expire_events(&self) {
         let cutoff = meta::now_secs() - EVENT_TTL_SECS;
         for e in self.list(&EVENTS) {
-            let last = e["lastTimestamp"]
+            // A repeated Event (a series) was last seen at its last observation.
+            let last = e["series"]["lastObservedTime"]
                 .as_str()
+                .or(e["lastTimestamp"].as_str())
                 .or(e["eventTime"].as_str())
                 .unwrap_or(meta::meta_str(&e, "creationTimestamp"));
             if meta::parse_rfc3339(last).is_some_and(|t| t < cutoff) {
@@ -345,6 +347,14 @@ mod tests {
                             "reason": "R", "lastTimestamp": t});
             store.create(&EVENTS, "default", ev, false).unwrap();
         }
+        // A series first seen long ago but observed again recently is kept.
+        let (old, recent) = (
+            meta::rfc3339(meta::now_secs() - 7200),
+            meta::rfc3339(meta::now_secs() - 10),
+        );
+        let series = json!({"metadata": {"name": "series"}, "involvedObject": {"kind": "Pod"},
+            "reason": "R", "eventTime": old, "series": {"count": 2, "lastObservedTime": recent}});
+        store.create(&EVENTS, "default", series, false).unwrap();
         c.reconcile();
         assert!(
             store.get(&EVENTS, "default", "old").is_ok(),
@@ -354,6 +364,7 @@ mod tests {
         c.reconcile();
         assert!(store.get(&EVENTS, "default", "old").is_err());
         assert!(store.get(&EVENTS, "default", "new").is_ok());
+        assert!(store.get(&EVENTS, "default", "series").is_ok());
     }
 
     #[test]

@@ -107,7 +107,12 @@ impl Inner {
     /// The objects in namespace `ns`.
     fn contents(&self, ns: &str) -> Vec<(&'static ResourceType, String)> {
         let mut out = Vec::new();
-        for rt in resource::ALL.iter().copied().filter(|r| r.namespaced) {
+        // Each stored type once (a second version of a type holds nothing of its own).
+        let stored = resource::ALL
+            .iter()
+            .copied()
+            .filter(|r| r.namespaced && std::ptr::eq(resource::storage(r), *r));
+        for rt in stored {
             if let Some(objects) = self.objects.get(&key(rt)) {
                 out.extend(
                     objects

@@ -11,6 +11,7 @@ mod graceful;
 pub(crate) use graceful::is_terminating;
 
 use crate::error::ApiError;
+use crate::events_v1 as view;
 use crate::meta;
 use crate::patch::{self, PatchType};
 use crate::resource::{self, ResourceType, NAMESPACES, PODS};
@@ -126,7 +127,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Where objects of `rt` are kept: types served in two versions share one map.
 fn key(rt: &'static ResourceType) -> (&'static str, &'static str) {
+    let rt = resource::storage(rt);
     (rt.group, rt.plural)
 }
 
@@ -212,12 +215,7 @@ impl Store {
         name: &str,
     ) -> Result<Arc<Value>, ApiError> {
         let inner = self.lock();
-        inner
-            .objects
-            .get(&key(rt))
-            .and_then(|m| m.get(&(scope_ns(rt, ns).to_string(), name.to_string())))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(rt, name))
+        inner.get(rt, ns, name).map(|o| view::read(rt, o))
     }
 
     /// The objects of a type, in one namespace or (with `None`) all, that match both
@@ -236,9 +234,8 @@ impl Store {
                 let ns = ns.filter(|_| rt.namespaced);
                 m.iter()
                     .filter(|((o_ns, _), _)| ns.is_none_or(|n| n == o_ns))
-                    .map(|(_, v)| v)
+                    .map(|(_, v)| view::read(rt, v.clone()))
                     .filter(|v| labels.matches(meta::labels(v)) && fields.matches(v))
-                    .cloned()
                     .collect()
             }
         };
@@ -255,11 +252,12 @@ impl Store {
         obj: Value,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
+        let obj = view::write(rt, ns, obj, None)?;
         let mut inner = self.lock();
         let out = inner.create(rt, ns, obj, dry_run)?;
         drop(inner);
         self.notify();
-        Ok((*out).clone())
+        Ok((*view::read(rt, out)).clone())
     }
 
     /// Replaces an object (PUT). A non-empty `metadata.resourceVersion` must equal the stored
@@ -275,10 +273,11 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let old = inner.get(rt, ns, name)?;
+        let obj = view::write(rt, ns, obj, Some(&old))?;
         let out = inner.commit(rt, ns, name, &old, obj, sub, dry_run)?;
         drop(inner);
         self.notify();
-        Ok((*out).clone())
+        Ok((*view::read(rt, out)).clone())
     }
 
     /// Changes an object atomically with `f`, then writes it as [`Store::update`] does (so a
@@ -294,12 +293,13 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let old = inner.get(rt, ns, name)?;
-        let mut new = (*old).clone();
+        let mut new = (*view::read(rt, old.clone())).clone();
         f(&mut new)?;
+        let new = view::write(rt, ns, new, Some(&old))?;
         let out = inner.commit(rt, ns, name, &old, new, sub, dry_run)?;
         drop(inner);
         self.notify();
-        Ok((*out).clone())
+        Ok((*view::read(rt, out)).clone())
     }
 
     /// Applies a patch of the given type. Server-side apply creates the object when missing.
@@ -325,19 +325,22 @@ impl Store {
                 if meta::name(&obj) != name {
                     return Err(e);
                 }
+                let obj = view::write(rt, ns, obj, None)?;
                 let out = inner.create(rt, ns, obj, dry_run)?;
                 drop(inner);
                 self.notify();
-                return Ok((*out).clone());
+                return Ok((*view::read(rt, out)).clone());
             }
             Err(e) => return Err(e),
         };
-        let mut new = (*old).clone();
+        // A patch applies to the object as the request's version shows it.
+        let mut new = (*view::read(rt, old.clone())).clone();
         apply_patch(&mut new, kind, body)?;
+        let new = view::write(rt, ns, new, Some(&old))?;
         let out = inner.commit(rt, ns, name, &old, new, sub, dry_run)?;
         drop(inner);
         self.notify();
-        Ok((*out).clone())
+        Ok((*view::read(rt, out)).clone())
     }
 
     /// Deletes an object and (unless orphaning) its dependents; returns its last state. With
@@ -362,12 +365,12 @@ impl Store {
             return Err(ApiError::conflict(rt, name));
         }
         if opts.dry_run {
-            return Ok((*old).clone());
+            return Ok((*view::read(rt, old)).clone());
         }
         let out = inner.delete(rt, ns, name, opts.grace_period_seconds, opts.propagation);
         drop(inner);
         self.notify();
-        Ok(out)
+        Ok(view::read_value(rt, out))
     }
 
     /// Deletes every object of a type in `ns` (all namespaces with `None`) matching the
@@ -468,7 +471,10 @@ impl Inner {
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
-    fn record(&mut self, change: Change) {
+    /// Keeps a change for watches, under the type that stores the object (watches of every
+    /// version of it see the change).
+    fn record(&mut self, mut change: Change) {
+        change.resource = resource::storage(change.resource);
         self.history.push_back(Arc::new(change));
         while self.history.len() > self.history_cap {
             if let Some(c) = self.history.pop_front() {
@@ -543,7 +549,7 @@ impl Inner {
         if rt.generation {
             md.insert("generation".into(), json!(1));
         }
-        obj["apiVersion"] = json!(rt.api_version());
+        obj["apiVersion"] = json!(resource::storage(rt).api_version());
         obj["kind"] = json!(rt.kind);
         if rt.status {
             if let Some(o) = obj.as_object_mut() {
@@ -663,7 +669,7 @@ impl Inner {
                     };
                 }
                 md.remove("managedFields");
-                new["apiVersion"] = json!(rt.api_version());
+                new["apiVersion"] = json!(resource::storage(rt).api_version());
                 new["kind"] = json!(rt.kind);
                 validate::prepare(rt, &mut new, Some(old))?;
                 new

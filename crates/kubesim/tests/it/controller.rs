@@ -280,7 +280,7 @@ async fn preloads_the_samples() {
 /// The binary: `--load`, `--kubeconfig`, `--listen 127.0.0.1:0`.
 #[tokio::test]
 async fn binary_writes_a_kubeconfig_and_serves() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("kubesim-it");
     let kubeconfig = dir.path().join("kubeconfig");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubesim"))
         .args([

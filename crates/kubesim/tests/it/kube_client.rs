@@ -2,7 +2,7 @@
 //! (merge, strategic, server-side apply), the scale subresource, a watcher that sees ADDED and
 //! MODIFIED, and concurrent writers with resourceVersion preconditions.
 
-use super::common::{bounded, samples, server};
+use super::common::{bounded, samples, server, WAIT};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -158,22 +158,17 @@ async fn list_create_patch_scale_and_errors() {
 
     // Pods follow.
     let pods = Api::<Pod>::namespaced(client.clone(), "infer");
-    bounded("5 running bronze pods", async {
-        loop {
-            let l = pods
-                .list(&ListParams::default().labels("app=bronze-granite-13b"))
-                .await
-                .unwrap();
-            let running = l
-                .items
-                .iter()
-                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                .count();
-            if running == 5 && l.items.len() == 5 {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    inferno_testkit::wait::until("5 running bronze pods", WAIT, || async {
+        let l = pods
+            .list(&ListParams::default().labels("app=bronze-granite-13b"))
+            .await
+            .unwrap();
+        let running = l
+            .items
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count();
+        (running == 5 && l.items.len() == 5).then_some(())
     })
     .await;
 

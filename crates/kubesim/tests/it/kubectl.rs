@@ -3,91 +3,10 @@
 //! Terminating and force-deleted, a rollout and its undo), every result checked. kubectl comes from $KUBECTL or the PATH; with CI=true a missing kubectl fails.
 
 use super::common::{eventually, samples, server, TempDir, WAIT};
+use inferno_testkit::kubectl::Kubectl;
 use kubesim::resource::{CONFIGMAPS, DEPLOYMENTS, PODS};
 use kubesim::{FieldSelector, LabelSelector};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn kubectl_path() -> Option<PathBuf> {
-    let path = std::env::var_os("KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from);
-    let works = Command::new(&path)
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "kubectl is required in CI: `make tools` installs it"
-    );
-    eprintln!("SKIPPED: kubectl not found (set KUBECTL or install kubectl)");
-    None
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-#[derive(Debug)]
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("kubectl printed no JSON ({e}): {self:?}"))
-    }
-}
-
-impl Kubectl {
-    /// Runs kubectl, killed if it outlives the test's wait bound.
-    async fn run(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(&self.bin);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .arg("--request-timeout=15s")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let what = args.join(" ");
-        tokio::task::spawn_blocking(move || {
-            let mut child = cmd.spawn().expect("kubectl starts");
-            let deadline = Instant::now() + WAIT;
-            while child.try_wait().unwrap().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("kubectl {what} took longer than {WAIT:?}");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let out = child.wait_with_output().unwrap();
-            Out {
-                ok: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into(),
-                stderr: String::from_utf8_lossy(&out.stderr).into(),
-            }
-        })
-        .await
-        .unwrap()
-    }
-
-    /// Runs kubectl and requires success.
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(out.ok, "kubectl {} failed: {}", args.join(" "), out.stderr);
-        out.stdout
-    }
-}
+use std::path::Path;
 
 fn sample(name: &str) -> String {
     samples().join(name).display().to_string()
@@ -115,12 +34,15 @@ fn data_rows(table: &str) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_session() {
-    let Some(bin) = kubectl_path() else { return };
+    let Some(bin) = inferno_testkit::tools::kubectl() else {
+        return;
+    };
     let k = server().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("kubesim-it");
     let kubeconfig = dir.path().join("kubeconfig");
     k.write_kubeconfig(&kubeconfig).unwrap();
-    let kc = Kubectl { bin, kubeconfig };
+    // Each command is killed if it outlives the test's wait bound.
+    let kc = Kubectl::new(bin, kubeconfig).bound(WAIT);
     check_session(&k, &kc, dir.path()).await;
 }
 

@@ -4,6 +4,7 @@
 mod common;
 mod concurrency;
 mod controller;
+mod events;
 mod http_api;
 mod kube_client;
 mod kubectl;

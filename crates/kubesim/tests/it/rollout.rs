@@ -9,7 +9,6 @@ use kubesim::resource::{DEPLOYMENTS, EVENTS, PODS, REPLICA_SETS};
 use kubesim::{ChangeType, FieldSelector, LabelSelector, PatchType, Subresource};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// The pods of one Deployment, kept up to date change by change from the store's history.
 struct Pods {
@@ -160,8 +159,11 @@ async fn roll(
     set_image(k, app, "img:2");
     let mut most = 0;
     let mut mixed = false;
+    // Woken by every store change rather than polled.
+    let mut changed = k.store().subscribe();
     bounded(&format!("{app} rolls"), async {
         loop {
+            changed.borrow_and_update();
             let mut done = false;
             pods.advance(k, |c, p| {
                 let active = p.active().count();
@@ -186,7 +188,7 @@ async fn roll(
             if done {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            changed.changed().await.expect("the store outlives the test");
         }
     })
     .await;
@@ -275,8 +277,10 @@ async fn recreate_never_mixes_old_and_new_pods() {
     set_image(&k, "web", "img:2");
     let mut saw_terminating = false;
     let mut new_rs_created = false;
+    let mut changed = k.store().subscribe();
     bounded("recreated", async {
         loop {
+            changed.borrow_and_update();
             let mut done = false;
             pods.advance(&k, |c, p| {
                 let hashes: std::collections::BTreeSet<&str> = p.pods.values().map(hash).collect();
@@ -299,7 +303,7 @@ async fn recreate_never_mixes_old_and_new_pods() {
             if done {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            changed.changed().await.expect("the store outlives the test");
         }
     })
     .await;

@@ -4,127 +4,17 @@
 //! kubectl comes from $KUBECTL or the PATH; with CI=true a missing kubectl fails the test,
 //! otherwise it is skipped with a message.
 
-use super::common::{in_ci, root, TempDir};
+use super::common::{root, TempDir};
 use inferno_manifests::{manifest, Object};
+use inferno_testkit::kubectl::Kubectl;
+use inferno_testkit::wait;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The longest one kubectl command may take.
 const COMMAND_BOUND: Duration = Duration::from_secs(30);
-
-fn kubectl_path() -> Option<PathBuf> {
-    let path = std::env::var_os("KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from);
-    let works = Command::new(&path)
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(path);
-    }
-    assert!(
-        !in_ci(),
-        "kubectl is required in CI (set KUBECTL or install kubectl)"
-    );
-    eprintln!("SKIPPED: kubectl not found (set KUBECTL or install kubectl)");
-    None
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-    cwd: PathBuf,
-}
-
-#[derive(Debug)]
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    /// Runs kubectl in `cwd`, killed if it outlives [`COMMAND_BOUND`].
-    async fn run(&self, args: &[&str]) -> Out {
-        self.run_with_input(args, None).await
-    }
-
-    /// [`Kubectl::run`] with `input` on kubectl's stdin (`-f -`).
-    async fn run_with_input(&self, args: &[&str], input: Option<Vec<u8>>) -> Out {
-        let mut cmd = Command::new(&self.bin);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .current_dir(&self.cwd)
-            .arg(format!("--cache-dir={}", self.cache.display()))
-            .arg("--request-timeout=15s")
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let what = args.join(" ");
-        tokio::task::spawn_blocking(move || {
-            let mut child = cmd.spawn().expect("kubectl starts");
-            if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-                use std::io::Write;
-                stdin.write_all(&input).expect("kubectl reads its input");
-            }
-            // Drain both pipes while waiting: a large output must not block kubectl.
-            let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-                std::thread::spawn(move || {
-                    let mut text = String::new();
-                    if let Some(mut p) = pipe {
-                        let _ = p.read_to_string(&mut text);
-                    }
-                    text
-                })
-            };
-            let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-            let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-            let deadline = Instant::now() + COMMAND_BOUND;
-            let status = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break status;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("kubectl {what} took longer than {COMMAND_BOUND:?}");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            Out {
-                ok: status.success(),
-                stdout: stdout.join().unwrap(),
-                stderr: stderr.join().unwrap(),
-            }
-        })
-        .await
-        .unwrap()
-    }
-
-    /// Runs kubectl and requires success with nothing on stderr.
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.ok && out.stderr.trim().is_empty(),
-            "kubectl {} failed: {out:?}",
-            args.join(" ")
-        );
-        out.stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args).await;
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("no JSON from {args:?} ({e}): {out}"))
-    }
-}
 
 struct Session {
     kubesim: kubesim::Kubesim,
@@ -133,7 +23,7 @@ struct Session {
 }
 
 async fn session(cwd: &Path) -> Option<Session> {
-    let bin = kubectl_path()?;
+    let bin = inferno_testkit::tools::kubectl()?;
     let kubesim = kubesim::start(
         "127.0.0.1:0".parse().unwrap(),
         // Cluster time 100 times faster than the wall clock: pods are ready after 0.2 s and a
@@ -150,12 +40,13 @@ async fn session(cwd: &Path) -> Option<Session> {
     let dir = TempDir::new("kubectl");
     let kubeconfig = dir.path().join("kubeconfig");
     kubesim.write_kubeconfig(&kubeconfig).unwrap();
-    let kubectl = Kubectl {
-        bin,
-        kubeconfig,
-        cache: dir.path().join("cache"),
-        cwd: cwd.to_path_buf(),
-    };
+    // Every command in `cwd`, killed if it outlives COMMAND_BOUND; `ok` also wants nothing on
+    // stderr (no warning either).
+    let kubectl = Kubectl::new(bin, kubeconfig)
+        .cache_dir(dir.path().join("cache"))
+        .current_dir(cwd.to_path_buf())
+        .bound(COMMAND_BOUND)
+        .quiet();
     Some(Session {
         kubesim,
         kubectl,
@@ -397,7 +288,7 @@ async fn the_seed_workflow_runs_against_kubesim() {
         ]
     );
     // cd deploy/inferno; kubectl apply -f ns.yaml
-    s.kubectl.cwd = root().join("deploy/inferno");
+    s.kubectl.cd(root().join("deploy/inferno"));
     let kc = &s.kubectl;
     assert_eq!(
         kc.ok(&["apply", "-f", "ns.yaml"]).await.trim(),
@@ -476,8 +367,7 @@ async fn the_seed_workflow_runs_against_kubesim() {
         "networkpolicy.networking.k8s.io/inferno created"
     );
     // POD=$(kubectl get pod -l app=inferno -n inferno -o jsonpath="{.items[0].metadata.name}")
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let pod = loop {
+    let pod = wait::until("an inferno pod", Duration::from_secs(20), || async {
         let out = kc
             .run(&[
                 "get",
@@ -490,12 +380,10 @@ async fn the_seed_workflow_runs_against_kubesim() {
                 "jsonpath={.items[0].metadata.name}",
             ])
             .await;
-        if out.ok && !out.stdout.trim().is_empty() {
-            break out.stdout.trim().to_string();
-        }
-        assert!(Instant::now() < deadline, "no inferno pod: {out:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        let name = out.stdout.trim();
+        (out.ok && !name.is_empty()).then(|| name.to_string())
+    })
+    .await;
     assert!(pod.starts_with("inferno-"), "{pod}");
     // The containers `kubectl logs -f $POD -n inferno -c ...` names (kubesim serves no logs).
     let names = kc
@@ -609,7 +497,7 @@ async fn the_seed_workflow_runs_against_kubesim() {
             "{args:?}: {out}"
         );
     }
-    s.kubectl.cwd = root().join("deploy/samples");
+    s.kubectl.cd(root().join("deploy/samples"));
     let kc = &s.kubectl;
     let out = kc
         .ok(&["delete", "-f", "dep1.yaml,dep2.yaml,dep3.yaml"])

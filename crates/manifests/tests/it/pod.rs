@@ -21,14 +21,17 @@ use super::common::{root, TempDir};
 use inferno_manifests::contract::{Listen, IMAGES, IMAGE_PREFIX, SERVICES};
 use inferno_manifests::pods::{pod_labels, pod_spec};
 use inferno_manifests::{manifest, Object};
+use inferno_testkit::{http, process, wait};
 use kubesim::resource::{DEPLOYMENTS, EVENTS};
 use kubesim::{FieldSelector, LabelSelector};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Longest wait for the binaries to build (a fresh debug build of the services).
 const BUILD_BOUND: Duration = Duration::from_secs(1800);
@@ -36,7 +39,7 @@ const BUILD_BOUND: Duration = Duration::from_secs(1800);
 const READY_BOUND: Duration = Duration::from_secs(60);
 
 /// The binaries of the images, built (or found up to date) by cargo.
-fn build_binaries() -> PathBuf {
+async fn build_binaries() -> PathBuf {
     let cargo = inferno_manifests::workspace::cargo();
     let mut cmd = Command::new(cargo);
     // The whole workspace's binaries, not `-p` each image's package: with `-p` cargo resolves
@@ -44,26 +47,12 @@ fn build_binaries() -> PathBuf {
     // `cargo test` built, so that every later `cargo test` or `make demo` relinks them.
     cmd.current_dir(root())
         .args(["build", "--locked", "--workspace", "--bins"]);
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cargo runs");
-    let stderr = child.stderr.take().unwrap();
-    let drain = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let deadline = Instant::now() + BUILD_BOUND;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("cargo build took longer than {BUILD_BOUND:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let log = drain.join().unwrap();
-    assert!(status.success(), "cargo build failed:\n{log}");
+    let out = process::output(cmd, None, BUILD_BOUND).await;
+    assert!(
+        out.status.success(),
+        "cargo build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // target/debug/deps/it-<hash> -> target/debug
     let exe = std::env::current_exe().unwrap();
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
@@ -72,7 +61,8 @@ fn build_binaries() -> PathBuf {
 /// A running container; killed when dropped.
 struct Proc {
     name: String,
-    child: Child,
+    /// Behind a lock: a wait checks it through a shared reference.
+    child: Mutex<process::Guard>,
     log: PathBuf,
 }
 
@@ -83,17 +73,11 @@ impl Proc {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
+    fn assert_running(&self) {
+        let exited = self.child.lock().unwrap().try_wait().unwrap();
+        if let Some(status) = exited {
             panic!("{} exited ({status}):\n{}", self.name, self.log_tail());
         }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -214,45 +198,16 @@ fn start(plan: &Plan, logs: &Path) -> Proc {
         .unwrap_or_else(|e| panic!("{} ({}): {e}", plan.name, plan.bin.display()));
     Proc {
         name: plan.name.clone(),
-        child,
+        child: Mutex::new(process::Guard(child)),
         log,
     }
 }
 
-/// GET http://127.0.0.1:port{path}: status and body.
+/// GET http://127.0.0.1:port{path}: status and body; `None` without an answer.
 async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.ok()?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Some((status, body))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let r = http::request(addr, "GET", path, &[], "").await.ok()?;
+    Some((r.status, r.body))
 }
 
 /// grpc.health.v1 Check of the server's overall health (service "").
@@ -308,22 +263,27 @@ async fn probe_passes(probe: &Value, c: &Value, ports: &BTreeMap<u16, u16>) -> b
 }
 
 /// Waits until every probe of every container passes.
-async fn wait_ready(procs: &mut [Proc], containers: &[&Value], ports: &BTreeMap<u16, u16>) {
+async fn wait_ready(procs: &[Proc], containers: &[&Value], ports: &BTreeMap<u16, u16>) {
     let deadline = Instant::now() + READY_BOUND;
-    for (p, c) in procs.iter_mut().zip(containers) {
+    for (p, c) in procs.iter().zip(containers) {
         for kind in ["readinessProbe", "livenessProbe"] {
             let probe = &c[kind];
             assert!(!probe.is_null(), "{}: no {kind}", p.name);
-            while !probe_passes(probe, c, ports).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let passed = wait::within(left, || async {
+                if probe_passes(probe, c, ports).await {
+                    return Some(());
+                }
                 p.assert_running();
-                assert!(
-                    Instant::now() < deadline,
-                    "{}: {kind} still failing after {READY_BOUND:?}:\n{}",
-                    p.name,
-                    p.log_tail()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+                None
+            })
+            .await;
+            assert!(
+                passed.is_some(),
+                "{}: {kind} still failing after {READY_BOUND:?}:\n{}",
+                p.name,
+                p.log_tail()
+            );
         }
     }
 }
@@ -351,7 +311,7 @@ fn deployments(k: &kubesim::Kubesim) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pods_run_as_written() {
-    let bins = build_binaries();
+    let bins = build_binaries().await;
     let objects = manifest::load_dir(&root().join("deploy")).unwrap();
     // The cluster: kubesim with the sample namespace and Deployments.
     let samples = kubesim::load_dir(&root().join("deploy/samples")).unwrap();
@@ -405,7 +365,7 @@ async fn the_pods_run_as_written() {
         let p = plan(inferno, c, &bins, &ports, &mounts, &kubeconfig, own_host);
         procs.push(start(&p, dir.path()));
     }
-    wait_ready(&mut procs, &containers, &ports).await;
+    wait_ready(&procs, &containers, &ports).await;
 
     // The internal gRPC APIs answer on 127.0.0.1 only: bound to the loopback address, not to
     // every address (a listener on 0.0.0.0 also answers on 127.0.0.2, which Linux routes to
@@ -497,8 +457,8 @@ async fn the_pods_run_as_written() {
         &kubeconfig,
         Some("INFERNO_EMULATOR_HOST"),
     );
-    let mut vllm = vec![start(&p, dir.path())];
-    wait_ready(&mut vllm, &[c], &vllm_ports).await;
+    let vllm = vec![start(&p, dir.path())];
+    wait_ready(&vllm, &[c], &vllm_ports).await;
     let (status, state) = http_get(vllm_ports[&8000], "/emulator/state")
         .await
         .unwrap();
@@ -524,25 +484,25 @@ async fn the_pods_run_as_written() {
         &kubeconfig,
         None,
     );
-    let mut emulator = start(&p, dir.path());
-    let deadline = Instant::now() + READY_BOUND;
-    loop {
+    let emulator = start(&p, dir.path());
+    let updated = wait::within_sync(READY_BOUND, || {
         let nominal = deployments(&k)
             .iter()
             .filter(|d| d["metadata"]["labels"]["inferno.server.load.nominal.rpm"].is_string())
             .count();
         if nominal == 3 {
-            break;
+            return Some(());
         }
         emulator.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "the load emulator did not update the samples:\n{}",
-            emulator.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for p in procs.iter_mut().chain(vllm.iter_mut()) {
+        None
+    })
+    .await;
+    assert!(
+        updated.is_some(),
+        "the load emulator did not update the samples:\n{}",
+        emulator.log_tail()
+    );
+    for p in procs.iter().chain(vllm.iter()) {
         p.assert_running();
     }
     drop(emulator);

@@ -252,7 +252,7 @@ fn listen_address(
 ) -> Result<(std::net::SocketAddr, String), CliError> {
     inferno_telemetry::ListenAddress::seed("INFERNO_HOST", "INFERNO_PORT", "127.0.0.1", 3302)
         .resolve(flag)
-        .map_err(CliError::Input)
+        .map_err(|e| CliError::Input(e.to_string()))
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
@@ -275,7 +275,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, CliError> {
         .transpose()
         .map_err(|e| CliError::Input(format!("--auth-token-file: {e}")))?;
     inferno_telemetry::auth::check_exposure(&what, addr, credential.as_ref())
-        .map_err(CliError::Input)?;
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let config = crate::grpc::ServeConfig {
         stateful: args.stateful,
         max_request_bytes: args.max_request_bytes,

@@ -1,8 +1,12 @@
-//! Prometheus metrics of the optimizer service, rendered in the text exposition format.
+//! Prometheus metrics of the optimizer service ([`inferno_telemetry::metrics`]).
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use inferno_telemetry::metrics::Registry;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// Upper bounds of the solve-latency histogram buckets, seconds.
@@ -10,212 +14,201 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+const PLACED: OutcomeLabel = OutcomeLabel { outcome: "placed" };
+const UNPLACED: OutcomeLabel = OutcomeLabel {
+    outcome: "unplaced",
+};
+
 /// Counters and gauges of one server process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    solves: AtomicU64,
-    errors: AtomicU64,
-    cancelled: AtomicU64,
-    rejected: AtomicU64,
-    busy: AtomicU64,
-    latency: Mutex<Histogram>,
-    last: Mutex<Last>,
+    registry: Registry,
+    solves: Counter,
+    errors: Counter,
+    cancelled: Counter,
+    rejected: Counter,
+    busy: Gauge,
+    latency: Histogram,
+    last_total_cost: Gauge<f64, AtomicU64>,
+    last_servers: Family<OutcomeLabel, Gauge>,
 }
 
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-#[derive(Debug, Default)]
-struct Last {
-    total_cost: f64,
-    placed: u64,
-    unplaced: u64,
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let solves = Counter::default();
+        registry.register(
+            "inferno_optimizer_solves",
+            "Solves completed",
+            solves.clone(),
+        );
+        let errors = Counter::default();
+        registry.register(
+            "inferno_optimizer_errors",
+            "Requests that failed",
+            errors.clone(),
+        );
+        let cancelled = Counter::default();
+        registry.register(
+            "inferno_optimizer_cancelled",
+            "Computations stopped early because their request's deadline passed or its client \
+             went away",
+            cancelled.clone(),
+        );
+        let rejected = Counter::default();
+        registry.register(
+            "inferno_optimizer_rejected_servers",
+            "Servers left unplaced because their own data is invalid (the others were solved)",
+            rejected.clone(),
+        );
+        let busy = Gauge::default();
+        registry.register(
+            "inferno_optimizer_computations_in_flight",
+            "Solves and queue computations running now",
+            busy.clone(),
+        );
+        let latency = Histogram::new(BUCKETS);
+        registry.register(
+            "inferno_optimizer_solve_duration_seconds",
+            "Time to solve a system",
+            latency.clone(),
+        );
+        let last_total_cost = Gauge::default();
+        registry.register(
+            "inferno_optimizer_last_total_cost",
+            "Total cost of the last solution, cents/hour",
+            last_total_cost.clone(),
+        );
+        let last_servers = Family::<OutcomeLabel, Gauge>::default();
+        registry.register(
+            "inferno_optimizer_last_servers",
+            "Servers of the last solution by outcome",
+            last_servers.clone(),
+        );
+        // Both outcomes from the start, at 0 until the first solution.
+        for outcome in [&PLACED, &UNPLACED] {
+            let _ = last_servers.get_or_create(outcome);
+        }
+        Self {
+            registry,
+            solves,
+            errors,
+            cancelled,
+            rejected,
+            busy,
+            latency,
+            last_total_cost,
+            last_servers,
+        }
+    }
 }
 
 impl Metrics {
     /// Records a successful solve.
     pub fn solved(&self, took: Duration, total_cost: f64, placed: usize, unplaced: usize) {
-        self.solves.fetch_add(1, Ordering::Relaxed);
-        let secs = took.as_secs_f64();
-        {
-            let mut h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    h.counts[i] += 1;
-                }
-            }
-            h.count += 1;
-            h.sum += secs;
+        self.solves.inc();
+        self.latency.observe(took.as_secs_f64());
+        self.last_total_cost.set(total_cost);
+        for (outcome, n) in [(&PLACED, placed), (&UNPLACED, unplaced)] {
+            self.last_servers
+                .get_or_create(outcome)
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        *last = Last {
-            total_cost,
-            placed: placed as u64,
-            unplaced: unplaced as u64,
-        };
     }
 
     /// Records a failed request (invalid input, deadline, ...).
     pub fn failed(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.inc();
     }
 
     /// Solves recorded so far.
     pub fn solve_count(&self) -> u64 {
-        self.solves.load(Ordering::Relaxed)
+        self.solves.get()
     }
 
     /// Records a computation that saw its cancellation flag (deadline, client gone) and stopped.
     pub fn cancelled(&self) {
-        self.cancelled.fetch_add(1, Ordering::Relaxed);
+        self.cancelled.inc();
     }
 
     /// Computations stopped by their cancellation flag so far.
     pub fn cancelled_count(&self) -> u64 {
-        self.cancelled.load(Ordering::Relaxed)
+        self.cancelled.get()
     }
 
     /// Records servers set aside because their own data is invalid.
     pub fn rejected(&self, servers: usize) {
-        self.rejected.fetch_add(servers as u64, Ordering::Relaxed);
+        self.rejected.inc_by(servers as u64);
     }
 
     /// Marks a computation running on the blocking pool until the guard is dropped.
     pub fn busy(&self) -> Busy<'_> {
-        self.busy.fetch_add(1, Ordering::Relaxed);
+        self.busy.inc();
         Busy(&self.busy)
     }
 
     /// Computations running now (a cancelled one counts until it has stopped).
     pub fn busy_count(&self) -> u64 {
-        self.busy.load(Ordering::Relaxed)
+        u64::try_from(self.busy.get()).unwrap_or(0)
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_solves_total Solves completed."
-        );
-        let _ = writeln!(out, "# TYPE inferno_optimizer_solves_total counter");
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_solves_total {}",
-            self.solves.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_errors_total Requests that failed."
-        );
-        let _ = writeln!(out, "# TYPE inferno_optimizer_errors_total counter");
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_errors_total {}",
-            self.errors.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_cancelled_total Computations stopped early because their \
-             request's deadline passed or its client went away."
-        );
-        let _ = writeln!(out, "# TYPE inferno_optimizer_cancelled_total counter");
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_cancelled_total {}",
-            self.cancelled.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_rejected_servers_total Servers left unplaced because their \
-             own data is invalid (the others were solved)."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE inferno_optimizer_rejected_servers_total counter"
-        );
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_rejected_servers_total {}",
-            self.rejected.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_computations_in_flight Solves and queue computations running \
-             now."
-        );
-        let _ = writeln!(out, "# TYPE inferno_optimizer_computations_in_flight gauge");
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_computations_in_flight {}",
-            self.busy.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_solve_duration_seconds Time to solve a system."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE inferno_optimizer_solve_duration_seconds histogram"
-        );
-        for (bound, count) in BUCKETS.iter().zip(h.counts) {
-            let _ = writeln!(
-                out,
-                "inferno_optimizer_solve_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_solve_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            h.count
-        );
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_solve_duration_seconds_sum {}",
-            h.sum
-        );
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_solve_duration_seconds_count {}",
-            h.count
-        );
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_last_total_cost Total cost of the last solution, cents/hour."
-        );
-        let _ = writeln!(out, "# TYPE inferno_optimizer_last_total_cost gauge");
-        let _ = writeln!(out, "inferno_optimizer_last_total_cost {}", last.total_cost);
-        let _ = writeln!(
-            out,
-            "# HELP inferno_optimizer_last_servers Servers of the last solution by outcome."
-        );
-        let _ = writeln!(out, "# TYPE inferno_optimizer_last_servers gauge");
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_last_servers{{outcome=\"placed\"}} {}",
-            last.placed
-        );
-        let _ = writeln!(
-            out,
-            "inferno_optimizer_last_servers{{outcome=\"unplaced\"}} {}",
-            last.unplaced
-        );
-        out
+        inferno_telemetry::metrics::encode(&self.registry)
     }
 }
 
 /// A computation in flight; dropping it ends it (see [`Metrics::busy`]).
 #[derive(Debug)]
-pub struct Busy<'a>(&'a AtomicU64);
+pub struct Busy<'a>(&'a Gauge);
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_reads_back_with_the_same_names() {
+        let m = Metrics::default();
+        m.solved(Duration::from_millis(3), 25826.0, 4, 1);
+        m.failed();
+        m.rejected(2);
+        let busy = m.busy();
+        let text = m.render();
+        drop(busy);
+        assert_eq!(m.busy_count(), 0);
+        for line in [
+            "# TYPE inferno_optimizer_solves_total counter",
+            "inferno_optimizer_solves_total 1",
+            "inferno_optimizer_errors_total 1",
+            "inferno_optimizer_cancelled_total 0",
+            "inferno_optimizer_rejected_servers_total 2",
+            "inferno_optimizer_computations_in_flight 1",
+            "# TYPE inferno_optimizer_solve_duration_seconds histogram",
+            "inferno_optimizer_solve_duration_seconds_bucket{le=\"0.0025\"} 0",
+            "inferno_optimizer_solve_duration_seconds_bucket{le=\"0.005\"} 1",
+            "inferno_optimizer_solve_duration_seconds_bucket{le=\"+Inf\"} 1",
+            "inferno_optimizer_solve_duration_seconds_count 1",
+            "inferno_optimizer_last_servers{outcome=\"placed\"} 4",
+            "inferno_optimizer_last_servers{outcome=\"unplaced\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        let samples = inferno_telemetry::metrics::parse(&text).unwrap();
+        let cost = samples
+            .iter()
+            .find(|s| s.name == "inferno_optimizer_last_total_cost")
+            .unwrap();
+        assert_eq!(cost.value, 25826.0);
     }
 }
