@@ -31,13 +31,11 @@ const NOTE_MAX: usize = 1024;
 /// Longest reporting instance the API server accepts.
 const INSTANCE_MAX: usize = 128;
 
-/// The variable holding the pod's name (the downward API in `deploy/inferno/deploy.yaml`).
-const POD_NAME_ENV: &str = "POD_NAME";
-
-/// The recorder of the actuator's Events, over `client`. One per actuator (clones share it):
-/// its memory of recent Events is what folds repeats into a series.
+/// The recorder of the actuator's Events, over `client`, its instance `$POD_NAME` (the downward
+/// API in `deploy/inferno/deploy.yaml`). One per actuator (clones share it): its memory of
+/// recent Events is what folds repeats into a series.
 pub(crate) fn recorder(client: kube::Client) -> Recorder {
-    Recorder::new(client, reporter(std::env::var(POD_NAME_ENV).ok()))
+    Recorder::new(client, reporter(std::env::var("POD_NAME").ok()))
 }
 
 /// `inferno-actuator`, instance the pod's name: `pod_name` when given, else the host name (a

@@ -109,9 +109,7 @@ fn comment_line(comment: &str) -> Result<(), &'static str> {
 }
 
 fn sample_line(line: &str) -> Result<Sample, &'static str> {
-    let end = line
-        .find(|c: char| c == '{' || c == ' ')
-        .ok_or("no value")?;
+    let end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..end];
     if !is_metric_name(name) {
         return Err("invalid metric name");

@@ -94,7 +94,7 @@ impl Kubectl {
             cmd.arg(format!("--cache-dir={}", cache.display()));
         }
         cmd.arg("--request-timeout=15s").args(args);
-        let out = crate::process::output(cmd, input, self.bound).await;
+        let out = crate::process::output(&mut cmd, input, self.bound).await;
         Out {
             ok: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into(),

@@ -7,10 +7,12 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 /// Runs `cmd` to its end with `input` on its stdin (else none) and its stdout and stderr
-/// captured; panics, the child killed, when it runs longer than `limit`.
-pub async fn output(cmd: Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
-    let what = describe(&cmd);
-    let mut cmd = tokio::process::Command::from(cmd);
+/// captured; panics, the child killed, when it runs longer than `limit`. `cmd` is spent (left
+/// as a bare command for the same program), so that a builder chain can be passed as it is.
+pub async fn output(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
+    let what = describe(cmd);
+    let spent = Command::new(cmd.get_program());
+    let mut cmd = tokio::process::Command::from(std::mem::replace(cmd, spent));
     cmd.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -38,7 +40,7 @@ pub async fn output(cmd: Command, input: Option<Vec<u8>>, limit: Duration) -> Ou
 }
 
 /// [`output`] for a test that has no runtime of its own.
-pub fn output_blocking(cmd: Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
+pub fn output_blocking(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

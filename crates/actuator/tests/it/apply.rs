@@ -48,20 +48,11 @@ async fn allocations_change_replicas_and_labels_and_record_events() {
     // Pods follow the new replica count.
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.client.clone(), "infer");
     let selector = format!("app={}", refs[&names[0]].name);
-    let mut count = 0;
-    for _ in 0..100 {
-        count = pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .unwrap()
-            .items
-            .len();
-        if count == 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(count, 6);
+    inferno_testkit::wait::until("6 pods", Duration::from_secs(10), || async {
+        let list = pods.list(&ListParams::default().labels(&selector)).await;
+        (list.unwrap().items.len() == 6).then_some(())
+    })
+    .await;
     let events = Api::<Event>::namespaced(c.client.clone(), "infer")
         .list(&ListParams::default())
         .await
@@ -351,19 +342,9 @@ async fn template_options_set_node_selector_and_batch_env() {
 /// The real kubectl, pointed at the same kubesim, sees the actuator's change.
 #[tokio::test]
 async fn kubectl_shows_the_new_state() {
-    let has_kubectl = std::process::Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_kubectl {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIPPED: kubectl not found");
+    let Some(bin) = inferno_testkit::tools::kubectl() else {
         return;
-    }
+    };
     let c = cluster().await;
     let refs = refs(&c).await;
     let name = refs.keys().next().unwrap().clone();
@@ -373,43 +354,16 @@ async fn kubectl_shows_the_new_state() {
         ..ApplyRequest::default()
     };
     actuator(&c, Policy::default()).apply(&request).await;
-    let kubeconfig = std::env::temp_dir().join(format!(
-        "inferno-actuator-kubeconfig-{}",
-        std::process::id()
-    ));
+    let dir = inferno_testkit::TempDir::new("actuator-kubectl");
+    let kubeconfig = dir.path().join("kubeconfig");
     c.sim.write_kubeconfig(&kubeconfig).unwrap();
-    let out = tokio::task::spawn_blocking({
-        let kubeconfig = kubeconfig.clone();
-        let dep = refs[&name].name.clone();
-        move || {
-            std::process::Command::new("kubectl")
-                .args([
-                    "--kubeconfig",
-                    kubeconfig.to_str().unwrap(),
-                    "get",
-                    "deploy",
-                    &dep,
-                    "-n",
-                    "infer",
-                    "-o",
-                    "json",
-                ])
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kubectl = inferno_testkit::kubectl::Kubectl::new(bin, kubeconfig);
+    let v = kubectl
+        .json(&["get", "deploy", &refs[&name].name, "-n", "infer", "-o", "json"])
+        .await;
     assert_eq!(v["spec"]["replicas"], 3);
     assert_eq!(v["metadata"]["labels"][keys::ACCELERATOR], "L40S");
     assert_eq!(v["metadata"]["labels"][keys::MAX_BATCH], "12");
-    std::fs::remove_file(kubeconfig).unwrap();
     c.sim.shutdown().await.unwrap();
 }
 

@@ -20,19 +20,8 @@ const TOKEN: &str = "actuator-test-token-0123456789";
 
 /// A plain HTTP/1.1 GET: the status code and the body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+    let r = inferno_testkit::http::get(addr, path).await;
+    (r.status, r.body)
 }
 
 fn request(server: &str, target: &ServerRef, replicas: i32) -> v1::ApplyRequest {
@@ -189,7 +178,7 @@ async fn startup_refuses_a_non_loopback_address_without_a_credential() {
         ),
     ];
     for (args, env, named) in cases {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_inferno-actuator"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_inferno-actuator"));
         cmd.args(args)
             .args(["--ops-listen", "127.0.0.1:0"])
             .env("KUBECONFIG", &kubeconfig)
@@ -197,16 +186,9 @@ async fn startup_refuses_a_non_loopback_address_without_a_credential() {
             .env_remove("INFERNO_ACTUATOR_LISTEN")
             .env_remove("ACTUATOR_HOST")
             .env_remove("ACTUATOR_PORT")
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let child = cmd.spawn().unwrap();
-        // It must exit by itself; one that serves instead is killed when the wait gives up.
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("{args:?} {env:?}: still running: it serves"))
-            .unwrap();
+            .envs(env.iter().copied());
+        // It must exit by itself; one that serves instead is killed when the bound is reached.
+        let out = inferno_testkit::process::output(&mut cmd, None, Duration::from_secs(60)).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(

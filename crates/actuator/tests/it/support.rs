@@ -143,19 +143,15 @@ pub(crate) async fn foreign_deployment(
 /// annotation), so what the tests compare is not moved by the controller afterwards.
 pub(crate) async fn settled(c: &Cluster, namespace: &str, name: &str) -> Deployment {
     let api = Api::<Deployment>::namespaced(c.client.clone(), namespace);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("kubesim to take up {namespace}/{name}");
+    inferno_testkit::wait::until(&what, Duration::from_secs(30), || async {
         let d = api.get(name).await.unwrap();
         let annotations = d.metadata.annotations.as_ref();
-        if annotations.is_some_and(|a| a.contains_key("deployment.kubernetes.io/revision")) {
-            return d;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{namespace}/{name}: kubesim never took up the Deployment"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        annotations
+            .is_some_and(|a| a.contains_key("deployment.kubernetes.io/revision"))
+            .then_some(d)
+    })
+    .await
 }
 
 /// A Deployment in any namespace.

@@ -5,6 +5,7 @@ use inferno_collector::collect::{Collector, Metrics, Report};
 use inferno_collector::discover::Discovery;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
 use inferno_core::Source;
+use inferno_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use std::path::Path;
@@ -63,18 +64,15 @@ pub(crate) fn collector(
 
 /// Collects until every sample server has all its pods ready (pods start after a delay).
 pub(crate) async fn settled(col: &Collector) -> Report {
-    for _ in 0..100 {
+    wait::until("pods ready", Duration::from_secs(10), || async {
         let r = col.collect().await.unwrap();
         let ready = r
             .servers
             .iter()
             .all(|s| i64::from(s.observation.ready_replicas) == s.deployment.desired);
-        if r.servers.len() >= 3 && ready {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("pods never became ready");
+        (r.servers.len() >= 3 && ready).then_some(r)
+    })
+    .await
 }
 
 pub(crate) fn source(r: &Report, server: &str, field: &str) -> Source {
@@ -182,7 +180,7 @@ async fn prometheus_trouble_falls_back_to_labels() {
         ("nan", Behaviour::NaN { pods: pods(&first) }, false),
         ("empty", Behaviour::Empty, false),
         ("error", Behaviour::Error, true),
-        ("slow", Behaviour::Slow(Duration::from_secs(5)), true),
+        ("hung", Behaviour::Hung, true),
     ];
     for (name, behaviour, problem) in cases {
         let (url, _) = fake_prometheus::start(behaviour).await;

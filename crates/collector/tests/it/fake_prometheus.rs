@@ -5,7 +5,6 @@ use axum::extract::RawForm;
 use axum::http::HeaderMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// How the fake behaves.
 #[derive(Debug, Clone)]
@@ -29,8 +28,8 @@ pub(crate) enum Behaviour {
     Empty,
     /// `status: error`.
     Error,
-    /// Answers after a delay.
-    Slow(Duration),
+    /// Never answers: the client's timeout has to end the query.
+    Hung,
 }
 
 fn vector(pods: &[(String, String)], v: &str) -> serde_json::Value {
@@ -59,9 +58,7 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
         Behaviour::Error => {
             serde_json::json!({"status": "error", "errorType": "bad_data", "error": "scripted failure"})
         }
-        Behaviour::Slow(_) => {
-            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}})
-        }
+        Behaviour::Hung => unreachable!("a hung Prometheus never answers"),
     }
 }
 
@@ -125,8 +122,8 @@ pub(crate) async fn start(behaviour: Behaviour) -> (String, Arc<Mutex<Vec<String
                     .unwrap_or("");
                 // The log records the Authorization header with each query: "<auth>|<query>".
                 log.lock().unwrap().push(format!("{auth}|{query}"));
-                if let Behaviour::Slow(d) = behaviour {
-                    tokio::time::sleep(d).await;
+                if let Behaviour::Hung = behaviour {
+                    std::future::pending::<()>().await;
                 }
                 answer(&behaviour, &query).to_string()
             }

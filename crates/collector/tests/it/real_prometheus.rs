@@ -9,51 +9,13 @@ use inferno_core::Source;
 use inferno_emulator::{Host, LoadSpec, PerfParms, ServerSpec, TokenDist};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use inferno_testkit::wait;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn prometheus_binary() -> Option<PathBuf> {
-    let works = |p: &PathBuf| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    ["prometheus", "/usr/bin/prometheus"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(works)
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_and_latencies_from_a_real_prometheus() {
-    let Some(bin) = prometheus_binary() else {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "prometheus is required in CI (make test installs it)"
-        );
-        eprintln!("SKIPPED: prometheus not found; `make test` installs it");
+    let Some(bin) = inferno_testkit::tools::prometheus() else {
         return;
     };
     // A two-replica inference Deployment in kubesim.
@@ -84,16 +46,12 @@ async fn rates_and_latencies_from_a_real_prometheus() {
         .await
         .unwrap();
     let discovery = Discovery::start(client.clone(), vec!["infer".into()], Duration::ZERO);
-    let mut found = Vec::new();
-    for _ in 0..100 {
-        found = discovery.find().await.unwrap();
-        if found.first().is_some_and(|f| f.ready_pods.len() == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pods = found[0].ready_pods.clone();
-    assert_eq!(pods.len(), 2);
+    let pods = wait::until("two ready pods", Duration::from_secs(10), || async {
+        let found = discovery.find().await.unwrap();
+        let first = found.first()?;
+        (first.ready_pods.len() == 2).then(|| first.ready_pods.clone())
+    })
+    .await;
 
     // One emulated server per pod, each under its own Poisson load (real time).
     let host = Host::loopback(None);
@@ -120,36 +78,14 @@ async fn rates_and_latencies_from_a_real_prometheus() {
         };
         servers.push(host.start_server(spec).await.unwrap());
     }
-    let dir = std::env::temp_dir().join(format!("inferno-collector-prom-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut config = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: vllm\n    static_configs:\n");
-    for (s, pod) in servers.iter().zip(&pods) {
-        config.push_str(&format!(
-            "      - targets: ['{}']\n        labels: {{namespace: infer, pod: {pod}}}\n",
-            s.addr()
-        ));
-    }
-    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let port = free_port();
-    let _prom = Killed(
-        Command::new(&bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
+    let targets: Vec<_> = servers
+        .iter()
+        .zip(&pods)
+        .map(|(s, pod)| (s.addr(), pod.as_str()))
+        .collect();
+    let prom = inferno_testkit::prometheus::Prometheus::start(&bin, "vllm", "infer", &targets).await;
+    prom.wait_scraped(Duration::from_secs(20)).await;
+    let url = prom.url();
     let prometheus = Prometheus::new(
         PrometheusConfig {
             url: url.clone(),
@@ -233,5 +169,5 @@ async fn rates_and_latencies_from_a_real_prometheus() {
     );
     host.shutdown().await;
     sim.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(prom);
 }

@@ -120,14 +120,6 @@ async fn bad_samples_are_dropped_and_named_and_the_system_stays_valid() {
     c.sim.shutdown().await.unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn prometheus(url: &str, timeout: Duration) -> Prometheus {
     let config = PrometheusConfig {
         url: url.into(),
@@ -139,7 +131,7 @@ fn prometheus(url: &str, timeout: Duration) -> Prometheus {
 /// A Prometheus timeout is reported as one (it was "request failed: error sending request").
 #[tokio::test]
 async fn a_prometheus_timeout_says_so() {
-    let (url, _) = fake_prometheus::start(Behaviour::Slow(Duration::from_secs(60))).await;
+    let (url, _) = fake_prometheus::start(Behaviour::Hung).await;
     let e = prometheus(&url, Duration::from_millis(200))
         .query("up")
         .await
@@ -156,7 +148,7 @@ async fn a_prometheus_timeout_says_so() {
 /// A refused connection names the address.
 #[tokio::test]
 async fn a_connect_error_names_the_address() {
-    let port = free_port();
+    let port = inferno_testkit::free_port();
     let e = prometheus(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5))
         .query("up")
         .await
@@ -330,9 +322,10 @@ async fn a_copy_does_not_take_over_a_server() {
     let original = api.get("premium-llama-13b").await.unwrap();
     let created = original.metadata.creation_timestamp.clone().unwrap().0;
     // Creation times have second precision: wait for the copy to be strictly younger.
-    while k8s_openapi::jiff::Timestamp::now().as_second() <= created.as_second() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    inferno_testkit::wait::until_sync("the next second", Duration::from_secs(5), || {
+        (k8s_openapi::jiff::Timestamp::now().as_second() > created.as_second()).then_some(())
+    })
+    .await;
     let labels = serde_json::to_value(original.metadata.labels.unwrap()).unwrap();
     api.create(
         &PostParams::default(),
@@ -378,30 +371,14 @@ fn grpc_listens_on_loopback_by_default() {
 /// Listening beyond loopback without a credential is refused at start-up, naming the flag.
 #[test]
 fn the_binary_refuses_a_public_address_without_a_credential() {
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inferno-collector"))
-        .args(["--listen", "0.0.0.0:0"])
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_inferno-collector"));
+    cmd.args(["--listen", "0.0.0.0:0"])
         .env_remove("INFERNO_AUTH_TOKEN_FILE")
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env_remove("KUBERNETES_SERVICE_HOST");
     // The old binary served instead of refusing: never wait forever for it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the collector did not refuse --listen 0.0.0.0:0");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let out = inferno_testkit::process::output_blocking(&mut cmd, None, Duration::from_secs(60));
+    let (status, stderr) = (out.status, String::from_utf8_lossy(&out.stderr));
     assert!(!status.success());
     assert!(
         stderr.contains(

@@ -9,6 +9,7 @@ use inferno_controller::metrics::Metrics;
 use inferno_controller::runner::{self, Runner, Settings};
 use inferno_proto::v1;
 use inferno_telemetry::Credential;
+use inferno_testkit::wait;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -214,7 +215,8 @@ async fn no_servers_skips_optimize_and_apply() {
 #[tokio::test]
 async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
     let l = start(samples("small"), None).await;
-    l.collector.lock().unwrap().delay = Duration::from_secs(30);
+    // A gate with no permit: the collector never answers.
+    l.collector.lock().unwrap().gate = Some(Arc::new(tokio::sync::Semaphore::new(0)));
     let report = l.runner.invoke(false).await.unwrap();
     assert_eq!(report.outcome, "failed");
     assert!(
@@ -225,7 +227,7 @@ async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
         "{}",
         report.reason
     );
-    l.collector.lock().unwrap().delay = Duration::ZERO;
+    l.collector.lock().unwrap().gate = None;
     assert_eq!(l.runner.invoke(false).await.unwrap().outcome, "ok");
 }
 
@@ -247,16 +249,14 @@ async fn a_killed_optimizer_fails_cleanly_and_recovers() {
         .await
         .unwrap();
     l.optimizer_stop = Some(optimizer_on(listener).await);
-    let mut last = String::new();
-    for _ in 0..50 {
-        let r = l.runner.invoke(false).await.unwrap();
-        if r.outcome == "ok" {
-            return;
-        }
-        last = r.reason;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let recovered = wait::within(Duration::from_secs(5), || async {
+        (l.runner.invoke(false).await.unwrap().outcome == "ok").then_some(())
+    })
+    .await;
+    if recovered.is_none() {
+        let last = l.runner.invoke(false).await.unwrap();
+        panic!("did not recover: {}", last.reason);
     }
-    panic!("did not recover: {last}");
 }
 
 #[tokio::test]
@@ -271,9 +271,10 @@ async fn concurrent_invocations_are_coalesced() {
         tokio::spawn(async move { r.invoke(false).await.unwrap() })
     };
     let mut calls = vec![invoke()];
-    while l.collector.lock().unwrap().calls == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait::until_sync("the first collect", Duration::from_secs(60), || {
+        (l.collector.lock().unwrap().calls > 0).then_some(())
+    })
+    .await;
     calls.extend((0..5).map(|_| invoke()));
     // The test runtime has one thread: yielding lets every spawned call send its trigger.
     for _ in 0..20 {

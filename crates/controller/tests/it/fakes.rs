@@ -4,14 +4,12 @@ use inferno_proto::v1::{self, actuator_server::ActuatorServer, collector_server:
 use inferno_telemetry::{Credential, ServeOptions};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 /// What the fake collector answers, and how.
 #[derive(Debug, Default)]
 pub(crate) struct CollectorState {
     pub(crate) response: v1::CollectResponse,
-    pub(crate) delay: Duration,
     /// When set, every answer first takes a permit: the test decides when a call completes.
     pub(crate) gate: Option<Arc<tokio::sync::Semaphore>>,
     pub(crate) calls: usize,
@@ -26,15 +24,14 @@ impl v1::collector_server::Collector for FakeCollector {
         &self,
         _: Request<v1::CollectRequest>,
     ) -> Result<Response<v1::CollectResponse>, Status> {
-        let (response, delay, gate) = {
+        let (response, gate) = {
             let mut s = self.0.lock().unwrap();
             s.calls += 1;
-            (s.response.clone(), s.delay, s.gate.clone())
+            (s.response.clone(), s.gate.clone())
         };
         if let Some(gate) = gate {
             gate.acquire().await.unwrap().forget();
         }
-        tokio::time::sleep(delay).await;
         Ok(Response::new(response))
     }
 }

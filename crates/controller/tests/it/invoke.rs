@@ -2,25 +2,19 @@
 //! bearer token on `/invoke` and gRPC `Invoke`.
 
 use crate::cycles::{samples, start};
-use crate::http::request;
+use inferno_testkit::{http, wait};
 use inferno_proto::v1;
 use inferno_telemetry::Credential;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tonic::metadata::MetadataValue;
 
 const TOKEN: &str = "controller-test-token-0123456789";
 
-/// Polls `ready` every 10 ms until it holds; fails after 60 s (a guard, not a timing).
-async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// The bound of every wait: a guard, not a timing.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn report(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
@@ -34,18 +28,18 @@ async fn invoke_takes_post_and_get_and_refuses_other_methods() {
     let addr = l.serve(None).await;
     let cycles = || l.collector.lock().unwrap().calls;
 
-    let post = request(addr, "POST", "/invoke", &[]).await;
+    let post = http::request(addr, "POST", "/invoke", &[], "").await.unwrap();
     assert_eq!(post.status, 200, "{}", post.body);
     assert_eq!(report(&post.body)["outcome"], "ok");
     assert_eq!(cycles(), 1);
-    let dry = request(addr, "POST", "/invoke?dryRun=true", &[]).await;
+    let dry = http::request(addr, "POST", "/invoke?dryRun=true", &[], "").await.unwrap();
     assert_eq!(report(&dry.body)["dryRun"], true);
-    let get = request(addr, "GET", "/invoke", &[]).await;
+    let get = http::request(addr, "GET", "/invoke", &[], "").await.unwrap();
     assert_eq!(get.status, 200, "{}", get.body);
     assert_eq!(cycles(), 3);
 
     for method in ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
-        let answer = request(addr, method, "/invoke", &[]).await;
+        let answer = http::request(addr, method, "/invoke", &[], "").await.unwrap();
         assert_eq!(answer.status, 405, "{method}: {answer:?}");
         assert_eq!(answer.header("allow"), Some("GET, POST"), "{method}");
     }
@@ -62,11 +56,11 @@ async fn a_hundred_concurrent_invocations_queue_one_cycle() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     l.collector.lock().unwrap().gate = Some(gate.clone());
     let call = |method: &'static str, path: &'static str| {
-        tokio::spawn(async move { request(addr, method, path, &[]).await })
+        tokio::spawn(async move { http::request(addr, method, path, &[], "").await.unwrap() })
     };
     let first = call("GET", "/invoke");
-    wait_for("the first cycle to start", || {
-        l.collector.lock().unwrap().calls == 1
+    wait::until_sync("the first cycle to start", WAIT, || {
+        (l.collector.lock().unwrap().calls == 1).then_some(())
     })
     .await;
     let burst: Vec<_> = (0..100)
@@ -76,7 +70,10 @@ async fn a_hundred_concurrent_invocations_queue_one_cycle() {
             _ => call("POST", "/invoke?dryRun=true"),
         })
         .collect();
-    wait_for("100 callers waiting", || l.runner.waiting() == 100).await;
+    wait::until_sync("100 callers waiting", WAIT, || {
+        (l.runner.waiting() == 100).then_some(())
+    })
+    .await;
     assert!(l
         .metrics
         .render()
@@ -113,12 +110,15 @@ async fn dry_runs_share_one_dry_cycle() {
         tokio::spawn(async move { r.invoke(dry).await.unwrap() })
     };
     let first = invoke(false);
-    wait_for("the first cycle to start", || {
-        l.collector.lock().unwrap().calls == 1
+    wait::until_sync("the first cycle to start", WAIT, || {
+        (l.collector.lock().unwrap().calls == 1).then_some(())
     })
     .await;
     let dry: Vec<_> = (0..10).map(|_| invoke(true)).collect();
-    wait_for("10 callers waiting", || l.runner.waiting() == 10).await;
+    wait::until_sync("10 callers waiting", WAIT, || {
+        (l.runner.waiting() == 10).then_some(())
+    })
+    .await;
     gate.add_permits(100);
     assert!(!first.await.unwrap().dry_run);
     for r in dry {
@@ -159,15 +159,17 @@ async fn invoke_needs_the_token_when_one_is_configured() {
     let bearer = format!("Bearer {TOKEN}");
 
     for method in ["GET", "POST"] {
-        let none = request(addr, method, "/invoke", &[]).await;
+        let none = http::request(addr, method, "/invoke", &[], "").await.unwrap();
         assert_eq!(none.status, 401, "{method}: {none:?}");
-        let wrong = request(
+        let wrong = http::request(
             addr,
             method,
             "/invoke",
             &[("Authorization", "Bearer not-the-token-0123456789")],
+            "",
         )
-        .await;
+        .await
+        .unwrap();
         assert_eq!(wrong.status, 403, "{method}: {wrong:?}");
     }
     assert_eq!(cycles(), 0, "no cycle without the token");
@@ -180,7 +182,7 @@ async fn invoke_needs_the_token_when_one_is_configured() {
     assert_eq!(cycles(), 0, "no cycle without the token");
 
     for path in ["/healthz", "/readyz", "/metrics"] {
-        let open = request(addr, "GET", path, &[]).await;
+        let open = http::request(addr, "GET", path, &[], "").await.unwrap();
         assert_eq!(open.status, 200, "{path}: {open:?}");
     }
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -198,10 +200,10 @@ async fn invoke_needs_the_token_when_one_is_configured() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
-    let post = request(addr, "POST", "/invoke", &[("Authorization", &bearer)]).await;
+    let post = http::request(addr, "POST", "/invoke", &[("Authorization", &bearer)], "").await.unwrap();
     assert_eq!(post.status, 200, "{}", post.body);
     assert_eq!(report(&post.body)["outcome"], "ok");
-    let get = request(addr, "GET", "/invoke", &[("Authorization", &bearer)]).await;
+    let get = http::request(addr, "GET", "/invoke", &[("Authorization", &bearer)], "").await.unwrap();
     assert_eq!(get.status, 200, "{}", get.body);
     let report = grpc_invoke(addr, Some(TOKEN)).await.unwrap();
     assert!(report.error.is_empty(), "{}", report.error);

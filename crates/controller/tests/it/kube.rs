@@ -11,6 +11,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use inferno_testkit::{process, wait};
 
 async fn sim() -> (kubesim::Kubesim, kube::Client) {
     let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), kubesim::Config::default())
@@ -139,15 +140,12 @@ async fn one_leader_at_a_time() {
         "b",
         duration,
     );
-    let mut leaders = 0;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        leaders = usize::from(a.is_leader()) + usize::from(b.is_leader());
-        if leaders == 1 {
-            break;
-        }
-    }
-    assert_eq!(leaders, 1);
+    wait::until_sync("one leader", Duration::from_secs(6), || {
+        (usize::from(a.is_leader()) + usize::from(b.is_leader()) == 1).then_some(())
+    })
+    .await;
+    // Never two leaders over one lease duration of wall-clock time (the Lease's renew times are
+    // wall-clock timestamps: tokio's paused clock would not move them).
     for _ in 0..15 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!(a.is_leader() && b.is_leader()), "two leaders");
@@ -169,20 +167,8 @@ async fn lease(client: &kube::Client) -> Option<LeaseSpec> {
         .and_then(|l| l.spec)
 }
 
-/// Polls `ready` every 20 ms; fails after 60 s (a guard, not a timing).
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut ready: impl FnMut() -> F,
-) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !ready().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "gave up waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// The bound of every wait: a guard, not a timing.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Stepping down releases the Lease (no holder), as client-go's ReleaseOnCancel does: a
 /// standby takes it at its first try instead of after the 60 s the lease would still run.
@@ -197,7 +183,7 @@ async fn the_leader_releases_the_lease_when_it_steps_down() {
         "a",
         duration,
     );
-    wait_until("a to lead", || async { a.is_leader() }).await;
+    wait::until("a to lead", WAIT, || async { a.is_leader().then_some(()) }).await;
     let held = lease(&client).await.unwrap();
     assert_eq!(held.holder_identity.as_deref(), Some("a"));
 
@@ -215,15 +201,12 @@ async fn the_leader_releases_the_lease_when_it_steps_down() {
         "b",
         duration,
     );
-    wait_until("the lease to name b", || async {
-        lease(&client)
-            .await
-            .and_then(|l| l.holder_identity)
-            .as_deref()
-            == Some("b")
+    wait::until("the lease to name b", WAIT, || async {
+        let holder = lease(&client).await.and_then(|l| l.holder_identity);
+        (holder.as_deref() == Some("b")).then_some(())
     })
     .await;
-    wait_until("b to lead", || async { b.is_leader() }).await;
+    wait::until("b to lead", WAIT, || async { b.is_leader().then_some(()) }).await;
     a.release().await; // twice is harmless, and a standby's release leaves the lease alone
     assert_eq!(
         lease(&client).await.unwrap().holder_identity.as_deref(),
@@ -254,30 +237,12 @@ async fn sigterm_releases_the_lease() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the controller to hold the lease", || async {
-        lease(&client)
-            .await
-            .and_then(|l| l.holder_identity)
-            .as_deref()
-            == Some("controller-a")
+    wait::until("the controller to hold the lease", WAIT, || async {
+        let holder = lease(&client).await.and_then(|l| l.holder_identity);
+        (holder.as_deref() == Some("controller-a")).then_some(())
     })
     .await;
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no exit within 60 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = process::terminate(&mut child, WAIT).await;
     let mut log = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(status.success(), "{status}: {log}");

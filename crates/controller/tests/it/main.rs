@@ -3,7 +3,6 @@
 
 mod cycles;
 mod fakes;
-mod http;
 mod invoke;
 mod kube;
 mod services;

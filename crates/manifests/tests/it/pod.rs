@@ -47,7 +47,7 @@ async fn build_binaries() -> PathBuf {
     // `cargo test` built, so that every later `cargo test` or `make demo` relinks them.
     cmd.current_dir(root())
         .args(["build", "--locked", "--workspace", "--bins"]);
-    let out = process::output(cmd, None, BUILD_BOUND).await;
+    let out = process::output(&mut cmd, None, BUILD_BOUND).await;
     assert!(
         out.status.success(),
         "cargo build failed:\n{}",

@@ -157,7 +157,7 @@ fn each_mistake_is_reported() {
         (DEPLOY, "port: 80\n      targetPort: http", "port: 80\n      targetPort: metrics", "port 80: targetPort \"metrics\" is no port of the inferno pod"),
         // RBAC: one verb too many, one missing, someone else bound.
         (SA, "verbs: [\"get\", \"list\", \"watch\", \"patch\"]", "verbs: [\"get\", \"list\", \"watch\", \"patch\", \"delete\"]", "grants delete apps/deployments, which nothing needs (least privilege)"),
-        (SA, "verbs: [\"create\"]", "verbs: []", "does not grant create core/events, needed by actuator"),
+        (SA, "verbs: [\"create\", \"patch\"]", "verbs: [\"create\"]", "does not grant patch events.k8s.io/events, needed by actuator"),
         (SA, "resources: [\"pods\"]", "resources: [\"*\"]", "uses a wildcard"),
         (SA, "    name: inferno\n    namespace: inferno\n", "    name: default\n    namespace: inferno\n", "binds [\"inferno/default\"]; ClusterRole inferno is for inferno/inferno only"),
         // Samples: overlapping selectors, an emulation that is not the labelled allocation.

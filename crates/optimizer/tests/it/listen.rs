@@ -1,6 +1,7 @@
 //! The listeners: a credential on the gRPC port, and the read-only ops port.
 
 use super::grpc::{client, http_get};
+use inferno_testkit::http::get;
 use inferno_optimizer::grpc::{run, run_ops, Metrics, ServeConfig};
 use inferno_proto::v1;
 use inferno_telemetry::Credential;
@@ -66,14 +67,14 @@ async fn the_ops_listener_serves_health_and_metrics() {
     let ops = tokio::spawn(run_ops(listener, metrics, async {
         let _ = stopped.await;
     }));
-    let health = http_get(addr, "/healthz").await;
+    let health = get(addr, "/healthz").await;
     assert!(
-        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
-        "{health}"
+        health.status == 200 && health.body.ends_with("ok\n"),
+        "{health:?}"
     );
     let text = http_get(addr, "/metrics").await;
     assert!(text.contains("inferno_optimizer_errors_total 1"), "{text}");
-    assert!(http_get(addr, "/invoke").await.starts_with("HTTP/1.1 404"));
+    assert_eq!(get(addr, "/invoke").await.status, 404);
     let _ = stop.send(());
     ops.await.unwrap().unwrap();
 }

@@ -13,22 +13,19 @@ use inferno_optimizer::{solve, SolveOptions};
 use inferno_proto::v1;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use inferno_testkit::{process, wait};
 use tonic::Code;
 
-/// Waits (polling, up to a generous bound that only a broken server reaches) until the
-/// server's /metrics satisfies `done`; returns the last text.
+/// Waits (up to a generous bound that only a broken server reaches) until the server's
+/// /metrics satisfies `done`; returns the text.
 async fn wait_for_metrics(addr: SocketAddr, what: &str, done: impl Fn(&str) -> bool) -> String {
-    let give_up = Instant::now() + Duration::from_secs(120);
-    loop {
+    wait::until(what, Duration::from_secs(120), || async {
         let text = http_get(addr, "/metrics").await;
-        if done(&text) {
-            return text;
-        }
-        assert!(Instant::now() < give_up, "never {what}:\n{text}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        done(&text).then_some(text)
+    })
+    .await
 }
 
 /// The value of a metric without labels in the text format.
@@ -416,23 +413,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_inferno-optimizer"))
 }
 
-/// Runs the binary, killing it after a minute (a hang is a failure, not a stuck test).
-fn run_bounded(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > give_up {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
+/// The bound of one run of the binary: a hang is a failure, not a stuck test.
+const MINUTE: Duration = Duration::from_secs(60);
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -492,19 +474,19 @@ fn solve_refuses_values_beyond_the_limits() {
         let mut spec = sample("small");
         edit(&mut spec);
         let file = system_file(&dir, &format!("case{i}.json"), &spec);
-        let out = run_bounded(bin().args(["solve", file.to_str().unwrap()]));
+        let out = process::output_blocking(bin().args(["solve", file.to_str().unwrap()]), None, MINUTE);
         assert_eq!(out.status.code(), Some(1), "{want}: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
     }
     let small = system_file(&dir, "small.json", &sample("small"));
     for flag in ["1e300", "inf", "-1", "NaN", "3601"] {
-        let out = run_bounded(bin().args([
+        let out = process::output_blocking(bin().args([
             "solve",
             small.to_str().unwrap(),
             "--solver",
             "milp",
             &format!("--time-limit={flag}"),
-        ]));
+        ]), None, MINUTE);
         assert_eq!(out.status.code(), Some(1), "{flag}: {}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains("--time-limit: must be a number of seconds in (0, 3600]"),
@@ -530,7 +512,7 @@ fn solve_of_an_empty_system_is_an_error() {
     {
         let file = dir.join(format!("empty{i}.json"));
         std::fs::write(&file, body).unwrap();
-        let out = run_bounded(bin().args(["solve", file.to_str().unwrap()]));
+        let out = process::output_blocking(bin().args(["solve", file.to_str().unwrap()]), None, MINUTE);
         assert_eq!(out.status.code(), Some(1), "{body}: {}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains("no servers to solve"),
@@ -569,13 +551,12 @@ fn queue_commands_refuse_values_beyond_the_limits() {
         ),
     ] {
         for command in ["analyze", "size", "concurrency"] {
-            let out = run_bounded(
+            let out = process::output_blocking(
                 bin()
                     .arg(command)
                     .args(base)
                     .args(extra)
-                    .args(["--rps", "1"]),
-            );
+                    .args(["--rps", "1"]), None, MINUTE);
             assert_eq!(
                 out.status.code(),
                 Some(1),
@@ -586,7 +567,7 @@ fn queue_commands_refuse_values_beyond_the_limits() {
         }
     }
     // A value the flag's type cannot hold is a usage error (exit 2) naming the flag.
-    let out = run_bounded(bin().args(["analyze", "--max-batch-size", "4294967296"]));
+    let out = process::output_blocking(bin().args(["analyze", "--max-batch-size", "4294967296"]), None, MINUTE);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--max-batch-size"));
 }
@@ -595,7 +576,7 @@ fn queue_commands_refuse_values_beyond_the_limits() {
 /// request timeout that is not a duration (1e300 panicked).
 #[test]
 fn serve_refuses_unsafe_or_impossible_settings() {
-    let out = run_bounded(
+    let out = process::output_blocking(
         bin()
             .args([
                 "serve",
@@ -604,29 +585,27 @@ fn serve_refuses_unsafe_or_impossible_settings() {
                 "--ops-listen",
                 "127.0.0.1:0",
             ])
-            .env_remove("INFERNO_AUTH_TOKEN_FILE"),
-    );
+            .env_remove("INFERNO_AUTH_TOKEN_FILE"), None, MINUTE);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("--listen 0.0.0.0:0: refusing to listen beyond loopback"),
         "{}",
         text(&out.stderr)
     );
-    let out = run_bounded(
+    let out = process::output_blocking(
         bin()
             .args(["serve", "--ops-listen", "127.0.0.1:0"])
             .env("INFERNO_HOST", "0.0.0.0")
             .env("INFERNO_PORT", "0")
             .env_remove("INFERNO_OPTIMIZER_LISTEN")
-            .env_remove("INFERNO_AUTH_TOKEN_FILE"),
-    );
+            .env_remove("INFERNO_AUTH_TOKEN_FILE"), None, MINUTE);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("INFERNO_HOST/INFERNO_PORT 0.0.0.0:0: refusing"),
         "{}",
         text(&out.stderr)
     );
-    let out = run_bounded(bin().args([
+    let out = process::output_blocking(bin().args([
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -634,7 +613,7 @@ fn serve_refuses_unsafe_or_impossible_settings() {
         "127.0.0.1:0",
         "--request-timeout",
         "1e300",
-    ]));
+    ]), None, MINUTE);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--request-timeout"));
 }
