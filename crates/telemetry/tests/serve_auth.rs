@@ -2,20 +2,17 @@
 //! pages beside it, and the ops listener.
 
 use inferno_telemetry::{ops_router, serve_ops, serve_with, Credential, ServeOptions};
+use inferno_testkit::http::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// One HTTP/1.1 request; returns the status line and body.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+/// One HTTP/1.1 request with the bearer `token` if given.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>) -> Response {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let auth: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+    inferno_testkit::http::request(addr, method, path, &auth, "")
+        .await
+        .unwrap()
 }
 
 /// A gRPC-shaped call over HTTP/1.1 (tonic accepts it with accept_http1); returns the head.
@@ -76,14 +73,11 @@ async fn the_credential_guards_invoke_and_leaves_the_pages_open() {
     }));
 
     let r = http(addr, "POST", "/invoke", None).await;
-    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    assert_eq!(r.status, 401, "{r:?}");
     let r = http(addr, "GET", "/invoke", Some("wrong-token-0000000")).await;
-    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    assert_eq!(r.status, 403, "{r:?}");
     let r = http(addr, "POST", "/invoke", Some("0123456789abcdef")).await;
-    assert!(
-        r.starts_with("HTTP/1.1 200") && r.ends_with("cycle\n"),
-        "{r}"
-    );
+    assert!(r.status == 200 && r.body.ends_with("cycle\n"), "{r:?}");
     let apply = "/test.Echo/Apply";
     let r = grpc(addr, apply, None).await;
     assert!(r.contains("grpc-status: 16"), "UNAUTHENTICATED: {r}");
@@ -95,12 +89,9 @@ async fn the_credential_guards_invoke_and_leaves_the_pages_open() {
         "{r}"
     );
     let r = http(addr, "GET", "/metrics", None).await;
-    assert!(
-        r.starts_with("HTTP/1.1 200") && r.ends_with("up 1\n"),
-        "{r}"
-    );
+    assert!(r.status == 200 && r.body.ends_with("up 1\n"), "{r:?}");
     let r = http(addr, "GET", "/healthz", None).await;
-    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert_eq!(r.status, 200, "{r:?}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
@@ -113,13 +104,10 @@ async fn the_ops_listener_serves_health_and_metrics_only() {
     let server = tokio::spawn(serve_ops(listener, ops_router(|| "m 2\n".into()), async {
         let _ = stopped.await;
     }));
-    assert!(http(addr, "GET", "/healthz", None).await.ends_with("ok\n"));
-    assert!(http(addr, "GET", "/metrics", None).await.ends_with("m 2\n"));
+    assert!(http(addr, "GET", "/healthz", None).await.body.ends_with("ok\n"));
+    assert!(http(addr, "GET", "/metrics", None).await.body.ends_with("m 2\n"));
     let r = http(addr, "POST", "/invoke", None).await;
-    assert!(
-        r.starts_with("HTTP/1.1 404") || r.starts_with("HTTP/1.1 405"),
-        "{r}"
-    );
+    assert!(r.status == 404 || r.status == 405, "{r:?}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
