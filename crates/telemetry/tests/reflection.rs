@@ -1,6 +1,9 @@
 //! Reflection describes the service with the descriptor sets its caller passes to `serve`
 //! (telemetry knows no protos of its own), beside health's.
 
+mod common;
+
+use common::Echo;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
@@ -9,29 +12,6 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 /// An encoded `FileDescriptorSet`: file `echo.proto`, package `test`, service `Echo` (no
 /// methods). Written out by hand: telemetry's tests have no protobuf compiler.
 const ECHO_DESCRIPTORS: &[u8] = b"\x0a\x1a\x0a\x0aecho.proto\x12\x04test\x32\x06\x0a\x04Echo";
-
-/// A stand-in gRPC service named `test.Echo`: answers every call with an empty OK.
-#[derive(Clone)]
-struct Echo;
-
-impl tonic::server::NamedService for Echo {
-    const NAME: &'static str = "test.Echo";
-}
-
-impl tower_service::Service<axum::http::Request<tonic::body::Body>> for Echo {
-    type Response = axum::http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _: axum::http::Request<tonic::body::Body>) -> Self::Future {
-        std::future::ready(Ok(tonic::Status::ok("").into_http()))
-    }
-}
 
 /// The services reflection lists on a server given `descriptors`.
 async fn listed(descriptors: &'static [&'static [u8]]) -> Vec<String> {

@@ -1,15 +1,26 @@
 //! `serve_with` end to end on loopback: a plain HTTP route behind the credential, the open
 //! pages beside it, and the ops listener.
 
+mod common;
+
+use common::Echo;
 use inferno_telemetry::{ops_router, serve_ops, serve_with, Credential, ServeOptions};
 use inferno_testkit::http::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// One HTTP/1.1 request with the bearer `token` if given.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>) -> Response {
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Response {
     let bearer = token.map(|t| format!("Bearer {t}"));
-    let auth: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+    let auth: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
     inferno_testkit::http::request(addr, method, path, &auth, "")
         .await
         .unwrap()
@@ -27,33 +38,6 @@ async fn grpc(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> St
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out.to_lowercase()
-}
-
-/// A stand-in gRPC service: answers OK to any call, with a header saying it was reached.
-#[derive(Clone)]
-struct Echo;
-
-impl tonic::server::NamedService for Echo {
-    const NAME: &'static str = "test.Echo";
-}
-
-impl tower_service::Service<axum::http::Request<tonic::body::Body>> for Echo {
-    type Response = axum::http::Response<tonic::body::Body>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _: axum::http::Request<tonic::body::Body>) -> Self::Future {
-        let mut response = tonic::Status::ok("").into_http::<tonic::body::Body>();
-        response
-            .headers_mut()
-            .insert("echo-reached", axum::http::HeaderValue::from_static("yes"));
-        std::future::ready(Ok(response))
-    }
 }
 
 #[tokio::test]
@@ -104,8 +88,14 @@ async fn the_ops_listener_serves_health_and_metrics_only() {
     let server = tokio::spawn(serve_ops(listener, ops_router(|| "m 2\n".into()), async {
         let _ = stopped.await;
     }));
-    assert!(http(addr, "GET", "/healthz", None).await.body.ends_with("ok\n"));
-    assert!(http(addr, "GET", "/metrics", None).await.body.ends_with("m 2\n"));
+    assert!(http(addr, "GET", "/healthz", None)
+        .await
+        .body
+        .ends_with("ok\n"));
+    assert!(http(addr, "GET", "/metrics", None)
+        .await
+        .body
+        .ends_with("m 2\n"));
     let r = http(addr, "POST", "/invoke", None).await;
     assert!(r.status == 404 || r.status == 405, "{r:?}");
     stop.send(()).unwrap();

@@ -56,9 +56,12 @@ pub async fn request(
             body: String::from_utf8_lossy(&body).into_owned(),
         })
     };
-    tokio::time::timeout(LIMIT, exchange)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{method} {path}: no answer within {LIMIT:?}")))?
+    tokio::time::timeout(LIMIT, exchange).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{method} {path}: no answer within {LIMIT:?}"),
+        )
+    })?
 }
 
 /// GET `path`; panics when there is no answer (connection refused, timed out, not HTTP).
@@ -94,9 +97,9 @@ impl Stream {
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        // One write: a server (or a test's fake) reading once sees the whole request.
+        head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
         stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
         reader.read_line(&mut line).await?;
@@ -172,4 +175,65 @@ impl Stream {
 
 fn bad(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Serves `answer` once on a fresh port; returns the port and what the client sent.
+    async fn serve_once(answer: &'static str) -> (SocketAddr, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut seen = vec![0; 4096];
+            let n = s.read(&mut seen).await.unwrap();
+            s.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&seen[..n]).into_owned()
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_chunked_answer_is_decoded_and_the_request_is_what_curl_sends() {
+        let (addr, sent) = serve_once(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Seen: yes\r\n\r\n\
+             5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .await;
+        let r = request(
+            addr,
+            "POST",
+            "/p?q=1",
+            &[("Authorization", "Bearer t")],
+            "{}",
+        )
+        .await
+        .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "hello world"));
+        assert_eq!(r.header("x-seen"), Some("yes"));
+        assert_eq!(r.header("X-SEEN"), Some("yes"));
+        let sent = sent.await.unwrap();
+        assert!(sent.starts_with("POST /p?q=1 HTTP/1.1\r\n"), "{sent}");
+        assert!(sent.contains("Authorization: Bearer t\r\n"), "{sent}");
+        assert!(sent.ends_with("Content-Length: 2\r\n\r\n{}"), "{sent}");
+    }
+
+    #[tokio::test]
+    async fn a_plain_answer_is_read_to_the_end_and_json_parses() {
+        let (addr, _) =
+            serve_once("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n{\"a\": 1}\n").await;
+        let r = get(addr, "/").await;
+        assert_eq!(r.status, 404);
+        assert_eq!(r.json()["a"], 1);
+    }
+
+    #[tokio::test]
+    async fn no_status_line_is_an_error() {
+        let (addr, _) = serve_once("garbage\r\n\r\n").await;
+        let e = request(addr, "GET", "/", &[], "").await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    }
 }

@@ -57,23 +57,13 @@ pub async fn terminate(child: &mut Child, limit: Duration) -> ExitStatus {
         .status()
         .expect("kill runs");
     assert!(sent.success(), "kill -TERM {} failed", child.id());
-    let exited = tokio::time::timeout(limit, async {
-        loop {
-            if let Some(status) = child.try_wait().expect("the child's status") {
-                return status;
-            }
-            tokio::time::sleep(crate::wait::POLL).await;
-        }
+    let exited =
+        crate::wait::within_sync(limit, || child.try_wait().expect("the child's status")).await;
+    exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no exit within {limit:?} of SIGTERM");
     })
-    .await;
-    match exited {
-        Ok(status) => status,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no exit within {limit:?} of SIGTERM");
-        }
-    }
 }
 
 /// A child process killed (and reaped) when dropped, so that a failing test leaves none behind.
@@ -107,4 +97,37 @@ fn describe(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_feeds_stdin_and_captures_both_pipes() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "cat; echo oops >&2"]);
+        let out = output(&mut cmd, Some(b"fed".to_vec()), Duration::from_secs(30)).await;
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"fed");
+        assert_eq!(out.stderr, b"oops\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "`sleep 30` took longer than 200ms")]
+    fn a_command_that_overruns_fails_the_test() {
+        output_blocking(
+            Command::new("sleep").arg("30"),
+            None,
+            Duration::from_millis(200),
+        );
+    }
+
+    #[tokio::test]
+    async fn terminate_sends_sigterm_and_waits() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let status = terminate(&mut child, Duration::from_secs(30)).await;
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(15));
+    }
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// One instant-vector sample: its labels and its value.
 pub type Sample = (HashMap<String, String>, f64);
@@ -16,7 +16,8 @@ pub type Sample = (HashMap<String, String>, f64);
 /// A running Prometheus; killed, and its storage removed, on drop.
 #[derive(Debug)]
 pub struct Prometheus {
-    child: Guard,
+    /// Behind a lock: the readiness wait looks at it through a shared reference.
+    child: Mutex<Guard>,
     addr: SocketAddr,
     job: String,
     targets: usize,
@@ -62,32 +63,33 @@ impl Prometheus {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("prometheus starts");
-            let mut prom = Self {
-                child: Guard(child),
+            let prom = Self {
+                child: Mutex::new(Guard(child)),
                 addr,
                 job: job.to_string(),
                 targets: targets.len(),
                 _dir: dir,
             };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let ready = loop {
-                if prom.child.try_wait().expect("prometheus status").is_some() {
-                    break false;
+            // Ready; else exited (its port was taken) or stuck: another attempt.
+            let ready = wait::within(Duration::from_secs(30), || async {
+                if prom.exited() {
+                    return Some(false);
                 }
                 let r = http::request(addr, "GET", "/-/ready", &[], "").await;
-                if r.is_ok_and(|r| r.status == 200) {
-                    break true;
-                }
-                if Instant::now() > deadline {
-                    break false;
-                }
-                tokio::time::sleep(wait::POLL).await;
-            };
-            if ready {
+                r.is_ok_and(|r| r.status == 200).then_some(true)
+            })
+            .await;
+            if ready == Some(true) {
                 return prom;
             }
         }
         panic!("prometheus did not become ready");
+    }
+
+    /// Whether the process has exited.
+    fn exited(&self) -> bool {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        child.try_wait().expect("prometheus status").is_some()
     }
 
     /// Its address.

@@ -50,3 +50,34 @@ pub async fn until_sync<T>(what: &str, limit: Duration, mut check: impl FnMut() 
 pub async fn within_sync<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     within(limit, || std::future::ready(check())).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The paused clock: the limits pass at once, the polls counted exactly.
+    #[tokio::test(start_paused = true)]
+    async fn a_condition_is_polled_until_it_holds_or_the_limit_passes() {
+        let mut polls = 0;
+        let v = until_sync("the third poll", Duration::from_secs(1), || {
+            polls += 1;
+            (polls == 3).then_some(polls)
+        })
+        .await;
+        assert_eq!(v, 3);
+        let start = Instant::now();
+        let never = within_sync(Duration::from_secs(1), || None::<()>).await;
+        assert_eq!(never, None);
+        assert!(start.elapsed() >= Duration::from_secs(1));
+        assert!(start.elapsed() < Duration::from_secs(1) + 2 * POLL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "gave up waiting after 1s: the impossible")]
+    async fn until_names_what_it_waited_for() {
+        until("the impossible", Duration::from_secs(1), || async {
+            None::<()>
+        })
+        .await;
+    }
+}

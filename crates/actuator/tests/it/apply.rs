@@ -359,7 +359,15 @@ async fn kubectl_shows_the_new_state() {
     c.sim.write_kubeconfig(&kubeconfig).unwrap();
     let kubectl = inferno_testkit::kubectl::Kubectl::new(bin, kubeconfig);
     let v = kubectl
-        .json(&["get", "deploy", &refs[&name].name, "-n", "infer", "-o", "json"])
+        .json(&[
+            "get",
+            "deploy",
+            &refs[&name].name,
+            "-n",
+            "infer",
+            "-o",
+            "json",
+        ])
         .await;
     assert_eq!(v["spec"]["replicas"], 3);
     assert_eq!(v["metadata"]["labels"][keys::ACCELERATOR], "L40S");

@@ -26,41 +26,36 @@ const FILES: [&str; 6] = [
     "serviceclass-data.json",
 ];
 
-/// A scratch directory under Cargo's target tmpdir, removed on drop.
-struct TempDir(PathBuf);
+/// A scratch directory under Cargo's target tmpdir, removed on drop (the test kit's), with
+/// the data-directory helpers of these tests.
+struct TempDir(inferno_testkit::TempDir);
 
 impl TempDir {
     /// An empty directory named after `name` (unique per test and process).
     fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("inferno-api-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        TempDir(inferno_testkit::TempDir::new_in(
+            tmp,
+            &format!("api-{name}"),
+        ))
     }
 
     /// A copy of sample directory `sample`.
     fn copy_of(name: &str, sample: &str) -> Self {
         let dir = Self::new(name);
         for file in FILES {
-            std::fs::copy(sample_dir(sample).join(file), dir.0.join(file)).unwrap();
+            std::fs::copy(sample_dir(sample).join(file), dir.path().join(file)).unwrap();
         }
         dir
     }
 
     fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     fn write(&self, file: &str, text: &str) -> PathBuf {
-        let path = self.0.join(file);
+        let path = self.path().join(file);
         std::fs::write(&path, text).unwrap();
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -7,9 +7,9 @@ use inferno_collector::discover::Discovery;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
 use inferno_core::Source;
 use inferno_emulator::{Host, LoadSpec, PerfParms, ServerSpec, TokenDist};
+use inferno_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
-use inferno_testkit::wait;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,7 +83,8 @@ async fn rates_and_latencies_from_a_real_prometheus() {
         .zip(&pods)
         .map(|(s, pod)| (s.addr(), pod.as_str()))
         .collect();
-    let prom = inferno_testkit::prometheus::Prometheus::start(&bin, "vllm", "infer", &targets).await;
+    let prom =
+        inferno_testkit::prometheus::Prometheus::start(&bin, "vllm", "infer", &targets).await;
     prom.wait_scraped(Duration::from_secs(20)).await;
     let url = prom.url();
     let prometheus = Prometheus::new(

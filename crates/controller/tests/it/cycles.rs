@@ -2,8 +2,8 @@
 
 use crate::fakes::{self, CollectorState, FakeActuator};
 use inferno_controller::cycle::{Deadlines, Stages};
-use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::data::Source;
+use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::leader::Leadership;
 use inferno_controller::metrics::Metrics;
 use inferno_controller::runner::{self, Runner, Settings};

@@ -2,9 +2,9 @@
 //! bearer token on `/invoke` and gRPC `Invoke`.
 
 use crate::cycles::{samples, start};
-use inferno_testkit::{http, wait};
 use inferno_proto::v1;
 use inferno_telemetry::Credential;
+use inferno_testkit::{http, wait};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,18 +28,26 @@ async fn invoke_takes_post_and_get_and_refuses_other_methods() {
     let addr = l.serve(None).await;
     let cycles = || l.collector.lock().unwrap().calls;
 
-    let post = http::request(addr, "POST", "/invoke", &[], "").await.unwrap();
+    let post = http::request(addr, "POST", "/invoke", &[], "")
+        .await
+        .unwrap();
     assert_eq!(post.status, 200, "{}", post.body);
     assert_eq!(report(&post.body)["outcome"], "ok");
     assert_eq!(cycles(), 1);
-    let dry = http::request(addr, "POST", "/invoke?dryRun=true", &[], "").await.unwrap();
+    let dry = http::request(addr, "POST", "/invoke?dryRun=true", &[], "")
+        .await
+        .unwrap();
     assert_eq!(report(&dry.body)["dryRun"], true);
-    let get = http::request(addr, "GET", "/invoke", &[], "").await.unwrap();
+    let get = http::request(addr, "GET", "/invoke", &[], "")
+        .await
+        .unwrap();
     assert_eq!(get.status, 200, "{}", get.body);
     assert_eq!(cycles(), 3);
 
     for method in ["PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
-        let answer = http::request(addr, method, "/invoke", &[], "").await.unwrap();
+        let answer = http::request(addr, method, "/invoke", &[], "")
+            .await
+            .unwrap();
         assert_eq!(answer.status, 405, "{method}: {answer:?}");
         assert_eq!(answer.header("allow"), Some("GET, POST"), "{method}");
     }
@@ -159,7 +167,9 @@ async fn invoke_needs_the_token_when_one_is_configured() {
     let bearer = format!("Bearer {TOKEN}");
 
     for method in ["GET", "POST"] {
-        let none = http::request(addr, method, "/invoke", &[], "").await.unwrap();
+        let none = http::request(addr, method, "/invoke", &[], "")
+            .await
+            .unwrap();
         assert_eq!(none.status, 401, "{method}: {none:?}");
         let wrong = http::request(
             addr,
@@ -200,10 +210,14 @@ async fn invoke_needs_the_token_when_one_is_configured() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
-    let post = http::request(addr, "POST", "/invoke", &[("Authorization", &bearer)], "").await.unwrap();
+    let post = http::request(addr, "POST", "/invoke", &[("Authorization", &bearer)], "")
+        .await
+        .unwrap();
     assert_eq!(post.status, 200, "{}", post.body);
     assert_eq!(report(&post.body)["outcome"], "ok");
-    let get = http::request(addr, "GET", "/invoke", &[("Authorization", &bearer)], "").await.unwrap();
+    let get = http::request(addr, "GET", "/invoke", &[("Authorization", &bearer)], "")
+        .await
+        .unwrap();
     assert_eq!(get.status, 200, "{}", get.body);
     let report = grpc_invoke(addr, Some(TOKEN)).await.unwrap();
     assert!(report.error.is_empty(), "{}", report.error);

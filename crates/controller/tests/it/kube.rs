@@ -5,13 +5,13 @@ use inferno_controller::data::{
     refresh, Data, Source, CAPACITY_FILE, DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP, STATIC_FILES,
 };
 use inferno_controller::leader::Leadership;
+use inferno_testkit::{process, wait};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use inferno_testkit::{process, wait};
 
 async fn sim() -> (kubesim::Kubesim, kube::Client) {
     let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), kubesim::Config::default())

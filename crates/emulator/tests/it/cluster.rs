@@ -1,10 +1,10 @@
 //! A kubesim with the sample Deployments (deploy/samples, namespace `infer`) and a kube-rs
 //! client to it, and small helpers to read and change them.
 
+use inferno_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use inferno_testkit::wait;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! In-process requests through `ServerHandle::complete`: the same timings as HTTP and as the
 //! iteration model, the in-flight count, refusals and cut-offs, and `drain`.
 
-use inferno_testkit::wait;
 use crate::http::spec;
 use crate::support::{init_logs, post};
 use inferno_emulator::{Error, Host, LoadSpec, PerfParms, ServerSpec, TokenDist};
+use inferno_testkit::wait;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -2,10 +2,10 @@
 //! and load labels followed by the running servers, and the `follow` subcommand of the binary.
 
 use crate::cluster::{cluster, cluster_with, settle, Cluster, NS};
-use inferno_testkit::{process, wait};
 use crate::support::{get, init_logs, samples, TempDir};
 use inferno_emulator::follow::{FollowConfig, Follower, FALLBACK_PERF};
 use inferno_emulator::{labels, Catalog, Error, Host, PerfParms, ServerHandle};
+use inferno_testkit::{process, wait};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::Value;

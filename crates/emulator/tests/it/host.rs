@@ -1,10 +1,10 @@
 //! The host registry: servers added and removed at run time, duplicate names, stopping with
 //! requests in flight, runtime allocation changes through the handle with a catalog.
 
-use inferno_testkit::wait;
 use crate::http::spec;
 use crate::support::{get, init_logs, post, request, samples};
 use inferno_emulator::{Catalog, Error, Host, LoadSpec, ServerSpec, TokenDist};
+use inferno_testkit::wait;
 use std::time::Duration;
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! The HTTP API of one emulated server over loopback: completions, models, health, metrics,
 //! error shapes, the control endpoints.
 
-use inferno_testkit::wait;
 use crate::support::{get, init_logs, post, put, request};
 use inferno_emulator::{Host, PerfParms, ServerSpec};
+use inferno_testkit::wait;
 use serde_json::{json, Value};
 
 /// alpha 10 ms, beta 0.01 ms/token, no gamma; 10x faster than real time.

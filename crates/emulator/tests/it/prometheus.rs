@@ -179,10 +179,14 @@ async fn scenario(bin: PathBuf) {
     // Evaluate the load-time queries half a second ago, once every scrape up to then is
     // stored: a target's scrapes are stored in order, so a later one for each says so.
     let t_load = unix_now() - 0.5;
-    wait::until("a scrape after the load", Duration::from_secs(10), || async {
-        let last = by_pod(p, "timestamp(up{job=\"emulator\"})", None).await;
-        (last.len() == 2 && last.values().all(|t| *t > t_load)).then_some(())
-    })
+    wait::until(
+        "a scrape after the load",
+        Duration::from_secs(10),
+        || async {
+            let last = by_pod(p, "timestamp(up{job=\"emulator\"})", None).await;
+            (last.len() == 2 && last.values().all(|t| *t > t_load)).then_some(())
+        },
+    )
     .await;
 
     // Throughput (RPM) per pod over a 10 s window, against the emulators' counter slope.

@@ -3,8 +3,8 @@
 
 pub(crate) use inferno_testkit::http::get;
 use inferno_testkit::http::{self, Response};
-pub(crate) use inferno_testkit::TempDir;
 use inferno_testkit::wait;
+pub(crate) use inferno_testkit::TempDir;
 use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -188,7 +188,10 @@ async fn roll(
             if done {
                 return;
             }
-            changed.changed().await.expect("the store outlives the test");
+            changed
+                .changed()
+                .await
+                .expect("the store outlives the test");
         }
     })
     .await;
@@ -303,7 +306,10 @@ async fn recreate_never_mixes_old_and_new_pods() {
             if done {
                 return;
             }
-            changed.changed().await.expect("the store outlives the test");
+            changed
+                .changed()
+                .await
+                .expect("the store outlives the test");
         }
     })
     .await;

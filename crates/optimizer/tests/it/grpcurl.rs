@@ -27,7 +27,9 @@ async fn run(bin: PathBuf, args: Vec<String>, stdin: Option<String>) -> (bool, S
 
 #[tokio::test]
 async fn grpcurl_lists_describes_and_optimizes() {
-    let Some(bin) = inferno_testkit::tools::grpcurl() else { return };
+    let Some(bin) = inferno_testkit::tools::grpcurl() else {
+        return;
+    };
     let server = start(ServeConfig::default()).await;
     let addr = server.addr.to_string();
     let args = |rest: &[&str]| -> Vec<String> {

@@ -1,10 +1,10 @@
 //! The listeners: a credential on the gRPC port, and the read-only ops port.
 
 use super::grpc::{client, http_get};
-use inferno_testkit::http::get;
 use inferno_optimizer::grpc::{run, run_ops, Metrics, ServeConfig};
 use inferno_proto::v1;
 use inferno_telemetry::Credential;
+use inferno_testkit::http::get;
 use std::sync::Arc;
 use tonic::Code;
 

@@ -11,11 +11,11 @@ use inferno_api::SystemSpec;
 use inferno_optimizer::grpc::ServeConfig;
 use inferno_optimizer::{solve, SolveOptions};
 use inferno_proto::v1;
+use inferno_testkit::{process, wait, TempDir};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use inferno_testkit::{process, wait};
 use tonic::Code;
 
 /// Waits (up to a generous bound that only a broken server reaches) until the server's
@@ -420,14 +420,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A scratch directory for one test.
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("inferno-robust-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn system_file(dir: &Path, name: &str, spec: &SystemSpec) -> PathBuf {
     let path = dir.join(name);
     let text = serde_json::to_string(&inferno_api::SystemData {
@@ -442,7 +434,8 @@ fn system_file(dir: &Path, name: &str, spec: &SystemSpec) -> PathBuf {
 /// a user's typo fails loudly, naming the field.
 #[test]
 fn solve_refuses_values_beyond_the_limits() {
-    let dir = scratch("limits");
+    let scratch = TempDir::new("robust-limits");
+    let dir = scratch.path();
     type Edit = fn(&mut SystemSpec);
     let cases: [(Edit, &str); 6] = [
         (
@@ -473,20 +466,25 @@ fn solve_refuses_values_beyond_the_limits() {
     for (i, (edit, want)) in cases.into_iter().enumerate() {
         let mut spec = sample("small");
         edit(&mut spec);
-        let file = system_file(&dir, &format!("case{i}.json"), &spec);
-        let out = process::output_blocking(bin().args(["solve", file.to_str().unwrap()]), None, MINUTE);
+        let file = system_file(dir, &format!("case{i}.json"), &spec);
+        let out =
+            process::output_blocking(bin().args(["solve", file.to_str().unwrap()]), None, MINUTE);
         assert_eq!(out.status.code(), Some(1), "{want}: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
     }
-    let small = system_file(&dir, "small.json", &sample("small"));
+    let small = system_file(dir, "small.json", &sample("small"));
     for flag in ["1e300", "inf", "-1", "NaN", "3601"] {
-        let out = process::output_blocking(bin().args([
-            "solve",
-            small.to_str().unwrap(),
-            "--solver",
-            "milp",
-            &format!("--time-limit={flag}"),
-        ]), None, MINUTE);
+        let out = process::output_blocking(
+            bin().args([
+                "solve",
+                small.to_str().unwrap(),
+                "--solver",
+                "milp",
+                &format!("--time-limit={flag}"),
+            ]),
+            None,
+            MINUTE,
+        );
         assert_eq!(out.status.code(), Some(1), "{flag}: {}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains("--time-limit: must be a number of seconds in (0, 3600]"),
@@ -494,13 +492,13 @@ fn solve_refuses_values_beyond_the_limits() {
             text(&out.stderr)
         );
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Issue 16 (low): `null`, `{}` and `{"system": null}` were solved as empty systems (exit 0).
 #[test]
 fn solve_of_an_empty_system_is_an_error() {
-    let dir = scratch("empty");
+    let scratch = TempDir::new("robust-empty");
+    let dir = scratch.path();
     for (i, body) in [
         "null",
         "{}",
@@ -512,7 +510,8 @@ fn solve_of_an_empty_system_is_an_error() {
     {
         let file = dir.join(format!("empty{i}.json"));
         std::fs::write(&file, body).unwrap();
-        let out = process::output_blocking(bin().args(["solve", file.to_str().unwrap()]), None, MINUTE);
+        let out =
+            process::output_blocking(bin().args(["solve", file.to_str().unwrap()]), None, MINUTE);
         assert_eq!(out.status.code(), Some(1), "{body}: {}", text(&out.stderr));
         assert!(
             text(&out.stderr).contains("no servers to solve"),
@@ -520,7 +519,6 @@ fn solve_of_an_empty_system_is_an_error() {
             text(&out.stderr)
         );
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The queue commands refuse what the gRPC calls refuse (they allocated 8 GiB or hung).
@@ -556,7 +554,10 @@ fn queue_commands_refuse_values_beyond_the_limits() {
                     .arg(command)
                     .args(base)
                     .args(extra)
-                    .args(["--rps", "1"]), None, MINUTE);
+                    .args(["--rps", "1"]),
+                None,
+                MINUTE,
+            );
             assert_eq!(
                 out.status.code(),
                 Some(1),
@@ -567,7 +568,11 @@ fn queue_commands_refuse_values_beyond_the_limits() {
         }
     }
     // A value the flag's type cannot hold is a usage error (exit 2) naming the flag.
-    let out = process::output_blocking(bin().args(["analyze", "--max-batch-size", "4294967296"]), None, MINUTE);
+    let out = process::output_blocking(
+        bin().args(["analyze", "--max-batch-size", "4294967296"]),
+        None,
+        MINUTE,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--max-batch-size"));
 }
@@ -585,7 +590,10 @@ fn serve_refuses_unsafe_or_impossible_settings() {
                 "--ops-listen",
                 "127.0.0.1:0",
             ])
-            .env_remove("INFERNO_AUTH_TOKEN_FILE"), None, MINUTE);
+            .env_remove("INFERNO_AUTH_TOKEN_FILE"),
+        None,
+        MINUTE,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("--listen 0.0.0.0:0: refusing to listen beyond loopback"),
@@ -598,22 +606,29 @@ fn serve_refuses_unsafe_or_impossible_settings() {
             .env("INFERNO_HOST", "0.0.0.0")
             .env("INFERNO_PORT", "0")
             .env_remove("INFERNO_OPTIMIZER_LISTEN")
-            .env_remove("INFERNO_AUTH_TOKEN_FILE"), None, MINUTE);
+            .env_remove("INFERNO_AUTH_TOKEN_FILE"),
+        None,
+        MINUTE,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("INFERNO_HOST/INFERNO_PORT 0.0.0.0:0: refusing"),
         "{}",
         text(&out.stderr)
     );
-    let out = process::output_blocking(bin().args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--ops-listen",
-        "127.0.0.1:0",
-        "--request-timeout",
-        "1e300",
-    ]), None, MINUTE);
+    let out = process::output_blocking(
+        bin().args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
+            "--request-timeout",
+            "1e300",
+        ]),
+        None,
+        MINUTE,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--request-timeout"));
 }
