@@ -1,6 +1,6 @@
 //! What the actuator is asked to apply, and what it did.
 
-use crate::collected::{ServerRef, Unplaced};
+use crate::collected::{ServerRef, UnknownName, Unplaced};
 use inferno_api::AllocationData;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -71,13 +71,16 @@ impl fmt::Display for Outcome {
 }
 
 impl FromStr for Outcome {
-    type Err = String;
+    type Err = UnknownName;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Self::ALL
             .into_iter()
             .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown apply outcome {s:?}"))
+            .ok_or_else(|| UnknownName {
+                what: "apply outcome",
+                name: s.into(),
+            })
     }
 }
 
@@ -129,6 +132,9 @@ mod tests {
         for o in Outcome::ALL {
             assert_eq!(o.name().parse::<Outcome>(), Ok(o));
         }
-        assert!("ok".parse::<Outcome>().unwrap_err().contains("\"ok\""));
+        assert_eq!(
+            "ok".parse::<Outcome>().unwrap_err().to_string(),
+            "unknown apply outcome \"ok\""
+        );
     }
 }

@@ -59,14 +59,27 @@ impl fmt::Display for Source {
     }
 }
 
-impl FromStr for Source {
-    type Err = String;
+/// A name the contract does not know (a field source, an apply outcome), as read off the wire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {name:?}")]
+pub struct UnknownName {
+    /// What kind of name (`field source`, `apply outcome`).
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for Source {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Self::ALL
             .into_iter()
             .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown field source {s:?}"))
+            .ok_or_else(|| UnknownName {
+                what: "field source",
+                name: s.into(),
+            })
     }
 }
 
@@ -152,7 +165,10 @@ mod tests {
         for s in Source::ALL {
             assert_eq!(s.name().parse::<Source>(), Ok(s));
         }
-        assert!("prom".parse::<Source>().unwrap_err().contains("\"prom\""));
+        assert_eq!(
+            "prom".parse::<Source>().unwrap_err().to_string(),
+            "unknown field source \"prom\""
+        );
     }
 
     #[test]

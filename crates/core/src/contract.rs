@@ -296,7 +296,17 @@ mod tests {
     fn reads_every_label() {
         let mut w = Vec::new();
         let l = read(
-            &deployment([(keys::NAME, "premium-llama"), (keys::MODEL, "llama_13b"), (keys::CLASS, "Premium"), (keys::ACCELERATOR, "G2"), (keys::MAX_BATCH, "38"), (keys::MIN_REPLICAS, "1"), (keys::LOAD_RPM, "60.5"), (keys::LOAD_IN, "128"), (keys::LOAD_OUT, "1024")]),
+            &deployment([
+                (keys::NAME, "premium-llama"),
+                (keys::MODEL, "llama_13b"),
+                (keys::CLASS, "Premium"),
+                (keys::ACCELERATOR, "G2"),
+                (keys::MAX_BATCH, "38"),
+                (keys::MIN_REPLICAS, "1"),
+                (keys::LOAD_RPM, "60.5"),
+                (keys::LOAD_IN, "128"),
+                (keys::LOAD_OUT, "1024"),
+            ]),
             &mut w,
         )
         .unwrap();
@@ -326,7 +336,16 @@ mod tests {
     fn unknown_labels_name_the_closest_known_key() {
         let mut w = Vec::new();
         let l = read(
-            &deployment([(keys::NAME, "s"), ("inferno.server.laod.rpm", "60"), ("Inferno.server.class", "P"), ("inferno.server.colour", "red"), ("app", "x"), ("app.kubernetes.io/name", "y"), (keys::LOAD_NOMINAL[0], "60"), ("inferno-server.model", "m")]),
+            &deployment([
+                (keys::NAME, "s"),
+                ("inferno.server.laod.rpm", "60"),
+                ("Inferno.server.class", "P"),
+                ("inferno.server.colour", "red"),
+                ("app", "x"),
+                ("app.kubernetes.io/name", "y"),
+                (keys::LOAD_NOMINAL[0], "60"),
+                ("inferno-server.model", "m"),
+            ]),
             &mut w,
         )
         .unwrap();
@@ -353,7 +372,16 @@ mod tests {
     #[test]
     fn bad_numbers_are_ignored_with_warnings() {
         let mut w = Vec::new();
-        let l = read(&deployment([(keys::NAME, "s"), (keys::LOAD_RPM, "lots"), (keys::MAX_BATCH, "-3"), (keys::LOAD_NUM, "512")]), &mut w).unwrap();
+        let l = read(
+            &deployment([
+                (keys::NAME, "s"),
+                (keys::LOAD_RPM, "lots"),
+                (keys::MAX_BATCH, "-3"),
+                (keys::LOAD_NUM, "512"),
+            ]),
+            &mut w,
+        )
+        .unwrap();
         assert_eq!((l.rpm, l.max_batch, l.out_tokens), (None, 0, Some(512.0)));
         assert_eq!(w.len(), 2, "{w:?}");
         assert_eq!(l.class, "");
@@ -363,7 +391,16 @@ mod tests {
     fn numbers_out_of_range_are_named_and_not_used() {
         let mut w = Vec::new();
         let l = read(
-            &deployment([(keys::NAME, "s"), (keys::LOAD_RPM, "1e308"), (keys::LOAD_IN, "2e6"), (keys::LOAD_OUT, "inf"), (keys::LOAD_NUM, "300"), (keys::MIN_REPLICAS, "1.5"), (keys::MAX_REPLICAS, "10001"), (keys::MAX_BATCH, "4097")]),
+            &deployment([
+                (keys::NAME, "s"),
+                (keys::LOAD_RPM, "1e308"),
+                (keys::LOAD_IN, "2e6"),
+                (keys::LOAD_OUT, "inf"),
+                (keys::LOAD_NUM, "300"),
+                (keys::MIN_REPLICAS, "1.5"),
+                (keys::MAX_REPLICAS, "10001"),
+                (keys::MAX_BATCH, "4097"),
+            ]),
             &mut w,
         )
         .unwrap();
@@ -396,9 +433,13 @@ mod tests {
     fn integers_may_be_written_as_numbers_but_not_as_fractions() {
         let mut w = Vec::new();
         let l = read(
-            &deployment(
-                [(keys::NAME, "s"), (keys::MIN_REPLICAS, "2.0"), (keys::MAX_REPLICAS, "1e3"), (keys::MAX_BATCH, "4096"), (keys::LOAD_RPM, "10000000")],
-            ),
+            &deployment([
+                (keys::NAME, "s"),
+                (keys::MIN_REPLICAS, "2.0"),
+                (keys::MAX_REPLICAS, "1e3"),
+                (keys::MAX_BATCH, "4096"),
+                (keys::LOAD_RPM, "10000000"),
+            ]),
             &mut w,
         )
         .unwrap();
@@ -413,7 +454,11 @@ mod tests {
     fn inverted_replica_bounds_are_a_problem() {
         let mut w = Vec::new();
         let l = read(
-            &deployment([(keys::NAME, "s"), (keys::MIN_REPLICAS, "5"), (keys::MAX_REPLICAS, "2")]),
+            &deployment([
+                (keys::NAME, "s"),
+                (keys::MIN_REPLICAS, "5"),
+                (keys::MAX_REPLICAS, "2"),
+            ]),
             &mut w,
         )
         .unwrap();
@@ -427,7 +472,11 @@ mod tests {
         // Equal bounds are fine.
         let mut w = Vec::new();
         let l = read(
-            &deployment([(keys::NAME, "s"), (keys::MIN_REPLICAS, "3"), (keys::MAX_REPLICAS, "3")]),
+            &deployment([
+                (keys::NAME, "s"),
+                (keys::MIN_REPLICAS, "3"),
+                (keys::MAX_REPLICAS, "3"),
+            ]),
             &mut w,
         )
         .unwrap();

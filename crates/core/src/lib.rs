@@ -19,8 +19,10 @@ pub mod contract;
 pub mod decision;
 pub mod ports;
 
-pub use apply::{ApplyRequest, Applied, DeploymentResult, Outcome};
-pub use collected::{Collected, FieldSource, Observation, Problem, ServerRef, Source, Unplaced};
+pub use apply::{Applied, ApplyRequest, DeploymentResult, Outcome};
+pub use collected::{
+    Collected, FieldSource, Observation, Problem, ServerRef, Source, UnknownName, Unplaced,
+};
 pub use decision::{
     AllocationPart, Decision, Heterogeneous, SolveStats, SolveSummary, TypeUsage, UnservedFloor,
 };

@@ -4,7 +4,7 @@
 //! Deadlines are the cycle's business, not the ports': a port's future may be dropped at any
 //! await point when its stage's deadline passes.
 
-use crate::apply::{ApplyRequest, Applied};
+use crate::apply::{Applied, ApplyRequest};
 use crate::collected::Collected;
 use crate::decision::Decision;
 use inferno_api::SystemSpec;

@@ -89,9 +89,10 @@ impl From<v1::UnplacedServer> for core::Unplaced {
 impl TryFrom<&core::Collected> for v1::CollectResponse {
     type Error = ConvertError;
     fn try_from(c: &core::Collected) -> Result<Self, ConvertError> {
-        let specs = |list: &[inferno_api::ServerSpec]| -> Result<Vec<v1::ServerSpec>, ConvertError> {
-            list.iter().map(TryInto::try_into).collect()
-        };
+        let specs =
+            |list: &[inferno_api::ServerSpec]| -> Result<Vec<v1::ServerSpec>, ConvertError> {
+                list.iter().map(TryInto::try_into).collect()
+            };
         Ok(Self {
             servers: specs(&c.servers)?,
             replicas: specs(&c.replicas)?,
@@ -147,9 +148,11 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     .enumerate()
                     .map(|(j, s)| {
                         Ok(core::FieldSource {
-                            source: s.source.parse().map_err(|message| DecodeError {
-                                field: format!("observations[{i}].sources[{j}].source"),
-                                message,
+                            source: s.source.parse().map_err(|e: core::UnknownName| {
+                                DecodeError {
+                                    field: format!("observations[{i}].sources[{j}].source"),
+                                    message: e.to_string(),
+                                }
                             })?,
                             field: s.field,
                         })
@@ -430,10 +433,13 @@ impl TryFrom<v1::DeploymentResult> for core::DeploymentResult {
     type Error = DecodeError;
     fn try_from(r: v1::DeploymentResult) -> Result<Self, DecodeError> {
         Ok(Self {
-            outcome: r.outcome.parse().map_err(|message| DecodeError {
-                field: format!("results[{:?}].outcome", r.server),
-                message,
-            })?,
+            outcome: r
+                .outcome
+                .parse()
+                .map_err(|e: core::UnknownName| DecodeError {
+                    field: format!("results[{:?}].outcome", r.server),
+                    message: e.to_string(),
+                })?,
             server: r.server,
             deployment: r.deployment,
             namespace: r.namespace,

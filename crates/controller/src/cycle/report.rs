@@ -161,4 +161,3 @@ pub struct CycleReport {
     #[serde(skip)]
     pub updates: Vec<DeploymentResult>,
 }
-

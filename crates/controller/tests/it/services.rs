@@ -6,8 +6,8 @@ use crate::fakes::{self, CollectorState, FakeActuator};
 use clap::Parser;
 use inferno_controller::args::Args;
 use inferno_controller::cycle::{self, Deadlines, Stages};
-use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::data::{Data, Source};
+use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::metrics::Metrics;
 use inferno_proto::v1::{
     self, actuator_server::ActuatorServer, collector_server::CollectorServer,

@@ -3,10 +3,10 @@
 
 use crate::fakes::{self, CollectorState};
 use inferno_controller::cycle::{self, Deadlines, Stages};
-use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::data::{
     refresh, Data, Source, CAPACITY_FILE, DYNAMIC_CONFIGMAP, STATIC_CONFIGMAP, STATIC_FILES,
 };
+use inferno_controller::grpc::{Clients, Endpoints};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;

@@ -25,7 +25,7 @@ pub(crate) fn code(e: &Error) -> Code {
 }
 
 impl From<Error> for Status {
-    /// The status [`code`] gives, with the error's message.
+    /// The status `code` gives, with the error's message.
     fn from(e: Error) -> Self {
         Status::new(code(&e), e.to_string())
     }
