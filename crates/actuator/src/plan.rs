@@ -155,7 +155,7 @@ impl Current {
 
 /// A label that is set but cannot be used: it is ignored, said in the decision's notes and
 /// logged. The message is the collector's for the same label (`label K="V": why`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("label {key}={raw:?}: {why}")]
 pub struct InvalidLabel {
     /// The label key.
@@ -163,7 +163,7 @@ pub struct InvalidLabel {
     /// Its value (trimmed).
     pub raw: String,
     /// What is wrong with it.
-    pub why: String,
+    pub why: inferno_core::contract::BadNumber,
 }
 
 /// The decision for one Deployment.

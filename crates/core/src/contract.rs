@@ -6,6 +6,7 @@
 //! closest known key, never silently ignored; a number out of its range, or a fraction where an
 //! integer is needed (`min-replicas="1.5"`), is reported and not used, never rounded.
 
+use inferno_api::limits::show;
 use std::collections::BTreeMap;
 
 /// The ConfigMap of the static data (accelerators, models, service classes, optimizer flags).
@@ -164,29 +165,45 @@ pub fn range(key: &str) -> Option<(f64, bool)> {
     })
 }
 
-/// Reads the numeric label `raw` of `key`: its value, or what is wrong with it (naming neither
-/// the Deployment nor the label; the caller does). Integer-valued keys ([`range`]) accept
-/// integer-valued spellings (`2`, `2.0`, `1e3`) and refuse fractions.
-pub fn number(key: &str, raw: &str) -> Result<f64, String> {
-    use inferno_api::limits::{in_range, show};
+/// What is wrong with a numeric label's value ([`number`]); the message names neither the
+/// Deployment nor the label (the caller does).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum BadNumber {
+    /// It does not parse as a number.
+    #[error("not a number")]
+    NotANumber,
+    /// The key needs an integer in `[0, max]`.
+    #[error("must be an integer in [0, {}], got {}", show(*max), show(*value))]
+    NotAnInteger {
+        /// The largest valid value.
+        max: f64,
+        /// The value given.
+        value: f64,
+    },
+    /// The key needs a finite number in `[0, max]`.
+    #[error("must be a finite number in [0, {}], got {}", show(*max), show(*value))]
+    OutOfRange {
+        /// The largest valid value.
+        max: f64,
+        /// The value given.
+        value: f64,
+    },
+}
+
+/// Reads the numeric label `raw` of `key`: its value, or what is wrong with it. Integer-valued
+/// keys ([`range`]) accept integer-valued spellings (`2`, `2.0`, `1e3`) and refuse fractions.
+pub fn number(key: &str, raw: &str) -> Result<f64, BadNumber> {
+    use inferno_api::limits::in_range;
     let (max, integer) = range(key).unwrap_or((f64::MAX, false));
     let Ok(v) = raw.parse::<f64>() else {
-        return Err("not a number".into());
+        return Err(BadNumber::NotANumber);
     };
     // Integer-valued spellings ("2", "2.0", "1e3") are integers; "1.5" is not rounded.
     match (in_range(v, max), integer) {
         (true, false) => Ok(v),
         (true, true) if v.fract() == 0.0 => Ok(v),
-        (_, true) => Err(format!(
-            "must be an integer in [0, {}], got {}",
-            show(max),
-            show(v)
-        )),
-        (false, false) => Err(format!(
-            "must be a finite number in [0, {}], got {}",
-            show(max),
-            show(v)
-        )),
+        (_, true) => Err(BadNumber::NotAnInteger { max, value: v }),
+        (false, false) => Err(BadNumber::OutOfRange { max, value: v }),
     }
 }
 
