@@ -216,9 +216,11 @@ async fn concurrent_requests_queue_behind_the_batch_cap() {
     }
     queued.sort_by(f64::total_cmp);
     // Two at a time: the last pair waited for about two full requests (11 iterations of
-    // 10 ms each); connections opening a few ms apart at 10x shave some of that off.
+    // 10 ms each); connections opening a few ms apart at 10x shave some of that off. The first
+    // started at once, up to the scheduling of a loaded machine (each real ms is 10 emulated
+    // ones: 2.5 real ms were seen with both cores busy), so it is compared with the last.
     assert!(queued[5] > 150.0, "{queued:?}");
-    assert!(queued[0] < 20.0, "{queued:?}");
+    assert!(queued[0] < queued[5] / 4.0, "{queued:?}");
     let s = h.snapshot();
     assert_eq!((s.requests, s.generation_tokens), (6, 60));
     assert_eq!((s.running, s.waiting), (0, 0));
