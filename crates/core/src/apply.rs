@@ -1,6 +1,6 @@
 //! What the actuator is asked to apply, and what it did.
 
-use crate::collected::{ServerRef, UnknownName, Unplaced};
+use crate::collected::{by_name, ServerRef, UnknownName, Unplaced};
 use inferno_api::AllocationData;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -74,13 +74,7 @@ impl FromStr for Outcome {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| UnknownName {
-                what: "apply outcome",
-                name: s.into(),
-            })
+        by_name(&Self::ALL, Self::name, "apply outcome", s)
     }
 }
 

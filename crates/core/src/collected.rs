@@ -69,17 +69,28 @@ pub struct UnknownName {
     pub name: String,
 }
 
+/// The value of `all` whose `name` is `s`, else an [`UnknownName`] saying `what` it should be:
+/// the one parser of the wire's enum names (field sources, apply outcomes).
+pub(crate) fn by_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &'static str,
+    s: &str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|v| name(*v) == s)
+        .ok_or_else(|| UnknownName {
+            what,
+            name: s.into(),
+        })
+}
+
 impl FromStr for Source {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, UnknownName> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| UnknownName {
-                what: "field source",
-                name: s.into(),
-            })
+        by_name(&Self::ALL, Self::name, "field source", s)
     }
 }
 
