@@ -34,6 +34,8 @@ pub const MAX_PERF_PARM: f64 = 1e6;
 pub const MAX_UNITS: i64 = 1_000_000;
 /// Largest solver time limit, seconds.
 pub const MAX_TIME_LIMIT_SECONDS: f64 = 3600.0;
+/// Longest start-up delay or payback time of a change, seconds (a day).
+pub const MAX_CHANGE_SECONDS: f64 = 86_400.0;
 /// Largest arrival coefficient of variation (and any other dimensionless shape parameter).
 pub const MAX_COV: f64 = 100.0;
 

@@ -238,8 +238,15 @@ pub struct OptimizerSpec {
     pub delayed_best_effort: bool,
     /// `None`, `PriorityExhaustive`, `PriorityRoundRobin` or `RoundRobin`.
     pub saturation_policy: String,
-    /// Batch-size rule: `scaled` (default, the reference rule) or `search`.
+    /// Batch-size rule: `scaled` (default, the reference rule), `fit` (the scaled rule capped
+    /// so that a full batch fits the catalog's KV cache) or `search`.
     pub batch_sizing: String,
+    /// Start-up delay of a new replica, seconds (model load): what a change costs. 0 (the
+    /// default) = changes cost nothing beyond the reference's accelerator penalty.
+    pub startup_seconds: f64,
+    /// A change must pay for itself within this time, seconds: the start-up cost of the new
+    /// replicas a candidate needs is spread over it. 0 = 600 when `startupSeconds` is set.
+    pub payback_seconds: f64,
 }
 
 /// All inputs of one optimisation (`system-data.json` is `{"system": SystemSpec}`).

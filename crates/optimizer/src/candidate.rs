@@ -14,7 +14,7 @@ use crate::queue::{
 };
 use crate::system::{class_or_free, Perf, System};
 use inferno_api::limits::{MAX_BATCH_SIZE, MAX_QUEUE_SIZE, MAX_REPLICAS};
-use inferno_api::{ModelTarget, ServerSpec};
+use inferno_api::{ModelTarget, ServerLoadSpec, ServerSpec};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -29,6 +29,10 @@ pub enum BatchSizing {
     Scaled,
     /// The optimal-concurrency search, bounded above by the scaled value.
     Search,
+    /// The scaled rule, capped so that a full batch of requests at their whole length
+    /// (`avgInTokens + avgOutTokens`) fits the KV cache the catalog's `maxBatchSize x atTokens`
+    /// describes, and never above `maxBatchSize`: a larger cap makes the server preempt.
+    Fit,
 }
 
 impl BatchSizing {
@@ -37,8 +41,53 @@ impl BatchSizing {
         match s.to_ascii_lowercase().as_str() {
             "" | "scaled" => Some(Self::Scaled),
             "search" => Some(Self::Search),
+            "fit" => Some(Self::Fit),
             _ => None,
         }
+    }
+}
+
+/// What a change of allocation costs (spec 3.4 extended): a new replica runs `startup` without
+/// serving, and a change must pay for itself within `payback`. Whole milliseconds, so options
+/// stay comparable exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangeCost {
+    /// Start-up delay of a new replica, ms (0 = changes cost nothing: the reference's values).
+    pub startup_ms: u64,
+    /// Time within which a change must pay for itself, ms.
+    pub payback_ms: u64,
+}
+
+impl ChangeCost {
+    /// The default payback time when only the start-up delay is given: ten minutes.
+    pub const DEFAULT_PAYBACK_MS: u64 = 600_000;
+
+    /// From the optimizer data's seconds (validated there: finite, in `[0, a day]`).
+    pub fn from_seconds(startup: f64, payback: f64) -> Self {
+        let ms = |s: f64| (s.max(0.0) * 1000.0).round() as u64;
+        let payback = if payback > 0.0 {
+            ms(payback)
+        } else {
+            Self::DEFAULT_PAYBACK_MS
+        };
+        Self {
+            startup_ms: ms(startup),
+            payback_ms: payback.max(1),
+        }
+    }
+
+    /// Whether changes are priced.
+    pub fn enabled(&self) -> bool {
+        self.startup_ms > 0
+    }
+
+    /// The start-up cost of `new_replicas` new replicas at `unit_cost` cents/hr each, spread
+    /// over the payback time: cents/hr, comparable with a candidate's cost.
+    pub fn rate(&self, new_replicas: u64, unit_cost: f64) -> f64 {
+        if !self.enabled() {
+            return 0.0;
+        }
+        new_replicas as f64 * unit_cost * self.startup_ms as f64 / self.payback_ms as f64
     }
 }
 
@@ -137,6 +186,8 @@ pub struct ServerContext<'a> {
     pub accelerators: Vec<usize>,
     /// Index of the current accelerator, if it exists.
     pub current_acc: Option<usize>,
+    /// What a change costs (none by default: the reference's transition values).
+    pub change: ChangeCost,
 }
 
 /// Why a server has no context (and so no candidate at all).
@@ -204,7 +255,13 @@ impl<'a> ServerContext<'a> {
             zero_load,
             accelerators,
             current_acc,
+            change: ChangeCost::default(),
         })
+    }
+
+    /// The same context with changes priced by `change`.
+    pub fn with_change(self, change: ChangeCost) -> Self {
+        Self { change, ..self }
     }
 
     /// Zero load and no minimum: placed with 0 replicas, no accelerator needed.
@@ -216,9 +273,27 @@ impl<'a> ServerContext<'a> {
         self.spec.min_num_replicas.max(0) as u64
     }
 
-    /// Transition value of moving from the current allocation to (`acc`, `replicas`, `cost`).
-    pub fn value(&self, acc: usize, replicas: u64, cost: f64) -> f64 {
+    /// Transition value of moving from the current allocation to (`acc`, `replicas`,
+    /// `batch`, `cost`). With changes priced ([`ChangeCost`]), the candidate's cost plus the
+    /// start-up cost of the replicas it must start: all of them on another accelerator or
+    /// batch size (a rolling update restarts every pod), the added ones otherwise; else the
+    /// reference's value (spec 3.4), which ignores the batch size.
+    pub fn value(&self, acc: usize, replicas: u64, batch: u32, cost: f64) -> f64 {
         let current = &self.spec.current_alloc;
+        if self.change.enabled() {
+            let unit_cost = if replicas > 0 {
+                cost / replicas as f64
+            } else {
+                0.0
+            };
+            let same_pods = self.current_acc == Some(acc) && current.max_batch == i64::from(batch);
+            let started = if same_pods {
+                replicas.saturating_sub(current.num_replicas.max(0) as u64)
+            } else {
+                replicas
+            };
+            return cost + self.change.rate(started, unit_cost);
+        }
         if self.current_acc == Some(acc) {
             if current.num_replicas.max(0) as u64 == replicas {
                 0.0
@@ -242,7 +317,10 @@ impl<'a> ServerContext<'a> {
         }
         let cost = unit_cost * replicas as f64;
         let current_cost = self.spec.current_alloc.cost;
-        Some(if self.current_acc == Some(acc) {
+        Some(if self.change.enabled() {
+            // The change term is >= 0.
+            cost
+        } else if self.current_acc == Some(acc) {
             (cost - current_cost).min(0.0)
         } else {
             1.1 * cost - 0.9 * current_cost
@@ -262,14 +340,9 @@ fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Optio
     if !valid || m < 1.0 {
         return None;
     }
-    let (peak, at_top) = peak_service_rate(
-        params,
-        n,
-        m,
-        batch_size(ctx.spec, perf, load.avg_out_tokens),
-    );
+    let (peak, at_top) = peak_service_rate(params, n, m, batch_size(ctx.spec, perf, load, sizing));
     let peak = match sizing {
-        BatchSizing::Scaled => at_top,
+        BatchSizing::Scaled | BatchSizing::Fit => at_top,
         BatchSizing::Search => peak,
     };
     (peak.is_finite() && peak > 0.0).then_some(peak * 1000.0)
@@ -288,7 +361,15 @@ fn perf_params(perf: &Perf) -> PerfParams {
 /// maxBatchSize 0 means 256 and atTokens 0 means "do not scale"; the result is at most
 /// `inferno_api::limits::MAX_BATCH_SIZE` (4096), which bounds the queue model's states (a
 /// large `atTokens` over a few output tokens scaled to batches of millions).
-pub fn batch_size(server: &ServerSpec, perf: &Perf, out_tokens: i64) -> u32 {
+///
+/// With [`BatchSizing::Fit`] the result is also at most `maxBatchSize` and at most the number
+/// of requests of `avgInTokens + avgOutTokens` tokens the catalog's KV cache holds.
+pub fn batch_size(
+    server: &ServerSpec,
+    perf: &Perf,
+    load: &ServerLoadSpec,
+    sizing: BatchSizing,
+) -> u32 {
     if server.max_batch_size > 0 {
         return clamp_batch(server.max_batch_size);
     }
@@ -297,10 +378,17 @@ pub fn batch_size(server: &ServerSpec, perf: &Perf, out_tokens: i64) -> u32 {
     } else {
         DEFAULT_MAX_BATCH
     };
+    let out_tokens = load.avg_out_tokens;
     if perf.at_tokens <= 0 || out_tokens <= 0 {
         return clamp_batch(measured);
     }
-    clamp_batch((measured.saturating_mul(perf.at_tokens) / out_tokens).max(1))
+    let scaled = (measured.saturating_mul(perf.at_tokens) / out_tokens).max(1);
+    if sizing != BatchSizing::Fit {
+        return clamp_batch(scaled);
+    }
+    let whole = load.avg_in_tokens.max(0).saturating_add(out_tokens);
+    let fits = measured.saturating_mul(perf.at_tokens) / whole;
+    clamp_batch(scaled.min(fits).min(measured).max(1))
 }
 
 fn clamp_batch(b: i64) -> u32 {
@@ -415,8 +503,55 @@ pub fn create(
         return Err(CandidateError::Untuned);
     }
     let load = &ctx.spec.current_alloc.load;
-    let cap_batch = batch_size(ctx.spec, perf, load.avg_out_tokens);
+    let cap_batch = batch_size(ctx.spec, perf, load, sizing);
     let search = sizing == BatchSizing::Search && ctx.spec.max_batch_size <= 0;
+    let unit = Unit {
+        units_per_replica,
+        cost: unit_cost,
+    };
+    let chosen = sized_candidate(ctx, acc, perf, unit, cap_batch, search, cache)?;
+    // Staying on the current batch size (no rolling update) when changes are priced: a
+    // smaller cap than the rule's is always safe for the KV cache, so the two compete on value.
+    let current = ctx.spec.current_alloc.max_batch;
+    let stay = ctx.change.enabled()
+        && !search
+        && ctx.spec.max_batch_size <= 0
+        && ctx.current_acc == Some(acc)
+        && current > 0
+        && current < i64::from(cap_batch);
+    if stay {
+        // In 1..cap_batch, so the cast is exact.
+        if let Ok(kept) = sized_candidate(ctx, acc, perf, unit, current as u32, false, cache) {
+            if kept.value <= chosen.value {
+                return Ok(kept);
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// What one replica of a candidate takes and costs.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    units_per_replica: u64,
+    cost: f64,
+}
+
+/// The candidate of `ctx` on `acc` with batch cap `cap_batch` (searched below it if `search`).
+fn sized_candidate(
+    ctx: &ServerContext<'_>,
+    acc: usize,
+    perf: &Perf,
+    unit: Unit,
+    cap_batch: u32,
+    search: bool,
+    cache: &SizingCache,
+) -> Result<Candidate, CandidateError> {
+    let Unit {
+        units_per_replica,
+        cost: unit_cost,
+    } = unit;
+    let p = perf.parms;
     let base = queue_config(ctx, perf, cap_batch);
     let targets = Targets {
         ttft: ctx.target.slo_ttft,
@@ -468,7 +603,7 @@ pub fn create(
         replicas,
         batch: sized.batch,
         cost,
-        value: ctx.value(acc, replicas, cost),
+        value: ctx.value(acc, replicas, sized.batch, cost),
         units_per_replica,
         itl: per_replica.itl,
         ttft: per_replica.ttft,
@@ -572,7 +707,7 @@ fn zero_load(
         replicas,
         batch,
         cost,
-        value: ctx.value(acc, replicas, cost),
+        value: ctx.value(acc, replicas, batch, cost),
         units_per_replica,
         itl: p.alpha + p.beta,
         ttft: p.alpha + p.beta + p.gamma * n0,

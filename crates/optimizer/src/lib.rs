@@ -40,6 +40,7 @@ pub mod synthetic;
 pub mod system;
 
 pub use cancel::Cancel;
+pub use candidate::{BatchSizing, ChangeCost};
 pub use error::{Error, Result};
 pub use solver::{
     allocation_problem, solve, solve_cancellable, Placement, Reason, SaturationPolicy, Solution,

@@ -197,6 +197,8 @@ impl From<v1::OptimizerSpec> for api::OptimizerSpec {
             batch_sizing: o.batch_sizing,
             solver: o.solver,
             time_limit_seconds: o.time_limit_seconds,
+            startup_seconds: o.startup_seconds,
+            payback_seconds: o.payback_seconds,
         }
     }
 }
@@ -439,6 +441,8 @@ impl From<&api::OptimizerSpec> for v1::OptimizerSpec {
             batch_sizing: o.batch_sizing.clone(),
             solver: o.solver.clone(),
             time_limit_seconds: o.time_limit_seconds,
+            startup_seconds: o.startup_seconds,
+            payback_seconds: o.payback_seconds,
         }
     }
 }

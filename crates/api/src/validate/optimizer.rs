@@ -2,7 +2,7 @@
 //! [`SATURATION_POLICIES`], [`BATCH_SIZINGS`]).
 
 use super::checker::Checker;
-use crate::limits::{self, MAX_TIME_LIMIT_SECONDS};
+use crate::limits::{self, MAX_CHANGE_SECONDS, MAX_TIME_LIMIT_SECONDS};
 use crate::types::SystemSpec;
 
 /// Saturation policies of the reference (`""` means `None`).
@@ -14,7 +14,7 @@ pub const SATURATION_POLICIES: [&str; 4] = [
 ];
 
 /// Batch-size rules (`""` means `scaled`).
-pub const BATCH_SIZINGS: [&str; 2] = ["scaled", "search"];
+pub const BATCH_SIZINGS: [&str; 3] = ["scaled", "fit", "search"];
 /// Values of `solver` in the optimizer data (case-insensitive; empty = greedy).
 pub const SOLVERS: [&str; 3] = ["greedy", "milp", "lagrangian"];
 
@@ -31,7 +31,7 @@ pub(super) fn optimizer(c: &mut Checker, spec: &SystemSpec, file: &str) {
     }
     let sizing = o.batch_sizing.as_str();
     if !sizing.is_empty() && !BATCH_SIZINGS.contains(&sizing) {
-        let message = format!("unknown rule {sizing:?}; expected scaled or search (or empty)");
+        let message = format!("unknown rule {sizing:?}; expected scaled, fit or search (or empty)");
         c.error(at, "batchSizing", message);
     }
     let solver = o.solver.to_ascii_lowercase();
@@ -59,6 +59,14 @@ pub(super) fn optimizer(c: &mut Checker, spec: &SystemSpec, file: &str) {
             "timeLimitSeconds",
             format!("{why} seconds (0 = the default)"),
         );
+    }
+    for (field, v) in [
+        ("startupSeconds", o.startup_seconds),
+        ("paybackSeconds", o.payback_seconds),
+    ] {
+        if let Some(why) = limits::out_of_range(v, MAX_CHANGE_SECONDS) {
+            c.error(at, field, format!("{why} seconds"));
+        }
     }
 }
 

@@ -285,6 +285,7 @@ fn write_text(
         match options.batch_sizing {
             BatchSizing::Scaled => "scaled",
             BatchSizing::Search => "search",
+            BatchSizing::Fit => "fit",
         },
         st.candidates_sized,
         st.candidates_skipped,

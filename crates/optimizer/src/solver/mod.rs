@@ -16,7 +16,7 @@ pub use policy::SaturationPolicy;
 pub use reason::Reason;
 
 use crate::cancel::Cancel;
-use crate::candidate::{BatchSizing, Candidate, ServerContext, SizingCache};
+use crate::candidate::{BatchSizing, Candidate, ChangeCost, ServerContext, SizingCache};
 use crate::error::Error;
 use crate::stream::CandidateStream;
 use crate::system::System;
@@ -43,6 +43,8 @@ pub struct SolveOptions {
     pub policy: SaturationPolicy,
     /// Batch-size rule.
     pub batch_sizing: BatchSizing,
+    /// What a change of allocation costs (none by default).
+    pub change: ChangeCost,
     /// Size every (server, accelerator) pair instead of skipping those whose value bound
     /// cannot win. The solution is the same; this exists to prove it and to measure the gain.
     pub size_all: bool,
@@ -98,6 +100,7 @@ impl SolveOptions {
             batch_sizing: BatchSizing::parse(&o.batch_sizing).ok_or_else(|| {
                 format!("optimizer.batchSizing: unknown rule {:?}", o.batch_sizing)
             })?,
+            change: ChangeCost::from_seconds(o.startup_seconds, o.payback_seconds),
             size_all: false,
         })
     }
@@ -355,6 +358,7 @@ fn prepare<'a>(
                 return Err(Error::Cancelled);
             }
             Ok(ServerContext::new(system, i)
+                .map(|ctx| ctx.with_change(options.change))
                 .map_err(Reason::from)
                 .map(|ctx| {
                     let mut stream = CandidateStream::new(system, &ctx, options.batch_sizing);

@@ -16,6 +16,7 @@ mod queue_vectors;
 #[cfg(feature = "server")]
 mod robustness;
 mod solver_cases;
+mod solver_change;
 mod solver_exact;
 mod solver_props;
 mod solver_vectors;
