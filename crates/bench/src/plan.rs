@@ -143,6 +143,14 @@ impl Plan {
             .map_err(|e| bad(format!("data {}: {e}", data_dir.display())))?;
         let mut system = loaded.spec;
         check_knobs(&scenario).map_err(bad)?;
+        let sizing = scenario.batch_sizing.as_str();
+        if !inferno_api::BATCH_SIZINGS.contains(&sizing) {
+            return Err(bad(format!(
+                "batchSizing: unknown rule {sizing:?}; expected one of {}",
+                inferno_api::BATCH_SIZINGS.join(", ")
+            )));
+        }
+        system.optimizer_data.optimizer.batch_sizing = sizing.to_string();
         for (acc, count) in &scenario.capacity {
             if *count < 0 {
                 return Err(bad(format!("capacity.{acc}: must be >= 0, got {count}")));

@@ -58,6 +58,47 @@ pub struct Scenario {
     /// The `hpa` baseline's rule.
     #[serde(default)]
     pub hpa: Hpa,
+    /// The optimizer's batch rule for every policy (`batchSizing` of the optimizer data):
+    /// `fit` by default, since the pods' KV cache is the catalog's (`pods.kvCache`).
+    #[serde(default = "fit")]
+    pub batch_sizing: String,
+    /// The `inferno` policy's settings beyond the shipped defaults.
+    #[serde(default, rename = "loop")]
+    pub control: Control,
+}
+
+fn fit() -> String {
+    "fit".into()
+}
+
+/// `loop:`: how the real loop is configured (scenario time; scaled by the time scale).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Control {
+    /// The controller's `--scale-down-window`.
+    #[serde(default = "five_minutes")]
+    pub scale_down_window: Seconds,
+    /// The optimizer data's `paybackSeconds` (its `startupSeconds` is the scenario's longest
+    /// start-up delay).
+    #[serde(default = "ten_minutes")]
+    pub payback: Seconds,
+    /// Extra flags for the controller, as given (e.g. `["--itl-margin", "0.2"]`).
+    #[serde(default)]
+    pub controller_args: Vec<String>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            scale_down_window: five_minutes(),
+            payback: ten_minutes(),
+            controller_args: Vec::new(),
+        }
+    }
+}
+
+fn ten_minutes() -> Seconds {
+    Seconds(600.0)
 }
 
 fn one() -> f64 {

@@ -107,6 +107,41 @@ pub struct Args {
     /// Log format: plain or json.
     #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Scale down only to the highest recommendation of this many seconds (scale up at once).
+    #[arg(long, default_value_t = 300.0, env = "INFERNO_SCALE_DOWN_WINDOW", value_parser = parse_period)]
+    pub scale_down_window: f64,
+    /// Plan for the measured arrival rate plus this many standard errors (0..=10).
+    #[arg(long, default_value_t = 1.0, env = "INFERNO_DEMAND_CONFIDENCE", value_parser = parse_confidence)]
+    pub demand_confidence: f64,
+    /// Size so that requests waiting on the servers drain within this many seconds (0 = ignore
+    /// the backlog).
+    #[arg(long, default_value_t = 60.0, env = "INFERNO_BACKLOG_DRAIN", value_parser = parse_period)]
+    pub backlog_drain: f64,
+    /// Ignore measured latency: no demand boost, scale-downs while over target allowed.
+    #[arg(long, env = "INFERNO_NO_LATENCY_FEEDBACK")]
+    pub no_latency_feedback: bool,
+    /// Size the mean ITL this fraction under its target (0..=0.9), so that most requests, not
+    /// only the mean, meet it.
+    #[arg(long, default_value_t = 0.15, env = "INFERNO_ITL_MARGIN", value_parser = parse_margin)]
+    pub itl_margin: f64,
+    /// The same for the mean TTFT.
+    #[arg(long, default_value_t = 0.0, env = "INFERNO_TTFT_MARGIN", value_parser = parse_margin)]
+    pub ttft_margin: f64,
+}
+
+fn parse_number(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number in [{lo}, {hi}], got {s:?}")),
+    }
+}
+
+fn parse_confidence(s: &str) -> Result<f64, String> {
+    parse_number(s, 0.0, 10.0)
+}
+
+fn parse_margin(s: &str) -> Result<f64, String> {
+    parse_number(s, 0.0, 0.9)
 }
 
 fn env(name: &str) -> Option<String> {
@@ -144,6 +179,19 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ArgsError> {
 }
 
 impl Args {
+    /// How the loop judges (crate::policy).
+    pub fn policy(&self) -> crate::policy::Settings {
+        crate::policy::Settings {
+            scale_down_window: Duration::from_secs_f64(self.scale_down_window),
+            confidence: self.demand_confidence,
+            backlog_drain: Duration::from_secs_f64(self.backlog_drain),
+            feedback: !self.no_latency_feedback,
+            itl_margin: self.itl_margin,
+            ttft_margin: self.ttft_margin,
+            ..crate::policy::Settings::default()
+        }
+    }
+
     /// The listen address: the flag, else CONTROLLER_HOST / CONTROLLER_PORT, else 0.0.0.0:3300.
     pub fn listen_address(&self) -> Result<SocketAddr, ListenError> {
         LISTEN.address(self.listen)

@@ -18,6 +18,7 @@ pub mod data;
 pub mod grpc;
 pub mod leader;
 pub mod metrics;
+pub mod policy;
 pub mod runner;
 pub mod server;
 pub mod shutdown;

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use inferno_controller::{
-    args::Args, cycle::Stages, data, grpc::Clients, leader::Leadership, metrics::Metrics, runner,
-    server, shutdown::Shutdown,
+    args::Args, cycle::Stages, data, grpc::Clients, leader::Leadership, metrics::Metrics,
+    policy::Policy, runner, server, shutdown::Shutdown,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         dynamic: args.dynamic,
         deadlines,
         dry_run: args.dry_run,
+        policy: Arc::new(std::sync::Mutex::new(Policy::new(args.policy()))),
     };
     let leadership = if args.leader_elect {
         let (ns, id) = args.lease();

@@ -1,6 +1,6 @@
 //! What the actuator is asked to apply, and what it did.
 
-use crate::collected::{by_name, ServerRef, UnknownName, Unplaced};
+use crate::collected::{by_name, PodLoad, ServerRef, UnknownName, Unplaced};
 use inferno_api::AllocationData;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +17,9 @@ pub struct ApplyRequest {
     pub dry_run: bool,
     /// Servers without an allocation, by server name, with code and reason.
     pub unplaced: BTreeMap<String, Unplaced>,
+    /// Outstanding requests per pod, by server name: on a scale-down the least loaded pods go
+    /// first (the actuator sets their `controller.kubernetes.io/pod-deletion-cost`).
+    pub pod_loads: BTreeMap<String, Vec<PodLoad>>,
 }
 
 /// What happened to one Deployment.

@@ -118,6 +118,34 @@ pub struct Observation {
     pub waiting: f64,
     /// Mean KV-cache usage, 0..1.
     pub kv_cache_usage: f64,
+    /// What the demand estimate rests on (window, requests seen, error); default when the
+    /// rate is not measured.
+    pub demand: Demand,
+    /// Outstanding requests per ready pod, for choosing which pods go on a scale-down.
+    pub pods: Vec<PodLoad>,
+}
+
+/// How much evidence the measured arrival rate of a server rests on: the decision uses it to
+/// plan for the upper end of what the rate may be, not for a noisy point.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Demand {
+    /// The window the rate and token means were measured over, seconds of the servers' clock
+    /// (0: not measured).
+    pub window_seconds: f64,
+    /// Requests that arrived in the window (completions plus the change in running and
+    /// waiting), the sample the rate rests on.
+    pub requests: f64,
+    /// Standard error of the arrival rate, requests per minute (Poisson: sqrt(n) / window).
+    pub rate_error: f64,
+}
+
+/// The load on one ready pod when it was observed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodLoad {
+    /// Pod name.
+    pub pod: String,
+    /// Requests running plus waiting on it.
+    pub outstanding: f64,
 }
 
 /// A problem met on the way (the cycle goes on).

@@ -37,7 +37,7 @@ fn write_data(plan: &Plan, dir: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         source: e,
     })?;
-    let sys = crate::planner::system(
+    let mut sys = crate::planner::system(
         plan,
         &plan
             .servers
@@ -46,6 +46,11 @@ fn write_data(plan: &Plan, dir: &Path) -> Result<()> {
             .collect::<Vec<_>>(),
         crate::planner::Parameters::Catalog,
     );
+    // What a change costs, as an operator would set it: the longest start-up delay of the
+    // scenario, paid back within the scenario's payback time.
+    let o = &mut sys.optimizer_data.optimizer;
+    o.startup_seconds = plan.max_startup_seconds();
+    o.payback_seconds = plan.scenario.control.payback.0;
     let files: [(&str, serde_json::Value); 6] = [
         (
             "accelerator-data.json",
@@ -237,7 +242,14 @@ impl Loop {
                 format!("http://{}", at(actuator)),
                 "--cycle-log".into(),
                 cycle_log.display().to_string(),
-            ],
+                // A window of the controller's (wall) clock; rates and the backlog drain are
+                // in the servers' time, which the collector already scales.
+                "--scale-down-window".into(),
+                (plan.scenario.control.scale_down_window.0 / ts).to_string(),
+            ]
+            .into_iter()
+            .chain(plan.scenario.control.controller_args.iter().cloned())
+            .collect::<Vec<_>>(),
         )?;
         p.wait_port("controller", &at(controller)).await?;
         Ok(Self {

@@ -16,11 +16,14 @@ pub use report::{CapacityRecord, CycleOutcome, CycleReport, ServerRecord, Timing
 
 use crate::data::{refresh, Data, Source};
 use crate::grpc::Clients;
+use crate::policy::Policy;
+use inferno_api::ServerSpec;
 use inferno_core::{
     Applied, Apply, ApplyRequest, Collect, DeploymentResult, Optimize, PortError, Unplaced,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -53,6 +56,16 @@ pub struct Stages<P = Clients> {
     pub deadlines: Deadlines,
     /// Never apply.
     pub dry_run: bool,
+    /// What the loop remembers between cycles and how it judges (shared by the clones of
+    /// one controller's stages).
+    pub policy: Arc<Mutex<Policy>>,
+}
+
+impl<P> Stages<P> {
+    /// The policy; a cycle that panicked while holding it leaves it as it was, which is usable.
+    fn policy(&self) -> MutexGuard<'_, Policy> {
+        self.policy.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Runs a stage under its deadline. Errors name the stage and the peer, then what the peer
@@ -165,6 +178,25 @@ async fn run_stages<P: Ports>(
         return Ok(());
     }
     spec.server_data.servers = collected.servers;
+    // What the optimizer is asked: the demand to plan for (policy) against the targets less
+    // their margins. `spec` keeps what was observed and the real targets, for the report.
+    let mut planning = spec.clone();
+    let now = tokio::time::Instant::now();
+    let mut plans = {
+        let mut policy = stages.policy();
+        policy.settings().tighten(&mut planning.service_class_data);
+        let tight = planning.service_class_data.clone();
+        let targets = |s: &ServerSpec| {
+            let (itl, ttft) = class_targets(&tight, &s.class, &s.model);
+            (ttft, itl)
+        };
+        policy.plan(
+            &mut planning.server_data.servers,
+            &collected.observations,
+            &targets,
+            now,
+        )
+    };
     let occupancy: BTreeMap<String, f64> = collected
         .observations
         .iter()
@@ -176,7 +208,7 @@ async fn run_stages<P: Ports>(
         Stage::Optimize,
         Optimize::peer(ports),
         stages.deadlines.optimize,
-        ports.optimize(&spec),
+        ports.optimize(&planning),
     )
     .await?;
     report.timing.optimize_ms = ms(t.elapsed());
@@ -187,7 +219,6 @@ async fn run_stages<P: Ports>(
         .chain(&solved.unplaced)
         .map(|u| (u.server.clone(), u.clone()))
         .collect();
-    report.total_cost = solved.total_cost;
     if let Some(r) = &solved.report {
         report.solver = format!("{} ({})", r.solver, r.status);
         (report.objective, report.bound, report.gap) = (r.objective, r.bound, r.gap);
@@ -214,7 +245,16 @@ async fn run_stages<P: Ports>(
             available: u64::from(u.capacity),
         })
         .collect();
-    let allocations = solved.allocations.clone();
+    let mut allocations = solved.allocations.clone();
+    stages.policy().settle(
+        &mut allocations,
+        &spec.server_data.servers,
+        &collected.observations,
+        &mut plans,
+        now,
+    );
+    report.total_cost = allocations.values().map(|a| a.cost).sum();
+    let optimized = solved.allocations.clone();
     report.solution = Some(solved);
 
     let t = Instant::now();
@@ -223,6 +263,12 @@ async fn run_stages<P: Ports>(
         refs: collected.refs,
         dry_run: report.dry_run,
         unplaced: unplaced.clone(),
+        pod_loads: collected
+            .observations
+            .iter()
+            .filter(|o| !o.pods.is_empty())
+            .map(|o| (o.server.clone(), o.pods.clone()))
+            .collect(),
     };
     let applied: Applied = stage(
         Stage::Apply,
@@ -240,22 +286,9 @@ async fn run_stages<P: Ports>(
         .collect();
     report.changes = results.values().filter(|r| r.applied()).count();
 
-    let targets = |class: &str, model: &str| -> (f64, f64) {
-        let class = if class.is_empty() {
-            inferno_api::FREE_CLASS
-        } else {
-            class
-        };
-        spec.service_class_data
-            .service_classes
-            .iter()
-            .find(|c| c.name == class)
-            .and_then(|c| c.model_targets.iter().find(|t| t.model == model))
-            .map_or((0.0, 0.0), |t| (t.slo_itl, t.slo_ttft))
-    };
     for s in &spec.server_data.servers {
         let load = &s.current_alloc.load;
-        let (slo_itl, slo_ttft) = targets(&s.class, &s.model);
+        let (slo_itl, slo_ttft) = class_targets(&spec.service_class_data, &s.class, &s.model);
         let decided = allocations.get(&s.name);
         let result = results.get(&s.name);
         report.servers.push(ServerRecord {
@@ -280,7 +313,7 @@ async fn run_stages<P: Ports>(
                 .map(|n| n.num_replicas)
                 .or(decided.map(|a| a.num_replicas))
                 .unwrap_or(s.current_alloc.num_replicas),
-            decided_replicas: decided.map_or(0, |a| a.num_replicas),
+            decided_replicas: optimized.get(&s.name).map_or(0, |a| a.num_replicas),
             max_batch: decided.map_or(0, |a| a.max_batch),
             cost: decided.map_or(0.0, |a| a.cost),
             predicted_itl: decided.map_or(0.0, |a| a.itl_average),
@@ -303,7 +336,22 @@ async fn run_stages<P: Ports>(
             outcome: result
                 .map(|r| r.outcome.name().to_string())
                 .unwrap_or_default(),
+            plan: plans.remove(&s.name).unwrap_or_default(),
         });
     }
     Ok(())
+}
+
+/// The (ITL, TTFT) targets, ms, of `class` (empty = `Free`) for `model`; (0, 0) when none.
+fn class_targets(data: &inferno_api::ServiceClassData, class: &str, model: &str) -> (f64, f64) {
+    let class = if class.is_empty() {
+        inferno_api::FREE_CLASS
+    } else {
+        class
+    };
+    data.service_classes
+        .iter()
+        .find(|c| c.name == class)
+        .and_then(|c| c.model_targets.iter().find(|t| t.model == model))
+        .map_or((0.0, 0.0), |t| (t.slo_itl, t.slo_ttft))
 }

@@ -1,6 +1,7 @@
 //! What a cycle reports: per server, per accelerator type, per stage (the JSONL cycle record
 //! of control-loop spec 9.2 and the body of `/invoke`).
 
+use crate::policy::ServerPlan;
 use inferno_core::{Decision, DeploymentResult};
 use serde::Serialize;
 
@@ -59,6 +60,8 @@ pub struct ServerRecord {
     /// The actuator's outcome: applied, unchanged, dry-run, recommend, refused, not-found or
     /// failed ("" when it gave none).
     pub outcome: String,
+    /// What the loop's policy planned for and changed ([`crate::policy`]).
+    pub plan: ServerPlan,
 }
 
 /// Units per accelerator type.

@@ -78,6 +78,7 @@ fn stages(fake: Fake) -> Stages<Fake> {
             apply: Duration::from_secs(5),
         },
         dry_run: false,
+        policy: Default::default(),
     }
 }
 

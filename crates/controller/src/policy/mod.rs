@@ -1,0 +1,381 @@
+//! The loop's judgement between what was measured and what is applied (docs/controller.md,
+//! "Decisions that hold up").
+//!
+//! The optimizer is stateless: it sizes for one load, on one model, now. A loop that applies its
+//! answer as is follows every wiggle of a noisy estimate, trusts a model the servers may not
+//! match, and restarts pods for gains smaller than a restart costs. This module keeps what the
+//! loop has seen of each server across cycles and uses it on both sides of the optimizer:
+//!
+//! - [`Policy::plan`] (before): the demand to size for is the measured arrival rate plus
+//!   `confidence` standard errors (a thin sample plans higher), plus what drains the waiting
+//!   requests within `backlog_drain`, times the server's latency `boost`: when the servers,
+//!   once every pod ordered is serving, deliver a mean TTFT or ITL over target, the model is
+//!   wrong on the unsafe side and the demand it is given grows until they do not.
+//! - [`Policy::settle`] (after): scale up at once; scale down only to the highest
+//!   recommendation of the last `scale_down_window` (the HPA's stabilisation), and never while
+//!   the measured latency is over target; never lower the batch cap of pods whose backlog is
+//!   above the new cap, or while over target.
+//!
+//! Changes of GPU type or batch size are priced inside the optimizer's objective
+//! (`startupSeconds` / `paybackSeconds` of the optimizer data), not here.
+
+#[cfg(test)]
+mod tests;
+
+use inferno_api::{AllocationData, ServerSpec};
+use inferno_core::Observation;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How the loop judges; defaults from the closed-loop benchmark (docs/controller.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Replicas go down only to the highest recommendation of this window.
+    pub scale_down_window: Duration,
+    /// Plan for the measured arrival rate plus this many standard errors.
+    pub confidence: f64,
+    /// Size so that the waiting requests drain within this time.
+    pub backlog_drain: Duration,
+    /// Act on measured latency (boost, no scale-down while over target).
+    pub feedback: bool,
+    /// Requests a measurement window must hold before its mean latency is trusted.
+    pub min_requests: f64,
+    /// Consecutive cycles with every ordered pod serving before a measurement is taken as
+    /// the verdict on the current allocation.
+    pub steady_cycles: u32,
+    /// The optimizer sizes the mean ITL for this fraction under the target: requests spread
+    /// around the mean, and the target holds for each of them.
+    pub itl_margin: f64,
+    /// The same for the mean TTFT.
+    pub ttft_margin: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            scale_down_window: Duration::from_secs(300),
+            confidence: 1.0,
+            backlog_drain: Duration::from_secs(60),
+            feedback: true,
+            min_requests: 20.0,
+            steady_cycles: 2,
+            itl_margin: 0.15,
+            ttft_margin: 0.0,
+        }
+    }
+}
+
+/// The largest boost: beyond 4x the catalog is not off, it is wrong, and a person must look.
+pub const MAX_BOOST: f64 = 4.0;
+/// Under this fraction of its target, a steady server's latency says the boost is too high.
+const COMFORT: f64 = 0.7;
+/// Per steady, comfortable cycle the boost moves this fraction of the way back to 1.
+const RELAX: f64 = 0.05;
+
+/// What the policy made of one server this cycle (in the cycle report).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerPlan {
+    /// The measured arrival rate, requests/min.
+    pub measured_rpm: f64,
+    /// Its standard error, requests/min (0 when not measured).
+    pub rate_error: f64,
+    /// The rate the optimizer was asked to size for, requests/min.
+    pub planned_rpm: f64,
+    /// Requests waiting, summed over the ready pods.
+    pub backlog: f64,
+    /// The latency boost on the demand (1 = the model is trusted).
+    pub boost: f64,
+    /// Measured mean latency over its target, the larger of TTFT and ITL (0 = not measured
+    /// or not trusted yet).
+    pub latency_ratio: f64,
+    /// Cycles in a row with every ordered pod serving and the same pods.
+    pub steady_cycles: u32,
+    /// What the policy changed and why, for people.
+    pub notes: Vec<String>,
+}
+
+impl ServerPlan {
+    fn over_target(&self) -> bool {
+        self.latency_ratio > 1.0
+    }
+}
+
+/// What the loop remembers of one server.
+#[derive(Debug)]
+struct ServerState {
+    /// Replica recommendations on the current pods (accelerator, batch), newest last.
+    history: VecDeque<(Instant, i64)>,
+    /// The pods the history is about: (accelerator, batch).
+    pods: (String, i64),
+    /// The latency boost.
+    boost: f64,
+    /// Cycles in a row with every ordered pod serving on the same pods.
+    steady: u32,
+    /// Last cycle this server was seen.
+    seen: Instant,
+    /// Whether the last decision was held up by the stabilisation window (its latency then
+    /// says nothing about the boost).
+    held: bool,
+}
+
+impl ServerState {
+    fn new(now: Instant) -> Self {
+        Self {
+            history: VecDeque::new(),
+            pods: (String::new(), 0),
+            boost: 1.0,
+            steady: 0,
+            seen: now,
+            held: false,
+        }
+    }
+}
+
+/// The per-server memory of the loop.
+#[derive(Debug, Default)]
+pub struct Policy {
+    settings: Settings,
+    servers: HashMap<String, ServerState>,
+}
+
+/// The TTFT and ITL targets (ms) of a server's class for its model, as planned for (with the
+/// margins).
+pub type Targets<'a> = &'a dyn Fn(&ServerSpec) -> (f64, f64);
+
+impl Settings {
+    /// The targets the optimizer sizes for: each class target less its margin.
+    pub fn tighten(&self, data: &mut inferno_api::ServiceClassData) {
+        for class in &mut data.service_classes {
+            for t in &mut class.model_targets {
+                t.slo_itl *= 1.0 - self.itl_margin;
+                t.slo_ttft *= 1.0 - self.ttft_margin;
+            }
+        }
+    }
+}
+
+impl Policy {
+    /// A policy with no memory yet.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            servers: HashMap::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Before the optimizer: sets each server's `arrival_rate` to the demand to size for, and
+    /// says how it got there.
+    pub fn plan(
+        &mut self,
+        servers: &mut [ServerSpec],
+        observations: &[Observation],
+        targets: Targets<'_>,
+        now: Instant,
+    ) -> BTreeMap<String, ServerPlan> {
+        let s = self.settings;
+        // Servers gone for longer than the window are forgotten (a Deployment re-created under
+        // the same name starts afresh).
+        self.servers
+            .retain(|_, st| now.saturating_duration_since(st.seen) <= s.scale_down_window * 2);
+        let mut plans = BTreeMap::new();
+        for server in servers.iter_mut() {
+            let obs = observations.iter().find(|o| o.server == server.name);
+            let st = self
+                .servers
+                .entry(server.name.clone())
+                .or_insert_with(|| ServerState::new(now));
+            st.seen = now;
+            let cur = &server.current_alloc;
+            let pods = (cur.accelerator.clone(), cur.max_batch);
+            if st.pods != pods {
+                st.pods = pods;
+                st.history.clear();
+                st.steady = 0;
+            }
+            let ready = obs.map_or(0, |o| i64::from(o.ready_replicas));
+            if ready >= cur.num_replicas {
+                st.steady = st.steady.saturating_add(1);
+            } else {
+                st.steady = 0;
+            }
+            let mut plan = ServerPlan {
+                measured_rpm: cur.load.arrival_rate,
+                steady_cycles: st.steady,
+                ..ServerPlan::default()
+            };
+            let (slo_ttft, slo_itl) = targets(server);
+            let requests = obs.map_or(0.0, |o| o.demand.requests);
+            if requests >= s.min_requests {
+                let ratio = |measured: f64, target: f64| {
+                    if measured > 0.0 && target > 0.0 {
+                        measured / target
+                    } else {
+                        0.0
+                    }
+                };
+                plan.latency_ratio =
+                    ratio(cur.ttft_average, slo_ttft).max(ratio(cur.itl_average, slo_itl));
+            }
+            if s.feedback && st.steady >= s.steady_cycles && plan.latency_ratio > 0.0 {
+                let before = st.boost;
+                if plan.over_target() {
+                    // Over target with every pod serving: the model is optimistic. Step up in
+                    // proportion to the miss, at least 10%, at most 50% a cycle.
+                    st.boost = (st.boost * (1.0 + (plan.latency_ratio - 1.0).clamp(0.1, 0.5)))
+                        .min(MAX_BOOST);
+                    // One step per verdict: the next comes once the pods it orders serve.
+                    st.steady = 0;
+                } else if plan.latency_ratio < COMFORT && !st.held {
+                    st.boost = (st.boost - (st.boost - 1.0) * RELAX).max(1.0);
+                }
+                if st.boost != before {
+                    plan.notes.push(format!(
+                        "measured latency {:.0}% of target with every pod serving: demand boost \
+                         {before:.2} -> {:.2}",
+                        plan.latency_ratio * 100.0,
+                        st.boost
+                    ));
+                }
+            }
+            plan.boost = st.boost;
+            let mut rpm = cur.load.arrival_rate;
+            if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
+                plan.rate_error = o.demand.rate_error;
+                rpm += s.confidence * o.demand.rate_error;
+                plan.backlog = o.waiting * f64::from(o.ready_replicas);
+                if plan.backlog > 0.0 && !s.backlog_drain.is_zero() {
+                    rpm += plan.backlog * 60.0 / s.backlog_drain.as_secs_f64();
+                }
+            }
+            rpm *= st.boost;
+            plan.planned_rpm = rpm;
+            if rpm != cur.load.arrival_rate {
+                plan.notes.push(format!(
+                    "planned for {rpm:.1} req/min: measured {:.1} +{} x {:.1} (error), backlog \
+                     {:.0}, boost {:.2}",
+                    cur.load.arrival_rate, s.confidence, plan.rate_error, plan.backlog, st.boost
+                ));
+            }
+            server.current_alloc.load.arrival_rate = rpm;
+            plans.insert(server.name.clone(), plan);
+        }
+        plans
+    }
+
+    /// After the optimizer: applies the guards and the stabilisation window to `allocations`
+    /// (servers as observed, before [`Policy::plan`] changed their rate, in `servers`).
+    pub fn settle(
+        &mut self,
+        allocations: &mut BTreeMap<String, AllocationData>,
+        servers: &[ServerSpec],
+        observations: &[Observation],
+        plans: &mut BTreeMap<String, ServerPlan>,
+        now: Instant,
+    ) {
+        let window = self.settings.scale_down_window;
+        for server in servers {
+            let (Some(alloc), Some(st), Some(plan)) = (
+                allocations.get_mut(&server.name),
+                self.servers.get_mut(&server.name),
+                plans.get_mut(&server.name),
+            ) else {
+                continue;
+            };
+            let cur = &server.current_alloc;
+            let same_pods =
+                alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
+            let over = self.settings.feedback && plan.over_target();
+            st.held = false;
+            if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
+                let obs = observations.iter().find(|o| o.server == server.name);
+                let backlog = obs
+                    .and_then(|o| o.pods.iter().map(|p| p.outstanding).reduce(f64::max))
+                    .unwrap_or(0.0);
+                let why = if over {
+                    Some(format!(
+                        "measured latency {:.0}% of target",
+                        plan.latency_ratio * 100.0
+                    ))
+                } else if backlog > alloc.max_batch as f64 {
+                    Some(format!(
+                        "a pod holds {backlog:.0} requests, more than the new cap"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    plan.notes.push(format!(
+                        "batch cap kept at {} (not lowered to {}): {why}",
+                        cur.max_batch, alloc.max_batch
+                    ));
+                    rescale(alloc, alloc.num_replicas.max(cur.num_replicas));
+                    alloc.max_batch = cur.max_batch;
+                }
+            }
+            let same_pods = same_pods
+                || (alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch);
+            if !same_pods {
+                // A rollout replaces every pod: the optimizer priced it; the history of the
+                // old pods says nothing about the new ones.
+                st.history.clear();
+                continue;
+            }
+            let recommended = alloc.num_replicas;
+            while st
+                .history
+                .front()
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) > window)
+            {
+                st.history.pop_front();
+            }
+            st.history.push_back((now, recommended));
+            let mut replicas = recommended;
+            if recommended < cur.num_replicas {
+                if over {
+                    replicas = cur.num_replicas;
+                    plan.notes.push(format!(
+                        "no scale-down ({} -> {recommended}): measured latency {:.0}% of target",
+                        cur.num_replicas,
+                        plan.latency_ratio * 100.0
+                    ));
+                } else {
+                    let highest = st
+                        .history
+                        .iter()
+                        .map(|(_, r)| *r)
+                        .max()
+                        .unwrap_or(recommended);
+                    replicas = highest.min(cur.num_replicas).max(recommended);
+                    if replicas > recommended {
+                        plan.notes.push(format!(
+                            "scale-down {} -> {recommended} held at {replicas}: highest \
+                             recommendation of the last {}s",
+                            cur.num_replicas,
+                            window.as_secs()
+                        ));
+                    }
+                }
+            }
+            st.held = replicas != recommended;
+            if replicas != recommended {
+                rescale(alloc, replicas);
+            }
+        }
+    }
+}
+
+/// Sets the replicas of `alloc`, its cost in proportion.
+fn rescale(alloc: &mut AllocationData, replicas: i64) {
+    if alloc.num_replicas > 0 {
+        alloc.cost = alloc.cost / alloc.num_replicas as f64 * replicas as f64;
+    }
+    alloc.num_replicas = replicas;
+}

@@ -1,0 +1,346 @@
+use super::*;
+use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
+use inferno_core::{Demand, Observation, PodLoad};
+
+const TARGETS: (f64, f64) = (1000.0, 80.0);
+
+fn targets(_: &ServerSpec) -> (f64, f64) {
+    TARGETS
+}
+
+/// A server on 4 replicas of G2 with batch 38, measured at `rpm` with mean TTFT/ITL.
+fn server(rpm: f64, ttft: f64, itl: f64) -> ServerSpec {
+    ServerSpec {
+        name: "s".into(),
+        model: "m".into(),
+        current_alloc: AllocationData {
+            accelerator: "G2".into(),
+            num_replicas: 4,
+            max_batch: 38,
+            ttft_average: ttft,
+            itl_average: itl,
+            load: ServerLoadSpec {
+                arrival_rate: rpm,
+                avg_in_tokens: 128,
+                avg_out_tokens: 512,
+                ..ServerLoadSpec::default()
+            },
+            ..AllocationData::default()
+        },
+        ..ServerSpec::default()
+    }
+}
+
+fn observed(ready: u32, requests: f64, waiting: f64) -> Observation {
+    Observation {
+        server: "s".into(),
+        ready_replicas: ready,
+        waiting,
+        demand: Demand {
+            window_seconds: 60.0,
+            requests,
+            rate_error: requests.sqrt(),
+        },
+        pods: (0..ready)
+            .map(|i| PodLoad {
+                pod: format!("p{i}"),
+                outstanding: waiting + 10.0,
+            })
+            .collect(),
+        ..Observation::default()
+    }
+}
+
+fn decided(replicas: i64, batch: i64) -> BTreeMap<String, AllocationData> {
+    BTreeMap::from([(
+        "s".to_string(),
+        AllocationData {
+            accelerator: "G2".into(),
+            num_replicas: replicas,
+            max_batch: batch,
+            cost: 23.0 * replicas as f64,
+            ..AllocationData::default()
+        },
+    )])
+}
+
+/// One cycle: plan, then settle `decision`; the allocation applied and the plan.
+fn cycle(
+    p: &mut Policy,
+    s: &ServerSpec,
+    o: &Observation,
+    decision: BTreeMap<String, AllocationData>,
+    now: Instant,
+) -> (AllocationData, ServerPlan) {
+    let mut planned = vec![s.clone()];
+    let mut plans = p.plan(&mut planned, std::slice::from_ref(o), &targets, now);
+    let mut allocations = decision;
+    p.settle(
+        &mut allocations,
+        std::slice::from_ref(s),
+        std::slice::from_ref(o),
+        &mut plans,
+        now,
+    );
+    (allocations["s"].clone(), plans["s"].clone())
+}
+
+#[test]
+fn plans_for_the_upper_end_of_the_rate_and_the_backlog() {
+    let mut p = Policy::new(Settings::default());
+    let mut servers = vec![server(100.0, 200.0, 40.0)];
+    // 100 requests in a minute: error 10 req/min; 2 waiting on each of 4 pods drain in 60 s.
+    let plans = p.plan(
+        &mut servers,
+        &[observed(4, 100.0, 2.0)],
+        &targets,
+        Instant::now(),
+    );
+    let plan = &plans["s"];
+    assert_eq!((plan.rate_error, plan.backlog), (10.0, 8.0));
+    assert!((plan.planned_rpm - 118.0).abs() < 1e-9, "{plan:?}");
+    assert_eq!(servers[0].current_alloc.load.arrival_rate, plan.planned_rpm);
+    assert!((plan.latency_ratio - 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn a_thin_or_unmeasured_sample_is_not_a_latency_verdict() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    for i in 0..5 {
+        let at = now + Duration::from_secs(30 * i);
+        let (_, plan) = cycle(
+            &mut p,
+            &server(100.0, 5000.0, 40.0),
+            &observed(4, 5.0, 0.0),
+            decided(4, 38),
+            at,
+        );
+        assert_eq!((plan.latency_ratio, plan.boost), (0.0, 1.0));
+    }
+}
+
+#[test]
+fn latency_over_target_with_every_pod_serving_boosts_the_demand_once_per_verdict() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    let slow = server(100.0, 500.0, 100.0); // ITL 125% of target
+    let o = observed(4, 100.0, 0.0);
+    // First cycle: steady for 1 cycle only, no verdict yet.
+    let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), now);
+    assert_eq!(plan.boost, 1.0);
+    let (_, plan) = cycle(
+        &mut p,
+        &slow,
+        &o,
+        decided(4, 38),
+        now + Duration::from_secs(30),
+    );
+    assert!((plan.boost - 1.25).abs() < 1e-9, "{plan:?}");
+    assert!((plan.planned_rpm - 110.0 * 1.25).abs() < 1e-9);
+    // The verdict restarts the count: the pods it orders must serve first.
+    let (_, plan) = cycle(
+        &mut p,
+        &slow,
+        &o,
+        decided(4, 38),
+        now + Duration::from_secs(60),
+    );
+    assert!((plan.boost - 1.25).abs() < 1e-9);
+    let (_, plan) = cycle(
+        &mut p,
+        &slow,
+        &o,
+        decided(4, 38),
+        now + Duration::from_secs(90),
+    );
+    assert!((plan.boost - 1.25 * 1.25).abs() < 1e-9);
+    // Pods still starting (3 of 4 ready): no verdict.
+    let mut q = Policy::new(Settings::default());
+    for i in 0..4 {
+        let (_, plan) = cycle(
+            &mut q,
+            &slow,
+            &observed(3, 100.0, 0.0),
+            decided(4, 38),
+            now + Duration::from_secs(30 * i),
+        );
+        assert_eq!(plan.boost, 1.0);
+    }
+}
+
+#[test]
+fn the_boost_relaxes_when_latency_is_comfortably_low() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    let o = observed(4, 100.0, 0.0);
+    for i in 0..2 {
+        cycle(
+            &mut p,
+            &server(100.0, 500.0, 120.0),
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * i),
+        );
+    }
+    let boosted = p.servers["s"].boost;
+    assert!(boosted > 1.4, "{boosted}");
+    let mut last = boosted;
+    for i in 2..40 {
+        let (_, plan) = cycle(
+            &mut p,
+            &server(100.0, 100.0, 20.0),
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * i),
+        );
+        assert!(plan.boost <= last && plan.boost >= 1.0);
+        last = plan.boost;
+    }
+    assert!(last < 1.1, "{last}");
+}
+
+#[test]
+fn scale_up_at_once_scale_down_after_the_window() {
+    let settings = Settings {
+        scale_down_window: Duration::from_secs(120),
+        ..Settings::default()
+    };
+    let mut p = Policy::new(settings);
+    let now = Instant::now();
+    let ok = server(100.0, 200.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let (a, _) = cycle(&mut p, &ok, &o, decided(6, 38), now);
+    assert_eq!(a.num_replicas, 6, "up at once");
+    let mut s = ok.clone();
+    s.current_alloc.num_replicas = 6;
+    let o = observed(6, 100.0, 0.0);
+    for i in 1..=4 {
+        let (a, plan) = cycle(
+            &mut p,
+            &s,
+            &o,
+            decided(3, 38),
+            now + Duration::from_secs(30 * i),
+        );
+        assert_eq!(a.num_replicas, 6, "held at {}s", 30 * i);
+        assert_eq!(a.cost, 23.0 * 6.0);
+        assert!(
+            plan.notes.iter().any(|n| n.contains("held at 6")),
+            "{plan:?}"
+        );
+    }
+    let (a, _) = cycle(
+        &mut p,
+        &s,
+        &o,
+        decided(3, 38),
+        now + Duration::from_secs(150),
+    );
+    assert_eq!(a.num_replicas, 3, "down once the 6 left the window");
+}
+
+#[test]
+fn no_scale_down_while_over_target() {
+    let settings = Settings {
+        scale_down_window: Duration::ZERO,
+        ..Settings::default()
+    };
+    let mut p = Policy::new(settings);
+    let (a, plan) = cycle(
+        &mut p,
+        &server(100.0, 1500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        decided(2, 38),
+        Instant::now(),
+    );
+    assert_eq!(a.num_replicas, 4);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("no scale-down")),
+        "{plan:?}"
+    );
+    let mut q = Policy::new(settings);
+    let (a, _) = cycle(
+        &mut q,
+        &server(100.0, 500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        decided(2, 38),
+        Instant::now(),
+    );
+    assert_eq!(a.num_replicas, 2, "under target it goes down");
+}
+
+#[test]
+fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
+    let mut p = Policy::new(Settings::default());
+    // 20 waiting + 10 running on each pod: above a new cap of 16.
+    let (a, plan) = cycle(
+        &mut p,
+        &server(100.0, 500.0, 40.0),
+        &observed(4, 100.0, 20.0),
+        decided(5, 16),
+        Instant::now(),
+    );
+    assert_eq!((a.max_batch, a.num_replicas), (38, 5));
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("batch cap kept at 38")),
+        "{plan:?}"
+    );
+    let mut q = Policy::new(Settings::default());
+    let (a, _) = cycle(
+        &mut q,
+        &server(100.0, 1500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        decided(5, 16),
+        Instant::now(),
+    );
+    assert_eq!(a.max_batch, 38);
+    let mut r = Policy::new(Settings::default());
+    let (a, _) = cycle(
+        &mut r,
+        &server(100.0, 500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        decided(5, 16),
+        Instant::now(),
+    );
+    assert_eq!(a.max_batch, 16, "lowered when it is safe");
+}
+
+#[test]
+fn a_new_gpu_type_is_applied_as_decided() {
+    let mut p = Policy::new(Settings::default());
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    cycle(&mut p, &s, &o, decided(6, 38), now);
+    let mut other = decided(2, 64);
+    other.get_mut("s").unwrap().accelerator = "H100".into();
+    let (a, _) = cycle(&mut p, &s, &o, other, now + Duration::from_secs(30));
+    assert_eq!((a.accelerator.as_str(), a.num_replicas), ("H100", 2));
+}
+
+#[test]
+fn margins_tighten_every_target() {
+    let mut data = inferno_api::ServiceClassData {
+        service_classes: vec![inferno_api::ServiceClassSpec {
+            name: "Premium".into(),
+            priority: 1,
+            model_targets: vec![inferno_api::ModelTarget {
+                model: "m".into(),
+                slo_itl: 80.0,
+                slo_ttft: 1000.0,
+                slo_tps: 0.0,
+            }],
+        }],
+    };
+    Settings {
+        itl_margin: 0.25,
+        ttft_margin: 0.5,
+        ..Settings::default()
+    }
+    .tighten(&mut data);
+    let t = &data.service_classes[0].model_targets[0];
+    assert_eq!((t.slo_itl, t.slo_ttft), (60.0, 500.0));
+}
