@@ -1,17 +1,20 @@
 //! Acting on decisions: check each Deployment is one the actuator manages (else refuse it),
-//! read it, decide, patch it once, record an Event.
+//! read it, decide, rank its pods before a scale-down (`order`), patch it once, record an Event.
 
 use crate::error::{Failure, UnknownName};
 use crate::events;
 use crate::guard::{self, Live, Refusal, Scope};
 use crate::metrics::{Metrics, Target};
+use crate::order::{self, PodState, POD_DELETION_COST};
 use crate::outcome::{Kind, Outcome};
 use crate::plan::{
     decide, merge_patch, policy_applies, show_batch, Current, History, Policy, UnplacedPolicy,
 };
-use inferno_core::{ApplyRequest, ServerRef};
+use inferno_core::{ApplyRequest, PodLoad, ServerRef};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::Selector;
 use kube::runtime::events::Recorder;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -165,7 +168,7 @@ impl Actuator {
                     .await;
                 return outcome;
             }
-            let decision = {
+            let mut decision = {
                 let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
                 let h = history
                     .entry((target.namespace.clone(), target.name.clone()))
@@ -223,6 +226,20 @@ impl Actuator {
                 };
                 return outcome;
             }
+            // The least loaded pods go first: their costs are set before the replicas drop, so
+            // the ReplicaSet controller finds them when it picks the pods to delete. Without
+            // loads for the server, Kubernetes' own order stands.
+            if decision.new_replicas < decision.old_replicas {
+                let loads = request.pod_loads.get(server).filter(|l| !l.is_empty());
+                if let Some(loads) = loads {
+                    if let Err(warning) = self.rank_pods(server, target, &deployment, loads).await {
+                        warn!(server, namespace = %target.namespace, deployment = %target.name,
+                            %warning, "scaling down in Kubernetes' own order");
+                        decision.notes.push(warning);
+                        outcome.decision = Some(decision.clone());
+                    }
+                }
+            }
             let body = merge_patch(&decision, &current, &self.policy.template);
             // Template changes need strategic merge (containers and env merge by name); the rest
             // is plain merge. Neither carries a resourceVersion, so neither clobbers other edits.
@@ -261,6 +278,68 @@ impl Actuator {
         outcome
     }
 
+    /// Sets the pod-deletion-cost of the pods of `deployment` (its selector, in the target's
+    /// namespace) from `loads` ([`order::costs`]): one merge patch per pod whose cost changes.
+    /// Best effort: the error is a warning for the result's reason, naming what failed, and the
+    /// scale-down goes on (the pods not annotated keep their cost, Kubernetes' order for them).
+    async fn rank_pods(
+        &self,
+        server: &str,
+        target: &ServerRef,
+        deployment: &Deployment,
+        loads: &[PodLoad],
+    ) -> Result<(), String> {
+        let not_ranked = "pods not ranked by load for the scale-down";
+        let namespace = target.namespace.as_str();
+        let selector = deployment
+            .spec
+            .as_ref()
+            .map(|s| Selector::try_from(s.selector.clone()))
+            .transpose()
+            .map_err(|e| format!("{not_ranked}: spec.selector: {e}"))?
+            .unwrap_or_default();
+        // An empty selector would name every pod of the namespace, not the Deployment's.
+        if selector.selects_all() {
+            return Err(format!("{not_ranked}: spec.selector is empty"));
+        }
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let list = api
+            .list(&ListParams::default().labels_from(&selector))
+            .await
+            .map_err(|e| format!("{not_ranked}: cannot list pods ({selector}): {}", said(&e)))?;
+        let pods: Vec<PodState> = list.items.iter().filter_map(PodState::from_pod).collect();
+        let changes = order::costs(&pods, loads);
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        let mut failed = Vec::new();
+        for (pod, cost) in &changes {
+            let body = serde_json::json!({
+                "metadata": {"annotations": {POD_DELETION_COST: cost.to_string()}}
+            });
+            if let Err(e) = api.patch(pod, &params, &Patch::Merge(body)).await {
+                failed.push(format!("{pod}: {}", said(&e)));
+            }
+        }
+        info!(
+            server,
+            namespace,
+            pods = pods.len(),
+            annotated = changes.len() - failed.len(),
+            "pods ranked by load for the scale-down"
+        );
+        match failed.first() {
+            None => Ok(()),
+            Some(first) => Err(format!(
+                "{POD_DELETION_COST} not set on {} of {} pods (first {first}); Kubernetes' own \
+                 order applies to them",
+                failed.len(),
+                changes.len()
+            )),
+        }
+    }
+
     /// Reports a refusal: a warning log line, the refusals metric and, when the Deployment
     /// exists (and so is in a watched namespace), a Warning Event on it. Patches nothing.
     async fn refuse(
@@ -277,6 +356,15 @@ impl Actuator {
             events::refused(&self.recorder, d, server, &refusal).await;
         }
         Kind::Refused(refusal)
+    }
+}
+
+/// What the API server said, short: the message and code of its Status (the error's display
+/// repeats the Status in full), else the error.
+fn said(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        other => other.to_string(),
     }
 }
 

@@ -11,10 +11,12 @@
 //! applied per Deployment. [`guard`] decides whether the actuator may act on a Deployment at
 //! all (managed label, watched namespace, uid, server name, request ranges);
 //! [`apply::Actuator`] checks, reads, decides and patches each Deployment, or refuses it, and
-//! reports an [`outcome::Outcome`] for each.
+//! reports an [`outcome::Outcome`] for each. Before a scale-down it sets the pods'
+//! pod-deletion-cost from their load ([`order`]), so the least loaded pods go.
 //!
 //! # Layout
-//! `plan` (decisions and patches), `guard` (refusals), `apply` (the Kubernetes calls),
+//! `plan` (decisions and patches), `guard` (refusals), `order` (which pods a scale-down
+//! removes), `apply` (the Kubernetes calls),
 //! `events` (the Events recorded on Deployments), `outcome` (what happened to each Deployment,
 //! and its domain result), `error` (the error types), `metrics`, `grpc` (the
 //! `inferno.v1.Actuator` service and the status of each error), `service` (the gRPC and ops
@@ -27,6 +29,7 @@ pub mod events;
 pub mod grpc;
 pub mod guard;
 pub mod metrics;
+pub mod order;
 pub mod outcome;
 pub mod plan;
 pub mod service;

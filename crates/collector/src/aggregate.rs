@@ -1,22 +1,35 @@
 //! From labels, pods and per-pod Prometheus values to one server's observation, with the source
 //! of every load field (Prometheus value -> load label -> 0).
 //!
-//! Every sample is checked against its range first ([`Quantity::check`]): a NaN, infinite,
-//! negative or too large sample is dropped for its pod with a problem naming the series, the pod
-//! and the value, so it never enters an average. A load that is neither measured nor given by a
-//! usable label, while a load label is set to something unusable, makes the server's load
-//! unusable ([`Observation::unusable`]): it is left out of the decision rather than sized for a
-//! load of 0 or 1e308.
+//! The server's window is chosen first ([`Windows::choose`]: the shortest with enough completed
+//! requests); every windowed value then comes from that window. Every sample is checked against
+//! its range ([`Quantity::check`]): a NaN, infinite, negative or too large sample is dropped for
+//! its pod with a problem naming the series, the window, the pod and the value, so it never
+//! enters an average. A load that is neither measured nor given by a usable label, while a load
+//! label is set to something unusable, makes the server's load unusable
+//! ([`Observation::unusable`]): it is left out of the decision rather than sized for a load of 0
+//! or 1e308.
 
 use crate::promql::Quantity;
+use crate::window::{demand, Windows};
 use inferno_api::limits::{in_range, show, MAX_RATE_RPM, MAX_TOKENS};
 use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
 use inferno_core::contract::{LoadField, ServerLabels};
-use inferno_core::Source;
+use inferno_core::{Demand, PodLoad, Source};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per-pod values of one cycle, keyed by pod name.
 pub type PodValues = HashMap<String, BTreeMap<Quantity, f64>>;
+
+/// The raw samples of one collection (any pods; unchecked).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    /// Per window of the ladder (in [`Windows::seconds`] order): the quantities of
+    /// [`Quantity::PER_WINDOW`] by pod.
+    pub windows: Vec<PodValues>,
+    /// The quantities of [`Quantity::ONCE`] by pod.
+    pub once: PodValues,
+}
 
 /// One server as observed this cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +38,7 @@ pub struct Observation {
     pub spec: ServerSpec,
     /// Ready pods counted.
     pub ready_replicas: u32,
-    /// Ready pods that reported to Prometheus.
+    /// Ready pods that reported to Prometheus (completed requests in the window).
     pub reporting_pods: Vec<String>,
     /// Source of each field ([`Source`], the domain's), by field name.
     pub sources: Vec<(&'static str, Source)>,
@@ -35,7 +48,15 @@ pub struct Observation {
     pub waiting: f64,
     /// Mean KV-cache usage per reporting pod.
     pub kv_cache_usage: f64,
-    /// The samples of the ready pods that passed their checks, by pod.
+    /// The window used (index into [`Windows::seconds`]).
+    pub window: usize,
+    /// What the measured arrival rate rests on; default when the rate is not the measured one.
+    pub demand: Demand,
+    /// Requests running plus waiting now on each ready pod that reported them (bare pod names).
+    pub pod_loads: Vec<PodLoad>,
+    /// The samples of the ready pods that passed their checks, by pod: the chosen window's,
+    /// those queried once, and the derived rates ([`Quantity::Throughput`],
+    /// [`Quantity::Arrivals`]).
     pub values: PodValues,
     /// Samples dropped and measurements not used, each naming the series, the pod and the value.
     pub problems: Vec<String>,
@@ -51,21 +72,43 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-/// The samples of `pods` that pass their checks; a problem for each one dropped, and the
-/// quantities that lost a sample.
+/// The completed requests of `pods` in each window, for the window choice: summed over the
+/// pods with a valid count in the shortest window, None from the first window one of them
+/// lacks (its series does not reach back that far, or the sample is bad). Bad samples are
+/// named later, in the window chosen.
+fn completed(pods: &[String], samples: &Samples) -> Vec<Option<f64>> {
+    let requests = |i: usize, pod: &str| {
+        let v = *samples.windows.get(i)?.get(pod)?.get(&Quantity::Requests)?;
+        Quantity::Requests.check(v).is_ok().then_some(v)
+    };
+    let base: Vec<&String> = pods.iter().filter(|p| requests(0, p).is_some()).collect();
+    if base.is_empty() {
+        return vec![None; samples.windows.len()];
+    }
+    (0..samples.windows.len())
+        .map(|i| base.iter().map(|p| requests(i, p)).sum())
+        .collect()
+}
+
+/// The samples of `pods` in window `chosen` (with those queried once) that pass their checks;
+/// a problem for each one dropped (naming `window`), and the quantities that lost a sample.
 fn usable(
     pods: &[String],
-    values: &PodValues,
+    samples: &Samples,
+    chosen: usize,
+    window: &str,
     problems: &mut Vec<String>,
 ) -> (PodValues, BTreeSet<Quantity>) {
     let mut kept = PodValues::new();
     let mut dropped = BTreeSet::new();
     for pod in pods {
-        let Some(samples) = values.get(pod) else {
+        let windowed = samples.windows.get(chosen).and_then(|w| w.get(pod));
+        let once = samples.once.get(pod);
+        if windowed.is_none() && once.is_none() {
             continue;
-        };
+        }
         let mut ok = BTreeMap::new();
-        for (&q, &v) in samples {
+        for (&q, &v) in windowed.into_iter().chain(once).flatten() {
             if q.is_latency() && v.is_nan() {
                 // 0/0: no request finished in the window. Idle, not broken.
                 continue;
@@ -75,36 +118,85 @@ fn usable(
                     ok.insert(q, v);
                 }
                 Err(why) => {
-                    problems.push(format!("pod {pod}: {}: {why}; sample dropped", q.series()));
+                    let over = if q.per_window() {
+                        format!(" over {window}")
+                    } else {
+                        String::new()
+                    };
+                    problems.push(format!(
+                        "pod {pod}: {}{over}: {why}; sample dropped",
+                        q.series()
+                    ));
                     dropped.insert(q);
                 }
             }
         }
-        // The token counters are only bounded per request.
-        let requests = ok.get(&Quantity::Requests).copied().unwrap_or(0.0);
-        for q in [Quantity::PromptTokens, Quantity::GenerationTokens] {
-            let Some(&tokens) = ok.get(&q) else {
+        // The token sums are only bounded per request.
+        for (sum, count) in [
+            (Quantity::PromptSum, Quantity::PromptCount),
+            (Quantity::GenerationSum, Quantity::GenerationCount),
+        ] {
+            let (Some(&tokens), Some(&requests)) = (ok.get(&sum), ok.get(&count)) else {
                 continue;
             };
             let per_request = tokens / requests;
             if requests > 0.0 && !in_range(per_request, MAX_TOKENS) {
                 problems.push(format!(
-                    "pod {pod}: {} / {} = {} / {}: tokens per request must be a finite number in \
-                     [0, {}], got {}; sample dropped",
-                    q.series(),
-                    Quantity::Requests.series(),
+                    "pod {pod}: {} / {} over {window} = {} / {}: tokens per request must be a \
+                     finite number in [0, {}], got {}; sample dropped",
+                    sum.series(),
+                    count.series(),
                     show(tokens),
                     show(requests),
                     show(MAX_TOKENS),
                     show(per_request)
                 ));
-                ok.remove(&q);
-                dropped.insert(q);
+                ok.remove(&sum);
+                dropped.insert(sum);
             }
         }
         kept.insert(pod.clone(), ok);
     }
     (kept, dropped)
+}
+
+/// Adds each pod's rates over a window of `seconds` (servers' clock): completions
+/// ([`Quantity::Throughput`]) and arrivals ([`Quantity::Arrivals`], completions plus the
+/// backlog's change, at least 0); a problem for a rate out of range, which is then not added.
+fn rates(
+    values: &mut PodValues,
+    pods: &[String],
+    seconds: f64,
+    problems: &mut Vec<String>,
+    dropped: &mut BTreeSet<Quantity>,
+) {
+    let per_minute = 60.0 / seconds;
+    for pod in pods {
+        let Some(v) = values.get_mut(pod) else {
+            continue;
+        };
+        let Some(&requests) = v.get(&Quantity::Requests) else {
+            continue;
+        };
+        let backlog = v.get(&Quantity::Backlog).copied().unwrap_or(0.0);
+        for (q, rate) in [
+            (Quantity::Throughput, requests * per_minute),
+            (
+                Quantity::Arrivals,
+                (requests + backlog).max(0.0) * per_minute,
+            ),
+        ] {
+            match q.check(rate) {
+                Ok(()) => {
+                    v.insert(q, rate);
+                }
+                Err(why) => {
+                    problems.push(format!("pod {pod}: {}: {why}; not used", q.series()));
+                    dropped.insert(q);
+                }
+            }
+        }
+    }
 }
 
 /// Throughput-weighted mean of a latency over the pods that have both (plain mean when every
@@ -132,18 +224,20 @@ fn weighted(
     }
 }
 
-/// Tokens per request over the reporting pods: Σ tokens / Σ requests (None when out of range,
-/// with a problem).
+/// Tokens per request over the reporting pods from the per-request histogram: Σ sum / Σ count
+/// (None when nothing was counted, or out of range, with a problem). Sum and count belong to
+/// the same requests, so the ratio is exact whatever the window.
 fn per_request(
     values: &PodValues,
     pods: &[String],
-    tokens: Quantity,
+    sum: Quantity,
+    count: Quantity,
     problems: &mut Vec<String>,
 ) -> Option<f64> {
     let (mut t, mut r) = (0.0, 0.0);
     for p in pods {
         if let Some(v) = values.get(p) {
-            if let (Some(tokens), Some(requests)) = (v.get(&tokens), v.get(&Quantity::Requests)) {
+            if let (Some(tokens), Some(requests)) = (v.get(&sum), v.get(&count)) {
                 t += tokens;
                 r += requests;
             }
@@ -157,8 +251,8 @@ fn per_request(
         problems.push(format!(
             "{} / {} over the reporting pods = {} / {}: tokens per request must be a finite \
              number in [0, {}], got {}; not used",
-            tokens.series(),
-            Quantity::Requests.series(),
+            sum.series(),
+            count.series(),
             show(t),
             show(r),
             show(MAX_TOKENS),
@@ -169,17 +263,49 @@ fn per_request(
     Some(v)
 }
 
+/// A sum over `n` pods of a rate each in range, checked as a whole (many in range together
+/// may not be); None with a problem when out of range.
+fn summed(q: Quantity, rate: f64, n: usize, problems: &mut Vec<String>) -> Option<f64> {
+    if in_range(rate, MAX_RATE_RPM) {
+        return Some(rate);
+    }
+    problems.push(format!(
+        "{} summed over {n} pods: must be a finite number in [0, {}], got {}; not used",
+        q.series(),
+        show(MAX_RATE_RPM),
+        show(rate)
+    ));
+    None
+}
+
 /// Assembles the observation of one server from its labels, its `spec.replicas`, its ready
-/// pods and the raw samples of this cycle (any pods; unchecked).
+/// pods and the raw samples of this cycle (any pods; unchecked), measured over `windows`.
 pub fn assemble(
     labels: &ServerLabels,
     desired_replicas: i64,
     ready_pods: &[String],
-    values: &PodValues,
+    samples: &Samples,
+    windows: &Windows,
 ) -> Observation {
     let mut problems = Vec::new();
     let mut unusable = Vec::new();
-    let (values, dropped) = usable(ready_pods, values, &mut problems);
+    let window = windows.choose(&completed(ready_pods, samples));
+    let wall = windows.seconds().get(window).copied().unwrap_or(0);
+    let seconds = windows.server_seconds(window);
+    let (mut values, mut dropped) = usable(
+        ready_pods,
+        samples,
+        window,
+        &format!("{wall}s"),
+        &mut problems,
+    );
+    rates(
+        &mut values,
+        ready_pods,
+        seconds,
+        &mut problems,
+        &mut dropped,
+    );
     let samples_dropped = problems.len();
     let reporting: Vec<String> = ready_pods
         .iter()
@@ -190,37 +316,44 @@ pub fn assemble(
         })
         .cloned()
         .collect();
-    let throughput: f64 = reporting
-        .iter()
-        .filter_map(|p| values[p].get(&Quantity::Throughput))
-        .sum();
-    // Each pod is in range; many of them together may not be.
-    let measured = if reporting.is_empty() {
-        None
-    } else if in_range(throughput, MAX_RATE_RPM) {
-        Some(throughput)
-    } else {
-        problems.push(format!(
-            "{} summed over {} pods: must be a finite number in [0, {}], got {}; not used",
-            Quantity::Throughput.series(),
-            reporting.len(),
-            show(MAX_RATE_RPM),
-            show(throughput)
-        ));
-        None
-    };
+    let total = |q: Quantity| -> f64 { reporting.iter().filter_map(|p| values[p].get(&q)).sum() };
+    let throughput = (!reporting.is_empty())
+        .then(|| {
+            summed(
+                Quantity::Throughput,
+                total(Quantity::Throughput),
+                reporting.len(),
+                &mut problems,
+            )
+        })
+        .flatten();
+    // Arrivals = completions + the change of what is running and waiting. Completions alone
+    // stop at the servers' throughput when they are overloaded (the queue grows instead) and
+    // lag a rising load; the backlog's change counts both. Clamped per server only: one pod's
+    // queue draining into another is not negative demand.
+    let arrived = (total(Quantity::Requests) + total(Quantity::Backlog)).max(0.0);
+    let measured = (!reporting.is_empty())
+        .then(|| {
+            summed(
+                Quantity::Arrivals,
+                arrived * 60.0 / seconds,
+                reporting.len(),
+                &mut problems,
+            )
+        })
+        .flatten();
     let mut sources = Vec::new();
 
-    // Arrival: vLLM exports no arrival counter, so completed requests stand for it. When some
-    // ready pods have not reported yet (just started), their share is missing: prefer the load
-    // label then, else the partial sum (control-loop spec 2.3 point 7).
+    // Arrival: when some ready pods have not reported yet (just started), their share is
+    // missing: prefer the load label then, else the partial sum (control-loop spec 2.3 point
+    // 7).
     let label_rpm = labels.rpm.filter(|v| *v > 0.0);
     let all_reporting = reporting.len() == ready_pods.len();
     let (arrival, source) = match (measured, label_rpm) {
-        // A zero rate over the window is also what pods show before their first request
-        // finishes (new pods, long answers): with a load label saying otherwise, the label
-        // wins, so a measurement artefact never reads as "no load" (which would scale the
-        // server to zero).
+        // No arrival over the window is also what a Prometheus that scraped nothing new shows
+        // (a stalled exporter, a restarted scrape): with a load label saying otherwise, the
+        // label wins, so a measurement artefact never reads as "no load" (which would scale
+        // the server to zero).
         (Some(m), label) if all_reporting && !(m == 0.0 && label.is_some()) => {
             (m, Source::Prometheus)
         }
@@ -238,14 +371,18 @@ pub fn assemble(
         },
     };
     sources.push(("arrivalRate", source));
+    let demand = match source {
+        Source::Prometheus | Source::PrometheusPartial => demand(arrived, seconds),
+        _ => Demand::default(),
+    };
 
-    let mut tokens = |field: &'static str, quantity: Quantity, load: LoadField| -> f64 {
+    let mut tokens = |field: &'static str, sum: Quantity, count: Quantity, load: LoadField| {
         let label = match load {
             LoadField::InTokens => labels.in_tokens,
             _ => labels.out_tokens,
         };
         match (
-            per_request(&values, &reporting, quantity, &mut problems),
+            per_request(&values, &reporting, sum, count, &mut problems),
             label,
         ) {
             (Some(v), _) => {
@@ -269,10 +406,16 @@ pub fn assemble(
             }
         }
     };
-    let in_tokens = tokens("avgInTokens", Quantity::PromptTokens, LoadField::InTokens);
+    let in_tokens = tokens(
+        "avgInTokens",
+        Quantity::PromptSum,
+        Quantity::PromptCount,
+        LoadField::InTokens,
+    );
     let out_tokens = tokens(
         "avgOutTokens",
-        Quantity::GenerationTokens,
+        Quantity::GenerationSum,
+        Quantity::GenerationCount,
         LoadField::OutTokens,
     );
 
@@ -302,6 +445,18 @@ pub fn assemble(
         pod_mean(Quantity::Waiting),
         pod_mean(Quantity::KvCache),
     );
+    // Every ready pod that says what it holds, reporting requests or not: a pod that just
+    // started holds little, which is what the choice of pods to remove wants to know.
+    let pod_loads = ready_pods
+        .iter()
+        .filter_map(|p| {
+            let outstanding = *values.get(p)?.get(&Quantity::Outstanding)?;
+            Some(PodLoad {
+                pod: p.rsplit('/').next().unwrap_or(p).to_owned(),
+                outstanding,
+            })
+        })
+        .collect();
 
     let spec = ServerSpec {
         name: labels.name.clone(),
@@ -317,7 +472,7 @@ pub fn assemble(
             ttft_average: ttft.map_or(0.0, |s| s * 1000.0),
             load: ServerLoadSpec {
                 arrival_rate: arrival,
-                throughput: measured.unwrap_or(0.0),
+                throughput: throughput.unwrap_or(0.0),
                 // In range (checked above), so the conversions are exact enough.
                 avg_in_tokens: in_tokens.round() as i64,
                 avg_out_tokens: out_tokens.round() as i64,
@@ -334,6 +489,9 @@ pub fn assemble(
         running,
         waiting,
         kv_cache_usage,
+        window,
+        demand,
+        pod_loads,
         values,
         problems,
         samples_dropped,
@@ -344,6 +502,7 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Quantity::*;
 
     fn labels() -> ServerLabels {
         ServerLabels {
@@ -358,69 +517,273 @@ mod tests {
         }
     }
 
-    fn pod(values: &[(Quantity, f64)]) -> BTreeMap<Quantity, f64> {
-        values.iter().copied().collect()
+    fn no_rpm() -> ServerLabels {
+        ServerLabels {
+            rpm: None,
+            ..labels()
+        }
+    }
+
+    /// 1, 2, 4 and 8 minutes; 50 requests wanted.
+    fn windows() -> Windows {
+        Windows::around(60).unwrap()
+    }
+
+    /// A steady load: for each pod, counts per minute (requests, backlog change, token sums
+    /// and counts) scaled to each window, the rest (latencies, gauges) as given.
+    fn steady(pods: &[(&str, &[(Quantity, f64)])]) -> Samples {
+        let mut s = Samples {
+            windows: vec![PodValues::new(); windows().seconds().len()],
+            once: PodValues::new(),
+        };
+        for (pod, values) in pods {
+            for &(q, v) in *values {
+                if q.per_window() {
+                    for (i, w) in windows().seconds().iter().enumerate() {
+                        let counted = !q.is_latency();
+                        let v = if counted { v * (*w as f64 / 60.0) } else { v };
+                        s.windows[i]
+                            .entry(pod.to_string())
+                            .or_default()
+                            .insert(q, v);
+                    }
+                } else {
+                    s.once.entry(pod.to_string()).or_default().insert(q, v);
+                }
+            }
+        }
+        s
+    }
+
+    fn assemble(labels: &ServerLabels, ready: &[&str], s: &Samples) -> Observation {
+        let ready: Vec<String> = ready.iter().map(|p| p.to_string()).collect();
+        super::assemble(labels, ready.len() as i64, &ready, s, &windows())
     }
 
     fn source(o: &Observation, field: &str) -> Source {
         o.sources.iter().find(|(f, _)| *f == field).unwrap().1
     }
 
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
     #[test]
     fn every_pod_reporting_uses_prometheus() {
-        use Quantity::*;
-        let mut v = PodValues::new();
-        v.insert(
-            "a".into(),
-            pod(&[
-                (Throughput, 60.0),
-                (Itl, 0.020),
-                (Ttft, 0.1),
-                (PromptTokens, 1000.0),
-                (GenerationTokens, 4000.0),
-                (Requests, 10.0),
-            ]),
-        );
-        v.insert(
-            "b".into(),
-            pod(&[
-                (Throughput, 30.0),
-                (Itl, 0.050),
-                (Ttft, 0.4),
-                (PromptTokens, 500.0),
-                (GenerationTokens, 2000.0),
-                (Requests, 5.0),
-            ]),
-        );
-        let o = assemble(&labels(), 2, &["a".into(), "b".into()], &v);
+        let s = steady(&[
+            (
+                "a",
+                &[
+                    (Requests, 60.0),
+                    (Itl, 0.020),
+                    (Ttft, 0.1),
+                    (PromptSum, 6000.0),
+                    (PromptCount, 60.0),
+                    (GenerationSum, 24000.0),
+                    (GenerationCount, 60.0),
+                ],
+            ),
+            (
+                "b",
+                &[
+                    (Requests, 30.0),
+                    (Itl, 0.050),
+                    (Ttft, 0.4),
+                    (PromptSum, 3000.0),
+                    (PromptCount, 30.0),
+                    (GenerationSum, 12000.0),
+                    (GenerationCount, 30.0),
+                ],
+            ),
+        ]);
+        let o = assemble(&labels(), &["a", "b"], &s);
         let a = &o.spec.current_alloc;
-        assert_eq!(a.load.arrival_rate, 90.0);
+        assert_eq!((a.load.arrival_rate, a.load.throughput), (90.0, 90.0));
         assert_eq!((a.load.avg_in_tokens, a.load.avg_out_tokens), (100, 400));
-        assert!((a.itl_average - 30.0).abs() < 1e-9, "{}", a.itl_average);
-        assert!((a.ttft_average - 200.0).abs() < 1e-9);
+        // Weighted by throughput: (60 x 20 + 30 x 50) / 90 ms.
+        assert!(close(a.itl_average, 30.0), "{}", a.itl_average);
+        assert!(close(a.ttft_average, 200.0));
         assert_eq!(source(&o, "arrivalRate"), Source::Prometheus);
         assert_eq!(source(&o, "avgOutTokens"), Source::Prometheus);
+        // 90 requests in the shortest window: enough.
+        assert_eq!(o.window, 0);
+        assert_eq!((o.demand.window_seconds, o.demand.requests), (60.0, 90.0));
+        assert!(close(o.demand.rate_error, 90f64.sqrt()));
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+    }
+
+    /// Completions stop at what the server can do; the queue grows instead. Arrivals count the
+    /// growth: the rate is what was asked for, above the throughput.
+    #[test]
+    fn an_overloaded_server_shows_its_arrivals_not_its_throughput() {
+        let s = steady(&[
+            // Saturated at 100 completions a minute, 50 more queued each minute.
+            ("a", &[(Requests, 100.0), (Backlog, 50.0)]),
+            // Draining: 100 completed, 20 fewer outstanding than a minute ago.
+            ("b", &[(Requests, 100.0), (Backlog, -20.0)]),
+        ]);
+        let o = assemble(&no_rpm(), &["a", "b"], &s);
+        let load = &o.spec.current_alloc.load;
+        assert_eq!(load.throughput, 200.0);
+        assert_eq!(load.arrival_rate, 230.0);
+        assert_eq!(source(&o, "arrivalRate"), Source::Prometheus);
+        assert_eq!(o.demand.requests, 230.0);
+        assert_eq!(o.values["a"][&Arrivals], 150.0);
+        assert_eq!(o.values["b"][&Arrivals], 80.0);
+        assert_eq!(o.values["a"][&Throughput], 100.0);
+    }
+
+    /// A server whose queues drain faster than requests come sees a negative change: the
+    /// arrivals are clamped at 0 for the server, never negative.
+    #[test]
+    fn arrivals_are_never_negative() {
+        let s = steady(&[
+            ("a", &[(Requests, 10.0), (Backlog, -30.0)]),
+            ("b", &[(Requests, 5.0), (Backlog, 0.0)]),
+        ]);
+        let o = assemble(&no_rpm(), &["a", "b"], &s);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 0.0);
+        assert_eq!(o.spec.current_alloc.load.throughput, 15.0);
+        assert_eq!(o.demand.requests, 0.0);
+        // 15, 30, 60 completions: four minutes. Not a certain 0: as uncertain as one request
+        // in four minutes.
+        assert_eq!(o.window, 2);
+        assert!(close(o.demand.rate_error, 0.25));
+        assert_eq!(o.values["a"][&Arrivals], 0.0);
+    }
+
+    /// A quiet server is measured over the shortest window that holds enough requests, and
+    /// its rate, tokens and latencies all come from that window.
+    #[test]
+    fn a_quiet_server_uses_a_longer_window() {
+        let mut s = steady(&[(
+            "a",
+            &[
+                (Requests, 20.0),
+                (PromptSum, 2000.0),
+                (PromptCount, 20.0),
+                (Itl, 0.02),
+            ],
+        )]);
+        // Each window its own latency, to see which one is used.
+        for (i, w) in s.windows.iter_mut().enumerate() {
+            w.get_mut("a").unwrap().insert(Itl, 0.01 * (i + 1) as f64);
+        }
+        // 20, 40, 80, 160 requests: 4 minutes is the first with 50.
+        let o = assemble(&no_rpm(), &["a"], &s);
+        assert_eq!(o.window, 2);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 20.0);
+        assert_eq!(o.spec.current_alloc.load.avg_in_tokens, 100);
+        assert!(close(o.spec.current_alloc.itl_average, 30.0));
+        assert_eq!((o.demand.window_seconds, o.demand.requests), (240.0, 80.0));
+        assert!(close(o.demand.rate_error, 80f64.sqrt() / 4.0));
+        // A busier one stays on the shortest.
+        let s = steady(&[("a", &[(Requests, 50.0)])]);
+        assert_eq!(assemble(&no_rpm(), &["a"], &s).window, 0);
+    }
+
+    /// A window some pod's series does not reach back to is never used: its requests would be
+    /// spread over minutes the pod did not exist, under-counting a new server.
+    #[test]
+    fn windows_beyond_the_series_are_not_used() {
+        let mut s = steady(&[("a", &[(Requests, 10.0)]), ("b", &[(Requests, 10.0)])]);
+        // b is about 3 minutes old: the Requests query gives nothing for it beyond 2 minutes.
+        for w in &mut s.windows[2..] {
+            w.get_mut("b").unwrap().remove(&Requests);
+        }
+        let o = assemble(&no_rpm(), &["a", "b"], &s);
+        assert_eq!(o.window, 1);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 20.0);
+        assert_eq!(o.demand.requests, 40.0);
+    }
+
+    /// Prometheus windows are wall time: with servers running 10 times faster, one wall minute
+    /// is ten minutes of theirs, and rates and windows are reported in their time.
+    #[test]
+    fn a_time_scale_divides_rates_and_stretches_windows() {
+        let s = steady(&[("a", &[(Requests, 100.0), (Backlog, 20.0)])]);
+        let ready = vec!["a".to_string()];
+        let w = windows().with_time_scale(10.0);
+        let o = super::assemble(&no_rpm(), 1, &ready, &s, &w);
+        assert_eq!(o.window, 0);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 12.0);
+        assert_eq!(o.spec.current_alloc.load.throughput, 10.0);
+        assert_eq!((o.demand.window_seconds, o.demand.requests), (600.0, 120.0));
+        assert!(close(o.demand.rate_error, 120f64.sqrt() / 10.0));
+    }
+
+    /// Prompt tokens are counted as prefills complete, requests when they finish: the old
+    /// counter ratio was off by whatever was in flight. The per-request histograms count the
+    /// same requests on both sides; without them, the load labels are used.
+    #[test]
+    fn token_means_come_from_the_histograms_else_the_labels() {
+        let s = steady(&[(
+            "a",
+            &[
+                (Requests, 60.0),
+                (PromptSum, 30000.0),
+                (PromptCount, 60.0),
+                (GenerationSum, 1200.0),
+                (GenerationCount, 60.0),
+            ],
+        )]);
+        let o = assemble(&labels(), &["a"], &s);
+        let l = &o.spec.current_alloc.load;
+        assert_eq!((l.avg_in_tokens, l.avg_out_tokens), (500, 20));
+        assert_eq!(source(&o, "avgInTokens"), Source::Prometheus);
+        // An exporter without the histograms (older vLLM): the labels.
+        let s = steady(&[("a", &[(Requests, 60.0)])]);
+        let o = assemble(&labels(), &["a"], &s);
+        let l = &o.spec.current_alloc.load;
+        assert_eq!((l.avg_in_tokens, l.avg_out_tokens), (100, 200));
+        assert_eq!(source(&o, "avgInTokens"), Source::Label);
+        assert_eq!(source(&o, "avgOutTokens"), Source::Label);
+    }
+
+    /// What each ready pod holds now, for the choice of pods to remove: every pod that says,
+    /// by its bare name, whether or not it completed requests yet.
+    #[test]
+    fn pod_loads_are_what_each_ready_pod_holds_now() {
+        let s = steady(&[
+            ("ns/a", &[(Requests, 60.0), (Outstanding, 7.0)]),
+            ("ns/b", &[(Outstanding, 0.0)]),
+            ("ns/c", &[(Requests, 60.0)]),
+            // Not ready: not listed.
+            ("ns/gone", &[(Outstanding, 3.0)]),
+        ]);
+        let o = assemble(&labels(), &["ns/a", "ns/b", "ns/c"], &s);
+        assert_eq!(
+            o.pod_loads,
+            [
+                PodLoad {
+                    pod: "a".into(),
+                    outstanding: 7.0
+                },
+                PodLoad {
+                    pod: "b".into(),
+                    outstanding: 0.0
+                },
+            ]
+        );
     }
 
     #[test]
     fn missing_pods_do_not_undercount_arrivals() {
-        let mut v = PodValues::new();
-        v.insert("a".into(), pod(&[(Quantity::Throughput, 40.0)]));
-        let o = assemble(&labels(), 3, &["a".into(), "b".into(), "c".into()], &v);
+        let s = steady(&[("a", &[(Requests, 40.0)])]);
+        let o = assemble(&labels(), &["a", "b", "c"], &s);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 90.0);
         assert_eq!(source(&o, "arrivalRate"), Source::Label);
-        let no_label = ServerLabels {
-            rpm: None,
-            ..labels()
-        };
-        let o = assemble(&no_label, 3, &["a".into(), "b".into(), "c".into()], &v);
+        // The label is used, not the measurement: no estimate of it.
+        assert_eq!(o.demand, Demand::default());
+        let o = assemble(&no_rpm(), &["a", "b", "c"], &s);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 40.0);
         assert_eq!(source(&o, "arrivalRate"), Source::PrometheusPartial);
+        assert_eq!(o.demand.requests, 80.0);
     }
 
     #[test]
     fn no_prometheus_falls_back_to_labels_then_zero() {
-        let o = assemble(&labels(), 2, &["a".into()], &PodValues::new());
+        let o = assemble(&labels(), &["a", "b"], &Samples::default());
         let l = &o.spec.current_alloc.load;
         assert_eq!(
             (l.arrival_rate, l.avg_in_tokens, l.avg_out_tokens),
@@ -431,20 +794,21 @@ mod tests {
             .iter()
             .filter(|(f, _)| f.starts_with("avg") || *f == "arrivalRate")
             .all(|(_, s)| *s == Source::Label));
+        assert_eq!(o.demand, Demand::default());
+        assert!(o.pod_loads.is_empty());
         let bare = ServerLabels {
             name: "s".into(),
             ..ServerLabels::default()
         };
-        let o = assemble(&bare, 0, &[], &PodValues::new());
+        let o = super::assemble(&bare, 0, &[], &Samples::default(), &windows());
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 0.0);
         assert!(o.sources.iter().all(|(_, s)| *s == Source::Default));
     }
 
     #[test]
     fn a_zero_rate_does_not_override_the_load_label() {
-        let mut v = PodValues::new();
-        v.insert("a".into(), pod(&[(Quantity::Throughput, 0.0)]));
-        let o = assemble(&labels(), 1, &["a".into()], &v);
+        let s = steady(&[("a", &[(Requests, 0.0)])]);
+        let o = assemble(&labels(), &["a"], &s);
         assert_eq!(
             (
                 o.spec.current_alloc.load.arrival_rate,
@@ -452,11 +816,7 @@ mod tests {
             ),
             (90.0, Source::Label)
         );
-        let no_label = ServerLabels {
-            rpm: None,
-            ..labels()
-        };
-        let o = assemble(&no_label, 1, &["a".into()], &v);
+        let o = assemble(&no_rpm(), &["a"], &s);
         assert_eq!(
             (
                 o.spec.current_alloc.load.arrival_rate,
@@ -468,44 +828,41 @@ mod tests {
 
     #[test]
     fn legacy_itl_name_is_used_when_the_new_one_is_missing() {
-        let mut v = PodValues::new();
-        v.insert(
-            "a".into(),
-            pod(&[(Quantity::Throughput, 10.0), (Quantity::ItlLegacy, 0.025)]),
-        );
-        let o = assemble(&labels(), 1, &["a".into()], &v);
-        assert!((o.spec.current_alloc.itl_average - 25.0).abs() < 1e-9);
+        let s = steady(&[("a", &[(Requests, 10.0), (ItlLegacy, 0.025)])]);
+        let o = assemble(&labels(), &["a"], &s);
+        assert!(close(o.spec.current_alloc.itl_average, 25.0));
     }
 
     #[test]
     fn bad_samples_are_dropped_for_their_pod_with_a_problem() {
-        use Quantity::*;
-        let mut v = PodValues::new();
-        v.insert(
-            "ns/a".into(),
-            pod(&[
-                (Throughput, 60.0),
-                (Itl, 1e308),
-                (Ttft, -0.5),
-                (Running, 5.0),
-            ]),
-        );
-        v.insert(
-            "ns/b".into(),
-            pod(&[(Throughput, f64::NAN), (Itl, 0.02), (KvCache, 1.5)]),
-        );
-        let o = assemble(&labels(), 2, &["ns/a".into(), "ns/b".into()], &v);
+        let s = steady(&[
+            (
+                "ns/a",
+                &[(Requests, 60.0), (Itl, 1e308), (Ttft, -0.5), (Running, 5.0)],
+            ),
+            (
+                "ns/b",
+                &[
+                    (Requests, f64::NAN),
+                    (Itl, 0.02),
+                    (KvCache, 1.5),
+                    (Outstanding, -1.0),
+                ],
+            ),
+        ]);
+        let o = assemble(&labels(), &["ns/a", "ns/b"], &s);
         assert_eq!(
             o.problems,
             [
-                "pod ns/a: vllm:request_time_per_output_token_seconds (mean, s): must be a finite number in [0, 3600], got 1e308; sample dropped",
-                "pod ns/a: vllm:time_to_first_token_seconds (mean, s): must be a finite number in [0, 3600], got -0.5; sample dropped",
-                "pod ns/b: vllm:request_success_total (rate, requests/min): must be a finite number in [0, 10000000], got NaN; sample dropped",
+                "pod ns/a: vllm:request_time_per_output_token_seconds (mean, s) over 60s: must be a finite number in [0, 3600], got 1e308; sample dropped",
+                "pod ns/a: vllm:time_to_first_token_seconds (mean, s) over 60s: must be a finite number in [0, 3600], got -0.5; sample dropped",
+                "pod ns/b: vllm:request_success_total (increase) over 60s: must be a finite number >= 0, got NaN; sample dropped",
                 "pod ns/b: vllm:kv_cache_usage_perc (mean): must be a finite number in [0, 1], got 1.5; sample dropped",
+                "pod ns/b: vllm:num_requests_running + vllm:num_requests_waiting (last): must be a finite number in [0, 20480], got -1; sample dropped",
             ]
         );
-        // b did not report a rate: the label stands in for the arrival rate. a's latencies are
-        // gone and b does not count (no rate): unknown, 0, never infinite.
+        // b did not report requests: the label stands in for the arrival rate. a's latencies
+        // are gone and b does not count (no rate): unknown, 0, never infinite.
         let a = &o.spec.current_alloc;
         assert_eq!(
             (a.load.arrival_rate, source(&o, "arrivalRate")),
@@ -514,66 +871,67 @@ mod tests {
         assert_eq!((a.itl_average, a.ttft_average), (0.0, 0.0));
         assert_eq!(source(&o, "itlAverage"), Source::Unknown);
         assert_eq!(source(&o, "ttftAverage"), Source::Unknown);
-        assert_eq!(o.samples_dropped, 4);
+        assert_eq!(o.samples_dropped, 5);
         assert_eq!(o.reporting_pods, ["ns/a"]);
-        assert_eq!(o.values["ns/a"], pod(&[(Throughput, 60.0), (Running, 5.0)]));
+        assert_eq!(
+            o.values["ns/a"],
+            [
+                (Requests, 60.0),
+                (Running, 5.0),
+                (Throughput, 60.0),
+                (Arrivals, 60.0)
+            ]
+            .into()
+        );
         assert_eq!(o.unusable, None);
     }
 
     #[test]
     fn an_idle_pods_nan_latency_is_not_a_problem() {
-        use Quantity::*;
-        let mut v = PodValues::new();
-        v.insert(
-            "a".into(),
-            pod(&[(Throughput, 0.0), (Itl, f64::NAN), (Ttft, f64::NAN)]),
-        );
-        let o = assemble(&labels(), 1, &["a".into()], &v);
+        let s = steady(&[("a", &[(Requests, 0.0), (Itl, f64::NAN), (Ttft, f64::NAN)])]);
+        let o = assemble(&labels(), &["a"], &s);
         assert!(o.problems.is_empty(), "{:?}", o.problems);
         assert_eq!(source(&o, "itlAverage"), Source::Default);
         // An infinite one is: x/0 is not idleness.
-        v.insert("a".into(), pod(&[(Throughput, 0.0), (Itl, f64::INFINITY)]));
-        let o = assemble(&labels(), 1, &["a".into()], &v);
+        let s = steady(&[("a", &[(Requests, 0.0), (Itl, f64::INFINITY)])]);
+        let o = assemble(&labels(), &["a"], &s);
         assert_eq!(o.problems.len(), 1, "{:?}", o.problems);
     }
 
     #[test]
     fn tokens_are_bounded_per_request() {
-        use Quantity::*;
-        let mut v = PodValues::new();
-        v.insert(
-            "a".into(),
-            pod(&[
-                (Throughput, 10.0),
-                (PromptTokens, 1e12),
-                (GenerationTokens, 5000.0),
-                (Requests, 10.0),
-            ]),
-        );
-        let o = assemble(&labels(), 1, &["a".into()], &v);
+        let pod_a: &[(Quantity, f64)] = &[
+            (Requests, 60.0),
+            (PromptSum, 1e12),
+            (PromptCount, 60.0),
+            (GenerationSum, 30000.0),
+            (GenerationCount, 60.0),
+        ];
+        let o = assemble(&labels(), &["a"], &steady(&[("a", pod_a)]));
         assert_eq!(
             o.problems,
-            ["pod a: vllm:prompt_tokens_total (increase) / vllm:request_success_total (increase) = 1000000000000 / 10: tokens per request must be a finite number in [0, 1048576], got 100000000000; sample dropped"]
+            ["pod a: vllm:request_prompt_tokens_sum (increase) / vllm:request_prompt_tokens_count (increase) over 60s = 1000000000000 / 60: tokens per request must be a finite number in [0, 1048576], got 16666666666.666666; sample dropped"]
         );
         let l = &o.spec.current_alloc.load;
         assert_eq!((l.avg_in_tokens, l.avg_out_tokens), (100, 500));
         assert_eq!(source(&o, "avgInTokens"), Source::Label);
         assert_eq!(source(&o, "avgOutTokens"), Source::Prometheus);
-        // Tokens of a pod without finished requests still count, and can push the server's
-        // ratio out of range.
-        v.insert(
-            "b".into(),
-            pod(&[
-                (Throughput, 0.0),
-                (GenerationTokens, 1e300),
-                (Requests, 0.0),
-            ]),
+        // Tokens of a pod whose requests were not counted still count, and can push the
+        // server's ratio out of range.
+        let pod_b: &[(Quantity, f64)] = &[
+            (Requests, 0.0),
+            (GenerationSum, 1e300),
+            (GenerationCount, 0.0),
+        ];
+        let o = assemble(
+            &labels(),
+            &["a", "b"],
+            &steady(&[("a", pod_a), ("b", pod_b)]),
         );
-        let o = assemble(&labels(), 2, &["a".into(), "b".into()], &v);
         assert!(
             o.problems.iter().any(|p| p.starts_with(
-                "vllm:generation_tokens_total (increase) / vllm:request_success_total (increase) over the reporting pods"
-            ) && p.ends_with("got 1e299; not used")),
+                "vllm:request_generation_tokens_sum (increase) / vllm:request_generation_tokens_count (increase) over the reporting pods"
+            ) && p.ends_with("got 1.6666666666666668e298; not used")),
             "{:?}",
             o.problems
         );
@@ -582,14 +940,14 @@ mod tests {
 
     #[test]
     fn a_sum_of_rates_beyond_the_range_is_not_used() {
-        let mut v = PodValues::new();
-        for p in ["a", "b"] {
-            v.insert(p.into(), pod(&[(Quantity::Throughput, 6e6)]));
-        }
-        let o = assemble(&labels(), 2, &["a".into(), "b".into()], &v);
+        let s = steady(&[("a", &[(Requests, 6e6)]), ("b", &[(Requests, 6e6)])]);
+        let o = assemble(&labels(), &["a", "b"], &s);
         assert_eq!(
             o.problems,
-            ["vllm:request_success_total (rate, requests/min) summed over 2 pods: must be a finite number in [0, 10000000], got 12000000; not used"]
+            [
+                "vllm:request_success_total (rate, requests/min) summed over 2 pods: must be a finite number in [0, 10000000], got 12000000; not used",
+                "arrivals (completed + backlog change, requests/min) summed over 2 pods: must be a finite number in [0, 10000000], got 12000000; not used",
+            ]
         );
         assert_eq!(
             (
@@ -597,6 +955,13 @@ mod tests {
                 source(&o, "arrivalRate")
             ),
             (90.0, Source::Label)
+        );
+        // One pod beyond it on its own: named with the pod.
+        let s = steady(&[("a", &[(Requests, 1e308)])]);
+        let o = assemble(&labels(), &["a"], &s);
+        assert_eq!(
+            o.problems[0],
+            "pod a: vllm:request_success_total (rate, requests/min): must be a finite number in [0, 10000000], got 1e308; not used"
         );
     }
 
@@ -607,12 +972,8 @@ mod tests {
             invalid: [(key, format!("label {key}=\"1e308\": out of range"))].into(),
             ..labels()
         };
-        let o = assemble(
-            &bad(inferno_core::contract::keys::LOAD_RPM),
-            1,
-            &["a".into()],
-            &PodValues::new(),
-        );
+        let rpm = inferno_core::contract::keys::LOAD_RPM;
+        let o = assemble(&bad(rpm), &["a"], &Samples::default());
         assert_eq!(
             o.unusable.as_deref(),
             Some(
@@ -622,22 +983,12 @@ mod tests {
         assert_eq!(source(&o, "arrivalRate"), Source::Unknown);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 0.0);
         // Measured by every pod: the label is not needed, the load is usable.
-        let mut v = PodValues::new();
-        v.insert("a".into(), pod(&[(Quantity::Throughput, 12.0)]));
-        let o = assemble(
-            &bad(inferno_core::contract::keys::LOAD_RPM),
-            1,
-            &["a".into()],
-            &v,
-        );
+        let s = steady(&[("a", &[(Requests, 12.0)])]);
+        let o = assemble(&bad(rpm), &["a"], &s);
         assert_eq!(o.unusable, None);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 12.0);
         // No label at all is still "nothing known: 0".
-        let none = ServerLabels {
-            rpm: None,
-            ..labels()
-        };
-        let o = assemble(&none, 1, &["a".into()], &PodValues::new());
+        let o = assemble(&no_rpm(), &["a"], &Samples::default());
         assert_eq!(
             (o.unusable.clone(), source(&o, "arrivalRate")),
             (None, Source::Default)

@@ -15,15 +15,14 @@ use std::collections::BTreeMap;
 pub const INVALID_LOAD: &str = "invalid-load";
 
 /// The spec of one reporting pod of `server`, named `server/pod`, with one replica and the
-/// pod's own throughput and latencies.
+/// pod's own arrivals, throughput and latencies.
 fn replica(server: &Server, pod: &str, values: &BTreeMap<Quantity, f64>) -> ServerSpec {
     let mut spec = server.observation.spec.clone();
     spec.name = format!("{}/{}", spec.name, pod.rsplit('/').next().unwrap_or(pod));
     let a = &mut spec.current_alloc;
     a.num_replicas = 1;
-    let throughput = values.get(&Quantity::Throughput).copied().unwrap_or(0.0);
-    a.load.arrival_rate = throughput;
-    a.load.throughput = throughput;
+    a.load.arrival_rate = values.get(&Quantity::Arrivals).copied().unwrap_or(0.0);
+    a.load.throughput = values.get(&Quantity::Throughput).copied().unwrap_or(0.0);
     a.itl_average = values
         .get(&Quantity::Itl)
         .or_else(|| values.get(&Quantity::ItlLegacy))
@@ -76,6 +75,8 @@ impl Report {
                 running: o.running,
                 waiting: o.waiting,
                 kv_cache_usage: o.kv_cache_usage,
+                demand: o.demand,
+                pods: o.pod_loads.clone(),
             });
         }
         // Problems are the cycle's, whatever the namespace.
@@ -94,14 +95,15 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::{assemble, PodValues};
+    use crate::aggregate::{assemble, Samples};
     use crate::discover::Found;
+    use crate::window::Windows;
     use inferno_core::contract::{keys, ServerLabels};
     use inferno_core::Source;
 
     /// Server `name` of Deployment `namespace/name-deploy` with two ready pods, of which `a`
-    /// reported 30 requests/min (none did when its rpm label is `invalid`); `rpm` is its load
-    /// label.
+    /// completed 30 requests in the last minute while 6 more queued, and holds 4, `b` holds 1
+    /// (none reported when its rpm label is `invalid`); `rpm` is its load label.
     fn server(namespace: &str, name: &str, rpm: Option<f64>, invalid: bool) -> Server {
         let mut labels = ServerLabels {
             name: name.into(),
@@ -121,11 +123,22 @@ mod tests {
             format!("{namespace}/{name}-b"),
         ];
         // `b` has not reported yet; an invalid load label comes without any measurement.
-        let mut values = PodValues::new();
+        let mut samples = Samples {
+            windows: vec![Default::default()],
+            once: Default::default(),
+        };
         if !invalid {
-            values.insert(pods[0].clone(), [(Quantity::Throughput, 30.0)].into());
+            let a = [(Quantity::Requests, 30.0), (Quantity::Backlog, 6.0)];
+            samples.windows[0].insert(pods[0].clone(), a.into());
+            samples
+                .once
+                .insert(pods[0].clone(), [(Quantity::Outstanding, 4.0)].into());
+            samples
+                .once
+                .insert(pods[1].clone(), [(Quantity::Outstanding, 1.0)].into());
         }
-        let observation = assemble(&labels, 2, &pods, &values);
+        let windows = Windows::new(60, 60, 50).unwrap();
+        let observation = assemble(&labels, 2, &pods, &samples, &windows);
         let pods = observation
             .reporting_pods
             .iter()
@@ -166,7 +179,9 @@ mod tests {
         assert_eq!(names(&c.servers), ["good", "elsewhere"]);
         assert_eq!(names(&c.replicas), ["good/good-a", "elsewhere/elsewhere-a"]);
         assert_eq!(c.replicas[0].current_alloc.num_replicas, 1);
-        assert_eq!(c.replicas[0].current_alloc.load.arrival_rate, 30.0);
+        // Each pod's own arrivals and completions.
+        let load = &c.replicas[0].current_alloc.load;
+        assert_eq!((load.arrival_rate, load.throughput), (36.0, 30.0));
         assert_eq!(
             c.unplaced,
             [Unplaced {
@@ -201,6 +216,21 @@ mod tests {
             ]
         );
         assert_eq!(c.observations[0].sources[0].field, "arrivalRate");
+        // The estimate of the measured rate, and what each pod holds.
+        let good = &c.observations[0];
+        assert_eq!(
+            (good.demand.window_seconds, good.demand.requests),
+            (60.0, 36.0)
+        );
+        assert_eq!(good.demand.rate_error, 6.0);
+        let loads: Vec<(&str, f64)> = good
+            .pods
+            .iter()
+            .map(|p| (p.pod.as_str(), p.outstanding))
+            .collect();
+        assert_eq!(loads, [("good-a", 4.0), ("good-b", 1.0)]);
+        // The label's rate is no measurement: no estimate.
+        assert_eq!(c.observations[2].demand, inferno_core::Demand::default());
         assert_eq!(
             c.problems,
             [Problem {

@@ -1,5 +1,6 @@
 //! Command-line flags of `inferno-collector`.
 
+use crate::window::{parse_duration, WindowError, Windows};
 use inferno_telemetry::auth::{CredentialError, ExposureError};
 use inferno_telemetry::{Credential, ListenAddress, ListenError, LogFormat};
 use std::net::SocketAddr;
@@ -17,9 +18,15 @@ pub enum ArgsError {
     /// An address beyond loopback without a credential.
     #[error(transparent)]
     Exposure(#[from] ExposureError),
-    /// --prometheus-window is no PromQL duration.
-    #[error("--prometheus-window {0:?}: expected a PromQL duration like 30s, 1m, 2h")]
-    Window(String),
+    /// A window flag is no PromQL duration, or the longest is shorter than the shortest.
+    #[error("{flag}: {source}")]
+    Window {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        #[source]
+        source: WindowError,
+    },
     /// A number out of its range.
     #[error("{flag}: must be {bound}, got {value}")]
     OutOfRange {
@@ -75,9 +82,19 @@ pub struct Args {
     /// Skip TLS verification of Prometheus.
     #[arg(long, env = "INFERNO_PROMETHEUS_INSECURE")]
     pub prometheus_insecure: bool,
-    /// Rate window of the queries (PromQL duration).
+    /// Shortest window of the queries (PromQL duration): a server's rates, token means and
+    /// latencies are measured over it when it holds --min-requests completed requests.
     #[arg(long, default_value = "1m", env = "INFERNO_PROMETHEUS_WINDOW")]
     pub prometheus_window: String,
+    /// Longest window (PromQL duration) [default: 8 x --prometheus-window]: quieter servers
+    /// are measured over 2, 4, ... times the shortest window, up to this.
+    #[arg(long, env = "INFERNO_PROMETHEUS_MAX_WINDOW")]
+    pub prometheus_max_window: Option<String>,
+    /// Completed requests a window must hold before a server's rate is measured over it
+    /// rather than a longer one (50: a rate within ~14%, one standard error); 0 = always the
+    /// shortest window.
+    #[arg(long, default_value_t = Windows::DEFAULT_MIN_REQUESTS, env = "INFERNO_COLLECTOR_MIN_REQUESTS")]
+    pub min_requests: u32,
     /// Deadline of all the queries of one collection, seconds.
     #[arg(long, default_value_t = 5.0, env = "INFERNO_PROMETHEUS_TIMEOUT")]
     pub prometheus_timeout: f64,
@@ -114,15 +131,25 @@ impl Args {
         Ok((addr, credential))
     }
 
-    /// Checks the numbers and the window.
+    /// The windows the flags ask for (with the time scale).
+    pub fn windows(&self) -> Result<Windows, ArgsError> {
+        let window = |flag: &'static str| move |source| ArgsError::Window { flag, source };
+        let shortest =
+            parse_duration(&self.prometheus_window).map_err(window("--prometheus-window"))?;
+        let longest = match &self.prometheus_max_window {
+            Some(text) if !text.trim().is_empty() => {
+                parse_duration(text).map_err(window("--prometheus-max-window"))?
+            }
+            _ => shortest.saturating_mul(Windows::DEFAULT_SPAN),
+        };
+        Ok(Windows::new(shortest, longest, self.min_requests)
+            .map_err(window("--prometheus-max-window"))?
+            .with_time_scale(self.time_scale))
+    }
+
+    /// Checks the numbers and the windows.
     pub fn check(&self) -> Result<(), ArgsError> {
-        let w = self.prometheus_window.trim();
-        let valid_window = w.len() > 1
-            && w[..w.len() - 1].chars().all(|c| c.is_ascii_digit())
-            && matches!(w.chars().last(), Some('s' | 'm' | 'h'));
-        if !valid_window {
-            return Err(ArgsError::Window(w.to_owned()));
-        }
+        self.windows()?;
         let checks = [
             (
                 "--time-scale",
@@ -157,6 +184,42 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    fn windows(args: &[&str]) -> Windows {
+        Args::try_parse_from(std::iter::once("inferno-collector").chain(args.iter().copied()))
+            .unwrap()
+            .windows()
+            .unwrap()
+    }
+
+    /// The longest window is 8 times the shortest unless given; the minimum defaults to 50.
+    #[test]
+    fn window_flags_make_the_ladder() {
+        let unset = |var: &str| std::env::var_os(var).is_none();
+        if unset("INFERNO_PROMETHEUS_WINDOW")
+            && unset("INFERNO_PROMETHEUS_MAX_WINDOW")
+            && unset("INFERNO_COLLECTOR_MIN_REQUESTS")
+        {
+            assert_eq!(windows(&[]), Windows::new(60, 480, 50).unwrap());
+            assert_eq!(
+                windows(&["--prometheus-window", "30s"]).seconds(),
+                [30, 60, 120, 240]
+            );
+        }
+        assert_eq!(
+            windows(&[
+                "--prometheus-window",
+                "1m",
+                "--prometheus-max-window",
+                "5m",
+                "--min-requests",
+                "0",
+                "--time-scale",
+                "10"
+            ]),
+            Windows::new(60, 300, 0).unwrap().with_time_scale(10.0)
+        );
+    }
+
     fn check(args: &[&str]) -> Result<(), ArgsError> {
         Args::try_parse_from(std::iter::once("inferno-collector").chain(args.iter().copied()))
             .unwrap()
@@ -169,7 +232,17 @@ mod tests {
         let err = check(&["--prometheus-window", "5 min"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"--prometheus-window "5 min": expected a PromQL duration like 30s, 1m, 2h"#
+            r#"--prometheus-window: "5 min": expected a PromQL duration like 30s, 1m, 2h (not 0)"#
+        );
+        let err = check(&["--prometheus-max-window", "30s"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--prometheus-max-window: the longest window (30 s) is shorter than the shortest (60 s)"
+        );
+        let err = check(&["--prometheus-window", "0s"]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("--prometheus-window: \"0s\""),
+            "{err}"
         );
         let err = check(&["--time-scale", "0"]).unwrap_err();
         assert_eq!(err.to_string(), "--time-scale: must be > 0, got 0");

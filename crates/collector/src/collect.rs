@@ -3,11 +3,12 @@
 //! Kubernetes list itself: Prometheus trouble, bad samples and bad labels become problems of the
 //! cycle, and the labels take over where they can.
 
-use crate::aggregate::{assemble, Observation, PodValues};
+use crate::aggregate::{assemble, Observation, Samples};
 use crate::discover::{Discovery, Found};
 use crate::error::Result;
 use crate::prometheus::Prometheus;
-use crate::promql::{query_scaled, selector, Quantity};
+use crate::promql::{query, selector, Quantity};
+use crate::window::Windows;
 use inferno_core::contract::{self as labels, ServerLabels};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -42,35 +43,33 @@ pub struct Report {
 pub struct Collector {
     discovery: Discovery,
     prometheus: Option<Prometheus>,
-    window: String,
+    windows: Windows,
     deadline: Duration,
     metrics: Arc<Metrics>,
-    time_scale: f64,
 }
 
 impl Collector {
-    /// A collector; `prometheus` None means labels only.
+    /// A collector measuring over `windows`; `prometheus` None means labels only.
     pub fn new(
         discovery: Discovery,
         prometheus: Option<Prometheus>,
-        window: String,
+        windows: Windows,
         deadline: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             discovery,
             prometheus,
-            window,
+            windows,
             deadline,
             metrics,
-            time_scale: 1.0,
         }
     }
 
     /// For emulated servers whose clock runs `time_scale` times faster than the wall clock
-    /// (`--time-scale`): measured request rates are divided by it.
+    /// (`--time-scale`): measured request rates are divided by it, windows multiplied.
     pub fn with_time_scale(mut self, time_scale: f64) -> Self {
-        self.time_scale = time_scale;
+        self.windows = self.windows.with_time_scale(time_scale);
         self
     }
 
@@ -96,7 +95,7 @@ impl Collector {
             .collect();
         let values = match (&self.prometheus, pods.is_empty()) {
             (Some(prom), false) => self.query_all(prom, &pods, &mut report.problems).await,
-            _ => PodValues::new(),
+            _ => Samples::default(),
         };
         let mut unusable = 0;
         for (d, l) in servers {
@@ -105,7 +104,7 @@ impl Collector {
                 .iter()
                 .map(|p| format!("{}/{}", d.namespace, p))
                 .collect();
-            let observation = assemble(&l, d.desired, &keys, &values);
+            let observation = assemble(&l, d.desired, &keys, &values, &self.windows);
             let name = &observation.spec.name;
             self.metrics.dropped(observation.samples_dropped);
             report.problems.extend(
@@ -147,33 +146,52 @@ impl Collector {
         Ok(report)
     }
 
-    /// Every quantity for every pod, concurrently, each query under the deadline; raw values
-    /// (checked later, per server) keyed `ns/pod`.
+    /// Every quantity for every pod, concurrently, each query under the deadline: those of
+    /// [`Quantity::PER_WINDOW`] once per window of the ladder, those of [`Quantity::ONCE`] over
+    /// the shortest. Raw values (checked later, per server) keyed `ns/pod`.
     async fn query_all(
         &self,
         prom: &Prometheus,
         pods: &[(String, String)],
         problems: &mut Vec<(String, String)>,
-    ) -> PodValues {
+    ) -> Samples {
         let sel = selector(pods);
         let start = Instant::now();
         let deadline = self.deadline;
-        let runs = Quantity::ALL.map(|q| {
-            let text = query_scaled(q, &sel, &self.window, self.time_scale);
-            async move { (q, prom.query_within(&text, deadline).await) }
+        let ladder = self.windows.seconds();
+        let shortest = ladder.first().copied().unwrap_or(0);
+        // (window index, None for the quantities queried once; quantity; its PromQL).
+        let mut planned = Vec::new();
+        for (i, &w) in ladder.iter().enumerate() {
+            for q in Quantity::PER_WINDOW {
+                planned.extend(query(q, &sel, w, i == 0).map(|text| (Some(i), q, w, text)));
+            }
+        }
+        for q in Quantity::ONCE {
+            planned.extend(query(q, &sel, shortest, true).map(|text| (None, q, shortest, text)));
+        }
+        let runs = planned.into_iter().map(|(window, q, w, text)| async move {
+            (window, q, w, prom.query_within(&text, deadline).await)
         });
         // Each query ends by its own deadline (the client's timeout), so that a timeout is
         // reported as one, naming the query.
         let results = futures::future::join_all(runs).await;
-        self.metrics.queried(Quantity::ALL.len(), start.elapsed());
-        let mut values = PodValues::new();
+        self.metrics.queried(results.len(), start.elapsed());
+        let mut samples = Samples {
+            windows: vec![Default::default(); ladder.len()],
+            once: Default::default(),
+        };
         let wanted: HashSet<(&str, &str)> =
             pods.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
         let mut failed = Vec::new();
-        for (q, result) in results {
+        for (window, q, w, result) in results {
+            let values = match window {
+                Some(i) => &mut samples.windows[i],
+                None => &mut samples.once,
+            };
             match result {
-                Ok(samples) => {
-                    for s in samples {
+                Ok(found) => {
+                    for s in found {
                         let (ns, pod) = (s.labels.get("namespace"), s.labels.get("pod"));
                         if let (Some(ns), Some(pod)) = (ns, pod) {
                             // Series of pods that are gone (or not ready) are not averaged in.
@@ -188,12 +206,19 @@ impl Collector {
                 }
                 Err(e) => {
                     self.metrics.query_failed();
-                    failed.push(format!("{q:?}: {e}"));
+                    failed.push(format!("{q:?} over {w}s: {e}"));
                 }
             }
         }
         if !failed.is_empty() {
             warn!(failed = failed.len(), first = %failed[0], "prometheus queries failed; labels used where needed");
+            // When Prometheus is down every query fails alike: a few say what happened.
+            const SHOWN: usize = 3;
+            let more = failed.len().saturating_sub(SHOWN);
+            failed.truncate(SHOWN);
+            if more > 0 {
+                failed.push(format!("and {more} more queries"));
+            }
             problems.push((
                 String::new(),
                 format!(
@@ -202,7 +227,7 @@ impl Collector {
                 ),
             ));
         }
-        values
+        samples
     }
 }
 

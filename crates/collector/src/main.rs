@@ -42,11 +42,10 @@ async fn main() -> anyhow::Result<()> {
     let collector = Collector::new(
         discovery,
         prometheus,
-        args.prometheus_window.clone(),
+        args.windows()?,
         timeout,
         metrics.clone(),
-    )
-    .with_time_scale(args.time_scale);
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("--listen {addr}"))?;

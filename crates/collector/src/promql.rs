@@ -1,80 +1,121 @@
 //! The PromQL the collector runs each cycle (control-loop spec 2.4), over every ready pod of
-//! every managed Deployment at once, grouped by namespace and pod. Pods are selected by exact
-//! name (`pod=~"a|b"`, names escaped), never by the `job` label.
+//! every managed Deployment at once, grouped by namespace and pod: each [`Quantity`] of
+//! [`Quantity::PER_WINDOW`] once per window of the ladder ([`crate::window`]), those of
+//! [`Quantity::ONCE`] once. Pods are selected by exact name (`pod=~"a|b"`, names escaped),
+//! never by the `job` label.
 
 use inferno_api::limits::show;
 
-/// What a query measures.
+/// What a query measures, or what is derived from the measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Quantity {
-    /// Completed requests per minute per pod (vLLM exports no arrival counter).
-    Throughput,
+    /// Completed requests over the window per pod (`vllm:request_success_total`). In a window
+    /// beyond the shortest, only for pods whose series reach back to its start.
+    Requests,
+    /// Change of the requests running plus waiting over the window per pod: with the
+    /// completions, the requests that arrived (vLLM exports no arrival counter). May be < 0.
+    Backlog,
+    /// Prompt tokens of the requests that finished in the window (`vllm:request_prompt_tokens`
+    /// histogram sum).
+    PromptSum,
+    /// Requests counted by that histogram (its count).
+    PromptCount,
+    /// Generated tokens of the requests that finished in the window
+    /// (`vllm:request_generation_tokens` histogram sum).
+    GenerationSum,
+    /// Requests counted by that histogram (its count).
+    GenerationCount,
     /// Mean inter-token latency per pod, seconds (`vllm:request_time_per_output_token_seconds`).
     Itl,
     /// Same from the older metric name `vllm:time_per_output_token_seconds`.
     ItlLegacy,
     /// Mean time to first token per pod, seconds.
     Ttft,
-    /// Mean requests running per pod.
+    /// Mean requests running per pod over the shortest window.
     Running,
-    /// Mean requests waiting per pod.
+    /// Mean requests waiting per pod over the shortest window.
     Waiting,
-    /// Mean KV-cache usage per pod, 0..1.
+    /// Mean KV-cache usage per pod over the shortest window, 0..1.
     KvCache,
-    /// Prompt tokens over the window per pod.
-    PromptTokens,
-    /// Generated tokens over the window per pod.
-    GenerationTokens,
-    /// Completed requests over the window per pod.
-    Requests,
+    /// Requests running plus waiting per pod now (last sample).
+    Outstanding,
+    /// Derived: completed requests per minute per pod, servers' clock.
+    Throughput,
+    /// Derived: requests that arrived per minute per pod (completions plus the backlog's
+    /// change, at least 0), servers' clock.
+    Arrivals,
 }
 
 impl Quantity {
-    /// Every quantity, in query order.
-    pub const ALL: [Quantity; 10] = [
-        Self::Throughput,
+    /// The quantities queried once per window of the ladder.
+    pub const PER_WINDOW: [Quantity; 9] = [
+        Self::Requests,
+        Self::Backlog,
+        Self::PromptSum,
+        Self::PromptCount,
+        Self::GenerationSum,
+        Self::GenerationCount,
         Self::Itl,
         Self::ItlLegacy,
         Self::Ttft,
+    ];
+
+    /// The quantities queried once per collection (over the shortest window, or now).
+    pub const ONCE: [Quantity; 4] = [
         Self::Running,
         Self::Waiting,
         Self::KvCache,
-        Self::PromptTokens,
-        Self::GenerationTokens,
-        Self::Requests,
+        Self::Outstanding,
     ];
 
     /// The series a sample of this quantity comes from, as problems name it.
     pub fn series(self) -> &'static str {
         match self {
-            Self::Throughput => "vllm:request_success_total (rate, requests/min)",
+            Self::Requests => "vllm:request_success_total (increase)",
+            Self::Backlog => "vllm:num_requests_running + vllm:num_requests_waiting (delta)",
+            Self::PromptSum => "vllm:request_prompt_tokens_sum (increase)",
+            Self::PromptCount => "vllm:request_prompt_tokens_count (increase)",
+            Self::GenerationSum => "vllm:request_generation_tokens_sum (increase)",
+            Self::GenerationCount => "vllm:request_generation_tokens_count (increase)",
             Self::Itl => "vllm:request_time_per_output_token_seconds (mean, s)",
             Self::ItlLegacy => "vllm:time_per_output_token_seconds (mean, s)",
             Self::Ttft => "vllm:time_to_first_token_seconds (mean, s)",
             Self::Running => "vllm:num_requests_running (mean)",
             Self::Waiting => "vllm:num_requests_waiting (mean)",
             Self::KvCache => "vllm:kv_cache_usage_perc (mean)",
-            Self::PromptTokens => "vllm:prompt_tokens_total (increase)",
-            Self::GenerationTokens => "vllm:generation_tokens_total (increase)",
-            Self::Requests => "vllm:request_success_total (increase)",
+            Self::Outstanding => "vllm:num_requests_running + vllm:num_requests_waiting (last)",
+            Self::Throughput => "vllm:request_success_total (rate, requests/min)",
+            Self::Arrivals => "arrivals (completed + backlog change, requests/min)",
         }
     }
 
-    /// The largest valid sample (the smallest is 0), from [`inferno_api::limits`]; None for the
-    /// counter increases, whose size depends on the window and which are checked as tokens per
-    /// request instead.
+    /// Whether it is measured over the window a server uses (problems then name the window).
+    pub fn per_window(self) -> bool {
+        Self::PER_WINDOW.contains(&self)
+    }
+
+    /// The largest valid sample (the smallest is 0, -max for the backlog's change), from
+    /// [`inferno_api::limits`]; None for the counter increases, whose size depends on the
+    /// window and which are checked per request or as rates instead.
     pub fn max(self) -> Option<f64> {
         use inferno_api::limits::{MAX_BATCH_SIZE, MAX_LATENCY_MS, MAX_QUEUE_SIZE, MAX_RATE_RPM};
+        // Requests a pod holds at once: a full batch and a full queue.
+        let held = (MAX_BATCH_SIZE + MAX_QUEUE_SIZE) as f64;
         match self {
-            Self::Throughput => Some(MAX_RATE_RPM),
+            Self::Throughput | Self::Arrivals => Some(MAX_RATE_RPM),
             // Seconds, as vLLM exports them.
             Self::Itl | Self::ItlLegacy | Self::Ttft => Some(MAX_LATENCY_MS / 1000.0),
             // Requests run in one batch.
             Self::Running => Some(MAX_BATCH_SIZE as f64),
             Self::Waiting => Some(MAX_QUEUE_SIZE as f64),
+            Self::Outstanding | Self::Backlog => Some(held),
             // A fraction: 1 is a full cache.
             Self::KvCache => Some(1.0),
-            Self::PromptTokens | Self::GenerationTokens | Self::Requests => None,
+            Self::Requests
+            | Self::PromptSum
+            | Self::PromptCount
+            | Self::GenerationSum
+            | Self::GenerationCount => None,
         }
     }
 
@@ -85,11 +126,17 @@ impl Quantity {
     }
 
     /// What is wrong with the sample `v` of this quantity, if anything: it must be a finite
-    /// number in `[0, max()]`.
+    /// number in `[0, max()]` (`[-max, max]` for the backlog's change, which falls as a queue
+    /// drains).
     pub fn check(self, v: f64) -> Result<(), BadSample> {
         use inferno_api::limits::in_range;
         match self.max() {
-            Some(max) if !in_range(v, max) => Err(BadSample::OutOfRange { value: v, max }),
+            Some(max) if self == Self::Backlog && !in_range(v.abs(), max) => {
+                Err(BadSample::Beyond { value: v, max })
+            }
+            Some(max) if self != Self::Backlog && !in_range(v, max) => {
+                Err(BadSample::OutOfRange { value: v, max })
+            }
             None if !in_range(v, f64::MAX) => Err(BadSample::Negative { value: v }),
             _ => Ok(()),
         }
@@ -106,6 +153,14 @@ pub enum BadSample {
         /// The sample.
         value: f64,
         /// The largest valid sample ([`Quantity::max`]).
+        max: f64,
+    },
+    /// A change that is not a finite number in `[-max, max]`.
+    #[error("must be a finite number in [-{}, {}], got {}", show(*max), show(*max), show(*value))]
+    Beyond {
+        /// The sample.
+        value: f64,
+        /// The largest valid change either way.
         max: f64,
     },
     /// A counter increase that is negative or not finite.
@@ -144,42 +199,49 @@ pub fn selector(pods: &[(String, String)]) -> String {
     )
 }
 
-/// The query of `q` for the pods selected by `sel` over window `w` (e.g. `1m`).
-pub fn query(q: Quantity, sel: &str, w: &str) -> String {
-    query_scaled(q, sel, w, 1.0)
-}
-
-/// [`query`] for servers whose clock runs `time_scale` times faster than the wall clock
-/// (emulated servers in a time-scaled benchmark): Prometheus measures rates per wall second, so
-/// the throughput is divided by it. Latencies and per-request ratios need no scaling.
-pub fn query_scaled(q: Quantity, sel: &str, w: &str, time_scale: f64) -> String {
-    let per_minute = if time_scale == 1.0 {
-        "60".to_string()
-    } else {
-        format!("{}", 60.0 / time_scale)
-    };
+/// The query of `q` for the pods selected by `sel` over the window of `seconds` (wall clock),
+/// the shortest of the ladder or not; None for the derived quantities, which are not queried.
+///
+/// Beyond the shortest window, requests are given only for pods whose series reach back to the
+/// window's start (`and on(namespace, pod) <series> offset <window>`): a younger pod would
+/// spread a few minutes' requests over a longer window. The backlog's change uses `delta`,
+/// which extrapolates to the window's edges like `increase`, so the two add up.
+pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<String> {
+    let w = format!("{seconds}s");
     let by = "sum by(namespace, pod)";
+    let increase = |metric: &str| format!("{by}(increase({metric}{{{sel}}}[{w}]))");
     let ratio = |metric: &str| {
         format!("{by}(rate({metric}_sum{{{sel}}}[{w}])) / {by}(rate({metric}_count{{{sel}}}[{w}]))")
     };
     let mean =
         |metric: &str| format!("avg by(namespace, pod)(avg_over_time({metric}{{{sel}}}[{w}]))");
-    match q {
-        Quantity::Throughput => {
-            format!("{by}(rate(vllm:request_success_total{{{sel}}}[{w}])) * {per_minute}")
-        }
+    let both = |running: String, waiting: String| format!("{running} + {waiting}");
+    Some(match q {
+        Quantity::Requests if shortest => increase("vllm:request_success_total"),
+        Quantity::Requests => format!(
+            "{} and on(namespace, pod) vllm:request_success_total{{{sel}}} offset {w}",
+            increase("vllm:request_success_total")
+        ),
+        Quantity::Backlog => both(
+            format!("{by}(delta(vllm:num_requests_running{{{sel}}}[{w}]))"),
+            format!("{by}(delta(vllm:num_requests_waiting{{{sel}}}[{w}]))"),
+        ),
+        Quantity::PromptSum => increase("vllm:request_prompt_tokens_sum"),
+        Quantity::PromptCount => increase("vllm:request_prompt_tokens_count"),
+        Quantity::GenerationSum => increase("vllm:request_generation_tokens_sum"),
+        Quantity::GenerationCount => increase("vllm:request_generation_tokens_count"),
         Quantity::Itl => ratio("vllm:request_time_per_output_token_seconds"),
         Quantity::ItlLegacy => ratio("vllm:time_per_output_token_seconds"),
         Quantity::Ttft => ratio("vllm:time_to_first_token_seconds"),
         Quantity::Running => mean("vllm:num_requests_running"),
         Quantity::Waiting => mean("vllm:num_requests_waiting"),
         Quantity::KvCache => mean("vllm:kv_cache_usage_perc"),
-        Quantity::PromptTokens => format!("{by}(increase(vllm:prompt_tokens_total{{{sel}}}[{w}]))"),
-        Quantity::GenerationTokens => {
-            format!("{by}(increase(vllm:generation_tokens_total{{{sel}}}[{w}]))")
-        }
-        Quantity::Requests => format!("{by}(increase(vllm:request_success_total{{{sel}}}[{w}]))"),
-    }
+        Quantity::Outstanding => both(
+            format!("{by}(vllm:num_requests_running{{{sel}}})"),
+            format!("{by}(vllm:num_requests_waiting{{{sel}}})"),
+        ),
+        Quantity::Throughput | Quantity::Arrivals => return None,
+    })
 }
 
 #[cfg(test)]
@@ -198,14 +260,71 @@ mod tests {
     #[test]
     fn queries_use_real_vllm_names() {
         let s = selector(&[("ns".into(), "p".into())]);
+        let q = |q: Quantity, shortest: bool| query(q, &s, 60, shortest).unwrap();
         assert_eq!(
-            query(Quantity::Throughput, &s, "1m"),
-            r#"sum by(namespace, pod)(rate(vllm:request_success_total{namespace=~"ns",pod=~"p"}[1m])) * 60"#
+            q(Quantity::Requests, true),
+            r#"sum by(namespace, pod)(increase(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]))"#
         );
-        assert!(query_scaled(Quantity::Throughput, &s, "1m", 4.0).ends_with("[1m])) * 15"));
-        assert!(query(Quantity::Itl, &s, "1m")
-            .contains("vllm:request_time_per_output_token_seconds_sum"));
-        assert!(query(Quantity::Ttft, &s, "2m")
-            .contains("vllm:time_to_first_token_seconds_count{namespace=~\"ns\",pod=~\"p\"}[2m]"));
+        assert_eq!(
+            q(Quantity::Backlog, true),
+            r#"sum by(namespace, pod)(delta(vllm:num_requests_running{namespace=~"ns",pod=~"p"}[60s])) + sum by(namespace, pod)(delta(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}[60s]))"#
+        );
+        assert_eq!(
+            q(Quantity::PromptSum, true),
+            r#"sum by(namespace, pod)(increase(vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"}[60s]))"#
+        );
+        assert!(q(Quantity::PromptCount, true).contains("(vllm:request_prompt_tokens_count{"));
+        assert!(q(Quantity::GenerationSum, true).contains("(vllm:request_generation_tokens_sum{"));
+        assert!(
+            q(Quantity::GenerationCount, true).contains("(vllm:request_generation_tokens_count{")
+        );
+        assert!(q(Quantity::Itl, true).contains("vllm:request_time_per_output_token_seconds_sum"));
+        assert!(q(Quantity::Ttft, true)
+            .contains("vllm:time_to_first_token_seconds_count{namespace=~\"ns\",pod=~\"p\"}[60s]"));
+        assert_eq!(
+            q(Quantity::Outstanding, true),
+            r#"sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"})"#
+        );
+        assert_eq!(query(Quantity::Throughput, &s, 60, true), None);
+        assert_eq!(query(Quantity::Arrivals, &s, 60, true), None);
+    }
+
+    /// Beyond the shortest window, a pod's requests count only when its series reach back to
+    /// the window's start; other quantities need no such guard (they are used only in a
+    /// window the requests say is covered).
+    #[test]
+    fn longer_windows_count_only_covered_pods() {
+        let s = selector(&[("ns".into(), "p".into())]);
+        assert_eq!(
+            query(Quantity::Requests, &s, 240, false).unwrap(),
+            r#"sum by(namespace, pod)(increase(vllm:request_success_total{namespace=~"ns",pod=~"p"}[240s])) and on(namespace, pod) vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 240s"#
+        );
+        assert_eq!(
+            query(Quantity::Itl, &s, 240, false),
+            query(Quantity::Itl, &s, 240, true)
+        );
+    }
+
+    #[test]
+    fn the_backlog_may_fall_but_not_without_bound() {
+        assert_eq!(Quantity::Backlog.check(-30.0), Ok(()));
+        assert_eq!(Quantity::Backlog.check(30.0), Ok(()));
+        assert_eq!(
+            Quantity::Backlog.check(-1e18).unwrap_err().to_string(),
+            "must be a finite number in [-20480, 20480], got -1e18"
+        );
+        assert!(Quantity::Backlog.check(f64::NAN).is_err());
+        assert!(Quantity::Outstanding.check(-1.0).is_err());
+        assert!(Quantity::Requests.check(-1.0).is_err());
+        assert_eq!(Quantity::Requests.check(1e12), Ok(()));
+    }
+
+    #[test]
+    fn every_queried_quantity_has_a_query() {
+        let s = selector(&[("ns".into(), "p".into())]);
+        for q in Quantity::PER_WINDOW.into_iter().chain(Quantity::ONCE) {
+            assert!(query(q, &s, 60, true).is_some(), "{q:?}");
+            assert_eq!(q.per_window(), Quantity::PER_WINDOW.contains(&q));
+        }
     }
 }

@@ -36,6 +36,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
 ];
 
+/// vLLM's buckets for the per-request token counts (`build_1_2_5_buckets`): 1, 2, 5 times the
+/// powers of ten. vLLM stops at the model's context length; the emulator's context length
+/// follows the allocation, so it goes on to 1e6 tokens (beyond any context it serves).
+const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5,
+    5e5, 1e6,
+];
+
 /// A cumulative histogram with fixed upper bounds.
 #[derive(Debug, Clone)]
 struct Histogram {
@@ -71,7 +79,8 @@ impl Histogram {
     }
 }
 
-/// Sum and count of one histogram (seconds); the mean is `sum / count`.
+/// Sum and count of one histogram (seconds, or tokens for the token histograms); the mean is
+/// `sum / count`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// Sum of the observations, seconds.
@@ -81,7 +90,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Mean observation, seconds (NaN when empty).
+    /// Mean observation (NaN when empty).
     pub fn mean(&self) -> f64 {
         self.sum / self.count as f64
     }
@@ -120,6 +129,10 @@ pub struct Snapshot {
     pub queue: Summary,
     /// Arrival to last token (`vllm:e2e_request_latency_seconds`).
     pub e2e: Summary,
+    /// Prompt tokens per finished request (`vllm:request_prompt_tokens`), tokens.
+    pub request_prompt_tokens: Summary,
+    /// Generated tokens per finished request (`vllm:request_generation_tokens`), tokens.
+    pub request_generation_tokens: Summary,
     /// Requests in the batch (`vllm:num_requests_running`).
     pub running: u64,
     /// Requests in the queue (`vllm:num_requests_waiting`).
@@ -154,6 +167,8 @@ pub(crate) struct Metrics {
     prefill: Histogram,
     decode: Histogram,
     inference: Histogram,
+    request_prompt: Histogram,
+    request_generation: Histogram,
     running: u64,
     waiting: u64,
     kv_usage: f64,
@@ -182,6 +197,8 @@ impl Metrics {
             prefill: Histogram::new(LATENCY_BUCKETS),
             decode: Histogram::new(LATENCY_BUCKETS),
             inference: Histogram::new(LATENCY_BUCKETS),
+            request_prompt: Histogram::new(TOKEN_BUCKETS),
+            request_generation: Histogram::new(TOKEN_BUCKETS),
             running: 0,
             waiting: 0,
             kv_usage: 0.0,
@@ -221,6 +238,11 @@ impl Metrics {
         self.prefill.observe(f.prefill_time() / 1000.0);
         self.decode.observe(f.decode_time() / 1000.0);
         self.inference.observe(f.inference_time() / 1000.0);
+        // Observed when the request finishes, as vLLM does, together with the success counter:
+        // sums and counts of the same requests, so their ratio is an exact mean per request
+        // (the token counters tick as tokens are computed, requests when they finish).
+        self.request_prompt.observe(f64::from(f.prompt_tokens));
+        self.request_generation.observe(f64::from(f.generated));
         if let Some(tpot) = f.tpot() {
             self.itl.observe(tpot / 1000.0);
         }
@@ -252,6 +274,8 @@ impl Metrics {
             tpot: self.tpot.summary(),
             queue: self.queue.summary(),
             e2e: self.e2e.summary(),
+            request_prompt_tokens: self.request_prompt.summary(),
+            request_generation_tokens: self.request_generation.summary(),
             running: self.running,
             waiting: self.waiting,
             kv_usage: self.kv_usage,
@@ -357,6 +381,16 @@ impl Metrics {
                 "vllm:request_inference_time_seconds",
                 "Histogram of time spent in RUNNING phase for request.",
                 &self.inference,
+            ),
+            (
+                "vllm:request_prompt_tokens",
+                "Number of prefill tokens processed.",
+                &self.request_prompt,
+            ),
+            (
+                "vllm:request_generation_tokens",
+                "Number of generation tokens processed.",
+                &self.request_generation,
             ),
         ];
         for (name, help, h) in histograms {
@@ -550,6 +584,72 @@ mod tests {
             "# TYPE vllm:e2e_request_latency_seconds histogram",
             "inferno_emulator_info{model_name=\"granite\",accelerator=\"A100\"} 1",
             "inferno_emulator_max_batch_size{model_name=\"granite\"} 8",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    /// The per-request token histograms are observed once per finished request, with that
+    /// request's own counts, so their sum over count is the mean per request even when the
+    /// token counters have run ahead (prompts of requests still decoding).
+    #[test]
+    fn token_histograms_observe_each_finished_request() {
+        let mut m = Metrics::new("granite", "A100", 8);
+        let work = Work {
+            batch: 3,
+            prefill_tokens: 0,
+            decode_tokens: 3,
+            kv_tokens: 0,
+            preempted: 0,
+        };
+        let mut long = finished(0.0, 0.0, 5.0, 50.0, 120);
+        long.prompt_tokens = 1500;
+        let events = Events {
+            ttft: vec![],
+            itl: vec![],
+            // A third request's prompt is counted, but it has not finished.
+            prompt_tokens: 1500 + 10 + 700,
+            generation_tokens: 121,
+            finished: vec![finished(0.0, 0.0, 5.0, 5.0, 1), long],
+        };
+        m.iteration(&work, 10.0, &events);
+        let s = m.snapshot();
+        assert_eq!(
+            s.request_prompt_tokens,
+            Summary {
+                sum: 1510.0,
+                count: 2
+            }
+        );
+        assert_eq!(
+            s.request_generation_tokens,
+            Summary {
+                sum: 121.0,
+                count: 2
+            }
+        );
+        assert_eq!(s.request_prompt_tokens.count, s.requests);
+        let text = render(&Arc::new(Mutex::new(m)));
+        for line in [
+            "# TYPE vllm:request_prompt_tokens histogram",
+            "vllm:request_prompt_tokens_sum{model_name=\"granite\"} 1510.0",
+            "vllm:request_prompt_tokens_count{model_name=\"granite\"} 2",
+            // 10 tokens fall in le=10 (le is inclusive), 1500 in le=2000.
+            "vllm:request_prompt_tokens_bucket{model_name=\"granite\",le=\"5\"} 0",
+            "vllm:request_prompt_tokens_bucket{model_name=\"granite\",le=\"10\"} 1",
+            "vllm:request_prompt_tokens_bucket{model_name=\"granite\",le=\"1000\"} 1",
+            "vllm:request_prompt_tokens_bucket{model_name=\"granite\",le=\"2000\"} 2",
+            "vllm:request_prompt_tokens_bucket{model_name=\"granite\",le=\"+Inf\"} 2",
+            "# TYPE vllm:request_generation_tokens histogram",
+            "vllm:request_generation_tokens_sum{model_name=\"granite\"} 121.0",
+            "vllm:request_generation_tokens_count{model_name=\"granite\"} 2",
+            "vllm:request_generation_tokens_bucket{model_name=\"granite\",le=\"1\"} 1",
+            "vllm:request_generation_tokens_bucket{model_name=\"granite\",le=\"100\"} 1",
+            "vllm:request_generation_tokens_bucket{model_name=\"granite\",le=\"200\"} 2",
+            "vllm:prompt_tokens_total{model_name=\"granite\"} 2210",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -334,6 +334,14 @@ pub const WATCHED_NAMESPACE_NEEDS: &[Need] = &[
               (crates/actuator/src/apply.rs)",
     },
     Need {
+        group: "",
+        resource: "pods",
+        verbs: &["list", "patch"],
+        why: "actuator: before a scale-down, the Deployment's pods and their \
+              controller.kubernetes.io/pod-deletion-cost annotation, so the least loaded go \
+              first (crates/actuator/src/apply.rs, order.rs)",
+    },
+    Need {
         group: "events.k8s.io",
         resource: "events",
         verbs: &["create", "patch"],

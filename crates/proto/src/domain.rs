@@ -118,6 +118,19 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                         running: o.running,
                         waiting: o.waiting,
                         kv_cache_usage: o.kv_cache_usage,
+                        demand: Some(v1::DemandEstimate {
+                            window_seconds: o.demand.window_seconds,
+                            requests: o.demand.requests,
+                            rate_error: o.demand.rate_error,
+                        }),
+                        pods: o
+                            .pods
+                            .iter()
+                            .map(|p| v1::PodLoad {
+                                pod: p.pod.clone(),
+                                outstanding: p.outstanding,
+                            })
+                            .collect(),
                     })
                 })
                 .collect::<Result<_, ConvertError>>()?,
@@ -168,6 +181,22 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     running: o.running,
                     waiting: o.waiting,
                     kv_cache_usage: o.kv_cache_usage,
+                    // Absent from an older collector: nothing measured.
+                    demand: o
+                        .demand
+                        .map_or_else(core::Demand::default, |d| core::Demand {
+                            window_seconds: d.window_seconds,
+                            requests: d.requests,
+                            rate_error: d.rate_error,
+                        }),
+                    pods: o
+                        .pods
+                        .into_iter()
+                        .map(|p| core::PodLoad {
+                            pod: p.pod,
+                            outstanding: p.outstanding,
+                        })
+                        .collect(),
                 })
             })
             .collect::<Result<_, DecodeError>>()?;
@@ -356,6 +385,18 @@ impl TryFrom<&core::ApplyRequest> for v1::ApplyRequest {
                 .iter()
                 .map(|(k, u)| (k.clone(), u.code.clone()))
                 .collect(),
+            // Pod names are unique in a namespace: a pod listed twice keeps its last load.
+            pod_loads: r
+                .pod_loads
+                .iter()
+                .map(|(server, pods)| {
+                    let outstanding = pods.iter().map(|p| (p.pod.clone(), p.outstanding));
+                    let loads = v1::ServerPodLoads {
+                        outstanding: outstanding.collect(),
+                    };
+                    (server.clone(), loads)
+                })
+                .collect(),
         })
     }
 }
@@ -402,6 +443,20 @@ impl From<v1::ApplyRequest> for core::ApplyRequest {
                 .collect(),
             dry_run: r.dry_run,
             unplaced,
+            // Sorted by pod name: the wire's map has no order.
+            pod_loads: r
+                .pod_loads
+                .into_iter()
+                .map(|(server, loads)| {
+                    let mut pods: Vec<core::PodLoad> = loads
+                        .outstanding
+                        .into_iter()
+                        .map(|(pod, outstanding)| core::PodLoad { pod, outstanding })
+                        .collect();
+                    pods.sort_by(|a, b| a.pod.cmp(&b.pod));
+                    (server, pods)
+                })
+                .collect(),
         }
     }
 }
@@ -519,6 +574,21 @@ mod tests {
                     source: core::Source::PrometheusPartial,
                 }],
                 running: 1.5,
+                demand: core::Demand {
+                    window_seconds: 120.0,
+                    requests: 100.0,
+                    rate_error: 5.0,
+                },
+                pods: vec![
+                    core::PodLoad {
+                        pod: "s-a".into(),
+                        outstanding: 3.0,
+                    },
+                    core::PodLoad {
+                        pod: "s-b".into(),
+                        outstanding: 0.0,
+                    },
+                ],
                 ..Default::default()
             }],
             problems: vec![core::Problem {
@@ -533,7 +603,13 @@ mod tests {
             ..Default::default()
         };
         let wire = v1::CollectResponse::try_from(&c).unwrap();
-        assert_eq!(core::Collected::try_from(wire).unwrap(), c);
+        assert_eq!(wire.observations[0].pods.len(), 2);
+        assert_eq!(core::Collected::try_from(wire.clone()).unwrap(), c);
+        // An older collector sends no estimate: nothing measured.
+        let mut old = wire;
+        old.observations[0].demand = None;
+        let decoded = core::Collected::try_from(old).unwrap();
+        assert_eq!(decoded.observations[0].demand, core::Demand::default());
     }
 
     #[test]
@@ -566,9 +642,24 @@ mod tests {
                 },
             )]
             .into(),
+            pod_loads: [(
+                "s".to_string(),
+                vec![
+                    core::PodLoad {
+                        pod: "s-1".into(),
+                        outstanding: 0.0,
+                    },
+                    core::PodLoad {
+                        pod: "s-2".into(),
+                        outstanding: 12.5,
+                    },
+                ],
+            )]
+            .into(),
             ..Default::default()
         };
         let wire = v1::ApplyRequest::try_from(&r).unwrap();
+        assert_eq!(wire.pod_loads["s"].outstanding["s-2"], 12.5);
         assert_eq!(core::ApplyRequest::from(wire), r);
 
         let applied = core::Applied {

@@ -429,8 +429,7 @@ async fn grpc_apply_and_metrics() {
             })
             .collect(),
         dry_run: false,
-        unplaced_reasons: Default::default(),
-        unplaced_codes: Default::default(),
+        ..Default::default()
     };
     let reply = client.apply(request).await.unwrap().into_inner();
     assert_eq!(reply.results.len(), 3);

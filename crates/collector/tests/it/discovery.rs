@@ -4,6 +4,7 @@ use crate::fake_prometheus::{self, Behaviour};
 use inferno_collector::collect::{Collector, Metrics, Report};
 use inferno_collector::discover::Discovery;
 use inferno_collector::prometheus::{Prometheus, PrometheusConfig};
+use inferno_collector::window::Windows;
 use inferno_core::Source;
 use inferno_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -56,7 +57,7 @@ pub(crate) fn collector(
     Collector::new(
         discovery,
         prometheus,
-        "1m".into(),
+        Windows::around(60).unwrap(),
         deadline,
         Arc::new(Metrics::default()),
     )
@@ -152,8 +153,10 @@ async fn prometheus_values_win_over_labels() {
         .find(|s| s.observation.spec.name == "vllm-001")
         .unwrap();
     let a = &s.observation.spec.current_alloc;
-    // Four pods at 12 requests/min each.
+    // Four pods at 12 requests/min each: 48 in a minute, short of 50; 96 in two.
     assert_eq!(a.load.arrival_rate, 48.0);
+    let demand = s.observation.demand;
+    assert_eq!((demand.window_seconds, demand.requests), (120.0, 96.0));
     assert_eq!((a.load.avg_in_tokens, a.load.avg_out_tokens), (100, 500));
     assert!((a.itl_average - 20.0).abs() < 1e-9 && (a.ttft_average - 150.0).abs() < 1e-9);
     assert_eq!(source(&r, "vllm-001", "arrivalRate"), Source::Prometheus);
@@ -169,6 +172,15 @@ async fn prometheus_values_win_over_labels() {
             .all(|q| q.contains("pod=~") && !q.contains("job=")),
         "{queries:?}"
     );
+    // Batched: 9 quantities per window of 1, 2, 4 and 8 minutes, 4 once, over every pod.
+    assert_eq!(queries.len(), 4 * 9 + 4, "{queries:?}");
+    for w in ["[60s]", "[120s]", "[240s]", "[480s]"] {
+        assert_eq!(
+            queries.iter().filter(|q| q.contains(w)).count(),
+            if w == "[60s]" { 9 + 3 } else { 9 },
+            "{w}"
+        );
+    }
     c.sim.shutdown().await.unwrap();
 }
 
@@ -403,7 +415,7 @@ async fn bearer_token_is_re_read_from_its_file() {
     let col = Collector::new(
         discovery,
         Some(Prometheus::new(config, Duration::from_secs(2)).unwrap()),
-        "1m".into(),
+        Windows::around(60).unwrap(),
         Duration::from_secs(2),
         Arc::new(Metrics::default()),
     );

@@ -9,13 +9,15 @@ use std::sync::{Arc, Mutex};
 /// How the fake behaves.
 #[derive(Debug, Clone)]
 pub(crate) enum Behaviour {
-    /// Every pod gets the same values: (throughput rpm, itl s, ttft s, prompt tokens, gen tokens, requests).
+    /// Every pod gets the same values under a steady load, per minute of each query's window:
+    /// (completed requests, itl s, ttft s, prompt tokens, generated tokens, requests counted by
+    /// the token histograms). Counts grow with the window; latencies do not.
     Values {
         pods: Vec<(String, String)>,
         values: [f64; 6],
     },
     /// Every pod gets the same values, written as Prometheus writes them (`"+Inf"`, `"NaN"`,
-    /// `"1e308"`), in the order of `Values`.
+    /// `"1e308"`), in the order of `Values`, whatever the window.
     Text {
         pods: Vec<(String, String)>,
         values: [&'static str; 6],
@@ -40,11 +42,28 @@ fn vector(pods: &[(String, String)], v: &str) -> serde_json::Value {
     serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}})
 }
 
+/// The window of `query` in minutes (its first `[<n>s]`), 1 if it has none.
+fn minutes(query: &str) -> f64 {
+    query
+        .split('[')
+        .nth(1)
+        .and_then(|rest| rest.split_once("s]"))
+        .and_then(|(n, _)| n.parse::<f64>().ok())
+        .map_or(1.0, |s| s / 60.0)
+}
+
 fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
     match b {
         Behaviour::Values { pods, values } => {
-            let text = values.map(|v| v.to_string());
-            answer_text(pods, &text.each_ref().map(String::as_str), query)
+            let m = minutes(query);
+            let counted = [true, false, false, true, true, true];
+            let text: Vec<String> = values
+                .iter()
+                .zip(counted)
+                .map(|(v, c)| if c { v * m } else { *v }.to_string())
+                .collect();
+            let text: [&str; 6] = std::array::from_fn(|i| text[i].as_str());
+            answer_text(pods, &text, query)
         }
         Behaviour::Text { pods, values } => answer_text(pods, values, query),
         Behaviour::NaN { pods } => vector(pods, "NaN"),
@@ -62,19 +81,20 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
     }
 }
 
-/// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]).
+/// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]); nothing for
+/// the backlog, the gauges and the legacy ITL.
 fn answer_text(pods: &[(String, String)], values: &[&str; 6], query: &str) -> serde_json::Value {
-    let v = if query.contains("request_success_total") && query.contains("* 60") {
+    let v = if query.contains("increase(vllm:request_success_total") {
         values[0]
     } else if query.contains("vllm:request_time_per_output_token_seconds") {
         values[1]
     } else if query.contains("time_to_first_token") {
         values[2]
-    } else if query.contains("prompt_tokens") {
+    } else if query.contains("vllm:request_prompt_tokens_sum") {
         values[3]
-    } else if query.contains("generation_tokens") {
+    } else if query.contains("vllm:request_generation_tokens_sum") {
         values[4]
-    } else if query.contains("increase(vllm:request_success_total") {
+    } else if query.contains("_tokens_count") {
         values[5]
     } else {
         return serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}});

@@ -32,7 +32,7 @@ async fn misspelt_label_is_a_problem_naming_deployment_label_and_known_key() {
     let collector = Collector::new(
         Discovery::start(client, Vec::new(), Duration::ZERO),
         None,
-        "1m".into(),
+        inferno_collector::window::Windows::around(60).unwrap(),
         Duration::from_secs(2),
         Arc::new(Metrics::default()),
     );

@@ -50,7 +50,7 @@ async fn bad_samples_are_dropped_and_named_and_the_system_stays_valid() {
         (with(0, "-Inf"), "vllm:request_success_total", "-inf"),
         (with(0, "1e308"), "vllm:request_success_total", "1e308"),
         // 1e308 prompt tokens over 10 requests.
-        (with(3, "1e308"), "vllm:prompt_tokens_total", "1e307"),
+        (with(3, "1e308"), "vllm:request_prompt_tokens_sum", "1e307"),
     ];
     for (values, series, shown) in cases {
         let case = format!("{series} = {shown}");

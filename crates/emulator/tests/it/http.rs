@@ -103,6 +103,29 @@ async fn completion_has_the_openai_shape_and_emulated_timings() {
         m("vllm:time_to_first_token_seconds_count{model_name=\"granite_13b\"}"),
         3.0
     );
+    // One observation per finished request, of its own prompt (4, 7, 300) and output (5, 16,
+    // 2) tokens, in vLLM's 1-2-5 buckets.
+    for (series, value) in [
+        ("vllm:request_prompt_tokens_sum", 311.0),
+        ("vllm:request_prompt_tokens_count", 3.0),
+        ("vllm:request_generation_tokens_sum", 23.0),
+        ("vllm:request_generation_tokens_count", 3.0),
+    ] {
+        assert_eq!(m(&format!("{series}{{model_name=\"granite_13b\"}}")), value);
+    }
+    let bucket = |name: &str, le: &str| {
+        m(&format!(
+            "vllm:request_{name}_tokens_bucket{{model_name=\"granite_13b\",le=\"{le}\"}}"
+        ))
+    };
+    assert_eq!(
+        ["5", "10", "200", "500", "+Inf"].map(|le| bucket("prompt", le)),
+        [1.0, 2.0, 2.0, 3.0, 3.0]
+    );
+    assert_eq!(
+        ["2", "5", "10", "20"].map(|le| bucket("generation", le)),
+        [1.0, 2.0, 2.0, 3.0]
+    );
     host.shutdown().await;
 }
 
@@ -170,6 +193,8 @@ async fn models_health_and_metrics_endpoints() {
         "vllm:time_per_output_token_seconds",
         "vllm:request_queue_time_seconds",
         "vllm:e2e_request_latency_seconds",
+        "vllm:request_prompt_tokens",
+        "vllm:request_generation_tokens",
     ] {
         assert!(
             r.body

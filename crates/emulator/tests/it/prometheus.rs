@@ -273,6 +273,8 @@ async fn scenario(bin: PathBuf) {
     let tpot = by_pod(p, &ratio("vllm:time_per_output_token_seconds"), None).await;
     let ttft = by_pod(p, &ratio("vllm:time_to_first_token_seconds"), None).await;
     let queue = by_pod(p, &ratio("vllm:request_queue_time_seconds"), None).await;
+    let in_hist = by_pod(p, &ratio("vllm:request_prompt_tokens"), None).await;
+    let out_hist = by_pod(p, &ratio("vllm:request_generation_tokens"), None).await;
     let per_pod_tokens = |counter: &str| {
         format!(
             "sum by(pod)(delta({counter}{{{s}}}[{w}])) / sum by(pod)(delta(vllm:request_success_total{{{s}}}[{w}]))"
@@ -288,6 +290,16 @@ async fn scenario(bin: PathBuf) {
             ("per-token ITL s", tpot[*pod], snap.tpot.mean()),
             ("TTFT s", ttft[*pod], snap.ttft.mean()),
             ("queue s", queue[*pod], snap.queue.mean()),
+            (
+                "in tokens/req (histogram)",
+                in_hist[*pod],
+                snap.request_prompt_tokens.mean(),
+            ),
+            (
+                "out tokens/req (histogram)",
+                out_hist[*pod],
+                snap.request_generation_tokens.mean(),
+            ),
             (
                 "in tokens/req",
                 in_tokens[*pod],

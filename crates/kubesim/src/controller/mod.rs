@@ -1,7 +1,7 @@
 //! The controller manager: a Deployment controller (`deployment`: one ReplicaSet per pod
 //! template, rolling updates with `maxSurge`/`maxUnavailable` or `Recreate`, arithmetic in
 //! `strategy` and `scaling`), a ReplicaSet controller (`replicaset`: pods follow `spec.replicas`, terminating
-//! pods do not count), a kubelet stand-in (`kubelet`: pods turn Running and Ready after their
+//! pods do not count, a scale-down deletes in Kubernetes' order with the pod-deletion cost), a kubelet stand-in (`kubelet`: pods turn Running and Ready after their
 //! start-up delay; terminating pods are removed when their grace period ends) and the Events
 //! the real components emit. Statuses are kept true as they are in a cluster. Every delay is in
 //! cluster time and runs `1 / time_scale` as fast on the wall clock ([`Clock`]).

@@ -1,0 +1,232 @@
+//! The windows a server's demand is measured over, and how much evidence the estimate rests on.
+//!
+//! A rate measured over a fixed window is noisy for a quiet server (a few requests a minute) and
+//! slow for a busy one. So each cycle measures over a ladder of windows, the shortest
+//! (`--prometheus-window`) doubled up to the longest (`--prometheus-max-window`), and each
+//! server uses the shortest window in which at least `--min-requests` requests completed, else
+//! the longest one its pods' series cover. The count of arrivals in that window gives the
+//! estimate's standard error (Poisson: `sqrt(n) / window`), which the decision plans with.
+
+use inferno_core::Demand;
+
+/// A window duration that is not a PromQL duration like `30s`, `1m` or `2h` (or is 0).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// Not `<digits><s|m|h>`, or zero.
+    #[error("{0:?}: expected a PromQL duration like 30s, 1m, 2h (not 0)")]
+    Duration(String),
+    /// The longest window is shorter than the shortest.
+    #[error("the longest window ({longest} s) is shorter than the shortest ({shortest} s)")]
+    Inverted {
+        /// Shortest window, seconds.
+        shortest: u64,
+        /// Longest window, seconds.
+        longest: u64,
+    },
+}
+
+/// Seconds of a PromQL duration of one unit (`30s`, `1m`, `2h`); 0 is refused (Prometheus
+/// refuses a zero range).
+pub fn parse_duration(text: &str) -> Result<u64, WindowError> {
+    let bad = || WindowError::Duration(text.to_owned());
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.len().saturating_sub(1));
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(scale) {
+        Some(s) if s > 0 => Ok(s),
+        _ => Err(bad()),
+    }
+}
+
+/// The ladder of windows of every collection and the rule that picks one per server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Windows {
+    /// Wall-clock seconds, shortest first: `w, 2w, 4w, ...` up to the longest.
+    seconds: Vec<u64>,
+    /// Completed requests a window must hold to be used when a shorter one does not.
+    min_requests: f64,
+    /// The servers' clock runs this many times faster than the wall clock.
+    time_scale: f64,
+}
+
+impl Windows {
+    /// The longest window when none is given: 8 times the shortest (1m -> 8m), so a server at
+    /// a few requests a minute still gets about 50 requests' worth of evidence, while a
+    /// change of load is fully seen within 8 minutes.
+    pub const DEFAULT_SPAN: u64 = 8;
+    /// The requests a window must hold by default: 50 completions give a Poisson rate within
+    /// about 14% (one standard error, 1 / sqrt(50)); fewer make the rate a coin toss for a
+    /// quiet server, more make the windows (and the reaction) longer for no real gain.
+    pub const DEFAULT_MIN_REQUESTS: u32 = 50;
+
+    /// The ladder `shortest, 2 shortest, ...` up to `longest` seconds (wall clock), using a
+    /// longer window when a shorter one holds fewer than `min_requests` completions (0: always
+    /// the shortest).
+    pub fn new(shortest: u64, longest: u64, min_requests: u32) -> Result<Self, WindowError> {
+        if shortest == 0 {
+            return Err(WindowError::Duration("0s".into()));
+        }
+        if longest < shortest {
+            return Err(WindowError::Inverted { shortest, longest });
+        }
+        let seconds = std::iter::successors(Some(shortest), |w| w.checked_mul(2))
+            .take_while(|w| *w <= longest)
+            .collect();
+        Ok(Self {
+            seconds,
+            min_requests: f64::from(min_requests),
+            time_scale: 1.0,
+        })
+    }
+
+    /// The defaults around `shortest` seconds: up to [`Self::DEFAULT_SPAN`] times it, at
+    /// least [`Self::DEFAULT_MIN_REQUESTS`] requests.
+    pub fn around(shortest: u64) -> Result<Self, WindowError> {
+        Self::new(
+            shortest,
+            shortest.saturating_mul(Self::DEFAULT_SPAN),
+            Self::DEFAULT_MIN_REQUESTS,
+        )
+    }
+
+    /// For servers whose clock runs `time_scale` times faster than the wall clock: Prometheus
+    /// windows are wall time, rates and windows reported are in the servers' time.
+    pub fn with_time_scale(mut self, time_scale: f64) -> Self {
+        self.time_scale = time_scale;
+        self
+    }
+
+    /// Wall-clock seconds of each window, shortest first.
+    pub fn seconds(&self) -> &[u64] {
+        &self.seconds
+    }
+
+    /// Window `i` in seconds of the servers' clock.
+    pub fn server_seconds(&self, i: usize) -> f64 {
+        self.seconds.get(i).copied().unwrap_or(0) as f64 * self.time_scale
+    }
+
+    /// The window a server uses, given the requests its pods completed in each window (None
+    /// from the first window that some of its pods' series do not cover): the shortest with at
+    /// least the minimum, else the longest covered one. Windows its series do not cover would
+    /// divide a few minutes' requests by a longer window and under-count a new server.
+    pub fn choose(&self, completed: &[Option<f64>]) -> usize {
+        let mut chosen = 0;
+        for (i, n) in completed.iter().enumerate() {
+            let Some(n) = n else {
+                break;
+            };
+            chosen = i;
+            if *n >= self.min_requests {
+                break;
+            }
+        }
+        chosen
+    }
+}
+
+/// The evidence behind a rate of `requests` arrivals in `window_seconds` (servers' clock):
+/// the standard error of a Poisson count, `sqrt(n)`, as a rate per minute. At least one
+/// request is assumed, so that a window that saw none still says how little it knows (a
+/// rate of 0 measured over a minute is not a certain 0).
+pub fn demand(requests: f64, window_seconds: f64) -> Demand {
+    Demand {
+        window_seconds,
+        requests,
+        rate_error: requests.max(1.0).sqrt() / window_seconds * 60.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_promql_ones() {
+        assert_eq!(parse_duration("30s"), Ok(30));
+        assert_eq!(parse_duration("1m"), Ok(60));
+        assert_eq!(parse_duration(" 2h "), Ok(7200));
+        for bad in [
+            "",
+            "m",
+            "0s",
+            "5 min",
+            "1.5m",
+            "-1m",
+            "1d",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(
+                parse_duration(bad),
+                Err(WindowError::Duration(bad.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ladder_doubles_up_to_the_longest() {
+        assert_eq!(Windows::around(60).unwrap().seconds(), [60, 120, 240, 480]);
+        assert_eq!(Windows::new(60, 300, 50).unwrap().seconds(), [60, 120, 240]);
+        assert_eq!(Windows::new(20, 20, 50).unwrap().seconds(), [20]);
+        assert_eq!(
+            Windows::new(60, 30, 50),
+            Err(WindowError::Inverted {
+                shortest: 60,
+                longest: 30
+            })
+        );
+        assert!(Windows::new(0, 30, 50).is_err());
+        let w = Windows::around(6).unwrap().with_time_scale(10.0);
+        assert_eq!(w.server_seconds(0), 60.0);
+        assert_eq!(w.server_seconds(3), 480.0);
+    }
+
+    #[test]
+    fn the_shortest_window_with_enough_requests_wins() {
+        let w = Windows::around(60).unwrap();
+        // Busy: the shortest window is enough.
+        assert_eq!(
+            w.choose(&[Some(80.0), Some(160.0), Some(320.0), Some(640.0)]),
+            0
+        );
+        // 30 requests a minute: two minutes hold 60.
+        assert_eq!(
+            w.choose(&[Some(30.0), Some(60.0), Some(120.0), Some(240.0)]),
+            1
+        );
+        // Exactly the minimum is enough.
+        assert_eq!(
+            w.choose(&[Some(10.0), Some(25.0), Some(50.0), Some(100.0)]),
+            2
+        );
+        // Quiet: the longest.
+        assert_eq!(w.choose(&[Some(1.0), Some(2.0), Some(4.0), Some(8.0)]), 3);
+        // A series younger than 4 minutes: never beyond what it covers.
+        assert_eq!(w.choose(&[Some(1.0), Some(2.0), None, None]), 1);
+        // Nothing reported: the shortest (nothing is measured anyway).
+        assert_eq!(w.choose(&[None, None, None, None]), 0);
+        // No minimum: always the shortest.
+        let w = Windows::new(60, 480, 0).unwrap();
+        assert_eq!(w.choose(&[Some(0.0), Some(0.0), Some(0.0), Some(0.0)]), 0);
+    }
+
+    #[test]
+    fn the_error_is_poisson_per_minute() {
+        let d = demand(100.0, 120.0);
+        assert_eq!((d.window_seconds, d.requests), (120.0, 100.0));
+        // sqrt(100) = 10 requests in 2 minutes: 5 requests/min.
+        assert!((d.rate_error - 5.0).abs() < 1e-12);
+        // None seen: as uncertain as one.
+        assert!((demand(0.0, 60.0).rate_error - 1.0).abs() < 1e-12);
+    }
+}
