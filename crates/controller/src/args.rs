@@ -127,6 +127,10 @@ pub struct Args {
     /// The same for the mean TTFT.
     #[arg(long, default_value_t = 0.0, env = "INFERNO_TTFT_MARGIN", value_parser = parse_margin)]
     pub ttft_margin: f64,
+    /// Seconds a new pod takes to serve (model load): a rising load is planned for this far
+    /// ahead, plus one cycle.
+    #[arg(long, default_value_t = 60.0, env = "INFERNO_STARTUP_DELAY", value_parser = parse_period)]
+    pub startup_delay: f64,
 }
 
 fn parse_number(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
@@ -188,6 +192,7 @@ impl Args {
             feedback: !self.no_latency_feedback,
             itl_margin: self.itl_margin,
             ttft_margin: self.ttft_margin,
+            startup_delay: Duration::from_secs_f64(self.startup_delay),
             ..crate::policy::Settings::default()
         }
     }

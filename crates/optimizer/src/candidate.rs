@@ -511,14 +511,18 @@ pub fn create(
     };
     let chosen = sized_candidate(ctx, acc, perf, unit, cap_batch, search, cache)?;
     // Staying on the current batch size (no rolling update) when changes are priced: a
-    // smaller cap than the rule's is always safe for the KV cache, so the two compete on value.
+    // smaller cap than the rule's is safe for the KV cache, and one up to STAY_ABOVE over it
+    // is within the noise of the measured token means the rule follows; so the two compete on
+    // value.
     let current = ctx.spec.current_alloc.max_batch;
     let stay = ctx.change.enabled()
         && !search
         && ctx.spec.max_batch_size <= 0
         && ctx.current_acc == Some(acc)
         && current > 0
-        && current < i64::from(cap_batch);
+        && current != i64::from(cap_batch)
+        && current as f64 <= f64::from(cap_batch) * STAY_ABOVE
+        && (sizing != BatchSizing::Fit || perf.max_batch_size <= 0 || current <= perf.max_batch_size);
     if stay {
         // In 1..cap_batch, so the cast is exact.
         if let Ok(kept) = sized_candidate(ctx, acc, perf, unit, current as u32, false, cache) {
@@ -529,6 +533,12 @@ pub fn create(
     }
     Ok(chosen)
 }
+
+/// How far above the batch rule's value the current batch cap may stay (priced changes): the
+/// token means the rule divides by are measured over tens of requests of widely spread
+/// lengths, a few per cent off from one window to the next; a rollout for such a wiggle costs
+/// a start-up delay on every pod.
+const STAY_ABOVE: f64 = 1.1;
 
 /// What one replica of a candidate takes and costs.
 #[derive(Debug, Clone, Copy)]

@@ -246,6 +246,8 @@ impl Loop {
                 // in the servers' time, which the collector already scales.
                 "--scale-down-window".into(),
                 (plan.scenario.control.scale_down_window.0 / ts).to_string(),
+                "--startup-delay".into(),
+                (plan.max_startup_seconds() / ts).to_string(),
             ]
             .into_iter()
             .chain(plan.scenario.control.controller_args.iter().cloned())

@@ -50,6 +50,9 @@ pub struct Settings {
     pub itl_margin: f64,
     /// The same for the mean TTFT.
     pub ttft_margin: f64,
+    /// How long a new pod takes to serve: a rising load is planned for this far ahead (plus
+    /// one cycle), so that the capacity ordered now is there when the load is.
+    pub startup_delay: Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             steady_cycles: 2,
             itl_margin: 0.15,
             ttft_margin: 0.0,
+            startup_delay: Duration::from_secs(60),
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct ServerPlan {
     pub latency_ratio: f64,
     /// Cycles in a row with every ordered pod serving and the same pods.
     pub steady_cycles: u32,
+    /// The rise planned for ahead (trend x (start-up delay + a cycle)), requests/min.
+    pub lookahead_rpm: f64,
     /// What the policy changed and why, for people.
     pub notes: Vec<String>,
 }
@@ -119,6 +125,11 @@ struct ServerState {
     /// Whether the last decision was held up by the stabilisation window (its latency then
     /// says nothing about the boost).
     held: bool,
+    /// The demand the last decision sized for, before the boost, requests/min: latency over
+    /// target under a higher load is the load's doing, not the model's.
+    sized_rpm: f64,
+    /// Measured arrival rates of the last cycles (time, requests/min), for the trend.
+    rates: VecDeque<(Instant, f64)>,
 }
 
 impl ServerState {
@@ -130,7 +141,50 @@ impl ServerState {
             steady: 0,
             seen: now,
             held: false,
+            sized_rpm: 0.0,
+            rates: VecDeque::new(),
         }
+    }
+}
+
+/// Cycles of measured rates the trend is fitted over.
+const TREND_CYCLES: usize = 4;
+
+impl ServerState {
+    /// Records the measured `rpm` and returns the rise expected over the start-up delay plus
+    /// one cycle: the least-squares slope of the last [`TREND_CYCLES`] measurements when it is
+    /// rising by more than twice the rate's error over them (noise does not order pods), else 0.
+    /// Never negative: a falling trend never scales down faster than the measured load.
+    fn lookahead(&mut self, now: Instant, rpm: f64, error: f64, startup: Duration) -> f64 {
+        self.rates.push_back((now, rpm));
+        while self.rates.len() > TREND_CYCLES {
+            self.rates.pop_front();
+        }
+        if self.rates.len() < 3 {
+            return 0.0;
+        }
+        let t0 = self.rates[0].0;
+        let xs: Vec<(f64, f64)> = self
+            .rates
+            .iter()
+            .map(|(t, r)| (t.saturating_duration_since(t0).as_secs_f64(), *r))
+            .collect();
+        let n = xs.len() as f64;
+        let (mx, my) = (
+            xs.iter().map(|p| p.0).sum::<f64>() / n,
+            xs.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let sxx: f64 = xs.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        if sxx <= 0.0 {
+            return 0.0;
+        }
+        let slope = xs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
+        let span = xs[xs.len() - 1].0 - xs[0].0;
+        if slope <= 0.0 || slope * span <= 2.0 * error {
+            return 0.0;
+        }
+        let cycle = span / (n - 1.0);
+        slope * (startup.as_secs_f64() + cycle)
     }
 }
 
@@ -224,9 +278,19 @@ impl Policy {
                 plan.latency_ratio =
                     ratio(cur.ttft_average, slo_ttft).max(ratio(cur.itl_average, slo_itl));
             }
-            if s.feedback && st.steady >= s.steady_cycles && plan.latency_ratio > 0.0 {
+            let verdict = s.feedback && st.steady >= s.steady_cycles && plan.latency_ratio > 0.0;
+            if verdict {
                 let before = st.boost;
-                if plan.over_target() {
+                let load_grew = cur.load.arrival_rate > st.sized_rpm;
+                if plan.over_target() && load_grew {
+                    plan.notes.push(format!(
+                        "measured latency {:.0}% of target under {:.1} req/min, more than the \
+                         {:.1} the pods were sized for: the load's doing, no boost",
+                        plan.latency_ratio * 100.0,
+                        cur.load.arrival_rate,
+                        st.sized_rpm
+                    ));
+                } else if plan.over_target() {
                     // Over target with every pod serving: the model is optimistic. Step up in
                     // proportion to the miss, at least 10%, at most 50% a cycle.
                     st.boost = (st.boost * (1.0 + (plan.latency_ratio - 1.0).clamp(0.1, 0.5)))
@@ -249,19 +313,27 @@ impl Policy {
             let mut rpm = cur.load.arrival_rate;
             if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
                 plan.rate_error = o.demand.rate_error;
+                plan.lookahead_rpm = st.lookahead(now, rpm, o.demand.rate_error, s.startup_delay);
+                rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
                 plan.backlog = o.waiting * f64::from(o.ready_replicas);
                 if plan.backlog > 0.0 && !s.backlog_drain.is_zero() {
                     rpm += plan.backlog * 60.0 / s.backlog_drain.as_secs_f64();
                 }
             }
+            st.sized_rpm = rpm;
             rpm *= st.boost;
             plan.planned_rpm = rpm;
             if rpm != cur.load.arrival_rate {
                 plan.notes.push(format!(
-                    "planned for {rpm:.1} req/min: measured {:.1} +{} x {:.1} (error), backlog \
-                     {:.0}, boost {:.2}",
-                    cur.load.arrival_rate, s.confidence, plan.rate_error, plan.backlog, st.boost
+                    "planned for {rpm:.1} req/min: measured {:.1}, rising {:.1} by the time new \
+                     pods serve, +{} x {:.1} (error), backlog {:.0}, boost {:.2}",
+                    cur.load.arrival_rate,
+                    plan.lookahead_rpm,
+                    s.confidence,
+                    plan.rate_error,
+                    plan.backlog,
+                    st.boost
                 ));
             }
             server.current_alloc.load.arrival_rate = rpm;

@@ -344,3 +344,70 @@ fn margins_tighten_every_target() {
     let t = &data.service_classes[0].model_targets[0];
     assert_eq!((t.slo_itl, t.slo_ttft), (60.0, 500.0));
 }
+
+#[test]
+fn latency_over_target_under_a_growing_load_is_not_a_model_error() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    let o = observed(4, 100.0, 0.0);
+    cycle(&mut p, &server(100.0, 500.0, 40.0), &o, decided(4, 38), now);
+    // Twice the load the pods were sized for (110 req/min with the error): over target, and
+    // the next decision sizes for it; the model is not to blame.
+    let (_, plan) = cycle(
+        &mut p,
+        &server(200.0, 500.0, 100.0),
+        &o,
+        decided(8, 38),
+        now + Duration::from_secs(30),
+    );
+    assert_eq!(plan.boost, 1.0);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("the load's doing")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
+    let settings = Settings {
+        startup_delay: Duration::from_secs(90),
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let mut p = Policy::new(settings);
+    let now = Instant::now();
+    // +20 req/min every 30 s cycle: 40 req/min per minute; error 5.
+    let mut plan = ServerPlan::default();
+    for i in 0..4u32 {
+        let rpm = 100.0 + 20.0 * f64::from(i);
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        (_, plan) = cycle(
+            &mut p,
+            &server(rpm, 200.0, 40.0),
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * u64::from(i)),
+        );
+    }
+    // Slope 2/3 req/min per second over 90 s of start-up and a 30 s cycle: +80.
+    assert!((plan.lookahead_rpm - 80.0).abs() < 1e-6, "{plan:?}");
+    assert!((plan.planned_rpm - 240.0).abs() < 1e-6);
+    // The same wiggle within the error, or a fall: nothing ahead.
+    let mut q = Policy::new(settings);
+    for (i, rpm) in [100.0, 104.0, 98.0, 103.0, 80.0, 60.0]
+        .into_iter()
+        .enumerate()
+    {
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        (_, plan) = cycle(
+            &mut q,
+            &server(rpm, 200.0, 40.0),
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * i as u64),
+        );
+        assert_eq!(plan.lookahead_rpm, 0.0, "{rpm}");
+    }
+}
