@@ -129,7 +129,7 @@ pub struct Args {
     pub ttft_margin: f64,
     /// Seconds a new pod takes to serve (model load): a rising load is planned for this far
     /// ahead, plus one cycle.
-    #[arg(long, default_value_t = 60.0, env = "INFERNO_STARTUP_DELAY", value_parser = parse_period)]
+    #[arg(long, default_value_t = 60.0, env = "INFERNO_CONTROLLER_STARTUP_DELAY", value_parser = parse_period)]
     pub startup_delay: f64,
 }
 

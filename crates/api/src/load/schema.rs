@@ -183,6 +183,8 @@ static OPTIMIZER: Schema = Schema {
         f("delayedBestEffort", Bool),
         f("saturationPolicy", Str),
         f("batchSizing", Str),
+        f("startupSeconds", Float),
+        f("paybackSeconds", Float),
     ],
 };
 pub(super) static OPTIMIZER_DATA: Schema = Schema {

@@ -71,8 +71,8 @@ impl Default for Settings {
     }
 }
 
-/// The largest boost: beyond 4x the catalog is not off, it is wrong, and a person must look.
-pub const MAX_BOOST: f64 = 4.0;
+/// The largest boost: beyond 3x the catalog is not off, it is wrong, and a person must look.
+pub const MAX_BOOST: f64 = 3.0;
 /// Under this fraction of its target, a steady server's latency says the boost is too high.
 const COMFORT: f64 = 0.7;
 /// Per steady, comfortable cycle the boost moves this fraction of the way back to 1.
@@ -112,9 +112,9 @@ impl ServerPlan {
 /// What the loop remembers of one server.
 #[derive(Debug)]
 struct ServerState {
-    /// Replica recommendations on the current pods (accelerator, batch), newest last.
+    /// Replica recommendations of the last window, newest last.
     history: VecDeque<(Instant, i64)>,
-    /// The pods the history is about: (accelerator, batch).
+    /// The pods of the last cycle (accelerator, batch): a change restarts the steady count.
     pods: (String, i64),
     /// The latency boost.
     boost: f64,
@@ -251,7 +251,6 @@ impl Policy {
             let pods = (cur.accelerator.clone(), cur.max_batch);
             if st.pods != pods {
                 st.pods = pods;
-                st.history.clear();
                 st.steady = 0;
             }
             let ready = obs.map_or(0, |o| i64::from(o.ready_replicas));
@@ -278,7 +277,11 @@ impl Policy {
                 plan.latency_ratio =
                     ratio(cur.ttft_average, slo_ttft).max(ratio(cur.itl_average, slo_itl));
             }
-            let verdict = s.feedback && st.steady >= s.steady_cycles && plan.latency_ratio > 0.0;
+            // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
+            // to drain, not a verdict on the model.
+            let queued = obs.is_some_and(|o| o.waiting >= 1.0);
+            let verdict =
+                s.feedback && st.steady >= s.steady_cycles && plan.latency_ratio > 0.0 && !queued;
             if verdict {
                 let before = st.boost;
                 let load_grew = cur.load.arrival_rate > st.sized_rpm;
@@ -362,8 +365,6 @@ impl Policy {
                 continue;
             };
             let cur = &server.current_alloc;
-            let same_pods =
-                alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
             let over = self.settings.feedback && plan.over_target();
             st.held = false;
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
@@ -392,14 +393,10 @@ impl Policy {
                     alloc.max_batch = cur.max_batch;
                 }
             }
-            let same_pods = same_pods
-                || (alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch);
-            if !same_pods {
-                // A rollout replaces every pod: the optimizer priced it; the history of the
-                // old pods says nothing about the new ones.
-                st.history.clear();
-                continue;
-            }
+            // A new GPU type or batch size (a rollout, priced by the optimizer) is held to the
+            // same window as any scale-down: replicas of another kind are not comparable one
+            // for one, but a rollout that also drops most pods at once, on a rate read while
+            // pods churn, is what this window exists to stop.
             let recommended = alloc.num_replicas;
             while st
                 .history

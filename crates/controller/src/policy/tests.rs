@@ -309,16 +309,27 @@ fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
 }
 
 #[test]
-fn a_new_gpu_type_is_applied_as_decided() {
+fn a_new_gpu_type_goes_through_but_its_scale_down_waits_for_the_window() {
     let mut p = Policy::new(Settings::default());
     let s = server(100.0, 500.0, 40.0);
     let o = observed(4, 100.0, 0.0);
     let now = Instant::now();
-    cycle(&mut p, &s, &o, decided(6, 38), now);
     let mut other = decided(2, 64);
     other.get_mut("s").unwrap().accelerator = "H100".into();
+    let (a, plan) = cycle(&mut p, &s, &o, other.clone(), now);
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("H100", 64, 2)
+    );
+    assert!(plan.notes.iter().all(|n| !n.contains("held")), "{plan:?}");
+    // With 6 recommended within the window, the rollout keeps the 4 replicas running now.
+    let mut p = Policy::new(Settings::default());
+    cycle(&mut p, &s, &o, decided(6, 38), now);
     let (a, _) = cycle(&mut p, &s, &o, other, now + Duration::from_secs(30));
-    assert_eq!((a.accelerator.as_str(), a.num_replicas), ("H100", 2));
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("H100", 64, 4)
+    );
 }
 
 #[test]
@@ -409,5 +420,22 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
             now + Duration::from_secs(30 * i as u64),
         );
         assert_eq!(plan.lookahead_rpm, 0.0, "{rpm}");
+    }
+}
+
+#[test]
+fn a_queue_on_the_servers_is_no_verdict_on_the_model() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    let slow = server(100.0, 3000.0, 40.0);
+    for i in 0..4 {
+        let (_, plan) = cycle(
+            &mut p,
+            &slow,
+            &observed(4, 100.0, 2.0),
+            decided(4, 38),
+            now + Duration::from_secs(30 * i),
+        );
+        assert_eq!(plan.boost, 1.0);
     }
 }
