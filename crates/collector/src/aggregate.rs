@@ -2,7 +2,10 @@
 //! of every load field (Prometheus value -> load label -> 0).
 //!
 //! The server's window is chosen first ([`Windows::choose`]: the shortest with enough completed
-//! requests); every windowed value then comes from that window. Every sample is checked against
+//! requests); every windowed value then comes from that window. The counts of a window (requests,
+//! backlog, tokens, latencies) are those of every pod of the server with series in it, ready or
+//! not: a pod deleted or terminating during the window served its part of the window's load,
+//! and leaving it out read a server at 90 requests/min as 6 to 19 while its pods were replaced. Every sample is checked against
 //! its range ([`Quantity::check`]): a NaN, infinite, negative or too large sample is dropped for
 //! its pod with a problem naming the series, the window, the pod and the value, so it never
 //! enters an average. A load that is neither measured nor given by a usable label, while a load
@@ -29,6 +32,9 @@ pub struct Samples {
     pub windows: Vec<PodValues>,
     /// The quantities of [`Quantity::ONCE`] by pod.
     pub once: PodValues,
+    /// Per window of the ladder: the pods with a series at the window's start
+    /// ([`Quantity::Covered`]; none asked for the shortest window, which is always used).
+    pub covered: Vec<BTreeSet<String>>,
 }
 
 /// One server as observed this cycle.
@@ -40,6 +46,10 @@ pub struct Observation {
     pub ready_replicas: u32,
     /// Ready pods that reported to Prometheus (completed requests in the window).
     pub reporting_pods: Vec<String>,
+    /// Every pod whose counts entered the measured rates, tokens and latencies: the reporting
+    /// pods and the server's pods that are no longer ready (terminating, deleted) but have
+    /// series in the window.
+    pub counted_pods: Vec<String>,
     /// Source of each field ([`Source`], the domain's), by field name.
     pub sources: Vec<(&'static str, Source)>,
     /// Mean requests running per reporting pod.
@@ -54,9 +64,9 @@ pub struct Observation {
     pub demand: Demand,
     /// Requests running plus waiting now on each ready pod that reported them (bare pod names).
     pub pod_loads: Vec<PodLoad>,
-    /// The samples of the ready pods that passed their checks, by pod: the chosen window's,
-    /// those queried once, and the derived rates ([`Quantity::Throughput`],
-    /// [`Quantity::Arrivals`]).
+    /// The samples of the server's pods (ready or not) that passed their checks, by pod: the
+    /// chosen window's, those queried once (ready pods only), and the derived rates
+    /// ([`Quantity::Throughput`], [`Quantity::Arrivals`]).
     pub values: PodValues,
     /// Samples dropped and measurements not used, each naming the series, the pod and the value.
     pub problems: Vec<String>,
@@ -72,21 +82,41 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-/// The completed requests of `pods` in each window, for the window choice: summed over the
-/// pods with a valid count in the shortest window, None from the first window one of them
-/// lacks (its series does not reach back that far, or the sample is bad). Bad samples are
-/// named later, in the window chosen.
+/// The completed requests of the server's `pods` (ready or not) in each window, for the window
+/// choice: summed over the pods with a valid count in it; None for a window that no pod of the
+/// server reaches back to the start of (the server is younger, or Prometheus is), or that
+/// holds an invalid count, beyond the shortest (always used); None when no pod has a count.
+/// Bad samples are named later, in the window chosen.
 fn completed(pods: &[String], samples: &Samples) -> Vec<Option<f64>> {
-    let requests = |i: usize, pod: &str| {
-        let v = *samples.windows.get(i)?.get(pod)?.get(&Quantity::Requests)?;
-        Quantity::Requests.check(v).is_ok().then_some(v)
+    let covered = |i: usize| {
+        i == 0
+            || samples
+                .covered
+                .get(i)
+                .is_some_and(|c| pods.iter().any(|p| c.contains(p)))
     };
-    let base: Vec<&String> = pods.iter().filter(|p| requests(0, p).is_some()).collect();
-    if base.is_empty() {
-        return vec![None; samples.windows.len()];
-    }
     (0..samples.windows.len())
-        .map(|i| base.iter().map(|p| requests(i, p)).sum())
+        .map(|i| {
+            if !covered(i) {
+                return None;
+            }
+            let (mut sum, mut any) = (0.0, false);
+            for p in pods {
+                let Some(&v) = samples.windows[i]
+                    .get(p)
+                    .and_then(|v| v.get(&Quantity::Requests))
+                else {
+                    continue;
+                };
+                if Quantity::Requests.check(v).is_ok() {
+                    sum += v;
+                    any = true;
+                } else if i > 0 {
+                    return None;
+                }
+            }
+            any.then_some(sum)
+        })
         .collect()
 }
 
@@ -224,7 +254,7 @@ fn weighted(
     }
 }
 
-/// Tokens per request over the reporting pods from the per-request histogram: Σ sum / Σ count
+/// Tokens per request over the counted pods from the per-request histogram: Σ sum / Σ count
 /// (None when nothing was counted, or out of range, with a problem). Sum and count belong to
 /// the same requests, so the ratio is exact whatever the window.
 fn per_request(
@@ -249,7 +279,7 @@ fn per_request(
     let v = t / r;
     if !in_range(v, MAX_TOKENS) {
         problems.push(format!(
-            "{} / {} over the reporting pods = {} / {}: tokens per request must be a finite \
+            "{} / {} over the server's pods = {} / {}: tokens per request must be a finite \
              number in [0, {}], got {}; not used",
             sum.series(),
             count.series(),
@@ -279,50 +309,48 @@ fn summed(q: Quantity, rate: f64, n: usize, problems: &mut Vec<String>) -> Optio
 }
 
 /// Assembles the observation of one server from its labels, its `spec.replicas`, its ready
-/// pods and the raw samples of this cycle (any pods; unchecked), measured over `windows`.
+/// pods, its other pods with series in the windows (terminating, deleted: `gone_pods`) and
+/// the raw samples of this cycle (any pods; unchecked), measured over `windows`.
 pub fn assemble(
     labels: &ServerLabels,
     desired_replicas: i64,
     ready_pods: &[String],
+    gone_pods: &[String],
     samples: &Samples,
     windows: &Windows,
 ) -> Observation {
     let mut problems = Vec::new();
     let mut unusable = Vec::new();
-    let window = windows.choose(&completed(ready_pods, samples));
+    let all: Vec<String> = ready_pods
+        .iter()
+        .chain(gone_pods)
+        .cloned()
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    let window = windows.choose(&completed(&all, samples));
     let wall = windows.seconds().get(window).copied().unwrap_or(0);
     let seconds = windows.server_seconds(window);
-    let (mut values, mut dropped) = usable(
-        ready_pods,
-        samples,
-        window,
-        &format!("{wall}s"),
-        &mut problems,
-    );
-    rates(
-        &mut values,
-        ready_pods,
-        seconds,
-        &mut problems,
-        &mut dropped,
-    );
+    let (mut values, mut dropped) =
+        usable(&all, samples, window, &format!("{wall}s"), &mut problems);
+    rates(&mut values, &all, seconds, &mut problems, &mut dropped);
     let samples_dropped = problems.len();
-    let reporting: Vec<String> = ready_pods
-        .iter()
-        .filter(|p| {
-            values
-                .get(*p)
-                .is_some_and(|v| v.contains_key(&Quantity::Throughput))
-        })
-        .cloned()
-        .collect();
-    let total = |q: Quantity| -> f64 { reporting.iter().filter_map(|p| values[p].get(&q)).sum() };
-    let throughput = (!reporting.is_empty())
+    let reports = |p: &&String| {
+        values
+            .get(*p)
+            .is_some_and(|v| v.contains_key(&Quantity::Throughput))
+    };
+    // The rates, tokens and latencies are those of every pod that served requests in the
+    // window; what pods hold and use now, of the ready ones.
+    let counted: Vec<String> = all.iter().filter(reports).cloned().collect();
+    let reporting: Vec<String> = ready_pods.iter().filter(reports).cloned().collect();
+    let total = |q: Quantity| -> f64 { counted.iter().filter_map(|p| values[p].get(&q)).sum() };
+    let throughput = (!counted.is_empty())
         .then(|| {
             summed(
                 Quantity::Throughput,
                 total(Quantity::Throughput),
-                reporting.len(),
+                counted.len(),
                 &mut problems,
             )
         })
@@ -332,12 +360,12 @@ pub fn assemble(
     // lag a rising load; the backlog's change counts both. Clamped per server only: one pod's
     // queue draining into another is not negative demand.
     let arrived = (total(Quantity::Requests) + total(Quantity::Backlog)).max(0.0);
-    let measured = (!reporting.is_empty())
+    let measured = (!counted.is_empty())
         .then(|| {
             summed(
                 Quantity::Arrivals,
                 arrived * 60.0 / seconds,
-                reporting.len(),
+                counted.len(),
                 &mut problems,
             )
         })
@@ -348,9 +376,10 @@ pub fn assemble(
     // carried the load of the window, so a positive partial sum wins over the load label. The
     // reference (control-loop spec 2.3 point 7) preferred the label; but the label is the
     // nominal load a person wrote, and a loop that scales up starts pods every cycle: it read
-    // 90 req/min through a 450 req/min hold and sized for it.
+    // 90 req/min through a 450 req/min hold and sized for it. A server without ready pods
+    // measured only by pods that are gone is partial too.
     let label_rpm = labels.rpm.filter(|v| *v > 0.0);
-    let all_reporting = reporting.len() == ready_pods.len();
+    let all_reporting = !ready_pods.is_empty() && reporting.len() == ready_pods.len();
     let (arrival, source) = match (measured, label_rpm) {
         // No arrival over the window is also what a Prometheus that scraped nothing new shows
         // (a stalled exporter, a restarted scrape): with a load label saying otherwise, the
@@ -385,7 +414,7 @@ pub fn assemble(
             _ => labels.out_tokens,
         };
         match (
-            per_request(&values, &reporting, sum, count, &mut problems),
+            per_request(&values, &counted, sum, count, &mut problems),
             label,
         ) {
             (Some(v), _) => {
@@ -422,12 +451,12 @@ pub fn assemble(
         LoadField::OutTokens,
     );
 
-    let itl = weighted(&values, &reporting, |v| {
+    let itl = weighted(&values, &counted, |v| {
         v.get(&Quantity::Itl)
             .or_else(|| v.get(&Quantity::ItlLegacy))
             .copied()
     });
-    let ttft = weighted(&values, &reporting, |v| v.get(&Quantity::Ttft).copied());
+    let ttft = weighted(&values, &counted, |v| v.get(&Quantity::Ttft).copied());
     // Not measured: 0 in the spec (the data model has no "unknown"); the source tells an idle
     // server ("default") from one whose samples were all invalid ("unknown").
     let latency_source = |value: Option<f64>, quantities: &[Quantity]| match value {
@@ -488,6 +517,7 @@ pub fn assemble(
         // More than 4 billion pods is not a cluster: saturate rather than fail.
         ready_replicas: u32::try_from(ready_pods.len()).unwrap_or(u32::MAX),
         reporting_pods: reporting,
+        counted_pods: counted,
         sources,
         running,
         waiting,
@@ -535,9 +565,12 @@ mod tests {
     /// A steady load: for each pod, counts per minute (requests, backlog change, token sums
     /// and counts) scaled to each window, the rest (latencies, gauges) as given.
     fn steady(pods: &[(&str, &[(Quantity, f64)])]) -> Samples {
+        let n = windows().seconds().len();
         let mut s = Samples {
-            windows: vec![PodValues::new(); windows().seconds().len()],
+            windows: vec![PodValues::new(); n],
             once: PodValues::new(),
+            // Every pod's series reach back beyond the longest window.
+            covered: vec![pods.iter().map(|(p, _)| p.to_string()).collect(); n],
         };
         for (pod, values) in pods {
             for &(q, v) in *values {
@@ -559,8 +592,21 @@ mod tests {
     }
 
     fn assemble(labels: &ServerLabels, ready: &[&str], s: &Samples) -> Observation {
-        let ready: Vec<String> = ready.iter().map(|p| p.to_string()).collect();
-        super::assemble(labels, ready.len() as i64, &ready, s, &windows())
+        with_gone(labels, ready, &[], s)
+    }
+
+    /// With pods of the server that are no longer ready but have series in the windows.
+    fn with_gone(labels: &ServerLabels, ready: &[&str], gone: &[&str], s: &Samples) -> Observation {
+        let names = |pods: &[&str]| -> Vec<String> { pods.iter().map(|p| p.to_string()).collect() };
+        let ready = names(ready);
+        super::assemble(
+            labels,
+            ready.len() as i64,
+            &ready,
+            &names(gone),
+            s,
+            &windows(),
+        )
     }
 
     fn source(o: &Observation, field: &str) -> Source {
@@ -685,19 +731,123 @@ mod tests {
         assert_eq!(assemble(&no_rpm(), &["a"], &s).window, 0);
     }
 
-    /// A window some pod's series does not reach back to is never used: its requests would be
-    /// spread over minutes the pod did not exist, under-counting a new server.
+    /// A window no pod of the server reaches back to the start of is never used: its requests
+    /// would be spread over minutes the server did not exist, under-counting a new server.
     #[test]
-    fn windows_beyond_the_series_are_not_used() {
+    fn windows_beyond_the_servers_series_are_not_used() {
         let mut s = steady(&[("a", &[(Requests, 10.0)]), ("b", &[(Requests, 10.0)])]);
-        // b is about 3 minutes old: the Requests query gives nothing for it beyond 2 minutes.
-        for w in &mut s.windows[2..] {
-            w.get_mut("b").unwrap().remove(&Requests);
+        // The server is about 3 minutes old: no pod had a series 4 or 8 minutes ago.
+        for c in &mut s.covered[2..] {
+            c.clear();
         }
         let o = assemble(&no_rpm(), &["a", "b"], &s);
         assert_eq!(o.window, 1);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 20.0);
         assert_eq!(o.demand.requests, 40.0);
+    }
+
+    /// A pod that started mid-window does not shorten the server's window: under churn it is
+    /// the normal case, and its requests belong to the window like those of the pod it
+    /// replaced. The old per-pod guard dropped a server to its shortest window at every new
+    /// pod.
+    #[test]
+    fn a_young_pod_of_an_old_server_keeps_the_long_window() {
+        // a (old) served 10/min for 8 minutes; b started 3 minutes ago, 10/min since.
+        let mut s = steady(&[("a", &[(Requests, 10.0)]), ("b", &[(Requests, 10.0)])]);
+        for (i, minutes) in [(2, 3.0), (3, 3.0)] {
+            s.windows[i]
+                .get_mut("b")
+                .unwrap()
+                .insert(Requests, 10.0 * minutes);
+            s.covered[i].remove("b");
+        }
+        let o = assemble(&no_rpm(), &["a", "b"], &s);
+        // 20, 40, 70: 4 minutes hold 50.
+        assert_eq!(o.window, 2);
+        assert_eq!(o.demand.requests, 70.0);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 17.5);
+    }
+
+    /// A scale-down mid-window: pod b was deleted 30 s ago, having served half the load until
+    /// then. Its series are still in Prometheus for the window, and its requests, tokens and
+    /// latencies still count; counting the ready pod alone read the load a quarter lower.
+    #[test]
+    fn a_pod_removed_mid_window_still_counts() {
+        let a: &[(Quantity, f64)] = &[
+            (Requests, 60.0),
+            (PromptSum, 6000.0),
+            (PromptCount, 60.0),
+            (GenerationSum, 30000.0),
+            (GenerationCount, 60.0),
+            (Itl, 0.02),
+            (Outstanding, 3.0),
+        ];
+        // Half a minute of 45/min, 500 tokens in, 100 out, a slower ITL.
+        let b: &[(Quantity, f64)] = &[
+            (Requests, 45.0),
+            (PromptSum, 22500.0),
+            (PromptCount, 45.0),
+            (GenerationSum, 4500.0),
+            (GenerationCount, 45.0),
+            (Itl, 0.05),
+        ];
+        let mut s = steady(&[("ns/a", a), ("ns/b", b)]);
+        for w in &mut s.windows {
+            let b = w.get_mut("ns/b").unwrap();
+            for v in b.values_mut() {
+                *v /= 2.0;
+            }
+            // A latency is a mean, not a count.
+            b.insert(Itl, 0.05);
+        }
+        let o = with_gone(&no_rpm(), &["ns/a"], &["ns/b"], &s);
+        let l = &o.spec.current_alloc.load;
+        assert_eq!(o.window, 0);
+        // 60 + 22.5 requests in the minute.
+        assert_eq!(l.arrival_rate, 82.5);
+        assert_eq!(source(&o, "arrivalRate"), Source::Prometheus);
+        assert_eq!(o.demand.requests, 82.5);
+        // (6000 + 11250) / 82.5 and (30000 + 2250) / 82.5 tokens per request.
+        assert_eq!((l.avg_in_tokens, l.avg_out_tokens), (209, 391));
+        // Weighted by throughput: (60 x 20 + 22.5 x 50) / 82.5 ms.
+        assert!(close(o.spec.current_alloc.itl_average, 28.181818181818183));
+        assert_eq!(o.counted_pods, ["ns/a", "ns/b"]);
+        // What pods hold now and the per-pod entries: the ready ones.
+        assert_eq!(o.reporting_pods, ["ns/a"]);
+        assert_eq!(o.ready_replicas, 1);
+        assert_eq!(o.pod_loads.len(), 1);
+        // Without b (the ready pods only, as before): the load reads lower.
+        let o = assemble(&no_rpm(), &["ns/a"], &s);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 60.0);
+    }
+
+    /// Every ready pod replaced during the window (a rolling update): the new pods have not
+    /// completed requests yet, the old ones did. Their arrivals are measured (partial), not the
+    /// label's nominal load, and not 0.
+    #[test]
+    fn a_rolling_update_is_measured_by_the_pods_it_replaced() {
+        let mut s = steady(&[("old", &[(Requests, 80.0)]), ("new", &[(Outstanding, 1.0)])]);
+        s.covered.iter_mut().for_each(|c| {
+            c.remove("new");
+        });
+        let o = with_gone(&labels(), &["new"], &["old"], &s);
+        assert_eq!(
+            (
+                o.spec.current_alloc.load.arrival_rate,
+                source(&o, "arrivalRate")
+            ),
+            (80.0, Source::PrometheusPartial)
+        );
+        assert_eq!(o.demand.requests, 80.0);
+        // No ready pod at all (every pod restarting): what the gone ones served, partial.
+        let o = with_gone(&no_rpm(), &[], &["old"], &s);
+        assert_eq!(
+            (
+                o.spec.current_alloc.load.arrival_rate,
+                source(&o, "arrivalRate")
+            ),
+            (80.0, Source::PrometheusPartial)
+        );
     }
 
     /// Prometheus windows are wall time: with servers running 10 times faster, one wall minute
@@ -707,7 +857,7 @@ mod tests {
         let s = steady(&[("a", &[(Requests, 100.0), (Backlog, 20.0)])]);
         let ready = vec!["a".to_string()];
         let w = windows().with_time_scale(10.0);
-        let o = super::assemble(&no_rpm(), 1, &ready, &s, &w);
+        let o = super::assemble(&no_rpm(), 1, &ready, &[], &s, &w);
         assert_eq!(o.window, 0);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 12.0);
         assert_eq!(o.spec.current_alloc.load.throughput, 10.0);
@@ -809,7 +959,7 @@ mod tests {
             name: "s".into(),
             ..ServerLabels::default()
         };
-        let o = super::assemble(&bare, 0, &[], &Samples::default(), &windows());
+        let o = super::assemble(&bare, 0, &[], &[], &Samples::default(), &windows());
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 0.0);
         assert!(o.sources.iter().all(|(_, s)| *s == Source::Default));
     }
@@ -939,7 +1089,7 @@ mod tests {
         );
         assert!(
             o.problems.iter().any(|p| p.starts_with(
-                "vllm:request_generation_tokens_sum (increase) / vllm:request_generation_tokens_count (increase) over the reporting pods"
+                "vllm:request_generation_tokens_sum (increase) / vllm:request_generation_tokens_count (increase) over the server's pods"
             ) && p.ends_with("got 1.6666666666666668e298; not used")),
             "{:?}",
             o.problems

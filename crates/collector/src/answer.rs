@@ -126,6 +126,7 @@ mod tests {
         let mut samples = Samples {
             windows: vec![Default::default()],
             once: Default::default(),
+            covered: vec![Default::default()],
         };
         if !invalid {
             let a = [(Quantity::Requests, 30.0), (Quantity::Backlog, 6.0)];
@@ -138,7 +139,7 @@ mod tests {
                 .insert(pods[1].clone(), [(Quantity::Outstanding, 1.0)].into());
         }
         let windows = Windows::new(60, 60, 50).unwrap();
-        let observation = assemble(&labels, 2, &pods, &samples, &windows);
+        let observation = assemble(&labels, 2, &pods, &[], &samples, &windows);
         let pods = observation
             .reporting_pods
             .iter()

@@ -1,5 +1,6 @@
-//! One collection: discover, query Prometheus for every ready pod at once (concurrently, each
-//! query under the deadline), assemble each server. Nothing here fails the cycle except the
+//! One collection: discover, query Prometheus for the pods of every server at once
+//! (concurrently, each query under the deadline), attribute each series to its server, assemble
+//! each server. Nothing here fails the cycle except the
 //! Kubernetes list itself: Prometheus trouble, bad samples and bad labels become problems of the
 //! cycle, and the labels take over where they can.
 
@@ -7,10 +8,10 @@ use crate::aggregate::{assemble, Observation, Samples};
 use crate::discover::{Discovery, Found};
 use crate::error::Result;
 use crate::prometheus::Prometheus;
-use crate::promql::{query, selector, Quantity};
+use crate::promql::{deployments_selector, is_pod_of, query, selector, Quantity, Selected};
 use crate::window::Windows;
 use inferno_core::contract::{self as labels, ServerLabels};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -93,18 +94,27 @@ impl Collector {
                     .map(|p| (d.namespace.clone(), p.clone()))
             })
             .collect();
-        let values = match (&self.prometheus, pods.is_empty()) {
-            (Some(prom), false) => self.query_all(prom, &pods, &mut report.problems).await,
-            _ => Samples::default(),
+        let (values, mut members) = match (&self.prometheus, servers.is_empty()) {
+            (Some(prom), false) => {
+                self.query_all(prom, &servers, &pods, &mut report.problems)
+                    .await
+            }
+            _ => (Samples::default(), BTreeMap::new()),
         };
         let mut unusable = 0;
-        for (d, l) in servers {
+        for (i, (d, l)) in servers.into_iter().enumerate() {
             let keys: Vec<String> = d
                 .ready_pods
                 .iter()
                 .map(|p| format!("{}/{}", d.namespace, p))
                 .collect();
-            let observation = assemble(&l, d.desired, &keys, &values, &self.windows);
+            let gone: Vec<String> = members
+                .remove(&i)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| !keys.contains(k))
+                .collect();
+            let observation = assemble(&l, d.desired, &keys, &gone, &values, &self.windows);
             let name = &observation.spec.name;
             self.metrics.dropped(observation.samples_dropped);
             report.problems.extend(
@@ -147,15 +157,29 @@ impl Collector {
     }
 
     /// Every quantity for every pod, concurrently, each query under the deadline: those of
-    /// [`Quantity::PER_WINDOW`] once per window of the ladder, those of [`Quantity::ONCE`] over
-    /// the shortest. Raw values (checked later, per server) keyed `ns/pod`.
+    /// [`Quantity::PER_WINDOW`] (and [`Quantity::Covered`] beyond the shortest) once per window
+    /// of the ladder over every pod of every server's Deployment, ready or not (its pod-name
+    /// pattern), those of [`Quantity::ONCE`] over the shortest window or now, over the ready
+    /// `pods`. Raw values (checked later, per server) keyed `ns/pod`, and the pods of each
+    /// server (by index into `servers`) that have windowed series.
     async fn query_all(
         &self,
         prom: &Prometheus,
+        servers: &[(Found, ServerLabels)],
         pods: &[(String, String)],
         problems: &mut Vec<(String, String)>,
-    ) -> Samples {
-        let sel = selector(pods);
+    ) -> (Samples, BTreeMap<usize, BTreeSet<String>>) {
+        let every = deployments_selector(
+            &servers
+                .iter()
+                .map(|(d, _)| Selected {
+                    namespace: &d.namespace,
+                    deployment: &d.name,
+                    ready: &d.ready_pods,
+                })
+                .collect::<Vec<_>>(),
+        );
+        let ready = selector(pods);
         let start = Instant::now();
         let deadline = self.deadline;
         let ladder = self.windows.seconds();
@@ -163,12 +187,16 @@ impl Collector {
         // (window index, None for the quantities queried once; quantity; its PromQL).
         let mut planned = Vec::new();
         for (i, &w) in ladder.iter().enumerate() {
-            for q in Quantity::PER_WINDOW {
-                planned.extend(query(q, &sel, w, i == 0).map(|text| (Some(i), q, w, text)));
+            for q in Quantity::PER_WINDOW.into_iter().chain([Quantity::Covered]) {
+                planned.extend(query(q, &every, w, i == 0).map(|text| (Some(i), q, w, text)));
             }
         }
-        for q in Quantity::ONCE {
-            planned.extend(query(q, &sel, shortest, true).map(|text| (None, q, shortest, text)));
+        // Nothing ready: a selector of no pod is refused by Prometheus, and nothing holds load.
+        if !pods.is_empty() {
+            for q in Quantity::ONCE {
+                planned
+                    .extend(query(q, &ready, shortest, true).map(|text| (None, q, shortest, text)));
+            }
         }
         let runs = planned.into_iter().map(|(window, q, w, text)| async move {
             (window, q, w, prom.query_within(&text, deadline).await)
@@ -180,26 +208,44 @@ impl Collector {
         let mut samples = Samples {
             windows: vec![Default::default(); ladder.len()],
             once: Default::default(),
+            covered: vec![Default::default(); ladder.len()],
         };
-        let wanted: HashSet<(&str, &str)> =
-            pods.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
+        let owners = Owners::new(servers);
+        let mut members: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
         let mut failed = Vec::new();
         for (window, q, w, result) in results {
-            let values = match window {
-                Some(i) => &mut samples.windows[i],
-                None => &mut samples.once,
-            };
             match result {
                 Ok(found) => {
                     for s in found {
                         let (ns, pod) = (s.labels.get("namespace"), s.labels.get("pod"));
-                        if let (Some(ns), Some(pod)) = (ns, pod) {
-                            // Series of pods that are gone (or not ready) are not averaged in.
-                            if wanted.contains(&(ns.as_str(), pod.as_str())) {
-                                values
-                                    .entry(format!("{ns}/{pod}"))
+                        let (Some(ns), Some(pod)) = (ns, pod) else {
+                            continue;
+                        };
+                        // Windowed counts: every pod of a server's Deployment. What pods hold
+                        // now: the ready ones only (a terminating pod is not load to place).
+                        let owner = match window {
+                            Some(_) => owners.of(ns, pod),
+                            None => owners.ready(ns, pod),
+                        };
+                        let Some(owner) = owner else {
+                            continue;
+                        };
+                        let key = format!("{ns}/{pod}");
+                        if window.is_some() {
+                            members.entry(owner).or_default().insert(key.clone());
+                        }
+                        match (window, q) {
+                            (Some(i), Quantity::Covered) => {
+                                samples.covered[i].insert(key);
+                            }
+                            (Some(i), _) => {
+                                samples.windows[i]
+                                    .entry(key)
                                     .or_default()
                                     .insert(q, s.value);
+                            }
+                            (None, _) => {
+                                samples.once.entry(key).or_default().insert(q, s.value);
                             }
                         }
                     }
@@ -227,7 +273,47 @@ impl Collector {
                 ),
             ));
         }
-        samples
+        (samples, members)
+    }
+}
+
+/// Which server a series belongs to, by its pod's namespace and name.
+struct Owners<'a> {
+    /// (namespace, ready pod) -> server index.
+    ready: HashMap<(&'a str, &'a str), usize>,
+    /// (namespace, Deployment name, server index).
+    deployments: Vec<(&'a str, &'a str, usize)>,
+}
+
+impl<'a> Owners<'a> {
+    fn new(servers: &'a [(Found, ServerLabels)]) -> Self {
+        let mut ready = HashMap::new();
+        let mut deployments = Vec::new();
+        for (i, (d, _)) in servers.iter().enumerate() {
+            for p in &d.ready_pods {
+                ready.insert((d.namespace.as_str(), p.as_str()), i);
+            }
+            deployments.push((d.namespace.as_str(), d.name.as_str(), i));
+        }
+        Self { ready, deployments }
+    }
+
+    /// The server of a ready pod.
+    fn ready(&self, namespace: &str, pod: &str) -> Option<usize> {
+        self.ready.get(&(namespace, pod)).copied()
+    }
+
+    /// The server of any pod, ready or not: by the ready list, else by the Deployment whose
+    /// pods are named like it in its namespace (at most one: [`is_pod_of`]). Not by the ready
+    /// list alone: a pod deleted or terminating during the window took every request it
+    /// served in the window out of the server's sum.
+    fn of(&self, namespace: &str, pod: &str) -> Option<usize> {
+        self.ready(namespace, pod).or_else(|| {
+            self.deployments
+                .iter()
+                .find(|(ns, d, _)| *ns == namespace && is_pod_of(d, pod))
+                .map(|(_, _, i)| *i)
+        })
     }
 }
 

@@ -1,8 +1,11 @@
-//! The PromQL the collector runs each cycle (control-loop spec 2.4), over every ready pod of
-//! every managed Deployment at once, grouped by namespace and pod: each [`Quantity`] of
-//! [`Quantity::PER_WINDOW`] once per window of the ladder ([`crate::window`]), those of
-//! [`Quantity::ONCE`] once. Pods are selected by exact name (`pod=~"a|b"`, names escaped),
-//! never by the `job` label.
+//! The PromQL the collector runs each cycle (control-loop spec 2.4), over the pods of every
+//! managed Deployment at once, grouped by namespace and pod: each [`Quantity`] of
+//! [`Quantity::PER_WINDOW`] once per window of the ladder ([`crate::window`]), with
+//! [`Quantity::Covered`] beyond the shortest, those of [`Quantity::ONCE`] once. Pods are selected
+//! by name, never by the `job` label: the windowed counts by the Deployment's pod-name pattern
+//! ([`deployments_selector`]), so that a pod deleted or terminating during the window still
+//! brings the requests it served; what pods hold now by the exact names of the ready pods
+//! ([`selector`]).
 
 use inferno_api::limits::show;
 
@@ -39,6 +42,10 @@ pub enum Quantity {
     KvCache,
     /// Requests running plus waiting per pod now (last sample).
     Outstanding,
+    /// Whether the pod had a series at the start of a window beyond the shortest (the value, a
+    /// count of series, is not used): a server is measured over a window only when one of its
+    /// pods did ([`crate::aggregate`]).
+    Covered,
     /// Derived: completed requests per minute per pod, servers' clock.
     Throughput,
     /// Derived: requests that arrived per minute per pod (completions plus the backlog's
@@ -84,6 +91,7 @@ impl Quantity {
             Self::Waiting => "vllm:num_requests_waiting (mean)",
             Self::KvCache => "vllm:kv_cache_usage_perc (mean)",
             Self::Outstanding => "vllm:num_requests_running + vllm:num_requests_waiting (last)",
+            Self::Covered => "vllm:request_success_total (at the window's start)",
             Self::Throughput => "vllm:request_success_total (rate, requests/min)",
             Self::Arrivals => "arrivals (completed + backlog change, requests/min)",
         }
@@ -115,7 +123,8 @@ impl Quantity {
             | Self::PromptSum
             | Self::PromptCount
             | Self::GenerationSum
-            | Self::GenerationCount => None,
+            | Self::GenerationCount
+            | Self::Covered => None,
         }
     }
 
@@ -199,13 +208,81 @@ pub fn selector(pods: &[(String, String)]) -> String {
     )
 }
 
+/// The regex (escaped for a PromQL string) of the pod names of Deployment `deployment`:
+/// `<deployment>-<pod-template-hash>-<suffix>`, hash and suffix alphanumeric. Prometheus
+/// anchors it, and neither part can hold a dash, so the pods of Deployment `a` and of `a-b`
+/// never match each other's pattern: a name matches only the Deployment it is left with after
+/// removing its last two dash-separated parts ([`is_pod_of`]).
+pub fn pods_of(deployment: &str) -> String {
+    format!("{}-[a-z0-9]+-[a-z0-9]+", escape(deployment))
+}
+
+/// Whether `pod` is named like a pod of Deployment `deployment`: what [`pods_of`] matches.
+pub fn is_pod_of(deployment: &str, pod: &str) -> bool {
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let Some(rest) = pod
+        .strip_prefix(deployment)
+        .and_then(|r| r.strip_prefix('-'))
+    else {
+        return false;
+    };
+    matches!(rest.split_once('-'), Some((hash, suffix)) if part(hash) && part(suffix))
+}
+
+/// A managed Deployment as the windowed queries select it.
+#[derive(Debug, Clone, Copy)]
+pub struct Selected<'a> {
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its name.
+    pub deployment: &'a str,
+    /// Its ready pods (bare names).
+    pub ready: &'a [String],
+}
+
+/// The label selector of every pod of `deployments`, ready, terminating or already deleted:
+/// `namespace=~"ns1|ns2",pod=~"<pods_of(d1)>|<pods_of(d2)>|..."`. A ready pod whose name does
+/// not follow the pattern (a Deployment name long enough for Kubernetes to truncate its pods'
+/// names) is added by its exact name, so no ready pod is ever left out. A pattern may match a
+/// pod of another namespace of the list: such series are left out when attributed
+/// (`namespace` and name must both match).
+pub fn deployments_selector(deployments: &[Selected<'_>]) -> String {
+    let mut namespaces: Vec<String> = deployments.iter().map(|d| escape(d.namespace)).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let mut names = Vec::new();
+    for d in deployments {
+        names.push(pods_of(d.deployment));
+        names.extend(
+            d.ready
+                .iter()
+                .filter(|p| !is_pod_of(d.deployment, p))
+                .map(|p| escape(p)),
+        );
+    }
+    names.sort();
+    names.dedup();
+    format!(
+        "namespace=~\"{}\",pod=~\"{}\"",
+        namespaces.join("|"),
+        names.join("|")
+    )
+}
+
 /// The query of `q` for the pods selected by `sel` over the window of `seconds` (wall clock),
 /// the shortest of the ladder or not; None for the derived quantities, which are not queried.
 ///
-/// Beyond the shortest window, requests are given only for pods whose series reach back to the
-/// window's start (`and on(namespace, pod) <series> offset <window>`): a younger pod would
-/// spread a few minutes' requests over a longer window. The backlog's change uses `delta`,
-/// which extrapolates to the window's edges like `increase`, so the two add up.
+/// [`Quantity::Covered`] is queried only beyond the shortest window: the pods with a series at
+/// the window's start. A window is used for a server only when one of its pods had one, so that
+/// a young server's few minutes of requests are never divided by a longer window. The guard is
+/// per server, not per pod (it was `and on(namespace, pod) <series> offset <window>` on each
+/// pod's requests): under churn a pod that started mid-window is normal, and its requests
+/// belong in the window as much as those of the pod it replaced. The backlog's change uses
+/// `delta`, which extrapolates to the window's edges like `increase`, so the two add up.
 pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<String> {
     let w = format!("{seconds}s");
     let by = "sum by(namespace, pod)";
@@ -217,11 +294,11 @@ pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<Str
         |metric: &str| format!("avg by(namespace, pod)(avg_over_time({metric}{{{sel}}}[{w}]))");
     let both = |running: String, waiting: String| format!("{running} + {waiting}");
     Some(match q {
-        Quantity::Requests if shortest => increase("vllm:request_success_total"),
-        Quantity::Requests => format!(
-            "{} and on(namespace, pod) vllm:request_success_total{{{sel}}} offset {w}",
-            increase("vllm:request_success_total")
-        ),
+        Quantity::Requests => increase("vllm:request_success_total"),
+        Quantity::Covered if shortest => return None,
+        Quantity::Covered => {
+            format!("count by(namespace, pod)(vllm:request_success_total{{{sel}}} offset {w})")
+        }
         Quantity::Backlog => both(
             format!("{by}(delta(vllm:num_requests_running{{{sel}}}[{w}]))"),
             format!("{by}(delta(vllm:num_requests_waiting{{{sel}}}[{w}]))"),
@@ -289,20 +366,77 @@ mod tests {
         assert_eq!(query(Quantity::Arrivals, &s, 60, true), None);
     }
 
-    /// Beyond the shortest window, a pod's requests count only when its series reach back to
-    /// the window's start; other quantities need no such guard (they are used only in a
-    /// window the requests say is covered).
+    /// Requests are counted for every pod in every window; beyond the shortest, the pods with
+    /// a series at the window's start are asked for apart (the server's coverage).
     #[test]
-    fn longer_windows_count_only_covered_pods() {
+    fn coverage_is_asked_for_beyond_the_shortest_window() {
         let s = selector(&[("ns".into(), "p".into())]);
         assert_eq!(
-            query(Quantity::Requests, &s, 240, false).unwrap(),
-            r#"sum by(namespace, pod)(increase(vllm:request_success_total{namespace=~"ns",pod=~"p"}[240s])) and on(namespace, pod) vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 240s"#
+            query(Quantity::Requests, &s, 240, false),
+            query(Quantity::Requests, &s, 240, true)
+        );
+        assert_eq!(query(Quantity::Covered, &s, 60, true), None);
+        assert_eq!(
+            query(Quantity::Covered, &s, 240, false).unwrap(),
+            r#"count by(namespace, pod)(vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 240s)"#
         );
         assert_eq!(
             query(Quantity::Itl, &s, 240, false),
             query(Quantity::Itl, &s, 240, true)
         );
+    }
+
+    /// A Deployment's pods by name pattern, its name escaped; ready pods named otherwise by
+    /// their exact name; namespaces deduplicated.
+    #[test]
+    fn deployments_are_selected_by_pod_name_pattern() {
+        let ready = ["web.v2-7d9f8c6b5-x2x4z".to_string()];
+        let odd = ["a-pod-not-named-so".to_string(), "a-5b7d-q9xz2".to_string()];
+        let sel = deployments_selector(&[
+            Selected {
+                namespace: "infer",
+                deployment: "web.v2",
+                ready: &ready,
+            },
+            Selected {
+                namespace: "infer",
+                deployment: "a",
+                ready: &odd,
+            },
+            Selected {
+                namespace: "other",
+                deployment: "a-b",
+                ready: &[],
+            },
+        ]);
+        assert_eq!(
+            sel,
+            r#"namespace=~"infer|other",pod=~"a-[a-z0-9]+-[a-z0-9]+|a-b-[a-z0-9]+-[a-z0-9]+|a-pod-not-named-so|web\\.v2-[a-z0-9]+-[a-z0-9]+""#
+        );
+        assert_eq!(pods_of("x.y"), r#"x\\.y-[a-z0-9]+-[a-z0-9]+"#);
+    }
+
+    /// `a` and `a-b` never share a pod: a name is a pod of the Deployment left after removing
+    /// its last two dash-separated parts, and of no other.
+    #[test]
+    fn a_deployments_pattern_matches_only_its_own_pods() {
+        assert!(is_pod_of("a", "a-7d9f8c6b5-x2x4z"));
+        assert!(is_pod_of("a-b", "a-b-7d9f8c6b5-x2x4z"));
+        assert!(!is_pod_of("a", "a-b-7d9f8c6b5-x2x4z"));
+        assert!(!is_pod_of("a-b", "a-7d9f8c6b5-x2x4z"));
+        // A hash that starts like the longer name's next part.
+        assert!(!is_pod_of("a-b", "a-b7d9f-x2x4z"));
+        assert!(!is_pod_of("a-b", "a-b-x2x4z"));
+        assert!(is_pod_of("a", "a-b-x2x4z"));
+        // Not a pod of a Deployment: too few parts, empty parts, other characters.
+        for pod in [
+            "a", "a-", "a-x", "a--x", "a-x-", "a-X-y", "a-x-y.z", "ab-x-y", "b-a-x-y",
+        ] {
+            assert!(!is_pod_of("a", pod), "{pod}");
+        }
+        // A name with regex characters is matched literally.
+        assert!(is_pod_of("web.v2", "web.v2-h-s"));
+        assert!(!is_pod_of("web.v2", "webxv2-h-s"));
     }
 
     #[test]

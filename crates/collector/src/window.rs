@@ -4,7 +4,7 @@
 //! slow for a busy one. So each cycle measures over a ladder of windows, the shortest
 //! (`--prometheus-window`) doubled up to the longest (`--prometheus-max-window`), and each
 //! server uses the shortest window in which at least `--min-requests` requests completed, else
-//! the longest one its pods' series cover. The count of arrivals in that window gives the
+//! the longest one the server's series cover (one of its pods had a series at its start). The count of arrivals in that window gives the
 //! estimate's standard error (Poisson: `sqrt(n) / window`), which the decision plans with.
 
 use inferno_core::Demand;
@@ -116,9 +116,10 @@ impl Windows {
     }
 
     /// The window a server uses, given the requests its pods completed in each window (None
-    /// from the first window that some of its pods' series do not cover): the shortest with at
-    /// least the minimum, else the longest covered one. Windows its series do not cover would
-    /// divide a few minutes' requests by a longer window and under-count a new server.
+    /// from the first window that no pod of the server reaches back to the start of): the
+    /// shortest with at least the minimum, else the longest covered one. Windows its series do
+    /// not cover would divide a few minutes' requests by a longer window and under-count a new
+    /// server.
     pub fn choose(&self, completed: &[Option<f64>]) -> usize {
         let mut chosen = 0;
         for (i, n) in completed.iter().enumerate() {

@@ -172,8 +172,9 @@ async fn prometheus_values_win_over_labels() {
             .all(|q| q.contains("pod=~") && !q.contains("job=")),
         "{queries:?}"
     );
-    // Batched: 9 quantities per window of 1, 2, 4 and 8 minutes, 4 once, over every pod.
-    assert_eq!(queries.len(), 4 * 9 + 4, "{queries:?}");
+    // Batched: 9 quantities per window of 1, 2, 4 and 8 minutes, the coverage of the 3
+    // longer ones, 4 once, over every pod.
+    assert_eq!(queries.len(), 4 * 9 + 3 + 4, "{queries:?}");
     for w in ["[60s]", "[120s]", "[240s]", "[480s]"] {
         assert_eq!(
             queries.iter().filter(|q| q.contains(w)).count(),
@@ -181,6 +182,60 @@ async fn prometheus_values_win_over_labels() {
             "{w}"
         );
     }
+    c.sim.shutdown().await.unwrap();
+}
+
+/// A pod of a server's Deployment that is no longer in Kubernetes (deleted mid-window) still
+/// has series in the window: they count for its server, found by the pod's name. Series of a
+/// like-named pod of another namespace, or of a pod named like no managed Deployment, do not.
+#[tokio::test]
+async fn a_deleted_pods_requests_count_for_its_server() {
+    let c = cluster().await;
+    let first = settled(&collector(&c, &[], None, Duration::from_secs(2))).await;
+    let server = |r: &Report| {
+        r.servers
+            .iter()
+            .find(|s| s.observation.spec.name == "vllm-001")
+            .unwrap()
+            .clone()
+    };
+    let deployment = server(&first).deployment.name;
+    let gone = format!("{deployment}-5b7d9f-q9xz2");
+    let mut pods = pods(&first);
+    pods.push(("infer".into(), gone.clone()));
+    pods.push(("elsewhere".into(), format!("{deployment}-5b7d9f-q9xz3")));
+    pods.push(("infer".into(), format!("{deployment}-x-5b7d9f-q9xz4")));
+    let (url, seen) = fake_prometheus::start(Behaviour::Values {
+        pods,
+        values: [12.0, 0.02, 0.15, 1000.0, 5000.0, 10.0],
+    })
+    .await;
+    let r = collector(&c, &[], Some(&url), Duration::from_secs(2))
+        .collect()
+        .await
+        .unwrap();
+    let s = server(&r);
+    let o = &s.observation;
+    // Four ready pods and the deleted one at 12 requests/min each: 60 in a minute.
+    assert_eq!(o.spec.current_alloc.load.arrival_rate, 60.0);
+    assert_eq!(o.demand.requests, 60.0);
+    assert_eq!(source(&r, "vllm-001", "arrivalRate"), Source::Prometheus);
+    assert_eq!(o.counted_pods.len(), 5, "{:?}", o.counted_pods);
+    assert!(o.counted_pods.contains(&format!("infer/{gone}")));
+    // Still four replicas, and only ready pods listed as pods.
+    assert_eq!(
+        (o.ready_replicas, o.reporting_pods.len(), s.pods.len()),
+        (4, 4, 4)
+    );
+    let windowed = seen.lock().unwrap().clone();
+    let pattern = format!("{deployment}-[a-z0-9]+-[a-z0-9]+");
+    assert!(
+        windowed
+            .iter()
+            .filter(|q| q.contains("increase(vllm:request_success_total"))
+            .all(|q| q.contains(&pattern)),
+        "{windowed:?}"
+    );
     c.sim.shutdown().await.unwrap();
 }
 

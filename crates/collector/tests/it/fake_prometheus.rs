@@ -42,13 +42,13 @@ fn vector(pods: &[(String, String)], v: &str) -> serde_json::Value {
     serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}})
 }
 
-/// The window of `query` in minutes (its first `[<n>s]`), 1 if it has none.
+/// The window of `query` in minutes (its first `[<n>s]`, not a regex's `[a-z0-9]`), 1 if it
+/// has none.
 fn minutes(query: &str) -> f64 {
     query
         .split('[')
-        .nth(1)
-        .and_then(|rest| rest.split_once("s]"))
-        .and_then(|(n, _)| n.parse::<f64>().ok())
+        .skip(1)
+        .find_map(|rest| rest.split_once("s]")?.0.parse::<f64>().ok())
         .map_or(1.0, |s| s / 60.0)
 }
 
@@ -81,10 +81,13 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
     }
 }
 
-/// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]); nothing for
-/// the backlog, the gauges and the legacy ITL.
+/// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]), and a series
+/// at every window's start; nothing for the backlog, the gauges and the legacy ITL.
 fn answer_text(pods: &[(String, String)], values: &[&str; 6], query: &str) -> serde_json::Value {
-    let v = if query.contains("increase(vllm:request_success_total") {
+    let v = if query.contains(" offset ") {
+        // Every pod's series reach back to the window's start.
+        "1"
+    } else if query.contains("increase(vllm:request_success_total") {
         values[0]
     } else if query.contains("vllm:request_time_per_output_token_seconds") {
         values[1]

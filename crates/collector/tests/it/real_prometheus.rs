@@ -64,6 +64,8 @@ fn arrived(then: &Snapshot, now: &Snapshot) -> f64 {
 /// can serve) scraped by a real Prometheus. The collector's arrival rates, tokens and latencies
 /// agree with what the emulators saw; the overloaded server's arrival rate is what it was
 /// offered, not the throughput it is stuck at (which completions alone used to report).
+/// granite has a third pod that Kubernetes no longer knows (deleted, or terminating, while
+/// Prometheus still has its series): its requests count for granite, found by its name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_and_latencies_from_a_real_prometheus() {
     let Some(bin) = inferno_testkit::tools::prometheus() else {
@@ -116,11 +118,15 @@ async fn rates_and_latencies_from_a_real_prometheus() {
         beta: 0.0,
         gamma: 0.0,
     };
+    // granite-<hash>-<suffix>, the hash of the ready ones.
+    let gone = format!("{}-gone0", pods[0].rsplit_once('-').unwrap().0);
     let specs = [
         emulated(&pods[0], light, 32, (4.0, 200, 50, 1)),
         emulated(&pods[1], light, 32, (4.0, 200, 50, 2)),
         emulated(&pods[2], slow, 1, (5.0, 10, 4, 3)),
+        emulated(&gone, light, 32, (2.0, 200, 50, 4)),
     ];
+    let pods = [pods, vec![gone.clone()]].concat();
     let mut servers = Vec::new();
     for spec in specs {
         servers.push(host.start_server(spec).await.unwrap());
@@ -179,29 +185,38 @@ async fn rates_and_latencies_from_a_real_prometheus() {
         report.problems
     );
     assert_eq!(obs.sources[0], ("arrivalRate", Source::Prometheus));
-    let served_rpm = per_minute((0..2).map(|i| arrived(&before[i], &after[i])).sum());
+    let granite = [0, 1, 3];
+    let served_rpm = per_minute(
+        granite
+            .iter()
+            .map(|&i| arrived(&before[i], &after[i]))
+            .sum(),
+    );
     eprintln!(
         "granite: arrivals {} throughput {} (emulators: {served_rpm} arrived) {:?}",
         load.arrival_rate, load.throughput, obs.demand
     );
-    // Two pods at 4 req/s: ~480 requests/min; a Poisson stream over 20 s wobbles.
+    // Two pods at 4 req/s and the gone one at 2: ~600 requests/min; a Poisson stream over
+    // 20 s wobbles. The ready pods alone would read ~480.
     assert!(
-        (load.arrival_rate / served_rpm - 1.0).abs() < 0.25,
+        (load.arrival_rate / served_rpm - 1.0).abs() < 0.15,
         "prometheus {} vs served {served_rpm}",
         load.arrival_rate
     );
     assert!(
-        (load.arrival_rate / 480.0 - 1.0).abs() < 0.3,
+        (load.arrival_rate / 600.0 - 1.0).abs() < 0.3,
         "{}",
         load.arrival_rate
     );
+    assert_eq!(obs.counted_pods.len(), 3, "{:?}", obs.counted_pods);
+    assert!(obs.counted_pods.contains(&format!("infer/{gone}")));
     // The per-request histograms count prompt and output tokens of the same requests: exact
     // (the token counters over completions were off by what was in flight).
     assert_eq!((load.avg_in_tokens, load.avg_out_tokens), (200, 50));
-    // About 160 requests in the shortest window, enough: the estimate rests on them.
+    // About 200 requests in the shortest window, enough: the estimate rests on them.
     let demand = obs.demand;
     assert_eq!(demand.window_seconds, 20.0);
-    assert!((demand.requests / 160.0 - 1.0).abs() < 0.3, "{demand:?}");
+    assert!((demand.requests / 200.0 - 1.0).abs() < 0.3, "{demand:?}");
     assert!((demand.rate_error - demand.requests.sqrt() / 20.0 * 60.0).abs() < 1e-9);
     assert!(
         (load.arrival_rate - demand.requests * 3.0).abs() < 1e-6,
@@ -209,11 +224,12 @@ async fn rates_and_latencies_from_a_real_prometheus() {
     );
     let names: Vec<&str> = obs.pod_loads.iter().map(|p| p.pod.as_str()).collect();
     assert_eq!(names, [pods[0].as_str(), pods[1].as_str()]);
-    let itl_ms = after[..2].iter().map(|s| s.itl.sum).sum::<f64>()
-        / after[..2].iter().map(|s| s.itl.count as f64).sum::<f64>()
+    let granite: Vec<&Snapshot> = granite.iter().map(|&i| &after[i]).collect();
+    let itl_ms = granite.iter().map(|s| s.itl.sum).sum::<f64>()
+        / granite.iter().map(|s| s.itl.count as f64).sum::<f64>()
         * 1000.0;
-    let ttft_ms = after[..2].iter().map(|s| s.ttft.sum).sum::<f64>()
-        / after[..2].iter().map(|s| s.ttft.count as f64).sum::<f64>()
+    let ttft_ms = granite.iter().map(|s| s.ttft.sum).sum::<f64>()
+        / granite.iter().map(|s| s.ttft.count as f64).sum::<f64>()
         * 1000.0;
     let a = &obs.spec.current_alloc;
     assert!(
