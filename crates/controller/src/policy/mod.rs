@@ -128,8 +128,15 @@ struct ServerState {
     /// The demand the last decision sized for, before the boost, requests/min: latency over
     /// target under a higher load is the load's doing, not the model's.
     sized_rpm: f64,
-    /// Measured arrival rates of the last cycles (time, requests/min), for the trend.
+    /// Filtered arrival rates of the last cycles (time, requests/min), for the trend.
     rates: VecDeque<(Instant, f64)>,
+    /// Raw measured rates of the last cycles, for the dip filter.
+    raw: VecDeque<f64>,
+    /// This cycle: every pod has served for a while and requests still queue.
+    saturated: bool,
+    /// Cycles in a row without requests waiting on the servers: a mean TTFT measured over a
+    /// window that saw a queue says more about the queue than about the model.
+    calm: u32,
 }
 
 impl ServerState {
@@ -143,14 +150,36 @@ impl ServerState {
             held: false,
             sized_rpm: 0.0,
             rates: VecDeque::new(),
+            raw: VecDeque::new(),
+            saturated: false,
+            calm: 0,
         }
     }
 }
+
+/// A server not seen for this long (or two windows) is forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+/// Measurements the dip filter takes the median of.
+const RAW_CYCLES: usize = 3;
 
 /// Cycles of measured rates the trend is fitted over.
 const TREND_CYCLES: usize = 4;
 
 impl ServerState {
+    /// The rate to plan from: the measurement, or the median of the last [`RAW_CYCLES`]
+    /// measurements when that is higher. A rise counts at once; a fall counts from the next
+    /// cycle; a one-cycle dip (pods replaced within the window, a scrape missed) not at all.
+    fn filtered(&mut self, rpm: f64) -> f64 {
+        self.raw.push_back(rpm);
+        while self.raw.len() > RAW_CYCLES {
+            self.raw.pop_front();
+        }
+        let mut sorted: Vec<f64> = self.raw.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        rpm.max(sorted[sorted.len() / 2])
+    }
+
     /// Records the measured `rpm` and returns the rise expected over the start-up delay plus
     /// one cycle: the least-squares slope of the last [`TREND_CYCLES`] measurements when it is
     /// rising by more than twice the rate's error over them (noise does not order pods), else 0.
@@ -237,15 +266,22 @@ impl Policy {
         let s = self.settings;
         // Servers gone for longer than the window are forgotten (a Deployment re-created under
         // the same name starts afresh).
+        let forget = (s.scale_down_window * 2).max(FORGET_AFTER);
         self.servers
-            .retain(|_, st| now.saturating_duration_since(st.seen) <= s.scale_down_window * 2);
+            .retain(|_, st| now.saturating_duration_since(st.seen) <= forget);
         let mut plans = BTreeMap::new();
         for server in servers.iter_mut() {
             let obs = observations.iter().find(|o| o.server == server.name);
-            let st = self
-                .servers
-                .entry(server.name.clone())
-                .or_insert_with(|| ServerState::new(now));
+            let st = self.servers.entry(server.name.clone()).or_insert_with(|| {
+                // A loop that starts (or restarts) has not seen the last window: it holds
+                // what runs as if it had been recommending it all along (the HPA's windows
+                // start full of the current count too), instead of scaling down on its first,
+                // thinnest measurements.
+                let mut st = ServerState::new(now);
+                st.history
+                    .push_back((now, server.current_alloc.num_replicas));
+                st
+            });
             st.seen = now;
             let cur = &server.current_alloc;
             let pods = (cur.accelerator.clone(), cur.max_batch);
@@ -278,10 +314,20 @@ impl Policy {
                     ratio(cur.ttft_average, slo_ttft).max(ratio(cur.itl_average, slo_itl));
             }
             // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
-            // to drain, not a verdict on the model.
-            let queued = obs.is_some_and(|o| o.waiting >= 1.0);
-            let verdict =
-                s.feedback && st.steady >= s.steady_cycles && plan.latency_ratio > 0.0 && !queued;
+            // to drain, not a verdict on the model; nor is a window that still holds it.
+            if obs.is_some_and(|o| o.waiting >= 1.0) {
+                st.calm = 0;
+            } else {
+                st.calm = st.calm.saturating_add(1);
+            }
+            // A queue that persists with every pod serving is a verdict (they cannot keep up);
+            // one that has just drained is not (the window still holds its waits).
+            let queued = st.calm == 0;
+            st.saturated = s.feedback && queued && st.steady >= s.steady_cycles;
+            let verdict = s.feedback
+                && st.steady >= s.steady_cycles
+                && (queued || st.calm > s.steady_cycles)
+                && plan.latency_ratio > 0.0;
             if verdict {
                 let before = st.boost;
                 let load_grew = cur.load.arrival_rate > st.sized_rpm;
@@ -316,6 +362,15 @@ impl Policy {
             let mut rpm = cur.load.arrival_rate;
             if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
                 plan.rate_error = o.demand.rate_error;
+                rpm = st.filtered(rpm);
+                if rpm != cur.load.arrival_rate {
+                    plan.notes.push(format!(
+                        "measured {:.1} req/min, below the median of the last {RAW_CYCLES} \
+                         measurements: planned from {rpm:.1} (a one-cycle dip is a measurement \
+                         artefact more often than a load)",
+                        cur.load.arrival_rate
+                    ));
+                }
                 plan.lookahead_rpm = st.lookahead(now, rpm, o.demand.rate_error, s.startup_delay);
                 rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
@@ -397,6 +452,34 @@ impl Policy {
             // same window as any scale-down: replicas of another kind are not comparable one
             // for one, but a rollout that also drops most pods at once, on a rate read while
             // pods churn, is what this window exists to stop.
+            // Pods that queue with every one of them serving are saturated: what they complete
+            // is what a pod can do, whatever the model says. Size for the planned demand at
+            // that rate, and let the boost remember it.
+            let ready = observations
+                .iter()
+                .find(|o| o.server == server.name)
+                .map_or(0, |o| o.ready_replicas);
+            let served = server.current_alloc.load.throughput;
+            let same_pods =
+                alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
+            if st.saturated && same_pods && served > 0.0 && ready > 0 {
+                let per_pod = served / f64::from(ready);
+                let need = (st.sized_rpm / per_pod).ceil() as i64;
+                if need > alloc.num_replicas {
+                    plan.notes.push(format!(
+                        "saturated: {ready} pods with a queue complete {per_pod:.1} req/min per \
+                         pod; {:.1} req/min need {need}, not {}",
+                        st.sized_rpm, alloc.num_replicas
+                    ));
+                    if alloc.num_replicas > 0 {
+                        st.boost = st
+                            .boost
+                            .max(need as f64 / alloc.num_replicas as f64)
+                            .min(MAX_BOOST);
+                    }
+                    rescale(alloc, need);
+                }
+            }
             let recommended = alloc.num_replicas;
             while st
                 .history

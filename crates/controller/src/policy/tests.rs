@@ -124,46 +124,31 @@ fn a_thin_or_unmeasured_sample_is_not_a_latency_verdict() {
 fn latency_over_target_with_every_pod_serving_boosts_the_demand_once_per_verdict() {
     let mut p = Policy::new(Settings::default());
     let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
     let slow = server(100.0, 500.0, 100.0); // ITL 125% of target
     let o = observed(4, 100.0, 0.0);
-    // First cycle: steady for 1 cycle only, no verdict yet.
-    let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), now);
-    assert_eq!(plan.boost, 1.0);
-    let (_, plan) = cycle(
-        &mut p,
-        &slow,
-        &o,
-        decided(4, 38),
-        now + Duration::from_secs(30),
-    );
+    // Two cycles steady and three calm are needed for a verdict.
+    for i in 0..2 {
+        let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), at(i));
+        assert_eq!(plan.boost, 1.0, "cycle {i}");
+    }
+    let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), at(2));
     assert!((plan.boost - 1.25).abs() < 1e-9, "{plan:?}");
     assert!((plan.planned_rpm - 110.0 * 1.25).abs() < 1e-9);
     // The verdict restarts the count: the pods it orders must serve first.
-    let (_, plan) = cycle(
-        &mut p,
-        &slow,
-        &o,
-        decided(4, 38),
-        now + Duration::from_secs(60),
-    );
+    let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), at(3));
     assert!((plan.boost - 1.25).abs() < 1e-9);
-    let (_, plan) = cycle(
-        &mut p,
-        &slow,
-        &o,
-        decided(4, 38),
-        now + Duration::from_secs(90),
-    );
+    let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), at(4));
     assert!((plan.boost - 1.25 * 1.25).abs() < 1e-9);
     // Pods still starting (3 of 4 ready): no verdict.
     let mut q = Policy::new(Settings::default());
-    for i in 0..4 {
+    for i in 0..5 {
         let (_, plan) = cycle(
             &mut q,
             &slow,
             &observed(3, 100.0, 0.0),
             decided(4, 38),
-            now + Duration::from_secs(30 * i),
+            at(i),
         );
         assert_eq!(plan.boost, 1.0);
     }
@@ -174,7 +159,7 @@ fn the_boost_relaxes_when_latency_is_comfortably_low() {
     let mut p = Policy::new(Settings::default());
     let now = Instant::now();
     let o = observed(4, 100.0, 0.0);
-    for i in 0..2 {
+    for i in 0..3 {
         cycle(
             &mut p,
             &server(100.0, 500.0, 120.0),
@@ -186,7 +171,7 @@ fn the_boost_relaxes_when_latency_is_comfortably_low() {
     let boosted = p.servers["s"].boost;
     assert!(boosted > 1.4, "{boosted}");
     let mut last = boosted;
-    for i in 2..40 {
+    for i in 3..40 {
         let (_, plan) = cycle(
             &mut p,
             &server(100.0, 100.0, 20.0),
@@ -246,13 +231,22 @@ fn no_scale_down_while_over_target() {
         scale_down_window: Duration::ZERO,
         ..Settings::default()
     };
+    let now = Instant::now();
+    let later = now + Duration::from_secs(1);
     let mut p = Policy::new(settings);
+    cycle(
+        &mut p,
+        &server(100.0, 1500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        decided(4, 38),
+        now,
+    );
     let (a, plan) = cycle(
         &mut p,
         &server(100.0, 1500.0, 40.0),
         &observed(4, 100.0, 0.0),
         decided(2, 38),
-        Instant::now(),
+        later,
     );
     assert_eq!(a.num_replicas, 4);
     assert!(
@@ -260,14 +254,47 @@ fn no_scale_down_while_over_target() {
         "{plan:?}"
     );
     let mut q = Policy::new(settings);
+    cycle(
+        &mut q,
+        &server(100.0, 500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        decided(4, 38),
+        now,
+    );
     let (a, _) = cycle(
         &mut q,
         &server(100.0, 500.0, 40.0),
         &observed(4, 100.0, 0.0),
         decided(2, 38),
-        Instant::now(),
+        later,
     );
-    assert_eq!(a.num_replicas, 2, "under target it goes down");
+    assert_eq!(
+        a.num_replicas, 2,
+        "under target it goes down: {:?}",
+        q.servers["s"]
+    );
+}
+
+#[test]
+fn a_loop_that_starts_holds_what_runs_for_a_window() {
+    let settings = Settings {
+        scale_down_window: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let mut p = Policy::new(settings);
+    let now = Instant::now();
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let (a, _) = cycle(&mut p, &s, &o, decided(2, 38), now);
+    assert_eq!(a.num_replicas, 4, "first measurements are thin");
+    let (a, _) = cycle(
+        &mut p,
+        &s,
+        &o,
+        decided(2, 38),
+        now + Duration::from_secs(61),
+    );
+    assert_eq!(a.num_replicas, 2);
 }
 
 #[test]
@@ -310,26 +337,30 @@ fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
 
 #[test]
 fn a_new_gpu_type_goes_through_but_its_scale_down_waits_for_the_window() {
-    let mut p = Policy::new(Settings::default());
+    let settings = Settings {
+        scale_down_window: Duration::from_secs(60),
+        ..Settings::default()
+    };
     let s = server(100.0, 500.0, 40.0);
     let o = observed(4, 100.0, 0.0);
     let now = Instant::now();
     let mut other = decided(2, 64);
     other.get_mut("s").unwrap().accelerator = "H100".into();
-    let (a, plan) = cycle(&mut p, &s, &o, other.clone(), now);
+    // With 6 recommended within the window, the rollout keeps the 4 replicas running now.
+    let mut p = Policy::new(settings);
+    cycle(&mut p, &s, &o, decided(6, 38), now);
+    let (a, _) = cycle(&mut p, &s, &o, other.clone(), now + Duration::from_secs(30));
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("H100", 64, 4)
+    );
+    // Once the window has passed, as decided.
+    let (a, plan) = cycle(&mut p, &s, &o, other, now + Duration::from_secs(120));
     assert_eq!(
         (a.accelerator.as_str(), a.max_batch, a.num_replicas),
         ("H100", 64, 2)
     );
     assert!(plan.notes.iter().all(|n| !n.contains("held")), "{plan:?}");
-    // With 6 recommended within the window, the rollout keeps the 4 replicas running now.
-    let mut p = Policy::new(Settings::default());
-    cycle(&mut p, &s, &o, decided(6, 38), now);
-    let (a, _) = cycle(&mut p, &s, &o, other, now + Duration::from_secs(30));
-    assert_eq!(
-        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
-        ("H100", 64, 4)
-    );
 }
 
 #[test]
@@ -361,7 +392,15 @@ fn latency_over_target_under_a_growing_load_is_not_a_model_error() {
     let mut p = Policy::new(Settings::default());
     let now = Instant::now();
     let o = observed(4, 100.0, 0.0);
-    cycle(&mut p, &server(100.0, 500.0, 40.0), &o, decided(4, 38), now);
+    for i in 0..3 {
+        cycle(
+            &mut p,
+            &server(100.0, 500.0, 40.0),
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * i),
+        );
+    }
     // Twice the load the pods were sized for (110 req/min with the error): over target, and
     // the next decision sizes for it; the model is not to blame.
     let (_, plan) = cycle(
@@ -369,7 +408,7 @@ fn latency_over_target_under_a_growing_load_is_not_a_model_error() {
         &server(200.0, 500.0, 100.0),
         &o,
         decided(8, 38),
-        now + Duration::from_secs(30),
+        now + Duration::from_secs(90),
     );
     assert_eq!(plan.boost, 1.0);
     assert!(
@@ -424,18 +463,62 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
 }
 
 #[test]
-fn a_queue_on_the_servers_is_no_verdict_on_the_model() {
+fn a_queue_that_has_just_drained_is_no_verdict_on_the_model() {
     let mut p = Policy::new(Settings::default());
     let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
     let slow = server(100.0, 3000.0, 40.0);
-    for i in 0..4 {
+    // A queue while pods start (3 of 4 ready): no verdict.
+    for i in 0..2 {
         let (_, plan) = cycle(
             &mut p,
             &slow,
-            &observed(4, 100.0, 2.0),
+            &observed(3, 100.0, 2.0),
             decided(4, 38),
-            now + Duration::from_secs(30 * i),
+            at(i),
         );
         assert_eq!(plan.boost, 1.0);
     }
+    // Drained, every pod serving, but the window still holds the waits: two cycles pass.
+    for i in 2..4 {
+        let (_, plan) = cycle(
+            &mut p,
+            &slow,
+            &observed(4, 100.0, 0.0),
+            decided(4, 38),
+            at(i),
+        );
+        assert_eq!(plan.boost, 1.0, "cycle {i}");
+    }
+    let (_, plan) = cycle(
+        &mut p,
+        &slow,
+        &observed(4, 100.0, 0.0),
+        decided(4, 38),
+        at(4),
+    );
+    assert!(plan.boost > 1.0, "{plan:?}");
+}
+
+#[test]
+fn pods_that_cannot_keep_up_are_sized_by_what_they_serve() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
+    // 4 pods serving 60 req/min between them with a queue, 100 arriving: the model's 4 is
+    // wrong; 110 planned (with the error) + 8 waiting / minute at 15 per pod is 8 pods.
+    let mut s = server(100.0, 3000.0, 40.0);
+    s.current_alloc.load.throughput = 60.0;
+    let o = observed(4, 100.0, 2.0);
+    let (a, _) = cycle(&mut p, &s, &o, decided(4, 38), at(0));
+    assert_eq!(a.num_replicas, 4, "one cycle steady is not yet a verdict");
+    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), at(1));
+    assert_eq!(a.num_replicas, 8, "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("15.0 req/min per pod")),
+        "{plan:?}"
+    );
+    assert!(p.servers["s"].boost >= 2.0);
 }

@@ -40,6 +40,15 @@ fn all_options(spec: &SystemSpec) -> Vec<SolveOptions> {
         batch_sizing: BatchSizing::Search,
         ..base
     });
+    // The loop's options: the fit rule and priced changes, limited and not.
+    for unlimited in [false, true] {
+        v.push(SolveOptions {
+            unlimited,
+            batch_sizing: BatchSizing::Fit,
+            change: inferno_optimizer::ChangeCost::from_seconds(120.0, 600.0),
+            ..base
+        });
+    }
     v
 }
 

@@ -30,7 +30,7 @@ const POLICIES: [&str; 6] = [
     "RoundRobin",
     "Bogus",
 ];
-const SIZINGS: [&str; 3] = ["", "scaled", "search"];
+const SIZINGS: [&str; 4] = ["", "scaled", "search", "fit"];
 
 /// A field an override can set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
