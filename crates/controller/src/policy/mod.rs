@@ -452,30 +452,30 @@ impl Policy {
             // same window as any scale-down: replicas of another kind are not comparable one
             // for one, but a rollout that also drops most pods at once, on a rate read while
             // pods churn, is what this window exists to stop.
-            // Pods that queue with every one of them serving are saturated: what they complete
-            // is what a pod can do, whatever the model says. Size for the planned demand at
-            // that rate, and let the boost remember it.
-            let ready = observations
-                .iter()
-                .find(|o| o.server == server.name)
-                .map_or(0, |o| o.ready_replicas);
-            let served = server.current_alloc.load.throughput;
+            // Pods that queue with every one of them serving are saturated: what they carry is
+            // what a pod can do, whatever the model says. Little's law gives it from what they
+            // hold and how fast they generate (requests running / time a request runs), which,
+            // unlike their completions, does not undercount pods younger than a request. Size
+            // for the planned demand at that rate, and let the boost remember part of it.
+            let obs = observations.iter().find(|o| o.server == server.name);
+            let running = obs.map_or(0.0, |o| o.running);
+            let run_ms = cur.itl_average * cur.load.avg_out_tokens as f64;
             let same_pods =
                 alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
-            if st.saturated && same_pods && served > 0.0 && ready > 0 {
-                let per_pod = served / f64::from(ready);
+            if st.saturated && same_pods && running > 0.0 && run_ms > 0.0 {
+                let per_pod = running * 60_000.0 / run_ms;
+                let ready = obs.map_or(0, |o| o.ready_replicas);
                 let need = (st.sized_rpm / per_pod).ceil() as i64;
                 if need > alloc.num_replicas {
                     plan.notes.push(format!(
-                        "saturated: {ready} pods with a queue complete {per_pod:.1} req/min per \
-                         pod; {:.1} req/min need {need}, not {}",
+                        "saturated: {ready} pods with a queue carry {per_pod:.1} req/min per pod \
+                         ({running:.1} running, {run_ms:.0} ms each); {:.1} req/min need {need}, \
+                         not {}",
                         st.sized_rpm, alloc.num_replicas
                     ));
                     if alloc.num_replicas > 0 {
-                        st.boost = st
-                            .boost
-                            .max(need as f64 / alloc.num_replicas as f64)
-                            .min(MAX_BOOST);
+                        let ratio = need as f64 / alloc.num_replicas as f64;
+                        st.boost = st.boost.max(ratio.min(st.boost * 1.5)).min(MAX_BOOST);
                     }
                     rescale(alloc, need);
                 }
