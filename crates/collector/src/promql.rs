@@ -281,12 +281,23 @@ pub fn deployments_selector(deployments: &[Selected<'_>]) -> String {
 /// a young server's few minutes of requests are never divided by a longer window. The guard is
 /// per server, not per pod (it was `and on(namespace, pod) <series> offset <window>` on each
 /// pod's requests): under churn a pod that started mid-window is normal, and its requests
-/// belong in the window as much as those of the pod it replaced. The backlog's change uses
-/// `delta`, which extrapolates to the window's edges like `increase`, so the two add up.
+/// belong in the window as much as those of the pod it replaced.
+///
+/// Counts and the backlog's change are exact differences, not `increase`/`delta`: per pod, the
+/// last sample in the window minus the sample at its start (`last_over_time(m[w]) - m offset
+/// w`), or the last sample alone for a pod born within the window (its counters and queue
+/// started at 0). `increase` and `delta` extrapolate each pod's samples to the window's edges:
+/// a pod ready for the last few seconds of the window, whose queue filled from 0, had its
+/// change stretched or missed, and the pods it relieved showed their queues falling; at a
+/// scale-up under a burst the sum read 101 req/min where 360 arrived.
 pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<String> {
     let w = format!("{seconds}s");
     let by = "sum by(namespace, pod)";
-    let increase = |metric: &str| format!("{by}(increase({metric}{{{sel}}}[{w}]))");
+    let change = |metric: &str| {
+        let last = format!("last_over_time({metric}{{{sel}}}[{w}])");
+        format!("{by}({last} - {metric}{{{sel}}} offset {w} or {last})")
+    };
+    let increase = change;
     let ratio = |metric: &str| {
         format!("{by}(rate({metric}_sum{{{sel}}}[{w}])) / {by}(rate({metric}_count{{{sel}}}[{w}]))")
     };
@@ -300,8 +311,8 @@ pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<Str
             format!("count by(namespace, pod)(vllm:request_success_total{{{sel}}} offset {w})")
         }
         Quantity::Backlog => both(
-            format!("{by}(delta(vllm:num_requests_running{{{sel}}}[{w}]))"),
-            format!("{by}(delta(vllm:num_requests_waiting{{{sel}}}[{w}]))"),
+            change("vllm:num_requests_running"),
+            change("vllm:num_requests_waiting"),
         ),
         Quantity::PromptSum => increase("vllm:request_prompt_tokens_sum"),
         Quantity::PromptCount => increase("vllm:request_prompt_tokens_count"),
@@ -340,15 +351,15 @@ mod tests {
         let q = |q: Quantity, shortest: bool| query(q, &s, 60, shortest).unwrap();
         assert_eq!(
             q(Quantity::Requests, true),
-            r#"sum by(namespace, pod)(increase(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]))"#
+            r#"sum by(namespace, pod)(last_over_time(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]) - vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]))"#
         );
         assert_eq!(
             q(Quantity::Backlog, true),
-            r#"sum by(namespace, pod)(delta(vllm:num_requests_running{namespace=~"ns",pod=~"p"}[60s])) + sum by(namespace, pod)(delta(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}[60s]))"#
+            r#"sum by(namespace, pod)(last_over_time(vllm:num_requests_running{namespace=~"ns",pod=~"p"}[60s]) - vllm:num_requests_running{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:num_requests_running{namespace=~"ns",pod=~"p"}[60s])) + sum by(namespace, pod)(last_over_time(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}[60s]) - vllm:num_requests_waiting{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}[60s]))"#
         );
         assert_eq!(
             q(Quantity::PromptSum, true),
-            r#"sum by(namespace, pod)(increase(vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"}[60s]))"#
+            r#"sum by(namespace, pod)(last_over_time(vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"}[60s]) - vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"}[60s]))"#
         );
         assert!(q(Quantity::PromptCount, true).contains("(vllm:request_prompt_tokens_count{"));
         assert!(q(Quantity::GenerationSum, true).contains("(vllm:request_generation_tokens_sum{"));

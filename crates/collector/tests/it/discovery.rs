@@ -232,7 +232,7 @@ async fn a_deleted_pods_requests_count_for_its_server() {
     assert!(
         windowed
             .iter()
-            .filter(|q| q.contains("increase(vllm:request_success_total"))
+            .filter(|q| q.contains("last_over_time(vllm:request_success_total"))
             .all(|q| q.contains(&pattern)),
         "{windowed:?}"
     );

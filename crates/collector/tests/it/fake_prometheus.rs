@@ -84,10 +84,10 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
 /// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]), and a series
 /// at every window's start; nothing for the backlog, the gauges and the legacy ITL.
 fn answer_text(pods: &[(String, String)], values: &[&str; 6], query: &str) -> serde_json::Value {
-    let v = if query.contains(" offset ") {
+    let v = if query.starts_with("count by(") {
         // Every pod's series reach back to the window's start.
         "1"
-    } else if query.contains("increase(vllm:request_success_total") {
+    } else if query.contains("last_over_time(vllm:request_success_total") {
         values[0]
     } else if query.contains("vllm:request_time_per_output_token_seconds") {
         values[1]

@@ -422,6 +422,21 @@ impl Policy {
             let cur = &server.current_alloc;
             let over = self.settings.feedback && plan.over_target();
             st.held = false;
+            // A rollout while requests queue sends every old pod into termination with its
+            // queue, to finish within its grace period or be cut off, just when capacity is
+            // short: add pods of the current kind instead, and roll out once the queue is gone.
+            let rollout = !cur.accelerator.is_empty()
+                && cur.max_batch > 0
+                && (alloc.accelerator != cur.accelerator || alloc.max_batch != cur.max_batch);
+            if rollout && st.calm == 0 {
+                plan.notes.push(format!(
+                    "{}/{} kept (not rolled out to {}/{}) while requests queue",
+                    cur.accelerator, cur.max_batch, alloc.accelerator, alloc.max_batch
+                ));
+                rescale(alloc, alloc.num_replicas.max(cur.num_replicas));
+                alloc.accelerator = cur.accelerator.clone();
+                alloc.max_batch = cur.max_batch;
+            }
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
                 let obs = observations.iter().find(|o| o.server == server.name);
                 let backlog = obs

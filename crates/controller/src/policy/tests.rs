@@ -300,11 +300,15 @@ fn a_loop_that_starts_holds_what_runs_for_a_window() {
 #[test]
 fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
     let mut p = Policy::new(Settings::default());
-    // 20 waiting + 10 running on each pod: above a new cap of 16.
+    // 30 running on each pod, none waiting: above a new cap of 16.
+    let mut busy = observed(4, 100.0, 0.0);
+    for pod in &mut busy.pods {
+        pod.outstanding = 30.0;
+    }
     let (a, plan) = cycle(
         &mut p,
         &server(100.0, 500.0, 40.0),
-        &observed(4, 100.0, 20.0),
+        &busy,
         decided(5, 16),
         Instant::now(),
     );
@@ -522,4 +526,41 @@ fn pods_that_cannot_keep_up_are_sized_by_what_they_serve() {
     // The boost takes at most half as much again per cycle.
     let boost = p.servers["s"].boost;
     assert!((boost - 1.5 * 1.5).abs() < 1e-9, "{boost}");
+}
+
+#[test]
+fn no_rollout_while_requests_queue() {
+    let mut p = Policy::new(Settings::default());
+    let mut other = decided(3, 64);
+    other.get_mut("s").unwrap().accelerator = "H100".into();
+    let now = Instant::now();
+    let (a, plan) = cycle(
+        &mut p,
+        &server(100.0, 500.0, 40.0),
+        &observed(4, 100.0, 2.0),
+        other.clone(),
+        now,
+    );
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("G2", 38, 4)
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("kept (not rolled out")),
+        "{plan:?}"
+    );
+    let mut q = Policy::new(Settings {
+        scale_down_window: Duration::ZERO,
+        ..Settings::default()
+    });
+    let (a, _) = cycle(
+        &mut q,
+        &server(100.0, 500.0, 40.0),
+        &observed(4, 100.0, 0.0),
+        other,
+        now,
+    );
+    assert_eq!((a.accelerator.as_str(), a.max_batch), ("H100", 64));
 }
