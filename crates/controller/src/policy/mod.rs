@@ -160,6 +160,9 @@ impl ServerState {
 /// A server not seen for this long (or two windows) is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
+/// Pods whose mean batch is this fraction of their cap or more run full.
+const SATURATED_BATCH: f64 = 0.9;
+
 /// Measurements the dip filter takes the median of.
 const RAW_CYCLES: usize = 3;
 
@@ -182,7 +185,7 @@ impl ServerState {
 
     /// Records the measured `rpm` and returns the rise expected over the start-up delay plus
     /// one cycle: the least-squares slope of the last [`TREND_CYCLES`] measurements when it is
-    /// rising by more than twice the rate's error over them (noise does not order pods), else 0.
+    /// rising by more than the rate's error over them (noise does not order pods), else 0.
     /// Never negative: a falling trend never scales down faster than the measured load.
     fn lookahead(&mut self, now: Instant, rpm: f64, error: f64, startup: Duration) -> f64 {
         self.rates.push_back((now, rpm));
@@ -209,7 +212,7 @@ impl ServerState {
         }
         let slope = xs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
         let span = xs[xs.len() - 1].0 - xs[0].0;
-        if slope <= 0.0 || slope * span <= 2.0 * error {
+        if slope <= 0.0 || slope * span <= error {
             return 0.0;
         }
         let cycle = span / (n - 1.0);
@@ -323,7 +326,12 @@ impl Policy {
             // A queue that persists with every pod serving is a verdict (they cannot keep up);
             // one that has just drained is not (the window still holds its waits).
             let queued = st.calm == 0;
-            st.saturated = s.feedback && queued && st.steady >= s.steady_cycles;
+            // Saturated: requests queue and the pods run full batches. Then what a pod carries
+            // is what it can do, however young the pods are.
+            let full = obs.is_some_and(|o| {
+                cur.max_batch > 0 && o.running >= SATURATED_BATCH * cur.max_batch as f64
+            });
+            st.saturated = s.feedback && queued && full;
             let verdict = s.feedback
                 && st.steady >= s.steady_cycles
                 && (queued || st.calm > s.steady_cycles)

@@ -511,12 +511,17 @@ fn pods_that_cannot_keep_up_are_sized_by_what_they_serve() {
     let at = |i: u64| now + Duration::from_secs(30 * i);
     // 4 pods with a queue, each running 10 requests of 512 tokens at 80 ms: 14.6 req/min per
     // pod (Little's law); 110 planned (with the error) + 8 waiting / minute need 9, not 4.
-    let s = server(100.0, 3000.0, 80.0);
+    let mut s = server(100.0, 3000.0, 80.0);
+    s.current_alloc.max_batch = 10;
     let mut o = observed(4, 100.0, 2.0);
+    o.running = 8.0;
+    let (a, _) = cycle(&mut p, &s, &o, decided(4, 10), at(0));
+    assert_eq!(
+        a.num_replicas, 4,
+        "batches not full (8 of 10): not saturated"
+    );
     o.running = 10.0;
-    let (a, _) = cycle(&mut p, &s, &o, decided(4, 38), at(0));
-    assert_eq!(a.num_replicas, 4, "one cycle steady is not yet a verdict");
-    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), at(1));
+    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 10), at(1));
     assert_eq!(a.num_replicas, 9, "{plan:?}");
     let said = plan
         .notes
