@@ -185,7 +185,7 @@ impl ServerState {
 
     /// Records the measured `rpm` and returns the rise expected over the start-up delay plus
     /// one cycle: the least-squares slope of the last [`TREND_CYCLES`] measurements when it is
-    /// rising by more than the rate's error over them (noise does not order pods), else 0.
+    /// rising by more than twice the rate's error over them (noise does not order pods), else 0.
     /// Never negative: a falling trend never scales down faster than the measured load.
     fn lookahead(&mut self, now: Instant, rpm: f64, error: f64, startup: Duration) -> f64 {
         self.rates.push_back((now, rpm));
@@ -212,7 +212,7 @@ impl ServerState {
         }
         let slope = xs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
         let span = xs[xs.len() - 1].0 - xs[0].0;
-        if slope <= 0.0 || slope * span <= error {
+        if slope <= 0.0 || slope * span <= 2.0 * error {
             return 0.0;
         }
         let cycle = span / (n - 1.0);
