@@ -21,7 +21,8 @@ pub mod ports;
 
 pub use apply::{Applied, ApplyRequest, DeploymentResult, Outcome};
 pub use collected::{
-    Collected, Demand, FieldSource, Observation, PodLoad, Problem, ServerRef, Source, UnknownName, Unplaced,
+    Collected, Demand, FieldSource, Observation, PodLoad, Problem, ServerRef, Source, UnknownName,
+    Unplaced,
 };
 pub use decision::{
     AllocationPart, Decision, Heterogeneous, SolveStats, SolveSummary, TypeUsage, UnservedFloor,

@@ -522,7 +522,9 @@ pub fn create(
         && current > 0
         && current != i64::from(cap_batch)
         && current as f64 <= f64::from(cap_batch) * STAY_ABOVE
-        && (sizing != BatchSizing::Fit || perf.max_batch_size <= 0 || current <= perf.max_batch_size);
+        && (sizing != BatchSizing::Fit
+            || perf.max_batch_size <= 0
+            || current <= perf.max_batch_size);
     if stay {
         // In 1..cap_batch, so the cast is exact.
         if let Ok(kept) = sized_candidate(ctx, acc, perf, unit, current as u32, false, cache) {

@@ -129,6 +129,7 @@ pub(crate) async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
             apply: Duration::from_secs(5),
         },
         dry_run: false,
+        policy: Default::default(),
     };
     let metrics = Arc::new(Metrics::default());
     let runner = runner::start(

@@ -31,6 +31,7 @@ fn stages(endpoints: Endpoints, credential: Option<Credential>) -> Stages {
             apply: Duration::from_secs(10),
         },
         dry_run: false,
+        policy: Default::default(),
     }
 }
 

@@ -201,6 +201,13 @@ fn optimizer() -> impl Strategy<Value = OptimizerSpec> {
                     delayed_best_effort: delayed,
                     saturation_policy: POLICIES[policy].into(),
                     batch_sizing: SIZINGS[sizing].into(),
+                    // Priced changes with the loop's rule, and with a few of the others.
+                    startup_seconds: if sizing == SIZINGS.len() - 1 || delayed && milp {
+                        120.0
+                    } else {
+                        0.0
+                    },
+                    payback_seconds: 0.0,
                 }
             },
         )
