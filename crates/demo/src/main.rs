@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         unplaced: "hold".into(),
         prometheus_window: "30s".into(),
         scrape_interval: 2,
+        scale_down_window: 30,
     };
     println!(
         "Starting the Inferno loop on 127.0.0.1 (logs in {}/logs) ...",

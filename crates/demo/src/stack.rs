@@ -60,6 +60,9 @@ pub struct Config {
     pub prometheus_window: String,
     /// Prometheus scrape interval, seconds.
     pub scrape_interval: u64,
+    /// The controller's scale-down stabilisation window, seconds (the default 300 s would
+    /// hold every scale-down of a few-minute demo).
+    pub scale_down_window: u64,
 }
 
 /// Addresses of the running stack.
@@ -322,6 +325,8 @@ impl Stack {
                 format!("http://{}", at(ports[4])),
                 "--cycle-log".into(),
                 cycle_log.display().to_string(),
+                "--scale-down-window".into(),
+                config.scale_down_window.to_string(),
             ],
         )
         .await?;

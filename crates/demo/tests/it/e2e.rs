@@ -141,6 +141,7 @@ async fn the_loop_follows_the_load() {
         unplaced: "hold".into(),
         prometheus_window: "15s".into(),
         scrape_interval: 1,
+        scale_down_window: 10,
     };
     let mut stack = Stack::start(config)
         .await
@@ -163,11 +164,12 @@ async fn the_loop_follows_the_load() {
     }
 
     // 1. The three sample servers are placed, within their SLOs by the model's prediction.
-    // A server's load was measured through Prometheus (not taken from its label) when its
-    // arrival rate is its measured throughput, which is how the collector reports vLLM load.
+    // A server's load was measured through Prometheus (not taken from its label) when the
+    // policy planned from a measured rate (one with a standard error) and requests completed.
     let measured = move |s: &Value| {
         !with_prometheus
-            || (s["throughput"].as_f64().unwrap_or(0.0) > 0.0 && s["rpm"] == s["throughput"])
+            || (s["throughput"].as_f64().unwrap_or(0.0) > 0.0
+                && s["plan"]["rateError"].as_f64().unwrap_or(0.0) > 0.0)
     };
     let first = until(
         &stack,

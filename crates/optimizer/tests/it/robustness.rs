@@ -260,6 +260,15 @@ fn costly() -> SystemSpec {
         s.current_alloc.load.avg_in_tokens = 1_000_000 + i;
         s.current_alloc.load.avg_out_tokens = 1_000 + i;
     }
+    // Targets every candidate can reach: with the data's, a million-token prompt makes every
+    // TTFT target unattainable at the lowest rate, which the model says at once (1.5 s for the
+    // whole system here), and the deadline found nothing left to stop.
+    for class in &mut spec.service_class_data.service_classes {
+        for t in &mut class.model_targets {
+            t.slo_ttft = inferno_api::limits::MAX_LATENCY_MS;
+            t.slo_itl = inferno_api::limits::MAX_LATENCY_MS;
+        }
+    }
     spec.optimizer_data.optimizer.solver = "milp".into();
     spec.optimizer_data.optimizer.time_limit_seconds = 3600.0;
     spec
