@@ -445,8 +445,8 @@ impl Policy {
                 alloc.accelerator = cur.accelerator.clone();
                 alloc.max_batch = cur.max_batch;
             }
+            let obs = observations.iter().find(|o| o.server == server.name);
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
-                let obs = observations.iter().find(|o| o.server == server.name);
                 let backlog = obs
                     .and_then(|o| o.pods.iter().map(|p| p.outstanding).reduce(f64::max))
                     .unwrap_or(0.0);
@@ -471,16 +471,11 @@ impl Policy {
                     alloc.max_batch = cur.max_batch;
                 }
             }
-            // A new GPU type or batch size (a rollout, priced by the optimizer) is held to the
-            // same window as any scale-down: replicas of another kind are not comparable one
-            // for one, but a rollout that also drops most pods at once, on a rate read while
-            // pods churn, is what this window exists to stop.
             // Pods that queue with every one of them serving are saturated: what they carry is
             // what a pod can do, whatever the model says. Little's law gives it from what they
             // hold and how fast they generate (requests running / time a request runs), which,
             // unlike their completions, does not undercount pods younger than a request. Size
             // for the planned demand at that rate, and let the boost remember part of it.
-            let obs = observations.iter().find(|o| o.server == server.name);
             let running = obs.map_or(0.0, |o| o.running);
             let run_ms = cur.itl_average * cur.load.avg_out_tokens as f64;
             let same_pods =
@@ -503,6 +498,10 @@ impl Policy {
                     rescale(alloc, need);
                 }
             }
+            // Scale down only to the highest recommendation of the window. A new GPU type or
+            // batch size (a rollout, priced by the optimizer) is held to it too: replicas of
+            // another kind are not comparable one for one, but a rollout that also drops most
+            // pods at once, on a rate read while pods churn, is what the window exists to stop.
             let recommended = alloc.num_replicas;
             while st
                 .history
