@@ -225,13 +225,16 @@ pub fn render(
         };
         let throughput = s["throughput"].as_f64().unwrap_or(0.0);
         let rpm = s["rpm"].as_f64().unwrap_or(0.0);
+        // A rate measured through Prometheus comes with its standard error (the collector's
+        // demand estimate); without one the optimizer got the load label.
+        let rate_measured = s["plan"]["rateError"].as_f64().unwrap_or(0.0) > 0.0;
         let meas_rpm = if !measured.prometheus {
             "-".to_string()
-        } else if (rpm - throughput).abs() > 1e-6 {
+        } else if !rate_measured {
             not_used.push(name.to_string());
             format!("{throughput:.1}{NOT_USED}")
         } else {
-            format!("{throughput:.1}")
+            format!("{rpm:.1}")
         };
         let drv_tok = format!(
             "{}/{}",
@@ -379,6 +382,7 @@ mod tests {
             "cycle": 3, "outcome": "ok", "reason": "", "totalCost": 1234.0, "changes": 2, "timing": {"totalMs": 12.0},
             "servers": [
                 {"name": "vllm-001", "class": "Premium", "model": "llama_13b", "rpm": 12.5, "throughput": 12.5,
+                 "plan": {"rateError": 3.5},
                  "avgInTok": 205, "avgOutTok": 1094, "sloItl": 80.0, "sloTtft": 1000.0,
                  "accelerator": "G2", "replicas": 3, "maxBatch": 38, "predictedItl": 40.5, "itl": 38.0,
                  "predictedTtft": 90.0, "ttft": 16800.0, "unplaced": "", "oldReplicas": 4, "applied": true,
@@ -389,6 +393,7 @@ mod tests {
                  "predictedTtft": 82.0, "ttft": 0.0, "unplaced": "", "oldReplicas": 3, "applied": true,
                  "note": "accelerator \"H100\" -> \"G2\" (cost)"},
                 {"name": "vllm-003", "class": "Free", "model": "mixtral_8_7b", "rpm": 90.0, "throughput": 90.0,
+                 "plan": {"rateError": 9.5},
                  "avgInTok": 256, "avgOutTok": 512, "sloItl": 320.0, "sloTtft": 4000.0,
                  "accelerator": "", "replicas": 0, "maxBatch": 0, "predictedItl": 0.0, "itl": 30.0,
                  "predictedTtft": 0.0, "ttft": 100.0, "unplaced": "out of capacity", "oldReplicas": 3,
