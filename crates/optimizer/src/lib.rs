@@ -38,6 +38,7 @@ pub mod solver;
 pub mod stream;
 pub mod synthetic;
 pub mod system;
+pub mod tune;
 
 pub use cancel::Cancel;
 pub use candidate::{BatchSizing, ChangeCost};

@@ -1,0 +1,230 @@
+//! The filter on synthetic traces: servers whose true parameters are off the catalog, measured
+//! with noise at the occupancies a loop sees.
+
+use super::*;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const CATALOG: PerfParams = PerfParams {
+    alpha: 20.0,
+    beta: 0.1,
+    gamma: 0.0005,
+};
+
+fn scaled(p: PerfParams, f: f64) -> PerfParams {
+    PerfParams {
+        alpha: p.alpha * f,
+        beta: p.beta * f,
+        gamma: p.gamma * f,
+    }
+}
+
+/// A window at occupancy `b` of servers with parameters `truth`, latencies off by up to
+/// `noise` (relative, uniform).
+fn window(truth: PerfParams, b: f64, noise: f64, rng: &mut Xoshiro256PlusPlus) -> Measurement {
+    let mut m = Measurement {
+        in_tokens: 256.0,
+        out_tokens: 512.0,
+        occupancy: b,
+        max_batch: 64,
+        itl_ms: 0.0,
+        ttft_ms: 0.0,
+    };
+    let (itl, ttft) = latencies(truth, &m).expect("in the model's domain");
+    m.itl_ms = itl * (1.0 + rng.random_range(-noise..=noise));
+    m.ttft_ms = ttft * (1.0 + rng.random_range(-noise..=noise));
+    m
+}
+
+/// Median relative ITL and TTFT error of `params` against `truth` over occupancies 1..=48.
+fn error(params: PerfParams, truth: PerfParams) -> f64 {
+    let mut errs = Vec::new();
+    for b in 1..=48 {
+        let m = Measurement {
+            in_tokens: 256.0,
+            out_tokens: 512.0,
+            occupancy: f64::from(b),
+            max_batch: 64,
+            itl_ms: 0.0,
+            ttft_ms: 0.0,
+        };
+        let (pi, pt) = latencies(params, &m).unwrap();
+        let (ti, tt) = latencies(truth, &m).unwrap();
+        errs.push((pi / ti - 1.0).abs());
+        errs.push((pt / tt - 1.0).abs());
+    }
+    errs.sort_by(f64::total_cmp);
+    errs[errs.len() / 2]
+}
+
+#[test]
+fn converges_on_servers_30_percent_slower_within_ten_windows() {
+    let truth = scaled(CATALOG, 1.3);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    assert!(error(t.params(), truth) > 0.2, "the catalog is 30% off");
+    for _ in 0..10 {
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(truth, b, 0.05, &mut rng));
+    }
+    assert_eq!(t.updates(), 10);
+    assert!(t.trusted());
+    let e = error(t.params(), truth);
+    assert!(e < 0.05, "median error {e} after 10 windows");
+    // It knows it learnt something: the uncertainty of alpha fell from the prior's.
+    assert!(t.sd().alpha < 0.5 * CATALOG.alpha * TunerSettings::default().prior_sd);
+}
+
+#[test]
+fn the_catalog_stands_while_evidence_is_thin() {
+    let truth = scaled(CATALOG, 1.3);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    t.observe(&window(truth, 10.0, 0.0, &mut rng));
+    assert_ne!(t.estimate(), CATALOG, "the estimate moved");
+    assert_eq!(t.params(), CATALOG, "but one window does not replace the catalog");
+}
+
+#[test]
+fn tracks_a_step_change() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    let before = scaled(CATALOG, 1.1);
+    for _ in 0..30 {
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(before, b, 0.03, &mut rng));
+    }
+    assert!(error(t.params(), before) < 0.03);
+    // A new vLLM version: 60% slower at once. The first windows look like outliers; a run of
+    // them on one side is a step.
+    let after = scaled(CATALOG, 1.76);
+    let mut steps = 0;
+    for _ in 0..12 {
+        let b = rng.random_range(2.0..40.0);
+        let v = t.observe(&window(after, b, 0.03, &mut rng));
+        steps += v
+            .iter()
+            .filter(|v| matches!(v, Some(Verdict::Step { .. })))
+            .count();
+    }
+    assert!(steps >= 1, "the step was recognised");
+    let e = error(t.params(), after);
+    assert!(e < 0.05, "median error {e} 12 windows after the step");
+}
+
+#[test]
+fn follows_slow_drift() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    // From 1.3 to 1.5 over 80 windows, as in the drift benchmark.
+    let mut last = CATALOG;
+    for k in 0..80 {
+        let truth = scaled(CATALOG, 1.3 + 0.2 * f64::from(k) / 79.0);
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(truth, b, 0.05, &mut rng));
+        last = truth;
+    }
+    let e = error(t.params(), last);
+    assert!(e < 0.05, "median error {e} at the end of the drift");
+}
+
+#[test]
+fn rejects_outliers() {
+    let truth = scaled(CATALOG, 1.2);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    for _ in 0..20 {
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(truth, b, 0.03, &mut rng));
+    }
+    let settled = t.estimate();
+    // A scrape that caught a stalled pod: ITL and TTFT 5x.
+    let mut bad = window(truth, 20.0, 0.0, &mut rng);
+    bad.itl_ms *= 5.0;
+    bad.ttft_ms *= 5.0;
+    let v = t.observe(&bad);
+    assert!(matches!(v[0], Some(Verdict::Rejected { .. })), "{v:?}");
+    assert!(matches!(v[1], Some(Verdict::Rejected { .. })), "{v:?}");
+    assert_eq!(t.rejected(), 2);
+    assert_eq!(t.estimate(), settled, "an outlier moves nothing");
+    // Good windows after it are taken, and the streak starts afresh.
+    let v = t.observe(&window(truth, 12.0, 0.03, &mut rng));
+    assert!(matches!(v[0], Some(Verdict::Accepted { .. })), "{v:?}");
+}
+
+#[test]
+fn stays_within_bounds() {
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
+    // Latencies 50x the catalog's, consistently: a broken catalog (or a broken exporter).
+    for _ in 0..40 {
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(scaled(CATALOG, 50.0), b, 0.0, &mut rng));
+    }
+    let p = t.estimate();
+    let hi = TunerSettings::default().bounds.1;
+    for (v, c) in [
+        (p.alpha, CATALOG.alpha),
+        (p.beta, CATALOG.beta),
+        (p.gamma, CATALOG.gamma),
+    ] {
+        assert!(v <= c * hi + 1e-9 && v > 0.0, "{p:?}");
+    }
+}
+
+#[test]
+fn a_parameter_the_catalog_has_at_zero_stays_zero() {
+    let catalog = PerfParams {
+        gamma: 0.0,
+        ..CATALOG
+    };
+    let mut t = Tuner::new(catalog, TunerSettings::default());
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    for _ in 0..10 {
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(scaled(CATALOG, 1.3), b, 0.02, &mut rng));
+    }
+    assert_eq!(t.estimate().gamma, 0.0);
+    assert_eq!(t.sd().gamma, 0.0);
+    assert!(t.estimate().alpha > catalog.alpha, "the others took the slowdown");
+}
+
+#[test]
+fn nothing_to_take_from_an_unmeasured_window() {
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    let m = Measurement {
+        in_tokens: 256.0,
+        out_tokens: 512.0,
+        occupancy: 4.0,
+        max_batch: 16,
+        itl_ms: 0.0,
+        ttft_ms: 0.0,
+    };
+    assert_eq!(t.observe(&m), [None, None]);
+    let nan = Measurement {
+        out_tokens: f64::NAN,
+        itl_ms: 30.0,
+        ..m
+    };
+    assert_eq!(t.observe(&nan), [None, None]);
+    assert_eq!(t.updates(), 0);
+    assert_eq!(t.sd(), Tuner::new(CATALOG, TunerSettings::default()).sd());
+}
+
+#[test]
+fn resumes_a_persisted_state_and_refuses_a_broken_one() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    for _ in 0..10 {
+        let b = rng.random_range(2.0..40.0);
+        t.observe(&window(scaled(CATALOG, 1.3), b, 0.02, &mut rng));
+    }
+    let resumed = Tuner::resume(CATALOG, TunerSettings::default(), t.state());
+    assert_eq!(resumed.params(), t.params());
+    assert_eq!(resumed.updates(), 10);
+    let mut broken = t.state();
+    broken.relative[0] = f64::NAN;
+    let fresh = Tuner::resume(CATALOG, TunerSettings::default(), broken);
+    assert_eq!(fresh.params(), CATALOG);
+    assert_eq!(fresh.updates(), 0);
+}
