@@ -102,6 +102,7 @@ mod tests {
         PodLoad {
             pod: pod.into(),
             outstanding,
+            ..PodLoad::default()
         }
     }
 

@@ -554,6 +554,62 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_shipped_scenario_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("benchmarks/") {
+            let file = entry.expect("an entry").path();
+            if file.extension().is_some_and(|x| x == "yaml") {
+                let plan = Plan::load(&file).unwrap_or_else(|e| panic!("{e}"));
+                names.push(plan.name);
+            }
+        }
+        names.sort();
+        assert_eq!(
+            names,
+            ["burst", "diurnal", "drift", "many", "ramp", "shortage"]
+        );
+    }
+
+    #[test]
+    fn drift_scenario_has_its_slow_start_and_drifting_servers() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks/drift.yaml");
+        let plan = Plan::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        let end = plan.scenario.duration.0;
+        // (model, factor at the start, at the end), on every factor and any accelerator.
+        for (model, start, last) in [
+            ("llama_13b", 1.3, 1.45),
+            ("granite_13b", 0.7, 0.6),
+            ("mixtral_8_7b", 1.3, 1.5),
+        ] {
+            for (t, want) in [(0.0, start), (end / 2.0, (start + last) / 2.0), (end, last)] {
+                let f = plan.factors_at(model, "H100", t);
+                for got in [f.alpha, f.beta, f.gamma] {
+                    assert!((got - want).abs() < 1e-9, "{model} at {t}: {f:?}");
+                }
+            }
+            for acc in ["H100", "MI300X", "G2"] {
+                assert_eq!(plan.startup_seconds(model, acc), 120.0, "{model} on {acc}");
+            }
+        }
+        // The ramp's load and requests, so that the two runs differ only in the servers.
+        let ramp = Plan::load(&file.with_file_name("ramp.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.servers, ramp.servers);
+        assert_eq!(
+            (
+                plan.scenario.seed,
+                plan.scenario.duration,
+                plan.scenario.period
+            ),
+            (
+                ramp.scenario.seed,
+                ramp.scenario.duration,
+                ramp.scenario.period
+            )
+        );
+    }
+
+    #[test]
     fn deployment_names_are_dns_labels() {
         assert_eq!(deployment_name("Premium-llama_13b"), "premium-llama-13b");
         assert_eq!(deployment_name("__x..Y__"), "x-y");

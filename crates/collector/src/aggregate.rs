@@ -309,12 +309,14 @@ fn summed(q: Quantity, rate: f64, n: usize, problems: &mut Vec<String>) -> Optio
 }
 
 /// Assembles the observation of one server from its labels, its `spec.replicas`, its ready
-/// pods, its other pods with series in the windows (terminating, deleted: `gone_pods`) and
-/// the raw samples of this cycle (any pods; unchecked), measured over `windows`.
+/// pods, how long each of them took to start (`startup`: wall-clock seconds by bare pod name),
+/// its other pods with series in the windows (terminating, deleted: `gone_pods`) and the raw
+/// samples of this cycle (any pods; unchecked), measured over `windows`.
 pub fn assemble(
     labels: &ServerLabels,
     desired_replicas: i64,
     ready_pods: &[String],
+    startup: &BTreeMap<String, f64>,
     gone_pods: &[String],
     samples: &Samples,
     windows: &Windows,
@@ -478,14 +480,20 @@ pub fn assemble(
         pod_mean(Quantity::KvCache),
     );
     // Every ready pod that says what it holds, reporting requests or not: a pod that just
-    // started holds little, which is what the choice of pods to remove wants to know.
+    // started holds little, which is what the choice of pods to remove wants to know. Its
+    // start-up is in the servers' clock, like the window, since the controller weighs it
+    // against rates and windows of that clock.
     let pod_loads = ready_pods
         .iter()
         .filter_map(|p| {
             let outstanding = *values.get(p)?.get(&Quantity::Outstanding)?;
+            let pod = p.rsplit('/').next().unwrap_or(p);
             Some(PodLoad {
-                pod: p.rsplit('/').next().unwrap_or(p).to_owned(),
+                pod: pod.to_owned(),
                 outstanding,
+                startup_seconds: startup
+                    .get(pod)
+                    .map_or(0.0, |&wall| windows.server_time(wall)),
             })
         })
         .collect();
@@ -603,6 +611,7 @@ mod tests {
             labels,
             ready.len() as i64,
             &ready,
+            &BTreeMap::new(),
             &names(gone),
             s,
             &windows(),
@@ -857,7 +866,7 @@ mod tests {
         let s = steady(&[("a", &[(Requests, 100.0), (Backlog, 20.0)])]);
         let ready = vec!["a".to_string()];
         let w = windows().with_time_scale(10.0);
-        let o = super::assemble(&no_rpm(), 1, &ready, &[], &s, &w);
+        let o = super::assemble(&no_rpm(), 1, &ready, &BTreeMap::new(), &[], &s, &w);
         assert_eq!(o.window, 0);
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 12.0);
         assert_eq!(o.spec.current_alloc.load.throughput, 10.0);
@@ -910,13 +919,43 @@ mod tests {
             [
                 PodLoad {
                     pod: "a".into(),
-                    outstanding: 7.0
+                    outstanding: 7.0,
+                    startup_seconds: 0.0,
                 },
                 PodLoad {
                     pod: "b".into(),
-                    outstanding: 0.0
+                    outstanding: 0.0,
+                    startup_seconds: 0.0,
                 },
             ]
+        );
+    }
+
+    /// Each pod's start-up (wall seconds from discovery) is reported in the servers' clock,
+    /// like the window: 12 wall seconds at a time scale of 10 are 120 of theirs. A pod whose
+    /// start-up is not known reports 0.
+    #[test]
+    fn pod_startups_are_in_the_servers_clock() {
+        let s = steady(&[
+            ("ns/a", &[(Requests, 60.0), (Outstanding, 2.0)]),
+            ("ns/b", &[(Outstanding, 1.0)]),
+        ]);
+        let ready = vec!["ns/a".to_string(), "ns/b".to_string()];
+        let startup = BTreeMap::from([("a".to_string(), 12.0)]);
+        let startups = |w: &Windows| -> Vec<(String, f64)> {
+            super::assemble(&labels(), 2, &ready, &startup, &[], &s, w)
+                .pod_loads
+                .into_iter()
+                .map(|p| (p.pod, p.startup_seconds))
+                .collect()
+        };
+        assert_eq!(
+            startups(&windows()),
+            [("a".to_string(), 12.0), ("b".to_string(), 0.0)]
+        );
+        assert_eq!(
+            startups(&windows().with_time_scale(10.0)),
+            [("a".to_string(), 120.0), ("b".to_string(), 0.0)]
         );
     }
 
@@ -959,7 +998,15 @@ mod tests {
             name: "s".into(),
             ..ServerLabels::default()
         };
-        let o = super::assemble(&bare, 0, &[], &[], &Samples::default(), &windows());
+        let o = super::assemble(
+            &bare,
+            0,
+            &[],
+            &BTreeMap::new(),
+            &[],
+            &Samples::default(),
+            &windows(),
+        );
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 0.0);
         assert!(o.sources.iter().all(|(_, s)| *s == Source::Default));
     }

@@ -139,7 +139,8 @@ mod tests {
                 .insert(pods[1].clone(), [(Quantity::Outstanding, 1.0)].into());
         }
         let windows = Windows::new(60, 60, 50).unwrap();
-        let observation = assemble(&labels, 2, &pods, &[], &samples, &windows);
+        let startup = BTreeMap::from([(format!("{name}-a"), 95.0)]);
+        let observation = assemble(&labels, 2, &pods, &startup, &[], &samples, &windows);
         let pods = observation
             .reporting_pods
             .iter()
@@ -154,6 +155,7 @@ mod tests {
                 created: None,
                 desired: 2,
                 ready_pods: Vec::new(),
+                startup,
             },
             observation,
             pods,
@@ -224,12 +226,12 @@ mod tests {
             (60.0, 36.0)
         );
         assert_eq!(good.demand.rate_error, 6.0);
-        let loads: Vec<(&str, f64)> = good
+        let loads: Vec<(&str, f64, f64)> = good
             .pods
             .iter()
-            .map(|p| (p.pod.as_str(), p.outstanding))
+            .map(|p| (p.pod.as_str(), p.outstanding, p.startup_seconds))
             .collect();
-        assert_eq!(loads, [("good-a", 4.0), ("good-b", 1.0)]);
+        assert_eq!(loads, [("good-a", 4.0, 95.0), ("good-b", 1.0, 0.0)]);
         // The partial measurement comes with its estimate.
         assert!(c.observations[2].demand.requests > 0.0);
         assert_eq!(

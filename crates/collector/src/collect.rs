@@ -114,7 +114,15 @@ impl Collector {
                 .into_iter()
                 .filter(|k| !keys.contains(k))
                 .collect();
-            let observation = assemble(&l, d.desired, &keys, &gone, &values, &self.windows);
+            let observation = assemble(
+                &l,
+                d.desired,
+                &keys,
+                &d.startup,
+                &gone,
+                &values,
+                &self.windows,
+            );
             let name = &observation.spec.name;
             self.metrics.dropped(observation.samples_dropped);
             report.problems.extend(
@@ -383,6 +391,7 @@ mod tests {
             created: created.map(|t| t.parse().unwrap()),
             desired: 1,
             ready_pods: Vec::new(),
+            startup: BTreeMap::new(),
         }
     }
 

@@ -5,6 +5,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::warn;
 
@@ -12,7 +13,7 @@ use tracing::warn;
 #[derive(Debug, Clone)]
 pub struct Found {
     /// `metadata.labels`.
-    pub labels: std::collections::BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     /// Namespace.
     pub namespace: String,
     /// Name.
@@ -26,6 +27,9 @@ pub struct Found {
     pub desired: i64,
     /// Names of the pods that are Running, Ready and older than the startup delay.
     pub ready_pods: Vec<String>,
+    /// How long each of the ready pods took to start, wall-clock seconds by pod name
+    /// ([`startup_seconds`]).
+    pub startup: BTreeMap<String, f64>,
 }
 
 /// Finds managed Deployments in all namespaces or the given ones.
@@ -141,10 +145,11 @@ impl Discovery {
         for d in self.deployments().await? {
             let namespace = d.metadata.namespace.clone().unwrap_or_default();
             let name = d.metadata.name.clone().unwrap_or_default();
-            let ready_pods = self.ready_pods(&d, &namespace).await.unwrap_or_else(|e| {
+            let ready = self.ready_pods(&d, &namespace).await.unwrap_or_else(|e| {
                 warn!(%namespace, %name, error = %e, "cannot list pods");
                 Vec::new()
             });
+            let ready_pods = ready.iter().map(|(p, _)| p.clone()).collect();
             found.push(Found {
                 labels: d.metadata.labels.clone().unwrap_or_default(),
                 uid: d.metadata.uid.clone().unwrap_or_default(),
@@ -157,16 +162,18 @@ impl Discovery {
                 namespace,
                 name,
                 ready_pods,
+                startup: ready.into_iter().collect(),
             });
         }
         Ok(found)
     }
 
+    /// The ready pods of `d`, sorted by name, each with its [`startup_seconds`].
     async fn ready_pods(
         &self,
         d: &Deployment,
         namespace: &str,
-    ) -> Result<Vec<String>, kube::Error> {
+    ) -> Result<Vec<(String, f64)>, kube::Error> {
         let Some(labels) = d
             .spec
             .as_ref()
@@ -179,16 +186,19 @@ impl Discovery {
             .list(&ListParams::default().labels(&selector.join(",")))
             .await?;
         let now = k8s_openapi::jiff::Timestamp::now();
-        let mut names: Vec<String> = pods
+        let mut ready: Vec<(String, f64)> = pods
             .items
             .into_iter()
             .filter(|p| {
                 p.metadata.deletion_timestamp.is_none() && is_ready(p, now, self.startup_delay)
             })
-            .filter_map(|p| p.metadata.name)
+            .filter_map(|p| {
+                let startup = startup_seconds(&p);
+                Some((p.metadata.name?, startup))
+            })
             .collect();
-        names.sort();
-        Ok(names)
+        ready.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(ready)
     }
 }
 
@@ -207,4 +217,70 @@ pub fn is_ready(pod: &Pod, now: k8s_openapi::jiff::Timestamp, delay: Duration) -
         age.as_secs_f64() >= delay.as_secs_f64()
     });
     running && ready && old_enough
+}
+
+/// How long `pod` took to start, wall-clock seconds: from `metadata.creationTimestamp` to the
+/// `lastTransitionTime` of its `Ready=True` condition, so scheduling, image pull and model load
+/// all count, as they do for a scale-up. 0 when either time is missing, or when Ready comes
+/// before creation: the two are written by different components (API server, kubelet) whose
+/// clocks may disagree, and a negative start-up is no estimate. Both times have whole seconds
+/// in Kubernetes, so the value is within a second of the truth. A pod that lost Ready and got
+/// it back reads the time to its last return (the condition keeps only its last transition).
+pub fn startup_seconds(pod: &Pod) -> f64 {
+    let created = pod.metadata.creation_timestamp.as_ref();
+    let ready = pod.status.as_ref().and_then(|s| {
+        s.conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.status == "True")?
+            .last_transition_time
+            .as_ref()
+    });
+    match (created, ready) {
+        (Some(created), Some(ready)) => ready.0.duration_since(created.0).as_secs_f64().max(0.0),
+        _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod created at `created`, whose Ready condition has `status` since `ready`.
+    fn pod(created: Option<&str>, ready: Option<&str>, status: &str) -> Pod {
+        let mut p = serde_json::json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Running", "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": created},
+                {"type": "Ready", "status": status, "lastTransitionTime": ready},
+            ]},
+        });
+        if let Some(t) = created {
+            p["metadata"]["creationTimestamp"] = t.into();
+        }
+        serde_json::from_value(p).unwrap()
+    }
+
+    #[test]
+    fn startup_is_creation_to_ready() {
+        let created = Some("2026-03-01T10:00:00Z");
+        let p = pod(created, Some("2026-03-01T10:02:05Z"), "True");
+        assert_eq!(startup_seconds(&p), 125.0);
+        // Unknown: no creation time, no Ready time, not Ready, no status at all.
+        assert_eq!(
+            startup_seconds(&pod(None, Some("2026-03-01T10:02:05Z"), "True")),
+            0.0
+        );
+        assert_eq!(startup_seconds(&pod(created, None, "True")), 0.0);
+        assert_eq!(
+            startup_seconds(&pod(created, Some("2026-03-01T10:02:05Z"), "False")),
+            0.0
+        );
+        let mut bare = p.clone();
+        bare.status = None;
+        assert_eq!(startup_seconds(&bare), 0.0);
+        // Ready before creation (clocks of two components apart): no estimate.
+        let p = pod(created, Some("2026-03-01T09:59:58Z"), "True");
+        assert_eq!(startup_seconds(&p), 0.0);
+    }
 }

@@ -112,7 +112,13 @@ impl Windows {
 
     /// Window `i` in seconds of the servers' clock.
     pub fn server_seconds(&self, i: usize) -> f64 {
-        self.seconds.get(i).copied().unwrap_or(0) as f64 * self.time_scale
+        self.server_time(self.seconds.get(i).copied().unwrap_or(0) as f64)
+    }
+
+    /// A wall-clock duration (seconds) in seconds of the servers' clock: what a window, or a
+    /// pod's start-up, is to the servers.
+    pub fn server_time(&self, wall_seconds: f64) -> f64 {
+        wall_seconds * self.time_scale
     }
 
     /// The window a server uses, given the requests its pods completed in each window (None

@@ -131,6 +131,22 @@ pub struct Args {
     /// ahead, plus one cycle.
     #[arg(long, default_value_t = 60.0, env = "INFERNO_CONTROLLER_STARTUP_DELAY", value_parser = parse_period)]
     pub startup_delay: f64,
+    /// Plan with the catalog's alpha/beta/gamma as given, not tuned from the servers'
+    /// latencies (docs/tuning.md).
+    #[arg(long, env = "INFERNO_NO_TUNING")]
+    pub no_tuning: bool,
+    /// Keep what the loop learnt (tuned parameters, start-up times) in this ConfigMap of the
+    /// data namespace, read back at start; "" keeps it in memory only.
+    #[arg(long, default_value = "", env = "INFERNO_TUNING_CONFIGMAP")]
+    pub tuning_configmap: String,
+    /// Servers' seconds per second of this clock: only for time-scaled benchmarks, as the
+    /// collector's flag of the same name.
+    #[arg(long, default_value_t = 1.0, env = "INFERNO_TIME_SCALE", value_parser = parse_time_scale)]
+    pub time_scale: f64,
+}
+
+fn parse_time_scale(s: &str) -> Result<f64, String> {
+    parse_number(s, 0.001, 1000.0)
 }
 
 fn parse_number(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
@@ -193,6 +209,8 @@ impl Args {
             itl_margin: self.itl_margin,
             ttft_margin: self.ttft_margin,
             startup_delay: Duration::from_secs_f64(self.startup_delay),
+            tuning: !self.no_tuning,
+            time_scale: self.time_scale,
             ..crate::policy::Settings::default()
         }
     }

@@ -9,8 +9,9 @@
 //! # Layout
 //! `args`, `data` (static and dynamic data), `cycle` (one cycle on domain types), `grpc` (the
 //! only code that touches `inferno.v1`), `runner` (triggers and coalescing),
-//! `leader` (Lease election and release), `metrics`, `server`, `shutdown` (the process's
-//! shutdown signal).
+//! `leader` (Lease election and release), `metrics`, `policy` (the loop's judgement and what it
+//! learns: forecasts, tuned parameters), `persist` (that knowledge kept in a ConfigMap),
+//! `server`, `shutdown` (the process's shutdown signal).
 
 pub mod args;
 pub mod cycle;
@@ -18,6 +19,7 @@ pub mod data;
 pub mod grpc;
 pub mod leader;
 pub mod metrics;
+pub mod persist;
 pub mod policy;
 pub mod runner;
 pub mod server;

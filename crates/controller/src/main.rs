@@ -52,9 +52,19 @@ async fn main() -> anyhow::Result<()> {
         Leadership::always()
     };
     let metrics = Arc::new(Metrics::default());
+    let store = if args.tuning_configmap.is_empty() {
+        None
+    } else {
+        Some(inferno_controller::persist::Store::new(
+            client().await?,
+            &args.data_namespace,
+            &args.tuning_configmap,
+        ))
+    };
     let settings = runner::Settings {
         period: (args.period > 0.0).then(|| Duration::from_secs_f64(args.period)),
         cycle_log: args.cycle_log.clone(),
+        store,
     };
     tracing::info!(collector = %endpoints.collector, optimizer = %endpoints.optimizer,
         actuator = %endpoints.actuator, period_s = args.period, dynamic = args.dynamic,

@@ -11,6 +11,9 @@ use crate::cycle::{self, CycleOutcome, CycleReport, Ports, Stages};
 use crate::data::Data;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::persist::Store;
+use crate::policy::tuning::TunedRecord;
+use crate::policy::Policy;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +59,7 @@ impl Shared {
 pub struct Runner {
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
+    policy: Arc<Mutex<Policy>>,
 }
 
 impl Runner {
@@ -80,6 +84,12 @@ impl Runner {
         }
         self.shared.wake.notify_one();
         rx.await.ok()
+    }
+
+    /// What the loop has learnt of each (model, accelerator) so far.
+    pub fn tuning(&self) -> Vec<TunedRecord> {
+        let policy = self.policy.lock().unwrap_or_else(|e| e.into_inner());
+        policy.tuning().records()
     }
 
     /// Invocations waiting for the next cycle (not counting those of the cycle running).
@@ -142,6 +152,8 @@ pub struct Settings {
     pub period: Option<Duration>,
     /// JSONL file to append one record per cycle to.
     pub cycle_log: Option<PathBuf>,
+    /// Where what the loop learns is kept across restarts.
+    pub store: Option<Store>,
 }
 
 /// Starts the cycle task. Once `shutdown` completes no cycle starts; the one in flight, if
@@ -156,6 +168,7 @@ pub fn start<P: Ports>(
     let runner = Runner {
         shared: Arc::new(Shared::default()),
         metrics: metrics.clone(),
+        policy: stages.policy.clone(),
     };
     let stop = runner.clone();
     tokio::spawn(async move {
@@ -182,6 +195,18 @@ pub fn start<P: Ports>(
     tokio::spawn(async move {
         let mut data = Data::default();
         let mut cycle = 0u64;
+        let mut saved = String::new();
+        if let Some(store) = &settings.store {
+            match store.load().await {
+                Ok(states) => {
+                    tracing::info!(entries = states.len(), store = ?store, "tuning resumed");
+                    saved = serde_json::to_string(&states).unwrap_or_default();
+                    let mut policy = stages.policy.lock().unwrap_or_else(|e| e.into_inner());
+                    policy.tuning_mut().resume(states);
+                }
+                Err(e) => tracing::warn!(error = %e, "tuning starts from the catalog"),
+            }
+        }
         while let Some(next) = task.take().await {
             let dry_run = !next.real;
             cycle += 1;
@@ -197,6 +222,9 @@ pub fn start<P: Ports>(
                 }
             };
             metrics.record(&report);
+            if let (Some(store), true) = (&settings.store, leadership.is_leader()) {
+                save(store, &stages, &mut saved).await;
+            }
             if let Some(path) = &settings.cycle_log {
                 append(path, &report);
             }
@@ -207,6 +235,23 @@ pub fn start<P: Ports>(
         task.close();
     });
     runner
+}
+
+/// Writes what the loop learnt when it changed since the last write; a failed write is logged
+/// and retried after the next cycle.
+async fn save<P>(store: &Store, stages: &Stages<P>, saved: &mut String) {
+    let state = {
+        let policy = stages.policy.lock().unwrap_or_else(|e| e.into_inner());
+        policy.tuning().persisted()
+    };
+    let text = serde_json::to_string(&state).unwrap_or_default();
+    if text == *saved {
+        return;
+    }
+    match store.save(&state).await {
+        Ok(()) => *saved = text,
+        Err(e) => tracing::warn!(error = %e, "tuning not persisted"),
+    }
 }
 
 /// Runs one cycle in a task of its own, so that a panic fails that cycle (and forgets the

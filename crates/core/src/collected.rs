@@ -121,7 +121,8 @@ pub struct Observation {
     /// What the demand estimate rests on (window, requests seen, error); default when the
     /// rate is not measured.
     pub demand: Demand,
-    /// Outstanding requests per ready pod, for choosing which pods go on a scale-down.
+    /// Outstanding requests per ready pod, for choosing which pods go on a scale-down, and how
+    /// long each took to start.
     pub pods: Vec<PodLoad>,
 }
 
@@ -146,6 +147,11 @@ pub struct PodLoad {
     pub pod: String,
     /// Requests running plus waiting on it.
     pub outstanding: f64,
+    /// How long it took to start: seconds of the servers' clock (like
+    /// [`Demand::window_seconds`]) from its creation to its `Ready=True` condition, scheduling,
+    /// image pull and model load included; 0 when not known. What a scale-up of this server
+    /// on this accelerator waits for before the new pod serves.
+    pub startup_seconds: f64,
 }
 
 /// A problem met on the way (the cycle goes on).

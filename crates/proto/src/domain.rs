@@ -129,6 +129,7 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                             .map(|p| v1::PodLoad {
                                 pod: p.pod.clone(),
                                 outstanding: p.outstanding,
+                                startup_seconds: p.startup_seconds,
                             })
                             .collect(),
                     })
@@ -195,6 +196,8 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                         .map(|p| core::PodLoad {
                             pod: p.pod,
                             outstanding: p.outstanding,
+                            // Absent from an older collector: 0, not known.
+                            startup_seconds: p.startup_seconds,
                         })
                         .collect(),
                 })
@@ -451,7 +454,13 @@ impl From<v1::ApplyRequest> for core::ApplyRequest {
                     let mut pods: Vec<core::PodLoad> = loads
                         .outstanding
                         .into_iter()
-                        .map(|(pod, outstanding)| core::PodLoad { pod, outstanding })
+                        // The actuator orders pods by what they hold; their start-up times
+                        // are not sent to it.
+                        .map(|(pod, outstanding)| core::PodLoad {
+                            pod,
+                            outstanding,
+                            startup_seconds: 0.0,
+                        })
                         .collect();
                     pods.sort_by(|a, b| a.pod.cmp(&b.pod));
                     (server, pods)
@@ -583,10 +592,12 @@ mod tests {
                     core::PodLoad {
                         pod: "s-a".into(),
                         outstanding: 3.0,
+                        startup_seconds: 95.5,
                     },
                     core::PodLoad {
                         pod: "s-b".into(),
                         outstanding: 0.0,
+                        startup_seconds: 0.0,
                     },
                 ],
                 ..Default::default()
@@ -604,6 +615,7 @@ mod tests {
         };
         let wire = v1::CollectResponse::try_from(&c).unwrap();
         assert_eq!(wire.observations[0].pods.len(), 2);
+        assert_eq!(wire.observations[0].pods[0].startup_seconds, 95.5);
         assert_eq!(core::Collected::try_from(wire.clone()).unwrap(), c);
         // An older collector sends no estimate: nothing measured.
         let mut old = wire;
@@ -648,10 +660,12 @@ mod tests {
                     core::PodLoad {
                         pod: "s-1".into(),
                         outstanding: 0.0,
+                        ..Default::default()
                     },
                     core::PodLoad {
                         pod: "s-2".into(),
                         outstanding: 12.5,
+                        ..Default::default()
                     },
                 ],
             )]

@@ -43,6 +43,7 @@ fn load(pod: &str, outstanding: f64) -> PodLoad {
     PodLoad {
         pod: pod.into(),
         outstanding,
+        ..PodLoad::default()
     }
 }
 

@@ -494,3 +494,76 @@ async fn bearer_token_is_re_read_from_its_file() {
     std::fs::remove_file(token).unwrap();
     c.sim.shutdown().await.unwrap();
 }
+
+/// A pod's start-up is read from its creation and Ready times and reported in the servers'
+/// clock: kubesim running 4 cluster seconds per wall second starts the `slow` pod 12 cluster
+/// seconds (3 wall seconds) after its creation, the `quick` one at once; the collector at the
+/// same time scale reports about 12 and about 0. Kubernetes times have whole seconds, so each
+/// reading may be up to one wall second (4 of the servers') off.
+#[tokio::test]
+async fn a_pods_startup_is_reported_in_the_servers_clock() {
+    const SCALE: f64 = 4.0;
+    let config = kubesim::Config {
+        pod_ready_delay: Duration::from_millis(20),
+        time_scale: SCALE,
+        ..kubesim::Config::default()
+    };
+    let sim = kubesim::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let c = Cluster { sim, client };
+    let pp = PostParams::default();
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
+    ns.create(&pp, &serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "starting"}})).unwrap()).await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(c.client.clone(), "starting");
+    for (name, startup) in [("slow", "12"), ("quick", "0")] {
+        let labels = serde_json::json!({"inferno.server.managed": "true",
+            "inferno.server.name": name, "inferno.server.model": "m"});
+        let mut d = deployment("starting", name, labels);
+        let template = d.spec.as_mut().unwrap().template.metadata.as_mut().unwrap();
+        template.annotations =
+            Some([(kubesim::STARTUP_ANNOTATION.to_string(), startup.to_string())].into());
+        api.create(&pp, &d).await.unwrap();
+    }
+    let col = collector(&c, &["starting"], None, Duration::from_secs(2)).with_time_scale(SCALE);
+    let first = wait::until("both pods ready", Duration::from_secs(10), || async {
+        let r = col.collect().await.unwrap();
+        let ready =
+            r.servers.len() == 2 && r.servers.iter().all(|s| s.observation.ready_replicas == 1);
+        ready.then_some(r)
+    })
+    .await;
+    let pods: Vec<(String, String)> = first
+        .servers
+        .iter()
+        .map(|s| ("starting".into(), s.deployment.ready_pods[0].clone()))
+        .collect();
+    let (url, _) = fake_prometheus::start(Behaviour::Holding {
+        pods,
+        outstanding: 2.0,
+    })
+    .await;
+    let r = collector(&c, &["starting"], Some(&url), Duration::from_secs(2))
+        .with_time_scale(SCALE)
+        .collect()
+        .await
+        .unwrap();
+    let startup = |server: &str| {
+        let s = r
+            .servers
+            .iter()
+            .find(|s| s.observation.spec.name == server)
+            .unwrap();
+        let loads = &s.observation.pod_loads;
+        assert_eq!(loads.len(), 1, "{server}: {loads:?}");
+        assert_eq!(loads[0].pod, s.deployment.ready_pods[0]);
+        assert_eq!(loads[0].outstanding, 2.0);
+        loads[0].startup_seconds
+    };
+    let slow = startup("slow");
+    assert!((12.0..=12.0 + 2.0 * SCALE).contains(&slow), "slow: {slow}");
+    let quick = startup("quick");
+    assert!((0.0..=2.0 * SCALE).contains(&quick), "quick: {quick}");
+    c.sim.shutdown().await.unwrap();
+}

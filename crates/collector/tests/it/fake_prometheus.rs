@@ -24,6 +24,12 @@ pub(crate) enum Behaviour {
     },
     /// Every value is NaN.
     NaN { pods: Vec<(String, String)> },
+    /// Every pod holds `outstanding` requests now (running + waiting, last sample); nothing else
+    /// is measured.
+    Holding {
+        pods: Vec<(String, String)>,
+        outstanding: f64,
+    },
     /// A valid, empty answer padded to this many bytes.
     Huge(usize),
     /// Empty vectors.
@@ -67,6 +73,15 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
         }
         Behaviour::Text { pods, values } => answer_text(pods, values, query),
         Behaviour::NaN { pods } => vector(pods, "NaN"),
+        // The held-now query is the only one summing the bare gauge (no range, no offset).
+        Behaviour::Holding { pods, outstanding }
+            if query.starts_with("sum by(namespace, pod)(vllm:num_requests_running{") =>
+        {
+            vector(pods, &outstanding.to_string())
+        }
+        Behaviour::Holding { .. } => {
+            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}})
+        }
         Behaviour::Huge(bytes) => {
             let pad = " ".repeat(*bytes);
             serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": []}, "pad": pad})

@@ -190,12 +190,35 @@ async fn run_stages<P: Ports>(
             let (itl, ttft) = class_targets(&tight, &s.class, &s.model);
             (ttft, itl)
         };
-        policy.plan(
+        let mut plans = policy.plan(
             &mut planning.server_data.servers,
+            &spec.model_data,
             &collected.observations,
             &targets,
             now,
-        )
+        );
+        // The optimizer plans with what the servers have shown (docs/tuning.md): the tuned
+        // parameters, and the learnt start-up time as the cost of a change (when changes are
+        // priced at all).
+        let tuning = policy.tuning();
+        tuning.apply(&mut planning.model_data);
+        let o = &mut planning.optimizer_data.optimizer;
+        if o.startup_seconds > 0.0 {
+            if let Some(learnt) = tuning.longest_startup() {
+                o.startup_seconds = learnt;
+            }
+        }
+        for s in &spec.server_data.servers {
+            let obs = collected.observations.iter().find(|o| o.server == s.name);
+            if let (Some(plan), Some(check)) = (
+                plans.get_mut(&s.name),
+                tuning.check(&planning.model_data, s, obs),
+            ) {
+                plan.model_check = Some(check);
+            }
+        }
+        report.tuning = tuning.records();
+        plans
     };
     let occupancy: BTreeMap<String, f64> = collected
         .observations

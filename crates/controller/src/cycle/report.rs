@@ -157,6 +157,8 @@ pub struct CycleReport {
     pub problems: Vec<String>,
     /// Stage timings.
     pub timing: Timing,
+    /// What the loop has learnt of each (model, accelerator) (docs/tuning.md).
+    pub tuning: Vec<crate::policy::tuning::TunedRecord>,
     /// The optimizer's answer (for gRPC Invoke).
     #[serde(skip)]
     pub solution: Option<Decision>,

@@ -19,15 +19,19 @@
 //! Changes of GPU type or batch size are priced inside the optimizer's objective
 //! (`startupSeconds` / `paybackSeconds` of the optimizer data), not here.
 
+pub mod forecast;
 #[cfg(test)]
 mod tests;
+pub mod tuning;
 
-use inferno_api::{AllocationData, ServerSpec};
+use forecast::Holt;
+use inferno_api::{AllocationData, ModelData, ServerSpec};
 use inferno_core::Observation;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
+use tuning::{ModelCheck, Tuning};
 
 /// How the loop judges; defaults from the closed-loop benchmark (docs/controller.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,9 +54,15 @@ pub struct Settings {
     pub itl_margin: f64,
     /// The same for the mean TTFT.
     pub ttft_margin: f64,
-    /// How long a new pod takes to serve: a rising load is planned for this far ahead (plus
-    /// one cycle), so that the capacity ordered now is there when the load is.
+    /// How long a new pod takes to serve until one has been seen starting: a rising load is
+    /// planned for this far ahead (plus one cycle), so that the capacity ordered now is there
+    /// when the load is.
     pub startup_delay: Duration,
+    /// Tune the model's parameters online (docs/tuning.md).
+    pub tuning: bool,
+    /// Servers' seconds per second of the controller's clock (a time-scaled benchmark): the
+    /// collector reports windows and start-up times in the servers' clock.
+    pub time_scale: f64,
 }
 
 impl Default for Settings {
@@ -67,6 +77,8 @@ impl Default for Settings {
             itl_margin: 0.15,
             ttft_margin: 0.0,
             startup_delay: Duration::from_secs(60),
+            tuning: true,
+            time_scale: 1.0,
         }
     }
 }
@@ -97,8 +109,15 @@ pub struct ServerPlan {
     pub latency_ratio: f64,
     /// Cycles in a row with every ordered pod serving and the same pods.
     pub steady_cycles: u32,
-    /// The rise planned for ahead (trend x (start-up delay + a cycle)), requests/min.
+    /// The rise planned for ahead (trend x horizon), requests/min.
     pub lookahead_rpm: f64,
+    /// How far ahead the rise is planned, seconds of the controller's clock: the start-up
+    /// time (learnt, else the setting), a cycle, and half the measurement window (the rate
+    /// measured over a window is the rate at its middle).
+    pub horizon_seconds: f64,
+    /// The model's prediction for the ready pods at the measured rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_check: Option<ModelCheck>,
     /// What the policy changed and why, for people.
     pub notes: Vec<String>,
 }
@@ -128,8 +147,10 @@ struct ServerState {
     /// The demand the last decision sized for, before the boost, requests/min: latency over
     /// target under a higher load is the load's doing, not the model's.
     sized_rpm: f64,
-    /// Filtered arrival rates of the last cycles (time, requests/min), for the trend.
-    rates: VecDeque<(Instant, f64)>,
+    /// Level and slope of the filtered arrival rate.
+    forecast: Holt,
+    /// The time between its last two cycles.
+    cycle: Duration,
     /// Raw measured rates of the last cycles, for the dip filter.
     raw: VecDeque<f64>,
     /// This cycle: every pod has served for a while and requests still queue.
@@ -149,7 +170,8 @@ impl ServerState {
             seen: now,
             held: false,
             sized_rpm: 0.0,
-            rates: VecDeque::new(),
+            forecast: Holt::default(),
+            cycle: Duration::ZERO,
             raw: VecDeque::new(),
             saturated: false,
             calm: 0,
@@ -166,9 +188,6 @@ const SATURATED_BATCH: f64 = 0.9;
 /// Measurements the dip filter takes the median of.
 const RAW_CYCLES: usize = 3;
 
-/// Cycles of measured rates the trend is fitted over.
-const TREND_CYCLES: usize = 4;
-
 impl ServerState {
     /// The rate to plan from: the measurement, or the median of the last [`RAW_CYCLES`]
     /// measurements when that is higher. A rise counts at once; a fall counts from the next
@@ -182,42 +201,6 @@ impl ServerState {
         sorted.sort_by(f64::total_cmp);
         rpm.max(sorted[sorted.len() / 2])
     }
-
-    /// Records the measured `rpm` and returns the rise expected over the start-up delay plus
-    /// one cycle: the least-squares slope of the last [`TREND_CYCLES`] measurements when it is
-    /// rising by more than twice the rate's error over them (noise does not order pods), else 0.
-    /// Never negative: a falling trend never scales down faster than the measured load.
-    fn lookahead(&mut self, now: Instant, rpm: f64, error: f64, startup: Duration) -> f64 {
-        self.rates.push_back((now, rpm));
-        while self.rates.len() > TREND_CYCLES {
-            self.rates.pop_front();
-        }
-        if self.rates.len() < 3 {
-            return 0.0;
-        }
-        let t0 = self.rates[0].0;
-        let xs: Vec<(f64, f64)> = self
-            .rates
-            .iter()
-            .map(|(t, r)| (t.saturating_duration_since(t0).as_secs_f64(), *r))
-            .collect();
-        let n = xs.len() as f64;
-        let (mx, my) = (
-            xs.iter().map(|p| p.0).sum::<f64>() / n,
-            xs.iter().map(|p| p.1).sum::<f64>() / n,
-        );
-        let sxx: f64 = xs.iter().map(|p| (p.0 - mx).powi(2)).sum();
-        if sxx <= 0.0 {
-            return 0.0;
-        }
-        let slope = xs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx;
-        let span = xs[xs.len() - 1].0 - xs[0].0;
-        if slope <= 0.0 || slope * span <= 2.0 * error {
-            return 0.0;
-        }
-        let cycle = span / (n - 1.0);
-        slope * (startup.as_secs_f64() + cycle)
-    }
 }
 
 /// The per-server memory of the loop.
@@ -225,6 +208,7 @@ impl ServerState {
 pub struct Policy {
     settings: Settings,
     servers: HashMap<String, ServerState>,
+    tuning: Tuning,
 }
 
 /// The TTFT and ITL targets (ms) of a server's class for its model, as planned for (with the
@@ -249,7 +233,18 @@ impl Policy {
         Self {
             settings,
             servers: HashMap::new(),
+            tuning: Tuning::new(settings.tuning, Default::default()),
         }
+    }
+
+    /// What the loop has learnt of the servers.
+    pub fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+
+    /// The same, to resume a persisted state.
+    pub fn tuning_mut(&mut self) -> &mut Tuning {
+        &mut self.tuning
     }
 
     /// The settings.
@@ -262,6 +257,7 @@ impl Policy {
     pub fn plan(
         &mut self,
         servers: &mut [ServerSpec],
+        models: &ModelData,
         observations: &[Observation],
         targets: Targets<'_>,
         now: Instant,
@@ -285,6 +281,7 @@ impl Policy {
                     .push_back((now, server.current_alloc.num_replicas));
                 st
             });
+            st.cycle = now.saturating_duration_since(st.seen);
             st.seen = now;
             let cur = &server.current_alloc;
             let pods = (cur.accelerator.clone(), cur.max_batch);
@@ -305,6 +302,11 @@ impl Policy {
             };
             let (slo_ttft, slo_itl) = targets(server);
             let requests = obs.map_or(0.0, |o| o.demand.requests);
+            // The latencies describe the current pods once they all serve, have served for
+            // a whole window, and the window holds enough requests.
+            let steady = st.steady >= s.steady_cycles && requests >= s.min_requests;
+            plan.notes
+                .extend(self.tuning.observe(models, server, obs, steady));
             if requests >= s.min_requests {
                 let ratio = |measured: f64, target: f64| {
                     if measured > 0.0 && target > 0.0 {
@@ -379,7 +381,17 @@ impl Policy {
                         cur.load.arrival_rate
                     ));
                 }
-                plan.lookahead_rpm = st.lookahead(now, rpm, o.demand.rate_error, s.startup_delay);
+                st.forecast.observe(now, rpm);
+                let scale = s.time_scale.max(f64::MIN_POSITIVE);
+                let startup = self
+                    .tuning
+                    .startup(&server.model, &cur.accelerator)
+                    .map_or(s.startup_delay, |v| Duration::from_secs_f64(v / scale));
+                let horizon = startup
+                    + st.cycle
+                    + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
+                plan.horizon_seconds = horizon.as_secs_f64();
+                plan.lookahead_rpm = st.forecast.rise(horizon, st.cycle, o.demand.rate_error);
                 rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
                 plan.backlog = o.waiting * f64::from(o.ready_replicas);

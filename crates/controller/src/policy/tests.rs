@@ -45,6 +45,7 @@ fn observed(ready: u32, requests: f64, waiting: f64) -> Observation {
             .map(|i| PodLoad {
                 pod: format!("p{i}"),
                 outstanding: waiting + 10.0,
+                ..PodLoad::default()
             })
             .collect(),
         ..Observation::default()
@@ -73,7 +74,13 @@ fn cycle(
     now: Instant,
 ) -> (AllocationData, ServerPlan) {
     let mut planned = vec![s.clone()];
-    let mut plans = p.plan(&mut planned, std::slice::from_ref(o), &targets, now);
+    let mut plans = p.plan(
+        &mut planned,
+        &ModelData::default(),
+        std::slice::from_ref(o),
+        &targets,
+        now,
+    );
     let mut allocations = decision;
     p.settle(
         &mut allocations,
@@ -92,6 +99,7 @@ fn plans_for_the_upper_end_of_the_rate_and_the_backlog() {
     // 100 requests in a minute: error 10 req/min; 2 waiting on each of 4 pods drain in 60 s.
     let plans = p.plan(
         &mut servers,
+        &ModelData::default(),
         &[observed(4, 100.0, 2.0)],
         &targets,
         Instant::now(),
@@ -444,9 +452,11 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
             now + Duration::from_secs(30 * u64::from(i)),
         );
     }
-    // Slope 2/3 req/min per second over 90 s of start-up and a 30 s cycle: +80.
-    assert!((plan.lookahead_rpm - 80.0).abs() < 1e-6, "{plan:?}");
-    assert!((plan.planned_rpm - 240.0).abs() < 1e-6);
+    // Slope 2/3 req/min per second over 90 s of start-up, a 30 s cycle and half the 60 s
+    // window the rate was measured over (its middle is 30 s ago): +100.
+    assert_eq!(plan.horizon_seconds, 150.0);
+    assert!((plan.lookahead_rpm - 100.0).abs() < 1e-6, "{plan:?}");
+    assert!((plan.planned_rpm - 260.0).abs() < 1e-6);
     // The same wiggle within the error, or a fall: nothing ahead.
     let mut q = Policy::new(settings);
     for (i, rpm) in [100.0, 104.0, 98.0, 103.0, 80.0, 60.0]

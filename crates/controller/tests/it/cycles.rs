@@ -144,6 +144,7 @@ pub(crate) async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
         Settings {
             period: None,
             cycle_log,
+            store: None,
         },
         Leadership::always(),
         metrics.clone(),

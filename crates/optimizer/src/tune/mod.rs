@@ -147,12 +147,11 @@ impl Tuner {
     pub fn resume(catalog: PerfParams, settings: TunerSettings, state: TunerState) -> Self {
         let mut t = Self::new(catalog, settings);
         let (lo, hi) = settings.bounds;
-        let sane = state.relative.iter().all(|v| v.is_finite() && (lo..=hi).contains(v))
-            && state
-                .covariance
-                .iter()
-                .flatten()
-                .all(|v| v.is_finite())
+        let sane = state
+            .relative
+            .iter()
+            .all(|v| v.is_finite() && (lo..=hi).contains(v))
+            && state.covariance.iter().flatten().all(|v| v.is_finite())
             && (0..3).all(|i| state.covariance[i][i] >= 0.0);
         if sane {
             t.x = state.relative;
@@ -280,6 +279,8 @@ impl Tuner {
 
     /// One scalar update with the observation `measured ≈ row · (scales ∘ x)`, in relative
     /// terms (divided by `measured`, so that `noise` is a relative error).
+    // Indices, as in the filter's equations, read better than iterator chains at 3 x 3.
+    #[allow(clippy::needless_range_loop)]
     fn update(&mut self, row: [f64; 3], measured: f64, noise: f64) -> Verdict {
         let s = scales(self.catalog);
         let h: [f64; 3] = std::array::from_fn(|i| row[i] * s[i] / measured);
@@ -351,8 +352,7 @@ impl Tuner {
 /// each coefficient is the latency with that parameter at 1 and the others at 0.
 fn rows(m: &Measurement) -> Option<([f64; 3], [f64; 3])> {
     let ok = |v: f64| v.is_finite() && v >= 0.0;
-    if !(ok(m.in_tokens) && ok(m.occupancy) && m.out_tokens.is_finite() && m.out_tokens >= 1.0)
-    {
+    if !(ok(m.in_tokens) && ok(m.occupancy) && m.out_tokens.is_finite() && m.out_tokens >= 1.0) {
         return None;
     }
     let max_batch = m.max_batch.max(m.occupancy.ceil() as u32).max(1);

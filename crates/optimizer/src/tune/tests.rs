@@ -82,7 +82,11 @@ fn the_catalog_stands_while_evidence_is_thin() {
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
     t.observe(&window(truth, 10.0, 0.0, &mut rng));
     assert_ne!(t.estimate(), CATALOG, "the estimate moved");
-    assert_eq!(t.params(), CATALOG, "but one window does not replace the catalog");
+    assert_eq!(
+        t.params(),
+        CATALOG,
+        "but one window does not replace the catalog"
+    );
 }
 
 #[test]
@@ -186,7 +190,10 @@ fn a_parameter_the_catalog_has_at_zero_stays_zero() {
     }
     assert_eq!(t.estimate().gamma, 0.0);
     assert_eq!(t.sd().gamma, 0.0);
-    assert!(t.estimate().alpha > catalog.alpha, "the others took the slowdown");
+    assert!(
+        t.estimate().alpha > catalog.alpha,
+        "the others took the slowdown"
+    );
 }
 
 #[test]

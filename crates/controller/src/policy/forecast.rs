@@ -1,0 +1,222 @@
+//! The load one start-up ahead: Holt's linear exponential smoothing of a server's measured
+//! arrival rate (docs/tuning.md, "Forecasting").
+//!
+//! Why Holt: a decision takes effect when the pods it orders serve, a minute or more later,
+//! and over that horizon what matters is the local level and slope of the load. Holt's two
+//! smoothed states are exactly those, updated in O(1) per cycle from nothing but the rates the
+//! loop already measures; it follows a ramp without the lag of a moving average. A daily cycle
+//! is, over a horizon of minutes, a slowly turning ramp, which Holt follows; Holt-Winters'
+//! seasonal term would need a whole day of history per server before it helped and a
+//! restart would lose it, and ARIMA-class models need a fitting step and far more history for
+//! the same horizon. A burst is a step: the level jumps with the first cycles and the slope it
+//! leaves behind decays within a few cycles.
+//!
+//! The smoothing constants are per cycle (a time-scaled benchmark and a cluster see the same
+//! number of cycles per load change); the slope is per second, so the horizon is in time.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Weight of a new measurement in the level.
+const LEVEL: f64 = 0.7;
+/// Weight of a new level change in the slope.
+const TREND: f64 = 0.3;
+
+/// Holt's level and slope of one series.
+#[derive(Debug, Clone, Default)]
+pub struct Holt {
+    /// Smoothed level, requests/min.
+    level: f64,
+    /// Smoothed slope, requests/min per second.
+    trend: f64,
+    /// Time of the last measurement.
+    last: Option<Instant>,
+    /// Measurements taken.
+    seen: u32,
+    /// The last measurement, and the last two changes between measurements (newest last).
+    raw: f64,
+    changes: [f64; 2],
+}
+
+impl Holt {
+    /// Takes the measurement `y` made at `now`. A measurement at the same instant as the last
+    /// one (two cycles in one tick) only moves the level.
+    pub fn observe(&mut self, now: Instant, y: f64) {
+        let Some(last) = self.last else {
+            self.level = y;
+            self.raw = y;
+            self.last = Some(now);
+            self.seen = 1;
+            return;
+        };
+        self.changes = [self.changes[1], y - self.raw];
+        self.raw = y;
+        let dt = now.saturating_duration_since(last).as_secs_f64();
+        let predicted = self.level + self.trend * dt;
+        // The first slope is the first difference, and the level the measurement: a ramp that
+        // is under way when the loop starts is planned for from the second cycle.
+        let first = self.seen == 1;
+        let level = if first {
+            y
+        } else {
+            predicted + LEVEL * (y - predicted)
+        };
+        if dt > 0.0 {
+            let w = if first { 1.0 } else { TREND };
+            self.trend += w * ((level - self.level) / dt - self.trend);
+        }
+        self.level = level;
+        self.last = Some(now);
+        self.seen += 1;
+    }
+
+    /// The slope, requests/min per second.
+    pub fn trend(&self) -> f64 {
+        self.trend
+    }
+
+    /// The smoothed level now, requests/min.
+    pub fn level(&self) -> f64 {
+        self.level
+    }
+
+    /// The rise expected over `horizon` from the last measurement, requests/min: the slope
+    /// times the horizon when the load is rising, else 0. Rising means: the last two
+    /// measurements each rose (a step rises once), and the slope moves the load by more than `2 × error` over its own memory
+    /// (`1 / TREND` cycles of `cycle`). A falling slope is never a reason to scale down faster
+    /// than the measured load.
+    pub fn rise(&self, horizon: Duration, cycle: Duration, error: f64) -> f64 {
+        if self.seen < 3 || self.trend <= 0.0 || self.changes.iter().any(|c| *c <= 0.0) {
+            return 0.0;
+        }
+        let memory = cycle.as_secs_f64() / TREND;
+        if self.trend * memory <= 2.0 * error {
+            return 0.0;
+        }
+        self.trend * horizon.as_secs_f64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plays `load(t)` (requests/min at second t) every `cycle` seconds with a deterministic
+    /// wiggle of +-`noise` req/min, returning per cycle (t, forecast at t + horizon, truth).
+    fn play(
+        load: impl Fn(f64) -> f64,
+        cycles: u32,
+        cycle: f64,
+        horizon: f64,
+        noise: f64,
+    ) -> Vec<(f64, f64, f64)> {
+        let start = Instant::now();
+        let mut h = Holt::default();
+        let mut out = Vec::new();
+        for i in 0..cycles {
+            let t = f64::from(i) * cycle;
+            let wiggle = if i % 2 == 0 { noise } else { -noise };
+            let y = load(t) + wiggle;
+            h.observe(start + Duration::from_secs_f64(t), y);
+            let f = y + h.rise(
+                Duration::from_secs_f64(horizon),
+                Duration::from_secs_f64(cycle),
+                noise,
+            );
+            out.push((t, f, load(t + horizon)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_ramp_is_met_one_horizon_ahead() {
+        // +1 req/min per second from 100; 30 s cycles, 150 s ahead (120 s start-up + a cycle).
+        let runs = play(|t| 100.0 + t, 20, 30.0, 150.0, 3.0);
+        for (t, f, truth) in &runs[3..] {
+            assert!(
+                (f / truth - 1.0).abs() < 0.1,
+                "at {t}: forecast {f}, truth {truth}"
+            );
+        }
+        // The measured value alone would be 150 req/min short the whole way.
+        let (_, _, truth) = runs[10];
+        assert!(truth - (100.0 + 300.0) > 100.0);
+    }
+
+    #[test]
+    fn noise_around_a_flat_load_orders_nothing() {
+        let runs = play(|_| 200.0, 40, 30.0, 150.0, 8.0);
+        for (t, f, _) in &runs {
+            assert!((f - 200.0).abs() <= 8.0 + 1e-9, "at {t}: forecast {f}");
+        }
+    }
+
+    #[test]
+    fn random_noise_around_a_flat_load_rarely_orders_and_never_much() {
+        // Uniform noise of +-10 req/min (sd 5.8) from a fixed xorshift sequence.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64 * 20.0 - 10.0
+        };
+        let start = Instant::now();
+        let mut h = Holt::default();
+        let mut ordered = 0;
+        for i in 0..200u64 {
+            h.observe(start + Duration::from_secs(30 * i), 200.0 + next());
+            let r = h.rise(Duration::from_secs(150), Duration::from_secs(30), 5.8);
+            ordered += u32::from(r > 0.0);
+            assert!(r < 60.0, "cycle {i}: rise {r}");
+        }
+        assert!(ordered <= 20, "{ordered} of 200 cycles planned a rise");
+    }
+
+    #[test]
+    fn a_day_is_followed_on_the_way_up_and_never_overshot_on_the_way_down() {
+        // A day squeezed into 40 minutes: 100 -> 500 -> 100 req/min.
+        let day = |t: f64| 300.0 - 200.0 * (2.0 * std::f64::consts::PI * t / 2400.0).cos();
+        let runs = play(day, 80, 30.0, 150.0, 5.0);
+        let (mut naive, mut holt) = (0.0, 0.0);
+        for (t, f, truth) in &runs[4..] {
+            let measured = day(*t);
+            if truth > &measured {
+                naive += (truth - measured).abs();
+                holt += (truth - f).abs();
+            } else {
+                // Falling: the forecast never plans below the measurement.
+                assert!(*f >= measured - 5.0, "at {t}: {f} below {measured}");
+            }
+        }
+        assert!(holt < 0.5 * naive, "holt {holt}, measured alone {naive}");
+    }
+
+    #[test]
+    fn after_a_burst_the_slope_dies_down_within_a_few_cycles() {
+        // 100 -> 300 req/min at t = 300 s.
+        let runs = play(
+            |t| if t < 300.0 { 100.0 } else { 300.0 },
+            30,
+            30.0,
+            150.0,
+            5.0,
+        );
+        // The step is planned for at once (the forecast is the measurement) ...
+        assert!(runs[10].1 >= 300.0 - 5.0);
+        // ... and the slope it leaves behind orders nothing.
+        for (t, f, _) in &runs[11..] {
+            assert!((f - 300.0).abs() <= 5.0 + 1e-9, "at {t}: forecast {f}");
+        }
+    }
+
+    #[test]
+    fn two_measurements_at_one_instant_do_not_divide_by_zero() {
+        let now = Instant::now();
+        let mut h = Holt::default();
+        h.observe(now, 100.0);
+        h.observe(now, 120.0);
+        assert!(h.trend().is_finite() && h.level().is_finite());
+        assert_eq!(h.trend(), 0.0);
+    }
+}
