@@ -3,6 +3,7 @@
 //! `inferno.v1.Controller` service. Each RPC converts twice: the request out, the answer in.
 
 use crate::cycle::{CycleOutcome, CycleReport};
+use crate::policy::tuning::Params;
 use crate::runner::Runner;
 use inferno_core::{Applied, ApplyRequest, Collected, Decision, PortError};
 use inferno_proto::v1::{
@@ -252,5 +253,37 @@ impl v1::controller_server::Controller for ControllerService {
             .await
             .ok_or_else(|| tonic::Status::unavailable("the controller is shutting down"))?;
         Ok(tonic::Response::new(report_message(&report)))
+    }
+
+    async fn get_tuning(
+        &self,
+        _: tonic::Request<v1::GetTuningRequest>,
+    ) -> Result<tonic::Response<v1::TuningReport>, tonic::Status> {
+        let params = |p: Params| {
+            Some(v1::TuningParams {
+                alpha: p.alpha,
+                beta: p.beta,
+                gamma: p.gamma,
+            })
+        };
+        let entries = self
+            .runner
+            .tuning()
+            .into_iter()
+            .map(|t| v1::TunedEntry {
+                model: t.model,
+                accelerator: t.accelerator,
+                catalog: params(t.catalog),
+                estimate: params(t.estimate),
+                sd: params(t.sd),
+                in_use: params(t.in_use),
+                trusted: t.trusted,
+                updates: t.updates,
+                rejected: t.rejected,
+                startup_seconds: t.startup_seconds,
+                startup_samples: u32::try_from(t.startup_samples).unwrap_or(u32::MAX),
+            })
+            .collect();
+        Ok(tonic::Response::new(v1::TuningReport { entries }))
     }
 }

@@ -26,6 +26,19 @@ struct ServerLabel {
     server: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ParameterLabel {
+    model: String,
+    accelerator: String,
+    parameter: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PairLabel {
+    model: String,
+    accelerator: String,
+}
+
 /// The controller's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -36,6 +49,10 @@ pub struct Metrics {
     total_cost: Gauge<f64, AtomicU64>,
     waiting: Gauge,
     replicas: Family<ServerLabel, Gauge>,
+    tuned: Family<ParameterLabel, Gauge<f64, AtomicU64>>,
+    tuned_sd: Family<ParameterLabel, Gauge<f64, AtomicU64>>,
+    tuner_updates: Family<PairLabel, Gauge>,
+    startup: Family<PairLabel, Gauge<f64, AtomicU64>>,
     /// The servers `replicas` has a sample for; held while a cycle's replicas are written, so
     /// two records never interleave.
     placed: Mutex<BTreeSet<String>>,
@@ -80,8 +97,37 @@ impl Default for Metrics {
             "Replicas per placed server after the cycle (what the actuator applied)",
             replicas.clone(),
         );
+        let tuned = Family::default();
+        registry.register(
+            "inferno_controller_tuned_parameter",
+            "Iteration-time parameter the optimizer is given per model and accelerator (alpha \
+             ms, beta ms/token, gamma ms/KV token): tuned once trusted, else the catalog's",
+            tuned.clone(),
+        );
+        let tuned_sd = Family::default();
+        registry.register(
+            "inferno_controller_tuned_parameter_sd",
+            "Standard deviation of the tuner's estimate of each parameter",
+            tuned_sd.clone(),
+        );
+        let tuner_updates = Family::default();
+        registry.register(
+            "inferno_controller_tuner_updates",
+            "Measurements the tuner of a model and accelerator has taken",
+            tuner_updates.clone(),
+        );
+        let startup = Family::default();
+        registry.register(
+            "inferno_controller_startup_seconds",
+            "Median start-up time of the pods of a model and accelerator, servers' seconds",
+            startup.clone(),
+        );
         Self {
             registry,
+            tuned,
+            tuned_sd,
+            tuner_updates,
+            startup,
             cycles,
             stage_seconds,
             last_stage_seconds,
@@ -138,6 +184,34 @@ impl Metrics {
                 });
             }
             *placed = now;
+        }
+        for t in &r.tuning {
+            let pair = PairLabel {
+                model: t.model.clone(),
+                accelerator: t.accelerator.clone(),
+            };
+            if t.startup_samples > 0 {
+                self.startup.get_or_create(&pair).set(t.startup_seconds);
+            }
+            if t.catalog == Default::default() {
+                continue;
+            }
+            self.tuner_updates
+                .get_or_create(&pair)
+                .set(i64::try_from(t.updates).unwrap_or(i64::MAX));
+            for (parameter, v, sd) in [
+                ("alpha", t.in_use.alpha, t.sd.alpha),
+                ("beta", t.in_use.beta, t.sd.beta),
+                ("gamma", t.in_use.gamma, t.sd.gamma),
+            ] {
+                let label = ParameterLabel {
+                    model: t.model.clone(),
+                    accelerator: t.accelerator.clone(),
+                    parameter,
+                };
+                self.tuned.get_or_create(&label).set(v);
+                self.tuned_sd.get_or_create(&label).set(sd);
+            }
         }
     }
 
@@ -206,6 +280,47 @@ mod tests {
         );
         assert_eq!(value("inferno_controller_total_cost", None), 12.5);
         assert_eq!(value("inferno_controller_invocations_waiting", None), 3.0);
+    }
+
+    #[test]
+    fn tuned_parameters_and_startups_are_exported() {
+        use crate::policy::tuning::{Params, TunedRecord};
+        let metrics = Metrics::default();
+        metrics.record(&CycleReport {
+            tuning: vec![TunedRecord {
+                model: "llama".into(),
+                accelerator: "A100".into(),
+                catalog: Params {
+                    alpha: 10.0,
+                    beta: 0.1,
+                    gamma: 0.001,
+                },
+                in_use: Params {
+                    alpha: 13.0,
+                    beta: 0.12,
+                    gamma: 0.0011,
+                },
+                sd: Params {
+                    alpha: 0.5,
+                    beta: 0.01,
+                    gamma: 0.0001,
+                },
+                updates: 12,
+                startup_seconds: 95.0,
+                startup_samples: 3,
+                ..TunedRecord::default()
+            }],
+            ..CycleReport::default()
+        });
+        let text = metrics.render();
+        for line in [
+            "inferno_controller_tuned_parameter{model=\"llama\",accelerator=\"A100\",parameter=\"alpha\"} 13.0",
+            "inferno_controller_tuned_parameter_sd{model=\"llama\",accelerator=\"A100\",parameter=\"beta\"} 0.01",
+            "inferno_controller_tuner_updates{model=\"llama\",accelerator=\"A100\"} 12",
+            "inferno_controller_startup_seconds{model=\"llama\",accelerator=\"A100\"} 95.0",
+        ] {
+            assert!(text.contains(line), "no {line} in\n{text}");
+        }
     }
 
     #[test]

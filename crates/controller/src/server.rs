@@ -83,6 +83,16 @@ pub async fn run(
             )
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route(
+                "/tuning",
+                axum::routing::get({
+                    let r = runner.clone();
+                    move || {
+                        let body = serde_json::to_string_pretty(&r.tuning()).unwrap_or_default();
+                        async move { json(StatusCode::OK, body) }
+                    }
+                }),
+            )
+            .route(
                 "/readyz",
                 axum::routing::get(move || {
                     let leading = l.is_leader();

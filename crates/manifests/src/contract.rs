@@ -356,7 +356,7 @@ pub const WATCHED_NAMESPACE_NEEDS: &[Need] = &[
 pub const NAMESPACED_RBAC_EXAMPLE: &str = "infer";
 
 /// The RBAC of the deployment, least privilege.
-pub const EXPECTED_ROLES: [ExpectedRole; 5] = [
+pub const EXPECTED_ROLES: [ExpectedRole; 6] = [
     ExpectedRole {
         kind: "ClusterRole",
         namespace: None,
@@ -399,6 +399,20 @@ pub const EXPECTED_ROLES: [ExpectedRole; 5] = [
             verbs: &["get"],
             why: "controller without INFERNO_DATA_PATH: reads inferno-static-data and \
                   inferno-dynamic-data every cycle (crates/controller/src/data.rs)",
+        }],
+    },
+    ExpectedRole {
+        kind: "Role",
+        namespace: Some("inferno"),
+        name: "inferno-tuning",
+        file: "deploy/inferno/rbac-tuning.yaml",
+        subject: "inferno/inferno",
+        needs: &[Need {
+            group: "",
+            resource: "configmaps",
+            verbs: &["get", "create", "patch"],
+            why: "controller with INFERNO_TUNING_CONFIGMAP: reads its ConfigMap at start and \
+                  writes it with server-side apply after cycles (crates/controller/src/persist.rs)",
         }],
     },
     ExpectedRole {

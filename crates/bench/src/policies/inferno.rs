@@ -248,6 +248,9 @@ impl Loop {
                 (plan.scenario.control.scale_down_window.0 / ts).to_string(),
                 "--startup-delay".into(),
                 (plan.max_startup_seconds() / ts).to_string(),
+                // The collector reports windows and pod start-up times in the servers' clock.
+                "--time-scale".into(),
+                ts.to_string(),
             ]
             .into_iter()
             .chain(plan.scenario.control.controller_args.iter().cloned())

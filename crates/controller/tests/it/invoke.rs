@@ -223,3 +223,69 @@ async fn invoke_needs_the_token_when_one_is_configured() {
     assert!(report.error.is_empty(), "{}", report.error);
     assert_eq!(cycles(), 3);
 }
+
+/// What the loop learnt is readable without running a cycle: `GET /tuning` (JSON) and gRPC
+/// `GetTuning`. Here the collector reports the start-up times of a server's pods; after one
+/// cycle both show the median for its model and accelerator, and neither call runs a cycle.
+#[tokio::test]
+async fn tuning_is_read_over_http_and_grpc() {
+    let l = start(samples("small"), None).await;
+    let addr = l.serve(None).await;
+    let server = {
+        let mut c = l.collector.lock().unwrap();
+        // A server that runs somewhere: start-ups are learnt per model and accelerator.
+        let alloc = c.response.servers[0].current_alloc.get_or_insert_default();
+        alloc.accelerator = "A100".into();
+        alloc.num_replicas = 3;
+        let s = c.response.servers[0].clone();
+        c.response.observations = vec![v1::ServerObservation {
+            server: s.name.clone(),
+            ready_replicas: 3,
+            pods: [("a", 70.0), ("b", 90.0), ("c", 200.0)]
+                .into_iter()
+                .map(|(pod, startup_seconds)| v1::PodLoad {
+                    pod: pod.into(),
+                    outstanding: 1.0,
+                    startup_seconds,
+                })
+                .collect(),
+            ..Default::default()
+        }];
+        s
+    };
+    let empty = http::request(addr, "GET", "/tuning", &[], "")
+        .await
+        .unwrap();
+    assert_eq!((empty.status, empty.body.trim()), (200, "[]"));
+    l.runner.invoke(false).await.unwrap();
+    let cycles = l.collector.lock().unwrap().calls;
+    let model = server.model.clone();
+    let acc = server.current_alloc.as_ref().unwrap().accelerator.clone();
+    let got = http::request(addr, "GET", "/tuning", &[], "")
+        .await
+        .unwrap();
+    let json = report(&got.body);
+    assert_eq!(json[0]["model"], model.as_str(), "{}", got.body);
+    assert_eq!(json[0]["accelerator"], acc.as_str());
+    assert_eq!(json[0]["startupSeconds"], 90.0);
+    assert_eq!(json[0]["startupSamples"], 3);
+    let mut client = v1::controller_client::ControllerClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let entries = client
+        .get_tuning(v1::GetTuningRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].model.as_str(), entries[0].startup_seconds),
+        (model.as_str(), 90.0)
+    );
+    assert_eq!(
+        l.collector.lock().unwrap().calls,
+        cycles,
+        "reading runs no cycle"
+    );
+}

@@ -252,3 +252,54 @@ async fn sigterm_releases_the_lease() {
     std::fs::remove_dir_all(&dir).unwrap();
     sim.shutdown().await.unwrap();
 }
+
+/// `--tuning-configmap`: what the loop learnt is written to a ConfigMap (created on first
+/// write, our key only) and read back by the next controller; a state nobody can read is
+/// an error naming the ConfigMap and key, not a crash.
+#[tokio::test]
+async fn tuning_is_kept_in_a_configmap() {
+    use inferno_controller::persist::{Store, KEY};
+    use inferno_controller::policy::tuning::{Params, Persisted};
+    let (sim, client) = sim().await;
+    let store = Store::new(client.clone(), "inferno", "inferno-tuning");
+    assert_eq!(store.load().await.unwrap(), Vec::new(), "nothing yet");
+    let state = vec![Persisted {
+        model: "llama_13b".into(),
+        accelerator: "G2".into(),
+        catalog: Params {
+            alpha: 10.0,
+            beta: 0.1,
+            gamma: 0.001,
+        },
+        relative: [1.3, 1.2, 1.25],
+        covariance: [[0.01, 0.0, 0.0], [0.0, 0.02, 0.0], [0.0, 0.0, 0.03]],
+        updates: 12,
+        rejected: 1,
+        startups: vec![118.0, 121.0],
+    }];
+    store.save(&state).await.unwrap();
+    assert_eq!(store.load().await.unwrap(), state);
+    let mut next = state.clone();
+    next[0].updates = 13;
+    store.save(&next).await.unwrap();
+    assert_eq!(
+        store.load().await.unwrap(),
+        next,
+        "overwritten, not appended"
+    );
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "inferno");
+    let patch = serde_json::json!({"data": {KEY: "{not json"}});
+    api.patch(
+        "inferno-tuning",
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .unwrap();
+    let err = store.load().await.unwrap_err();
+    assert!(
+        err.contains("configmap inferno/inferno-tuning") && err.contains(KEY),
+        "{err}"
+    );
+    sim.shutdown().await.unwrap();
+}

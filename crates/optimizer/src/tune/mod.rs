@@ -1,12 +1,19 @@
 //! Online tuning of the iteration-time parameters (alpha, beta, gamma) of one (model,
 //! accelerator) from what its servers deliver (docs/tuning.md).
 //!
-//! The model's mean ITL and TTFT at a batch occupancy `b` are linear in `(alpha, beta, gamma)`
-//! with coefficients that depend only on `(b, n, m)` and the prefill chunking
-//! ([`ServiceModel::itl`], [`ServiceModel::prefill`]), so every measurement of a server (mean
-//! ITL over a window, its mean occupancy and token counts) is one linear observation of the
-//! parameters. [`Tuner`] runs a Kalman filter over them:
+//! Every measurement of a server (mean ITL and TTFT over a window, at its measured arrival rate
+//! per pod, token means and batch cap) is one observation of the parameters through the very
+//! model the optimizer sizes with: [`Analyzer::analyze`] at that rate. [`Tuner`] runs an
+//! extended Kalman filter over them (the model is smooth in the parameters; it is linearised
+//! around the current estimate at each window, by finite differences).
 //!
+//! - **Why the queueing model and not the iteration time at the measured occupancy.** ITL is
+//!   linear in the parameters at a fixed occupancy, but a mean ITL is a mean over tokens, and
+//!   more tokens are generated while the batch is fuller: the measured mean sits above the
+//!   ITL at the mean occupancy by about one request's share of the iteration. A filter fitted
+//!   to the occupancy form absorbs that bias into the parameters, and the optimizer, which
+//!   predicts through the chain, is then off the other way (21% at 4 requests per pod on the
+//!   drift benchmark). Fitted through the analyzer, tuning and prediction are one model.
 //! - **Why a Kalman filter and not recursive least squares with forgetting.** One server at one
 //!   token mix excites one direction of the three parameters at a time; RLS with forgetting
 //!   inflates its covariance in the directions it does not see (wind-up) and then jumps on the
@@ -27,7 +34,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::queue::{PerfParams, ServiceModel};
+use crate::queue::{Analyzer, PerfParams, QueueConfig};
 
 /// How the filter weighs evidence; defaults in docs/tuning.md.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,14 +79,16 @@ pub struct Measurement {
     pub in_tokens: f64,
     /// Mean generated tokens per request.
     pub out_tokens: f64,
-    /// Mean requests running per pod.
-    pub occupancy: f64,
+    /// Arrival rate per serving pod, requests/s.
+    pub rate: f64,
     /// The pods' batch cap.
     pub max_batch: u32,
+    /// The server's waiting room per pod (`maxQueueSize`).
+    pub max_queue: u32,
     /// Mean ITL, ms (0 = not measured).
     pub itl_ms: f64,
-    /// Mean TTFT, ms, only when no request waited in the window (0 = none): a queue adds a
-    /// wait the iteration model does not hold.
+    /// Mean TTFT, ms, only when no request waited in the window (0 = none): a wait in a queue
+    /// in front of the server is not in the model.
     pub ttft_ms: f64,
 }
 
@@ -189,12 +198,7 @@ impl Tuner {
 
     /// The current estimate, within the bounds.
     pub fn estimate(&self) -> PerfParams {
-        let s = scales(self.catalog);
-        PerfParams {
-            alpha: s[0] * self.x[0],
-            beta: s[1] * self.x[1],
-            gamma: s[2] * self.x[2],
-        }
+        params_at(self.catalog, self.x)
     }
 
     /// Standard deviation of each parameter of [`Tuner::estimate`], in its units.
@@ -246,9 +250,27 @@ impl Tuner {
     /// there was nothing to take: not measured, or a state the model cannot describe).
     pub fn observe(&mut self, m: &Measurement) -> [Option<Verdict>; 2] {
         let measured = |v: f64| v.is_finite() && v > 0.0;
-        let Some(rows) = rows(m).filter(|_| measured(m.itl_ms) || measured(m.ttft_ms)) else {
+        if !(measured(m.itl_ms) || measured(m.ttft_ms)) {
+            return [None, None];
+        }
+        // The model and its slope in each parameter around the estimate.
+        let Some(at) = latencies(self.estimate(), m) else {
             return [None, None];
         };
+        let s = scales(self.catalog);
+        let mut slope = [[0.0; 3]; 2];
+        for i in 0..3 {
+            if s[i] <= 0.0 {
+                continue;
+            }
+            let mut x = self.x;
+            x[i] += STEP;
+            let Some(moved) = latencies(params_at(self.catalog, x), m) else {
+                return [None, None];
+            };
+            slope[0][i] = (moved.0 - at.0) / STEP;
+            slope[1][i] = (moved.1 - at.1) / STEP;
+        }
         // The parameters drift between windows with a measurement, whichever latency it has.
         let q = self.settings.drift_sd.powi(2);
         for i in 0..3 {
@@ -257,9 +279,9 @@ impl Tuner {
         self.freeze_zeros();
         let mut out = [None, None];
         let mut taken = false;
-        for (k, (row, measured, noise)) in [
-            (rows.0, m.itl_ms, self.settings.itl_noise),
-            (rows.1, m.ttft_ms, self.settings.ttft_noise),
+        for (k, (predicted, measured, noise)) in [
+            (at.0, m.itl_ms, self.settings.itl_noise),
+            (at.1, m.ttft_ms, self.settings.ttft_noise),
         ]
         .into_iter()
         .enumerate()
@@ -267,7 +289,9 @@ impl Tuner {
             if !(measured.is_finite() && measured > 0.0) {
                 continue;
             }
-            let verdict = self.update(row, measured, noise);
+            // After the ITL update the estimate moved: the TTFT row is linearised around where
+            // the filter was, which at these step sizes is well within the model's smoothness.
+            let verdict = self.update(slope[k], predicted, measured, noise);
             taken |= !matches!(verdict, Verdict::Rejected { .. });
             out[k] = Some(verdict);
         }
@@ -277,15 +301,13 @@ impl Tuner {
         out
     }
 
-    /// One scalar update with the observation `measured ≈ row · (scales ∘ x)`, in relative
-    /// terms (divided by `measured`, so that `noise` is a relative error).
+    /// One scalar update with the observation `measured ≈ predicted + slope · (x - x0)`, in
+    /// relative terms (divided by `measured`, so that `noise` is a relative error).
     // Indices, as in the filter's equations, read better than iterator chains at 3 x 3.
     #[allow(clippy::needless_range_loop)]
-    fn update(&mut self, row: [f64; 3], measured: f64, noise: f64) -> Verdict {
-        let s = scales(self.catalog);
-        let h: [f64; 3] = std::array::from_fn(|i| row[i] * s[i] / measured);
-        let predicted_rel: f64 = (0..3).map(|i| h[i] * self.x[i]).sum();
-        let predicted = predicted_rel * measured;
+    fn update(&mut self, slope: [f64; 3], predicted: f64, measured: f64, noise: f64) -> Verdict {
+        let h: [f64; 3] = std::array::from_fn(|i| slope[i] / measured);
+        let predicted_rel = predicted / measured;
         let ph: [f64; 3] = std::array::from_fn(|i| (0..3).map(|j| self.p[i][j] * h[j]).sum());
         let r = noise.powi(2);
         let var = (0..3).map(|i| h[i] * ph[i]).sum::<f64>() + r;
@@ -346,37 +368,36 @@ impl Tuner {
     }
 }
 
-/// The coefficients of `(alpha, beta, gamma)` in the model's mean ITL and TTFT (prefill plus
-/// the first decode step, no wait) at the measurement's occupancy, or `None` when the
-/// measurement is outside what the model describes. The model is linear in the parameters, so
-/// each coefficient is the latency with that parameter at 1 and the others at 0.
-fn rows(m: &Measurement) -> Option<([f64; 3], [f64; 3])> {
-    let ok = |v: f64| v.is_finite() && v >= 0.0;
-    if !(ok(m.in_tokens) && ok(m.occupancy) && m.out_tokens.is_finite() && m.out_tokens >= 1.0) {
-        return None;
+/// Relative step of the finite differences: small against the parameters' uncertainty, large
+/// against the analyzer's rounding.
+const STEP: f64 = 1e-4;
+
+fn params_at(catalog: PerfParams, x: [f64; 3]) -> PerfParams {
+    let s = scales(catalog);
+    PerfParams {
+        alpha: s[0] * x[0],
+        beta: s[1] * x[1],
+        gamma: s[2] * x[2],
     }
-    let max_batch = m.max_batch.max(m.occupancy.ceil() as u32).max(1);
-    let b = m.occupancy.max(1.0);
-    let unit = |i: usize| PerfParams {
-        alpha: f64::from(u8::from(i == 0)),
-        beta: f64::from(u8::from(i == 1)),
-        gamma: f64::from(u8::from(i == 2)),
-    };
-    let mut itl = [0.0; 3];
-    let mut ttft = [0.0; 3];
-    for i in 0..3 {
-        let s = ServiceModel::new(unit(i), m.in_tokens, m.out_tokens, max_batch, 0).ok()?;
-        itl[i] = s.itl(b);
-        ttft[i] = s.prefill(b) + s.itl(b);
-    }
-    Some((itl, ttft))
 }
 
-/// The model's mean ITL and TTFT (prefill plus first decode, no wait) for `params` at the
-/// measurement's occupancy and tokens, ms; `None` outside the model's domain.
+/// The queueing model's mean ITL and TTFT (ms) for `params` at the measurement's rate, tokens,
+/// batch cap and waiting room: what the optimizer predicts for such a pod. `None` outside the
+/// model's domain (no rate, tokens out of range, all parameters 0).
 pub fn latencies(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
-    let (itl, ttft) = rows(m)?;
-    let p = scales(params);
-    let dot = |r: [f64; 3]| (0..3).map(|i| r[i] * p[i]).sum::<f64>();
-    Some((dot(itl), dot(ttft)))
+    let ok = |v: f64| v.is_finite() && v >= 0.0;
+    if !(ok(m.in_tokens) && m.rate.is_finite() && m.rate > 0.0) {
+        return None;
+    }
+    let analyzer = Analyzer::new(QueueConfig {
+        max_batch: m.max_batch.max(1),
+        max_queue: m.max_queue,
+        max_tokens: 0,
+        params,
+        in_tokens: m.in_tokens,
+        out_tokens: m.out_tokens,
+    })
+    .ok()?;
+    let metrics = analyzer.analyze(m.rate).ok()?;
+    (metrics.itl.is_finite() && metrics.ttft.is_finite()).then_some((metrics.itl, metrics.ttft))
 }

@@ -19,35 +19,34 @@ fn scaled(p: PerfParams, f: f64) -> PerfParams {
     }
 }
 
-/// A window at occupancy `b` of servers with parameters `truth`, latencies off by up to
-/// `noise` (relative, uniform).
-fn window(truth: PerfParams, b: f64, noise: f64, rng: &mut Xoshiro256PlusPlus) -> Measurement {
-    let mut m = Measurement {
+/// A pod of batch 64 at `rate` requests/s (0.05 to 2.5: 1 to ~45 requests running).
+fn pod(rate: f64) -> Measurement {
+    Measurement {
         in_tokens: 256.0,
         out_tokens: 512.0,
-        occupancy: b,
+        rate,
         max_batch: 64,
+        max_queue: 0,
         itl_ms: 0.0,
         ttft_ms: 0.0,
-    };
+    }
+}
+
+/// A window at `rate` of servers with parameters `truth`, latencies off by up to `noise`
+/// (relative, uniform).
+fn window(truth: PerfParams, rate: f64, noise: f64, rng: &mut Xoshiro256PlusPlus) -> Measurement {
+    let mut m = pod(rate);
     let (itl, ttft) = latencies(truth, &m).expect("in the model's domain");
     m.itl_ms = itl * (1.0 + rng.random_range(-noise..=noise));
     m.ttft_ms = ttft * (1.0 + rng.random_range(-noise..=noise));
     m
 }
 
-/// Median relative ITL and TTFT error of `params` against `truth` over occupancies 1..=48.
+/// Median relative ITL and TTFT error of `params` against `truth` over rates 0.05..=2.4/s.
 fn error(params: PerfParams, truth: PerfParams) -> f64 {
     let mut errs = Vec::new();
-    for b in 1..=48 {
-        let m = Measurement {
-            in_tokens: 256.0,
-            out_tokens: 512.0,
-            occupancy: f64::from(b),
-            max_batch: 64,
-            itl_ms: 0.0,
-            ttft_ms: 0.0,
-        };
+    for k in 1..=48 {
+        let m = pod(0.05 * f64::from(k));
         let (pi, pt) = latencies(params, &m).unwrap();
         let (ti, tt) = latencies(truth, &m).unwrap();
         errs.push((pi / ti - 1.0).abs());
@@ -64,7 +63,7 @@ fn converges_on_servers_30_percent_slower_within_ten_windows() {
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
     assert!(error(t.params(), truth) > 0.2, "the catalog is 30% off");
     for _ in 0..10 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(truth, b, 0.05, &mut rng));
     }
     assert_eq!(t.updates(), 10);
@@ -80,7 +79,7 @@ fn the_catalog_stands_while_evidence_is_thin() {
     let truth = scaled(CATALOG, 1.3);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
-    t.observe(&window(truth, 10.0, 0.0, &mut rng));
+    t.observe(&window(truth, 0.5, 0.0, &mut rng));
     assert_ne!(t.estimate(), CATALOG, "the estimate moved");
     assert_eq!(
         t.params(),
@@ -95,7 +94,7 @@ fn tracks_a_step_change() {
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
     let before = scaled(CATALOG, 1.1);
     for _ in 0..30 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(before, b, 0.03, &mut rng));
     }
     assert!(error(t.params(), before) < 0.03);
@@ -104,7 +103,7 @@ fn tracks_a_step_change() {
     let after = scaled(CATALOG, 1.76);
     let mut steps = 0;
     for _ in 0..12 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         let v = t.observe(&window(after, b, 0.03, &mut rng));
         steps += v
             .iter()
@@ -124,7 +123,7 @@ fn follows_slow_drift() {
     let mut last = CATALOG;
     for k in 0..80 {
         let truth = scaled(CATALOG, 1.3 + 0.2 * f64::from(k) / 79.0);
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(truth, b, 0.05, &mut rng));
         last = truth;
     }
@@ -138,12 +137,12 @@ fn rejects_outliers() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
     for _ in 0..20 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(truth, b, 0.03, &mut rng));
     }
     let settled = t.estimate();
     // A scrape that caught a stalled pod: ITL and TTFT 5x.
-    let mut bad = window(truth, 20.0, 0.0, &mut rng);
+    let mut bad = window(truth, 1.0, 0.0, &mut rng);
     bad.itl_ms *= 5.0;
     bad.ttft_ms *= 5.0;
     let v = t.observe(&bad);
@@ -152,7 +151,7 @@ fn rejects_outliers() {
     assert_eq!(t.rejected(), 2);
     assert_eq!(t.estimate(), settled, "an outlier moves nothing");
     // Good windows after it are taken, and the streak starts afresh.
-    let v = t.observe(&window(truth, 12.0, 0.03, &mut rng));
+    let v = t.observe(&window(truth, 0.6, 0.03, &mut rng));
     assert!(matches!(v[0], Some(Verdict::Accepted { .. })), "{v:?}");
 }
 
@@ -162,7 +161,7 @@ fn stays_within_bounds() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
     // Latencies 50x the catalog's, consistently: a broken catalog (or a broken exporter).
     for _ in 0..40 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(scaled(CATALOG, 50.0), b, 0.0, &mut rng));
     }
     let p = t.estimate();
@@ -185,7 +184,7 @@ fn a_parameter_the_catalog_has_at_zero_stays_zero() {
     let mut t = Tuner::new(catalog, TunerSettings::default());
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     for _ in 0..10 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(scaled(CATALOG, 1.3), b, 0.02, &mut rng));
     }
     assert_eq!(t.estimate().gamma, 0.0);
@@ -199,14 +198,7 @@ fn a_parameter_the_catalog_has_at_zero_stays_zero() {
 #[test]
 fn nothing_to_take_from_an_unmeasured_window() {
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
-    let m = Measurement {
-        in_tokens: 256.0,
-        out_tokens: 512.0,
-        occupancy: 4.0,
-        max_batch: 16,
-        itl_ms: 0.0,
-        ttft_ms: 0.0,
-    };
+    let m = pod(0.2);
     assert_eq!(t.observe(&m), [None, None]);
     let nan = Measurement {
         out_tokens: f64::NAN,
@@ -223,7 +215,7 @@ fn resumes_a_persisted_state_and_refuses_a_broken_one() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
     let mut t = Tuner::new(CATALOG, TunerSettings::default());
     for _ in 0..10 {
-        let b = rng.random_range(2.0..40.0);
+        let b = rng.random_range(0.1..2.2);
         t.observe(&window(scaled(CATALOG, 1.3), b, 0.02, &mut rng));
     }
     let resumed = Tuner::resume(CATALOG, TunerSettings::default(), t.state());

@@ -6,10 +6,14 @@
 //! parameters in place of the catalog's (once the filter trusts them) and the learnt start-up
 //! time as the cost of a change.
 
+#[cfg(test)]
+mod tests;
+
+use inferno_api::limits::MAX_QUEUE_SIZE;
 use inferno_api::{ModelData, PerfParms, ServerSpec};
 use inferno_core::Observation;
-use inferno_optimizer::queue::{Analyzer, PerfParams, QueueConfig};
-use inferno_optimizer::tune::{Measurement, Tuner, TunerSettings, TunerState, Verdict};
+use inferno_optimizer::queue::PerfParams;
+use inferno_optimizer::tune::{latencies, Measurement, Tuner, TunerSettings, TunerState, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -148,6 +152,26 @@ fn catalog_of(models: &ModelData, model: &str, acc: &str) -> Option<PerfParams> 
         .map(|m| perf(&m.perf_parms))
 }
 
+/// One of `server`'s serving pods as the model sees it: the measured rate shared by the ready
+/// pods, the measured token means, the batch cap; latencies not filled in. `None` without a
+/// pod serving or a rate.
+fn pod(server: &ServerSpec, obs: &Observation) -> Option<Measurement> {
+    let cur = &server.current_alloc;
+    let ready = f64::from(obs.ready_replicas);
+    if ready < 1.0 || cur.load.arrival_rate <= 0.0 || cur.max_batch < 1 {
+        return None;
+    }
+    Some(Measurement {
+        in_tokens: cur.load.avg_in_tokens as f64,
+        out_tokens: cur.load.avg_out_tokens.max(1) as f64,
+        rate: cur.load.arrival_rate / 60.0 / ready,
+        max_batch: cur.max_batch.min(i64::from(u32::MAX)) as u32,
+        max_queue: server.max_queue_size.clamp(0, MAX_QUEUE_SIZE) as u32,
+        itl_ms: 0.0,
+        ttft_ms: 0.0,
+    })
+}
+
 fn median(v: &VecDeque<f64>) -> f64 {
     let mut s: Vec<f64> = v.iter().copied().collect();
     s.sort_by(f64::total_cmp);
@@ -194,12 +218,11 @@ impl Tuning {
         let Some(catalog) = catalog_of(models, &key.0, &key.1) else {
             return notes;
         };
+        let Some(mut m) = pod(server, obs) else {
+            return notes;
+        };
         let tuner = self.tuner(&key, catalog);
-        let m = Measurement {
-            in_tokens: cur.load.avg_in_tokens as f64,
-            out_tokens: cur.load.avg_out_tokens as f64,
-            occupancy: obs.running,
-            max_batch: cur.max_batch.clamp(1, i64::from(u32::MAX)) as u32,
+        m = Measurement {
             itl_ms: cur.itl_average,
             // A queue adds a wait the iteration model does not hold.
             ttft_ms: if obs.waiting > 0.0 {
@@ -207,6 +230,7 @@ impl Tuning {
             } else {
                 cur.ttft_average
             },
+            ..m
         };
         let was_trusted = tuner.trusted();
         for (what, v) in ["ITL", "TTFT"].into_iter().zip(tuner.observe(&m)) {
@@ -321,31 +345,15 @@ impl Tuning {
         obs: Option<&Observation>,
     ) -> Option<ModelCheck> {
         let cur = &server.current_alloc;
-        let obs = obs?;
-        let ready = f64::from(obs.ready_replicas);
-        if ready < 1.0 || cur.load.arrival_rate <= 0.0 || cur.max_batch < 1 {
-            return None;
-        }
         let params = catalog_of(models, &server.model, &cur.accelerator)?;
-        let analyzer = Analyzer::new(QueueConfig {
-            max_batch: cur.max_batch.min(i64::from(u32::MAX)) as u32,
-            max_queue: server.max_queue_size.clamp(0, 16_384) as u32,
-            max_tokens: 0,
-            params,
-            in_tokens: cur.load.avg_in_tokens as f64,
-            out_tokens: cur.load.avg_out_tokens.max(1) as f64,
-        })
-        .ok()?;
-        let m = analyzer
-            .analyze(cur.load.arrival_rate / 60.0 / ready)
-            .ok()?;
+        let (itl, ttft) = latencies(params, &pod(server, obs?)?)?;
         let updates = self
             .tuners
             .get(&(server.model.clone(), cur.accelerator.clone()))
             .map_or(0, Tuner::updates);
         Some(ModelCheck {
-            predicted_itl: m.itl,
-            predicted_ttft: m.ttft,
+            predicted_itl: itl,
+            predicted_ttft: ttft,
             tuner_updates: if self.enabled { updates } else { 0 },
         })
     }

@@ -1,0 +1,189 @@
+//! The loop's learning on one server: latencies of servers 30% slower than the catalog.
+
+use super::*;
+use inferno_api::{AllocationData, ModelAcceleratorPerfData, ServerLoadSpec};
+use inferno_core::{Demand, PodLoad};
+use inferno_optimizer::queue::{Analyzer, QueueConfig};
+
+const CATALOG: PerfParms = PerfParms {
+    alpha: 20.0,
+    beta: 0.1,
+    gamma: 0.0005,
+};
+
+fn models() -> ModelData {
+    ModelData {
+        models: vec![ModelAcceleratorPerfData {
+            name: "m".into(),
+            acc: "G2".into(),
+            acc_count: 1,
+            max_batch_size: 64,
+            at_tokens: 768,
+            perf_parms: CATALOG,
+        }],
+    }
+}
+
+/// A server on 4 pods of G2 with batch 48 at `rpm`, measured with the latencies that servers
+/// with parameters `truth` deliver at that rate (the model's, as the emulated servers follow
+/// it), and the occupancy it predicts.
+fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
+    let params = PerfParams::from(Params {
+        alpha: truth.alpha,
+        beta: truth.beta,
+        gamma: truth.gamma,
+    });
+    let config = QueueConfig {
+        max_batch: 48,
+        max_queue: 0,
+        max_tokens: 0,
+        params,
+        in_tokens: 256.0,
+        out_tokens: 512.0,
+    };
+    let m = Analyzer::new(config)
+        .unwrap()
+        .analyze(rpm / 60.0 / 4.0)
+        .unwrap();
+    let (itl, ttft) = (m.itl, m.ttft);
+    let server = ServerSpec {
+        name: "s".into(),
+        model: "m".into(),
+        current_alloc: AllocationData {
+            accelerator: "G2".into(),
+            num_replicas: 4,
+            max_batch: 48,
+            itl_average: itl,
+            ttft_average: ttft,
+            load: ServerLoadSpec {
+                arrival_rate: rpm,
+                avg_in_tokens: 256,
+                avg_out_tokens: 512,
+                ..ServerLoadSpec::default()
+            },
+            ..AllocationData::default()
+        },
+        ..ServerSpec::default()
+    };
+    let obs = Observation {
+        server: "s".into(),
+        ready_replicas: 4,
+        running: m.num_in_service,
+        demand: Demand {
+            window_seconds: 60.0,
+            requests: rpm,
+            rate_error: rpm.sqrt(),
+        },
+        pods: (0..4)
+            .map(|i| PodLoad {
+                pod: format!("s-{i}"),
+                outstanding: m.num_in_service,
+                startup_seconds: 80.0 + 10.0 * f64::from(i),
+            })
+            .collect(),
+        ..Observation::default()
+    };
+    (server, obs)
+}
+
+fn slower(f: f64) -> PerfParms {
+    PerfParms {
+        alpha: CATALOG.alpha * f,
+        beta: CATALOG.beta * f,
+        gamma: CATALOG.gamma * f,
+    }
+}
+
+#[test]
+fn ten_windows_of_slower_servers_tune_the_optimizers_data() {
+    let mut t = Tuning::new(true, TunerSettings::default());
+    let data = models();
+    let truth = slower(1.3);
+    let (s, o) = measured(150.0, truth);
+    // What the catalog predicts for the same pods: 30% off.
+    let before = t.check(&data, &s, Some(&o)).unwrap();
+    assert!(
+        s.current_alloc.itl_average / before.predicted_itl > 1.2,
+        "{before:?}"
+    );
+    for k in 0..10 {
+        let (s, o) = measured(60.0 + 20.0 * f64::from(k), truth);
+        t.observe(&data, &s, Some(&o), true);
+    }
+    let mut tuned = data.clone();
+    t.apply(&mut tuned);
+    assert_ne!(
+        tuned.models[0].perf_parms, CATALOG,
+        "the optimizer gets tuned values"
+    );
+    let after = t.check(&tuned, &s, Some(&o)).unwrap();
+    assert_eq!(after.tuner_updates, 10);
+    for (measured, predicted) in [
+        (s.current_alloc.itl_average, after.predicted_itl),
+        (s.current_alloc.ttft_average, after.predicted_ttft),
+    ] {
+        assert!(
+            (measured / predicted - 1.0).abs() < 0.05,
+            "measured {measured}, predicted {predicted}"
+        );
+    }
+    let r = &t.records()[0];
+    assert!(r.trusted && r.updates == 10, "{r:?}");
+    assert!(
+        r.sd.alpha > 0.0 && r.sd.alpha < CATALOG.alpha * 0.5,
+        "{r:?}"
+    );
+}
+
+#[test]
+fn windows_that_are_not_steady_or_with_tuning_off_teach_nothing() {
+    let data = models();
+    let (s, o) = measured(150.0, slower(1.3));
+    let mut t = Tuning::new(true, TunerSettings::default());
+    for _ in 0..5 {
+        t.observe(&data, &s, Some(&o), false);
+    }
+    let mut off = Tuning::new(false, TunerSettings::default());
+    for _ in 0..5 {
+        off.observe(&data, &s, Some(&o), true);
+    }
+    for t in [&t, &off] {
+        let mut d = data.clone();
+        t.apply(&mut d);
+        assert_eq!(d.models[0].perf_parms, CATALOG);
+    }
+    assert_eq!(off.check(&data, &s, Some(&o)).unwrap().tuner_updates, 0);
+    // Start-up times are learnt either way, each pod once.
+    t.observe(&data, &s, Some(&o), false);
+    assert_eq!(t.startup("m", "G2"), Some(95.0));
+    assert_eq!(t.records()[0].startup_samples, 4);
+    assert_eq!(off.startup("m", "G2"), Some(95.0));
+}
+
+#[test]
+fn a_persisted_state_is_resumed_on_the_same_catalog_only() {
+    let data = models();
+    let mut t = Tuning::new(true, TunerSettings::default());
+    for k in 0..6 {
+        let (s, o) = measured(80.0 + 10.0 * f64::from(k), slower(1.3));
+        t.observe(&data, &s, Some(&o), true);
+    }
+    let saved = t.persisted();
+    let text = serde_json::to_string(&saved).unwrap();
+    let back: Vec<Persisted> = serde_json::from_str(&text).unwrap();
+    let mut resumed = Tuning::new(true, TunerSettings::default());
+    resumed.resume(back.clone());
+    // Kept as they were until the pair is seen again, start-ups at once.
+    assert_eq!(resumed.persisted(), saved);
+    assert_eq!(resumed.startup("m", "G2"), t.startup("m", "G2"));
+    let (s, o) = measured(100.0, slower(1.3));
+    resumed.observe(&data, &s, Some(&o), true);
+    assert_eq!(resumed.records()[0].updates, 7, "it went on from 6");
+    // A new catalog is a new prior: the old state does not carry over.
+    let mut changed = data.clone();
+    changed.models[0].perf_parms.alpha = 25.0;
+    let mut fresh = Tuning::new(true, TunerSettings::default());
+    fresh.resume(back);
+    fresh.observe(&changed, &s, Some(&o), true);
+    assert_eq!(fresh.records()[0].updates, 1);
+}
