@@ -83,6 +83,10 @@ pub struct ModelAccuracy {
     /// Only checks made after the tuner had taken [`TUNED_UPDATES`] measurements of the
     /// server's (model, accelerator): how good the tuned parameters are once they had data.
     pub tuned: Prediction,
+    /// Of those, only checks the controller made with every pod serving for two cycles, all of
+    /// one kind (`steady`): the state the model describes, without pods starting, a rollout
+    /// mixing two kinds, or a queue left from a shortage.
+    pub tuned_steady: Prediction,
 }
 
 /// Tuner measurements after which a model check counts as tuned.
@@ -334,6 +338,14 @@ fn model_accuracy(
         tuned: compare(cycles, served, period, |s| {
             model_check(s)
                 .filter(|c| c["tunerUpdates"].as_f64().unwrap_or(0.0) >= TUNED_UPDATES)
+                .map(pair)
+        }),
+        tuned_steady: compare(cycles, served, period, |s| {
+            model_check(s)
+                .filter(|c| {
+                    c["tunerUpdates"].as_f64().unwrap_or(0.0) >= TUNED_UPDATES
+                        && c["steady"].as_bool().unwrap_or(false)
+                })
                 .map(pair)
         }),
     })
@@ -672,15 +684,19 @@ pub fn markdown(s: &Summary) -> String {
             ));
         }
         if let Some(m) = &p.model {
-            let tuned = if m.tuned.ttft.windows.max(m.tuned.itl.windows) == 0 {
-                "no window (tuning off, or too few cycles)".to_string()
-            } else {
-                errors(&m.tuned)
+            let shown = |pr: &Prediction| {
+                if pr.ttft.windows.max(pr.itl.windows) == 0 {
+                    "no window (tuning off, or too few cycles)".to_string()
+                } else {
+                    errors(pr)
+                }
             };
             out.push_str(&format!(
-                "\n{} model check (the model at the measured rate on the ready pods): |measured/predicted - 1| {}; after {TUNED_UPDATES} tuner updates {tuned}.\n",
+                "\n{} model check (the model at the measured rate on the ready pods): |measured/predicted - 1| {}; after {TUNED_UPDATES} tuner updates {}; of those, with every pod serving (steady) {}.\n",
                 p.policy,
                 errors(&m.all),
+                shown(&m.tuned),
+                shown(&m.tuned_steady),
             ));
         }
     }
@@ -826,7 +842,8 @@ mod tests {
                 json!([
                     {"name": "a", "predictedTtft": 300.0, "predictedItl": 30.0,
                         "plan": {"modelCheck":
-                            {"predictedTtft": 240.0, "predictedItl": 60.0, "tunerUpdates": 12}}},
+                            {"predictedTtft": 240.0, "predictedItl": 60.0, "tunerUpdates": 12,
+                            "steady": false}}},
                     // Nothing to check: in the decision's comparison only.
                     {"name": "b", "predictedTtft": 50.0, "predictedItl": 5.0, "plan": {}}
                 ]),
@@ -849,6 +866,12 @@ mod tests {
         let tuned = &model.tuned;
         assert_eq!((tuned.ttft.windows, tuned.itl.windows), (1, 1));
         assert_eq!((tuned.ttft.median, tuned.itl.median), (0.25, 0.5));
+        // ... made while pods were changing: not in the steady figure.
+        assert_eq!(model.tuned_steady.ttft.windows, 0);
+        let mut steady = cycles.clone();
+        steady[1].record["servers"][0]["plan"]["modelCheck"]["steady"] = json!(true);
+        let model = model_accuracy(&steady, &served, 30.0).unwrap();
+        assert_eq!(model.tuned_steady, model.tuned);
 
         // A controller that reports no model check gets no model figure.
         let old = [cycle(
@@ -1024,6 +1047,7 @@ mod tests {
                     Some(ModelAccuracy {
                         all: pred(0.2, 30),
                         tuned: pred(0.1, 12),
+                        tuned_steady: pred(0.05, 8),
                     }),
                     Some(90.0),
                 ),

@@ -16,6 +16,7 @@ pub use report::{CapacityRecord, CycleOutcome, CycleReport, ServerRecord, Timing
 
 use crate::data::{refresh, Data, Source};
 use crate::grpc::Clients;
+use crate::policy::tuning::ModelCheck;
 use crate::policy::Policy;
 use inferno_api::ServerSpec;
 use inferno_core::{
@@ -214,7 +215,8 @@ async fn run_stages<P: Ports>(
                 plans.get_mut(&s.name),
                 tuning.check(&planning.model_data, s, obs),
             ) {
-                plan.model_check = Some(check);
+                let steady = plan.steady_cycles >= policy.settings().steady_cycles;
+                plan.model_check = Some(ModelCheck { steady, ..check });
             }
         }
         report.tuning = tuning.records();

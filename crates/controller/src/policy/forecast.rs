@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// Weight of a new measurement in the level.
 const LEVEL: f64 = 0.7;
 /// Weight of a new level change in the slope.
-const TREND: f64 = 0.3;
+const TREND: f64 = 0.5;
 
 /// Holt's level and slope of one series.
 #[derive(Debug, Clone, Default)]
@@ -81,19 +81,24 @@ impl Holt {
     }
 
     /// The rise expected over `horizon` from the last measurement, requests/min: the slope
-    /// times the horizon when the load is rising, else 0. Rising means: the last two
-    /// measurements each rose (a step rises once), and the slope moves the load by more than `2 × error` over its own memory
+    /// (Holt's, at most the mean rise of the last two cycles) times the horizon when
+    /// the load is rising, else 0. Rising means: the last two measurements each rose (a step
+    /// rises once), and the slope moves the load by more than `2 × error` over its own memory
     /// (`1 / TREND` cycles of `cycle`). A falling slope is never a reason to scale down faster
     /// than the measured load.
     pub fn rise(&self, horizon: Duration, cycle: Duration, error: f64) -> f64 {
-        if self.seen < 3 || self.trend <= 0.0 || self.changes.iter().any(|c| *c <= 0.0) {
+        let dt = cycle.as_secs_f64();
+        if self.seen < 3 || dt <= 0.0 || self.changes.iter().any(|c| *c <= 0.0) {
             return 0.0;
         }
-        let memory = cycle.as_secs_f64() / TREND;
-        if self.trend * memory <= 2.0 * error {
+        // Holt's slope, but never more than the load rose over the last two cycles: after a
+        // jump Holt's slope stays up for cycles while the load has stopped rising.
+        let recent = (self.changes[0] + self.changes[1]) / 2.0 / dt;
+        let slope = self.trend.min(recent);
+        if slope <= 0.0 || slope * dt / TREND <= 2.0 * error {
             return 0.0;
         }
-        self.trend * horizon.as_secs_f64()
+        slope * horizon.as_secs_f64()
     }
 }
 
@@ -208,6 +213,24 @@ mod tests {
         for (t, f, _) in &runs[11..] {
             assert!((f - 300.0).abs() <= 5.0 + 1e-9, "at {t}: forecast {f}");
         }
+    }
+
+    #[test]
+    fn a_jump_then_a_flat_load_with_tiny_rises_orders_nothing() {
+        // Seen on the drift benchmark: the first window caught half the load, then the load
+        // was flat with two small rises in a row; Holt's slope from the jump is still up.
+        let start = Instant::now();
+        let mut h = Holt::default();
+        for (i, y) in [44.0, 87.0, 83.0, 88.0, 89.0].into_iter().enumerate() {
+            h.observe(start + Duration::from_secs(30 * i as u64), y);
+        }
+        assert!(
+            h.trend() > 0.1,
+            "Holt alone would plan a rise: {}",
+            h.trend()
+        );
+        let r = h.rise(Duration::from_secs(180), Duration::from_secs(30), 9.0);
+        assert_eq!(r, 0.0);
     }
 
     #[test]

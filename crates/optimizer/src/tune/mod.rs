@@ -127,8 +127,10 @@ pub struct Tuner {
     p: [[f64; 3]; 3],
     updates: u64,
     rejected: u64,
-    /// Outliers in a row and their side (+1 above the prediction, -1 below).
-    streak: (u32, f64),
+    /// Per latency (ITL, TTFT): outliers in a row and their side (+1 above the prediction, -1
+    /// below). Kept apart: a TTFT taken between two rejected ITLs says nothing about whether the
+    /// ITLs are outliers or a step.
+    streak: [(u32, f64); 2],
 }
 
 fn scales(p: PerfParams) -> [f64; 3] {
@@ -145,7 +147,7 @@ impl Tuner {
             p: [[0.0; 3]; 3],
             updates: 0,
             rejected: 0,
-            streak: (0, 0.0),
+            streak: [(0, 0.0); 2],
         };
         t.reset_covariance();
         t
@@ -291,7 +293,7 @@ impl Tuner {
             }
             // After the ITL update the estimate moved: the TTFT row is linearised around where
             // the filter was, which at these step sizes is well within the model's smoothness.
-            let verdict = self.update(slope[k], predicted, measured, noise);
+            let verdict = self.update(k, slope[k], predicted, measured, noise);
             taken |= !matches!(verdict, Verdict::Rejected { .. });
             out[k] = Some(verdict);
         }
@@ -305,7 +307,14 @@ impl Tuner {
     /// relative terms (divided by `measured`, so that `noise` is a relative error).
     // Indices, as in the filter's equations, read better than iterator chains at 3 x 3.
     #[allow(clippy::needless_range_loop)]
-    fn update(&mut self, slope: [f64; 3], predicted: f64, measured: f64, noise: f64) -> Verdict {
+    fn update(
+        &mut self,
+        kind: usize,
+        slope: [f64; 3],
+        predicted: f64,
+        measured: f64,
+        noise: f64,
+    ) -> Verdict {
         let h: [f64; 3] = std::array::from_fn(|i| slope[i] / measured);
         let predicted_rel = predicted / measured;
         let ph: [f64; 3] = std::array::from_fn(|i| (0..3).map(|j| self.p[i][j] * h[j]).sum());
@@ -316,21 +325,22 @@ impl Tuner {
         let mut step = false;
         if sigmas.abs() > self.settings.gate {
             let side = sigmas.signum();
-            self.streak = if self.streak.1 == side {
-                (self.streak.0 + 1, side)
+            let streak = &mut self.streak[kind];
+            *streak = if streak.1 == side {
+                (streak.0 + 1, side)
             } else {
                 (1, side)
             };
-            if self.streak.0 < self.settings.step_after {
+            if streak.0 < self.settings.step_after {
                 self.rejected += 1;
                 return Verdict::Rejected { predicted, sigmas };
             }
             // The servers changed: forget how sure we were, then take the measurement.
             self.reset_covariance();
-            self.streak = (0, 0.0);
+            self.streak[kind] = (0, 0.0);
             step = true;
         } else {
-            self.streak = (0, 0.0);
+            self.streak[kind] = (0, 0.0);
         }
         let ph: [f64; 3] = std::array::from_fn(|i| (0..3).map(|j| self.p[i][j] * h[j]).sum());
         let var = (0..3).map(|i| h[i] * ph[i]).sum::<f64>() + r;

@@ -227,3 +227,25 @@ fn resumes_a_persisted_state_and_refuses_a_broken_one() {
     assert_eq!(fresh.params(), CATALOG);
     assert_eq!(fresh.updates(), 0);
 }
+
+#[test]
+fn a_step_in_itl_alone_is_recognised_though_ttft_is_taken_in_between() {
+    let truth = scaled(CATALOG, 1.2);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let mut t = Tuner::new(CATALOG, TunerSettings::default());
+    for _ in 0..30 {
+        let r = rng.random_range(0.1..2.2);
+        t.observe(&window(truth, r, 0.02, &mut rng));
+    }
+    // Decoding got 60% slower (say, a smaller KV cache preempting), prefill did not: every
+    // ITL is far off, every TTFT close. The ITLs are a step, not outliers.
+    let mut step = false;
+    for _ in 0..6 {
+        let r = rng.random_range(0.1..2.2);
+        let mut m = window(truth, r, 0.0, &mut rng);
+        m.itl_ms *= 1.6;
+        let v = t.observe(&m);
+        step |= matches!(v[0], Some(Verdict::Step { .. }));
+    }
+    assert!(step, "three ITL outliers in a row on one side are a step");
+}

@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 /// (model, accelerator).
 type Key = (String, String);
 
+/// Pods whose mean batch is this fraction of their cap or more run full (as the policy's).
+const SATURATED: f64 = super::SATURATED_BATCH;
+
 /// Start-up times kept per (model, accelerator).
 const STARTUP_SAMPLES: usize = 9;
 
@@ -107,6 +110,9 @@ pub struct ModelCheck {
     pub predicted_ttft: f64,
     /// Measurements the tuner of this (model, accelerator) has taken (0 when tuning is off).
     pub tuner_updates: u64,
+    /// Every ordered pod has served for the policy's steady cycles, all of one kind: the
+    /// state the model describes (no pods starting, no rollout mixing two kinds).
+    pub steady: bool,
 }
 
 /// A tuner's state as persisted (the ConfigMap of `--tuning-configmap`).
@@ -215,6 +221,15 @@ impl Tuning {
         if !self.enabled || !steady || cur.accelerator.is_empty() {
             return notes;
         }
+        // Pods that queue, or run (nearly) full batches, are beyond what the iteration model
+        // describes: a full KV cache preempts and recomputes, a queue's waits are its own. On
+        // the drift benchmark such windows (mixtral at its cap, ITL twice the model's) taught
+        // the filter parameters 2.4x the catalog's, and every calm window after them was then
+        // an "outlier". What saturated pods can carry is measured directly instead (the
+        // policy's saturation floor).
+        if obs.waiting > 0.0 || obs.running >= SATURATED * cur.max_batch as f64 {
+            return notes;
+        }
         let Some(catalog) = catalog_of(models, &key.0, &key.1) else {
             return notes;
         };
@@ -224,12 +239,7 @@ impl Tuning {
         let tuner = self.tuner(&key, catalog);
         m = Measurement {
             itl_ms: cur.itl_average,
-            // A queue adds a wait the iteration model does not hold.
-            ttft_ms: if obs.waiting > 0.0 {
-                0.0
-            } else {
-                cur.ttft_average
-            },
+            ttft_ms: cur.ttft_average,
             ..m
         };
         let was_trusted = tuner.trusted();
@@ -355,6 +365,7 @@ impl Tuning {
             predicted_itl: itl,
             predicted_ttft: ttft,
             tuner_updates: if self.enabled { updates } else { 0 },
+            steady: false,
         })
     }
 

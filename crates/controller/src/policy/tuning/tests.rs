@@ -187,3 +187,19 @@ fn a_persisted_state_is_resumed_on_the_same_catalog_only() {
     fresh.observe(&changed, &s, Some(&o), true);
     assert_eq!(fresh.records()[0].updates, 1);
 }
+
+#[test]
+fn windows_with_a_queue_or_full_batches_teach_nothing() {
+    let data = models();
+    let mut t = Tuning::new(true, TunerSettings::default());
+    let (s, mut o) = measured(150.0, slower(1.3));
+    o.waiting = 2.0;
+    t.observe(&data, &s, Some(&o), true);
+    o.waiting = 0.0;
+    o.running = 0.95 * 48.0;
+    t.observe(&data, &s, Some(&o), true);
+    assert_eq!(t.records()[0].updates, 0, "{:?}", t.records());
+    o.running = 10.0;
+    t.observe(&data, &s, Some(&o), true);
+    assert_eq!(t.records()[0].updates, 1);
+}
