@@ -146,6 +146,10 @@ pub struct Tuning {
     tuners: BTreeMap<Key, Tuner>,
     startups: BTreeMap<Key, VecDeque<f64>>,
     pods: HashSet<String>,
+    /// Per trusted (model, accelerator): its tuned ITL over the catalog's at the last window
+    /// taken, the slowdown other accelerators of the model are planned with until their own
+    /// servers have said otherwise.
+    slowdown: BTreeMap<Key, f64>,
     /// States read back at start, taken up when their (model, accelerator) is first seen.
     pending: BTreeMap<Key, Persisted>,
 }
@@ -156,6 +160,36 @@ fn catalog_of(models: &ModelData, model: &str, acc: &str) -> Option<PerfParams> 
         .iter()
         .find(|m| m.name == model && m.acc == acc)
         .map(|m| perf(&m.perf_parms))
+}
+
+/// The factor `f` such that the catalog's parameters all times `f` give the ITL the tuned
+/// ones give at the measurement's operating point: one number for "this model runs f times
+/// slower than the catalog says", which carries over to its other accelerators (the tuned
+/// parameters one by one do not: at one token mix the filter cannot tell them apart well).
+/// Bisection on `f` in the tuner's bounds; the ITL grows with `f`.
+fn uniform_slowdown(catalog: PerfParams, tuned: PerfParams, m: &Measurement) -> Option<f64> {
+    let target = latencies(tuned, m)?.0;
+    let at = |f: f64| {
+        let p = PerfParams {
+            alpha: catalog.alpha * f,
+            beta: catalog.beta * f,
+            gamma: catalog.gamma * f,
+        };
+        latencies(p, m).map(|l| l.0)
+    };
+    let (mut lo, mut hi) = TunerSettings::default().bounds;
+    if at(lo)? > target || at(hi)? < target {
+        return None;
+    }
+    for _ in 0..40 {
+        let mid = (lo + hi) / 2.0;
+        if at(mid)? < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some((lo + hi) / 2.0)
 }
 
 /// One of `server`'s serving pods as the model sees it: the measured rate shared by the ready
@@ -256,8 +290,15 @@ impl Tuning {
                 _ => {}
             }
         }
-        if tuner.trusted() && !was_trusted {
-            let p = tuner.params();
+        let trusted = tuner.trusted();
+        let params = tuner.params();
+        if trusted {
+            if let Some(r) = uniform_slowdown(catalog, params, &m) {
+                self.slowdown.insert(key.clone(), r);
+            }
+        }
+        if trusted && !was_trusted {
+            let p = params;
             notes.push(format!(
                 "tuning: {}/{} now planned with alpha {:.3} beta {:.5} gamma {:.7} (catalog \
                  {:.3} {:.5} {:.7})",
@@ -330,20 +371,41 @@ impl Tuning {
             .reduce(f64::max)
     }
 
-    /// Puts the trusted estimates in place of the catalog's parameters in `models`.
+    /// Puts the trusted estimates in place of the catalog's parameters in `models`. The other
+    /// accelerators of a model some of whose servers have been tuned get the catalog scaled
+    /// by the slowdown seen there (the mean over its tuned accelerators): left at the catalog,
+    /// every accelerator not running would look better than the one that does, because only
+    /// that one has been found out, and the loop would roll a server from one type to the
+    /// next as each in turn is found slower than the catalog says.
     pub fn apply(&self, models: &mut ModelData) {
         for m in &mut models.models {
-            if let Some(t) = self.tuners.get(&(m.name.clone(), m.acc.clone())) {
-                if t.trusted() && t.catalog() == perf(&m.perf_parms) {
-                    let p = t.params();
-                    m.perf_parms = PerfParms {
-                        alpha: p.alpha,
-                        beta: p.beta,
-                        gamma: p.gamma,
-                    };
-                }
+            let own = self
+                .tuners
+                .get(&(m.name.clone(), m.acc.clone()))
+                .filter(|t| t.trusted() && t.catalog() == perf(&m.perf_parms));
+            if let Some(t) = own {
+                let p = t.params();
+                m.perf_parms = PerfParms {
+                    alpha: p.alpha,
+                    beta: p.beta,
+                    gamma: p.gamma,
+                };
+            } else if let Some(f) = self.model_slowdown(&m.name) {
+                let p = &mut m.perf_parms;
+                (p.alpha, p.beta, p.gamma) = (p.alpha * f, p.beta * f, p.gamma * f);
             }
         }
+    }
+
+    /// The mean slowdown over the trusted accelerators of `model`.
+    pub fn model_slowdown(&self, model: &str) -> Option<f64> {
+        let seen: Vec<f64> = self
+            .slowdown
+            .iter()
+            .filter(|((m, _), _)| m == model)
+            .map(|(_, f)| *f)
+            .collect();
+        (!seen.is_empty()).then(|| seen.iter().sum::<f64>() / seen.len() as f64)
     }
 
     /// The model's prediction for `server`'s ready pods at its measured rate, with the

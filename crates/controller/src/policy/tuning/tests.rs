@@ -203,3 +203,34 @@ fn windows_with_a_queue_or_full_batches_teach_nothing() {
     t.observe(&data, &s, Some(&o), true);
     assert_eq!(t.records()[0].updates, 1);
 }
+
+#[test]
+fn other_accelerators_of_a_tuned_model_share_its_slowdown() {
+    let mut data = models();
+    let mut other = data.models[0].clone();
+    other.acc = "G4".into();
+    other.perf_parms = PerfParms {
+        alpha: 10.0,
+        beta: 0.05,
+        gamma: 0.0002,
+    };
+    data.models.push(other);
+    let mut t = Tuning::new(true, TunerSettings::default());
+    let mut planned = data.clone();
+    t.apply(&mut planned);
+    assert_eq!(planned, data, "nothing learnt: the catalog as is");
+    for k in 0..10 {
+        let (s, o) = measured(60.0 + 20.0 * f64::from(k), slower(1.3));
+        t.observe(&data, &s, Some(&o), true);
+    }
+    let f = t.model_slowdown("m").unwrap();
+    assert!((f - 1.3).abs() < 0.05, "slowdown {f}");
+    t.apply(&mut planned);
+    let g4 = &planned.models[1].perf_parms;
+    assert!(
+        (g4.alpha / 10.0 - f).abs() < 1e-9 && (g4.beta / 0.05 - f).abs() < 1e-9,
+        "{g4:?}"
+    );
+    // Another model is not touched.
+    assert_eq!(t.model_slowdown("other"), None);
+}
