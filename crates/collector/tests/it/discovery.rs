@@ -562,8 +562,10 @@ async fn a_pods_startup_is_reported_in_the_servers_clock() {
         loads[0].startup_seconds
     };
     let slow = startup("slow");
-    assert!((12.0..=12.0 + 2.0 * SCALE).contains(&slow), "slow: {slow}");
+    // Whole seconds on both timestamps, and the kubelet's own delay on a loaded machine: a few
+    // wall seconds of slack, times the scale. Unscaled, the slow pod would read about 3.
+    assert!((12.0..=12.0 + 5.0 * SCALE).contains(&slow), "slow: {slow}");
     let quick = startup("quick");
-    assert!((0.0..=2.0 * SCALE).contains(&quick), "quick: {quick}");
+    assert!((0.0..=5.0 * SCALE).contains(&quick), "quick: {quick}");
     c.sim.shutdown().await.unwrap();
 }
