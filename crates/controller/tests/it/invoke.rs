@@ -283,6 +283,30 @@ async fn tuning_is_read_over_http_and_grpc() {
         (entries[0].model.as_str(), entries[0].startup_seconds),
         (model.as_str(), 90.0)
     );
+    // As users call it: the real grpcurl, through reflection.
+    if let Some(bin) = inferno_testkit::tools::grpcurl() {
+        let out = inferno_testkit::process::output(
+            std::process::Command::new(bin).args([
+                "-plaintext",
+                "-max-time",
+                "60",
+                &addr.to_string(),
+                "inferno.v1.Controller/GetTuning",
+            ]),
+            None,
+            WAIT,
+        )
+        .await;
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json = report(&text);
+        assert_eq!(json["entries"][0]["startupSeconds"], 90.0, "{text}");
+        assert_eq!(json["entries"][0]["model"], model.as_str(), "{text}");
+    }
     assert_eq!(
         l.collector.lock().unwrap().calls,
         cycles,
