@@ -104,6 +104,15 @@ async fn optimizer_on(listener: tokio::net::TcpListener) -> OptimizerTask {
 }
 
 pub(crate) async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
+    start_with(data, cycle_log, None).await
+}
+
+/// [`start`], keeping what the loop learns in `store`.
+pub(crate) async fn start_with(
+    data: PathBuf,
+    cycle_log: Option<PathBuf>,
+    store: Option<inferno_controller::persist::Store>,
+) -> Loop {
     let collector = Arc::new(Mutex::new(CollectorState {
         response: collected(),
         ..Default::default()
@@ -144,7 +153,7 @@ pub(crate) async fn start(data: PathBuf, cycle_log: Option<PathBuf>) -> Loop {
         Settings {
             period: None,
             cycle_log,
-            store: None,
+            store,
         },
         Leadership::always(),
         metrics.clone(),

@@ -303,3 +303,57 @@ async fn tuning_is_kept_in_a_configmap() {
     );
     sim.shutdown().await.unwrap();
 }
+
+/// A controller started with `--tuning-configmap` resumes what an earlier one learnt: the
+/// start-up times it kept are there before any pod of this run has started, and a cycle that
+/// learnt nothing new does not rewrite the ConfigMap.
+#[tokio::test]
+async fn a_new_controller_resumes_what_the_last_one_learnt() {
+    use inferno_controller::persist::{Store, KEY};
+    use inferno_controller::policy::tuning::{Params, Persisted};
+    let (sim, client) = sim().await;
+    let store = Store::new(client.clone(), "inferno", "inferno-tuning");
+    let earlier = vec![Persisted {
+        model: "llama_13b".into(),
+        accelerator: "G2".into(),
+        catalog: Params {
+            alpha: 16.78,
+            beta: 0.073,
+            gamma: 0.00228125,
+        },
+        relative: [1.3, 1.3, 1.3],
+        covariance: [[0.01, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, 0.0, 0.01]],
+        updates: 20,
+        rejected: 0,
+        startups: vec![100.0, 120.0, 140.0],
+    }];
+    store.save(&earlier).await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "inferno");
+    let version = |cm: ConfigMap| cm.metadata.resource_version.unwrap_or_default();
+    let before = version(api.get("inferno-tuning").await.unwrap());
+    let l = crate::cycles::start_with(crate::cycles::samples("small"), None, Some(store)).await;
+    let resumed = wait::until("the state to be resumed", WAIT, || async {
+        l.runner.tuning().into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        (resumed.model.as_str(), resumed.accelerator.as_str()),
+        ("llama_13b", "G2")
+    );
+    assert_eq!(
+        (resumed.startup_seconds, resumed.startup_samples),
+        (120.0, 3)
+    );
+    let report = l.runner.invoke(false).await.unwrap();
+    assert_eq!(
+        report.outcome,
+        inferno_controller::cycle::CycleOutcome::Ok,
+        "{}",
+        report.reason
+    );
+    let after = api.get("inferno-tuning").await.unwrap();
+    assert_eq!(version(after.clone()), before, "nothing new: not rewritten");
+    let kept: Vec<Persisted> = serde_json::from_str(&after.data.unwrap()[KEY]).unwrap();
+    assert_eq!(kept, earlier);
+    sim.shutdown().await.unwrap();
+}
