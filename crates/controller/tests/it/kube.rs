@@ -253,34 +253,40 @@ async fn sigterm_releases_the_lease() {
     sim.shutdown().await.unwrap();
 }
 
+/// What a controller learnt of llama_13b on G2 (the samples' catalog): tuned 1.2-1.3x slower,
+/// with the given pod start-up times.
+fn learnt(startups: &[f64]) -> inferno_controller::policy::tuning::Persisted {
+    use inferno_controller::policy::tuning::{Params, Persisted};
+    Persisted {
+        model: "llama_13b".into(),
+        accelerator: "G2".into(),
+        catalog: Params {
+            alpha: 16.78,
+            beta: 0.073,
+            gamma: 0.00228125,
+        },
+        relative: [1.3, 1.2, 1.25],
+        covariance: [[0.01, 0.0, 0.0], [0.0, 0.02, 0.0], [0.0, 0.0, 0.03]],
+        updates: 12,
+        rejected: 1,
+        startups: startups.to_vec(),
+    }
+}
+
 /// `--tuning-configmap`: what the loop learnt is written to a ConfigMap (created on first
 /// write, our key only) and read back by the next controller; a state nobody can read is
 /// an error naming the ConfigMap and key, not a crash.
 #[tokio::test]
 async fn tuning_is_kept_in_a_configmap() {
     use inferno_controller::persist::{Store, KEY};
-    use inferno_controller::policy::tuning::{Params, Persisted};
     let (sim, client) = sim().await;
     let store = Store::new(client.clone(), "inferno", "inferno-tuning");
     assert_eq!(store.load().await.unwrap(), Vec::new(), "nothing yet");
-    let state = vec![Persisted {
-        model: "llama_13b".into(),
-        accelerator: "G2".into(),
-        catalog: Params {
-            alpha: 10.0,
-            beta: 0.1,
-            gamma: 0.001,
-        },
-        relative: [1.3, 1.2, 1.25],
-        covariance: [[0.01, 0.0, 0.0], [0.0, 0.02, 0.0], [0.0, 0.0, 0.03]],
-        updates: 12,
-        rejected: 1,
-        startups: vec![118.0, 121.0],
-    }];
+    let state = vec![learnt(&[118.0, 121.0])];
     store.save(&state).await.unwrap();
     assert_eq!(store.load().await.unwrap(), state);
     let mut next = state.clone();
-    next[0].updates = 13;
+    next[0].updates += 1;
     store.save(&next).await.unwrap();
     assert_eq!(
         store.load().await.unwrap(),
@@ -310,23 +316,10 @@ async fn tuning_is_kept_in_a_configmap() {
 #[tokio::test]
 async fn a_new_controller_resumes_what_the_last_one_learnt() {
     use inferno_controller::persist::{Store, KEY};
-    use inferno_controller::policy::tuning::{Params, Persisted};
+    use inferno_controller::policy::tuning::Persisted;
     let (sim, client) = sim().await;
     let store = Store::new(client.clone(), "inferno", "inferno-tuning");
-    let earlier = vec![Persisted {
-        model: "llama_13b".into(),
-        accelerator: "G2".into(),
-        catalog: Params {
-            alpha: 16.78,
-            beta: 0.073,
-            gamma: 0.00228125,
-        },
-        relative: [1.3, 1.3, 1.3],
-        covariance: [[0.01, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, 0.0, 0.01]],
-        updates: 20,
-        rejected: 0,
-        startups: vec![100.0, 120.0, 140.0],
-    }];
+    let earlier = vec![learnt(&[100.0, 120.0, 140.0])];
     store.save(&earlier).await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "inferno");
     let version = |cm: ConfigMap| cm.metadata.resource_version.unwrap_or_default();
