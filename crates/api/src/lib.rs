@@ -10,9 +10,10 @@
 //! - `types`: the data types, [`SystemSpec`] at the top.
 //! - `load`: reading and decoding. `files` (directories and files on disk, [`Loaded`],
 //!   [`LoadOptions`]), `parse` ([`DataFile`], [`parse_file`], the `parse_*` functions), `read`
-//!   (one text to one typed value per kind of file; JSON errors with their positions), `walk`
-//!   (the serde visitor with Go's key matching and type checks), `schema` (the field tables it
-//!   walks with), `unknown` (dropped keys and their reports), `legacy` (SEED shapes rewritten),
+//!   (one text to one typed value per kind of file; JSON errors with their positions), `fast`
+//!   and `strict` (canonical texts straight into the types), `walk` (the serde visitor with Go's
+//!   key matching and type checks, for every other text), `schema` (the field tables it walks
+//!   with), `unknown` (dropped keys and their reports), `legacy` (SEED shapes rewritten),
 //!   `closest` ([`closest`], the "did you mean").
 //! - `validate`: [`Problem`]s and normalisation. `check` ([`validate()`], [`check`],
 //!   [`check_each_server`] and their outcomes), `checker` (the problem collector and the shared

@@ -149,6 +149,9 @@ pub enum CandidateError {
         /// Replicas the load needs (saturated at `u64::MAX`).
         needed: u64,
     },
+    /// Batch size 1 and no waiting room (`maxQueueSize` 0): a loss system, which meets its
+    /// targets by dropping every request that arrives while one is served (docs/model.md 4c).
+    NoWaitingRoom,
 }
 
 impl std::fmt::Display for CandidateError {
@@ -160,6 +163,10 @@ impl std::fmt::Display for CandidateError {
             Self::TooManyReplicas { needed } => write!(
                 f,
                 "needs {needed} replicas, more than the {MAX_REPLICAS} a server may have"
+            ),
+            Self::NoWaitingRoom => f.write_str(
+                "batch size 1 and maxQueueSize 0: requests that arrive while one is served \
+                 would be dropped",
             ),
         }
     }
@@ -307,6 +314,13 @@ impl<'a> ServerContext<'a> {
 
     /// A value no candidate on `acc` can go below, without sizing it.
     pub fn value_bound(&self, system: &System<'_>, acc: usize, sizing: BatchSizing) -> Option<f64> {
+        self.bounds(system, acc, sizing).map(|b| b.value)
+    }
+
+    /// Lower bounds on the value and on the units of any candidate on `acc`, without sizing
+    /// it: the replicas no batch size can do with fewer of (the peak service rate over every
+    /// batch the sizing may pick), priced as the value is.
+    pub fn bounds(&self, system: &System<'_>, acc: usize, sizing: BatchSizing) -> Option<Bounds> {
         let perf = system.perf(&self.spec.model, acc)?;
         let unit_cost = system.accelerators[acc].cost * perf.acc_count as f64;
         let mut replicas = self.min_replicas();
@@ -316,16 +330,46 @@ impl<'a> ServerContext<'a> {
             replicas = replicas.max((self.demand / peak).ceil() as u64);
         }
         let cost = unit_cost * replicas as f64;
+        let units = replicas.saturating_mul(system.units_per_replica(acc, perf));
+        Some(Bounds {
+            value: self.value_floor(acc, cost),
+            units,
+        })
+    }
+
+    /// The most value a candidate on `acc` taking at most `max_units` units can have (its
+    /// replicas are then at most `max_units` over the units per replica), without sizing it:
+    /// what a capacity-limited solve needs to know of the candidates it never sized.
+    pub fn value_ceiling(&self, system: &System<'_>, acc: usize, max_units: u64) -> Option<f64> {
+        let perf = system.perf(&self.spec.model, acc)?;
+        let unit_cost = system.accelerators[acc].cost * perf.acc_count as f64;
+        let replicas =
+            (max_units / system.units_per_replica(acc, perf).max(1)).max(self.min_replicas());
+        // A batch size no current allocation has: every replica counts as started.
+        Some(self.value(acc, replicas, u32::MAX, unit_cost * replicas as f64))
+    }
+
+    /// The least value of a candidate on `acc` that costs at least `cost`.
+    fn value_floor(&self, acc: usize, cost: f64) -> f64 {
         let current_cost = self.spec.current_alloc.cost;
-        Some(if self.change.enabled() {
+        if self.change.enabled() {
             // The change term is >= 0.
             cost
         } else if self.current_acc == Some(acc) {
             (cost - current_cost).min(0.0)
         } else {
             1.1 * cost - 0.9 * current_cost
-        })
+        }
     }
+}
+
+/// What no candidate of a server on one accelerator can go below ([`ServerContext::bounds`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    /// Value.
+    pub value: f64,
+    /// Units of the accelerator's type.
+    pub units: u64,
 }
 
 /// Upper bound on what one replica can carry, requests/s: the top of the rate range, over
@@ -595,6 +639,11 @@ fn sized_candidate(
         max_batch: sized.batch,
         ..base
     };
+    // The analysis of such a replica is that of a loss system: its latencies hold for the
+    // requests it does not drop, so it cannot carry the load it is sized for.
+    if queue.max_batch == 1 && queue.max_queue == 0 {
+        return Err(CandidateError::NoWaitingRoom);
+    }
     // A float-to-int `as` saturates: a tiny capacity gives u64::MAX, refused just below.
     let replicas = ((ctx.demand / sized.capacity).ceil() as u64)
         .max(ctx.min_replicas())

@@ -78,6 +78,45 @@ impl CandidateStream {
         }
     }
 
+    /// Every candidate sized so far: those handed out, then the others.
+    pub fn sized(&self) -> impl Iterator<Item = &Candidate> {
+        self.taken.iter().chain(self.ready.iter().rev())
+    }
+
+    /// Accelerators not sized yet, with their value bounds.
+    pub fn pending(&self) -> &[(f64, usize)] {
+        &self.pending
+    }
+
+    /// Sizes the pending accelerator `acc` now, out of order (a solver that prices capacity
+    /// wants it although cheaper ones exist): it joins the sized ones, and the stream still
+    /// hands everything out in [`candidate_order`]. Returns the candidate, or None when `acc`
+    /// was not pending or cannot host the server.
+    pub fn size_now(
+        &mut self,
+        acc: usize,
+        system: &System<'_>,
+        ctx: &ServerContext<'_>,
+        sizing: BatchSizing,
+        cache: &SizingCache,
+    ) -> Option<Candidate> {
+        let at = self.pending.iter().position(|p| p.1 == acc)?;
+        self.pending.remove(at);
+        match candidate::create(system, ctx, acc, sizing, cache) {
+            Ok(c) => {
+                let at = self
+                    .ready
+                    .partition_point(|r| candidate_order(system, r, &c) == Ordering::Greater);
+                self.ready.insert(at, c.clone());
+                Some(c)
+            }
+            Err(e) => {
+                self.failures.push((acc, e));
+                None
+            }
+        }
+    }
+
     /// Accelerators never sized (their bound could not win).
     pub fn unsized_count(&self) -> usize {
         self.pending.len()

@@ -2,13 +2,13 @@
 //! as text, parsed, then validated into a [`Loaded`] system. Separate from the parsing so that
 //! everything below it works on text alone, without the filesystem.
 
-use super::read::{
-    read_accelerators, read_capacity, read_models, read_optimizer, read_servers,
-    read_service_classes, read_system,
-};
+use super::read::read;
 use super::unknown::dropped_problems;
 use crate::error::{Error, Result};
-use crate::types::SystemSpec;
+use crate::types::{
+    AcceleratorData, CapacityData, ModelData, OptimizerData, ServerData, ServiceClassData,
+    SystemSpec,
+};
 use crate::validate::{self, FileNames, Problem};
 use std::path::Path;
 
@@ -47,12 +47,12 @@ pub fn load_dir_with(dir: &Path, options: LoadOptions) -> Result<Loaded> {
     let files = FileNames::in_dir(dir);
     let base = FileNames::default();
     let text = |name: &str| read_text(&dir.join(name));
-    let accelerators = read_accelerators(&text(&base.accelerators)?, &files.accelerators)?;
-    let capacity = read_capacity(&text(&base.capacity)?, &files.capacity)?;
-    let models = read_models(&text(&base.models)?, &files.models)?;
-    let optimizer = read_optimizer(&text(&base.optimizer)?, &files.optimizer)?;
-    let servers = read_servers(&text(&base.servers)?, &files.servers)?;
-    let classes = read_service_classes(&text(&base.service_classes)?, &files.service_classes)?;
+    let accelerators = read::<AcceleratorData>(&text(&base.accelerators)?, &files.accelerators)?;
+    let capacity = read::<CapacityData>(&text(&base.capacity)?, &files.capacity)?;
+    let models = read::<ModelData>(&text(&base.models)?, &files.models)?;
+    let optimizer = read::<OptimizerData>(&text(&base.optimizer)?, &files.optimizer)?;
+    let servers = read::<ServerData>(&text(&base.servers)?, &files.servers)?;
+    let classes = read::<ServiceClassData>(&text(&base.service_classes)?, &files.service_classes)?;
     let mut dropped = accelerators.dropped;
     dropped.extend(capacity.dropped);
     dropped.extend(models.dropped);
@@ -91,7 +91,7 @@ pub fn load_path_with(path: &Path, options: LoadOptions) -> Result<Loaded> {
     }
     let text = read_text(path)?;
     let file = path.display().to_string();
-    let system = read_system(&text, &file)?;
+    let system = read::<SystemSpec>(&text, &file)?;
     let mut problems = dropped_problems(system.dropped, options);
     problems.extend(system.legacy);
     validate::finish(system.value, &FileNames::single(&file), problems)

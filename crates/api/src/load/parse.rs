@@ -2,19 +2,13 @@
 //! [`parse_file`] (content and unknown fields) and the `parse_*` shortcuts (content only). Kept
 //! apart from the reading machinery so the API a caller sees fits on one page.
 
-use super::legacy::legacy_alloc;
-use super::read::{
-    read, read_accelerators, read_capacity, read_models, read_optimizer, read_servers,
-    read_service_classes, read_system,
-};
-use super::schema::SOLUTION;
+use super::read::read;
 use crate::error::Result;
 use crate::types::{
     AcceleratorData, AllocationSolution, CapacityData, ModelData, OptimizerData, ServerData,
     ServiceClassData, SystemSpec,
 };
 use crate::validate::Problem;
-use serde_json::Value;
 
 /// One file's content and the unknown fields that reading it ignored.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,31 +33,31 @@ pub trait DataFile: Sized {
 
 impl DataFile for AcceleratorData {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_accelerators(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
 impl DataFile for CapacityData {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_capacity(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
 impl DataFile for ModelData {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_models(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
 impl DataFile for OptimizerData {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_optimizer(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
 impl DataFile for ServerData {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_servers(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
@@ -72,7 +66,7 @@ impl DataFile for ServerData {
 /// [`Error::Invalid`]: crate::Error::Invalid
 impl DataFile for ServiceClassData {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_service_classes(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
@@ -83,20 +77,14 @@ impl DataFile for ServiceClassData {
 /// [`Error::Invalid`]: crate::Error::Invalid
 impl DataFile for SystemSpec {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read_system(text, file)?.parsed()
+        read(text, file)?.parsed()
     }
 }
 
 /// `{"allocations": {"<server>": AllocationData}}`.
 impl DataFile for AllocationSolution {
     fn parse(text: &str, file: &str) -> Result<Parsed<Self>> {
-        read(text, file, &SOLUTION, "solution", |value, _| {
-            if let Some(Value::Object(allocs)) = value.get_mut("allocations") {
-                allocs.values_mut().for_each(legacy_alloc);
-            }
-            Vec::new()
-        })?
-        .parsed()
+        read(text, file)?.parsed()
     }
 }
 

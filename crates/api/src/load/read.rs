@@ -1,21 +1,23 @@
-//! One text to one typed value, per kind of data file: walk it with the kind's schema, rewrite
-//! its legacy shapes, decode it with serde, and keep what was dropped and what the legacy rows
-//! got wrong for whoever judges it. Also the conversion of serde's errors into [`Error::Json`]
+//! One text to one typed value, per kind of data file ([`FileKind`]): the fast path when it
+//! accepts the text, else the walk with the kind's schema, its legacy shapes rewritten, and
+//! serde decoding the result; either way, what was dropped and what the legacy rows got wrong
+//! is kept for whoever judges it. Also the conversion of serde's errors into [`Error::Json`]
 //! with file, line and column. Separate from the walk itself, which knows nothing of the kinds.
 
+use super::fast;
 use super::files::LoadOptions;
-use super::legacy::{legacy_classes, legacy_models, legacy_servers};
+use super::legacy::{legacy_alloc, legacy_classes, legacy_models, legacy_servers};
 use super::parse::Parsed;
 use super::schema::{
     Kind, Schema, ACCELERATOR_DATA, CAPACITY_DATA, MODEL_DATA, OPTIMIZER_DATA, SERVER_DATA,
-    SERVICE_CLASS_DATA, SYSTEM_ROOT,
+    SERVICE_CLASS_DATA, SOLUTION, SYSTEM_ROOT,
 };
 use super::unknown::{dropped_problems, Dropped, Why};
 use super::walk::{JsonPath, Node};
 use crate::error::{Error, Result};
 use crate::types::{
-    AcceleratorData, CapacityData, ModelData, OptimizerData, ServerData, ServiceClassData,
-    SystemSpec,
+    AcceleratorData, AllocationSolution, CapacityData, ModelData, OptimizerData, ServerData,
+    ServiceClassData, SystemSpec,
 };
 use crate::validate::Problem;
 use serde::de::{DeserializeOwned, DeserializeSeed};
@@ -44,9 +46,35 @@ impl<T> Read<T> {
     }
 }
 
+/// Reads `text` of kind `T`: the fast path, else the walk. `file` labels errors and problems.
+pub(super) fn read<T: FileKind>(text: &str, file: &str) -> Result<Read<T>> {
+    match T::fast(text) {
+        // The fast path accepts only texts from which the walk drops nothing and rewrites
+        // nothing.
+        Some(value) => Ok(Read {
+            value,
+            dropped: Vec::new(),
+            legacy: Vec::new(),
+        }),
+        None => T::walk(text, file),
+    }
+}
+
+/// A kind of data file and its two readers, which give the same value wherever `fast` gives
+/// one (the tests of `agree` hold them to it).
+pub(super) trait FileKind: DeserializeOwned {
+    /// The value straight from the text, or `None` when only the walk can read it.
+    fn fast(text: &str) -> Option<Self> {
+        fast::read(text)
+    }
+
+    /// The schema walk, with every warning, legacy rewrite and positioned error.
+    fn walk(text: &str, file: &str) -> Result<Read<Self>>;
+}
+
 /// Walks `text` with `schema` (unknown keys outside any named row belong to entity `top`), lets
 /// `fix` rewrite legacy shapes (returning their problems), then decodes.
-pub(super) fn read<T: DeserializeOwned>(
+fn walk<T: DeserializeOwned>(
     text: &str,
     file: &str,
     schema: &'static Schema,
@@ -67,74 +95,103 @@ fn current(_: &mut Value, _: &str) -> Vec<Problem> {
     Vec::new()
 }
 
-pub(super) fn read_accelerators(text: &str, file: &str) -> Result<Read<AcceleratorData>> {
-    read(text, file, &ACCELERATOR_DATA, "accelerator data", current)
+impl FileKind for AcceleratorData {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(text, file, &ACCELERATOR_DATA, "accelerator data", current)
+    }
 }
 
-pub(super) fn read_capacity(text: &str, file: &str) -> Result<Read<CapacityData>> {
-    read(text, file, &CAPACITY_DATA, "capacity data", current)
+impl FileKind for CapacityData {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(text, file, &CAPACITY_DATA, "capacity data", current)
+    }
 }
 
-pub(super) fn read_optimizer(text: &str, file: &str) -> Result<Read<OptimizerData>> {
-    read(text, file, &OPTIMIZER_DATA, "optimizer data", current)
+impl FileKind for OptimizerData {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(text, file, &OPTIMIZER_DATA, "optimizer data", current)
+    }
 }
 
-pub(super) fn read_models(text: &str, file: &str) -> Result<Read<ModelData>> {
-    read(text, file, &MODEL_DATA, "model data", |value, _| {
-        legacy_models(value);
-        Vec::new()
-    })
+impl FileKind for ModelData {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(text, file, &MODEL_DATA, "model data", |value, _| {
+            legacy_models(value);
+            Vec::new()
+        })
+    }
 }
 
-pub(super) fn read_servers(text: &str, file: &str) -> Result<Read<ServerData>> {
-    read(text, file, &SERVER_DATA, "server data", |value, _| {
-        legacy_servers(value);
-        Vec::new()
-    })
+impl FileKind for ServerData {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(text, file, &SERVER_DATA, "server data", |value, _| {
+            legacy_servers(value);
+            Vec::new()
+        })
+    }
 }
 
-pub(super) fn read_service_classes(text: &str, file: &str) -> Result<Read<ServiceClassData>> {
-    read(
-        text,
-        file,
-        &SERVICE_CLASS_DATA,
-        "service-class data",
-        legacy_classes,
-    )
+impl FileKind for ServiceClassData {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(
+            text,
+            file,
+            &SERVICE_CLASS_DATA,
+            "service-class data",
+            legacy_classes,
+        )
+    }
 }
 
-pub(super) fn read_system(text: &str, file: &str) -> Result<Read<SystemSpec>> {
-    let (mut value, mut dropped) = parse_value(text, file, &SYSTEM_ROOT, "system")?;
-    if let Some(system) = value.get_mut("system") {
-        let system = system.take();
-        // The bare keys next to `system` are fields of the bare form, but they are not read.
-        if let Value::Object(root) = &value {
-            for key in root.keys().filter(|k| *k != "system") {
-                dropped.push(Dropped {
-                    file: file.to_owned(),
-                    entity: "system".to_owned(),
-                    field: key.clone(),
-                    why: Why::BesideSystem(key.clone()),
-                });
+impl FileKind for AllocationSolution {
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        walk(text, file, &SOLUTION, "solution", |value, _| {
+            if let Some(Value::Object(allocs)) = value.get_mut("allocations") {
+                allocs.values_mut().for_each(legacy_alloc);
             }
+            Vec::new()
+        })
+    }
+}
+
+impl FileKind for SystemSpec {
+    fn fast(text: &str) -> Option<Self> {
+        fast::system(text)
+    }
+
+    fn walk(text: &str, file: &str) -> Result<Read<Self>> {
+        let (mut value, mut dropped) = parse_value(text, file, &SYSTEM_ROOT, "system")?;
+        if let Some(system) = value.get_mut("system") {
+            let system = system.take();
+            // The bare keys next to `system` are fields of the bare form, but they are not read.
+            if let Value::Object(root) = &value {
+                for key in root.keys().filter(|k| *k != "system") {
+                    dropped.push(Dropped {
+                        file: file.to_owned(),
+                        entity: "system".to_owned(),
+                        field: key.clone(),
+                        why: Why::BesideSystem(key.clone()),
+                    });
+                }
+            }
+            value = system;
         }
-        value = system;
+        if let Some(models) = value.get_mut("modelData") {
+            legacy_models(models);
+        }
+        if let Some(servers) = value.get_mut("serverData") {
+            legacy_servers(servers);
+        }
+        let legacy = match value.get_mut("serviceClassData") {
+            Some(classes) => legacy_classes(classes, file),
+            None => Vec::new(),
+        };
+        Ok(Read {
+            value: decode(value, file)?,
+            dropped,
+            legacy,
+        })
     }
-    if let Some(models) = value.get_mut("modelData") {
-        legacy_models(models);
-    }
-    if let Some(servers) = value.get_mut("serverData") {
-        legacy_servers(servers);
-    }
-    let legacy = match value.get_mut("serviceClassData") {
-        Some(classes) => legacy_classes(classes, file),
-        None => Vec::new(),
-    };
-    Ok(Read {
-        value: decode(value, file)?,
-        dropped,
-        legacy,
-    })
 }
 
 /// Walks `text` with `schema`, returning an object with canonical keys and every unknown key

@@ -60,7 +60,7 @@ pub(super) fn server(name: &str, class: &str, model: &str) -> ServerSpec {
 }
 
 /// Two accelerators of two types, one model on both, classes Premium and Free, 2 servers.
-pub(super) fn system() -> SystemSpec {
+pub(crate) fn system() -> SystemSpec {
     let count = |t: &str, n| AcceleratorCount {
         acc_type: t.to_owned(),
         count: n,

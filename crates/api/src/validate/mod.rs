@@ -7,7 +7,8 @@
 //! per section of the system (`accelerators` with the capacity data, `models`, `classes`,
 //! `servers`, `optimizer` with the accepted strings), `problem` ([`Problem`], [`Severity`], entity
 //! names) and `file_names` ([`FileNames`]). The tests of one section sit in its file; `fixtures`
-//! holds the valid system they edit, `tests` the tests of the whole.
+//! holds the valid system they edit (the loader's tests read it too), `tests` the tests of the
+//! whole.
 
 mod accelerators;
 mod check;
@@ -15,7 +16,7 @@ mod checker;
 mod classes;
 mod file_names;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod models;
 mod optimizer;
 mod problem;

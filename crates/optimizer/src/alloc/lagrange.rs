@@ -26,6 +26,16 @@ pub struct LagrangeOptions {
     pub gap_target: f64,
     /// Passes of local search on the best allocation at the end (0 = none: for a bound only).
     pub polish_rounds: usize,
+    /// Re-solve the least settled servers exactly at the end: a MILP under a share of the
+    /// time left (`None`: on the clock), or within this many branch-and-bound nodes per stage
+    /// (`Some(n)`, for a deterministic answer; `Some(0)`: no re-solve).
+    pub neighbourhood_nodes: Option<u64>,
+    /// Penalties per level, when the caller knows the candidates' span better than `p` does
+    /// (a problem holding only some of each server's candidates); else `p.penalties(false)`.
+    pub penalties: Option<Vec<f64>>,
+    /// Prices to start from (one per type), when the caller has good ones (from a sample of
+    /// the servers): one coordinate sweep then, not [`INITIAL_SWEEPS`].
+    pub prices: Option<Vec<f64>>,
 }
 
 impl Default for LagrangeOptions {
@@ -36,6 +46,9 @@ impl Default for LagrangeOptions {
             max_iterations: 3000,
             gap_target: 1e-4,
             polish_rounds: 10,
+            neighbourhood_nodes: None,
+            penalties: None,
+            prices: None,
         }
     }
 }
@@ -68,14 +81,20 @@ const INITIAL_SWEEPS: u32 = 8;
 /// orders of magnitude whenever servers go unserved: their penalties dwarf every cost.
 pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignment>) -> Outcome {
     let began = Instant::now();
-    let penalties = p.penalties(false);
+    let penalties = options
+        .penalties
+        .clone()
+        .unwrap_or_else(|| p.penalties(false));
     let mut best: Option<(Assignment, f64)> = start
         .filter(|a| p.feasible(a, false))
         .map(|a| (a.clone(), p.objective(a, false, &penalties)));
     let limited: Vec<usize> = (0..p.capacity.len())
         .filter(|&k| p.capacity[k].is_some())
         .collect();
-    let mut pi = vec![0.0; p.capacity.len()];
+    let mut pi = match &options.prices {
+        Some(given) if given.len() == p.capacity.len() => given.clone(),
+        _ => vec![0.0; p.capacity.len()],
+    };
     let mut best_pi = pi.clone();
     let typical = typical_prices(p);
     let mut average: Vec<Vec<f64>> = p
@@ -87,7 +106,11 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     let mut delta = 0.0;
     let mut stale = 0;
     let mut iterations = 0;
-    let mut sweeps = INITIAL_SWEEPS;
+    let mut sweeps = if options.prices.is_some() {
+        1
+    } else {
+        INITIAL_SWEEPS
+    };
     // The last tenth of the time goes to polishing the best allocation.
     let search_until = options
         .deadline
@@ -204,7 +227,14 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
             Some(d) => now + d.saturating_duration_since(now) / 2,
             None => now + NEIGHBOURHOOD_TIME,
         };
-        neighbourhood(p, &mut assignment, &average, until, &options.cancel);
+        let limit = match options.neighbourhood_nodes {
+            None => Some(super::Limit::Clock(Some(until))),
+            Some(0) => None,
+            Some(n) => Some(super::Limit::Nodes(n)),
+        };
+        if let Some(limit) = limit {
+            neighbourhood(p, &mut assignment, &average, limit, &options.cancel);
+        }
         let rounds = options.polish_rounds;
         let (deadline, cancel) = (options.deadline, &options.cancel);
         super::polish::polish(p, &mut assignment, &penalties, rounds, deadline, cancel);
@@ -228,6 +258,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         status,
         iterations,
         elapsed: began.elapsed(),
+        prices: best_pi,
     }
 }
 
@@ -239,7 +270,7 @@ fn neighbourhood(
     p: &Problem,
     a: &mut Assignment,
     average: &[Vec<f64>],
-    until: Instant,
+    limit: super::Limit,
     cancel: &Cancel,
 ) {
     let settled = |s: usize| -> f64 {
@@ -277,7 +308,7 @@ fn neighbourhood(
         servers: order.iter().map(|&s| p.servers[s].clone()).collect(),
     };
     let start: Assignment = order.iter().map(|&s| a[s].clone()).collect();
-    let out = super::milp_cancellable(&sub, false, Some(until), Some(&start), cancel);
+    let out = super::milp_limited(&sub, false, limit, Some(&start), cancel);
     if sub.feasible(&out.assignment, false) {
         for (k, &s) in order.iter().enumerate() {
             a[s] = out.assignment[k].clone();
@@ -305,60 +336,68 @@ fn typical_prices(p: &Problem) -> Vec<f64> {
 /// which the servers that choose it (at the other types' current prices) fit in its capacity.
 /// Stops early (prices half set, harmless: they are only a start) once `cancel` is raised.
 fn sweep(p: &Problem, limited: &[usize], pi: &mut [f64], penalties: &[f64], cancel: &Cancel) {
+    // Flat rows, reused for every type: per server, the best priced value away from type k
+    // (or its penalty) and where its choices on type k start in `on_k` (value, units).
+    let mut other: Vec<f64> = Vec::with_capacity(p.servers.len());
+    let mut start: Vec<usize> = Vec::with_capacity(p.servers.len() + 1);
+    let mut on_k: Vec<(f64, f64)> = Vec::new();
     for &k in limited {
         if cancel.is_cancelled() {
             return;
         }
         let cap = p.capacity[k].unwrap_or(0) as f64;
-        // Per server: the best priced value away from type k (or its penalty), and its
-        // choices on type k as (value, units).
-        let mut rows: Vec<(f64, Vec<(f64, f64)>)> = Vec::new();
+        other.clear();
+        start.clear();
+        on_k.clear();
         let mut most: f64 = 0.0;
         for s in &p.servers {
-            let mut other = penalties[s.level];
-            let mut on_k = Vec::new();
+            let mut away = penalties[s.level];
+            let first = on_k.len();
             for c in &s.choices {
                 if c.ty == k {
                     on_k.push((c.value, c.units() as f64));
                 } else {
-                    other = other.min(c.value + pi[c.ty] * c.units() as f64);
+                    away = away.min(c.value + pi[c.ty] * c.units() as f64);
                 }
             }
-            if on_k.is_empty() {
+            if on_k.len() == first {
                 continue;
             }
-            for &(v, u) in &on_k {
+            for &(v, u) in &on_k[first..] {
                 if u > 0.0 {
-                    most = most.max((other - v) / u);
+                    most = most.max((away - v) / u);
                 }
             }
-            rows.push((other, on_k));
+            other.push(away);
+            start.push(first);
         }
+        start.push(on_k.len());
         let usage = |t: f64| -> f64 {
-            rows.iter()
-                .map(|(other, on_k)| {
-                    let mut best = *other;
-                    let mut units = 0.0;
-                    for &(v, u) in on_k {
-                        let priced = v + t * u;
-                        if priced < best {
-                            best = priced;
-                            units = u;
-                        }
+            let mut total = 0.0;
+            for (r, &away) in other.iter().enumerate() {
+                let mut best = away;
+                let mut units = 0.0;
+                for &(v, u) in &on_k[start[r]..start[r + 1]] {
+                    let priced = v + t * u;
+                    if priced < best {
+                        best = priced;
+                        units = u;
                     }
-                    units
-                })
-                .sum()
+                }
+                total += units;
+            }
+            total
         };
         if usage(0.0) <= cap {
             pi[k] = 0.0;
             continue;
         }
-        // Usage falls as the price rises; at `most` (+ margin) nobody wants the type.
+        // Usage falls as the price rises; at `most` (+ margin) nobody wants the type. The
+        // least clearing price to 1e-12 relative is plenty: about 40 halvings.
         let (mut lo, mut hi) = (0.0, most.max(0.0) * (1.0 + 1e-9) + 1e-9);
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
-            if mid <= lo || mid >= hi || cancel.is_cancelled() {
+            if mid <= lo || mid >= hi || hi - lo <= 1e-12 * hi || cancel.is_cancelled() {
                 break;
             }
             if usage(mid) <= cap {
@@ -395,6 +434,48 @@ fn relaxed(p: &Problem, pi: &[f64], penalties: &[f64]) -> (f64, Vec<f64>, Vec<Op
         total += best;
     }
     (total, usage, picks)
+}
+
+/// The best Lagrangian dual of `p` (with `penalties`) seen from prices `pi` over `sweeps`
+/// passes of exact coordinate steps: a lower bound on `p`'s optimum whatever the prices, so
+/// a caller with a relaxation of its problem (bounds in place of unsized candidates) gets a
+/// proven bound for the cost of a few passes.
+pub fn dual_bound(p: &Problem, pi: &[f64], penalties: &[f64], sweeps: u32) -> f64 {
+    let limited: Vec<usize> = (0..p.capacity.len())
+        .filter(|&k| p.capacity[k].is_some())
+        .collect();
+    let dual = |pi: &[f64]| {
+        let (value, _, _) = relaxed(p, pi, penalties);
+        value
+            - limited
+                .iter()
+                .map(|&k| pi[k] * p.capacity[k].unwrap_or(0) as f64)
+                .sum::<f64>()
+    };
+    let mut pi = pi.to_vec();
+    let mut best = dual(&pi);
+    for _ in 0..sweeps {
+        sweep(p, &limited, &mut pi, penalties, &Cancel::new());
+        best = best.max(dual(&pi));
+    }
+    best
+}
+
+/// The allocation [`lagrangian`]'s repair makes at prices `pi` (servers by level and regret,
+/// each on its first priced choice that fits; then the unserved on anything that fits and
+/// moves to lower values), with `polish_rounds` passes of local search after: for a caller
+/// that has its prices from elsewhere.
+pub fn priced_allocation(
+    p: &Problem,
+    pi: &[f64],
+    penalties: &[f64],
+    polish_rounds: usize,
+) -> Assignment {
+    let mut a = repair(p, pi, None);
+    if polish_rounds > 0 {
+        super::polish::polish(p, &mut a, penalties, polish_rounds, None, &Cancel::new());
+    }
+    a
 }
 
 /// A feasible allocation guided by the prices: servers in order of level, then of how sure

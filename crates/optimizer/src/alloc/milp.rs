@@ -65,6 +65,27 @@ pub fn milp_cancellable(
     start: Option<&Assignment>,
     cancel: &Cancel,
 ) -> Outcome {
+    milp_limited(p, multi, Limit::Clock(deadline), start, cancel)
+}
+
+/// What stops a MILP search short of a proof.
+#[derive(Debug, Clone, Copy)]
+pub enum Limit {
+    /// A deadline (None: none), with the cancellation flag looked at ten times a second.
+    Clock(Option<Instant>),
+    /// Branch-and-bound nodes per stage: the answer depends on the input only. The flag is
+    /// looked at between stages.
+    Nodes(u64),
+}
+
+/// [`milp_cancellable`] under a [`Limit`].
+pub fn milp_limited(
+    p: &Problem,
+    multi: bool,
+    limit: Limit,
+    start: Option<&Assignment>,
+    cancel: &Cancel,
+) -> Outcome {
     let began = Instant::now();
     let penalties = p.penalties(multi);
     let mut best: Assignment = start
@@ -95,7 +116,7 @@ pub fn milp_cancellable(
     for l in 0..levels {
         let have = served(&best, l);
         if have < servable[l] {
-            let stage = run(p, multi, Goal::Count(l), &counts, &best, deadline, cancel);
+            let stage = run(p, multi, Goal::Count(l), &counts, &best, limit, cancel);
             nodes += stage.nodes;
             if let Some(a) = stage.assignment.filter(|a| served(a, l) > have) {
                 best = a;
@@ -147,7 +168,7 @@ pub fn milp_cancellable(
             b
         }
         None => {
-            let stage = run(p, multi, Goal::Value, &counts, &best, deadline, cancel);
+            let stage = run(p, multi, Goal::Value, &counts, &best, limit, cancel);
             nodes += stage.nodes;
             if let Some(a) = stage.assignment {
                 if p.objective(&a, multi, &penalties) <= p.objective(&best, multi, &penalties) {
@@ -174,6 +195,8 @@ pub fn milp_cancellable(
     }
     if status == Status::TimeLimit && cancel.is_cancelled() {
         status = Status::Cancelled;
+    } else if status == Status::TimeLimit && matches!(limit, Limit::Nodes(_)) {
+        status = Status::IterationLimit;
     }
     Outcome {
         assignment: best,
@@ -182,6 +205,7 @@ pub fn milp_cancellable(
         status,
         iterations: nodes,
         elapsed: began.elapsed(),
+        prices: Vec::new(),
     }
 }
 
@@ -209,9 +233,13 @@ fn run(
     goal: Goal,
     counts: &[usize],
     start: &Assignment,
-    deadline: Option<Instant>,
+    limit: Limit,
     cancel: &Cancel,
 ) -> Stage {
+    let deadline = match limit {
+        Limit::Clock(deadline) => deadline,
+        Limit::Nodes(_) => None,
+    };
     let unproven = Stage {
         assignment: None,
         proven: false,
@@ -237,8 +265,12 @@ fn run(
     };
     let (program, vars) = build(p, multi, goal, counts);
     let mut options = microlp::SolveOptions::default();
-    options.time_limit = Some(first);
     options.warm_start = Some(hint(p, &vars, start));
+    if let Limit::Nodes(nodes) = limit {
+        options.node_limit = Some(nodes);
+    } else {
+        options.time_limit = Some(first);
+    }
     let mut outcome = program.solve_with(options);
     // Resume slice by slice while the search is only out of time.
     while let Ok(o) = &outcome {

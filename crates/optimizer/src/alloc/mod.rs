@@ -14,8 +14,8 @@ mod lagrange;
 mod milp;
 mod polish;
 
-pub use lagrange::{lagrangian, LagrangeOptions};
-pub use milp::{milp, milp_cancellable};
+pub use lagrange::{dual_bound, lagrangian, priced_allocation, LagrangeOptions};
+pub use milp::{milp, milp_cancellable, milp_limited, Limit};
 
 use std::time::Duration;
 
@@ -125,6 +125,8 @@ pub struct Outcome {
     pub iterations: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// Lagrangian: the prices per unit of each type that gave the bound (empty for the MILP).
+    pub prices: Vec<f64>,
 }
 
 impl Outcome {
@@ -165,6 +167,12 @@ impl Problem {
                 hi - lo
             })
             .sum();
+        self.penalties_over(span)
+    }
+
+    /// The penalties when every allocation's values lie within `span` of each other (the sum
+    /// over servers of their values' ranges, 0 included).
+    pub fn penalties_over(&self, span: f64) -> Vec<f64> {
         let levels = self.levels();
         let mut count = vec![0usize; levels];
         for s in &self.servers {

@@ -6,6 +6,11 @@ use super::{Assignment, Problem};
 use crate::cancel::Cancel;
 use std::time::Instant;
 
+/// Helpers a move weighs, at most (the cheapest to move first), and servers on the type it
+/// looks through to find them.
+const HELPERS: usize = 16;
+const SCANNED: usize = 64;
+
 /// What one server's current state is worth and takes.
 struct Held {
     choice: Option<usize>,
@@ -49,11 +54,23 @@ pub(super) fn polish(
     }
     let eps = 1e-9;
     for _ in 0..rounds {
-        let mut on_type: Vec<Vec<usize>> = vec![Vec::new(); p.capacity.len()];
+        // Helpers per type, cheapest to move first (by what their best other choice that fits
+        // now, or being unserved, costs them): each move looks at the first HELPERS that free
+        // enough, which keeps a pass linear in the servers on large systems.
+        let mut on_type: Vec<Vec<(f64, usize)>> = vec![Vec::new(); p.capacity.len()];
         for s in 0..n {
             if let Some(c) = held(a, s).choice {
-                on_type[ty(s, c)].push(s);
+                let server = &p.servers[s];
+                let v = server.choices[c].value;
+                let away = (0..server.choices.len())
+                    .filter(|&c2| c2 != c && left[ty(s, c2)] >= units(s, c2))
+                    .map(|c2| server.choices[c2].value)
+                    .fold(penalties[server.level], f64::min);
+                on_type[ty(s, c)].push((away - v, s));
             }
+        }
+        for list in &mut on_type {
+            list.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
         }
         let mut improved = false;
         for s in 0..n {
@@ -86,7 +103,11 @@ pub(super) fn polish(
                 let deficit = units(s, c) - room;
                 // The best single helper: a server on type k moving elsewhere (or out).
                 let mut best: Option<(usize, Option<usize>, f64)> = None;
-                for &t in &on_type[k] {
+                let mut looked = 0;
+                for &(_, t) in on_type[k].iter().take(SCANNED) {
+                    if looked >= HELPERS {
+                        break;
+                    }
                     let Some(ct) = a[t].first().map(|x| x.0) else {
                         continue;
                     };
@@ -97,6 +118,7 @@ pub(super) fn polish(
                     if ut < deficit {
                         continue;
                     }
+                    looked += 1;
                     let vt = p.servers[t].choices[ct].value;
                     let mut consider = |to: Option<usize>, cost: f64| {
                         let delta = gain + cost - vt;

@@ -144,6 +144,14 @@ pub struct SolveArgs {
     /// Time limit of the MILP and Lagrangian solvers, seconds.
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
+    /// Greedy: when it leaves servers unserved, improve its answer with prices from this
+    /// many Lagrangian iterations (0: the reference's greedy as it is) [default: 200].
+    #[arg(long, value_name = "N")]
+    pub improve: Option<u64>,
+    /// Lagrangian: stop after N iterations (besides the time limit); the answer then depends
+    /// on the input and N only.
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
     /// Unknown fields in the data are errors (exit 1), not warnings.
     #[arg(long)]
     pub strict: bool,

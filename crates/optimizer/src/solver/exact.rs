@@ -14,6 +14,10 @@ use crate::system::System;
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
+/// Branch-and-bound nodes per stage of the Lagrangian's exact re-solve under an iteration
+/// budget.
+const ITERATION_BUDGET_NODES: u64 = 1000;
+
 /// Time limit when the optimizer data gives none.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
@@ -123,11 +127,22 @@ pub(crate) struct Built {
 /// `W_l u_l(A) + R(A)` with `R(A) <= W_l - 1` by the choice of penalties, so
 /// `u_l(A) >= (bound + 1) / W_l - 1`.
 fn unserved_floor(built: &Built, unserved: &[usize], bound: f64) -> Option<UnservedFloor> {
+    let penalties = built.problem.penalties(false);
+    floor(&penalties, &built.priorities, unserved, bound)
+}
+
+/// [`unserved_floor`] with the penalties and the priority of each level given.
+pub(crate) fn floor(
+    penalties: &[f64],
+    priorities: &[i64],
+    unserved: &[usize],
+    bound: f64,
+) -> Option<UnservedFloor> {
     let l = unserved.iter().position(|&u| u > 0)?;
-    let w = built.problem.penalties(false)[l];
+    let w = penalties[l];
     let at_least = ((bound + 1.0) / w - 1.0 - 1e-9).ceil().max(0.0) as u64;
     Some(UnservedFloor {
-        priority: built.priorities[l],
+        priority: priorities[l],
         unserved: unserved[l] as u64,
         at_least: at_least.min(unserved[l] as u64),
     })
@@ -230,6 +245,11 @@ pub(crate) fn run<'a>(
             &LagrangeOptions {
                 deadline,
                 cancel: cancel.clone(),
+                max_iterations: options
+                    .iterations
+                    .unwrap_or(LagrangeOptions::default().max_iterations),
+                // With an iteration budget its exact re-solve counts nodes, not time.
+                neighbourhood_nodes: options.iterations.map(|_| ITERATION_BUDGET_NODES),
                 ..LagrangeOptions::default()
             },
             start.as_ref(),
@@ -377,7 +397,8 @@ fn heterogeneous(system: &System<'_>, e: &Entry<'_>, parts: &[(usize, u64)]) -> 
                 accelerator_type: system.types[acc.type_index].clone(),
                 replicas: n,
                 units: n.saturating_mul(c.units_per_replica),
-                cost: c.cost / c.replicas.max(1) as f64 * n as f64,
+                // Multiplied first: whole cents stay whole.
+                cost: c.cost * n as f64 / c.replicas.max(1) as f64,
                 rate_per_replica: share,
                 itl: metrics.as_ref().map_or(c.itl, |m| m.itl),
                 ttft: metrics.as_ref().map_or(c.ttft, |m| m.ttft),
@@ -425,15 +446,15 @@ fn heterogeneous(system: &System<'_>, e: &Entry<'_>, parts: &[(usize, u64)]) -> 
 
 /// The report of a greedy or unlimited solve. The unlimited answer is optimal. For the greedy,
 /// when every server is fully served the bound is every server's best candidate (capacities
-/// ignored); otherwise every candidate is sized, a short Lagrangian run (400 iterations, for
-/// its bound only) gives the bound and the penalties give the objective.
+/// ignored); otherwise [`super::improve::greedy_report`] prices the types without sizing
+/// every candidate.
 pub(crate) fn heuristic_report<'a>(
     greedy: &Greedy<'_, 'a>,
     entries: &mut [Entry<'a>],
     solution: &Solution,
     solver_time: Duration,
 ) -> SolveReport {
-    let (system, options) = (greedy.system, greedy.options);
+    let options = greedy.options;
     let full = |e: &Entry<'_>| {
         solution
             .placements
@@ -473,48 +494,8 @@ pub(crate) fn heuristic_report<'a>(
             solver_time,
         };
     }
-    size_all(system, entries, options, greedy.cache);
-    let built = build(system, entries, options);
-    let penalties = built.problem.penalties(false);
-    let objective: f64 = built
-        .entry
-        .iter()
-        .zip(&built.problem.servers)
-        .map(|(&i, s)| {
-            let e = &entries[i];
-            if full(e) {
-                value(e)
-            } else {
-                penalties[s.level]
-            }
-        })
-        .fold(0.0, |a, b| a + b);
-    let dual = alloc::lagrangian(
-        &built.problem,
-        &LagrangeOptions {
-            max_iterations: 400,
-            polish_rounds: 0,
-            cancel: greedy.cache.cancel().clone(),
-            ..LagrangeOptions::default()
-        },
-        None,
-    );
-    let bound = dual.bound.min(objective);
-    let mut unserved = vec![0; built.problem.levels()];
-    for (&i, s) in built.entry.iter().zip(&built.problem.servers) {
-        if !full(&entries[i]) {
-            unserved[s.level] += 1;
-        }
-    }
     SolveReport {
-        solver: "greedy",
-        status: "heuristic",
-        objective,
-        bound,
-        gap: alloc::relative_gap(objective, bound),
-        not_fully_served: not_full,
-        unserved_floor: unserved_floor(&built, &unserved, bound),
-        iterations: 0,
         solver_time,
+        ..super::improve::greedy_report(greedy, entries, full, value)
     }
 }

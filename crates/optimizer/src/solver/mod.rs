@@ -8,6 +8,7 @@
 
 mod exact;
 mod greedy;
+mod improve;
 mod policy;
 mod reason;
 
@@ -48,7 +49,17 @@ pub struct SolveOptions {
     /// Size every (server, accelerator) pair instead of skipping those whose value bound
     /// cannot win. The solution is the same; this exists to prove it and to measure the gain.
     pub size_all: bool,
+    /// Greedy: when it leaves servers unserved, the subgradient iterations spent improving
+    /// its answer (docs/solvers.md 1.6); 0 keeps the reference's greedy as it is.
+    pub improve_iterations: u64,
+    /// Lagrangian: an iteration budget besides the time limit. With one, the answer depends
+    /// on the input and the budget only (no step of the solve stops on the clock unless the
+    /// time limit does).
+    pub iterations: Option<u64>,
 }
+
+/// The greedy's improvement budget when the data and the caller give none.
+pub const DEFAULT_IMPROVE_ITERATIONS: u64 = 200;
 
 impl SolveOptions {
     /// Options from the optimizer data of `spec`; unknown policy or sizing strings are errors
@@ -102,6 +113,8 @@ impl SolveOptions {
             })?,
             change: ChangeCost::from_seconds(o.startup_seconds, o.payback_seconds),
             size_all: false,
+            improve_iterations: DEFAULT_IMPROVE_ITERATIONS,
+            iterations: None,
         })
     }
 }
@@ -265,6 +278,7 @@ pub fn solve_cancellable(
         cache: &cache,
     };
     let solver_start = Instant::now();
+    let mut improved = None;
     // Without capacities each server's best candidate is optimal in single mode; the exact
     // solvers are for capacities and for heterogeneous mode.
     let exact =
@@ -284,10 +298,15 @@ pub fn solve_cancellable(
                 }),
             }
         }
+    } else if options.improve_iterations > 0 {
+        improved = greedy_improved(&greedy, &mut entries, &mut available, &mut solution);
     } else {
         greedy.run(&mut entries, &mut available, &mut solution);
     }
-    if !exact {
+    if let Some(mut report) = improved {
+        report.solver_time = solver_start.elapsed();
+        solution.report = report;
+    } else if !exact {
         let time = solver_start.elapsed();
         solution.report = exact::heuristic_report(&greedy, &mut entries, &solution, time);
     }
@@ -340,6 +359,59 @@ pub fn solve_cancellable(
         duration: start.elapsed(),
     };
     Ok(solution)
+}
+
+/// The greedy without best effort; if every server got its first candidate, its answer
+/// stands (the reference's greedy gives the same, and it is optimal); otherwise
+/// [`improve::improve`] takes it from there.
+/// Returns the report of an improved answer.
+fn greedy_improved<'a>(
+    greedy: &greedy::Greedy<'_, 'a>,
+    entries: &mut [Entry<'a>],
+    available: &mut [u64],
+    solution: &mut Solution,
+) -> Option<SolveReport> {
+    let plain_options = SolveOptions {
+        policy: SaturationPolicy::None,
+        ..*greedy.options
+    };
+    let plain = greedy::Greedy {
+        options: &plain_options,
+        ..*greedy
+    };
+    let mut trial = Solution::default();
+    let mut left = available.to_vec();
+    plain.run(entries, &mut left, &mut trial);
+    // A server that fell back from its first candidate met a full type: capacities bind,
+    // and the greedy's answer may cost more than it must even when it serves everyone.
+    let served = |e: &Entry<'_>| trial.placements.contains_key(&e.ctx.spec.name);
+    if entries
+        .iter()
+        .all(|e| e.stream.taken.is_empty() || (served(e) && e.cur == 0))
+    {
+        available.copy_from_slice(&left);
+        solution.placements.append(&mut trial.placements);
+        solution.unplaced.append(&mut trial.unplaced);
+        return None;
+    }
+    let system = greedy.system;
+    let start: Vec<Option<usize>> = entries
+        .iter()
+        .map(|e| {
+            let p = trial.placements.get(&e.ctx.spec.name)?;
+            e.stream
+                .sized()
+                .find(|c| system.accelerators[c.acc].name == p.allocation.accelerator)
+                .map(|c| c.acc)
+        })
+        .collect();
+    for e in entries.iter_mut() {
+        e.cur = 0;
+    }
+    let budget = greedy.options.improve_iterations;
+    Some(improve::improve(
+        greedy, entries, &start, budget, available, solution,
+    ))
 }
 
 /// Contexts of every server, in parallel, with the first `count` candidates of those that need
@@ -407,7 +479,9 @@ pub(crate) fn placement(
     count: u64,
 ) -> Placement {
     let acc = &system.accelerators[c.acc];
-    let scale = count as f64 / c.replicas.max(1) as f64;
+    // Share of the candidate's cost and value: multiplied before dividing, so that whole
+    // cents stay whole (45 x 1 / 3 is 15; 45 x (1 / 3) is 14.999999999999998).
+    let scale = |x: f64| x * count as f64 / c.replicas.max(1) as f64;
     let (mut itl, mut ttft, mut rho) = (c.itl, c.ttft, c.rho);
     let best_effort = count < c.replicas;
     if best_effort && count > 0 {
@@ -425,7 +499,7 @@ pub(crate) fn placement(
             accelerator: acc.name.clone(),
             num_replicas: count as i64,
             max_batch: i64::from(c.batch),
-            cost: c.cost * scale,
+            cost: scale(c.cost),
             itl_average: itl,
             ttft_average: ttft,
             load: ctx.spec.current_alloc.load.clone(),
@@ -435,7 +509,7 @@ pub(crate) fn placement(
         accelerator_type: system.types[acc.type_index].clone(),
         units: count.saturating_mul(c.units_per_replica),
         rho,
-        value: c.value * scale,
+        value: scale(c.value),
         capacity_per_replica: c.capacity_per_replica,
         demand: ctx.demand,
         parts: Vec::new(),

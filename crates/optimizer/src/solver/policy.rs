@@ -4,6 +4,7 @@ use super::greedy::Greedy;
 use super::{placement, Entry, Solution};
 use crate::cancel::Cancel;
 use crate::system::System;
+use rayon::prelude::*;
 
 /// What to do with servers that cannot get all the replicas their targets need.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,11 +58,17 @@ pub(crate) fn best_effort(
     if policy == SaturationPolicy::None || list.is_empty() {
         return list;
     }
-    // Best effort may use any candidate: size them all now.
+    // Best effort may use any candidate: size them all now, in parallel (thousands of
+    // servers may be left when GPUs are scarce).
+    let mut wanted = vec![false; entries.len()];
     for &i in &list {
-        let e = &mut entries[i];
-        e.stream.fill(usize::MAX, system, &e.ctx, sizing, cache);
+        wanted[i] = true;
     }
+    entries
+        .par_iter_mut()
+        .zip(&wanted)
+        .filter(|(_, w)| **w)
+        .for_each(|(e, _)| e.stream.fill(usize::MAX, system, &e.ctx, sizing, cache));
     match policy {
         SaturationPolicy::None => list,
         SaturationPolicy::PriorityExhaustive => {

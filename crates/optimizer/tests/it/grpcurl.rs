@@ -87,7 +87,7 @@ async fn grpcurl_lists_describes_and_optimizes() {
     .await;
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["totalCost"], 25826.0);
+    assert_eq!(v["totalCost"], 22564.0);
     let allocations = v["solution"]["allocations"].as_object().unwrap();
     assert_eq!(allocations.len(), 15);
     assert_eq!(allocations["Free-llama_70b"]["accelerator"], "4xA100");

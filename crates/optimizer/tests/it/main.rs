@@ -18,5 +18,6 @@ mod robustness;
 mod solver_cases;
 mod solver_change;
 mod solver_exact;
+mod solver_improve;
 mod solver_props;
 mod solver_vectors;

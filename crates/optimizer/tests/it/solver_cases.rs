@@ -252,3 +252,23 @@ fn transition_penalty_6_10_f() {
     assert_relative_eq!(a.itl_average, 37.595634, max_relative = 1e-5);
     assert_relative_eq!(a.ttft_average, 700.3277, max_relative = 1e-4);
 }
+
+/// Issue 21: batch size 1 with no waiting room is a loss system (docs/model.md 4c). Its
+/// analysis holds for the requests it does not drop, so it is no candidate; with a queue it
+/// is one.
+#[test]
+fn batch_one_without_a_queue_is_no_candidate() {
+    let mut spec = single(1.5, 0.002, 0.0001, 30.0, 0);
+    spec.server_data.servers[0].max_batch_size = 1;
+    for s in both_modes(&spec) {
+        assert!(s.placements.is_empty(), "{:?}", s.placements);
+        let why = s.unplaced[0].reason.to_string();
+        assert!(why.contains("batch size 1 and maxQueueSize 0"), "{why}");
+    }
+    spec.server_data.servers[0].max_queue_size = 8;
+    for s in both_modes(&spec) {
+        let a = &s.placements["s1"].allocation;
+        assert_eq!((a.accelerator.as_str(), a.max_batch), ("H100", 1), "{a:?}");
+        assert!(s.unplaced.is_empty());
+    }
+}

@@ -59,7 +59,7 @@ fn assert_fits(spec: &SystemSpec, s: &Solution, what: &str) {
 }
 
 /// The large sample x `copies` with each capacity scaled by a seeded factor in [lo, hi).
-fn squeezed(copies: usize, seed: u64, lo: f64, hi: f64) -> SystemSpec {
+pub(crate) fn squeezed(copies: usize, seed: u64, lo: f64, hi: f64) -> SystemSpec {
     let mut spec = replicate(&sample("large"), copies, seed);
     let mut rng = Rng::new(seed ^ 0xabc);
     for c in &mut spec.capacity_data.count {

@@ -11,8 +11,13 @@ pub(crate) fn sample(name: &str) -> SystemSpec {
     load_path(&dir).expect("sample loads").spec
 }
 
+/// The reference's greedy, as it is: the vectors are its answers (the default improves on
+/// them when capacities bind, `tests/it/solver_improve.rs`).
 pub(crate) fn options(spec: &SystemSpec) -> SolveOptions {
-    SolveOptions::from_spec(spec).unwrap()
+    SolveOptions {
+        improve_iterations: 0,
+        ..SolveOptions::from_spec(spec).unwrap()
+    }
 }
 
 /// (accelerator, replicas, batch, cost) of a placed server.
