@@ -46,7 +46,7 @@ const SAMPLE_SEED: u64 = 0x1f_2021;
 /// Lagrangian iterations for the prices of the reference greedy's bound.
 const REPORT_ITERATIONS: u64 = 100;
 /// Coordinate sweeps of the prices for the report's bound.
-const BOUND_SWEEPS: u32 = 2;
+const BOUND_SWEEPS: u32 = 1;
 /// Branch-and-bound nodes per stage of the exact re-solve of the least settled servers.
 const NEIGHBOURHOOD_NODES: u64 = 1000;
 /// Local-search passes on the priced allocation.
@@ -92,7 +92,8 @@ pub(crate) fn improve<'a>(
         &LagrangeOptions {
             // With prices from the sample, a quarter of the budget refines them.
             max_iterations: if sample.is_some() { budget / 4 } else { budget }.max(1),
-            polish_rounds: POLISH_ROUNDS,
+            // Local search is worth more passes where a pass is cheap.
+            polish_rounds: if sample.is_some() { 2 } else { POLISH_ROUNDS },
             neighbourhood_nodes: Some(NEIGHBOURHOOD_NODES),
             penalties: Some(penalties.clone()),
             prices: sample.clone(),

@@ -299,8 +299,10 @@ pub fn solve_cancellable(
             }
         }
     } else if options.improve_iterations > 0 {
+        prefetch(&system, &mut entries, options, &cache);
         improved = greedy_improved(&greedy, &mut entries, &mut available, &mut solution);
     } else {
+        prefetch(&system, &mut entries, options, &cache);
         greedy.run(&mut entries, &mut available, &mut solution);
     }
     if let Some(mut report) = improved {
@@ -359,6 +361,52 @@ pub fn solve_cancellable(
         duration: start.elapsed(),
     };
     Ok(solution)
+}
+
+/// Candidates sized ahead of the greedy, at most, per server.
+const PREFETCH: usize = 6;
+
+/// Sizes ahead, in parallel, what the greedy will want when capacities bind: the greedy
+/// takes servers one at a time and sizes a server's next candidate when its current one does
+/// not fit, one sizing after the other. The types that every server's first candidate would
+/// overfill are known before it starts; each server with a candidate on one of them gets its
+/// candidates sized until two are on other types (at most [`PREFETCH`]). The streams hand out
+/// the same candidates in the same order whoever sized them, so the answer is the same.
+fn prefetch<'a>(
+    system: &System<'a>,
+    entries: &mut [Entry<'a>],
+    options: &SolveOptions,
+    cache: &SizingCache,
+) {
+    let mut want = vec![0u64; system.types.len()];
+    for e in entries.iter() {
+        if let Some(c) = e.stream.taken.first() {
+            let t = system.accelerators[c.acc].type_index;
+            want[t] = want[t].saturating_add(c.units());
+        }
+    }
+    let over: Vec<bool> = want
+        .iter()
+        .enumerate()
+        .map(|(t, &w)| w > system.capacity.get(t).copied().unwrap_or(0))
+        .collect();
+    if !over.contains(&true) {
+        return;
+    }
+    let on_over = |c: &Candidate| over[system.accelerators[c.acc].type_index];
+    entries.par_iter_mut().for_each(|e| {
+        if !e.stream.taken.iter().any(on_over) {
+            return;
+        }
+        while e.stream.taken.len() < PREFETCH
+            && !e.stream.exhausted()
+            && e.stream.taken.iter().filter(|c| !on_over(c)).count() < 2
+        {
+            let n = e.stream.taken.len() + 1;
+            e.stream
+                .fill(n, system, &e.ctx, options.batch_sizing, cache);
+        }
+    });
 }
 
 /// The greedy without best effort; if every server got its first candidate, its answer
