@@ -34,6 +34,10 @@ pub const MAX_PERF_PARM: f64 = 1e6;
 pub const MAX_UNITS: i64 = 1_000_000;
 /// Largest solver time limit, seconds.
 pub const MAX_TIME_LIMIT_SECONDS: f64 = 3600.0;
+/// Largest iteration count of a solver (optimizer data `improveIterations` and
+/// `iterationLimit`). The greedy's improvement stops on its count, never on the clock, so the
+/// count is what bounds its work; this is 5,000 times its default of 200.
+pub const MAX_ITERATIONS: i64 = 1_000_000;
 /// Longest start-up delay or payback time of a change, seconds (a day).
 pub const MAX_CHANGE_SECONDS: f64 = 86_400.0;
 /// Largest arrival coefficient of variation (and any other dimensionless shape parameter).

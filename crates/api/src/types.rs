@@ -247,6 +247,15 @@ pub struct OptimizerSpec {
     /// A change must pay for itself within this time, seconds: the start-up cost of the new
     /// replicas a candidate needs is spread over it. 0 = 600 when `startupSeconds` is set.
     pub payback_seconds: f64,
+    /// Greedy solver: when capacities bind, the Lagrangian iterations spent improving its
+    /// answer. Absent = the optimizer's default (200); 0 = the reference's greedy as it is.
+    /// An `Option` because 0 means something: absent is not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub improve_iterations: Option<i64>,
+    /// Lagrangian solver: an iteration budget besides the time limit (at least 1; absent =
+    /// none). With one, the answer depends on the input and the budget only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iteration_limit: Option<i64>,
 }
 
 /// All inputs of one optimisation (`system-data.json` is `{"system": SystemSpec}`).

@@ -461,8 +461,10 @@ struct Sized {
 /// Sizings one cache remembers at most. Sharing comes from servers that pose the same problem
 /// (same parameters, tokens, targets and sizes), which far fewer entries capture; a table of
 /// every sizing of a 200,000-server system (whose report sizes every candidate) took a
-/// gigabyte. Beyond it results are computed, and returned, but not remembered.
-const MAX_CACHED: usize = 1 << 17;
+/// gigabyte, and 2^17 entries about 30 MB of a 27,000-server solve's peak, for no hit: servers
+/// with their own measured loads never pose the same problem. Beyond it results are
+/// computed, and returned, but not remembered.
+const MAX_CACHED: usize = 1 << 14;
 
 /// Sizing results shared by all candidates of one solve (and across threads), and the solve's
 /// cancellation flag, which everything that sizes sees.

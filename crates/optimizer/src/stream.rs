@@ -70,6 +70,13 @@ impl CandidateStream {
         sizing: BatchSizing,
         cache: &SizingCache,
     ) {
+        // Grown to what is wanted (at most every candidate) at once: doubling left most of a
+        // 27,000-server solve's candidate memory unused.
+        let most = self.taken.len() + self.ready.len() + self.pending.len();
+        let want = count.min(most);
+        if want > self.taken.capacity() {
+            self.taken.reserve_exact(want - self.taken.len());
+        }
         while self.taken.len() < count {
             match self.next(system, ctx, sizing, cache) {
                 Some(c) => self.taken.push(c),

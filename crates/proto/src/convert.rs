@@ -199,6 +199,8 @@ impl From<v1::OptimizerSpec> for api::OptimizerSpec {
             time_limit_seconds: o.time_limit_seconds,
             startup_seconds: o.startup_seconds,
             payback_seconds: o.payback_seconds,
+            improve_iterations: o.improve_iterations.map(Into::into),
+            iteration_limit: o.iteration_limit.map(Into::into),
         }
     }
 }
@@ -429,9 +431,11 @@ impl TryFrom<&api::ServerData> for v1::ServerData {
     }
 }
 
-impl From<&api::OptimizerSpec> for v1::OptimizerSpec {
-    fn from(o: &api::OptimizerSpec) -> Self {
-        Self {
+impl TryFrom<&api::OptimizerSpec> for v1::OptimizerSpec {
+    type Error = ConvertError;
+    fn try_from(o: &api::OptimizerSpec) -> Result<Self, ConvertError> {
+        let f = |field: &'static str| move || format!("optimizer.{field}");
+        Ok(Self {
             unlimited: o.unlimited,
             heterogeneous: o.heterogeneous,
             milp_solver: o.milp_solver,
@@ -443,7 +447,15 @@ impl From<&api::OptimizerSpec> for v1::OptimizerSpec {
             time_limit_seconds: o.time_limit_seconds,
             startup_seconds: o.startup_seconds,
             payback_seconds: o.payback_seconds,
-        }
+            improve_iterations: o
+                .improve_iterations
+                .map(|n| int(f("improveIterations"), n))
+                .transpose()?,
+            iteration_limit: o
+                .iteration_limit
+                .map(|n| int(f("iterationLimit"), n))
+                .transpose()?,
+        })
     }
 }
 
@@ -456,7 +468,7 @@ impl TryFrom<&api::SystemSpec> for v1::SystemSpec {
             service_class_data: Some((&s.service_class_data).try_into()?),
             server_data: Some((&s.server_data).try_into()?),
             optimizer_data: Some(v1::OptimizerData {
-                optimizer: Some((&s.optimizer_data.optimizer).into()),
+                optimizer: Some((&s.optimizer_data.optimizer).try_into()?),
             }),
             capacity_data: Some((&s.capacity_data).try_into()?),
         })
@@ -488,5 +500,20 @@ mod tests {
         };
         let e = v1::ServerSpec::try_from(&s).unwrap_err();
         assert_eq!(e.field, "server \"s\".minNumReplicas");
+        let o = api::OptimizerSpec {
+            iteration_limit: Some(1 << 40),
+            ..Default::default()
+        };
+        let e = v1::OptimizerSpec::try_from(&o).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.value),
+            ("optimizer.iterationLimit", 1 << 40)
+        );
+        let o = api::OptimizerSpec {
+            improve_iterations: Some(-(1 << 40)),
+            ..Default::default()
+        };
+        let e = v1::OptimizerSpec::try_from(&o).unwrap_err();
+        assert_eq!(e.field, "optimizer.improveIterations");
     }
 }

@@ -180,6 +180,8 @@ fn fixtures_agree() {
         batch_sizing: "fit".to_owned(),
         startup_seconds: 30.0,
         payback_seconds: 600.0,
+        improve_iterations: Some(0),
+        iteration_limit: Some(500),
     };
     spec.accelerator_data.accelerators[0].power = PowerSpec {
         idle: 1,
@@ -245,6 +247,63 @@ fn leaves_agree_to_the_bit() {
         r#"{"capacityData":{"count":[{"type":"A","count":2}]}}"#,
     ] {
         assert!(agree_all(text) > 0, "{text}");
+    }
+}
+
+#[test]
+fn optional_fields_agree() {
+    // Given, 0 included, on the fast path, alone, in a system file and bare.
+    for (text, improve, limit) in [
+        (r#"{"optimizer":{}}"#, None, None),
+        (r#"{"optimizer":{"improveIterations":0}}"#, Some(0), None),
+        (
+            r#"{"optimizer":{"solver":"lagrangian","iterationLimit":50,"improveIterations":7}}"#,
+            Some(7),
+            Some(50),
+        ),
+        // Out of range: read alike on both paths, refused by the validation.
+        (
+            r#"{"optimizer":{"improveIterations":-1,"iterationLimit":0}}"#,
+            Some(-1),
+            Some(0),
+        ),
+    ] {
+        assert!(agree::<OptimizerData>(text), "{text}");
+        let o = OptimizerData::fast(text).unwrap().optimizer;
+        assert_eq!((o.improve_iterations, o.iteration_limit), (improve, limit));
+        for system in [
+            format!(r#"{{"system":{{"optimizerData":{text}}}}}"#),
+            format!(r#"{{"optimizerData":{text}}}"#),
+        ] {
+            assert!(agree::<SystemSpec>(&system), "{system}");
+            let o = SystemSpec::fast(&system).unwrap().optimizer_data.optimizer;
+            assert_eq!((o.improve_iterations, o.iteration_limit), (improve, limit));
+        }
+    }
+    // Absent ones are not written, so a default file stays what it was.
+    let text = serde_json::to_string(&OptimizerData::default()).unwrap();
+    assert!(!text.contains("improveIterations") && !text.contains("iterationLimit"));
+    // `null` is absent (Go's nil pointer), without a warning; another spelling is read.
+    let text = r#"{"optimizer":{"improveIterations":null,"iterationLimit":null}}"#;
+    let parsed = walks::<OptimizerData>(text);
+    assert_eq!(warned(&parsed), Vec::<&str>::new());
+    assert_eq!(value(parsed), OptimizerData::default());
+    let text = r#"{"optimizer":{"ImproveIterations":3,"iterationlimit":9}}"#;
+    let o = value(walks::<OptimizerData>(text)).optimizer;
+    assert_eq!(
+        (o.improve_iterations, o.iteration_limit),
+        (Some(3), Some(9))
+    );
+    // Not integers: errors naming the field.
+    for field in ["improveIterations", "iterationLimit"] {
+        for bad in ["1.5", "1e3", "\"3\"", "true", "9223372036854775808"] {
+            let text = format!(r#"{{"optimizer":{{"{field}":{bad}}}}}"#);
+            let error = walks::<OptimizerData>(&text).unwrap_err();
+            assert!(
+                error.contains(&format!("optimizer.{field}")),
+                "{bad}: {error}"
+            );
+        }
     }
 }
 

@@ -185,6 +185,8 @@ static OPTIMIZER: Schema = Schema {
         f("batchSizing", Str),
         f("startupSeconds", Float),
         f("paybackSeconds", Float),
+        f("improveIterations", Int),
+        f("iterationLimit", Int),
     ],
 };
 pub(super) static OPTIMIZER_DATA: Schema = Schema {
@@ -249,7 +251,8 @@ mod tests {
     use serde_json::Value;
 
     fn sample_values() -> Vec<(&'static str, Value)> {
-        // Non-empty nested lists and maps so that every nested struct shows its keys.
+        // Non-empty nested lists and maps so that every nested struct shows its keys, and the
+        // optional fields set, which are not written when absent.
         let alloc = AllocationData::default();
         let spec = SystemSpec {
             accelerator_data: AcceleratorData {
@@ -267,7 +270,13 @@ mod tests {
             server_data: ServerData {
                 servers: vec![ServerSpec::default()],
             },
-            optimizer_data: OptimizerData::default(),
+            optimizer_data: OptimizerData {
+                optimizer: OptimizerSpec {
+                    improve_iterations: Some(0),
+                    iteration_limit: Some(1),
+                    ..Default::default()
+                },
+            },
             capacity_data: CapacityData {
                 count: vec![AcceleratorCount::default()],
             },

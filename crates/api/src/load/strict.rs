@@ -8,15 +8,18 @@
 //!   ends the fast path;
 //! - a struct may be given as a JSON array, its fields by position: structs are asked for as
 //!   maps only;
-//! - anything the types do not use (`Option`, `deserialize_any`, ...) could hide either of the
-//!   above below it: refused, so a future field of another shape takes the walk until this
-//!   file learns it.
+//! - anything the types do not use (`deserialize_any`, ...) could hide either of the above
+//!   below it: refused, so a future field of another shape takes the walk until this file
+//!   learns it.
 //!
 //! Leaves are left to serde_json, whose checks are the walk's: `null` is no string, number,
 //! boolean, array or object; an `i64` must be an integer literal in range; an `f64` takes any
-//! number, converted with `as` exactly as the walk converts it. serde_ignored would find the
-//! skipped keys, but not the arrays read as structs, so this wrapper is needed anyway, and with
-//! it refusing one method does what serde_ignored would.
+//! number, converted with `as` exactly as the walk converts it. An `Option` (a field whose
+//! absence means something other than its zero, such as `improveIterations`) is read when it
+//! holds a value, strictly; its `null` is refused like every other, and the walk then drops
+//! it, which leaves the field absent (`None`), as Go leaves a nil pointer. serde_ignored would
+//! find the skipped keys, but not the arrays read as structs, so this wrapper is needed anyway,
+//! and with it refusing one method does what serde_ignored would.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -78,10 +81,15 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         self.0.deserialize_seq(Nested(visitor))
     }
 
+    // An optional field only reaches here when its key is there; serde_json hands `null` to
+    // `visit_none`, which `Given` refuses.
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_option(Given(visitor))
+    }
+
     refuse!(
         deserialize_ignored_any(),
         deserialize_any(),
-        deserialize_option(),
         deserialize_i8(),
         deserialize_i16(),
         deserialize_i32(),
@@ -129,6 +137,22 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Nested<V> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         self.0.visit_seq(Items(seq))
+    }
+}
+
+/// The visitor of an optional value, handing a given value on strictly. Its `visit_none` (a
+/// `null`) is serde's default, an error: the walk reads that text.
+struct Given<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Given<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.0.visit_some(Strict(d))
     }
 }
 
@@ -224,6 +248,12 @@ mod tests {
             let text = format!(r#"{{"optimizer":{{"solver":{bad}}}}}"#);
             assert!(from_str::<OptimizerData>(&text).is_none(), "{bad}");
         }
+        for bad in ["null", "1.0", "1e2", "\"3\"", "true", "[]", "{}", "[3]"] {
+            for field in ["improveIterations", "iterationLimit"] {
+                let text = format!(r#"{{"optimizer":{{"{field}":{bad}}}}}"#);
+                assert!(from_str::<OptimizerData>(&text).is_none(), "{field}: {bad}");
+            }
+        }
         for bad in ["null", "{}", r#"[null]"#, "1"] {
             let text = format!(r#"{{"servers":{bad}}}"#);
             assert!(from_str::<ServerData>(&text).is_none(), "{bad}");
@@ -259,6 +289,18 @@ mod tests {
         assert_eq!(
             from_str::<OptimizerData>("{}"),
             Some(OptimizerData::default())
+        );
+        // Optional fields: absent is `None`, and a given value, 0 included, is `Some`.
+        let o = from_str::<OptimizerData>(r#"{"optimizer":{"solver":"greedy"}}"#).unwrap();
+        assert_eq!(
+            (o.optimizer.improve_iterations, o.optimizer.iteration_limit),
+            (None, None)
+        );
+        let text = r#"{"optimizer":{"improveIterations":0,"iterationLimit":-5}}"#;
+        let o = from_str::<OptimizerData>(text).unwrap().optimizer;
+        assert_eq!(
+            (o.improve_iterations, o.iteration_limit),
+            (Some(0), Some(-5))
         );
     }
 }

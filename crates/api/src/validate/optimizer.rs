@@ -2,7 +2,7 @@
 //! [`SATURATION_POLICIES`], [`BATCH_SIZINGS`]).
 
 use super::checker::Checker;
-use crate::limits::{self, MAX_CHANGE_SECONDS, MAX_TIME_LIMIT_SECONDS};
+use crate::limits::{self, MAX_CHANGE_SECONDS, MAX_ITERATIONS, MAX_TIME_LIMIT_SECONDS};
 use crate::types::SystemSpec;
 
 /// Saturation policies of the reference (`""` means `None`).
@@ -68,10 +68,24 @@ pub(super) fn optimizer(c: &mut Checker, spec: &SystemSpec, file: &str) {
             c.error(at, field, format!("{why} seconds"));
         }
     }
+    // Absent is the optimizer's default; 0 is given, and means no improvement.
+    if let Some(n) = o.improve_iterations {
+        if let Some(why) = limits::count_out_of_range(n, MAX_ITERATIONS) {
+            c.error(at, "improveIterations", format!("{why} (0 = off)"));
+        }
+    }
+    // Absent is no budget; a budget of 0 iterations would be no solve at all.
+    if let Some(n) = o.iteration_limit {
+        if !(1..=MAX_ITERATIONS).contains(&n) {
+            let message = format!("must be an integer in [1, {MAX_ITERATIONS}], got {n}");
+            c.error(at, "iterationLimit", message);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::limits::MAX_ITERATIONS;
     use crate::validate::fixtures::*;
 
     #[test]
@@ -126,5 +140,36 @@ mod tests {
             let p = only(|s| s.optimizer_data.optimizer.time_limit_seconds = bad);
             assert_at(&p, E, OPT, "optimizer", "timeLimitSeconds");
         }
+    }
+
+    #[test]
+    fn iteration_fields() {
+        for (improve, limit) in [
+            (None, None),
+            (Some(0), Some(1)),
+            (Some(200), Some(3000)),
+            (Some(MAX_ITERATIONS), Some(MAX_ITERATIONS)),
+        ] {
+            let mut spec = system();
+            spec.optimizer_data.optimizer.improve_iterations = improve;
+            spec.optimizer_data.optimizer.iteration_limit = limit;
+            assert_eq!(problems(&mut spec), vec![], "{improve:?} {limit:?}");
+        }
+        for bad in [-1, MAX_ITERATIONS + 1, i64::MIN, i64::MAX] {
+            let p = only(|s| s.optimizer_data.optimizer.improve_iterations = Some(bad));
+            assert_at(&p, E, OPT, "optimizer", "improveIterations");
+            assert!(p.message.contains(&format!("got {bad}")), "{p}");
+        }
+        for bad in [0, -1, MAX_ITERATIONS + 1, i64::MIN, i64::MAX] {
+            let p = only(|s| s.optimizer_data.optimizer.iteration_limit = Some(bad));
+            assert_at(&p, E, OPT, "optimizer", "iterationLimit");
+            assert!(p.message.contains(&format!("got {bad}")), "{p}");
+        }
+        let p = only(|s| s.optimizer_data.optimizer.iteration_limit = Some(0));
+        assert_eq!(
+            p.to_string(),
+            "optimizer-data.json: optimizer: field iterationLimit: must be an integer in \
+             [1, 1000000], got 0"
+        );
     }
 }

@@ -16,7 +16,7 @@ fn upper_bounds_name_the_field_and_the_limit() {
     type Edit = fn(&mut SystemSpec);
     let m = "model \"llama\" on \"4xG2\"";
     let f = "server \"f\"";
-    let cases: [(&str, &str, &str, &str, Edit); 17] = [
+    let cases: [(&str, &str, &str, &str, Edit); 19] = [
         (
             ACC,
             "accelerator \"A100\"",
@@ -124,6 +124,20 @@ fn upper_bounds_name_the_field_and_the_limit() {
             "[0, 3600], got 1e300 seconds",
             |s| s.optimizer_data.optimizer.time_limit_seconds = 1e300,
         ),
+        (
+            OPT,
+            "optimizer",
+            "improveIterations",
+            "[0, 1000000], got 9223372036854775807",
+            |s| s.optimizer_data.optimizer.improve_iterations = Some(i64::MAX),
+        ),
+        (
+            OPT,
+            "optimizer",
+            "iterationLimit",
+            "[1, 1000000], got 2147483647",
+            |s| s.optimizer_data.optimizer.iteration_limit = Some(2_147_483_647),
+        ),
     ];
     for (file, entity, field, message, edit) in cases {
         let p = only(edit);
@@ -138,6 +152,8 @@ fn upper_bounds_name_the_field_and_the_limit() {
     server.current_alloc.load.avg_in_tokens = 1 << 20;
     server.current_alloc.load.arrival_rate = 1e7;
     spec.optimizer_data.optimizer.time_limit_seconds = 3600.0;
+    spec.optimizer_data.optimizer.improve_iterations = Some(1_000_000);
+    spec.optimizer_data.optimizer.iteration_limit = Some(1_000_000);
     assert_eq!(problems(&mut spec), vec![]);
 }
 

@@ -289,9 +289,12 @@ fn run(
     }
     let solution = match outcome {
         Ok(SolveOutcome::Solution(s)) => s,
+        // Out of time before an allocation of its own: the bound it proved still holds
+        // (thrown away before, which left a 28% gap where 0.02% was proven).
         Ok(SolveOutcome::Interrupted(i)) => {
             return Stage {
                 nodes: i.stats().nodes_solved,
+                bound: i.stats().best_bound,
                 ..unproven
             }
         }

@@ -62,14 +62,21 @@ pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, Cli
     if let Some(t) = args.time_limit {
         options.time_limit = Some(time_limit("--time-limit", t).map_err(CliError::Input)?);
     }
+    // The same ranges as the data's improveIterations and iterationLimit.
+    let most = inferno_api::limits::MAX_ITERATIONS as u64;
     if let Some(n) = args.improve {
+        if n > most {
+            return Err(CliError::Input(format!(
+                "--improve: must be an integer in [0, {most}], got {n}"
+            )));
+        }
         options.improve_iterations = n;
     }
     if let Some(n) = args.iterations {
-        if n == 0 {
-            return Err(CliError::Input(
-                "--iterations: must be at least 1".to_string(),
-            ));
+        if n == 0 || n > most {
+            return Err(CliError::Input(format!(
+                "--iterations: must be an integer in [1, {most}], got {n}"
+            )));
         }
         options.iterations = Some(n);
     }

@@ -52,12 +52,12 @@ const NEIGHBOURHOOD_NODES: u64 = 1000;
 /// Local-search passes on the priced allocation.
 const POLISH_ROUNDS: usize = 10;
 
-/// The problem over the candidates sized, with each problem server's entry, its candidates
-/// in the order of its choices, and the class priority of each level.
+/// The problem over the candidates sized, with each problem server's entry and the class
+/// priority of each level. A server's choices are its entry's sized candidates, in the
+/// stream's order ([`column`]).
 struct Restricted {
     problem: Problem,
     entry: Vec<usize>,
-    columns: Vec<Vec<Candidate>>,
     priorities: Vec<i64>,
 }
 
@@ -79,11 +79,10 @@ pub(crate) fn improve<'a>(
     let from_greedy: Assignment = r
         .entry
         .iter()
-        .enumerate()
-        .map(|(k, &i)| {
+        .map(|&i| {
             start[i]
-                .and_then(|acc| r.columns[k].iter().position(|c| c.acc == acc))
-                .map(|c| vec![(c, r.columns[k][c].replicas)])
+                .and_then(|acc| entries[i].stream.sized().position(|c| c.acc == acc))
+                .map(|c| vec![(c, column(entries, i, c).replicas)])
                 .unwrap_or_default()
         })
         .collect();
@@ -118,7 +117,7 @@ pub(crate) fn improve<'a>(
             left.push(i);
             continue;
         };
-        let c = &r.columns[k][c];
+        let c = column(entries, i, c);
         let t = system.accelerators[c.acc].type_index;
         available[t] = available[t].saturating_sub(c.units());
         let p = placement(system, &entries[i].ctx, c, c.replicas);
@@ -313,6 +312,15 @@ fn price_columns<'a>(greedy: &Greedy<'_, 'a>, entries: &mut [Entry<'a>], prices:
         });
 }
 
+/// Candidate `c` of entry `i`, as the problem's choice `c` of that entry's server.
+fn column<'e>(entries: &'e [Entry<'_>], i: usize, c: usize) -> &'e Candidate {
+    entries[i]
+        .stream
+        .sized()
+        .nth(c)
+        .expect("a choice is a sized candidate")
+}
+
 fn restricted(system: &System<'_>, entries: &[Entry<'_>]) -> Restricted {
     let all: Vec<usize> = (0..entries.len())
         .filter(|&i| !entries[i].stream.taken.is_empty())
@@ -331,18 +339,18 @@ fn restricted_of(system: &System<'_>, entries: &[Entry<'_>], which: &[usize]) ->
             servers: Vec::with_capacity(which.len()),
         },
         entry: Vec::with_capacity(which.len()),
-        columns: Vec::with_capacity(which.len()),
         priorities,
     };
     for &i in which {
         let e = &entries[i];
-        let columns: Vec<Candidate> = e.stream.sized().cloned().collect();
+
         r.problem.servers.push(alloc::Server {
             level: r.priorities.partition_point(|&p| p < e.ctx.priority),
             demand: e.ctx.demand,
             min_replicas: e.ctx.spec.min_num_replicas.max(0) as u64,
-            choices: columns
-                .iter()
+            choices: e
+                .stream
+                .sized()
                 .map(|c| Choice {
                     ty: system.accelerators[c.acc].type_index,
                     replicas: c.replicas,
@@ -353,7 +361,6 @@ fn restricted_of(system: &System<'_>, entries: &[Entry<'_>], which: &[usize]) ->
                 })
                 .collect(),
         });
-        r.columns.push(columns);
         r.entry.push(i);
     }
     r
@@ -411,7 +418,14 @@ fn whole_bound(
         .zip(&r.problem.servers)
         .map(|(&i, s)| {
             let e = &entries[i];
-            let mut s = s.clone();
+            let mut choices = Vec::with_capacity(s.choices.len() + e.stream.pending().len());
+            choices.extend_from_slice(&s.choices);
+            let mut s = alloc::Server {
+                level: s.level,
+                demand: s.demand,
+                min_replicas: s.min_replicas,
+                choices,
+            };
             for &(_, acc) in e.stream.pending() {
                 if let Some(b) = e.ctx.bounds(system, acc, sizing) {
                     s.choices.push(Choice {

@@ -62,8 +62,9 @@ pub struct SolveOptions {
 pub const DEFAULT_IMPROVE_ITERATIONS: u64 = 200;
 
 impl SolveOptions {
-    /// Options from the optimizer data of `spec`; unknown policy or sizing strings are errors
-    /// naming the field.
+    /// Options from the optimizer data of `spec`; unknown policy or sizing strings, and
+    /// iteration counts out of range, are errors naming the field. No `improveIterations` is
+    /// [`DEFAULT_IMPROVE_ITERATIONS`]; no `iterationLimit`, no iteration budget.
     pub fn from_spec(spec: &SystemSpec) -> Result<Self, String> {
         let o = &spec.optimizer_data.optimizer;
         let mut solver = SolverKind::parse(&o.solver).ok_or_else(|| {
@@ -96,6 +97,26 @@ impl SolveOptions {
         } else {
             Some(time_limit("optimizer.timeLimitSeconds", seconds)?)
         };
+        // The loader's validation refuses the same; a spec built in code is checked here.
+        let count = |field: &str, n: i64, min: i64| {
+            u64::try_from(n)
+                .ok()
+                .filter(|_| (min..=limits::MAX_ITERATIONS).contains(&n))
+                .ok_or_else(|| {
+                    format!(
+                        "{field}: must be an integer in [{min}, {}], got {n}",
+                        limits::MAX_ITERATIONS
+                    )
+                })
+        };
+        let improve_iterations = match o.improve_iterations {
+            None => DEFAULT_IMPROVE_ITERATIONS,
+            Some(n) => count("optimizer.improveIterations", n, 0)?,
+        };
+        let iterations = o
+            .iteration_limit
+            .map(|n| count("optimizer.iterationLimit", n, 1))
+            .transpose()?;
         Ok(Self {
             solver,
             heterogeneous: o.heterogeneous,
@@ -113,8 +134,8 @@ impl SolveOptions {
             })?,
             change: ChangeCost::from_seconds(o.startup_seconds, o.payback_seconds),
             size_all: false,
-            improve_iterations: DEFAULT_IMPROVE_ITERATIONS,
-            iterations: None,
+            improve_iterations,
+            iterations,
         })
     }
 }

@@ -392,3 +392,34 @@ fn misspelt_key_of_a_queue_problem_file() {
     );
     std::fs::remove_file(file).unwrap();
 }
+
+/// Issue 21: the budgets on the command line have the data's ranges.
+#[test]
+fn budget_flags_are_checked() {
+    let small = samples("small");
+    for (flag, value, want) in [
+        (
+            "--iterations",
+            "0",
+            "--iterations: must be an integer in [1, 1000000], got 0",
+        ),
+        (
+            "--improve",
+            "2000000",
+            "--improve: must be an integer in [0, 1000000], got 2000000",
+        ),
+    ] {
+        let out = run(&["solve", small.to_str().unwrap(), flag, value]);
+        assert_eq!(out.status.code(), Some(1), "{flag}");
+        assert!(text(&out.stderr).contains(want), "{}", text(&out.stderr));
+    }
+    let out = run(&[
+        "solve",
+        small.to_str().unwrap(),
+        "--improve",
+        "0",
+        "--iterations",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

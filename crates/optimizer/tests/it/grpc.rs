@@ -115,6 +115,8 @@ async fn invalid_input_lists_every_problem() {
     spec.accelerator_data.accelerators[0].cost = -1.0;
     spec.model_data.models[0].perf_parms.alpha = f64::NAN;
     spec.optimizer_data.optimizer.saturation_policy = "Sometimes".into();
+    // Given, 0 is no budget the solver could run with; absent would be none.
+    spec.optimizer_data.optimizer.iteration_limit = Some(0);
     let err = c
         .optimize_one(v1::SystemData {
             system: Some((&spec).try_into().unwrap()),
@@ -126,7 +128,11 @@ async fn invalid_input_lists_every_problem() {
     assert!(m.contains("accelerator \"L4\": field cost"), "{m}");
     assert!(m.contains("perfParms.alpha"), "{m}");
     assert!(m.contains("saturationPolicy"), "{m}");
-    assert!(m.starts_with("invalid data: 3 error(s)"), "{m}");
+    assert!(
+        m.contains("optimizer: field iterationLimit: must be an integer in [1, 1000000], got 0"),
+        "{m}"
+    );
+    assert!(m.starts_with("invalid data: 4 error(s)"), "{m}");
 }
 
 #[tokio::test]

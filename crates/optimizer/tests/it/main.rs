@@ -11,6 +11,7 @@ mod grpc;
 mod grpcurl;
 #[cfg(feature = "server")]
 mod listen;
+mod options;
 mod queue_props;
 mod queue_vectors;
 #[cfg(feature = "server")]

@@ -28,6 +28,31 @@ fn samples_round_trip_through_proto_and_wire() {
     }
 }
 
+/// The optimizer's optional counts keep their presence: absent stays absent, and 0 stays 0
+/// (values out of the data's range too: judging them is the validation's part).
+#[test]
+fn optional_optimizer_fields_round_trip() {
+    let mut spec = sample("small");
+    for (improve, limit) in [
+        (None, None),
+        (Some(0), None),
+        (None, Some(1)),
+        (Some(200), Some(3000)),
+        (Some(-1), Some(0)),
+    ] {
+        let o = &mut spec.optimizer_data.optimizer;
+        o.improve_iterations = improve;
+        o.iteration_limit = limit;
+        let msg = v1::SystemSpec::try_from(&spec).unwrap();
+        let decoded = v1::SystemSpec::decode(msg.encode_to_vec().as_slice()).unwrap();
+        let flags = decoded.optimizer_data.clone().unwrap().optimizer.unwrap();
+        let wire = (flags.improve_iterations, flags.iteration_limit);
+        assert_eq!(wire, (improve.map(|n| n as i32), limit.map(|n| n as i32)));
+        let back: SystemSpec = decoded.into();
+        assert_eq!(back, spec, "{improve:?} {limit:?}");
+    }
+}
+
 #[test]
 fn absent_messages_read_as_defaults() {
     let spec: SystemSpec = v1::SystemSpec::default().into();
@@ -47,5 +72,9 @@ fn descriptor_set_names_every_service() {
     }
     for service in ["Optimizer", "Collector", "Actuator", "Controller"] {
         assert!(text.contains(service), "{service}");
+    }
+    // JSON names (grpcurl's) are the data files' names.
+    for name in ["improveIterations", "iterationLimit"] {
+        assert!(text.contains(name), "{name}");
     }
 }

@@ -208,6 +208,8 @@ fn optimizer() -> impl Strategy<Value = OptimizerSpec> {
                         0.0
                     },
                     payback_seconds: 0.0,
+                    improve_iterations: None,
+                    iteration_limit: None,
                 }
             },
         )
