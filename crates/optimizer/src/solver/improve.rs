@@ -102,12 +102,9 @@ pub(crate) fn improve<'a>(
         Some(&from_greedy),
     );
     let iterations = sample_iterations + out.iterations;
-    let mut tried: Vec<&[f64]> = vec![&out.prices];
-    if let Some(prices) = &sample {
-        tried.push(prices);
-    }
+    // The refined prices: the sample's are where they started.
     let (assignment, objective) = (out.assignment, out.objective);
-    let bound = whole_bound(system, entries, &r, sizing, &tried, &penalties).min(objective);
+    let bound = whole_bound(system, entries, &r, sizing, &[&out.prices], &penalties).min(objective);
     let unserved = r.problem.unserved(&assignment);
 
     let mut left = Vec::new();
