@@ -34,7 +34,7 @@ pub struct LagrangeOptions {
     /// (a problem holding only some of each server's candidates); else `p.penalties(false)`.
     pub penalties: Option<Vec<f64>>,
     /// Prices to start from (one per type), when the caller has good ones (from a sample of
-    /// the servers): one coordinate sweep then, not [`INITIAL_SWEEPS`].
+    /// the servers): one coordinate sweep then, not the eight a start from zero takes.
     pub prices: Option<Vec<f64>>,
 }
 
