@@ -209,6 +209,11 @@ async fn run_stages<P: Ports>(
                 o.startup_seconds = learnt;
             }
         }
+        // The loop asks for the reference's greedy unless the data asks for the optimizer's
+        // improvement (improveIterations): on the shortage benchmark the improved answers
+        // met the targets for 17.1% of the requests against 48.8% (docs/controller.md), for
+        // reasons not yet understood.
+        o.improve_iterations.get_or_insert(0);
         for s in &spec.server_data.servers {
             let obs = collected.observations.iter().find(|o| o.server == s.name);
             if let (Some(plan), Some(check)) = (

@@ -178,7 +178,7 @@ async fn a_cycle_collects_optimizes_and_applies() {
     let report = l.runner.invoke(false).await.unwrap();
     assert_eq!(report.outcome, "ok", "{}", report.reason);
     assert_eq!(report.servers.len(), 15);
-    assert_eq!(report.total_cost, 22_564.0);
+    assert_eq!(report.total_cost, 25_826.0);
     let llama = report
         .servers
         .iter()
@@ -197,7 +197,7 @@ async fn a_cycle_collects_optimizes_and_applies() {
     let line = std::fs::read_to_string(&log).unwrap();
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(v["cycle"], 1);
-    assert_eq!(v["totalCost"], 22564.0);
+    assert_eq!(v["totalCost"], 25826.0);
     assert_eq!(v["solver"], "greedy (heuristic)");
     assert!(v["bound"].as_f64().unwrap() <= v["objective"].as_f64().unwrap());
     assert!(v["servers"][0]["sloItl"].as_f64().unwrap() > 0.0);
@@ -385,7 +385,7 @@ async fn invoke_over_http_and_grpc() {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(
         (v["outcome"].as_str(), v["totalCost"].as_f64()),
-        (Some("ok"), Some(22564.0))
+        (Some("ok"), Some(25826.0))
     );
     assert!(get("/healthz").await.ends_with("ok"));
     let dry = get("/invoke?dryRun=true").await;
@@ -400,7 +400,7 @@ async fn invoke_over_http_and_grpc() {
         .unwrap()
         .into_inner();
     assert!(report.error.is_empty());
-    assert_eq!(report.solution.unwrap().total_cost, 22564.0);
+    assert_eq!(report.solution.unwrap().total_cost, 25826.0);
     assert!(report
         .timings
         .iter()

@@ -461,23 +461,6 @@ pub fn dual_bound(p: &Problem, pi: &[f64], penalties: &[f64], sweeps: u32) -> f6
     best
 }
 
-/// The allocation [`lagrangian`]'s repair makes at prices `pi` (servers by level and regret,
-/// each on its first priced choice that fits; then the unserved on anything that fits and
-/// moves to lower values), with `polish_rounds` passes of local search after: for a caller
-/// that has its prices from elsewhere.
-pub fn priced_allocation(
-    p: &Problem,
-    pi: &[f64],
-    penalties: &[f64],
-    polish_rounds: usize,
-) -> Assignment {
-    let mut a = repair(p, pi, None);
-    if polish_rounds > 0 {
-        super::polish::polish(p, &mut a, penalties, polish_rounds, None, &Cancel::new());
-    }
-    a
-}
-
 /// A feasible allocation guided by the prices: servers in order of level, then of how sure
 /// their choice is, each takes the first choice that still fits; then the unserved take any
 /// choice that fits and every server moves to a lower-value choice that fits.

@@ -14,7 +14,7 @@ mod lagrange;
 mod milp;
 mod polish;
 
-pub use lagrange::{dual_bound, lagrangian, priced_allocation, LagrangeOptions};
+pub use lagrange::{dual_bound, lagrangian, LagrangeOptions};
 pub use milp::{milp, milp_cancellable, milp_limited, Limit};
 
 use std::time::Duration;

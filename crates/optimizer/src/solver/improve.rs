@@ -1,5 +1,5 @@
-//! The default answer when the greedy leaves servers unserved: the greedy again, guided by
-//! prices per unit of each accelerator type, kept if it is better.
+//! The default answer when capacities bind: the reference's greedy, improved with prices per
+//! unit of each accelerator type (docs/solvers.md 1.6).
 //!
 //! The greedy serves servers by priority and regret, each on its cheapest candidate that
 //! still fits, without looking at who else needs that type: under scarcity it hands a scarce
@@ -9,22 +9,20 @@
 //! (value + price x units) ranks its candidates by what they cost everyone else.
 //!
 //! 1. **Prices from a sample.** The Lagrangian runs, within the iteration budget, on a seeded
-//!    sample of the servers (all of them on small systems) with the capacities scaled to the
-//!    sample, every candidate of the sampled servers sized. Prices are per unit, so a
-//!    representative sample prices the whole system; a few thousand servers are.
+//!    sample of the servers with the capacities scaled to the sample, every candidate of the
+//!    sampled servers sized. Prices are per unit, so a representative sample prices the whole
+//!    system. A system no larger than the sample is its own: every candidate sized, no sample.
 //! 2. **The candidates that matter at those prices** are sized, in parallel: for each server,
 //!    every unsized accelerator whose closed-form bounds (least value, least units:
 //!    [`crate::candidate::ServerContext::bounds`]) priced could beat its best sized priced
 //!    value. After that, each server's best priced value over the sized candidates is its best
 //!    over all of them.
-//! 3. **The priced allocation**: the Lagrangian's repair (servers by level and regret at the
-//!    prices, each on its first priced candidate that fits; then the unserved on anything that
-//!    fits and moves to lower values) and local search. It replaces the greedy's answer if the
-//!    lexicographic objective (docs/solvers.md 1.1) is lower, so the default is never worse
-//!    than the reference's greedy.
-//! 4. **The bound**: the Lagrangian dual at the prices over every candidate, the unsized ones
-//!    by their bounds. By step 2 it equals the dual of the whole problem at those prices: a
-//!    proven bound, for the cost of one pass.
+//! 3. **The Lagrangian from the greedy's answer** on the problem over the sized candidates,
+//!    starting from the sample's prices: repairs, an exact re-solve of the least settled
+//!    servers within a node budget, local search. It keeps the best allocation it sees, the
+//!    greedy's included, so the default is never worse than the reference's greedy.
+//! 4. **The bound**: the Lagrangian dual at its prices over every candidate, the unsized ones
+//!    by their bounds, after one coordinate sweep: a proven bound on the whole problem.
 //!
 //! Every limit here counts steps, never the clock: the same input and budget give the same
 //! answer.
@@ -131,17 +129,7 @@ pub(crate) fn improve<'a>(
             .unplaced
             .push(unplaced(system, &entries[i], available));
     }
-    SolveReport {
-        solver: "greedy",
-        status: "heuristic",
-        objective,
-        bound,
-        gap: alloc::relative_gap(objective, bound),
-        not_fully_served: unserved.iter().sum::<usize>() as u64,
-        unserved_floor: floor(&penalties, &r.priorities, &unserved, bound),
-        iterations,
-        solver_time: Duration::ZERO,
-    }
+    report(&r, &penalties, &unserved, objective, bound, iterations)
 }
 
 /// Sizes the candidates the prices need: on a small system (its own sample) all of them;
@@ -209,6 +197,18 @@ pub(crate) fn greedy_report<'a>(
         .prices
     });
     let bound = whole_bound(system, entries, &r, sizing, &[&prices], &penalties).min(objective);
+    report(&r, &penalties, &unserved, objective, bound, 0)
+}
+
+/// The greedy's report (its solver time is the caller's to set).
+fn report(
+    r: &Restricted,
+    penalties: &[f64],
+    unserved: &[usize],
+    objective: f64,
+    bound: f64,
+    iterations: u64,
+) -> SolveReport {
     SolveReport {
         solver: "greedy",
         status: "heuristic",
@@ -216,8 +216,8 @@ pub(crate) fn greedy_report<'a>(
         bound,
         gap: alloc::relative_gap(objective, bound),
         not_fully_served: unserved.iter().sum::<usize>() as u64,
-        unserved_floor: floor(&penalties, &r.priorities, &unserved, bound),
-        iterations: 0,
+        unserved_floor: floor(penalties, &r.priorities, unserved, bound),
+        iterations,
         solver_time: Duration::ZERO,
     }
 }
