@@ -109,13 +109,26 @@ impl CandidateStream {
     ) -> Option<Candidate> {
         let at = self.pending.iter().position(|p| p.1 == acc)?;
         self.pending.remove(at);
+        self.size(acc, system, ctx, sizing, cache).cloned()
+    }
+
+    /// Sizes `acc` (taken off `pending` by the caller): the candidate joins `ready` in
+    /// [`candidate_order`], or the failure is recorded.
+    fn size(
+        &mut self,
+        acc: usize,
+        system: &System<'_>,
+        ctx: &ServerContext<'_>,
+        sizing: BatchSizing,
+        cache: &SizingCache,
+    ) -> Option<&Candidate> {
         match candidate::create(system, ctx, acc, sizing, cache) {
             Ok(c) => {
                 let at = self
                     .ready
                     .partition_point(|r| candidate_order(system, r, &c) == Ordering::Greater);
-                self.ready.insert(at, c.clone());
-                Some(c)
+                self.ready.insert(at, c);
+                self.ready.get(at)
             }
             Err(e) => {
                 self.failures.push((acc, e));
@@ -155,15 +168,7 @@ impl CandidateStream {
                         return None;
                     }
                     let (_, acc) = self.pending.pop()?;
-                    match candidate::create(system, ctx, acc, sizing, cache) {
-                        Ok(c) => {
-                            let at = self.ready.partition_point(|r| {
-                                candidate_order(system, r, &c) == Ordering::Greater
-                            });
-                            self.ready.insert(at, c);
-                        }
-                        Err(e) => self.failures.push((acc, e)),
-                    }
+                    self.size(acc, system, ctx, sizing, cache);
                 }
             }
         }
