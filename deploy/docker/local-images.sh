@@ -7,21 +7,30 @@
 #    (glibc, libm, libgcc_s: Debian's, as on the machine that built them), Debian's CA
 #    certificates, and /etc/passwd and /etc/group with the user nonroot (65532), as in
 #    distroless. No shell, no package manager.
-# 2. Each image is that base plus the host's release build of its binary
+# 2. Each image is that base plus the host's build of its binary (release by default)
 #    (`cargo build --release` once for all of them, so the workspace compiles once), with the
 #    OCI labels (version, revision, source), user 65532 and the binary as entrypoint.
 #
-# The Dockerfiles next to this script build the same images on a normal machine (BuildKit,
-# public builder and runtime images as build arguments). Environment: DOCKER, IMAGE_PREFIX,
-# IMAGE_TAG, IMAGES (space-separated names), SOURCE (the repository's address for the label).
+#    Every image also holds `inferno-probe` (crates/telemetry), its HEALTHCHECK: the images
+#    have no shell and no curl. The services' images probe their ops port's /healthz by
+#    default; INFERNO_PROBE_URL in the container's environment overrides it.
+# 3. Two stand-ins for `make pod`, on the same base: `kubesim` (the in-memory API server) and
+#    `prometheus`, the binary of Debian's package `prometheus` (`make tools` installs it).
+#
+# The Dockerfiles next to this script build the six deployable images on a normal machine
+# (BuildKit, public builder and runtime images as build arguments: `make images-dockerfiles`).
+# Environment: DOCKER, IMAGE_PREFIX, IMAGE_TAG, IMAGES (space-separated names), PROFILE
+# (release, or debug to use the build `cargo test` leaves), SOURCE (the repository's address for
+# the label), PROMETHEUS (the prometheus binary).
 set -eu
 
 DOCKER=${DOCKER:-docker}
 PREFIX=${IMAGE_PREFIX:-inferno/}
 TAG=${IMAGE_TAG:-0.1.0}
 IMAGES=${IMAGES:-controller collector optimizer actuator vllm-emulator load-emulator}
+PROFILE=${PROFILE:-release}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-release="$root/target/release"
+release="${CARGO_TARGET_DIR:-$root/target}/$PROFILE"
 revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 source=${SOURCE:-$(git -C "$root" config --get remote.origin.url 2>/dev/null || echo unknown)}
 
@@ -33,13 +42,48 @@ port() {
         optimizer) echo 3312 ;;
         actuator) echo 3313 ;;
         vllm-emulator) echo 8000 ;;
+        kubesim) echo 6443 ;;
+        prometheus) echo 9090 ;;
         *) echo "" ;;
     esac
 }
 
-for image in $IMAGES; do
-    if [ ! -x "$release/inferno-$image" ]; then
-        echo "error: $release/inferno-$image is missing: run 'cargo build --release --workspace --bins' first" >&2
+# What its HEALTHCHECK asks by default (the binaries' default ports), if anything: the
+# emulators' `follow` and load modes serve nothing.
+health() {
+    case $1 in
+        controller) echo http://127.0.0.1:3300/healthz ;;
+        collector) echo http://127.0.0.1:3311/healthz ;;
+        optimizer) echo http://127.0.0.1:3312/healthz ;;
+        actuator) echo http://127.0.0.1:3313/healthz ;;
+        kubesim) echo http://127.0.0.1:6443/version ;;
+        prometheus) echo http://127.0.0.1:9090/-/ready ;;
+        *) echo "" ;;
+    esac
+}
+
+# The binary of an image.
+binary() {
+    case $1 in
+        kubesim) echo "$release/kubesim" ;;
+        prometheus) echo "${PROMETHEUS:-$(command -v prometheus || echo /usr/bin/prometheus)}" ;;
+        *) echo "$release/inferno-$1" ;;
+    esac
+}
+
+hint() {
+    case $1 in
+        prometheus) echo "install Debian's prometheus package ('make tools')" ;;
+        *) if [ "$PROFILE" = debug ]; then flag=; else flag=" --profile $PROFILE"; fi
+           echo "build it first ('cargo build$flag --workspace --bins')" ;;
+    esac
+}
+
+for image in $IMAGES probe; do
+    bin=$(binary "$image")
+    [ "$image" != probe ] || bin="$release/inferno-probe"
+    if [ ! -x "$bin" ]; then
+        echo "error: $bin is missing: $(hint "$image")" >&2
         exit 1
     fi
 done
@@ -49,8 +93,8 @@ trap 'rm -rf "$work"' EXIT INT TERM
 
 base="$work/base"
 mkdir -p "$base/etc/ssl/certs" "$base/tmp" "$base/home/nonroot"
-for image in $IMAGES; do
-    ldd "$release/inferno-$image"
+for image in $IMAGES probe; do
+    if [ "$image" = probe ]; then ldd "$release/inferno-probe"; else ldd "$(binary "$image")"; fi
 done | awk '/=> \// { print $3 } /^[[:space:]]*\// { print $1 }' | sort -u | while read -r lib; do
     mkdir -p "$base$(dirname "$lib")"
     cp -L "$lib" "$base$lib"
@@ -60,6 +104,8 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home
     >"$base/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$base/etc/group"
 chmod 1777 "$base/tmp"
+mkdir -p "$base/usr/local/bin"
+cp "$release/inferno-probe" "$base/usr/local/bin/inferno-probe"
 echo "$DOCKER import ${PREFIX}base:local ($(du -sk "$base" | cut -f1) KiB)"
 tar -C "$base" --numeric-owner --owner=0 --group=0 -c . |
     "$DOCKER" import --change 'USER 65532:65532' - "${PREFIX}base:local" >/dev/null
@@ -67,21 +113,33 @@ tar -C "$base" --numeric-owner --owner=0 --group=0 -c . |
 for image in $IMAGES; do
     context="$work/$image"
     mkdir -p "$context"
-    cp "$release/inferno-$image" "$context/"
+    bin=$(binary "$image")
+    name=$(basename "$bin")
+    cp "$bin" "$context/$name"
     expose=$(port "$image")
+    probe=$(health "$image")
+    title=inferno-$image version=$TAG
+    if [ "$image" = prometheus ]; then
+        title="prometheus (Debian package)"
+        version=$("$bin" --version 2>&1 | awk 'NR == 1 { print $3 }')
+    fi
     {
         echo "FROM ${PREFIX}base:local"
-        echo "COPY inferno-$image /usr/local/bin/inferno-$image"
-        echo "LABEL org.opencontainers.image.title=\"inferno-$image\" \\"
-        echo "      org.opencontainers.image.version=\"$TAG\" \\"
+        echo "COPY $name /usr/local/bin/$name"
+        echo "LABEL org.opencontainers.image.title=\"$title\" \\"
+        echo "      org.opencontainers.image.version=\"$version\" \\"
         echo "      org.opencontainers.image.revision=\"$revision\" \\"
         echo "      org.opencontainers.image.source=\"$source\" \\"
         echo "      org.opencontainers.image.licenses=\"Apache-2.0\""
         echo "USER 65532:65532"
         if [ -n "$expose" ]; then echo "EXPOSE $expose"; fi
-        echo "ENTRYPOINT [\"/usr/local/bin/inferno-$image\"]"
+        if [ -n "$probe" ]; then
+            echo "ENV INFERNO_PROBE_URL=$probe"
+            echo "HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD [\"/usr/local/bin/inferno-probe\"]"
+        fi
+        echo "ENTRYPOINT [\"/usr/local/bin/$name\"]"
     } >"$context/Dockerfile"
-    echo "$DOCKER build -t ${PREFIX}$image:$TAG (local: the host's release build on ${PREFIX}base:local)"
+    echo "$DOCKER build -t ${PREFIX}$image:$TAG (local: $bin on ${PREFIX}base:local)"
     # The classic builder: it needs no BuildKit component, and these images have one stage.
     DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "${PREFIX}$image:$TAG" "$context" >/dev/null \
         2>"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }

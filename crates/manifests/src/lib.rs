@@ -2,7 +2,8 @@
 //! Kubernetes manifests under `deploy/`, the Dockerfiles under `deploy/docker/`, the `images`
 //! target of the Makefile, and the Cargo packages whose binaries the images carry.
 //!
-//! Nothing here needs a cluster or Docker. [`check_repository`] loads everything ([`Repository`])
+//! One module runs things: [`docker`] runs the `inferno` pod as Docker containers (`make pod`,
+//! the `inferno-pod` binary). Nothing else here needs a cluster or Docker. [`check_repository`] loads everything ([`Repository`])
 //! and returns a [`Report`] whose [`Problem`]s name the file, the object and what is wrong:
 //!
 //! - **schema** ([`schema`]): every object is decoded strictly into its `k8s-openapi` type
@@ -45,6 +46,7 @@
 //! pod's containers as local processes with the manifest's environment (docs/deploy.md).
 
 pub mod contract;
+pub mod docker;
 pub mod dockerfile;
 pub mod makefile;
 pub mod manifest;
