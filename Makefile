@@ -4,7 +4,7 @@ CARGO ?= cargo
 SHELL := bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench bench-loop fuzz demo clean images images-local
+.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench bench-loop fuzz demo clean images images-dockerfiles pod pod-down
 
 all: build
 
@@ -98,33 +98,56 @@ demo:
 	$(CARGO) build --locked --workspace --bins
 	./target/debug/inferno-demo
 
-## images: one container image per binary (deploy/docker/<image>.Dockerfile, built from the
-## repository root; BuildKit for the cache mounts), tagged $(IMAGE_PREFIX)<image>:$(IMAGE_TAG) as
-## deploy/ expects. Needs a running Docker daemon: without one it stops and says so.
+## images: one container image per binary, from local material only (nothing is pulled, no
+## registry, no BuildKit): the host's build of the workspace (it compiles once for all images)
+## on a base imported from the machine's own loader, libraries and CA certificates
+## (deploy/docker/local-images.sh). Tagged $(IMAGE_PREFIX)<image>:$(IMAGE_TAG) as deploy/
+## expects. IMAGE_PROFILE=debug uses the build `make test` leaves. Needs a running Docker daemon.
 DOCKER ?= docker
 IMAGE_PREFIX ?= inferno/
 IMAGE_TAG ?= 0.1.0
+IMAGE_PROFILE ?= release
 IMAGES := controller collector optimizer actuator vllm-emulator load-emulator
+## The stand-ins `make pod` runs beside the pod: the API server and Debian's Prometheus.
+POD_IMAGES := kubesim prometheus
+docker_check = command -v $(DOCKER) >/dev/null 2>&1 || { \
+		echo "error: make $@ needs Docker, and '$(DOCKER)' is not installed (docs/deploy.md)" >&2; exit 1; }; \
+	$(DOCKER) info >/dev/null 2>&1 || { \
+		echo "error: make $@ needs a running Docker daemon ('$(DOCKER) info' failed; docs/deploy.md)" >&2; exit 1; }
 
 images:
-	@command -v $(DOCKER) >/dev/null 2>&1 || { \
-		echo "error: make images needs Docker, and '$(DOCKER)' is not installed; build the images where Docker runs (docs/deploy.md)" >&2; exit 1; }
-	@$(DOCKER) info >/dev/null 2>&1 || { \
-		echo "error: make images needs a running Docker daemon ('$(DOCKER) info' failed); build the images where Docker runs (docs/deploy.md)" >&2; exit 1; }
+	@$(docker_check)
+	$(CARGO) build --locked --workspace --bins $(if $(filter debug,$(IMAGE_PROFILE)),,--profile $(IMAGE_PROFILE))
+	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) IMAGES="$(IMAGES)" \
+		PROFILE=$(IMAGE_PROFILE) deploy/docker/local-images.sh
+
+## images-dockerfiles: the six images from deploy/docker/<image>.Dockerfile, built from the
+## repository root (BuildKit, for the cache mounts) on the public builder and runtime images: the
+## path of a machine that can pull them. Same tags as `make images`.
+images-dockerfiles:
+	@$(docker_check)
 	@set -e; for i in $(IMAGES); do \
 		echo "$(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) ."; \
-		DOCKER_BUILDKIT=1 $(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) .; \
+		DOCKER_BUILDKIT=1 $(DOCKER) build -f deploy/docker/$$i.Dockerfile -t $(IMAGE_PREFIX)$$i:$(IMAGE_TAG) \
+			--build-arg VERSION=$(IMAGE_TAG) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .; \
 	done
 
-## images-local: the same six images on a machine with Docker and no registry (nothing pulled):
-## the host's release build (the workspace compiles once) on a base imported from the machine's
-## own loader, libraries and CA certificates (deploy/docker/local-images.sh); no BuildKit needed.
-images-local:
-	@command -v $(DOCKER) >/dev/null 2>&1 && $(DOCKER) info >/dev/null 2>&1 || { \
-		echo "error: make images-local needs a running Docker daemon ('$(DOCKER) info' failed)" >&2; exit 1; }
-	$(CARGO) build --release --locked --workspace --bins
-	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) IMAGES="$(IMAGES)" \
-		deploy/docker/local-images.sh
+## pod: the inferno pod of deploy/inferno/deploy.yaml as Docker containers sharing one network
+## namespace, beside kubesim, the emulated vLLM servers, Prometheus and the load emulator, each
+## in its own container on a private network (crates/manifests/src/docker.rs; docs/deploy.md).
+## The controller on 127.0.0.1:$(POD_PORT), Prometheus on 127.0.0.1:$(POD_PROMETHEUS_PORT);
+## `make pod-down` removes it all.
+POD_PORT ?= 3300
+POD_PROMETHEUS_PORT ?= 9090
+pod: tools
+	@$(MAKE) --no-print-directory images IMAGES="$(IMAGES) $(POD_IMAGES)"
+	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) \
+		target/$(IMAGE_PROFILE)/inferno-pod up --port $(POD_PORT) --prometheus-port $(POD_PROMETHEUS_PORT) \
+		--load-emulator deploy/inferno/load-emulator.yaml
+
+pod-down:
+	@$(docker_check)
+	$(CARGO) run --quiet --locked -p inferno-manifests --bin inferno-pod -- down
 
 clean:
 	$(CARGO) clean

@@ -377,7 +377,11 @@ pub fn check_images(objects: &[Object], ws: &Workspace, dockerfiles: &Images) ->
     out
 }
 
-/// `make images` builds every Dockerfile, tagged as the manifests expect.
+/// The Makefile target that builds the Dockerfiles.
+pub const DOCKERFILES_TARGET: &str = "images-dockerfiles";
+
+/// `make images-dockerfiles` builds every Dockerfile, tagged as the manifests expect, and
+/// `make images` (the local path) builds the same list.
 pub fn check_makefile(text: Option<&str>, ws: &Workspace, dockerfiles: &Images) -> Vec<Problem> {
     let file = PathBuf::from("Makefile");
     let mut out = Vec::new();
@@ -387,12 +391,24 @@ pub fn check_makefile(text: Option<&str>, ws: &Workspace, dockerfiles: &Images) 
         return out;
     };
     let mk = Makefile::parse(text);
-    let Some(recipe) = mk.targets.get("images") else {
-        report("", "no `images` target".into());
+    let Some(recipe) = mk.targets.get(DOCKERFILES_TARGET) else {
+        report("", format!("no `{DOCKERFILES_TARGET}` target"));
         return out;
     };
-    if !mk.phony.contains("images") {
-        report("target images", "not in .PHONY".into());
+    for target in [DOCKERFILES_TARGET, "images"] {
+        if !mk.phony.contains(target) {
+            report(&format!("target {target}"), "not in .PHONY".into());
+        }
+    }
+    if !mk
+        .targets
+        .get("images")
+        .is_some_and(|r| r.join("\n").contains("IMAGES=\"$(IMAGES)\""))
+    {
+        report(
+            "target images",
+            "must build $(IMAGES) (IMAGES=\"$(IMAGES)\")".into(),
+        );
     }
     let listed: BTreeSet<String> = mk.words("IMAGES").into_iter().collect();
     let built: BTreeSet<String> = dockerfiles.keys().cloned().collect();
@@ -426,7 +442,10 @@ pub fn check_makefile(text: Option<&str>, ws: &Workspace, dockerfiles: &Images) 
         "$(IMAGES)".to_string(),
     ] {
         if !all.contains(&needle) {
-            report("target images", format!("the recipe does not use {needle}"));
+            report(
+                &format!("target {DOCKERFILES_TARGET}"),
+                format!("the recipe does not use {needle}"),
+            );
         }
     }
     out

@@ -1,6 +1,7 @@
-//! `make images` with a fake `docker` that records its arguments: it builds every Dockerfile
-//! with the tag the manifests use, stops at the first failed build, and without Docker (or
-//! without its daemon) fails with a message that says so and builds nothing.
+//! `make images-dockerfiles` with a fake `docker` that records its arguments: it builds every
+//! Dockerfile with the tag the manifests use, stops at the first failed build; it, `make images`
+//! and `make pod-down`, without Docker (or without its daemon), fail with a message that says so
+//! and build nothing. (`make images` itself, for real: tests/it/containers.rs.)
 
 use super::common::{root, TempDir};
 use inferno_manifests::contract::{IMAGES, IMAGE_PREFIX};
@@ -31,10 +32,14 @@ fn fake_docker(dir: &Path, info_status: u8, fail_on: &str) -> std::path::PathBuf
 }
 
 fn make_images(docker: &Path) -> Output {
+    make(docker, "images-dockerfiles")
+}
+
+fn make(docker: &Path, target: &str) -> Output {
     Command::new("make")
         .current_dir(root())
         .arg("--no-print-directory")
-        .arg("images")
+        .arg(target)
         .arg(format!("DOCKER={}", docker.display()))
         // Not the jobserver of a make that may be running these tests.
         .env_remove("MAKEFLAGS")
@@ -62,11 +67,21 @@ fn make_images_builds_every_dockerfile_with_the_manifests_tags() {
     let out = make_images(&docker);
     assert!(out.status.success(), "{out:?}");
     let mut want = vec!["BUILDKIT= info".to_string()];
+    let revision = Command::new("git")
+        .current_dir(root())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
     for img in IMAGES {
         assert!(repo.dockerfiles.contains_key(img.name), "{}", img.name);
         let version = &repo.workspace.packages[img.package].version;
         want.push(format!(
-            "BUILDKIT=1 build -f deploy/docker/{}.Dockerfile -t {IMAGE_PREFIX}{}:{version} .",
+            "BUILDKIT=1 build -f deploy/docker/{}.Dockerfile -t {IMAGE_PREFIX}{}:{version} \
+             --build-arg VERSION={version} --build-arg REVISION={revision} .",
             img.name, img.name
         ));
     }
@@ -103,19 +118,25 @@ fn make_images_stops_at_the_first_failed_build() {
 
 #[test]
 fn make_images_without_docker_says_so_and_builds_nothing() {
-    let dir = TempDir::new("make-nodocker");
-    let out = make_images(&dir.path().join("no-such-docker"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("make images needs Docker") && stderr.contains("is not installed"),
-        "{stderr}"
-    );
+    for target in ["images-dockerfiles", "images", "pod-down"] {
+        let dir = TempDir::new("make-nodocker");
+        let out = make(&dir.path().join("no-such-docker"), target);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(&format!("make {target} needs Docker"))
+                && stderr.contains("is not installed"),
+            "{stderr}"
+        );
 
-    let docker = fake_docker(dir.path(), 1, "never");
-    let out = make_images(&docker);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("needs a running Docker daemon"), "{stderr}");
-    assert_eq!(log(dir.path()), ["BUILDKIT= info"], "nothing built");
+        let docker = fake_docker(dir.path(), 1, "never");
+        let out = make(&docker, target);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(&format!("make {target} needs a running Docker daemon")),
+            "{stderr}"
+        );
+        assert_eq!(log(dir.path()), ["BUILDKIT= info"], "nothing built");
+    }
 }

@@ -293,6 +293,11 @@ fn each_mistake_is_reported() {
             "IMAGE_TAG ?= latest",
             "\"latest\" is not the version of",
         ),
+        (
+            "IMAGES=\"$(IMAGES)\" \\\n\t\tPROFILE",
+            "IMAGES=\"controller\" \\\n\t\tPROFILE",
+            "target images: must build $(IMAGES)",
+        ),
     ];
     for (from, to, expect) in make_cases {
         let new = added(&base, &baseline, |r| {
