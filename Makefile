@@ -102,11 +102,14 @@ demo:
 ## registry, no BuildKit): the host's build of the workspace (it compiles once for all images)
 ## on a base imported from the machine's own loader, libraries and CA certificates
 ## (deploy/docker/local-images.sh). Tagged $(IMAGE_PREFIX)<image>:$(IMAGE_TAG) as deploy/
-## expects. IMAGE_PROFILE=debug uses the build `make test` leaves. Needs a running Docker daemon.
+## expects. IMAGE_PROFILE=debug uses the debug build; IMAGE_BUILD=no takes the binaries as they are
+## in target/<profile> (the container test: those `cargo test` built, which a `cargo build`
+## would compile again, without tokio's test-util). Needs a running Docker daemon.
 DOCKER ?= docker
 IMAGE_PREFIX ?= inferno/
 IMAGE_TAG ?= 0.1.0
 IMAGE_PROFILE ?= release
+IMAGE_BUILD ?= yes
 IMAGES := controller collector optimizer actuator vllm-emulator load-emulator
 ## The stand-ins `make pod` runs beside the pod: the API server and Debian's Prometheus.
 POD_IMAGES := kubesim prometheus
@@ -117,7 +120,7 @@ docker_check = command -v $(DOCKER) >/dev/null 2>&1 || { \
 
 images:
 	@$(docker_check)
-	$(CARGO) build --locked --workspace --bins $(if $(filter debug,$(IMAGE_PROFILE)),,--profile $(IMAGE_PROFILE))
+	$(if $(filter yes,$(IMAGE_BUILD)),$(CARGO) build --locked --workspace --bins $(if $(filter debug,$(IMAGE_PROFILE)),,--profile $(IMAGE_PROFILE)))
 	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) IMAGES="$(IMAGES)" \
 		PROFILE=$(IMAGE_PROFILE) deploy/docker/local-images.sh
 

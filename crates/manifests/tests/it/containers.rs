@@ -1,5 +1,5 @@
 //! The real containers (issue 22): `make images` builds every image from local material (the
-//! debug build `cargo test` leaves, so the workspace is not compiled again), and the `inferno`
+//! debug binaries `cargo test` built, so the workspace is not compiled again), and the `inferno`
 //! pod of deploy.yaml runs from them with `inferno-pod`'s code beside kubesim, the emulated
 //! servers and Prometheus. Checked on the running containers: images (user, labels, health
 //! check, sizes), a cycle end to end with each container's log showing its part, a killed and
@@ -124,7 +124,14 @@ fn the_pod_runs_from_the_images() {
     // `make images`, for real, from the debug build.
     let (ok, out) = sh(Command::new("make")
         .current_dir(&repo)
-        .args(["--no-print-directory", "images", "IMAGE_PROFILE=debug"])
+        // The binaries `cargo test` built: a `cargo build` here would compile the workspace
+        // again (without tokio's test-util) and replace them under the other tests' feet.
+        .args([
+            "--no-print-directory",
+            "images",
+            "IMAGE_PROFILE=debug",
+            "IMAGE_BUILD=no",
+        ])
         .arg(format!("IMAGE_PREFIX={prefix}"))
         .arg(format!("IMAGE_TAG={tag}"))
         .arg(format!("IMAGES={all}"))
