@@ -14,18 +14,23 @@
 //! - [`Policy::settle`] (after): scale up at once; scale down only to the highest
 //!   recommendation of the last `scale_down_window` (the HPA's stabilisation), and never while
 //!   the measured latency is over target; never lower the batch cap of pods whose backlog is
-//!   above the new cap, or while over target.
+//!   above the new cap, or while over target; no new GPU type or batch size while requests
+//!   queue. A kind kept against the optimizer's answer is sized for itself (the optimizer's
+//!   model at the planned demand), and nothing settling keeps or holds up takes more units of
+//!   an accelerator type than the other servers' allocations leave ([`capacity`]).
 //!
 //! Changes of GPU type or batch size are priced inside the optimizer's objective
 //! (`startupSeconds` / `paybackSeconds` of the optimizer data), not here.
 
+pub mod capacity;
 pub mod forecast;
 #[cfg(test)]
 mod tests;
 pub mod tuning;
 
+use capacity::Units;
 use forecast::Holt;
-use inferno_api::{AllocationData, ModelData, ServerSpec};
+use inferno_api::{AllocationData, ModelData, ServerSpec, SystemSpec};
 use inferno_core::Observation;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -422,15 +427,21 @@ impl Policy {
 
     /// After the optimizer: applies the guards and the stabilisation window to `allocations`
     /// (servers as observed, before [`Policy::plan`] changed their rate, in `servers`).
+    /// `system` is what the optimizer was asked (the planned demand, the data it planned
+    /// with, the capacity): a kind kept against its answer is sized from it, and whatever
+    /// settling keeps or holds up stays within what the other servers' allocations leave of
+    /// each accelerator type (it never asks the cluster for GPUs it does not have).
     pub fn settle(
         &mut self,
         allocations: &mut BTreeMap<String, AllocationData>,
+        system: &SystemSpec,
         servers: &[ServerSpec],
         observations: &[Observation],
         plans: &mut BTreeMap<String, ServerPlan>,
         now: Instant,
     ) {
         let window = self.settings.scale_down_window;
+        let mut units = Units::new(system, allocations);
         for server in servers {
             let (Some(alloc), Some(st), Some(plan)) = (
                 allocations.get_mut(&server.name),
@@ -439,23 +450,84 @@ impl Policy {
             ) else {
                 continue;
             };
+            let before = alloc.clone();
             let cur = &server.current_alloc;
             let over = self.settings.feedback && plan.over_target();
             st.held = false;
+            // The most replicas of an accelerator this server may have: the units of its type
+            // the other servers' allocations leave (`None`: capacity does not bind).
+            let room = |accelerator: &str| units.room(&server.name, accelerator, &before);
+            let room_note = |accelerator: &str, replicas: i64| {
+                let (t, n) = units.capacity(accelerator).unwrap_or_default();
+                format!(
+                    "the cluster has room for {replicas} of {accelerator} (the {n} {t} units \
+                     less what the other servers' allocations take)"
+                )
+            };
             // A rollout while requests queue sends every old pod into termination with its
             // queue, to finish within its grace period or be cut off, just when capacity is
             // short: add pods of the current kind instead, and roll out once the queue is gone.
+            // The optimizer's replicas are for its kind; the current kind is sized on its own
+            // (the optimizer's model at the planned demand), never below the pods running,
+            // within the room of its type. When that room cannot carry the planned demand, the
+            // queue would last as long as the shortage, and the kind with it: the optimizer's
+            // kind goes ahead if it carries the demand with the replicas it was given (else
+            // neither does, and the pods running stay, as many as there is room for).
             let rollout = !cur.accelerator.is_empty()
                 && cur.max_batch > 0
                 && (alloc.accelerator != cur.accelerator || alloc.max_batch != cur.max_batch);
             if rollout && st.calm == 0 {
-                plan.notes.push(format!(
-                    "{}/{} kept (not rolled out to {}/{}) while requests queue",
-                    cur.accelerator, cur.max_batch, alloc.accelerator, alloc.max_batch
-                ));
-                rescale(alloc, alloc.num_replicas.max(cur.num_replicas));
-                alloc.accelerator = cur.accelerator.clone();
-                alloc.max_batch = cur.max_batch;
+                let from = format!("{}/{}", cur.accelerator, cur.max_batch);
+                let to = format!("{}/{}", alloc.accelerator, alloc.max_batch);
+                match units.size(&server.name, cur) {
+                    Ok(kept) => {
+                        let room = room(&cur.accelerator);
+                        let want = kept.replicas.max(cur.num_replicas);
+                        let replicas = room.map_or(want, |r| want.min(r));
+                        let fits = room.is_none_or(|r| kept.replicas <= r);
+                        let carries = || {
+                            units
+                                .size(&server.name, alloc)
+                                .is_ok_and(|new| alloc.num_replicas >= new.replicas)
+                        };
+                        if !fits && (replicas < 1 || carries()) {
+                            plan.notes.push(format!(
+                                "{to} rolled out although requests queue: {from} would need {} \
+                                 replicas for the planned {:.1} req/min, and {}",
+                                kept.replicas,
+                                kept.planned_rpm,
+                                room_note(&cur.accelerator, replicas)
+                            ));
+                        } else {
+                            let mut why = format!("sized {}", kept.replicas);
+                            if replicas > kept.replicas {
+                                why.push_str(&format!(", the {} running kept", cur.num_replicas));
+                            }
+                            if replicas < want {
+                                why.push_str(&format!(
+                                    "; {}",
+                                    room_note(&cur.accelerator, replicas)
+                                ));
+                            }
+                            if !fits {
+                                why.push_str(&format!(
+                                    "; nor do the {} of {to} carry it",
+                                    alloc.num_replicas
+                                ));
+                            }
+                            plan.notes.push(format!(
+                                "{from} kept (not rolled out to {to}) while requests queue: \
+                                 {replicas} replicas of it for the planned {:.1} req/min ({why}), \
+                                 not the {} sized for {to}",
+                                kept.planned_rpm, alloc.num_replicas
+                            ));
+                            kept.apply(alloc, cur, replicas);
+                        }
+                    }
+                    Err(why) => plan.notes.push(format!(
+                        "{to} rolled out although requests queue: {from} cannot be sized ({why})"
+                    )),
+                }
             }
             let obs = observations.iter().find(|o| o.server == server.name);
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
@@ -475,19 +547,54 @@ impl Policy {
                     None
                 };
                 if let Some(why) = why {
+                    // Replicas sized for the smaller cap are mostly more than the larger one
+                    // needs, but not always: where the ITL binds, a larger cap lets more
+                    // requests share an iteration and needs more pods (L40S at 1000 req/min:
+                    // 58 at 16, 60 at 38). The kept cap is sized on its own, never below the
+                    // pods running, within what its type has room for beyond the optimizer's
+                    // own count.
+                    let decided = alloc.num_replicas;
+                    let room = room(&cur.accelerator);
+                    let sized = units.size(&server.name, cur);
+                    let want = match &sized {
+                        Ok(kept) => kept.replicas.max(cur.num_replicas),
+                        Err(_) => decided.max(cur.num_replicas),
+                    };
+                    let replicas = within(want, room, decided);
+                    let mut how = match &sized {
+                        Ok(kept) => format!(
+                            "{replicas} replicas at that cap for the planned {:.1} req/min \
+                             (sized {}, {} running; the {decided} decided were sized for {})",
+                            kept.planned_rpm, kept.replicas, cur.num_replicas, alloc.max_batch
+                        ),
+                        Err(e) => format!(
+                            "{replicas} replicas (the cap cannot be sized: {e}; {decided} \
+                             decided, {} running)",
+                            cur.num_replicas
+                        ),
+                    };
+                    if replicas < want {
+                        how.push_str(&format!("; {}", room_note(&cur.accelerator, replicas)));
+                    }
                     plan.notes.push(format!(
-                        "batch cap kept at {} (not lowered to {}): {why}",
+                        "batch cap kept at {} (not lowered to {}): {why}; {how}",
                         cur.max_batch, alloc.max_batch
                     ));
-                    rescale(alloc, alloc.num_replicas.max(cur.num_replicas));
-                    alloc.max_batch = cur.max_batch;
+                    match &sized {
+                        Ok(kept) => kept.apply(alloc, cur, replicas),
+                        Err(_) => {
+                            rescale(alloc, replicas);
+                            alloc.max_batch = cur.max_batch;
+                        }
+                    }
                 }
             }
             // Pods that queue with every one of them serving are saturated: what they carry is
             // what a pod can do, whatever the model says. Little's law gives it from what they
             // hold and how fast they generate (requests running / time a request runs), which,
             // unlike their completions, does not undercount pods younger than a request. Size
-            // for the planned demand at that rate, and let the boost remember part of it.
+            // for the planned demand at that rate (within the room of the type), and let the
+            // boost remember part of it.
             let running = obs.map_or(0.0, |o| o.running);
             let run_ms = cur.itl_average * cur.load.avg_out_tokens as f64;
             let same_pods =
@@ -497,23 +604,29 @@ impl Policy {
                 let ready = obs.map_or(0, |o| o.ready_replicas);
                 let need = (st.sized_rpm / per_pod).ceil() as i64;
                 if need > alloc.num_replicas {
-                    plan.notes.push(format!(
+                    let replicas = within(need, room(&alloc.accelerator), alloc.num_replicas);
+                    let mut note = format!(
                         "saturated: {ready} pods with a queue carry {per_pod:.1} req/min per pod \
                          ({running:.1} running, {run_ms:.0} ms each); {:.1} req/min need {need}, \
                          not {}",
                         st.sized_rpm, alloc.num_replicas
-                    ));
+                    );
+                    if replicas < need {
+                        note.push_str(&format!("; {}", room_note(&alloc.accelerator, replicas)));
+                    }
+                    plan.notes.push(note);
                     if alloc.num_replicas > 0 {
                         let ratio = need as f64 / alloc.num_replicas as f64;
                         st.boost = st.boost.max(ratio.min(st.boost * 1.5)).min(MAX_BOOST);
                     }
-                    rescale(alloc, need);
+                    rescale(alloc, replicas);
                 }
             }
             // Scale down only to the highest recommendation of the window. A new GPU type or
             // batch size (a rollout, priced by the optimizer) is held to it too: replicas of
             // another kind are not comparable one for one, but a rollout that also drops most
             // pods at once, on a rate read while pods churn, is what the window exists to stop.
+            // What is held up stays within the room of the type.
             let recommended = alloc.num_replicas;
             while st
                 .history
@@ -549,13 +662,28 @@ impl Policy {
                         ));
                     }
                 }
+                let held = within(replicas, room(&alloc.accelerator), recommended);
+                if held < replicas {
+                    plan.notes.push(format!(
+                        "held at {held}, not {replicas}: {}",
+                        room_note(&alloc.accelerator, held)
+                    ));
+                    replicas = held;
+                }
             }
             st.held = replicas != recommended;
             if replicas != recommended {
                 rescale(alloc, replicas);
             }
+            units.update(&server.name, &before, alloc);
         }
     }
+}
+
+/// `want` replicas, at most `room` of them unless `have` (what the allocation already has,
+/// within the decision the optimizer made) is more.
+fn within(want: i64, room: Option<i64>, have: i64) -> i64 {
+    room.map_or(want, |r| want.min(r.max(have)))
 }
 
 /// Sets the replicas of `alloc`, its cost in proportion.

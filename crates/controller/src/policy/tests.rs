@@ -1,8 +1,133 @@
 use super::*;
-use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
+use inferno_api::{
+    AcceleratorCount, AcceleratorData, AcceleratorSpec, AllocationData, CapacityData,
+    ModelAcceleratorPerfData, ModelTarget, PerfParms, ServerLoadSpec, ServerSpec, ServiceClassData,
+    ServiceClassSpec,
+};
 use inferno_core::{Demand, Observation, PodLoad};
+use inferno_optimizer::queue::{Analyzer, PerfParams, QueueConfig, Targets};
 
+/// (TTFT, ITL) targets, ms.
 const TARGETS: (f64, f64) = (1000.0, 80.0);
+
+/// An accelerator of the test data: name, type, multiplicity, cost (cents/hour), the model's
+/// iteration parameters on it (llama-13b's catalog figures) and its batch size.
+type Kind = (&'static str, &'static str, i64, f64, [f64; 3], i64);
+
+/// The accelerators of the test data.
+const KINDS: [Kind; 5] = [
+    ("G2", "G2", 1, 23.0, [16.78, 0.073, 0.00228125], 76),
+    ("H100", "H100", 1, 75.0, [11.98, 0.052, 0.001625], 64),
+    ("L40S", "L40S", 1, 32.0, [46.81, 0.202, 0.0063125], 38),
+    ("MI300X", "MI300X", 1, 65.0, [7.6, 0.033, 0.00103125], 152),
+    (
+        "2xMI300X",
+        "MI300X",
+        2,
+        130.0,
+        [5.37, 0.023, 0.00071875],
+        152,
+    ),
+];
+
+/// Units per type that never bind.
+const PLENTY: &[(&str, i64)] = &[
+    ("G2", 1000),
+    ("H100", 1000),
+    ("L40S", 1000),
+    ("MI300X", 1000),
+];
+
+/// What the optimizer was asked: the model `m` on every kind of [`KINDS`], the `Free` class
+/// with [`TARGETS`], `servers` as planned, `capacity` units per type.
+fn system(servers: &[ServerSpec], capacity: &[(&str, i64)]) -> SystemSpec {
+    SystemSpec {
+        accelerator_data: AcceleratorData {
+            accelerators: KINDS
+                .iter()
+                .map(|(name, t, multiplicity, cost, _, _)| AcceleratorSpec {
+                    name: (*name).into(),
+                    acc_type: (*t).into(),
+                    multiplicity: *multiplicity,
+                    cost: *cost,
+                    ..AcceleratorSpec::default()
+                })
+                .collect(),
+        },
+        model_data: ModelData {
+            models: KINDS
+                .iter()
+                .map(
+                    |(name, _, _, _, [alpha, beta, gamma], batch)| ModelAcceleratorPerfData {
+                        name: "m".into(),
+                        acc: (*name).into(),
+                        acc_count: 1,
+                        max_batch_size: *batch,
+                        at_tokens: 512,
+                        perf_parms: PerfParms {
+                            alpha: *alpha,
+                            beta: *beta,
+                            gamma: *gamma,
+                        },
+                    },
+                )
+                .collect(),
+        },
+        service_class_data: ServiceClassData {
+            service_classes: vec![ServiceClassSpec {
+                name: "Free".into(),
+                priority: 1,
+                model_targets: vec![ModelTarget {
+                    model: "m".into(),
+                    slo_itl: TARGETS.1,
+                    slo_ttft: TARGETS.0,
+                    slo_tps: 0.0,
+                }],
+            }],
+        },
+        server_data: inferno_api::ServerData {
+            servers: servers.to_vec(),
+        },
+        capacity_data: CapacityData {
+            count: capacity
+                .iter()
+                .map(|(t, n)| AcceleratorCount {
+                    acc_type: (*t).into(),
+                    count: *n,
+                })
+                .collect(),
+        },
+        ..SystemSpec::default()
+    }
+}
+
+/// Replicas of `m` on `acc` with batch cap `batch` that carry `rpm` within [`TARGETS`], from
+/// the queueing model directly (128 input and 512 output tokens, no waiting room).
+fn model_replicas(acc: &str, batch: u32, rpm: f64) -> i64 {
+    let (.., [alpha, beta, gamma], _) = KINDS.iter().find(|k| k.0 == acc).unwrap();
+    let analyzer = Analyzer::new(QueueConfig {
+        max_batch: batch,
+        max_queue: 0,
+        max_tokens: 0,
+        params: PerfParams {
+            alpha: *alpha,
+            beta: *beta,
+            gamma: *gamma,
+        },
+        in_tokens: 128.0,
+        out_tokens: 512.0,
+    })
+    .unwrap();
+    let per_replica = analyzer
+        .size(&Targets {
+            ttft: TARGETS.0,
+            itl: TARGETS.1,
+            tps: 0.0,
+        })
+        .unwrap()
+        .capacity();
+    (rpm / 60.0 / per_replica).ceil() as i64
+}
 
 fn targets(_: &ServerSpec) -> (f64, f64) {
     TARGETS
@@ -73,6 +198,18 @@ fn cycle(
     decision: BTreeMap<String, AllocationData>,
     now: Instant,
 ) -> (AllocationData, ServerPlan) {
+    cycle_within(p, s, o, decision, now, PLENTY)
+}
+
+/// [`cycle`] with `capacity` units per type.
+fn cycle_within(
+    p: &mut Policy,
+    s: &ServerSpec,
+    o: &Observation,
+    decision: BTreeMap<String, AllocationData>,
+    now: Instant,
+    capacity: &[(&str, i64)],
+) -> (AllocationData, ServerPlan) {
     let mut planned = vec![s.clone()];
     let mut plans = p.plan(
         &mut planned,
@@ -84,6 +221,7 @@ fn cycle(
     let mut allocations = decision;
     p.settle(
         &mut allocations,
+        &system(&planned, capacity),
         std::slice::from_ref(s),
         std::slice::from_ref(o),
         &mut plans,
@@ -320,11 +458,15 @@ fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
         decided(5, 16),
         Instant::now(),
     );
-    assert_eq!((a.max_batch, a.num_replicas), (38, 5));
+    // The replicas are sized for the cap kept (2 carry the 110 req/min planned at 38), never
+    // below the 4 running; the 5 decided were sized for 16.
+    assert_eq!(model_replicas("G2", 38, 110.0), 2);
+    assert_eq!((a.max_batch, a.num_replicas), (38, 4));
+    assert_eq!(a.cost, 23.0 * 4.0);
     assert!(
         plan.notes
             .iter()
-            .any(|n| n.contains("batch cap kept at 38")),
+            .any(|n| n.contains("batch cap kept at 38") && n.contains("sized 2")),
         "{plan:?}"
     );
     let mut q = Policy::new(Settings::default());
@@ -578,4 +720,286 @@ fn no_rollout_while_requests_queue() {
         now,
     );
     assert_eq!((a.accelerator.as_str(), a.max_batch), ("H100", 64));
+}
+
+#[test]
+fn a_batch_cap_kept_is_sized_for_itself() {
+    // On L40S at 1000 req/min the ITL binds: a cap of 38 lets more requests share an
+    // iteration than one of 16, and needs more replicas (60) than the 58 sized for 16.
+    assert_eq!(
+        (
+            model_replicas("L40S", 16, 1000.0),
+            model_replicas("L40S", 38, 1000.0)
+        ),
+        (58, 60)
+    );
+    let mut s = server(986.0, 1500.0, 40.0);
+    s.current_alloc.accelerator = "L40S".into();
+    s.current_alloc.num_replicas = 40;
+    let mut decision = decided(58, 16);
+    decision.get_mut("s").unwrap().accelerator = "L40S".into();
+    // Over target (TTFT 150%): the cap is not lowered. 100 requests, error 10; 2 waiting on
+    // each of 2 ready pods: 4 more a minute. Planned: 1000 req/min.
+    let (a, plan) = cycle(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &observed(2, 100.0, 2.0),
+        decision,
+        Instant::now(),
+    );
+    assert!((plan.planned_rpm - 1000.0).abs() < 1e-9, "{plan:?}");
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("L40S", 38, 60),
+        "{plan:?}"
+    );
+    assert_eq!(a.cost, 32.0 * 60.0);
+}
+
+#[test]
+fn a_kind_kept_while_requests_queue_is_sized_for_itself_within_its_capacity() {
+    // 2 pods of MI300X/64 with a queue; the optimizer moves the server to 60 L40S/16.
+    // Planned: 986 measured + 10 (error) + 4 waiting a minute = 1000 req/min, which 6 pods
+    // of MI300X/64 carry.
+    let mut s = server(986.0, 500.0, 40.0);
+    s.current_alloc.accelerator = "MI300X".into();
+    s.current_alloc.num_replicas = 2;
+    s.current_alloc.max_batch = 64;
+    let queued = observed(2, 100.0, 2.0);
+    let mut other = decided(60, 16);
+    other.get_mut("s").unwrap().accelerator = "L40S".into();
+    other.get_mut("s").unwrap().cost = 32.0 * 60.0;
+    let sized = model_replicas("MI300X", 64, 1000.0);
+    assert_eq!(sized, 6);
+    let plenty = [("MI300X", 8), ("L40S", 100)];
+    let (a, plan) = cycle_within(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &queued,
+        other.clone(),
+        Instant::now(),
+        &plenty,
+    );
+    assert!((plan.planned_rpm - 1000.0).abs() < 1e-9, "{plan:?}");
+    // Kept, with the replicas the kept kind needs: not the 60 of L40S, within the 8 units.
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("MI300X", 64, sized),
+        "{plan:?}"
+    );
+    assert_eq!(a.cost, 65.0 * sized as f64);
+    assert!(a.itl_average > 0.0 && a.itl_average <= TARGETS.1, "{a:?}");
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.contains("MI300X/64 kept (not rolled out to L40S/16)"));
+    assert!(
+        note.is_some_and(|n| n.contains("sized 6") && n.contains("not the 60")),
+        "{plan:?}"
+    );
+    // Never below the pods running: 9 of them stay, though 6 would do.
+    s.current_alloc.num_replicas = 9;
+    let (a, _) = cycle_within(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &queued,
+        other.clone(),
+        Instant::now(),
+        &[("MI300X", 10), ("L40S", 100)],
+    );
+    assert_eq!((a.accelerator.as_str(), a.num_replicas), ("MI300X", 9));
+    // With 4 units of MI300X in the cluster, the kept kind cannot carry the planned demand:
+    // kept, it would queue as long as the shortage lasts; the optimizer's 60 L40S carry it
+    // (58 do), and go ahead.
+    s.current_alloc.num_replicas = 2;
+    assert_eq!(model_replicas("L40S", 16, 1000.0), 58);
+    let short = [("MI300X", 4), ("L40S", 100)];
+    let (a, plan) = cycle_within(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &queued,
+        other.clone(),
+        Instant::now(),
+        &short,
+    );
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("L40S", 16, 60),
+        "{plan:?}"
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains(
+            "L40S/16 rolled out although requests queue: MI300X/64 would need 6 replicas"
+        ) && n.contains("room for 4 of MI300X")),
+        "{plan:?}"
+    );
+    // The optimizer's best effort, 40 L40S, does not carry it either: no rollout for that;
+    // the kind is kept with all the room there is.
+    let mut best_effort = other;
+    best_effort.get_mut("s").unwrap().num_replicas = 40;
+    let (a, plan) = cycle_within(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &queued,
+        best_effort,
+        Instant::now(),
+        &short,
+    );
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("MI300X", 64, 4),
+        "{plan:?}"
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("room for 4 of MI300X") && n.contains("nor do the 40")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn settled_decisions_never_take_more_units_of_a_type_than_the_cluster_has() {
+    // xorshift: the same scenarios every run.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let types = ["G2", "H100", "L40S", "MI300X"];
+    let batches = [16, 38, 64];
+    let paths = [
+        "kept (not rolled out",
+        "rolled out although requests queue",
+        "batch cap kept",
+        "saturated:",
+        "held at",
+        "the cluster has room for",
+    ];
+    let mut seen = [0; 6];
+    let start = Instant::now();
+    for trial in 0..400 {
+        let capacity: Vec<(&str, i64)> = types.iter().map(|t| (*t, next(10) as i64)).collect();
+        let mut left: BTreeMap<&str, i64> = capacity.iter().copied().collect();
+        let mut servers = Vec::new();
+        let mut observations = Vec::new();
+        let mut decision = BTreeMap::new();
+        for i in 0..4 {
+            let name = format!("s{i}");
+            let kind = KINDS[next(5) as usize];
+            let mut s = server(20.0 + next(600) as f64, 500.0, 20.0 + next(80) as f64);
+            s.name = name.clone();
+            s.current_alloc.accelerator = kind.0.into();
+            s.current_alloc.num_replicas = 1 + next(6) as i64;
+            s.current_alloc.max_batch = batches[next(3) as usize];
+            let mut o = observed(
+                s.current_alloc.num_replicas as u32,
+                100.0,
+                [0.0, 2.0][next(2) as usize],
+            );
+            o.server = name.clone();
+            o.running = s.current_alloc.max_batch as f64 * [0.5, 1.0][next(2) as usize];
+            // The optimizer's answer fits: the current kind or another, at most what is left
+            // of its type; the current batch cap or another.
+            let (acc, t, per, cost, ..) = if next(3) == 0 {
+                kind
+            } else {
+                KINDS[next(5) as usize]
+            };
+            let replicas = next((left[t] / per) as u64 + 1) as i64;
+            *left.get_mut(t).unwrap() -= replicas * per;
+            let batch = if next(2) == 0 {
+                s.current_alloc.max_batch
+            } else {
+                batches[next(3) as usize]
+            };
+            decision.insert(
+                name,
+                AllocationData {
+                    accelerator: acc.into(),
+                    num_replicas: replicas,
+                    max_batch: batch,
+                    cost: cost * replicas as f64,
+                    ..AllocationData::default()
+                },
+            );
+            servers.push(s);
+            observations.push(o);
+        }
+        let units = |allocations: &BTreeMap<String, AllocationData>| {
+            let mut used: BTreeMap<&str, i64> = BTreeMap::new();
+            for a in allocations.values() {
+                let k = KINDS.iter().find(|k| k.0 == a.accelerator).unwrap();
+                *used.entry(k.1).or_default() += a.num_replicas * k.2;
+            }
+            used
+        };
+        let cap = |t: &str| capacity.iter().find(|c| c.0 == t).map_or(0, |c| c.1);
+        assert!(units(&decision).iter().all(|(t, u)| *u <= cap(t)));
+        // Two cycles: the first holds what runs (its window starts full of it), the second
+        // settles with a cycle of memory.
+        let mut p = Policy::new(Settings::default());
+        for c in 0..2 {
+            let now = start + Duration::from_secs(30 * c);
+            let mut planned = servers.clone();
+            let mut plans = p.plan(
+                &mut planned,
+                &ModelData::default(),
+                &observations,
+                &targets,
+                now,
+            );
+            let mut allocations = decision.clone();
+            p.settle(
+                &mut allocations,
+                &system(&planned, &capacity),
+                &servers,
+                &observations,
+                &mut plans,
+                now,
+            );
+            for (t, u) in units(&allocations) {
+                assert!(
+                    u <= cap(t),
+                    "trial {trial}, cycle {c}: {u} units of {t}, {} in the cluster\n\
+                     {servers:#?}\n{decision:#?}\n{allocations:#?}\n{plans:#?}",
+                    cap(t)
+                );
+            }
+            for plan in plans.values() {
+                for (k, path) in paths.iter().enumerate() {
+                    seen[k] += usize::from(plan.notes.iter().any(|n| n.contains(path)));
+                }
+            }
+        }
+    }
+    // Every path that can add units was taken, and the capacity bound some of them.
+    assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
+}
+
+#[test]
+fn the_units_a_settled_decision_takes_are_counted_per_type() {
+    let mut s = server(100.0, 500.0, 40.0);
+    s.current_alloc.accelerator = "MI300X".into();
+    let system = system(std::slice::from_ref(&s), PLENTY);
+    let on = |acc: &str, replicas: i64| {
+        BTreeMap::from([(
+            "s".to_string(),
+            AllocationData {
+                accelerator: acc.into(),
+                num_replicas: replicas,
+                max_batch: 64,
+                ..AllocationData::default()
+            },
+        )])
+    };
+    // The optimizer's 60 L40S, settled as 3 of 2xMI300X (2 units each).
+    let change = capacity::settled_change(&system, &on("L40S", 60), &on("2xMI300X", 3));
+    assert_eq!(
+        change,
+        BTreeMap::from([("L40S".to_string(), -60), ("MI300X".to_string(), 6)])
+    );
+    assert!(capacity::settled_change(&system, &on("G2", 4), &on("G2", 4)).is_empty());
 }

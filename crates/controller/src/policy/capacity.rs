@@ -1,0 +1,234 @@
+//! What the cluster has of each accelerator type, what a decision takes of it, and how many
+//! replicas a server's current kind (accelerator and batch cap) needs: the optimizer's own
+//! unit accounting and sizing (`inferno_optimizer::system` and `candidate`) on the system it
+//! was asked about (the planned demand, the tuned parameters, the targets less their margins).
+//!
+//! [`super::Policy::settle`] changes the optimizer's answer: it keeps a kind the optimizer
+//! left, holds replicas up. The optimizer kept its answer within the capacity of each type;
+//! these changes must too, or the cluster is asked for GPUs it does not have (their pods
+//! stay pending).
+
+use inferno_api::{AllocationData, SystemSpec};
+use inferno_optimizer::candidate::{create, BatchSizing, ServerContext, SizingCache};
+use inferno_optimizer::queue::{Analyzer, QueueConfig};
+use inferno_optimizer::system::System;
+use inferno_optimizer::Cancel;
+use std::collections::{BTreeMap, HashMap};
+
+/// The units of each accelerator type a decision takes, as it is being settled.
+#[derive(Debug)]
+pub(super) struct Units<'a> {
+    system: System<'a>,
+    /// Units taken of each type (by the system's type index).
+    used: Vec<u64>,
+    /// Whether capacity binds (not `unlimited`, capacity planning).
+    limited: bool,
+    /// Index of each server of the system by name.
+    servers: HashMap<&'a str, usize>,
+    cache: SizingCache,
+}
+
+/// A kind (accelerator and batch cap) sized for a server's planned demand.
+#[derive(Debug, Clone)]
+pub(super) struct Kept {
+    /// Replicas that carry the planned demand within the targets.
+    pub(super) replicas: i64,
+    /// Cents/hour of one replica.
+    pub(super) unit_cost: f64,
+    /// Planned demand, requests/min.
+    pub(super) planned_rpm: f64,
+    /// One replica's queue problem, to predict the latencies at another count.
+    queue: Option<QueueConfig>,
+    /// Load to carry, requests/s.
+    demand: f64,
+}
+
+impl Kept {
+    /// Sets `alloc` to `replicas` of this kind (the accelerator and batch cap of `current`),
+    /// with its cost and the model's latencies at that count.
+    pub(super) fn apply(
+        &self,
+        alloc: &mut AllocationData,
+        current: &AllocationData,
+        replicas: i64,
+    ) {
+        alloc.accelerator = current.accelerator.clone();
+        alloc.max_batch = current.max_batch;
+        alloc.num_replicas = replicas;
+        alloc.cost = self.unit_cost * replicas as f64;
+        let predicted = self
+            .queue
+            .filter(|_| replicas > 0 && self.demand > 0.0)
+            .and_then(|q| Analyzer::new(q).ok())
+            .and_then(|a| a.analyze(self.demand / replicas as f64).ok());
+        if let Some(m) = predicted {
+            alloc.itl_average = m.itl;
+            alloc.ttft_average = m.ttft;
+        }
+    }
+}
+
+impl<'a> Units<'a> {
+    /// The units `allocations` take of each type of `system`.
+    pub(super) fn new(
+        system: &'a SystemSpec,
+        allocations: &BTreeMap<String, AllocationData>,
+    ) -> Self {
+        let system = System::new(system);
+        let servers = system
+            .servers()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let mut units = Self {
+            used: vec![0; system.types.len()],
+            limited: !system.spec.optimizer_data.optimizer.unlimited,
+            servers,
+            cache: SizingCache::new(Cancel::new()),
+            system,
+        };
+        for (server, alloc) in allocations {
+            if let Some((t, n)) = units.taken(server, alloc) {
+                units.used[t] = units.used[t].saturating_add(n);
+            }
+        }
+        units
+    }
+
+    /// (type index, units of it one replica takes) of `server`'s model on `accelerator`;
+    /// `None` when the data does not know the server, the accelerator or the pair.
+    fn kind(&self, server: &str, accelerator: &str) -> Option<(usize, u64)> {
+        let model = &self.system.servers()[*self.servers.get(server)?].model;
+        let acc = self.system.accelerator_index(accelerator)?;
+        let perf = self.system.perf(model, acc)?;
+        Some((
+            self.system.accelerators[acc].type_index,
+            self.system.units_per_replica(acc, perf),
+        ))
+    }
+
+    /// (type index, units) `alloc` of `server` takes.
+    fn taken(&self, server: &str, alloc: &AllocationData) -> Option<(usize, u64)> {
+        let (t, per) = self.kind(server, &alloc.accelerator)?;
+        Some((t, per.saturating_mul(alloc.num_replicas.max(0) as u64)))
+    }
+
+    /// The accelerator type of `accelerator` and the units the cluster has of it.
+    pub(super) fn capacity(&self, accelerator: &str) -> Option<(&str, u64)> {
+        let acc = self.system.accelerator_index(accelerator)?;
+        let t = self.system.accelerators[acc].type_index;
+        Some((
+            self.system.types[t].as_str(),
+            self.system.capacity.get(t).copied().unwrap_or(0),
+        ))
+    }
+
+    /// The most replicas of `accelerator` `server` may have: the units of its type the other
+    /// servers' allocations leave (`before` is the server's allocation as counted so far),
+    /// over the units one replica takes. `None` when nothing binds: capacity planning
+    /// (`unlimited`), or a kind the data does not describe (no allocation of the optimizer's
+    /// is on one).
+    pub(super) fn room(
+        &self,
+        server: &str,
+        accelerator: &str,
+        before: &AllocationData,
+    ) -> Option<i64> {
+        if !self.limited {
+            return None;
+        }
+        let (t, per) = self.kind(server, accelerator)?;
+        let own = self
+            .taken(server, before)
+            .filter(|(bt, _)| *bt == t)
+            .map_or(0, |(_, n)| n);
+        let others = self.used[t].saturating_sub(own);
+        let free = self
+            .system
+            .capacity
+            .get(t)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(others);
+        Some(i64::try_from(free / per.max(1)).unwrap_or(i64::MAX))
+    }
+
+    /// Records that `server`'s allocation went from `before` to `after`.
+    pub(super) fn update(&mut self, server: &str, before: &AllocationData, after: &AllocationData) {
+        if let Some((t, n)) = self.taken(server, before) {
+            self.used[t] = self.used[t].saturating_sub(n);
+        }
+        if let Some((t, n)) = self.taken(server, after) {
+            self.used[t] = self.used[t].saturating_add(n);
+        }
+    }
+
+    /// The replicas of `kind`'s accelerator and batch cap that carry `server`'s planned demand
+    /// within its planned targets, as the optimizer sizes a candidate; or why the kind cannot
+    /// be sized (not in the data, targets out of its reach, ...).
+    pub(super) fn size(&self, server: &str, kind: &AllocationData) -> Result<Kept, String> {
+        let index = *self
+            .servers
+            .get(server)
+            .ok_or("the server is not in the data")?;
+        let acc = self
+            .system
+            .accelerator_index(&kind.accelerator)
+            .ok_or("no such accelerator in the data")?;
+        let planned = &self.system.servers()[index];
+        let mut spec = planned.clone();
+        // The batch size override: the candidate has the kind's cap.
+        spec.max_batch_size = kind.max_batch;
+        let ctx = ServerContext::new(&self.system, index)
+            .map_err(|e| format!("no candidate at all: {e:?}"))?;
+        let ctx = ServerContext { spec: &spec, ..ctx };
+        let c = create(&self.system, &ctx, acc, BatchSizing::default(), &self.cache)
+            .map_err(|e| e.to_string())?;
+        let replicas = i64::try_from(c.replicas).unwrap_or(i64::MAX);
+        Ok(Kept {
+            replicas,
+            unit_cost: if c.replicas > 0 {
+                c.cost / c.replicas as f64
+            } else {
+                0.0
+            },
+            planned_rpm: planned.current_alloc.load.arrival_rate,
+            queue: c.queue(&self.system, &ctx),
+            demand: ctx.demand,
+        })
+    }
+
+    /// The units each type has and the allocations take, by type name.
+    pub(super) fn usage(&self) -> BTreeMap<String, (u64, u64)> {
+        self.system
+            .types
+            .iter()
+            .enumerate()
+            .map(|(t, name)| {
+                let cap = self.system.capacity.get(t).copied().unwrap_or(0);
+                (name.clone(), (self.used[t], cap))
+            })
+            .collect()
+    }
+}
+
+/// Per accelerator type, the units `settled` takes minus the units `optimized` takes (the
+/// servers of `system`; kinds the data does not describe count for nothing).
+pub fn settled_change(
+    system: &SystemSpec,
+    optimized: &BTreeMap<String, AllocationData>,
+    settled: &BTreeMap<String, AllocationData>,
+) -> BTreeMap<String, i64> {
+    let before = Units::new(system, optimized).usage();
+    let after = Units::new(system, settled).usage();
+    after
+        .into_iter()
+        .map(|(t, (used, _))| {
+            let was = before.get(&t).map_or(0, |(u, _)| *u);
+            let d = i64::try_from(used).unwrap_or(i64::MAX) - i64::try_from(was).unwrap_or(0);
+            (t, d)
+        })
+        .filter(|(_, d)| *d != 0)
+        .collect()
+}
