@@ -20,6 +20,8 @@ struct Args {
     command: Cmd,
 }
 
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start the pod (replacing an earlier run of the same name) and wait until it is healthy.

@@ -207,7 +207,7 @@ fn the_pod_runs_from_the_images() {
         assert!(reason.starts_with(stage), "{c} down: reason {reason:?}");
         let (ok, out) = docker(&["start", &d]);
         assert!(ok, "docker start {d}: {out}");
-        docker::wait_healthy("docker", &[d.clone()], Duration::from_secs(60))
+        docker::wait_healthy("docker", std::slice::from_ref(&d), Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{c} after restart: {e}"));
         let report = invoke(&pod);
         assert_eq!(report["outcome"], "ok", "{c} restarted: {report:#}");
