@@ -19,8 +19,16 @@ fn answer_once(status: &'static str) -> String {
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
+        // The whole request head, which may come in several writes: answering after the first
+        // and closing made the probe's next write fail now and then (broken pipe).
+        let mut head = Vec::new();
         let mut buf = [0u8; 512];
-        let _ = s.read(&mut buf);
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
     });
     addr

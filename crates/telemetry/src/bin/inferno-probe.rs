@@ -58,14 +58,24 @@ fn get(url: &str) -> Result<String, String> {
         .set_read_timeout(Some(TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
         .map_err(|e| format!("{url}: {e}"))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("{url}: {e}"))?;
-    // The status line is enough; the body may be long (/metrics) or streamed.
+    // One write: `write!` on a socket may send the request in pieces.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("{url}: {e}"))?;
+    // The status line is enough; the body may be long (/metrics) or streamed. It may arrive
+    // in pieces: read until its end (or 256 bytes, or the end of the answer).
     let mut head = [0u8; 256];
-    let n = stream.read(&mut head).map_err(|e| format!("{url}: {e}"))?;
+    let mut n = 0;
+    while n < head.len() && !head[..n].contains(&b'\n') {
+        match stream
+            .read(&mut head[n..])
+            .map_err(|e| format!("{url}: {e}"))?
+        {
+            0 => break,
+            read => n += read,
+        }
+    }
     let status_line = String::from_utf8_lossy(&head[..n])
         .lines()
         .next()
