@@ -36,6 +36,9 @@ pub enum BatchSizing {
 }
 
 impl BatchSizing {
+    /// The names [`Self::parse`] accepts (in any case), as written in the data files.
+    pub const NAMES: [&'static str; 3] = ["scaled", "search", "fit"];
+
     /// Parses the `batchSizing` field of the optimizer data ("" = scaled).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {

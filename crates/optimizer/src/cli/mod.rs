@@ -7,6 +7,9 @@ mod queue_cmd;
 mod solve_cmd;
 mod table;
 
+use crate::candidate::BatchSizing;
+use crate::solver::{SaturationPolicy, SolverKind};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +110,15 @@ pub struct GenerateArgs {
     pub strict: bool,
 }
 
+/// A flag that takes one of `names` (any case), parsed by `parse`: clap lists them in `--help`
+/// and refuses anything else as a usage error (exit 2) that lists them too.
+fn choices<T: Clone + Send + Sync + 'static>(
+    names: &'static [&'static str],
+    parse: fn(&str) -> Option<T>,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(names).try_map(move |s| parse(&s).ok_or("not one of the names"))
+}
+
 /// Arguments of `solve`.
 #[derive(Debug, clap::Args)]
 pub struct SolveArgs {
@@ -119,12 +131,14 @@ pub struct SolveArgs {
     /// Ignore capacities (capacity planning), overriding the optimizer data.
     #[arg(long)]
     pub unlimited: bool,
-    /// Saturation policy: None, PriorityExhaustive, RoundRobin or PriorityRoundRobin.
-    #[arg(long, value_name = "P")]
-    pub policy: Option<String>,
-    /// Batch-size rule: scaled or search.
-    #[arg(long, value_name = "S")]
-    pub batch_sizing: Option<String>,
+    /// Saturation policy (overrides the optimizer data).
+    #[arg(long, value_name = "P", ignore_case = true,
+          value_parser = choices(&SaturationPolicy::NAMES, SaturationPolicy::parse))]
+    pub policy: Option<SaturationPolicy>,
+    /// Batch-size rule (docs/model.md).
+    #[arg(long, value_name = "S", ignore_case = true,
+          value_parser = choices(&BatchSizing::NAMES, BatchSizing::parse))]
+    pub batch_sizing: Option<BatchSizing>,
     /// Run best effort once after all priorities instead of after each.
     #[arg(long)]
     pub delayed_best_effort: bool,
@@ -135,9 +149,10 @@ pub struct SolveArgs {
     /// result, slower; for verification).
     #[arg(long)]
     pub size_all: bool,
-    /// Solver: greedy, milp or lagrangian (overrides the optimizer data).
-    #[arg(long, value_name = "S")]
-    pub solver: Option<String>,
+    /// Solver (overrides the optimizer data).
+    #[arg(long, value_name = "S", ignore_case = true,
+          value_parser = choices(&SolverKind::NAMES, SolverKind::parse))]
+    pub solver: Option<SolverKind>,
     /// Several accelerator kinds per server (MILP).
     #[arg(long)]
     pub heterogeneous: bool,

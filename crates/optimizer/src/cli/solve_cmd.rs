@@ -4,7 +4,7 @@ use super::table::{num, Table};
 use super::{CliError, SolveArgs};
 use crate::candidate::BatchSizing;
 use crate::solver::{
-    solve, time_limit, Placement, SaturationPolicy, Solution, SolveOptions, SolveReport, SolverKind,
+    solve, time_limit, Placement, Solution, SolveOptions, SolveReport, SolverKind,
 };
 use inferno_api::{AllocationData, ServerLoadSpec, SystemSpec};
 use serde::{Serialize, Serializer};
@@ -28,23 +28,14 @@ pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, Cli
     options.unlimited |= args.unlimited;
     options.delayed_best_effort |= args.delayed_best_effort;
     options.size_all |= args.size_all;
-    if let Some(p) = &args.policy {
-        options.policy = SaturationPolicy::parse(p)
-            .ok_or_else(|| CliError::Input(format!("--policy: unknown policy {p:?} (None, PriorityExhaustive, RoundRobin, PriorityRoundRobin)")))?;
+    if let Some(p) = args.policy {
+        options.policy = p;
     }
-    if let Some(s) = &args.batch_sizing {
-        options.batch_sizing = BatchSizing::parse(s).ok_or_else(|| {
-            CliError::Input(format!(
-                "--batch-sizing: unknown rule {s:?} (scaled, search)"
-            ))
-        })?;
+    if let Some(s) = args.batch_sizing {
+        options.batch_sizing = s;
     }
-    if let Some(s) = &args.solver {
-        options.solver = SolverKind::parse(s).ok_or_else(|| {
-            CliError::Input(format!(
-                "--solver: unknown solver {s:?} (greedy, milp, lagrangian)"
-            ))
-        })?;
+    if let Some(s) = args.solver {
+        options.solver = s;
     }
     if args.heterogeneous {
         options.heterogeneous = true;

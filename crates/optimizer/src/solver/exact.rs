@@ -34,6 +34,9 @@ pub enum SolverKind {
 }
 
 impl SolverKind {
+    /// The names [`Self::parse`] accepts (in any case), as written in the data files.
+    pub const NAMES: [&'static str; 3] = ["greedy", "milp", "lagrangian"];
+
     /// Parses the `solver` field ("" = greedy; case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {

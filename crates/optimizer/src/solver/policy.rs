@@ -21,6 +21,14 @@ pub enum SaturationPolicy {
 }
 
 impl SaturationPolicy {
+    /// The names [`Self::parse`] accepts (in any case), as written in the data files.
+    pub const NAMES: [&'static str; 4] = [
+        "None",
+        "PriorityExhaustive",
+        "RoundRobin",
+        "PriorityRoundRobin",
+    ];
+
     /// Parses the `saturationPolicy` field ("" = None; case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
