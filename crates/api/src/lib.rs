@@ -31,8 +31,8 @@ mod validate;
 
 pub use error::{Error, Result};
 pub use load::{
-    closest, load_dir, load_dir_with, load_path, load_path_with, parse_accelerators,
-    parse_capacity, parse_file, parse_models, parse_optimizer, parse_servers,
+    closest, load_dir, load_dir_with, load_path, load_path_with, load_text_with,
+    parse_accelerators, parse_capacity, parse_file, parse_models, parse_optimizer, parse_servers,
     parse_service_classes, parse_solution, parse_system, DataFile, LoadOptions, Loaded, Parsed,
 };
 pub use types::*;

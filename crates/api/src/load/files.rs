@@ -90,11 +90,16 @@ pub fn load_path_with(path: &Path, options: LoadOptions) -> Result<Loaded> {
         return load_dir_with(path, options);
     }
     let text = read_text(path)?;
-    let file = path.display().to_string();
-    let system = read::<SystemSpec>(&text, &file)?;
+    load_text_with(&text, &path.display().to_string(), options)
+}
+
+/// Loads one system JSON document held in `text` (e.g. read from stdin), named `file` in
+/// messages, as [`load_path_with`] loads a system file.
+pub fn load_text_with(text: &str, file: &str, options: LoadOptions) -> Result<Loaded> {
+    let system = read::<SystemSpec>(text, file)?;
     let mut problems = dropped_problems(system.dropped, options);
     problems.extend(system.legacy);
-    validate::finish(system.value, &FileNames::single(&file), problems)
+    validate::finish(system.value, &FileNames::single(file), problems)
 }
 
 /// Reads a file as text; invalid UTF-8 becomes U+FFFD, as Go's decoder does in strings.

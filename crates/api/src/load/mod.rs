@@ -45,7 +45,9 @@ mod unknown;
 mod walk;
 
 pub use closest::closest;
-pub use files::{load_dir, load_dir_with, load_path, load_path_with, LoadOptions, Loaded};
+pub use files::{
+    load_dir, load_dir_with, load_path, load_path_with, load_text_with, LoadOptions, Loaded,
+};
 pub use parse::{
     parse_accelerators, parse_capacity, parse_file, parse_models, parse_optimizer, parse_servers,
     parse_service_classes, parse_solution, parse_system, DataFile, Parsed,

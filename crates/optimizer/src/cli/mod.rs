@@ -123,7 +123,8 @@ fn choices<T: Clone + Send + Sync + 'static>(
 #[derive(Debug, clap::Args)]
 pub struct SolveArgs {
     /// Data directory (accelerator-data.json, capacity-data.json, model-data.json,
-    /// optimizer-data.json, server-data.json, serviceclass-data.json) or a system JSON file.
+    /// optimizer-data.json, server-data.json, serviceclass-data.json), a system JSON file, or `-`
+    /// for a system JSON document on stdin.
     pub path: PathBuf,
     /// Print the solution as JSON (`{"allocations": {...}, "unplaced": [...]}`).
     #[arg(long)]
@@ -176,7 +177,8 @@ pub struct SolveArgs {
 #[derive(Debug, clap::Args)]
 pub struct QueueArgs {
     /// JSON file with the queue-analysis problem (RPS, maxBatchSize, avgInputTokens,
-    /// avgOutputTokens, alpha, beta, gamma, maxQueueSize, targetTTFT, targetITL).
+    /// avgOutputTokens, alpha, beta, gamma, maxQueueSize, targetTTFT, targetITL); `-` reads
+    /// it from stdin.
     #[arg(long, value_name = "FILE")]
     pub problem: Option<PathBuf>,
     /// Request rate, requests/s.
@@ -256,9 +258,25 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliErro
 /// Loads a data directory or system file and prints each warning to stderr; with `strict`,
 /// unknown fields fail the load with the validation problems.
 fn load(path: &std::path::Path, strict: bool) -> Result<inferno_api::SystemSpec, CliError> {
-    let loaded = inferno_api::load_path_with(path, inferno_api::LoadOptions { strict })?;
+    let options = inferno_api::LoadOptions { strict };
+    let loaded = if path.as_os_str() == "-" {
+        inferno_api::load_text_with(&read_stdin()?, "stdin", options)?
+    } else {
+        inferno_api::load_path_with(path, options)?
+    };
     warn(&loaded.warnings);
     Ok(loaded.spec)
+}
+
+/// Standard input as text (`-` for a path); invalid UTF-8 becomes U+FFFD, as in files.
+fn read_stdin() -> Result<String, CliError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::Input(format!("cannot read stdin: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Prints problems of the input that do not stop the command, one per line, on stderr.

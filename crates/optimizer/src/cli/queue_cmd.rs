@@ -72,9 +72,14 @@ fn unknown_keys(value: &Value, file: &str, strict: bool) -> Vec<inferno_api::Pro
 fn problem(args: &QueueArgs) -> Result<(Problem, String), CliError> {
     let (mut p, source) = match &args.problem {
         Some(path) => {
-            let label = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| CliError::Input(format!("cannot read {label}: {e}")))?;
+            let (label, text) = if path.as_os_str() == "-" {
+                ("stdin".to_string(), super::read_stdin()?)
+            } else {
+                let label = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| CliError::Input(format!("cannot read {label}: {e}")))?;
+                (label, text)
+            };
             let value: Value = serde_json::from_str(&text)
                 .map_err(|e| CliError::Input(format!("{label}: {e}")))?;
             let unknown = unknown_keys(&value, &label, args.strict);

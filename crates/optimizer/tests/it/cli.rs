@@ -462,3 +462,66 @@ fn budget_flags_are_checked() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `bin args` with `input` on stdin.
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = bin()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `-` reads the system (`solve -`) or the queue problem (`--problem -`) from stdin, with the
+/// same answer as from the file and `stdin` naming the input in messages. Before, `-` was
+/// taken for a file name ("cannot read -").
+#[test]
+fn a_dash_reads_stdin() {
+    let system = run(&[
+        "generate",
+        samples("small").to_str().unwrap(),
+        "--copies",
+        "1",
+    ]);
+    assert!(system.status.success());
+    let file = std::env::temp_dir().join(format!("inferno-cli-stdin-{}.json", std::process::id()));
+    std::fs::write(&file, &system.stdout).unwrap();
+    let from_file = run(&["solve", file.to_str().unwrap(), "--json"]);
+    let from_stdin = run_stdin(&["solve", "-", "--json"], &system.stdout);
+    assert!(from_stdin.status.success(), "{}", text(&from_stdin.stderr));
+    // The allocations (the report holds timings, which differ from run to run).
+    let allocations =
+        |o: &Output| serde_json::from_slice::<Value>(&o.stdout).unwrap()["allocations"].clone();
+    assert_eq!(allocations(&from_file), allocations(&from_stdin));
+    let _ = std::fs::remove_file(&file);
+
+    let problem = std::fs::read(samples("problem.json")).unwrap();
+    let from_file = run(&[
+        "analyze",
+        "--problem",
+        samples("problem.json").to_str().unwrap(),
+    ]);
+    let from_stdin = run_stdin(&["analyze", "--problem", "-"], &problem);
+    assert!(from_stdin.status.success(), "{}", text(&from_stdin.stderr));
+    assert_eq!(from_file.stdout, from_stdin.stdout);
+
+    let broken = run_stdin(&["analyze", "--problem", "-"], b"{\"RPS\": ");
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stderr).contains("inferno-optimizer: stdin: "),
+        "{}",
+        text(&broken.stderr)
+    );
+    let broken = run_stdin(&["solve", "-"], b"[1, 2");
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stderr).contains("stdin"),
+        "{}",
+        text(&broken.stderr)
+    );
+}
