@@ -46,6 +46,14 @@ pub enum Command {
     /// Serve the gRPC API (inferno.v1.Optimizer, health, reflection, /metrics) and the ops
     /// listener (/healthz, /metrics).
     Serve(ServeArgs),
+    /// Print the shell completion script (e.g. `inferno-optimizer completions bash >
+    /// /etc/bash_completion.d/inferno-optimizer`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `inferno-optimizer man | man -l -`).
+    Man,
 }
 
 /// Arguments of `system`.
@@ -252,6 +260,16 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliErro
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(a) => serve(&a),
+        Command::Completions { shell } => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            let name = cmd.get_name().to_string();
+            clap_complete::generate(shell, &mut cmd, name, out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).render(out)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -525,3 +525,22 @@ fn a_dash_reads_stdin() {
         text(&broken.stderr)
     );
 }
+
+/// Shell completions and the man page come from the same command definition as `--help`.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for word in ["inferno-optimizer", "solve", "batch-sizing", "lagrangian"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    assert_eq!(run(&["completions", "tcsh"]).status.code(), Some(2));
+    let man = run(&["man"]);
+    assert!(man.status.success());
+    let page = text(&man.stdout);
+    assert!(page.contains(".TH inferno-optimizer 1"), "{page}");
+    assert!(page.contains("completions"), "{page}");
+}
