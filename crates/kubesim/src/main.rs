@@ -44,7 +44,7 @@ struct Args {
     time_scale: f64,
     /// Remove deleted pods at once instead of letting them terminate gracefully (Ready=False
     /// with a deletionTimestamp until their grace period ends).
-    #[arg(long, env = "KUBESIM_NO_GRACEFUL_TERMINATION")]
+    #[arg(long, env = "KUBESIM_NO_GRACEFUL_TERMINATION", value_parser = clap::builder::BoolishValueParser::new())]
     no_graceful_termination: bool,
     /// Log format: plain or json.
     #[arg(long, env = "KUBESIM_LOG_FORMAT", default_value = "plain")]

@@ -33,7 +33,7 @@ pub struct FollowArgs {
 
     /// Each server generates its share of the Deployment's load labels: rpm / 60 / ready pods
     /// requests per emulated second, tokens from .load.intokens / .load.outtokens.
-    #[arg(long, env = "INFERNO_EMULATOR_DRIVE")]
+    #[arg(long, env = "INFERNO_EMULATOR_DRIVE", value_parser = clap::builder::BoolishValueParser::new())]
     pub drive: bool,
 
     /// Emulated time runs this many times faster than the wall clock (Prometheus rates are

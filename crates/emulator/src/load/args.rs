@@ -62,7 +62,7 @@ pub struct LoadArgs {
     pub seed: u64,
 
     /// Update once and exit (non-zero if a write failed).
-    #[arg(long, env = "INFERNO_LOAD_ONCE")]
+    #[arg(long, env = "INFERNO_LOAD_ONCE", value_parser = clap::builder::BoolishValueParser::new())]
     pub once: bool,
 
     /// Log format: plain or json.

@@ -85,7 +85,7 @@ pub struct ServeArgs {
     )]
     pub ops_listen: std::net::SocketAddr,
     /// Keep a system between calls (set/add/get/remove RPCs, Optimize, ApplyAllocation).
-    #[arg(long, env = "INFERNO_OPTIMIZER_STATEFUL")]
+    #[arg(long, env = "INFERNO_OPTIMIZER_STATEFUL", value_parser = clap::builder::BoolishValueParser::new())]
     pub stateful: bool,
     /// Log format: plain or json.
     #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]

@@ -544,3 +544,68 @@ fn completions_and_man_page() {
     assert!(page.contains(".TH inferno-optimizer 1"), "{page}");
     assert!(page.contains("completions"), "{page}");
 }
+
+/// Boolean variables take what people write in manifests (true/false, yes/no, on/off, 1/0, any
+/// case), not only `true` and `false`; anything else is refused by name.
+#[test]
+fn boolean_variables_take_the_usual_spellings() {
+    use std::io::{BufRead, BufReader};
+    for (value, want) in [
+        ("yes", "stateful=true"),
+        ("On", "stateful=true"),
+        ("1", "stateful=true"),
+        ("no", "stateful=false"),
+        ("0", "stateful=false"),
+    ] {
+        let mut child = bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--ops-listen",
+                "127.0.0.1:0",
+            ])
+            .env("INFERNO_OPTIMIZER_STATEFUL", value)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            let found = line.contains("stateful=");
+            seen.push(line);
+            if found {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            seen.last().is_some_and(|l| l.contains(want)),
+            "{value}: {seen:#?}"
+        );
+    }
+    let out = bin()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("INFERNO_OPTIMIZER_STATEFUL", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid value 'maybe' for '--stateful'"),
+        "{}",
+        text(&out.stderr)
+    );
+}
