@@ -179,6 +179,11 @@ pub struct SolveArgs {
     /// Unknown fields in the data are errors (exit 1), not warnings.
     #[arg(long)]
     pub strict: bool,
+    /// While the solve runs, a line on stderr every second (default: when stderr is a
+    /// terminal).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub progress: Option<bool>,
 }
 
 /// A queue problem (spec 5.4), from a JSON file and/or flags (flags win).

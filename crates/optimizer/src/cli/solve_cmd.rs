@@ -13,6 +13,61 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// While a solve runs longer than a second, a line on stderr every second saying how long it
+/// has run and may run: a 10 s MILP printed nothing until it ended. Stopped on drop.
+struct Ticker {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(options: &SolveOptions) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let what = options.solver.name();
+        let limit = match options.solver {
+            SolverKind::Greedy => String::new(),
+            _ => format!(
+                ", time limit {:.0} s",
+                options
+                    .time_limit
+                    .unwrap_or(crate::solver::DEFAULT_TIME_LIMIT)
+                    .as_secs_f64()
+            ),
+        };
+        let start = std::time::Instant::now();
+        let thread = std::thread::spawn(move || {
+            // INFERNO_PROGRESS_INTERVAL_MS: another interval (the tests' short one).
+            let second = std::env::var("INFERNO_PROGRESS_INTERVAL_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_millis,
+                );
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(second)
+            {
+                eprintln!(
+                    "inferno-optimizer: solving ({what}{limit}): {:.1} s",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
     let spec = super::load(&args.path, args.strict)?;
     // `null`, `{}` and `{"system": null}` parse as an empty system: say so rather than print
@@ -71,7 +126,13 @@ pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, Cli
         }
         options.iterations = Some(n);
     }
-    let solution = solve(&spec, &options);
+    let progress = args
+        .progress
+        .unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let solution = {
+        let _ticker = progress.then(|| Ticker::start(&options));
+        solve(&spec, &options)
+    };
     if args.json {
         write_json(&solution, out)?;
     } else {

@@ -609,3 +609,49 @@ fn boolean_variables_take_the_usual_spellings() {
         text(&out.stderr)
     );
 }
+
+/// `--progress` prints a line on stderr every second of a long solve (by default when stderr is
+/// a terminal; here every 10 ms); without it, stderr stays quiet.
+#[test]
+fn a_long_solve_says_it_is_running() {
+    let system = run(&[
+        "generate",
+        samples("large").to_str().unwrap(),
+        "--copies",
+        "20",
+    ]);
+    assert!(system.status.success());
+    let file =
+        std::env::temp_dir().join(format!("inferno-cli-progress-{}.json", std::process::id()));
+    std::fs::write(&file, &system.stdout).unwrap();
+    let path = file.to_str().unwrap();
+    let solve = |progress: &str| {
+        bin()
+            .args([
+                "solve",
+                path,
+                "--solver",
+                "milp",
+                "--time-limit",
+                "2",
+                progress,
+            ])
+            .env("INFERNO_PROGRESS_INTERVAL_MS", "10")
+            .output()
+            .unwrap()
+    };
+    let out = solve("--progress");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("inferno-optimizer: solving (milp, time limit 2 s): 0.0"),
+        "{stderr}"
+    );
+    let quiet = solve("--progress=false");
+    assert!(
+        !text(&quiet.stderr).contains("solving"),
+        "{}",
+        text(&quiet.stderr)
+    );
+    let _ = std::fs::remove_file(&file);
+}
