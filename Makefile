@@ -120,7 +120,7 @@ docker_check = command -v $(DOCKER) >/dev/null 2>&1 || { \
 
 images:
 	@$(docker_check)
-	$(if $(filter yes,$(IMAGE_BUILD)),$(CARGO) build --locked --workspace --bins $(if $(filter debug,$(IMAGE_PROFILE)),,--profile $(IMAGE_PROFILE)))
+	$(if $(filter yes,$(IMAGE_BUILD)),INFERNO_REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) $(CARGO) build --locked --workspace --bins $(if $(filter debug,$(IMAGE_PROFILE)),,--profile $(IMAGE_PROFILE)))
 	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) IMAGES="$(IMAGES)" \
 		PROFILE=$(IMAGE_PROFILE) deploy/docker/local-images.sh
 

@@ -32,7 +32,7 @@ pub enum Mode {
     /// Patch the Deployments.
     #[default]
     Patch,
-    /// Patch nothing; `inferno_desired_replicas` carries the decision (for HPA or KEDA).
+    /// Patch nothing; `inferno_actuator_desired_replicas` carries the decision (for HPA or KEDA).
     Recommend,
 }
 
@@ -212,8 +212,10 @@ impl Actuator {
                 namespace: target.namespace.clone(),
                 deployment: target.name.clone(),
             };
+            // Current is what the Deployment has: the count read until a patch changes it
+            // (unchanged, dry run, recommend mode, a failed patch leave it as read).
             self.metrics
-                .replicas(metric, decision.new_replicas, current.replicas);
+                .replicas(metric.clone(), decision.new_replicas, current.replicas);
             outcome.decision = Some(decision.clone());
             if !decision.changes() {
                 return outcome;
@@ -253,9 +255,12 @@ impl Actuator {
                 ..PatchParams::default()
             };
             match api.patch(&target.name, &params, &patch).await {
-                Ok(_) => {
+                Ok(patched) => {
                     outcome.kind = Kind::Applied;
                     self.metrics.changed();
+                    // The count the API server answered the patch with.
+                    self.metrics
+                        .current(&metric, Current::from_deployment(&patched).replicas);
                     info!(server, namespace = %target.namespace, deployment = %target.name,
                         replicas = %format!("{} -> {}", decision.old_replicas, decision.new_replicas),
                         accelerator = %format!("{} -> {}", decision.old_accelerator, decision.new_accelerator),

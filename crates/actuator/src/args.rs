@@ -68,14 +68,15 @@ pub struct Args {
     /// Servers without an allocation: hold (keep replicas), zero, or min (the min-replicas label).
     #[arg(long, default_value = "hold", env = "INFERNO_ACTUATOR_UNPLACED")]
     pub unplaced: UnplacedPolicy,
-    /// patch the Deployments, or recommend only (publish inferno_desired_replicas for HPA/KEDA).
+    /// patch the Deployments, or recommend only (publish inferno_actuator_desired_replicas
+    /// for HPA/KEDA).
     #[arg(long, default_value = "patch", env = "INFERNO_ACTUATOR_MODE")]
     pub mode: Mode,
     /// Let an allocation of 0 replicas (no load) scale a running Deployment to zero.
-    #[arg(long, env = "INFERNO_ACTUATOR_SCALE_TO_ZERO")]
+    #[arg(long, env = "INFERNO_ACTUATOR_SCALE_TO_ZERO", value_parser = clap::builder::BoolishValueParser::new())]
     pub scale_to_zero: bool,
     /// Apply nothing, whatever the requests say.
-    #[arg(long, env = "INFERNO_ACTUATOR_DRY_RUN")]
+    #[arg(long, env = "INFERNO_ACTUATOR_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
     /// Scale-down stabilisation window, seconds (0 = off).
     #[arg(long, default_value_t = 0, env = "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW")]

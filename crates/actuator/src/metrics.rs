@@ -1,5 +1,9 @@
 //! `/metrics` of the actuator: desired and current replicas per server (the desired gauge is
 //! what HPA or KEDA can follow in recommend mode), applied changes, failures and refusals.
+//!
+//! The replica gauges carry the component in their names, as the actuator's other metrics do:
+//! `inferno_actuator_desired_replicas` and `inferno_actuator_current_replicas` (before:
+//! `inferno_desired_replicas` and `inferno_current_replicas`).
 
 use crate::guard::Code;
 use inferno_telemetry::metrics::Registry;
@@ -40,14 +44,15 @@ impl Default for Metrics {
         let mut registry = Registry::default();
         let desired = Family::default();
         registry.register(
-            "inferno_desired_replicas",
+            "inferno_actuator_desired_replicas",
             "Replicas Inferno decided for the Deployment",
             desired.clone(),
         );
         let current = Family::default();
         registry.register(
-            "inferno_current_replicas",
-            "spec.replicas of the Deployment when last seen",
+            "inferno_actuator_current_replicas",
+            "spec.replicas of the Deployment after the actuator acted: the patched count when it \
+             patched, else the count it read (unchanged, dry run, recommend mode, a failed patch)",
             current.clone(),
         );
         let changes = Counter::default();
@@ -91,6 +96,11 @@ impl Metrics {
     pub fn replicas(&self, target: Target, desired: i64, current: i64) {
         self.desired.get_or_create(&target).set(desired);
         self.current.get_or_create(&target).set(current);
+    }
+
+    /// Records the current replicas of a Deployment (what a patch left it with).
+    pub fn current(&self, target: &Target, current: i64) {
+        self.current.get_or_create(target).set(current);
     }
 
     /// Counts an applied change.
@@ -141,7 +151,7 @@ mod tests {
         assert!(
             text.lines().any(|l| {
                 l
-                == "inferno_desired_replicas{server=\"we\\\"ird\\\\name\\nx\",namespace=\"infer\",\
+                == "inferno_actuator_desired_replicas{server=\"we\\\"ird\\\\name\\nx\",namespace=\"infer\",\
                     deployment=\"d\"} 3"
             }),
             "{text}"
@@ -154,8 +164,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {name} {key}={value:?} in\n{text}"))
                 .value
         };
-        assert_eq!(find("inferno_desired_replicas", "server", awkward), 3.0);
-        assert_eq!(find("inferno_current_replicas", "server", awkward), 2.0);
+        assert_eq!(
+            find("inferno_actuator_desired_replicas", "server", awkward),
+            3.0
+        );
+        assert_eq!(
+            find("inferno_actuator_current_replicas", "server", awkward),
+            2.0
+        );
         assert_eq!(
             find("inferno_actuator_refusals_total", "reason", "out-of-range"),
             1.0

@@ -405,6 +405,21 @@ pub fn assemble(
         },
     };
     sources.push(("arrivalRate", source));
+    // Throughput: the completions of the counted pods, or nothing. No label stands in for it,
+    // so when nothing was measured its 0 is "not known", and the source says so: a reader of
+    // the load (the controller's cycle record) must not take it for "nothing completed".
+    let throughput_source = match throughput {
+        Some(_) if all_reporting => Source::Prometheus,
+        Some(_) => Source::PrometheusPartial,
+        None if !counted.is_empty()
+            || dropped.contains(&Quantity::Requests)
+            || dropped.contains(&Quantity::Throughput) =>
+        {
+            Source::Unknown
+        }
+        None => Source::Default,
+    };
+    sources.push(("throughput", throughput_source));
     let demand = match source {
         Source::Prometheus | Source::PrometheusPartial => demand(arrived, seconds),
         _ => Demand::default(),
@@ -662,6 +677,7 @@ mod tests {
         assert!(close(a.itl_average, 30.0), "{}", a.itl_average);
         assert!(close(a.ttft_average, 200.0));
         assert_eq!(source(&o, "arrivalRate"), Source::Prometheus);
+        assert_eq!(source(&o, "throughput"), Source::Prometheus);
         assert_eq!(source(&o, "avgOutTokens"), Source::Prometheus);
         // 90 requests in the shortest window: enough.
         assert_eq!(o.window, 0);
@@ -977,6 +993,31 @@ mod tests {
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 40.0);
         assert_eq!(source(&o, "arrivalRate"), Source::PrometheusPartial);
         assert_eq!(o.demand.requests, 80.0);
+    }
+
+    /// The throughput has a source like every other load field: measured (over every ready
+    /// pod or some), or not known. Before: none, so its 0 read as "nothing completed" while
+    /// the load came from a label and the servers were busy.
+    #[test]
+    fn the_throughput_says_whether_it_was_measured() {
+        let o = assemble(&labels(), &["a", "b"], &Samples::default());
+        assert_eq!(o.spec.current_alloc.load.throughput, 0.0);
+        assert_eq!(source(&o, "arrivalRate"), Source::Label);
+        assert_eq!(source(&o, "throughput"), Source::Default);
+        // Only `a` reported: measured over part of the server.
+        let s = steady(&[("a", &[(Requests, 30.0)])]);
+        let o = assemble(&labels(), &["a", "b"], &s);
+        assert_eq!(o.spec.current_alloc.load.throughput, 30.0);
+        assert_eq!(source(&o, "throughput"), Source::PrometheusPartial);
+        // Measured, and nothing completed in the window: a real 0.
+        let s = steady(&[("a", &[(Requests, 0.0), (Backlog, 10.0)])]);
+        let o = assemble(&no_rpm(), &["a"], &s);
+        assert_eq!(o.spec.current_alloc.load.throughput, 0.0);
+        assert_eq!(source(&o, "throughput"), Source::Prometheus);
+        // Every count invalid: not known.
+        let s = steady(&[("a", &[(Requests, f64::NAN)])]);
+        let o = assemble(&no_rpm(), &["a"], &s);
+        assert_eq!(source(&o, "throughput"), Source::Unknown);
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub struct Args {
     #[arg(long, env = "INFERNO_PROMETHEUS_CA_PATH")]
     pub prometheus_ca_file: Option<PathBuf>,
     /// Skip TLS verification of Prometheus.
-    #[arg(long, env = "INFERNO_PROMETHEUS_INSECURE")]
+    #[arg(long, env = "INFERNO_PROMETHEUS_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub prometheus_insecure: bool,
     /// Shortest window of the queries (PromQL duration): a server's rates, token means and
     /// latencies are measured over it when it holds --min-requests completed requests.

@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, default_value_t = 60.0, env = "INFERNO_CONTROL_PERIOD", value_parser = parse_period)]
     pub period: f64,
     /// Re-read the static data every cycle (capacity is always re-read).
-    #[arg(long, env = "INFERNO_CONTROL_DYNAMIC")]
+    #[arg(long, env = "INFERNO_CONTROL_DYNAMIC", value_parser = clap::builder::BoolishValueParser::new())]
     pub dynamic: bool,
     /// Directory with the data files (the mounted ConfigMaps); trailing slash optional. When
     /// absent, the ConfigMaps inferno-static-data / inferno-dynamic-data are read through the API.
@@ -87,10 +87,10 @@ pub struct Args {
     #[arg(long, env = "INFERNO_CYCLE_LOG")]
     pub cycle_log: Option<PathBuf>,
     /// Decide but never apply.
-    #[arg(long, env = "INFERNO_DRY_RUN")]
+    #[arg(long, env = "INFERNO_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
     /// Run cycles only while holding a coordination.k8s.io Lease (for more than one replica).
-    #[arg(long, env = "INFERNO_LEADER_ELECT")]
+    #[arg(long, env = "INFERNO_LEADER_ELECT", value_parser = clap::builder::BoolishValueParser::new())]
     pub leader_elect: bool,
     /// Lease name.
     #[arg(long, default_value = "inferno-controller", env = "INFERNO_LEASE_NAME")]
@@ -118,7 +118,7 @@ pub struct Args {
     #[arg(long, default_value_t = 60.0, env = "INFERNO_BACKLOG_DRAIN", value_parser = parse_period)]
     pub backlog_drain: f64,
     /// Ignore measured latency: no demand boost, scale-downs while over target allowed.
-    #[arg(long, env = "INFERNO_NO_LATENCY_FEEDBACK")]
+    #[arg(long, env = "INFERNO_NO_LATENCY_FEEDBACK", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_latency_feedback: bool,
     /// Size the mean ITL this fraction under its target (0..=0.9), so that most requests, not
     /// only the mean, meet it.
@@ -133,7 +133,7 @@ pub struct Args {
     pub startup_delay: f64,
     /// Plan with the catalog's alpha/beta/gamma as given, not tuned from the servers'
     /// latencies (docs/tuning.md).
-    #[arg(long, env = "INFERNO_NO_TUNING")]
+    #[arg(long, env = "INFERNO_NO_TUNING", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_tuning: bool,
     /// Keep what the loop learnt (tuned parameters, start-up times) in this ConfigMap of the
     /// data namespace, read back at start; "" keeps it in memory only.

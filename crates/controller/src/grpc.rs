@@ -216,19 +216,15 @@ pub fn report_message(r: &CycleReport) -> v1::CycleReport {
     }
     v1::CycleReport {
         cycle: r.cycle,
-        timings: [
-            ("load", t.load_ms),
-            ("collect", t.collect_ms),
-            ("optimize", t.optimize_ms),
-            ("apply", t.actuate_ms),
-            ("total", t.total_ms),
-        ]
-        .into_iter()
-        .map(|(stage, ms)| v1::StageTiming {
-            stage: stage.into(),
-            duration_ms: ms,
-        })
-        .collect(),
+        // The stages the contract lists (load, collect, optimize, apply): no "total" among
+        // them, which a client summing the stages would count twice.
+        timings: crate::metrics::stages(t)
+            .into_iter()
+            .map(|(stage, ms)| v1::StageTiming {
+                stage: stage.into(),
+                duration_ms: ms,
+            })
+            .collect(),
         solution,
         updates,
         skipped_reason: if r.outcome == CycleOutcome::Skipped {
@@ -285,5 +281,41 @@ impl v1::controller_server::Controller for ControllerService {
             })
             .collect();
         Ok(tonic::Response::new(v1::TuningReport { entries }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cycle::Timing;
+
+    /// The report's timings are the contract's four stages; the whole cycle is not one of
+    /// them, so their sum is the stages' time. Before: a fifth, `total`, counted it twice.
+    #[test]
+    fn the_report_times_the_stages_only() {
+        let report = report_message(&CycleReport {
+            timing: Timing {
+                load_ms: 1.0,
+                collect_ms: 2.0,
+                optimize_ms: 3.0,
+                actuate_ms: 4.0,
+                total_ms: 11.0,
+            },
+            ..CycleReport::default()
+        });
+        let stages: Vec<(&str, f64)> = report
+            .timings
+            .iter()
+            .map(|t| (t.stage.as_str(), t.duration_ms))
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                ("load", 1.0),
+                ("collect", 2.0),
+                ("optimize", 3.0),
+                ("apply", 4.0)
+            ]
+        );
     }
 }

@@ -1,5 +1,10 @@
-//! `/metrics` of the controller: cycles by outcome, stage durations, total cost, replicas per
-//! placed server, invocations waiting for the next cycle.
+//! `/metrics` of the controller: cycles by outcome, their durations (a histogram of whole
+//! cycles, counters and gauges per stage), total cost, replicas per placed server, invocations
+//! waiting for the next cycle.
+//!
+//! The whole cycle is a metric of its own (`inferno_controller_cycle_duration_seconds`), not a
+//! `stage="total"` among the stages: summing the per-stage series over `stage` then gives the
+//! time spent in the stages, without counting it twice.
 
 use crate::cycle::{CycleOutcome, CycleReport};
 use inferno_telemetry::metrics::Registry;
@@ -7,6 +12,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -14,6 +20,23 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
+}
+
+/// Upper bounds of the cycle-duration buckets, seconds: a cycle of the demo's three servers takes
+/// 0.1-0.3 s, a large system's solve seconds (`timeLimitSeconds` 10 by default), and the stage
+/// deadlines (20 + 30 + 20 s by default) bound a failing one near 70 s.
+pub const CYCLE_BUCKETS: [f64; 14] = [
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0,
+];
+
+/// The stages of a cycle as the per-stage series name them, with their durations in `t`, ms.
+pub fn stages(t: &crate::cycle::Timing) -> [(&'static str, f64); 4] {
+    [
+        ("load", t.load_ms),
+        ("collect", t.collect_ms),
+        ("optimize", t.optimize_ms),
+        ("apply", t.actuate_ms),
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -46,6 +69,8 @@ pub struct Metrics {
     cycles: Family<OutcomeLabel, Counter>,
     stage_seconds: Family<StageLabel, Counter<f64, AtomicU64>>,
     last_stage_seconds: Family<StageLabel, Gauge<f64, AtomicU64>>,
+    cycle_seconds: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
+    last_cycle_seconds: Gauge<f64, AtomicU64>,
     total_cost: Gauge<f64, AtomicU64>,
     waiting: Gauge,
     replicas: Family<ServerLabel, Gauge>,
@@ -70,7 +95,8 @@ impl Default for Metrics {
         let stage_seconds = Family::default();
         registry.register(
             "inferno_controller_stage_seconds",
-            "Time spent per stage",
+            "Time spent per stage (load, collect, optimize, apply; the whole cycle is \
+             inferno_controller_cycle_duration_seconds)",
             stage_seconds.clone(),
         );
         let last_stage_seconds = Family::default();
@@ -78,6 +104,20 @@ impl Default for Metrics {
             "inferno_controller_last_stage_seconds",
             "Duration of each stage in the last cycle",
             last_stage_seconds.clone(),
+        );
+        let cycle_seconds: Family<OutcomeLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(CYCLE_BUCKETS));
+        registry.register(
+            "inferno_controller_cycle_duration_seconds",
+            "Duration of whole cycles (data, collect, optimize, apply and the report), by \
+             outcome",
+            cycle_seconds.clone(),
+        );
+        let last_cycle_seconds = Gauge::default();
+        registry.register(
+            "inferno_controller_last_cycle_duration_seconds",
+            "Duration of the last cycle",
+            last_cycle_seconds.clone(),
         );
         let total_cost = Gauge::default();
         registry.register(
@@ -94,7 +134,9 @@ impl Default for Metrics {
         let replicas = Family::default();
         registry.register(
             "inferno_controller_replicas",
-            "Replicas per placed server after the cycle (what the actuator applied)",
+            "Replicas per placed server after the cycle: the actuator's number (after its \
+             limits) when it applied it or would in a dry run or recommend mode, else what the \
+             Deployment kept",
             replicas.clone(),
         );
         let tuned = Family::default();
@@ -131,6 +173,8 @@ impl Default for Metrics {
             cycles,
             stage_seconds,
             last_stage_seconds,
+            cycle_seconds,
+            last_cycle_seconds,
             total_cost,
             waiting,
             replicas,
@@ -149,17 +193,17 @@ impl Metrics {
             })
             .inc();
         let t = &r.timing;
-        for (stage, ms) in [
-            ("load", t.load_ms),
-            ("collect", t.collect_ms),
-            ("optimize", t.optimize_ms),
-            ("apply", t.actuate_ms),
-            ("total", t.total_ms),
-        ] {
+        for (stage, ms) in stages(t) {
             let label = StageLabel { stage };
             self.stage_seconds.get_or_create(&label).inc_by(ms / 1e3);
             self.last_stage_seconds.get_or_create(&label).set(ms / 1e3);
         }
+        self.cycle_seconds
+            .get_or_create(&OutcomeLabel {
+                outcome: r.outcome.name(),
+            })
+            .observe(t.total_ms / 1e3);
+        self.last_cycle_seconds.set(t.total_ms / 1e3);
         if r.outcome == CycleOutcome::Ok {
             self.total_cost.set(r.total_cost);
             // An unplaced server has no decided replica count: a 0 here would read as a
@@ -271,15 +315,78 @@ mod tests {
             value("inferno_controller_cycles_total", Some(("outcome", "ok"))),
             1.0
         );
+        // The whole cycle is its own histogram, never a stage: the stages sum to their own time.
         assert_eq!(
             value(
-                "inferno_controller_stage_seconds_total",
-                Some(("stage", "total"))
+                "inferno_controller_cycle_duration_seconds_sum",
+                Some(("outcome", "ok"))
             ),
+            1.5
+        );
+        assert_eq!(
+            value(
+                "inferno_controller_cycle_duration_seconds_count",
+                Some(("outcome", "ok"))
+            ),
+            1.0
+        );
+        assert_eq!(
+            value("inferno_controller_last_cycle_duration_seconds", None),
             1.5
         );
         assert_eq!(value("inferno_controller_total_cost", None), 12.5);
         assert_eq!(value("inferno_controller_invocations_waiting", None), 3.0);
+    }
+
+    /// Summing the per-stage series over `stage` gives the stages' time, not twice the cycle's:
+    /// the whole cycle lives in `inferno_controller_cycle_duration_seconds` (buckets up to
+    /// 120 s), and the stages are the four of a cycle. Before: a `stage="total"` among them.
+    #[test]
+    fn the_whole_cycle_is_not_a_stage() {
+        let metrics = Metrics::default();
+        metrics.record(&CycleReport {
+            timing: Timing {
+                load_ms: 100.0,
+                collect_ms: 200.0,
+                optimize_ms: 300.0,
+                actuate_ms: 400.0,
+                total_ms: 1100.0,
+            },
+            ..CycleReport::default()
+        });
+        let text = metrics.render();
+        let samples = inferno_telemetry::metrics::parse(&text).unwrap();
+        let sum = |name: &str| -> f64 {
+            samples
+                .iter()
+                .filter(|s| s.name == name)
+                .map(|s| s.value)
+                .sum()
+        };
+        assert!(
+            (sum("inferno_controller_stage_seconds_total") - 1.0).abs() < 1e-9,
+            "{text}"
+        );
+        assert!(
+            (sum("inferno_controller_last_stage_seconds") - 1.0).abs() < 1e-9,
+            "{text}"
+        );
+        let mut stages: Vec<&str> = samples
+            .iter()
+            .filter(|s| s.name == "inferno_controller_stage_seconds_total")
+            .filter_map(|s| s.label("stage"))
+            .collect();
+        stages.sort_unstable();
+        assert_eq!(stages, ["apply", "collect", "load", "optimize"]);
+        for line in [
+            "# TYPE inferno_controller_cycle_duration_seconds histogram",
+            "inferno_controller_cycle_duration_seconds_bucket{outcome=\"ok\",le=\"1\"} 0",
+            "inferno_controller_cycle_duration_seconds_bucket{outcome=\"ok\",le=\"2.5\"} 1",
+            "inferno_controller_cycle_duration_seconds_bucket{outcome=\"ok\",le=\"120\"} 1",
+            "inferno_controller_cycle_duration_seconds_count{outcome=\"ok\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 
     #[test]

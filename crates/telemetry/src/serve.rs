@@ -134,20 +134,27 @@ where
         .await
 }
 
-/// An HTTP router with `GET /metrics` answering `render()`, a page of the format
-/// [`crate::metrics::encode`] writes (the response says so in its `Content-Type`).
+/// An HTTP router with `GET /metrics` answering `render()` followed by the families every
+/// service shares ([`crate::metrics::common`]: `inferno_build_info` and the process metrics),
+/// a page of the format [`crate::metrics::encode`] writes (the response says so in its
+/// `Content-Type`).
 pub fn metrics_route(render: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let render = render.clone();
             async move {
+                let mut page = render();
+                if !page.is_empty() && !page.ends_with('\n') {
+                    page.push('\n');
+                }
+                page.push_str(&crate::metrics::common());
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
                         crate::metrics::CONTENT_TYPE,
                     )],
-                    render(),
+                    page,
                 )
             }
         }),
@@ -155,7 +162,8 @@ pub fn metrics_route(render: impl Fn() -> String + Clone + Send + Sync + 'static
 }
 
 /// The read-only listener of a service for kubelet probes and Prometheus: `GET /healthz`
-/// answers `ok` while the process serves, `GET /metrics` answers `render()`. Add routes (e.g.
+/// answers `ok` while the process serves, `GET /metrics` answers `render()` and the shared
+/// families ([`metrics_route`]). Add routes (e.g.
 /// `/readyz`) with `.merge` or `.route`.
 pub fn ops_router(render: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
     metrics_route(render).route("/healthz", axum::routing::get(|| async { "ok\n" }))
@@ -180,17 +188,57 @@ mod tests {
     use super::*;
     use tower_service::Service;
 
-    #[tokio::test]
-    async fn the_metrics_page_says_its_format() {
-        let mut router = ops_router(|| "up 1\n".into());
+    async fn page(mut router: axum::Router) -> (axum::http::HeaderMap, String) {
         let request = axum::http::Request::get("/metrics")
             .body(axum::body::Body::empty())
             .unwrap();
         let response = router.call(request).await.unwrap();
         assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_metrics_page_says_its_format() {
+        let (headers, _) = page(ops_router(|| "up 1\n".into())).await;
         assert_eq!(
-            response.headers()[axum::http::header::CONTENT_TYPE],
+            headers[axum::http::header::CONTENT_TYPE],
             "text/plain; version=0.0.4; charset=utf-8"
         );
+    }
+
+    /// Both routes serve the service's families, then the build and process metrics every
+    /// service shares, as one valid page. Before: the service's families only.
+    #[tokio::test]
+    async fn both_metrics_routes_add_the_build_and_process_metrics() {
+        for router in [
+            ops_router(|| "up 1".into()),
+            metrics_route(|| "# TYPE up gauge\nup 1\n".into()),
+        ] {
+            let (_, text) = page(router).await;
+            let samples = crate::metrics::parse(&text).unwrap();
+            assert_eq!(samples[0].name, "up", "{text}");
+            let build = samples
+                .iter()
+                .find(|s| s.name == "inferno_build_info")
+                .unwrap_or_else(|| panic!("no build info in\n{text}"));
+            assert_eq!(build.value, 1.0);
+            assert_eq!(build.label("version"), Some(env!("CARGO_PKG_VERSION")));
+            if cfg!(target_os = "linux") {
+                for name in [
+                    "process_cpu_seconds_total",
+                    "process_resident_memory_bytes",
+                    "process_start_time_seconds",
+                ] {
+                    assert!(
+                        samples.iter().any(|s| s.name == name),
+                        "no {name} in\n{text}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -116,10 +116,61 @@ async fn dry_run_and_recommend_change_nothing() {
         serde_json::to_value(&before.spec).unwrap(),
         serde_json::to_value(&after.spec).unwrap()
     );
-    assert!(metrics.render().contains(&format!(
-        "inferno_desired_replicas{{server=\"{name}\",namespace=\"infer\",deployment=\"{}\"}} 9",
+    let text = metrics.render();
+    let labels = format!(
+        "{{server=\"{name}\",namespace=\"infer\",deployment=\"{}\"}}",
         refs[&name].name
-    )));
+    );
+    assert!(
+        text.contains(&format!("inferno_actuator_desired_replicas{labels} 9")),
+        "{text}"
+    );
+    // Nothing patched: current is what the Deployment has.
+    assert!(
+        text.contains(&format!(
+            "inferno_actuator_current_replicas{labels} {}",
+            replicas(&after)
+        )),
+        "{text}"
+    );
+    c.sim.shutdown().await.unwrap();
+}
+
+/// The current-replicas gauge shows the Deployment after the patch (the count the API server
+/// answered with), not the count read before it. Before: it showed the count before the patch
+/// until the next cycle read the Deployment again.
+#[tokio::test]
+async fn the_current_gauge_shows_the_replicas_after_the_patch() {
+    let c = cluster().await;
+    let refs = refs(&c).await;
+    let name = refs.keys().next().unwrap().clone();
+    let dep = refs[&name].name.clone();
+    let before = replicas(&deployment(&c, &dep).await);
+    let wanted = i64::from(before) + 3;
+    let metrics = Arc::new(Metrics::default());
+    let actuator = Actuator::new(
+        c.client.clone(),
+        Policy::default(),
+        Mode::Patch,
+        metrics.clone(),
+    );
+    let outcomes = actuator
+        .apply(&ApplyRequest {
+            allocations: [(name.clone(), alloc("G2", wanted, 38))].into(),
+            refs: [(name.clone(), refs[&name].clone())].into(),
+            ..ApplyRequest::default()
+        })
+        .await;
+    assert!(outcomes[0].applied(), "{:?}", outcomes[0]);
+    assert_eq!(i64::from(replicas(&deployment(&c, &dep).await)), wanted);
+    let text = metrics.render();
+    let labels = format!("{{server=\"{name}\",namespace=\"infer\",deployment=\"{dep}\"}}");
+    for line in [
+        format!("inferno_actuator_desired_replicas{labels} {wanted}"),
+        format!("inferno_actuator_current_replicas{labels} {wanted}"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
     c.sim.shutdown().await.unwrap();
 }
 
@@ -460,8 +511,14 @@ async fn grpc_apply_and_metrics() {
         out
     };
     assert!(body.contains("inferno_actuator_changes_total 1"), "{body}");
+    // The families every service shares (inferno_telemetry::metrics::common).
+    for family in ["inferno_build_info{", "process_start_time_seconds "] {
+        assert!(body.contains(family), "no {family} in {body}");
+    }
     assert!(
-        body.contains(&format!("inferno_desired_replicas{{server=\"{name}\"")),
+        body.contains(&format!(
+            "inferno_actuator_desired_replicas{{server=\"{name}\""
+        )),
         "{body}"
     );
     c.sim.shutdown().await.unwrap();

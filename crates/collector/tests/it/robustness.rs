@@ -461,6 +461,10 @@ async fn collect_needs_the_token_and_the_ops_pages_are_open() {
             && text.contains("inferno_collector_servers_unusable 0"),
         "{text}"
     );
+    // The families every service shares (inferno_telemetry::metrics::common).
+    for family in ["inferno_build_info{", "process_start_time_seconds "] {
+        assert!(text.contains(family), "no {family} in {text}");
+    }
     c.sim.shutdown().await.unwrap();
 }
 

@@ -7,6 +7,7 @@
 //! fakes another.
 
 mod error;
+mod moves;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -23,7 +24,7 @@ use inferno_api::ServerSpec;
 use inferno_core::{
     Applied, Apply, ApplyRequest, Collect, DeploymentResult, Optimize, PortError, Unplaced,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -234,6 +235,23 @@ async fn run_stages<P: Ports>(
         .iter()
         .map(|o| (o.server.clone(), o.running))
         .collect();
+    // The servers whose throughput the collector did not measure (its `throughput` source):
+    // their 0 is "not known", reported as such. A collector that names no source for it is
+    // taken at its word.
+    let unmeasured: BTreeSet<String> = collected
+        .observations
+        .iter()
+        .filter(|o| {
+            o.sources.iter().any(|f| {
+                f.field == "throughput"
+                    && !matches!(
+                        f.source,
+                        inferno_core::Source::Prometheus | inferno_core::Source::PrometheusPartial
+                    )
+            })
+        })
+        .map(|o| o.server.clone())
+        .collect();
 
     let t = Instant::now();
     let solved = stage(
@@ -291,6 +309,40 @@ async fn run_stages<P: Ports>(
         })
         .collect();
     report.total_cost = allocations.values().map(|a| a.cost).sum();
+    // Why each server that changes accelerator does: capacity or cost (moves.rs). The
+    // actuator, which gets only the allocations, cannot tell. Settling keeps kinds and holds
+    // replicas up, it moves nobody: a move is the optimizer's, judged on its own decision.
+    let moved: BTreeMap<String, String> = {
+        let movers: Vec<(&ServerSpec, &inferno_api::AllocationData)> = spec
+            .server_data
+            .servers
+            .iter()
+            .filter_map(|s| {
+                let to = allocations.get(&s.name)?;
+                let chosen = solved
+                    .allocations
+                    .get(&s.name)
+                    .filter(|o| o.accelerator == to.accelerator)
+                    .unwrap_or(to);
+                Some((s, chosen))
+            })
+            .filter(|(s, to)| {
+                let from = &s.current_alloc.accelerator;
+                !from.is_empty() && !to.accelerator.is_empty() && *from != to.accelerator
+            })
+            .collect();
+        // The system's tables only when some server moves.
+        let moves = (!movers.is_empty()).then(|| moves::Moves::new(&planning, &solved.allocations));
+        movers
+            .into_iter()
+            .filter_map(|(s, to)| {
+                let why = moves
+                    .as_ref()?
+                    .why(&s.name, &s.current_alloc.accelerator, to)?;
+                Some((s.name.clone(), why))
+            })
+            .collect()
+    };
     let optimized = solved.allocations.clone();
     report.solution = Some(solved);
 
@@ -333,7 +385,7 @@ async fn run_stages<P: Ports>(
             class: s.class.clone(),
             model: s.model.clone(),
             rpm: load.arrival_rate,
-            throughput: load.throughput,
+            throughput: (!unmeasured.contains(&s.name)).then_some(load.throughput),
             avg_in_tok: load.avg_in_tokens,
             avg_out_tok: load.avg_out_tokens,
             itl: s.current_alloc.itl_average,
@@ -342,14 +394,8 @@ async fn run_stages<P: Ports>(
             slo_ttft,
             occ_per_replica: occupancy.get(&s.name).copied().unwrap_or(0.0),
             accelerator: decided.map(|a| a.accelerator.clone()).unwrap_or_default(),
-            // What the Deployment gets: the actuator's answer (after its ceiling and step
-            // limit; for an unplaced server what it keeps), else the optimizer's number, else
-            // the replicas before the cycle (not placed is not a decision to run none).
-            replicas: result
-                .and_then(|r| r.new.as_ref())
-                .map(|n| n.num_replicas)
-                .or(decided.map(|a| a.num_replicas))
-                .unwrap_or(s.current_alloc.num_replicas),
+            move_reason: moved.get(&s.name).cloned().unwrap_or_default(),
+            replicas: applied_replicas(result, s.current_alloc.num_replicas),
             decided_replicas: optimized.get(&s.name).map_or(0, |a| a.num_replicas),
             max_batch: decided.map_or(0, |a| a.max_batch),
             cost: decided.map_or(0.0, |a| a.cost),
@@ -377,6 +423,29 @@ async fn run_stages<P: Ports>(
         });
     }
     Ok(())
+}
+
+/// The replicas a server's Deployment has after the cycle, as its report and
+/// `inferno_controller_replicas` give them: the actuator's number (after its floor, ceiling,
+/// stabilisation and step limit) when it applied it or had nothing to change, or when it would
+/// have applied it (a dry run; recommend mode, where it is the desired count it publishes).
+/// When nothing was applied (refused, not found, a failed read or patch, no answer at all) the
+/// Deployment keeps what it had: the count the actuator read, else the one collected. Never
+/// the optimizer's number, which has not been through the actuator's limits.
+fn applied_replicas(result: Option<&DeploymentResult>, before: i64) -> i64 {
+    use inferno_core::Outcome as O;
+    match result {
+        Some(r)
+            if matches!(
+                r.outcome,
+                O::Applied | O::Unchanged | O::DryRun | O::Recommend
+            ) =>
+        {
+            r.new.as_ref().map_or(before, |n| n.num_replicas)
+        }
+        Some(r) => r.old.as_ref().map_or(before, |o| o.num_replicas),
+        None => before,
+    }
 }
 
 /// The (ITL, TTFT) targets, ms, of `class` (empty = `Free`) for `model`; (0, 0) when none.

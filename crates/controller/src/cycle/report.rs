@@ -17,8 +17,11 @@ pub struct ServerRecord {
     pub model: String,
     /// Observed arrival rate, requests/min.
     pub rpm: f64,
-    /// Observed throughput, requests/min.
-    pub throughput: f64,
+    /// Observed throughput (completions), requests/min, as the collector measured it; `null`
+    /// when it was not measured (its `throughput` source is `default` or `unknown`: the load
+    /// came from the labels, no pod reported, or every count was invalid), never a 0 that
+    /// would read as "nothing completed".
+    pub throughput: Option<f64>,
     /// Observed input tokens per request.
     pub avg_in_tok: i64,
     /// Observed output tokens per request.
@@ -35,6 +38,11 @@ pub struct ServerRecord {
     pub occ_per_replica: f64,
     /// Decided accelerator ("" when unplaced).
     pub accelerator: String,
+    /// Why the accelerator changes, "" when it does not: `capacity: ...` (the current one has
+    /// no room for the server), `not placeable: ...` (the server cannot run on it), `cost: ...`
+    /// (it had room and the new one costs less) or `objective: ...` (it had room and was not
+    /// dearer). The rule is the controller's (`moves.rs`, docs/controller.md).
+    pub move_reason: String,
     /// Replicas the Deployment gets: what the actuator applied (after its replica ceiling and
     /// step limit), for an unplaced server what it keeps; without an answer from the actuator
     /// the optimizer's number, else the replicas before the cycle.

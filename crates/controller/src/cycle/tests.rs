@@ -243,13 +243,176 @@ async fn each_stage_gets_what_the_one_before_produced() {
     assert_eq!((a.accelerator.as_str(), a.max_batch), ("H100", 32));
     assert_eq!(a.occ_per_replica, 7.5);
     assert_eq!((a.applied, a.outcome.as_str()), (true, "applied"));
+    // Why `a` left A100 for H100: A100 (in the data, with room) is cheaper than the 150
+    // cents/h decided, so neither capacity nor cost forced it.
+    assert!(
+        a.move_reason.starts_with("objective: ") && a.move_reason.contains(" x A100 at "),
+        "{}",
+        a.move_reason
+    );
     let b = &report.servers[1];
+    assert_eq!(b.move_reason, "", "unplaced: no move");
     assert_eq!((b.replicas, b.unplaced.as_str()), (2, "no H100 left"));
     assert_eq!(report.changes, 1);
     assert_eq!(report.solver, "greedy (heuristic)");
     assert_eq!(report.capacity[0].allocated, 3);
     assert!(report.problems.contains(&"c: bad label".to_string()));
     assert_eq!(report.updates.len(), 2);
+}
+
+/// The report's replicas went through the actuator's limits or were not applied at all:
+/// a refused Deployment (no numbers in the answer), a failed patch and a server the actuator
+/// did not answer for keep the replicas they had (as the actuator read them, else as collected).
+/// Before: the refused and unanswered servers
+/// showed the optimizer's 3, the failed patch the 5 it did not apply.
+#[tokio::test(start_paused = true)]
+async fn replicas_not_applied_are_the_ones_before_the_cycle() {
+    let mut collected = collected();
+    collected.servers.push(server("d", 4, 20.0));
+    collected.refs.insert("d".into(), deployment("d"));
+    let mut decision = decision();
+    for (name, replicas) in [("b", 3), ("d", 3)] {
+        decision.allocations.insert(
+            name.into(),
+            AllocationData {
+                num_replicas: replicas,
+                ..decision.allocations["a"].clone()
+            },
+        );
+    }
+    decision.unplaced.clear();
+    let mut refused = result("a", Outcome::Refused, 0);
+    refused.new = None;
+    let mut failed = result("b", Outcome::Failed, 5);
+    // The actuator read 6 (someone scaled it since the collection) and failed to patch.
+    failed.old = Some(AllocationData {
+        num_replicas: 6,
+        ..Default::default()
+    });
+    let fake = Fake {
+        collected: Some(Ok(collected)),
+        decision: Some(Ok(decision)),
+        // Nothing for `d`.
+        applied: Some(Ok(Applied {
+            results: vec![refused, failed],
+            dry_run: false,
+        })),
+        ..Default::default()
+    };
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Ok, "{}", report.reason);
+    let got: Vec<(&str, i64, i64, &str)> = report
+        .servers
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.replicas,
+                s.decided_replicas,
+                s.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", 1, 3, "refused"),
+            ("b", 6, 3, "failed"),
+            ("d", 4, 3, "")
+        ]
+    );
+}
+
+/// The record carries the throughput the collector measured, and no number when it measured
+/// none (the load from the labels): not a 0 beside a busy server's label rate. Before: 0.0.
+#[tokio::test(start_paused = true)]
+async fn the_record_carries_the_measured_throughput_or_none() {
+    use inferno_core::{FieldSource, Source};
+    let mut collected = collected();
+    collected.servers[0].current_alloc.load.throughput = 42.0;
+    let source = |server: &str, source| Observation {
+        server: server.into(),
+        sources: vec![
+            FieldSource {
+                field: "arrivalRate".into(),
+                source: if source == Source::Default {
+                    Source::Label
+                } else {
+                    source
+                },
+            },
+            FieldSource {
+                field: "throughput".into(),
+                source,
+            },
+        ],
+        ..Default::default()
+    };
+    collected.observations = vec![
+        source("a", Source::Prometheus),
+        source("b", Source::Default),
+    ];
+    let mut fake = working();
+    fake.collected = Some(Ok(collected));
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    let got: Vec<Option<f64>> = report.servers.iter().map(|s| s.throughput).collect();
+    assert_eq!(got, [Some(42.0), None]);
+    let record = serde_json::to_value(&report).unwrap();
+    assert_eq!(record["servers"][0]["throughput"], 42.0);
+    assert!(record["servers"][1]["throughput"].is_null(), "{record}");
+    // A collector that names no source for it is taken at its word.
+    let report = run(&mut stages(working()), &mut Data::default(), 1, false).await;
+    assert_eq!(report.servers[1].throughput, Some(0.0));
+}
+
+/// A move is judged on the optimizer's own allocation, not on the replicas settling held up:
+/// leaving A100 for one G2 at 23 cents/h is a move for cost even when the scale-down is held
+/// at 4 G2 (92 cents/h, dearer than staying).
+#[tokio::test(start_paused = true)]
+async fn a_move_is_judged_on_the_optimizers_allocation() {
+    let mut collected = collected();
+    collected.servers = vec![server("a", 4, 60.0)];
+    let mut decision = decision();
+    decision.allocations = [(
+        "a".to_string(),
+        AllocationData {
+            accelerator: "G2".into(),
+            num_replicas: 1,
+            max_batch: 32,
+            cost: 23.0,
+            ..Default::default()
+        },
+    )]
+    .into();
+    decision.unplaced.clear();
+    let mut fake = working();
+    fake.collected = Some(Ok(collected));
+    fake.decision = Some(Ok(decision));
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    let a = &report.servers[0];
+    assert_eq!(a.accelerator, "G2");
+    assert!(
+        a.move_reason
+            .starts_with("cost: 1 x G2 at 23.0 cents/h against "),
+        "{} (settled {} x {} at {})",
+        a.move_reason,
+        a.replicas,
+        a.accelerator,
+        a.cost
+    );
+}
+
+/// A dry run reports what the actuator would set: its number, after its limits.
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_reports_the_actuators_number() {
+    let mut fake = working();
+    fake.applied = Some(Ok(Applied {
+        results: vec![result("a", Outcome::DryRun, 2)],
+        dry_run: true,
+    }));
+    let report = run(&mut stages(fake), &mut Data::default(), 1, true).await;
+    let a = &report.servers[0];
+    assert_eq!((a.replicas, a.decided_replicas, a.applied), (2, 3, false));
 }
 
 #[tokio::test(start_paused = true)]

@@ -194,6 +194,17 @@ async fn invoke_needs_the_token_when_one_is_configured() {
     for path in ["/healthz", "/readyz", "/metrics"] {
         let open = http::request(addr, "GET", path, &[], "").await.unwrap();
         assert_eq!(open.status, 200, "{path}: {open:?}");
+        if path == "/metrics" {
+            // The controller's families (no cycle yet: the histogram has no series), then
+            // those every service shares.
+            for family in [
+                "# TYPE inferno_controller_last_cycle_duration_seconds gauge",
+                "inferno_build_info{",
+                "process_start_time_seconds ",
+            ] {
+                assert!(open.body.contains(family), "no {family} in {open:?}");
+            }
+        }
     }
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()

@@ -342,3 +342,61 @@ fn each_mistake_is_reported() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every boolean flag a variable can set takes the spellings people write in manifests (true,
+/// yes, on, 1 and their opposites, any case: clap's `BoolishValueParser`), not only `true` and
+/// `false`: found in the sources, so a new one cannot forget it.
+#[test]
+fn boolean_variables_take_the_usual_spellings() {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for krate in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        rust_files(&krate.path().join("src"), &mut files);
+    }
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            if !lines[i].trim_start().starts_with("#[arg(") {
+                i += 1;
+                continue;
+            }
+            let mut attribute = String::new();
+            while i < lines.len() {
+                attribute.push_str(lines[i].trim());
+                i += 1;
+                if attribute.ends_with(")]") {
+                    break;
+                }
+            }
+            let field = lines.get(i).map_or("", |l| l.trim());
+            if attribute.contains("env = \"") && field.ends_with(": bool,") {
+                checked += 1;
+                if !attribute.contains("BoolishValueParser") {
+                    missing.push(format!("{}: {field}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 10,
+        "found only {checked} boolean variables: is the scan broken?"
+    );
+    assert!(
+        missing.is_empty(),
+        "boolean variables without BoolishValueParser:\n{}",
+        missing.join("\n")
+    );
+}
