@@ -49,6 +49,25 @@ struct ServerLabel {
     server: String,
 }
 
+/// A latency of a server: which (`itl`, `ttft`) and whose figure (`measured`, `predicted`,
+/// `target`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, EncodeLabelSet)]
+struct LatencyLabel {
+    server: String,
+    latency: &'static str,
+    kind: &'static str,
+}
+
+/// What a server is and runs on: the labels of `inferno_controller_server_info`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, EncodeLabelSet)]
+struct InfoLabel {
+    server: String,
+    class: String,
+    model: String,
+    accelerator: String,
+    max_batch: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ParameterLabel {
     model: String,
@@ -78,9 +97,15 @@ pub struct Metrics {
     tuned_sd: Family<ParameterLabel, Gauge<f64, AtomicU64>>,
     tuner_updates: Family<PairLabel, Gauge>,
     startup: Family<PairLabel, Gauge<f64, AtomicU64>>,
+    latency_ms: Family<LatencyLabel, Gauge<f64, AtomicU64>>,
+    cost: Family<ServerLabel, Gauge<f64, AtomicU64>>,
+    info: Family<InfoLabel, Gauge>,
     /// The servers `replicas` has a sample for; held while a cycle's replicas are written, so
     /// two records never interleave.
     placed: Mutex<BTreeSet<String>>,
+    /// The per-server series written by the last decision (latency, info), to remove the ones
+    /// the next decision does not write again.
+    series: Mutex<(BTreeSet<LatencyLabel>, BTreeSet<InfoLabel>)>,
 }
 
 impl Default for Metrics {
@@ -164,8 +189,32 @@ impl Default for Metrics {
             "Median start-up time of the pods of a model and accelerator, servers' seconds",
             startup.clone(),
         );
+        let latency_ms = Family::default();
+        registry.register(
+            "inferno_controller_server_latency_milliseconds",
+            "Per placed server: the mean ITL and TTFT (latency) measured over the collector's \
+             window (absent when nothing was measured), predicted by the model for the \
+             decision, and the class's target (kind)",
+            latency_ms.clone(),
+        );
+        let cost = Family::default();
+        registry.register(
+            "inferno_controller_server_cost_cents_per_hour",
+            "Per placed server: the cost of the decided allocation, cents/hour",
+            cost.clone(),
+        );
+        let info = Family::default();
+        registry.register(
+            "inferno_controller_server_info",
+            "Per placed server, 1: its class, model, decided GPU type and batch size",
+            info.clone(),
+        );
         Self {
             registry,
+            latency_ms,
+            cost,
+            info,
+            series: Mutex::default(),
             tuned,
             tuned_sd,
             tuner_updates,
@@ -223,11 +272,14 @@ impl Metrics {
             // Set first, then drop the servers of the previous decision only: a scrape in
             // between never misses a server placed in both.
             for gone in placed.difference(&now) {
-                self.replicas.remove(&ServerLabel {
+                let server = ServerLabel {
                     server: gone.clone(),
-                });
+                };
+                self.replicas.remove(&server);
+                self.cost.remove(&server);
             }
             *placed = now;
+            self.record_servers(r);
         }
         for t in &r.tuning {
             let pair = PairLabel {
@@ -257,6 +309,56 @@ impl Metrics {
                 self.tuned_sd.get_or_create(&label).set(sd);
             }
         }
+    }
+
+    /// The per-server latencies and info of a decision; the series it no longer writes go.
+    fn record_servers(&self, r: &CycleReport) {
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let mut latencies = BTreeSet::new();
+        let mut infos = BTreeSet::new();
+        for s in r.servers.iter().filter(|s| s.unplaced.is_empty()) {
+            self.cost
+                .get_or_create(&ServerLabel {
+                    server: s.name.clone(),
+                })
+                .set(s.cost);
+            for (latency, kind, value) in [
+                ("itl", "measured", s.itl),
+                ("ttft", "measured", s.ttft),
+                ("itl", "predicted", s.predicted_itl),
+                ("ttft", "predicted", s.predicted_ttft),
+                ("itl", "target", s.slo_itl),
+                ("ttft", "target", s.slo_ttft),
+            ] {
+                // Nothing measured (no traffic, no Prometheus) is no sample, not a 0 ms.
+                if !(value.is_finite() && value > 0.0) {
+                    continue;
+                }
+                let label = LatencyLabel {
+                    server: s.name.clone(),
+                    latency,
+                    kind,
+                };
+                self.latency_ms.get_or_create(&label).set(value);
+                latencies.insert(label);
+            }
+            let info = InfoLabel {
+                server: s.name.clone(),
+                class: s.class.clone(),
+                model: s.model.clone(),
+                accelerator: s.accelerator.clone(),
+                max_batch: s.max_batch.to_string(),
+            };
+            self.info.get_or_create(&info).set(1);
+            infos.insert(info);
+        }
+        for gone in series.0.difference(&latencies) {
+            self.latency_ms.remove(gone);
+        }
+        for gone in series.1.difference(&infos) {
+            self.info.remove(gone);
+        }
+        *series = (latencies, infos);
     }
 
     /// Sets the number of invocations waiting for the next cycle.
@@ -452,5 +554,58 @@ mod tests {
             text.contains("inferno_controller_replicas{server=\"b\"} 1"),
             "{text}"
         );
+    }
+
+    /// Per placed server: measured, predicted and target latencies, cost and what it runs on;
+    /// a latency not measured has no sample, and a server's old GPU type leaves with the
+    /// decision that moved it.
+    #[test]
+    fn per_server_latencies_cost_and_info() {
+        let server = |accelerator: &str, itl: f64| ServerRecord {
+            name: "s".into(),
+            class: "Premium".into(),
+            model: "llama".into(),
+            accelerator: accelerator.into(),
+            max_batch: 16,
+            replicas: 2,
+            cost: 80.0,
+            itl,
+            ttft: 0.0,
+            predicted_itl: 20.5,
+            predicted_ttft: 150.0,
+            slo_itl: 24.0,
+            slo_ttft: 500.0,
+            ..ServerRecord::default()
+        };
+        let metrics = Metrics::default();
+        metrics.record(&CycleReport {
+            servers: vec![server("A100", 22.0)],
+            ..CycleReport::default()
+        });
+        let text = metrics.render();
+        for line in [
+            "inferno_controller_server_latency_milliseconds{server=\"s\",latency=\"itl\",kind=\"measured\"} 22.0",
+            "inferno_controller_server_latency_milliseconds{server=\"s\",latency=\"itl\",kind=\"predicted\"} 20.5",
+            "inferno_controller_server_latency_milliseconds{server=\"s\",latency=\"ttft\",kind=\"target\"} 500.0",
+            "inferno_controller_server_cost_cents_per_hour{server=\"s\"} 80.0",
+            "inferno_controller_server_info{server=\"s\",class=\"Premium\",model=\"llama\",accelerator=\"A100\",max_batch=\"16\"} 1",
+        ] {
+            assert!(text.contains(line), "no {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("latency=\"ttft\",kind=\"measured\""),
+            "{text}"
+        );
+        metrics.record(&CycleReport {
+            servers: vec![server("H100", 0.0)],
+            ..CycleReport::default()
+        });
+        let text = metrics.render();
+        assert!(text.contains("accelerator=\"H100\""), "{text}");
+        assert!(!text.contains("accelerator=\"A100\""), "{text}");
+        assert!(!text.contains("kind=\"measured\""), "{text}");
+        metrics.record(&CycleReport::default());
+        let text = metrics.render();
+        assert!(!text.contains("server=\"s\""), "{text}");
     }
 }
