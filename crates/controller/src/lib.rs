@@ -24,3 +24,5 @@ pub mod policy;
 pub mod runner;
 pub mod server;
 pub mod shutdown;
+#[cfg(test)]
+mod testdata;

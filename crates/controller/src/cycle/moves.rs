@@ -146,17 +146,13 @@ impl<'a> Moves<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use inferno_api::{
-        AcceleratorCount, AcceleratorData, AcceleratorSpec, CapacityData, ModelAcceleratorPerfData,
-        ModelData, ModelTarget, PerfParms, ServerLoadSpec, ServerSpec, ServiceClassData,
-        ServiceClassSpec,
-    };
+    use crate::testdata::Kind;
+    use inferno_api::{AcceleratorSpec, ServerLoadSpec, ServerSpec};
 
-    /// (name, type, cost cents/hour, [alpha, beta, gamma] of the model on it, batch); `L40S`
-    /// has no performance data for the model.
-    const KINDS: [(&str, &str, f64, [f64; 3], i64); 2] = [
-        ("G2", "G2", 23.0, [16.78, 0.073, 0.00228125], 76),
-        ("MI300X", "MI300X", 65.0, [7.6, 0.033, 0.00103125], 152),
+    /// The kinds with performance data for the model; `L40S` is added without any.
+    const KINDS: [Kind; 2] = [
+        ("G2", "G2", 1, 23.0, [16.78, 0.073, 0.00228125], 76),
+        ("MI300X", "MI300X", 1, 65.0, [7.6, 0.033, 0.00103125], 152),
     ];
 
     fn server(name: &str, accelerator: &str, rpm: f64) -> ServerSpec {
@@ -180,64 +176,15 @@ mod tests {
     }
 
     fn system(servers: Vec<ServerSpec>, g2_units: i64, unlimited: bool) -> SystemSpec {
-        let mut spec = SystemSpec {
-            accelerator_data: AcceleratorData {
-                accelerators: KINDS
-                    .iter()
-                    .map(|(name, t, cost, ..)| (*name, *t, *cost))
-                    .chain([("L40S", "L40S", 32.0)])
-                    .map(|(name, t, cost)| AcceleratorSpec {
-                        name: name.into(),
-                        acc_type: t.into(),
-                        multiplicity: 1,
-                        cost,
-                        ..AcceleratorSpec::default()
-                    })
-                    .collect(),
-            },
-            model_data: ModelData {
-                models: KINDS
-                    .iter()
-                    .map(
-                        |(name, _, _, [alpha, beta, gamma], batch)| ModelAcceleratorPerfData {
-                            name: "m".into(),
-                            acc: (*name).into(),
-                            acc_count: 1,
-                            max_batch_size: *batch,
-                            at_tokens: 512,
-                            perf_parms: PerfParms {
-                                alpha: *alpha,
-                                beta: *beta,
-                                gamma: *gamma,
-                            },
-                        },
-                    )
-                    .collect(),
-            },
-            service_class_data: ServiceClassData {
-                service_classes: vec![ServiceClassSpec {
-                    name: "Free".into(),
-                    priority: 1,
-                    model_targets: vec![ModelTarget {
-                        model: "m".into(),
-                        slo_itl: 80.0,
-                        slo_ttft: 1000.0,
-                        slo_tps: 0.0,
-                    }],
-                }],
-            },
-            server_data: inferno_api::ServerData { servers },
-            capacity_data: CapacityData {
-                count: [("G2", g2_units), ("MI300X", 100), ("L40S", 100)]
-                    .iter()
-                    .map(|(t, n)| AcceleratorCount {
-                        acc_type: (*t).into(),
-                        count: *n,
-                    })
-                    .collect(),
-            },
-            ..SystemSpec::default()
-        };
+        let capacity = [("G2", g2_units), ("MI300X", 100), ("L40S", 100)];
+        let mut spec = crate::testdata::system(&KINDS, &servers, &capacity);
+        spec.accelerator_data.accelerators.push(AcceleratorSpec {
+            name: "L40S".into(),
+            acc_type: "L40S".into(),
+            multiplicity: 1,
+            cost: 32.0,
+            ..AcceleratorSpec::default()
+        });
         spec.optimizer_data.optimizer.unlimited = unlimited;
         spec
     }

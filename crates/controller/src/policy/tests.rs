@@ -1,18 +1,8 @@
 use super::*;
-use inferno_api::{
-    AcceleratorCount, AcceleratorData, AcceleratorSpec, AllocationData, CapacityData,
-    ModelAcceleratorPerfData, ModelTarget, PerfParms, ServerLoadSpec, ServerSpec, ServiceClassData,
-    ServiceClassSpec,
-};
+use crate::testdata::{Kind, TARGETS};
+use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
 use inferno_core::{Demand, Observation, PodLoad};
 use inferno_optimizer::queue::{Analyzer, PerfParams, QueueConfig, Targets};
-
-/// (TTFT, ITL) targets, ms.
-const TARGETS: (f64, f64) = (1000.0, 80.0);
-
-/// An accelerator of the test data: name, type, multiplicity, cost (cents/hour), the model's
-/// iteration parameters on it (llama-13b's catalog figures) and its batch size.
-type Kind = (&'static str, &'static str, i64, f64, [f64; 3], i64);
 
 /// The accelerators of the test data.
 const KINDS: [Kind; 5] = [
@@ -41,64 +31,7 @@ const PLENTY: &[(&str, i64)] = &[
 /// What the optimizer was asked: the model `m` on every kind of [`KINDS`], the `Free` class
 /// with [`TARGETS`], `servers` as planned, `capacity` units per type.
 fn system(servers: &[ServerSpec], capacity: &[(&str, i64)]) -> SystemSpec {
-    SystemSpec {
-        accelerator_data: AcceleratorData {
-            accelerators: KINDS
-                .iter()
-                .map(|(name, t, multiplicity, cost, _, _)| AcceleratorSpec {
-                    name: (*name).into(),
-                    acc_type: (*t).into(),
-                    multiplicity: *multiplicity,
-                    cost: *cost,
-                    ..AcceleratorSpec::default()
-                })
-                .collect(),
-        },
-        model_data: ModelData {
-            models: KINDS
-                .iter()
-                .map(
-                    |(name, _, _, _, [alpha, beta, gamma], batch)| ModelAcceleratorPerfData {
-                        name: "m".into(),
-                        acc: (*name).into(),
-                        acc_count: 1,
-                        max_batch_size: *batch,
-                        at_tokens: 512,
-                        perf_parms: PerfParms {
-                            alpha: *alpha,
-                            beta: *beta,
-                            gamma: *gamma,
-                        },
-                    },
-                )
-                .collect(),
-        },
-        service_class_data: ServiceClassData {
-            service_classes: vec![ServiceClassSpec {
-                name: "Free".into(),
-                priority: 1,
-                model_targets: vec![ModelTarget {
-                    model: "m".into(),
-                    slo_itl: TARGETS.1,
-                    slo_ttft: TARGETS.0,
-                    slo_tps: 0.0,
-                }],
-            }],
-        },
-        server_data: inferno_api::ServerData {
-            servers: servers.to_vec(),
-        },
-        capacity_data: CapacityData {
-            count: capacity
-                .iter()
-                .map(|(t, n)| AcceleratorCount {
-                    acc_type: (*t).into(),
-                    count: *n,
-                })
-                .collect(),
-        },
-        ..SystemSpec::default()
-    }
+    crate::testdata::system(&KINDS, servers, capacity)
 }
 
 /// Replicas of `m` on `acc` with batch cap `batch` that carry `rpm` within [`TARGETS`], from
