@@ -146,7 +146,7 @@ pod: tools
 	@$(MAKE) --no-print-directory images IMAGES="$(IMAGES) $(POD_IMAGES)"
 	DOCKER=$(DOCKER) IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) \
 		target/$(IMAGE_PROFILE)/inferno-pod up --port $(POD_PORT) --prometheus-port $(POD_PROMETHEUS_PORT) \
-		--load-emulator deploy/inferno/load-emulator.yaml
+		--load-emulator deploy/optional/load-emulator.yaml
 
 pod-down:
 	@$(docker_check)

@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Image inferno/load-emulator: the load emulator of deploy/inferno/load-emulator.yaml (rewrites
+# Image inferno/load-emulator: the load emulator of deploy/optional/load-emulator.yaml (rewrites
 # the load labels of the managed Deployments; no port).
 # Build from the repository root (BuildKit, for the cache mounts): `make images`, or
 #   docker build -f deploy/docker/load-emulator.Dockerfile -t inferno/load-emulator:0.1.0 .

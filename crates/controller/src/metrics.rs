@@ -91,6 +91,8 @@ pub struct Metrics {
     cycle_seconds: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
     last_cycle_seconds: Gauge<f64, AtomicU64>,
     total_cost: Gauge<f64, AtomicU64>,
+    gap: Gauge<f64, AtomicU64>,
+    last_ok: Gauge<f64, AtomicU64>,
     waiting: Gauge,
     replicas: Family<ServerLabel, Gauge>,
     tuned: Family<ParameterLabel, Gauge<f64, AtomicU64>>,
@@ -149,6 +151,20 @@ impl Default for Metrics {
             "inferno_controller_total_cost",
             "Total cost of the last decision, cents/hour",
             total_cost.clone(),
+        );
+        let gap = Gauge::default();
+        registry.register(
+            "inferno_controller_solver_gap",
+            "Relative gap of the last decision's solve, (objective - bound) / objective: 0 when \
+             proven optimal; high when a time or iteration limit stopped the solver far from \
+             its bound (docs/solvers.md)",
+            gap.clone(),
+        );
+        let last_ok = Gauge::default();
+        registry.register(
+            "inferno_controller_last_success_timestamp_seconds",
+            "Unix time at which the last cycle with outcome ok ended (0 before the first)",
+            last_ok.clone(),
         );
         let waiting = Gauge::default();
         registry.register(
@@ -209,8 +225,21 @@ impl Default for Metrics {
             "Per placed server, 1: its class, model, decided GPU type and batch size",
             info.clone(),
         );
+        // Every outcome has a series from the start: `increase()` over a counter that appears
+        // at its first failure cannot see that failure.
+        for outcome in [
+            CycleOutcome::Ok,
+            CycleOutcome::Skipped,
+            CycleOutcome::Failed,
+        ] {
+            drop(cycles.get_or_create(&OutcomeLabel {
+                outcome: outcome.name(),
+            }));
+        }
         Self {
             registry,
+            gap,
+            last_ok,
             latency_ms,
             cost,
             info,
@@ -255,6 +284,11 @@ impl Metrics {
         self.last_cycle_seconds.set(t.total_ms / 1e3);
         if r.outcome == CycleOutcome::Ok {
             self.total_cost.set(r.total_cost);
+            self.gap.set(if r.gap.is_finite() { r.gap } else { 0.0 });
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_ok.set(now);
             // An unplaced server has no decided replica count: a 0 here would read as a
             // decision to scale it to zero, which nobody made.
             let now: BTreeSet<String> = r
@@ -438,6 +472,54 @@ mod tests {
         );
         assert_eq!(value("inferno_controller_total_cost", None), 12.5);
         assert_eq!(value("inferno_controller_invocations_waiting", None), 3.0);
+    }
+
+    /// What the alerts of deploy/monitoring stand on: every outcome's counter exists before
+    /// its first cycle (so `increase()` sees the first failure), the time of the last ok
+    /// cycle, and the solver's gap.
+    #[test]
+    fn alerts_have_their_series_from_the_start() {
+        let metrics = Metrics::default();
+        let samples = inferno_telemetry::metrics::parse(&metrics.render()).unwrap();
+        for outcome in ["ok", "skipped", "failed"] {
+            assert!(
+                samples
+                    .iter()
+                    .any(|s| s.name == "inferno_controller_cycles_total"
+                        && s.label("outcome") == Some(outcome)
+                        && s.value == 0.0),
+                "no zero series for {outcome}"
+            );
+        }
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        metrics.record(&CycleReport {
+            gap: 0.25,
+            ..CycleReport::default()
+        });
+        metrics.record(&CycleReport {
+            outcome: CycleOutcome::Failed,
+            gap: 0.9,
+            ..CycleReport::default()
+        });
+        let text = metrics.render();
+        let samples = inferno_telemetry::metrics::parse(&text).unwrap();
+        let value = |name: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+                .value
+        };
+        assert_eq!(
+            value("inferno_controller_solver_gap"),
+            0.25,
+            "the ok cycle's"
+        );
+        let last = value("inferno_controller_last_success_timestamp_seconds");
+        assert!(last >= before.floor() && last < before + 60.0, "{last}");
     }
 
     /// Summing the per-stage series over `stage` gives the stages' time, not twice the cycle's:

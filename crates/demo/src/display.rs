@@ -434,7 +434,7 @@ mod tests {
             prometheus,
             window: "30s".into(),
             scrape_s: 2,
-            phases: Some("deploy/inferno/load-phases.yaml".into()),
+            phases: Some("samples/load-phases.yaml".into()),
         }
     }
 
@@ -531,7 +531,7 @@ mod tests {
             "Prometheus over the emulated vLLM servers' metrics (scraped every 2s), the last 30s",
             "RPM counts completed requests",
             "drv: the load the emulated servers generate now",
-            "deploy/inferno/load-phases.yaml",
+            "samples/load-phases.yaml",
             "meas lags drv and is mostly below it",
         ] {
             assert!(

@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, default_value = ".")]
     repo: PathBuf,
     /// Load-emulator phases file (YAML).
-    #[arg(long, default_value = "deploy/inferno/load-phases.yaml")]
+    #[arg(long, default_value = "samples/load-phases.yaml")]
     phases: PathBuf,
 }
 

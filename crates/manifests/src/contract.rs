@@ -369,7 +369,7 @@ pub const EXPECTED_ROLES: [ExpectedRole; 6] = [
         kind: "Role",
         namespace: Some(NAMESPACED_RBAC_EXAMPLE),
         name: "inferno",
-        file: "deploy/inferno/rbac-namespaced.yaml",
+        file: "deploy/overlays/namespaced/rbac-namespaced.yaml",
         subject: "inferno/inferno",
         needs: WATCHED_NAMESPACE_NEEDS,
     },
@@ -377,7 +377,7 @@ pub const EXPECTED_ROLES: [ExpectedRole; 6] = [
         kind: "Role",
         namespace: Some("inferno"),
         name: "inferno-leader-election",
-        file: "deploy/inferno/rbac-leader-election.yaml",
+        file: "deploy/overlays/ha/rbac-leader-election.yaml",
         subject: "inferno/inferno",
         needs: &[Need {
             group: "coordination.k8s.io",
@@ -391,7 +391,7 @@ pub const EXPECTED_ROLES: [ExpectedRole; 6] = [
         kind: "Role",
         namespace: Some("inferno"),
         name: "inferno-configmaps",
-        file: "deploy/inferno/rbac-configmaps.yaml",
+        file: "deploy/optional/rbac-configmaps.yaml",
         subject: "inferno/inferno",
         needs: &[Need {
             group: "",
@@ -405,7 +405,7 @@ pub const EXPECTED_ROLES: [ExpectedRole; 6] = [
         kind: "Role",
         namespace: Some("inferno"),
         name: "inferno-tuning",
-        file: "deploy/inferno/rbac-tuning.yaml",
+        file: "deploy/optional/rbac-tuning.yaml",
         subject: "inferno/inferno",
         needs: &[Need {
             group: "",
@@ -419,7 +419,7 @@ pub const EXPECTED_ROLES: [ExpectedRole; 6] = [
         kind: "Role",
         namespace: Some("infer"),
         name: "inferno-load-emulator",
-        file: "deploy/inferno/load-emulator.yaml",
+        file: LOAD_EMULATOR_FILE,
         subject: "inferno/load-emulator",
         needs: &[Need {
             group: "apps",
@@ -445,7 +445,11 @@ impl ExpectedRole {
     }
 }
 
-/// Files the seed README's commands name, relative to the repository root.
+/// The load emulator's manifest (optional: it moves the samples' load labels).
+pub const LOAD_EMULATOR_FILE: &str = "deploy/optional/load-emulator.yaml";
+
+/// Files the seed README's commands name, with this repository's paths (relative to the
+/// root).
 pub const SEED_FILES: [&str; 8] = [
     "deploy/samples/ns.yaml",
     "deploy/samples/dep1.yaml",
@@ -454,16 +458,160 @@ pub const SEED_FILES: [&str; 8] = [
     "deploy/inferno/ns.yaml",
     "deploy/inferno/sa.yaml",
     "deploy/inferno/deploy.yaml",
-    "deploy/inferno/load-emulator.yaml",
+    LOAD_EMULATOR_FILE,
 ];
 
-/// Files `deploy/inferno/kustomization.yaml` must list (the optional RBAC files and the load
-/// emulator may be added).
-pub const KUSTOMIZE_REQUIRED: [&str; 4] =
-    ["ns.yaml", "sa.yaml", "deploy.yaml", "networkpolicy.yaml"];
+/// The default install: a directory of Kubernetes objects only (`kubectl apply -f
+/// deploy/inferno/`) that is also the kustomize base (`kubectl apply -k deploy/inferno`).
+pub const BASE_DIR: &str = "deploy/inferno";
+
+/// The base's kustomization file. Not `kustomization.yaml`: `kubectl apply -f DIR` reads the
+/// `.json`, `.yaml` and `.yml` files of DIR and would fail on it, while this name, one of the
+/// three kustomize reads, it skips.
+pub const BASE_KUSTOMIZATION: &str = "Kustomization";
+
+/// Files of [`BASE_DIR`] (the base's kustomization lists every YAML file there, these at
+/// least).
+pub const BASE_FILES: [&str; 4] = ["ns.yaml", "sa.yaml", "deploy.yaml", "networkpolicy.yaml"];
+
+/// The directory whose kustomization generates the data ConfigMaps from the walkthrough's data
+/// files, a resource of the base. Beside the data, because kustomize reads a file only in or
+/// below the directory of the kustomization that names it (symbolic links included).
+pub const DATA_KUSTOMIZATION: &str = "samples/large";
 
 /// The ConfigMaps the controller reads (mounted at its data path).
 pub const DATA_CONFIGMAPS: [&str; 2] = [contract::STATIC_CONFIGMAP, contract::DYNAMIC_CONFIGMAP];
+
+/// The files (keys) of each data ConfigMap: what the controller reads from its data directory
+/// or from the ConfigMaps (crates/controller/src/data.rs), the walkthrough's `--from-file`s.
+pub const DATA_FILES: [(&str, &[&str]); 2] = [
+    (
+        contract::STATIC_CONFIGMAP,
+        &[
+            "accelerator-data.json",
+            "model-data.json",
+            "serviceclass-data.json",
+            "optimizer-data.json",
+        ],
+    ),
+    (contract::DYNAMIC_CONFIGMAP, &["capacity-data.json"]),
+];
+
+/// Where the overlays are: `deploy/overlays/<name>`, each a `kustomization.yaml` whose
+/// resources are the base (`../../inferno`) and files of its own directory.
+pub const OVERLAYS_DIR: &str = "deploy/overlays";
+
+/// The overlays (directory names under [`OVERLAYS_DIR`]).
+pub const OVERLAYS: [&str; 4] = ["recommend", "ha", "dry-run", "namespaced"];
+
+/// The directories of manifests the checks read (and the kubectl tests apply to kubesim):
+/// Inferno's own and the sample inference servers.
+pub const MANIFEST_DIRS: [&str; 4] = [BASE_DIR, "deploy/optional", OVERLAYS_DIR, "deploy/samples"];
+
+/// The other directories of `deploy/`, and what checks them.
+pub const OTHER_DEPLOY_DIRS: [(&str, &str); 2] = [
+    (DOCKER_DIR, "the Dockerfiles (crate::dockerfile)"),
+    (
+        "deploy/monitoring",
+        "Prometheus Operator objects, alerts and dashboard (tests/it/monitoring.rs); their kinds \
+         are custom resources, which neither the schema checks nor kubesim know",
+    ),
+];
+
+/// Directories whose objects are Inferno's own (they carry [`STANDARD_LABELS`]); the
+/// samples are the inference servers it manages, not part of it.
+pub const INFERNO_DIRS: [&str; 3] = [BASE_DIR, "deploy/optional", OVERLAYS_DIR];
+
+/// The recommended labels of Kubernetes (app.kubernetes.io/*), on every object of
+/// [`INFERNO_DIRS`] and on every pod template; the generated ConfigMaps carry them too.
+pub mod labels {
+    /// The application: always [`super::APP`].
+    pub const NAME: &str = "app.kubernetes.io/name";
+    /// The installation: [`super::APP`].
+    pub const INSTANCE: &str = "app.kubernetes.io/instance";
+    /// What the object is within Inferno ([`super::component`]).
+    pub const COMPONENT: &str = "app.kubernetes.io/component";
+    /// The larger application: [`super::APP`].
+    pub const PART_OF: &str = "app.kubernetes.io/part-of";
+    /// The version: the images' tag (their packages' version).
+    pub const VERSION: &str = "app.kubernetes.io/version";
+    /// The tool that manages it: [`super::MANAGED_BY_FILES`] in the files,
+    /// [`super::MANAGED_BY_KUSTOMIZE`] once kustomize renders them.
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+}
+
+/// Every standard label.
+pub const STANDARD_LABELS: [&str; 6] = [
+    labels::NAME,
+    labels::INSTANCE,
+    labels::COMPONENT,
+    labels::PART_OF,
+    labels::VERSION,
+    labels::MANAGED_BY,
+];
+
+/// The value of name, instance and part-of.
+pub const APP: &str = "inferno";
+
+/// `managed-by` as written in the files (`kubectl apply -f`).
+pub const MANAGED_BY_FILES: &str = "kubectl";
+
+/// `managed-by` once kustomize renders the files (the base's and the overlays' `labels`).
+pub const MANAGED_BY_KUSTOMIZE: &str = "kustomize";
+
+/// The selector of Deployment `inferno` and of its Services, as first released. A
+/// Deployment's selector is immutable: adding the standard labels to it would make `kubectl
+/// apply` over an existing install fail, so they are on the objects and the template only.
+pub const SELECTOR: (&str, &str) = ("app", "inferno");
+
+/// The component label of an Inferno object, by kind and name; `None` for an object this
+/// table does not know (a new one must be added here).
+pub fn component(kind: &str, name: &str) -> Option<&'static str> {
+    Some(match (kind, name) {
+        ("Namespace", "inferno") => "namespace",
+        ("Deployment", "inferno") => "control-loop",
+        ("Service", "inferno") => "api",
+        ("Service", METRICS_SERVICE) => "metrics",
+        ("NetworkPolicy", "inferno") => "network-policy",
+        ("ConfigMap", n) if DATA_CONFIGMAPS.contains(&n) => "data",
+        ("ServiceAccount", "load-emulator")
+        | ("Pod", "load-emulator")
+        | ("Role" | "RoleBinding", "inferno-load-emulator") => "load-emulator",
+        ("ServiceAccount", "inferno") => "rbac",
+        ("ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding", n)
+            if EXPECTED_ROLES.iter().any(|r| r.name == n) =>
+        {
+            "rbac"
+        }
+        _ => return None,
+    })
+}
+
+/// The Service of the pod's four `/metrics` endpoints (what a ServiceMonitor selects).
+pub const METRICS_SERVICE: &str = "inferno-metrics";
+
+/// The controller's containerPort name (its API, probes and `/metrics`).
+pub const CONTROLLER_PORT_NAME: &str = "http";
+
+/// The ports of [`METRICS_SERVICE`]: each named, numbered and targeted as the container port
+/// it leads to (the controller's and the three ops ports; never a loopback gRPC port).
+pub fn metrics_ports() -> Vec<(&'static str, u16)> {
+    SERVICES
+        .iter()
+        .map(|s| match s.ops {
+            Some(o) => (o.port_name, o.port),
+            None => (CONTROLLER_PORT_NAME, s.port),
+        })
+        .collect()
+}
+
+/// The pod template's annotations for a Prometheus that discovers pods by annotation: one
+/// port per pod, the controller's (the ops ports need a PodMonitor or ServiceMonitor).
+pub const SCRAPE_ANNOTATIONS: [(&str, &str); 3] = [
+    ("prometheus.io/scrape", "true"),
+    ("prometheus.io/port", "3300"),
+    ("prometheus.io/path", "/metrics"),
+];
 
 /// Labels of a managed inference-server Deployment that must be set (spec 7.3).
 pub const REQUIRED_LABELS: [&str; 4] = [keys::MANAGED, keys::NAME, keys::MODEL, keys::ACCELERATOR];
@@ -488,7 +636,12 @@ mod tests {
         for r in EXPECTED_ROLES {
             assert_eq!(r.kind == "Role", r.namespace.is_some(), "{}", r.name);
             assert!(!r.permissions().is_empty());
-            assert!(r.file.starts_with("deploy/inferno/"));
+            assert!(
+                INFERNO_DIRS.iter().any(|d| r.file.starts_with(d)),
+                "{}",
+                r.file
+            );
+            assert!(component(r.kind, r.name).is_some(), "{}", r.name);
         }
         let main = EXPECTED_ROLES[0].permissions();
         assert!(main.contains(&Permission::new("apps", "deployments", "watch")));
@@ -515,6 +668,22 @@ mod tests {
             .map(|s| s.container)
             .collect();
         assert_eq!(always, ["collector", "actuator"]);
+    }
+
+    #[test]
+    fn metrics_ports_are_the_pods() {
+        assert_eq!(
+            metrics_ports(),
+            [
+                ("http", 3300),
+                ("ops-collector", 3311),
+                ("ops-optimizer", 3312),
+                ("ops-actuator", 3313)
+            ]
+        );
+        assert_eq!(SCRAPE_ANNOTATIONS[1].1, SERVICES[0].port.to_string());
+        let files: Vec<&str> = DATA_FILES.iter().map(|(cm, _)| *cm).collect();
+        assert_eq!(files, DATA_CONFIGMAPS);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! servers on 127.0.0.1). Where a kubelet would mount the service-account token, the container
 //! gets a kubeconfig pointing at kubesim (plain HTTP; the in-cluster config needs TLS).
 
+use crate::contract::DATA_FILES;
 use crate::manifest::{self, Object};
 use crate::pods::{containers, pod_spec, quantity, strings};
 use serde_json::Value;
@@ -22,15 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Where the pod's containers find the API server's kubeconfig.
 const KUBECONFIG_PATH: &str = "/var/run/inferno/kubeconfig";
-/// The data files of the ConfigMaps inferno-static-data and inferno-dynamic-data
-/// (docs/deploy.md, the walkthrough's `--from-file`s).
-const DATA_FILES: [&str; 5] = [
-    "accelerator-data.json",
-    "model-data.json",
-    "serviceclass-data.json",
-    "optimizer-data.json",
-    "capacity-data.json",
-];
 /// kubesim's port on the private network.
 const KUBESIM_PORT: u16 = 6443;
 /// Prometheus' port (in the emulator's network namespace).
@@ -446,7 +438,7 @@ pub fn up(config: &PodConfig) -> Result<Pod> {
     let data = work.join("data");
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).map_err(io(&data))?;
-    for f in DATA_FILES {
+    for f in DATA_FILES.iter().flat_map(|(_, files)| files.iter()) {
         std::fs::copy(data_dir.join(f), data.join(f)).map_err(io(&data_dir.join(f)))?;
     }
     // The emulator writes the targets file here (as user 65532), Prometheus reads it.

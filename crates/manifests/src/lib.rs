@@ -1,6 +1,8 @@
 //! Checks of Inferno's deployment files against each other and against the workspace: the
-//! Kubernetes manifests under `deploy/`, the Dockerfiles under `deploy/docker/`, the `images`
-//! target of the Makefile, and the Cargo packages whose binaries the images carry.
+//! Kubernetes manifests under `deploy/` ([`contract::MANIFEST_DIRS`]; the Prometheus Operator
+//! objects of `deploy/monitoring` have tests of their own), the Dockerfiles under
+//! `deploy/docker/`, the `images` target of the Makefile, and the Cargo packages whose binaries
+//! the images carry.
 //!
 //! One module runs things: [`docker`] runs the `inferno` pod as Docker containers (`make pod`,
 //! the `inferno-pod` binary). Nothing else here needs a cluster or Docker. [`check_repository`] loads everything ([`Repository`])
@@ -29,7 +31,9 @@
 //!   port the pod serves on its IP); the service-account token off by default and mounted, as
 //!   the automatic mount lays it out, in exactly the containers that call the API server; an
 //!   auth-token file only from a mounted Secret, and on the controller whenever a server needs
-//!   one; the Service reaches the controller; the sample Deployments carry the labels the
+//!   one; the Service reaches the controller, the metrics Service each `/metrics` port by name,
+//!   the pod template carries the scrape annotations and the selector stays `app: inferno`;
+//!   the sample Deployments carry the labels the
 //!   collector reads, emulate exactly the allocation they are labelled with and get no token;
 //!   the load emulator runs with its own service account.
 //! - **network** ([`network`]): the NetworkPolicy selects the `inferno` pods, restricts ingress
@@ -39,15 +43,22 @@
 //!   the verbs its table entry lists (no more, no less, no wildcards), bound to the intended
 //!   service account; the namespaced Role grants what the ClusterRole grants; the collector and
 //!   the actuator watch the same namespaces, each with its binding.
+//! - **layout** ([`layout`]): `deploy/inferno` holds only Kubernetes objects (`kubectl apply
+//!   -f`) and is the kustomize base (`Kustomization`, listing every file there); the data
+//!   ConfigMaps are generated under their own names; each overlay patches the base; every
+//!   Inferno object and pod template carries the standard `app.kubernetes.io/*` labels.
 //! - **make** ([`makefile`]): `make images` builds every Dockerfile and nothing else.
 //!
-//! The crate's tests also apply every manifest with the real `kubectl` to kubesim, run the
-//! seed's user workflow there, run `make images` with a fake `docker`, and run the `inferno`
-//! pod's containers as local processes with the manifest's environment (docs/deploy.md).
+//! The crate's tests also apply every manifest with the real `kubectl` to kubesim, render the
+//! base and each overlay with `kubectl kustomize` and check the result with these checks, apply
+//! them (`-f` and `-k`), run the seed's user workflow there, run `make images` with a fake
+//! `docker`, and run the `inferno` pod's containers as local processes with the manifest's
+//! environment (docs/deploy.md).
 
 pub mod contract;
 pub mod docker;
 pub mod dockerfile;
+pub mod layout;
 pub mod makefile;
 pub mod manifest;
 pub mod network;

@@ -1,9 +1,11 @@
-//! Checks of the pods Inferno runs: the `inferno` Deployment and its Service, the sample
-//! inference servers, the load emulator; and the security context and resources they share.
+//! Checks of the pods Inferno runs: the `inferno` Deployment and its Services (the users' and
+//! the metrics one), the sample inference servers, the load emulator; and the security context
+//! and resources they share.
 
 use crate::contract::{
-    ApiAccess, Listen, Service, AUTH_TOKEN_ENV, DATA_CONFIGMAPS, IMAGE_PREFIX, NUMERIC_LABELS,
-    REQUIRED_LABELS, SERVICES, TOKEN_MOUNT_PATH, TOKEN_VOLUME,
+    labels, metrics_ports, ApiAccess, Listen, Service, APP, AUTH_TOKEN_ENV, DATA_CONFIGMAPS,
+    IMAGE_PREFIX, LOAD_EMULATOR_FILE, METRICS_SERVICE, NUMERIC_LABELS, REQUIRED_LABELS,
+    SCRAPE_ANNOTATIONS, SELECTOR, SERVICES, TOKEN_MOUNT_PATH, TOKEN_VOLUME,
 };
 use crate::manifest::Object;
 use crate::{schema, Problem};
@@ -477,6 +479,25 @@ pub fn check_inferno(objects: &[Object]) -> Vec<Problem> {
             "the pod template needs label app=inferno (`kubectl get pod -l app=inferno`)".into(),
         );
     }
+    let selector = &dep.value["spec"]["selector"];
+    if *selector != serde_json::json!({"matchLabels": {SELECTOR.0: SELECTOR.1}}) {
+        report(format!(
+            "the selector must stay {{matchLabels: {{{}: {}}}}}, is {selector}: a Deployment's \
+             selector is immutable, so a changed one breaks `kubectl apply` over an existing \
+             install",
+            SELECTOR.0, SELECTOR.1
+        ));
+    }
+    let annotations = &dep.value["spec"]["template"]["metadata"]["annotations"];
+    for (key, value) in SCRAPE_ANNOTATIONS {
+        if annotations[key] != value {
+            report(format!(
+                "pod template: annotation {key} must be {value:?} (Prometheus discovering pods \
+                 by annotation scrapes the controller), is {}",
+                annotations[key]
+            ));
+        }
+    }
     if spec["serviceAccountName"] != "inferno" {
         report("serviceAccountName must be inferno".into());
     }
@@ -686,6 +707,75 @@ pub fn check_inferno(objects: &[Object]) -> Vec<Problem> {
     out
 }
 
+/// The Service [`METRICS_SERVICE`]: labelled for a ServiceMonitor (name inferno, component
+/// metrics), selecting the inferno pods, with exactly the ports of [`metrics_ports`], each
+/// named as the container port it targets by that name.
+pub fn check_metrics(objects: &[Object]) -> Vec<Problem> {
+    let Some(dep) = objects
+        .iter()
+        .find(|o| o.is("Deployment", Some("inferno"), "inferno"))
+    else {
+        return Vec::new();
+    };
+    let Some(svc) = objects
+        .iter()
+        .find(|o| o.is("Service", Some("inferno"), METRICS_SERVICE))
+    else {
+        return vec![Problem::new(
+            &dep.file,
+            format!("Service inferno/{METRICS_SERVICE}"),
+            "missing: a ServiceMonitor scrapes the pod's four /metrics through it",
+        )];
+    };
+    let mut out = Vec::new();
+    let mut report = |m: String| out.push(Problem::new(&svc.file, svc.id(), m));
+    let component = crate::contract::component("Service", METRICS_SERVICE);
+    for (key, value) in [(labels::NAME, Some(APP)), (labels::COMPONENT, component)] {
+        if svc.label(key) != value {
+            report(format!(
+                "label {key} must be {:?} (what the ServiceMonitor selects)",
+                value.unwrap_or_default()
+            ));
+        }
+    }
+    let pod = pod_labels(dep);
+    let selector = svc.value["spec"]["selector"].as_object();
+    if selector.is_none_or(|s| s.is_empty() || s.iter().any(|(k, v)| pod[k] != *v)) {
+        report("its selector does not select the inferno pods".into());
+    }
+    let container_ports = schema::pod_ports(&dep.value["spec"]["template"]["spec"]);
+    let mut have = Vec::new();
+    for p in svc.value["spec"]["ports"].as_array().into_iter().flatten() {
+        let name = p["name"].as_str().unwrap_or("");
+        let port = p["port"].as_u64().unwrap_or(0);
+        have.push((name.to_string(), port));
+        if p["targetPort"] != name {
+            report(format!(
+                "port {name}: targetPort must be the container port's name {name:?}, is {}",
+                p["targetPort"]
+            ));
+        }
+        if !container_ports.iter().any(|(n, number)| {
+            n.as_deref() == Some(name) && u64::try_from(*number).ok() == Some(port)
+        }) {
+            report(format!(
+                "port {name} ({port}) is no container port of that name and number"
+            ));
+        }
+    }
+    let want: Vec<(String, u64)> = metrics_ports()
+        .into_iter()
+        .map(|(n, p)| (n.to_string(), u64::from(p)))
+        .collect();
+    if have != want {
+        report(format!(
+            "ports {have:?}, expected {want:?} (the controller's and the ops ports, named as \
+             the container ports)"
+        ));
+    }
+    out
+}
+
 fn model_perf<'a>(model_data: &'a Value, model: &str, acc: &str) -> Option<&'a Value> {
     model_data["models"]
         .as_array()?
@@ -883,7 +973,7 @@ pub fn check_load_emulator(objects: &[Object]) -> Vec<Problem> {
         .find(|o| o.is("Pod", Some("inferno"), "load-emulator"))
     else {
         return vec![Problem::new(
-            "deploy/inferno/load-emulator.yaml",
+            LOAD_EMULATOR_FILE,
             "",
             "no Pod inferno/load-emulator (`kubectl logs -f load-emulator -n inferno`)",
         )];

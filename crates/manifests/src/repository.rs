@@ -2,8 +2,11 @@
 //! Makefile, workspace, sample data), loaded once; [`Repository::check`] runs every check and
 //! returns a [`Report`]. Tests load a repository, break one thing, and check again.
 
-use crate::contract::{DOCKER_DIR, IMAGES, IMAGE_PREFIX, KUSTOMIZE_REQUIRED, SEED_FILES};
+use crate::contract::{
+    DOCKER_DIR, IMAGES, IMAGE_PREFIX, INFERNO_DIRS, MANAGED_BY_FILES, MANIFEST_DIRS, SEED_FILES,
+};
 use crate::dockerfile::{self, Built, Dockerfile};
+use crate::layout::{self, Layout};
 use crate::makefile::Makefile;
 use crate::manifest::{self, Object};
 use crate::pods::{self, containers, env_of, pod_spec, strings};
@@ -22,9 +25,9 @@ pub type Images = BTreeMap<String, (PathBuf, Dockerfile, Built)>;
 pub struct Repository {
     /// The checkout's root.
     pub root: PathBuf,
-    /// Every object under `deploy/` (files relative to the root).
+    /// Every object of the [`MANIFEST_DIRS`] (files relative to the root).
     pub objects: Vec<Object>,
-    /// YAML files under `deploy/` that hold no Kubernetes object (program data).
+    /// YAML files there that hold no Kubernetes object (program data).
     pub other_files: Vec<PathBuf>,
     /// The workspace (`cargo metadata`).
     pub workspace: Workspace,
@@ -35,8 +38,8 @@ pub struct Repository {
     pub makefile: Option<String>,
     /// `samples/large/model-data.json`.
     pub model_data: Option<Value>,
-    /// `deploy/inferno/kustomization.yaml` (file relative to the root, content).
-    pub kustomization: Option<(PathBuf, Value)>,
+    /// The kustomizations and what `kubectl apply -f deploy/inferno/` sees.
+    pub layout: Layout,
     /// The toolchain each built package needs (highest rust-version of its locked build
     /// graph, and who sets it), or why it could not be found.
     pub rust_versions: BTreeMap<String, std::result::Result<Option<(Version, String)>, String>>,
@@ -56,12 +59,19 @@ impl Repository {
     /// workspace or a directory; a file that is absent or does not parse becomes a problem
     /// when checked.
     pub fn load(root: &Path) -> Result<Self> {
-        let tree = manifest::load_tree(&root.join("deploy"))?;
-        let mut objects = tree.objects;
-        for o in &mut objects {
-            o.file = rel(root, &o.file);
+        let (mut objects, mut other_files) = (Vec::new(), Vec::new());
+        for dir in MANIFEST_DIRS
+            .iter()
+            .map(|d| root.join(d))
+            .filter(|d| d.is_dir())
+        {
+            let tree = manifest::load_tree(&dir)?;
+            objects.extend(tree.objects.into_iter().map(|mut o| {
+                o.file = rel(root, &o.file);
+                o
+            }));
+            other_files.extend(tree.other.iter().map(|f| rel(root, f)));
         }
-        let other_files = tree.other.iter().map(|f| rel(root, f)).collect();
         let workspace = Workspace::load(root)?;
         let docker_dir = root.join(DOCKER_DIR);
         let mut dockerfiles = BTreeMap::new();
@@ -104,8 +114,7 @@ impl Repository {
                 }
             }
         }
-        let kustomization = manifest::load_kustomization(&root.join("deploy/inferno"))?
-            .map(|(p, v)| (rel(root, &p), v));
+        let layout = Layout::load(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             objects,
@@ -116,7 +125,7 @@ impl Repository {
             model_data: std::fs::read_to_string(root.join("samples/large/model-data.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok()),
-            kustomization,
+            layout,
             rust_versions,
         })
     }
@@ -183,9 +192,25 @@ impl Repository {
         report
             .problems
             .extend(network::check_network_policy(objects));
-        report
-            .problems
-            .extend(check_kustomization(&self.root, self.kustomization.as_ref()));
+        report.problems.extend(pods::check_metrics(objects));
+        report.problems.extend(layout::check_layout(
+            &self.root,
+            &self.layout,
+            &self.other_files,
+        ));
+        // The standard labels of Inferno's own objects, as written (kustomize sets managed-by
+        // when it renders them); the version is the images' tag.
+        let version = IMAGES
+            .first()
+            .and_then(|i| self.workspace.packages.get(i.package))
+            .map(|p| p.version.clone());
+        report.problems.extend(layout::check_standard_labels(
+            objects
+                .iter()
+                .filter(|o| INFERNO_DIRS.iter().any(|d| o.file.starts_with(d))),
+            MANAGED_BY_FILES,
+            version.as_deref(),
+        ));
         for f in SEED_FILES {
             if !self.root.join(f).is_file() {
                 report.problems.push(Problem::new(
@@ -446,60 +471,6 @@ pub fn check_makefile(text: Option<&str>, ws: &Workspace, dockerfiles: &Images) 
                 &format!("target {DOCKERFILES_TARGET}"),
                 format!("the recipe does not use {needle}"),
             );
-        }
-    }
-    out
-}
-
-/// `deploy/inferno/kustomization.yaml` lists the files that exist, at least
-/// [`KUSTOMIZE_REQUIRED`], and uses only fields kustomize knows.
-pub fn check_kustomization(root: &Path, kustomization: Option<&(PathBuf, Value)>) -> Vec<Problem> {
-    let dir = root.join("deploy/inferno");
-    let Some((file, k)) = kustomization else {
-        return vec![Problem::new(
-            "deploy/inferno/kustomization.yaml",
-            "",
-            "missing",
-        )];
-    };
-    let mut out = Vec::new();
-    let mut report = |m: String| out.push(Problem::new(file, "", m));
-    if k["apiVersion"] != "kustomize.config.k8s.io/v1beta1" || k["kind"] != "Kustomization" {
-        report("apiVersion/kind must be kustomize.config.k8s.io/v1beta1 Kustomization".into());
-    }
-    const KNOWN: [&str; 10] = [
-        "apiVersion",
-        "kind",
-        "namespace",
-        "resources",
-        "labels",
-        "images",
-        "patches",
-        "configMapGenerator",
-        "generatorOptions",
-        "replicas",
-    ];
-    for key in k.as_object().into_iter().flatten().map(|(k, _)| k) {
-        if !KNOWN.contains(&key.as_str()) {
-            report(format!("field {key} is not one this check knows"));
-        }
-    }
-    if let Some(ns) = k["namespace"].as_str() {
-        if ns != "inferno" {
-            report(format!(
-                "namespace {ns}: everything of deploy/inferno is in inferno"
-            ));
-        }
-    }
-    let resources = strings(&k["resources"]);
-    for r in &resources {
-        if !dir.join(r).is_file() {
-            report(format!("resource {r} does not exist"));
-        }
-    }
-    for r in KUSTOMIZE_REQUIRED {
-        if !resources.iter().any(|x| x == r) {
-            report(format!("resources must list {r}"));
         }
     }
     out

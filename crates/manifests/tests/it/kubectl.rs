@@ -1,14 +1,23 @@
 //! The real kubectl against kubesim: every manifest is applied with `--dry-run=server`, then
 //! for real, read back and compared field by field, then applied again (unchanged); the
-//! kustomization builds and applies; and the seed README's workflow runs command by command.
+//! directory deploy/inferno applies with `apply -f`; the real `kubectl kustomize` renders the
+//! base and each overlay (checked with the crate's checks and against the files), which apply
+//! with `apply -k`; and the seed README's workflow runs command by command.
 //! kubectl comes from $KUBECTL or the PATH; with CI=true a missing kubectl fails the test,
 //! otherwise it is skipped with a message.
 
 use super::common::{root, TempDir};
-use inferno_manifests::{manifest, Object};
+use inferno_core::contract;
+use inferno_manifests::contract::{
+    labels, BASE_DIR, DATA_CONFIGMAPS, DATA_FILES, DATA_KUSTOMIZATION, IMAGE_PREFIX,
+    MANAGED_BY_FILES, MANAGED_BY_KUSTOMIZE, MANIFEST_DIRS, OVERLAYS, OVERLAYS_DIR, SERVICES,
+    TOKEN_MOUNT_PATH, TOKEN_VOLUME, WATCH_NAMESPACE_ENV,
+};
+use inferno_manifests::{layout, manifest, network, pods, rbac, schema, Object, Problem};
 use inferno_testkit::kubectl::Kubectl;
 use inferno_testkit::wait;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -94,9 +103,13 @@ fn subset(want: &Value, have: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-/// The manifest files: namespaces first (as they must be applied), then the rest by name.
+/// The manifest files of the [`MANIFEST_DIRS`]: namespaces first (as they must be applied), then
+/// the rest by name.
 fn manifest_files() -> Vec<PathBuf> {
-    let mut files = manifest::yaml_files(&root().join("deploy")).unwrap();
+    let mut files: Vec<PathBuf> = MANIFEST_DIRS
+        .iter()
+        .flat_map(|d| manifest::yaml_files(&root().join(d)).unwrap())
+        .collect();
     files.retain(|f| manifest::is_manifest(&std::fs::read_to_string(f).unwrap()));
     files.sort_by_key(|f| (!f.ends_with("ns.yaml"), f.clone()));
     files
@@ -172,10 +185,10 @@ async fn every_manifest_applies_to_kubesim() {
         assert_eq!(out.lines().collect::<Vec<_>>(), want, "{f}");
         applied.extend(objects);
     }
-    let mut all: Vec<String> = manifest::load_dir(&root().join("deploy"))
-        .unwrap()
+    let mut all: Vec<String> = MANIFEST_DIRS
         .iter()
-        .map(Object::id)
+        .flat_map(|d| manifest::load_dir(&root().join(d)).unwrap())
+        .map(|o| o.id())
         .collect();
     let mut applied: Vec<String> = applied.iter().map(Object::id).collect();
     all.sort();
@@ -223,43 +236,530 @@ async fn every_manifest_applies_to_kubesim() {
     s.kubesim.shutdown().await.unwrap();
 }
 
+/// The objects of the YAML files of `dir` (relative to the root), in the order kubectl reads
+/// the directory (file names sorted).
+fn directory_objects(dir: &str) -> Vec<Object> {
+    manifest::yaml_files(&root().join(dir))
+        .unwrap()
+        .iter()
+        .flat_map(|f| manifest::load_file(f).unwrap())
+        .collect()
+}
+
+/// docs/deploy.md's shorter walkthrough: the namespace, the ConfigMaps with `kubectl apply -k
+/// samples/large`, then `kubectl apply -f deploy/inferno/`: kubectl reads the directory's .yaml
+/// files (and skips the base's `Kustomization`). The namespace first, as on a real cluster (a
+/// server-side dry run needs it, and kubectl reads deploy.yaml before ns.yaml); then a
+/// server-side dry run, the apply, and the same apply again, unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kustomization_builds_and_applies() {
-    let Some(s) = session(&root().join("deploy/inferno")).await else {
+async fn deploy_inferno_applies_as_a_directory() {
+    let Some(s) = session(&root()).await else {
         return;
     };
     let kc = &s.kubectl;
-    // kubectl's built-in kustomize renders exactly ns.yaml, sa.yaml and deploy.yaml.
-    let rendered = kc.ok(&["kustomize", "."]).await;
-    let mut got: Vec<String> = manifest::parse(&rendered, Path::new("kustomize"))
+    let objects = directory_objects(BASE_DIR);
+    assert!(objects.len() >= 8, "{objects:?}");
+    let expect = |created: &str, namespace: &str| -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| {
+                let verb = if o.kind() == "Namespace" {
+                    namespace
+                } else {
+                    created
+                };
+                format!("{} {verb}", printed(o))
+            })
+            .collect()
+    };
+    let dir = format!("{BASE_DIR}/");
+    kc.ok(&["apply", "-f", &format!("{BASE_DIR}/ns.yaml")])
+        .await;
+    let out = kc.ok(&["apply", "-k", DATA_KUSTOMIZATION]).await;
+    let want: Vec<String> = [contract::DYNAMIC_CONFIGMAP, contract::STATIC_CONFIGMAP]
+        .iter()
+        .map(|cm| format!("configmap/{cm} created"))
+        .collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+    let out = kc.ok(&["apply", "-f", &dir, "--dry-run=server"]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        expect("created (server dry run)", "unchanged (server dry run)"),
+        "{out}"
+    );
+    let out = kc.ok(&["apply", "-f", &dir]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        expect("created", "unchanged"),
+        "{out}"
+    );
+    let out = kc.ok(&["apply", "-f", &dir]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        expect("unchanged", "unchanged"),
+        "{out}"
+    );
+    let out = kc
+        .ok(&[
+            "wait",
+            "--for=condition=Available",
+            "deployment/inferno",
+            "-n",
+            "inferno",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    s.kubesim.shutdown().await.unwrap();
+}
+
+/// A directory resource as a kustomization in `dir` names it (kustomize takes no absolute
+/// path).
+fn resource_path(dir: &Path, target: &Path) -> String {
+    let from = dir.canonicalize().unwrap();
+    let to = target.canonicalize().unwrap();
+    layout::relative(&from, &to).display().to_string()
+}
+
+/// `kubectl kustomize DIR`, parsed.
+async fn render(kc: &Kubectl, dir: &Path) -> Vec<Object> {
+    let out = kc.ok(&["kustomize", &dir.display().to_string()]).await;
+    manifest::parse(&out, &dir.join("(rendered)")).unwrap()
+}
+
+/// The object `kind` `name` of a rendering.
+fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a Object {
+    objects
+        .iter()
+        .find(|o| o.kind() == kind && o.name() == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// The container `name` of a Deployment's value, to change.
+fn container<'a>(deployment: &'a mut Value, name: &str) -> &'a mut Value {
+    deployment["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+/// Every problem the crate's checks find in a rendering: each object's schema, the inferno pod,
+/// its Services, the NetworkPolicy, the RBAC rights (of the roles it holds) and their scope, the
+/// standard labels (managed by kustomize), and objects defined twice.
+fn problems_of(objects: &[Object], version: &str) -> Vec<String> {
+    let mut out: Vec<Problem> = objects.iter().flat_map(schema::check).collect();
+    out.extend(pods::check_inferno(objects));
+    out.extend(pods::check_metrics(objects));
+    out.extend(network::check_network_policy(objects));
+    out.extend(rbac::check_watch_scope(objects));
+    // Roles of other renderings are missing here, and none is in its file any more.
+    out.extend(
+        rbac::check_rbac(objects)
+            .into_iter()
+            .filter(|p| p.message != "missing" && !p.message.starts_with("expected in ")),
+    );
+    out.extend(layout::check_standard_labels(
+        objects,
+        MANAGED_BY_KUSTOMIZE,
+        Some(version),
+    ));
+    let mut seen = BTreeSet::new();
+    for o in objects {
+        if !seen.insert(o.id()) {
+            out.push(Problem::new(&o.file, o.id(), "defined twice"));
+        }
+    }
+    out.iter().map(ToString::to_string).collect()
+}
+
+/// The version label's value: the images' tag (which the static checks tie to the packages'
+/// version).
+fn version() -> String {
+    let files = directory_objects(BASE_DIR);
+    let image = find(&files, "Deployment", "inferno").value["spec"]["template"]["spec"]
+        ["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    image.rsplit_once(':').unwrap().1.to_string()
+}
+
+/// The base's objects as the files have them: kustomize sets managed-by, and nothing else.
+fn as_written(o: &Object) -> Value {
+    let mut v = o.value.clone();
+    for at in ["/metadata/labels", "/spec/template/metadata/labels"] {
+        if let Some(l) = v.pointer_mut(at).and_then(Value::as_object_mut) {
+            assert_eq!(l[labels::MANAGED_BY], MANAGED_BY_KUSTOMIZE, "{}", o.id());
+            l.insert(labels::MANAGED_BY.into(), MANAGED_BY_FILES.into());
+        }
+    }
+    v
+}
+
+/// The real `kubectl kustomize` on the base and on each overlay: every rendering passes the
+/// crate's checks (standard labels with managed-by kustomize on every object and pod template,
+/// nothing defined twice); the base is the files of deploy/inferno plus the two generated
+/// ConfigMaps (their own names, the sample data as keys); each overlay is the base with its
+/// change, and only that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_and_every_overlay_render() {
+    let Some(s) = session(&root()).await else {
+        return;
+    };
+    let kc = &s.kubectl;
+    let files = directory_objects(BASE_DIR);
+    let version = version();
+    let base = render(kc, &root().join(BASE_DIR)).await;
+    let problems = problems_of(&base, &version);
+    assert!(problems.is_empty(), "base: {problems:#?}");
+    // The files' objects, as written but for managed-by, and the ConfigMaps.
+    let mut want: Vec<String> = files.iter().map(Object::id).collect();
+    want.extend(
+        DATA_CONFIGMAPS
+            .iter()
+            .map(|cm| format!("ConfigMap inferno/{cm}")),
+    );
+    let mut got: Vec<String> = base.iter().map(Object::id).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    for f in &files {
+        let r = find(&base, f.kind(), f.name());
+        assert_eq!(as_written(r), f.value, "{}", f.id());
+    }
+    let data = root().join(DATA_KUSTOMIZATION);
+    for (cm, keys) in DATA_FILES {
+        let o = find(&base, "ConfigMap", cm);
+        let have: Vec<&String> = o.value["data"].as_object().unwrap().keys().collect();
+        let mut keys: Vec<&str> = keys.to_vec();
+        keys.sort();
+        assert_eq!(have, keys, "{cm}");
+        for k in keys {
+            let text = std::fs::read_to_string(data.join(k)).unwrap();
+            assert_eq!(o.value["data"][k], text.as_str(), "{cm} {k}");
+        }
+    }
+    // The projected volume names them as they are (no hash suffix to rewrite).
+    let dep = find(&base, "Deployment", "inferno");
+    let sources =
+        dep.value["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"].to_string();
+    assert!(
+        DATA_CONFIGMAPS
+            .iter()
+            .all(|cm| sources.contains(&format!("\"{cm}\""))),
+        "{sources}"
+    );
+
+    let overlays = root().join(OVERLAYS_DIR);
+    let mut rendered = Vec::new();
+    for name in OVERLAYS {
+        let dir = overlays.join(name);
+        let objects = render(kc, &dir).await;
+        let problems = problems_of(&objects, &version);
+        assert!(problems.is_empty(), "{name}: {problems:#?}");
+        // The Deployment the overlay should make of the base's.
+        let mut deployment = find(&base, "Deployment", "inferno").value.clone();
+        // Objects of the overlay's own files, labelled by kustomize.
+        let mut added: Vec<String> = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
+        match name {
+            "recommend" => container(&mut deployment, "actuator")["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "INFERNO_ACTUATOR_MODE", "value": "recommend"})),
+            "dry-run" => container(&mut deployment, "controller")["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "INFERNO_DRY_RUN", "value": "true"})),
+            "ha" => {
+                deployment["spec"]["replicas"] = 2.into();
+                deployment["spec"]["template"]["spec"]["affinity"] = json!({
+                    "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app": "inferno"}}
+                        }
+                    }]}
+                });
+                let c = container(&mut deployment, "controller");
+                c["env"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "INFERNO_LEADER_ELECT", "value": "true"}));
+                c["volumeMounts"].as_array_mut().unwrap().push(json!({
+                    "name": TOKEN_VOLUME, "mountPath": TOKEN_MOUNT_PATH, "readOnly": true
+                }));
+                added.extend([
+                    "Role inferno/inferno-leader-election".to_string(),
+                    "RoleBinding inferno/inferno-leader-election".to_string(),
+                ]);
+            }
+            "namespaced" => {
+                for c in ["collector", "actuator"] {
+                    container(&mut deployment, c)["env"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"name": WATCH_NAMESPACE_ENV, "value": "infer"}));
+                }
+                added.extend([
+                    "Role infer/inferno".to_string(),
+                    "RoleBinding infer/inferno".to_string(),
+                ]);
+                removed.push("ClusterRoleBinding inferno".to_string());
+            }
+            other => panic!("overlay {other}: say what it changes here"),
+        }
+        assert_eq!(
+            find(&objects, "Deployment", "inferno").value,
+            deployment,
+            "{name}: the Deployment is the base's with the overlay's change, nothing else"
+        );
+        // Every other object of the base is there unchanged, but those it removes.
+        for o in &base {
+            let id = o.id();
+            if o.kind() == "Deployment" {
+                continue;
+            }
+            match objects.iter().find(|x| x.id() == id) {
+                Some(x) => assert_eq!(x.value, o.value, "{name}: {id} changed"),
+                None => assert!(removed.contains(&id), "{name}: {id} missing"),
+            }
+        }
+        for id in &removed {
+            assert!(
+                objects.iter().all(|x| &x.id() != id),
+                "{name}: {id} still there"
+            );
+        }
+        // What it adds is its own files' objects (managed-by aside).
+        let own = directory_objects(&format!("{OVERLAYS_DIR}/{name}"));
+        let mut extra: Vec<String> = objects
+            .iter()
+            .filter(|x| !base.iter().any(|o| o.id() == x.id()))
+            .map(Object::id)
+            .collect();
+        extra.sort();
+        added.sort();
+        assert_eq!(extra, added, "{name}");
+        for o in &own {
+            assert_eq!(
+                as_written(find(&objects, o.kind(), o.name())),
+                o.value,
+                "{name}: {}",
+                o.id()
+            );
+        }
+        rendered.push(name);
+    }
+    assert_eq!(rendered, OVERLAYS);
+    s.kubesim.shutdown().await.unwrap();
+}
+
+/// `kubectl apply -k deploy/inferno` on an empty cluster creates everything in one go
+/// (kustomize puts the Namespace first), ConfigMaps included, and the pod comes up; again, it
+/// changes nothing. Then each overlay over it (server-side dry run: configured, what it
+/// changes) and on a cluster of its own, for real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_and_every_overlay_apply_with_kubectl_apply_k() {
+    let Some(s) = session(&root()).await else {
+        return;
+    };
+    let kc = &s.kubectl;
+    let base = render(kc, &root().join(BASE_DIR)).await;
+    let out = kc.ok(&["apply", "-k", BASE_DIR]).await;
+    let want: Vec<String> = base
+        .iter()
+        .map(|o| format!("{} created", printed(o)))
+        .collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+    let out = kc.ok(&["apply", "-k", BASE_DIR]).await;
+    assert!(out.lines().all(|l| l.ends_with(" unchanged")), "{out}");
+    // The data as the controller reads it from the mounted ConfigMaps.
+    for (cm, keys) in DATA_FILES {
+        let v = kc
+            .json(&["get", "configmap", cm, "-n", "inferno", "-o", "json"])
+            .await;
+        for k in keys {
+            let text = std::fs::read_to_string(root().join(DATA_KUSTOMIZATION).join(k)).unwrap();
+            assert_eq!(v["data"][k], text.as_str(), "{cm} {k}");
+        }
+    }
+    let out = kc
+        .ok(&[
+            "wait",
+            "--for=condition=Available",
+            "deployment/inferno",
+            "-n",
+            "inferno",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(out.contains("condition met"), "{out}");
+    // Over the base: the overlay changes the Deployment (and adds its own objects).
+    for name in OVERLAYS {
+        let dir = format!("{OVERLAYS_DIR}/{name}");
+        if name == "namespaced" {
+            kc.ok(&["apply", "-f", "deploy/samples/ns.yaml"]).await;
+        }
+        let out = kc.ok(&["apply", "-k", &dir, "--dry-run=server"]).await;
+        assert!(
+            out.contains("deployment.apps/inferno configured (server dry run)"),
+            "{name}: {out}"
+        );
+    }
+    s.kubesim.shutdown().await.unwrap();
+    for name in OVERLAYS {
+        let Some(s) = session(&root()).await else {
+            return;
+        };
+        let kc = &s.kubectl;
+        if name == "namespaced" {
+            // Its Role is in the samples' namespace.
+            kc.ok(&["apply", "-f", "deploy/samples/ns.yaml"]).await;
+        }
+        let dir = format!("{OVERLAYS_DIR}/{name}");
+        let objects = render(kc, &root().join(&dir)).await;
+        let out = kc.ok(&["apply", "-k", &dir]).await;
+        let want: Vec<String> = objects
+            .iter()
+            .map(|o| format!("{} created", printed(o)))
+            .collect();
+        assert_eq!(out.lines().collect::<Vec<_>>(), want, "{name}: {out}");
+        let dep = kc
+            .json(&[
+                "get",
+                "deployment",
+                "inferno",
+                "-n",
+                "inferno",
+                "-o",
+                "json",
+            ])
+            .await;
+        let env = |c: usize| dep["spec"]["template"]["spec"]["containers"][c]["env"].to_string();
+        match name {
+            "recommend" => assert!(env(3).contains("INFERNO_ACTUATOR_MODE"), "{dep}"),
+            "dry-run" => assert!(env(0).contains("INFERNO_DRY_RUN"), "{dep}"),
+            "ha" => {
+                assert!(env(0).contains("INFERNO_LEADER_ELECT"), "{dep}");
+                let out = kc
+                    .ok(&[
+                        "wait",
+                        "--for=condition=Available",
+                        "deployment/inferno",
+                        "-n",
+                        "inferno",
+                        "--timeout=20s",
+                    ])
+                    .await;
+                assert!(out.contains("condition met"), "{out}");
+                let pods = kc
+                    .ok(&[
+                        "get",
+                        "pods",
+                        "-n",
+                        "inferno",
+                        "-l",
+                        "app=inferno",
+                        "-o",
+                        "name",
+                    ])
+                    .await;
+                assert_eq!(pods.lines().count(), 2, "{pods}");
+            }
+            "namespaced" => {
+                assert!(env(1).contains(WATCH_NAMESPACE_ENV), "{dep}");
+                let out = kc.run(&["get", "clusterrolebinding", "inferno"]).await;
+                assert!(!out.ok && out.stderr.contains("NotFound"), "{out:?}");
+            }
+            other => panic!("overlay {other}: say what to look for"),
+        }
+        s.kubesim.shutdown().await.unwrap();
+    }
+}
+
+/// docs/deploy.md, "Your own data" and "Images by digest": an overlay of your own, outside the
+/// repository, with the base as a resource, replaces the data ConfigMaps with its own files
+/// (same names, same labels: the projected volume still finds them) and runs every image from a
+/// registry by digest (kustomize's `images` with newName and digest); the base keeps tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_of_your_own_replaces_the_data_and_pins_the_images() {
+    let Some(s) = session(&root()).await else {
+        return;
+    };
+    let dir = TempDir::new("own-overlay");
+    let own = root().join("samples/small");
+    for (_, files) in DATA_FILES {
+        for f in files.iter() {
+            std::fs::copy(own.join(f), dir.path().join(f)).unwrap();
+        }
+    }
+    let base = resource_path(dir.path(), &root().join(BASE_DIR));
+    let digest = |i: usize| format!("sha256:{}", format!("{i:x}").repeat(64));
+    let mut k = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\n\
+         configMapGenerator:\n"
+    );
+    for (cm, files) in DATA_FILES {
+        k.push_str(&format!(
+            "  - name: {cm}\n    namespace: inferno\n    behavior: replace\n    files:\n"
+        ));
+        for f in files.iter() {
+            k.push_str(&format!("      - {f}\n"));
+        }
+    }
+    k.push_str("images:\n");
+    for (i, svc) in SERVICES.iter().enumerate() {
+        k.push_str(&format!(
+            "  - name: {IMAGE_PREFIX}{0}\n    newName: registry.example.com/inferno/{0}\n    digest: {1}\n",
+            svc.image,
+            digest(i + 1)
+        ));
+    }
+    std::fs::write(dir.path().join("kustomization.yaml"), k).unwrap();
+    let objects = render(&s.kubectl, dir.path()).await;
+    let dep = find(&objects, "Deployment", "inferno");
+    let got: Vec<&str> = dep.value["spec"]["template"]["spec"]["containers"]
+        .as_array()
         .unwrap()
         .iter()
-        .map(Object::id)
+        .map(|c| c["image"].as_str().unwrap())
         .collect();
-    let mut want = Vec::new();
-    for f in inferno_manifests::contract::KUSTOMIZE_REQUIRED {
-        let file = root().join("deploy/inferno").join(f);
-        want.extend(manifest::load_file(&file).unwrap().iter().map(Object::id));
-    }
-    got.sort();
-    want.sort();
+    let want: Vec<String> = SERVICES
+        .iter()
+        .enumerate()
+        .map(|(i, svc)| {
+            format!(
+                "registry.example.com/inferno/{}@{}",
+                svc.image,
+                digest(i + 1)
+            )
+        })
+        .collect();
     assert_eq!(got, want);
-    // As on a real cluster, a server-side dry run needs the namespace to exist.
-    kc.ok(&["apply", "-f", "ns.yaml"]).await;
-    let out = kc.ok(&["apply", "-k", ".", "--dry-run=server"]).await;
-    assert_eq!(out.lines().count(), want.len(), "{out}");
-    assert!(
-        out.lines().all(|l| l.ends_with("created (server dry run)")
-            || l == "namespace/inferno unchanged (server dry run)"),
-        "{out}"
-    );
-    let out = kc.ok(&["apply", "-k", "."]).await;
+    for (cm, files) in DATA_FILES {
+        let o = find(&objects, "ConfigMap", cm);
+        assert_eq!(
+            o.value["metadata"]["labels"][labels::COMPONENT],
+            "data",
+            "{cm}"
+        );
+        for f in files.iter() {
+            let text = std::fs::read_to_string(own.join(f)).unwrap();
+            assert_eq!(o.value["data"][f], text.as_str(), "{cm} {f}");
+        }
+    }
     assert_eq!(
-        out.lines().filter(|l| l.ends_with(" created")).count(),
-        want.len() - 1,
-        "{out}"
+        objects.iter().filter(|o| o.kind() == "ConfigMap").count(),
+        DATA_FILES.len()
     );
-    assert!(out.contains("deployment.apps/inferno created"), "{out}");
+    // Everything else as the checks want it (they expect the images as `make images` tags them).
+    let mut problems = problems_of(&objects, &version());
+    problems.retain(|p| !p.contains(": image must be inferno/"));
+    assert!(problems.is_empty(), "{problems:#?}");
     s.kubesim.shutdown().await.unwrap();
 }
 
@@ -358,7 +858,11 @@ async fn the_seed_workflow_runs_against_kubesim() {
     let out = kc.ok(&["apply", "-f", "deploy.yaml"]).await;
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        ["deployment.apps/inferno created", "service/inferno created"]
+        [
+            "deployment.apps/inferno created",
+            "service/inferno created",
+            "service/inferno-metrics created"
+        ]
     );
     // kubectl apply -f networkpolicy.yaml
     let out = kc.ok(&["apply", "-f", "networkpolicy.yaml"]).await;
@@ -409,8 +913,10 @@ async fn the_seed_workflow_runs_against_kubesim() {
         ])
         .await;
     assert!(out.contains("condition met"), "{out}");
-    // kubectl apply -f load-emulator.yaml; the pod exists.
-    let out = kc.ok(&["apply", "-f", "load-emulator.yaml"]).await;
+    // kubectl apply -f ../optional/load-emulator.yaml; the pod exists.
+    let out = kc
+        .ok(&["apply", "-f", "../optional/load-emulator.yaml"])
+        .await;
     assert_eq!(
         out.lines().last(),
         Some("pod/load-emulator created"),
@@ -477,7 +983,7 @@ async fn the_seed_workflow_runs_against_kubesim() {
     assert_eq!(port, "80->http");
     // Cleanup, in the seed's order.
     for args in [
-        &["delete", "-f", "load-emulator.yaml"][..],
+        &["delete", "-f", "../optional/load-emulator.yaml"][..],
         &["delete", "-f", "networkpolicy.yaml"],
         &["delete", "-f", "deploy.yaml"],
         &["delete", "-f", "sa.yaml"],
@@ -510,25 +1016,27 @@ async fn the_seed_workflow_runs_against_kubesim() {
     s.kubesim.shutdown().await.unwrap();
 }
 
-/// docs/deploy.md, "RBAC": Inferno confined to some namespaces. The ServiceAccount of sa.yaml
-/// without its cluster-wide binding, rbac-namespaced.yaml in `infer` as written and, through
-/// the documented `sed`, in another namespace.
+/// docs/deploy.md, "RBAC": Inferno confined to some namespaces, without kustomize, from the
+/// repository root. The ServiceAccount of sa.yaml without its cluster-wide binding, the
+/// namespaced overlay's rbac-namespaced.yaml in `infer` as written and, through the documented
+/// `sed`, in another namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_namespaced_rbac_applies_per_namespace() {
-    let Some(s) = session(&root().join("deploy/inferno")).await else {
+    let Some(s) = session(&root()).await else {
         return;
     };
+    const RBAC: &str = "deploy/overlays/namespaced/rbac-namespaced.yaml";
     let kc = &s.kubectl;
-    kc.ok(&["apply", "-f", "ns.yaml"]).await;
-    kc.ok(&["apply", "-f", "../samples/ns.yaml"]).await;
+    kc.ok(&["apply", "-f", "deploy/inferno/ns.yaml"]).await;
+    kc.ok(&["apply", "-f", "deploy/samples/ns.yaml"]).await;
     kc.ok(&["create", "namespace", "prod"]).await;
-    kc.ok(&["apply", "-f", "sa.yaml"]).await;
+    kc.ok(&["apply", "-f", "deploy/inferno/sa.yaml"]).await;
     let out = kc.ok(&["delete", "clusterrolebinding", "inferno"]).await;
     assert_eq!(
         out.trim(),
         "clusterrolebinding.rbac.authorization.k8s.io \"inferno\" deleted"
     );
-    let out = kc.ok(&["apply", "-f", "rbac-namespaced.yaml"]).await;
+    let out = kc.ok(&["apply", "-f", RBAC]).await;
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         [
@@ -536,13 +1044,10 @@ async fn the_namespaced_rbac_applies_per_namespace() {
             "rolebinding.rbac.authorization.k8s.io/inferno created"
         ]
     );
-    // sed 's/namespace: infer$/namespace: prod/' rbac-namespaced.yaml | kubectl apply -f -
+    // sed 's/namespace: infer$/namespace: prod/' RBAC | kubectl apply -f -
     let sed = Command::new("sed")
-        .current_dir(root().join("deploy/inferno"))
-        .args([
-            "s/namespace: infer$/namespace: prod/",
-            "rbac-namespaced.yaml",
-        ])
+        .current_dir(root())
+        .args(["s/namespace: infer$/namespace: prod/", RBAC])
         .output()
         .expect("sed runs");
     assert!(sed.status.success(), "{sed:?}");

@@ -7,5 +7,6 @@ mod common;
 mod containers;
 mod kubectl;
 mod make;
+mod monitoring;
 mod pod;
 mod repository;

@@ -93,7 +93,8 @@ fn each_mistake_is_reported() {
     const DEPLOY: &str = "deploy/inferno/deploy.yaml";
     const SA: &str = "deploy/inferno/sa.yaml";
     const NETPOL: &str = "deploy/inferno/networkpolicy.yaml";
-    const RBAC_NS: &str = "deploy/inferno/rbac-namespaced.yaml";
+    const RBAC_NS: &str = "deploy/overlays/namespaced/rbac-namespaced.yaml";
+    const LOAD: &str = "deploy/optional/load-emulator.yaml";
     #[allow(clippy::type_complexity)]
     let manifest_cases: &[(&str, &str, &str, &str)] = &[
         // The seed's port variables and where they point.
@@ -167,8 +168,24 @@ fn each_mistake_is_reported() {
         ("deploy/samples/dep1.yaml", "inferno.server.managed: \"true\"", "inferno.server.managed: true", "does not decode"),
         ("deploy/samples/dep2.yaml", "value: \"0.3333\"", "value: \"1\"", "INFERNO_EMULATOR_RATE 1 is not load.rpm / 60 / replicas = 0.3333"),
         // The load emulator with the control loop's rights.
-        ("deploy/inferno/load-emulator.yaml", "serviceAccountName: load-emulator", "serviceAccountName: inferno", "serviceAccountName must be load-emulator"),
-        ("deploy/inferno/load-emulator.yaml", "value: infer\n", "value: infer,prod\n", "it changes namespace prod but has no RoleBinding there"),
+        (LOAD, "serviceAccountName: load-emulator", "serviceAccountName: inferno", "serviceAccountName must be load-emulator"),
+        (LOAD, "value: infer\n", "value: infer,prod\n", "it changes namespace prod but has no RoleBinding there"),
+        // The standard labels, on the objects and the pod template.
+        (DEPLOY, "    app.kubernetes.io/component: control-loop\n    app.kubernetes.io/part-of", "    app.kubernetes.io/component: api\n    app.kubernetes.io/part-of", "Deployment inferno/inferno: label app.kubernetes.io/component must be \"control-loop\", is \"api\""),
+        (DEPLOY, "        app.kubernetes.io/name: inferno\n", "", "pod template: label app.kubernetes.io/name must be \"inferno\", is null"),
+        (SA, "app.kubernetes.io/version: \"0.1.0\"", "app.kubernetes.io/version: \"0.2.0\"", "label app.kubernetes.io/version must be \"0.1.0\", is \"0.2.0\""),
+        (NETPOL, "managed-by: kubectl", "managed-by: helm", "label app.kubernetes.io/managed-by must be \"kubectl\", is \"helm\""),
+        (LOAD, "component: load-emulator", "component: rbac", "label app.kubernetes.io/component must be \"load-emulator\", is \"rbac\""),
+        (RBAC_NS, "    app.kubernetes.io/instance: inferno\n", "", "Role infer/inferno: label app.kubernetes.io/instance must be \"inferno\", is null"),
+        // The selector stays as released (immutable); the new labels are not in it.
+        (DEPLOY, "  selector:\n    matchLabels:\n      app: inferno\n  template", "  selector:\n    matchLabels:\n      app: inferno\n      app.kubernetes.io/name: inferno\n  template", "the selector must stay {matchLabels: {app: inferno}}"),
+        // Scraping: the annotations, and the metrics Service's ports by name.
+        (DEPLOY, "prometheus.io/port: \"3300\"", "prometheus.io/port: \"3311\"", "pod template: annotation prometheus.io/port must be \"3300\""),
+        (DEPLOY, "        prometheus.io/scrape: \"true\"\n", "", "annotation prometheus.io/scrape must be \"true\""),
+        (DEPLOY, "    - name: ops-optimizer\n      port: 3312\n      targetPort: ops-optimizer", "    - name: optimizer\n      port: 3312\n      targetPort: ops-optimizer", "port optimizer: targetPort must be the container port's name \"optimizer\""),
+        (DEPLOY, "      targetPort: ops-actuator\n", "      targetPort: ops-actuator\n    - name: grpc-actuator\n      port: 3303\n      targetPort: 3303\n", "port grpc-actuator (3303) is no container port of that name and number"),
+        (DEPLOY, "    app.kubernetes.io/component: metrics\n", "    app.kubernetes.io/component: api\n", "label app.kubernetes.io/component must be \"metrics\" (what the ServiceMonitor selects)"),
+        (DEPLOY, "  name: inferno-metrics\n", "  name: inferno-scrape\n", "Service inferno/inferno-metrics: missing"),
         // An object in a namespace no manifest creates.
         ("deploy/samples/dep1.yaml", "namespace: infer\n", "namespace: inference\n", "namespace inference is not created by any manifest"),
     ];
@@ -328,19 +345,197 @@ fn each_mistake_is_reported() {
     {
         failures.push(format!(".PHONY without images: got {new:#?}"));
     }
-    let new = added(&base, &baseline, |r| {
-        let k = &mut r.kustomization.as_mut().unwrap().1;
-        k["resources"] = serde_json::json!(["ns.yaml", "sa.yaml", "missing.yaml"]);
-    });
-    for expect in [
-        "resource missing.yaml does not exist",
-        "resources must list deploy.yaml",
-    ] {
+    failures.extend(layout_mistakes(&base, &baseline));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The kustomization of `dir` in a copy, to change.
+fn kustomization<'a>(r: &'a mut Repository, dir: &str) -> &'a mut serde_json::Value {
+    &mut r
+        .layout
+        .kustomizations
+        .get_mut(Path::new(dir))
+        .and_then(Option::as_mut)
+        .unwrap_or_else(|| panic!("no kustomization in {dir}"))
+        .1
+}
+
+/// What breaks `kubectl apply -f deploy/inferno/` or the kustomize layout.
+fn layout_mistakes(base: &Repository, baseline: &BTreeSet<String>) -> Vec<String> {
+    const BASE: &str = "deploy/inferno";
+    const DATA: &str = "samples/large";
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, Box<dyn Fn(&mut Repository)>, &str)> = vec![
+        (
+            "a kustomization.yaml in deploy/inferno",
+            Box::new(|r| {
+                r.layout.base_entries.insert("kustomization.yaml".into());
+            }),
+            "deploy/inferno/kustomization.yaml: `kubectl apply -f deploy/inferno/` would read it as an object and fail",
+        ),
+        (
+            "program data in deploy/inferno",
+            Box::new(|r| r.other_files.push("deploy/inferno/load-phases.yaml".into())),
+            "deploy/inferno/load-phases.yaml: holds no Kubernetes object, and `kubectl apply -f deploy/inferno/` fails on it",
+        ),
+        (
+            "JSON in deploy/inferno",
+            Box::new(|r| {
+                r.layout.base_entries.insert("data.json".into());
+            }),
+            "deploy/inferno/data.json: `kubectl apply -f deploy/inferno/` reads it",
+        ),
+        (
+            "no base",
+            Box::new(|r| {
+                r.layout.kustomizations.insert(BASE.into(), None);
+            }),
+            "deploy/inferno/Kustomization: missing",
+        ),
+        (
+            "the base leaves a file out",
+            Box::new(|r| {
+                kustomization(r, BASE)["resources"] =
+                    serde_json::json!(["ns.yaml", "sa.yaml", "deploy.yaml", "../../samples/large"])
+            }),
+            "resources must list networkpolicy.yaml: `kubectl apply -f deploy/inferno/` applies it",
+        ),
+        (
+            "the base names a file elsewhere",
+            Box::new(|r| {
+                let k = kustomization(r, BASE);
+                k["resources"].as_array_mut().unwrap().push("../optional/rbac-tuning.yaml".into());
+            }),
+            "resource ../optional/rbac-tuning.yaml is not a manifest of deploy/inferno",
+        ),
+        (
+            "the base without the data",
+            Box::new(|r| {
+                let k = kustomization(r, BASE);
+                k["resources"].as_array_mut().unwrap().retain(|x| x != "../../samples/large");
+            }),
+            "the directory resources must be ../../samples/large (the data ConfigMaps) only, are []",
+        ),
+        (
+            "labels in the selector",
+            Box::new(|r| kustomization(r, BASE)["labels"][0]["includeSelectors"] = true.into()),
+            "labels must not reach selectors",
+        ),
+        (
+            "no managed-by",
+            Box::new(|r| kustomization(r, BASE)["labels"] = serde_json::json!([])),
+            "must set app.kubernetes.io/managed-by: kustomize with includeTemplates: true",
+        ),
+        (
+            "a digest in the base",
+            Box::new(|r| {
+                kustomization(r, BASE)["images"] = serde_json::json!([
+                    {"name": "inferno/controller", "digest": "sha256:0123"}
+                ])
+            }),
+            "pinned by digest in the base: keep tags here, pin in an overlay",
+        ),
+        (
+            "hashed data ConfigMaps",
+            Box::new(|r| {
+                let k = kustomization(r, DATA);
+                k["generatorOptions"].as_object_mut().unwrap().remove("disableNameSuffixHash");
+            }),
+            "configMapGenerator inferno-static-data: needs disableNameSuffixHash: true",
+        ),
+        (
+            "a data file left out",
+            Box::new(|r| {
+                kustomization(r, DATA)["configMapGenerator"][0]["files"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|f| f != "optimizer-data.json")
+            }),
+            "the controller reads",
+        ),
+        (
+            "a data file that does not exist",
+            Box::new(|r| {
+                kustomization(r, DATA)["configMapGenerator"][1]["files"] =
+                    serde_json::json!(["capacity.json"])
+            }),
+            "configMapGenerator inferno-dynamic-data: file capacity.json does not exist",
+        ),
+        (
+            "data in another namespace",
+            Box::new(|r| kustomization(r, DATA)["namespace"] = "default".into()),
+            "samples/large/kustomization.yaml: namespace: must be inferno",
+        ),
+        (
+            "data without the standard labels",
+            Box::new(|r| {
+                kustomization(r, DATA)["generatorOptions"]["labels"] = serde_json::json!({})
+            }),
+            "configMapGenerator inferno-static-data: label app.kubernetes.io/name must be \"inferno\", is null",
+        ),
+        (
+            "an overlay that copies the base",
+            Box::new(|r| {
+                kustomization(r, "deploy/overlays/recommend")["resources"] =
+                    serde_json::json!(["../../inferno/deploy.yaml"])
+            }),
+            "resources must include the base, ../../inferno",
+        ),
+        (
+            "an overlay with a file elsewhere",
+            Box::new(|r| {
+                let k = kustomization(r, "deploy/overlays/ha");
+                k["resources"].as_array_mut().unwrap().push("../../optional/rbac-tuning.yaml".into());
+            }),
+            "resource ../../optional/rbac-tuning.yaml: besides the base, an overlay's resources are files of its own directory",
+        ),
+        (
+            "an overlay's own objects not labelled",
+            Box::new(|r| {
+                kustomization(r, "deploy/overlays/namespaced")
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("labels");
+            }),
+            "deploy/overlays/namespaced/kustomization.yaml: labels: must set app.kubernetes.io/managed-by",
+        ),
+        (
+            "an overlay gone",
+            Box::new(|r| {
+                r.layout.kustomizations.insert("deploy/overlays/ha".into(), None);
+            }),
+            "deploy/overlays/ha: missing: no kustomization.yaml",
+        ),
+        (
+            "an overlay the tests do not know",
+            Box::new(|r| {
+                let k = kustomization(r, "deploy/overlays/recommend").clone();
+                let file = "deploy/overlays/prod/kustomization.yaml".into();
+                r.layout.kustomizations.insert("deploy/overlays/prod".into(), Some((file, k)));
+            }),
+            "deploy/overlays/prod: not in contract::OVERLAYS",
+        ),
+        (
+            "a directory of deploy/ no check reads",
+            Box::new(|r| {
+                r.layout.deploy_dirs.insert("deploy/helm".into());
+            }),
+            "deploy/helm: no check reads it: add it to contract::MANIFEST_DIRS",
+        ),
+        (
+            "a misspelt field",
+            Box::new(|r| kustomization(r, "deploy/overlays/dry-run")["patchesStrategicMerge"] = serde_json::json!([])),
+            "field patchesStrategicMerge is not one this check knows",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, change, expect) in &cases {
+        let new = added(base, baseline, |r| change(r));
         if !new.iter().any(|p| p.contains(expect)) {
-            failures.push(format!("kustomization: expected {expect:?}, got {new:#?}"));
+            failures.push(format!("{what}: expected {expect:?}, got {new:#?}"));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    failures
 }
 
 /// Every boolean flag a variable can set takes the spellings people write in manifests (true,
