@@ -94,6 +94,23 @@ pub const MAX_BOOST: f64 = 3.0;
 const COMFORT: f64 = 0.7;
 /// Per steady, comfortable cycle the boost moves this fraction of the way back to 1.
 const RELAX: f64 = 0.05;
+/// Per steady cycle in which the model (with the tuned parameters, without the boost)
+/// predicts what the pods deliver, within [`AGREES`], the boost moves this fraction of the
+/// way back to 1: the tuner has learnt what the boost stood in for.
+const RELAX_AGREED: f64 = 0.25;
+/// Measured latency at most this fraction over the model's prediction: the model agrees.
+const AGREES: f64 = 0.1;
+/// A load whose smoothed level has fallen this many standard errors below its highest over
+/// the scale-down window is falling for real, not wobbling: the window shrinks to
+/// [`FALL_WINDOW`] of itself, so capacity follows a real fall a cycle or three behind instead
+/// of a whole window.
+const FALL_ERRORS: f64 = 3.0;
+/// The fraction of the scale-down window that holds while the load falls for real.
+const FALL_WINDOW: f64 = 1.0 / 3.0;
+/// Cycles a queue must have lasted before the forecast is set aside: arrivals read on
+/// overloaded pods swing with the pods' churn, and a rebound read as a trend ordered twice the
+/// capacity needed on the ramp benchmark; the backlog term plans the catch-up instead.
+const QUEUE_NO_FORECAST: u32 = 2;
 
 /// What the policy made of one server this cycle (in the cycle report).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -163,6 +180,16 @@ struct ServerState {
     /// Cycles in a row without requests waiting on the servers: a mean TTFT measured over a
     /// window that saw a queue says more about the queue than about the model.
     calm: u32,
+    /// Cycles in a row with requests waiting.
+    queued_for: u32,
+    /// A queue has been seen since the loop started remembering this server (so a short calm
+    /// spell is a queue that has just drained, not a loop that has just started).
+    seen_queue: bool,
+    /// Holt's level at each cycle of the last scale-down window, newest last: a load that has
+    /// fallen well beyond its noise over it is a real fall, and the window shortens.
+    levels: VecDeque<(Instant, f64)>,
+    /// The measured latency is over target and describes the pods as they are: no scale-down.
+    over: bool,
 }
 
 impl ServerState {
@@ -180,6 +207,10 @@ impl ServerState {
             raw: VecDeque::new(),
             saturated: false,
             calm: 0,
+            queued_for: 0,
+            seen_queue: false,
+            levels: VecDeque::new(),
+            over: false,
         }
     }
 }
@@ -312,6 +343,21 @@ impl Policy {
             let steady = st.steady >= s.steady_cycles && requests >= s.min_requests;
             plan.notes
                 .extend(self.tuning.observe(models, server, obs, steady));
+            // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
+            // to drain, not a verdict on the model; nor is a window that still holds it.
+            if obs.is_some_and(|o| o.waiting >= 1.0) {
+                st.calm = 0;
+                st.queued_for = st.queued_for.saturating_add(1);
+                st.seen_queue = true;
+            } else {
+                st.calm = st.calm.saturating_add(1);
+                st.queued_for = 0;
+            }
+            // A queue that persists with every pod serving is a verdict (they cannot keep up);
+            // one that has just drained is not (the window still holds its waits).
+            let queued = st.calm == 0;
+            let draining = st.seen_queue && !queued && st.calm <= s.steady_cycles;
+            st.over = false;
             if requests >= s.min_requests {
                 let ratio = |measured: f64, target: f64| {
                     if measured > 0.0 && target > 0.0 {
@@ -320,23 +366,21 @@ impl Policy {
                         0.0
                     }
                 };
-                plan.latency_ratio =
-                    ratio(cur.ttft_average, slo_ttft).max(ratio(cur.itl_average, slo_itl));
+                let (ttft, itl) = (
+                    ratio(cur.ttft_average, slo_ttft),
+                    ratio(cur.itl_average, slo_itl),
+                );
+                plan.latency_ratio = ttft.max(itl);
+                // The TTFT of a window that still holds a drained queue's waits says nothing
+                // of the pods as they are now; their ITL does.
+                st.over = s.feedback && (itl > 1.0 || (ttft > 1.0 && !draining));
             }
-            // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
-            // to drain, not a verdict on the model; nor is a window that still holds it.
-            if obs.is_some_and(|o| o.waiting >= 1.0) {
-                st.calm = 0;
-            } else {
-                st.calm = st.calm.saturating_add(1);
-            }
-            // A queue that persists with every pod serving is a verdict (they cannot keep up);
-            // one that has just drained is not (the window still holds its waits).
-            let queued = st.calm == 0;
-            // Saturated: requests queue and the pods run full batches. Then what a pod carries
-            // is what it can do, however young the pods are.
+            // Saturated: requests queue and the pods run full batches, or a full KV cache
+            // (long requests fill it before the batch cap). Then what a pod carries is what
+            // it can do, however young the pods are.
             let full = obs.is_some_and(|o| {
-                cur.max_batch > 0 && o.running >= SATURATED_BATCH * cur.max_batch as f64
+                (cur.max_batch > 0 && o.running >= SATURATED_BATCH * cur.max_batch as f64)
+                    || o.kv_cache_usage >= SATURATED_BATCH
             });
             st.saturated = s.feedback && queued && full;
             let verdict = s.feedback
@@ -361,6 +405,18 @@ impl Policy {
                         .min(MAX_BOOST);
                     // One step per verdict: the next comes once the pods it orders serve.
                     st.steady = 0;
+                } else if st.boost > 1.0
+                    && !queued
+                    && model_agrees(&self.tuning, models, server, obs)
+                {
+                    // Measured against the model's own prediction for the pods as they are,
+                    // the window's hold does not matter: the tuned model explains what the
+                    // pods deliver, and the boost would count the same error twice (the last
+                    // 2% of it is noise).
+                    st.boost = (st.boost - (st.boost - 1.0) * RELAX_AGREED).max(1.0);
+                    if st.boost < 1.02 {
+                        st.boost = 1.0;
+                    }
                 } else if plan.latency_ratio < COMFORT && !st.held {
                     st.boost = (st.boost - (st.boost - 1.0) * RELAX).max(1.0);
                 }
@@ -397,6 +453,23 @@ impl Policy {
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
                 plan.horizon_seconds = horizon.as_secs_f64();
                 plan.lookahead_rpm = st.forecast.rise(horizon, st.cycle, o.demand.rate_error);
+                if plan.lookahead_rpm > 0.0 && st.queued_for >= QUEUE_NO_FORECAST {
+                    plan.notes.push(format!(
+                        "no forecast ({:.1} req/min ahead) while requests have queued for {} \
+                         cycles: the arrivals are read on overloaded pods; the backlog plans \
+                         the catch-up",
+                        plan.lookahead_rpm, st.queued_for
+                    ));
+                    plan.lookahead_rpm = 0.0;
+                }
+                st.levels.push_back((now, st.forecast.level()));
+                while st
+                    .levels
+                    .front()
+                    .is_some_and(|(t, _)| now.saturating_duration_since(*t) > s.scale_down_window)
+                {
+                    st.levels.pop_front();
+                }
                 rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
                 plan.backlog = o.waiting * f64::from(o.ready_replicas);
@@ -440,7 +513,7 @@ impl Policy {
         plans: &mut BTreeMap<String, ServerPlan>,
         now: Instant,
     ) {
-        let window = self.settings.scale_down_window;
+        let long_window = self.settings.scale_down_window;
         let mut units = Units::new(system, allocations);
         for server in servers {
             let (Some(alloc), Some(st), Some(plan)) = (
@@ -452,7 +525,7 @@ impl Policy {
             };
             let before = alloc.clone();
             let cur = &server.current_alloc;
-            let over = self.settings.feedback && plan.over_target();
+            let over = st.over;
             st.held = false;
             // The most replicas of an accelerator this server may have: the units of its type
             // the other servers' allocations leave (`None`: capacity does not bind).
@@ -631,11 +704,21 @@ impl Policy {
             while st
                 .history
                 .front()
-                .is_some_and(|(t, _)| now.saturating_duration_since(*t) > window)
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) > long_window)
             {
                 st.history.pop_front();
             }
             st.history.push_back((now, recommended));
+            // A load that has fallen well beyond its noise is a real fall: follow it with a
+            // shorter window (a wobble on a plateau never gets that far below its highest).
+            let highest_level = st.levels.iter().map(|(_, l)| *l).fold(f64::MIN, f64::max);
+            let falling = plan.rate_error > 0.0
+                && highest_level - st.forecast.level() > FALL_ERRORS * plan.rate_error;
+            let window = if falling {
+                long_window.mul_f64(FALL_WINDOW)
+            } else {
+                long_window
+            };
             let mut replicas = recommended;
             if recommended < cur.num_replicas {
                 if over {
@@ -649,6 +732,7 @@ impl Policy {
                     let highest = st
                         .history
                         .iter()
+                        .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
                         .map(|(_, r)| *r)
                         .max()
                         .unwrap_or(recommended);
@@ -656,9 +740,14 @@ impl Policy {
                     if replicas > recommended {
                         plan.notes.push(format!(
                             "scale-down {} -> {recommended} held at {replicas}: highest \
-                             recommendation of the last {}s",
+                             recommendation of the last {}s{}",
                             cur.num_replicas,
-                            window.as_secs()
+                            window.as_secs(),
+                            if falling {
+                                " (the load is falling: a shorter window)"
+                            } else {
+                                ""
+                            }
                         ));
                     }
                 }
@@ -678,6 +767,25 @@ impl Policy {
             units.update(&server.name, &before, alloc);
         }
     }
+}
+
+/// Whether the model, with the parameters the loop has learnt and without the boost, predicts
+/// the mean ITL and TTFT `server`'s ready pods deliver at the measured rate within [`AGREES`].
+fn model_agrees(
+    tuning: &Tuning,
+    models: &ModelData,
+    server: &ServerSpec,
+    obs: Option<&Observation>,
+) -> bool {
+    let mut tuned = models.clone();
+    tuning.apply(&mut tuned);
+    let cur = &server.current_alloc;
+    tuning.check(&tuned, server, obs).is_some_and(|c| {
+        cur.itl_average > 0.0
+            && cur.ttft_average > 0.0
+            && cur.itl_average <= c.predicted_itl * (1.0 + AGREES)
+            && cur.ttft_average <= c.predicted_ttft * (1.0 + AGREES)
+    })
 }
 
 /// `want` replicas, at most `room` of them unless `have` (what the allocation already has,

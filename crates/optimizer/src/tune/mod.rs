@@ -34,6 +34,12 @@
 #[cfg(test)]
 mod tests;
 
+/// A covariance of three equal variances `v` with correlation `rho` between each pair.
+fn correlated(v: f64, rho: f64) -> [[f64; 3]; 3] {
+    let c = v * rho.clamp(0.0, 0.99);
+    [[v, c, c], [c, v, c], [c, c, v]]
+}
+
 use crate::queue::{Analyzer, PerfParams, QueueConfig};
 
 /// How the filter weighs evidence; defaults in docs/tuning.md.
@@ -43,6 +49,12 @@ pub struct TunerSettings {
     pub prior_sd: f64,
     /// Random-walk standard deviation per update, relative.
     pub drift_sd: f64,
+    /// Correlation of the three parameters' prior and drift: servers mostly get slower or
+    /// faster as a whole (another GPU clock, vLLM version or neighbour), and one window at one
+    /// occupancy cannot tell the three apart. Without it, windows at low occupancy taught the
+    /// filter alpha 2x and gamma 0.2x where the servers were 1.2x in all three, and the model
+    /// then promised a full batch half the ITL it had (the ramp benchmark, docs/tuning.md).
+    pub correlation: f64,
     /// Relative standard deviation of a measured mean ITL.
     pub itl_noise: f64,
     /// Relative standard deviation of a measured mean TTFT (no queue in front of it).
@@ -62,6 +74,7 @@ impl Default for TunerSettings {
         Self {
             prior_sd: 0.5,
             drift_sd: 0.03,
+            correlation: 0.9,
             itl_noise: 0.05,
             ttft_noise: 0.10,
             gate: 3.0,
@@ -175,8 +188,7 @@ impl Tuner {
     }
 
     fn reset_covariance(&mut self) {
-        let v = self.settings.prior_sd.powi(2);
-        self.p = [[v, 0.0, 0.0], [0.0, v, 0.0], [0.0, 0.0, v]];
+        self.p = correlated(self.settings.prior_sd.powi(2), self.settings.correlation);
         self.freeze_zeros();
     }
 
@@ -274,9 +286,11 @@ impl Tuner {
             slope[1][i] = (moved.1 - at.1) / STEP;
         }
         // The parameters drift between windows with a measurement, whichever latency it has.
-        let q = self.settings.drift_sd.powi(2);
+        let q = correlated(self.settings.drift_sd.powi(2), self.settings.correlation);
         for i in 0..3 {
-            self.p[i][i] += q;
+            for j in 0..3 {
+                self.p[i][j] += q[i][j];
+            }
         }
         self.freeze_zeros();
         let mut out = [None, None];
