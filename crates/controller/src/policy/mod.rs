@@ -107,10 +107,6 @@ const AGREES: f64 = 0.1;
 const FALL_ERRORS: f64 = 3.0;
 /// The fraction of the scale-down window that holds while the load falls for real.
 const FALL_WINDOW: f64 = 1.0 / 3.0;
-/// Cycles a queue must have lasted before the forecast is set aside: arrivals read on
-/// overloaded pods swing with the pods' churn, and a rebound read as a trend ordered twice the
-/// capacity needed on the ramp benchmark; the backlog term plans the catch-up instead.
-const QUEUE_NO_FORECAST: u32 = 2;
 
 /// What the policy made of one server this cycle (in the cycle report).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -180,8 +176,6 @@ struct ServerState {
     /// Cycles in a row without requests waiting on the servers: a mean TTFT measured over a
     /// window that saw a queue says more about the queue than about the model.
     calm: u32,
-    /// Cycles in a row with requests waiting.
-    queued_for: u32,
     /// A queue has been seen since the loop started remembering this server (so a short calm
     /// spell is a queue that has just drained, not a loop that has just started).
     seen_queue: bool,
@@ -207,7 +201,6 @@ impl ServerState {
             raw: VecDeque::new(),
             saturated: false,
             calm: 0,
-            queued_for: 0,
             seen_queue: false,
             levels: VecDeque::new(),
             over: false,
@@ -347,11 +340,9 @@ impl Policy {
             // to drain, not a verdict on the model; nor is a window that still holds it.
             if obs.is_some_and(|o| o.waiting >= 1.0) {
                 st.calm = 0;
-                st.queued_for = st.queued_for.saturating_add(1);
                 st.seen_queue = true;
             } else {
                 st.calm = st.calm.saturating_add(1);
-                st.queued_for = 0;
             }
             // A queue that persists with every pod serving is a verdict (they cannot keep up);
             // one that has just drained is not (the window still holds its waits).
@@ -453,15 +444,6 @@ impl Policy {
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
                 plan.horizon_seconds = horizon.as_secs_f64();
                 plan.lookahead_rpm = st.forecast.rise(horizon, st.cycle, o.demand.rate_error);
-                if plan.lookahead_rpm > 0.0 && st.queued_for >= QUEUE_NO_FORECAST {
-                    plan.notes.push(format!(
-                        "no forecast ({:.1} req/min ahead) while requests have queued for {} \
-                         cycles: the arrivals are read on overloaded pods; the backlog plans \
-                         the catch-up",
-                        plan.lookahead_rpm, st.queued_for
-                    ));
-                    plan.lookahead_rpm = 0.0;
-                }
                 st.levels.push_back((now, st.forecast.level()));
                 while st
                     .levels

@@ -1030,48 +1030,6 @@ fn the_boost_relaxes_once_the_model_explains_the_pods_even_while_a_scale_down_is
 }
 
 #[test]
-fn a_persisting_queue_sets_the_forecast_aside() {
-    let settings = Settings {
-        startup_delay: Duration::from_secs(90),
-        confidence: 0.0,
-        ..Settings::default()
-    };
-    let mut p = Policy::new(settings);
-    let now = Instant::now();
-    let mut plans = Vec::new();
-    // +20 req/min a cycle; the last three cycles with requests waiting.
-    for i in 0..7u32 {
-        let rpm = 100.0 + 20.0 * f64::from(i);
-        let waiting = if i >= 4 { 2.0 } else { 0.0 };
-        let mut o = observed(4, 100.0, waiting);
-        o.demand.rate_error = 5.0;
-        let (_, plan) = cycle(
-            &mut p,
-            &server(rpm, 200.0, 40.0),
-            &o,
-            decided(4, 38),
-            now + Duration::from_secs(30 * u64::from(i)),
-        );
-        plans.push(plan);
-    }
-    assert!(plans[3].lookahead_rpm > 0.0, "{:?}", plans[3]);
-    assert!(
-        plans[4].lookahead_rpm > 0.0,
-        "a queue's first cycle: {:?}",
-        plans[4]
-    );
-    for plan in &plans[5..] {
-        assert_eq!(plan.lookahead_rpm, 0.0, "{plan:?}");
-        assert!(
-            plan.notes.iter().any(|n| n.contains("no forecast")),
-            "{plan:?}"
-        );
-        // The backlog is still planned for: 2 waiting on each of 4 pods within 60 s.
-        assert!(plan.planned_rpm >= 100.0 + 8.0, "{plan:?}");
-    }
-}
-
-#[test]
 fn a_real_fall_shortens_the_scale_down_window_and_a_wobble_does_not() {
     let settings = Settings {
         scale_down_window: Duration::from_secs(300),
