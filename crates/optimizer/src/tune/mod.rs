@@ -49,11 +49,11 @@ pub struct TunerSettings {
     pub prior_sd: f64,
     /// Random-walk standard deviation per update, relative.
     pub drift_sd: f64,
-    /// Correlation of the three parameters' prior and drift: servers mostly get slower or
-    /// faster as a whole (another GPU clock, vLLM version or neighbour), and one window at one
-    /// occupancy cannot tell the three apart. Without it, windows at low occupancy taught the
-    /// filter alpha 2x and gamma 0.2x where the servers were 1.2x in all three, and the model
-    /// then promised a full batch half the ITL it had (the ramp benchmark, docs/tuning.md).
+    /// Correlation of the three parameters' prior and drift. Servers mostly get slower or
+    /// faster as a whole, and one window at one occupancy cannot tell the three apart: with a
+    /// correlation the filter moves them together and the model holds at occupancies it has
+    /// not seen. On the drift benchmark 0.9 made the model's fit at the occupancies it had seen
+    /// worse (docs/tuning.md), so the default is 0 (independent).
     pub correlation: f64,
     /// Relative standard deviation of a measured mean ITL.
     pub itl_noise: f64,
@@ -74,7 +74,7 @@ impl Default for TunerSettings {
         Self {
             prior_sd: 0.5,
             drift_sd: 0.03,
-            correlation: 0.9,
+            correlation: 0.0,
             itl_noise: 0.05,
             ttft_noise: 0.10,
             gate: 3.0,
