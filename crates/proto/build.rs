@@ -1,5 +1,6 @@
 //! Compiles proto/inferno/v1/*.proto with protox (pure Rust, no protoc) and generates the prost
-//! messages and tonic clients/servers; also writes the encoded descriptor set for reflection.
+//! messages (each with `prost::Name`, so a message finds its own descriptor) and tonic
+//! clients/servers; also writes the encoded descriptor set for reflection and JSON.
 
 use prost::Message;
 use std::path::PathBuf;
@@ -14,7 +15,9 @@ fn main() -> anyhow_free::Result {
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("inferno_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure().compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

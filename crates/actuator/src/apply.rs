@@ -201,7 +201,16 @@ impl Actuator {
                 } else {
                     (&self.policy, reason.to_owned())
                 };
-                decide(&current, allocation, &reason, policy, h, Instant::now())
+                let moved = request.moves.get(server);
+                decide(
+                    &current,
+                    allocation,
+                    &reason,
+                    moved,
+                    policy,
+                    h,
+                    Instant::now(),
+                )
             };
             for label in &decision.invalid {
                 warn!(server, namespace = %target.namespace, deployment = %target.name,

@@ -13,7 +13,7 @@ use tonic::{Code, Response, Status};
 use tracing::instrument;
 
 /// The encoded descriptor sets reflection serves.
-pub const DESCRIPTORS: &[&[u8]] = &[inferno_proto::FILE_DESCRIPTOR_SET];
+pub const DESCRIPTORS: &[&[u8]] = inferno_proto::REFLECTION_DESCRIPTORS;
 
 /// The gRPC face of an [`Actuator`].
 #[derive(Debug, Clone)]
@@ -33,7 +33,13 @@ impl v1::actuator_server::Actuator for ActuatorService {
         &self,
         r: tonic::Request<v1::ApplyRequest>,
     ) -> Result<Response<v1::ApplyResponse>, Status> {
-        let request = ApplyRequest::from(r.into_inner());
+        let request = ApplyRequest::try_from(r.into_inner()).map_err(|e| {
+            let violation = inferno_proto::status::Violation::new(
+                inferno_proto::status::snake_case(&e.field),
+                e.message.clone(),
+            );
+            inferno_proto::status::invalid_argument(e.to_string(), vec![violation])
+        })?;
         let outcomes = self.actuator.apply(&request).await;
         let applied = outcome::applied(&outcomes, request.dry_run);
         Ok(Response::new(encode(&applied)?))
@@ -92,7 +98,7 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), message, "the message is the error's");
         assert!(
-            message.starts_with("cannot encode the answer: field results[\"s\"].new")
+            message.starts_with("cannot encode the answer: field results[\"s\"].after")
                 && message.contains("1099511627776"),
             "{message}"
         );

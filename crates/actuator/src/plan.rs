@@ -5,6 +5,7 @@
 use crate::error::UnknownName;
 use inferno_api::AllocationData;
 use inferno_core::contract::{self, keys};
+use inferno_core::Move;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -225,11 +226,13 @@ impl History {
 }
 
 /// Decides the new state of a Deployment. `allocation` is the optimizer's decision (None when
-/// the server was not placed, with `unplaced_reason` saying why).
+/// the server was not placed, with `unplaced_reason` saying why); `moved` is why it changes
+/// accelerator, when the caller (the controller) says.
 pub fn decide(
     current: &Current,
     allocation: Option<&AllocationData>,
     unplaced_reason: &str,
+    moved: Option<&Move>,
     policy: &Policy,
     history: &mut History,
     now: Instant,
@@ -362,10 +365,16 @@ pub fn decide(
     if reason.is_empty() {
         // The allocation says where the server goes, not why: the optimizer leaves a type for
         // a cheaper one, or because the type has no room left or cannot carry the server. The
-        // actuator cannot tell which, so the reason names no cause; the controller's report
-        // gives it (`moveReason`, docs/controller.md).
+        // actuator cannot tell which; the controller can, and says it in the request's moves
+        // (its `moveReason`, docs/controller.md). Without one, no cause is claimed.
         reason = if accelerator != old_accelerator {
-            format!("accelerator {old_accelerator:?} -> {accelerator:?}")
+            match moved {
+                Some(m) => format!(
+                    "accelerator {old_accelerator:?} -> {accelerator:?} ({})",
+                    m.reason
+                ),
+                None => format!("accelerator {old_accelerator:?} -> {accelerator:?}"),
+            }
         } else if replicas > current.replicas {
             "scale up to meet the SLO".to_string()
         } else if replicas < current.replicas {
@@ -463,6 +472,7 @@ mod tests {
             c,
             a,
             "out of capacity",
+            None,
             policy,
             &mut History::default(),
             Instant::now(),
@@ -486,6 +496,28 @@ mod tests {
         // No cause claimed: the allocation does not say whether cost or capacity moved it.
         // Before: "(cost)" whatever forced the move.
         assert_eq!(d.reason, "accelerator \"A100\" -> \"G2\"");
+        // With the controller's reason, the cause is named. Before: the request could not
+        // carry it.
+        let moved = Move {
+            cause: inferno_core::MoveCause::Capacity,
+            reason: "capacity: 2 x A100 needs 2 of the 8 A100 units; the other servers' \
+                     allocations leave 0"
+                .into(),
+        };
+        let d = decide(
+            &current(2, &ON_A100),
+            Some(&alloc("G2", 5, 38)),
+            "",
+            Some(&moved),
+            &Policy::default(),
+            &mut History::default(),
+            Instant::now(),
+        );
+        assert_eq!(
+            d.reason,
+            "accelerator \"A100\" -> \"G2\" (capacity: 2 x A100 needs 2 of the 8 A100 units; \
+             the other servers' allocations leave 0)"
+        );
         let same = run(
             &current(5, &[(keys::ACCELERATOR, "G2"), (keys::MAX_BATCH, "38")]),
             Some(&alloc("G2", 5, 38)),
@@ -664,7 +696,7 @@ mod tests {
         let t0 = Instant::now();
         let c = current(8, &[]);
         assert_eq!(
-            decide(&c, Some(&alloc("G2", 8, 8)), "", &policy, &mut h, t0).new_replicas,
+            decide(&c, Some(&alloc("G2", 8, 8)), "", None, &policy, &mut h, t0).new_replicas,
             8
         );
         // A dip within the window is held at the window's highest recommendation.
@@ -673,6 +705,7 @@ mod tests {
                 &c,
                 Some(&alloc("G2", 3, 8)),
                 "",
+                None,
                 &policy,
                 &mut h,
                 t0 + Duration::from_secs(60)
@@ -686,6 +719,7 @@ mod tests {
                 &c,
                 Some(&alloc("G2", 3, 8)),
                 "",
+                None,
                 &policy,
                 &mut h,
                 t0 + Duration::from_secs(400)
@@ -699,6 +733,7 @@ mod tests {
                 &c,
                 Some(&alloc("G2", 12, 8)),
                 "",
+                None,
                 &policy,
                 &mut h,
                 t0 + Duration::from_secs(401)

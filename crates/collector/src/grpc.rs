@@ -84,7 +84,7 @@ mod tests {
     fn an_answer_that_cannot_be_encoded_is_internal() {
         let e = inferno_proto::ConvertError {
             field: "servers[0].minNumReplicas".into(),
-            value: 1 << 40,
+            problem: "1099511627776 does not fit a 32-bit integer".into(),
         };
         let (code, message) = status(Error::from(e));
         assert_eq!(code, Code::Internal);

@@ -41,7 +41,7 @@ pub async fn run_with(
     inferno_telemetry::serve_with(
         listener,
         service,
-        &[inferno_proto::FILE_DESCRIPTOR_SET],
+        inferno_proto::REFLECTION_DESCRIPTORS,
         http,
         options,
         shutdown,

@@ -2,8 +2,9 @@
 //! collector, the optimizer and the actuator as the cycle's three ports, and the
 //! `inferno.v1.Controller` service. Each RPC converts twice: the request out, the answer in.
 
-use crate::cycle::{CycleOutcome, CycleReport};
-use crate::policy::tuning::Params;
+use crate::cycle::{CycleOutcome, CycleReport, ServerRecord};
+use crate::policy::tuning::{Params, TunedRecord};
+use crate::policy::ServerPlan;
 use crate::runner::Runner;
 use inferno_core::{Applied, ApplyRequest, Collected, Decision, PortError};
 use inferno_proto::v1::{
@@ -183,15 +184,113 @@ impl ControllerService {
     }
 }
 
-/// A report as the contract carries it. The decision and the results were decoded from the
-/// contract's own messages, so encoding them again cannot fail; if it ever did, the report
-/// says so in `error` rather than dropping them silently.
+/// A count as the report's 32-bit fields carry it (JSON numbers, not strings): saturating.
+fn count<T: TryInto<u32>>(n: T) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
+/// A replica count as the report carries it: saturating.
+fn replicas(n: i64) -> i32 {
+    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// What the loop has learnt of each (model, accelerator), as `GetTuning`, `GET /tuning` and
+/// the cycle report carry it.
+pub fn tuning_message(records: &[TunedRecord]) -> Vec<v1::TunedEntry> {
+    let params = |p: &Params| {
+        Some(v1::TuningParams {
+            alpha: p.alpha,
+            beta: p.beta,
+            gamma: p.gamma,
+        })
+    };
+    records
+        .iter()
+        .map(|t| v1::TunedEntry {
+            model: t.model.clone(),
+            accelerator: t.accelerator.clone(),
+            catalog: params(&t.catalog),
+            estimate: params(&t.estimate),
+            sd: params(&t.sd),
+            in_use: params(&t.in_use),
+            trusted: t.trusted,
+            updates: count(t.updates),
+            rejected: count(t.rejected),
+            median_startup_duration: inferno_proto::time::nonzero_secs(t.startup_seconds),
+            startup_samples: count(t.startup_samples),
+        })
+        .collect()
+}
+
+/// The policy's plan of one server as the report carries it.
+fn plan_message(p: &ServerPlan) -> v1::ServerPlan {
+    v1::ServerPlan {
+        measured_rpm: p.measured_rpm,
+        rate_error: p.rate_error,
+        planned_rpm: p.planned_rpm,
+        backlog: p.backlog,
+        boost: p.boost,
+        latency_ratio: p.latency_ratio,
+        steady_cycles: p.steady_cycles,
+        lookahead_rpm: p.lookahead_rpm,
+        horizon: Some(inferno_proto::time::from_secs(p.horizon_seconds)),
+        model_check: p.model_check.as_ref().map(|m| v1::ModelCheck {
+            predicted_itl: m.predicted_itl,
+            predicted_ttft: m.predicted_ttft,
+            tuner_updates: count(m.tuner_updates),
+            steady: m.steady,
+        }),
+        notes: p.notes.clone(),
+    }
+}
+
+fn server_message(s: &ServerRecord) -> v1::ServerReport {
+    let outcome = match s.outcome.parse::<inferno_core::Outcome>() {
+        Ok(o) => v1::deployment_result::Outcome::from(o),
+        Err(_) => v1::deployment_result::Outcome::Unspecified,
+    };
+    v1::ServerReport {
+        name: s.name.clone(),
+        class: s.class.clone(),
+        model: s.model.clone(),
+        rpm: s.rpm,
+        throughput: s.throughput,
+        avg_in_tokens: replicas(s.avg_in_tok),
+        avg_out_tokens: replicas(s.avg_out_tok),
+        itl: s.itl,
+        ttft: s.ttft,
+        slo_itl: s.slo_itl,
+        slo_ttft: s.slo_ttft,
+        running_per_replica: s.occ_per_replica,
+        accelerator: s.accelerator.clone(),
+        move_reason: s.move_reason.clone(),
+        replicas: replicas(s.replicas),
+        decided_replicas: replicas(s.decided_replicas),
+        max_batch: replicas(s.max_batch),
+        cost: s.cost,
+        predicted_itl: s.predicted_itl,
+        predicted_ttft: s.predicted_ttft,
+        unplaced: s.unplaced.clone(),
+        old_replicas: replicas(s.old_replicas),
+        applied: s.applied,
+        note: s.note.clone(),
+        outcome: outcome.into(),
+        plan: Some(plan_message(&s.plan)),
+    }
+}
+
+/// A report as the contract carries it: the answer of `Invoke` and of `GET /invoke`, and a
+/// line of the cycle log (one shape for all three). The decision and the results were decoded
+/// from the contract's own messages, so encoding them again cannot fail; if it ever did, the
+/// report says so in its problems rather than dropping them silently.
 pub fn report_message(r: &CycleReport) -> v1::CycleReport {
+    use v1::cycle_report::Outcome;
+    use v1::stage_timing::Stage;
     let t = &r.timing;
-    let mut problems = Vec::new();
+    let mut problems = r.problems.clone();
     let solution = r.solution.as_ref().and_then(|d| {
         v1::OptimizeResponse::try_from(d)
-            .map_err(|e| problems.push(format!("solution: {e}")))
+            .map_err(|e| problems.push(format!("solution not reported: {e}")))
             .ok()
     });
     let updates = r
@@ -199,41 +298,54 @@ pub fn report_message(r: &CycleReport) -> v1::CycleReport {
         .iter()
         .filter_map(|u| {
             v1::DeploymentResult::try_from(u)
-                .map_err(|e| problems.push(format!("updates: {e}")))
+                .map_err(|e| problems.push(format!("update not reported: {e}")))
                 .ok()
         })
         .collect();
-    let mut error = if r.outcome == CycleOutcome::Failed {
-        r.reason.clone()
-    } else {
-        String::new()
+    let stage = |name: &str| match name {
+        "load" => Stage::Load,
+        "collect" => Stage::Collect,
+        "optimize" => Stage::Optimize,
+        "apply" => Stage::Apply,
+        _ => Stage::Unspecified,
     };
-    if !problems.is_empty() {
-        if !error.is_empty() {
-            error.push_str("; ");
-        }
-        error.push_str(&problems.join("; "));
-    }
     v1::CycleReport {
-        cycle: r.cycle,
-        // The stages the contract lists (load, collect, optimize, apply): no "total" among
-        // them, which a client summing the stages would count twice.
-        timings: crate::metrics::stages(t)
-            .into_iter()
-            .map(|(stage, ms)| v1::StageTiming {
-                stage: stage.into(),
-                duration_ms: ms,
+        cycle: count(r.cycle),
+        start_time: inferno_proto::time::timestamp(&r.ts),
+        outcome: match r.outcome {
+            CycleOutcome::Ok => Outcome::Ok,
+            CycleOutcome::Skipped => Outcome::Skipped,
+            CycleOutcome::Failed => Outcome::Failed,
+        }
+        .into(),
+        reason: r.reason.clone(),
+        servers: r.servers.iter().map(server_message).collect(),
+        capacity: r
+            .capacity
+            .iter()
+            .map(|c| v1::CapacityReport {
+                r#type: c.acc_type.clone(),
+                allocated: count(c.allocated),
+                available: count(c.available),
             })
             .collect(),
+        total_cost: r.total_cost,
+        changes: count(r.changes),
+        dry_run: r.dry_run,
+        problems,
+        // The stages the contract lists (load, collect, optimize, apply): the whole cycle is
+        // `duration`, not a stage a client summing the stages would count twice.
+        timings: crate::metrics::stages(t)
+            .into_iter()
+            .map(|(name, ms)| v1::StageTiming {
+                stage: stage(name).into(),
+                duration: Some(inferno_proto::time::from_millis(ms)),
+            })
+            .collect(),
+        duration: Some(inferno_proto::time::from_millis(t.total_ms)),
+        tuning: tuning_message(&r.tuning),
         solution,
         updates,
-        skipped_reason: if r.outcome == CycleOutcome::Skipped {
-            r.reason.clone()
-        } else {
-            String::new()
-        },
-        error,
-        started_at: r.ts.clone(),
     }
 }
 
@@ -255,31 +367,7 @@ impl v1::controller_server::Controller for ControllerService {
         &self,
         _: tonic::Request<v1::GetTuningRequest>,
     ) -> Result<tonic::Response<v1::TuningReport>, tonic::Status> {
-        let params = |p: Params| {
-            Some(v1::TuningParams {
-                alpha: p.alpha,
-                beta: p.beta,
-                gamma: p.gamma,
-            })
-        };
-        let entries = self
-            .runner
-            .tuning()
-            .into_iter()
-            .map(|t| v1::TunedEntry {
-                model: t.model,
-                accelerator: t.accelerator,
-                catalog: params(t.catalog),
-                estimate: params(t.estimate),
-                sd: params(t.sd),
-                in_use: params(t.in_use),
-                trusted: t.trusted,
-                updates: t.updates,
-                rejected: t.rejected,
-                startup_seconds: t.startup_seconds,
-                startup_samples: u32::try_from(t.startup_samples).unwrap_or(u32::MAX),
-            })
-            .collect();
+        let entries = tuning_message(&self.runner.tuning());
         Ok(tonic::Response::new(v1::TuningReport { entries }))
     }
 }
@@ -303,19 +391,29 @@ mod tests {
             },
             ..CycleReport::default()
         });
-        let stages: Vec<(&str, f64)> = report
+        use v1::stage_timing::Stage;
+        let stages: Vec<(Stage, f64)> = report
             .timings
             .iter()
-            .map(|t| (t.stage.as_str(), t.duration_ms))
+            .map(|t| {
+                (
+                    t.stage(),
+                    inferno_proto::time::millis(t.duration.as_ref().unwrap()),
+                )
+            })
             .collect();
         assert_eq!(
             stages,
             [
-                ("load", 1.0),
-                ("collect", 2.0),
-                ("optimize", 3.0),
-                ("apply", 4.0)
+                (Stage::Load, 1.0),
+                (Stage::Collect, 2.0),
+                (Stage::Optimize, 3.0),
+                (Stage::Apply, 4.0)
             ]
+        );
+        assert_eq!(
+            inferno_proto::time::millis(report.duration.as_ref().unwrap()),
+            11.0
         );
     }
 }

@@ -288,11 +288,9 @@ async fn run_guarded<P: Ports>(
     }
 }
 
+/// Appends the cycle's record: the report of gRPC Invoke in proto3 JSON, on one line.
 fn append(path: &PathBuf, report: &CycleReport) {
-    let line = match serde_json::to_string(report) {
-        Ok(l) => l,
-        Err(e) => return tracing::warn!(error = %e, "cannot encode the cycle record"),
-    };
+    let line = inferno_proto::json::to_string(&crate::grpc::report_message(report));
     let result = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -4,7 +4,7 @@
 //! token when one is configured.
 
 use crate::cycle::CycleOutcome;
-use crate::grpc::ControllerService;
+use crate::grpc::{report_message, tuning_message, ControllerService};
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::runner::Runner;
@@ -49,15 +49,28 @@ async fn invoke(runner: Runner, method: Method, query: Option<String>) -> axum::
                 }
                 _ => StatusCode::OK,
             };
+            // The report of gRPC Invoke, in proto3 JSON: one shape for both.
             json(
                 status,
-                serde_json::to_string_pretty(&report).unwrap_or_default(),
+                inferno_proto::json::to_string_pretty(&report_message(&report)),
             )
         }
         None => json(
             StatusCode::SERVICE_UNAVAILABLE,
             "{\"error\":\"the controller is shutting down\"}".into(),
         ),
+    }
+}
+
+/// `GET /readyz`: ready (200 `leader`) only while this controller leads; a standby answers
+/// 503 `standby`, so a Service in front of two controllers sends `/invoke` and `Invoke` to the
+/// leader only (a standby would answer them with a skipped cycle). Liveness is `/healthz`,
+/// 200 on both.
+fn readiness(leading: bool) -> (StatusCode, &'static str) {
+    if leading {
+        (StatusCode::OK, "leader\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "standby\n")
     }
 }
 
@@ -87,7 +100,10 @@ pub async fn run(
                 axum::routing::get({
                     let r = runner.clone();
                     move || {
-                        let body = serde_json::to_string_pretty(&r.tuning()).unwrap_or_default();
+                        // The answer of gRPC GetTuning, in proto3 JSON.
+                        let entries = tuning_message(&r.tuning());
+                        let report = inferno_proto::v1::TuningReport { entries };
+                        let body = inferno_proto::json::to_string_pretty(&report);
                         async move { json(StatusCode::OK, body) }
                     }
                 }),
@@ -96,13 +112,7 @@ pub async fn run(
                 "/readyz",
                 axum::routing::get(move || {
                     let leading = l.is_leader();
-                    async move {
-                        if leading {
-                            (StatusCode::OK, "leader")
-                        } else {
-                            (StatusCode::OK, "standby")
-                        }
-                    }
+                    async move { readiness(leading) }
                 }),
             )
             .merge(inferno_telemetry::metrics_route(move || metrics.render()))
@@ -116,10 +126,25 @@ pub async fn run(
     inferno_telemetry::serve_with(
         listener,
         service,
-        &[inferno_proto::FILE_DESCRIPTOR_SET],
+        inferno_proto::REFLECTION_DESCRIPTORS,
         http,
         options,
         shutdown,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A standby is alive but not ready. Before: 200 `standby`, so a Service sent cycles to it.
+    #[test]
+    fn only_the_leader_is_ready() {
+        assert_eq!(readiness(true).0, StatusCode::OK);
+        assert_eq!(
+            readiness(false),
+            (StatusCode::SERVICE_UNAVAILABLE, "standby\n")
+        );
+    }
 }

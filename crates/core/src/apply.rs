@@ -20,6 +20,65 @@ pub struct ApplyRequest {
     /// Outstanding requests per pod, by server name: on a scale-down the least loaded pods go
     /// first (the actuator sets their `controller.kubernetes.io/pod-deletion-cost`).
     pub pod_loads: BTreeMap<String, Vec<PodLoad>>,
+    /// Why each server that changes accelerator does, by server name (the controller's
+    /// judgement): the actuator's Event names the cause.
+    pub moves: BTreeMap<String, Move>,
+}
+
+/// What forced or chose a server's move to another accelerator (docs/controller.md, "Why a
+/// server changes accelerator").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MoveCause {
+    /// The accelerator it had has no room left for it.
+    Capacity,
+    /// It had room, and the new accelerator costs less.
+    Cost,
+    /// The server cannot run on the accelerator it had.
+    NotPlaceable,
+    /// It had room and was not dearer: the optimizer's objective preferred the new one.
+    Objective,
+}
+
+impl MoveCause {
+    /// Every cause.
+    pub const ALL: [MoveCause; 4] = [
+        Self::Capacity,
+        Self::Cost,
+        Self::NotPlaceable,
+        Self::Objective,
+    ];
+
+    /// The name that starts the reason (`capacity: ...`), in reports and Events.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Capacity => "capacity",
+            Self::Cost => "cost",
+            Self::NotPlaceable => "not placeable",
+            Self::Objective => "objective",
+        }
+    }
+}
+
+impl fmt::Display for MoveCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for MoveCause {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        by_name(&Self::ALL, Self::name, "move cause", s)
+    }
+}
+
+/// Why a server leaves its accelerator for another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// What forced or chose it.
+    pub cause: MoveCause,
+    /// The whole reason for people, starting with the cause (`capacity: 1 x G2 needs ...`).
+    pub reason: String,
 }
 
 /// What happened to one Deployment.
@@ -123,6 +182,13 @@ pub struct Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn move_cause_names_round_trip() {
+        for c in MoveCause::ALL {
+            assert_eq!(c.name().parse::<MoveCause>(), Ok(c));
+        }
+    }
 
     #[test]
     fn outcome_names_round_trip() {

@@ -19,7 +19,7 @@ pub mod contract;
 pub mod decision;
 pub mod ports;
 
-pub use apply::{Applied, ApplyRequest, DeploymentResult, Outcome};
+pub use apply::{Applied, ApplyRequest, DeploymentResult, Move, MoveCause, Outcome};
 pub use collected::{
     Collected, Demand, FieldSource, Observation, PodLoad, Problem, ServerRef, Source, UnknownName,
     Unplaced,

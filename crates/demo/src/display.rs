@@ -162,6 +162,14 @@ fn opt<T: fmt::Display>(v: Option<T>) -> String {
 /// Width the legend and notes wrap at.
 pub(crate) const ROW: usize = 130;
 
+/// A `google.protobuf.Duration` in proto3 JSON (`"0.264s"`) in seconds; 0 when absent.
+pub(crate) fn duration_seconds(v: &Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.strip_suffix('s'))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Renders a cycle: the header line, one row per server (targets, predicted and measured
 /// values with misses marked, driven and measured load), then each applied change and each
 /// server left unchanged with a note. `driven` are the Deployments as the cycle started.
@@ -178,7 +186,10 @@ pub fn render(
         "cycle {} at {:.0}s: {}{}  total cost {} cents/hr, {} change(s), {:.0} ms",
         report["cycle"],
         elapsed_s,
-        report["outcome"].as_str().unwrap_or("?"),
+        report["outcome"]
+            .as_str()
+            .unwrap_or("?")
+            .to_ascii_lowercase(),
         report["reason"]
             .as_str()
             .filter(|r| !r.is_empty())
@@ -186,7 +197,7 @@ pub fn render(
             .unwrap_or_default(),
         num(&report["totalCost"], 0),
         changes.len(),
-        report["timing"]["totalMs"].as_f64().unwrap_or(0.0),
+        duration_seconds(&report["duration"]) * 1e3,
     );
     let servers: Vec<&Value> = report["servers"].as_array().into_iter().flatten().collect();
     if !servers.is_empty() {
@@ -242,7 +253,7 @@ pub fn render(
             opt(d.and_then(|d| d.out_tokens))
         );
         let meas_tok = if measured.prometheus && throughput > 0.0 {
-            format!("{}/{}", s["avgInTok"], s["avgOutTok"])
+            format!("{}/{}", s["avgInTokens"], s["avgOutTokens"])
         } else {
             "-".into()
         };
@@ -379,22 +390,22 @@ mod tests {
 
     fn report() -> Value {
         serde_json::json!({
-            "cycle": 3, "outcome": "ok", "reason": "", "totalCost": 1234.0, "changes": 2, "timing": {"totalMs": 12.0},
+            "cycle": 3, "outcome": "OK", "reason": "", "totalCost": 1234.0, "changes": 2, "duration": "0.012s",
             "servers": [
                 {"name": "vllm-001", "class": "Premium", "model": "llama_13b", "rpm": 12.5, "throughput": 12.5,
                  "plan": {"rateError": 3.5},
-                 "avgInTok": 205, "avgOutTok": 1094, "sloItl": 80.0, "sloTtft": 1000.0,
+                 "avgInTokens": 205, "avgOutTokens": 1094, "sloItl": 80.0, "sloTtft": 1000.0,
                  "accelerator": "G2", "replicas": 3, "maxBatch": 38, "predictedItl": 40.5, "itl": 38.0,
                  "predictedTtft": 90.0, "ttft": 16800.0, "unplaced": "", "oldReplicas": 4, "applied": true,
                  "note": "scale down to cut cost"},
                 {"name": "vllm-002", "class": "Bronze", "model": "granite_13b", "rpm": 60.0, "throughput": 0.0,
-                 "avgInTok": 512, "avgOutTok": 512, "sloItl": 80.0, "sloTtft": 2000.0,
+                 "avgInTokens": 512, "avgOutTokens": 512, "sloItl": 80.0, "sloTtft": 2000.0,
                  "accelerator": "G2", "replicas": 1, "maxBatch": 76, "predictedItl": 81.0, "itl": 0.0,
                  "predictedTtft": 82.0, "ttft": 0.0, "unplaced": "", "oldReplicas": 3, "applied": true,
                  "note": "accelerator \"H100\" -> \"G2\" (cost)"},
                 {"name": "vllm-003", "class": "Free", "model": "mixtral_8_7b", "rpm": 90.0, "throughput": 90.0,
                  "plan": {"rateError": 9.5},
-                 "avgInTok": 256, "avgOutTok": 512, "sloItl": 320.0, "sloTtft": 4000.0,
+                 "avgInTokens": 256, "avgOutTokens": 512, "sloItl": 320.0, "sloTtft": 4000.0,
                  "accelerator": "", "replicas": 0, "maxBatch": 0, "predictedItl": 0.0, "itl": 30.0,
                  "predictedTtft": 0.0, "ttft": 100.0, "unplaced": "out of capacity", "oldReplicas": 3,
                  "applied": false, "note": "unplaced, held: out of capacity"}

@@ -68,11 +68,11 @@ impl Tally {
         deployed: &BTreeMap<String, Deployed>,
     ) {
         match report["outcome"].as_str() {
-            Some("ok") => {
+            Some("OK") => {
                 self.ok += 1;
                 self.costs.push(report["totalCost"].as_f64().unwrap_or(0.0));
             }
-            Some("skipped") => self.skipped += 1,
+            Some("SKIPPED") => self.skipped += 1,
             _ => self.failed += 1,
         }
         for c in changes {
@@ -482,17 +482,17 @@ mod tests {
                 .collect();
         let mut t = Tally::default();
         t.add(
-            &report("ok", 300.0),
+            &report("OK", 300.0),
             &[change(Some((4, 1)), true, true), change(None, false, true)],
             &deployed,
         );
-        t.add(&report("failed", 0.0), &[], &deployed);
+        t.add(&report("FAILED", 0.0), &[], &deployed);
         t.add(
-            &report("ok", 500.0),
+            &report("OK", 500.0),
             &[change(Some((1, 3)), false, false)],
             &deployed,
         );
-        t.add(&report("ok", 400.0), &[], &deployed);
+        t.add(&report("OK", 400.0), &[], &deployed);
         t
     }
 

@@ -64,7 +64,8 @@ pub(crate) fn group_list() -> Value {
     let groups: Vec<Value> = resource::groups()
         .into_iter()
         .map(|g| {
-            let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
+            let v = resource::group_version(g).unwrap_or("v1");
+            let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
             json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
         })
         .collect();
@@ -73,10 +74,11 @@ pub(crate) fn group_list() -> Value {
 
 /// `GET /apis/{group}` (legacy form).
 pub(crate) fn group(group: &str) -> Option<Value> {
-    if !resource::groups().contains(&group) {
+    if group.is_empty() {
         return None;
     }
-    let gv = json!({"groupVersion": format!("{group}/v1"), "version": "v1"});
+    let v = resource::group_version(group)?;
+    let gv = json!({"groupVersion": format!("{group}/{v}"), "version": v});
     Some(
         json!({"kind": "APIGroup", "apiVersion": "v1", "name": group,
                 "versions": [gv.clone()], "preferredVersion": gv}),
@@ -162,13 +164,14 @@ fn discovery_resource(rt: &ResourceType) -> Value {
 }
 
 fn discovery_group(group: &str) -> Value {
-    let resources: Vec<Value> = resource::of_group_version(group, "v1")
+    let version = resource::group_version(group).unwrap_or("v1");
+    let resources: Vec<Value> = resource::of_group_version(group, version)
         .into_iter()
         .map(discovery_resource)
         .collect();
     json!({
         "metadata": {"name": group, "creationTimestamp": null},
-        "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
+        "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
     })
 }
 
@@ -225,6 +228,47 @@ mod tests {
             .unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert!(resource_list("batch", "v1").is_none());
+        // autoscaling is served in v2 (the HPA), everything else in v1.
+        let hpa = resource_list("autoscaling", "v2").unwrap();
+        assert_eq!(hpa["groupVersion"], "autoscaling/v2");
+        let names: Vec<&str> = hpa["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status"
+            ]
+        );
+        assert!(resource_list("autoscaling", "v1").is_none());
+        assert_eq!(
+            group("autoscaling").unwrap()["preferredVersion"]["groupVersion"],
+            "autoscaling/v2"
+        );
+        let groups = group_list();
+        let autoscaling = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "autoscaling")
+            .unwrap();
+        assert_eq!(autoscaling["versions"][0]["version"], "v2");
+        let agg = aggregated(false);
+        let autoscaling = agg["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "autoscaling")
+            .unwrap();
+        assert_eq!(autoscaling["versions"][0]["version"], "v2");
+        assert_eq!(
+            autoscaling["versions"][0]["resources"][0]["shortNames"],
+            json!(["hpa"])
+        );
         let agg = aggregated(false);
         assert_eq!(agg["items"][0]["metadata"]["name"], "apps");
         assert_eq!(

@@ -272,6 +272,15 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// prometheus-adapter's configuration (the HPA controller's rules) could not be read or
+    /// used.
+    #[error("prometheus-adapter configuration {path}: {message}")]
+    AdapterConfig {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The API refused an object (e.g. a preloaded manifest).
     #[error("{context}: {source}")]
     Api {

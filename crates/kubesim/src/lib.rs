@@ -9,20 +9,25 @@
 //! Objects are kept as `serde_json::Value`, so unknown fields survive.
 //!
 //! Start one with [`start`] (tests) or [`run`] (the `kubesim` binary); watch pods come and go
-//! with [`Kubesim::pod_events`] or a normal pod watch.
+//! with [`Kubesim::pod_events`] or a normal pod watch. With [`Config::hpa`] it also runs a
+//! HorizontalPodAutoscaler controller whose External metrics come from a real Prometheus
+//! through prometheus-adapter's rules ([`HpaConfig`]).
 //!
 //! # Layout
 //! `store` (objects, resourceVersions, change history), `handlers` (routing and verbs), `watch`,
 //! `discovery`, `table` (server-side printing), `selector`, `patch`, `validate`, `controller`
 //! (Deployment and ReplicaSet controllers, kubelet stand-in), `startup` (start-up delay rules),
 //! `resource` (the served types), `events_v1` (`events.k8s.io/v1` Events as a view of the
-//! `core/v1` ones), `proto` (protobuf bodies), `kubeconfig`, `manifest` (preloading), `error`.
+//! `core/v1` ones), `hpa` (the HPA resource's defaults and the HPA controller, with
+//! prometheus-adapter's external rules), `proto` (protobuf bodies), `kubeconfig`, `manifest`
+//! (preloading), `error`.
 
 mod controller;
 mod discovery;
 mod error;
 mod events_v1;
 mod handlers;
+mod hpa;
 mod kubeconfig;
 mod manifest;
 mod meta;
@@ -39,6 +44,7 @@ mod watch;
 
 pub use controller::{PodEvent, PodEventKind, NODE_NAME, POD_IP};
 pub use error::{ApiError, Error, FieldError, Result};
+pub use hpa::{AdapterRules, HpaConfig};
 pub use manifest::{load_dir, parse as parse_manifests};
 pub use patch::{json_patch, merge_patch, strategic_merge, PatchType};
 pub use selector::{FieldSelector, LabelSelector, Requirement};
@@ -56,7 +62,7 @@ use tokio::sync::{broadcast, watch as watch_channel};
 use tokio::task::JoinHandle;
 
 /// Server settings. Delays are in *cluster* time: kubesim waits `delay / time_scale` of wall
-/// time for each.
+/// time for each (the HPA controller's sync period and windows too).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// How long a new pod stays Pending before it is Running and Ready, when neither its
@@ -78,6 +84,9 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Objects created (or replaced) at start, e.g. from [`load_dir`].
     pub preload: Vec<Value>,
+    /// The HorizontalPodAutoscaler controller: `None` (the default) stores HPAs without acting
+    /// on them, as a cluster without the controller would.
+    pub hpa: Option<HpaConfig>,
 }
 
 impl Default for Config {
@@ -91,6 +100,7 @@ impl Default for Config {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(30),
             preload: Vec::new(),
+            hpa: None,
         }
     }
 }
@@ -102,11 +112,12 @@ pub struct Server {
     pods_tx: broadcast::Sender<PodEvent>,
     config: Config,
     startup: startup::StartupRules,
+    hpa: Option<hpa::HpaController>,
 }
 
 impl Server {
     /// A store holding the built-in namespaces and `config.preload`; fails on an invalid
-    /// setting (`time_scale`, `startup`) or a preloaded object the API refuses.
+    /// setting (`time_scale`, `startup`, `hpa`) or a preloaded object the API refuses.
     pub fn new(config: Config) -> Result<Self> {
         if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
             return Err(Error::Config {
@@ -130,12 +141,25 @@ impl Server {
                     source,
                 })?;
         }
+        let hpa = match &config.hpa {
+            Some(settings) => {
+                settings.check()?;
+                let clock = controller::Clock::new(config.time_scale);
+                Some(hpa::HpaController::new(
+                    store.clone(),
+                    clock,
+                    settings.clone(),
+                )?)
+            }
+            None => None,
+        };
         let (pods_tx, _) = broadcast::channel(4096);
         Ok(Self {
             store,
             pods_tx,
             config,
             startup,
+            hpa,
         })
     }
 
@@ -168,6 +192,7 @@ impl Server {
             self.pods_tx.clone(),
         );
         let controller = tokio::spawn(controller.run(stop_rx.clone()));
+        let hpa = self.hpa.map(|h| tokio::spawn(h.run(stop_rx.clone())));
         let state = handlers::AppState {
             store: self.store.clone(),
             stop: stop_rx.clone(),
@@ -186,6 +211,9 @@ impl Server {
             })
             .await;
         let _ = controller.await;
+        if let Some(hpa) = hpa {
+            let _ = hpa.await;
+        }
         served.map_err(|source| Error::Io {
             context: "serving".into(),
             source,

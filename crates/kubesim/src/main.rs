@@ -46,6 +46,32 @@ struct Args {
     /// with a deletionTimestamp until their grace period ends).
     #[arg(long, env = "KUBESIM_NO_GRACEFUL_TERMINATION", value_parser = clap::builder::BoolishValueParser::new())]
     no_graceful_termination: bool,
+    /// Run the HorizontalPodAutoscaler controller: External metrics are read from the
+    /// Prometheus HTTP API at this URL through the rules of --hpa-adapter-config, as
+    /// prometheus-adapter serves them. Without it HPAs are stored and never acted on.
+    #[arg(
+        long,
+        env = "KUBESIM_HPA_PROMETHEUS",
+        value_name = "URL",
+        requires = "hpa_adapter_config"
+    )]
+    hpa_prometheus: Option<String>,
+    /// prometheus-adapter's configuration file (its externalRules serve the External metrics).
+    #[arg(
+        long,
+        env = "KUBESIM_HPA_ADAPTER_CONFIG",
+        value_name = "PATH",
+        requires = "hpa_prometheus"
+    )]
+    hpa_adapter_config: Option<PathBuf>,
+    /// Seconds (cluster time) between two reconciliations of every HPA
+    /// (kube-controller-manager's --horizontal-pod-autoscaler-sync-period).
+    #[arg(long, env = "KUBESIM_HPA_SYNC_PERIOD", default_value = "15", value_parser = seconds)]
+    hpa_sync_period: Duration,
+    /// How far from 1 the ratio of a metric to its target may be before the HPA acts
+    /// (--horizontal-pod-autoscaler-tolerance).
+    #[arg(long, env = "KUBESIM_HPA_TOLERANCE", default_value_t = 0.1)]
+    hpa_tolerance: f64,
     /// Log format: plain or json.
     #[arg(long, env = "KUBESIM_LOG_FORMAT", default_value = "plain")]
     log_format: LogFormat,
@@ -87,6 +113,10 @@ async fn main() -> anyhow::Result<()> {
         startup,
         time_scale,
         no_graceful_termination,
+        hpa_prometheus,
+        hpa_adapter_config,
+        hpa_sync_period,
+        hpa_tolerance,
         log_format,
     } = Args::parse();
     init_tracing(log_format);
@@ -94,12 +124,21 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => kubesim::load_dir(dir)?,
         None => Vec::new(),
     };
+    let hpa = match (hpa_prometheus, hpa_adapter_config) {
+        (Some(url), Some(path)) => Some(kubesim::HpaConfig {
+            sync_period: hpa_sync_period,
+            tolerance: hpa_tolerance,
+            ..kubesim::HpaConfig::new(url, kubesim::AdapterRules::load(&path)?)
+        }),
+        _ => None,
+    };
     let config = kubesim::Config {
         pod_ready_delay,
         startup: startup.into_iter().filter_map(|r| r.0).collect(),
         time_scale,
         graceful_termination: !no_graceful_termination,
         preload,
+        hpa,
         ..Default::default()
     };
     let server = kubesim::Server::new(config)?;

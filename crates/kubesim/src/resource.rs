@@ -57,10 +57,18 @@ macro_rules! resource {
     ($name:ident, $group:literal, $plural:literal, $singular:literal, $kind:literal,
      namespaced: $ns:literal, short: [$($short:literal),*], categories: [$($cat:literal),*],
      status: $status:literal, scale: $scale:literal, generation: $generation:literal) => {
+        resource!($name, $group, "v1", $plural, $singular, $kind, namespaced: $ns,
+            short: [$($short),*], categories: [$($cat),*], status: $status, scale: $scale,
+            generation: $generation);
+    };
+    ($name:ident, $group:literal, $version:literal, $plural:literal, $singular:literal,
+     $kind:literal, namespaced: $ns:literal, short: [$($short:literal),*],
+     categories: [$($cat:literal),*], status: $status:literal, scale: $scale:literal,
+     generation: $generation:literal) => {
         #[doc = concat!("`", $plural, "` (", $kind, ").")]
         pub static $name: ResourceType = ResourceType {
             group: $group,
-            version: "v1",
+            version: $version,
             plural: $plural,
             singular: $singular,
             kind: $kind,
@@ -95,6 +103,11 @@ resource!(DEPLOYMENTS, "apps", "deployments", "deployment", "Deployment", namesp
     short: ["deploy"], categories: ["all"], status: true, scale: true, generation: true);
 resource!(REPLICA_SETS, "apps", "replicasets", "replicaset", "ReplicaSet", namespaced: true,
     short: ["rs"], categories: ["all"], status: true, scale: true, generation: true);
+// autoscaling/v2 only: the HPA kubesim's HPA controller (`crate::hpa`) runs; `autoscaling/v1`
+// stays the kind of the scale subresource's `Scale`, as in a real server.
+resource!(HORIZONTAL_POD_AUTOSCALERS, "autoscaling", "v2", "horizontalpodautoscalers",
+    "horizontalpodautoscaler", "HorizontalPodAutoscaler", namespaced: true, short: ["hpa"],
+    categories: ["all"], status: true, scale: false, generation: true);
 resource!(LEASES, "coordination.k8s.io", "leases", "lease", "Lease", namespaced: true,
     short: [], categories: [], status: false, scale: false, generation: false);
 resource!(NETWORK_POLICIES, "networking.k8s.io", "networkpolicies", "networkpolicy",
@@ -113,7 +126,7 @@ resource!(ROLE_BINDINGS, "rbac.authorization.k8s.io", "rolebindings", "rolebindi
     generation: false);
 
 /// Every served type, in discovery order (core group first, as a real server lists it).
-pub static ALL: [&ResourceType; 16] = [
+pub static ALL: [&ResourceType; 17] = [
     &NAMESPACES,
     &PODS,
     &CONFIGMAPS,
@@ -124,6 +137,7 @@ pub static ALL: [&ResourceType; 16] = [
     &DEPLOYMENTS,
     &REPLICA_SETS,
     &EVENTS_V1,
+    &HORIZONTAL_POD_AUTOSCALERS,
     &LEASES,
     &NETWORK_POLICIES,
     &CLUSTER_ROLES,
@@ -152,6 +166,12 @@ pub fn groups() -> Vec<&'static str> {
         }
     }
     groups
+}
+
+/// The version a group is served in (kubesim serves one per group); `None` for an unknown
+/// group.
+pub fn group_version(group: &str) -> Option<&'static str> {
+    ALL.iter().find(|r| r.group == group).map(|r| r.version)
 }
 
 /// The types of one group version.
@@ -194,6 +214,7 @@ mod tests {
             [
                 "apps",
                 "events.k8s.io",
+                "autoscaling",
                 "coordination.k8s.io",
                 "networking.k8s.io",
                 "rbac.authorization.k8s.io"
@@ -207,5 +228,13 @@ mod tests {
         assert_eq!(by_kind("v1", "Event"), Some(&EVENTS));
         assert!(std::ptr::eq(storage(&EVENTS_V1), &EVENTS));
         assert!(std::ptr::eq(storage(&EVENTS), &EVENTS));
+        assert_eq!(
+            by_kind("autoscaling/v2", "HorizontalPodAutoscaler"),
+            Some(&HORIZONTAL_POD_AUTOSCALERS)
+        );
+        assert_eq!(by_kind("autoscaling/v1", "HorizontalPodAutoscaler"), None);
+        assert_eq!(group_version("autoscaling"), Some("v2"));
+        assert_eq!(group_version("apps"), Some("v1"));
+        assert_eq!(group_version("batch"), None);
     }
 }

@@ -96,6 +96,15 @@ fn columns(rt: &ResourceType) -> Vec<Column> {
             col("Holder", "string", 0),
             col("Age", "string", 0),
         ],
+        ("autoscaling", "horizontalpodautoscalers") => vec![
+            col("Name", "string", 0),
+            col("Reference", "string", 0),
+            col("Targets", "string", 0),
+            col("MinPods", "string", 0),
+            col("MaxPods", "integer", 0),
+            col("Replicas", "integer", 0),
+            col("Age", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -256,8 +265,86 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
         ("coordination.k8s.io", "leases") => {
             vec![name, json!(s(&o["spec"]["holderIdentity"])), age]
         }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            let spec = &o["spec"];
+            let target = &spec["scaleTargetRef"];
+            let min = match spec["minReplicas"].as_i64() {
+                Some(n) => n.to_string(),
+                None => "<unset>".into(),
+            };
+            vec![
+                name,
+                json!(format!("{}/{}", s(&target["kind"]), s(&target["name"]))),
+                json!(hpa_targets(spec, st)),
+                json!(min),
+                json!(int(&spec["maxReplicas"])),
+                json!(int(&st["currentReplicas"])),
+                age,
+            ]
+        }
         _ => vec![name, age],
     }
+}
+
+/// The TARGETS column of an HPA as kubectl's printer writes it: `current/target` per metric
+/// (`(avg)` after an average-value target, `<unknown>` before a value was read), the first two
+/// metrics and `+ N more...`. The metric types other than External print the same way.
+fn hpa_targets(spec: &Value, status: &Value) -> String {
+    let metrics = spec["metrics"].as_array().cloned().unwrap_or_default();
+    if metrics.is_empty() {
+        return "<none>".into();
+    }
+    let current = status["currentMetrics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut parts = Vec::new();
+    for (i, m) in metrics.iter().enumerate().take(2) {
+        let kind = match m["type"].as_str() {
+            Some("External") => "external",
+            Some("Pods") => "pods",
+            Some("Object") => "object",
+            Some("ContainerResource") => "containerResource",
+            _ => "resource",
+        };
+        let target = &m[kind]["target"];
+        let cur = current
+            .get(i)
+            .map(|c| &c[kind]["current"])
+            .unwrap_or(&Value::Null);
+        let shown = |field: &str| match cur[field].as_str() {
+            Some(v) => v.to_string(),
+            None => match cur[field].as_i64() {
+                Some(n) => n.to_string(),
+                None => "<unknown>".into(),
+            },
+        };
+        let part = if !target["averageValue"].is_null() {
+            format!(
+                "{}/{} (avg)",
+                shown("averageValue"),
+                s(&target["averageValue"])
+            )
+        } else if !target["value"].is_null() {
+            format!("{}/{}", shown("value"), s(&target["value"]))
+        } else {
+            let cur = match cur["averageUtilization"].as_i64() {
+                Some(n) => format!("{n}%"),
+                None => "<unknown>".into(),
+            };
+            format!("{cur}/{}%", int(&target["averageUtilization"]))
+        };
+        let prefix = match (kind, m[kind]["name"].as_str()) {
+            ("resource" | "containerResource", Some(n)) => format!("{n}: "),
+            _ => String::new(),
+        };
+        parts.push(format!("{prefix}{part}"));
+    }
+    let mut out = parts.join(", ");
+    if metrics.len() > 2 {
+        out.push_str(&format!(" + {} more...", metrics.len() - 2));
+    }
+    out
 }
 
 /// A `Table` of `items`; `include_object` is the `includeObject` query parameter (`Metadata`,

@@ -20,6 +20,7 @@ pub(crate) fn prepare(
         ("apps", "deployments") | ("apps", "replicasets") => {
             workload(rt, obj, old, &mut errs);
         }
+        ("autoscaling", "horizontalpodautoscalers") => crate::hpa::spec::prepare(obj, &mut errs),
         ("", "pods") => {
             if obj.get("spec").is_none_or(Value::is_null) {
                 errs.push(FieldError::required("spec"));

@@ -509,8 +509,15 @@ pub const OVERLAYS: [&str; 4] = ["recommend", "ha", "dry-run", "namespaced"];
 pub const MANIFEST_DIRS: [&str; 4] = [BASE_DIR, "deploy/optional", OVERLAYS_DIR, "deploy/samples"];
 
 /// The other directories of `deploy/`, and what checks them.
-pub const OTHER_DEPLOY_DIRS: [(&str, &str); 2] = [
+pub const OTHER_DEPLOY_DIRS: [(&str, &str); 3] = [
     (DOCKER_DIR, "the Dockerfiles (crate::dockerfile)"),
+    (
+        "deploy/autoscaling",
+        "autoscaling in recommend mode: the prometheus-adapter rule (a configuration file, not an \
+         object), the HPAs and the KEDA ScaledObjects (a custom resource); kubesim's HPA \
+         controller runs the rule and the HPAs against a real Prometheus, and the KEDA queries \
+         are run there too (crates/kubesim/tests/it/hpa.rs)",
+    ),
     (
         "deploy/monitoring",
         "Prometheus Operator objects, alerts and dashboard (tests/it/monitoring.rs); their kinds \

@@ -7,21 +7,33 @@
 use crate::v1;
 use inferno_api as api;
 
-/// An API value that does not fit the contract.
+/// An API or domain value that does not fit the contract.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field {field}: {value} does not fit a 32-bit integer")]
+#[error("field {field}: {problem}")]
 pub struct ConvertError {
     /// The field, as a path (e.g. `servers[3].minNumReplicas`).
     pub field: String,
-    /// The value.
-    pub value: i64,
+    /// Why it does not fit, with the value (`1099511627776 does not fit a 32-bit integer`).
+    pub problem: String,
 }
 
-fn int(field: impl FnOnce() -> String, value: i64) -> Result<i32, ConvertError> {
+pub(crate) fn int(field: impl FnOnce() -> String, value: i64) -> Result<i32, ConvertError> {
     i32::try_from(value).map_err(|_| ConvertError {
         field: field(),
-        value,
+        problem: format!("{value} does not fit a 32-bit integer"),
     })
+}
+
+/// Seconds of the data as an optional Duration (0 = absent, the default); a value that is not
+/// a finite number has no Duration.
+fn seconds(field: &str, value: f64) -> Result<Option<prost_types::Duration>, ConvertError> {
+    if !value.is_finite() {
+        return Err(ConvertError {
+            field: format!("optimizer.{field}"),
+            problem: format!("{value} is not a finite number of seconds"),
+        });
+    }
+    Ok(crate::time::nonzero_secs(value))
 }
 
 // ---- proto -> api -------------------------------------------------------------------------
@@ -44,7 +56,7 @@ impl From<v1::AcceleratorSpec> for api::AcceleratorSpec {
             acc_type: a.r#type,
             multiplicity: a.multiplicity.into(),
             mem_size: a.mem_size.into(),
-            mem_bw: a.mem_bw.into(),
+            mem_bw: a.mem_bandwidth.into(),
             power: a.power.map(Into::into).unwrap_or_default(),
             cost: a.cost,
         }
@@ -71,13 +83,13 @@ impl From<v1::AcceleratorCount> for api::AcceleratorCount {
 impl From<v1::CapacityData> for api::CapacityData {
     fn from(d: v1::CapacityData) -> Self {
         Self {
-            count: d.count.into_iter().map(Into::into).collect(),
+            count: d.counts.into_iter().map(Into::into).collect(),
         }
     }
 }
 
-impl From<v1::PerfParms> for api::PerfParms {
-    fn from(p: v1::PerfParms) -> Self {
+impl From<v1::PerfParams> for api::PerfParms {
+    fn from(p: v1::PerfParams) -> Self {
         Self {
             alpha: p.alpha,
             beta: p.beta,
@@ -90,11 +102,11 @@ impl From<v1::ModelAcceleratorPerfData> for api::ModelAcceleratorPerfData {
     fn from(m: v1::ModelAcceleratorPerfData) -> Self {
         Self {
             name: m.name,
-            acc: m.acc,
-            acc_count: m.acc_count.into(),
+            acc: m.accelerator,
+            acc_count: m.accelerator_count.into(),
             max_batch_size: m.max_batch_size.into(),
             at_tokens: m.at_tokens.into(),
-            perf_parms: m.perf_parms.map(Into::into).unwrap_or_default(),
+            perf_parms: m.perf_params.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -196,9 +208,9 @@ impl From<v1::OptimizerSpec> for api::OptimizerSpec {
             saturation_policy: o.saturation_policy,
             batch_sizing: o.batch_sizing,
             solver: o.solver,
-            time_limit_seconds: o.time_limit_seconds,
-            startup_seconds: o.startup_seconds,
-            payback_seconds: o.payback_seconds,
+            time_limit_seconds: crate::time::secs_or_zero(o.time_limit.as_ref()),
+            startup_seconds: crate::time::secs_or_zero(o.startup_delay.as_ref()),
+            payback_seconds: crate::time::secs_or_zero(o.payback_period.as_ref()),
             improve_iterations: o.improve_iterations.map(Into::into),
             iteration_limit: o.iteration_limit.map(Into::into),
         }
@@ -247,7 +259,7 @@ impl TryFrom<&api::AcceleratorSpec> for v1::AcceleratorSpec {
             r#type: a.acc_type.clone(),
             multiplicity: int(|| f("multiplicity"), a.multiplicity)?,
             mem_size: int(|| f("memSize"), a.mem_size)?,
-            mem_bw: int(|| f("memBW"), a.mem_bw)?,
+            mem_bandwidth: int(|| f("memBW"), a.mem_bw)?,
             power: Some(v1::PowerSpec {
                 idle: int(|| f("power.idle"), a.power.idle)?,
                 full: int(|| f("power.full"), a.power.full)?,
@@ -286,7 +298,7 @@ impl TryFrom<&api::CapacityData> for v1::CapacityData {
     type Error = ConvertError;
     fn try_from(d: &api::CapacityData) -> Result<Self, ConvertError> {
         Ok(Self {
-            count: d
+            counts: d
                 .count
                 .iter()
                 .map(TryInto::try_into)
@@ -295,7 +307,7 @@ impl TryFrom<&api::CapacityData> for v1::CapacityData {
     }
 }
 
-impl From<&api::PerfParms> for v1::PerfParms {
+impl From<&api::PerfParms> for v1::PerfParams {
     fn from(p: &api::PerfParms) -> Self {
         Self {
             alpha: p.alpha,
@@ -311,11 +323,11 @@ impl TryFrom<&api::ModelAcceleratorPerfData> for v1::ModelAcceleratorPerfData {
         let f = |field: &str| format!("model {:?} on {:?}.{field}", m.name, m.acc);
         Ok(Self {
             name: m.name.clone(),
-            acc: m.acc.clone(),
-            acc_count: int(|| f("accCount"), m.acc_count)?,
+            accelerator: m.acc.clone(),
+            accelerator_count: int(|| f("accCount"), m.acc_count)?,
             max_batch_size: int(|| f("maxBatchSize"), m.max_batch_size)?,
             at_tokens: int(|| f("atTokens"), m.at_tokens)?,
-            perf_parms: Some((&m.perf_parms).into()),
+            perf_params: Some((&m.perf_parms).into()),
         })
     }
 }
@@ -444,9 +456,9 @@ impl TryFrom<&api::OptimizerSpec> for v1::OptimizerSpec {
             saturation_policy: o.saturation_policy.clone(),
             batch_sizing: o.batch_sizing.clone(),
             solver: o.solver.clone(),
-            time_limit_seconds: o.time_limit_seconds,
-            startup_seconds: o.startup_seconds,
-            payback_seconds: o.payback_seconds,
+            time_limit: seconds("timeLimitSeconds", o.time_limit_seconds)?,
+            startup_delay: seconds("startupSeconds", o.startup_seconds)?,
+            payback_period: seconds("paybackSeconds", o.payback_seconds)?,
             improve_iterations: o
                 .improve_iterations
                 .map(|n| int(f("improveIterations"), n))
@@ -506,8 +518,11 @@ mod tests {
         };
         let e = v1::OptimizerSpec::try_from(&o).unwrap_err();
         assert_eq!(
-            (e.field.as_str(), e.value),
-            ("optimizer.iterationLimit", 1 << 40)
+            (e.field.as_str(), e.problem.as_str()),
+            (
+                "optimizer.iterationLimit",
+                "1099511627776 does not fit a 32-bit integer"
+            )
         );
         let o = api::OptimizerSpec {
             improve_iterations: Some(-(1 << 40)),
@@ -515,5 +530,25 @@ mod tests {
         };
         let e = v1::OptimizerSpec::try_from(&o).unwrap_err();
         assert_eq!(e.field, "optimizer.improveIterations");
+        let o = api::OptimizerSpec {
+            time_limit_seconds: f64::INFINITY,
+            ..Default::default()
+        };
+        let e = v1::OptimizerSpec::try_from(&o).unwrap_err();
+        assert_eq!(e.field, "optimizer.timeLimitSeconds");
+    }
+
+    /// Seconds of the data are Durations on the wire, absent when 0 (the default).
+    #[test]
+    fn optimizer_seconds_are_durations() {
+        let o = api::OptimizerSpec {
+            time_limit_seconds: 2.5,
+            startup_seconds: 120.0,
+            ..Default::default()
+        };
+        let wire = v1::OptimizerSpec::try_from(&o).unwrap();
+        assert_eq!(wire.time_limit.unwrap().nanos, 500_000_000);
+        assert_eq!(wire.payback_period, None);
+        assert_eq!(api::OptimizerSpec::from(wire), o);
     }
 }

@@ -2,12 +2,18 @@
 //! (`inferno-core`). Each RPC edge uses exactly two: the client encodes its request and decodes
 //! the response; the server does the opposite.
 //!
-//! Domain -> proto is `TryFrom` (64-bit integers of the data meet 32-bit fields: an
-//! out-of-range value is a [`ConvertError`] naming its field). Proto -> domain is `TryFrom` too:
-//! a name the contract does not know (an outcome, a field source) is a [`DecodeError`], never
-//! a silent default.
+//! Domain -> proto is `TryFrom` (64-bit integers of the data meet 32-bit fields, and a name the
+//! contract has no enum value for cannot be sent: either is a [`ConvertError`] naming its
+//! field). Proto -> domain is `TryFrom` too: a value the contract does not know (an outcome, a
+//! field source from a newer peer) is a [`DecodeError`], never a silent default.
+//!
+//! The domain spells its names in words (`out-of-capacity`, `gap reached`, `dry-run`); the
+//! contract's enums spell the same words in capitals (`OUT_OF_CAPACITY`, `GAP_REACHED`,
+//! `DRY_RUN`): [`to_wire`] and [`from_wire`] are the one mapping between them, and the tests
+//! check it for every domain name.
 
-use crate::convert::{allocation, ConvertError};
+use crate::convert::{allocation, int, ConvertError};
+use crate::time;
 use crate::v1;
 use inferno_core as core;
 use std::collections::BTreeMap;
@@ -29,13 +35,6 @@ fn count(field: &str, value: i32) -> Result<u32, DecodeError> {
     })
 }
 
-fn int(field: impl FnOnce() -> String, value: i64) -> Result<i32, ConvertError> {
-    i32::try_from(value).map_err(|_| ConvertError {
-        field: field(),
-        value,
-    })
-}
-
 fn allocations(
     map: &BTreeMap<String, inferno_api::AllocationData>,
 ) -> Result<std::collections::HashMap<String, v1::AllocationData>, ConvertError> {
@@ -44,46 +43,95 @@ fn allocations(
         .collect()
 }
 
+/// The enum value (as the message holds it) of a domain `name`: its words in capitals joined
+/// by `_` (`out-of-capacity`, `gap reached` -> `OUT_OF_CAPACITY`, `GAP_REACHED`). "" is the
+/// unspecified value (0); a name without a value is an error naming `field`.
+pub(crate) fn to_wire<E: Into<i32>>(
+    name: &str,
+    parse: fn(&str) -> Option<E>,
+    field: impl FnOnce() -> String,
+) -> Result<i32, ConvertError> {
+    if name.is_empty() {
+        return Ok(0);
+    }
+    parse(&name.to_ascii_uppercase().replace(['-', ' '], "_"))
+        .map(Into::into)
+        .ok_or_else(|| ConvertError {
+            field: field(),
+            problem: format!("{name:?} has no value in the contract"),
+        })
+}
+
+/// The domain name of an enum value: its words in lower case joined by `separator` (the
+/// domain's `-` or ` `); "" for the unspecified value (0). A value this build does not know is
+/// an error naming `field`.
+pub(crate) fn from_wire<E: TryFrom<i32>>(
+    value: i32,
+    name: fn(&E) -> &'static str,
+    separator: &str,
+    field: impl FnOnce() -> String,
+) -> Result<String, DecodeError> {
+    if value == 0 {
+        return Ok(String::new());
+    }
+    let e = E::try_from(value).map_err(|_| DecodeError {
+        field: field(),
+        message: format!("unknown enum value {value}"),
+    })?;
+    Ok(name(&e).to_ascii_lowercase().replace('_', separator))
+}
+
+fn unplaced_code(u: &core::Unplaced, field: impl FnOnce() -> String) -> Result<i32, ConvertError> {
+    to_wire(&u.code, v1::unplaced_server::Code::from_str_name, field)
+}
+
+fn unplaced_to_wire(u: &core::Unplaced, field: &str) -> Result<v1::UnplacedServer, ConvertError> {
+    Ok(v1::UnplacedServer {
+        server: u.server.clone(),
+        code: unplaced_code(u, || format!("{field}.code"))?,
+        reason: u.reason.clone(),
+    })
+}
+
+fn unplaced_from_wire(u: v1::UnplacedServer, field: &str) -> Result<core::Unplaced, DecodeError> {
+    Ok(core::Unplaced {
+        code: from_wire(u.code, v1::unplaced_server::Code::as_str_name, "-", || {
+            format!("{field}.code")
+        })?,
+        server: u.server,
+        reason: u.reason,
+    })
+}
+
 // ---- Collect ------------------------------------------------------------------------------
 
-impl From<&core::ServerRef> for v1::ServerKubeInfo {
+impl From<&core::ServerRef> for v1::DeploymentRef {
     fn from(r: &core::ServerRef) -> Self {
         Self {
-            uid: r.uid.clone(),
             name: r.name.clone(),
-            space: r.namespace.clone(),
+            namespace: r.namespace.clone(),
+            uid: r.uid.clone(),
         }
     }
 }
 
-impl From<v1::ServerKubeInfo> for core::ServerRef {
-    fn from(r: v1::ServerKubeInfo) -> Self {
+impl From<v1::DeploymentRef> for core::ServerRef {
+    fn from(r: v1::DeploymentRef) -> Self {
         Self {
             name: r.name,
-            namespace: r.space,
+            namespace: r.namespace,
             uid: r.uid,
         }
     }
 }
 
-impl From<core::Unplaced> for v1::UnplacedServer {
-    fn from(u: core::Unplaced) -> Self {
-        Self {
-            server: u.server,
-            code: u.code,
-            reason: u.reason,
-        }
-    }
-}
-
-impl From<v1::UnplacedServer> for core::Unplaced {
-    fn from(u: v1::UnplacedServer) -> Self {
-        Self {
-            server: u.server,
-            code: u.code,
-            reason: u.reason,
-        }
-    }
+fn source_to_wire(s: core::Source) -> i32 {
+    to_wire(
+        s.name(),
+        v1::field_source::Source::from_str_name,
+        String::new,
+    )
+    .expect("every source has a value (tested)")
 }
 
 impl TryFrom<&core::Collected> for v1::CollectResponse {
@@ -96,7 +144,7 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
         Ok(Self {
             servers: specs(&c.servers)?,
             replicas: specs(&c.replicas)?,
-            kube_resources: c.refs.iter().map(|(k, r)| (k.clone(), r.into())).collect(),
+            deployments: c.refs.iter().map(|(k, r)| (k.clone(), r.into())).collect(),
             observations: c
                 .observations
                 .iter()
@@ -112,14 +160,14 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                             .iter()
                             .map(|s| v1::FieldSource {
                                 field: s.field.clone(),
-                                source: s.source.name().into(),
+                                source: source_to_wire(s.source),
                             })
                             .collect(),
                         running: o.running,
                         waiting: o.waiting,
                         kv_cache_usage: o.kv_cache_usage,
                         demand: Some(v1::DemandEstimate {
-                            window_seconds: o.demand.window_seconds,
+                            window: time::nonzero_secs(o.demand.window_seconds),
                             requests: o.demand.requests,
                             rate_error: o.demand.rate_error,
                         }),
@@ -129,7 +177,7 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                             .map(|p| v1::PodLoad {
                                 pod: p.pod.clone(),
                                 outstanding: p.outstanding,
-                                startup_seconds: p.startup_seconds,
+                                startup_duration: time::nonzero_secs(p.startup_seconds),
                             })
                             .collect(),
                     })
@@ -143,7 +191,12 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                     message: p.message.clone(),
                 })
                 .collect(),
-            unplaced: c.unplaced.iter().cloned().map(Into::into).collect(),
+            unplaced: c
+                .unplaced
+                .iter()
+                .enumerate()
+                .map(|(i, u)| unplaced_to_wire(u, &format!("unplaced[{i}]")))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -161,12 +214,13 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     .into_iter()
                     .enumerate()
                     .map(|(j, s)| {
+                        let field = || format!("observations[{i}].sources[{j}].source");
+                        let name =
+                            from_wire(s.source, v1::field_source::Source::as_str_name, "-", field)?;
                         Ok(core::FieldSource {
-                            source: s.source.parse().map_err(|e: core::UnknownName| {
-                                DecodeError {
-                                    field: format!("observations[{i}].sources[{j}].source"),
-                                    message: e.to_string(),
-                                }
+                            source: name.parse().map_err(|e: core::UnknownName| DecodeError {
+                                field: field(),
+                                message: e.to_string(),
                             })?,
                             field: s.field,
                         })
@@ -182,11 +236,11 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     running: o.running,
                     waiting: o.waiting,
                     kv_cache_usage: o.kv_cache_usage,
-                    // Absent from an older collector: nothing measured.
+                    // Absent: nothing measured.
                     demand: o
                         .demand
                         .map_or_else(core::Demand::default, |d| core::Demand {
-                            window_seconds: d.window_seconds,
+                            window_seconds: time::secs_or_zero(d.window.as_ref()),
                             requests: d.requests,
                             rate_error: d.rate_error,
                         }),
@@ -196,8 +250,8 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                         .map(|p| core::PodLoad {
                             pod: p.pod,
                             outstanding: p.outstanding,
-                            // Absent from an older collector: 0, not known.
-                            startup_seconds: p.startup_seconds,
+                            // Absent: 0, not known.
+                            startup_seconds: time::secs_or_zero(p.startup_duration.as_ref()),
                         })
                         .collect(),
                 })
@@ -207,7 +261,7 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
             servers: c.servers.into_iter().map(Into::into).collect(),
             replicas: c.replicas.into_iter().map(Into::into).collect(),
             refs: c
-                .kube_resources
+                .deployments
                 .into_iter()
                 .map(|(k, r)| (k, r.into()))
                 .collect(),
@@ -220,16 +274,48 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     message: p.message,
                 })
                 .collect(),
-            unplaced: c.unplaced.into_iter().map(Into::into).collect(),
+            unplaced: c
+                .unplaced
+                .into_iter()
+                .enumerate()
+                .map(|(i, u)| unplaced_from_wire(u, &format!("unplaced[{i}]")))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
 
 // ---- Optimize -----------------------------------------------------------------------------
 
+/// The domain's solver summary as the contract's report.
+pub(crate) fn solve_report(s: &core::SolveSummary) -> Result<v1::SolveReport, ConvertError> {
+    use v1::solve_report::{Solver, Status};
+    Ok(v1::SolveReport {
+        solver: to_wire(&s.solver, Solver::from_str_name, || "report.solver".into())?,
+        status: to_wire(&s.status, Status::from_str_name, || "report.status".into())?,
+        objective: s.objective,
+        bound: s.bound,
+        gap: s.gap,
+        not_fully_served: s.not_fully_served,
+        iterations: s.iterations,
+        solver_duration: Some(time::from_millis(s.solver_ms)),
+        unserved_floor: s
+            .unserved_floor
+            .as_ref()
+            .map(|f| {
+                Ok(v1::UnservedFloor {
+                    priority: int(|| "report.unservedFloor.priority".into(), f.priority)?,
+                    unserved: f.unserved,
+                    at_least: f.at_least,
+                })
+            })
+            .transpose()?,
+    })
+}
+
 impl TryFrom<v1::OptimizeResponse> for core::Decision {
     type Error = DecodeError;
     fn try_from(r: v1::OptimizeResponse) -> Result<Self, DecodeError> {
+        use v1::solve_report::{Solver, Status};
         let heterogeneous = r
             .heterogeneous
             .into_iter()
@@ -250,12 +336,41 @@ impl TryFrom<v1::OptimizeResponse> for core::Decision {
                     .collect(),
             })
             .collect();
+        let report = r
+            .report
+            .map(|s| {
+                Ok::<_, DecodeError>(core::SolveSummary {
+                    solver: from_wire(s.solver, Solver::as_str_name, " ", || {
+                        "report.solver".into()
+                    })?,
+                    status: from_wire(s.status, Status::as_str_name, " ", || {
+                        "report.status".into()
+                    })?,
+                    objective: s.objective,
+                    bound: s.bound,
+                    gap: s.gap,
+                    not_fully_served: s.not_fully_served,
+                    iterations: s.iterations,
+                    solver_ms: s.solver_duration.as_ref().map_or(0.0, time::millis),
+                    unserved_floor: s.unserved_floor.map(|f| core::UnservedFloor {
+                        priority: i64::from(f.priority),
+                        unserved: f.unserved,
+                        at_least: f.at_least,
+                    }),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             allocations: r
                 .solution
                 .map(|s| inferno_api::AllocationSolution::from(s).allocations)
                 .unwrap_or_default(),
-            unplaced: r.unplaced.into_iter().map(Into::into).collect(),
+            unplaced: r
+                .unplaced
+                .into_iter()
+                .enumerate()
+                .map(|(i, u)| unplaced_from_wire(u, &format!("unplaced[{i}]")))
+                .collect::<Result<_, _>>()?,
             total_cost: r.total_cost,
             usage: r
                 .usage
@@ -271,25 +386,11 @@ impl TryFrom<v1::OptimizeResponse> for core::Decision {
                 candidates_skipped: s.candidates_skipped,
                 sizings: s.sizings,
                 cache_hits: s.cache_hits,
-                duration_ms: s.duration_ms,
+                duration_ms: s.duration.as_ref().map_or(0.0, time::millis),
             }),
             best_effort: r.best_effort,
             warnings: r.warnings,
-            report: r.report.map(|s| core::SolveSummary {
-                solver: s.solver,
-                status: s.status,
-                objective: s.objective,
-                bound: s.bound,
-                gap: s.gap,
-                not_fully_served: s.not_fully_served,
-                iterations: s.iterations,
-                solver_ms: s.solver_ms,
-                unserved_floor: s.unserved_floor.map(|f| core::UnservedFloor {
-                    priority: f.priority,
-                    unserved: f.unserved,
-                    at_least: f.at_least,
-                }),
-            }),
+            report,
             heterogeneous,
         })
     }
@@ -329,7 +430,12 @@ impl TryFrom<&core::Decision> for v1::OptimizeResponse {
             solution: Some(v1::AllocationSolution {
                 allocations: allocations(&d.allocations)?,
             }),
-            unplaced: d.unplaced.iter().cloned().map(Into::into).collect(),
+            unplaced: d
+                .unplaced
+                .iter()
+                .enumerate()
+                .map(|(i, u)| unplaced_to_wire(u, &format!("unplaced[{i}]")))
+                .collect::<Result<_, _>>()?,
             total_cost: d.total_cost,
             usage: d
                 .usage
@@ -345,25 +451,11 @@ impl TryFrom<&core::Decision> for v1::OptimizeResponse {
                 candidates_skipped: s.candidates_skipped,
                 sizings: s.sizings,
                 cache_hits: s.cache_hits,
-                duration_ms: s.duration_ms,
+                duration: Some(time::from_millis(s.duration_ms)),
             }),
             best_effort: d.best_effort.clone(),
             warnings: d.warnings.clone(),
-            report: d.report.as_ref().map(|s| v1::SolveReport {
-                solver: s.solver.clone(),
-                status: s.status.clone(),
-                objective: s.objective,
-                bound: s.bound,
-                gap: s.gap,
-                not_fully_served: s.not_fully_served,
-                iterations: s.iterations,
-                solver_ms: s.solver_ms,
-                unserved_floor: s.unserved_floor.as_ref().map(|f| v1::UnservedFloor {
-                    priority: f.priority,
-                    unserved: f.unserved,
-                    at_least: f.at_least,
-                }),
-            }),
+            report: d.report.as_ref().map(solve_report).transpose()?,
             heterogeneous,
         })
     }
@@ -371,23 +463,27 @@ impl TryFrom<&core::Decision> for v1::OptimizeResponse {
 
 // ---- Apply --------------------------------------------------------------------------------
 
+fn move_cause_to_wire(c: core::MoveCause) -> i32 {
+    to_wire(
+        c.name(),
+        v1::accelerator_move::Cause::from_str_name,
+        String::new,
+    )
+    .expect("every move cause has a value (tested)")
+}
+
 impl TryFrom<&core::ApplyRequest> for v1::ApplyRequest {
     type Error = ConvertError;
     fn try_from(r: &core::ApplyRequest) -> Result<Self, ConvertError> {
         Ok(Self {
             allocations: allocations(&r.allocations)?,
-            kube_resources: r.refs.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
+            deployments: r.refs.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
             dry_run: r.dry_run,
-            unplaced_reasons: r
+            unplaced: r
                 .unplaced
                 .iter()
-                .map(|(k, u)| (k.clone(), u.reason.clone()))
-                .collect(),
-            unplaced_codes: r
-                .unplaced
-                .iter()
-                .map(|(k, u)| (k.clone(), u.code.clone()))
-                .collect(),
+                .map(|(k, u)| Ok((k.clone(), unplaced_to_wire(u, &format!("unplaced[{k:?}]"))?)))
+                .collect::<Result<_, ConvertError>>()?,
             // Pod names are unique in a namespace: a pod listed twice keeps its last load.
             pod_loads: r
                 .pod_loads
@@ -400,47 +496,66 @@ impl TryFrom<&core::ApplyRequest> for v1::ApplyRequest {
                     (server.clone(), loads)
                 })
                 .collect(),
+            moves: r
+                .moves
+                .iter()
+                .map(|(server, m)| {
+                    let wire = v1::AcceleratorMove {
+                        cause: move_cause_to_wire(m.cause),
+                        reason: m.reason.clone(),
+                    };
+                    (server.clone(), wire)
+                })
+                .collect(),
         })
     }
 }
 
-impl From<v1::ApplyRequest> for core::ApplyRequest {
-    fn from(r: v1::ApplyRequest) -> Self {
-        let mut codes = r.unplaced_codes;
-        let mut unplaced: BTreeMap<String, core::Unplaced> = r
-            .unplaced_reasons
+impl TryFrom<v1::ApplyRequest> for core::ApplyRequest {
+    type Error = DecodeError;
+    fn try_from(r: v1::ApplyRequest) -> Result<Self, DecodeError> {
+        let unplaced = r
+            .unplaced
             .into_iter()
-            .map(|(server, reason)| {
-                let code = codes.remove(&server).unwrap_or_default();
-                (
-                    server.clone(),
-                    core::Unplaced {
-                        server,
-                        code,
-                        reason,
-                    },
-                )
+            .map(|(server, u)| {
+                let mut u = unplaced_from_wire(u, &format!("unplaced[{server:?}]"))?;
+                // The map's key names the server; a message that leaves it out still means it.
+                u.server.clone_from(&server);
+                Ok((server, u))
             })
-            .collect();
-        // A code without a reason is still a code.
-        for (server, code) in codes {
-            unplaced.insert(
-                server.clone(),
-                core::Unplaced {
+            .collect::<Result<_, DecodeError>>()?;
+        let moves = r
+            .moves
+            .into_iter()
+            .map(|(server, m)| {
+                let field = || format!("moves[{server:?}].cause");
+                let name = from_wire(
+                    m.cause,
+                    v1::accelerator_move::Cause::as_str_name,
+                    " ",
+                    field,
+                )?;
+                let cause = name.parse().map_err(|e: core::UnknownName| DecodeError {
+                    field: field(),
+                    message: e.to_string(),
+                })?;
+                Ok((
                     server,
-                    code,
-                    reason: String::new(),
-                },
-            );
-        }
-        Self {
+                    core::Move {
+                        cause,
+                        reason: m.reason,
+                    },
+                ))
+            })
+            .collect::<Result<_, DecodeError>>()?;
+        Ok(Self {
             allocations: r
                 .allocations
                 .into_iter()
                 .map(|(k, v)| (k, v.into()))
                 .collect(),
             refs: r
-                .kube_resources
+                .deployments
                 .into_iter()
                 .map(|(k, v)| (k, v.into()))
                 .collect(),
@@ -466,7 +581,20 @@ impl From<v1::ApplyRequest> for core::ApplyRequest {
                     (server, pods)
                 })
                 .collect(),
-        }
+            moves,
+        })
+    }
+}
+
+fn outcome_to_wire(o: core::Outcome) -> v1::deployment_result::Outcome {
+    v1::deployment_result::Outcome::from_str_name(&o.name().to_ascii_uppercase().replace('-', "_"))
+        .expect("every outcome has a value (tested)")
+}
+
+/// The wire value of an apply outcome (the controller's report names it too).
+impl From<core::Outcome> for v1::deployment_result::Outcome {
+    fn from(o: core::Outcome) -> Self {
+        outcome_to_wire(o)
     }
 }
 
@@ -482,13 +610,17 @@ impl TryFrom<&core::DeploymentResult> for v1::DeploymentResult {
             server: r.server.clone(),
             deployment: r.deployment.clone(),
             namespace: r.namespace.clone(),
-            old: side(&r.old, "old")?,
-            new: side(&r.new, "new")?,
+            before: side(&r.old, "before")?,
+            after: side(&r.new, "after")?,
             applied: r.applied(),
             error: r.error.clone(),
             reason: r.reason.clone(),
-            outcome: r.outcome.name().into(),
-            code: r.code.clone(),
+            outcome: outcome_to_wire(r.outcome).into(),
+            refusal: to_wire(
+                &r.code,
+                v1::deployment_result::Refusal::from_str_name,
+                || format!("results[{:?}].refusal", r.server),
+            )?,
         })
     }
 }
@@ -496,22 +628,26 @@ impl TryFrom<&core::DeploymentResult> for v1::DeploymentResult {
 impl TryFrom<v1::DeploymentResult> for core::DeploymentResult {
     type Error = DecodeError;
     fn try_from(r: v1::DeploymentResult) -> Result<Self, DecodeError> {
+        use v1::deployment_result::{Outcome, Refusal};
+        let field = |f: &str| format!("results[{:?}].{f}", r.server);
+        let outcome = from_wire(r.outcome, Outcome::as_str_name, "-", || field("outcome"))?;
+        let outcome = outcome
+            .parse()
+            .map_err(|e: core::UnknownName| DecodeError {
+                field: field("outcome"),
+                message: e.to_string(),
+            })?;
+        let code = from_wire(r.refusal, Refusal::as_str_name, "-", || field("refusal"))?;
         Ok(Self {
-            outcome: r
-                .outcome
-                .parse()
-                .map_err(|e: core::UnknownName| DecodeError {
-                    field: format!("results[{:?}].outcome", r.server),
-                    message: e.to_string(),
-                })?,
+            outcome,
             server: r.server,
             deployment: r.deployment,
             namespace: r.namespace,
-            old: r.old.map(Into::into),
-            new: r.new.map(Into::into),
+            old: r.before.map(Into::into),
+            new: r.after.map(Into::into),
             reason: r.reason,
             error: r.error,
-            code: r.code,
+            code,
         })
     }
 }
@@ -615,7 +751,14 @@ mod tests {
         };
         let wire = v1::CollectResponse::try_from(&c).unwrap();
         assert_eq!(wire.observations[0].pods.len(), 2);
-        assert_eq!(wire.observations[0].pods[0].startup_seconds, 95.5);
+        let startup = wire.observations[0].pods[0].startup_duration.unwrap();
+        assert_eq!(time::secs(&startup), 95.5);
+        // Not known: absent, not "0s".
+        assert_eq!(wire.observations[0].pods[1].startup_duration, None);
+        assert_eq!(
+            wire.unplaced[0].code(),
+            v1::unplaced_server::Code::InvalidLoad
+        );
         assert_eq!(core::Collected::try_from(wire.clone()).unwrap(), c);
         // An older collector sends no estimate: nothing measured.
         let mut old = wire;
@@ -630,13 +773,19 @@ mod tests {
             observations: vec![v1::ServerObservation {
                 sources: vec![v1::FieldSource {
                     field: "arrivalRate".into(),
-                    source: "guess".into(),
+                    source: 99,
                 }],
                 ..Default::default()
             }],
             ..Default::default()
         };
-        let e = core::Collected::try_from(wire).unwrap_err();
+        let e = core::Collected::try_from(wire.clone()).unwrap_err();
+        assert_eq!(e.field, "observations[0].sources[0].source");
+        assert_eq!(e.message, "unknown enum value 99");
+        // Unspecified is no source either.
+        let mut unset = wire;
+        unset.observations[0].sources[0].source = 0;
+        let e = core::Collected::try_from(unset).unwrap_err();
         assert_eq!(e.field, "observations[0].sources[0].source");
     }
 
@@ -670,11 +819,27 @@ mod tests {
                 ],
             )]
             .into(),
+            moves: [(
+                "s".to_string(),
+                core::Move {
+                    cause: core::MoveCause::Capacity,
+                    reason: "capacity: 1 x G2 needs 1 of the 0 G2 units left".into(),
+                },
+            )]
+            .into(),
             ..Default::default()
         };
         let wire = v1::ApplyRequest::try_from(&r).unwrap();
         assert_eq!(wire.pod_loads["s"].outstanding["s-2"], 12.5);
-        assert_eq!(core::ApplyRequest::from(wire), r);
+        assert_eq!(
+            wire.moves["s"].cause(),
+            v1::accelerator_move::Cause::Capacity
+        );
+        assert_eq!(
+            wire.unplaced["t"].code(),
+            v1::unplaced_server::Code::OutOfCapacity
+        );
+        assert_eq!(core::ApplyRequest::try_from(wire).unwrap(), r);
 
         let applied = core::Applied {
             results: vec![core::DeploymentResult {
@@ -699,7 +864,7 @@ mod tests {
     fn an_unknown_outcome_is_an_error() {
         let wire = v1::DeploymentResult {
             server: "s".into(),
-            outcome: "ok".into(),
+            outcome: 0,
             ..Default::default()
         };
         let e = core::DeploymentResult::try_from(wire).unwrap_err();
@@ -733,5 +898,79 @@ mod tests {
         d.allocations.get_mut("s").unwrap().num_replicas = 1 << 40;
         let e = v1::OptimizeResponse::try_from(&d).unwrap_err();
         assert_eq!(e.field, "allocations[\"s\"].numReplicas");
+    }
+
+    /// Every name the domain uses has its enum value, and comes back the same.
+    #[test]
+    fn every_domain_name_has_an_enum_value() {
+        use v1::deployment_result::{Outcome, Refusal};
+        use v1::solve_report::{Solver, Status};
+        fn round_trip<E: Into<i32> + TryFrom<i32>>(
+            names: &[&str],
+            parse: fn(&str) -> Option<E>,
+            name: fn(&E) -> &'static str,
+            separator: &str,
+        ) {
+            for n in names {
+                let v = to_wire(n, parse, String::new).unwrap_or_else(|e| panic!("{e}"));
+                assert_ne!(v, 0, "{n}");
+                assert_eq!(&from_wire(v, name, separator, String::new).unwrap(), n);
+            }
+        }
+        let sources: Vec<&str> = core::Source::ALL.iter().map(|s| s.name()).collect();
+        use v1::field_source::Source;
+        round_trip(&sources, Source::from_str_name, Source::as_str_name, "-");
+        let outcomes: Vec<&str> = core::Outcome::ALL.iter().map(|o| o.name()).collect();
+        round_trip(&outcomes, Outcome::from_str_name, Outcome::as_str_name, "-");
+        for o in core::Outcome::ALL {
+            assert_eq!(
+                outcome_to_wire(o).as_str_name(),
+                o.name().to_ascii_uppercase().replace('-', "_")
+            );
+        }
+        let causes: Vec<&str> = core::MoveCause::ALL.iter().map(|c| c.name()).collect();
+        use v1::accelerator_move::Cause;
+        round_trip(&causes, Cause::from_str_name, Cause::as_str_name, " ");
+        // The optimizer's and the collector's codes (solver/reason.rs, the collector's
+        // invalid-load), the actuator's refusals (guard.rs), the solvers and their statuses.
+        use v1::unplaced_server::Code;
+        let codes = [
+            "unknown-class",
+            "no-target",
+            "no-perf-data",
+            "invalid-load",
+            "kept-accelerator-unknown",
+            "invalid-data",
+            "slo-unattainable",
+            "out-of-capacity",
+        ];
+        round_trip(&codes, Code::from_str_name, Code::as_str_name, "-");
+        let refusals = [
+            "invalid-target",
+            "namespace-not-watched",
+            "not-managed",
+            "uid-missing",
+            "uid-mismatch",
+            "name-mismatch",
+            "out-of-range",
+        ];
+        round_trip(&refusals, Refusal::from_str_name, Refusal::as_str_name, "-");
+        let solvers = ["greedy", "unlimited", "milp", "lagrangian"];
+        round_trip(&solvers, Solver::from_str_name, Solver::as_str_name, " ");
+        let statuses = [
+            "optimal",
+            "gap reached",
+            "time limit",
+            "iteration limit",
+            "heuristic",
+            "cancelled",
+        ];
+        round_trip(&statuses, Status::from_str_name, Status::as_str_name, " ");
+        // A name without a value is an error naming its field, never the unspecified value.
+        let e = to_wire("guess", Code::from_str_name, || "unplaced[0].code".into()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field unplaced[0].code: \"guess\" has no value in the contract"
+        );
     }
 }

@@ -5,10 +5,15 @@
 //! # Layout
 //! [`v1`] (generated code), [`FILE_DESCRIPTOR_SET`] (for server reflection), `convert`
 //! (`inferno-api` <-> `v1`, [`ConvertError`]), `domain` (`inferno-core` <-> `v1` for the
-//! Collect, OptimizeOne and Apply RPCs, [`DecodeError`]).
+//! Collect, OptimizeOne and Apply RPCs, [`DecodeError`]), [`json`] (the proto3 JSON mapping),
+//! [`status`] (INVALID_ARGUMENT with `google.rpc.BadRequest` field violations), [`time`]
+//! (`google.protobuf.Duration` and `Timestamp` from and to the domain's numbers).
 
 mod convert;
 mod domain;
+pub mod json;
+pub mod status;
+pub mod time;
 
 pub use convert::ConvertError;
 pub use domain::DecodeError;
@@ -29,3 +34,8 @@ pub mod v1 {
 /// The encoded descriptor set of every `inferno.v1` file, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/inferno_descriptor.bin"));
+
+/// What a server's reflection describes: the contract, and the `google.rpc` error details its
+/// INVALID_ARGUMENT statuses carry (so that grpcurl prints a `BadRequest`'s violations).
+pub const REFLECTION_DESCRIPTORS: &[&[u8]] =
+    &[FILE_DESCRIPTOR_SET, tonic_types::pb::FILE_DESCRIPTOR_SET];

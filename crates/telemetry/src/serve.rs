@@ -1,5 +1,6 @@
 //! Serving one Inferno gRPC service on a listener together with `grpc.health.v1` (reporting the
-//! service as serving), server reflection (v1 and v1alpha, for grpcurl) and plain HTTP routes
+//! service as serving), server reflection (v1 and v1alpha, for grpcurl; listing that service
+//! and health only) and plain HTTP routes
 //! (`/metrics`, and the controller's `/invoke`), until the shutdown future completes.
 
 use std::convert::Infallible;
@@ -85,6 +86,9 @@ where
     health
         .set_service_status(S::NAME, tonic_health::ServingStatus::Serving)
         .await;
+    // Reflection lists this server's own service and health, nothing else the descriptor sets
+    // hold (the contract's file has every service; a client of this port can call one). The
+    // other sets' types are still described: a status detail (`google.rpc.BadRequest`) is.
     let reflection = || {
         descriptors
             .iter()
@@ -92,6 +96,8 @@ where
                 b.register_encoded_file_descriptor_set(set)
             })
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(S::NAME)
+            .with_service_name(service_name(&health_service))
     };
     // Both versions: many grpcurl builds in the wild still ask for v1alpha.
     let reflection_v1 = reflection()
@@ -132,6 +138,11 @@ where
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
+}
+
+/// The gRPC name of a service (`grpc.health.v1.Health`).
+fn service_name<T: NamedService>(_: &T) -> &'static str {
+    T::NAME
 }
 
 /// An HTTP router with `GET /metrics` answering `render()` followed by the families every

@@ -13,6 +13,11 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 /// methods). Written out by hand: telemetry's tests have no protobuf compiler.
 const ECHO_DESCRIPTORS: &[u8] = b"\x0a\x1a\x0a\x0aecho.proto\x12\x04test\x32\x06\x0a\x04Echo";
 
+/// The same, with a second service `Other` in the file, as the contract's file holds every
+/// service of the loop.
+const ECHO_AND_OTHER: &[u8] =
+    b"\x0a\x23\x0a\x0aecho.proto\x12\x04test\x32\x06\x0a\x04Echo\x32\x07\x0a\x05Other";
+
 /// The services reflection lists on a server given `descriptors`.
 async fn listed(descriptors: &'static [&'static [u8]]) -> Vec<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,10 +68,12 @@ async fn reflection_lists_the_callers_services_and_health() {
         names.iter().any(|n| n == "grpc.health.v1.Health"),
         "{names:?}"
     );
-    let names = listed(&[]).await;
-    assert!(!names.iter().any(|n| n == "test.Echo"), "{names:?}");
-    assert!(
-        names.iter().any(|n| n == "grpc.health.v1.Health"),
-        "{names:?}"
-    );
+}
+
+/// Only the served service and health are listed, whatever else the descriptors hold. Before:
+/// every service of the contract on every port (`inferno.v1.Collector` on the optimizer's).
+#[tokio::test]
+async fn reflection_lists_only_the_service_served() {
+    let names = listed(&[ECHO_AND_OTHER]).await;
+    assert_eq!(names, ["grpc.health.v1.Health", "test.Echo"]);
 }

@@ -6,8 +6,9 @@
 //! - [`http`]: a raw HTTP/1.1 client (what `curl` sends), bounded, chunked bodies included.
 //! - [`wait`]: waiting for a condition, polling under a deadline that only a broken system reaches.
 //! - [`process`]: child processes run or stopped under a time bound, killed when they overrun.
-//! - [`tools`]: the real programs the tests drive (kubectl, grpcurl, Prometheus); in CI
-//!   (`CI=true`) a missing one is a failure, elsewhere the test is skipped with a message.
+//! - [`tools`]: the real programs the tests drive (kubectl, grpcurl, buf, Prometheus, Python
+//!   with grpcio); in CI (`CI=true`) a missing one is a failure, elsewhere the test is skipped
+//!   with a message.
 //! - [`kubectl`]: the real kubectl against a kubeconfig.
 //! - [`prometheus`]: a real Prometheus scraping static targets.
 //! - [`TempDir`] and [`free_port`]: a scratch directory removed on drop, a free loopback port.

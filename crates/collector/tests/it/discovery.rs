@@ -427,17 +427,15 @@ async fn grpc_collect() {
         .unwrap()
         .into_inner();
     assert_eq!(r.servers.len(), 3);
-    assert_eq!(r.kube_resources["vllm-001"].space, "infer");
+    assert_eq!(r.deployments["vllm-001"].namespace, "infer");
     let o = r
         .observations
         .iter()
         .find(|o| o.server == "vllm-001")
         .unwrap();
     assert_eq!(o.ready_replicas, 4);
-    assert!(o
-        .sources
-        .iter()
-        .any(|s| s.field == "arrivalRate" && s.source == "label"));
+    assert!(o.sources.iter().any(|s| s.field == "arrivalRate"
+        && s.source() == inferno_proto::v1::field_source::Source::Label));
     let filtered = client
         .collect(inferno_proto::v1::CollectRequest {
             namespaces: vec!["nowhere".into()],

@@ -22,7 +22,7 @@ use crate::policy::tuning::ModelCheck;
 use crate::policy::Policy;
 use inferno_api::ServerSpec;
 use inferno_core::{
-    Applied, Apply, ApplyRequest, Collect, DeploymentResult, Optimize, PortError, Unplaced,
+    Applied, Apply, ApplyRequest, Collect, DeploymentResult, Move, Optimize, PortError, Unplaced,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -310,9 +310,9 @@ async fn run_stages<P: Ports>(
         .collect();
     report.total_cost = allocations.values().map(|a| a.cost).sum();
     // Why each server that changes accelerator does: capacity or cost (moves.rs). The
-    // actuator, which gets only the allocations, cannot tell. Settling keeps kinds and holds
+    // actuator cannot tell from the allocations; it is told, for its Events. Settling keeps kinds and holds
     // replicas up, it moves nobody: a move is the optimizer's, judged on its own decision.
-    let moved: BTreeMap<String, String> = {
+    let moved: BTreeMap<String, Move> = {
         let movers: Vec<(&ServerSpec, &inferno_api::AllocationData)> = spec
             .server_data
             .servers
@@ -352,6 +352,8 @@ async fn run_stages<P: Ports>(
         refs: collected.refs,
         dry_run: report.dry_run,
         unplaced: unplaced.clone(),
+        // The actuator names the cause in the Deployment's Event.
+        moves: moved.clone(),
         pod_loads: collected
             .observations
             .iter()
@@ -394,7 +396,10 @@ async fn run_stages<P: Ports>(
             slo_ttft,
             occ_per_replica: occupancy.get(&s.name).copied().unwrap_or(0.0),
             accelerator: decided.map(|a| a.accelerator.clone()).unwrap_or_default(),
-            move_reason: moved.get(&s.name).cloned().unwrap_or_default(),
+            move_reason: moved
+                .get(&s.name)
+                .map(|m| m.reason.clone())
+                .unwrap_or_default(),
             replicas: applied_replicas(result, s.current_alloc.num_replicas),
             decided_replicas: optimized.get(&s.name).map_or(0, |a| a.num_replicas),
             max_batch: decided.map_or(0, |a| a.max_batch),

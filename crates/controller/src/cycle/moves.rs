@@ -21,6 +21,7 @@
 //!    (class priorities, the price of a change, its search) preferred B.
 
 use inferno_api::{AllocationData, SystemSpec};
+use inferno_core::{Move, MoveCause};
 use inferno_optimizer::candidate::{create, CandidateError, ServerContext, SizingCache};
 use inferno_optimizer::system::System;
 use inferno_optimizer::{BatchSizing, Cancel, ChangeCost};
@@ -79,15 +80,22 @@ impl<'a> Moves<'a> {
 
     /// Why `server` goes from accelerator `from` to `to` (module documentation); `None` when
     /// it does not change accelerator (or had none, or gets none).
-    pub(crate) fn why(&self, server: &str, from: &str, to: &AllocationData) -> Option<String> {
+    pub(crate) fn why(&self, server: &str, from: &str, to: &AllocationData) -> Option<Move> {
+        let (cause, reason) = self.judge(server, from, to)?;
+        Some(Move { cause, reason })
+    }
+
+    /// The cause of a move and the reason in words, starting with the cause's name.
+    fn judge(&self, server: &str, from: &str, to: &AllocationData) -> Option<(MoveCause, String)> {
         if from.is_empty() || to.accelerator.is_empty() || from == to.accelerator {
             return None;
         }
         let index = *self.servers.get(server)?;
         let model = &self.system.servers()[index].model;
         let Some(acc) = self.system.accelerator_index(from) else {
-            return Some(format!(
-                "not placeable: {from:?} is not in the accelerator data"
+            return Some((
+                MoveCause::NotPlaceable,
+                format!("not placeable: {from:?} is not in the accelerator data"),
             ));
         };
         let ctx = ServerContext::new(&self.system, index)
@@ -96,14 +104,18 @@ impl<'a> Moves<'a> {
         let on_from = match create(&self.system, &ctx, acc, self.sizing, &self.cache) {
             Ok(c) => c,
             Err(CandidateError::NoPerfData) => {
-                return Some(format!(
-                    "not placeable: no performance data for {model} on {from:?}"
+                return Some((
+                    MoveCause::NotPlaceable,
+                    format!("not placeable: no performance data for {model} on {from:?}"),
                 ))
             }
             Err(e) => {
-                return Some(format!(
-                    "not placeable: {from:?} cannot carry the planned demand within the \
-                     targets ({e})"
+                return Some((
+                    MoveCause::NotPlaceable,
+                    format!(
+                        "not placeable: {from:?} cannot carry the planned demand within the \
+                         targets ({e})"
+                    ),
                 ))
             }
         };
@@ -120,24 +132,33 @@ impl<'a> Moves<'a> {
             let capacity = self.system.capacity.get(t).copied().unwrap_or(0);
             let free = capacity.saturating_sub(others);
             if needed > free {
-                return Some(format!(
-                    "capacity: {} x {from} needs {needed} of the {capacity} {type_name} units; \
-                     the other servers' allocations leave {free}",
-                    on_from.replicas
+                return Some((
+                    MoveCause::Capacity,
+                    format!(
+                        "capacity: {} x {from} needs {needed} of the {capacity} {type_name} \
+                         units; the other servers' allocations leave {free}",
+                        on_from.replicas
+                    ),
                 ));
             }
         }
         let (stay, go) = (on_from.cost, to.cost);
         Some(if go < stay {
-            format!(
-                "cost: {} x {} at {go:.1} cents/h against {} x {from} at {stay:.1}",
-                to.num_replicas, to.accelerator, on_from.replicas
+            (
+                MoveCause::Cost,
+                format!(
+                    "cost: {} x {} at {go:.1} cents/h against {} x {from} at {stay:.1}",
+                    to.num_replicas, to.accelerator, on_from.replicas
+                ),
             )
         } else {
-            format!(
-                "objective: {} x {from} at {stay:.1} cents/h had room; the optimizer chose {} x \
-                 {} at {go:.1}",
-                on_from.replicas, to.num_replicas, to.accelerator
+            (
+                MoveCause::Objective,
+                format!(
+                    "objective: {} x {from} at {stay:.1} cents/h had room; the optimizer chose \
+                     {} x {} at {go:.1}",
+                    on_from.replicas, to.num_replicas, to.accelerator
+                ),
             )
         })
     }
@@ -198,7 +219,7 @@ mod tests {
         }
     }
 
-    /// The reason of server `s`'s move in `decision` on `spec`.
+    /// The reason of server `s`'s move in `decision` on `spec`, checked against its cause.
     fn why(spec: &SystemSpec, decision: &[(&str, AllocationData)]) -> Option<String> {
         let decision: BTreeMap<String, AllocationData> = decision
             .iter()
@@ -206,7 +227,10 @@ mod tests {
             .collect();
         let moves = Moves::new(spec, &decision);
         let from = &spec.server_data.servers[0].current_alloc.accelerator;
-        moves.why("s", from, &decision["s"])
+        let m = moves.why("s", from, &decision["s"])?;
+        // The reason starts with the cause's name: the report and the Event say the same.
+        assert!(m.reason.starts_with(&format!("{}: ", m.cause)), "{m:?}");
+        Some(m.reason)
     }
 
     /// A move the capacity forced says so, one to a cheaper type with room left behind says

@@ -1,5 +1,6 @@
-//! What a cycle reports: per server, per accelerator type, per stage (the JSONL cycle record
-//! of control-loop spec 9.2 and the body of `/invoke`).
+//! What a cycle reports: per server, per accelerator type, per stage. The domain's report; on
+//! the wire (gRPC `Invoke`, `/invoke`, the JSONL cycle record of control-loop spec 9.2) it is
+//! `inferno.v1.CycleReport`, converted once in `crate::grpc::report_message`.
 
 use crate::policy::ServerPlan;
 use inferno_core::{Decision, DeploymentResult};

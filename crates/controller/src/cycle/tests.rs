@@ -250,6 +250,14 @@ async fn each_stage_gets_what_the_one_before_produced() {
         "{}",
         a.move_reason
     );
+    // The actuator is told the same, for its Event on the Deployment. Before: it got the
+    // allocations only, and its Event could name no cause.
+    let moved = &request.moves["a"];
+    assert_eq!(
+        (moved.cause, moved.reason.as_str()),
+        (inferno_core::MoveCause::Objective, a.move_reason.as_str())
+    );
+    assert_eq!(request.moves.len(), 1, "only the server that moves");
     let b = &report.servers[1];
     assert_eq!(b.move_reason, "", "unplaced: no move");
     assert_eq!((b.replicas, b.unplaced.as_str()), (2, "no H100 left"));

@@ -30,22 +30,22 @@ pub(crate) fn collected() -> v1::CollectResponse {
         .iter()
         .map(|s| s.try_into().unwrap())
         .collect();
-    let kube_resources = servers
+    let deployments = servers
         .iter()
         .map(|s| {
             (
                 s.name.clone(),
-                v1::ServerKubeInfo {
+                v1::DeploymentRef {
                     uid: format!("uid-{}", s.name),
                     name: s.name.to_lowercase(),
-                    space: "infer".into(),
+                    namespace: "infer".into(),
                 },
             )
         })
         .collect();
     v1::CollectResponse {
         servers,
-        kube_resources,
+        deployments,
         ..Default::default()
     }
 }
@@ -192,16 +192,21 @@ async fn a_cycle_collects_optimizes_and_applies() {
     let applied = l.actuator.0.lock().unwrap();
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0].allocations.len(), 15);
-    assert_eq!(applied[0].kube_resources["Free-llama_70b"].space, "infer");
+    assert_eq!(applied[0].deployments["Free-llama_70b"].namespace, "infer");
     // The JSONL record of control-loop spec 9.2.
     let line = std::fs::read_to_string(&log).unwrap();
     let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(v["cycle"], 1);
     assert_eq!(v["totalCost"], 25826.0);
-    assert_eq!(v["solver"], "greedy (heuristic)");
-    assert!(v["bound"].as_f64().unwrap() <= v["objective"].as_f64().unwrap());
+    let solved = &v["solution"]["report"];
+    assert_eq!(
+        (&solved["solver"], &solved["status"]),
+        (&"GREEDY".into(), &"HEURISTIC".into())
+    );
+    assert!(solved["bound"].as_f64().unwrap() <= solved["objective"].as_f64().unwrap());
     assert!(v["servers"][0]["sloItl"].as_f64().unwrap() > 0.0);
-    assert!(v["timing"]["optimizeMs"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["timings"][2]["stage"], "OPTIMIZE");
+    assert!(v["timings"][2]["duration"].as_str().unwrap().ends_with('s'));
     assert!(l
         .metrics
         .render()
@@ -385,11 +390,13 @@ async fn invoke_over_http_and_grpc() {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(
         (v["outcome"].as_str(), v["totalCost"].as_f64()),
-        (Some("ok"), Some(25826.0))
+        (Some("OK"), Some(25826.0))
     );
     assert!(get("/healthz").await.ends_with("ok"));
     let dry = get("/invoke?dryRun=true").await;
     assert!(dry.contains("\"dryRun\": true"), "{dry}");
+    let dry: serde_json::Value =
+        serde_json::from_str(&dry[dry.find("\r\n\r\n").unwrap() + 4..]).unwrap();
 
     let mut client = v1::controller_client::ControllerClient::connect(format!("http://{addr}"))
         .await
@@ -399,10 +406,49 @@ async fn invoke_over_http_and_grpc() {
         .await
         .unwrap()
         .into_inner();
-    assert!(report.error.is_empty());
-    assert_eq!(report.solution.unwrap().total_cost, 25826.0);
-    assert!(report
-        .timings
-        .iter()
-        .any(|t| t.stage == "optimize" && t.duration_ms > 0.0));
+    assert_eq!(report.outcome(), v1::cycle_report::Outcome::Ok);
+    assert!(report.reason.is_empty());
+    assert_eq!(report.solution.as_ref().unwrap().total_cost, 25826.0);
+    assert!(report.timings.iter().any(|t| {
+        t.stage() == v1::stage_timing::Stage::Optimize
+            && inferno_proto::time::millis(t.duration.as_ref().unwrap()) > 0.0
+    }));
+    // One shape: the HTTP report is the gRPC one in proto3 JSON, field for field (the two
+    // dry runs differ in values only). Before: two reports with different fields and names.
+    let grpc = inferno_proto::json::to_value(&report);
+    assert_eq!(paths(&dry), paths(&grpc));
+    assert!(paths(&grpc).contains("servers.plan.plannedRpm"));
+}
+
+/// Every key path of a JSON value (`servers.plan.plannedRpm`; list items merged).
+fn paths(v: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    // A map's keys are data (server names), not fields.
+                    if at.ends_with("allocations") {
+                        walk(v, at, out);
+                        continue;
+                    }
+                    out.insert(path.clone());
+                    walk(v, &path, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    walk(item, at, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(v, "", &mut out);
+    out
 }

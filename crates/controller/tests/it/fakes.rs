@@ -47,19 +47,20 @@ impl v1::actuator_server::Actuator for FakeActuator {
         r: Request<v1::ApplyRequest>,
     ) -> Result<Response<v1::ApplyResponse>, Status> {
         let r = r.into_inner();
+        use v1::deployment_result::Outcome;
         let results = r
-            .kube_resources
+            .deployments
             .iter()
             .map(|(server, k)| v1::DeploymentResult {
                 server: server.clone(),
                 deployment: k.name.clone(),
-                namespace: k.space.clone(),
-                new: r.allocations.get(server).cloned(),
+                namespace: k.namespace.clone(),
+                after: r.allocations.get(server).cloned(),
                 applied: !r.dry_run && r.allocations.contains_key(server),
                 outcome: match (r.dry_run, r.allocations.contains_key(server)) {
-                    (_, false) => "unchanged",
-                    (true, true) => "dry-run",
-                    (false, true) => "applied",
+                    (_, false) => Outcome::Unchanged,
+                    (true, true) => Outcome::DryRun,
+                    (false, true) => Outcome::Applied,
                 }
                 .into(),
                 ..Default::default()
@@ -100,7 +101,7 @@ where
         inferno_telemetry::serve_with(
             listener,
             service,
-            &[inferno_proto::FILE_DESCRIPTOR_SET],
+            inferno_proto::REFLECTION_DESCRIPTORS,
             axum::Router::new(),
             options,
             async {

@@ -9,6 +9,7 @@ use inferno_controller::cycle::{self, Deadlines, Stages};
 use inferno_controller::data::{Data, Source};
 use inferno_controller::grpc::{Clients, Endpoints};
 use inferno_controller::metrics::Metrics;
+use inferno_proto::v1::unplaced_server::Code;
 use inferno_proto::v1::{
     self, actuator_server::ActuatorServer, collector_server::CollectorServer,
     optimizer_server::OptimizerServer,
@@ -235,8 +236,8 @@ async fn a_server_with_bad_input_is_unplaced_and_the_others_are_applied() {
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0].allocations.len(), 14);
     assert!(!applied[0].allocations.contains_key(bad));
-    assert_eq!(applied[0].unplaced_reasons[bad], server.unplaced);
-    assert_eq!(applied[0].unplaced_codes[bad], "invalid-data");
+    assert_eq!(applied[0].unplaced[bad].reason, server.unplaced);
+    assert_eq!(applied[0].unplaced[bad].code(), Code::InvalidData);
 }
 
 /// A server the collector left out (its load unusable, e.g. a 1e308 load label and no
@@ -250,7 +251,7 @@ async fn a_server_the_collector_left_out_reaches_the_actuator_with_its_code() {
     collected.servers.retain(|s| s.name != left_out);
     collected.unplaced.push(v1::UnplacedServer {
         server: left_out.into(),
-        code: "invalid-load".into(),
+        code: Code::InvalidLoad.into(),
         reason: "load unusable: label inferno.server.load.rpm=\"1e308\"".into(),
     });
     f.collector.lock().unwrap().response = collected;
@@ -259,8 +260,8 @@ async fn a_server_the_collector_left_out_reaches_the_actuator_with_its_code() {
     assert_eq!(report.outcome, "ok", "{}", report.reason);
     let applied = f.actuator.0.lock().unwrap();
     assert!(!applied[0].allocations.contains_key(left_out));
-    assert_eq!(applied[0].unplaced_codes[left_out], "invalid-load");
-    assert!(applied[0].unplaced_reasons[left_out].contains("1e308"));
+    assert_eq!(applied[0].unplaced[left_out].code(), Code::InvalidLoad);
+    assert!(applied[0].unplaced[left_out].reason.contains("1e308"));
 }
 
 /// A server the optimizer leaves unplaced (here: it must keep an accelerator nobody knows):
@@ -287,7 +288,7 @@ async fn an_unplaced_server_is_not_reported_as_scaled_to_zero() {
     assert_eq!((server.old_replicas, server.replicas), (3, 3), "{server:?}");
     assert!(!server.applied);
     let applied = f.actuator.0.lock().unwrap();
-    assert_eq!(applied[0].unplaced_reasons[bad], server.unplaced);
+    assert_eq!(applied[0].unplaced[bad].reason, server.unplaced);
     assert!(!applied[0].allocations.contains_key(bad));
     assert_eq!(applied[0].allocations.len(), 14);
 

@@ -177,7 +177,7 @@ async fn the_loop_follows_the_load() {
         300,
         "first placement from measured load",
         |r| {
-            r["outcome"] == "ok"
+            r["outcome"] == "OK"
                 && r["servers"].as_array().is_some_and(|s| {
                     s.len() == 3
                         && s.iter()
@@ -196,7 +196,7 @@ async fn the_loop_follows_the_load() {
     set_load(&client, "premium-llama-13b", 3000.0).await;
     let up = until(&stack, &client, 300, "scale up", |r| {
         let s = server(r, "vllm-001");
-        r["outcome"] == "ok"
+        r["outcome"] == "OK"
             && cost(r) > base
             && measured(s)
             && (!with_prometheus || s["rpm"].as_f64().unwrap_or(0.0) > 1500.0)
@@ -224,7 +224,7 @@ async fn the_loop_follows_the_load() {
     set_load(&client, "premium-llama-13b", 20.0).await;
     until(&stack, &client, 300, "scale down", |r| {
         let s = server(r, "vllm-001");
-        r["outcome"] == "ok"
+        r["outcome"] == "OK"
             && cost(r) < high
             && measured(s)
             && (!with_prometheus || s["rpm"].as_f64().unwrap_or(f64::MAX) < 300.0)
@@ -235,7 +235,7 @@ async fn the_loop_follows_the_load() {
     if with_prometheus {
         stack.kill("prometheus").await;
         let r = until(&stack, &client, 60, "labels only", |r| {
-            r["outcome"] == "ok"
+            r["outcome"] == "OK"
                 && r["problems"].as_array().is_some_and(|p| {
                     p.iter()
                         .any(|p| p.as_str().unwrap_or("").contains("prometheus"))
@@ -252,13 +252,13 @@ async fn the_loop_follows_the_load() {
     // 5. A killed optimizer fails the cycle cleanly; it recovers when the optimizer returns.
     stack.kill("optimizer").await;
     let failed = stack.invoke().await.unwrap();
-    assert_eq!(failed["outcome"], "failed");
+    assert_eq!(failed["outcome"], "FAILED");
     assert!(
         failed["reason"].as_str().unwrap().starts_with("optimize:"),
         "{failed}"
     );
     stack.start_optimizer().await.unwrap();
-    until(&stack, &client, 60, "recovery", |r| r["outcome"] == "ok").await;
+    until(&stack, &client, 60, "recovery", |r| r["outcome"] == "OK").await;
 
     // The controller kept one JSONL record per cycle.
     let records = std::fs::read_to_string(&stack.cycle_log).unwrap();

@@ -48,6 +48,11 @@ impl Clock {
         Self { scale }
     }
 
+    /// The cluster seconds that `wall` of wall-clock time is.
+    pub(crate) fn cluster(self, wall: Duration) -> f64 {
+        wall.as_secs_f64() * self.scale
+    }
+
     /// The wall-clock time that `secs` cluster seconds take.
     pub(crate) fn wall(self, secs: f64) -> Duration {
         Duration::try_from_secs_f64(secs.max(0.0) / self.scale)
@@ -67,6 +72,37 @@ struct Termination {
     since: Instant,
     /// Its `deletionGracePeriodSeconds` (cluster seconds; may shrink on a later delete).
     grace: f64,
+}
+
+/// Records a core/v1 Event of `kind` (`Normal` or `Warning`) about `obj`, as a component of
+/// the control plane writes one; best effort.
+pub(crate) fn record_event(
+    store: &Store,
+    obj: &Value,
+    kind: &str,
+    reason: &str,
+    message: String,
+    component: &str,
+) {
+    let now = meta::now();
+    let name = format!("{}.{:016x}", meta::name(obj), meta::random_u64());
+    let ev = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": meta::namespace(obj)},
+        "involvedObject": {
+            "apiVersion": obj["apiVersion"], "kind": obj["kind"],
+            "namespace": meta::namespace(obj), "name": meta::name(obj),
+            "uid": meta::uid_of(obj),
+            "resourceVersion": meta::meta_str(obj, "resourceVersion"),
+        },
+        "reason": reason, "message": message, "type": kind,
+        "source": {"component": component},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "reportingComponent": component, "reportingInstance": "",
+    });
+    if let Err(e) = store.create(&EVENTS, meta::namespace(obj), ev, false) {
+        tracing::debug!(error = %e, "event not recorded");
+    }
 }
 
 /// The controller task.
@@ -291,25 +327,7 @@ impl Controller {
     }
 
     fn event(&self, obj: &Value, reason: &str, message: String, component: &str) {
-        let now = meta::now();
-        let name = format!("{}.{:016x}", meta::name(obj), meta::random_u64());
-        let ev = json!({
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": meta::namespace(obj)},
-            "involvedObject": {
-                "apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                "namespace": meta::namespace(obj), "name": meta::name(obj),
-                "uid": meta::uid_of(obj),
-                "resourceVersion": meta::meta_str(obj, "resourceVersion"),
-            },
-            "reason": reason, "message": message, "type": "Normal",
-            "source": {"component": component},
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": component, "reportingInstance": "",
-        });
-        if let Err(e) = self.store.create(&EVENTS, meta::namespace(obj), ev, false) {
-            tracing::debug!(error = %e, "event not recorded");
-        }
+        record_event(&self.store, obj, "Normal", reason, message, component);
     }
 
     fn owned(&self, rt: &'static crate::resource::ResourceType, owner: &Value) -> Vec<Arc<Value>> {

@@ -4,7 +4,7 @@
 
 mod objects;
 mod query;
-mod scale;
+pub(crate) mod scale;
 
 pub(crate) use query::Query;
 

@@ -49,8 +49,9 @@ pub(crate) fn scale_of(obj: &Value) -> Value {
 }
 
 /// Writes a changed `Scale` into its owner `obj`: validates replicas and carries the Scale's
-/// resourceVersion over as the write's precondition.
-fn apply_scale(obj: &mut Value, scale: &Value) -> Result<(), ApiError> {
+/// resourceVersion over as the write's precondition (what a PUT of the subresource does; the
+/// HPA controller writes through it too).
+pub(crate) fn apply_scale(obj: &mut Value, scale: &Value) -> Result<(), ApiError> {
     let name = meta::name(obj).to_string();
     let replicas = &scale["spec"]["replicas"];
     let n = match replicas.as_i64() {

@@ -178,7 +178,7 @@ fn the_pod_runs_from_the_images() {
 
     // A cycle end to end; each container's log shows its part.
     let report = invoke(&pod);
-    assert_eq!(report["outcome"], "ok", "{report:#}");
+    assert_eq!(report["outcome"], "OK", "{report:#}");
     assert_eq!(
         report["servers"].as_array().map(Vec::len),
         Some(3),
@@ -202,7 +202,7 @@ fn the_pod_runs_from_the_images() {
         let (ok, out) = docker(&["kill", &d]);
         assert!(ok, "docker kill {d}: {out}");
         let report = invoke(&pod);
-        assert_eq!(report["outcome"], "failed", "{c} down: {report:#}");
+        assert_eq!(report["outcome"], "FAILED", "{c} down: {report:#}");
         let reason = report["reason"].as_str().unwrap_or("");
         assert!(reason.starts_with(stage), "{c} down: reason {reason:?}");
         let (ok, out) = docker(&["start", &d]);
@@ -210,7 +210,7 @@ fn the_pod_runs_from_the_images() {
         docker::wait_healthy("docker", std::slice::from_ref(&d), Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{c} after restart: {e}"));
         let report = invoke(&pod);
-        assert_eq!(report["outcome"], "ok", "{c} restarted: {report:#}");
+        assert_eq!(report["outcome"], "OK", "{c} restarted: {report:#}");
     }
 
     // Read-only root and non-root, from inside each container of the pod.

@@ -400,7 +400,7 @@ async fn the_pods_run_as_written() {
         .expect("controller answers");
     let report: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(status, 200, "{report:#}");
-    assert_eq!(report["outcome"], "ok", "{report:#}");
+    assert_eq!(report["outcome"], "OK", "{report:#}");
     assert_eq!(
         report["servers"].as_array().map(Vec::len),
         Some(3),

@@ -40,8 +40,8 @@ pub enum Command {
     Concurrency(QueueArgs),
     /// Write a synthetic system: a data set replicated with seeded random loads (JSON on stdout).
     Generate(GenerateArgs),
-    /// Print the data of a directory (or system file) as one normalised system JSON file (the
-    /// shape `grpcurl -d @` sends to OptimizeOne).
+    /// Print the data of a directory (or system file) as one OptimizeOne request in proto3
+    /// JSON (`sloItl`, `memBandwidth`, ...: the shape `grpcurl -d @` sends).
     System(SystemArgs),
     /// Serve the gRPC API (inferno.v1.Optimizer, health, reflection, /metrics) and the ops
     /// listener (/healthz, /metrics).
@@ -189,8 +189,8 @@ pub struct SolveArgs {
 /// A queue problem (spec 5.4), from a JSON file and/or flags (flags win).
 #[derive(Debug, clap::Args)]
 pub struct QueueArgs {
-    /// JSON file with the queue-analysis problem (RPS, maxBatchSize, avgInputTokens,
-    /// avgOutputTokens, alpha, beta, gamma, maxQueueSize, targetTTFT, targetITL); `-` reads
+    /// JSON file with the queue-analysis problem (rps, maxBatchSize, avgInputTokens,
+    /// avgOutputTokens, alpha, beta, gamma, maxQueueSize, targetTtft, targetItl); `-` reads
     /// it from stdin.
     #[arg(long, value_name = "FILE")]
     pub problem: Option<PathBuf>,
@@ -258,10 +258,14 @@ pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliErro
         Command::Concurrency(a) => queue_cmd::concurrency(&a, out),
         Command::Generate(a) => generate(&a, out),
         Command::System(a) => {
+            // The request of OptimizeOne in proto3 JSON, as grpcurl sends it.
             let spec = load(&a.path, a.strict)?;
-            serde_json::to_writer_pretty(&mut *out, &inferno_api::SystemData { system: spec })
-                .map_err(std::io::Error::from)?;
-            writeln!(out)?;
+            let system = inferno_proto::v1::SystemSpec::try_from(&spec)
+                .map_err(|e| CliError::Input(format!("{}: {e}", a.path.display())))?;
+            let message = inferno_proto::v1::SystemData {
+                system: Some(system),
+            };
+            writeln!(out, "{}", inferno_proto::json::to_string_pretty(&message))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(a) => serve(&a),

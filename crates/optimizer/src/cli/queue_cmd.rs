@@ -13,9 +13,10 @@ use std::process::ExitCode;
 /// `concurrency` searches up to this batch size when the problem gives none.
 const DEFAULT_CONCURRENCY_BOUND: u32 = 256;
 
-/// The keys of the problem file, as the reference spells them.
+/// The keys of the problem file, as the API spells them (proto3 JSON of `QueueRequest`; the
+/// reference's `RPS`, `targetTTFT` match too, case-insensitively).
 const KEYS: [&str; 10] = [
-    "RPS",
+    "rps",
     "maxBatchSize",
     "avgInputTokens",
     "avgOutputTokens",
@@ -23,8 +24,8 @@ const KEYS: [&str; 10] = [
     "beta",
     "gamma",
     "maxQueueSize",
-    "targetTTFT",
-    "targetITL",
+    "targetTtft",
+    "targetItl",
 ];
 
 /// The queue-analysis problem; keys match case-insensitively as in the reference.

@@ -14,6 +14,7 @@ mod response;
 mod service;
 mod state;
 mod status;
+mod violations;
 
 pub use metrics::{Busy, Metrics};
 pub use service::OptimizerService;
@@ -86,7 +87,7 @@ pub async fn run_with(
     inferno_telemetry::serve_with(
         listener,
         edge::Edge::new(optimizer),
-        &[inferno_proto::FILE_DESCRIPTOR_SET],
+        inferno_proto::REFLECTION_DESCRIPTORS,
         http,
         options,
         shutdown,

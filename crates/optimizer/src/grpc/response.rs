@@ -3,6 +3,8 @@
 use crate::queue::{Concurrency, Metrics, Sizing};
 use crate::solver::{Solution, SolveReport};
 use inferno_proto::v1;
+use inferno_proto::v1::unplaced_server::Code;
+use inferno_proto::v1::{size_response::Binding, solve_report};
 use tonic::Status;
 
 /// A solution as the service returns it.
@@ -26,7 +28,7 @@ pub(crate) fn optimize_response(
             .iter()
             .map(|u| v1::UnplacedServer {
                 server: u.server.clone(),
-                code: u.reason.code().to_string(),
+                code: unplaced_code(u.reason.code()).into(),
                 reason: u.reason.to_string(),
             })
             .collect(),
@@ -45,7 +47,7 @@ pub(crate) fn optimize_response(
             candidates_skipped: u32_sat(solution.stats.candidates_skipped),
             sizings: u32_sat(solution.stats.sizings),
             cache_hits: u32_sat(solution.stats.cache_hits),
-            duration_ms: solution.stats.duration.as_secs_f64() * 1e3,
+            duration: Some(inferno_proto::time::from_std(solution.stats.duration)),
         }),
         best_effort: solution
             .placements
@@ -54,7 +56,7 @@ pub(crate) fn optimize_response(
             .map(|p| p.server.clone())
             .collect(),
         warnings,
-        report: Some(report(&solution.report)),
+        report: Some(report(&solution.report)?),
         heterogeneous: solution
             .placements
             .values()
@@ -79,22 +81,40 @@ pub(crate) fn optimize_response(
     })
 }
 
-fn report(r: &SolveReport) -> v1::SolveReport {
-    v1::SolveReport {
-        solver: r.solver.to_string(),
-        status: r.status.to_string(),
+/// The enum value of an unplaced server's code (`out-of-capacity` -> `OUT_OF_CAPACITY`).
+fn unplaced_code(code: &str) -> Code {
+    Code::from_str_name(&code.to_ascii_uppercase().replace('-', "_"))
+        .expect("every reason's code has a value (tested)")
+}
+
+/// The report on the wire. The names the solver gives (`greedy`, `gap reached`) are its
+/// report's enum values; one without a value is a bug (INTERNAL).
+fn report(r: &SolveReport) -> Result<v1::SolveReport, Status> {
+    let value = |name: &str| name.to_ascii_uppercase().replace(' ', "_");
+    let unknown = |what: &str, name: &str| {
+        Status::internal(format!(
+            "the solver's {what} {name:?} has no value in the contract"
+        ))
+    };
+    Ok(v1::SolveReport {
+        solver: solve_report::Solver::from_str_name(&value(r.solver))
+            .ok_or_else(|| unknown("name", r.solver))?
+            .into(),
+        status: solve_report::Status::from_str_name(&value(r.status))
+            .ok_or_else(|| unknown("status", r.status))?
+            .into(),
         objective: r.objective,
         bound: r.bound,
         gap: r.gap,
         not_fully_served: u32_sat(r.not_fully_served),
         iterations: r.iterations,
-        solver_ms: r.solver_time.as_secs_f64() * 1e3,
+        solver_duration: Some(inferno_proto::time::from_std(r.solver_time)),
         unserved_floor: r.unserved_floor.map(|f| v1::UnservedFloor {
-            priority: f.priority,
+            priority: i32::try_from(f.priority).unwrap_or(i32::MAX),
             unserved: u32_sat(f.unserved),
             at_least: u32_sat(f.at_least),
         }),
-    }
+    })
 }
 
 fn u32_sat(v: u64) -> u32 {
@@ -121,7 +141,13 @@ pub(crate) fn size_response(s: &Sizing) -> v1::SizeResponse {
     v1::SizeResponse {
         rps_target_ttft: s.rate_ttft,
         rps_target_itl: s.rate_itl,
-        binding: format!("{:?}", s.binding),
+        binding: match s.binding {
+            crate::queue::Binding::None => Binding::TopOfRange,
+            crate::queue::Binding::Ttft => Binding::Ttft,
+            crate::queue::Binding::Itl => Binding::Itl,
+            crate::queue::Binding::Tps => Binding::Tps,
+        }
+        .into(),
         metrics: Some(queue_metrics(&s.metrics)),
     }
 }
@@ -131,11 +157,36 @@ pub(crate) fn concurrency_response(c: &Concurrency) -> v1::ConcurrencyResponse {
     v1::ConcurrencyResponse {
         concurrency: int(c.concurrency),
         throughput: c.throughput,
-        m_itl: int(c.m_itl),
-        m_tpf: int(c.m_tpf),
+        max_batch_itl: int(c.m_itl),
+        max_batch_prefill: int(c.m_tpf),
         oracle_calls: int(c.oracle_calls),
         probes: c.probes.iter().map(|&p| int(p)).collect(),
         feasible: c.feasible,
         metrics: c.metrics.as_ref().map(queue_metrics),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::solver::Reason;
+
+    /// Every unplaced reason's code is a value of the contract's enum (the code is matched by
+    /// name, so a new reason must get its value).
+    #[test]
+    fn every_reason_code_has_a_value() {
+        let reasons = [
+            Reason::UnknownClass(String::new()),
+            Reason::NoTarget,
+            Reason::NoModelData,
+            Reason::InvalidLoad(String::new()),
+            Reason::KeptAcceleratorUnknown(String::new()),
+            Reason::InvalidData(String::new()),
+            Reason::Unattainable(Vec::new()),
+        ];
+        for r in reasons {
+            assert_ne!(unplaced_code(r.code()), Code::Unspecified, "{}", r.code());
+        }
+        assert_eq!(unplaced_code("out-of-capacity"), Code::OutOfCapacity);
     }
 }

@@ -11,7 +11,7 @@ use super::edge::Arrival;
 use super::metrics::Metrics;
 use super::response::{concurrency_response, optimize_response, queue_metrics, size_response};
 use super::state;
-use super::status;
+use super::violations::{invalid_data, invalid_field, invalid_fields};
 use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, QueueInput};
@@ -43,8 +43,8 @@ pub struct OptimizerService {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// INVALID_ARGUMENT for input the data layer or the handler rejects (the optimizer's own
-/// [`Error`]s convert with `Status::from`, see `status.rs`).
+/// INVALID_ARGUMENT for stored data that does not fit the contract (a number beyond 32 bits;
+/// it came in through the contract, so this cannot happen).
 fn bad(e: impl std::fmt::Display) -> Status {
     Status::invalid_argument(e.to_string())
 }
@@ -168,6 +168,7 @@ impl OptimizerService {
         &self,
         spec: SystemSpec,
         label: &'static str,
+        root: &'static str,
         deadline: Instant,
     ) -> Result<(Solution, Vec<String>), Status> {
         let metrics = self.metrics.clone();
@@ -175,7 +176,7 @@ impl OptimizerService {
         let large = spec.server_data.servers.len() > crate::memory::LARGE_REQUEST_SERVERS;
         let computed = self
             .compute(deadline, move |cancel| {
-                solve_each_server(spec, label, cancel, &metrics)
+                solve_each_server(spec, label, root, cancel, &metrics)
             })
             .await;
         if large {
@@ -211,22 +212,34 @@ impl OptimizerService {
 }
 
 /// Validates `spec` and solves it, on the calling (blocking) thread. A system without servers
-/// is INVALID_ARGUMENT; so is invalid shared data (accelerators, capacity, models, classes,
+/// is INVALID_ARGUMENT (its field violations point into the request from `root`: `system.`
+/// for OptimizeOne, "" for the stored system); so is invalid shared data (accelerators, capacity, models, classes,
 /// optimizer flags), with every problem. A server whose own data is invalid is left out of the
 /// solve and reported unplaced (`invalid-data`) with its problems: one bad server never stops
 /// the decisions for the others.
 fn solve_each_server(
     spec: SystemSpec,
     label: &str,
+    root: &str,
     cancel: &Cancel,
     metrics: &Metrics,
 ) -> Result<(Solution, Vec<String>), Status> {
     // Shared data first, so that every problem of a request is named at once.
     let empty = spec.server_data.servers.is_empty();
-    let checked = check_each_server(spec, &FileNames::single(label)).map_err(bad)?;
+    // The entities' names, to point at the request's fields should the check fail (the check
+    // takes the system; a copy of a large one would double the request's memory).
+    let names = super::violations::Names::of(&spec);
+    let checked = check_each_server(spec, &FileNames::single(label))
+        .map_err(|e| invalid_data(e, &names, root))?;
     if empty {
         let e = Error::NoServers;
-        return Err(Status::new(status::code(&e), format!("{label}: {e}")));
+        return Err(inferno_proto::status::invalid_argument(
+            format!("{label}: {e}"),
+            vec![inferno_proto::status::Violation::new(
+                format!("{root}server_data.servers"),
+                e.to_string(),
+            )],
+        ));
     }
     let spec = &checked.loaded.spec;
     let warnings: Vec<String> = checked
@@ -235,7 +248,20 @@ fn solve_each_server(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let options = SolveOptions::from_spec(spec).map_err(bad)?;
+    let options = SolveOptions::from_spec(spec).map_err(|e| {
+        // `optimizer.solver: unknown solver ...`: a field of the optimizer flags.
+        let text = e.to_string();
+        match text.split_once(": ") {
+            Some((field, what)) if field.starts_with("optimizer.") => invalid_field(
+                &format!(
+                    "{root}optimizer_data.{}",
+                    inferno_proto::status::snake_case(field)
+                ),
+                what,
+            ),
+            _ => inferno_proto::status::invalid_argument(text, Vec::new()),
+        }
+    })?;
     let start = Instant::now();
     let mut solution = solve_cancellable(spec, &options, cancel)?;
     let took = start.elapsed();
@@ -290,11 +316,6 @@ fn queue_input(r: &v1::QueueRequest) -> QueueInput {
     }
 }
 
-/// INVALID_ARGUMENT naming every field out of its range.
-fn out_of_range(errors: Vec<String>) -> Status {
-    Status::invalid_argument(errors.join("; "))
-}
-
 #[tonic::async_trait]
 impl Optimizer for OptimizerService {
     #[instrument(skip_all, fields(rpc = "OptimizeOne"))]
@@ -302,7 +323,9 @@ impl Optimizer for OptimizerService {
         let deadline = self.deadline(&request);
         let system = request.into_inner().system.unwrap_or_default();
         let label = "OptimizeOne request";
-        let (solution, warnings) = self.solve(system.into(), label, deadline).await?;
+        let (solution, warnings) = self
+            .solve(system.into(), label, "system.", deadline)
+            .await?;
         Ok(Response::new(optimize_response(&solution, warnings)?))
     }
 
@@ -312,7 +335,7 @@ impl Optimizer for OptimizerService {
         let flags = request.into_inner().into();
         let mut spec = self.read(|s| Ok(s.spec.clone()))?;
         spec.optimizer_data.optimizer = flags;
-        let (solution, warnings) = self.solve(spec, "stored system", deadline).await?;
+        let (solution, warnings) = self.solve(spec, "stored system", "", deadline).await?;
         self.write(|s| {
             s.decided.clear();
             for server in &mut s.spec.server_data.servers {
@@ -329,7 +352,7 @@ impl Optimizer for OptimizerService {
         Ok(Response::new(optimize_response(&solution, warnings)?))
     }
 
-    async fn apply_allocation(&self, _: Request<v1::Empty>) -> Reply<v1::ServerData> {
+    async fn apply_allocation(&self, _: Request<()>) -> Reply<v1::ServerData> {
         let data = self.write(|s| {
             state::apply_allocation(&mut s.spec, &s.decided);
             Ok(s.spec.server_data.clone())
@@ -337,7 +360,7 @@ impl Optimizer for OptimizerService {
         Ok(Response::new((&data).try_into().map_err(bad)?))
     }
 
-    async fn get_system(&self, _: Request<v1::Empty>) -> Reply<v1::SystemData> {
+    async fn get_system(&self, _: Request<()>) -> Reply<v1::SystemData> {
         let spec = self.read(|s| Ok(s.spec.clone()))?;
         Ok(Response::new(v1::SystemData {
             system: Some((&spec).try_into().map_err(bad)?),
@@ -359,7 +382,7 @@ impl Optimizer for OptimizerService {
     async fn add_accelerator(&self, r: Request<v1::AcceleratorSpec>) -> Reply<v1::AcceleratorSpec> {
         let a = r.into_inner();
         if a.name.is_empty() {
-            return Err(bad("field name: must not be empty"));
+            return Err(invalid_field("name", "must not be empty"));
         }
         let added = self.write(|s| Ok(state::add_accelerator(&mut s.spec, a.into())))?;
         Ok(Response::new((&added).try_into().map_err(bad)?))
@@ -403,7 +426,7 @@ impl Optimizer for OptimizerService {
     async fn set_capacity(&self, r: Request<v1::AcceleratorCount>) -> Reply<v1::AcceleratorCount> {
         let c = r.into_inner();
         if c.r#type.is_empty() {
-            return Err(bad("field type: must not be empty"));
+            return Err(invalid_field("type", "must not be empty"));
         }
         let set = self.write(|s| Ok(state::set_capacity(&mut s.spec, c.into())))?;
         Ok(Response::new((&set).try_into().map_err(bad)?))
@@ -452,8 +475,10 @@ impl Optimizer for OptimizerService {
         r: Request<v1::ModelAcceleratorPerfData>,
     ) -> Reply<v1::ModelAcceleratorPerfData> {
         let m = r.into_inner();
-        if m.name.is_empty() || m.acc.is_empty() {
-            return Err(bad("fields name and acc: must not be empty"));
+        for (field, value) in [("name", &m.name), ("accelerator", &m.accelerator)] {
+            if value.is_empty() {
+                return Err(invalid_field(field, "must not be empty"));
+            }
         }
         let added = self.write(|s| Ok(state::add_perf(&mut s.spec, m.into())))?;
         Ok(Response::new((&added).try_into().map_err(bad)?))
@@ -468,14 +493,15 @@ impl Optimizer for OptimizerService {
                 .models
                 .iter()
                 .filter(|m| {
-                    (f.name.is_empty() || m.name == f.name) && (f.acc.is_empty() || m.acc == f.acc)
+                    (f.name.is_empty() || m.name == f.name)
+                        && (f.accelerator.is_empty() || m.acc == f.accelerator)
                 })
                 .cloned()
                 .collect();
-            if rows.is_empty() && !(f.name.is_empty() && f.acc.is_empty()) {
+            if rows.is_empty() && !(f.name.is_empty() && f.accelerator.is_empty()) {
                 return Err(Status::not_found(format!(
                     "no perf data for model {:?} on {:?}",
-                    f.name, f.acc
+                    f.name, f.accelerator
                 )));
             }
             Ok(rows)
@@ -490,13 +516,13 @@ impl Optimizer for OptimizerService {
     async fn remove_model(&self, r: Request<v1::ModelFilter>) -> Reply<v1::ModelData> {
         let f = r.into_inner();
         if f.name.is_empty() {
-            return Err(bad("field name: must not be empty"));
+            return Err(invalid_field("name", "must not be empty"));
         }
         let models = self.write(|s| {
             state::remove(
                 &mut s.spec.model_data.models,
                 &format!("perf data of model {:?}", f.name),
-                |m| m.name == f.name && (f.acc.is_empty() || m.acc == f.acc),
+                |m| m.name == f.name && (f.accelerator.is_empty() || m.acc == f.accelerator),
             )
         })?;
         Ok(Response::new(
@@ -524,7 +550,7 @@ impl Optimizer for OptimizerService {
     ) -> Reply<v1::ServiceClassSpec> {
         let c = r.into_inner();
         if c.name.is_empty() {
-            return Err(bad("field name: must not be empty"));
+            return Err(invalid_field("name", "must not be empty"));
         }
         let added = self.write(|s| Ok(state::add_class(&mut s.spec, c.into())))?;
         Ok(Response::new((&added).try_into().map_err(bad)?))
@@ -535,9 +561,11 @@ impl Optimizer for OptimizerService {
         r: Request<v1::ClassTarget>,
     ) -> Reply<v1::ServiceClassSpec> {
         let ct = r.into_inner();
-        let target = ct.target.ok_or_else(|| bad("field target: required"))?;
+        let target = ct
+            .target
+            .ok_or_else(|| invalid_field("target", "required"))?;
         if target.model.is_empty() {
-            return Err(bad("field target.model: must not be empty"));
+            return Err(invalid_field("target.model", "must not be empty"));
         }
         let class =
             self.write(|s| state::add_class_target(&mut s.spec, &ct.name, target.into()))?;
@@ -583,7 +611,7 @@ impl Optimizer for OptimizerService {
     async fn add_server(&self, r: Request<v1::ServerSpec>) -> Reply<v1::ServerSpec> {
         let server = r.into_inner();
         if server.name.is_empty() {
-            return Err(bad("field name: must not be empty"));
+            return Err(invalid_field("name", "must not be empty"));
         }
         let added = self.write(|s| Ok(state::add_server(&mut s.spec, server.into())))?;
         Ok(Response::new((&added).try_into().map_err(bad)?))
@@ -616,7 +644,7 @@ impl Optimizer for OptimizerService {
     async fn analyze(&self, r: Request<v1::QueueRequest>) -> Reply<v1::QueueMetrics> {
         let deadline = self.deadline(&r);
         let input = queue_input(r.get_ref());
-        let (config, _) = input.check(None, true).map_err(out_of_range)?;
+        let (config, _) = input.check(None, true).map_err(invalid_fields)?;
         let m = self
             .compute(deadline, move |_| {
                 Analyzer::new(config)
@@ -631,7 +659,7 @@ impl Optimizer for OptimizerService {
         let deadline = self.deadline(&r);
         let (config, targets) = queue_input(r.get_ref())
             .check(None, false)
-            .map_err(out_of_range)?;
+            .map_err(invalid_fields)?;
         let s = self
             .compute(deadline, move |_| {
                 Analyzer::new(config)
@@ -649,7 +677,7 @@ impl Optimizer for OptimizerService {
         let deadline = self.deadline(&r);
         let (config, targets) = queue_input(r.get_ref())
             .check(Some(DEFAULT_CONCURRENCY_BOUND), false)
-            .map_err(out_of_range)?;
+            .map_err(invalid_fields)?;
         let search = ConcurrencySearch {
             max_batch: config.max_batch,
             ..ConcurrencySearch::default()

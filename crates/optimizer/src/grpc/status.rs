@@ -24,10 +24,34 @@ pub(crate) fn code(e: &Error) -> Code {
     }
 }
 
+/// The field of a queue request an error is about (proto field names), when it is one: the
+/// `google.rpc.BadRequest` violation an INVALID_ARGUMENT carries.
+fn field(e: &Error) -> Option<String> {
+    match e {
+        Error::InvalidInput { field, .. } => Some(inferno_proto::status::snake_case(field)),
+        Error::NonPositiveRate(_) => Some("rps".into()),
+        Error::TargetBelowRegion { metric, .. } => {
+            Some(format!("target_{}", metric.to_ascii_lowercase()))
+        }
+        Error::DegenerateService { .. } => Some("alpha".into()),
+        Error::NoServers => Some("system.server_data.servers".into()),
+        Error::Cancelled => None,
+    }
+}
+
 impl From<Error> for Status {
-    /// The status `code` gives, with the error's message.
+    /// The status `code` gives, with the error's message; INVALID_ARGUMENT with a
+    /// `google.rpc.BadRequest` naming the field.
     fn from(e: Error) -> Self {
-        Status::new(code(&e), e.to_string())
+        let code = code(&e);
+        match field(&e) {
+            Some(field) if code == Code::InvalidArgument => {
+                let message = e.to_string();
+                let violation = inferno_proto::status::Violation::new(field, message.clone());
+                inferno_proto::status::invalid_argument(message, vec![violation])
+            }
+            _ => Status::new(code, e.to_string()),
+        }
     }
 }
 
@@ -61,9 +85,25 @@ mod tests {
             },
             Error::NoServers,
         ];
-        for e in cases {
-            let (code, message) = status(e);
-            assert_eq!(code, Code::InvalidArgument, "{message}");
+        let fields = [
+            "max_batch_size",
+            "alpha",
+            "rps",
+            "target_itl",
+            "system.server_data.servers",
+        ];
+        for (e, field) in cases.into_iter().zip(fields) {
+            let message = e.to_string();
+            let s = Status::from(e);
+            assert_eq!(s.code(), Code::InvalidArgument, "{message}");
+            // Which field is at fault, for a client: google.rpc.BadRequest. Before: the
+            // message alone.
+            let v = inferno_proto::status::violations(&s);
+            assert_eq!(v.len(), 1, "{message}");
+            assert_eq!(
+                (v[0].field.as_str(), v[0].description.as_str()),
+                (field, message.as_str())
+            );
         }
     }
 

@@ -14,7 +14,7 @@ pub const MAX_RPS: f64 = MAX_RATE_RPM / 60.0;
 /// The fields of a queue problem, named as the API and the problem files spell them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct QueueInput {
-    /// `RPS`: request rate, requests/s (Analyze only).
+    /// `rps`: request rate, requests/s (Analyze only).
     pub rps: f64,
     /// `maxBatchSize`: N (0 = the caller's default, if it has one).
     pub max_batch_size: i64,
@@ -30,16 +30,16 @@ pub struct QueueInput {
     pub gamma: f64,
     /// `maxQueueSize`.
     pub max_queue_size: i64,
-    /// `targetTTFT`, ms (0 = unset).
+    /// `targetTtft`, ms (0 = unset).
     pub target_ttft: f64,
-    /// `targetITL`, ms (0 = unset).
+    /// `targetItl`, ms (0 = unset).
     pub target_itl: f64,
 }
 
 impl QueueInput {
     /// The model's problem and targets, or every field out of its range, one message each
     /// (`maxBatchSize: must be an integer in [0, 4096], got 2147483647`). `maxBatchSize` 0
-    /// means `default_batch`; without a default it is an error. With `rate`, `RPS` is checked
+    /// means `default_batch`; without a default it is an error. With `rate`, `rps` is checked
     /// too (it must be > 0).
     pub fn check(
         &self,
@@ -53,17 +53,17 @@ impl QueueInput {
             }
         };
         if rate {
-            number("RPS", self.rps, MAX_RPS);
+            number("rps", self.rps, MAX_RPS);
         }
         number("avgInputTokens", self.avg_input_tokens, MAX_TOKENS);
         number("avgOutputTokens", self.avg_output_tokens, MAX_TOKENS);
         number("alpha", self.alpha, MAX_PERF_PARM);
         number("beta", self.beta, MAX_PERF_PARM);
         number("gamma", self.gamma, MAX_PERF_PARM);
-        number("targetTTFT", self.target_ttft, MAX_LATENCY_MS);
-        number("targetITL", self.target_itl, MAX_LATENCY_MS);
+        number("targetTtft", self.target_ttft, MAX_LATENCY_MS);
+        number("targetItl", self.target_itl, MAX_LATENCY_MS);
         if rate && self.rps == 0.0 {
-            errors.push("RPS: must be > 0".to_owned());
+            errors.push("rps: must be > 0".to_owned());
         }
         if (0.0..1.0).contains(&self.avg_output_tokens) {
             errors.push(format!(
@@ -147,13 +147,13 @@ mod tests {
         };
         let errors = bad.check(Some(256), true).unwrap_err();
         for want in [
-            "RPS: must be a finite number in [0, 166666.66666666666], got -1",
+            "rps: must be a finite number in [0, 166666.66666666666], got -1",
             "maxBatchSize: must be an integer in [0, 4096], got 2147483647",
             "avgInputTokens: must be a finite number in [0, 1048576], got 1e15",
             "avgOutputTokens: must be a finite number in [0, 1048576], got NaN",
             "alpha: must be a finite number in [0, 1000000], got 1e300",
             "maxQueueSize: must be an integer in [0, 16384], got -1",
-            "targetITL: must be a finite number in [0, 3600000], got inf",
+            "targetItl: must be a finite number in [0, 3600000], got inf",
         ] {
             assert!(errors.iter().any(|e| e == want), "{want}: {errors:#?}");
         }
@@ -175,7 +175,7 @@ mod tests {
             rps: 0.0,
             ..valid()
         };
-        assert_eq!(idle.check(None, true).unwrap_err(), ["RPS: must be > 0"]);
+        assert_eq!(idle.check(None, true).unwrap_err(), ["rps: must be > 0"]);
         assert!(idle.check(None, false).is_ok());
         let few = QueueInput {
             avg_output_tokens: 0.5,

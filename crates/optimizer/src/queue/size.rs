@@ -72,8 +72,8 @@ impl Analyzer {
     /// The maximum rate meeting every set target, and the performance there.
     pub fn size(&self, targets: &Targets) -> Result<Sizing> {
         for (field, v) in [
-            ("targetTTFT", targets.ttft),
-            ("targetITL", targets.itl),
+            ("targetTtft", targets.ttft),
+            ("targetItl", targets.itl),
             ("targetTPS", targets.tps),
         ] {
             if !(v.is_finite() && v >= 0.0) {

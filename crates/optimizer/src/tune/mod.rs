@@ -287,9 +287,9 @@ impl Tuner {
         }
         // The parameters drift between windows with a measurement, whichever latency it has.
         let q = correlated(self.settings.drift_sd.powi(2), self.settings.correlation);
-        for i in 0..3 {
-            for j in 0..3 {
-                self.p[i][j] += q[i][j];
+        for (row, q) in self.p.iter_mut().zip(q) {
+            for (p, q) in row.iter_mut().zip(q) {
+                *p += q;
             }
         }
         self.freeze_zeros();

@@ -418,14 +418,14 @@ fn misspelt_key_of_a_queue_problem_file() {
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            r#"warning: {path}: queue problem: field targetTFT: unknown field "targetTFT" (ignored); did you mean "targetTTFT"?"#
+            r#"warning: {path}: queue problem: field targetTFT: unknown field "targetTFT" (ignored); did you mean "targetTtft"?"#
         )),
         "{stderr}"
     );
     let out = run(&["size", "--problem", path, "--target-itl", "20", "--strict"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains(r#"unknown field "targetTFT"; did you mean "targetTTFT"?"#),
+        text(&out.stderr).contains(r#"unknown field "targetTFT"; did you mean "targetTtft"?"#),
         "{}",
         text(&out.stderr)
     );

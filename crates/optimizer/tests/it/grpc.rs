@@ -3,6 +3,7 @@
 use super::solver_vectors::sample;
 use inferno_optimizer::grpc::{run, ServeConfig};
 use inferno_optimizer::{solve, SolveOptions};
+use inferno_proto::v1::unplaced_server::Code as Unplaced;
 use inferno_proto::v1::{self, optimizer_client::OptimizerClient};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -103,7 +104,7 @@ async fn unplaced_servers_come_with_reasons() {
     assert!(reply
         .unplaced
         .iter()
-        .all(|u| u.code == "out-of-capacity" && u.reason.contains("units")));
+        .all(|u| u.code() == Unplaced::OutOfCapacity && u.reason.contains("units")));
     assert_eq!(reply.solution.unwrap().allocations.len(), 13);
 }
 
@@ -132,6 +133,23 @@ async fn invalid_input_lists_every_problem() {
         m.contains("optimizer: field iterationLimit: must be an integer in [1, 1000000], got 0"),
         "{m}"
     );
+    // The same problems for machines: a google.rpc.BadRequest with the path of each field in
+    // the request. Before: the message alone.
+    let fields: Vec<String> = inferno_proto::status::violations(&err)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    for field in [
+        "system.accelerator_data.accelerators[0].cost",
+        "system.model_data.models[0].perf_params.alpha",
+        "system.optimizer_data.optimizer.saturation_policy",
+        "system.optimizer_data.optimizer.iteration_limit",
+    ] {
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{field} not in {fields:?}"
+        );
+    }
     assert!(m.starts_with("invalid data: 4 error(s)"), "{m}");
 }
 
@@ -180,7 +198,7 @@ async fn stateful_build_optimize_apply_remove() {
         (desired.accelerator.as_str(), desired.num_replicas),
         ("4xA100", 54)
     );
-    let applied = c.apply_allocation(v1::Empty {}).await.unwrap().into_inner();
+    let applied = c.apply_allocation(()).await.unwrap().into_inner();
     let s = applied
         .servers
         .iter()
@@ -218,7 +236,7 @@ async fn stateful_build_optimize_apply_remove() {
         .iter()
         .find(|u| u.server == "Free-llama_13b")
         .unwrap();
-    assert_eq!(u.code, "no-target");
+    assert_eq!(u.code(), Unplaced::NoTarget);
 
     // Not-found cases.
     let err = c
@@ -242,7 +260,7 @@ async fn stateful_build_optimize_apply_remove() {
     let models = c
         .get_models(v1::ModelFilter {
             name: "llama_70b".into(),
-            acc: String::new(),
+            accelerator: String::new(),
         })
         .await
         .unwrap();
@@ -255,7 +273,7 @@ async fn stateful_build_optimize_apply_remove() {
     // Optimize answers INVALID_ARGUMENT listing every reference, and nothing is lost.
     c.remove_model(v1::ModelFilter {
         name: "llama_70b".into(),
-        acc: String::new(),
+        accelerator: String::new(),
     })
     .await
     .unwrap();
@@ -267,13 +285,7 @@ async fn stateful_build_optimize_apply_remove() {
         "{}",
         err.message()
     );
-    let system = c
-        .get_system(v1::Empty {})
-        .await
-        .unwrap()
-        .into_inner()
-        .system
-        .unwrap();
+    let system = c.get_system(()).await.unwrap().into_inner().system.unwrap();
     assert_eq!(system.server_data.unwrap().servers.len(), 15);
 }
 
@@ -301,7 +313,7 @@ async fn queue_rpcs() {
         2.9494622,
         max_relative = 1e-4
     );
-    assert_eq!(s.binding, "Ttft");
+    assert_eq!(s.binding(), v1::size_response::Binding::Ttft);
     let r = c
         .optimal_concurrency(v1::QueueRequest {
             max_batch_size: 0,
@@ -310,7 +322,10 @@ async fn queue_rpcs() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((r.concurrency, r.m_itl, r.m_tpf), (49, 31, 164));
+    assert_eq!(
+        (r.concurrency, r.max_batch_itl, r.max_batch_prefill),
+        (49, 31, 164)
+    );
     let err = c
         .analyze(v1::QueueRequest {
             avg_output_tokens: 0.0,
@@ -323,6 +338,12 @@ async fn queue_rpcs() {
         err.message().contains("avgOutputTokens"),
         "{}",
         err.message()
+    );
+    let v = inferno_proto::status::violations(&err);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(
+        (v[0].field.as_str(), v[0].description.as_str()),
+        ("avg_output_tokens", "must be >= 1, got 0")
     );
 }
 

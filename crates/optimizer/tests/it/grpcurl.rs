@@ -38,17 +38,12 @@ async fn grpcurl_lists_describes_and_optimizes() {
         v
     };
 
+    // The optimizer's port lists the optimizer and health, not the loop's other services.
+    // Before: all four inferno.v1 services on every port.
     let (ok, out, err) = run(bin.clone(), args(&[&addr, "list"]), None).await;
     assert!(ok, "{err}");
-    for service in [
-        "inferno.v1.Optimizer",
-        "inferno.v1.Collector",
-        "inferno.v1.Actuator",
-        "inferno.v1.Controller",
-        "grpc.health.v1.Health",
-    ] {
-        assert!(out.lines().any(|l| l == service), "{service} not in {out}");
-    }
+    let listed: Vec<&str> = out.lines().collect();
+    assert_eq!(listed, ["grpc.health.v1.Health", "inferno.v1.Optimizer"]);
 
     let (ok, out, err) = run(
         bin.clone(),
@@ -74,11 +69,14 @@ async fn grpcurl_lists_describes_and_optimizes() {
         "{out}"
     );
 
-    // The system as `inferno-optimizer system samples/small` prints it.
-    let system = serde_json::to_string(&inferno_api::SystemData {
-        system: sample("small"),
-    })
-    .unwrap();
+    // The system as `inferno-optimizer system samples/small` prints it: proto3 JSON.
+    let json = |spec: &inferno_api::SystemSpec| {
+        inferno_proto::json::to_string(&inferno_proto::v1::SystemData {
+            system: Some(spec.try_into().unwrap()),
+        })
+    };
+    let system = json(&sample("small"));
+    assert!(system.contains("\"sloItl\""), "{system}");
     let (ok, out, err) = run(
         bin.clone(),
         args(&["-d", "@", &addr, "inferno.v1.Optimizer/OptimizeOne"]),
@@ -92,14 +90,18 @@ async fn grpcurl_lists_describes_and_optimizes() {
     assert_eq!(allocations.len(), 15);
     assert_eq!(allocations["Free-llama_70b"]["accelerator"], "4xA100");
     assert_eq!(allocations["Free-llama_70b"]["numReplicas"], 54);
-    assert_eq!(v["report"]["solver"], "greedy");
+    assert_eq!(v["report"]["solver"], "GREEDY");
+    assert!(
+        v["stats"]["duration"].as_str().unwrap().ends_with('s'),
+        "a google.protobuf.Duration: {out}"
+    );
     let greedy_objective = v["report"]["objective"].as_f64().unwrap();
 
     // The exact solver, chosen in the optimizer data of the request: proven optimal, never
     // worse than the greedy, with its bound and gap.
     let mut exact = sample("small");
     exact.optimizer_data.optimizer.solver = "milp".into();
-    let system = serde_json::to_string(&inferno_api::SystemData { system: exact }).unwrap();
+    let system = json(&exact);
     let (ok, out, err) = run(
         bin.clone(),
         args(&["-d", "@", &addr, "inferno.v1.Optimizer/OptimizeOne"]),
@@ -109,8 +111,8 @@ async fn grpcurl_lists_describes_and_optimizes() {
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let report = &v["report"];
-    assert_eq!(report["solver"], "milp", "{out}");
-    assert_eq!(report["status"], "optimal", "{out}");
+    assert_eq!(report["solver"], "MILP", "{out}");
+    assert_eq!(report["status"], "OPTIMAL", "{out}");
     let objective = report["objective"].as_f64().unwrap();
     // The default greedy, improved with prices, reaches this optimum on the small sample.
     assert!(objective <= greedy_objective * (1.0 + 1e-12), "{out}");
@@ -135,6 +137,12 @@ async fn grpcurl_lists_describes_and_optimizes() {
     assert!(!ok);
     assert!(
         err.contains("InvalidArgument") && err.contains("field cost"),
+        "{err}"
+    );
+    // grpcurl prints the google.rpc.BadRequest too (reflection describes it).
+    assert!(
+        err.contains("google.rpc.BadRequest")
+            && err.contains("system.accelerator_data.accelerators[0].cost"),
         "{err}"
     );
 }

@@ -12,6 +12,8 @@ mod grpcurl;
 #[cfg(feature = "server")]
 mod listen;
 mod options;
+#[cfg(feature = "server")]
+mod python_client;
 mod queue_props;
 mod queue_vectors;
 #[cfg(feature = "server")]

@@ -494,7 +494,7 @@ fn errors_name_the_problem() {
             ..Targets::default()
         })
         .unwrap_err();
-    assert!(err.to_string().contains("targetTTFT"), "{err}");
+    assert!(err.to_string().contains("targetTtft"), "{err}");
     let zero = Analyzer::new(config(16, 0, params(0.0, 0.0, 0.0), 512.0, 512.0)).unwrap_err();
     assert!(matches!(zero, Error::DegenerateService { .. }), "{zero}");
 }

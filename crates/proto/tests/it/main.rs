@@ -1,4 +1,6 @@
-//! Round trips of the sample data through the contract.
+//! Round trips of the sample data through the contract, and its conventions (`lint`).
+
+mod lint;
 
 use inferno_api::{load_path, SystemSpec};
 use inferno_proto::v1;
@@ -73,8 +75,13 @@ fn descriptor_set_names_every_service() {
     for service in ["Optimizer", "Collector", "Actuator", "Controller"] {
         assert!(text.contains(service), "{service}");
     }
-    // JSON names (grpcurl's) are the data files' names.
-    for name in ["improveIterations", "iterationLimit"] {
+    // JSON names (grpcurl's) are the lowerCamelCase of the field names.
+    for name in [
+        "improveIterations",
+        "iterationLimit",
+        "sloItl",
+        "memBandwidth",
+    ] {
         assert!(text.contains(name), "{name}");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// The request's fields, in proto order, with their JSON names.
 const FIELDS: [&str; 10] = [
-    "RPS",
+    "rps",
     "maxBatchSize",
     "avgInputTokens",
     "avgOutputTokens",
@@ -19,8 +19,8 @@ const FIELDS: [&str; 10] = [
     "beta",
     "gamma",
     "maxQueueSize",
-    "targetTTFT",
-    "targetITL",
+    "targetTtft",
+    "targetItl",
 ];
 
 /// One case of the family.
@@ -163,28 +163,8 @@ impl Case {
     }
 }
 
-/// The request in proto JSON (NaN and infinities as the strings proto JSON uses).
+/// The request in proto3 JSON, as grpcurl reads it (NaN and infinities as the strings proto3
+/// JSON uses).
 fn json(r: &v1::QueueRequest) -> String {
-    let f = |v: f64| {
-        if v.is_nan() {
-            "\"NaN\"".to_string()
-        } else if v.is_infinite() {
-            format!("\"{}Infinity\"", if v < 0.0 { "-" } else { "" })
-        } else {
-            show(v)
-        }
-    };
-    format!(
-        "{{\"RPS\": {}, \"maxBatchSize\": {}, \"avgInputTokens\": {}, \"avgOutputTokens\": {}, \"alpha\": {}, \"beta\": {}, \"gamma\": {}, \"maxQueueSize\": {}, \"targetTTFT\": {}, \"targetITL\": {}}}",
-        f(r.rps),
-        r.max_batch_size,
-        f(r.avg_input_tokens),
-        f(r.avg_output_tokens),
-        f(r.alpha),
-        f(r.beta),
-        f(r.gamma),
-        r.max_queue_size,
-        f(r.target_ttft),
-        f(r.target_itl)
-    )
+    inferno_proto::json::to_string(r)
 }
