@@ -52,8 +52,8 @@ pub struct TunerSettings {
     /// Correlation of the three parameters' prior and drift. Servers mostly get slower or
     /// faster as a whole, and one window at one occupancy cannot tell the three apart: with a
     /// correlation the filter moves them together and the model holds at occupancies it has
-    /// not seen. On the drift benchmark 0.9 made the model's fit at the occupancies it had seen
-    /// worse (docs/tuning.md), so the default is 0 (independent).
+    /// not seen. On the drift benchmark 0.9 made no measurable difference to the model check
+    /// (docs/tuning.md), so the default stays 0 (independent), the value it was measured with.
     pub correlation: f64,
     /// Relative standard deviation of a measured mean ITL.
     pub itl_noise: f64,
