@@ -62,7 +62,8 @@ pub struct Args {
     /// http://127.0.0.1:3301].
     #[arg(long, env = "INFERNO_COLLECTOR_URL")]
     pub collector: Option<String>,
-    /// Optimizer URL [default: http://127.0.0.1:$INFERNO_PORT, else http://127.0.0.1:3302].
+    /// Optimizer URL [default: http://127.0.0.1:$OPTIMIZER_PORT (the seed's INFERNO_PORT where
+    /// unset), else http://127.0.0.1:3302].
     #[arg(long, env = "INFERNO_OPTIMIZER_URL")]
     pub optimizer: Option<String>,
     /// Actuator URL [default: http://$ACTUATOR_HOST:$ACTUATOR_PORT, else
@@ -227,10 +228,13 @@ impl Args {
 
     /// Collector, optimizer and actuator URLs, defaults from `env`.
     pub fn endpoints_with(&self, env: &impl Fn(&str) -> Option<String>) -> Endpoints {
-        // INFERNO_HOST is the optimizer's own listen address, not a place to connect to: only
-        // its port is taken from the environment.
+        // OPTIMIZER_HOST (INFERNO_HOST) is the optimizer's own listen address, not a place to
+        // connect to: only its port is taken from the environment. OPTIMIZER_PORT says whose
+        // port it is; INFERNO_PORT is the seed's name for it, read where it is unset.
         let optimizer = self.optimizer.clone().unwrap_or_else(|| {
-            let port = env("INFERNO_PORT").unwrap_or_else(|| "3302".into());
+            let port = env("OPTIMIZER_PORT")
+                .or_else(|| env("INFERNO_PORT"))
+                .unwrap_or_else(|| "3302".into());
             format!("http://{LOOPBACK}:{port}")
         });
         Endpoints {
@@ -318,6 +322,26 @@ mod tests {
             .deadlines()
             .unwrap();
         assert_eq!(d.apply, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn the_optimizer_port_has_one_clear_name_and_the_seeds_still_works() {
+        let args = parse(&[]).unwrap();
+        let with = |vars: &'static [(&'static str, &'static str)]| {
+            args.endpoints_with(&|name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+            .optimizer
+        };
+        assert_eq!(with(&[]), "http://127.0.0.1:3302");
+        assert_eq!(with(&[("OPTIMIZER_PORT", "4302")]), "http://127.0.0.1:4302");
+        assert_eq!(with(&[("INFERNO_PORT", "5302")]), "http://127.0.0.1:5302");
+        assert_eq!(
+            with(&[("OPTIMIZER_PORT", "4302"), ("INFERNO_PORT", "5302")]),
+            "http://127.0.0.1:4302"
+        );
     }
 
     #[test]

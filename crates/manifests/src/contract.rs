@@ -78,7 +78,9 @@ pub struct Service {
     pub probes: Probes,
     /// Whether it calls the API server.
     pub api_access: ApiAccess,
-    /// Variables the seed's manifest sets, with their values.
+    /// Variables the seed's manifest sets, with their values (under our names where we renamed
+    /// one for clarity: the seed's `INFERNO_PORT` is `OPTIMIZER_PORT`, and the binaries still
+    /// read the old name where the new one is unset).
     pub seed_env: &'static [(&'static str, &'static str)],
 }
 
@@ -112,7 +114,7 @@ pub const SERVICES: [Service; 4] = [
             ("INFERNO_CONTROL_DYNAMIC", "false"),
             ("INFERNO_DATA_PATH", "/etc/data/"),
             ("COLLECTOR_PORT", "3301"),
-            ("INFERNO_PORT", "3302"),
+            ("OPTIMIZER_PORT", "3302"),
             ("ACTUATOR_PORT", "3303"),
         ],
     },
@@ -145,9 +147,9 @@ pub const SERVICES: [Service; 4] = [
         image: "optimizer",
         args: &["serve"],
         port: 3302,
-        port_env: "INFERNO_PORT",
+        port_env: "OPTIMIZER_PORT",
         listen: Listen::Loopback {
-            host_env: "INFERNO_HOST",
+            host_env: "OPTIMIZER_HOST",
             listen_env: "INFERNO_OPTIMIZER_LISTEN",
         },
         ops: Some(Ops {
@@ -160,7 +162,7 @@ pub const SERVICES: [Service; 4] = [
             liveness: "/healthz",
         },
         api_access: ApiAccess::Never,
-        seed_env: &[("INFERNO_PORT", "3302")],
+        seed_env: &[("OPTIMIZER_PORT", "3302")],
     },
     Service {
         container: "actuator",

@@ -26,6 +26,8 @@ pub struct ListenAddress {
     flag: &'static str,
     host_var: &'static str,
     port_var: &'static str,
+    /// Older names of the same two variables, read when the new ones are unset.
+    alias: Option<(&'static str, &'static str)>,
     host: &'static str,
     port: u16,
 }
@@ -43,8 +45,18 @@ impl ListenAddress {
             flag: "--listen",
             host_var,
             port_var,
+            alias: None,
             host,
             port,
+        }
+    }
+
+    /// The same, also reading `host_var` / `port_var` where the first names are unset (a
+    /// variable renamed for clarity, its old name kept working).
+    pub const fn or(self, host_var: &'static str, port_var: &'static str) -> Self {
+        Self {
+            alias: Some((host_var, port_var)),
+            ..self
         }
     }
 
@@ -74,11 +86,23 @@ impl ListenAddress {
         if let Some(addr) = flag {
             return Ok((addr, self.flag.to_owned()));
         }
-        let var =
-            |name: &str, default: String| env(name).filter(|v| !v.is_empty()).unwrap_or(default);
-        let host = var(self.host_var, self.host.to_owned());
-        let port = var(self.port_var, self.port.to_string());
-        let vars = format!("{}/{}", self.host_var, self.port_var);
+        // Each value from its variable, else its alias, else the default; messages name the
+        // variables that were read (the new names when neither was set).
+        let var = |name: &'static str, alias: Option<&'static str>, default: String| {
+            let set = |n: &str| env(n).filter(|v| !v.is_empty());
+            match (set(name), alias.and_then(|a| set(a).map(|v| (a, v)))) {
+                (Some(v), _) => (name, v),
+                (None, Some((a, v))) => (a, v),
+                (None, None) => (name, default),
+            }
+        };
+        let (host_var, host) = var(self.host_var, self.alias.map(|a| a.0), self.host.to_owned());
+        let (port_var, port) = var(
+            self.port_var,
+            self.alias.map(|a| a.1),
+            self.port.to_string(),
+        );
+        let vars = format!("{host_var}/{port_var}");
         let address = format!("{host}:{port}");
         match address.parse() {
             Ok(addr) => Ok((addr, vars)),
@@ -162,6 +186,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("X_HOST/X_PORT no host:3309: "), "{err}");
+    }
+
+    #[test]
+    fn old_names_are_read_where_the_new_ones_are_unset() {
+        let renamed = SEED.or("OLD_HOST", "OLD_PORT");
+        let got = renamed
+            .resolve_with(None, env(&[("OLD_HOST", "0.0.0.0"), ("OLD_PORT", "4000")]))
+            .unwrap();
+        assert_eq!(got, (addr("0.0.0.0:4000"), "OLD_HOST/OLD_PORT".to_owned()));
+        // The new name wins; each variable on its own.
+        let got = renamed
+            .resolve_with(None, env(&[("X_PORT", "5000"), ("OLD_PORT", "4000")]))
+            .unwrap();
+        assert_eq!(got, (addr("127.0.0.1:5000"), "X_HOST/X_PORT".to_owned()));
+        let err = renamed
+            .resolve_with(None, env(&[("OLD_PORT", "http")]))
+            .unwrap_err();
+        assert_eq!(err.vars, "X_HOST/OLD_PORT");
     }
 
     #[test]

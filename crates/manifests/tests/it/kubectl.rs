@@ -475,6 +475,7 @@ async fn the_base_and_every_overlay_render() {
                 .push(json!({"name": "INFERNO_DRY_RUN", "value": "true"})),
             "ha" => {
                 deployment["spec"]["replicas"] = 2.into();
+                deployment["spec"]["strategy"] = json!({"type": "Recreate"});
                 deployment["spec"]["template"]["spec"]["affinity"] = json!({
                     "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
                         "weight": 100,

@@ -69,7 +69,8 @@ pub struct SystemArgs {
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// gRPC address [default: $INFERNO_HOST:$INFERNO_PORT, else 127.0.0.1:3302]. Beyond
+    /// gRPC address [default: $OPTIMIZER_HOST:$OPTIMIZER_PORT (the seed's INFERNO_HOST /
+    /// INFERNO_PORT where unset), else 127.0.0.1:3302]. Beyond
     /// loopback only with --auth-token-file.
     #[arg(long, env = "INFERNO_OPTIMIZER_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
@@ -313,12 +314,13 @@ fn warn(warnings: &[inferno_api::Problem]) {
     }
 }
 
-/// The listen address and what set it: the flag, else the seed's INFERNO_HOST / INFERNO_PORT,
-/// else 127.0.0.1:3302 (the pod's containers share loopback; nothing else needs the port).
+/// The listen address and what set it: the flag, else OPTIMIZER_HOST / OPTIMIZER_PORT (the
+/// seed's INFERNO_HOST / INFERNO_PORT where they are unset), else 127.0.0.1:3302 (the pod's containers share loopback; nothing else needs the port).
 fn listen_address(
     flag: Option<std::net::SocketAddr>,
 ) -> Result<(std::net::SocketAddr, String), CliError> {
-    inferno_telemetry::ListenAddress::seed("INFERNO_HOST", "INFERNO_PORT", "127.0.0.1", 3302)
+    inferno_telemetry::ListenAddress::seed("OPTIMIZER_HOST", "OPTIMIZER_PORT", "127.0.0.1", 3302)
+        .or("INFERNO_HOST", "INFERNO_PORT")
         .resolve(flag)
         .map_err(|e| CliError::Input(e.to_string()))
 }
@@ -397,11 +399,18 @@ mod tests {
             listen_address(Some(flag)).unwrap(),
             (flag, "--listen".into())
         );
-        if std::env::var_os("INFERNO_HOST").is_none() && std::env::var_os("INFERNO_PORT").is_none()
+        if [
+            "OPTIMIZER_HOST",
+            "OPTIMIZER_PORT",
+            "INFERNO_HOST",
+            "INFERNO_PORT",
+        ]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
         {
             let (addr, what) = listen_address(None).unwrap();
             assert_eq!(addr, "127.0.0.1:3302".parse().unwrap());
-            assert_eq!(what, "INFERNO_HOST/INFERNO_PORT");
+            assert_eq!(what, "OPTIMIZER_HOST/OPTIMIZER_PORT");
         }
         let args = Args::try_parse_from(["inferno-optimizer", "serve"]).unwrap();
         let Command::Serve(serve) = args.command else {
