@@ -132,7 +132,7 @@ fn short_scenario_accounts_for_every_request_under_every_policy() {
     let cycles = read_jsonl(&out.join("inferno/cycles.jsonl"));
     let measured: Vec<f64> = cycles
         .iter()
-        .filter(|c| c["outcome"] == "ok")
+        .filter(|c| c["outcome"] == "OK")
         .filter_map(|c| c["servers"][0]["rpm"].as_f64())
         .filter(|rpm| *rpm > 0.0)
         .collect();
