@@ -143,14 +143,34 @@ fn cycle_within(
     now: Instant,
     capacity: &[(&str, i64)],
 ) -> (AllocationData, ServerPlan) {
+    cycle_given(p, s, o, decision, now, capacity, &ModelData::default())
+}
+
+/// [`cycle`] with the test data's model catalog given to the policy (so that the tuner's
+/// model check can predict).
+fn cycle_with_models(
+    p: &mut Policy,
+    s: &ServerSpec,
+    o: &Observation,
+    decision: BTreeMap<String, AllocationData>,
+    now: Instant,
+) -> (AllocationData, ServerPlan) {
+    let models = system(std::slice::from_ref(s), PLENTY).model_data;
+    cycle_given(p, s, o, decision, now, PLENTY, &models)
+}
+
+/// One cycle with `capacity` units per type and `models` as the catalog the policy sees.
+fn cycle_given(
+    p: &mut Policy,
+    s: &ServerSpec,
+    o: &Observation,
+    decision: BTreeMap<String, AllocationData>,
+    now: Instant,
+    capacity: &[(&str, i64)],
+    models: &ModelData,
+) -> (AllocationData, ServerPlan) {
     let mut planned = vec![s.clone()];
-    let mut plans = p.plan(
-        &mut planned,
-        &ModelData::default(),
-        std::slice::from_ref(o),
-        &targets,
-        now,
-    );
+    let mut plans = p.plan(&mut planned, models, std::slice::from_ref(o), &targets, now);
     let mut allocations = decision;
     p.settle(
         &mut allocations,
@@ -935,36 +955,6 @@ fn the_units_a_settled_decision_takes_are_counted_per_type() {
         BTreeMap::from([("L40S".to_string(), -60), ("MI300X".to_string(), 6)])
     );
     assert!(capacity::settled_change(&system, &on("G2", 4), &on("G2", 4)).is_empty());
-}
-
-/// [`cycle`] with the test data's model catalog given to the policy (so that the tuner's
-/// model check can predict), and the plan's notes.
-fn cycle_with_models(
-    p: &mut Policy,
-    s: &ServerSpec,
-    o: &Observation,
-    decision: BTreeMap<String, AllocationData>,
-    now: Instant,
-) -> (AllocationData, ServerPlan) {
-    let mut planned = vec![s.clone()];
-    let models = system(&planned, PLENTY).model_data;
-    let mut plans = p.plan(
-        &mut planned,
-        &models,
-        std::slice::from_ref(o),
-        &targets,
-        now,
-    );
-    let mut allocations = decision;
-    p.settle(
-        &mut allocations,
-        &system(&planned, PLENTY),
-        std::slice::from_ref(s),
-        std::slice::from_ref(o),
-        &mut plans,
-        now,
-    );
-    (allocations["s"].clone(), plans["s"].clone())
 }
 
 #[test]
