@@ -183,10 +183,21 @@ def write_targets(path, addresses):
     tmp.replace(path)
 
 
+def save_pages(directory, addresses):
+    """Keeps the services' latest /metrics pages (OUT/metrics/<container>.txt), for reference."""
+    directory.mkdir(exist_ok=True)
+    for container, addr in addresses.items():
+        try:
+            with urllib.request.urlopen(f"http://{addr}/metrics", timeout=2) as r:
+                (directory / f"{container}.txt").write_bytes(r.read())
+        except OSError:
+            pass
+
+
 def cmd_run(args):
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for d in ("bench", "prometheus-data"):
+    for d in ("bench", "prometheus-data", "metrics"):
         shutil.rmtree(out / d, ignore_errors=True)
     targets = out / "targets.json"
     targets.write_text("[]\n")
@@ -230,6 +241,7 @@ def cmd_run(args):
             if time.time() - last > 30:
                 last = time.time()
                 log(f"  {last - clock_start:5.0f} s into the run")
+                save_pages(out / "metrics", addresses)
             time.sleep(1)
         end = time.time()
         log(f"benchmark exited with {bench.returncode} ({bench_log})")
@@ -355,9 +367,13 @@ def fmt_value(v):
         return f"{v:,.0f}"
     if a >= 10:
         return f"{v:.1f}"
-    if a >= 0.01:
+    if a >= 0.001:
         return f"{v:.3g}"
     return f"{v:.2e}"
+
+
+def tick(v, _=None):
+    return f"{v:,.0f}" if abs(v) >= 1000 else format(v, ".4g")
 
 
 def metric_names(expr):
@@ -382,13 +398,15 @@ def why_empty(expr, seen, prom, start, end):
 
 def render(prom, run, args, out):
     dash = json.loads(Path(args.dashboard).read_text())
-    # The span of the data: while the controller was scraped.
-    up = prom.query_range(
-        f'up{{job="{JOB}",container="controller"}}', run["clockStart"] - 60, run["wallEnd"] + 60, 1
+    # The span of the data: while all four services were scraped (`up` 1 for each), within
+    # the benchmark's run.
+    t_lo, t_hi = run["clockStart"] - 5, run["wallEnd"]
+    all_up = prom.query_range(
+        f'count(up{{job="{JOB}"}} == 1) == {len(SERVICES)}', t_lo, t_hi, 1
     )
-    stamps = [float(t) for s in up for t, v in s["values"] if v == "1"]
+    stamps = [float(t) for s in all_up for t, _ in s["values"]]
     if not stamps:
-        raise SystemExit("no scrape of the controller succeeded: nothing to render")
+        raise SystemExit("the four services were never scraped together: nothing to render")
     start, end = min(stamps), max(stamps)
     step = args.step or max(1, math.ceil((end - start) / 900))
     ns_values = prom.api(
@@ -415,7 +433,7 @@ def render(prom, run, args, out):
     panels = dash["panels"]
     bottom = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
     width_px = args.width
-    header_px = 70
+    header_px = 80
     height_px = header_px + bottom * PX_PER_UNIT_Y + 10
     dpi = 100
     fig = plt.figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
@@ -425,21 +443,22 @@ def render(prom, run, args, out):
     def rect(x, y, w, h):  # px from the top left -> figure fraction
         return [x / width_px, 1 - (y + h) / height_px, w / width_px, h / height_px]
 
-    n_ok = sum(1 for p in panels if p["type"] != "row")
     title = f"Inferno dashboard ({DASHBOARD.relative_to(REPO)}) on a run of the real loop"
     if name:
         title += f": inferno-bench, scenario {run['scenario']}, policy inferno"
     sub = (
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(start))} UTC, {end - start:.0f} s of wall "
-        f"time; Prometheus scraping the four services every {SCRAPE_INTERVAL} with the PodMonitor's "
-        f"labels; $namespace={namespace}, $server=All, $__rate_interval={args.rate_interval}, "
-        f"step {step} s. x axis: scenario minutes (time scale {ts:g}: wall seconds x {ts:g}) since "
-        f"the benchmark's clock started"
-        + ("; grey band: load above 1x" if bands else "")
-        + f". {n_ok} panels."
+        f"time. Prometheus scraping the four services' /metrics every {SCRAPE_INTERVAL} with the "
+        f"PodMonitor's labels; the panels' own queries with $namespace={namespace}, $server=All, "
+        f"$__rate_interval={args.rate_interval}, step {step} s.\n"
+        f"x axis: scenario minutes since the benchmark's clock started (time scale {ts:g}: one wall "
+        f"second is {ts:g} scenario seconds)"
+        + ("; grey band: the scenario's load above 1x" if bands else "")
+        + ". Legends: the last and the largest value, as the dashboard's."
     )
-    fig.text(10 / width_px, 1 - 22 / height_px, title, fontsize=14, weight="bold", va="center")
-    fig.text(10 / width_px, 1 - 48 / height_px, sub, fontsize=9, va="center", color="#333")
+    fig.text(10 / width_px, 1 - 20 / height_px, title, fontsize=14, weight="bold", va="center")
+    fig.text(10 / width_px, 1 - 54 / height_px, sub, fontsize=9, va="center", color="#333",
+             linespacing=1.5)
 
     report = []
     for p in panels:
@@ -557,8 +576,12 @@ def draw_series(fig, rect, inner, p, prom, variables, start, end, step, x_of, ba
     legend_right = inner[2] >= 800
     n = len(series)
     leg_w = min(420, inner[2] * 0.36) if legend_right else 0
-    leg_h = 0 if legend_right else min(inner[3] * 0.45, 13 * math.ceil(n / 2) + 6)
-    ax_rect = (inner[0] + 58, inner[1] + 4, inner[2] - 58 - 12 - leg_w, inner[3] - 4 - 22 - leg_h)
+    # Two columns below a narrow plot when they fit: each entry is about 5 characters of line
+    # sample, the name (up to 26) and two values of 8, at 7 pt monospace (~5.9 px a character).
+    name_w = min(max(len(s["legend"]) for s in series), 34 if legend_right else 26)
+    ncol = 1 if legend_right or n <= 2 or 2 * 5.9 * (name_w + 24) + 20 > inner[2] - 16 else 2
+    leg_h = 0 if legend_right else min(inner[3] * 0.5, 11 * (math.ceil(n / ncol) + 1) + 4)
+    ax_rect = (inner[0] + 58, inner[1] + 4, inner[2] - 58 - 12 - leg_w, inner[3] - 4 - 20 - leg_h)
     ax = fig.add_axes(rect(*ax_rect))
     xs = [x_of(t) for t in grid]
     for a, b in bands:
@@ -578,13 +601,10 @@ def draw_series(fig, rect, inner, p, prom, variables, start, end, step, x_of, ba
     ax.tick_params(labelsize=8, length=3)
     ax.grid(True, color="#e0e0e0", lw=0.6)
     ax.set_axisbelow(True)
-    ax.yaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: fmt_value(v)))
+    ax.yaxis.set_major_formatter(mticker.FuncFormatter(tick))
     ax.yaxis.set_major_locator(mticker.MaxNLocator(5))
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=8, labelpad=2)
-    ax.set_xlabel("scenario min", fontsize=7, labelpad=1)
-    ax.xaxis.set_label_coords(1.0, -0.1 if inner[3] > 150 else -0.16)
-    ax.xaxis.label.set_horizontalalignment("right")
     for sp in ("top", "right"):
         ax.spines[sp].set_visible(False)
     # The legend, as the dashboard's: a table with the last and the largest value.
@@ -592,28 +612,23 @@ def draw_series(fig, rect, inner, p, prom, variables, start, end, step, x_of, ba
     def stat(s):
         v = [u for u in s["y"] if not math.isnan(u)]
         return (v[-1] if v else None), (max(v) if v else None)
-    width = max(len(s["legend"]) for s in series)
-    width = min(width, 34 if legend_right else 26)
+    width = name_w
     labels = []
     for s in series:
         last, peak = stat(s)
         nm = s["legend"] if len(s["legend"]) <= width else s["legend"][: width - 1] + "~"
         labels.append(f"{nm:<{width}} {fmt_value(last):>8} {fmt_value(peak):>8}")
-    head = f"{'':<{width}} {'last':>8} {'max':>8}"
+    head = f"{'':<{width + 5}} {'last':>8} {'max':>8}"  # 5: the line sample's width
     if legend_right:
         lax = fig.add_axes(rect(inner[0] + inner[2] - leg_w - 4, inner[1], leg_w, inner[3] - 6))
-        ncol = 1
     else:
         lax = fig.add_axes(rect(inner[0] + 8, inner[1] + inner[3] - leg_h - 2, inner[2] - 16, leg_h))
-        ncol = 2 if n > 2 else 1
     lax.axis("off")
     lg = lax.legend(handles, labels, loc="upper left", ncol=ncol, frameon=False,
                     prop={"family": "monospace", "size": 7}, handlelength=2.2,
                     borderaxespad=0, labelspacing=0.25, columnspacing=1.2, title=head,
                     title_fontproperties={"family": "monospace", "size": 7})
     lg._legend_box.align = "left"
-    if legend_right is False and ncol == 2:
-        lg.set_title(head + "  " + head)
     return p["title"], lines, True
 
 
