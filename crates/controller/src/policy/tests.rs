@@ -966,19 +966,24 @@ fn the_boost_relaxes_once_the_model_explains_the_pods_even_while_a_scale_down_is
         scale_down_window: Duration::from_secs(3600),
         ..Settings::default()
     };
-    let mut p = Policy::new(settings);
     let now = Instant::now();
     let at = |i: u64| now + Duration::from_secs(30 * i);
     let o = observed(4, 100.0, 0.0);
-    for i in 0..3 {
-        cycle_with_models(
-            &mut p,
-            &server(100.0, 500.0, 120.0),
-            &o,
-            decided(4, 38),
-            at(i),
-        );
-    }
+    // Three cycles over target with every pod serving: a boost.
+    let boosted_policy = || {
+        let mut p = Policy::new(settings);
+        for i in 0..3 {
+            cycle_with_models(
+                &mut p,
+                &server(100.0, 500.0, 120.0),
+                &o,
+                decided(4, 38),
+                at(i),
+            );
+        }
+        p
+    };
+    let mut p = boosted_policy();
     let boosted = p.servers["s"].boost;
     assert!(boosted > 1.4, "{boosted}");
     // From now on the pods deliver exactly what the model predicts for them, and the
@@ -1001,16 +1006,7 @@ fn the_boost_relaxes_once_the_model_explains_the_pods_even_while_a_scale_down_is
         "the boost is gone once the model explains the pods"
     );
     // A model that is optimistic (the pods 30% slower than predicted) keeps it.
-    let mut q = Policy::new(settings);
-    for i in 0..3 {
-        cycle_with_models(
-            &mut q,
-            &server(100.0, 500.0, 120.0),
-            &o,
-            decided(4, 38),
-            at(i),
-        );
-    }
+    let mut q = boosted_policy();
     let boosted = q.servers["s"].boost;
     let slower = server(100.0, check.predicted_ttft, check.predicted_itl * 1.3);
     for i in 3..20 {
@@ -1074,40 +1070,18 @@ fn a_drained_queue_holds_no_scale_down_but_a_slow_pod_does() {
     };
     let now = Instant::now();
     let at = |i: u64| now + Duration::from_secs(30 * i);
-    // A queue, then none: the mean TTFT of the window still holds its waits (3 s against a
-    // 1 s target), the ITL is fine.
-    let mut p = Policy::new(settings);
-    cycle(
-        &mut p,
-        &server(100.0, 3000.0, 40.0),
-        &observed(4, 100.0, 2.0),
-        decided(4, 38),
-        at(0),
-    );
-    let (a, plan) = cycle(
-        &mut p,
-        &server(100.0, 3000.0, 40.0),
-        &observed(4, 100.0, 0.0),
-        decided(3, 38),
-        at(1),
-    );
-    assert_eq!(a.num_replicas, 3, "{plan:?}");
+    // A queue, then none, with a mean ITL of `itl` ms; the mean TTFT of the window still holds
+    // the queue's waits (3 s against a 1 s target). The replicas after a scale-down to 3.
+    let after_the_queue = |itl: f64| {
+        let mut p = Policy::new(settings);
+        let s = server(100.0, 3000.0, itl);
+        cycle(&mut p, &s, &observed(4, 100.0, 2.0), decided(4, 38), at(0));
+        cycle(&mut p, &s, &observed(4, 100.0, 0.0), decided(3, 38), at(1))
+    };
+    let (a, plan) = after_the_queue(40.0);
+    assert_eq!(a.num_replicas, 3, "the TTFT of a drained queue: {plan:?}");
     // An ITL over target is about the pods as they are: held.
-    let mut q = Policy::new(settings);
-    cycle(
-        &mut q,
-        &server(100.0, 3000.0, 90.0),
-        &observed(4, 100.0, 2.0),
-        decided(4, 38),
-        at(0),
-    );
-    let (a, plan) = cycle(
-        &mut q,
-        &server(100.0, 3000.0, 90.0),
-        &observed(4, 100.0, 0.0),
-        decided(3, 38),
-        at(1),
-    );
+    let (a, plan) = after_the_queue(90.0);
     assert_eq!(a.num_replicas, 4, "{plan:?}");
 }
 
