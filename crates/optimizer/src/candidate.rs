@@ -16,6 +16,7 @@ use crate::system::{class_or_free, Perf, System};
 use inferno_api::limits::{MAX_BATCH_SIZE, MAX_QUEUE_SIZE, MAX_REPLICAS};
 use inferno_api::{ModelTarget, ServerLoadSpec, ServerSpec};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Batch size used when the perf data gives none.
@@ -474,7 +475,10 @@ const MAX_CACHED: usize = 1 << 14;
 #[derive(Debug, Default)]
 pub struct SizingCache {
     map: Mutex<HashMap<SizingKey, Result<Sized, Error>>>,
-    stats: Mutex<(u64, u64)>,
+    /// Sizings computed and cache hits: counters, not a lock that every sizing of every
+    /// thread takes.
+    sized: AtomicU64,
+    hits: AtomicU64,
     cancel: Cancel,
 }
 
@@ -494,7 +498,10 @@ impl SizingCache {
 
     /// (sizings computed, cache hits).
     pub fn stats(&self) -> (u64, u64) {
-        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+        (
+            self.sized.load(Ordering::Relaxed),
+            self.hits.load(Ordering::Relaxed),
+        )
     }
 
     fn get_or_size(
@@ -508,19 +515,11 @@ impl SizingCache {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
-        let stats = |hit: bool| {
-            let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-            if hit {
-                s.1 += 1;
-            } else {
-                s.0 += 1;
-            }
-        };
         if let Some(r) = cached {
-            stats(true);
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return r;
         }
-        stats(false);
+        self.sized.fetch_add(1, Ordering::Relaxed);
         // Sized outside the lock: two threads may size the same problem once each, harmlessly.
         let r = f();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());

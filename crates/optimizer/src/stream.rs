@@ -24,11 +24,31 @@ pub fn candidate_order(system: &System<'_>, a: &Candidate, b: &Candidate) -> Ord
         })
 }
 
+/// An accelerator not sized yet, with lower bounds on its candidate's value and units
+/// ([`ServerContext::bounds`]; `value` is minus infinity, and `units` 0, when it has none):
+/// kept, because the solvers that price capacity ask for them again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pending {
+    /// No candidate on the accelerator has a lower value.
+    pub value: f64,
+    /// Nor takes fewer units.
+    pub units: u64,
+    /// The accelerator's index in the [`System`].
+    pub acc: usize,
+}
+
+impl Pending {
+    /// Whether the bounds are real ones (the accelerator has a finite value bound).
+    pub fn bounded(&self) -> bool {
+        self.value.is_finite()
+    }
+}
+
 /// Candidates of one server, in [`candidate_order`], sized on demand.
 #[derive(Debug, Clone)]
 pub struct CandidateStream {
     /// Unsized accelerators, sorted by bound descending (the next to size is last).
-    pending: Vec<(f64, usize)>,
+    pending: Vec<Pending>,
     /// Sized but not yet handed out, sorted by candidate order descending.
     ready: Vec<Candidate>,
     /// Handed out, in order.
@@ -43,16 +63,24 @@ impl CandidateStream {
         let mut pending = Vec::with_capacity(ctx.accelerators.len());
         let mut failures = Vec::new();
         for &acc in &ctx.accelerators {
-            match ctx.value_bound(system, acc, sizing) {
-                Some(bound) => pending.push((bound, acc)),
+            match ctx.bounds(system, acc, sizing) {
+                Some(b) => pending.push(Pending {
+                    value: b.value,
+                    units: b.units,
+                    acc,
+                }),
                 None if system.perf(&ctx.spec.model, acc).is_none() => {
                     failures.push((acc, CandidateError::NoPerfData));
                 }
                 // No finite bound (degenerate parameters): size it to learn why, first.
-                None => pending.push((f64::NEG_INFINITY, acc)),
+                None => pending.push(Pending {
+                    value: f64::NEG_INFINITY,
+                    units: 0,
+                    acc,
+                }),
             }
         }
-        pending.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        pending.sort_by(|a, b| b.value.total_cmp(&a.value).then(b.acc.cmp(&a.acc)));
         Self {
             pending,
             ready: Vec::new(),
@@ -90,8 +118,8 @@ impl CandidateStream {
         self.taken.iter().chain(self.ready.iter().rev())
     }
 
-    /// Accelerators not sized yet, with their value bounds.
-    pub fn pending(&self) -> &[(f64, usize)] {
+    /// Accelerators not sized yet, with their bounds.
+    pub fn pending(&self) -> &[Pending] {
         &self.pending
     }
 
@@ -107,7 +135,7 @@ impl CandidateStream {
         sizing: BatchSizing,
         cache: &SizingCache,
     ) -> Option<Candidate> {
-        let at = self.pending.iter().position(|p| p.1 == acc)?;
+        let at = self.pending.iter().position(|p| p.acc == acc)?;
         self.pending.remove(at);
         self.size(acc, system, ctx, sizing, cache).cloned()
     }
@@ -159,7 +187,7 @@ impl CandidateStream {
             match (self.pending.last(), best_ready) {
                 // Strict: an unsized accelerator whose bound equals the best value could tie
                 // and win the tie-break, so it must be sized first.
-                (Some(&(bound, _)), Some(v)) if bound > v => return self.ready.pop(),
+                (Some(p), Some(v)) if p.value > v => return self.ready.pop(),
                 (None, Some(_)) => return self.ready.pop(),
                 (None, None) => return None,
                 (Some(_), _) => {
@@ -167,7 +195,7 @@ impl CandidateStream {
                     if cache.cancel().is_cancelled() {
                         return None;
                     }
-                    let (_, acc) = self.pending.pop()?;
+                    let acc = self.pending.pop()?.acc;
                     self.size(acc, system, ctx, sizing, cache);
                 }
             }

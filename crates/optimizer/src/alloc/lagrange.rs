@@ -9,8 +9,11 @@
 //! allocation, which gives the upper bound. The bound equals that of the LP relaxation at best:
 //! each server's options form a simplex, so the relaxation has the integrality property.
 
+use super::dual::{dual_value, relaxed, sweep, Flat};
+use super::repair::repair;
 use super::{relative_gap, Assignment, Outcome, Problem, Status};
 use crate::cancel::Cancel;
+use rayon::prelude::*;
 use std::time::Instant;
 
 /// Limits of a Lagrangian solve.
@@ -88,9 +91,8 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     let mut best: Option<(Assignment, f64)> = start
         .filter(|a| p.feasible(a, false))
         .map(|a| (a.clone(), p.objective(a, false, &penalties)));
-    let limited: Vec<usize> = (0..p.capacity.len())
-        .filter(|&k| p.capacity[k].is_some())
-        .collect();
+    let flat = Flat::of(p);
+    let limited = flat.limited();
     let mut pi = match &options.prices {
         Some(given) if given.len() == p.capacity.len() => given.clone(),
         _ => vec![0.0; p.capacity.len()],
@@ -118,22 +120,22 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     let status = loop {
         if sweeps > 0 {
             sweeps -= 1;
-            sweep(p, &limited, &mut pi, &penalties, &options.cancel);
+            sweep(&flat, &limited, &mut pi, &penalties, &options.cancel);
         }
-        let (value, usage, picks) = relaxed(p, &pi, &penalties);
-        for (avg, pick) in average.iter_mut().zip(&picks) {
-            for x in avg.iter_mut() {
-                *x *= 1.0 - AVERAGE_WEIGHT;
-            }
-            if let Some(j) = pick {
-                avg[*j] += AVERAGE_WEIGHT;
-            }
-        }
-        let dual = value
-            - limited
-                .iter()
-                .map(|&k| pi[k] * p.capacity[k].unwrap_or(0) as f64)
-                .sum::<f64>();
+        let (value, usage, picks) = relaxed(&flat, &pi, &penalties);
+        average
+            .par_iter_mut()
+            .zip(picks.par_iter())
+            .with_min_len(256)
+            .for_each(|(avg, pick)| {
+                for x in avg.iter_mut() {
+                    *x *= 1.0 - AVERAGE_WEIGHT;
+                }
+                if let Some(j) = pick {
+                    avg[*j] += AVERAGE_WEIGHT;
+                }
+            });
+        let dual = dual_value(&flat, &limited, value, &pi);
         if bound == f64::NEG_INFINITY {
             delta = 0.1 * dual.abs().max(1.0);
         }
@@ -219,7 +221,13 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         }
     };
     let (mut assignment, _) = best.unwrap_or_else(|| (vec![Vec::new(); p.servers.len()], 0.0));
-    if !matches!(status, Status::Optimal | Status::Cancelled) && options.polish_rounds > 0 {
+    // Within the gap target the answer is good enough by the caller's own measure: the exact
+    // re-solve and the local search are for answers that are not.
+    let settled = matches!(
+        status,
+        Status::Optimal | Status::GapReached | Status::Cancelled
+    );
+    if !settled && options.polish_rounds > 0 {
         // Half of what is left (at most a second without a deadline) for an exact solve of
         // the least settled servers, the rest for local search.
         let now = Instant::now();
@@ -330,255 +338,4 @@ fn typical_prices(p: &Problem) -> Vec<f64> {
         .zip(&n)
         .map(|(s, n)| if *n > 0.0 { (s / n).max(1e-9) } else { 1.0 })
         .collect()
-}
-
-/// One pass of exact coordinate steps: each limited type's price is set to the least price at
-/// which the servers that choose it (at the other types' current prices) fit in its capacity.
-/// Stops early (prices half set, harmless: they are only a start) once `cancel` is raised.
-fn sweep(p: &Problem, limited: &[usize], pi: &mut [f64], penalties: &[f64], cancel: &Cancel) {
-    // Flat rows, reused for every type: per server, the best priced value away from type k
-    // (or its penalty) and where its choices on type k start in `on_k` (value, units).
-    let mut other: Vec<f64> = Vec::with_capacity(p.servers.len());
-    let mut start: Vec<usize> = Vec::with_capacity(p.servers.len() + 1);
-    let mut on_k: Vec<(f64, f64)> = Vec::new();
-    for &k in limited {
-        if cancel.is_cancelled() {
-            return;
-        }
-        let cap = p.capacity[k].unwrap_or(0) as f64;
-        other.clear();
-        start.clear();
-        on_k.clear();
-        let mut most: f64 = 0.0;
-        for s in &p.servers {
-            let mut away = penalties[s.level];
-            let first = on_k.len();
-            for c in &s.choices {
-                if c.ty == k {
-                    on_k.push((c.value, c.units() as f64));
-                } else {
-                    away = away.min(c.value + pi[c.ty] * c.units() as f64);
-                }
-            }
-            if on_k.len() == first {
-                continue;
-            }
-            for &(v, u) in &on_k[first..] {
-                if u > 0.0 {
-                    most = most.max((away - v) / u);
-                }
-            }
-            other.push(away);
-            start.push(first);
-        }
-        start.push(on_k.len());
-        let usage = |t: f64| -> f64 {
-            let mut total = 0.0;
-            for (r, &away) in other.iter().enumerate() {
-                let mut best = away;
-                let mut units = 0.0;
-                for &(v, u) in &on_k[start[r]..start[r + 1]] {
-                    let priced = v + t * u;
-                    if priced < best {
-                        best = priced;
-                        units = u;
-                    }
-                }
-                total += units;
-            }
-            total
-        };
-        if usage(0.0) <= cap {
-            pi[k] = 0.0;
-            continue;
-        }
-        // Usage falls as the price rises; at `most` (+ margin) nobody wants the type. The
-        // least clearing price to 1e-12 relative is plenty: about 40 halvings.
-        let (mut lo, mut hi) = (0.0, most.max(0.0) * (1.0 + 1e-9) + 1e-9);
-        for _ in 0..100 {
-            let mid = 0.5 * (lo + hi);
-            if mid <= lo || mid >= hi || hi - lo <= 1e-12 * hi || cancel.is_cancelled() {
-                break;
-            }
-            if usage(mid) <= cap {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        pi[k] = hi;
-    }
-}
-
-/// The relaxed problem at prices `pi`: the sum of every server's priced minimum, the units of
-/// each type those choices take, and the choices (None = unserved).
-fn relaxed(p: &Problem, pi: &[f64], penalties: &[f64]) -> (f64, Vec<f64>, Vec<Option<usize>>) {
-    let mut usage = vec![0.0; p.capacity.len()];
-    let mut total = 0.0;
-    let mut picks = Vec::with_capacity(p.servers.len());
-    for s in &p.servers {
-        let mut best = penalties[s.level];
-        let mut pick = None;
-        for (j, c) in s.choices.iter().enumerate() {
-            let priced = c.value + pi[c.ty] * c.units() as f64;
-            if priced < best {
-                best = priced;
-                pick = Some(j);
-            }
-        }
-        if let Some(j) = pick {
-            let c = &s.choices[j];
-            usage[c.ty] += c.units() as f64;
-        }
-        picks.push(pick);
-        total += best;
-    }
-    (total, usage, picks)
-}
-
-/// The best Lagrangian dual of `p` (with `penalties`) seen from prices `pi` over `sweeps`
-/// passes of exact coordinate steps: a lower bound on `p`'s optimum whatever the prices, so
-/// a caller with a relaxation of its problem (bounds in place of unsized candidates) gets a
-/// proven bound for the cost of a few passes.
-pub fn dual_bound(p: &Problem, pi: &[f64], penalties: &[f64], sweeps: u32) -> f64 {
-    let limited: Vec<usize> = (0..p.capacity.len())
-        .filter(|&k| p.capacity[k].is_some())
-        .collect();
-    let dual = |pi: &[f64]| {
-        let (value, _, _) = relaxed(p, pi, penalties);
-        value
-            - limited
-                .iter()
-                .map(|&k| pi[k] * p.capacity[k].unwrap_or(0) as f64)
-                .sum::<f64>()
-    };
-    let mut pi = pi.to_vec();
-    let mut best = dual(&pi);
-    for _ in 0..sweeps {
-        sweep(p, &limited, &mut pi, penalties, &Cancel::new());
-        best = best.max(dual(&pi));
-    }
-    best
-}
-
-/// A feasible allocation guided by the prices: servers in order of level, then of how sure
-/// their choice is, each takes the first choice that still fits; then the unserved take any
-/// choice that fits and every server moves to a lower-value choice that fits.
-///
-/// Without `average`, "how sure" is the regret at these prices (what a server loses if its
-/// first choice is gone) and choices go by priced value. With `average` (how often each choice
-/// was a server's relaxed pick over recent iterations: an estimate of the LP relaxation's
-/// split), servers with the most settled pick go first and choices go by that frequency. At
-/// optimal prices many servers are indifferent between types, and the frequencies say how the
-/// LP shares them out, which the prices alone do not.
-fn repair(p: &Problem, pi: &[f64], average: Option<&[Vec<f64>]>) -> Assignment {
-    let priced = |s: usize, c: usize| {
-        let c = &p.servers[s].choices[c];
-        c.value + pi[c.ty] * c.units() as f64
-    };
-    // Smaller key = earlier / preferred.
-    let choice_key = |s: usize, c: usize| match average {
-        Some(avg) => -avg[s][c],
-        None => 0.0,
-    };
-    let mut order: Vec<(usize, f64)> = (0..p.servers.len())
-        .map(|s| {
-            let sure = match average {
-                Some(avg) => avg[s].iter().copied().fold(0.0, f64::max),
-                None => {
-                    let mut v: Vec<f64> = (0..p.servers[s].choices.len())
-                        .map(|c| priced(s, c))
-                        .collect();
-                    v.sort_by(f64::total_cmp);
-                    match v.as_slice() {
-                        [] => 0.0,
-                        [_] => f64::INFINITY,
-                        [a, b, ..] => b - a,
-                    }
-                }
-            };
-            (s, sure)
-        })
-        .collect();
-    order.sort_by(|a, b| {
-        p.servers[a.0]
-            .level
-            .cmp(&p.servers[b.0].level)
-            .then(b.1.total_cmp(&a.1))
-            .then(a.0.cmp(&b.0))
-    });
-    let mut left: Vec<i128> = p
-        .capacity
-        .iter()
-        .map(|c| c.map_or(i128::MAX, i128::from))
-        .collect();
-    let mut a: Assignment = vec![Vec::new(); p.servers.len()];
-    let mut choices: Vec<usize> = Vec::new();
-    for &(s, _) in &order {
-        choices.clear();
-        choices.extend(0..p.servers[s].choices.len());
-        choices.sort_by(|&x, &y| {
-            choice_key(s, x)
-                .total_cmp(&choice_key(s, y))
-                .then(priced(s, x).total_cmp(&priced(s, y)))
-        });
-        if let Some(&c) = choices
-            .iter()
-            .find(|&&c| fits(&left, &p.servers[s].choices[c]))
-        {
-            take(&mut left, &p.servers[s].choices[c], 1);
-            a[s] = vec![(c, p.servers[s].choices[c].replicas)];
-        }
-    }
-    improve(p, &mut a, &mut left, &order);
-    a
-}
-
-fn fits(left: &[i128], c: &super::Choice) -> bool {
-    left[c.ty] >= i128::from(c.units())
-}
-
-fn take(left: &mut [i128], c: &super::Choice, sign: i128) {
-    if left[c.ty] != i128::MAX {
-        left[c.ty] -= sign * i128::from(c.units());
-    }
-}
-
-/// Local moves that keep feasibility: serve the unserved (level order), then let each server
-/// switch to the lowest-value choice that fits once its own units are freed.
-fn improve(p: &Problem, a: &mut Assignment, left: &mut [i128], order: &[(usize, f64)]) {
-    for pass in 0..3 {
-        let mut changed = false;
-        for &(s, _) in order {
-            let server = &p.servers[s];
-            let current = a[s].first().map(|&(c, _)| c);
-            // The first pass only serves the unserved: lower values must not take their room.
-            if pass == 0 && current.is_some() {
-                continue;
-            }
-            if let Some(c) = current {
-                take(left, &server.choices[c], -1);
-            }
-            let better = (0..server.choices.len())
-                .filter(|&c| fits(left, &server.choices[c]))
-                .min_by(|&x, &y| {
-                    server.choices[x]
-                        .value
-                        .total_cmp(&server.choices[y].value)
-                        .then(x.cmp(&y))
-                });
-            let pick = match (current, better) {
-                (Some(c), Some(b)) if server.choices[b].value < server.choices[c].value => b,
-                (Some(c), _) => c,
-                (None, Some(b)) => b,
-                (None, None) => continue,
-            };
-            changed |= current != Some(pick);
-            take(left, &server.choices[pick], 1);
-            a[s] = vec![(pick, server.choices[pick].replicas)];
-        }
-        if !changed {
-            break;
-        }
-    }
 }

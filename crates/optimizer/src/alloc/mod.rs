@@ -10,11 +10,14 @@
 //! every cost, so the optimum serves as many top-priority servers as possible, then as many of
 //! the next level, and so on, and only then minimises value.
 
+mod dual;
 mod lagrange;
 mod milp;
 mod polish;
+mod repair;
 
-pub use lagrange::{dual_bound, lagrangian, LagrangeOptions};
+pub use dual::{dual_bound, Flat};
+pub use lagrange::{lagrangian, LagrangeOptions};
 pub use milp::{milp, milp_cancellable, milp_limited, Limit};
 
 use std::time::Duration;

@@ -307,3 +307,56 @@ fn a_cancelled_solve_stops_with_the_start() {
     assert!(out.iterations <= 1, "{}", out.iterations);
     assert!(p.feasible(&out.assignment, false));
 }
+
+/// The dual's passes run on every core in chunks: the bound, the Lagrangian's answer and its
+/// prices must be the same bits on one thread as on several, and a problem built from parts
+/// ([`Flat::extend`], as the greedy's report builds its bound) must be the problem built whole.
+#[test]
+fn the_dual_is_the_same_on_one_thread_as_on_several() {
+    // Enough servers for many chunks and for the parallel bisection steps.
+    let p = random(91, 5000, 2, 0.6);
+    let penalties = p.penalties(false);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let out = lagrangian(
+                &p,
+                &LagrangeOptions {
+                    max_iterations: 40,
+                    neighbourhood_nodes: Some(0),
+                    ..LagrangeOptions::default()
+                },
+                None,
+            );
+            let bound = dual_bound(&Flat::of(&p), &out.prices, &penalties, 2);
+            (
+                out.assignment,
+                out.objective.to_bits(),
+                out.prices,
+                bound.to_bits(),
+            )
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+    assert!(f64::from_bits(one.3) <= f64::from_bits(one.1));
+
+    let (head, tail) = p.servers.split_at(1234);
+    let mut joined = Flat::of(&Problem {
+        capacity: p.capacity.clone(),
+        servers: head.to_vec(),
+    });
+    joined.extend(Flat::of(&Problem {
+        capacity: p.capacity.clone(),
+        servers: tail.to_vec(),
+    }));
+    let whole = dual_bound(&Flat::of(&p), &one.2, &penalties, 1);
+    assert_eq!(
+        whole.to_bits(),
+        dual_bound(&joined, &one.2, &penalties, 1).to_bits()
+    );
+}

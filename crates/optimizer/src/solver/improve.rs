@@ -31,7 +31,7 @@ use super::exact::{floor, SolveReport};
 use super::greedy::{unplaced, Greedy};
 use super::{placement, Entry, Solution};
 use crate::alloc::{self, Assignment, Choice, LagrangeOptions, Problem};
-use crate::candidate::{BatchSizing, Candidate};
+use crate::candidate::Candidate;
 use crate::synthetic::Rng;
 use crate::system::System;
 use rayon::prelude::*;
@@ -70,7 +70,7 @@ pub(crate) fn improve<'a>(
     available: &mut [u64],
     solution: &mut Solution,
 ) -> SolveReport {
-    let (system, sizing, cache) = (greedy.system, greedy.options.batch_sizing, greedy.cache);
+    let (system, cache) = (greedy.system, greedy.cache);
     let (sample, sample_iterations) = columns(greedy, entries, budget);
     let r = restricted(system, entries);
     let penalties = r.problem.penalties_over(span(system, entries, &r));
@@ -102,7 +102,7 @@ pub(crate) fn improve<'a>(
     let iterations = sample_iterations + out.iterations;
     // The refined prices: the sample's are where they started.
     let (assignment, objective) = (out.assignment, out.objective);
-    let bound = whole_bound(system, entries, &r, sizing, &[&out.prices], &penalties).min(objective);
+    let bound = whole_bound(system, entries, &r, &[&out.prices], &penalties).min(objective);
     let unserved = r.problem.unserved(&assignment);
 
     let mut left = Vec::new();
@@ -167,7 +167,7 @@ pub(crate) fn greedy_report<'a>(
     full: impl Fn(&Entry<'_>) -> bool,
     value: impl Fn(&Entry<'_>) -> f64,
 ) -> SolveReport {
-    let (system, sizing, cache) = (greedy.system, greedy.options.batch_sizing, greedy.cache);
+    let (system, cache) = (greedy.system, greedy.cache);
     let (sample, _) = columns(greedy, entries, REPORT_ITERATIONS);
     let r = restricted(system, entries);
     let penalties = r.problem.penalties_over(span(system, entries, &r));
@@ -196,7 +196,7 @@ pub(crate) fn greedy_report<'a>(
         )
         .prices
     });
-    let bound = whole_bound(system, entries, &r, sizing, &[&prices], &penalties).min(objective);
+    let bound = whole_bound(system, entries, &r, &[&prices], &penalties).min(objective);
     report(&r, &penalties, &unserved, objective, bound, 0)
 }
 
@@ -292,10 +292,8 @@ fn price_columns<'a>(greedy: &Greedy<'_, 'a>, entries: &mut [Entry<'a>], prices:
                 .stream
                 .pending()
                 .iter()
-                .filter_map(|&(_, acc)| {
-                    let b = e.ctx.bounds(system, acc, sizing)?;
-                    Some((b.value + prices[type_of(acc)] * b.units as f64, acc))
-                })
+                .filter(|p| p.bounded())
+                .map(|p| (p.value + prices[type_of(p.acc)] * p.units as f64, p.acc))
                 .collect();
             pending.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             for (bound, acc) in pending {
@@ -380,13 +378,13 @@ fn span(system: &System<'_>, entries: &[Entry<'_>], r: &Restricted) -> f64 {
                 lo = lo.min(c.value);
                 hi = hi.max(c.value);
             }
-            for &(bound, acc) in e.stream.pending() {
-                let t = system.accelerators[acc].type_index;
+            for p in e.stream.pending() {
+                let t = system.accelerators[p.acc].type_index;
                 let cap = system.capacity.get(t).copied().unwrap_or(0);
-                if bound.is_finite() {
-                    lo = lo.min(bound);
+                if p.bounded() {
+                    lo = lo.min(p.value);
                 }
-                if let Some(v) = e.ctx.value_ceiling(system, acc, cap) {
+                if let Some(v) = e.ctx.value_ceiling(system, p.acc, cap) {
                     hi = hi.max(v);
                 }
             }
@@ -405,43 +403,31 @@ fn whole_bound(
     system: &System<'_>,
     entries: &[Entry<'_>],
     r: &Restricted,
-    sizing: BatchSizing,
     prices: &[&[f64]],
     penalties: &[f64],
 ) -> f64 {
-    let servers: Vec<alloc::Server> = r
+    // Built in chunks in parallel, joined in order: the same problem however it was split.
+    let parts: Vec<alloc::Flat> = r
         .entry
-        .par_iter()
-        .zip(&r.problem.servers)
-        .map(|(&i, s)| {
-            let e = &entries[i];
-            let mut choices = Vec::with_capacity(s.choices.len() + e.stream.pending().len());
-            choices.extend_from_slice(&s.choices);
-            let mut s = alloc::Server {
-                level: s.level,
-                demand: s.demand,
-                min_replicas: s.min_replicas,
-                choices,
-            };
-            for &(_, acc) in e.stream.pending() {
-                if let Some(b) = e.ctx.bounds(system, acc, sizing) {
-                    s.choices.push(Choice {
-                        ty: system.accelerators[acc].type_index,
-                        replicas: b.units,
-                        units_per_replica: 1,
-                        value: b.value,
-                        value_per_replica: 0.0,
-                        rate_per_replica: 0.0,
-                    });
-                }
+        .par_chunks(1024)
+        .zip(r.problem.servers.par_chunks(1024))
+        .map(|(which, servers)| {
+            let mut flat = alloc::Flat::new(Vec::new());
+            for (&i, s) in which.iter().zip(servers) {
+                let e = &entries[i];
+                let sized = s.choices.iter().map(|c| (c.ty, c.value, c.units()));
+                let bounded = e.stream.pending().iter().filter(|p| p.bounded());
+                let bounded =
+                    bounded.map(|p| (system.accelerators[p.acc].type_index, p.value, p.units));
+                flat.push(s.level, sized.chain(bounded));
             }
-            s
+            flat
         })
         .collect();
-    let relaxed = Problem {
-        capacity: r.problem.capacity.clone(),
-        servers,
-    };
+    let mut relaxed = alloc::Flat::new(r.problem.capacity.clone());
+    for part in parts {
+        relaxed.extend(part);
+    }
     prices
         .iter()
         .map(|pi| alloc::dual_bound(&relaxed, pi, penalties, BOUND_SWEEPS))
