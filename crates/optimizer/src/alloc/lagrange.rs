@@ -39,6 +39,10 @@ pub struct LagrangeOptions {
     /// Prices to start from (one per type), when the caller has good ones (from a sample of
     /// the servers): one coordinate sweep then, not the eight a start from zero takes.
     pub prices: Option<Vec<f64>>,
+    /// Stop once this many iterations in a row found no better bound (`None`: never). For a
+    /// caller that wants the prices only: a stalled bound means the steps no longer move them
+    /// to better ones, while the repairs that a caller of the allocation wants keep going.
+    pub stall_iterations: Option<u64>,
 }
 
 impl Default for LagrangeOptions {
@@ -52,6 +56,7 @@ impl Default for LagrangeOptions {
             neighbourhood_nodes: None,
             penalties: None,
             prices: None,
+            stall_iterations: None,
         }
     }
 }
@@ -107,6 +112,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     let mut bound = f64::NEG_INFINITY;
     let mut delta = 0.0;
     let mut stale = 0;
+    let mut since_better = 0u64;
     let mut iterations = 0;
     let mut sweeps = if options.prices.is_some() {
         1
@@ -144,8 +150,10 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
             bound = dual;
             best_pi.clone_from(&pi);
             stale = 0;
+            since_better = 0;
         } else {
             stale += 1;
+            since_better += 1;
             if stale >= PATIENCE {
                 delta /= 2.0;
                 pi.clone_from(&best_pi);
@@ -178,7 +186,8 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         if options.cancel.is_cancelled() {
             break Status::Cancelled;
         }
-        if iterations >= options.max_iterations || delta < 1e-12 * bound.abs().max(1.0) {
+        let stalled = options.stall_iterations.is_some_and(|n| since_better >= n);
+        if iterations >= options.max_iterations || delta < 1e-12 * bound.abs().max(1.0) || stalled {
             break Status::IterationLimit;
         }
         // Projected subgradient: a free type whose price is already 0 cannot go lower.

@@ -360,3 +360,33 @@ fn the_dual_is_the_same_on_one_thread_as_on_several() {
         dual_bound(&joined, &one.2, &penalties, 1).to_bits()
     );
 }
+
+/// A caller that wants prices only stops the steps once the bound stalls: fewer iterations
+/// than its budget, a bound no better than the full run's (the steps it skipped could only
+/// have raised it) and still below every feasible allocation.
+#[test]
+fn a_stalled_bound_stops_the_steps() {
+    let p = random(5, 600, 2, 0.7);
+    let options = |stall| LagrangeOptions {
+        max_iterations: 600,
+        gap_target: 0.0,
+        polish_rounds: 0,
+        neighbourhood_nodes: Some(0),
+        stall_iterations: stall,
+        ..LagrangeOptions::default()
+    };
+    let full = lagrangian(&p, &options(None), None);
+    let short = lagrangian(&p, &options(Some(20)), None);
+    assert!(
+        short.iterations < full.iterations,
+        "{} {}",
+        short.iterations,
+        full.iterations
+    );
+    assert!(short.bound <= full.bound);
+    assert!(short.bound <= full.objective && short.bound <= short.objective);
+    assert_eq!(
+        short.iterations,
+        lagrangian(&p, &options(Some(20)), None).iterations
+    );
+}
