@@ -23,28 +23,35 @@ pub(super) fn repair(p: &Problem, pi: &[f64], average: Option<&[Vec<f64>]>) -> A
         .enumerate()
         .with_min_len(256)
         .map(|(s, server)| {
-            let priced: Vec<f64> = server
-                .choices
-                .iter()
-                .map(|c| c.value + pi[c.ty] * c.units() as f64)
-                .collect();
+            let priced = |c: usize| {
+                let c = &server.choices[c];
+                c.value + pi[c.ty] * c.units() as f64
+            };
             // Smaller key = preferred.
             let key = |c: usize| average.map_or(0.0, |avg| -avg[s][c]);
-            let mut choices: Vec<usize> = (0..priced.len()).collect();
+            let mut choices: Vec<usize> = (0..server.choices.len()).collect();
             choices.sort_by(|&x, &y| {
                 key(x)
                     .total_cmp(&key(y))
-                    .then(priced[x].total_cmp(&priced[y]))
+                    .then(priced(x).total_cmp(&priced(y)))
             });
             let sure = match average {
                 Some(avg) => avg[s].iter().copied().fold(0.0, f64::max),
+                // The regret: the second least priced value less the least.
                 None => {
-                    let mut v = priced;
-                    v.sort_by(f64::total_cmp);
-                    match v.as_slice() {
-                        [] => 0.0,
-                        [_] => f64::INFINITY,
-                        [a, b, ..] => b - a,
+                    let (mut first, mut second) = (f64::INFINITY, f64::INFINITY);
+                    for c in 0..server.choices.len() {
+                        let v = priced(c);
+                        if v.total_cmp(&first).is_lt() {
+                            (first, second) = (v, first);
+                        } else if v.total_cmp(&second).is_lt() {
+                            second = v;
+                        }
+                    }
+                    match server.choices.len() {
+                        0 => 0.0,
+                        1 => f64::INFINITY,
+                        _ => second - first,
                     }
                 }
             };
