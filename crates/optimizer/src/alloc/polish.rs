@@ -40,6 +40,12 @@ pub(super) fn polish(
             },
         }
     };
+    // Each server's current choice and its type, flat: the helper scans read them for dozens
+    // of servers per move, and a read through `a` and the server's choices is two cache
+    // misses each. Kept in step with `a` by `apply`.
+    let mut now: Vec<Now> = (0..n)
+        .map(|s| Now::of(p, s, a[s].first().map(|x| x.0)))
+        .collect();
     let units = |s: usize, c: usize| i128::from(p.servers[s].choices[c].units());
     let ty = |s: usize, c: usize| p.servers[s].choices[c].ty;
     let mut left: Vec<i128> = p
@@ -53,6 +59,33 @@ pub(super) fn polish(
         }
     }
     let eps = 1e-9;
+    // The least a server can be worth off its current choice (unserved included): a helper t
+    // moving off its choice worth vt changes the objective by no less than that minus vt, so a
+    // helper for which gain + that >= 0 cannot make a move pay, and its choices need no look.
+    // Per server: its least value with the choice that has it, and its second least.
+    let floors: Vec<(f64, Option<usize>, f64)> = p
+        .servers
+        .iter()
+        .map(|s| {
+            let (mut least, mut at, mut second) = (penalties[s.level], None, f64::INFINITY);
+            for (c, choice) in s.choices.iter().enumerate() {
+                if choice.value < least {
+                    (second, least, at) = (least, choice.value, Some(c));
+                } else if choice.value < second {
+                    second = choice.value;
+                }
+            }
+            (least, at, second)
+        })
+        .collect();
+    let floor = |t: usize, ct: usize| {
+        let (least, at, second) = floors[t];
+        if at == Some(ct) {
+            second
+        } else {
+            least
+        }
+    };
     for _ in 0..rounds {
         // Helpers per type, cheapest to move first (by what their best other choice that fits
         // now, or being unserved, costs them): each move looks at the first HELPERS that free
@@ -96,7 +129,7 @@ pub(super) fn polish(
                 let room = left[k] + freed(k);
                 let gain = p.servers[s].choices[c].value - hs.value;
                 if room >= units(s, c) {
-                    apply(&mut left, a, p, s, hs.choice, Some(c));
+                    apply(&mut left, a, &mut now, p, s, hs.choice, Some(c));
                     improved = true;
                     break;
                 }
@@ -108,18 +141,19 @@ pub(super) fn polish(
                     if looked >= HELPERS {
                         break;
                     }
-                    let Some(ct) = a[t].first().map(|x| x.0) else {
-                        continue;
-                    };
-                    if t == s || ty(t, ct) != k {
-                        continue;
-                    }
-                    let ut = units(t, ct);
-                    if ut < deficit {
+                    let Now {
+                        choice: ct,
+                        ty: kt,
+                        units: ut,
+                        value: vt,
+                    } = now[t];
+                    if ct == NONE || t == s || kt != k || ut < deficit {
                         continue;
                     }
                     looked += 1;
-                    let vt = p.servers[t].choices[ct].value;
+                    if gain + floor(t, ct) - vt >= -eps {
+                        continue;
+                    }
                     let mut consider = |to: Option<usize>, cost: f64| {
                         let delta = gain + cost - vt;
                         if delta < -eps && best.as_ref().is_none_or(|b| delta < b.2) {
@@ -142,8 +176,8 @@ pub(super) fn polish(
                 }
                 if let Some((t, to, _)) = best {
                     let ct = a[t].first().map(|x| x.0);
-                    apply(&mut left, a, p, t, ct, to);
-                    apply(&mut left, a, p, s, hs.choice, Some(c));
+                    apply(&mut left, a, &mut now, p, t, ct, to);
+                    apply(&mut left, a, &mut now, p, s, hs.choice, Some(c));
                     debug_assert!(left.iter().all(|&l| l >= 0));
                     improved = true;
                     break;
@@ -156,9 +190,44 @@ pub(super) fn polish(
     }
 }
 
+/// No choice (an unserved server's entry in the flat mirror of `a`).
+const NONE: usize = usize::MAX;
+
+/// A server's current choice (or [`NONE`]), its type, units and value.
+#[derive(Clone, Copy)]
+struct Now {
+    choice: usize,
+    ty: usize,
+    units: i128,
+    value: f64,
+}
+
+impl Now {
+    fn of(p: &Problem, s: usize, choice: Option<usize>) -> Self {
+        match choice {
+            Some(c) => {
+                let c2 = &p.servers[s].choices[c];
+                Now {
+                    choice: c,
+                    ty: c2.ty,
+                    units: i128::from(c2.units()),
+                    value: c2.value,
+                }
+            }
+            None => Now {
+                choice: NONE,
+                ty: NONE,
+                units: 0,
+                value: 0.0,
+            },
+        }
+    }
+}
+
 fn apply(
     left: &mut [i128],
     a: &mut Assignment,
+    now: &mut [Now],
     p: &Problem,
     s: usize,
     from: Option<usize>,
@@ -168,6 +237,7 @@ fn apply(
     if let Some(c) = from {
         left[server.choices[c].ty] += i128::from(server.choices[c].units());
     }
+    now[s] = Now::of(p, s, to);
     a[s] = match to {
         Some(c) => {
             left[server.choices[c].ty] -= i128::from(server.choices[c].units());
