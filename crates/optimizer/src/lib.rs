@@ -30,6 +30,7 @@ pub mod candidate;
 #[cfg(feature = "server")]
 pub mod cli;
 mod error;
+pub mod explain;
 #[cfg(feature = "server")]
 pub mod grpc;
 pub mod memory;

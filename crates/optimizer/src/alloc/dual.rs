@@ -291,3 +291,20 @@ pub fn dual_bound(p: &Flat, pi: &[f64], penalties: &[f64], sweeps: u32) -> f64 {
     }
     best
 }
+
+/// The capacities of limited type `k` that prices `pi` clear (the other prices held): from
+/// the units the servers take at a price just above `pi[k]` to those they take just below it
+/// (no upper end when `pi[k]` is 0: any capacity above the first clears at price 0). For any
+/// capacity in that range `pi[k]` is the type's price in the LP relaxation, the value of one
+/// more unit or one less.
+pub fn clearing_range(p: &Flat, pi: &[f64], penalties: &[f64], k: usize) -> (f64, Option<f64>) {
+    let at = |price: f64| {
+        let mut q = pi.to_vec();
+        q[k] = price;
+        relaxed(p, &q, penalties).1[k]
+    };
+    let step = pi[k].abs() * 1e-9 + 1e-12;
+    let low = at(pi[k] + step);
+    let high = (pi[k] > 0.0).then(|| at((pi[k] - step).max(0.0)));
+    (low, high)
+}

@@ -16,7 +16,7 @@ mod milp;
 mod polish;
 mod repair;
 
-pub use dual::{dual_bound, Flat};
+pub use dual::{clearing_range, dual_bound, Flat};
 pub use lagrange::{lagrangian, LagrangeOptions};
 pub use milp::{milp, milp_cancellable, milp_limited, Limit};
 

@@ -3,6 +3,7 @@
 //! the input come back as a [`CliError`] that names the file and field. Warnings about the data
 //! (unknown fields among them) go to stderr; with `--strict` unknown fields are errors.
 
+mod explain_cmd;
 mod queue_cmd;
 mod solve_cmd;
 mod table;
@@ -34,6 +35,9 @@ pub enum Command {
     Solve(SolveArgs),
     /// Performance of one replica at a request rate (`RPS`).
     Analyze(QueueArgs),
+    /// Explain a decision: what each GPU type's capacity is worth, each server's choice against
+    /// its best on every other type, the least cost with capacities ignored.
+    Explain(ExplainArgs),
     /// Largest request rate one replica carries within the TTFT/ITL targets.
     Size(QueueArgs),
     /// Optimal batch size (max concurrency) search; `maxBatchSize` is the upper bound.
@@ -54,6 +58,22 @@ pub enum Command {
     },
     /// Print the man page (roff; `inferno-optimizer man | man -l -`).
     Man,
+}
+
+/// Arguments of `explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Data directory or system file (as for `solve`), or `-` for stdin.
+    pub path: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this server's explanation (the types and the bound are always shown).
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
+    /// Unknown fields in the data are errors (exit 1), not warnings.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Arguments of `system`.
@@ -254,6 +274,7 @@ pub enum CliError {
 pub fn run(args: Args, out: &mut dyn std::io::Write) -> Result<ExitCode, CliError> {
     match args.command {
         Command::Solve(a) => solve_cmd::run(&a, out),
+        Command::Explain(a) => explain_cmd::run(&a, out),
         Command::Analyze(a) => queue_cmd::analyze(&a, out),
         Command::Size(a) => queue_cmd::size(&a, out),
         Command::Concurrency(a) => queue_cmd::concurrency(&a, out),

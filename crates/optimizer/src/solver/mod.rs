@@ -486,7 +486,7 @@ fn greedy_improved<'a>(
 /// Contexts of every server, in parallel, with the first `count` candidates of those that need
 /// any sized; or the reason a server has no context. [`Error::Cancelled`] once the cache's
 /// flag is up.
-fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     system: &System<'a>,
     options: &SolveOptions,
     cache: &SizingCache,

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "server")]
 mod cli;
+mod explain;
 #[cfg(feature = "server")]
 mod fuzz;
 #[cfg(feature = "server")]

@@ -1,0 +1,63 @@
+//! What each class's latency targets cost: its servers' cost at the targets against the cost
+//! with every target 10% looser, both with capacities ignored (the targets' own price, not
+//! the capacities').
+
+use crate::solver::{solve, Solution, SolveOptions};
+use inferno_api::SystemSpec;
+
+/// How much looser the counterfactual targets are.
+pub const LOOSER: f64 = 1.1;
+
+/// One class of service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassExplanation {
+    /// The class's name.
+    pub name: String,
+    /// Its priority (1 = most important).
+    pub priority: i64,
+    /// Its servers' cost at its targets, cents/hr (capacities ignored).
+    pub cost: f64,
+    /// The same with every TTFT and ITL target of the class [`LOOSER`] times larger.
+    pub looser_cost: f64,
+}
+
+pub(super) fn classes(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+    unlimited: &Solution,
+) -> Vec<ClassExplanation> {
+    let unlimited_options = SolveOptions {
+        unlimited: true,
+        ..*options
+    };
+    let cost_of = |solution: &Solution, class: &str| -> f64 {
+        spec.server_data
+            .servers
+            .iter()
+            .filter(|s| s.class == class)
+            .filter_map(|s| solution.placements.get(&s.name))
+            .map(|p| p.allocation.cost)
+            .fold(0.0, |a, b| a + b)
+    };
+    spec.service_class_data
+        .service_classes
+        .iter()
+        .map(|c| {
+            let mut looser = spec.clone();
+            for other in &mut looser.service_class_data.service_classes {
+                if other.name == c.name {
+                    for t in &mut other.model_targets {
+                        t.slo_itl *= LOOSER;
+                        t.slo_ttft *= LOOSER;
+                    }
+                }
+            }
+            ClassExplanation {
+                name: c.name.clone(),
+                priority: c.priority,
+                cost: cost_of(unlimited, &c.name),
+                looser_cost: cost_of(&solve(&looser, &unlimited_options), &c.name),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,169 @@
+//! What a unit of each accelerator type is worth: the change of the answer with one unit
+//! more and one unit less (solved again), and the type's LP price with the capacities over
+//! which it holds.
+
+use super::EXACT_PRICES_UP_TO;
+use crate::alloc::{self, clearing_range, Flat, LagrangeOptions};
+use crate::solver::{allocation_problem, solve, Solution, SolveOptions, SolverKind};
+use crate::system::System;
+use inferno_api::{AcceleratorCount, SystemSpec};
+
+/// One accelerator type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeExplanation {
+    /// The type's name.
+    pub name: String,
+    /// Units available.
+    pub capacity: u64,
+    /// Units the decision uses.
+    pub used: u64,
+    /// Units the least-cost answer with capacities ignored uses.
+    pub unlimited_use: u64,
+    /// That answer wants more than the capacity: the capacity shapes the decision.
+    pub binding: bool,
+    /// The optimum with one unit more, against the optimum as it is (None: the system is too
+    /// large for exact solves, [`EXACT_PRICES_UP_TO`]).
+    pub one_more: Option<Delta>,
+    /// The optimum with one unit less (None also when there is none to take away).
+    pub one_less: Option<Delta>,
+    /// The type's price per unit in the LP relaxation (cents/hr per unit; value per unit
+    /// when changes are priced), from the Lagrangian dual; only a price that clears the
+    /// type's capacity (`clears_between` holds it) is shown, None otherwise.
+    pub dual_price: Option<f64>,
+    /// The capacities over which that price holds: from the first to the second (None: no
+    /// upper end).
+    pub clears_between: Option<(f64, Option<f64>)>,
+}
+
+/// How an answer changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delta {
+    /// Cost, cents/hr (negative: a saving).
+    pub cost: f64,
+    /// Servers fully served.
+    pub served: i64,
+    /// The solvers' objective (value plus the penalties of the unserved, docs/solvers.md 1.1).
+    pub objective: f64,
+}
+
+/// Prices of every type with capacity or used by either answer, and how they were found:
+/// `exact` (MILP solves with a unit more and less) or `LP` (the dual prices alone).
+pub(super) fn types(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+    decision: &Solution,
+    unlimited: &Solution,
+) -> (&'static str, Vec<TypeExplanation>) {
+    // A heuristic's answers with a unit more or less differ by its own noise (on 2,700
+    // servers the greedy's "one more" unit cost tens of thousands of cents/hr): only the
+    // exact optimum's change says what a unit is worth.
+    let exact = spec.server_data.servers.len() <= EXACT_PRICES_UP_TO && !options.heterogeneous;
+    let pricing = SolveOptions {
+        solver: SolverKind::Milp,
+        ..*options
+    };
+    let priced_by = if exact { "exact" } else { "LP" };
+    let base = exact.then(|| solve(spec, &pricing));
+    let duals = dual_prices(spec, options);
+    let system = System::new(spec);
+    let mut out = Vec::new();
+    for (t, name) in system.types.iter().enumerate() {
+        let capacity = system.capacity.get(t).copied().unwrap_or(0);
+        let used = decision.usage.get(name).map_or(0, |u| u.0);
+        let unlimited_use = unlimited.usage.get(name).map_or(0, |u| u.0);
+        if capacity == 0 && used == 0 && unlimited_use == 0 {
+            continue;
+        }
+        let with = |units: u64| {
+            let base = base.as_ref()?;
+            let changed = with_capacity(spec, name, units);
+            Some(delta(base, &solve(&changed, &pricing)))
+        };
+        // Only a price at which the type clears its capacity is one (500 iterations may
+        // leave a large system's prices short of that).
+        let cap = capacity as f64;
+        let (dual_price, clears_between) = match &duals {
+            Some((pi, ranges)) => match ranges[t] {
+                Some((lo, hi)) if lo <= cap && hi.is_none_or(|h| cap <= h) => {
+                    (Some(pi[t]), ranges[t])
+                }
+                _ => (None, None),
+            },
+            None => (None, None),
+        };
+        out.push(TypeExplanation {
+            name: name.clone(),
+            capacity,
+            used,
+            unlimited_use,
+            binding: unlimited_use > capacity,
+            one_more: with(capacity + 1),
+            one_less: capacity.checked_sub(1).and_then(with),
+            dual_price,
+            clears_between,
+        });
+    }
+    (priced_by, out)
+}
+
+/// `spec` with `units` of type `name`.
+fn with_capacity(spec: &SystemSpec, name: &str, units: u64) -> SystemSpec {
+    let mut changed = spec.clone();
+    let rows = &mut changed.capacity_data.count;
+    rows.retain(|c| c.acc_type != name);
+    rows.push(AcceleratorCount {
+        acc_type: name.to_string(),
+        count: units as i64,
+    });
+    changed
+}
+
+fn delta(base: &Solution, other: &Solution) -> Delta {
+    let served = |s: &Solution| s.placements.values().filter(|p| !p.best_effort).count() as i64;
+    Delta {
+        cost: other.total_cost() - base.total_cost(),
+        served: served(other) - served(base),
+        objective: other.report.objective - base.report.objective,
+    }
+}
+
+/// Iterations of the Lagrangian for the LP prices.
+const DUAL_ITERATIONS: u64 = 500;
+
+/// Per type, the Lagrangian's price and the capacities it clears; None when the problem has
+/// no server with a candidate.
+#[allow(clippy::type_complexity)]
+fn dual_prices(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+) -> Option<(Vec<f64>, Vec<Option<(f64, Option<f64>)>>)> {
+    let single = SolveOptions {
+        heterogeneous: false,
+        unlimited: false,
+        ..*options
+    };
+    let (problem, _) = allocation_problem(spec, &single);
+    if problem.servers.is_empty() {
+        return None;
+    }
+    let out = alloc::lagrangian(
+        &problem,
+        &LagrangeOptions {
+            max_iterations: DUAL_ITERATIONS,
+            polish_rounds: 0,
+            neighbourhood_nodes: Some(0),
+            ..LagrangeOptions::default()
+        },
+        None,
+    );
+    let flat = Flat::of(&problem);
+    let penalties = problem.penalties(false);
+    let ranges = (0..problem.capacity.len())
+        .map(|k| {
+            problem.capacity[k]
+                .is_some()
+                .then(|| clearing_range(&flat, &out.prices, &penalties, k))
+        })
+        .collect();
+    Some((out.prices, ranges))
+}
