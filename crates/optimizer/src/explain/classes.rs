@@ -2,7 +2,9 @@
 //! with every target 10% looser, both with capacities ignored (the targets' own price, not
 //! the capacities').
 
-use crate::solver::{solve, Solution, SolveOptions};
+use super::Solve;
+use crate::error::Error;
+use crate::solver::{Solution, SolveOptions};
 use inferno_api::SystemSpec;
 
 /// How much looser the counterfactual targets are.
@@ -25,7 +27,8 @@ pub(super) fn classes(
     spec: &SystemSpec,
     options: &SolveOptions,
     unlimited: &Solution,
-) -> Vec<ClassExplanation> {
+    solve: &Solve<'_>,
+) -> Result<Vec<ClassExplanation>, Error> {
     let unlimited_options = SolveOptions {
         unlimited: true,
         ..*options
@@ -52,12 +55,12 @@ pub(super) fn classes(
                     }
                 }
             }
-            ClassExplanation {
+            Ok(ClassExplanation {
                 name: c.name.clone(),
                 priority: c.priority,
                 cost: cost_of(unlimited, &c.name),
-                looser_cost: cost_of(&solve(&looser, &unlimited_options), &c.name),
-            }
+                looser_cost: cost_of(&solve(&looser, &unlimited_options)?, &c.name),
+            })
         })
         .collect()
 }

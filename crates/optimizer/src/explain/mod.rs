@@ -15,7 +15,9 @@ pub use classes::{ClassExplanation, LOOSER};
 pub use prices::{Delta, TypeExplanation};
 pub use servers::{Alternative, ServerExplanation};
 
-use crate::solver::{solve, Solution, SolveOptions};
+use crate::cancel::Cancel;
+use crate::error::Error;
+use crate::solver::{solve_cancellable, Solution, SolveOptions};
 use inferno_api::SystemSpec;
 use std::collections::BTreeMap;
 
@@ -74,21 +76,37 @@ impl Summary {
 
 /// Explains the decision `options` give on `spec`.
 pub fn explain(spec: &SystemSpec, options: &SolveOptions) -> Explanation {
-    let decision = solve(spec, options);
+    // Nobody else holds the flag, so it cannot be cancelled.
+    explain_cancellable(spec, options, &Cancel::new()).expect("a flag nobody holds is never raised")
+}
+
+/// [`explain`], stopping with [`Error::Cancelled`] once `cancel` is raised (every solve it
+/// makes checks the flag).
+pub fn explain_cancellable(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+    cancel: &Cancel,
+) -> Result<Explanation, Error> {
+    let solve =
+        |spec: &SystemSpec, options: &SolveOptions| solve_cancellable(spec, options, cancel);
+    let decision = solve(spec, options)?;
     let unlimited = solve(
         spec,
         &SolveOptions {
             unlimited: true,
             ..*options
         },
-    );
-    let (priced_by, types) = prices::types(spec, options, &decision, &unlimited);
-    Explanation {
+    )?;
+    let (priced_by, types) = prices::types(spec, options, &decision, &unlimited, &solve)?;
+    Ok(Explanation {
         decision: Summary::of(&decision),
         lower_bound: Summary::of(&unlimited),
         priced_by,
         types,
-        classes: classes::classes(spec, options, &unlimited),
+        classes: classes::classes(spec, options, &unlimited, &solve)?,
         servers: servers::servers(spec, options, &decision),
-    }
+    })
 }
+
+/// A solve that may be cancelled.
+type Solve<'c> = dyn Fn(&SystemSpec, &SolveOptions) -> Result<Solution, Error> + 'c;

@@ -2,9 +2,11 @@
 //! more and one unit less (solved again), and the type's LP price with the capacities over
 //! which it holds.
 
+use super::Solve;
 use super::EXACT_PRICES_UP_TO;
 use crate::alloc::{self, clearing_range, Flat, LagrangeOptions};
-use crate::solver::{allocation_problem, solve, Solution, SolveOptions, SolverKind};
+use crate::error::Error;
+use crate::solver::{allocation_problem, Solution, SolveOptions, SolverKind};
 use crate::system::System;
 use inferno_api::{AcceleratorCount, SystemSpec};
 
@@ -53,7 +55,8 @@ pub(super) fn types(
     options: &SolveOptions,
     decision: &Solution,
     unlimited: &Solution,
-) -> (&'static str, Vec<TypeExplanation>) {
+    solve: &Solve<'_>,
+) -> Result<(&'static str, Vec<TypeExplanation>), Error> {
     // A heuristic's answers with a unit more or less differ by its own noise (on 2,700
     // servers the greedy's "one more" unit cost tens of thousands of cents/hr): only the
     // exact optimum's change says what a unit is worth.
@@ -63,7 +66,7 @@ pub(super) fn types(
         ..*options
     };
     let priced_by = if exact { "exact" } else { "LP" };
-    let base = exact.then(|| solve(spec, &pricing));
+    let base = exact.then(|| solve(spec, &pricing)).transpose()?;
     let duals = dual_prices(spec, options);
     let system = System::new(spec);
     let mut out = Vec::new();
@@ -74,10 +77,12 @@ pub(super) fn types(
         if capacity == 0 && used == 0 && unlimited_use == 0 {
             continue;
         }
-        let with = |units: u64| {
-            let base = base.as_ref()?;
+        let with = |units: u64| -> Result<Option<Delta>, Error> {
+            let Some(base) = base.as_ref() else {
+                return Ok(None);
+            };
             let changed = with_capacity(spec, name, units);
-            Some(delta(base, &solve(&changed, &pricing)))
+            Ok(Some(delta(base, &solve(&changed, &pricing)?)))
         };
         // Only a price at which the type clears its capacity is one (500 iterations may
         // leave a large system's prices short of that).
@@ -97,13 +102,16 @@ pub(super) fn types(
             used,
             unlimited_use,
             binding: unlimited_use > capacity,
-            one_more: with(capacity + 1),
-            one_less: capacity.checked_sub(1).and_then(with),
+            one_more: with(capacity + 1)?,
+            one_less: match capacity.checked_sub(1) {
+                Some(units) => with(units)?,
+                None => None,
+            },
             dual_price,
             clears_between,
         });
     }
-    (priced_by, out)
+    Ok((priced_by, out))
 }
 
 /// `spec` with `units` of type `name`.

@@ -9,6 +9,7 @@
 //! (counters and the text format).
 
 mod edge;
+mod explain;
 mod metrics;
 mod response;
 mod service;

@@ -8,12 +8,14 @@
 //! and stops, so a core is never kept busy for a request nobody waits for.
 
 use super::edge::Arrival;
+use super::explain::explain_response;
 use super::metrics::Metrics;
 use super::response::{concurrency_response, optimize_response, queue_metrics, size_response};
 use super::state;
 use super::violations::{invalid_data, invalid_field, invalid_fields};
 use crate::cancel::Cancel;
 use crate::error::Error;
+use crate::explain::explain_cancellable;
 use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, QueueInput};
 use crate::solver::{solve_cancellable, Reason, Solution, SolveOptions, Unplaced};
 use inferno_api::{check_each_server, FileNames, SystemSpec};
@@ -211,19 +213,15 @@ impl OptimizerService {
     }
 }
 
-/// Validates `spec` and solves it, on the calling (blocking) thread. A system without servers
-/// is INVALID_ARGUMENT (its field violations point into the request from `root`: `system.`
-/// for OptimizeOne, "" for the stored system); so is invalid shared data (accelerators, capacity, models, classes,
-/// optimizer flags), with every problem. A server whose own data is invalid is left out of the
-/// solve and reported unplaced (`invalid-data`) with its problems: one bad server never stops
-/// the decisions for the others.
-fn solve_each_server(
+/// The checks of a system every RPC that solves one makes: shared data valid (every problem
+/// named at once, field violations from `root`), at least one server, options valid. Returns
+/// the checked system (servers with invalid data of their own set aside), its warnings and
+/// the options.
+fn validated(
     spec: SystemSpec,
     label: &str,
     root: &str,
-    cancel: &Cancel,
-    metrics: &Metrics,
-) -> Result<(Solution, Vec<String>), Status> {
+) -> Result<(inferno_api::Checked, Vec<String>, SolveOptions), Status> {
     // Shared data first, so that every problem of a request is named at once.
     let empty = spec.server_data.servers.is_empty();
     // The entities' names, to point at the request's fields should the check fail (the check
@@ -262,6 +260,24 @@ fn solve_each_server(
             _ => inferno_proto::status::invalid_argument(text, Vec::new()),
         }
     })?;
+    Ok((checked, warnings, options))
+}
+
+/// Validates `spec` and solves it, on the calling (blocking) thread. A system without servers
+/// is INVALID_ARGUMENT (its field violations point into the request from `root`: `system.`
+/// for OptimizeOne, "" for the stored system); so is invalid shared data (accelerators, capacity, models, classes,
+/// optimizer flags), with every problem. A server whose own data is invalid is left out of the
+/// solve and reported unplaced (`invalid-data`) with its problems: one bad server never stops
+/// the decisions for the others.
+fn solve_each_server(
+    spec: SystemSpec,
+    label: &str,
+    root: &str,
+    cancel: &Cancel,
+    metrics: &Metrics,
+) -> Result<(Solution, Vec<String>), Status> {
+    let (checked, warnings, options) = validated(spec, label, root)?;
+    let spec = &checked.loaded.spec;
     let start = Instant::now();
     let mut solution = solve_cancellable(spec, &options, cancel)?;
     let took = start.elapsed();
@@ -327,6 +343,39 @@ impl Optimizer for OptimizerService {
             .solve(system.into(), label, "system.", deadline)
             .await?;
         Ok(Response::new(optimize_response(&solution, warnings)?))
+    }
+
+    #[instrument(skip_all, fields(rpc = "Explain"))]
+    async fn explain(&self, request: Request<v1::SystemData>) -> Reply<v1::ExplainResponse> {
+        let deadline = self.deadline(&request);
+        let system = request.into_inner().system.unwrap_or_default();
+        let spec: SystemSpec = system.into();
+        let started = Instant::now();
+        let explained = self
+            .compute(deadline, move |cancel| {
+                let (checked, mut warnings, options) =
+                    validated(spec, "Explain request", "system.")?;
+                // Servers with invalid data of their own are left out, and said so.
+                warnings.extend(
+                    checked
+                        .rejected
+                        .iter()
+                        .map(|r| format!("server {} left out: {}", r.name, r.reason())),
+                );
+                let e = explain_cancellable(&checked.loaded.spec, &options, cancel)?;
+                Ok((e, warnings))
+            })
+            .await?;
+        let (e, warnings) = explained;
+        info!(
+            servers = e.servers.len(),
+            cost = e.decision.cost,
+            lower_bound = e.lower_bound.cost,
+            priced_by = e.priced_by,
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
+            "explained"
+        );
+        Ok(Response::new(explain_response(&e, warnings)))
     }
 
     #[instrument(skip_all, fields(rpc = "Optimize"))]

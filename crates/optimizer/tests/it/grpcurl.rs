@@ -146,3 +146,61 @@ async fn grpcurl_lists_describes_and_optimizes() {
         "{err}"
     );
 }
+
+/// Explain through the real grpcurl: the large sample's scarce MI300X priced exactly, a
+/// server's runners-up, the lower bound; invalid data named as for OptimizeOne.
+#[tokio::test]
+async fn grpcurl_explains_a_decision() {
+    let Some(bin) = inferno_testkit::tools::grpcurl() else {
+        return;
+    };
+    let server = start(ServeConfig::default()).await;
+    let addr = server.addr.to_string();
+    let args = |rest: &[&str]| -> Vec<String> {
+        let mut v = vec!["-plaintext".to_string(), "-max-time".into(), "60".into()];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let system = inferno_proto::json::to_string(&inferno_proto::v1::SystemData {
+        system: Some((&sample("large")).try_into().unwrap()),
+    });
+    let (ok, out, err) = run(
+        bin.clone(),
+        args(&["-d", "@", &addr, "inferno.v1.Optimizer/Explain"]),
+        Some(system),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pricedBy"], "EXACT", "{out}");
+    assert_eq!(v["decision"]["cost"], 21161.0, "{out}");
+    assert_eq!(v["lowerBound"]["cost"], 20439.0, "{out}");
+    let types = v["types"].as_array().unwrap();
+    let mi300x = types.iter().find(|t| t["name"] == "MI300X").unwrap();
+    assert_eq!(mi300x["binding"], true, "{out}");
+    assert_eq!(mi300x["oneLess"]["cost"], 73.0, "{out}");
+    assert!(mi300x["dualPrice"].as_f64().unwrap() > 0.0, "{out}");
+    let servers = v["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 27);
+    let s = servers
+        .iter()
+        .find(|s| s["name"] == "Premium-llama_7b")
+        .unwrap();
+    assert_eq!(s["chosen"]["accelerator"], "2xG2", "{out}");
+    assert_eq!(s["chosen"]["binds"], "ITL", "{out}");
+    assert!(!s["alternatives"].as_array().unwrap().is_empty());
+    assert_eq!(s["margin"], 38.0, "{out}");
+
+    let bad = r#"{"system": {"acceleratorData": {"accelerators": [{"name": "X", "type": "X", "cost": -1}]}}}"#;
+    let (ok, _, err) = run(
+        bin,
+        args(&["-d", "@", &addr, "inferno.v1.Optimizer/Explain"]),
+        Some(bad.into()),
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        err.contains("InvalidArgument") && err.contains("field cost"),
+        "{err}"
+    );
+}
