@@ -2,7 +2,9 @@
 
 use super::table::Table;
 use super::{CliError, ExplainArgs};
-use crate::explain::{explain, Alternative, Delta, Explanation, Summary};
+use crate::explain::{
+    explain, frontier, Alternative, Delta, Explanation, FrontierPoint, Summary, Switch,
+};
 use crate::solver::SolveOptions;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -18,6 +20,29 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<ExitCode, C
         )));
     }
     let options = SolveOptions::from_spec(&spec).map_err(CliError::Input)?;
+    if let Some(class) = &args.frontier {
+        if !spec
+            .service_class_data
+            .service_classes
+            .iter()
+            .any(|c| &c.name == class)
+        {
+            return Err(CliError::Input(format!(
+                "--frontier: no class {class:?} in {}",
+                args.path.display()
+            )));
+        }
+        let points = frontier(&spec, &options, class)?;
+        if args.json {
+            let v: Vec<Value> = points.iter().map(point).collect();
+            serde_json::to_writer_pretty(&mut *out, &json!({"class": class, "points": v}))
+                .map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        } else {
+            write_frontier(class, &points, out)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut e = explain(&spec, &options);
     if let Some(name) = &args.server {
         e.servers.retain(|s| &s.name == name);
@@ -53,6 +78,49 @@ fn alternative(a: &Alternative) -> Value {
     })
 }
 
+fn point(p: &FrontierPoint) -> Value {
+    json!({"scale": p.scale, "cost": p.cost, "served": p.served, "units": p.units})
+}
+
+fn switch(s: &Switch) -> Value {
+    let side = |x: &Option<(f64, String)>| {
+        x.as_ref()
+            .map(|(scale, t)| json!({"scale": scale, "type": t}))
+    };
+    json!({"cheapest": s.now, "tighter": side(&s.tighter), "looser": side(&s.looser)})
+}
+
+fn write_frontier(
+    class: &str,
+    points: &[FrontierPoint],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    writeln!(
+        out,
+        "class {class}: its servers' cost with capacities ignored, every TTFT and ITL target scaled"
+    )?;
+    let types: std::collections::BTreeSet<&String> =
+        points.iter().flat_map(|p| p.units.keys()).collect();
+    let mut header = vec!["scale", "cost", "served"];
+    header.extend(types.iter().map(|t| t.as_str()));
+    let mut t = Table::new(&header, 0);
+    for p in points {
+        let mut row = vec![
+            format!("{:.2}", p.scale),
+            money(p.cost),
+            p.served.to_string(),
+        ];
+        row.extend(
+            types
+                .iter()
+                .map(|ty| p.units.get(*ty).copied().unwrap_or(0).to_string()),
+        );
+        t.row(row);
+    }
+    write!(out, "{}", t.render())?;
+    Ok(())
+}
+
 fn to_json(e: &Explanation) -> Value {
     json!({
         "decision": summary(&e.decision),
@@ -74,6 +142,7 @@ fn to_json(e: &Explanation) -> Value {
             "bestEffort": s.best_effort,
             "alternatives": s.alternatives.iter().map(alternative).collect::<Vec<_>>(),
             "margin": s.margin, "headroomRpm": s.headroom_rpm, "unplaced": s.unplaced,
+            "switch": s.switch.as_ref().map(switch),
         })).collect::<Vec<_>>(),
     })
 }
@@ -233,6 +302,19 @@ fn write_text(e: &Explanation, out: &mut dyn Write) -> Result<(), CliError> {
                 money(-m)
             )?,
             _ => {}
+        }
+        if let Some(w) = &s.switch {
+            let side = |x: &Option<(f64, String)>, how: &str| match x {
+                Some((scale, t)) => format!("{t} at targets x{scale:.2}"),
+                None => format!("none {how}"),
+            };
+            writeln!(
+                out,
+                "  cheapest type with capacities ignored: {}; another wins tighter: {}; looser: {}",
+                w.now,
+                side(&w.tighter, "down to x0.25"),
+                side(&w.looser, "up to x4")
+            )?;
         }
         if let Some(h) = s.headroom_rpm {
             writeln!(

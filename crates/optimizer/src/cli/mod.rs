@@ -71,6 +71,10 @@ pub struct ExplainArgs {
     /// Only this server's explanation (the types and the bound are always shown).
     #[arg(long, value_name = "NAME")]
     pub server: Option<String>,
+    /// Instead: the cost-versus-target frontier of this class (its servers' cost with
+    /// capacities ignored, its TTFT and ITL targets scaled from 0.5 to 2).
+    #[arg(long, value_name = "CLASS", conflicts_with = "server")]
+    pub frontier: Option<String>,
     /// Unknown fields in the data are errors (exit 1), not warnings.
     #[arg(long)]
     pub strict: bool,

@@ -8,10 +8,12 @@
 //! every other type from the same sizing, and the lower bound from the unlimited solve.
 
 mod classes;
+mod frontier;
 mod prices;
 mod servers;
 
 pub use classes::{ClassExplanation, LOOSER};
+pub use frontier::{FrontierPoint, Switch, SCALES};
 pub use prices::{Delta, TypeExplanation};
 pub use servers::{Alternative, ServerExplanation};
 
@@ -104,8 +106,21 @@ pub fn explain_cancellable(
         priced_by,
         types,
         classes: classes::classes(spec, options, &unlimited, &solve)?,
-        servers: servers::servers(spec, options, &decision),
+        servers: servers::servers(spec, options, &decision, &solve)?,
     })
+}
+
+/// The frontier of `class`: its servers' cost with capacities ignored at every scale of
+/// [`SCALES`] of its TTFT and ITL targets.
+pub fn frontier(
+    spec: &SystemSpec,
+    options: &SolveOptions,
+    class: &str,
+) -> Result<Vec<FrontierPoint>, Error> {
+    let cancel = Cancel::new();
+    let solve =
+        |spec: &SystemSpec, options: &SolveOptions| solve_cancellable(spec, options, &cancel);
+    frontier::frontier(spec, options, class, &solve)
 }
 
 /// A solve that may be cancelled.

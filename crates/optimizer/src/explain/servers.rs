@@ -1,9 +1,11 @@
 //! What each server got, what it would have cost on every other type, and how much more load
 //! its allocation carries.
 
+use super::{Solve, Switch};
 use crate::candidate::{Candidate, SizingCache};
+use crate::error::Error;
 use crate::queue::{Analyzer, Binding, Targets};
-use crate::solver::{prepare, Solution, SolveOptions};
+use crate::solver::{prepare, Entry, Placement, Solution, SolveOptions};
 use crate::system::System;
 use inferno_api::SystemSpec;
 
@@ -32,6 +34,9 @@ pub struct ServerExplanation {
     pub headroom_rpm: Option<f64>,
     /// Why it was not placed, when it was not.
     pub unplaced: Option<String>,
+    /// How far its class's targets must move before another type is its cheapest
+    /// (capacities ignored; systems of at most [`super::EXACT_PRICES_UP_TO`] servers).
+    pub switch: Option<Switch>,
 }
 
 /// One candidate of a server.
@@ -62,74 +67,84 @@ pub(super) fn servers(
     spec: &SystemSpec,
     options: &SolveOptions,
     decision: &Solution,
-) -> Vec<ServerExplanation> {
+    solve: &Solve<'_>,
+) -> Result<Vec<ServerExplanation>, Error> {
     let system = System::new(spec);
     let cache = SizingCache::default();
-    let Ok(prepared) = prepare(&system, options, &cache, usize::MAX) else {
-        return Vec::new();
-    };
-    let unplaced = |name: &str| {
-        decision
-            .unplaced
+    let prepared = prepare(&system, options, &cache, usize::MAX)?;
+    // Each server's switch takes some forty solves of it alone: for small systems only.
+    let switches = spec.server_data.servers.len() <= super::EXACT_PRICES_UP_TO;
+    let mut out = Vec::with_capacity(prepared.len());
+    for (entry, s) in prepared.into_iter().zip(&spec.server_data.servers) {
+        let placement = decision.placements.get(&s.name);
+        let mut x = ServerExplanation {
+            name: s.name.clone(),
+            class: s.class.clone(),
+            priority: system.priority(&s.class),
+            demand_rpm: 0.0,
+            chosen: None,
+            best_effort: placement.is_some_and(|p| p.best_effort),
+            alternatives: Vec::new(),
+            margin: None,
+            headroom_rpm: None,
+            unplaced: decision
+                .unplaced
+                .iter()
+                .find(|u| u.server == s.name)
+                .map(|u| u.reason.to_string()),
+            switch: None,
+        };
+        if switches {
+            x.switch = super::frontier::switch(spec, options, &s.name, solve)?;
+        }
+        if let Ok(e) = entry {
+            candidates(&system, &e, placement, &mut x);
+        }
+        out.push(x);
+    }
+    Ok(out)
+}
+
+/// The server's demand, its chosen candidate against its best on every other type, the
+/// margin and the headroom.
+fn candidates(
+    system: &System<'_>,
+    e: &Entry<'_>,
+    placement: Option<&Placement>,
+    x: &mut ServerExplanation,
+) {
+    x.demand_rpm = e.ctx.demand * 60.0;
+    let describe = |c: &Candidate| alternative(system, &e.ctx, c);
+    let chosen = placement.and_then(|p| {
+        e.stream
+            .taken
             .iter()
-            .find(|u| u.server == name)
-            .map(|u| u.reason.to_string())
-    };
-    prepared
-        .into_iter()
-        .zip(&spec.server_data.servers)
-        .map(|(entry, s)| {
-            let placement = decision.placements.get(&s.name);
-            let mut out = ServerExplanation {
-                name: s.name.clone(),
-                class: s.class.clone(),
-                priority: system.priority(&s.class),
-                demand_rpm: 0.0,
-                chosen: None,
-                best_effort: placement.is_some_and(|p| p.best_effort),
-                alternatives: Vec::new(),
-                margin: None,
-                headroom_rpm: None,
-                unplaced: unplaced(&s.name),
-            };
-            let Ok(e) = entry else {
-                return out;
-            };
-            out.demand_rpm = e.ctx.demand * 60.0;
-            let describe = |c: &Candidate| alternative(&system, &e.ctx, c);
-            let chosen = placement.and_then(|p| {
-                e.stream
-                    .taken
-                    .iter()
-                    .find(|c| system.accelerators[c.acc].name == p.allocation.accelerator)
-            });
-            let chosen_type = chosen.map(|c| system.accelerators[c.acc].type_index);
-            // The stream hands candidates out least value first: the first on a type is its best.
-            let mut seen = Vec::new();
-            for c in &e.stream.taken {
-                let t = system.accelerators[c.acc].type_index;
-                if Some(t) == chosen_type || seen.contains(&t) {
-                    continue;
-                }
-                seen.push(t);
-                out.alternatives.push(describe(c));
-            }
-            if let (Some(c), Some(p)) = (chosen, placement) {
-                out.margin = out
-                    .alternatives
-                    .iter()
-                    .map(|a| a.cost)
-                    .reduce(f64::min)
-                    .map(|m| m - p.allocation.cost);
-                if !p.best_effort && c.capacity_per_replica.is_finite() {
-                    let carried = c.capacity_per_replica * c.replicas as f64;
-                    out.headroom_rpm = Some(((carried - e.ctx.demand) * 60.0).max(0.0));
-                }
-                out.chosen = Some(describe(c));
-            }
-            out
-        })
-        .collect()
+            .find(|c| system.accelerators[c.acc].name == p.allocation.accelerator)
+    });
+    let chosen_type = chosen.map(|c| system.accelerators[c.acc].type_index);
+    // The stream hands candidates out least value first: the first on a type is its best.
+    let mut seen = Vec::new();
+    for c in &e.stream.taken {
+        let t = system.accelerators[c.acc].type_index;
+        if Some(t) == chosen_type || seen.contains(&t) {
+            continue;
+        }
+        seen.push(t);
+        x.alternatives.push(describe(c));
+    }
+    if let (Some(c), Some(p)) = (chosen, placement) {
+        x.margin = x
+            .alternatives
+            .iter()
+            .map(|a| a.cost)
+            .reduce(f64::min)
+            .map(|m| m - p.allocation.cost);
+        if !p.best_effort && c.capacity_per_replica.is_finite() {
+            let carried = c.capacity_per_replica * c.replicas as f64;
+            x.headroom_rpm = Some(((carried - e.ctx.demand) * 60.0).max(0.0));
+        }
+        x.chosen = Some(describe(c));
+    }
 }
 
 fn alternative(

@@ -101,6 +101,13 @@ pub(crate) fn explain_response(e: &Explanation, warnings: Vec<String>) -> v1::Ex
                 margin: s.margin,
                 headroom_rpm: s.headroom_rpm,
                 unplaced: s.unplaced.clone().unwrap_or_default(),
+                switch: s.switch.as_ref().map(|w| v1::TypeSwitch {
+                    cheapest: w.now.clone(),
+                    tighter_scale: w.tighter.as_ref().map(|x| x.0),
+                    tighter_type: w.tighter.as_ref().map(|x| x.1.clone()).unwrap_or_default(),
+                    looser_scale: w.looser.as_ref().map(|x| x.0),
+                    looser_type: w.looser.as_ref().map(|x| x.1.clone()).unwrap_or_default(),
+                }),
             })
             .collect(),
         warnings,

@@ -247,3 +247,93 @@ fn the_command_line_prints_text_and_json_and_names_a_bad_server() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--server: no server \"nope\""));
 }
+
+/// The frontier at scale 1 and 1.1 is the classes' cost at their targets and 10% looser, and
+/// looser targets never serve fewer servers.
+#[test]
+fn the_frontier_agrees_with_the_class_costs() {
+    let spec = sample("large");
+    let o = options(&spec);
+    let e = explain(&spec, &o);
+    for c in &e.classes {
+        let points = inferno_optimizer::explain::frontier(&spec, &o, &c.name).unwrap();
+        assert_eq!(points.len(), inferno_optimizer::explain::SCALES.len());
+        let at = |scale: f64| points.iter().find(|p| p.scale == scale).unwrap();
+        assert!(
+            close(at(1.0).cost, c.cost),
+            "{}: {} {}",
+            c.name,
+            at(1.0).cost,
+            c.cost
+        );
+        assert!(close(at(1.1).cost, c.looser_cost), "{}", c.name);
+        let served: Vec<u64> = points.iter().map(|p| p.served).collect();
+        assert!(
+            served.windows(2).all(|w| w[0] <= w[1]),
+            "{}: {served:?}",
+            c.name
+        );
+    }
+}
+
+/// Where `explain` says another type becomes a server's cheapest, it is: the server alone,
+/// capacities ignored, its class's targets scaled just past the switch, gets that type, and
+/// just short of it still the type it has at scale 1.
+#[test]
+fn a_type_switch_is_where_the_cheapest_type_changes() {
+    let spec = sample("large");
+    let o = options(&spec);
+    let e = explain(&spec, &o);
+    let type_at = |server: &str, class: &str, scale: f64| {
+        let mut alone = spec.clone();
+        alone.server_data.servers.retain(|s| s.name == server);
+        for c in &mut alone.service_class_data.service_classes {
+            if c.name == class {
+                for t in &mut c.model_targets {
+                    t.slo_itl *= scale;
+                    t.slo_ttft *= scale;
+                }
+            }
+        }
+        let s = solve(
+            &alone,
+            &SolveOptions {
+                unlimited: true,
+                ..o
+            },
+        );
+        s.placements.get(server).map(|p| p.accelerator_type.clone())
+    };
+    let mut seen = 0;
+    for s in &e.servers {
+        let w = s.switch.as_ref().expect("small systems get switches");
+        assert_eq!(
+            type_at(&s.name, &s.class, 1.0).as_deref(),
+            Some(w.now.as_str())
+        );
+        for (side, toward_one) in [(&w.tighter, 1.03), (&w.looser, 1.0 / 1.03)] {
+            if let Some((scale, other)) = side {
+                seen += 1;
+                assert_eq!(
+                    type_at(&s.name, &s.class, *scale).as_ref(),
+                    Some(other),
+                    "{}",
+                    s.name
+                );
+                let short = scale * toward_one;
+                if (short - 1.0).abs() > 1e-9 && (short > 1.0) == (*scale > 1.0) {
+                    assert_eq!(
+                        type_at(&s.name, &s.class, short).as_deref(),
+                        Some(w.now.as_str()),
+                        "{} at {short}",
+                        s.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        seen > 0,
+        "some server of the large sample switches within x0.25..x4"
+    );
+}
