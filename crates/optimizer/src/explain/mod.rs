@@ -76,10 +76,23 @@ impl Summary {
     }
 }
 
+/// How much to explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Everything.
+    #[default]
+    Full,
+    /// Only what is cheap (for a control loop, every cycle): the LP prices, the lower bound and
+    /// each server's choice, margin and headroom; no exact solves with a unit more or less, no
+    /// class costs, no type switches.
+    Brief,
+}
+
 /// Explains the decision `options` give on `spec`.
 pub fn explain(spec: &SystemSpec, options: &SolveOptions) -> Explanation {
     // Nobody else holds the flag, so it cannot be cancelled.
-    explain_cancellable(spec, options, &Cancel::new()).expect("a flag nobody holds is never raised")
+    explain_cancellable(spec, options, Depth::Full, &Cancel::new())
+        .expect("a flag nobody holds is never raised")
 }
 
 /// [`explain`], stopping with [`Error::Cancelled`] once `cancel` is raised (every solve it
@@ -87,8 +100,10 @@ pub fn explain(spec: &SystemSpec, options: &SolveOptions) -> Explanation {
 pub fn explain_cancellable(
     spec: &SystemSpec,
     options: &SolveOptions,
+    depth: Depth,
     cancel: &Cancel,
 ) -> Result<Explanation, Error> {
+    let full = depth == Depth::Full;
     let solve =
         |spec: &SystemSpec, options: &SolveOptions| solve_cancellable(spec, options, cancel);
     let decision = solve(spec, options)?;
@@ -99,14 +114,18 @@ pub fn explain_cancellable(
             ..*options
         },
     )?;
-    let (priced_by, types) = prices::types(spec, options, &decision, &unlimited, &solve)?;
+    let (priced_by, types) = prices::types(spec, options, &decision, &unlimited, full, &solve)?;
     Ok(Explanation {
         decision: Summary::of(&decision),
         lower_bound: Summary::of(&unlimited),
         priced_by,
         types,
-        classes: classes::classes(spec, options, &unlimited, &solve)?,
-        servers: servers::servers(spec, options, &decision, &solve)?,
+        classes: if full {
+            classes::classes(spec, options, &unlimited, &solve)?
+        } else {
+            Vec::new()
+        },
+        servers: servers::servers(spec, options, &decision, full, &solve)?,
     })
 }
 

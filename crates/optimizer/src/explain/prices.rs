@@ -55,12 +55,14 @@ pub(super) fn types(
     options: &SolveOptions,
     decision: &Solution,
     unlimited: &Solution,
+    full: bool,
     solve: &Solve<'_>,
 ) -> Result<(&'static str, Vec<TypeExplanation>), Error> {
     // A heuristic's answers with a unit more or less differ by its own noise (on 2,700
     // servers the greedy's "one more" unit cost tens of thousands of cents/hr): only the
     // exact optimum's change says what a unit is worth.
-    let exact = spec.server_data.servers.len() <= EXACT_PRICES_UP_TO && !options.heterogeneous;
+    let exact =
+        full && spec.server_data.servers.len() <= EXACT_PRICES_UP_TO && !options.heterogeneous;
     let pricing = SolveOptions {
         solver: SolverKind::Milp,
         ..*options

@@ -67,13 +67,14 @@ pub(super) fn servers(
     spec: &SystemSpec,
     options: &SolveOptions,
     decision: &Solution,
+    full: bool,
     solve: &Solve<'_>,
 ) -> Result<Vec<ServerExplanation>, Error> {
     let system = System::new(spec);
     let cache = SizingCache::default();
     let prepared = prepare(&system, options, &cache, usize::MAX)?;
     // Each server's switch takes some forty solves of it alone: for small systems only.
-    let switches = spec.server_data.servers.len() <= super::EXACT_PRICES_UP_TO;
+    let switches = full && spec.server_data.servers.len() <= super::EXACT_PRICES_UP_TO;
     let mut out = Vec::with_capacity(prepared.len());
     for (entry, s) in prepared.into_iter().zip(&spec.server_data.servers) {
         let placement = decision.placements.get(&s.name);

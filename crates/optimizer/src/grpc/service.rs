@@ -15,7 +15,7 @@ use super::state;
 use super::violations::{invalid_data, invalid_field, invalid_fields};
 use crate::cancel::Cancel;
 use crate::error::Error;
-use crate::explain::explain_cancellable;
+use crate::explain::{explain_cancellable, Depth};
 use crate::queue::{optimal_concurrency, Analyzer, ConcurrencySearch, QueueInput};
 use crate::solver::{solve_cancellable, Reason, Solution, SolveOptions, Unplaced};
 use inferno_api::{check_each_server, FileNames, SystemSpec};
@@ -346,10 +346,15 @@ impl Optimizer for OptimizerService {
     }
 
     #[instrument(skip_all, fields(rpc = "Explain"))]
-    async fn explain(&self, request: Request<v1::SystemData>) -> Reply<v1::ExplainResponse> {
+    async fn explain(&self, request: Request<v1::ExplainRequest>) -> Reply<v1::ExplainResponse> {
         let deadline = self.deadline(&request);
-        let system = request.into_inner().system.unwrap_or_default();
-        let spec: SystemSpec = system.into();
+        let request = request.into_inner();
+        let depth = if request.brief {
+            Depth::Brief
+        } else {
+            Depth::Full
+        };
+        let spec: SystemSpec = request.system.unwrap_or_default().into();
         let started = Instant::now();
         let explained = self
             .compute(deadline, move |cancel| {
@@ -362,7 +367,7 @@ impl Optimizer for OptimizerService {
                         .iter()
                         .map(|r| format!("server {} left out: {}", r.name, r.reason())),
                 );
-                let e = explain_cancellable(&checked.loaded.spec, &options, cancel)?;
+                let e = explain_cancellable(&checked.loaded.spec, &options, depth, cancel)?;
                 Ok((e, warnings))
             })
             .await?;

@@ -164,6 +164,32 @@ async fn grpcurl_explains_a_decision() {
     let system = inferno_proto::json::to_string(&inferno_proto::v1::SystemData {
         system: Some((&sample("large")).try_into().unwrap()),
     });
+    // Brief, as the control loop asks each cycle: the LP prices, no exact solves, no class
+    // costs, no type switches.
+    let mut brief: Value = serde_json::from_str(&system).unwrap();
+    brief["brief"] = Value::Bool(true);
+    let (ok, out, err) = run(
+        bin.clone(),
+        args(&["-d", "@", &addr, "inferno.v1.Optimizer/Explain"]),
+        Some(brief.to_string()),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pricedBy"], "LP", "{out}");
+    assert!(v.get("classes").is_none(), "{out}");
+    let mi300x = v["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "MI300X")
+        .unwrap();
+    assert!(
+        mi300x.get("oneLess").is_none() && mi300x["dualPrice"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+    assert!(v["servers"][0].get("switch").is_none(), "{out}");
+
     let (ok, out, err) = run(
         bin.clone(),
         args(&["-d", "@", &addr, "inferno.v1.Optimizer/Explain"]),
