@@ -90,6 +90,12 @@ pub struct Args {
     /// Decide but never apply.
     #[arg(long, env = "INFERNO_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
+    /// After each cycle's apply, ask the optimizer why it decided as it did (brief: GPU prices,
+    /// the capacity-free lower bound, headroom per server) for the cycle report and the
+    /// metrics (`--explain false`: do not).
+    #[arg(long, env = "INFERNO_EXPLAIN", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub explain: bool,
     /// Run cycles only while holding a coordination.k8s.io Lease (for more than one replica).
     #[arg(long, env = "INFERNO_LEADER_ELECT", value_parser = clap::builder::BoolishValueParser::new())]
     pub leader_elect: bool,

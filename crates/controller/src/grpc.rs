@@ -155,6 +155,81 @@ impl inferno_core::Optimize for Clients {
         let answer = client.optimize_one(request).await.map_err(failed)?;
         answer.into_inner().try_into().map_err(malformed)
     }
+
+    async fn explain(
+        &self,
+        system: &inferno_api::SystemSpec,
+    ) -> Result<Option<inferno_core::Explained>, PortError> {
+        let request = v1::ExplainRequest {
+            system: Some(
+                system
+                    .try_into()
+                    .map_err(|e| PortError(format!("request: {e}")))?,
+            ),
+            brief: true,
+        };
+        let mut client = self.optimizer.clone();
+        let answer = client.explain(request).await.map_err(failed)?;
+        Ok(Some(explained(&answer.into_inner())))
+    }
+}
+
+/// The brief explanation the loop keeps of an `ExplainResponse`.
+fn explained(r: &v1::ExplainResponse) -> inferno_core::Explained {
+    inferno_core::Explained {
+        lower_bound_cost: r.lower_bound.as_ref().map_or(0.0, |b| b.cost),
+        prices: r
+            .types
+            .iter()
+            .map(|t| inferno_core::GpuPrice {
+                acc_type: t.name.clone(),
+                binding: t.binding,
+                price: t.dual_price,
+            })
+            .collect(),
+        headroom: r
+            .servers
+            .iter()
+            .filter_map(|s| {
+                Some(inferno_core::Headroom {
+                    server: s.name.clone(),
+                    rpm: s.headroom_rpm?,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The brief explanation as the report carries it: the fields of an `ExplainResponse` the
+/// loop keeps (the lower bound's cost, each type's price, each server's headroom).
+fn explanation_message(e: &inferno_core::Explained) -> v1::ExplainResponse {
+    v1::ExplainResponse {
+        lower_bound: Some(v1::AnswerSummary {
+            cost: e.lower_bound_cost,
+            ..Default::default()
+        }),
+        priced_by: v1::explain_response::PricedBy::Lp.into(),
+        types: e
+            .prices
+            .iter()
+            .map(|p| v1::TypeExplanation {
+                name: p.acc_type.clone(),
+                binding: p.binding,
+                dual_price: p.price,
+                ..Default::default()
+            })
+            .collect(),
+        servers: e
+            .headroom
+            .iter()
+            .map(|h| v1::ServerExplanation {
+                name: h.server.clone(),
+                headroom_rpm: Some(h.rpm),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 impl inferno_core::Apply for Clients {
@@ -346,6 +421,7 @@ pub fn report_message(r: &CycleReport) -> v1::CycleReport {
         tuning: tuning_message(&r.tuning),
         solution,
         updates,
+        explanation: r.explained.as_ref().map(explanation_message),
     }
 }
 

@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         dynamic: args.dynamic,
         deadlines,
         dry_run: args.dry_run,
+        explain: args.explain,
         policy: Arc::new(std::sync::Mutex::new(Policy::new(args.policy()))),
     };
     let leadership = if args.leader_elect {

@@ -49,6 +49,11 @@ struct ServerLabel {
     server: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: String,
+}
+
 /// A latency of a server: which (`itl`, `ttft`) and whose figure (`measured`, `predicted`,
 /// `target`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, EncodeLabelSet)]
@@ -102,6 +107,11 @@ pub struct Metrics {
     latency_ms: Family<LatencyLabel, Gauge<f64, AtomicU64>>,
     cost: Family<ServerLabel, Gauge<f64, AtomicU64>>,
     info: Family<InfoLabel, Gauge>,
+    gpu_price: Family<TypeLabel, Gauge<f64, AtomicU64>>,
+    headroom: Family<ServerLabel, Gauge<f64, AtomicU64>>,
+    lower_bound: Gauge<f64, AtomicU64>,
+    /// The types and servers of the last explanation's series (gone ones are removed).
+    explained: Mutex<(BTreeSet<String>, BTreeSet<String>)>,
     /// The servers `replicas` has a sample for; held while a cycle's replicas are written, so
     /// two records never interleave.
     placed: Mutex<BTreeSet<String>>,
@@ -159,6 +169,27 @@ impl Default for Metrics {
              proven optimal; high when a time or iteration limit stopped the solver far from \
              its bound (docs/solvers.md)",
             gap.clone(),
+        );
+        let gpu_price = Family::default();
+        registry.register(
+            "inferno_controller_gpu_price",
+            "What one more unit of an accelerator type is worth in the last decision's LP \
+             relaxation, cents/hour per unit (0: not scarce; docs/explain.md)",
+            gpu_price.clone(),
+        );
+        let headroom = Family::default();
+        registry.register(
+            "inferno_controller_server_headroom_rpm",
+            "Load a server's decided replicas carry within its targets beyond its demand, \
+             requests/minute: past it, one more replica is needed",
+            headroom.clone(),
+        );
+        let lower_bound = Gauge::default();
+        registry.register(
+            "inferno_controller_lower_bound_cost",
+            "The least cost meeting every target with capacities ignored, cents/hour: against \
+             inferno_controller_total_cost, what the capacities cost",
+            lower_bound.clone(),
         );
         let last_ok = Gauge::default();
         registry.register(
@@ -239,6 +270,10 @@ impl Default for Metrics {
         Self {
             registry,
             gap,
+            gpu_price,
+            headroom,
+            lower_bound,
+            explained: Mutex::default(),
             last_ok,
             latency_ms,
             cost,
@@ -314,6 +349,7 @@ impl Metrics {
             }
             *placed = now;
             self.record_servers(r);
+            self.record_explained(r);
         }
         for t in &r.tuning {
             let pair = PairLabel {
@@ -343,6 +379,44 @@ impl Metrics {
                 self.tuned_sd.get_or_create(&label).set(sd);
             }
         }
+    }
+
+    /// The brief explanation of a decision; the series it no longer writes go.
+    fn record_explained(&self, r: &CycleReport) {
+        let Some(e) = &r.explained else {
+            return;
+        };
+        let mut last = self.explained.lock().unwrap_or_else(|e| e.into_inner());
+        self.lower_bound.set(e.lower_bound_cost);
+        let mut types = BTreeSet::new();
+        for p in &e.prices {
+            if let Some(price) = p.price {
+                let label = TypeLabel {
+                    r#type: p.acc_type.clone(),
+                };
+                self.gpu_price.get_or_create(&label).set(price);
+                types.insert(label.r#type);
+            }
+        }
+        let mut servers = BTreeSet::new();
+        for h in &e.headroom {
+            let label = ServerLabel {
+                server: h.server.clone(),
+            };
+            self.headroom.get_or_create(&label).set(h.rpm);
+            servers.insert(label.server);
+        }
+        for gone in last.0.difference(&types) {
+            self.gpu_price.remove(&TypeLabel {
+                r#type: gone.clone(),
+            });
+        }
+        for gone in last.1.difference(&servers) {
+            self.headroom.remove(&ServerLabel {
+                server: gone.clone(),
+            });
+        }
+        *last = (types, servers);
     }
 
     /// The per-server latencies and info of a decision; the series it no longer writes go.

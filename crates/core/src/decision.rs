@@ -115,3 +115,41 @@ pub struct Decision {
     /// Heterogeneous mode: servers served on several accelerator types.
     pub heterogeneous: Vec<Heterogeneous>,
 }
+
+/// Why a decision is what it is, in brief (the optimizer's `Explain` with `brief`,
+/// docs/explain.md): what a unit of each GPU type is worth, the least cost with capacities
+/// ignored, and how much more load each server's allocation carries.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explained {
+    /// The least cost meeting every target with capacities ignored, cents/hour.
+    pub lower_bound_cost: f64,
+    /// Per accelerator type.
+    pub prices: Vec<GpuPrice>,
+    /// Per placed server (not by best effort).
+    pub headroom: Vec<Headroom>,
+}
+
+/// What a unit of one accelerator type is worth.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuPrice {
+    /// The type.
+    #[serde(rename = "type")]
+    pub acc_type: String,
+    /// The capacity-free answer wants more of it than there is.
+    pub binding: bool,
+    /// Its price per unit in the LP relaxation (cents/hour per unit), when it clears the
+    /// capacity.
+    pub price: Option<f64>,
+}
+
+/// How much more load a server's allocation carries within its targets.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Headroom {
+    /// The server.
+    pub server: String,
+    /// Requests/minute beyond its demand before it needs one more replica.
+    pub rpm: f64,
+}

@@ -25,6 +25,7 @@ pub use collected::{
     Unplaced,
 };
 pub use decision::{
-    AllocationPart, Decision, Heterogeneous, SolveStats, SolveSummary, TypeUsage, UnservedFloor,
+    AllocationPart, Decision, Explained, GpuPrice, Headroom, Heterogeneous, SolveStats,
+    SolveSummary, TypeUsage, UnservedFloor,
 };
 pub use ports::{Apply, Collect, Optimize, PortError};

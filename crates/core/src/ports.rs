@@ -6,7 +6,7 @@
 
 use crate::apply::{Applied, ApplyRequest};
 use crate::collected::Collected;
-use crate::decision::Decision;
+use crate::decision::{Decision, Explained};
 use inferno_api::SystemSpec;
 use std::future::Future;
 
@@ -35,6 +35,16 @@ pub trait Optimize {
         &self,
         system: &SystemSpec,
     ) -> impl Future<Output = Result<Decision, PortError>> + Send;
+
+    /// Why the decision on `system` is what it is, in brief; None from an optimizer that
+    /// cannot say (the default).
+    fn explain(
+        &self,
+        system: &SystemSpec,
+    ) -> impl Future<Output = Result<Option<Explained>, PortError>> + Send {
+        let _ = system;
+        async { Ok(None) }
+    }
 }
 
 /// Applies a decision to the Deployments.

@@ -59,6 +59,10 @@ pub struct Stages<P = Clients> {
     pub deadlines: Deadlines,
     /// Never apply.
     pub dry_run: bool,
+    /// Ask the optimizer, after each cycle's apply, why it decided as it did (brief: GPU
+    /// prices, the capacity-free lower bound, headroom per server) for the report and the
+    /// metrics.
+    pub explain: bool,
     /// What the loop remembers between cycles and how it judges (shared by the clones of
     /// one controller's stages).
     pub policy: Arc<Mutex<Policy>>,
@@ -426,6 +430,19 @@ async fn run_stages<P: Ports>(
                 .unwrap_or_default(),
             plan: plans.remove(&s.name).unwrap_or_default(),
         });
+    }
+    if stages.explain {
+        // After the apply: the explanation must never hold a decision up. Under the optimize
+        // stage's deadline; a failure is a problem of the cycle, not a failed cycle.
+        let peer = Optimize::peer(ports);
+        match tokio::time::timeout(stages.deadlines.optimize, ports.explain(&planning)).await {
+            Ok(Ok(explained)) => report.explained = explained,
+            Ok(Err(e)) => report.problems.push(format!("explain ({peer}): {e}")),
+            Err(_) => report.problems.push(format!(
+                "explain ({peer}): no answer within {:?}",
+                stages.deadlines.optimize
+            )),
+        }
     }
     Ok(())
 }

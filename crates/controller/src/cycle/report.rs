@@ -168,6 +168,9 @@ pub struct CycleReport {
     pub timing: Timing,
     /// What the loop has learnt of each (model, accelerator) (docs/tuning.md).
     pub tuning: Vec<crate::policy::tuning::TunedRecord>,
+    /// Why the decision is what it is, in brief (`--explain`; docs/explain.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explained: Option<inferno_core::Explained>,
     /// The optimizer's answer (for gRPC Invoke).
     #[serde(skip)]
     pub solution: Option<Decision>,

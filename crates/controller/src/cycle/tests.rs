@@ -16,6 +16,7 @@ struct Fake {
     collected: Option<Result<Collected, PortError>>,
     decision: Option<Result<Decision, PortError>>,
     applied: Option<Result<Applied, PortError>>,
+    explained: Option<Result<Option<inferno_core::Explained>, PortError>>,
     optimize_delay: Duration,
     asked: Arc<Mutex<Asked>>,
 }
@@ -25,6 +26,7 @@ struct Asked {
     collect: usize,
     optimize: Vec<SystemSpec>,
     apply: Vec<ApplyRequest>,
+    explain: usize,
 }
 
 use inferno_api::SystemSpec;
@@ -49,6 +51,11 @@ impl Optimize for Fake {
         self.asked.lock().unwrap().optimize.push(system.clone());
         tokio::time::sleep(self.optimize_delay).await;
         self.decision.clone().expect("optimize is not expected")
+    }
+
+    async fn explain(&self, _: &SystemSpec) -> Result<Option<inferno_core::Explained>, PortError> {
+        self.asked.lock().unwrap().explain += 1;
+        self.explained.clone().unwrap_or(Ok(None))
     }
 }
 
@@ -78,6 +85,7 @@ fn stages(fake: Fake) -> Stages<Fake> {
             apply: Duration::from_secs(5),
         },
         dry_run: false,
+        explain: true,
         policy: Default::default(),
     }
 }
@@ -553,4 +561,96 @@ async fn a_stage_failure_is_typed_and_reads_as_before() {
         err.to_string(),
         "apply: optimizer at http://127.0.0.1:3302: Unavailable: tcp connect error"
     );
+}
+
+fn explanation() -> inferno_core::Explained {
+    inferno_core::Explained {
+        lower_bound_cost: 120.0,
+        prices: vec![
+            inferno_core::GpuPrice {
+                acc_type: "H100".into(),
+                binding: true,
+                price: Some(12.5),
+            },
+            inferno_core::GpuPrice {
+                acc_type: "A100".into(),
+                binding: false,
+                price: None,
+            },
+        ],
+        headroom: vec![inferno_core::Headroom {
+            server: "a".into(),
+            rpm: 7.25,
+        }],
+    }
+}
+
+/// After the apply the optimizer is asked why (brief): the report carries the answer and the
+/// metrics show each scarce type's price, each server's headroom and the lower bound.
+#[tokio::test(start_paused = true)]
+async fn the_report_and_the_metrics_say_why() {
+    let fake = Fake {
+        explained: Some(Ok(Some(explanation()))),
+        ..working()
+    };
+    let asked = fake.asked.clone();
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Ok, "{}", report.reason);
+    assert_eq!(asked.lock().unwrap().explain, 1);
+    assert_eq!(report.explained, Some(explanation()));
+    let line = serde_json::to_string(&report).unwrap();
+    assert!(
+        line.contains(r#""explained":{"lowerBoundCost":120.0"#),
+        "{line}"
+    );
+    let metrics = crate::metrics::Metrics::default();
+    metrics.record(&report);
+    let text = metrics.render();
+    for want in [
+        r#"inferno_controller_gpu_price{type="H100"} 12.5"#,
+        r#"inferno_controller_server_headroom_rpm{server="a"} 7.25"#,
+        "inferno_controller_lower_bound_cost 120.0",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert!(
+        !text.contains(r#"type="A100""#),
+        "no price, no series:\n{text}"
+    );
+    let message = crate::grpc::report_message(&report);
+    let e = message.explanation.expect("the report message carries it");
+    assert_eq!(e.types[0].dual_price, Some(12.5));
+    assert_eq!(e.servers[0].headroom_rpm, Some(7.25));
+}
+
+/// An optimizer that cannot explain fails nothing: the cycle is ok, the problem is said; and
+/// `--explain false` does not ask.
+#[tokio::test(start_paused = true)]
+async fn a_failed_explanation_is_a_problem_not_a_failed_cycle() {
+    let fake = Fake {
+        explained: Some(Err(PortError("Unimplemented: no Explain".into()))),
+        ..working()
+    };
+    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Ok, "{}", report.reason);
+    assert!(report.explained.is_none());
+    assert!(
+        report
+            .problems
+            .contains(&"explain (fake optimizer): Unimplemented: no Explain".to_string()),
+        "{:?}",
+        report.problems
+    );
+
+    let fake = Fake {
+        explained: Some(Ok(Some(explanation()))),
+        ..working()
+    };
+    let asked = fake.asked.clone();
+    let mut off = stages(fake);
+    off.explain = false;
+    let report = run(&mut off, &mut Data::default(), 1, false).await;
+    assert_eq!(report.outcome, CycleOutcome::Ok);
+    assert_eq!(asked.lock().unwrap().explain, 0);
+    assert!(report.explained.is_none());
 }

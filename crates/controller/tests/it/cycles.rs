@@ -138,6 +138,7 @@ pub(crate) async fn start_with(
             apply: Duration::from_secs(5),
         },
         dry_run: false,
+        explain: true,
         // The reference's solution of the samples (the figures below) is for the data's own
         // targets: no ITL margin here (the policy's own tests cover it).
         policy: std::sync::Arc::new(std::sync::Mutex::new(

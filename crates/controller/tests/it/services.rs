@@ -32,6 +32,7 @@ fn stages(endpoints: Endpoints, credential: Option<Credential>) -> Stages {
             apply: Duration::from_secs(10),
         },
         dry_run: false,
+        explain: true,
         policy: Default::default(),
     }
 }
@@ -238,6 +239,16 @@ async fn a_server_with_bad_input_is_unplaced_and_the_others_are_applied() {
     assert!(!applied[0].allocations.contains_key(bad));
     assert_eq!(applied[0].unplaced[bad].reason, server.unplaced);
     assert_eq!(applied[0].unplaced[bad].code(), Code::InvalidData);
+    // The real optimizer explains the decision (brief) after the apply: a headroom for every
+    // placed server, a lower bound, no problem.
+    let e = report.explained.as_ref().expect("the optimizer explains");
+    assert_eq!(e.headroom.len(), 14, "{e:?}");
+    assert!(e.lower_bound_cost > 0.0 && e.lower_bound_cost <= report.total_cost + 1e-9);
+    assert!(
+        !report.problems.iter().any(|p| p.starts_with("explain")),
+        "{:?}",
+        report.problems
+    );
 }
 
 /// A server the collector left out (its load unusable, e.g. a 1e308 load label and no

@@ -63,6 +63,7 @@ async fn unknown_fields_are_problems_of_every_cycle_until_fixed() {
             apply: Duration::from_secs(5),
         },
         dry_run: true,
+        explain: true,
         policy: Default::default(),
     };
     let expected = format!(
