@@ -3,7 +3,8 @@
 use super::table::Table;
 use super::{CliError, ExplainArgs};
 use crate::explain::{
-    explain, frontier, Alternative, Delta, Explanation, FrontierPoint, Summary, Switch,
+    explain_cancellable, frontier, Alternative, Delta, Depth, Explanation, FrontierPoint, Summary,
+    Switch,
 };
 use crate::solver::SolveOptions;
 use serde_json::{json, Value};
@@ -43,7 +44,12 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<ExitCode, C
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut e = explain(&spec, &options);
+    let depth = if args.brief {
+        Depth::Brief
+    } else {
+        Depth::Full
+    };
+    let mut e = explain_cancellable(&spec, &options, depth, &crate::Cancel::new())?;
     if let Some(name) = &args.server {
         e.servers.retain(|s| &s.name == name);
         if e.servers.is_empty() {

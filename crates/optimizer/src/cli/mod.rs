@@ -71,6 +71,11 @@ pub struct ExplainArgs {
     /// Only this server's explanation (the types and the bound are always shown).
     #[arg(long, value_name = "NAME")]
     pub server: Option<String>,
+    /// Only what is cheap (as the control loop asks each cycle): the LP prices, the lower
+    /// bound, each server's choice, margin and headroom; no exact solves with a unit more or
+    /// less, no class costs, no type switches.
+    #[arg(long)]
+    pub brief: bool,
     /// Instead: the cost-versus-target frontier of this class (its servers' cost with
     /// capacities ignored, its TTFT and ITL targets scaled from 0.5 to 2).
     #[arg(long, value_name = "CLASS", conflicts_with = "server")]

@@ -243,6 +243,16 @@ fn the_command_line_prints_text_and_json_and_names_a_bad_server() {
         .unwrap();
     assert_eq!(mi300x["binding"], true);
     assert!(mi300x["dualPrice"].as_f64().unwrap() > 0.0);
+    let out = cli(&["explain", dir, "--json", "--brief"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["pricedBy"], "LP");
+    assert_eq!(v["classes"], Value::Array(Vec::new()));
+    assert!(v["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["switch"].is_null()));
     let out = cli(&["explain", dir, "--server", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--server: no server \"nope\""));
