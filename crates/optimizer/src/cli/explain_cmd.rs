@@ -12,14 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let spec = super::load(&args.path, args.strict)?;
-    if spec.server_data.servers.is_empty() {
-        return Err(CliError::Input(format!(
-            "{}: {}",
-            args.path.display(),
-            crate::Error::NoServers
-        )));
-    }
+    let spec = super::load_servers(&args.path, args.strict)?;
     let options = SolveOptions::from_spec(&spec).map_err(CliError::Input)?;
     if let Some(class) = &args.frontier {
         if !spec

@@ -326,6 +326,20 @@ fn load(path: &std::path::Path, strict: bool) -> Result<inferno_api::SystemSpec,
     Ok(loaded.spec)
 }
 
+/// [`load`], refusing a system without servers: `null`, `{}` and `{"system": null}` parse as
+/// an empty system, and a command would print an empty answer for it.
+fn load_servers(path: &std::path::Path, strict: bool) -> Result<inferno_api::SystemSpec, CliError> {
+    let spec = load(path, strict)?;
+    if spec.server_data.servers.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: {}",
+            path.display(),
+            crate::Error::NoServers
+        )));
+    }
+    Ok(spec)
+}
+
 /// Standard input as text (`-` for a path); invalid UTF-8 becomes U+FFFD, as in files.
 fn read_stdin() -> Result<String, CliError> {
     use std::io::Read;

@@ -69,16 +69,7 @@ impl Drop for Ticker {
 }
 
 pub(crate) fn run(args: &SolveArgs, out: &mut dyn Write) -> Result<ExitCode, CliError> {
-    let spec = super::load(&args.path, args.strict)?;
-    // `null`, `{}` and `{"system": null}` parse as an empty system: say so rather than print
-    // an empty solution.
-    if spec.server_data.servers.is_empty() {
-        return Err(CliError::Input(format!(
-            "{}: {}",
-            args.path.display(),
-            crate::Error::NoServers
-        )));
-    }
+    let spec = super::load_servers(&args.path, args.strict)?;
     let mut options = SolveOptions::from_spec(&spec).map_err(CliError::Input)?;
     options.unlimited |= args.unlimited;
     options.delayed_best_effort |= args.delayed_best_effort;

@@ -127,24 +127,7 @@ async fn grpcurl_lists_describes_and_optimizes() {
     assert!(ok && out.contains("SERVING"), "{out}{err}");
 
     // Invalid input: the status and every problem reach the user.
-    let bad = r#"{"system": {"acceleratorData": {"accelerators": [{"name": "X", "type": "X", "cost": -1}]}}}"#;
-    let (ok, _, err) = run(
-        bin,
-        args(&["-d", "@", &addr, "inferno.v1.Optimizer/OptimizeOne"]),
-        Some(bad.into()),
-    )
-    .await;
-    assert!(!ok);
-    assert!(
-        err.contains("InvalidArgument") && err.contains("field cost"),
-        "{err}"
-    );
-    // grpcurl prints the google.rpc.BadRequest too (reflection describes it).
-    assert!(
-        err.contains("google.rpc.BadRequest")
-            && err.contains("system.accelerator_data.accelerators[0].cost"),
-        "{err}"
-    );
+    refuses_bad_input(bin, &addr, "OptimizeOne").await;
 }
 
 /// Explain through the real grpcurl: the large sample's scarce MI300X priced exactly, a
@@ -217,16 +200,25 @@ async fn grpcurl_explains_a_decision() {
     assert!(!s["alternatives"].as_array().unwrap().is_empty());
     assert_eq!(s["margin"], 38.0, "{out}");
 
+    refuses_bad_input(bin, &addr, "Explain").await;
+}
+
+/// `rpc` of the optimizer at `addr` refuses invalid data through grpcurl with the status, the
+/// field named and the field violation of the request.
+async fn refuses_bad_input(bin: PathBuf, addr: &str, rpc: &str) {
     let bad = r#"{"system": {"acceleratorData": {"accelerators": [{"name": "X", "type": "X", "cost": -1}]}}}"#;
-    let (ok, _, err) = run(
-        bin,
-        args(&["-d", "@", &addr, "inferno.v1.Optimizer/Explain"]),
-        Some(bad.into()),
-    )
-    .await;
+    let method = format!("inferno.v1.Optimizer/{rpc}");
+    let args = ["-plaintext", "-max-time", "60", "-d", "@", addr, &method];
+    let (ok, _, err) = run(bin, args.map(String::from).to_vec(), Some(bad.into())).await;
     assert!(!ok);
     assert!(
         err.contains("InvalidArgument") && err.contains("field cost"),
-        "{err}"
+        "{rpc}: {err}"
+    );
+    // grpcurl prints the google.rpc.BadRequest too (reflection describes it).
+    assert!(
+        err.contains("google.rpc.BadRequest")
+            && err.contains("system.accelerator_data.accelerators[0].cost"),
+        "{rpc}: {err}"
     );
 }
