@@ -18,8 +18,10 @@ pub use prices::{Delta, TypeExplanation};
 pub use servers::{Alternative, ServerExplanation};
 
 use crate::cancel::Cancel;
+use crate::candidate::SizingCache;
 use crate::error::Error;
-use crate::solver::{solve_cancellable, Solution, SolveOptions};
+use crate::solver::{build, prepare, solve_cancellable, Solution, SolveOptions};
+use crate::system::System;
 use inferno_api::SystemSpec;
 use std::collections::BTreeMap;
 
@@ -114,7 +116,26 @@ pub fn explain_cancellable(
             ..*options
         },
     )?;
-    let (priced_by, types) = prices::types(spec, options, &decision, &unlimited, full, &solve)?;
+    // Every candidate of every server, sized once: for the runners-up and, as the allocation
+    // problem, for the LP prices.
+    let system = System::new(spec);
+    let cache = SizingCache::new(cancel.clone());
+    let mut index = Vec::new();
+    let mut entries = Vec::new();
+    for p in prepare(&system, options, &cache, usize::MAX)? {
+        index.push(p.ok().map(|e| {
+            entries.push(e);
+            entries.len() - 1
+        }));
+    }
+    let single = SolveOptions {
+        heterogeneous: false,
+        unlimited: false,
+        ..*options
+    };
+    let duals = prices::dual_prices(&build(&system, &entries, &single).problem, cancel);
+    let (priced_by, types) =
+        prices::types(spec, options, &decision, &unlimited, &duals, full, &solve)?;
     Ok(Explanation {
         decision: Summary::of(&decision),
         lower_bound: Summary::of(&unlimited),
@@ -125,9 +146,12 @@ pub fn explain_cancellable(
         } else {
             Vec::new()
         },
-        servers: servers::servers(spec, options, &decision, full, &solve)?,
+        servers: servers::servers(&system, &entries, &index, options, &decision, full, &solve)?,
     })
 }
+
+/// A solve that may be cancelled.
+type Solve<'c> = dyn Fn(&SystemSpec, &SolveOptions) -> Result<Solution, Error> + 'c;
 
 /// The frontier of `class`: its servers' cost with capacities ignored at every scale of
 /// [`SCALES`] of its TTFT and ITL targets.
@@ -141,6 +165,3 @@ pub fn frontier(
         |spec: &SystemSpec, options: &SolveOptions| solve_cancellable(spec, options, &cancel);
     frontier::frontier(spec, options, class, &solve)
 }
-
-/// A solve that may be cancelled.
-type Solve<'c> = dyn Fn(&SystemSpec, &SolveOptions) -> Result<Solution, Error> + 'c;

@@ -4,9 +4,9 @@
 
 use super::Solve;
 use super::EXACT_PRICES_UP_TO;
-use crate::alloc::{self, clearing_range, Flat, LagrangeOptions};
+use crate::alloc::{self, clearing_range, Flat, LagrangeOptions, Problem};
 use crate::error::Error;
-use crate::solver::{allocation_problem, Solution, SolveOptions, SolverKind};
+use crate::solver::{Solution, SolveOptions, SolverKind};
 use crate::system::System;
 use inferno_api::{AcceleratorCount, SystemSpec};
 
@@ -55,6 +55,7 @@ pub(super) fn types(
     options: &SolveOptions,
     decision: &Solution,
     unlimited: &Solution,
+    duals: &Option<Duals>,
     full: bool,
     solve: &Solve<'_>,
 ) -> Result<(&'static str, Vec<TypeExplanation>), Error> {
@@ -69,7 +70,6 @@ pub(super) fn types(
     };
     let priced_by = if exact { "exact" } else { "LP" };
     let base = exact.then(|| solve(spec, &pricing)).transpose()?;
-    let duals = dual_prices(spec, options);
     let system = System::new(spec);
     let mut out = Vec::new();
     for (t, name) in system.types.iter().enumerate() {
@@ -89,7 +89,7 @@ pub(super) fn types(
         // Only a price at which the type clears its capacity is one (500 iterations may
         // leave a large system's prices short of that).
         let cap = capacity as f64;
-        let (dual_price, clears_between) = match &duals {
+        let (dual_price, clears_between) = match duals {
             Some((pi, ranges)) => match ranges[t] {
                 Some((lo, hi)) if lo <= cap && hi.is_none_or(|h| cap <= h) => {
                     (Some(pi[t]), ranges[t])
@@ -137,36 +137,30 @@ fn delta(base: &Solution, other: &Solution) -> Delta {
     }
 }
 
+/// Per type, its LP price and the capacities over which it clears (None: not limited).
+pub(super) type Duals = (Vec<f64>, Vec<Option<(f64, Option<f64>)>>);
+
 /// Iterations of the Lagrangian for the LP prices.
 const DUAL_ITERATIONS: u64 = 500;
 
-/// Per type, the Lagrangian's price and the capacities it clears; None when the problem has
-/// no server with a candidate.
-#[allow(clippy::type_complexity)]
-fn dual_prices(
-    spec: &SystemSpec,
-    options: &SolveOptions,
-) -> Option<(Vec<f64>, Vec<Option<(f64, Option<f64>)>>)> {
-    let single = SolveOptions {
-        heterogeneous: false,
-        unlimited: false,
-        ..*options
-    };
-    let (problem, _) = allocation_problem(spec, &single);
+/// Per type, the Lagrangian's price over `problem` (every candidate of every server) and the
+/// capacities it clears; None when the problem has no server with a candidate.
+pub(super) fn dual_prices(problem: &Problem, cancel: &crate::cancel::Cancel) -> Option<Duals> {
     if problem.servers.is_empty() {
         return None;
     }
     let out = alloc::lagrangian(
-        &problem,
+        problem,
         &LagrangeOptions {
             max_iterations: DUAL_ITERATIONS,
             polish_rounds: 0,
             neighbourhood_nodes: Some(0),
+            cancel: cancel.clone(),
             ..LagrangeOptions::default()
         },
         None,
     );
-    let flat = Flat::of(&problem);
+    let flat = Flat::of(problem);
     let penalties = problem.penalties(false);
     let ranges = (0..problem.capacity.len())
         .map(|k| {

@@ -2,12 +2,11 @@
 //! its allocation carries.
 
 use super::{Solve, Switch};
-use crate::candidate::{Candidate, SizingCache};
+use crate::candidate::Candidate;
 use crate::error::Error;
 use crate::queue::{Analyzer, Binding, Targets};
-use crate::solver::{prepare, Entry, Placement, Solution, SolveOptions};
+use crate::solver::{Entry, Placement, Solution, SolveOptions};
 use crate::system::System;
-use inferno_api::SystemSpec;
 
 /// One server.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,20 +62,21 @@ pub struct Alternative {
     pub binds: &'static str,
 }
 
+/// `entries[index[i]]` is server `i`'s, every candidate sized (None: it has no context).
 pub(super) fn servers(
-    spec: &SystemSpec,
+    system: &System<'_>,
+    entries: &[Entry<'_>],
+    index: &[Option<usize>],
     options: &SolveOptions,
     decision: &Solution,
     full: bool,
     solve: &Solve<'_>,
 ) -> Result<Vec<ServerExplanation>, Error> {
-    let system = System::new(spec);
-    let cache = SizingCache::default();
-    let prepared = prepare(&system, options, &cache, usize::MAX)?;
+    let spec = system.spec;
     // Each server's switch takes some forty solves of it alone: for small systems only.
     let switches = full && spec.server_data.servers.len() <= super::EXACT_PRICES_UP_TO;
-    let mut out = Vec::with_capacity(prepared.len());
-    for (entry, s) in prepared.into_iter().zip(&spec.server_data.servers) {
+    let mut out = Vec::with_capacity(index.len());
+    for (at, s) in index.iter().zip(&spec.server_data.servers) {
         let placement = decision.placements.get(&s.name);
         let mut x = ServerExplanation {
             name: s.name.clone(),
@@ -98,8 +98,8 @@ pub(super) fn servers(
         if switches {
             x.switch = super::frontier::switch(spec, options, &s.name, solve)?;
         }
-        if let Ok(e) = entry {
-            candidates(&system, &e, placement, &mut x);
+        if let Some(&i) = at.as_ref() {
+            candidates(system, &entries[i], placement, &mut x);
         }
         out.push(x);
     }

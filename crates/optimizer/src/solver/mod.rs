@@ -12,6 +12,7 @@ mod improve;
 mod policy;
 mod reason;
 
+pub(crate) use exact::build;
 pub use exact::{Part, SolveReport, SolverKind, UnservedFloor, DEFAULT_TIME_LIMIT};
 pub use policy::SaturationPolicy;
 pub use reason::Reason;
