@@ -167,13 +167,25 @@ fn write_text(e: &Explanation, out: &mut dyn Write) -> Result<(), CliError> {
         d.served,
         d.not_served
     )?;
-    writeln!(
-        out,
-        "lower bound (capacities ignored): {} cents/hr, {} served; the capacities cost {} cents/hr",
-        money(b.cost),
-        b.served,
-        money(d.cost - b.cost)
-    )?;
+    if b.served > d.served {
+        writeln!(
+            out,
+            "lower bound (capacities ignored): {} cents/hr, {} served; the capacities leave {} \
+             servers not fully served",
+            money(b.cost),
+            b.served,
+            b.served - d.served
+        )?;
+    } else {
+        writeln!(
+            out,
+            "lower bound (capacities ignored): {} cents/hr, {} served; the capacities cost {} \
+             cents/hr",
+            money(b.cost),
+            b.served,
+            money(d.cost - b.cost)
+        )?;
+    }
     writeln!(out)?;
     writeln!(
         out,

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::solver::{Solution, SolveOptions, SolverKind};
 use crate::system::System;
 use inferno_api::{AcceleratorCount, SystemSpec};
+use std::time::{Duration, Instant};
 
 /// One accelerator type.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +25,8 @@ pub struct TypeExplanation {
     /// That answer wants more than the capacity: the capacity shapes the decision.
     pub binding: bool,
     /// The optimum with one unit more, against the optimum as it is (None: the system is too
-    /// large for exact solves, [`EXACT_PRICES_UP_TO`]).
+    /// large for exact solves, [`EXACT_PRICES_UP_TO`], or the MILP did not prove both answers
+    /// optimal within its limits).
     pub one_more: Option<Delta>,
     /// The optimum with one unit less (None also when there is none to take away).
     pub one_less: Option<Delta>,
@@ -66,10 +68,20 @@ pub(super) fn types(
         full && spec.server_data.servers.len() <= EXACT_PRICES_UP_TO && !options.heterogeneous;
     let pricing = SolveOptions {
         solver: SolverKind::Milp,
+        time_limit: Some(SOLVE_LIMIT),
         ..*options
     };
-    let priced_by = if exact { "exact" } else { "LP" };
-    let base = exact.then(|| solve(spec, &pricing)).transpose()?;
+    // A change is the optimum's only when the MILP proves both answers optimal: one it does
+    // not prove within its limit (a scarce system of a few hundred servers can take the MILP
+    // minutes) is left out, and all of them once the budget is spent.
+    let proven = |s: Solution| (s.report.status == "optimal").then_some(s);
+    let until = Instant::now() + PRICING_BUDGET;
+    let base = if exact {
+        solve(spec, &pricing).map(proven)?
+    } else {
+        None
+    };
+    let priced_by = if base.is_some() { "exact" } else { "LP" };
     let system = System::new(spec);
     let mut out = Vec::new();
     for (t, name) in system.types.iter().enumerate() {
@@ -83,8 +95,11 @@ pub(super) fn types(
             let Some(base) = base.as_ref() else {
                 return Ok(None);
             };
+            if Instant::now() >= until {
+                return Ok(None);
+            }
             let changed = with_capacity(spec, name, units);
-            Ok(Some(delta(base, &solve(&changed, &pricing)?)))
+            Ok(proven(solve(&changed, &pricing)?).map(|other| delta(base, &other)))
         };
         // Only a price at which the type clears its capacity is one (500 iterations may
         // leave a large system's prices short of that).
@@ -115,6 +130,11 @@ pub(super) fn types(
     }
     Ok((priced_by, out))
 }
+
+/// Time limit of each exact solve with a unit more or less.
+const SOLVE_LIMIT: Duration = Duration::from_secs(2);
+/// Time for all of them: what is not solved by then is left out.
+const PRICING_BUDGET: Duration = Duration::from_secs(20);
 
 /// `spec` with `units` of type `name`.
 fn with_capacity(spec: &SystemSpec, name: &str, units: u64) -> SystemSpec {
