@@ -2,6 +2,7 @@
 //! with every target 10% looser, both with capacities ignored (the targets' own price, not
 //! the capacities').
 
+use super::frontier::{point, scaled};
 use super::Solve;
 use crate::error::Error;
 use crate::solver::{Solution, SolveOptions};
@@ -33,28 +34,13 @@ pub(super) fn classes(
         unlimited: true,
         ..*options
     };
-    let cost_of = |solution: &Solution, class: &str| -> f64 {
-        spec.server_data
-            .servers
-            .iter()
-            .filter(|s| s.class == class)
-            .filter_map(|s| solution.placements.get(&s.name))
-            .map(|p| p.allocation.cost)
-            .fold(0.0, |a, b| a + b)
-    };
+    // What the class's servers cost in an answer: the frontier's point at that scale.
+    let cost_of = |solution: &Solution, class: &str| point(spec, class, 1.0, solution).cost;
     spec.service_class_data
         .service_classes
         .iter()
         .map(|c| {
-            let mut looser = spec.clone();
-            for other in &mut looser.service_class_data.service_classes {
-                if other.name == c.name {
-                    for t in &mut other.model_targets {
-                        t.slo_itl *= LOOSER;
-                        t.slo_ttft *= LOOSER;
-                    }
-                }
-            }
+            let looser = scaled(spec, &c.name, LOOSER);
             Ok(ClassExplanation {
                 name: c.name.clone(),
                 priority: c.priority,

@@ -58,7 +58,8 @@ pub(super) fn frontier(
         .collect()
 }
 
-fn point(spec: &SystemSpec, class: &str, scale: f64, s: &Solution) -> FrontierPoint {
+/// What `class`'s servers cost, serve and take in `s`, labelled with `scale`.
+pub(super) fn point(spec: &SystemSpec, class: &str, scale: f64, s: &Solution) -> FrontierPoint {
     let mut p = FrontierPoint {
         scale,
         cost: 0.0,
