@@ -134,6 +134,10 @@ pub struct Args {
     /// The same for the mean TTFT.
     #[arg(long, default_value_t = 0.0, env = "INFERNO_TTFT_MARGIN", value_parser = parse_margin)]
     pub ttft_margin: f64,
+    /// A new GPU type or batch cap must cost this fraction less than the current kind sized
+    /// for the same planned demand (0..=0.9): a rollout restarts every pod.
+    #[arg(long, default_value_t = 0.1, env = "INFERNO_KIND_HYSTERESIS", value_parser = parse_margin)]
+    pub kind_hysteresis: f64,
     /// Seconds a new pod takes to serve (model load): a rising load is planned for this far
     /// ahead, plus one cycle.
     #[arg(long, default_value_t = 60.0, env = "INFERNO_CONTROLLER_STARTUP_DELAY", value_parser = parse_period)]
@@ -215,6 +219,7 @@ impl Args {
             feedback: !self.no_latency_feedback,
             itl_margin: self.itl_margin,
             ttft_margin: self.ttft_margin,
+            kind_hysteresis: self.kind_hysteresis,
             startup_delay: Duration::from_secs_f64(self.startup_delay),
             tuning: !self.no_tuning,
             time_scale: self.time_scale,

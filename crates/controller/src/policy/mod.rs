@@ -68,6 +68,10 @@ pub struct Settings {
     /// Servers' seconds per second of the controller's clock (a time-scaled benchmark): the
     /// collector reports windows and start-up times in the servers' clock.
     pub time_scale: f64,
+    /// A new GPU type or batch cap must cost this fraction less than the current kind sized
+    /// for the same planned demand: a rollout restarts every pod, and a gain smaller than the
+    /// sizing's own noise (tuned parameters, token means, the boost) is not a gain.
+    pub kind_hysteresis: f64,
 }
 
 impl Default for Settings {
@@ -84,6 +88,7 @@ impl Default for Settings {
             startup_delay: Duration::from_secs(60),
             tuning: true,
             time_scale: 1.0,
+            kind_hysteresis: 0.1,
         }
     }
 }
@@ -100,7 +105,7 @@ const RELAX: f64 = 0.05;
 const RELAX_AGREED: f64 = 0.25;
 /// Measured latency at most this fraction over the model's prediction: the model agrees.
 const AGREES: f64 = 0.1;
-/// A load whose smoothed level has fallen this many standard errors below its highest over
+/// A load whose median of the last measurements has fallen this many standard errors below its highest over
 /// the scale-down window is falling for real, not wobbling: the window shrinks to
 /// [`FALL_WINDOW`] of itself, so capacity follows a real fall a cycle or three behind instead
 /// of a whole window.
@@ -179,11 +184,19 @@ struct ServerState {
     /// A queue has been seen since the loop started remembering this server (so a short calm
     /// spell is a queue that has just drained, not a loop that has just started).
     seen_queue: bool,
-    /// Holt's level at each cycle of the last scale-down window, newest last: a load that has
-    /// fallen well beyond its noise over it is a real fall, and the window shortens.
+    /// The median of the last measurements at each cycle of the last scale-down window,
+    /// newest last: a load that has fallen well beyond its noise over it is a real fall, and
+    /// the window shortens.
     levels: VecDeque<(Instant, f64)>,
     /// The measured latency is over target and describes the pods as they are: no scale-down.
     over: bool,
+    /// Every pod ordered has served for the steady cycles and the window holds enough
+    /// requests: what was measured describes the current kind, and may change it.
+    settled: bool,
+    /// What one pod of a kind (accelerator, batch cap) was last seen to carry when saturated
+    /// (Little's law), requests/min: no scale-down below what that rate needs, whatever the
+    /// model says, until the kind changes.
+    carry: Option<((String, i64), f64)>,
 }
 
 impl ServerState {
@@ -204,6 +217,8 @@ impl ServerState {
             seen_queue: false,
             levels: VecDeque::new(),
             over: false,
+            settled: false,
+            carry: None,
         }
     }
 }
@@ -226,9 +241,14 @@ impl ServerState {
         while self.raw.len() > RAW_CYCLES {
             self.raw.pop_front();
         }
+        rpm.max(self.median())
+    }
+
+    /// The median of the last [`RAW_CYCLES`] measurements (0 before the first).
+    fn median(&self) -> f64 {
         let mut sorted: Vec<f64> = self.raw.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
-        rpm.max(sorted[sorted.len() / 2])
+        sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
     }
 }
 
@@ -334,6 +354,7 @@ impl Policy {
             // The latencies describe the current pods once they all serve, have served for
             // a whole window, and the window holds enough requests.
             let steady = st.steady >= s.steady_cycles && requests >= s.min_requests;
+            st.settled = steady;
             plan.notes
                 .extend(self.tuning.observe(models, server, obs, steady));
             // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
@@ -444,7 +465,11 @@ impl Policy {
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
                 plan.horizon_seconds = horizon.as_secs_f64();
                 plan.lookahead_rpm = st.forecast.rise(horizon, st.cycle, o.demand.rate_error);
-                st.levels.push_back((now, st.forecast.level()));
+                // The median of the last measurements, not Holt's level: at the top of a ramp the
+                // level overshoots (its slope carries it on) and then settles, which read as a
+                // fall on the plateau that follows and cut the window short there.
+                let median = st.median();
+                st.levels.push_back((now, median));
                 while st
                     .levels
                     .front()
@@ -583,6 +608,49 @@ impl Policy {
                         "{to} rolled out although requests queue: {from} cannot be sized ({why})"
                     )),
                 }
+            } else if rollout {
+                // Calm: a rollout restarts every pod (a model load each). It goes ahead only
+                // on a measurement of the current kind as it is (every pod serving for the
+                // steady cycles, enough requests: not the first thin window of a loop that
+                // starts, nor pods still loading), and only when it saves more than the
+                // sizing's own noise: the current kind, sized for the same planned demand,
+                // must cost `kind_hysteresis` more than the new one. Either way the current
+                // kind must fit its type's room, else the optimizer's kind goes ahead.
+                if let Ok(kept) = units.size(&server.name, cur) {
+                    let kept_cost = kept.unit_cost * kept.replicas as f64;
+                    let fits = room(&cur.accelerator).is_none_or(|r| kept.replicas <= r);
+                    let small = kept_cost <= alloc.cost * (1.0 + self.settings.kind_hysteresis);
+                    let why = if !st.settled {
+                        Some(
+                            "the pods are not all serving, or the window is thin: not a \
+                              measurement to restart them on"
+                                .to_string(),
+                        )
+                    } else if small {
+                        Some(format!(
+                            "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a \
+                             rollout must save",
+                            kept_cost - alloc.cost,
+                            self.settings.kind_hysteresis * 100.0
+                        ))
+                    } else {
+                        None
+                    };
+                    if let (Some(why), true) = (why, fits && kept.replicas > 0) {
+                        plan.notes.push(format!(
+                            "{}/{} kept (not rolled out to {}/{}): {why}; {} replicas of it for \
+                             the planned {:.1} req/min, not the {} sized for the new kind",
+                            cur.accelerator,
+                            cur.max_batch,
+                            alloc.accelerator,
+                            alloc.max_batch,
+                            kept.replicas,
+                            kept.planned_rpm,
+                            alloc.num_replicas
+                        ));
+                        kept.apply(alloc, cur, kept.replicas);
+                    }
+                }
             }
             let obs = observations.iter().find(|o| o.server == server.name);
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
@@ -656,6 +724,7 @@ impl Policy {
                 alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
             if st.saturated && same_pods && running > 0.0 && run_ms > 0.0 {
                 let per_pod = running * 60_000.0 / run_ms;
+                st.carry = Some(((cur.accelerator.clone(), cur.max_batch), per_pod));
                 let ready = obs.map_or(0, |o| o.ready_replicas);
                 let need = (st.sized_rpm / per_pod).ceil() as i64;
                 if need > alloc.num_replicas {
@@ -694,8 +763,9 @@ impl Policy {
             // A load that has fallen well beyond its noise is a real fall: follow it with a
             // shorter window (a wobble on a plateau never gets that far below its highest).
             let highest_level = st.levels.iter().map(|(_, l)| *l).fold(f64::MIN, f64::max);
-            let falling = plan.rate_error > 0.0
-                && highest_level - st.forecast.level() > FALL_ERRORS * plan.rate_error;
+            let level = st.levels.back().map_or(highest_level, |(_, l)| *l);
+            let falling =
+                plan.rate_error > 0.0 && highest_level - level > FALL_ERRORS * plan.rate_error;
             let window = if falling {
                 long_window.mul_f64(FALL_WINDOW)
             } else {
@@ -719,6 +789,16 @@ impl Policy {
                         .max()
                         .unwrap_or(recommended);
                     replicas = highest.min(cur.num_replicas).max(recommended);
+                    // A shortened window follows the load down, never faster than it fell:
+                    // at most in proportion to the fall of its median from its highest, from
+                    // the highest recommendation of the whole window. What the model asks
+                    // beyond that waits for the whole window (a model that changed its mind,
+                    // a rate read high at the top of a ramp, are not a fall).
+                    if falling && highest_level > 0.0 {
+                        let peak = st.history.iter().map(|(_, r)| *r).max().unwrap_or(0);
+                        let floor = (peak as f64 * level / highest_level).ceil() as i64;
+                        replicas = replicas.max(floor.min(cur.num_replicas));
+                    }
                     if replicas > recommended {
                         plan.notes.push(format!(
                             "scale-down {} -> {recommended} held at {replicas}: highest \
@@ -731,6 +811,21 @@ impl Policy {
                                 ""
                             }
                         ));
+                    }
+                }
+                // Pods of this kind were seen saturated at `carry` req/min each: fewer than
+                // the planned demand needs at that rate would queue again, whatever the model
+                // says (it was wrong then, on the unsafe side).
+                let kind = (alloc.accelerator.clone(), alloc.max_batch);
+                if let Some((_, carry)) = st.carry.as_ref().filter(|(k, c)| *k == kind && *c > 0.0)
+                {
+                    let floor = ((st.sized_rpm / carry).ceil() as i64).min(cur.num_replicas);
+                    if floor > replicas {
+                        plan.notes.push(format!(
+                            "scale-down {} -> {replicas} held at {floor}: pods of {}/{} carried                              {carry:.1} req/min each when saturated, and {:.1} req/min are planned",
+                            cur.num_replicas, kind.0, kind.1, st.sized_rpm
+                        ));
+                        replicas = floor;
                     }
                 }
                 let held = within(replicas, room(&alloc.accelerator), recommended);

@@ -123,6 +123,21 @@ fn decided(replicas: i64, batch: i64) -> BTreeMap<String, AllocationData> {
     )])
 }
 
+/// `decision` at `cost` cents/h: a kind the optimizer found cheaper than the current one.
+fn priced(
+    mut decision: BTreeMap<String, AllocationData>,
+    cost: f64,
+) -> BTreeMap<String, AllocationData> {
+    decision.get_mut("s").unwrap().cost = cost;
+    decision
+}
+
+/// A cycle that keeps the current kind (4 replicas of G2/38), so that the next one sees pods
+/// that have served for the steady cycles: a new kind goes ahead only on such a measurement.
+fn settle_first(p: &mut Policy, s: &ServerSpec, o: &Observation, now: Instant) {
+    cycle(p, s, o, decided(4, 38), now - Duration::from_secs(30));
+}
+
 /// One cycle: plan, then settle `decision`; the allocation applied and the plan.
 fn cycle(
     p: &mut Policy,
@@ -404,12 +419,14 @@ fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
     for pod in &mut busy.pods {
         pod.outstanding = 30.0;
     }
+    let now = Instant::now();
+    settle_first(&mut p, &server(100.0, 500.0, 40.0), &busy, now);
     let (a, plan) = cycle(
         &mut p,
         &server(100.0, 500.0, 40.0),
         &busy,
-        decided(5, 16),
-        Instant::now(),
+        priced(decided(5, 16), 30.0),
+        now,
     );
     // The replicas are sized for the cap kept (2 carry the 110 req/min planned at 38), never
     // below the 4 running; the 5 decided were sized for 16.
@@ -423,22 +440,24 @@ fn a_batch_cap_is_not_lowered_under_a_backlog_or_while_over_target() {
         "{plan:?}"
     );
     let mut q = Policy::new(Settings::default());
+    let slow = server(100.0, 1500.0, 40.0);
+    settle_first(&mut q, &slow, &observed(4, 100.0, 0.0), now);
     let (a, _) = cycle(
         &mut q,
-        &server(100.0, 1500.0, 40.0),
+        &slow,
         &observed(4, 100.0, 0.0),
-        decided(5, 16),
-        Instant::now(),
+        priced(decided(5, 16), 30.0),
+        now,
     );
     assert_eq!(a.max_batch, 38);
     let mut r = Policy::new(Settings::default());
-    let (a, _) = cycle(
-        &mut r,
-        &server(100.0, 500.0, 40.0),
-        &observed(4, 100.0, 0.0),
-        decided(5, 16),
+    let (s, o, now) = (
+        server(100.0, 500.0, 40.0),
+        observed(4, 100.0, 0.0),
         Instant::now(),
     );
+    settle_first(&mut r, &s, &o, now);
+    let (a, _) = cycle(&mut r, &s, &o, priced(decided(5, 16), 30.0), now);
     assert_eq!(a.max_batch, 16, "lowered when it is safe");
 }
 
@@ -451,10 +470,11 @@ fn a_new_gpu_type_goes_through_but_its_scale_down_waits_for_the_window() {
     let s = server(100.0, 500.0, 40.0);
     let o = observed(4, 100.0, 0.0);
     let now = Instant::now();
-    let mut other = decided(2, 64);
+    let mut other = priced(decided(2, 64), 30.0);
     other.get_mut("s").unwrap().accelerator = "H100".into();
     // With 6 recommended within the window, the rollout keeps the 4 replicas running now.
     let mut p = Policy::new(settings);
+    settle_first(&mut p, &s, &o, now);
     cycle(&mut p, &s, &o, decided(6, 38), now);
     let (a, _) = cycle(&mut p, &s, &o, other.clone(), now + Duration::from_secs(30));
     assert_eq!(
@@ -665,13 +685,9 @@ fn no_rollout_while_requests_queue() {
         scale_down_window: Duration::ZERO,
         ..Settings::default()
     });
-    let (a, _) = cycle(
-        &mut q,
-        &server(100.0, 500.0, 40.0),
-        &observed(4, 100.0, 0.0),
-        other,
-        now,
-    );
+    let (s, o) = (server(100.0, 500.0, 40.0), observed(4, 100.0, 0.0));
+    settle_first(&mut q, &s, &o, now);
+    let (a, _) = cycle(&mut q, &s, &o, priced(other, 30.0), now);
     assert_eq!((a.accelerator.as_str(), a.max_batch), ("H100", 64));
 }
 
@@ -1103,4 +1119,122 @@ fn a_full_kv_cache_with_a_queue_is_saturation() {
         plan.notes.iter().any(|n| n.starts_with("saturated")),
         "{plan:?}"
     );
+}
+
+#[test]
+fn the_plateau_after_a_ramp_is_no_fall() {
+    // 100 -> 300 req/min in four cycles, one high reading at the top (backlog arriving, a
+    // noisy window), then 300 held: the median of the measurements never falls, so a
+    // recommendation below the peak waits for the whole window. (Holt's level overshot the
+    // plateau at the top of the ramp and settled back, which read as a fall.)
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let rates = [
+        100.0, 150.0, 200.0, 250.0, 300.0, 340.0, 300.0, 295.0, 300.0, 300.0,
+    ];
+    let asks = [2, 3, 4, 5, 6, 6, 4, 4, 4, 4];
+    let mut replicas = 2;
+    for (i, (rpm, ask)) in rates.iter().zip(asks).enumerate() {
+        let mut s = server(*rpm, 200.0, 40.0);
+        s.current_alloc.num_replicas = replicas;
+        let mut o = observed(replicas as u32, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        let (a, plan) = cycle(
+            &mut p,
+            &s,
+            &o,
+            decided(ask, 38),
+            now + Duration::from_secs(30 * i as u64),
+        );
+        assert!(
+            plan.notes.iter().all(|n| !n.contains("falling")),
+            "cycle {i}: {plan:?}"
+        );
+        replicas = a.num_replicas;
+    }
+    assert_eq!(replicas, 6);
+}
+
+#[test]
+fn a_new_kind_waits_for_a_measurement_of_the_pods_as_they_are() {
+    let s = server(100.0, 500.0, 40.0);
+    let now = Instant::now();
+    let mut other = priced(decided(2, 64), 30.0);
+    other.get_mut("s").unwrap().accelerator = "H100".into();
+    let kind = |a: &AllocationData| (a.accelerator.clone(), a.max_batch);
+    // The loop's first cycle: one thin window, nothing to restart pods on.
+    let mut p = Policy::new(Settings::default());
+    let (a, plan) = cycle(&mut p, &s, &observed(4, 100.0, 0.0), other.clone(), now);
+    assert_eq!(kind(&a), ("G2".to_string(), 38), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("kept (not rolled out to H100/64)")),
+        "{plan:?}"
+    );
+    // Two of the four pods still load: the same.
+    let mut p = Policy::new(Settings::default());
+    let o = observed(4, 100.0, 0.0);
+    settle_first(&mut p, &s, &o, now);
+    let (a, _) = cycle(&mut p, &s, &observed(2, 100.0, 0.0), other.clone(), now);
+    assert_eq!(kind(&a), ("G2".to_string(), 38));
+    // Every pod has served for two cycles, on a thick window: the rollout goes ahead.
+    let mut p = Policy::new(Settings::default());
+    settle_first(&mut p, &s, &o, now);
+    let (a, _) = cycle(&mut p, &s, &o, other.clone(), now);
+    assert_eq!(kind(&a), ("H100".to_string(), 64));
+    // A thin window (10 requests) is no measurement either.
+    let mut p = Policy::new(Settings::default());
+    let thin = observed(4, 10.0, 0.0);
+    settle_first(&mut p, &s, &thin, now);
+    let (a, _) = cycle(&mut p, &s, &thin, other.clone(), now);
+    assert_eq!(kind(&a), ("G2".to_string(), 38));
+    // Unless the current kind does not fit its type any more: 1 unit of G2 left.
+    let mut p = Policy::new(Settings::default());
+    let (a, _) = cycle_within(&mut p, &s, &o, other, now, &[("G2", 1), ("H100", 10)]);
+    assert_eq!(kind(&a), ("H100".to_string(), 64));
+}
+
+#[test]
+fn a_new_kind_must_save_more_than_the_hysteresis() {
+    // The current kind, G2/38, carries the planned 110 req/min with 2 replicas: 46 cents/h.
+    assert_eq!(model_replicas("G2", 38, 110.0), 2);
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    let other = |cost: f64| {
+        let mut d = priced(decided(2, 64), cost);
+        d.get_mut("s").unwrap().accelerator = "H100".into();
+        d
+    };
+    let run = |cost: f64| {
+        let mut p = Policy::new(Settings::default());
+        settle_first(&mut p, &s, &o, now);
+        cycle(&mut p, &s, &o, other(cost), now)
+    };
+    // 43 cents/h saves 3 of 46: kept, sized for itself.
+    // (The window holds the 4 replicas running.)
+    let (a, plan) = run(43.0);
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch, a.num_replicas),
+        ("G2", 38, 4),
+        "{plan:?}"
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("within the 10%") && n.contains("2 replicas of it")),
+        "{plan:?}"
+    );
+    // 40 cents/h saves 6: more than 10% of the new kind's cost, so it goes ahead.
+    let (a, _) = run(40.0);
+    assert_eq!(a.accelerator, "H100");
+    // No hysteresis: the optimizer's answer.
+    let mut p = Policy::new(Settings {
+        kind_hysteresis: 0.0,
+        ..Settings::default()
+    });
+    settle_first(&mut p, &s, &o, now);
+    let (a, _) = cycle(&mut p, &s, &o, other(45.0), now);
+    assert_eq!(a.accelerator, "H100");
 }
