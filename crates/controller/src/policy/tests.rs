@@ -1238,3 +1238,73 @@ fn a_new_kind_must_save_more_than_the_hysteresis() {
     let (a, _) = cycle(&mut p, &s, &o, other(45.0), now);
     assert_eq!(a.accelerator, "H100");
 }
+
+#[test]
+fn a_shortened_window_follows_the_load_no_faster_than_it_fell() {
+    // 200 req/min for four cycles with 10 pods asked, then 150 (a fall of a quarter, far
+    // beyond the error of 5): the window shortens, and the model now asks for 2. The pods
+    // follow the load down in proportion (10 x 150 / 200 = 8), not the model's new mind.
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let rates = [
+        200.0, 200.0, 200.0, 200.0, 150.0, 150.0, 150.0, 150.0, 150.0,
+    ];
+    let asks = [10, 10, 10, 10, 2, 2, 2, 2, 2];
+    let mut replicas = 10;
+    let mut last = ServerPlan::default();
+    for (i, (rpm, ask)) in rates.iter().zip(asks).enumerate() {
+        let mut s = server(*rpm, 200.0, 40.0);
+        s.current_alloc.num_replicas = replicas;
+        let mut o = observed(replicas as u32, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        let at = now + Duration::from_secs(30 * i as u64);
+        let (a, plan) = cycle(&mut p, &s, &o, decided(ask, 38), at);
+        replicas = a.num_replicas;
+        last = plan;
+    }
+    assert_eq!(replicas, 8, "{last:?}");
+    assert!(last.notes.iter().any(|n| n.contains("falling")), "{last:?}");
+}
+
+#[test]
+fn no_scale_down_below_what_saturated_pods_of_the_kind_carried() {
+    let settings = Settings {
+        scale_down_window: Duration::ZERO,
+        ..Settings::default()
+    };
+    let mut p = Policy::new(settings);
+    let now = Instant::now();
+    // 4 pods of G2/38, 36 running each (a full batch) and a queue: each carries
+    // 36 x 60 000 / (40 ms x 512) = 105.5 req/min.
+    let mut s = server(400.0, 200.0, 40.0);
+    let mut o = observed(4, 400.0, 2.0);
+    o.running = 36.0;
+    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), now);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("saturated")),
+        "{plan:?}"
+    );
+    // The queue is gone; the model asks for 2 pods for the same load. 2 x 105.5 cannot carry
+    // the 420 req/min planned: held at 4.
+    s.current_alloc.num_replicas = a.num_replicas;
+    let mut o = observed(a.num_replicas as u32, 400.0, 0.0);
+    o.running = 20.0;
+    let (a, plan) = cycle(
+        &mut p,
+        &s,
+        &o,
+        decided(2, 38),
+        now + Duration::from_secs(30),
+    );
+    assert_eq!(a.num_replicas, 4, "{plan:?}");
+    assert!(plan.notes.iter().any(|n| n.contains("carried")), "{plan:?}");
+    // Another batch cap is another kind: the floor does not bind it.
+    let (a, _) = cycle(
+        &mut p,
+        &s,
+        &o,
+        priced(decided(2, 16), 10.0),
+        now + Duration::from_secs(60),
+    );
+    assert_eq!((a.max_batch, a.num_replicas), (16, 2));
+}
