@@ -41,9 +41,29 @@ pub(super) struct Kept {
     queue: Option<QueueConfig>,
     /// Load to carry, requests/s.
     demand: f64,
+    /// The planned TTFT and ITL targets, ms (0 = none).
+    targets: (f64, f64),
 }
 
 impl Kept {
+    /// Whether `replicas` of this kind carry `factor` times the planned demand within the
+    /// planned targets, by the model (true when the model cannot say: nothing to hold on).
+    pub(super) fn carries(&self, replicas: i64, factor: f64) -> bool {
+        if replicas <= 0 || self.demand <= 0.0 {
+            return replicas > 0 || self.demand <= 0.0;
+        }
+        let Some(analyzer) = self.queue.and_then(|q| Analyzer::new(q).ok()) else {
+            return true;
+        };
+        let rate = self.demand * factor / replicas as f64;
+        analyzer.analyze(rate).is_ok_and(|m| {
+            let (ttft, itl) = self.targets;
+            m.throughput >= rate * 0.999
+                && (ttft <= 0.0 || m.ttft <= ttft)
+                && (itl <= 0.0 || m.itl <= itl)
+        })
+    }
+
     /// Sets `alloc` to `replicas` of this kind (the accelerator and batch cap of `current`),
     /// with its cost and the model's latencies at that count.
     pub(super) fn apply(
@@ -196,6 +216,7 @@ impl<'a> Units<'a> {
             planned_rpm: planned.current_alloc.load.arrival_rate,
             queue: c.queue(&self.system, &ctx),
             demand: ctx.demand,
+            targets: (ctx.target.slo_ttft, ctx.target.slo_itl),
         })
     }
 

@@ -112,6 +112,9 @@ const AGREES: f64 = 0.1;
 const FALL_ERRORS: f64 = 3.0;
 /// The fraction of the scale-down window that holds while the load falls for real.
 const FALL_WINDOW: f64 = 1.0 / 3.0;
+/// A scale-down on the current kind goes only to a count that carries the planned demand
+/// this much higher (a dead band against flapping between two counts).
+const SCALE_DOWN_BAND: f64 = 0.1;
 
 /// What the policy made of one server this cycle (in the cycle report).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -822,10 +825,34 @@ impl Policy {
                     let floor = ((st.sized_rpm / carry).ceil() as i64).min(cur.num_replicas);
                     if floor > replicas {
                         plan.notes.push(format!(
-                            "scale-down {} -> {replicas} held at {floor}: pods of {}/{} carried                              {carry:.1} req/min each when saturated, and {:.1} req/min are planned",
+                            "scale-down {} -> {replicas} held at {floor}: pods of {}/{} carried {carry:.1} \
+                             req/min each when saturated, and {:.1} req/min are planned",
                             cur.num_replicas, kind.0, kind.1, st.sized_rpm
                         ));
                         replicas = floor;
+                    }
+                }
+                // A dead band: on the current kind, go down only to a count that carries
+                // the planned demand with `SCALE_DOWN_BAND` to spare. A count that carries it
+                // just so goes back up at the next wobble of the rate (1 -> 2 -> 1 -> 2 pods
+                // at a constant load on the ramp benchmark).
+                if alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch {
+                    if let Ok(kept) = units.size(&server.name, cur) {
+                        let low = replicas;
+                        while replicas < cur.num_replicas
+                            && !kept.carries(replicas, 1.0 + SCALE_DOWN_BAND)
+                        {
+                            replicas += 1;
+                        }
+                        if replicas > low {
+                            plan.notes.push(format!(
+                                "scale-down {} -> {low} held at {replicas}: {low} would carry the \
+                                 planned {:.1} req/min with less than {:.0}% to spare",
+                                cur.num_replicas,
+                                kept.planned_rpm,
+                                SCALE_DOWN_BAND * 100.0
+                            ));
+                        }
                     }
                 }
                 let held = within(replicas, room(&alloc.accelerator), recommended);
