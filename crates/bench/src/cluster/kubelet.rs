@@ -469,7 +469,18 @@ impl Cluster {
                 let mut out = Vec::new();
                 for (pi, row) in st.books.iter().enumerate() {
                     for (si, b) in row.iter().enumerate() {
-                        let want = b.deployment.current.as_ref().map_or(0, |a| a.replicas);
+                        // A Deployment the kubelet has not seen yet is not serving: right
+                        // after the Deployments are created, every book is still empty, and
+                        // taking that for "nothing wanted" started the clock with the pods of
+                        // the slowest model still loading (mixtral's warm pods served from
+                        // scenario second 57 of the ramp).
+                        let Some(want) = b.deployment.current.as_ref().map(|a| a.replicas) else {
+                            out.push(format!(
+                                "{}/{} not seen yet",
+                                self.tenants[pi].namespace, self.plan.servers[si].deployment
+                            ));
+                            continue;
+                        };
                         let have = st
                             .pods
                             .values()

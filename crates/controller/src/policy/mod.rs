@@ -200,6 +200,8 @@ struct ServerState {
     /// (Little's law), requests/min: no scale-down below what that rate needs, whatever the
     /// model says, until the kind changes.
     carry: Option<((String, i64), f64)>,
+    /// When the pods last changed kind (accelerator or batch cap), if the loop saw it.
+    kind_since: Option<Instant>,
 }
 
 impl ServerState {
@@ -222,6 +224,7 @@ impl ServerState {
             over: false,
             settled: false,
             carry: None,
+            kind_since: None,
         }
     }
 }
@@ -338,6 +341,11 @@ impl Policy {
             let cur = &server.current_alloc;
             let pods = (cur.accelerator.clone(), cur.max_batch);
             if st.pods != pods {
+                // The kind a loop finds when it starts is as old as anyone knows; a change
+                // it sees later is new.
+                if !st.pods.0.is_empty() {
+                    st.kind_since = Some(now);
+                }
                 st.pods = pods;
                 st.steady = 0;
             }
@@ -623,12 +631,25 @@ impl Policy {
                     let kept_cost = kept.unit_cost * kept.replicas as f64;
                     let fits = room(&cur.accelerator).is_none_or(|r| kept.replicas <= r);
                     let small = kept_cost <= alloc.cost * (1.0 + self.settings.kind_hysteresis);
+                    let age = st.kind_since.map(|t| now.saturating_duration_since(t));
                     let why = if !st.settled {
                         Some(
                             "the pods are not all serving, or the window is thin: not a \
                               measurement to restart them on"
                                 .to_string(),
                         )
+                    } else if let Some(age) = age.filter(|a| *a < long_window) {
+                        // The sizing of a kind just left is the least sure of all (its tuned
+                        // parameters, the new kind's untried ones): a kind stays one
+                        // scale-down window before the next change (llama went 2xG2 ->
+                        // MI300X -> 2xG2 a minute apart at a constant load).
+                        Some(format!(
+                            "the pods became {}/{} {:.0} s ago; a kind stays {} s",
+                            cur.accelerator,
+                            cur.max_batch,
+                            age.as_secs_f64(),
+                            long_window.as_secs()
+                        ))
                     } else if small {
                         Some(format!(
                             "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a \

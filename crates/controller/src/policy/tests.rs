@@ -1338,3 +1338,47 @@ fn a_scale_down_keeps_a_tenth_to_spare() {
     let (a, plan) = cycle(&mut p, &s, &o, decided(2, 38), now);
     assert_eq!(a.num_replicas, 2, "{plan:?}");
 }
+
+#[test]
+fn a_kind_stays_a_scale_down_window_before_the_next_change() {
+    let now = Instant::now();
+    let o = observed(4, 100.0, 0.0);
+    let g2 = server(100.0, 500.0, 40.0);
+    let mut h100 = g2.clone();
+    h100.current_alloc.accelerator = "H100".into();
+    h100.current_alloc.max_batch = 64;
+    let on_h100 = |mut d: BTreeMap<String, AllocationData>| {
+        let a = d.get_mut("s").unwrap();
+        a.accelerator = "H100".into();
+        d
+    };
+    let mut p = Policy::new(Settings::default());
+    // G2/38, then the pods become H100/64 and serve for two cycles.
+    cycle(&mut p, &g2, &o, decided(4, 38), now);
+    cycle(
+        &mut p,
+        &h100,
+        &o,
+        on_h100(decided(4, 64)),
+        now + Duration::from_secs(30),
+    );
+    cycle(
+        &mut p,
+        &h100,
+        &o,
+        on_h100(decided(4, 64)),
+        now + Duration::from_secs(60),
+    );
+    // A minute on H100, the optimizer wants G2/38 back, far cheaper: not yet.
+    let back = priced(decided(4, 38), 10.0);
+    let at = now + Duration::from_secs(90);
+    let (a, plan) = cycle(&mut p, &h100, &o, back.clone(), at);
+    assert_eq!(a.accelerator, "H100", "{plan:?}");
+    assert!(
+        plan.notes.iter().any(|n| n.contains("a kind stays 300 s")),
+        "{plan:?}"
+    );
+    // A scale-down window after the change, it goes.
+    let (a, _) = cycle(&mut p, &h100, &o, back, now + Duration::from_secs(400));
+    assert_eq!(a.accelerator, "G2");
+}
