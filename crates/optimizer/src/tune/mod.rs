@@ -52,8 +52,10 @@ pub struct TunerSettings {
     /// Correlation of the three parameters' prior and drift. Servers mostly get slower or
     /// faster as a whole, and one window at one occupancy cannot tell the three apart: with a
     /// correlation the filter moves them together and the model holds at occupancies it has
-    /// not seen. On the drift benchmark 0.9 made no measurable difference to the model check
-    /// (docs/tuning.md), so the default stays 0 (independent), the value it was measured with.
+    /// not seen. 0.9 by default: with independent priors, llama on G2 (1.2x slower in all
+    /// three) was tuned at about 5 requests per pod to half the catalog's gamma, and the
+    /// loop then put 43 requests on one pod at a predicted 40 ms ITL that measured 113 ms
+    /// (docs/tuning.md).
     pub correlation: f64,
     /// Relative standard deviation of a measured mean ITL.
     pub itl_noise: f64,
@@ -74,7 +76,7 @@ impl Default for TunerSettings {
         Self {
             prior_sd: 0.5,
             drift_sd: 0.03,
-            correlation: 0.0,
+            correlation: 0.9,
             itl_noise: 0.05,
             ttft_noise: 0.10,
             gate: 3.0,
