@@ -209,6 +209,24 @@ fn applied() -> Applied {
     }
 }
 
+/// [`stages`] with a policy that lets a new kind through at once (no settled measurement,
+/// no hysteresis): these tests follow what each stage hands on; the calm rules have
+/// their own tests (policy::tests).
+fn passing(fake: Fake) -> Stages<Fake> {
+    let mut st = stages(fake);
+    st.policy = Arc::new(Mutex::new(crate::policy::Policy::new(
+        crate::policy::Settings {
+            steady_cycles: 0,
+            min_requests: 0.0,
+            // Not even a current kind cheaper than the decision is kept: the fake
+            // optimizer's answers are fixed, not the cheapest.
+            kind_hysteresis: -1.0,
+            ..Default::default()
+        },
+    )));
+    st
+}
+
 fn working() -> Fake {
     Fake {
         collected: Some(Ok(collected())),
@@ -222,7 +240,7 @@ fn working() -> Fake {
 async fn each_stage_gets_what_the_one_before_produced() {
     let fake = working();
     let asked = fake.asked.clone();
-    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    let report = run(&mut passing(fake), &mut Data::default(), 1, false).await;
     assert_eq!(report.outcome, CycleOutcome::Ok, "{}", report.reason);
 
     let asked = asked.lock().unwrap();
@@ -239,7 +257,11 @@ async fn each_stage_gets_what_the_one_before_produced() {
     // The actuator gets the decision, every Deployment collected, and both kinds of unplaced
     // servers with their codes (the optimizer's and the collector's).
     let request = &asked.apply[0];
-    assert_eq!(request.allocations["a"].num_replicas, 3);
+    assert_eq!(
+        request.allocations["a"].num_replicas, 3,
+        "{:?}",
+        report.servers[0]
+    );
     assert_eq!(request.refs.len(), 3);
     assert_eq!(request.unplaced["b"].code, "out-of-capacity");
     assert_eq!(request.unplaced["c"].code, "invalid-load");
@@ -404,7 +426,7 @@ async fn a_move_is_judged_on_the_optimizers_allocation() {
     let mut fake = working();
     fake.collected = Some(Ok(collected));
     fake.decision = Some(Ok(decision));
-    let report = run(&mut stages(fake), &mut Data::default(), 1, false).await;
+    let report = run(&mut passing(fake), &mut Data::default(), 1, false).await;
     let a = &report.servers[0];
     assert_eq!(a.accelerator, "G2");
     assert!(

@@ -220,6 +220,26 @@ impl<'a> Units<'a> {
         })
     }
 
+    /// The largest batch cap the `fit` rule allows `server` on `accelerator`: the catalog's
+    /// `maxBatchSize`, and no more requests than its KV cache (`maxBatchSize x atTokens`
+    /// tokens) holds at the planned tokens per request. `None` when the data does not say.
+    pub(super) fn batch_limit(&self, server: &str, accelerator: &str) -> Option<i64> {
+        let planned = &self.system.servers()[*self.servers.get(server)?];
+        let acc = self.system.accelerator_index(accelerator)?;
+        let perf = self.system.perf(&planned.model, acc)?;
+        if perf.max_batch_size <= 0 {
+            return None;
+        }
+        let load = &planned.current_alloc.load;
+        let tokens = load.avg_in_tokens + load.avg_out_tokens;
+        let by_cache = if perf.at_tokens > 0 && tokens > 0 {
+            perf.max_batch_size * perf.at_tokens / tokens
+        } else {
+            perf.max_batch_size
+        };
+        Some(perf.max_batch_size.min(by_cache.max(1)))
+    }
+
     /// The units each type has and the allocations take, by type name.
     pub(super) fn usage(&self) -> BTreeMap<String, (u64, u64)> {
         self.system

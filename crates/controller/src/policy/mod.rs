@@ -660,7 +660,12 @@ impl Policy {
                     } else {
                         None
                     };
-                    if let (Some(why), true) = (why, fits && kept.replicas > 0) {
+                    // A cap above what the batch rule allows (the catalog's maximum, the KV
+                    // cache at the planned tokens) is no kind to keep.
+                    let valid = units
+                        .batch_limit(&server.name, &cur.accelerator)
+                        .is_none_or(|limit| cur.max_batch <= limit);
+                    if let (Some(why), true) = (why, fits && valid && kept.replicas > 0) {
                         plan.notes.push(format!(
                             "{}/{} kept (not rolled out to {}/{}): {why}; {} replicas of it for \
                              the planned {:.1} req/min, not the {} sized for the new kind",
@@ -846,8 +851,9 @@ impl Policy {
                     let floor = ((st.sized_rpm / carry).ceil() as i64).min(cur.num_replicas);
                     if floor > replicas {
                         plan.notes.push(format!(
-                            "scale-down {} -> {replicas} held at {floor}: pods of {}/{} carried {carry:.1} \
-                             req/min each when saturated, and {:.1} req/min are planned",
+                            "scale-down {} -> {replicas} held at {floor}: pods of {}/{} \
+                             carried {carry:.1} req/min each when saturated, and {:.1} req/min \
+                             are planned",
                             cur.num_replicas, kind.0, kind.1, st.sized_rpm
                         ));
                         replicas = floor;

@@ -1346,27 +1346,27 @@ fn a_kind_stays_a_scale_down_window_before_the_next_change() {
     let g2 = server(100.0, 500.0, 40.0);
     let mut h100 = g2.clone();
     h100.current_alloc.accelerator = "H100".into();
-    h100.current_alloc.max_batch = 64;
+    h100.current_alloc.max_batch = 48;
     let on_h100 = |mut d: BTreeMap<String, AllocationData>| {
         let a = d.get_mut("s").unwrap();
         a.accelerator = "H100".into();
         d
     };
     let mut p = Policy::new(Settings::default());
-    // G2/38, then the pods become H100/64 and serve for two cycles.
+    // G2/38, then the pods become H100/48 and serve for two cycles.
     cycle(&mut p, &g2, &o, decided(4, 38), now);
     cycle(
         &mut p,
         &h100,
         &o,
-        on_h100(decided(4, 64)),
+        on_h100(decided(4, 48)),
         now + Duration::from_secs(30),
     );
     cycle(
         &mut p,
         &h100,
         &o,
-        on_h100(decided(4, 64)),
+        on_h100(decided(4, 48)),
         now + Duration::from_secs(60),
     );
     // A minute on H100, the optimizer wants G2/38 back, far cheaper: not yet.
@@ -1381,4 +1381,32 @@ fn a_kind_stays_a_scale_down_window_before_the_next_change() {
     // A scale-down window after the change, it goes.
     let (a, _) = cycle(&mut p, &h100, &o, back, now + Duration::from_secs(400));
     assert_eq!(a.accelerator, "G2");
+}
+
+#[test]
+fn a_cap_above_the_batch_rule_is_no_kind_to_keep() {
+    // G2 holds 76 requests of 512 tokens; at 640 tokens a request its KV cache holds 60. Pods
+    // at a cap of 70 go to the optimizer's 38 even on the loop's first, thin window, where a
+    // valid cap is kept.
+    let mut s = server(100.0, 500.0, 40.0);
+    s.current_alloc.max_batch = 70;
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    let (a, plan) = cycle(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &o,
+        decided(4, 38),
+        now,
+    );
+    assert_eq!(a.max_batch, 38, "{plan:?}");
+    s.current_alloc.max_batch = 60;
+    let (a, _) = cycle(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &o,
+        decided(4, 38),
+        now,
+    );
+    assert_eq!(a.max_batch, 60);
 }
