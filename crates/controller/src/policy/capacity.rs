@@ -15,6 +15,10 @@ use inferno_optimizer::system::System;
 use inferno_optimizer::Cancel;
 use std::collections::{BTreeMap, HashMap};
 
+/// How far above the KV cache's count a current batch cap may stay (the optimizer's
+/// `STAY_ABOVE` for priced changes).
+const STAY_ABOVE: f64 = 1.1;
+
 /// The units of each accelerator type a decision takes, as it is being settled.
 #[derive(Debug)]
 pub(super) struct Units<'a> {
@@ -220,24 +224,34 @@ impl<'a> Units<'a> {
         })
     }
 
-    /// The largest batch cap the `fit` rule allows `server` on `accelerator`: the catalog's
-    /// `maxBatchSize`, and no more requests than its KV cache (`maxBatchSize x atTokens`
-    /// tokens) holds at the planned tokens per request. `None` when the data does not say.
-    pub(super) fn batch_limit(&self, server: &str, accelerator: &str) -> Option<i64> {
-        let planned = &self.system.servers()[*self.servers.get(server)?];
-        let acc = self.system.accelerator_index(accelerator)?;
-        let perf = self.system.perf(&planned.model, acc)?;
+    /// Whether the optimizer's `fit` rule lets `server` stay at batch cap `cap` on
+    /// `accelerator`, as it does when changes are priced: at most the catalog's
+    /// `maxBatchSize`, and at most 10% over the requests its KV cache (`maxBatchSize x
+    /// atTokens` tokens) holds at the planned tokens per request (the token means wander a
+    /// few per cent from window to window). True when the data does not say.
+    pub(super) fn cap_allowed(&self, server: &str, accelerator: &str, cap: i64) -> bool {
+        let Some(&index) = self.servers.get(server) else {
+            return true;
+        };
+        let planned = &self.system.servers()[index];
+        let Some(perf) = self
+            .system
+            .accelerator_index(accelerator)
+            .and_then(|acc| self.system.perf(&planned.model, acc))
+        else {
+            return true;
+        };
         if perf.max_batch_size <= 0 {
-            return None;
+            return true;
         }
         let load = &planned.current_alloc.load;
-        let tokens = load.avg_in_tokens + load.avg_out_tokens;
-        let by_cache = if perf.at_tokens > 0 && tokens > 0 {
-            perf.max_batch_size * perf.at_tokens / tokens
+        let tokens = load.avg_in_tokens.max(0) + load.avg_out_tokens.max(0);
+        let fits = if perf.at_tokens > 0 && tokens > 0 {
+            (perf.max_batch_size * perf.at_tokens / tokens).max(1)
         } else {
             perf.max_batch_size
         };
-        Some(perf.max_batch_size.min(by_cache.max(1)))
+        cap <= perf.max_batch_size && cap as f64 <= fits as f64 * STAY_ABOVE
     }
 
     /// The units each type has and the allocations take, by type name.

@@ -660,11 +660,10 @@ impl Policy {
                     } else {
                         None
                     };
-                    // A cap above what the batch rule allows (the catalog's maximum, the KV
-                    // cache at the planned tokens) is no kind to keep.
-                    let valid = units
-                        .batch_limit(&server.name, &cur.accelerator)
-                        .is_none_or(|limit| cur.max_batch <= limit);
+                    // A cap the batch rule no longer allows (over the catalog's maximum, or
+                    // well over what the KV cache holds at the planned tokens) is no kind to
+                    // keep.
+                    let valid = units.cap_allowed(&server.name, &cur.accelerator, cur.max_batch);
                     if let (Some(why), true) = (why, fits && valid && kept.replicas > 0) {
                         plan.notes.push(format!(
                             "{}/{} kept (not rolled out to {}/{}): {why}; {} replicas of it for \
