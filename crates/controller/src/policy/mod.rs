@@ -22,6 +22,7 @@
 //! Changes of GPU type or batch size are priced inside the optimizer's objective
 //! (`startupSeconds` / `paybackSeconds` of the optimizer data), not here.
 
+mod calm;
 pub mod capacity;
 pub mod forecast;
 #[cfg(test)]
@@ -112,9 +113,6 @@ const AGREES: f64 = 0.1;
 const FALL_ERRORS: f64 = 3.0;
 /// The fraction of the scale-down window that holds while the load falls for real.
 const FALL_WINDOW: f64 = 1.0 / 3.0;
-/// A scale-down on the current kind goes only to a count that carries the planned demand
-/// this much higher (a dead band against flapping between two counts).
-const SCALE_DOWN_BAND: f64 = 0.1;
 
 /// What the policy made of one server this cycle (in the cycle report).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -620,65 +618,18 @@ impl Policy {
                     )),
                 }
             } else if rollout {
-                // Calm: a rollout restarts every pod (a model load each). It goes ahead only
-                // on a measurement of the current kind as it is (every pod serving for the
-                // steady cycles, enough requests: not the first thin window of a loop that
-                // starts, nor pods still loading), and only when it saves more than the
-                // sizing's own noise: the current kind, sized for the same planned demand,
-                // must cost `kind_hysteresis` more than the new one. Either way the current
-                // kind must fit its type's room, else the optimizer's kind goes ahead.
-                if let Ok(kept) = units.size(&server.name, cur) {
-                    let kept_cost = kept.unit_cost * kept.replicas as f64;
-                    let fits = room(&cur.accelerator).is_none_or(|r| kept.replicas <= r);
-                    let small = kept_cost <= alloc.cost * (1.0 + self.settings.kind_hysteresis);
-                    let age = st.kind_since.map(|t| now.saturating_duration_since(t));
-                    let why = if !st.settled {
-                        Some(
-                            "the pods are not all serving, or the window is thin: not a \
-                              measurement to restart them on"
-                                .to_string(),
-                        )
-                    } else if let Some(age) = age.filter(|a| *a < long_window) {
-                        // The sizing of a kind just left is the least sure of all (its tuned
-                        // parameters, the new kind's untried ones): a kind stays one
-                        // scale-down window before the next change (llama went 2xG2 ->
-                        // MI300X -> 2xG2 a minute apart at a constant load).
-                        Some(format!(
-                            "the pods became {}/{} {:.0} s ago; a kind stays {} s",
-                            cur.accelerator,
-                            cur.max_batch,
-                            age.as_secs_f64(),
-                            long_window.as_secs()
-                        ))
-                    } else if small {
-                        Some(format!(
-                            "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a \
-                             rollout must save",
-                            kept_cost - alloc.cost,
-                            self.settings.kind_hysteresis * 100.0
-                        ))
-                    } else {
-                        None
-                    };
-                    // A cap the batch rule no longer allows (over the catalog's maximum, or
-                    // well over what the KV cache holds at the planned tokens) is no kind to
-                    // keep.
-                    let valid = units.cap_allowed(&server.name, &cur.accelerator, cur.max_batch);
-                    if let (Some(why), true) = (why, fits && valid && kept.replicas > 0) {
-                        plan.notes.push(format!(
-                            "{}/{} kept (not rolled out to {}/{}): {why}; {} replicas of it for \
-                             the planned {:.1} req/min, not the {} sized for the new kind",
-                            cur.accelerator,
-                            cur.max_batch,
-                            alloc.accelerator,
-                            alloc.max_batch,
-                            kept.replicas,
-                            kept.planned_rpm,
-                            alloc.num_replicas
-                        ));
-                        kept.apply(alloc, cur, kept.replicas);
-                    }
-                }
+                let room = room(&cur.accelerator);
+                calm::keep_kind(
+                    &units,
+                    &server.name,
+                    alloc,
+                    cur,
+                    room,
+                    st,
+                    plan,
+                    &self.settings,
+                    now,
+                );
             }
             let obs = observations.iter().find(|o| o.server == server.name);
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
@@ -841,46 +792,8 @@ impl Policy {
                         ));
                     }
                 }
-                // Pods of this kind were seen saturated at `carry` req/min each: fewer than
-                // the planned demand needs at that rate would queue again, whatever the model
-                // says (it was wrong then, on the unsafe side).
-                let kind = (alloc.accelerator.clone(), alloc.max_batch);
-                if let Some((_, carry)) = st.carry.as_ref().filter(|(k, c)| *k == kind && *c > 0.0)
-                {
-                    let floor = ((st.sized_rpm / carry).ceil() as i64).min(cur.num_replicas);
-                    if floor > replicas {
-                        plan.notes.push(format!(
-                            "scale-down {} -> {replicas} held at {floor}: pods of {}/{} \
-                             carried {carry:.1} req/min each when saturated, and {:.1} req/min \
-                             are planned",
-                            cur.num_replicas, kind.0, kind.1, st.sized_rpm
-                        ));
-                        replicas = floor;
-                    }
-                }
-                // A dead band: on the current kind, go down only to a count that carries
-                // the planned demand with `SCALE_DOWN_BAND` to spare. A count that carries it
-                // just so goes back up at the next wobble of the rate (1 -> 2 -> 1 -> 2 pods
-                // at a constant load on the ramp benchmark).
-                if alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch {
-                    if let Ok(kept) = units.size(&server.name, cur) {
-                        let low = replicas;
-                        while replicas < cur.num_replicas
-                            && !kept.carries(replicas, 1.0 + SCALE_DOWN_BAND)
-                        {
-                            replicas += 1;
-                        }
-                        if replicas > low {
-                            plan.notes.push(format!(
-                                "scale-down {} -> {low} held at {replicas}: {low} would carry the \
-                                 planned {:.1} req/min with less than {:.0}% to spare",
-                                cur.num_replicas,
-                                kept.planned_rpm,
-                                SCALE_DOWN_BAND * 100.0
-                            ));
-                        }
-                    }
-                }
+                replicas =
+                    calm::scale_down_floor(&units, &server.name, alloc, cur, st, plan, replicas);
                 let held = within(replicas, room(&alloc.accelerator), recommended);
                 if held < replicas {
                     plan.notes.push(format!(

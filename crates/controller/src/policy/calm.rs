@@ -1,0 +1,130 @@
+//! Calm and safe changes of [`super::Policy::settle`] (docs/controller.md, "Decisions that hold
+//! up"): which kind (GPU type and batch cap) stays against the optimizer's answer, and how far
+//! down a scale-down may go on what the pods have shown.
+
+use super::capacity::Units;
+use super::{ServerPlan, ServerState, Settings};
+use inferno_api::AllocationData;
+use tokio::time::Instant;
+
+/// A scale-down on the current kind goes only to a count that carries the planned demand
+/// this much higher (a dead band against flapping between two counts).
+const SCALE_DOWN_BAND: f64 = 0.1;
+
+/// A rollout restarts every pod (a model load each). It goes ahead only on a measurement of
+/// the current kind as it is (every pod serving for the steady cycles, enough requests: not
+/// the first thin window of a loop that starts, nor pods still loading), not within a
+/// scale-down window of the last change, and only when it saves more than the sizing's own
+/// noise: the current kind `cur`, sized for the same planned demand, must cost
+/// `kind_hysteresis` more than the optimizer's `alloc`. Otherwise `alloc` becomes the current
+/// kind, sized for itself. A current kind that does not fit its type's `room`, or whose batch
+/// cap the optimizer's batch rule no longer allows, is never kept.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn keep_kind(
+    units: &Units<'_>,
+    server: &str,
+    alloc: &mut AllocationData,
+    cur: &AllocationData,
+    room: Option<i64>,
+    st: &ServerState,
+    plan: &mut ServerPlan,
+    settings: &Settings,
+    now: Instant,
+) {
+    let Ok(kept) = units.size(server, cur) else {
+        return;
+    };
+    let kept_cost = kept.unit_cost * kept.replicas as f64;
+    let fits = room.is_none_or(|r| kept.replicas <= r);
+    // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
+    // the KV cache holds at the planned tokens) is no kind to keep.
+    let allowed = units.cap_allowed(server, &cur.accelerator, cur.max_batch);
+    if !fits || !allowed || kept.replicas <= 0 {
+        return;
+    }
+    let window = settings.scale_down_window;
+    let age = st.kind_since.map(|t| now.saturating_duration_since(t));
+    let why = if !st.settled {
+        "the pods are not all serving, or the window is thin: not a measurement to restart \
+         them on"
+            .to_string()
+    } else if let Some(age) = age.filter(|a| *a < window) {
+        // The sizing of a kind just left is the least sure of all (its tuned parameters, the
+        // new kind's untried ones): llama went 2xG2 -> MI300X -> 2xG2 a minute apart at a
+        // constant load.
+        format!(
+            "the pods became {}/{} {:.0} s ago; a kind stays {} s",
+            cur.accelerator,
+            cur.max_batch,
+            age.as_secs_f64(),
+            window.as_secs()
+        )
+    } else if kept_cost <= alloc.cost * (1.0 + settings.kind_hysteresis) {
+        format!(
+            "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a rollout must \
+             save",
+            kept_cost - alloc.cost,
+            settings.kind_hysteresis * 100.0
+        )
+    } else {
+        return;
+    };
+    plan.notes.push(format!(
+        "{}/{} kept (not rolled out to {}/{}): {why}; {} replicas of it for the planned {:.1} \
+         req/min, not the {} sized for the new kind",
+        cur.accelerator,
+        cur.max_batch,
+        alloc.accelerator,
+        alloc.max_batch,
+        kept.replicas,
+        kept.planned_rpm,
+        alloc.num_replicas
+    ));
+    kept.apply(alloc, cur, kept.replicas);
+}
+
+/// The replicas a scale-down of `cur` to `replicas` may go to, on what the pods have shown:
+/// never fewer than the planned demand needs at the rate pods of the kind carried when
+/// saturated (the model was wrong then, on the unsafe side), and on the current kind only to
+/// a count that carries the planned demand with [`SCALE_DOWN_BAND`] to spare (a count that
+/// carries it just so goes back up at the next wobble of the rate: 1 -> 2 -> 1 -> 2 pods at a
+/// constant load on the ramp benchmark). At most the replicas running.
+pub(super) fn scale_down_floor(
+    units: &Units<'_>,
+    server: &str,
+    alloc: &AllocationData,
+    cur: &AllocationData,
+    st: &ServerState,
+    plan: &mut ServerPlan,
+    mut replicas: i64,
+) -> i64 {
+    let kind = (alloc.accelerator.clone(), alloc.max_batch);
+    if let Some((_, carry)) = st.carry.as_ref().filter(|(k, c)| *k == kind && *c > 0.0) {
+        let floor = ((st.sized_rpm / carry).ceil() as i64).min(cur.num_replicas);
+        if floor > replicas {
+            plan.notes.push(format!(
+                "scale-down {} -> {replicas} held at {floor}: pods of {}/{} carried {carry:.1} \
+                 req/min each when saturated, and {:.1} req/min are planned",
+                cur.num_replicas, kind.0, kind.1, st.sized_rpm
+            ));
+            replicas = floor;
+        }
+    }
+    let same = alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
+    if let Some(kept) = units.size(server, cur).ok().filter(|_| same) {
+        let low = replicas;
+        while replicas < cur.num_replicas && !kept.carries(replicas, 1.0 + SCALE_DOWN_BAND) {
+            replicas += 1;
+        }
+        if replicas > low {
+            plan.notes.push(format!(
+                "scale-down {} -> {low} held at {replicas}: {low} would carry the planned \
+                 {:.1} req/min with less than {:.0}% to spare",
+                cur.num_replicas,
+                kept.planned_rpm,
+                SCALE_DOWN_BAND * 100.0
+            ));
+        }
+    }
+    replicas
+}
