@@ -23,6 +23,7 @@ pub mod plan;
 pub mod planner;
 pub mod policies;
 pub mod processes;
+pub mod realised;
 pub mod run;
 pub mod scenario;
 pub mod summary;

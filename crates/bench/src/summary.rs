@@ -3,6 +3,7 @@
 use crate::cluster::Books;
 use crate::policies::inferno::Cycle;
 use crate::policies::Policy;
+use crate::realised;
 use crate::run::Measured;
 use crate::scenario::{BenchServer, Phase};
 use crate::traffic::{Outcome, RequestRecord};
@@ -87,6 +88,11 @@ pub struct ModelAccuracy {
     /// one kind (`steady`): the state the model describes, without pods starting, a rollout
     /// mixing two kinds, or a queue left from a shortage.
     pub tuned_steady: Prediction,
+    /// The tuned checks' model (the parameters and pod shape each check used) evaluated at
+    /// the load the period actually brought ([`crate::realised`]): the model and its tuned
+    /// parameters alone, without the error of taking the last window's load for the next
+    /// period's. Empty for a controller whose checks carry no parameters.
+    pub tuned_realised: Prediction,
 }
 
 /// Tuner measurements after which a model check counts as tuned.
@@ -240,7 +246,7 @@ fn compare(
     served: &BTreeMap<&str, Vec<&RequestRecord>>,
     period: f64,
     at: Side,
-    predicted: impl Fn(&Value) -> Option<(f64, f64)>,
+    predicted: impl Fn(&Value, &[&RequestRecord]) -> Option<(f64, f64)>,
 ) -> Prediction {
     let (mut ttft, mut itl) = (Vec::new(), Vec::new());
     for c in cycles {
@@ -248,21 +254,22 @@ fn compare(
             continue;
         };
         for s in servers {
-            let Some((predicted_ttft, predicted_itl)) = predicted(s) else {
-                continue;
-            };
             let name = s["name"].as_str().unwrap_or_default();
             let Some(list) = served.get(name) else {
                 continue;
             };
-            let window: Vec<&&RequestRecord> = list
+            let window: Vec<&RequestRecord> = list
                 .iter()
+                .copied()
                 .filter(|r| r.at >= c.at && r.at < c.at + period)
                 .collect();
             // The mean of fewer requests says little: their token lengths vary widely.
             if window.len() < 5 {
                 continue;
             }
+            let Some((predicted_ttft, predicted_itl)) = predicted(s, &window) else {
+                continue;
+            };
             let n = window.len() as f64;
             for (predicted, measured, out) in [
                 (
@@ -306,7 +313,7 @@ fn prediction(
     served: &BTreeMap<&str, Vec<&RequestRecord>>,
     period: f64,
 ) -> Prediction {
-    compare(cycles, served, period, Side::User, |s| {
+    compare(cycles, served, period, Side::User, |s, _| {
         Some((
             s["predictedTtft"].as_f64().unwrap_or(0.0),
             s["predictedItl"].as_f64().unwrap_or(0.0),
@@ -352,22 +359,23 @@ fn model_accuracy(
             c["predictedItl"].as_f64().unwrap_or(0.0),
         )
     };
+    fn tuned(s: &Value) -> Option<&Value> {
+        model_check(s).filter(|c| c["tunerUpdates"].as_f64().unwrap_or(0.0) >= TUNED_UPDATES)
+    }
     Some(ModelAccuracy {
-        all: compare(cycles, served, period, Side::Server, |s| {
+        all: compare(cycles, served, period, Side::Server, |s, _| {
             model_check(s).map(pair)
         }),
-        tuned: compare(cycles, served, period, Side::Server, |s| {
-            model_check(s)
-                .filter(|c| c["tunerUpdates"].as_f64().unwrap_or(0.0) >= TUNED_UPDATES)
+        tuned: compare(cycles, served, period, Side::Server, |s, _| {
+            tuned(s).map(pair)
+        }),
+        tuned_steady: compare(cycles, served, period, Side::Server, |s, _| {
+            tuned(s)
+                .filter(|c| c["steady"].as_bool().unwrap_or(false))
                 .map(pair)
         }),
-        tuned_steady: compare(cycles, served, period, Side::Server, |s| {
-            model_check(s)
-                .filter(|c| {
-                    c["tunerUpdates"].as_f64().unwrap_or(0.0) >= TUNED_UPDATES
-                        && c["steady"].as_bool().unwrap_or(false)
-                })
-                .map(pair)
+        tuned_realised: compare(cycles, served, period, Side::Server, |s, w| {
+            tuned(s).and_then(|c| realised::predicted(c, w, period))
         }),
     })
 }
@@ -713,11 +721,13 @@ pub fn markdown(s: &Summary) -> String {
                 }
             };
             out.push_str(&format!(
-                "\n{} model check (the model at the measured rate on the ready pods): |measured/predicted - 1| {}; after {TUNED_UPDATES} tuner updates {}; of those, with every pod serving (steady) {}.\n",
+                "\n{} model check (the model at the measured rate on the ready pods): |measured/predicted - 1| {}; after {TUNED_UPDATES} tuner updates {}; of those, with every pod serving (steady) {}.\n\n{} model at the realised load (the same tuned checks' parameters at the period's own arrivals per serving pod and token counts): |measured/predicted - 1| {}.\n",
                 p.policy,
                 errors(&m.all),
                 shown(&m.tuned),
                 shown(&m.tuned_steady),
+                p.policy,
+                shown(&m.tuned_realised),
             ));
         }
     }
@@ -1093,6 +1103,7 @@ mod tests {
                         all: pred(0.2, 30),
                         tuned: pred(0.1, 12),
                         tuned_steady: pred(0.05, 8),
+                        tuned_realised: pred(0.04, 11),
                     }),
                     Some(90.0),
                 ),
@@ -1104,6 +1115,10 @@ mod tests {
         let md = markdown(&summary);
         assert!(
             md.contains("inferno model check (the model at the measured rate on the ready pods): |measured/predicted - 1| over 30 cycle windows: TTFT median 0.20, p95 0.40; ITL median 0.10, p95 0.20; after 10 tuner updates over 12 cycle windows: TTFT median 0.10"),
+            "{md}"
+        );
+        assert!(
+            md.contains("inferno model at the realised load (the same tuned checks' parameters at the period's own arrivals per serving pod and token counts): |measured/predicted - 1| over 11 cycle windows: TTFT median 0.04"),
             "{md}"
         );
         assert!(

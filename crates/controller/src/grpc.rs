@@ -314,6 +314,13 @@ fn plan_message(p: &ServerPlan) -> v1::ServerPlan {
             predicted_ttft: m.predicted_ttft,
             tuner_updates: count(m.tuner_updates),
             steady: m.steady,
+            params: Some(v1::TuningParams {
+                alpha: m.params.alpha,
+                beta: m.params.beta,
+                gamma: m.params.gamma,
+            }),
+            max_batch: m.max_batch,
+            max_queue: m.max_queue,
         }),
         notes: p.notes.clone(),
     }

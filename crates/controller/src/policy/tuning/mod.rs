@@ -113,6 +113,12 @@ pub struct ModelCheck {
     /// Every ordered pod has served for the policy's steady cycles, all of one kind: the
     /// state the model describes (no pods starting, no rollout mixing two kinds).
     pub steady: bool,
+    /// The parameters the prediction used (what the optimizer is given).
+    pub params: Params,
+    /// The pods' batch cap it used.
+    pub max_batch: u32,
+    /// The pods' queue limit it used.
+    pub max_queue: u32,
 }
 
 /// A tuner's state as persisted (the ConfigMap of `--tuning-configmap`).
@@ -420,7 +426,8 @@ impl Tuning {
     ) -> Option<ModelCheck> {
         let cur = &server.current_alloc;
         let params = catalog_of(models, &server.model, &cur.accelerator)?;
-        let (itl, ttft) = latencies(params, &pod(server, obs?)?)?;
+        let m = pod(server, obs?)?;
+        let (itl, ttft) = latencies(params, &m)?;
         let updates = self
             .tuners
             .get(&(server.model.clone(), cur.accelerator.clone()))
@@ -430,6 +437,9 @@ impl Tuning {
             predicted_ttft: ttft,
             tuner_updates: if self.enabled { updates } else { 0 },
             steady: false,
+            params: params.into(),
+            max_batch: m.max_batch,
+            max_queue: m.max_queue,
         })
     }
 

@@ -118,6 +118,15 @@ fn ten_windows_of_slower_servers_tune_the_optimizers_data() {
     );
     let after = t.check(&tuned, &s, Some(&o)).unwrap();
     assert_eq!(after.tuner_updates, 10);
+    // The check names the model it predicted with, so that it can be evaluated at another
+    // load (the benchmark's model at the realised load): the tuned parameters, not the
+    // catalog, and the pods' cap.
+    assert_eq!(
+        Params::from(perf(&tuned.models[0].perf_parms)),
+        after.params
+    );
+    assert_ne!(after.params, Params::from(perf(&CATALOG)));
+    assert_eq!(i64::from(after.max_batch), s.current_alloc.max_batch);
     for (measured, predicted) in [
         (s.current_alloc.itl_average, after.predicted_itl),
         (s.current_alloc.ttft_average, after.predicted_ttft),
