@@ -93,6 +93,9 @@ pub struct ModelAccuracy {
     /// parameters alone, without the error of taking the last window's load for the next
     /// period's. Empty for a controller whose checks carry no parameters.
     pub tuned_realised: Prediction,
+    /// [`Self::tuned_realised`] per server: a median over all servers can hide one whose
+    /// parameters stay off.
+    pub tuned_realised_by_server: BTreeMap<String, Prediction>,
 }
 
 /// Tuner measurements after which a model check counts as tuned.
@@ -377,6 +380,18 @@ fn model_accuracy(
         tuned_realised: compare(cycles, served, period, Side::Server, |s, w| {
             tuned(s).and_then(|c| realised::predicted(c, w, period))
         }),
+        tuned_realised_by_server: served
+            .keys()
+            .map(|&name| {
+                let of = compare(cycles, served, period, Side::Server, |s, w| {
+                    tuned(s)
+                        .filter(|_| s["name"] == name)
+                        .and_then(|c| realised::predicted(c, w, period))
+                });
+                (name.to_string(), of)
+            })
+            .filter(|(_, p)| p.ttft.windows.max(p.itl.windows) > 0)
+            .collect(),
     })
 }
 
@@ -729,6 +744,9 @@ pub fn markdown(s: &Summary) -> String {
                 p.policy,
                 shown(&m.tuned_realised),
             ));
+            for (name, pr) in &m.tuned_realised_by_server {
+                out.push_str(&format!("- {name}: {}\n", errors(pr)));
+            }
         }
     }
     out.push_str(&recovery_table(s));
@@ -928,6 +946,23 @@ mod tests {
         let model = model_accuracy(&steady, &served, 30.0).unwrap();
         assert_eq!(model.tuned_steady, model.tuned);
 
+        // The model at the realised load needs the check's model: none here.
+        assert_eq!(model.tuned_realised.ttft.windows, 0);
+        assert!(model.tuned_realised_by_server.is_empty());
+        // With it, per server: a's check at 60 counts, b has none.
+        let mut with_model = steady.clone();
+        with_model[1].record["servers"][0]["plan"]["modelCheck"]["params"] =
+            json!({"alpha": 20.0, "beta": 0.1, "gamma": 0.002});
+        with_model[1].record["servers"][0]["plan"]["modelCheck"]["maxBatch"] = json!(32);
+        let model = model_accuracy(&with_model, &served, 30.0).unwrap();
+        assert_eq!(model.tuned_realised.itl.windows, 1);
+        assert_eq!(
+            model.tuned_realised_by_server.keys().collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert_eq!(model.tuned_realised_by_server["a"], model.tuned_realised);
+        assert_ne!(model.tuned_realised, model.tuned, "another prediction");
+
         // A controller that reports no model check gets no model figure.
         let old = [cycle(
             30.0,
@@ -1104,6 +1139,7 @@ mod tests {
                         tuned: pred(0.1, 12),
                         tuned_steady: pred(0.05, 8),
                         tuned_realised: pred(0.04, 11),
+                        tuned_realised_by_server: BTreeMap::from([("a".into(), pred(0.04, 11))]),
                     }),
                     Some(90.0),
                 ),
@@ -1119,6 +1155,10 @@ mod tests {
         );
         assert!(
             md.contains("inferno model at the realised load (the same tuned checks' parameters at the period's own arrivals per serving pod and token counts): |measured/predicted - 1| over 11 cycle windows: TTFT median 0.04"),
+            "{md}"
+        );
+        assert!(
+            md.contains("\n- a: over 11 cycle windows: TTFT median 0.04"),
             "{md}"
         );
         assert!(
