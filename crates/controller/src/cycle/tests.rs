@@ -221,6 +221,8 @@ fn passing(fake: Fake) -> Stages<Fake> {
             // Not even a current kind cheaper than the decision is kept: the fake
             // optimizer's answers are fixed, not the cheapest.
             kind_hysteresis: -1.0,
+            // Nor a start-up for a rollout to pay back.
+            startup_delay: std::time::Duration::ZERO,
             ..Default::default()
         },
     )));

@@ -5,6 +5,7 @@
 use super::capacity::Units;
 use super::{ServerPlan, ServerState, Settings};
 use inferno_api::AllocationData;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// A scale-down on the current kind goes only to a count that carries the planned demand
@@ -29,6 +30,7 @@ pub(super) fn keep_kind(
     st: &ServerState,
     plan: &mut ServerPlan,
     settings: &Settings,
+    startup: Duration,
     now: Instant,
 ) {
     let Ok(kept) = units.size(server, cur) else {
@@ -38,7 +40,7 @@ pub(super) fn keep_kind(
     let fits = room.is_none_or(|r| kept.replicas <= r);
     // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
     // the KV cache holds at the planned tokens) is no kind to keep.
-    let allowed = units.cap_allowed(server, &cur.accelerator, cur.max_batch);
+    let allowed = units.cap_allowed(server, &cur.accelerator, cur.max_batch, st.typical_tokens());
     if !fits || !allowed || kept.replicas <= 0 {
         return;
     }
@@ -59,12 +61,14 @@ pub(super) fn keep_kind(
             age.as_secs_f64(),
             window.as_secs()
         )
-    } else if kept_cost <= alloc.cost * (1.0 + settings.kind_hysteresis) {
+    } else if kept_cost <= alloc.cost * (1.0 + must_save(settings, startup)) {
         format!(
             "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a rollout must \
-             save",
+             save (the larger of --kind-hysteresis and the new pods' start-up of {:.0} s over \
+             two scale-down windows)",
             kept_cost - alloc.cost,
-            settings.kind_hysteresis * 100.0
+            must_save(settings, startup) * 100.0,
+            startup.as_secs_f64()
         )
     } else {
         return;
@@ -81,6 +85,26 @@ pub(super) fn keep_kind(
         alloc.num_replicas
     ));
     kept.apply(alloc, cur, kept.replicas);
+}
+
+/// The share of the new kind's cost a rollout must save: at least `kind_hysteresis` (the
+/// sizing of one kind moves by about that much from cycle to cycle), and enough to pay for
+/// itself within two scale-down windows: the new pods cost their price for `startup` before
+/// they serve, so a saving `s` of the new cost `c` pays back `startup x c` in `startup / s`.
+/// Two windows, because a kind stays at least one and the loop holds capacity for one. With
+/// the defaults (300 s) a 60 s start-up asks 10%, a 120 s one 20%: on the drift benchmark
+/// (120 s for every pod) llama went G2 -> MI300X -> G2 ten minutes apart, each a rolling
+/// update of up to 10 pods that held its tuner without a window and cut off 17 requests
+/// longer than the pods' grace period.
+fn must_save(settings: &Settings, startup: Duration) -> f64 {
+    let payback = 2.0 * settings.scale_down_window.as_secs_f64();
+    if startup.is_zero() || payback <= 0.0 {
+        // Nothing to pay back, or no horizon to pay it back in: the hysteresis alone.
+        return settings.kind_hysteresis;
+    }
+    settings
+        .kind_hysteresis
+        .max(startup.as_secs_f64() / payback)
 }
 
 /// The replicas a scale-down of `cur` to `replicas` may go to, on what the pods have shown:

@@ -227,9 +227,16 @@ impl<'a> Units<'a> {
     /// Whether the optimizer's `fit` rule lets `server` stay at batch cap `cap` on
     /// `accelerator`, as it does when changes are priced: at most the catalog's
     /// `maxBatchSize`, and at most 10% over the requests its KV cache (`maxBatchSize x
-    /// atTokens` tokens) holds at the planned tokens per request (the token means wander a
-    /// few per cent from window to window). True when the data does not say.
-    pub(super) fn cap_allowed(&self, server: &str, accelerator: &str, cap: i64) -> bool {
+    /// atTokens` tokens) holds at `tokens` per request (the caller's typical value), else at
+    /// the planned tokens (the token means wander a few per cent from window to window).
+    /// True when the data does not say.
+    pub(super) fn cap_allowed(
+        &self,
+        server: &str,
+        accelerator: &str,
+        cap: i64,
+        tokens: Option<i64>,
+    ) -> bool {
         let Some(&index) = self.servers.get(server) else {
             return true;
         };
@@ -245,7 +252,8 @@ impl<'a> Units<'a> {
             return true;
         }
         let load = &planned.current_alloc.load;
-        let tokens = load.avg_in_tokens.max(0) + load.avg_out_tokens.max(0);
+        let tokens =
+            tokens.unwrap_or_else(|| load.avg_in_tokens.max(0) + load.avg_out_tokens.max(0));
         let fits = if perf.at_tokens > 0 && tokens > 0 {
             (perf.max_batch_size * perf.at_tokens / tokens).max(1)
         } else {

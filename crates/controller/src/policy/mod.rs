@@ -200,6 +200,8 @@ struct ServerState {
     carry: Option<((String, i64), f64)>,
     /// When the pods last changed kind (accelerator or batch cap), if the loop saw it.
     kind_since: Option<Instant>,
+    /// Tokens per request (prompt + output means) of the last [`RAW_CYCLES`] windows.
+    tokens: VecDeque<i64>,
 }
 
 impl ServerState {
@@ -223,6 +225,7 @@ impl ServerState {
             settled: false,
             carry: None,
             kind_since: None,
+            tokens: VecDeque::new(),
         }
     }
 }
@@ -246,6 +249,25 @@ impl ServerState {
             self.raw.pop_front();
         }
         rpm.max(self.median())
+    }
+
+    /// Records the tokens per request of a window.
+    fn observe_tokens(&mut self, tokens: i64) {
+        self.tokens.push_back(tokens);
+        while self.tokens.len() > RAW_CYCLES {
+            self.tokens.pop_front();
+        }
+    }
+
+    /// The median tokens per request of the last [`RAW_CYCLES`] windows (None before the
+    /// first): what a batch cap is judged against. One window's mean moves by 10% and more
+    /// with a few long requests (llama's 1,160 -> 1,360 tokens in one window on the drift
+    /// benchmark made its MI250/45 "over the KV cache" and rolled it to MI300X three minutes
+    /// after it came).
+    pub(super) fn typical_tokens(&self) -> Option<i64> {
+        let mut sorted: Vec<i64> = self.tokens.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
     }
 
     /// The median of the last [`RAW_CYCLES`] measurements (0 before the first).
@@ -455,6 +477,10 @@ impl Policy {
             if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
                 plan.rate_error = o.demand.rate_error;
                 rpm = st.filtered(rpm);
+                let tokens = cur.load.avg_in_tokens.max(0) + cur.load.avg_out_tokens.max(0);
+                if tokens > 0 {
+                    st.observe_tokens(tokens);
+                }
                 if rpm != cur.load.arrival_rate {
                     plan.notes.push(format!(
                         "measured {:.1} req/min, below the median of the last {RAW_CYCLES} \
@@ -619,6 +645,13 @@ impl Policy {
                 }
             } else if rollout {
                 let room = room(&cur.accelerator);
+                // The new kind's pods: their learnt start-up (servers' clock), else the flag's.
+                let startup = self
+                    .tuning
+                    .startup(&server.model, &alloc.accelerator)
+                    .map_or(self.settings.startup_delay, |v| {
+                        Duration::from_secs_f64(v / self.settings.time_scale.max(f64::MIN_POSITIVE))
+                    });
                 calm::keep_kind(
                     &units,
                     &server.name,
@@ -628,6 +661,7 @@ impl Policy {
                     st,
                     plan,
                     &self.settings,
+                    startup,
                     now,
                 );
             }

@@ -1232,13 +1232,49 @@ fn a_new_kind_must_save_more_than_the_hysteresis() {
     // 40 cents/h saves 6: more than 10% of the new kind's cost, so it goes ahead.
     let (a, _) = run(40.0);
     assert_eq!(a.accelerator, "H100");
-    // No hysteresis: the optimizer's answer.
+    // No hysteresis and no start-up to pay back: the optimizer's answer.
     let mut p = Policy::new(Settings {
         kind_hysteresis: 0.0,
+        startup_delay: Duration::ZERO,
         ..Settings::default()
     });
     settle_first(&mut p, &s, &o, now);
     let (a, _) = cycle(&mut p, &s, &o, other(45.0), now);
+    assert_eq!(a.accelerator, "H100");
+}
+
+#[test]
+fn a_slow_start_up_asks_a_rollout_to_save_more() {
+    // As above (G2/38 at 46 cents/h for the planned demand), but the new pods take 120 s to
+    // start against two scale-down windows of 300 s: a rollout must save 20%, not 10%.
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    let run = |cost: f64| {
+        let mut p = Policy::new(Settings {
+            startup_delay: Duration::from_secs(120),
+            ..Settings::default()
+        });
+        settle_first(&mut p, &s, &o, now);
+        let mut d = priced(decided(2, 64), cost);
+        d.get_mut("s").unwrap().accelerator = "H100".into();
+        cycle(&mut p, &s, &o, d, now)
+    };
+    // 40 cents/h saves 15% of the new cost: enough at 60 s, not at 120 s.
+    let (a, plan) = run(40.0);
+    assert_eq!(
+        (a.accelerator.as_str(), a.max_batch),
+        ("G2", 38),
+        "{plan:?}"
+    );
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("within the 20%") && n.contains("start-up of 120 s")),
+        "{plan:?}"
+    );
+    // 38 cents/h saves 21%: it pays for itself, so it goes ahead.
+    let (a, _) = run(38.0);
     assert_eq!(a.accelerator, "H100");
 }
 
@@ -1381,6 +1417,34 @@ fn a_kind_stays_a_scale_down_window_before_the_next_change() {
     // A scale-down window after the change, it goes.
     let (a, _) = cycle(&mut p, &h100, &o, back, now + Duration::from_secs(400));
     assert_eq!(a.accelerator, "G2");
+}
+
+#[test]
+fn one_window_of_long_requests_does_not_make_a_cap_too_large() {
+    // G2/60 at 640 tokens a request (the KV cache holds 60) for two cycles; then one window
+    // at 800 tokens (it holds 48, and 60 is more than 10% over): judged on that window alone
+    // the cap must go, on the median of the last three windows it stays.
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let mut s = server(100.0, 500.0, 40.0);
+    s.current_alloc.max_batch = 60;
+    let o = observed(4, 100.0, 0.0);
+    for k in 0..2 {
+        let at = now - Duration::from_secs(30 * (2 - k));
+        cycle(&mut p, &s, &o, decided(4, 60), at);
+    }
+    s.current_alloc.load.avg_out_tokens = 672;
+    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), now);
+    assert_eq!(a.max_batch, 60, "{plan:?}");
+    // Two such windows are the typical value: the cap goes.
+    let (a, _) = cycle(
+        &mut p,
+        &s,
+        &o,
+        decided(4, 38),
+        now + Duration::from_secs(30),
+    );
+    assert_eq!(a.max_batch, 38);
 }
 
 #[test]
