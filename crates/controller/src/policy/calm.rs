@@ -65,10 +65,12 @@ pub(super) fn keep_kind(
         format!(
             "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a rollout must \
              save (the larger of --kind-hysteresis and the new pods' start-up of {:.0} s over \
-             two scale-down windows)",
+             two scale-down windows, {:.0} s)",
             kept_cost - alloc.cost,
             must_save(settings, startup) * 100.0,
-            startup.as_secs_f64()
+            // In the servers' clock, as the start-up was learnt and the report's rates are.
+            startup.as_secs_f64() * settings.time_scale,
+            2.0 * window.as_secs_f64() * settings.time_scale
         )
     } else {
         return;
