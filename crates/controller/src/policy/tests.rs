@@ -1198,23 +1198,24 @@ fn a_new_kind_waits_for_a_measurement_of_the_pods_as_they_are() {
     assert_eq!(kind(&a), ("H100".to_string(), 64));
 }
 
+/// A settled G2/38 server (2 replicas carry its planned 110 req/min: 46 cents/h) offered
+/// 2 x H100/64 at `cost` cents/h under `settings`: the allocation applied and the plan.
+fn offered_h100(settings: Settings, cost: f64) -> (AllocationData, ServerPlan) {
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    let mut p = Policy::new(settings);
+    settle_first(&mut p, &s, &o, now);
+    let mut d = priced(decided(2, 64), cost);
+    d.get_mut("s").unwrap().accelerator = "H100".into();
+    cycle(&mut p, &s, &o, d, now)
+}
+
 #[test]
 fn a_new_kind_must_save_more_than_the_hysteresis() {
     // The current kind, G2/38, carries the planned 110 req/min with 2 replicas: 46 cents/h.
     assert_eq!(model_replicas("G2", 38, 110.0), 2);
-    let s = server(100.0, 500.0, 40.0);
-    let o = observed(4, 100.0, 0.0);
-    let now = Instant::now();
-    let other = |cost: f64| {
-        let mut d = priced(decided(2, 64), cost);
-        d.get_mut("s").unwrap().accelerator = "H100".into();
-        d
-    };
-    let run = |cost: f64| {
-        let mut p = Policy::new(Settings::default());
-        settle_first(&mut p, &s, &o, now);
-        cycle(&mut p, &s, &o, other(cost), now)
-    };
+    let run = |cost: f64| offered_h100(Settings::default(), cost);
     // 43 cents/h saves 3 of 46: kept, sized for itself.
     // (The window holds the 4 replicas running.)
     let (a, plan) = run(43.0);
@@ -1233,32 +1234,25 @@ fn a_new_kind_must_save_more_than_the_hysteresis() {
     let (a, _) = run(40.0);
     assert_eq!(a.accelerator, "H100");
     // No hysteresis and no start-up to pay back: the optimizer's answer.
-    let mut p = Policy::new(Settings {
+    let free = Settings {
         kind_hysteresis: 0.0,
         startup_delay: Duration::ZERO,
         ..Settings::default()
-    });
-    settle_first(&mut p, &s, &o, now);
-    let (a, _) = cycle(&mut p, &s, &o, other(45.0), now);
+    };
+    let (a, _) = offered_h100(free, 45.0);
     assert_eq!(a.accelerator, "H100");
 }
 
 #[test]
 fn a_slow_start_up_asks_a_rollout_to_save_more() {
-    // As above (G2/38 at 46 cents/h for the planned demand), but the new pods take 120 s to
-    // start against two scale-down windows of 300 s: a rollout must save 20%, not 10%.
-    let s = server(100.0, 500.0, 40.0);
-    let o = observed(4, 100.0, 0.0);
-    let now = Instant::now();
+    // As above, but the new pods take 120 s to start against two scale-down windows of
+    // 300 s: a rollout must save 20%, not 10%.
     let run = |cost: f64| {
-        let mut p = Policy::new(Settings {
+        let slow = Settings {
             startup_delay: Duration::from_secs(120),
             ..Settings::default()
-        });
-        settle_first(&mut p, &s, &o, now);
-        let mut d = priced(decided(2, 64), cost);
-        d.get_mut("s").unwrap().accelerator = "H100".into();
-        cycle(&mut p, &s, &o, d, now)
+        };
+        offered_h100(slow, cost)
     };
     // 40 cents/h saves 15% of the new cost: enough at 60 s, not at 120 s.
     let (a, plan) = run(40.0);
