@@ -39,7 +39,7 @@ pub(super) fn keep_kind(
     let kept_cost = kept.unit_cost * kept.replicas as f64;
     let fits = room.is_none_or(|r| kept.replicas <= r);
     // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
-    // the KV cache holds at the planned tokens) is no kind to keep.
+    // the KV cache holds at the typical tokens of the last windows) is no kind to keep.
     let allowed = units.cap_allowed(server, &cur.accelerator, cur.max_batch, st.typical_tokens());
     if !fits || !allowed || kept.replicas <= 0 {
         return;

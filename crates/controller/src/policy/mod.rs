@@ -278,6 +278,17 @@ impl ServerState {
     }
 }
 
+/// How long pods of `model` on `accelerator` take to start, in the controller's clock: the
+/// learnt median (kept in the servers' clock), else `--startup-delay`.
+fn startup_of(tuning: &Tuning, settings: &Settings, model: &str, accelerator: &str) -> Duration {
+    let scale = settings.time_scale.max(f64::MIN_POSITIVE);
+    tuning
+        .startup(model, accelerator)
+        .map_or(settings.startup_delay, |v| {
+            Duration::from_secs_f64(v / scale)
+        })
+}
+
 /// The per-server memory of the loop.
 #[derive(Debug, Default)]
 pub struct Policy {
@@ -491,10 +502,7 @@ impl Policy {
                 }
                 st.forecast.observe(now, rpm);
                 let scale = s.time_scale.max(f64::MIN_POSITIVE);
-                let startup = self
-                    .tuning
-                    .startup(&server.model, &cur.accelerator)
-                    .map_or(s.startup_delay, |v| Duration::from_secs_f64(v / scale));
+                let startup = startup_of(&self.tuning, &s, &server.model, &cur.accelerator);
                 let horizon = startup
                     + st.cycle
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
@@ -645,13 +653,13 @@ impl Policy {
                 }
             } else if rollout {
                 let room = room(&cur.accelerator);
-                // The new kind's pods: their learnt start-up (servers' clock), else the flag's.
-                let startup = self
-                    .tuning
-                    .startup(&server.model, &alloc.accelerator)
-                    .map_or(self.settings.startup_delay, |v| {
-                        Duration::from_secs_f64(v / self.settings.time_scale.max(f64::MIN_POSITIVE))
-                    });
+                // The new kind's pods start as that kind's have started.
+                let startup = startup_of(
+                    &self.tuning,
+                    &self.settings,
+                    &server.model,
+                    &alloc.accelerator,
+                );
                 calm::keep_kind(
                     &units,
                     &server.name,
