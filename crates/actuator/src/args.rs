@@ -108,6 +108,16 @@ pub struct Args {
     /// Env var of the first container that gets the batch size (e.g. VLLM_MAX_NUM_SEQS).
     #[arg(long, env = "INFERNO_ACTUATOR_BATCH_ENV")]
     pub batch_env: Option<String>,
+    /// Least terminationGracePeriodSeconds of the pods a rollout makes (GPU type or batch
+    /// change), so their longest requests finish when they are later replaced or removed
+    /// (0 = leave it alone; at most 86400).
+    #[arg(
+        long,
+        default_value_t = 0,
+        env = "INFERNO_ACTUATOR_DRAIN_GRACE",
+        value_parser = clap::value_parser!(i64).range(0..=86_400)
+    )]
+    pub drain_grace: i64,
     /// Log format: plain or json.
     #[arg(long, default_value = "plain", env = "INFERNO_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -142,6 +152,7 @@ impl Args {
                 node_label: self.node_label.clone(),
                 node_values,
                 batch_env: self.batch_env.clone(),
+                drain_grace: (self.drain_grace > 0).then_some(self.drain_grace),
             },
             scale_to_zero: self.scale_to_zero,
         })
@@ -267,5 +278,14 @@ mod tests {
             .policy()
             .unwrap();
         assert_eq!(policy.template.node_values["H100"], "h100");
+    }
+
+    #[test]
+    fn drain_grace_is_off_unless_set_and_bounded() {
+        assert_eq!(parse(&[]).policy().unwrap().template.drain_grace, None);
+        let set = parse(&["--drain-grace", "600"]).policy().unwrap();
+        assert_eq!(set.template.drain_grace, Some(600));
+        let too_long = Args::try_parse_from(["inferno-actuator", "--drain-grace", "90000"]);
+        assert!(too_long.unwrap_err().to_string().contains("--drain-grace"));
     }
 }

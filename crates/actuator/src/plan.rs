@@ -58,6 +58,10 @@ pub struct TemplateOptions {
     pub node_values: BTreeMap<String, String>,
     /// Environment variable that carries the batch size to the engine (e.g. `VLLM_MAX_NUM_SEQS`).
     pub batch_env: Option<String>,
+    /// The least `terminationGracePeriodSeconds` the pods of a rolled template get, so the old
+    /// pods of a rollout can finish their longest requests (None = leave it alone). Written
+    /// only into a template that changes anyway: on its own it would restart every pod.
+    pub drain_grace: Option<i64>,
 }
 
 /// The replica ceiling of a Deployment without a valid `inferno.server.max-replicas` label
@@ -109,6 +113,8 @@ pub struct Current {
     pub labels: BTreeMap<String, String>,
     /// Names of the pod template's containers, in order (the first gets the batch env var).
     pub containers: Vec<String>,
+    /// The pod template's `terminationGracePeriodSeconds` (None = the API default, 30 s).
+    pub grace: Option<i64>,
 }
 
 impl Current {
@@ -124,6 +130,9 @@ impl Current {
                 .and_then(|s| s.template.spec.as_ref())
                 .map(|p| p.containers.iter().map(|c| c.name.clone()).collect())
                 .unwrap_or_default(),
+            grace: spec
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|p| p.termination_grace_period_seconds),
         }
     }
 
@@ -437,10 +446,22 @@ pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) 
         }
     }
     if !pod_spec.is_empty() {
+        // The old pods of this rollout drain with the grace period of the *old* template; the
+        // raised one protects the next change (a later rollout or scale-down of these pods).
+        // Only raised: a longer grace the owner set stays.
+        if let Some(grace) = template
+            .drain_grace
+            .filter(|g| *g > current.grace.unwrap_or(DEFAULT_GRACE))
+        {
+            pod_spec.insert("terminationGracePeriodSeconds".into(), json!(grace));
+        }
         patch["spec"]["template"] = json!({ "spec": Value::Object(pod_spec) });
     }
     patch
 }
+
+/// The API server's `terminationGracePeriodSeconds` when a pod spec has none.
+const DEFAULT_GRACE: i64 = 30;
 
 #[cfg(test)]
 mod tests {
@@ -455,6 +476,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             containers: vec!["vllm".into()],
+            grace: Some(120),
         }
     }
 
@@ -763,6 +785,7 @@ mod tests {
             node_label: Some("nvidia.com/gpu.product".into()),
             node_values: [("G2".to_string(), "NVIDIA-G2".to_string())].into(),
             batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
+            drain_grace: None,
         };
         let p = merge_patch(&d, &c, &template);
         assert_eq!(p["metadata"].get("uid"), None);
@@ -785,6 +808,52 @@ mod tests {
         );
     }
 
+    /// A rollout raises the grace period of the pods it makes to the drain grace, so their
+    /// longest requests can finish when they in turn are replaced or removed; a template that
+    /// does not change is left alone (a grace alone would restart every pod), and a longer
+    /// grace the owner set stays.
+    #[test]
+    fn a_rollout_gives_the_new_pods_the_drain_grace() {
+        let template = TemplateOptions {
+            batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
+            drain_grace: Some(600),
+            ..TemplateOptions::default()
+        };
+        let c = current(2, &ON_A100);
+        let rolled = run(&c, Some(&alloc("G2", 2, 38)), &Policy::default());
+        let grace = |d: &Decision, c: &Current| {
+            merge_patch(d, c, &template)["spec"]["template"]["spec"]
+                ["terminationGracePeriodSeconds"]
+                .clone()
+        };
+        assert_eq!(grace(&rolled, &c), json!(600));
+        let longer = Current {
+            grace: Some(900),
+            ..c.clone()
+        };
+        assert_eq!(
+            grace(&rolled, &longer),
+            Value::Null,
+            "the owner's 900 s stays"
+        );
+        let unset = Current {
+            grace: None,
+            ..c.clone()
+        };
+        assert_eq!(
+            grace(&rolled, &unset),
+            json!(600),
+            "the API default is 30 s"
+        );
+        let same = run(&c, Some(&alloc("A100", 4, 16)), &Policy::default());
+        assert_eq!(same.new_batch, same.old_batch);
+        assert_eq!(
+            merge_patch(&same, &c, &template)["spec"].get("template"),
+            None,
+            "a scale alone does not touch the template"
+        );
+    }
+
     #[test]
     fn reads_a_deployment() {
         let d: Deployment = serde_json::from_value(json!({
@@ -792,12 +861,15 @@ mod tests {
             "spec": {
                 "replicas": 4,
                 "selector": {},
-                "template": {"spec": {"containers": [{"name": "vllm"}, {"name": "side"}]}}
+                "template": {"spec": {
+                    "containers": [{"name": "vllm"}, {"name": "side"}],
+                    "terminationGracePeriodSeconds": 120
+                }}
             }
         }))
         .unwrap();
         let c = Current::from_deployment(&d);
-        assert_eq!((c.uid.as_str(), c.replicas), ("u1", 4));
+        assert_eq!((c.uid.as_str(), c.replicas, c.grace), ("u1", 4, Some(120)));
         assert_eq!(c.containers, ["vllm", "side"]);
         assert_eq!(c.label(keys::ACCELERATOR), "G2");
         // No replicas: the API server's default.

@@ -353,7 +353,8 @@ async fn concurrent_label_edits_survive() {
     c.sim.shutdown().await.unwrap();
 }
 
-/// The optional pod-template changes: nodeSelector and the batch env var, merged by name.
+/// The optional pod-template changes: nodeSelector and the batch env var, merged by name, and
+/// the drain grace the rolled pods get.
 #[tokio::test]
 async fn template_options_set_node_selector_and_batch_env() {
     let c = cluster().await;
@@ -364,6 +365,7 @@ async fn template_options_set_node_selector_and_batch_env() {
             node_label: Some("nvidia.com/gpu.product".into()),
             node_values: [("H100".to_string(), "NVIDIA-H100".to_string())].into(),
             batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
+            drain_grace: Some(600),
         },
         ..Policy::default()
     };
@@ -379,6 +381,7 @@ async fn template_options_set_node_selector_and_batch_env() {
         pod.node_selector.unwrap()["nvidia.com/gpu.product"],
         "NVIDIA-H100"
     );
+    assert_eq!(pod.termination_grace_period_seconds, Some(600));
     let container = &pod.containers[0];
     assert_eq!(
         container.image.as_deref(),

@@ -12,6 +12,12 @@ use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// The actuator's `--drain-grace` (cluster seconds): what a rolled pod gets to finish its
+/// requests when it is later replaced or removed. Ten minutes covers the longest request a
+/// scenario's token spread makes at its servers' ITL (llama's 3,752 tokens took 280 s on drift),
+/// as an operator would set it from the engine's context length and ITL.
+const DRAIN_GRACE: &str = "600";
+
 /// One controller cycle as the benchmark saw it.
 #[derive(Debug, Clone)]
 pub struct Cycle {
@@ -210,6 +216,8 @@ impl Loop {
                 values.join(","),
                 "--batch-env".into(),
                 crate::cluster::BATCH_ENV.into(),
+                "--drain-grace".into(),
+                DRAIN_GRACE.into(),
             ],
         )?;
         for (name, port) in [
