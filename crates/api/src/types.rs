@@ -208,6 +208,16 @@ pub struct ServerLoadSpec {
     pub avg_in_tokens: i64,
     /// Mean output tokens per request.
     pub avg_out_tokens: i64,
+    /// Coefficient of variation (standard deviation over mean) of the output tokens per
+    /// request; 0 (the default, and the reference's model) = every request at the mean. Long
+    /// requests stay long in the batch, so the KV cache a batch reads grows with the spread
+    /// (docs/model.md). Left out of JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub out_tokens_cv: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// `optimizer-data.json`: solver flags.

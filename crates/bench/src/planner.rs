@@ -18,6 +18,11 @@ pub enum Parameters {
 /// The system the optimizer sees for `loads` (one per server of the plan).
 pub fn system(plan: &Plan, loads: &[LoadAt], params: Parameters) -> SystemSpec {
     let mut spec = plan.system.clone();
+    // The clairvoyant also knows how the output lengths spread; the catalog's view does not.
+    let out_tokens_cv = match params {
+        Parameters::Catalog => 0.0,
+        Parameters::TrueAt(_) => plan.scenario.noise.spread(),
+    };
     spec.server_data.servers = plan
         .servers
         .iter()
@@ -32,6 +37,7 @@ pub fn system(plan: &Plan, loads: &[LoadAt], params: Parameters) -> SystemSpec {
                     throughput: 0.0,
                     avg_in_tokens: l.in_tokens.round().max(1.0) as i64,
                     avg_out_tokens: l.out_tokens.round().max(1.0) as i64,
+                    out_tokens_cv,
                 },
                 ..AllocationData::default()
             },

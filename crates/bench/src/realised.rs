@@ -36,9 +36,25 @@ pub fn predicted(check: &Value, window: &[&RequestRecord], period: f64) -> Optio
     let n = window.len() as f64;
     let mean =
         |f: fn(&RequestRecord) -> u32| window.iter().map(|r| f64::from(f(r))).sum::<f64>() / n;
+    let out = mean(|r| r.output).max(1.0);
+    // The period's own spread of output lengths, as its own means: the batch held these
+    // requests. Only for a check whose model reads a spread at all (`outTokensCv` present):
+    // an older controller's model had none.
+    let out_cv = match check.get("outTokensCv") {
+        Some(_) => {
+            let var = window
+                .iter()
+                .map(|r| (f64::from(r.output) - out).powi(2))
+                .sum::<f64>()
+                / n;
+            (var.sqrt() / out).min(inferno_api::limits::MAX_COV)
+        }
+        None => 0.0,
+    };
     let m = Measurement {
         in_tokens: mean(|r| r.prompt),
-        out_tokens: mean(|r| r.output).max(1.0),
+        out_tokens: out,
+        out_cv,
         rate: n / period / pods as f64,
         max_batch: u32::try_from(check["maxBatch"].as_u64()?).ok()?,
         max_queue: u32::try_from(check["maxQueue"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX),
@@ -101,6 +117,7 @@ mod tests {
             let m = Measurement {
                 in_tokens: 200.0,
                 out_tokens: 300.0,
+                out_cv: 0.0,
                 rate,
                 max_batch: 32,
                 max_queue: 0,
@@ -133,5 +150,54 @@ mod tests {
         old.as_object_mut().unwrap().remove("params");
         assert_eq!(predicted(&old, &[&r], 30.0), None);
         assert_eq!(predicted(&check(), &[], 30.0), None);
+    }
+
+    /// A check whose model reads a spread is evaluated at the period's own spread of output
+    /// lengths (100 and 500 tokens: mean 300, coefficient of variation 2/3): the batch holds
+    /// the long ones longer, so the ITL is above the same load without spread.
+    #[test]
+    fn the_periods_spread_of_output_lengths_is_the_models() {
+        let window: Vec<RequestRecord> = (0..30)
+            .map(|i| {
+                request(
+                    if i % 2 == 0 { "p0" } else { "p1" },
+                    200,
+                    100 + 400 * (i % 2),
+                )
+            })
+            .collect();
+        let refs: Vec<&RequestRecord> = window.iter().collect();
+        let mut spread = check();
+        spread["outTokensCv"] = json!(0.1);
+        let got = predicted(&spread, &refs, 30.0).unwrap();
+        let params = PerfParams {
+            alpha: 8.0,
+            beta: 0.03,
+            gamma: 0.0005,
+        };
+        let at = |out_cv: f64| {
+            let m = Measurement {
+                in_tokens: 200.0,
+                out_tokens: 300.0,
+                out_cv,
+                rate: 0.5,
+                max_batch: 32,
+                max_queue: 0,
+                itl_ms: 0.0,
+                ttft_ms: 0.0,
+            };
+            let (itl, ttft) = latencies(params, &m).unwrap();
+            (ttft, itl)
+        };
+        let want = at(2.0 / 3.0);
+        approx_eq(got.0, want.0);
+        approx_eq(got.1, want.1);
+        assert!(got.1 > at(0.0).1);
+        // A check without the field (an older controller) gets no spread.
+        assert_eq!(predicted(&check(), &refs, 30.0).unwrap(), at(0.0));
+    }
+
+    fn approx_eq(a: f64, b: f64) {
+        assert!((a / b - 1.0).abs() < 1e-9, "{a} vs {b}");
     }
 }

@@ -310,6 +310,17 @@ fn half() -> f64 {
     0.5
 }
 
+impl Noise {
+    /// The coefficient of variation of the token lengths the distribution draws.
+    pub fn spread(&self) -> f64 {
+        match self.tokens {
+            TokenLengths::Fixed => 0.0,
+            TokenLengths::Exponential => 1.0,
+            TokenLengths::Uniform | TokenLengths::Lognormal => self.tokens_cv,
+        }
+    }
+}
+
 impl Default for Noise {
     fn default() -> Self {
         Self {

@@ -14,6 +14,7 @@
 //! or 1e308.
 
 use crate::promql::Quantity;
+use crate::spread::{measure, Buckets, PodSeries, Spread};
 use crate::window::{demand, Windows};
 use inferno_api::limits::{in_range, show, MAX_RATE_RPM, MAX_TOKENS};
 use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
@@ -23,6 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Per-pod values of one cycle, keyed by pod name.
 pub type PodValues = HashMap<String, BTreeMap<Quantity, f64>>;
+
+/// Per-pod bucket series of one window ([`Quantity::GenerationBuckets`]), keyed by pod name.
+pub type PodBuckets = HashMap<String, Buckets>;
 
 /// The raw samples of one collection (any pods; unchecked).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,6 +39,9 @@ pub struct Samples {
     /// Per window of the ladder: the pods with a series at the window's start
     /// ([`Quantity::Covered`]; none asked for the shortest window, which is always used).
     pub covered: Vec<BTreeSet<String>>,
+    /// Per window of the ladder: the output-length buckets by pod
+    /// ([`Quantity::GenerationBuckets`]; unchecked, checked by [`crate::spread`]).
+    pub buckets: Vec<PodBuckets>,
 }
 
 /// One server as observed this cycle.
@@ -308,6 +315,49 @@ fn summed(q: Quantity, rate: f64, n: usize, problems: &mut Vec<String>) -> Optio
     None
 }
 
+/// The coefficient of variation of the output tokens per request and its source, fitted
+/// ([`crate::spread`]) to `buckets`, the output-length buckets of the server's window `window`,
+/// of the same pods and requests as the measured mean `mean` (None when the mean is not
+/// measured): the counted `pods` whose generation sum and count are in `values`. Nothing to fit (no mean, no bucket series, fewer
+/// than [`crate::spread::MIN_REQUESTS`] requests): 0, `default`, as for an idle latency.
+/// Buckets that are no histogram: 0, `unknown`, and a problem naming the pod and `window`.
+fn out_tokens_cv(
+    mean: Option<f64>,
+    pods: &[String],
+    values: &PodValues,
+    buckets: Option<&PodBuckets>,
+    window: &str,
+    problems: &mut Vec<String>,
+) -> (f64, Source) {
+    let Some(mean) = mean else {
+        return (0.0, Source::Default);
+    };
+    let pods: Vec<PodSeries<'_>> = pods
+        .iter()
+        .filter(|p| {
+            values.get(*p).is_some_and(|v| {
+                v.contains_key(&Quantity::GenerationSum)
+                    && v.contains_key(&Quantity::GenerationCount)
+            })
+        })
+        .map(|p| {
+            let b = buckets.and_then(|b| b.get(p)).map(Vec::as_slice);
+            (p.as_str(), b)
+        })
+        .collect();
+    match measure(mean, &pods) {
+        Spread::Measured(cv) => (cv, Source::Prometheus),
+        Spread::Nothing => (0.0, Source::Default),
+        Spread::Broken { pod, why } => {
+            problems.push(format!(
+                "pod {pod}: {} over {window}: {why}; outTokensCv not measured (0)",
+                Quantity::GenerationBuckets.series()
+            ));
+            (0.0, Source::Unknown)
+        }
+    }
+}
+
 /// Assembles the observation of one server from its labels, its `spec.replicas`, its ready
 /// pods, how long each of them took to start (`startup`: wall-clock seconds by bare pod name),
 /// its other pods with series in the windows (terminating, deleted: `gone_pods`) and the raw
@@ -332,9 +382,9 @@ pub fn assemble(
         .collect();
     let window = windows.choose(&completed(&all, samples));
     let wall = windows.seconds().get(window).copied().unwrap_or(0);
+    let window_name = format!("{wall}s");
     let seconds = windows.server_seconds(window);
-    let (mut values, mut dropped) =
-        usable(&all, samples, window, &format!("{wall}s"), &mut problems);
+    let (mut values, mut dropped) = usable(&all, samples, window, &window_name, &mut problems);
     rates(&mut values, &all, seconds, &mut problems, &mut dropped);
     let samples_dropped = problems.len();
     let reports = |p: &&String| {
@@ -467,6 +517,17 @@ pub fn assemble(
         Quantity::GenerationCount,
         LoadField::OutTokens,
     );
+    // The spread only around a measured mean: a label's mean is not of the window's requests.
+    let out_measured = sources.contains(&("avgOutTokens", Source::Prometheus));
+    let (out_cv, cv_source) = out_tokens_cv(
+        out_measured.then_some(out_tokens),
+        &counted,
+        &values,
+        samples.buckets.get(window),
+        &window_name,
+        &mut problems,
+    );
+    sources.push(("outTokensCv", cv_source));
 
     let itl = weighted(&values, &counted, |v| {
         v.get(&Quantity::Itl)
@@ -531,6 +592,7 @@ pub fn assemble(
                 // In range (checked above), so the conversions are exact enough.
                 avg_in_tokens: in_tokens.round() as i64,
                 avg_out_tokens: out_tokens.round() as i64,
+                out_tokens_cv: out_cv,
             },
         },
         ..ServerSpec::default()
@@ -594,6 +656,7 @@ mod tests {
             once: PodValues::new(),
             // Every pod's series reach back beyond the longest window.
             covered: vec![pods.iter().map(|(p, _)| p.to_string()).collect(); n],
+            buckets: vec![PodBuckets::new(); n],
         };
         for (pod, values) in pods {
             for &(q, v) in *values {
@@ -679,6 +742,9 @@ mod tests {
         assert_eq!(source(&o, "arrivalRate"), Source::Prometheus);
         assert_eq!(source(&o, "throughput"), Source::Prometheus);
         assert_eq!(source(&o, "avgOutTokens"), Source::Prometheus);
+        // No bucket series: no spread.
+        assert_eq!(a.load.out_tokens_cv, 0.0);
+        assert_eq!(source(&o, "outTokensCv"), Source::Default);
         // 90 requests in the shortest window: enough.
         assert_eq!(o.window, 0);
         assert_eq!((o.demand.window_seconds, o.demand.requests), (60.0, 90.0));
@@ -916,6 +982,149 @@ mod tests {
         assert_eq!((l.avg_in_tokens, l.avg_out_tokens), (100, 200));
         assert_eq!(source(&o, "avgInTokens"), Source::Label);
         assert_eq!(source(&o, "avgOutTokens"), Source::Label);
+    }
+
+    /// Output-length buckets `(le, cumulative count)` of `pod` in window `i` of `s`, `+Inf`
+    /// last.
+    fn buckets(s: &mut Samples, i: usize, pod: &str, counts: &[(f64, f64)]) {
+        s.buckets[i].insert(pod.to_string(), counts.to_vec());
+    }
+
+    /// Per-minute generation sums and counts of two pods: 30 requests of 200 tokens on
+    /// average on `a`, 30 of 500 on `b`.
+    fn two_pods() -> Samples {
+        steady(&[
+            (
+                "a",
+                &[
+                    (Requests, 30.0),
+                    (GenerationSum, 6000.0),
+                    (GenerationCount, 30.0),
+                ],
+            ),
+            (
+                "b",
+                &[
+                    (Requests, 30.0),
+                    (GenerationSum, 15000.0),
+                    (GenerationCount, 30.0),
+                ],
+            ),
+        ])
+    }
+
+    /// The spread of output lengths is fitted to the server's histogram: the two pods'
+    /// cumulative counts summed per bound, around the server's measured mean (350 tokens). The
+    /// short requests of `a` and the long ones of `b` are a wider spread than either pod's.
+    #[test]
+    fn the_output_spread_is_fitted_to_the_pods_summed_buckets() {
+        use crate::spread::{fit_cv, Histogram};
+        let inf = f64::INFINITY;
+        let a = [
+            (100.0, 10.0),
+            (200.0, 20.0),
+            (500.0, 30.0),
+            (1e3, 30.0),
+            (inf, 30.0),
+        ];
+        let b = [
+            (100.0, 0.0),
+            (200.0, 5.0),
+            (500.0, 15.0),
+            (1e3, 30.0),
+            (inf, 30.0),
+        ];
+        let mut s = two_pods();
+        buckets(&mut s, 0, "a", &a);
+        buckets(&mut s, 0, "b", &b);
+        // Another window's buckets are not this server's window's.
+        buckets(&mut s, 1, "a", &[(100.0, 60.0), (inf, 60.0)]);
+        let o = assemble(&no_rpm(), &["a", "b"], &s);
+        assert_eq!(o.window, 0);
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        let summed = Histogram {
+            bounds: vec![(100.0, 10.0), (200.0, 25.0), (500.0, 45.0), (1e3, 60.0)],
+            total: 60.0,
+        };
+        let load = &o.spec.current_alloc.load;
+        assert_eq!(load.avg_out_tokens, 350);
+        assert_eq!(load.out_tokens_cv, fit_cv(350.0, &summed));
+        assert_eq!(source(&o, "outTokensCv"), Source::Prometheus);
+        let alone = |h: &[(f64, f64)], mean: f64| {
+            fit_cv(
+                mean,
+                &Histogram {
+                    bounds: h[..4].to_vec(),
+                    total: 30.0,
+                },
+            )
+        };
+        assert!(
+            load.out_tokens_cv > alone(&a, 200.0),
+            "{}",
+            load.out_tokens_cv
+        );
+        assert!(
+            load.out_tokens_cv > alone(&b, 500.0),
+            "{}",
+            load.out_tokens_cv
+        );
+        assert!(load.out_tokens_cv > 0.3 && load.out_tokens_cv < 2.0);
+    }
+
+    /// Nothing to fit is a cv of 0 from `default` (no buckets, fewer than 20 requests, a mean
+    /// from the label); buckets that are no histogram are 0 from `unknown`, with a problem.
+    #[test]
+    fn an_output_spread_not_measured_is_0_and_says_why() {
+        let inf = f64::INFINITY;
+        let cv = |o: &Observation| {
+            (
+                o.spec.current_alloc.load.out_tokens_cv,
+                source(o, "outTokensCv"),
+            )
+        };
+        // No bucket series (an exporter without them, a failed query).
+        let o = assemble(&no_rpm(), &["a", "b"], &two_pods());
+        assert_eq!(cv(&o), (0.0, Source::Default));
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        // 19 requests over the window.
+        let mut s = steady(&[(
+            "a",
+            &[
+                (Requests, 60.0),
+                (GenerationSum, 3800.0),
+                (GenerationCount, 19.0),
+            ],
+        )]);
+        buckets(
+            &mut s,
+            0,
+            "a",
+            &[(100.0, 5.0), (200.0, 12.0), (500.0, 19.0), (inf, 19.0)],
+        );
+        let o = assemble(&no_rpm(), &["a"], &s);
+        assert_eq!(cv(&o), (0.0, Source::Default));
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        // Buckets, but no measured mean: the label's mean is not of these requests.
+        let mut s = steady(&[("a", &[(Requests, 60.0)])]);
+        buckets(&mut s, 0, "a", &[(100.0, 30.0), (500.0, 60.0), (inf, 60.0)]);
+        let o = assemble(&labels(), &["a"], &s);
+        assert_eq!(source(&o, "avgOutTokens"), Source::Label);
+        assert_eq!(cv(&o), (0.0, Source::Default));
+        // A pod whose cumulative counts fall (a counter reset in one bucket).
+        let mut s = two_pods();
+        buckets(&mut s, 0, "a", &[(100.0, 10.0), (500.0, 30.0), (inf, 30.0)]);
+        buckets(&mut s, 0, "b", &[(100.0, 20.0), (500.0, 15.0), (inf, 30.0)]);
+        let o = assemble(&no_rpm(), &["a", "b"], &s);
+        assert_eq!(cv(&o), (0.0, Source::Unknown));
+        assert_eq!(
+            o.problems,
+            ["pod b: vllm:request_generation_tokens_bucket (increase, by le) over 60s: cumulative \
+              counts fall: le=100 has 20, le=500 has 15; outTokensCv not measured (0)"]
+        );
+        // The other measurements stand.
+        assert_eq!(o.spec.current_alloc.load.avg_out_tokens, 350);
+        assert_eq!(o.unusable, None);
     }
 
     /// What each ready pod holds now, for the choice of pods to remove: every pod that says,

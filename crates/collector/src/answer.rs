@@ -127,6 +127,7 @@ mod tests {
             windows: vec![Default::default()],
             once: Default::default(),
             covered: vec![Default::default()],
+            buckets: vec![Default::default()],
         };
         if !invalid {
             let a = [(Quantity::Requests, 30.0), (Quantity::Backlog, 6.0)];

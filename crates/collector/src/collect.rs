@@ -217,6 +217,7 @@ impl Collector {
             windows: vec![Default::default(); ladder.len()],
             once: Default::default(),
             covered: vec![Default::default(); ladder.len()],
+            buckets: vec![Default::default(); ladder.len()],
         };
         let owners = Owners::new(servers);
         let mut members: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
@@ -245,6 +246,19 @@ impl Collector {
                         match (window, q) {
                             (Some(i), Quantity::Covered) => {
                                 samples.covered[i].insert(key);
+                            }
+                            (Some(i), Quantity::GenerationBuckets) => {
+                                // A bound that is not a number is kept as NaN, for the check
+                                // to name it rather than a bucket silently missing.
+                                let le = s
+                                    .labels
+                                    .get("le")
+                                    .and_then(|t| t.parse::<f64>().ok())
+                                    .unwrap_or(f64::NAN);
+                                samples.buckets[i]
+                                    .entry(key)
+                                    .or_default()
+                                    .push((le, s.value));
                             }
                             (Some(i), _) => {
                                 samples.windows[i]

@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! `promql`, `window` (the windows and the estimate's error), `prometheus`, `aggregate` (one
-//! server), `discover`, `collect` (one collection), `answer` (report -> domain), `error`, `grpc`
+//! server), `spread` (the spread of output lengths, fitted to their histogram), `discover`, `collect` (one collection), `answer` (report -> domain), `error`, `grpc`
 //! (the edge), `metrics` (its `/metrics`), `service` (the listeners), `args`.
 
 pub mod aggregate;
@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod prometheus;
 pub mod promql;
 pub mod service;
+pub mod spread;
 pub mod window;
 
 pub use error::{Error, Result};

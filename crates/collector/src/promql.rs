@@ -28,6 +28,11 @@ pub enum Quantity {
     GenerationSum,
     /// Requests counted by that histogram (its count).
     GenerationCount,
+    /// The same requests by bound: that histogram's cumulative bucket counts, per pod and `le`
+    /// (`vllm:request_generation_tokens_bucket`), for the spread of output lengths
+    /// ([`crate::spread`]). Kept apart from the other samples, by bound
+    /// ([`crate::aggregate::Samples::buckets`]).
+    GenerationBuckets,
     /// Mean inter-token latency per pod, seconds (`vllm:request_time_per_output_token_seconds`).
     Itl,
     /// Same from the older metric name `vllm:time_per_output_token_seconds`.
@@ -55,13 +60,14 @@ pub enum Quantity {
 
 impl Quantity {
     /// The quantities queried once per window of the ladder.
-    pub const PER_WINDOW: [Quantity; 9] = [
+    pub const PER_WINDOW: [Quantity; 10] = [
         Self::Requests,
         Self::Backlog,
         Self::PromptSum,
         Self::PromptCount,
         Self::GenerationSum,
         Self::GenerationCount,
+        Self::GenerationBuckets,
         Self::Itl,
         Self::ItlLegacy,
         Self::Ttft,
@@ -84,6 +90,7 @@ impl Quantity {
             Self::PromptCount => "vllm:request_prompt_tokens_count (increase)",
             Self::GenerationSum => "vllm:request_generation_tokens_sum (increase)",
             Self::GenerationCount => "vllm:request_generation_tokens_count (increase)",
+            Self::GenerationBuckets => "vllm:request_generation_tokens_bucket (increase, by le)",
             Self::Itl => "vllm:request_time_per_output_token_seconds (mean, s)",
             Self::ItlLegacy => "vllm:time_per_output_token_seconds (mean, s)",
             Self::Ttft => "vllm:time_to_first_token_seconds (mean, s)",
@@ -124,6 +131,7 @@ impl Quantity {
             | Self::PromptCount
             | Self::GenerationSum
             | Self::GenerationCount
+            | Self::GenerationBuckets
             | Self::Covered => None,
         }
     }
@@ -293,10 +301,11 @@ pub fn deployments_selector(deployments: &[Selected<'_>]) -> String {
 pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<String> {
     let w = format!("{seconds}s");
     let by = "sum by(namespace, pod)";
-    let change = |metric: &str| {
+    let change_by = |by: &str, metric: &str| {
         let last = format!("last_over_time({metric}{{{sel}}}[{w}])");
         format!("{by}({last} - {metric}{{{sel}}} offset {w} or {last})")
     };
+    let change = |metric: &str| change_by(by, metric);
     let increase = change;
     let ratio = |metric: &str| {
         format!("{by}(rate({metric}_sum{{{sel}}}[{w}])) / {by}(rate({metric}_count{{{sel}}}[{w}]))")
@@ -318,6 +327,11 @@ pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<Str
         Quantity::PromptCount => increase("vllm:request_prompt_tokens_count"),
         Quantity::GenerationSum => increase("vllm:request_generation_tokens_sum"),
         Quantity::GenerationCount => increase("vllm:request_generation_tokens_count"),
+        // The same difference per bucket: `-` and `or` match on every label, `le` included.
+        Quantity::GenerationBuckets => change_by(
+            "sum by(namespace, pod, le)",
+            "vllm:request_generation_tokens_bucket",
+        ),
         Quantity::Itl => ratio("vllm:request_time_per_output_token_seconds"),
         Quantity::ItlLegacy => ratio("vllm:time_per_output_token_seconds"),
         Quantity::Ttft => ratio("vllm:time_to_first_token_seconds"),
@@ -366,6 +380,11 @@ mod tests {
         assert!(
             q(Quantity::GenerationCount, true).contains("(vllm:request_generation_tokens_count{")
         );
+        assert_eq!(
+            q(Quantity::GenerationBuckets, true),
+            r#"sum by(namespace, pod, le)(last_over_time(vllm:request_generation_tokens_bucket{namespace=~"ns",pod=~"p"}[60s]) - vllm:request_generation_tokens_bucket{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:request_generation_tokens_bucket{namespace=~"ns",pod=~"p"}[60s]))"#
+        );
+        assert!(Quantity::GenerationBuckets.per_window());
         assert!(q(Quantity::Itl, true).contains("vllm:request_time_per_output_token_seconds_sum"));
         assert!(q(Quantity::Ttft, true)
             .contains("vllm:time_to_first_token_seconds_count{namespace=~\"ns\",pod=~\"p\"}[60s]"));

@@ -321,6 +321,7 @@ fn plan_message(p: &ServerPlan) -> v1::ServerPlan {
             }),
             max_batch: m.max_batch,
             max_queue: m.max_queue,
+            out_tokens_cv: m.out_tokens_cv,
         }),
         notes: p.notes.clone(),
     }
@@ -339,6 +340,7 @@ fn server_message(s: &ServerRecord) -> v1::ServerReport {
         throughput: s.throughput,
         avg_in_tokens: replicas(s.avg_in_tok),
         avg_out_tokens: replicas(s.avg_out_tok),
+        out_tokens_cv: s.out_tokens_cv,
         itl: s.itl,
         ttft: s.ttft,
         slo_itl: s.slo_itl,

@@ -22,6 +22,7 @@ fn random_problem(rng: &mut Rng) -> (QueueConfig, Targets) {
         },
         in_tokens: rng.range(32.0, 4096.0).floor(),
         out_tokens: rng.range(16.0, 2048.0).floor(),
+        out_cv: 0.0,
     };
     // Targets between 1x and 4x the idle latencies, so most problems are feasible and bind.
     let idle = Analyzer::new(config).expect("valid problem");
@@ -65,6 +66,7 @@ fn main() {
         },
         in_tokens: 256.0,
         out_tokens: 1024.0,
+        out_cv: 0.0,
     };
     let baseline_targets = Targets {
         ttft: 60.0,

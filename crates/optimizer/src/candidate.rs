@@ -388,7 +388,13 @@ fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Optio
     if !valid || m < 1.0 {
         return None;
     }
-    let (peak, at_top) = peak_service_rate(params, n, m, batch_size(ctx.spec, perf, load, sizing));
+    let (peak, at_top) = peak_service_rate(
+        params,
+        n,
+        m,
+        load.out_tokens_cv,
+        batch_size(ctx.spec, perf, load, sizing),
+    );
     let peak = match sizing {
         BatchSizing::Scaled | BatchSizing::Fit => at_top,
         BatchSizing::Search => peak,
@@ -448,7 +454,8 @@ fn clamp_batch(b: i64) -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct SizingKey {
     params: [u64; 3],
-    tokens: [u64; 2],
+    /// Input and output means and the output's coefficient of variation.
+    tokens: [u64; 3],
     targets: [u64; 3],
     batch: u32,
     queue: u32,
@@ -620,7 +627,11 @@ fn sized_candidate(
     };
     let key = SizingKey {
         params: [p.alpha.to_bits(), p.beta.to_bits(), p.gamma.to_bits()],
-        tokens: [base.in_tokens.to_bits(), base.out_tokens.to_bits()],
+        tokens: [
+            base.in_tokens.to_bits(),
+            base.out_tokens.to_bits(),
+            base.out_cv.to_bits(),
+        ],
         targets: [
             targets.ttft.to_bits(),
             targets.itl.to_bits(),
@@ -688,6 +699,7 @@ fn queue_config(ctx: &ServerContext<'_>, perf: &Perf, batch: u32) -> QueueConfig
         params: perf_params(perf),
         in_tokens: load.avg_in_tokens as f64,
         out_tokens: load.avg_out_tokens as f64,
+        out_cv: load.out_tokens_cv,
     }
 }
 

@@ -155,6 +155,7 @@ impl From<v1::ServerLoadSpec> for api::ServerLoadSpec {
             throughput: l.throughput,
             avg_in_tokens: l.avg_in_tokens.into(),
             avg_out_tokens: l.avg_out_tokens.into(),
+            out_tokens_cv: l.out_tokens_cv,
         }
     }
 }
@@ -386,6 +387,7 @@ fn load(l: &api::ServerLoadSpec, path: &str) -> Result<v1::ServerLoadSpec, Conve
         throughput: l.throughput,
         avg_in_tokens: int(|| format!("{path}.avgInTokens"), l.avg_in_tokens)?,
         avg_out_tokens: int(|| format!("{path}.avgOutTokens"), l.avg_out_tokens)?,
+        out_tokens_cv: l.out_tokens_cv,
     })
 }
 

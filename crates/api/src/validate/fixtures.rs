@@ -55,6 +55,7 @@ pub(super) fn server(name: &str, class: &str, model: &str) -> ServerSpec {
         throughput: 0.0,
         avg_in_tokens: 128,
         avg_out_tokens: 1024,
+        out_tokens_cv: 0.0,
     };
     s
 }

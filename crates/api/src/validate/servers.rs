@@ -5,7 +5,7 @@
 use super::checker::{At, Checker, MAX_TOKEN_COUNT};
 use super::problem::{entity, Severity};
 use crate::limits::{
-    MAX_BATCH_SIZE, MAX_COST, MAX_LATENCY_MS, MAX_QUEUE_SIZE, MAX_RATE_RPM, MAX_REPLICAS,
+    MAX_BATCH_SIZE, MAX_COST, MAX_COV, MAX_LATENCY_MS, MAX_QUEUE_SIZE, MAX_RATE_RPM, MAX_REPLICAS,
 };
 use crate::types::{AllocationData, SystemSpec, FREE_CLASS};
 use std::collections::{HashMap, HashSet};
@@ -123,6 +123,13 @@ fn current_allocation(c: &mut Checker, at: At<'_>, a: &AllocationData) {
         "currentAlloc.load.avgOutTokens",
         load.avg_out_tokens,
         tokens,
+    );
+    c.number(
+        sev,
+        at,
+        "currentAlloc.load.outTokensCv",
+        load.out_tokens_cv,
+        MAX_COV,
     );
 }
 

@@ -156,7 +156,8 @@ prop_compose! {
         let mut s = ServerSpec { name, class, keep_accelerator: keep, min_num_replicas: min,
                                  max_queue_size: queue, ..Default::default() };
         s.current_alloc.load = ServerLoadSpec { arrival_rate: rate, throughput: 0.0,
-                                                avg_in_tokens: tokens.0, avg_out_tokens: tokens.1 };
+                                                avg_in_tokens: tokens.0, avg_out_tokens: tokens.1,
+                                                out_tokens_cv: 0.0 };
         s.desired_alloc.cost = cost;
         s
     }

@@ -161,6 +161,14 @@ async fn prometheus_values_win_over_labels() {
     assert!((a.itl_average - 20.0).abs() < 1e-9 && (a.ttft_average - 150.0).abs() < 1e-9);
     assert_eq!(source(&r, "vllm-001", "arrivalRate"), Source::Prometheus);
     assert_eq!(source(&r, "vllm-001", "avgInTokens"), Source::Prometheus);
+    // The output-length buckets of the four pods, read by their `le` (as either client writes
+    // it), give a spread.
+    assert!(
+        a.load.out_tokens_cv > 0.3 && a.load.out_tokens_cv < 2.0,
+        "{}",
+        a.load.out_tokens_cv
+    );
+    assert_eq!(source(&r, "vllm-001", "outTokensCv"), Source::Prometheus);
     let queries = seen.lock().unwrap().clone();
     assert!(
         queries.iter().all(|q| q.starts_with('|')),
@@ -172,16 +180,25 @@ async fn prometheus_values_win_over_labels() {
             .all(|q| q.contains("pod=~") && !q.contains("job=")),
         "{queries:?}"
     );
-    // Batched: 9 quantities per window of 1, 2, 4 and 8 minutes, the coverage of the 3
+    // Batched: 10 quantities per window of 1, 2, 4 and 8 minutes, the coverage of the 3
     // longer ones, 4 once, over every pod.
-    assert_eq!(queries.len(), 4 * 9 + 3 + 4, "{queries:?}");
+    assert_eq!(queries.len(), 4 * 10 + 3 + 4, "{queries:?}");
     for w in ["[60s]", "[120s]", "[240s]", "[480s]"] {
         assert_eq!(
             queries.iter().filter(|q| q.contains(w)).count(),
-            if w == "[60s]" { 9 + 3 } else { 9 },
+            if w == "[60s]" { 10 + 3 } else { 10 },
             "{w}"
         );
     }
+    assert_eq!(
+        queries
+            .iter()
+            .filter(|q| q.contains(
+                "sum by(namespace, pod, le)(last_over_time(vllm:request_generation_tokens_bucket{"
+            ))
+            .count(),
+        4
+    );
     c.sim.shutdown().await.unwrap();
 }
 

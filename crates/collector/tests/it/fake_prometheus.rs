@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) enum Behaviour {
     /// Every pod gets the same values under a steady load, per minute of each query's window:
     /// (completed requests, itl s, ttft s, prompt tokens, generated tokens, requests counted by
-    /// the token histograms). Counts grow with the window; latencies do not.
+    /// the token histograms). Counts grow with the window; latencies do not. The output-length
+    /// buckets hold those requests in the shares of [`OUTPUT_SHARES`].
     Values {
         pods: Vec<(String, String)>,
         values: [f64; 6],
@@ -40,6 +41,31 @@ pub(crate) enum Behaviour {
     Hung,
 }
 
+/// The cumulative share of the requests at or below each output-length bound (`le` written as
+/// vLLM's Python client and as Go write them): spread, around a mean of a few hundred tokens.
+const OUTPUT_SHARES: [(&str, f64); 6] = [
+    ("100.0", 0.05),
+    ("200", 0.2),
+    ("500.0", 0.6),
+    ("1000.0", 0.9),
+    ("2000", 1.0),
+    ("+Inf", 1.0),
+];
+
+/// The output-length buckets of `requests` requests on every pod.
+fn buckets(pods: &[(String, String)], requests: f64) -> serde_json::Value {
+    let result: Vec<serde_json::Value> = pods
+        .iter()
+        .flat_map(|(ns, pod)| {
+            OUTPUT_SHARES.iter().map(move |(le, share)| {
+                serde_json::json!({"metric": {"namespace": ns, "pod": pod, "le": le},
+                    "value": [1.0, (requests * share).to_string()]})
+            })
+        })
+        .collect();
+    serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+}
+
 fn vector(pods: &[(String, String)], v: &str) -> serde_json::Value {
     let result: Vec<serde_json::Value> = pods
         .iter()
@@ -60,6 +86,11 @@ fn minutes(query: &str) -> f64 {
 
 fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
     match b {
+        Behaviour::Values { pods, values }
+            if query.contains("vllm:request_generation_tokens_bucket") =>
+        {
+            buckets(pods, values[5] * minutes(query))
+        }
         Behaviour::Values { pods, values } => {
             let m = minutes(query);
             let counted = [true, false, false, true, true, true];
@@ -97,7 +128,8 @@ fn answer(b: &Behaviour, query: &str) -> serde_json::Value {
 }
 
 /// The answer to `query` when every pod has `values` (see [`Behaviour::Values`]), and a series
-/// at every window's start; nothing for the backlog, the gauges and the legacy ITL.
+/// at every window's start; nothing for the backlog, the gauges, the legacy ITL and the
+/// output-length buckets.
 fn answer_text(pods: &[(String, String)], values: &[&str; 6], query: &str) -> serde_json::Value {
     let v = if query.starts_with("count by(") {
         // Every pod's series reach back to the window's start.

@@ -66,6 +66,8 @@ fn arrived(then: &Snapshot, now: &Snapshot) -> f64 {
 /// offered, not the throughput it is stuck at (which completions alone used to report).
 /// granite has a third pod that Kubernetes no longer knows (deleted, or terminating, while
 /// Prometheus still has its series): its requests count for granite, found by its name.
+/// `spread` (one pod) has output lengths spread uniformly: its fitted output-length spread is
+/// well above 0, granite's (every output 50 tokens) about 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_and_latencies_from_a_real_prometheus() {
     let Some(bin) = inferno_testkit::tools::prometheus() else {
@@ -84,14 +86,14 @@ async fn rates_and_latencies_from_a_real_prometheus() {
     let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     ns.create(&PostParams::default(), &serde_json::from_value(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "infer"}})).unwrap()).await.unwrap();
     let deployments = Api::<Deployment>::namespaced(client.clone(), "infer");
-    for (name, replicas) in [("granite", 2), ("flood", 1)] {
+    for (name, replicas) in [("granite", 2), ("flood", 1), ("spread", 1)] {
         deployments
             .create(&PostParams::default(), &deployment(name, replicas))
             .await
             .unwrap();
     }
     let discovery = Discovery::start(client.clone(), vec!["infer".into()], Duration::ZERO);
-    let pods = wait::until("three ready pods", Duration::from_secs(10), || async {
+    let pods = wait::until("four ready pods", Duration::from_secs(10), || async {
         let found = discovery.find().await.unwrap();
         let pods = |name: &str| {
             found
@@ -100,8 +102,9 @@ async fn rates_and_latencies_from_a_real_prometheus() {
                 .map(|d| d.ready_pods.clone())
                 .unwrap_or_default()
         };
-        let (granite, flood) = (pods("granite"), pods("flood"));
-        (granite.len() == 2 && flood.len() == 1).then(|| [granite, flood].concat())
+        let (granite, flood, spread) = (pods("granite"), pods("flood"), pods("spread"));
+        (granite.len() == 2 && flood.len() == 1 && spread.len() == 1)
+            .then(|| [granite, flood, spread].concat())
     })
     .await;
 
@@ -120,13 +123,20 @@ async fn rates_and_latencies_from_a_real_prometheus() {
     };
     // granite-<hash>-<suffix>, the hash of the ready ones.
     let gone = format!("{}-gone0", pods[0].rsplit_once('-').unwrap().0);
+    // spread: 3 requests/s whose output lengths are uniform on 10..=190 (cv 0.52).
+    let mut spread = emulated(&pods[3], light, 32, (3.0, 100, 100, 5));
+    if let Some(load) = spread.load.as_mut() {
+        load.out_tokens = TokenDist::Uniform(10, 190);
+    }
     let specs = [
         emulated(&pods[0], light, 32, (4.0, 200, 50, 1)),
         emulated(&pods[1], light, 32, (4.0, 200, 50, 2)),
         emulated(&pods[2], slow, 1, (5.0, 10, 4, 3)),
         emulated(&gone, light, 32, (2.0, 200, 50, 4)),
+        spread,
     ];
-    let pods = [pods, vec![gone.clone()]].concat();
+    // granite's two, flood's, granite's gone one, spread's.
+    let pods = [&pods[..3], &[gone.clone(), pods[3].clone()]].concat();
     let mut servers = Vec::new();
     for spec in specs {
         servers.push(host.start_server(spec).await.unwrap());
@@ -213,6 +223,14 @@ async fn rates_and_latencies_from_a_real_prometheus() {
     // The per-request histograms count prompt and output tokens of the same requests: exact
     // (the token counters over completions were off by what was in flight).
     assert_eq!((load.avg_in_tokens, load.avg_out_tokens), (200, 50));
+    // Every output exactly 50 tokens, a bucket bound (le=50 holds it): no spread, not the ~0.6
+    // a fit at the bound itself reads.
+    assert!(
+        load.out_tokens_cv < 0.05,
+        "granite cv {}",
+        load.out_tokens_cv
+    );
+    assert!(obs.sources.contains(&("outTokensCv", Source::Prometheus)));
     // About 200 requests in the shortest window, enough: the estimate rests on them.
     let demand = obs.demand;
     assert_eq!(demand.window_seconds, 20.0);
@@ -282,6 +300,21 @@ async fn rates_and_latencies_from_a_real_prometheus() {
         obs.pod_loads
     );
     assert!(held > 20.0, "the queue grows: {held}");
+
+    // Output lengths spread uniformly on 10..=190 (cv 0.52): fitted from the scraped buckets
+    // over the ~60 requests of the window.
+    let obs = server("spread");
+    let load = &obs.spec.current_alloc.load;
+    eprintln!(
+        "spread: out tokens {} cv {} {:?}",
+        load.avg_out_tokens, load.out_tokens_cv, obs.demand
+    );
+    assert!(obs.sources.contains(&("outTokensCv", Source::Prometheus)));
+    assert!(
+        load.out_tokens_cv > 0.25 && load.out_tokens_cv < 1.2,
+        "spread cv {}",
+        load.out_tokens_cv
+    );
     host.shutdown().await;
     sim.shutdown().await.unwrap();
     drop(prom);

@@ -394,6 +394,7 @@ async fn run_stages<P: Ports>(
             throughput: (!unmeasured.contains(&s.name)).then_some(load.throughput),
             avg_in_tok: load.avg_in_tokens,
             avg_out_tok: load.avg_out_tokens,
+            out_tokens_cv: load.out_tokens_cv,
             itl: s.current_alloc.itl_average,
             ttft: s.current_alloc.ttft_average,
             slo_itl,

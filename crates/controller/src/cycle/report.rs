@@ -27,6 +27,9 @@ pub struct ServerRecord {
     pub avg_in_tok: i64,
     /// Observed output tokens per request.
     pub avg_out_tok: i64,
+    /// Observed spread of the output tokens per request (coefficient of variation; 0 = not
+    /// measured), which the model reads (docs/model.md 1.1).
+    pub out_tokens_cv: f64,
     /// Observed ITL, ms.
     pub itl: f64,
     /// Observed TTFT, ms.

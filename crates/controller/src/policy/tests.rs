@@ -49,6 +49,7 @@ fn model_replicas(acc: &str, batch: u32, rpm: f64) -> i64 {
         },
         in_tokens: 128.0,
         out_tokens: 512.0,
+        out_cv: 0.0,
     })
     .unwrap();
     let per_replica = analyzer

@@ -236,6 +236,10 @@ pub struct QueueArgs {
     /// Mean output tokens per request.
     #[arg(long)]
     pub out_tokens: Option<f64>,
+    /// Coefficient of variation of the output tokens per request (0 = every request at the
+    /// mean, the reference's model).
+    #[arg(long)]
+    pub out_tokens_cv: Option<f64>,
     /// Iteration overhead, ms.
     #[arg(long)]
     pub alpha: Option<f64>,

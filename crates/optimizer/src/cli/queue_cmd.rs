@@ -15,7 +15,7 @@ const DEFAULT_CONCURRENCY_BOUND: u32 = 256;
 
 /// The keys of the problem file, as the API spells them (proto3 JSON of `QueueRequest`; the
 /// reference's `RPS`, `targetTTFT` match too, case-insensitively).
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "rps",
     "maxBatchSize",
     "avgInputTokens",
@@ -26,6 +26,7 @@ const KEYS: [&str; 10] = [
     "maxQueueSize",
     "targetTtft",
     "targetItl",
+    "outTokensCv",
 ];
 
 /// The queue-analysis problem; keys match case-insensitively as in the reference.
@@ -42,6 +43,7 @@ struct Problem {
     maxqueuesize: i64,
     targetttft: f64,
     targetitl: f64,
+    outtokenscv: f64,
 }
 
 fn lowercase_keys(v: Value) -> Value {
@@ -107,6 +109,7 @@ fn problem(args: &QueueArgs) -> Result<(Problem, String), CliError> {
     set(&mut p.gamma, args.gamma);
     set(&mut p.targetttft, args.target_ttft);
     set(&mut p.targetitl, args.target_itl);
+    set(&mut p.outtokenscv, args.out_tokens_cv);
     if let Some(b) = args.max_batch_size {
         p.maxbatchsize = i64::from(b);
     }
@@ -136,6 +139,7 @@ fn config(
         max_queue_size: p.maxqueuesize,
         target_ttft: p.targetttft,
         target_itl: p.targetitl,
+        out_tokens_cv: p.outtokenscv,
     };
     input.check(default_batch, rate).map_err(|errors| {
         let lines: Vec<String> = errors

@@ -228,7 +228,13 @@ struct JsonLoad {
     arrival_rate: f64,
     avg_in_tokens: i64,
     avg_out_tokens: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    out_tokens_cv: f64,
     throughput: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl<'a> From<&'a AllocationData> for JsonAllocation<'a> {
@@ -248,6 +254,7 @@ impl<'a> From<&'a AllocationData> for JsonAllocation<'a> {
             throughput,
             avg_in_tokens,
             avg_out_tokens,
+            out_tokens_cv,
         } = load;
         JsonAllocation {
             accelerator,
@@ -257,6 +264,7 @@ impl<'a> From<&'a AllocationData> for JsonAllocation<'a> {
                 arrival_rate: *arrival_rate,
                 avg_in_tokens: *avg_in_tokens,
                 avg_out_tokens: *avg_out_tokens,
+                out_tokens_cv: *out_tokens_cv,
                 throughput: *throughput,
             },
             max_batch: *max_batch,

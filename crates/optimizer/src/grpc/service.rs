@@ -329,6 +329,7 @@ fn queue_input(r: &v1::QueueRequest) -> QueueInput {
         max_queue_size: i64::from(r.max_queue_size),
         target_ttft: r.target_ttft,
         target_itl: r.target_itl,
+        out_tokens_cv: r.out_tokens_cv,
     }
 }
 

@@ -23,6 +23,9 @@ pub struct QueueConfig {
     pub in_tokens: f64,
     /// Mean output tokens per request, >= 1.
     pub out_tokens: f64,
+    /// Coefficient of variation of the output tokens per request, in `[0, MAX_COV]`
+    /// (0 = every request at the mean, the reference's model; see [`ServiceModel`]).
+    pub out_cv: f64,
 }
 
 /// Range of request rates the model is meant for, requests/s.
@@ -98,7 +101,8 @@ impl Analyzer {
             config.out_tokens,
             config.max_batch,
             config.max_tokens,
-        )?;
+        )?
+        .with_out_cv(config.out_cv)?;
         let rates = service.service_rates();
         let chain = Chain::new(&rates, config.max_queue)?;
         let range = RateRange {

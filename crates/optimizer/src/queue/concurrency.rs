@@ -71,7 +71,8 @@ pub fn optimal_concurrency(
         base.out_tokens,
         m_max,
         base.max_tokens,
-    )?;
+    )?
+    .with_out_cv(base.out_cv)?;
     let m_itl = largest_meeting(m_max, targets.itl, |b| service.itl(f64::from(b)));
     let m_tpf = largest_meeting(m_max, targets.ttft, |b| service.prefill(f64::from(b)));
 

@@ -34,6 +34,8 @@ pub struct QueueInput {
     pub target_ttft: f64,
     /// `targetItl`, ms (0 = unset).
     pub target_itl: f64,
+    /// `outTokensCv`: spread of the output tokens per request (0 = none).
+    pub out_tokens_cv: f64,
 }
 
 impl QueueInput {
@@ -57,6 +59,7 @@ impl QueueInput {
         }
         number("avgInputTokens", self.avg_input_tokens, MAX_TOKENS);
         number("avgOutputTokens", self.avg_output_tokens, MAX_TOKENS);
+        number("outTokensCv", self.out_tokens_cv, limits::MAX_COV);
         number("alpha", self.alpha, MAX_PERF_PARM);
         number("beta", self.beta, MAX_PERF_PARM);
         number("gamma", self.gamma, MAX_PERF_PARM);
@@ -101,6 +104,7 @@ impl QueueInput {
                     },
                     in_tokens: self.avg_input_tokens,
                     out_tokens: self.avg_output_tokens,
+                    out_cv: self.out_tokens_cv,
                 },
                 Targets {
                     ttft: self.target_ttft,
@@ -129,6 +133,7 @@ mod tests {
             max_queue_size: 128,
             target_ttft: 60.0,
             target_itl: 20.0,
+            out_tokens_cv: 0.5,
         }
     }
 
@@ -143,6 +148,7 @@ mod tests {
             alpha: 1e300,
             max_queue_size: -1,
             target_itl: f64::INFINITY,
+            out_tokens_cv: -0.5,
             ..valid()
         };
         let errors = bad.check(Some(256), true).unwrap_err();
@@ -154,10 +160,11 @@ mod tests {
             "alpha: must be a finite number in [0, 1000000], got 1e300",
             "maxQueueSize: must be an integer in [0, 16384], got -1",
             "targetItl: must be a finite number in [0, 3600000], got inf",
+            "outTokensCv: must be a finite number in [0, 100], got -0.5",
         ] {
             assert!(errors.iter().any(|e| e == want), "{want}: {errors:#?}");
         }
-        assert_eq!(errors.len(), 7, "{errors:#?}");
+        assert_eq!(errors.len(), 8, "{errors:#?}");
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //! One iteration takes `alpha + beta * computed tokens + gamma * KV tokens read` ms. A request
 //! with `n` input and `m` output tokens spends `c = nc(B)` iterations in chunked prefill and `m`
 //! in decode; everything per request follows in closed form from `(alpha, beta, gamma, n, m, c)`.
+//!
+//! Output lengths spread around their mean `m` (coefficient of variation `cv`): a request of
+//! `m_i` tokens stays `m_i` iterations, so the requests a batch holds are the long ones more
+//! often, and the KV they read averages `n + (E[m^2]/E[m] + 1)/2` per request, not
+//! `n + (m + 1)/2`. The other requests' share of an iteration (the slope) uses
+//! `m_kv = E[m^2]/E[m] = m (1 + cv^2)` in its KV term; the focal request's own ITL and the
+//! service time stay at the mean. `cv = 0` is the reference's model (spec 1.1) exactly.
 
 use crate::error::{Error, Result};
 use inferno_api::limits::{self, MAX_BATCH_SIZE, MAX_PERF_PARM, MAX_TOKENS};
@@ -27,6 +34,8 @@ pub struct ServiceModel {
     params: PerfParams,
     in_tokens: f64,
     out_tokens: f64,
+    /// `E[m^2]/E[m]`: the mean output length of the requests a batch holds, for their KV.
+    kv_out_tokens: f64,
     /// `chunks[b - 1]` = nc(b), the prefill chunk count at occupancy b.
     chunks: Vec<u32>,
 }
@@ -75,8 +84,17 @@ impl ServiceModel {
             params,
             in_tokens,
             out_tokens,
+            kv_out_tokens: out_tokens,
             chunks,
         })
+    }
+
+    /// The same model with output lengths spread by coefficient of variation `cv` (module
+    /// doc); `cv` must be in `[0, MAX_COV]`.
+    pub fn with_out_cv(mut self, cv: f64) -> Result<Self> {
+        within("outTokensCv", cv, limits::MAX_COV)?;
+        self.kv_out_tokens = kv_out_tokens(self.out_tokens, cv);
+        Ok(self)
     }
 
     /// Largest occupancy the model covers.
@@ -116,7 +134,7 @@ impl ServiceModel {
     pub fn slope(&self, c: u32) -> f64 {
         let p = self.params;
         let (n, m, c) = (self.in_tokens, self.out_tokens, f64::from(c));
-        let decode = p.beta * m + p.gamma * m * (n + (m + 1.0) / 2.0);
+        let decode = p.beta * m + p.gamma * m * (n + (self.kv_out_tokens + 1.0) / 2.0);
         (self.prefill_work(c) + decode) / (c + m)
     }
 
@@ -189,13 +207,15 @@ pub fn peak_service_rate(
     params: PerfParams,
     in_tokens: f64,
     out_tokens: f64,
+    out_cv: f64,
     max_batch: u32,
 ) -> (f64, f64) {
     let budget = f64::from(DEFAULT_MAX_TOKENS);
     let (n, m) = (in_tokens, out_tokens);
+    let kv_m = kv_out_tokens(m, out_cv);
     let rate = |b: u64, c: f64| -> f64 {
         let prefill = (params.beta + params.gamma * (c + 1.0) / 2.0) * n;
-        let decode = params.beta * m + params.gamma * m * (n + (m + 1.0) / 2.0);
+        let decode = params.beta * m + params.gamma * m * (n + (kv_m + 1.0) / 2.0);
         let slope = (prefill + decode) / (c + m);
         b as f64 / ((c + m) * (params.alpha + b as f64 * slope))
     };
@@ -214,6 +234,13 @@ pub fn peak_service_rate(
         best = best.max(r);
         b = end + 1;
     }
+}
+
+/// `E[m^2]/E[m] = m (1 + cv^2)`: the mean length of the requests a batch holds (module doc).
+/// A `cv` that is not a finite number >= 0 counts as 0 here; the model's constructor refuses it.
+fn kv_out_tokens(m: f64, cv: f64) -> f64 {
+    let cv = if cv.is_finite() && cv > 0.0 { cv } else { 0.0 };
+    m * (1.0 + cv * cv)
 }
 
 /// A number within `[0, max]`, or an error naming the field.
@@ -338,18 +365,64 @@ mod tests {
             beta: 0.033,
             gamma: 0.000333,
         };
-        for (n, m, top) in [
-            (4096.0, 64.0, 200),
-            (256.0, 1024.0, 256),
-            (4082.0, 9.0, 105),
-            (0.0, 5.0, 40),
+        for (n, m, cv, top) in [
+            (4096.0, 64.0, 0.0, 200),
+            (256.0, 1024.0, 0.0, 256),
+            (256.0, 1024.0, 0.5, 256),
+            (4082.0, 9.0, 1.5, 105),
+            (0.0, 5.0, 0.0, 40),
         ] {
-            let s = ServiceModel::new(p, n, m, top, 0).unwrap();
+            let s = ServiceModel::new(p, n, m, top, 0)
+                .unwrap()
+                .with_out_cv(cv)
+                .unwrap();
             let rates = s.service_rates();
-            let (peak, at_top) = peak_service_rate(p, n, m, top);
+            let (peak, at_top) = peak_service_rate(p, n, m, cv, top);
             let want = rates.iter().copied().fold(0.0, f64::max);
             approx::assert_relative_eq!(peak, want, max_relative = 1e-12);
             approx::assert_relative_eq!(at_top, rates[rates.len() - 1], max_relative = 1e-12);
+        }
+    }
+
+    /// Output lengths spread: the others' share of an iteration is the mean over the requests
+    /// of their work over the mean of their iterations (renewal-reward), which for two lengths
+    /// 512 and 1536 (mean 1024, cv 0.5) is computed here request by request; the focal
+    /// request's own ITL term stays at the mean length, and cv 0 is the reference's model.
+    #[test]
+    fn spread_lengths_read_the_kv_of_the_long_requests_a_batch_holds() {
+        let p = PerfParams {
+            alpha: 20.0,
+            beta: 0.1,
+            gamma: 0.003,
+        };
+        let (n, top) = (128.0, 64);
+        let plain = ServiceModel::new(p, n, 1024.0, top, 0).unwrap();
+        let spread = plain.clone().with_out_cv(0.5).unwrap();
+        let c = plain.chunks(20);
+        let cf = f64::from(c);
+        let work = |m: f64| {
+            (p.beta + p.gamma * (cf + 1.0) / 2.0) * n
+                + p.beta * m
+                + p.gamma * m * (n + (m + 1.0) / 2.0)
+        };
+        let renewal = (work(512.0) + work(1536.0)) / 2.0 / (cf + 1024.0);
+        approx::assert_relative_eq!(spread.slope(c), renewal, max_relative = 1e-12);
+        assert!(
+            spread.slope(c) > plain.slope(c) * 1.1,
+            "the long requests weigh"
+        );
+        // The focal request's own term: the same; the others' part: theirs.
+        let own = p.beta + p.gamma * (n + (1024.0 + 1.0) / 2.0);
+        approx::assert_relative_eq!(
+            spread.itl(20.0) - own,
+            p.alpha + 19.0 * spread.slope(c),
+            max_relative = 1e-12
+        );
+        let same = plain.clone().with_out_cv(0.0).unwrap();
+        assert_eq!(same.service_rates(), plain.service_rates());
+        for bad in [-0.1, f64::NAN, f64::INFINITY, 101.0] {
+            let err = plain.clone().with_out_cv(bad).unwrap_err().to_string();
+            assert!(err.contains("outTokensCv"), "{err}");
         }
     }
 

@@ -94,6 +94,9 @@ pub struct Measurement {
     pub in_tokens: f64,
     /// Mean generated tokens per request.
     pub out_tokens: f64,
+    /// Coefficient of variation of the generated tokens per request (0 = not known: every
+    /// request at the mean).
+    pub out_cv: f64,
     /// Arrival rate per serving pod, requests/s.
     pub rate: f64,
     /// The pods' batch cap.
@@ -422,6 +425,7 @@ pub fn latencies(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
         params,
         in_tokens: m.in_tokens,
         out_tokens: m.out_tokens,
+        out_cv: m.out_cv,
     })
     .ok()?;
     let metrics = analyzer.analyze(m.rate).ok()?;

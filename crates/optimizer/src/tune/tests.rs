@@ -24,6 +24,7 @@ fn pod(rate: f64) -> Measurement {
     Measurement {
         in_tokens: 256.0,
         out_tokens: 512.0,
+        out_cv: 0.0,
         rate,
         max_batch: 64,
         max_queue: 0,
@@ -202,6 +203,7 @@ fn nothing_to_take_from_an_unmeasured_window() {
     assert_eq!(t.observe(&m), [None, None]);
     let nan = Measurement {
         out_tokens: f64::NAN,
+        out_cv: 0.0,
         itl_ms: 30.0,
         ..m
     };
@@ -302,6 +304,7 @@ fn windows_the_model_computed_give_back_the_three_parameters_at_long_outputs() {
         let mut m = Measurement {
             in_tokens: 128.0,
             out_tokens: 1024.0,
+            out_cv: 0.0,
             rate: 0.2 + 0.02 * f64::from(k),
             max_batch: 38,
             max_queue: 0,

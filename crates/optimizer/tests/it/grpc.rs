@@ -304,6 +304,7 @@ async fn queue_rpcs() {
         max_queue_size: 128,
         target_ttft: 60.0,
         target_itl: 20.0,
+        out_tokens_cv: 0.0,
     };
     let m = c.analyze(problem).await.unwrap().into_inner();
     approx::assert_relative_eq!(m.avg_resp_time, 10348.367, max_relative = 1e-5);

@@ -18,6 +18,7 @@ fn problem() -> impl Strategy<Value = QueueConfig> {
             params: PerfParams { alpha, beta, gamma },
             in_tokens: f64::from(inp),
             out_tokens: f64::from(out),
+            out_cv: 0.0,
         })
 }
 
@@ -113,6 +114,7 @@ fn bigger_batch_can_lower_capacity() {
         },
         in_tokens: 2682.0,
         out_tokens: 626.0,
+        out_cv: 0.0,
     };
     let small = Analyzer::new(itl_bound(3)).unwrap();
     let targets = Targets {
@@ -134,6 +136,7 @@ fn bigger_batch_can_lower_capacity() {
     let chunked = |n| QueueConfig {
         in_tokens: 4082.0,
         out_tokens: 9.0,
+        out_cv: 0.0,
         ..itl_bound(n)
     };
     let (s, b) = (

@@ -20,6 +20,7 @@ fn config(n: u32, q: u32, p: PerfParams, inp: f64, out: f64) -> QueueConfig {
         params: p,
         in_tokens: inp,
         out_tokens: out,
+        out_cv: 0.0,
     }
 }
 

@@ -59,6 +59,7 @@ fn queue_problem() -> v1::QueueRequest {
         max_queue_size: 128,
         target_ttft: 60.0,
         target_itl: 20.0,
+        out_tokens_cv: 0.0,
     }
 }
 

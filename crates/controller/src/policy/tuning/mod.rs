@@ -119,6 +119,8 @@ pub struct ModelCheck {
     pub max_batch: u32,
     /// The pods' queue limit it used.
     pub max_queue: u32,
+    /// The spread of output lengths it used (coefficient of variation; 0 = none measured).
+    pub out_tokens_cv: f64,
 }
 
 /// A tuner's state as persisted (the ConfigMap of `--tuning-configmap`).
@@ -212,6 +214,7 @@ fn pod(server: &ServerSpec, obs: &Observation) -> Option<Measurement> {
     Some(Measurement {
         in_tokens: cur.load.avg_in_tokens as f64,
         out_tokens: cur.load.avg_out_tokens.max(1) as f64,
+        out_cv: cur.load.out_tokens_cv,
         rate: cur.load.arrival_rate / 60.0 / ready,
         max_batch: cur.max_batch.min(i64::from(u32::MAX)) as u32,
         max_queue: server.max_queue_size.clamp(0, MAX_QUEUE_SIZE) as u32,
@@ -440,6 +443,7 @@ impl Tuning {
             params: params.into(),
             max_batch: m.max_batch,
             max_queue: m.max_queue,
+            out_tokens_cv: m.out_cv,
         })
     }
 

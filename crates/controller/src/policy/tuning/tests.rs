@@ -40,6 +40,7 @@ fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
         params,
         in_tokens: 256.0,
         out_tokens: 512.0,
+        out_cv: 0.0,
     };
     let m = Analyzer::new(config)
         .unwrap()

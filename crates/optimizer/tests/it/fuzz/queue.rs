@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The request's fields, in proto order, with their JSON names.
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "rps",
     "maxBatchSize",
     "avgInputTokens",
@@ -21,6 +21,7 @@ const FIELDS: [&str; 10] = [
     "maxQueueSize",
     "targetTtft",
     "targetItl",
+    "outTokensCv",
 ];
 
 /// One case of the family.
@@ -60,6 +61,7 @@ pub(in crate::fuzz) fn case() -> impl Strategy<Value = Case> {
                         max_queue_size: queue,
                         target_ttft: ttft,
                         target_itl: itl,
+                        out_tokens_cv: 0.0,
                     },
                     overrides,
                 }
@@ -92,7 +94,8 @@ impl Case {
                     continue;
                 }
                 8 => &mut r.target_ttft,
-                _ => &mut r.target_itl,
+                9 => &mut r.target_itl,
+                _ => &mut r.out_tokens_cv,
             };
             *slot = f;
             changes.push(format!("{} = {}", FIELDS[i], show(f)));

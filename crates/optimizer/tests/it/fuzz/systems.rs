@@ -333,6 +333,7 @@ fn system() -> impl Strategy<Value = SystemSpec> {
                                 throughput: arrival_rate,
                                 avg_in_tokens,
                                 avg_out_tokens,
+                                out_tokens_cv: 0.0,
                             },
                         },
                         desired_alloc: AllocationData::default(),
