@@ -289,37 +289,45 @@ fn windows_at_one_low_occupancy_move_the_three_together() {
 fn windows_the_model_computed_give_back_the_three_parameters_at_long_outputs() {
     // llama_13b on G2 of samples/large, 1.33x slower in all three, seen at 1 pod of batch 38
     // with 128-token prompts and 1024-token outputs at 9-26 requests running: windows
-    // computed by the model itself are fitted back to within 6% in each parameter. On the
-    // benchmark's emulated servers the same tuner left gamma at the catalog's: what it
-    // measures there is beyond the model's form (docs/tuning.md, "the spread of output
-    // lengths"), not beyond the filter.
+    // computed by the model itself are fitted back to within 7% in each parameter (4% and
+    // 6.5% at most), with the output lengths at the mean and spread as the benchmark spreads
+    // them (cv 0.5), when the tuner is told the spread. Told none, it reads the spread's extra
+    // KV as a server 10-18% slower than it is in each parameter (docs/tuning.md, "the spread
+    // of output lengths").
     let catalog = PerfParams {
         alpha: 16.78,
         beta: 0.073,
         gamma: 0.002_281_25,
     };
     let truth = scaled(catalog, 1.33);
-    let mut t = Tuner::new(catalog, TunerSettings::default());
-    for k in 0..8 {
-        let mut m = Measurement {
-            in_tokens: 128.0,
-            out_tokens: 1024.0,
-            out_cv: 0.0,
-            rate: 0.2 + 0.02 * f64::from(k),
-            max_batch: 38,
-            max_queue: 0,
-            itl_ms: 0.0,
-            ttft_ms: 0.0,
-        };
-        (m.itl_ms, m.ttft_ms) = latencies(truth, &m).unwrap();
-        t.observe(&m);
+    let fit = |cv: f64, told: f64| {
+        let mut t = Tuner::new(catalog, TunerSettings::default());
+        for k in 0..8 {
+            let mut m = Measurement {
+                in_tokens: 128.0,
+                out_tokens: 1024.0,
+                out_cv: cv,
+                rate: 0.2 + 0.02 * f64::from(k),
+                max_batch: 38,
+                max_queue: 0,
+                itl_ms: 0.0,
+                ttft_ms: 0.0,
+            };
+            (m.itl_ms, m.ttft_ms) = latencies(truth, &m).unwrap();
+            m.out_cv = told;
+            t.observe(&m);
+        }
+        let e = t.estimate();
+        [
+            e.alpha / truth.alpha - 1.0,
+            e.beta / truth.beta - 1.0,
+            e.gamma / truth.gamma - 1.0,
+        ]
+    };
+    for cv in [0.0, 0.5] {
+        let errors = fit(cv, cv);
+        assert!(errors.iter().all(|e| e.abs() < 0.07), "cv {cv}: {errors:?}");
     }
-    let e = t.estimate();
-    for (got, want) in [
-        (e.alpha, truth.alpha),
-        (e.beta, truth.beta),
-        (e.gamma, truth.gamma),
-    ] {
-        assert!((got / want - 1.0).abs() < 0.06, "{e:?} against {truth:?}");
-    }
+    let blind = fit(0.5, 0.0);
+    assert!(blind.iter().any(|e| e.abs() > 0.1), "{blind:?}");
 }
