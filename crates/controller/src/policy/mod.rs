@@ -202,6 +202,9 @@ struct ServerState {
     kind_since: Option<Instant>,
     /// Tokens per request (prompt + output means) of the last [`RAW_CYCLES`] windows.
     tokens: VecDeque<i64>,
+    /// The spread of output lengths (coefficient of variation) of the last
+    /// [`SPREAD_WINDOWS`] windows that measured one.
+    spreads: VecDeque<f64>,
 }
 
 impl ServerState {
@@ -226,6 +229,7 @@ impl ServerState {
             carry: None,
             kind_since: None,
             tokens: VecDeque::new(),
+            spreads: VecDeque::new(),
         }
     }
 }
@@ -238,6 +242,9 @@ const SATURATED_BATCH: f64 = 0.9;
 
 /// Measurements the dip filter takes the median of.
 const RAW_CYCLES: usize = 3;
+
+/// Windows whose spread of output lengths the model reads the median of.
+const SPREAD_WINDOWS: usize = 5;
 
 impl ServerState {
     /// The rate to plan from: the measurement, or the median of the last [`RAW_CYCLES`]
@@ -257,6 +264,21 @@ impl ServerState {
         while self.tokens.len() > RAW_CYCLES {
             self.tokens.pop_front();
         }
+    }
+
+    /// The spread of output lengths to plan and tune with: the median of the last
+    /// [`SPREAD_WINDOWS`] windows that measured one, this one's `cv` included when it did
+    /// (`cv` > 0); None before the first.
+    fn typical_spread(&mut self, cv: f64) -> Option<f64> {
+        if cv > 0.0 && cv.is_finite() {
+            self.spreads.push_back(cv);
+            while self.spreads.len() > SPREAD_WINDOWS {
+                self.spreads.pop_front();
+            }
+        }
+        let mut sorted: Vec<f64> = self.spreads.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        sorted.get(sorted.len() / 2).copied()
     }
 
     /// The median tokens per request of the last [`RAW_CYCLES`] windows (None before the
@@ -369,6 +391,14 @@ impl Policy {
             });
             st.cycle = now.saturating_duration_since(st.seen);
             st.seen = now;
+            // The spread of output lengths is the traffic's and moves slowly, while one
+            // window's fit swings around it (0.38-0.63 per window on drift, whose lengths have
+            // 0.5): read alone, it moved batch caps and rolled pods. The tuner and the
+            // optimizer read the median of the last windows; a window too thin to fit keeps it.
+            let spread = &mut server.current_alloc.load.out_tokens_cv;
+            if let Some(typical) = st.typical_spread(*spread) {
+                *spread = typical;
+            }
             let cur = &server.current_alloc;
             let pods = (cur.accelerator.clone(), cur.max_batch);
             if st.pods != pods {

@@ -1469,3 +1469,39 @@ fn a_cap_above_the_batch_rule_is_no_kind_to_keep() {
     );
     assert_eq!(a.max_batch, 60);
 }
+
+#[test]
+fn the_model_reads_the_typical_spread_of_output_lengths_not_one_windows() {
+    // Windows measuring 0.5, 0.45, 0.55, then one at 0.9 (a few long requests) and one too
+    // thin to fit (0): the optimizer and the tuner are given the median of the windows that
+    // measured one (the upper one of an even count), never the 0.9 nor the 0; a server never
+    // measured keeps 0.
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let o = observed(4, 100.0, 0.0);
+    let mut given = Vec::new();
+    for (k, cv) in [0.5, 0.45, 0.55, 0.9, 0.0].into_iter().enumerate() {
+        let mut s = server(100.0, 500.0, 40.0);
+        s.current_alloc.load.out_tokens_cv = cv;
+        let mut planned = vec![s];
+        let at = now + Duration::from_secs(30 * k as u64);
+        p.plan(
+            &mut planned,
+            &ModelData::default(),
+            std::slice::from_ref(&o),
+            &targets,
+            at,
+        );
+        given.push(planned[0].current_alloc.load.out_tokens_cv);
+    }
+    assert_eq!(given, [0.5, 0.5, 0.5, 0.55, 0.55]);
+    let mut fresh = vec![server(100.0, 500.0, 40.0)];
+    Policy::new(Settings::default()).plan(
+        &mut fresh,
+        &ModelData::default(),
+        std::slice::from_ref(&o),
+        &targets,
+        now,
+    );
+    assert_eq!(fresh[0].current_alloc.load.out_tokens_cv, 0.0);
+}
