@@ -77,6 +77,7 @@ impl Report {
                 kv_cache_usage: o.kv_cache_usage,
                 demand: o.demand,
                 pods: o.pod_loads.clone(),
+                rolling: s.deployment.rolling,
             });
         }
         // Problems are the cycle's, whatever the namespace.
@@ -157,6 +158,7 @@ mod tests {
                 desired: 2,
                 ready_pods: Vec::new(),
                 startup,
+                rolling: false,
             },
             observation,
             pods,

@@ -406,6 +406,7 @@ mod tests {
             desired: 1,
             ready_pods: Vec::new(),
             startup: BTreeMap::new(),
+            rolling: false,
         }
     }
 

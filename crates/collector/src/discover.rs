@@ -30,6 +30,8 @@ pub struct Found {
     /// How long each of the ready pods took to start, wall-clock seconds by pod name
     /// ([`startup_seconds`]).
     pub startup: BTreeMap<String, f64>,
+    /// A rollout is under way ([`rolling`]).
+    pub rolling: bool,
 }
 
 /// Finds managed Deployments in all namespaces or the given ones.
@@ -163,6 +165,7 @@ impl Discovery {
                 name,
                 ready_pods,
                 startup: ready.into_iter().collect(),
+                rolling: rolling(&d),
             });
         }
         Ok(found)
@@ -200,6 +203,24 @@ impl Discovery {
         ready.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(ready)
     }
+}
+
+/// Whether a rollout of `d` is under way, as `kubectl rollout status` reads it: its controller
+/// has not yet observed the last change of the spec, or pods of an older template still run
+/// (`status.replicas` above `status.updatedReplicas`), or fewer pods than desired have the
+/// new one. A Deployment without a status (never seen by a controller) is not rolling: there
+/// is nothing to tell.
+pub fn rolling(d: &Deployment) -> bool {
+    let Some(status) = &d.status else {
+        return false;
+    };
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let unseen = match (d.metadata.generation, status.observed_generation) {
+        (Some(generation), Some(observed)) => observed < generation,
+        _ => false,
+    };
+    unseen || status.replicas.unwrap_or(0) > updated || updated < desired
 }
 
 /// Running, Ready, and started at least `delay` ago.
@@ -259,6 +280,38 @@ mod tests {
             p["metadata"]["creationTimestamp"] = t.into();
         }
         serde_json::from_value(p).unwrap()
+    }
+
+    /// A Deployment of `desired` replicas at `generation`, with a status as its controller
+    /// wrote it (None: no status).
+    fn deployment(generation: i64, desired: i32, status: Option<serde_json::Value>) -> Deployment {
+        let mut d = serde_json::json!({
+            "metadata": {"name": "d", "generation": generation},
+            "spec": {"replicas": desired, "selector": {}, "template": {}},
+        });
+        if let Some(st) = status {
+            d["status"] = st;
+        }
+        serde_json::from_value(d).unwrap()
+    }
+
+    #[test]
+    fn a_rollout_is_under_way_while_old_pods_run_or_the_change_is_unseen() {
+        use serde_json::json;
+        let done = json!({"observedGeneration": 3, "replicas": 4, "updatedReplicas": 4});
+        assert!(!rolling(&deployment(3, 4, Some(done.clone()))));
+        // Mid-rollout with maxSurge: 4 new pods (some starting) beside 2 old ones still ready.
+        let mid = json!({"observedGeneration": 3, "replicas": 6, "updatedReplicas": 4});
+        assert!(rolling(&deployment(3, 4, Some(mid))));
+        // The template just changed: the controller has not seen generation 4 yet.
+        assert!(rolling(&deployment(4, 4, Some(done))));
+        // Fewer new pods than desired (maxUnavailable, old ones already gone).
+        let short = json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 3});
+        assert!(rolling(&deployment(3, 4, Some(short))));
+        assert!(
+            !rolling(&deployment(3, 4, None)),
+            "no status: nothing to tell"
+        );
     }
 
     #[test]

@@ -124,6 +124,10 @@ pub struct Observation {
     /// Outstanding requests per ready pod, for choosing which pods go on a scale-down, and how
     /// long each took to start.
     pub pods: Vec<PodLoad>,
+    /// A rollout is under way: pods of an older pod template still run beside the new ones
+    /// (or the Deployment's controller has not yet seen its last change). Its ready pods are
+    /// then no measurement of one kind.
+    pub rolling: bool,
 }
 
 /// How much evidence the measured arrival rate of a server rests on: the decision uses it to

@@ -166,6 +166,7 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                         running: o.running,
                         waiting: o.waiting,
                         kv_cache_usage: o.kv_cache_usage,
+                        rolling: o.rolling,
                         demand: Some(v1::DemandEstimate {
                             window: time::nonzero_secs(o.demand.window_seconds),
                             requests: o.demand.requests,
@@ -236,6 +237,7 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     running: o.running,
                     waiting: o.waiting,
                     kv_cache_usage: o.kv_cache_usage,
+                    rolling: o.rolling,
                     // Absent: nothing measured.
                     demand: o
                         .demand

@@ -411,7 +411,10 @@ impl Policy {
                 st.steady = 0;
             }
             let ready = obs.map_or(0, |o| i64::from(o.ready_replicas));
-            if ready >= cur.num_replicas {
+            // During a rolling update the old pods keep the ready count up (maxSurge): the
+            // pods then serve as two kinds, and what they deliver is neither's.
+            let rolling = obs.is_some_and(|o| o.rolling);
+            if ready >= cur.num_replicas && !rolling {
                 st.steady = st.steady.saturating_add(1);
             } else {
                 st.steady = 0;

@@ -1505,3 +1505,34 @@ fn the_model_reads_the_typical_spread_of_output_lengths_not_one_windows() {
     );
     assert_eq!(fresh[0].current_alloc.load.out_tokens_cv, 0.0);
 }
+
+#[test]
+fn a_rollout_under_way_is_no_steady_measurement() {
+    // 4 pods ordered and 5 ready, but one of them is an old pod of a rolling update: the
+    // pods serve as two kinds, so the cycles do not count as steady (no tuning, no verdict
+    // on the model) until the rollout is done.
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let s = server(100.0, 500.0, 40.0);
+    let mut o = observed(5, 100.0, 0.0);
+    o.rolling = true;
+    for k in 0..3 {
+        let (_, plan) = cycle(
+            &mut p,
+            &s,
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * k),
+        );
+        assert_eq!(plan.steady_cycles, 0, "{plan:?}");
+    }
+    o.rolling = false;
+    let (_, plan) = cycle(
+        &mut p,
+        &s,
+        &o,
+        decided(4, 38),
+        now + Duration::from_secs(90),
+    );
+    assert_eq!(plan.steady_cycles, 1);
+}
