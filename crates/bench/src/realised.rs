@@ -108,25 +108,7 @@ mod tests {
             .collect();
         let refs: Vec<&RequestRecord> = window.iter().collect();
         let got = predicted(&check(), &refs, 30.0).expect("a model");
-        let params = PerfParams {
-            alpha: 8.0,
-            beta: 0.03,
-            gamma: 0.0005,
-        };
-        let at = |rate: f64| {
-            let m = Measurement {
-                in_tokens: 200.0,
-                out_tokens: 300.0,
-                out_cv: 0.0,
-                rate,
-                max_batch: 32,
-                max_queue: 0,
-                itl_ms: 0.0,
-                ttft_ms: 0.0,
-            };
-            let (itl, ttft) = latencies(params, &m).unwrap();
-            (ttft, itl)
-        };
+        let at = |rate: f64| model_at(rate, 0.0);
         assert_eq!(got, at(0.5), "half a request per second per pod");
         // Twice the load on one pod is a different answer: the rate counts.
         let one_pod: Vec<RequestRecord> = window
@@ -170,31 +152,35 @@ mod tests {
         let mut spread = check();
         spread["outTokensCv"] = json!(0.1);
         let got = predicted(&spread, &refs, 30.0).unwrap();
-        let params = PerfParams {
-            alpha: 8.0,
-            beta: 0.03,
-            gamma: 0.0005,
-        };
-        let at = |out_cv: f64| {
-            let m = Measurement {
-                in_tokens: 200.0,
-                out_tokens: 300.0,
-                out_cv,
-                rate: 0.5,
-                max_batch: 32,
-                max_queue: 0,
-                itl_ms: 0.0,
-                ttft_ms: 0.0,
-            };
-            let (itl, ttft) = latencies(params, &m).unwrap();
-            (ttft, itl)
-        };
+        let at = |out_cv: f64| model_at(0.5, out_cv);
         let want = at(2.0 / 3.0);
         approx_eq(got.0, want.0);
         approx_eq(got.1, want.1);
         assert!(got.1 > at(0.0).1);
         // A check without the field (an older controller) gets no spread.
         assert_eq!(predicted(&check(), &refs, 30.0).unwrap(), at(0.0));
+    }
+
+    /// The check's model (`check()`) for a pod at `rate` requests/s of 200 prompt and 300
+    /// output tokens spread by `out_cv`: (TTFT, ITL) in ms.
+    fn model_at(rate: f64, out_cv: f64) -> (f64, f64) {
+        let params = PerfParams {
+            alpha: 8.0,
+            beta: 0.03,
+            gamma: 0.0005,
+        };
+        let m = Measurement {
+            in_tokens: 200.0,
+            out_tokens: 300.0,
+            out_cv,
+            rate,
+            max_batch: 32,
+            max_queue: 0,
+            itl_ms: 0.0,
+            ttft_ms: 0.0,
+        };
+        let (itl, ttft) = latencies(params, &m).unwrap();
+        (ttft, itl)
     }
 
     fn approx_eq(a: f64, b: f64) {
