@@ -237,7 +237,7 @@ fn points(h: &Histogram) -> Vec<(f64, f64)> {
 }
 
 /// The lognormal sigma of mean `mean` whose CDF is closest to the histogram's at its finite
-/// bounds (least squares): a logarithmic grid over [`SIGMA_RANGE`], then a golden-section
+/// bounds (least squares): a logarithmic grid over `SIGMA_RANGE`, then a golden-section
 /// search around the best point of the grid.
 pub fn fit_sigma(mean: f64, h: &Histogram) -> f64 {
     let points = points(h);
