@@ -8,9 +8,10 @@
 //! sum / count), so one parameter is left: for each `sigma`, `mu = ln(mean) - sigma^2 / 2`, and
 //! the `sigma` kept is the one whose CDF is closest (least squares) to the empirical one at the
 //! finite bounds; `cv = sqrt(exp(sigma^2) - 1)`. Simulated with vLLM's 1-2-5 bounds, 300
-//! lognormal requests of cv 0.25 to 1 give `E[m^2] / E[m]^2` within about 5 % (2-7 % on
-//! average); putting each request anywhere in its bucket with equal chance (uniform within the
-//! bucket) reads it 20-100 % high. docs/collector.md has the details.
+//! lognormal requests of cv 0.25 to 1 give `E[m^2] / E[m]^2` 2-7 % off on average (up to
+//! 25 % in one window at cv 1); putting each request anywhere in its bucket with equal chance
+//! (uniform within the bucket) reads it 25-53 % high at 300 requests (up to 88 % at 30).
+//! docs/collector.md has the details.
 
 use inferno_api::limits::{show, MAX_COV};
 
