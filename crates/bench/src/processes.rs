@@ -65,10 +65,7 @@ impl Processes {
         let child = Command::new(program)
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .envs(inferno_demo::stack::child_log_env())
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err)
@@ -100,6 +97,33 @@ impl Processes {
             name,
             format!(
                 "{addr} did not answer within 30 s (log: {})",
+                self.log(name).display()
+            ),
+        ))
+    }
+
+    /// Waits until the service `name`, started on port 0, announces its listener; returns the
+    /// address (why: `inferno_demo::stack::announced_address`). An error when it exited or said
+    /// nothing within 30 s.
+    pub async fn wait_serving(&mut self, name: &str) -> Result<String> {
+        for _ in 0..300 {
+            if let Some(addr) = inferno_demo::stack::announced_address(&self.log(name)) {
+                return Ok(addr.to_string());
+            }
+            if let Some((_, child)) = self.children.iter_mut().find(|(n, _)| n == name) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Error::run(
+                        name,
+                        format!("exited with {status} (log: {})", self.log(name).display()),
+                    ));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::run(
+            name,
+            format!(
+                "announced no listener within 30 s (log: {})",
                 self.log(name).display()
             ),
         ))

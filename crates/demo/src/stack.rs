@@ -91,12 +91,48 @@ pub struct Stack {
     /// The JSONL cycle log.
     pub cycle_log: PathBuf,
     config: Config,
-    optimizer_port: u16,
+    /// Where the optimizer listens once it first announced it (a restart binds it again).
+    optimizer_port: Option<u16>,
 }
 
-/// A free port on 127.0.0.1.
+/// A loopback listener on a port the kernel chooses.
+const ANY_PORT: &str = "127.0.0.1:0";
+
+/// A free port on 127.0.0.1 when asked: another process may bind it before the caller's child
+/// does. Only for programs that cannot say where they listen (kubesim, Prometheus); our
+/// services listen on port 0 and announce the port ([`announced_address`]).
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// What a service of ours logs, once bound, before its gRPC listener's address: the line
+/// `serving addr=127.0.0.1:PORT service=...` of `inferno_telemetry::serve_with`.
+const SERVING: &str = "serving addr=";
+
+/// The address a service of ours announced in its plain-text log, once bound. Started with
+/// `--listen 127.0.0.1:0`, a service gets a port from the kernel that nothing else can hold: a
+/// port picked beforehand ([`free_port`]) can be bound by anyone in between, and then the
+/// wait for it answers from the other listener while our service has exited (a CI run lost its
+/// actuator so).
+pub fn announced_address(log: &Path) -> Option<std::net::SocketAddr> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().find_map(|line| {
+        let rest = &line[line.find(SERVING)? + SERVING.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// `RUST_LOG` for a child: the caller's filter (default `info`) with the announcement of the
+/// listener always kept, and the plain format [`announced_address`] reads.
+pub fn child_log_env() -> [(&'static str, String); 2] {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    [
+        (
+            "RUST_LOG",
+            format!("{filter},inferno_telemetry::serve=info"),
+        ),
+        ("INFERNO_LOG_FORMAT", "plain".into()),
+    ]
 }
 
 /// The `prometheus` binary, when installed.
@@ -135,10 +171,7 @@ impl Stack {
         let child = Command::new(program)
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .envs(child_log_env())
             .stdin(Stdio::null())
             // Its own process group: ctrl-c in the terminal reaches only the demo, which then
             // reads the summary from Prometheus before stopping everything.
@@ -180,6 +213,32 @@ impl Stack {
         })
     }
 
+    /// Waits until the service `name` announces its listener ([`announced_address`]); returns
+    /// the address. An error when it exited or said nothing within 30 s.
+    async fn wait_serving(&mut self, name: &str) -> Result<String> {
+        let log = self.logs.join(format!("{name}.log"));
+        for _ in 0..300 {
+            if let Some(addr) = announced_address(&log) {
+                return Ok(addr.to_string());
+            }
+            if let Some((_, child)) = self.children.iter_mut().find(|(n, _)| n == name) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Error::Process {
+                        name: name.into(),
+                        message: format!("exited with {status}"),
+                        log: log.display().to_string(),
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Process {
+            name: name.into(),
+            message: "announced no listener within 30 s".into(),
+            log: log.display().to_string(),
+        })
+    }
+
     /// Starts everything and waits until each part answers.
     pub async fn start(config: Config) -> Result<Self> {
         let logs = config.work.join("logs");
@@ -187,12 +246,13 @@ impl Stack {
         let kubeconfig = config.work.join("kubeconfig");
         let cycle_log = config.work.join("cycles.jsonl");
         let _ = std::fs::remove_file(&cycle_log);
-        let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_>>()?;
+        let ports: Vec<u16> = (0..2).map(|_| free_port()).collect::<Result<_>>()?;
         let at = |p: u16| format!("127.0.0.1:{p}");
+        // Our services' addresses are known once they announce them.
         let urls = Urls {
             kubesim: format!("http://{}", at(ports[0])),
-            controller: at(ports[1]),
-            optimizer: format!("http://{}", at(ports[2])),
+            controller: String::new(),
+            optimizer: String::new(),
             prometheus: None,
         };
         let mut s = Stack {
@@ -202,7 +262,7 @@ impl Stack {
             logs,
             cycle_log: cycle_log.clone(),
             config: config.clone(),
-            optimizer_port: ports[2],
+            optimizer_port: None,
         };
 
         let kubesim = s.binary("kubesim")?;
@@ -246,7 +306,7 @@ impl Stack {
         )
         .await?;
 
-        let prom_port = ports[5];
+        let prom_port = ports[1];
         if config.prometheus {
             if let Some(prom) = prometheus_binary() {
                 let cfg = config.work.join("prometheus.yml");
@@ -277,10 +337,10 @@ impl Stack {
         let collector = s.binary("inferno-collector")?;
         let mut args = vec![
             "--listen".into(),
-            at(ports[3]),
+            ANY_PORT.into(),
             // The ops page (probes, metrics) is on the gRPC port too; no second fixed port.
             "--ops-listen".into(),
-            "127.0.0.1:0".into(),
+            ANY_PORT.into(),
             "--namespace".into(),
             "infer".into(),
             "--prometheus-window".into(),
@@ -290,39 +350,41 @@ impl Stack {
             args.extend(["--prometheus-url".into(), url.clone()]);
         }
         s.spawn("collector", &collector, &args).await?;
-        s.wait_http("collector", &at(ports[3]), "/metrics").await?;
+        let collector = s.wait_serving("collector").await?;
+        s.wait_http("collector", &collector, "/metrics").await?;
         let actuator = s.binary("inferno-actuator")?;
         s.spawn(
             "actuator",
             &actuator,
             &[
                 "--listen".into(),
-                at(ports[4]),
+                ANY_PORT.into(),
                 "--ops-listen".into(),
-                "127.0.0.1:0".into(),
+                ANY_PORT.into(),
                 "--unplaced".into(),
                 config.unplaced.clone(),
             ],
         )
         .await?;
-        s.wait_http("actuator", &at(ports[4]), "/metrics").await?;
+        let actuator = s.wait_serving("actuator").await?;
+        s.wait_http("actuator", &actuator, "/metrics").await?;
         let controller = s.binary("inferno-controller")?;
         s.spawn(
             "controller",
             &controller,
             &[
                 "--listen".into(),
-                at(ports[1]),
+                ANY_PORT.into(),
                 "--period".into(),
                 config.period.to_string(),
                 "--data-path".into(),
                 config.repo.join("samples/large").display().to_string(),
                 "--collector".into(),
-                format!("http://{}", at(ports[3])),
+                format!("http://{collector}"),
                 "--optimizer".into(),
                 s.urls.optimizer.clone(),
                 "--actuator".into(),
-                format!("http://{}", at(ports[4])),
+                format!("http://{actuator}"),
                 "--cycle-log".into(),
                 cycle_log.display().to_string(),
                 "--scale-down-window".into(),
@@ -330,7 +392,9 @@ impl Stack {
             ],
         )
         .await?;
-        s.wait_http("controller", &at(ports[1]), "/healthz").await?;
+        s.urls.controller = s.wait_serving("controller").await?;
+        s.wait_http("controller", &s.urls.controller.clone(), "/healthz")
+            .await?;
 
         if config.load_emulator {
             let load = s.binary("inferno-load-emulator")?;
@@ -348,23 +412,30 @@ impl Stack {
         Ok(s)
     }
 
-    /// (Re)starts the optimizer on its port.
+    /// (Re)starts the optimizer: first on a port of the kernel's choice, again on the same
+    /// one, where the controller looks for it.
     pub async fn start_optimizer(&mut self) -> Result<()> {
         let optimizer = self.binary("inferno-optimizer")?;
-        let at = format!("127.0.0.1:{}", self.optimizer_port);
+        let at = self
+            .optimizer_port
+            .map_or_else(|| ANY_PORT.to_string(), |p| format!("127.0.0.1:{p}"));
         self.spawn(
             "optimizer",
             &optimizer,
             &[
                 "serve".into(),
                 "--listen".into(),
-                at.clone(),
+                at,
                 "--ops-listen".into(),
-                "127.0.0.1:0".into(),
+                ANY_PORT.into(),
             ],
         )
         .await?;
-        self.wait_http("optimizer", &at, "/metrics").await
+        let at = self.wait_serving("optimizer").await?;
+        self.wait_http("optimizer", &at, "/metrics").await?;
+        self.optimizer_port = at.rsplit(':').next().and_then(|p| p.parse().ok());
+        self.urls.optimizer = format!("http://{at}");
+        Ok(())
     }
 
     /// Stops the process named `name` (e.g. to show a failing stage).
@@ -482,6 +553,34 @@ fn dechunk(mut body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_announced_listener_is_the_grpc_one_once_it_is_logged() {
+        let dir =
+            std::env::temp_dir().join(format!("inferno-demo-announce-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("optimizer.log");
+        assert_eq!(announced_address(&log), None, "no log yet");
+        // A service's first lines, as the optimizer writes them.
+        let head = "2026-12-06T07:21:12.742032Z  INFO inferno_optimizer::grpc: optimizer starting stateful=false auth=false\n\
+                    2026-12-06T07:21:12.742693Z  INFO inferno_telemetry::serve: serving health and metrics addr=127.0.0.1:45357\n";
+        std::fs::write(&log, head).unwrap();
+        assert_eq!(
+            announced_address(&log),
+            None,
+            "the ops listener is not the service's"
+        );
+        std::fs::write(
+            &log,
+            format!("{head}2026-12-06T07:21:12.749749Z  INFO inferno_telemetry::serve: serving addr=127.0.0.1:44779 service=\"inferno.v1.Optimizer\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            announced_address(&log),
+            Some("127.0.0.1:44779".parse().unwrap())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn query_values_are_percent_encoded() {

@@ -155,9 +155,9 @@ impl Loop {
         p.wait_port("prometheus", &at(prom_port)).await?;
         wait_scraping(&at(prom_port), work).await?;
 
-        let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
-        let [optimizer, collector, actuator, controller] = ports;
-        let ops = "127.0.0.1:0".to_string();
+        // Each service listens on a port the kernel chooses and announces it: a port chosen
+        // here could be bound by another process before the service binds it.
+        let any = "127.0.0.1:0".to_string();
         let bin = p.binary("inferno-optimizer")?;
         p.spawn(
             "optimizer",
@@ -165,9 +165,9 @@ impl Loop {
             &[
                 "serve".into(),
                 "--listen".into(),
-                at(optimizer),
+                any.clone(),
                 "--ops-listen".into(),
-                ops.clone(),
+                any.clone(),
             ],
         )?;
         // The collector's rate window: one scenario minute (the shipped default, 1m, at time
@@ -179,9 +179,9 @@ impl Loop {
             &bin,
             &[
                 "--listen".into(),
-                at(collector),
+                any.clone(),
                 "--ops-listen".into(),
-                ops.clone(),
+                any.clone(),
                 "--namespace".into(),
                 namespace.into(),
                 "--prometheus-url".into(),
@@ -205,9 +205,9 @@ impl Loop {
             &bin,
             &[
                 "--listen".into(),
-                at(actuator),
+                any.clone(),
                 "--ops-listen".into(),
-                ops.clone(),
+                any.clone(),
                 "--namespace".into(),
                 namespace.into(),
                 "--node-label".into(),
@@ -220,13 +220,9 @@ impl Loop {
                 DRAIN_GRACE.into(),
             ],
         )?;
-        for (name, port) in [
-            ("optimizer", optimizer),
-            ("collector", collector),
-            ("actuator", actuator),
-        ] {
-            p.wait_port(name, &at(port)).await?;
-        }
+        let optimizer = p.wait_serving("optimizer").await?;
+        let collector = p.wait_serving("collector").await?;
+        let actuator = p.wait_serving("actuator").await?;
         let data = work.join("data");
         write_data(plan, &data)?;
         let cycle_log = work.join("cycles.jsonl");
@@ -237,17 +233,17 @@ impl Loop {
             &bin,
             &[
                 "--listen".into(),
-                at(controller),
+                any.clone(),
                 "--period".into(),
                 (plan.scenario.period.0 / ts).to_string(),
                 "--data-path".into(),
                 data.display().to_string(),
                 "--collector".into(),
-                format!("http://{}", at(collector)),
+                format!("http://{collector}"),
                 "--optimizer".into(),
-                format!("http://{}", at(optimizer)),
+                format!("http://{optimizer}"),
                 "--actuator".into(),
-                format!("http://{}", at(actuator)),
+                format!("http://{actuator}"),
                 "--cycle-log".into(),
                 cycle_log.display().to_string(),
                 // A window of the controller's (wall) clock; rates and the backlog drain are
@@ -264,7 +260,7 @@ impl Loop {
             .chain(plan.scenario.control.controller_args.iter().cloned())
             .collect::<Vec<_>>(),
         )?;
-        p.wait_port("controller", &at(controller)).await?;
+        p.wait_serving("controller").await?;
         Ok(Self {
             processes: p,
             cycles: Arc::default(),
