@@ -331,3 +331,68 @@ fn windows_the_model_computed_give_back_the_three_parameters_at_long_outputs() {
     let blind = fit(0.5, 0.0);
     assert!(blind.iter().any(|e| e.abs() > 0.1), "{blind:?}");
 }
+
+#[test]
+fn a_window_on_the_steep_part_of_the_model_moves_the_estimate_to_where_it_fits() {
+    // The burst benchmark's mixtral on MI300X: tuned at a few requests per pod, then three
+    // windows at 20 requests per pod of a batch of 25, where the model is steep and curved.
+    let catalog = PerfParams {
+        alpha: 11.18,
+        beta: 0.227,
+        gamma: 0.0071,
+    };
+    let truth = scaled(catalog, 1.3);
+    let pod = |rate: f64| Measurement {
+        in_tokens: 249.0,
+        out_tokens: 501.0,
+        out_cv: 0.45,
+        rate,
+        max_batch: 25,
+        max_queue: 0,
+        itl_ms: 0.0,
+        ttft_ms: 0.0,
+    };
+    let measured = |params: PerfParams, rate: f64| {
+        let mut m = pod(rate);
+        (m.itl_ms, m.ttft_ms) = latencies(params, &m).unwrap();
+        m
+    };
+    let mut t = Tuner::new(catalog, TunerSettings::default());
+    // Sure of the catalog from windows at 1-3 requests per pod...
+    for k in 0..20 {
+        t.observe(&measured(catalog, 0.05 + 0.005 * f64::from(k)));
+    }
+    // ...and then servers 30% slower, seen at 20 requests per pod: the truth's ITL is about
+    // 120 ms there, the catalog's under half of it.
+    let steep = measured(truth, 0.349);
+    let (catalog_itl, _) = latencies(catalog, &steep).unwrap();
+    assert!(
+        steep.itl_ms > 2.0 * catalog_itl,
+        "{} {catalog_itl}",
+        steep.itl_ms
+    );
+    let mut verdicts = Vec::new();
+    for _ in 0..3 {
+        verdicts.extend(t.observe(&steep).into_iter().flatten());
+    }
+    assert!(
+        verdicts.iter().any(|v| matches!(v, Verdict::Step { .. })),
+        "a step: {verdicts:?}"
+    );
+    // One linear step from where the filter stood overshot to 3.1x the catalog (the loop then
+    // ordered 53 pods where 14 carried the load); re-linearised, the estimate fits the window.
+    let (itl, _) = latencies(t.estimate(), &steep).unwrap();
+    assert!(
+        (itl / steep.itl_ms - 1.0).abs() < 0.05,
+        "predicted {itl:.1} ms where the pods delivered {:.1} ms",
+        steep.itl_ms
+    );
+    let e = t.estimate();
+    for (what, v, c) in [
+        ("alpha", e.alpha, catalog.alpha),
+        ("beta", e.beta, catalog.beta),
+        ("gamma", e.gamma, catalog.gamma),
+    ] {
+        assert!(v / c < 2.0, "{what} at {:.2}x the catalog", v / c);
+    }
+}
