@@ -36,6 +36,8 @@ pub struct Holt {
     /// The last measurement, and the last two changes between measurements (newest last).
     raw: f64,
     changes: [f64; 2],
+    /// Measurements in a row that rose.
+    rising: u32,
 }
 
 impl Holt {
@@ -50,6 +52,7 @@ impl Holt {
             return;
         };
         self.changes = [self.changes[1], y - self.raw];
+        self.rising = if y > self.raw { self.rising + 1 } else { 0 };
         self.raw = y;
         let dt = now.saturating_duration_since(last).as_secs_f64();
         let predicted = self.level + self.trend * dt;
@@ -82,13 +85,23 @@ impl Holt {
 
     /// The rise expected over `horizon` from the last measurement, requests/min: the slope
     /// (Holt's, at most the mean rise of the last two cycles) times the horizon when
-    /// the load is rising, else 0. Rising means: the last two measurements each rose (a step
-    /// rises once), and the slope moves the load by more than `2 × error` over its own memory
-    /// (`1 / TREND` cycles of `cycle`). A falling slope is never a reason to scale down faster
-    /// than the measured load.
-    pub fn rise(&self, horizon: Duration, cycle: Duration, error: f64) -> f64 {
+    /// the load is rising, else 0. Rising means: the measurements have risen for longer than
+    /// the `window` they are measured over (at least the last two), and the slope moves the
+    /// load by more than `2 × error` over its own memory (`1 / TREND` cycles of `cycle`). A
+    /// falling slope is never a reason to scale down faster than the measured load.
+    ///
+    /// Why longer than the window: a rate over a window sees a step rise for one whole window,
+    /// a little each cycle, as the window fills with the new load (two cycles of 30 s for a 60 s
+    /// window). Taken for a ramp, that ordered pods for twice the new load on the burst
+    /// benchmark, and at every start, where the first windows held the first seconds of load.
+    /// A ramp keeps rising after one window.
+    pub fn rise(&self, horizon: Duration, cycle: Duration, error: f64, window: Duration) -> f64 {
         let dt = cycle.as_secs_f64();
-        if self.seen < 3 || dt <= 0.0 || self.changes.iter().any(|c| *c <= 0.0) {
+        if self.seen < 3
+            || dt <= 0.0
+            || self.changes.iter().any(|c| *c <= 0.0)
+            || f64::from(self.rising) * dt <= window.as_secs_f64()
+        {
             return 0.0;
         }
         // Holt's slope, but never more than the load rose over the last two cycles: after a
@@ -127,6 +140,7 @@ mod tests {
                 Duration::from_secs_f64(horizon),
                 Duration::from_secs_f64(cycle),
                 noise,
+                Duration::from_secs_f64(2.0 * cycle),
             );
             out.push((t, f, load(t + horizon)));
         }
@@ -171,7 +185,12 @@ mod tests {
         let mut ordered = 0;
         for i in 0..200u64 {
             h.observe(start + Duration::from_secs(30 * i), 200.0 + next());
-            let r = h.rise(Duration::from_secs(150), Duration::from_secs(30), 5.8);
+            let r = h.rise(
+                Duration::from_secs(150),
+                Duration::from_secs(30),
+                5.8,
+                Duration::from_secs(60),
+            );
             ordered += u32::from(r > 0.0);
             assert!(r < 60.0, "cycle {i}: rise {r}");
         }
@@ -216,6 +235,43 @@ mod tests {
     }
 
     #[test]
+    fn a_step_seen_through_a_filling_window_orders_no_more_than_the_step() {
+        // 100 -> 300 req/min between two cycles, measured over 60 s every 30 s: the window
+        // reads 200 while half of it holds the new load, then 300 (the burst benchmark, and
+        // every start, where the first windows held the first seconds of load).
+        let start = Instant::now();
+        let mut h = Holt::default();
+        let window = Duration::from_secs(60);
+        for (i, y) in [100.0, 100.0, 100.0, 200.0, 300.0, 300.0, 300.0]
+            .into_iter()
+            .enumerate()
+        {
+            h.observe(start + Duration::from_secs(30 * i as u64), y);
+            let r = h.rise(
+                Duration::from_secs(150),
+                Duration::from_secs(30),
+                5.0,
+                window,
+            );
+            assert_eq!(r, 0.0, "cycle {i}: a rise of {r} on top of {y}");
+        }
+        // Over a window of one cycle the same measurements are a ramp until they stop.
+        let mut h = Holt::default();
+        let short = Duration::from_secs(30);
+        let mut ordered = 0.0;
+        for (i, y) in [100.0, 100.0, 100.0, 200.0, 300.0].into_iter().enumerate() {
+            h.observe(start + Duration::from_secs(30 * i as u64), y);
+            ordered = h.rise(
+                Duration::from_secs(150),
+                Duration::from_secs(30),
+                5.0,
+                short,
+            );
+        }
+        assert!(ordered > 100.0, "{ordered}");
+    }
+
+    #[test]
     fn a_jump_then_a_flat_load_with_tiny_rises_orders_nothing() {
         // Seen on the drift benchmark: the first window caught half the load, then the load
         // was flat with two small rises in a row; Holt's slope from the jump is still up.
@@ -229,7 +285,12 @@ mod tests {
             "Holt alone would plan a rise: {}",
             h.trend()
         );
-        let r = h.rise(Duration::from_secs(180), Duration::from_secs(30), 9.0);
+        let r = h.rise(
+            Duration::from_secs(180),
+            Duration::from_secs(30),
+            9.0,
+            Duration::from_secs(60),
+        );
         assert_eq!(r, 0.0);
     }
 

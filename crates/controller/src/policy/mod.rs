@@ -540,7 +540,10 @@ impl Policy {
                     + st.cycle
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
                 plan.horizon_seconds = horizon.as_secs_f64();
-                plan.lookahead_rpm = st.forecast.rise(horizon, st.cycle, o.demand.rate_error);
+                let window = Duration::from_secs_f64(o.demand.window_seconds / scale);
+                plan.lookahead_rpm =
+                    st.forecast
+                        .rise(horizon, st.cycle, o.demand.rate_error, window);
                 // The median of the last measurements, not Holt's level: at the top of a ramp the
                 // level overshoots (its slope carries it on) and then settles, which read as a
                 // fall on the plateau that follows and cut the window short there.
