@@ -100,7 +100,7 @@ impl Holt {
         if self.seen < 3
             || dt <= 0.0
             || self.changes.iter().any(|c| *c <= 0.0)
-            || f64::from(self.rising) * dt <= window.as_secs_f64()
+            || self.rising <= rises_of_a_step(window, dt)
         {
             return 0.0;
         }
@@ -113,6 +113,14 @@ impl Holt {
         }
         slope * horizon.as_secs_f64()
     }
+}
+
+/// How many cycles of `dt` seconds a step keeps rising in a rate measured over `window`: one
+/// per cycle that ends within the window after the step. The cycle measured is a little longer
+/// than the one set (the cycle's own work): 60 s over cycles of 30.01 s is still two rises.
+fn rises_of_a_step(window: Duration, dt: f64) -> u32 {
+    let cycles = window.as_secs_f64() / dt;
+    (cycles - 0.05).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]
@@ -242,19 +250,17 @@ mod tests {
         let start = Instant::now();
         let mut h = Holt::default();
         let window = Duration::from_secs(60);
+        // Cycles take a little longer than set (seen: 5.005 s for 5 s at time scale 6).
+        let cycle = Duration::from_secs_f64(30.03);
         for (i, y) in [100.0, 100.0, 100.0, 200.0, 300.0, 300.0, 300.0]
             .into_iter()
             .enumerate()
         {
-            h.observe(start + Duration::from_secs(30 * i as u64), y);
-            let r = h.rise(
-                Duration::from_secs(150),
-                Duration::from_secs(30),
-                5.0,
-                window,
-            );
+            h.observe(start + cycle * i as u32, y);
+            let r = h.rise(Duration::from_secs(150), cycle, 5.0, window);
             assert_eq!(r, 0.0, "cycle {i}: a rise of {r} on top of {y}");
         }
+        assert_eq!(rises_of_a_step(window, 25.0), 3);
         // Over a window of one cycle the same measurements are a ramp until they stop.
         let mut h = Holt::default();
         let short = Duration::from_secs(30);
