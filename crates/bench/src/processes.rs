@@ -7,6 +7,10 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
+/// How long a wait for a child polls, and how often: 300 x 100 ms.
+const WAIT_ROUNDS: u32 = 300;
+const WAIT_STEP: Duration = Duration::from_millis(100);
+
 /// The running processes.
 #[derive(Debug)]
 pub struct Processes {
@@ -79,54 +83,51 @@ impl Processes {
 
     /// Waits until `addr` accepts connections, or fails when the process died or 30 s passed.
     pub async fn wait_port(&mut self, name: &str, addr: &str) -> Result<()> {
-        for _ in 0..300 {
+        for _ in 0..WAIT_ROUNDS {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return Ok(());
             }
-            if let Some((_, child)) = self.children.iter_mut().find(|(n, _)| n == name) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(Error::run(
-                        name,
-                        format!("exited with {status} (log: {})", self.log(name).display()),
-                    ));
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.alive(name)?;
+            tokio::time::sleep(WAIT_STEP).await;
         }
-        Err(Error::run(
-            name,
-            format!(
-                "{addr} did not answer within 30 s (log: {})",
-                self.log(name).display()
-            ),
-        ))
+        Err(self.gave_up(name, &format!("{addr} did not answer")))
     }
 
     /// Waits until the service `name`, started on port 0, announces its listener; returns the
     /// address (why: `inferno_demo::stack::announced_address`). An error when it exited or said
     /// nothing within 30 s.
     pub async fn wait_serving(&mut self, name: &str) -> Result<String> {
-        for _ in 0..300 {
+        for _ in 0..WAIT_ROUNDS {
             if let Some(addr) = inferno_demo::stack::announced_address(&self.log(name)) {
                 return Ok(addr.to_string());
             }
-            if let Some((_, child)) = self.children.iter_mut().find(|(n, _)| n == name) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(Error::run(
-                        name,
-                        format!("exited with {status} (log: {})", self.log(name).display()),
-                    ));
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.alive(name)?;
+            tokio::time::sleep(WAIT_STEP).await;
         }
-        Err(Error::run(
+        Err(self.gave_up(name, "announced no listener"))
+    }
+
+    /// An error naming the exit status and the log when the process `name` has exited.
+    fn alive(&mut self, name: &str) -> Result<()> {
+        let log = self.log(name);
+        match self.children.iter_mut().find(|(n, _)| n == name) {
+            Some((_, child)) => match child.try_wait() {
+                Ok(Some(status)) => Err(Error::run(
+                    name,
+                    format!("exited with {status} (log: {})", log.display()),
+                )),
+                _ => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// The error of a wait for `name` that ran out of time.
+    fn gave_up(&self, name: &str, what: &str) -> Error {
+        Error::run(
             name,
-            format!(
-                "announced no listener within 30 s (log: {})",
-                self.log(name).display()
-            ),
-        ))
+            format!("{what} within 30 s (log: {})", self.log(name).display()),
+        )
     }
 
     /// Names of processes that have exited.

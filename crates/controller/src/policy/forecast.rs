@@ -100,7 +100,7 @@ impl Holt {
         // Two changes after the first window filled (the measurements before it are the
         // window filling, not the load).
         if dt <= 0.0
-            || self.seen < rises_of_a_step(window, dt) + 3
+            || self.seen < cycles_to_fill(window, dt) + 3
             || self.changes.iter().any(|c| *c <= 0.0)
         {
             return 0.0;
@@ -119,7 +119,7 @@ impl Holt {
 /// How many cycles of `dt` seconds a window of `window` takes to fill with a new load: one rise
 /// per cycle that ends within it. The cycle measured is a little longer than the one set (the
 /// cycle's own work): 60 s over cycles of 30.01 s is still two.
-fn rises_of_a_step(window: Duration, dt: f64) -> u32 {
+fn cycles_to_fill(window: Duration, dt: f64) -> u32 {
     let cycles = window.as_secs_f64() / dt;
     (cycles - 0.05).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
 }
@@ -269,7 +269,7 @@ mod tests {
             ordered = h.rise(Duration::from_secs(150), cycle, 5.0, window);
         }
         assert!(ordered > 100.0, "{ordered}");
-        assert_eq!(rises_of_a_step(window, 25.0), 3);
+        assert_eq!(cycles_to_fill(window, 25.0), 3);
     }
 
     #[test]
