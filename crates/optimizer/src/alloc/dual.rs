@@ -193,6 +193,48 @@ impl Rows {
         rows
     }
 
+    /// Where, as the price of the type rises from 0, a server's units on it change: (price,
+    /// change of units), appended to `out`. Each server walks the lower envelope of its
+    /// priced choices on the type (lines `v + t u`): the one it takes moves to choices of
+    /// fewer units, until its best choice away is cheaper.
+    fn events(&self, out: &mut Vec<(f64, f64)>) {
+        for (r, &away) in self.away.iter().enumerate() {
+            let on_k = &self.on_k[self.start[r]..self.start[r + 1]];
+            // The choice taken at price 0 (the first strict minimum, as `usage` picks).
+            let mut best = away;
+            let mut cur = None;
+            for (j, &(v, _)) in on_k.iter().enumerate() {
+                if v < best {
+                    best = v;
+                    cur = Some(j);
+                }
+            }
+            let mut t = 0.0;
+            while let Some(a) = cur {
+                let (va, ua) = on_k[a];
+                // Leaving for the best choice away, or for a choice of fewer units.
+                let mut next = (f64::INFINITY, None);
+                if ua > 0.0 {
+                    next = ((away - va) / ua, None);
+                }
+                for (b, &(vb, ub)) in on_k.iter().enumerate() {
+                    if ub < ua {
+                        let at = (vb - va) / (ua - ub);
+                        if at >= t && at < next.0 {
+                            next = (at, Some(b));
+                        }
+                    }
+                }
+                if !next.0.is_finite() {
+                    break;
+                }
+                let units = next.1.map_or(0.0, |b| on_k[b].1);
+                out.push((next.0.max(t), units - ua));
+                (t, cur) = (next.0.max(t), next.1);
+            }
+        }
+    }
+
     /// Units of the type these servers take at price `t`. Whole numbers, so a sum of them is
     /// exact in any order.
     fn usage(&self, t: f64) -> f64 {
@@ -245,26 +287,54 @@ pub(super) fn sweep(
                 rows.par_iter().map(|r| r.usage(t)).sum()
             }
         };
-        if usage(0.0) <= cap {
+        let at_zero = usage(0.0);
+        if at_zero <= cap {
             pi[k] = 0.0;
             continue;
         }
-        // Usage falls as the price rises; at `most` (+ margin) nobody wants the type. The
-        // least clearing price to 1e-12 relative is plenty: about 40 halvings.
-        let (mut lo, mut hi) = (0.0, most.max(0.0) * (1.0 + 1e-9) + 1e-9);
-        for _ in 0..100 {
-            let mid = 0.5 * (lo + hi);
-            if mid <= lo || mid >= hi || hi - lo <= 1e-12 * hi || cancel.is_cancelled() {
-                break;
-            }
-            if usage(mid) <= cap {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        pi[k] = hi;
+        // Read off the breakpoints, checked with one pass (a breakpoint computed in floats
+        // may sit a rounding off the comparison `usage` makes); bisection where it fails.
+        pi[k] = match breakpoint_price(&rows, at_zero, cap) {
+            Some(price) if usage(price) <= cap => price,
+            _ => bisect_price(usage, most, cap, cancel),
+        };
     }
+}
+
+/// The least price at which the servers of `rows` take no more than `cap` units of their
+/// type, given that they take `at_zero` > `cap` at price 0: their breakpoints
+/// ([`Rows::events`]) in order of price, until the units given up bring the usage within
+/// `cap`; None if they never do. Just above the breakpoint, as bisection would land.
+fn breakpoint_price(rows: &[Rows], at_zero: f64, cap: f64) -> Option<f64> {
+    let mut events = Vec::new();
+    for r in rows {
+        r.events(&mut events);
+    }
+    events.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut left = at_zero;
+    let t = events.iter().find_map(|&(t, du)| {
+        left += du;
+        (left <= cap).then_some(t)
+    })?;
+    Some(t + 1e-12 * t.abs() + f64::MIN_POSITIVE)
+}
+
+/// The least price at which `usage` (falling as the price rises, no longer above `cap` at
+/// `most` and beyond) is within `cap`, to 1e-12 relative: about 40 halvings, one pass each.
+fn bisect_price(usage: impl Fn(f64) -> f64, most: f64, cap: f64, cancel: &Cancel) -> f64 {
+    let (mut lo, mut hi) = (0.0, most.max(0.0) * (1.0 + 1e-9) + 1e-9);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi || hi - lo <= 1e-12 * hi || cancel.is_cancelled() {
+            break;
+        }
+        if usage(mid) <= cap {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
 }
 
 /// The Lagrangian dual at prices `pi`: the relaxed value less the priced capacities.
@@ -307,4 +377,59 @@ pub fn clearing_range(p: &Flat, pi: &[f64], penalties: &[f64], k: usize) -> (f64
     let low = at(pi[k] + step);
     let high = (pi[k] > 0.0).then(|| at((pi[k] - step).max(0.0)));
     (low, high)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::Rng;
+
+    /// Servers with one to four choices over three types (some with two or three choices on
+    /// the same type, some with none units), values of both signs.
+    fn random(rng: &mut Rng, servers: usize) -> Flat {
+        let mut flat = Flat::new(vec![Some(0); 3]);
+        for _ in 0..servers {
+            let n = 1 + (rng.next_f64() * 4.0) as usize;
+            let choices: Vec<(usize, f64, u64)> = (0..n)
+                .map(|_| {
+                    let ty = (rng.next_f64() * 3.0) as usize;
+                    let units = (rng.next_f64() * 9.0) as u64;
+                    (ty, rng.range(-50.0, 400.0), units)
+                })
+                .collect();
+            flat.push((rng.next_f64() * 2.0) as usize, choices);
+        }
+        flat
+    }
+
+    #[test]
+    fn the_breakpoints_give_the_least_clearing_price_that_bisection_finds() {
+        let mut rng = Rng::new(5);
+        let penalties = [1e4, 1e3];
+        let mut compared = 0;
+        for _ in 0..200 {
+            let servers = 1 + (rng.next_f64() * 300.0) as usize;
+            let p = random(&mut rng, servers);
+            let pi: Vec<f64> = (0..3).map(|_| rng.range(0.0, 30.0)).collect();
+            for k in 0..3 {
+                let rows = [Rows::of(&p, 0..p.servers(), k, &pi, &penalties)];
+                let usage = |t: f64| rows[0].usage(t);
+                let at_zero = usage(0.0);
+                let cap = (at_zero * rng.next_f64()).floor();
+                if at_zero <= cap {
+                    continue;
+                }
+                let exact = breakpoint_price(&rows, at_zero, cap).expect("a price clears");
+                let bisected = bisect_price(usage, rows[0].most, cap, &Cancel::new());
+                assert!(usage(exact) <= cap, "{exact} leaves {}", usage(exact));
+                // Both the least clearing price, to bisection's tolerance.
+                assert!(
+                    (exact - bisected).abs() <= 1e-9 * bisected.abs().max(1e-9),
+                    "{exact} vs {bisected}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 300, "{compared}");
+    }
 }

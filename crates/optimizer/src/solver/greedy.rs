@@ -64,12 +64,8 @@ impl<'a> Greedy<'_, 'a> {
         available: &mut [u64],
         solution: &mut Solution,
     ) {
-        let mut by_name: Vec<usize> = (0..entries.len()).collect();
-        by_name.sort_by(|&a, &b| entries[a].ctx.spec.name.cmp(&entries[b].ctx.spec.name));
-        let mut ranks = vec![0; entries.len()];
-        for (rank, &i) in by_name.iter().enumerate() {
-            ranks[i] = rank;
-        }
+        let all: Vec<usize> = (0..entries.len()).collect();
+        let ranks = name_ranks(entries, &all);
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| entries[i].ctx.priority);
         let groups: Vec<Vec<usize>> = if self.options.delayed_best_effort {
@@ -90,6 +86,19 @@ impl<'a> Greedy<'_, 'a> {
                 .unplaced
                 .push(unplaced(self.system, &entries[i], available));
         }
+    }
+
+    /// Places `list` (priority by priority, each walking its candidates from its current one
+    /// as the reference's greedy does) on what is `available`; returns those that fit nowhere.
+    pub(crate) fn place(
+        &self,
+        entries: &mut [Entry<'a>],
+        list: &[usize],
+        available: &mut [u64],
+        solution: &mut Solution,
+    ) -> Vec<usize> {
+        let ranks = name_ranks(entries, list);
+        self.allocate(entries, &ranks, list, available, solution)
     }
 
     pub(crate) fn best_effort(
@@ -167,6 +176,18 @@ impl<'a> Greedy<'_, 'a> {
         }
         unallocated
     }
+}
+
+/// Per entry, the rank of its server's name among those of `list` in ascending order (the
+/// queue's last tie-break; entries not in `list` get 0).
+fn name_ranks(entries: &[Entry<'_>], list: &[usize]) -> Vec<usize> {
+    let mut by_name = list.to_vec();
+    by_name.sort_by(|&a, &b| entries[a].ctx.spec.name.cmp(&entries[b].ctx.spec.name));
+    let mut ranks = vec![0; entries.len()];
+    for (rank, &i) in by_name.iter().enumerate() {
+        ranks[i] = rank;
+    }
+    ranks
 }
 
 /// A server left unplaced: out of capacity on its best candidate, or without any candidate.

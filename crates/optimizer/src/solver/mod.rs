@@ -321,7 +321,6 @@ pub fn solve_cancellable(
             }
         }
     } else if options.improve_iterations > 0 {
-        prefetch(&system, &mut entries, options, &cache);
         improved = greedy_improved(&greedy, &mut entries, &mut available, &mut solution);
     } else {
         prefetch(&system, &mut entries, options, &cache);
@@ -400,18 +399,7 @@ fn prefetch<'a>(
     options: &SolveOptions,
     cache: &SizingCache,
 ) {
-    let mut want = vec![0u64; system.types.len()];
-    for e in entries.iter() {
-        if let Some(c) = e.stream.taken.first() {
-            let t = system.accelerators[c.acc].type_index;
-            want[t] = want[t].saturating_add(c.units());
-        }
-    }
-    let over: Vec<bool> = want
-        .iter()
-        .enumerate()
-        .map(|(t, &w)| w > system.capacity.get(t).copied().unwrap_or(0))
-        .collect();
+    let over = overfilled(system, entries);
     if !over.contains(&true) {
         return;
     }
@@ -431,9 +419,27 @@ fn prefetch<'a>(
     });
 }
 
-/// The greedy without best effort; if every server got its first candidate, its answer
-/// stands (the reference's greedy gives the same, and it is optimal); otherwise
-/// [`improve::improve`] takes it from there.
+/// Per type, whether every server's first candidate together would take more than it has.
+fn overfilled(system: &System<'_>, entries: &[Entry<'_>]) -> Vec<bool> {
+    let mut want = vec![0u64; system.types.len()];
+    for e in entries {
+        if let Some(c) = e.stream.taken.first() {
+            let t = system.accelerators[c.acc].type_index;
+            want[t] = want[t].saturating_add(c.units());
+        }
+    }
+    want.iter()
+        .enumerate()
+        .map(|(t, &w)| w > system.capacity.get(t).copied().unwrap_or(0))
+        .collect()
+}
+
+/// The default with capacities (docs/solvers.md 1.6). Where every server's first candidate
+/// fits, each gets it: the reference's greedy gives the same, and it is optimal. Otherwise
+/// [`improve::improve`] finds the answer from prices: on a system no larger than its pricing
+/// sample starting from the greedy's answer (without best effort), so never worse than it;
+/// on a larger one from the prices alone, since there the greedy's fallbacks, sized one
+/// server at a time as its queue reaches them, would cost more than the whole improvement.
 /// Returns the report of an improved answer.
 fn greedy_improved<'a>(
     greedy: &greedy::Greedy<'_, 'a>,
@@ -441,6 +447,17 @@ fn greedy_improved<'a>(
     available: &mut [u64],
     solution: &mut Solution,
 ) -> Option<SolveReport> {
+    let budget = greedy.options.improve_iterations;
+    let binds = overfilled(greedy.system, entries).contains(&true);
+    if binds && improve::sampled(entries) {
+        let start = vec![None; entries.len()];
+        return Some(improve::improve(
+            greedy, entries, &start, budget, available, solution,
+        ));
+    }
+    if binds {
+        prefetch(greedy.system, entries, greedy.options, greedy.cache);
+    }
     let plain_options = SolveOptions {
         policy: SaturationPolicy::None,
         ..*greedy.options
@@ -478,7 +495,6 @@ fn greedy_improved<'a>(
     for e in entries.iter_mut() {
         e.cur = 0;
     }
-    let budget = greedy.options.improve_iterations;
     Some(improve::improve(
         greedy, entries, &start, budget, available, solution,
     ))
