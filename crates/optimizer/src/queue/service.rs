@@ -300,9 +300,14 @@ fn chunks_for(b: u64, from: u64, n: f64, m: f64, budget: f64) -> u64 {
 /// saturate).
 fn chunk_table(n: f64, m: f64, budget: f64, max_batch: u32) -> Vec<u32> {
     let mut table = Vec::with_capacity(max_batch as usize);
-    let mut c = 1u64;
+    // The run of chunk count `c` ends at its threshold: only past it is the next count
+    // looked for (one threshold per run, not one per occupancy).
+    let (mut c, mut end) = (1u64, 0u64);
     for b in 1..=u64::from(max_batch) {
-        c = chunks_for(b, c, n, m, budget);
+        if b > end {
+            c = chunks_for(b, c.max(1), n, m, budget);
+            end = threshold(c, n, m, budget);
+        }
         table.push(u32::try_from(c).unwrap_or(u32::MAX));
     }
     table
@@ -326,6 +331,25 @@ mod tests {
         assert_eq!(chunk_threshold(1, 2048.0, 1024.0, 8192.0), 2050);
         assert_eq!(chunk_threshold(2, 2048.0, 1024.0, 8192.0), 2394);
         assert_eq!(chunk_threshold(1, 256.0, 1024.0, 8192.0), 6355);
+    }
+
+    #[test]
+    fn the_table_holds_the_least_chunk_count_at_every_occupancy() {
+        let mut rng = crate::synthetic::Rng::new(3);
+        for _ in 0..300 {
+            let (n, m) = (rng.range(0.0, 20_000.0).floor(), rng.range(1.0, 4_000.0).floor());
+            let budget = rng.range(64.0, 16_384.0).floor();
+            let table = chunk_table(n, m, budget, 512);
+            for (i, &c) in table.iter().enumerate() {
+                let b = i as u64 + 1;
+                let c = u64::from(c);
+                assert!(threshold(c, n, m, budget) >= b, "n={n} m={m} T={budget} b={b}");
+                assert!(
+                    c == 1 || threshold(c - 1, n, m, budget) < b,
+                    "n={n} m={m} T={budget} b={b}: {c} is not the least"
+                );
+            }
+        }
     }
 
     #[test]
