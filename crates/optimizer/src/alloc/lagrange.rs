@@ -88,6 +88,18 @@ const INITIAL_SWEEPS: u32 = 8;
 /// and a new sweep, when it stalls. Aiming at the best allocation instead would overshoot by
 /// orders of magnitude whenever servers go unserved: their penalties dwarf every cost.
 pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignment>) -> Outcome {
+    lagrangian_with(p, options, start, |_| ()).0
+}
+
+/// [`lagrangian`], with `beside` run on the final prices while the exact re-solve and the
+/// local search, which take one core, finish the allocation: a caller's own pass over those
+/// prices (the default's bound on the whole problem) then costs no time of its own.
+pub fn lagrangian_with<R: Send>(
+    p: &Problem,
+    options: &LagrangeOptions,
+    start: Option<&Assignment>,
+    beside: impl FnOnce(&[f64]) -> R + Send,
+) -> (Outcome, R) {
     let began = Instant::now();
     let penalties = options
         .penalties
@@ -243,7 +255,10 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         status,
         Status::Optimal | Status::GapReached | Status::Cancelled
     );
-    if !settled && options.polish_rounds > 0 {
+    let finish = |assignment: &mut Assignment| {
+        if settled || options.polish_rounds == 0 {
+            return;
+        }
         // Half of what is left (at most a second without a deadline) for an exact solve of
         // the least settled servers, the rest for local search.
         let now = Instant::now();
@@ -257,12 +272,13 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
             Some(n) => Some(super::Limit::Nodes(n)),
         };
         if let Some(limit) = limit {
-            neighbourhood(p, &mut assignment, &average, limit, &options.cancel);
+            neighbourhood(p, assignment, &average, limit, &options.cancel);
         }
         let rounds = options.polish_rounds;
         let (deadline, cancel) = (options.deadline, &options.cancel);
-        super::polish::polish(p, &mut assignment, &penalties, rounds, deadline, cancel);
-    }
+        super::polish::polish(p, assignment, &penalties, rounds, deadline, cancel);
+    };
+    let ((), beside) = rayon::join(|| finish(&mut assignment), || beside(&best_pi));
     let objective = p.objective(&assignment, false, &penalties);
     let status = if status == Status::Cancelled {
         status
@@ -275,7 +291,7 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
     } else {
         status
     };
-    Outcome {
+    let outcome = Outcome {
         assignment,
         objective,
         bound: bound.min(objective),
@@ -283,7 +299,8 @@ pub fn lagrangian(p: &Problem, options: &LagrangeOptions, start: Option<&Assignm
         iterations,
         elapsed: began.elapsed(),
         prices: best_pi,
-    }
+    };
+    (outcome, beside)
 }
 
 /// Re-solves exactly (MILP, until `until`) the servers whose relaxed choice is least settled

@@ -17,7 +17,7 @@ mod polish;
 mod repair;
 
 pub use dual::{clearing_range, dual_bound, Flat};
-pub use lagrange::{lagrangian, LagrangeOptions};
+pub use lagrange::{lagrangian, lagrangian_with, LagrangeOptions};
 pub use milp::{milp, milp_cancellable, milp_limited, Limit};
 
 use std::time::Duration;

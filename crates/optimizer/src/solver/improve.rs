@@ -101,7 +101,8 @@ pub(crate) fn improve<'a>(
                 .unwrap_or_default()
         })
         .collect();
-    let out = alloc::lagrangian(
+    // The bound over every candidate needs only the prices: it runs beside the local search.
+    let (out, whole) = alloc::lagrangian_with(
         &r.problem,
         &LagrangeOptions {
             // With prices from the sample, fewer iterations refine them on a large system.
@@ -115,11 +116,12 @@ pub(crate) fn improve<'a>(
             ..LagrangeOptions::default()
         },
         Some(&from_greedy),
+        |prices| whole_bound(system, entries, &r, &[prices], &penalties),
     );
     let iterations = sample_iterations + out.iterations;
     // The refined prices: the sample's are where they started.
     let (assignment, objective) = (out.assignment, out.objective);
-    let bound = whole_bound(system, entries, &r, &[&out.prices], &penalties).min(objective);
+    let bound = whole.min(objective);
     let unserved = r.problem.unserved(&assignment);
 
     let mut left = Vec::new();
