@@ -337,13 +337,19 @@ mod tests {
     fn the_table_holds_the_least_chunk_count_at_every_occupancy() {
         let mut rng = crate::synthetic::Rng::new(3);
         for _ in 0..300 {
-            let (n, m) = (rng.range(0.0, 20_000.0).floor(), rng.range(1.0, 4_000.0).floor());
+            let (n, m) = (
+                rng.range(0.0, 20_000.0).floor(),
+                rng.range(1.0, 4_000.0).floor(),
+            );
             let budget = rng.range(64.0, 16_384.0).floor();
             let table = chunk_table(n, m, budget, 512);
             for (i, &c) in table.iter().enumerate() {
                 let b = i as u64 + 1;
                 let c = u64::from(c);
-                assert!(threshold(c, n, m, budget) >= b, "n={n} m={m} T={budget} b={b}");
+                assert!(
+                    threshold(c, n, m, budget) >= b,
+                    "n={n} m={m} T={budget} b={b}"
+                );
                 assert!(
                     c == 1 || threshold(c - 1, n, m, budget) < b,
                     "n={n} m={m} T={budget} b={b}: {c} is not the least"

@@ -364,37 +364,38 @@ fn restricted_of(system: &System<'_>, entries: &[Entry<'_>], which: &[usize]) ->
     let mut priorities: Vec<i64> = entries.iter().map(|e| e.ctx.priority).collect();
     priorities.sort_unstable();
     priorities.dedup();
-    let mut r = Restricted {
+    // Built on every core (in order: `collect` keeps it): 13 ms for 27,000 servers on one.
+    let servers = which
+        .par_iter()
+        .map(|&i| {
+            let e = &entries[i];
+            alloc::Server {
+                level: priorities.partition_point(|&p| p < e.ctx.priority),
+                demand: e.ctx.demand,
+                min_replicas: e.ctx.spec.min_num_replicas.max(0) as u64,
+                choices: e
+                    .stream
+                    .sized()
+                    .map(|c| Choice {
+                        ty: system.accelerators[c.acc].type_index,
+                        replicas: c.replicas,
+                        units_per_replica: c.units_per_replica,
+                        value: c.value,
+                        value_per_replica: c.cost / c.replicas.max(1) as f64,
+                        rate_per_replica: c.capacity_per_replica,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Restricted {
         problem: Problem {
             capacity: system.capacity.iter().map(|&c| Some(c)).collect(),
-            servers: Vec::with_capacity(which.len()),
+            servers,
         },
-        entry: Vec::with_capacity(which.len()),
+        entry: which.to_vec(),
         priorities,
-    };
-    for &i in which {
-        let e = &entries[i];
-
-        r.problem.servers.push(alloc::Server {
-            level: r.priorities.partition_point(|&p| p < e.ctx.priority),
-            demand: e.ctx.demand,
-            min_replicas: e.ctx.spec.min_num_replicas.max(0) as u64,
-            choices: e
-                .stream
-                .sized()
-                .map(|c| Choice {
-                    ty: system.accelerators[c.acc].type_index,
-                    replicas: c.replicas,
-                    units_per_replica: c.units_per_replica,
-                    value: c.value,
-                    value_per_replica: c.cost / c.replicas.max(1) as f64,
-                    rate_per_replica: c.capacity_per_replica,
-                })
-                .collect(),
-        });
-        r.entry.push(i);
     }
-    r
 }
 
 /// What any allocation's values can span: per server, from the least to the greatest value
