@@ -305,7 +305,7 @@ fn chunk_table(n: f64, m: f64, budget: f64, max_batch: u32) -> Vec<u32> {
     let (mut c, mut end) = (1u64, 0u64);
     for b in 1..=u64::from(max_batch) {
         if b > end {
-            c = chunks_for(b, c.max(1), n, m, budget);
+            c = chunks_for(b, c, n, m, budget);
             end = threshold(c, n, m, budget);
         }
         table.push(u32::try_from(c).unwrap_or(u32::MAX));
