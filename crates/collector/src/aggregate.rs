@@ -13,6 +13,7 @@
 //! ([`Observation::unusable`]): it is left out of the decision rather than sized for a load of 0
 //! or 1e308.
 
+use crate::discover::PodTimes;
 use crate::promql::Quantity;
 use crate::spread::{measure, Buckets, PodSeries, Spread};
 use crate::window::{demand, Windows};
@@ -37,7 +38,7 @@ pub struct Samples {
     /// The quantities of [`Quantity::ONCE`] by pod.
     pub once: PodValues,
     /// Per window of the ladder: the pods with a series at the window's start
-    /// ([`Quantity::Covered`]; none asked for the shortest window, which is always used).
+    /// ([`Quantity::Covered`]).
     pub covered: Vec<BTreeSet<String>>,
     /// Per window of the ladder: the output-length buckets by pod
     /// ([`Quantity::GenerationBuckets`]; unchecked, checked by [`crate::spread`]).
@@ -195,6 +196,46 @@ fn usable(
         kept.insert(pod.clone(), ok);
     }
     (kept, dropped)
+}
+
+/// The counts of a ready pod that was Ready before the window began but has no sample at its
+/// start (Prometheus first scraped it within the window) cover its whole time Ready
+/// (`ready_for`, wall seconds), not the window's `wall` seconds: with no sample at the start
+/// its count is its last sample alone ([`crate::promql::query`]), from 0 at Ready. Those
+/// requests from before the window were in no earlier window (the pod had no series then),
+/// so counting them here moves them one window late: on the ramp benchmark mixtral's arrivals
+/// read 100-190 req/min high in the cycle after each scale-up (and as low in the cycle before,
+/// while the new pods were not yet scraped; a scrape comes up to an interval plus service
+/// discovery after Ready, 5 s and more). Its requests and backlog change are taken at the
+/// window's share of its time Ready, as if they came evenly.
+fn first_scraped_late(
+    values: &mut PodValues,
+    ready_pods: &[String],
+    times: &BTreeMap<String, PodTimes>,
+    covered: Option<&BTreeSet<String>>,
+    wall: f64,
+) {
+    let Some(covered) = covered else {
+        return;
+    };
+    for key in ready_pods {
+        let pod = key.rsplit('/').next().unwrap_or(key);
+        let Some(ready) = times.get(pod).and_then(|t| t.ready_for) else {
+            continue;
+        };
+        if covered.contains(key) || ready <= wall {
+            continue;
+        }
+        let Some(v) = values.get_mut(key) else {
+            continue;
+        };
+        let share = wall / ready;
+        for q in [Quantity::Requests, Quantity::Backlog] {
+            if let Some(x) = v.get_mut(&q) {
+                *x *= share;
+            }
+        }
+    }
 }
 
 /// Adds each pod's rates over a window of `seconds` (servers' clock): completions
@@ -359,14 +400,14 @@ fn out_tokens_cv(
 }
 
 /// Assembles the observation of one server from its labels, its `spec.replicas`, its ready
-/// pods, how long each of them took to start (`startup`: wall-clock seconds by bare pod name),
+/// pods, when each of them started serving (`times`, by bare pod name),
 /// its other pods with series in the windows (terminating, deleted: `gone_pods`) and the raw
 /// samples of this cycle (any pods; unchecked), measured over `windows`.
 pub fn assemble(
     labels: &ServerLabels,
     desired_replicas: i64,
     ready_pods: &[String],
-    startup: &BTreeMap<String, f64>,
+    times: &BTreeMap<String, PodTimes>,
     gone_pods: &[String],
     samples: &Samples,
     windows: &Windows,
@@ -385,6 +426,13 @@ pub fn assemble(
     let window_name = format!("{wall}s");
     let seconds = windows.server_seconds(window);
     let (mut values, mut dropped) = usable(&all, samples, window, &window_name, &mut problems);
+    first_scraped_late(
+        &mut values,
+        ready_pods,
+        times,
+        samples.covered.get(window),
+        wall as f64,
+    );
     rates(&mut values, &all, seconds, &mut problems, &mut dropped);
     let samples_dropped = problems.len();
     let reports = |p: &&String| {
@@ -567,9 +615,9 @@ pub fn assemble(
             Some(PodLoad {
                 pod: pod.to_owned(),
                 outstanding,
-                startup_seconds: startup
+                startup_seconds: times
                     .get(pod)
-                    .map_or(0.0, |&wall| windows.server_time(wall)),
+                    .map_or(0.0, |t| windows.server_time(t.startup)),
             })
         })
         .collect();
@@ -1156,6 +1204,76 @@ mod tests {
         );
     }
 
+    /// A pod Ready before the window began but first scraped within it has its count from 0 at
+    /// Ready: the window takes its share of that time. One Ready for longer but with a sample
+    /// at the window's start, or Ready within the window, counts whole.
+    #[test]
+    fn a_pod_scraped_late_counts_only_its_share_of_the_window() {
+        let mut s = steady(&[
+            ("ns/old", &[(Requests, 60.0), (Outstanding, 5.0)]),
+            // Ready 90 s ago, first scraped within the 60 s window: 60 arrivals since Ready
+            // (45 done, 15 held), 40 of them in the window if they came evenly.
+            (
+                "ns/late",
+                &[(Requests, 45.0), (Backlog, 15.0), (Outstanding, 15.0)],
+            ),
+            // Ready 30 s ago: everything it counts is the window's.
+            (
+                "ns/young",
+                &[(Requests, 10.0), (Backlog, 5.0), (Outstanding, 5.0)],
+            ),
+        ]);
+        for c in &mut s.covered {
+            c.remove("ns/late");
+            c.remove("ns/young");
+        }
+        // Only the shortest window's counts are the per-minute values above.
+        s.windows.truncate(1);
+        s.covered.truncate(1);
+        s.buckets.truncate(1);
+        let ready = |late: f64| {
+            BTreeMap::from([
+                (
+                    "old".to_string(),
+                    PodTimes {
+                        startup: 60.0,
+                        ready_for: Some(900.0),
+                    },
+                ),
+                (
+                    "late".to_string(),
+                    PodTimes {
+                        startup: 60.0,
+                        ready_for: Some(late),
+                    },
+                ),
+                (
+                    "young".to_string(),
+                    PodTimes {
+                        startup: 60.0,
+                        ready_for: Some(30.0),
+                    },
+                ),
+            ])
+        };
+        let pods: Vec<String> = ["ns/old", "ns/late", "ns/young"].map(String::from).into();
+        let arrival = |s: &Samples, times: &BTreeMap<String, PodTimes>| {
+            let o = super::assemble(&no_rpm(), 3, &pods, times, &[], s, &windows());
+            (o.spec.current_alloc.load.arrival_rate, o.demand.requests)
+        };
+        assert_eq!(arrival(&s, &ready(90.0)), (60.0 + 40.0 + 15.0, 115.0));
+        // Ready within the window after all (30 s ago): whole.
+        assert_eq!(arrival(&s, &ready(30.0)).0, 60.0 + 60.0 + 15.0);
+        // A sample at the window's start: an ordinary difference, whole.
+        s.covered[0].insert("ns/late".to_string());
+        assert_eq!(arrival(&s, &ready(90.0)).0, 60.0 + 60.0 + 15.0);
+        // No Ready time known: whole, as before.
+        s.covered[0].remove("ns/late");
+        let mut unknown = ready(90.0);
+        unknown.get_mut("late").unwrap().ready_for = None;
+        assert_eq!(arrival(&s, &unknown).0, 60.0 + 60.0 + 15.0);
+    }
+
     /// Each pod's start-up (wall seconds from discovery) is reported in the servers' clock,
     /// like the window: 12 wall seconds at a time scale of 10 are 120 of theirs. A pod whose
     /// start-up is not known reports 0.
@@ -1166,7 +1284,13 @@ mod tests {
             ("ns/b", &[(Outstanding, 1.0)]),
         ]);
         let ready = vec!["ns/a".to_string(), "ns/b".to_string()];
-        let startup = BTreeMap::from([("a".to_string(), 12.0)]);
+        let startup = BTreeMap::from([(
+            "a".to_string(),
+            PodTimes {
+                startup: 12.0,
+                ready_for: Some(100.0),
+            },
+        )]);
         let startups = |w: &Windows| -> Vec<(String, f64)> {
             super::assemble(&labels(), 2, &ready, &startup, &[], &s, w)
                 .pod_loads

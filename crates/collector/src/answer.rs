@@ -97,7 +97,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::aggregate::{assemble, Samples};
-    use crate::discover::Found;
+    use crate::discover::{Found, PodTimes};
     use crate::window::Windows;
     use inferno_core::contract::{keys, ServerLabels};
     use inferno_core::Source;
@@ -141,8 +141,14 @@ mod tests {
                 .insert(pods[1].clone(), [(Quantity::Outstanding, 1.0)].into());
         }
         let windows = Windows::new(60, 60, 50).unwrap();
-        let startup = BTreeMap::from([(format!("{name}-a"), 95.0)]);
-        let observation = assemble(&labels, 2, &pods, &startup, &[], &samples, &windows);
+        let times = BTreeMap::from([(
+            format!("{name}-a"),
+            PodTimes {
+                startup: 95.0,
+                ready_for: None,
+            },
+        )]);
+        let observation = assemble(&labels, 2, &pods, &times, &[], &samples, &windows);
         let pods = observation
             .reporting_pods
             .iter()
@@ -157,7 +163,7 @@ mod tests {
                 created: None,
                 desired: 2,
                 ready_pods: Vec::new(),
-                startup,
+                times,
                 rolling: false,
             },
             observation,

@@ -118,7 +118,7 @@ impl Collector {
                 &l,
                 d.desired,
                 &keys,
-                &d.startup,
+                &d.times,
                 &gone,
                 &values,
                 &self.windows,
@@ -165,7 +165,7 @@ impl Collector {
     }
 
     /// Every quantity for every pod, concurrently, each query under the deadline: those of
-    /// [`Quantity::PER_WINDOW`] (and [`Quantity::Covered`] beyond the shortest) once per window
+    /// [`Quantity::PER_WINDOW`] and [`Quantity::Covered`] once per window
     /// of the ladder over every pod of every server's Deployment, ready or not (its pod-name
     /// pattern), those of [`Quantity::ONCE`] over the shortest window or now, over the ready
     /// `pods`. Raw values (checked later, per server) keyed `ns/pod`, and the pods of each
@@ -196,14 +196,13 @@ impl Collector {
         let mut planned = Vec::new();
         for (i, &w) in ladder.iter().enumerate() {
             for q in Quantity::PER_WINDOW.into_iter().chain([Quantity::Covered]) {
-                planned.extend(query(q, &every, w, i == 0).map(|text| (Some(i), q, w, text)));
+                planned.extend(query(q, &every, w).map(|text| (Some(i), q, w, text)));
             }
         }
         // Nothing ready: a selector of no pod is refused by Prometheus, and nothing holds load.
         if !pods.is_empty() {
             for q in Quantity::ONCE {
-                planned
-                    .extend(query(q, &ready, shortest, true).map(|text| (None, q, shortest, text)));
+                planned.extend(query(q, &ready, shortest).map(|text| (None, q, shortest, text)));
             }
         }
         let runs = planned.into_iter().map(|(window, q, w, text)| async move {
@@ -405,7 +404,7 @@ mod tests {
             created: created.map(|t| t.parse().unwrap()),
             desired: 1,
             ready_pods: Vec::new(),
-            startup: BTreeMap::new(),
+            times: BTreeMap::new(),
             rolling: false,
         }
     }

@@ -27,9 +27,8 @@ pub struct Found {
     pub desired: i64,
     /// Names of the pods that are Running, Ready and older than the startup delay.
     pub ready_pods: Vec<String>,
-    /// How long each of the ready pods took to start, wall-clock seconds by pod name
-    /// ([`startup_seconds`]).
-    pub startup: BTreeMap<String, f64>,
+    /// When each of the ready pods started serving, by pod name ([`PodTimes`]).
+    pub times: BTreeMap<String, PodTimes>,
     /// A rollout is under way ([`rolling`]).
     pub rolling: bool,
 }
@@ -164,19 +163,19 @@ impl Discovery {
                 namespace,
                 name,
                 ready_pods,
-                startup: ready.into_iter().collect(),
+                times: ready.into_iter().collect(),
                 rolling: rolling(&d),
             });
         }
         Ok(found)
     }
 
-    /// The ready pods of `d`, sorted by name, each with its [`startup_seconds`].
+    /// The ready pods of `d`, sorted by name, each with its [`PodTimes`].
     async fn ready_pods(
         &self,
         d: &Deployment,
         namespace: &str,
-    ) -> Result<Vec<(String, f64)>, kube::Error> {
+    ) -> Result<Vec<(String, PodTimes)>, kube::Error> {
         let Some(labels) = d
             .spec
             .as_ref()
@@ -189,15 +188,18 @@ impl Discovery {
             .list(&ListParams::default().labels(&selector.join(",")))
             .await?;
         let now = k8s_openapi::jiff::Timestamp::now();
-        let mut ready: Vec<(String, f64)> = pods
+        let mut ready: Vec<(String, PodTimes)> = pods
             .items
             .into_iter()
             .filter(|p| {
                 p.metadata.deletion_timestamp.is_none() && is_ready(p, now, self.startup_delay)
             })
             .filter_map(|p| {
-                let startup = startup_seconds(&p);
-                Some((p.metadata.name?, startup))
+                let times = PodTimes {
+                    startup: startup_seconds(&p),
+                    ready_for: ready_for(&p, now),
+                };
+                Some((p.metadata.name?, times))
             })
             .collect();
         ready.sort_by(|a, b| a.0.cmp(&b.0));
@@ -238,6 +240,33 @@ pub fn is_ready(pod: &Pod, now: k8s_openapi::jiff::Timestamp, delay: Duration) -
         age.as_secs_f64() >= delay.as_secs_f64()
     });
     running && ready && old_enough
+}
+
+/// When a ready pod started serving, wall-clock seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PodTimes {
+    /// How long it took to start ([`startup_seconds`]).
+    pub startup: f64,
+    /// How long it has been Ready ([`ready_for`]); None when not known.
+    pub ready_for: Option<f64>,
+}
+
+/// How long `pod` has been Ready at `now`, wall-clock seconds: from the `lastTransitionTime` of
+/// its `Ready=True` condition (whole seconds, so up to a second more than the truth). A ready
+/// pod gets requests from then on, and its counters start then: the collector needs it to tell
+/// a pod first scraped within a window from one that started within it. None without the
+/// condition or its time; 0 when the time is after `now` (clocks apart).
+pub fn ready_for(pod: &Pod, now: k8s_openapi::jiff::Timestamp) -> Option<f64> {
+    let ready = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")?
+        .last_transition_time
+        .as_ref()?;
+    Some(now.duration_since(ready.0).as_secs_f64().max(0.0))
 }
 
 /// How long `pod` took to start, wall-clock seconds: from `metadata.creationTimestamp` to the
@@ -335,5 +364,21 @@ mod tests {
         // Ready before creation (clocks of two components apart): no estimate.
         let p = pod(created, Some("2026-03-01T09:59:58Z"), "True");
         assert_eq!(startup_seconds(&p), 0.0);
+    }
+
+    #[test]
+    fn ready_for_is_the_time_since_ready() {
+        let created = Some("2026-03-01T10:00:00Z");
+        let p = pod(created, Some("2026-03-01T10:02:05Z"), "True");
+        let at = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().unwrap();
+        assert_eq!(ready_for(&p, at("2026-03-01T10:02:17Z")), Some(12.0));
+        // A Ready time after now (clocks apart) is no negative age.
+        assert_eq!(ready_for(&p, at("2026-03-01T10:02:00Z")), Some(0.0));
+        assert_eq!(
+            ready_for(&pod(created, None, "True"), at("2026-03-01T10:03:00Z")),
+            None
+        );
+        let not_ready = pod(created, Some("2026-03-01T10:02:05Z"), "False");
+        assert_eq!(ready_for(&not_ready, at("2026-03-01T10:03:00Z")), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The PromQL the collector runs each cycle (control-loop spec 2.4), over the pods of every
 //! managed Deployment at once, grouped by namespace and pod: each [`Quantity`] of
 //! [`Quantity::PER_WINDOW`] once per window of the ladder ([`crate::window`]), with
-//! [`Quantity::Covered`] beyond the shortest, those of [`Quantity::ONCE`] once. Pods are selected
+//! [`Quantity::Covered`], those of [`Quantity::ONCE`] once. Pods are selected
 //! by name, never by the `job` label: the windowed counts by the Deployment's pod-name pattern
 //! ([`deployments_selector`]), so that a pod deleted or terminating during the window still
 //! brings the requests it served; what pods hold now by the exact names of the ready pods
@@ -47,7 +47,7 @@ pub enum Quantity {
     KvCache,
     /// Requests running plus waiting per pod now (last sample).
     Outstanding,
-    /// Whether the pod had a series at the start of a window beyond the shortest (the value, a
+    /// Whether the pod had a series at the start of a window (the value, a
     /// count of series, is not used): a server is measured over a window only when one of its
     /// pods did ([`crate::aggregate`]).
     Covered,
@@ -282,14 +282,17 @@ pub fn deployments_selector(deployments: &[Selected<'_>]) -> String {
 }
 
 /// The query of `q` for the pods selected by `sel` over the window of `seconds` (wall clock),
-/// the shortest of the ladder or not; None for the derived quantities, which are not queried.
+/// None for the derived quantities, which are not queried.
 ///
-/// [`Quantity::Covered`] is queried only beyond the shortest window: the pods with a series at
-/// the window's start. A window is used for a server only when one of its pods had one, so that
+/// [`Quantity::Covered`] is the pods with a series at the window's start. Beyond the shortest
+/// window, a window is used for a server only when one of its pods had one, so that
 /// a young server's few minutes of requests are never divided by a longer window. The guard is
 /// per server, not per pod (it was `and on(namespace, pod) <series> offset <window>` on each
 /// pod's requests): under churn a pod that started mid-window is normal, and its requests
-/// belong in the window as much as those of the pod it replaced.
+/// belong in the window as much as those of the pod it replaced. In every window it also tells
+/// a pod first scraped within the window from one that had a series at its start
+/// ([`crate::aggregate`]: the requests of a pod Ready before the window but scraped only within
+/// it are not all the window's).
 ///
 /// Counts and the backlog's change are exact differences, not `increase`/`delta`: per pod, the
 /// last sample in the window minus the sample at its start (`last_over_time(m[w]) - m offset
@@ -298,7 +301,7 @@ pub fn deployments_selector(deployments: &[Selected<'_>]) -> String {
 /// a pod ready for the last few seconds of the window, whose queue filled from 0, had its
 /// change stretched or missed, and the pods it relieved showed their queues falling; at a
 /// scale-up under a burst the sum read 101 req/min where 360 arrived.
-pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<String> {
+pub fn query(q: Quantity, sel: &str, seconds: u64) -> Option<String> {
     let w = format!("{seconds}s");
     let by = "sum by(namespace, pod)";
     let change_by = |by: &str, metric: &str| {
@@ -315,7 +318,6 @@ pub fn query(q: Quantity, sel: &str, seconds: u64, shortest: bool) -> Option<Str
     let both = |running: String, waiting: String| format!("{running} + {waiting}");
     Some(match q {
         Quantity::Requests => increase("vllm:request_success_total"),
-        Quantity::Covered if shortest => return None,
         Quantity::Covered => {
             format!("count by(namespace, pod)(vllm:request_success_total{{{sel}}} offset {w})")
         }
@@ -362,57 +364,50 @@ mod tests {
     #[test]
     fn queries_use_real_vllm_names() {
         let s = selector(&[("ns".into(), "p".into())]);
-        let q = |q: Quantity, shortest: bool| query(q, &s, 60, shortest).unwrap();
+        let q = |q: Quantity| query(q, &s, 60).unwrap();
         assert_eq!(
-            q(Quantity::Requests, true),
+            q(Quantity::Requests),
             r#"sum by(namespace, pod)(last_over_time(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]) - vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]))"#
         );
         assert_eq!(
-            q(Quantity::Backlog, true),
+            q(Quantity::Backlog),
             r#"sum by(namespace, pod)(last_over_time(vllm:num_requests_running{namespace=~"ns",pod=~"p"}[60s]) - vllm:num_requests_running{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:num_requests_running{namespace=~"ns",pod=~"p"}[60s])) + sum by(namespace, pod)(last_over_time(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}[60s]) - vllm:num_requests_waiting{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}[60s]))"#
         );
         assert_eq!(
-            q(Quantity::PromptSum, true),
+            q(Quantity::PromptSum),
             r#"sum by(namespace, pod)(last_over_time(vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"}[60s]) - vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:request_prompt_tokens_sum{namespace=~"ns",pod=~"p"}[60s]))"#
         );
-        assert!(q(Quantity::PromptCount, true).contains("(vllm:request_prompt_tokens_count{"));
-        assert!(q(Quantity::GenerationSum, true).contains("(vllm:request_generation_tokens_sum{"));
-        assert!(
-            q(Quantity::GenerationCount, true).contains("(vllm:request_generation_tokens_count{")
-        );
+        assert!(q(Quantity::PromptCount).contains("(vllm:request_prompt_tokens_count{"));
+        assert!(q(Quantity::GenerationSum).contains("(vllm:request_generation_tokens_sum{"));
+        assert!(q(Quantity::GenerationCount).contains("(vllm:request_generation_tokens_count{"));
         assert_eq!(
-            q(Quantity::GenerationBuckets, true),
+            q(Quantity::GenerationBuckets),
             r#"sum by(namespace, pod, le)(last_over_time(vllm:request_generation_tokens_bucket{namespace=~"ns",pod=~"p"}[60s]) - vllm:request_generation_tokens_bucket{namespace=~"ns",pod=~"p"} offset 60s or last_over_time(vllm:request_generation_tokens_bucket{namespace=~"ns",pod=~"p"}[60s]))"#
         );
         assert!(Quantity::GenerationBuckets.per_window());
-        assert!(q(Quantity::Itl, true).contains("vllm:request_time_per_output_token_seconds_sum"));
-        assert!(q(Quantity::Ttft, true)
+        assert!(q(Quantity::Itl).contains("vllm:request_time_per_output_token_seconds_sum"));
+        assert!(q(Quantity::Ttft)
             .contains("vllm:time_to_first_token_seconds_count{namespace=~\"ns\",pod=~\"p\"}[60s]"));
         assert_eq!(
-            q(Quantity::Outstanding, true),
+            q(Quantity::Outstanding),
             r#"sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"})"#
         );
-        assert_eq!(query(Quantity::Throughput, &s, 60, true), None);
-        assert_eq!(query(Quantity::Arrivals, &s, 60, true), None);
+        assert_eq!(query(Quantity::Throughput, &s, 60), None);
+        assert_eq!(query(Quantity::Arrivals, &s, 60), None);
     }
 
-    /// Requests are counted for every pod in every window; beyond the shortest, the pods with
-    /// a series at the window's start are asked for apart (the server's coverage).
+    /// The pods with a series at the window's start are asked for in every window, the
+    /// shortest too.
     #[test]
-    fn coverage_is_asked_for_beyond_the_shortest_window() {
+    fn coverage_is_asked_for_in_every_window() {
         let s = selector(&[("ns".into(), "p".into())]);
         assert_eq!(
-            query(Quantity::Requests, &s, 240, false),
-            query(Quantity::Requests, &s, 240, true)
+            query(Quantity::Covered, &s, 60).unwrap(),
+            r#"count by(namespace, pod)(vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 60s)"#
         );
-        assert_eq!(query(Quantity::Covered, &s, 60, true), None);
         assert_eq!(
-            query(Quantity::Covered, &s, 240, false).unwrap(),
+            query(Quantity::Covered, &s, 240).unwrap(),
             r#"count by(namespace, pod)(vllm:request_success_total{namespace=~"ns",pod=~"p"} offset 240s)"#
-        );
-        assert_eq!(
-            query(Quantity::Itl, &s, 240, false),
-            query(Quantity::Itl, &s, 240, true)
         );
     }
 
@@ -487,7 +482,7 @@ mod tests {
     fn every_queried_quantity_has_a_query() {
         let s = selector(&[("ns".into(), "p".into())]);
         for q in Quantity::PER_WINDOW.into_iter().chain(Quantity::ONCE) {
-            assert!(query(q, &s, 60, true).is_some(), "{q:?}");
+            assert!(query(q, &s, 60).is_some(), "{q:?}");
             assert_eq!(q.per_window(), Quantity::PER_WINDOW.contains(&q));
         }
     }

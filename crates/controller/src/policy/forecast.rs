@@ -71,6 +71,15 @@ impl Holt {
         self.seen += 1;
     }
 
+    /// The level expected at `now`: the smoothed level carried on by the slope since the last
+    /// measurement (None before the first). What a measurement known to be short of the load
+    /// (a partial one) is raised to.
+    pub fn expected(&self, now: Instant) -> Option<f64> {
+        let last = self.last?;
+        let dt = now.saturating_duration_since(last).as_secs_f64();
+        Some(self.level + self.trend * dt)
+    }
+
     /// The slope, requests/min per second.
     pub fn trend(&self) -> f64 {
         self.trend

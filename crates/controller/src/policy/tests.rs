@@ -1,7 +1,7 @@
 use super::*;
 use crate::testdata::{Kind, TARGETS};
 use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
-use inferno_core::{Demand, Observation, PodLoad};
+use inferno_core::{Demand, FieldSource, Observation, PodLoad, Source};
 use inferno_optimizer::queue::{Analyzer, PerfParams, QueueConfig, Targets};
 
 /// The accelerators of the test data.
@@ -594,6 +594,61 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
         );
         assert_eq!(plan.lookahead_rpm, 0.0, "{rpm}");
     }
+}
+
+/// A measurement without some ready pods (not scraped yet: `prometheus-partial`) is short of
+/// the load: it is raised to what the trend expects, and a complete one is taken as it is.
+#[test]
+fn a_partial_measurement_is_raised_to_the_trend() {
+    let settings = Settings {
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let partial = |mut o: Observation| {
+        o.sources = vec![FieldSource {
+            field: "arrivalRate".into(),
+            source: Source::PrometheusPartial,
+        }];
+        o
+    };
+    // +20 req/min every 30 s cycle from 100, then two cycles whose new pods are not scraped:
+    // the pods that reported saw 120 and 130.
+    let run = |last: &dyn Fn(Observation) -> Observation| {
+        let mut p = Policy::new(settings);
+        let mut plan = ServerPlan::default();
+        for (i, rpm) in [100.0, 120.0, 140.0, 160.0, 180.0, 120.0, 130.0]
+            .into_iter()
+            .enumerate()
+        {
+            let mut o = observed(4, 100.0, 0.0);
+            o.demand.rate_error = 5.0;
+            if i >= 5 {
+                o = last(o);
+            }
+            (_, plan) = cycle(
+                &mut p,
+                &server(rpm, 200.0, 40.0),
+                &o,
+                decided(4, 38),
+                now + Duration::from_secs(30 * i as u64),
+            );
+        }
+        plan
+    };
+    let plan = run(&partial);
+    assert_eq!(plan.measured_rpm, 130.0);
+    // The trend carries 180 on by 20 a cycle: about 220 now, and the ramp goes on ahead.
+    assert!(plan.planned_rpm > 215.0, "{plan:?}");
+    assert!(plan.lookahead_rpm > 0.0, "{plan:?}");
+    assert!(
+        plan.notes.iter().any(|n| n.contains("not scraped yet")),
+        "{plan:?}"
+    );
+    // The same measurements complete: the load fell, and the plan follows (the dip filter
+    // keeps the median of the last three, 130).
+    let plan = run(&|o| o);
+    assert_eq!(plan.planned_rpm, 130.0, "{plan:?}");
 }
 
 #[test]
