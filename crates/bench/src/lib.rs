@@ -16,6 +16,7 @@ pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod demand;
 pub mod duration;
 pub mod error;
 pub mod gateway;

@@ -1,6 +1,7 @@
 //! From a run's measurements to `summary.json`, `summary.md` and the record files.
 
 use crate::cluster::Books;
+use crate::demand::{self, DemandAccuracy};
 use crate::policies::inferno::Cycle;
 use crate::policies::Policy;
 use crate::realised;
@@ -149,6 +150,10 @@ pub struct PolicySummary {
     /// the measured rate on the serving pods.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelAccuracy>,
+    /// For the inferno policy: its measured arrival rates against the requests that arrived
+    /// in their windows ([`crate::demand`]; absent when its cycles do not say the window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demand: Option<DemandAccuracy>,
     /// Recovery after each rise in load (absent when no phase raises it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovery>,
@@ -571,6 +576,9 @@ pub fn summarise(m: &Measured) -> Summary {
             model: inferno
                 .then(|| model_accuracy(&m.cycles, &served, period))
                 .flatten(),
+            demand: inferno
+                .then(|| demand::accuracy(&m.cycles, &demand::arrivals(&m.records, pi)))
+                .flatten(),
             recovery: recovery(&m.plan.servers, m.plan.scenario.duration.0, &m.records, pi),
             cycles: inferno.then_some(m.cycles.len() as u64),
         });
@@ -648,6 +656,13 @@ fn errors(pr: &Prediction) -> String {
         pr.ttft.p95,
         pr.itl.median,
         pr.itl.p95,
+    )
+}
+
+fn spread(e: &PredictionError) -> String {
+    format!(
+        "over {} cycle windows: median {:.2}, p95 {:.2}",
+        e.windows, e.median, e.p95
     )
 }
 
@@ -746,6 +761,16 @@ pub fn markdown(s: &Summary) -> String {
             ));
             for (name, pr) in &m.tuned_realised_by_server {
                 out.push_str(&format!("- {name}: {}\n", errors(pr)));
+            }
+        }
+        if let Some(d) = &p.demand {
+            out.push_str(&format!(
+                "\n{} demand (the measured arrival rate against the requests that arrived in its window): |measured/arrived - 1| {}.\n",
+                p.policy,
+                spread(&d.all)
+            ));
+            for (name, e) in &d.by_server {
+                out.push_str(&format!("- {name}: {}\n", spread(e)));
             }
         }
     }
@@ -851,6 +876,7 @@ mod tests {
     fn cycle(at: f64, servers: Value) -> Cycle {
         Cycle {
             at,
+            started: at,
             record: json!({ "servers": servers }),
         }
     }
@@ -1118,6 +1144,14 @@ mod tests {
             total: Score::default(),
             servers: BTreeMap::from([("s".to_string(), Score::default())]),
             prediction: model.is_some().then(|| pred(0.5, 40)),
+            demand: model.is_some().then(|| DemandAccuracy {
+                all: PredictionError {
+                    median: 0.02,
+                    p95: 0.16,
+                    windows: 237,
+                },
+                by_server: BTreeMap::new(),
+            }),
             model,
             recovery: Some(Recovery {
                 worst_s: recovery_s,
@@ -1170,6 +1204,11 @@ mod tests {
             "{md}"
         );
         assert_eq!(md.matches("model check").count(), 1, "{md}");
+        assert!(
+            md.contains("inferno demand (the measured arrival rate against the requests that arrived in its window): |measured/arrived - 1| over 237 cycle windows: median 0.02, p95 0.16.\n"),
+            "{md}"
+        );
+        assert_eq!(md.matches(" demand (").count(), 1, "{md}");
         let json = serde_json::to_value(&summary).expect("serialises");
         assert_eq!(json["policies"][0]["model"]["tuned"]["ttft"]["windows"], 12);
         assert_eq!(json["policies"][0]["recovery"]["worstS"], 90.0);

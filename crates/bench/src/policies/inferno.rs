@@ -23,6 +23,8 @@ const DRAIN_GRACE: &str = "600";
 pub struct Cycle {
     /// Scenario time the record appeared.
     pub at: f64,
+    /// Scenario time the cycle started (its `startTime`; `at` without one): when it measured.
+    pub started: f64,
     /// The record (the controller's JSONL cycle report).
     pub record: serde_json::Value,
 }
@@ -281,11 +283,17 @@ impl Loop {
                     // Only whole lines: the controller may be writing the last one.
                     let whole = text.rfind('\n').map_or(0, |i| i + 1);
                     if whole > seen {
-                        let at = clock().now();
+                        let clock = clock();
+                        let at = clock.now();
                         let mut c = cycles.lock().unwrap_or_else(|e| e.into_inner());
                         for line in text[seen..whole].lines().filter(|l| !l.trim().is_empty()) {
                             if let Ok(record) = serde_json::from_str(line) {
-                                c.push(Cycle { at, record });
+                                let started = started(&record, at, clock.scale());
+                                c.push(Cycle {
+                                    at,
+                                    started,
+                                    record,
+                                });
                             }
                         }
                         seen = whole;
@@ -310,4 +318,21 @@ impl Loop {
     pub async fn stop(self) {
         self.processes.stop().await;
     }
+}
+
+/// The scenario time a cycle `record` read at scenario time `at` started: its `startTime` (RFC
+/// 3339, the controller's wall clock) that many scaled seconds before now; `at` when it has
+/// none or it is not a time.
+fn started(record: &serde_json::Value, at: f64, scale: f64) -> f64 {
+    let Some(start) = record["startTime"]
+        .as_str()
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+    else {
+        return at;
+    };
+    let ago = k8s_openapi::jiff::Timestamp::now()
+        .duration_since(start)
+        .as_secs_f64()
+        .max(0.0);
+    (at - ago * scale).max(0.0)
 }

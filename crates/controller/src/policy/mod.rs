@@ -139,6 +139,9 @@ pub struct ServerPlan {
     /// time (learnt, else the setting), a cycle, and half the measurement window (the rate
     /// measured over a window is the rate at its middle).
     pub horizon_seconds: f64,
+    /// The window the measured rate is over, seconds of the servers' clock (0 when not
+    /// measured): what a reader compares the rate with.
+    pub window_seconds: f64,
     /// The model's prediction for the ready pods at the measured rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_check: Option<ModelCheck>,
@@ -315,6 +318,22 @@ fn short_of_load(o: &Observation, forecast: &Holt, now: Instant) -> Option<f64> 
         .iter()
         .any(|f| f.field == "arrivalRate" && f.source == inferno_core::Source::PrometheusPartial);
     partial.then(|| forecast.expected(now)).flatten()
+}
+
+/// What the scale-down window remembers of a recommendation of `replicas` for `sized_rpm`:
+/// the replicas of the part of the demand that is not the backlog's drain. The drain's pods are
+/// for a queue, and once it is gone so is their reason; held for a whole window they cost more
+/// than the queue did. On the ramp benchmark mixtral's queue of 340-360 requests at the top of
+/// the ramp asked for 360 req/min more than arrived, 47 pods where 25 carried the load, and the
+/// window held the 47 for five minutes after the queue had drained. The recommendation itself
+/// still counts in full in its own cycle (scale up at once).
+fn sustained(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
+    let drain = settings.backlog_drain.as_secs_f64();
+    if plan.backlog <= 0.0 || drain <= 0.0 || sized_rpm <= 0.0 || replicas <= 1 {
+        return replicas;
+    }
+    let share = (1.0 - plan.backlog * 60.0 / drain / sized_rpm).clamp(0.0, 1.0);
+    ((replicas as f64 * share).ceil() as i64).clamp(1, replicas)
 }
 
 /// How long pods of `model` on `accelerator` take to start, in the controller's clock: the
@@ -537,6 +556,7 @@ impl Policy {
             let mut rpm = cur.load.arrival_rate;
             if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
                 plan.rate_error = o.demand.rate_error;
+                plan.window_seconds = o.demand.window_seconds;
                 if let Some(expected) = short_of_load(o, &st.forecast, now).filter(|e| *e > rpm) {
                     plan.notes.push(format!(
                         "measured {rpm:.1} req/min without the ready pods Prometheus has not \
@@ -841,7 +861,10 @@ impl Policy {
             {
                 st.history.pop_front();
             }
-            st.history.push_back((now, recommended));
+            st.history.push_back((
+                now,
+                sustained(recommended, st.sized_rpm, plan, &self.settings),
+            ));
             // A load that has fallen well beyond its noise is a real fall: follow it with a
             // shorter window (a wobble on a plateau never gets that far below its highest).
             let highest_level = st.levels.iter().map(|(_, l)| *l).fold(f64::MIN, f64::max);
