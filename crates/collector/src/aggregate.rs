@@ -128,6 +128,24 @@ fn completed(pods: &[String], samples: &Samples) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// The arrivals (completions plus the backlog's change, at least 0) of the server's `pods` in
+/// each window, for the window choice's rise test; None where [`completed`] has none.
+fn arrived(pods: &[String], samples: &Samples) -> Vec<Option<f64>> {
+    completed(pods, samples)
+        .into_iter()
+        .enumerate()
+        .map(|(i, done)| {
+            let done = done?;
+            let backlog: f64 = pods
+                .iter()
+                .filter_map(|p| samples.windows[i].get(p)?.get(&Quantity::Backlog))
+                .filter(|v| v.is_finite())
+                .sum();
+            Some((done + backlog).max(0.0))
+        })
+        .collect()
+}
+
 /// The samples of `pods` in window `chosen` (with those queried once) that pass their checks;
 /// a problem for each one dropped (naming `window`), and the quantities that lost a sample.
 fn usable(
@@ -421,7 +439,7 @@ pub fn assemble(
         .collect::<BTreeSet<String>>()
         .into_iter()
         .collect();
-    let window = windows.choose(&completed(&all, samples));
+    let window = windows.choose_rising(&completed(&all, samples), &arrived(&all, samples));
     let wall = windows.seconds().get(window).copied().unwrap_or(0);
     let window_name = format!("{wall}s");
     let seconds = windows.server_seconds(window);
@@ -1202,6 +1220,22 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// A quiet server is measured over a longer window, unless its last minute rose well
+    /// beyond that window's rate.
+    #[test]
+    fn a_rise_is_measured_over_the_window_that_shows_it() {
+        let mut s = steady(&[("a", &[(Requests, 10.0)])]);
+        assert_eq!(assemble(&no_rpm(), &["a"], &s).window, 3);
+        // The last minute brought 35 where 10 came before: 4 minutes (65, the first window
+        // with 50) read 16.25/min, 2 minutes 22.5, both more than 2 errors (5.9) below 35.
+        for w in &mut s.windows {
+            *w.get_mut("a").unwrap().get_mut(&Requests).unwrap() += 25.0;
+        }
+        let o = assemble(&no_rpm(), &["a"], &s);
+        assert_eq!(o.window, 0);
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 35.0);
     }
 
     /// A pod Ready before the window began but first scraped within it has its count from 0 at

@@ -62,7 +62,7 @@ impl Kept {
         if replicas <= 0 || self.demand <= 0.0 {
             return replicas > 0 || self.demand <= 0.0;
         }
-        if !(self.capacity > 0.0) {
+        if self.capacity.is_nan() || self.capacity <= 0.0 {
             return true;
         }
         self.demand * factor <= self.capacity * replicas as f64 * (1.0 + 1e-9)

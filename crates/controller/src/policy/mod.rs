@@ -557,11 +557,12 @@ impl Policy {
             if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
                 plan.rate_error = o.demand.rate_error;
                 plan.window_seconds = o.demand.window_seconds;
-                if let Some(expected) = short_of_load(o, &st.forecast, now).filter(|e| *e > rpm) {
+                let short = short_of_load(o, &st.forecast, now).filter(|e| *e > rpm);
+                if let Some(expected) = short {
                     plan.notes.push(format!(
                         "measured {rpm:.1} req/min without the ready pods Prometheus has not \
                          scraped yet (they take requests first): taken as the {expected:.1} \
-                         the trend expects"
+                         the trend expects, and nothing planned ahead of it"
                     ));
                     rpm = expected;
                 }
@@ -586,9 +587,16 @@ impl Policy {
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
                 plan.horizon_seconds = horizon.as_secs_f64();
                 let window = Duration::from_secs_f64(o.demand.window_seconds / scale);
-                plan.lookahead_rpm =
+                // A rate the trend stands in for is no evidence that the rise goes on: the
+                // pods ordered on the last complete measurements carry its lookahead already.
+                // Planned ahead on the trend's own values, mixtral's ramp went on for two
+                // minutes past its end, through six cycles of new pods not yet scraped.
+                plan.lookahead_rpm = if short.is_some() {
+                    0.0
+                } else {
                     st.forecast
-                        .rise(horizon, st.cycle, o.demand.rate_error, window);
+                        .rise(horizon, st.cycle, o.demand.rate_error, window)
+                };
                 // The median of the last measurements, not Holt's level: at the top of a ramp the
                 // level overshoots (its slope carries it on) and then settles, which read as a
                 // fall on the plateau that follows and cut the window short there.
