@@ -45,27 +45,27 @@ pub(super) struct Kept {
     queue: Option<QueueConfig>,
     /// Load to carry, requests/s.
     demand: f64,
-    /// What one replica carries within the targets, requests/s (the optimizer's sizing).
-    capacity: f64,
+    /// The planned TTFT and ITL targets, ms (0 = none).
+    targets: (f64, f64),
 }
 
 impl Kept {
     /// Whether `replicas` of this kind carry `factor` times the planned demand within the
-    /// planned targets, as the optimizer sizes: each replica carries what the optimizer found
-    /// one carries within the targets (true when it found nothing: nothing to hold on). The
-    /// optimizer's own count for the demand always carries it. Before, the count had to meet
-    /// the targets with no request turned away (the model's throughput at least the rate),
-    /// which a batch without waiting room never quite does: on the ramp benchmark a scale-down
-    /// of mixtral from 28 to 22 pods, the optimizer's count for 478 req/min, was held at 28 for
-    /// five minutes as "22 would carry it with less than 10% to spare".
+    /// planned targets, by the model (true when the model cannot say: nothing to hold on).
     pub(super) fn carries(&self, replicas: i64, factor: f64) -> bool {
         if replicas <= 0 || self.demand <= 0.0 {
             return replicas > 0 || self.demand <= 0.0;
         }
-        if self.capacity.is_nan() || self.capacity <= 0.0 {
+        let Some(analyzer) = self.queue.and_then(|q| Analyzer::new(q).ok()) else {
             return true;
-        }
-        self.demand * factor <= self.capacity * replicas as f64 * (1.0 + 1e-9)
+        };
+        let rate = self.demand * factor / replicas as f64;
+        analyzer.analyze(rate).is_ok_and(|m| {
+            let (ttft, itl) = self.targets;
+            m.throughput >= rate * 0.999
+                && (ttft <= 0.0 || m.ttft <= ttft)
+                && (itl <= 0.0 || m.itl <= itl)
+        })
     }
 
     /// Sets `alloc` to `replicas` of this kind (the accelerator and batch cap of `current`),
@@ -220,7 +220,7 @@ impl<'a> Units<'a> {
             planned_rpm: planned.current_alloc.load.arrival_rate,
             queue: c.queue(&self.system, &ctx),
             demand: ctx.demand,
-            capacity: c.capacity_per_replica,
+            targets: (ctx.target.slo_ttft, ctx.target.slo_itl),
         })
     }
 
