@@ -548,6 +548,13 @@ fn latency_over_target_under_a_growing_load_is_not_a_model_error() {
     );
 }
 
+/// Cycle `i` of 30 s from `now` on a server measured at `rpm` with `o` (4 pods of G2/38
+/// decided): the plan.
+fn rising_cycle(p: &mut Policy, rpm: f64, o: &Observation, now: Instant, i: usize) -> ServerPlan {
+    let at = now + Duration::from_secs(30 * i as u64);
+    cycle(p, &server(rpm, 200.0, 40.0), o, decided(4, 38), at).1
+}
+
 #[test]
 fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
     let settings = Settings {
@@ -585,13 +592,7 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
     {
         let mut o = observed(4, 100.0, 0.0);
         o.demand.rate_error = 5.0;
-        (_, plan) = cycle(
-            &mut q,
-            &server(rpm, 200.0, 40.0),
-            &o,
-            decided(4, 38),
-            now + Duration::from_secs(30 * i as u64),
-        );
+        plan = rising_cycle(&mut q, rpm, &o, now, i);
         assert_eq!(plan.lookahead_rpm, 0.0, "{rpm}");
     }
 }
@@ -626,13 +627,7 @@ fn a_partial_measurement_is_raised_to_the_trend() {
             if i >= 5 {
                 o = last(o);
             }
-            (_, plan) = cycle(
-                &mut p,
-                &server(rpm, 200.0, 40.0),
-                &o,
-                decided(4, 38),
-                now + Duration::from_secs(30 * i as u64),
-            );
+            plan = rising_cycle(&mut p, rpm, &o, now, i);
         }
         plan
     };
