@@ -129,13 +129,14 @@ fn completed(pods: &[String], samples: &Samples) -> Vec<Option<f64>> {
 }
 
 /// The arrivals (completions plus the backlog's change, at least 0) of the server's `pods` in
-/// each window, for the window choice's rise test; None where [`completed`] has none.
-fn arrived(pods: &[String], samples: &Samples) -> Vec<Option<f64>> {
-    completed(pods, samples)
-        .into_iter()
+/// each window, for the window choice's rise test, from their completions `completed` (of
+/// [`completed`]); None where that has none.
+fn arrived(pods: &[String], samples: &Samples, completed: &[Option<f64>]) -> Vec<Option<f64>> {
+    completed
+        .iter()
         .enumerate()
         .map(|(i, done)| {
-            let done = done?;
+            let done = (*done)?;
             let backlog: f64 = pods
                 .iter()
                 .filter_map(|p| samples.windows[i].get(p)?.get(&Quantity::Backlog))
@@ -439,7 +440,8 @@ pub fn assemble(
         .collect::<BTreeSet<String>>()
         .into_iter()
         .collect();
-    let window = windows.choose_rising(&completed(&all, samples), &arrived(&all, samples));
+    let done = completed(&all, samples);
+    let window = windows.choose_rising(&done, &arrived(&all, samples, &done));
     let wall = windows.seconds().get(window).copied().unwrap_or(0);
     let window_name = format!("{wall}s");
     let seconds = windows.server_seconds(window);
