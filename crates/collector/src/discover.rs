@@ -257,16 +257,20 @@ pub struct PodTimes {
 /// a pod first scraped within a window from one that started within it. None without the
 /// condition or its time; 0 when the time is after `now` (clocks apart).
 pub fn ready_for(pod: &Pod, now: k8s_openapi::jiff::Timestamp) -> Option<f64> {
+    let ready = ready_since(pod)?;
+    Some(now.duration_since(ready).as_secs_f64().max(0.0))
+}
+
+/// The `lastTransitionTime` of `pod`'s `Ready=True` condition, if it has one.
+fn ready_since(pod: &Pod) -> Option<k8s_openapi::jiff::Timestamp> {
     let ready = pod
         .status
         .as_ref()?
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| c.type_ == "Ready" && c.status == "True")?
-        .last_transition_time
-        .as_ref()?;
-    Some(now.duration_since(ready.0).as_secs_f64().max(0.0))
+        .find(|c| c.type_ == "Ready" && c.status == "True")?;
+    Some(ready.last_transition_time.as_ref()?.0)
 }
 
 /// How long `pod` took to start, wall-clock seconds: from `metadata.creationTimestamp` to the
@@ -278,16 +282,8 @@ pub fn ready_for(pod: &Pod, now: k8s_openapi::jiff::Timestamp) -> Option<f64> {
 /// it back reads the time to its last return (the condition keeps only its last transition).
 pub fn startup_seconds(pod: &Pod) -> f64 {
     let created = pod.metadata.creation_timestamp.as_ref();
-    let ready = pod.status.as_ref().and_then(|s| {
-        s.conditions
-            .as_ref()?
-            .iter()
-            .find(|c| c.type_ == "Ready" && c.status == "True")?
-            .last_transition_time
-            .as_ref()
-    });
-    match (created, ready) {
-        (Some(created), Some(ready)) => ready.0.duration_since(created.0).as_secs_f64().max(0.0),
+    match (created, ready_since(pod)) {
+        (Some(created), Some(ready)) => ready.duration_since(created.0).as_secs_f64().max(0.0),
         _ => 0.0,
     }
 }

@@ -328,12 +328,23 @@ fn short_of_load(o: &Observation, forecast: &Holt, now: Instant) -> Option<f64> 
 /// window held the 47 for five minutes after the queue had drained. The recommendation itself
 /// still counts in full in its own cycle (scale up at once).
 fn sustained(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
-    let drain = settings.backlog_drain.as_secs_f64();
-    if plan.backlog <= 0.0 || drain <= 0.0 || sized_rpm <= 0.0 || replicas <= 1 {
+    let drain = drain_rpm(plan.backlog, settings);
+    if drain <= 0.0 || sized_rpm <= 0.0 || replicas <= 1 {
         return replicas;
     }
-    let share = (1.0 - plan.backlog * 60.0 / drain / sized_rpm).clamp(0.0, 1.0);
+    let share = (1.0 - drain / sized_rpm).clamp(0.0, 1.0);
     ((replicas as f64 * share).ceil() as i64).clamp(1, replicas)
+}
+
+/// The rate, requests/min, that drains `backlog` waiting requests within the settings'
+/// `backlog_drain` (0 when nothing waits or no drain time is set).
+fn drain_rpm(backlog: f64, settings: &Settings) -> f64 {
+    let drain = settings.backlog_drain.as_secs_f64();
+    if backlog > 0.0 && drain > 0.0 {
+        backlog * 60.0 / drain
+    } else {
+        0.0
+    }
 }
 
 /// How long pods of `model` on `accelerator` take to start, in the controller's clock: the
@@ -612,9 +623,7 @@ impl Policy {
                 rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
                 plan.backlog = o.waiting * f64::from(o.ready_replicas);
-                if plan.backlog > 0.0 && !s.backlog_drain.is_zero() {
-                    rpm += plan.backlog * 60.0 / s.backlog_drain.as_secs_f64();
-                }
+                rpm += drain_rpm(plan.backlog, &s);
             }
             st.sized_rpm = rpm;
             rpm *= st.boost;
