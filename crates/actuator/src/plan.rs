@@ -394,7 +394,7 @@ pub fn decide(
             "unchanged".to_string()
         };
     }
-    Decision {
+    let mut decision = Decision {
         old_replicas: current.replicas,
         new_replicas: replicas,
         old_accelerator,
@@ -404,7 +404,28 @@ pub fn decide(
         reason,
         notes,
         invalid,
+    };
+    if let Some(note) = short_grace(&decision, current, &policy.template) {
+        decision.notes.push(note);
     }
+    decision
+}
+
+/// A note when pods leave (a scale-down, or the old pods of a rollout) with a grace period
+/// shorter than `--drain-grace`: a pod keeps the grace of the template it was made from, and
+/// the actuator raises the template's only in a rollout, so the pods made before cut off
+/// their longest requests. The owner can set the grace in the Deployment; the actuator cannot.
+fn short_grace(d: &Decision, current: &Current, template: &TemplateOptions) -> Option<String> {
+    let drain = template.drain_grace?;
+    let grace = current.grace.unwrap_or(DEFAULT_GRACE);
+    let leaving = d.new_replicas < d.old_replicas || !pod_spec(d, current, template).is_empty();
+    (leaving && grace < drain).then(|| {
+        format!(
+            "pods leave with the Deployment's terminationGracePeriodSeconds {grace}, under \
+             --drain-grace {drain}: a request still running after {grace} s is cut off; set \
+             the grace in the Deployment"
+        )
+    })
 }
 
 /// The one merge patch that applies `d`: replicas and the two allocation labels (the batch
@@ -424,27 +445,7 @@ pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) 
     if !current.uid.is_empty() {
         patch["metadata"]["uid"] = json!(current.uid);
     }
-    let mut pod_spec = Map::new();
-    if d.new_accelerator != d.old_accelerator {
-        if let (Some(key), Some(value)) = (
-            &template.node_label,
-            template.node_values.get(&d.new_accelerator),
-        ) {
-            pod_spec.insert("nodeSelector".into(), json!({ key: value }));
-        }
-    }
-    if d.new_batch != d.old_batch {
-        if let (Some(env), Some(container), Some(batch)) =
-            (&template.batch_env, current.containers.first(), &batch)
-        {
-            // Strategic merge semantics (containers by name, env by name) are what kubectl and
-            // the API server apply for this shape; see `apply` for the content type.
-            pod_spec.insert(
-                "containers".into(),
-                json!([{"name": container, "env": [{"name": env, "value": batch}]}]),
-            );
-        }
-    }
+    let mut pod_spec = pod_spec(d, current, template);
     if !pod_spec.is_empty() {
         // The old pods of this rollout drain with the grace period of the *old* template; the
         // raised one protects the next change (a later rollout or scale-down of these pods).
@@ -458,6 +459,34 @@ pub fn merge_patch(d: &Decision, current: &Current, template: &TemplateOptions) 
         patch["spec"]["template"] = json!({ "spec": Value::Object(pod_spec) });
     }
     patch
+}
+
+/// The pod-template changes of `d` (empty: no rollout): the node selector of a new
+/// accelerator, the batch env var of a new batch size, as far as `template` configures them.
+fn pod_spec(d: &Decision, current: &Current, template: &TemplateOptions) -> Map<String, Value> {
+    let mut pod_spec = Map::new();
+    if d.new_accelerator != d.old_accelerator {
+        if let (Some(key), Some(value)) = (
+            &template.node_label,
+            template.node_values.get(&d.new_accelerator),
+        ) {
+            pod_spec.insert("nodeSelector".into(), json!({ key: value }));
+        }
+    }
+    let batch = d.new_batch.map(|b| b.to_string());
+    if d.new_batch != d.old_batch {
+        if let (Some(env), Some(container), Some(batch)) =
+            (&template.batch_env, current.containers.first(), &batch)
+        {
+            // Strategic merge semantics (containers by name, env by name) are what kubectl and
+            // the API server apply for this shape; see `apply` for the content type.
+            pod_spec.insert(
+                "containers".into(),
+                json!([{"name": container, "env": [{"name": env, "value": batch}]}]),
+            );
+        }
+    }
+    pod_spec
 }
 
 /// The API server's `terminationGracePeriodSeconds` when a pod spec has none.
@@ -852,6 +881,42 @@ mod tests {
             None,
             "a scale alone does not touch the template"
         );
+    }
+
+    /// Pods that leave (a scale-down, the old pods of a rollout) with a grace under the drain
+    /// grace are said in the notes: their long requests are cut off, and only the owner can
+    /// change the grace of pods already made.
+    #[test]
+    fn pods_leaving_with_a_short_grace_are_said() {
+        let policy = Policy {
+            template: TemplateOptions {
+                batch_env: Some("VLLM_MAX_NUM_SEQS".into()),
+                drain_grace: Some(600),
+                ..TemplateOptions::default()
+            },
+            ..Policy::default()
+        };
+        let short = |d: &Decision| d.notes.iter().any(|n| n.contains("--drain-grace 600"));
+        let c = current(4, &ON_A100);
+        let down = run(&c, Some(&alloc("A100", 2, 16)), &policy);
+        assert!(short(&down), "{:?}", down.notes);
+        assert!(down.notes[0].contains("terminationGracePeriodSeconds 120"));
+        let rolled = run(&c, Some(&alloc("A100", 4, 24)), &policy);
+        assert!(
+            short(&rolled),
+            "the old pods of a rollout: {:?}",
+            rolled.notes
+        );
+        let up = run(&c, Some(&alloc("A100", 6, 16)), &policy);
+        assert!(!short(&up), "no pod leaves: {:?}", up.notes);
+        let long = Current {
+            grace: Some(600),
+            ..c.clone()
+        };
+        let down_long = run(&long, Some(&alloc("A100", 2, 16)), &policy);
+        assert!(!short(&down_long), "{:?}", down_long.notes);
+        let off = run(&c, Some(&alloc("A100", 2, 16)), &Policy::default());
+        assert!(off.notes.is_empty(), "no drain grace: {:?}", off.notes);
     }
 
     #[test]

@@ -382,8 +382,8 @@ impl Default for Gateway {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pods {
-    /// `terminationGracePeriodSeconds` of the pods.
-    #[serde(default = "two_minutes")]
+    /// `terminationGracePeriodSeconds` of the pods; by default the inferno policy's drain grace.
+    #[serde(default = "drain_grace")]
     pub grace_period: Seconds,
     /// Rolling update `maxSurge` (an int or a percentage).
     #[serde(default = "quarter")]
@@ -397,8 +397,8 @@ pub struct Pods {
     pub kv_cache: KvCache,
 }
 
-fn two_minutes() -> Seconds {
-    Seconds(120.0)
+fn drain_grace() -> Seconds {
+    Seconds(crate::policies::inferno::DRAIN_GRACE as f64)
 }
 
 fn quarter() -> serde_json::Value {
@@ -408,7 +408,7 @@ fn quarter() -> serde_json::Value {
 impl Default for Pods {
     fn default() -> Self {
         Self {
-            grace_period: two_minutes(),
+            grace_period: drain_grace(),
             max_surge: quarter(),
             max_unavailable: quarter(),
             kv_cache: KvCache::default(),

@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 /// The actuator's `--drain-grace` (cluster seconds): what a rolled pod gets to finish its
 /// requests when it is later replaced or removed. Ten minutes covers the longest request a
 /// scenario's token spread makes at its servers' ITL (llama's 3,752 tokens took 280 s on drift),
-/// as an operator would set it from the engine's context length and ITL.
-const DRAIN_GRACE: &str = "600";
+/// as an operator would set it from the engine's context length and ITL. The scenario's
+/// Deployments have the same grace by default (`pods.gracePeriod`), as docs/actuator.md tells
+/// an operator to set it: the actuator's reaches only the templates it writes.
+pub const DRAIN_GRACE: i64 = 600;
 
 /// One controller cycle as the benchmark saw it.
 #[derive(Debug, Clone)]
@@ -219,7 +221,7 @@ impl Loop {
                 "--batch-env".into(),
                 crate::cluster::BATCH_ENV.into(),
                 "--drain-grace".into(),
-                DRAIN_GRACE.into(),
+                DRAIN_GRACE.to_string(),
             ],
         )?;
         let optimizer = p.wait_serving("optimizer").await?;
