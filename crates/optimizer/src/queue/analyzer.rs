@@ -64,6 +64,8 @@ pub struct Metrics {
     pub rho: f64,
     /// Probability that an arrival is lost because the replica and its queue are full.
     pub blocking: f64,
+    /// Probability that an arrival finds the replica serving (not empty).
+    pub busy: f64,
     /// Upper end of the rate range, requests/s.
     pub max_rate: f64,
 }
@@ -164,6 +166,7 @@ impl Analyzer {
             ttft: wait_time + prefill_time + itl,
             rho: (state.mean_in_service / n).clamp(0.0, 1.0),
             blocking: state.p_full,
+            busy: (1.0 - state.p_empty).clamp(0.0, 1.0),
             max_rate: self.range.max,
         }
     }

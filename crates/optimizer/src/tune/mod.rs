@@ -450,9 +450,20 @@ fn params_at(catalog: PerfParams, x: [f64; 3]) -> PerfParams {
     }
 }
 
-/// The queueing model's mean ITL and TTFT (ms) for `params` at the measurement's rate, tokens,
-/// batch cap and waiting room: what the optimizer predicts for such a pod. `None` outside the
-/// model's domain (no rate, tokens out of range, all parameters 0).
+/// The mean ITL and TTFT (ms) a pod's metrics show for `params` at the measurement's rate,
+/// tokens, batch cap and waiting room: the queueing model's (what the optimizer predicts), with
+/// the TTFT's wait for the iteration under way. `None` outside the model's domain (no rate,
+/// tokens out of range, all parameters 0).
+///
+/// A request that arrives while the pod runs an iteration joins the batch at its end, as vLLM
+/// schedules between iterations; the chain is continuous in time and has no such wait. Arrivals
+/// come at random times, so they wait half an iteration on average (a decode iteration is about
+/// one ITL), when the pod is busy. That is the TTFT the emulator shows above the chain's, 16-21%
+/// at its test points (docs/emulator.md, section 8). Fitted without it,
+/// the tuner put the wait into beta (the prefill's per-token time, the only term of the TTFT the
+/// ITL does not pin down) and took it back out of gamma: on the ramp benchmark, servers 1.2x
+/// slower than the catalog were tuned to beta 1.8-2.1x and gamma 0.9-1.1x, and the model then
+/// promised fuller batches less ITL than they had.
 pub fn latencies(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
     let ok = |v: f64| v.is_finite() && v >= 0.0;
     if !(ok(m.in_tokens) && m.rate.is_finite() && m.rate > 0.0) {
@@ -469,5 +480,6 @@ pub fn latencies(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
     })
     .ok()?;
     let metrics = analyzer.analyze(m.rate).ok()?;
-    (metrics.itl.is_finite() && metrics.ttft.is_finite()).then_some((metrics.itl, metrics.ttft))
+    let ttft = metrics.ttft + metrics.busy * metrics.itl / 2.0;
+    (metrics.itl.is_finite() && ttft.is_finite()).then_some((metrics.itl, ttft))
 }

@@ -26,7 +26,7 @@ fn models() -> ModelData {
 
 /// A server on 4 pods of G2 with batch 48 at `rpm`, measured with the latencies that servers
 /// with parameters `truth` deliver at that rate (the model's, as the emulated servers follow
-/// it), and the occupancy it predicts.
+/// it, with the TTFT's wait for the iteration under way), and the occupancy it predicts.
 fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
     let params = PerfParams::from(Params {
         alpha: truth.alpha,
@@ -46,7 +46,22 @@ fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
         .unwrap()
         .analyze(rpm / 60.0 / 4.0)
         .unwrap();
-    let (itl, ttft) = (m.itl, m.ttft);
+    // What a pod's metrics show: the model's latencies with the TTFT's wait for the iteration
+    // under way (`tune::latencies`), as the emulated servers deliver them.
+    let (itl, ttft) = inferno_optimizer::tune::latencies(
+        params,
+        &inferno_optimizer::tune::Measurement {
+            in_tokens: config.in_tokens,
+            out_tokens: config.out_tokens,
+            out_cv: config.out_cv,
+            rate: rpm / 60.0 / 4.0,
+            max_batch: config.max_batch,
+            max_queue: config.max_queue,
+            itl_ms: 0.0,
+            ttft_ms: 0.0,
+        },
+    )
+    .unwrap();
     let server = ServerSpec {
         name: "s".into(),
         model: "m".into(),
