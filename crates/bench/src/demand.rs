@@ -5,7 +5,7 @@
 //! that is not there, or none for one that is.
 
 use crate::policies::inferno::Cycle;
-use crate::summary::{quantile, PredictionError};
+use crate::summary::PredictionError;
 use crate::traffic::RequestRecord;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,7 +54,7 @@ pub fn accuracy(cycles: &[Cycle], arrivals: &BTreeMap<&str, Vec<f64>>) -> Option
                 continue;
             }
             let arrived = n as f64 * 60.0 / window;
-            let err = (measured / arrived - 1.0).abs();
+            let err = measured / arrived - 1.0;
             all.push(err);
             by_server.entry(name.to_string()).or_default().push(err);
         }
@@ -62,16 +62,11 @@ pub fn accuracy(cycles: &[Cycle], arrivals: &BTreeMap<&str, Vec<f64>>) -> Option
     if all.is_empty() {
         return None;
     }
-    let err = |v: &mut Vec<f64>| PredictionError {
-        windows: v.len() as u64,
-        median: quantile(v, 0.5),
-        p95: quantile(v, 0.95),
-    };
     Some(DemandAccuracy {
-        all: err(&mut all),
+        all: PredictionError::of(all),
         by_server: by_server
             .into_iter()
-            .map(|(k, mut v)| (k, err(&mut v)))
+            .map(|(k, v)| (k, PredictionError::of(v)))
             .collect(),
     })
 }

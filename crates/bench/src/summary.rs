@@ -52,7 +52,9 @@ pub struct Score {
     pub rollouts: u64,
 }
 
-/// Median and 95th percentile of |measured / predicted - 1|.
+/// Median and 95th percentile of |measured / predicted - 1|, and the median of the signed
+/// error: a bias shows there, where the absolute error alone cannot tell a model that is off
+/// from a check that is noisy.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PredictionError {
@@ -60,8 +62,24 @@ pub struct PredictionError {
     pub median: f64,
     /// 95th percentile.
     pub p95: f64,
+    /// Median of measured / predicted - 1 (positive: measured above the prediction).
+    pub bias: f64,
     /// (cycle, server) windows compared.
     pub windows: u64,
+}
+
+impl PredictionError {
+    /// From the signed errors `measured / predicted - 1` of the windows compared.
+    pub fn of(mut signed: Vec<f64>) -> Self {
+        let bias = quantile(&mut signed, 0.5);
+        let mut abs: Vec<f64> = signed.iter().map(|e| e.abs()).collect();
+        Self {
+            windows: abs.len() as u64,
+            median: quantile(&mut abs, 0.5),
+            p95: quantile(&mut abs, 0.95),
+            bias,
+        }
+    }
 }
 
 /// Measured against predicted latency, for the inferno policy.
@@ -299,19 +317,14 @@ fn compare(
                 ),
             ] {
                 if predicted > 0.0 {
-                    out.push((measured / predicted - 1.0).abs());
+                    out.push(measured / predicted - 1.0);
                 }
             }
         }
     }
-    let err = |v: &mut Vec<f64>| PredictionError {
-        windows: v.len() as u64,
-        median: quantile(v, 0.5),
-        p95: quantile(v, 0.95),
-    };
     Prediction {
-        ttft: err(&mut ttft),
-        itl: err(&mut itl),
+        ttft: PredictionError::of(ttft),
+        itl: PredictionError::of(itl),
     }
 }
 
@@ -647,22 +660,25 @@ fn row(name: &str, s: &Score) -> String {
     )
 }
 
-/// "over N cycle windows: TTFT median .., p95 ..; ITL median .., p95 ..".
+/// "over N cycle windows: TTFT median .., p95 .., bias ..; ITL median .., p95 .., bias ..".
 fn errors(pr: &Prediction) -> String {
     format!(
-        "over {} cycle windows: TTFT median {:.2}, p95 {:.2}; ITL median {:.2}, p95 {:.2}",
+        "over {} cycle windows: TTFT median {:.2}, p95 {:.2}, bias {:+.2}; ITL median {:.2}, p95 \
+         {:.2}, bias {:+.2}",
         pr.ttft.windows.max(pr.itl.windows),
         pr.ttft.median,
         pr.ttft.p95,
+        pr.ttft.bias,
         pr.itl.median,
         pr.itl.p95,
+        pr.itl.bias,
     )
 }
 
 fn spread(e: &PredictionError) -> String {
     format!(
-        "over {} cycle windows: median {:.2}, p95 {:.2}",
-        e.windows, e.median, e.p95
+        "over {} cycle windows: median {:.2}, p95 {:.2}, bias {:+.2}",
+        e.windows, e.median, e.p95, e.bias
     )
 }
 
@@ -1125,6 +1141,7 @@ mod tests {
         let err = |median: f64, windows: u64| PredictionError {
             median,
             p95: 2.0 * median,
+            bias: -median / 2.0,
             windows,
         };
         let pred = |m: f64, w: u64| Prediction {
@@ -1148,6 +1165,7 @@ mod tests {
                 all: PredictionError {
                     median: 0.02,
                     p95: 0.16,
+                    bias: -0.01,
                     windows: 237,
                 },
                 by_server: BTreeMap::new(),
@@ -1184,7 +1202,7 @@ mod tests {
         };
         let md = markdown(&summary);
         assert!(
-            md.contains("inferno model check (the model at the measured rate on the ready pods): |measured/predicted - 1| over 30 cycle windows: TTFT median 0.20, p95 0.40; ITL median 0.10, p95 0.20; after 10 tuner updates over 12 cycle windows: TTFT median 0.10"),
+            md.contains("inferno model check (the model at the measured rate on the ready pods): |measured/predicted - 1| over 30 cycle windows: TTFT median 0.20, p95 0.40, bias -0.10; ITL median 0.10, p95 0.20, bias -0.05; after 10 tuner updates over 12 cycle windows: TTFT median 0.10"),
             "{md}"
         );
         assert!(
@@ -1205,12 +1223,13 @@ mod tests {
         );
         assert_eq!(md.matches("model check").count(), 1, "{md}");
         assert!(
-            md.contains("inferno demand (the measured arrival rate against the requests that arrived in its window): |measured/arrived - 1| over 237 cycle windows: median 0.02, p95 0.16.\n"),
+            md.contains("inferno demand (the measured arrival rate against the requests that arrived in its window): |measured/arrived - 1| over 237 cycle windows: median 0.02, p95 0.16, bias -0.01.\n"),
             "{md}"
         );
         assert_eq!(md.matches(" demand (").count(), 1, "{md}");
         let json = serde_json::to_value(&summary).expect("serialises");
         assert_eq!(json["policies"][0]["model"]["tuned"]["ttft"]["windows"], 12);
+        assert_eq!(json["policies"][0]["prediction"]["itl"]["bias"], -0.125);
         assert_eq!(json["policies"][0]["recovery"]["worstS"], 90.0);
         assert_eq!(
             json["policies"][1]["recovery"]["phases"][0]["recoveryS"],
@@ -1224,6 +1243,17 @@ mod tests {
         assert_eq!(reversals(&[1, 2, 3, 3, 4]), 0);
         assert_eq!(reversals(&[1, 3, 2, 4, 4, 1]), 3);
         assert_eq!(reversals(&[]), 0);
+    }
+
+    /// Two checks with the same absolute errors: one model reads high, the other low.
+    #[test]
+    fn the_error_keeps_its_sign_in_the_bias() {
+        let high = PredictionError::of(vec![0.3, -0.1, 0.2]);
+        let low = PredictionError::of(vec![-0.3, 0.1, -0.2]);
+        assert_eq!((high.median, high.p95, high.windows), (0.2, 0.3, 3));
+        assert_eq!((low.median, low.p95, low.windows), (0.2, 0.3, 3));
+        assert_eq!((high.bias, low.bias), (0.2, -0.2));
+        assert_eq!(PredictionError::of(Vec::new()).windows, 0);
     }
 
     #[test]
