@@ -349,12 +349,12 @@ pub fn legend(m: &Measured) -> String {
     ));
     let meas = if m.prometheus {
         format!(
-            "meas: Prometheus over the emulated vLLM servers' metrics (scraped every {}s), the last \
-             {} summed over the server's pods, as the collector reads it: RPM counts completed \
-             requests (vLLM exports no arrival counter); IN/OUT divides the tokens counted in the \
-             window (a prompt counts at its prefill, output tokens as they come) by the requests \
-             completed in it, so it runs high while few complete; TTFT is the mean over the first \
-             tokens in the window, ITL over the requests completed in it.",
+            "meas: Prometheus over the emulated vLLM servers' metrics (scraped every {}s), summed \
+             over every pod of the server, as the collector reads it: RPM counts arrivals \
+             (requests completed plus the change in those running and waiting, over the shortest \
+             of {} and its doublings that holds 50 requests); IN/OUT are the means of the \
+             per-request token histograms of the requests that finished; TTFT is the mean over \
+             the first tokens in the window, ITL over the requests completed in it.",
             m.scrape_s, m.window
         )
     } else {
@@ -373,11 +373,10 @@ pub fn legend(m: &Measured) -> String {
     );
     if m.prometheus {
         drv.push_str(&format!(
-            " meas lags drv and is mostly below it: a request counts only once its last token is \
-             out, out tokens x ITL after it started (1024 x 20 ms = 20 s), so at the start, on new \
-             pods and after a rise in load the count falls short, and requests in flight on pods \
-             removed by a scale-down are never counted. The optimizer is given meas (drv where \
-             marked {NOT_USED})."
+            " meas follows drv within a window: a request counts when it arrives at a pod, and \
+             the requests of pods removed in the window still count. The controller plans for \
+             meas plus its standard error, a rising trend one start-up ahead and the backlog \
+             (docs/controller.md); the optimizer is given that (drv where marked {NOT_USED})."
         ));
     }
     out.push_str(&wrap(&drv, "  ", ROW));
@@ -539,11 +538,12 @@ mod tests {
         let text = legend(&measured(true));
         for part in [
             "! marks a value over its target",
-            "Prometheus over the emulated vLLM servers' metrics (scraped every 2s), the last 30s",
-            "RPM counts completed requests",
+            "Prometheus over the emulated vLLM servers' metrics (scraped every 2s), summed",
+            "over the shortest of 30s and its doublings that holds 50 requests",
+            "RPM counts arrivals (requests completed plus the change in those running",
             "drv: the load the emulated servers generate now",
             "samples/load-phases.yaml",
-            "meas lags drv and is mostly below it",
+            "meas follows drv within a window: a request counts when it arrives at a pod",
         ] {
             assert!(
                 text.replace('\n', " ").replace("   ", " ").contains(part),
@@ -553,7 +553,7 @@ mod tests {
         assert!(text.lines().all(|l| l.len() <= ROW), "{text}");
         let text = legend(&measured(false));
         assert!(
-            text.contains("Prometheus is not running") && !text.contains("lags drv"),
+            text.contains("Prometheus is not running") && !text.contains("follows drv"),
             "{text}"
         );
     }
