@@ -138,6 +138,11 @@ pub struct Args {
     /// for the same planned demand (0..=0.9): a rollout restarts every pod.
     #[arg(long, default_value_t = 0.1, env = "INFERNO_KIND_HYSTERESIS", value_parser = parse_margin)]
     pub kind_hysteresis: f64,
+    /// Never fewer pods than turn away at most this share (0..=0.5) of the planned demand by
+    /// the queueing model, whose pods turn away what real ones queue (off by default: the
+    /// optimizer's count stands; docs/controller.md).
+    #[arg(long, env = "INFERNO_MAX_TURNED_AWAY", value_parser = parse_share)]
+    pub max_turned_away: Option<f64>,
     /// Seconds a new pod takes to serve (model load): a rising load is planned for this far
     /// ahead, plus one cycle.
     #[arg(long, default_value_t = 60.0, env = "INFERNO_CONTROLLER_STARTUP_DELAY", value_parser = parse_period)]
@@ -173,6 +178,10 @@ fn parse_confidence(s: &str) -> Result<f64, String> {
 
 fn parse_margin(s: &str) -> Result<f64, String> {
     parse_number(s, 0.0, 0.9)
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    parse_number(s, 0.0, 0.5)
 }
 
 fn env(name: &str) -> Option<String> {
@@ -220,6 +229,7 @@ impl Args {
             itl_margin: self.itl_margin,
             ttft_margin: self.ttft_margin,
             kind_hysteresis: self.kind_hysteresis,
+            max_turned_away: self.max_turned_away,
             startup_delay: Duration::from_secs_f64(self.startup_delay),
             tuning: !self.no_tuning,
             time_scale: self.time_scale,

@@ -68,6 +68,21 @@ impl Kept {
         })
     }
 
+    /// The share of the planned demand that `replicas` of this kind turn away by the model
+    /// (its blocking: the model has no queue in front of a pod); 0 when it cannot say.
+    pub(super) fn turned_away(&self, replicas: i64) -> f64 {
+        if replicas <= 0 || self.demand <= 0.0 {
+            return if self.demand > 0.0 { 1.0 } else { 0.0 };
+        }
+        let Some(analyzer) = self.queue.and_then(|q| Analyzer::new(q).ok()) else {
+            return 0.0;
+        };
+        let rate = self.demand / replicas as f64;
+        analyzer
+            .analyze(rate)
+            .map_or(0.0, |m| (1.0 - m.throughput / rate).max(0.0))
+    }
+
     /// Sets `alloc` to `replicas` of this kind (the accelerator and batch cap of `current`),
     /// with its cost and the model's latencies at that count.
     pub(super) fn apply(

@@ -73,6 +73,9 @@ pub struct Settings {
     /// for the same planned demand: a rollout restarts every pod, and a gain smaller than the
     /// sizing's own noise (tuned parameters, token means, the boost) is not a gain.
     pub kind_hysteresis: f64,
+    /// Never fewer pods than turn away at most this share of the planned demand by the model
+    /// (None: the optimizer's count stands).
+    pub max_turned_away: Option<f64>,
 }
 
 impl Default for Settings {
@@ -90,6 +93,7 @@ impl Default for Settings {
             tuning: true,
             time_scale: 1.0,
             kind_hysteresis: 0.1,
+            max_turned_away: None,
         }
     }
 }
@@ -828,6 +832,30 @@ impl Policy {
                             rescale(alloc, replicas);
                             alloc.max_batch = cur.max_batch;
                         }
+                    }
+                }
+            }
+            // The model has no queue in front of a pod (the data's maxQueueSize, 0 by default):
+            // beyond the batch cap it turns requests away, and where no target binds a kind
+            // the optimizer sizes its pods at what they carry when full, turning part of the
+            // demand away. Real pods queue it instead. With --max-turned-away, never fewer
+            // pods than turn away at most that share by the model.
+            if let Some(limit) = self.settings.max_turned_away {
+                if let Ok(kind) = units.size(&server.name, alloc) {
+                    let decided = alloc.num_replicas;
+                    let mut replicas = decided.max(1);
+                    while kind.turned_away(replicas) > limit && replicas < decided * 4 + 4 {
+                        replicas += 1;
+                    }
+                    let replicas = within(replicas, room(&alloc.accelerator), decided);
+                    if replicas > decided {
+                        plan.notes.push(format!(
+                            "{decided} -> {replicas} pods: {decided} would turn away {:.1}% of \
+                             the planned {:.1} req/min by the model (--max-turned-away {limit})",
+                            kind.turned_away(decided) * 100.0,
+                            kind.planned_rpm
+                        ));
+                        rescale(alloc, replicas);
                     }
                 }
             }

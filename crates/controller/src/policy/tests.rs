@@ -1621,3 +1621,65 @@ fn a_rollout_under_way_is_no_steady_measurement() {
     );
     assert_eq!(plan.steady_cycles, 1);
 }
+
+/// The share of `rpm` that `replicas` pods of G2/38 turn away by the queueing model (the
+/// test data's parameters, 128 / 512 tokens, no waiting room).
+fn turned_away(rpm: f64, replicas: i64) -> f64 {
+    let [alpha, beta, gamma] = KINDS[0].4;
+    let analyzer = Analyzer::new(QueueConfig {
+        max_batch: 38,
+        max_queue: 0,
+        max_tokens: 0,
+        params: PerfParams { alpha, beta, gamma },
+        in_tokens: 128.0,
+        out_tokens: 512.0,
+        out_cv: 0.0,
+    })
+    .unwrap();
+    let rate = rpm / 60.0 / replicas as f64;
+    1.0 - analyzer.analyze(rate).unwrap().throughput / rate
+}
+
+#[test]
+fn pods_that_the_model_turns_requests_away_from_are_added_when_asked() {
+    let now = Instant::now();
+    let s = server(400.0, 500.0, 40.0);
+    let o = observed(4, 400.0, 0.0);
+    // The optimizer's count for the planned demand, and the count that turns away at most 1%.
+    let mut p = Policy::new(Settings::default());
+    let (_, plan) = cycle(&mut p, &s, &o, decided(4, 38), now);
+    let planned = plan.planned_rpm;
+    let decided_n = model_replicas("G2", 38, planned);
+    let mut wanted = decided_n;
+    while turned_away(planned, wanted) > 0.01 {
+        wanted += 1;
+    }
+    assert!(
+        wanted > decided_n,
+        "the case must be one the model's count turns requests away in: {decided_n} pods, {:.3}",
+        turned_away(planned, decided_n)
+    );
+    let (a_off, _) = cycle(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &o,
+        decided(decided_n, 38),
+        now,
+    );
+    assert_eq!(
+        a_off.num_replicas, decided_n,
+        "off: the optimizer's count stands"
+    );
+    let mut p = Policy::new(Settings {
+        max_turned_away: Some(0.01),
+        ..Settings::default()
+    });
+    let (a, plan) = cycle(&mut p, &s, &o, decided(decided_n, 38), now);
+    assert_eq!(a.num_replicas, wanted, "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("--max-turned-away 0.01")),
+        "{plan:?}"
+    );
+}
