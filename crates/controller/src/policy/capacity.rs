@@ -68,19 +68,32 @@ impl Kept {
         })
     }
 
-    /// The share of the planned demand that `replicas` of this kind turn away by the model
-    /// (its blocking: the model has no queue in front of a pod); 0 when it cannot say.
-    pub(super) fn turned_away(&self, replicas: i64) -> f64 {
-        if replicas <= 0 || self.demand <= 0.0 {
-            return if self.demand > 0.0 { 1.0 } else { 0.0 };
+    /// The fewest replicas of this kind, from `from` up to `upto`, that turn away at most
+    /// `limit` of the planned demand by the model (its blocking: the model has no queue in
+    /// front of a pod), with the share that `from` replicas turn away; None when the model
+    /// cannot say. One analyzer for every count tried.
+    pub(super) fn turning_away_at_most(
+        &self,
+        limit: f64,
+        from: i64,
+        upto: i64,
+    ) -> Option<(i64, f64)> {
+        if from <= 0 || self.demand <= 0.0 {
+            return None;
         }
-        let Some(analyzer) = self.queue.and_then(|q| Analyzer::new(q).ok()) else {
-            return 0.0;
+        let analyzer = self.queue.and_then(|q| Analyzer::new(q).ok())?;
+        let turned_away = |replicas: i64| {
+            let rate = self.demand / replicas as f64;
+            analyzer
+                .analyze(rate)
+                .map_or(0.0, |m| (1.0 - m.throughput / rate).max(0.0))
         };
-        let rate = self.demand / replicas as f64;
-        analyzer
-            .analyze(rate)
-            .map_or(0.0, |m| (1.0 - m.throughput / rate).max(0.0))
+        let first = turned_away(from);
+        let mut replicas = from;
+        while replicas < upto && turned_away(replicas) > limit {
+            replicas += 1;
+        }
+        Some((replicas, first))
     }
 
     /// Sets `alloc` to `replicas` of this kind (the accelerator and batch cap of `current`),

@@ -841,19 +841,21 @@ impl Policy {
             // demand away. Real pods queue it instead. With --max-turned-away, never fewer
             // pods than turn away at most that share by the model.
             if let Some(limit) = self.settings.max_turned_away {
-                if let Ok(kind) = units.size(&server.name, alloc) {
-                    let decided = alloc.num_replicas;
-                    let mut replicas = decided.max(1);
-                    while kind.turned_away(replicas) > limit && replicas < decided * 4 + 4 {
-                        replicas += 1;
-                    }
-                    let replicas = within(replicas, room(&alloc.accelerator), decided);
+                let decided = alloc.num_replicas;
+                // At most four times the optimizer's count: beyond, the model and the
+                // optimizer disagree on more than headroom, and a person must look.
+                let found = units.size(&server.name, alloc).ok().and_then(|kind| {
+                    kind.turning_away_at_most(limit, decided.max(1), decided * 4 + 4)
+                        .map(|(n, share)| (n, share, kind.planned_rpm))
+                });
+                if let Some((wanted, share, planned_rpm)) = found {
+                    let replicas = within(wanted, room(&alloc.accelerator), decided);
                     if replicas > decided {
                         plan.notes.push(format!(
                             "{decided} -> {replicas} pods: {decided} would turn away {:.1}% of \
-                             the planned {:.1} req/min by the model (--max-turned-away {limit})",
-                            kind.turned_away(decided) * 100.0,
-                            kind.planned_rpm
+                             the planned {planned_rpm:.1} req/min by the model \
+                             (--max-turned-away {limit})",
+                            share * 100.0
                         ));
                         rescale(alloc, replicas);
                     }

@@ -458,8 +458,8 @@ fn params_at(catalog: PerfParams, x: [f64; 3]) -> PerfParams {
 /// A request that arrives while the pod runs an iteration joins the batch at its end, as vLLM
 /// schedules between iterations; the chain is continuous in time and has no such wait. Arrivals
 /// come at random times, so they wait half an iteration on average (a decode iteration is about
-/// one ITL), when the pod is busy. That is the TTFT the emulator shows above the chain's, 16-21%
-/// at its test points (docs/emulator.md, section 8). Fitted without it,
+/// one ITL), when the pod is busy. That is the TTFT the emulator shows above the chain's,
+/// 15.7-29.2% at its four test points (docs/emulator.md, section 8). Fitted without it,
 /// the tuner put the wait into beta (the prefill's per-token time, the only term of the TTFT the
 /// ITL does not pin down) and took it back out of gamma: on the ramp benchmark, servers 1.2x
 /// slower than the catalog were tuned to beta 1.8-2.1x and gamma 0.9-1.1x, and the model then
