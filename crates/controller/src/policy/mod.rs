@@ -212,6 +212,9 @@ struct ServerState {
     /// The spread of output lengths (coefficient of variation) of the last
     /// [`SPREAD_WINDOWS`] windows that measured one.
     spreads: VecDeque<f64>,
+    /// After a queue: the pods' requests running per pod at the last cycle while it falls,
+    /// and the cycles since it stopped falling (see [`ServerState::settling`]).
+    unwinding: Option<(f64, u32)>,
 }
 
 impl ServerState {
@@ -237,6 +240,7 @@ impl ServerState {
             kind_since: None,
             tokens: VecDeque::new(),
             spreads: VecDeque::new(),
+            unwinding: None,
         }
     }
 }
@@ -250,10 +254,40 @@ const SATURATED_BATCH: f64 = 0.9;
 /// Measurements the dip filter takes the median of.
 const RAW_CYCLES: usize = 3;
 
+/// Cycles from the first in which the pods' running count did not fall to the first whose
+/// window no longer holds the fall (a 60 s window over 30 s cycles).
+const UNWOUND_CYCLES: u32 = 2;
+
 /// Windows whose spread of output lengths the model reads the median of.
 const SPREAD_WINDOWS: usize = 5;
 
 impl ServerState {
+    /// Whether the pods are still unwinding a queue: a queue (`waiting` requests per pod)
+    /// fills every pod's batch, and once it has drained the batches stay fuller than the
+    /// load keeps them for minutes (a full batch runs each request slower, so it empties
+    /// slowly). Their latency then says how fast an overfull batch runs, not what the load
+    /// gets from pods in balance with it. On the ramp benchmark mixtral's pods held 20 requests
+    /// each after the queue drained and took 400 s to settle to 4; their ITL fell from 125 to
+    /// 34 ms meanwhile, and the tuner, fitting the model at the load, took the first windows as
+    /// a step change (alpha 1.28x -> 1.56x the catalog, truth 1.2x) and sized 33 pods where 25
+    /// carried the load. The pods unwind while `running` (per pod) falls from one cycle to the
+    /// next after a queue, and their windows count [`UNWOUND_CYCLES`] cycles more after it
+    /// stops falling.
+    fn settling(&mut self, waiting: f64, running: f64) -> bool {
+        if waiting >= 1.0 {
+            self.unwinding = Some((running, 0));
+            return true;
+        }
+        match self.unwinding {
+            None => false,
+            Some((last, after)) => {
+                let after = if running < last { 0 } else { after + 1 };
+                self.unwinding = (after < UNWOUND_CYCLES).then_some((running, after));
+                self.unwinding.is_some()
+            }
+        }
+    }
+
     /// The rate to plan from: the measurement, or the median of the last [`RAW_CYCLES`]
     /// measurements when that is higher. A rise counts at once; a fall counts from the next
     /// cycle; a one-cycle dip (pods replaced within the window, a scrape missed) not at all.
@@ -481,8 +515,18 @@ impl Policy {
             // a whole window, and the window holds enough requests.
             let steady = st.steady >= s.steady_cycles && requests >= s.min_requests;
             st.settled = steady;
-            plan.notes
-                .extend(self.tuning.observe(models, server, obs, steady));
+            let unwinding = obs.is_some_and(|o| st.settling(o.waiting, o.running));
+            if unwinding && steady && st.unwinding.is_some_and(|(_, after)| after == 0) {
+                plan.notes.push(
+                    "tuning: the pods are unwinding a queue (their batches fuller than the \
+                     load keeps them): not a measure of the model"
+                        .into(),
+                );
+            }
+            plan.notes.extend(
+                self.tuning
+                    .observe(models, server, obs, steady && !unwinding),
+            );
             // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
             // to drain, not a verdict on the model; nor is a window that still holds it.
             if obs.is_some_and(|o| o.waiting >= 1.0) {

@@ -1683,3 +1683,64 @@ fn pods_that_the_model_turns_requests_away_from_are_added_when_asked() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn pods_unwinding_a_queue_teach_the_tuner_nothing() {
+    // Seen on the ramp benchmark: after mixtral's queue drained, its pods' batches took 400 s
+    // to fall from 20 to 4 requests, their ITL from 125 to 34 ms, and the tuner took the
+    // first of those windows for a step change of the servers.
+    let mut p = Policy::new(Settings::default());
+    let models = system(&[server(100.0, 0.0, 0.0)], PLENTY).model_data;
+    let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let with = |waiting: f64, running: f64| Observation {
+        running,
+        ..observed(4, 100.0, waiting)
+    };
+    let calm = with(0.0, 8.0);
+    let check = p
+        .tuning()
+        .check(&models, &server(100.0, 0.0, 0.0), Some(&calm))
+        .expect("the model predicts the pods");
+    let explained = server(100.0, check.predicted_ttft, check.predicted_itl);
+    let taken = |p: &Policy| {
+        p.tuning()
+            .records()
+            .iter()
+            .map(|r| r.updates + r.rejected)
+            .sum::<u64>()
+    };
+    let mut i = 0;
+    // Every pod serving, a queue: nothing for the tuner (its own rule).
+    for _ in 0..3 {
+        cycle_with_models(&mut p, &explained, &with(3.0, 34.0), decided(4, 38), at(i));
+        i += 1;
+    }
+    assert_eq!(taken(&p), 0);
+    // The queue is gone, the batches fall, the ITL with them: still nothing.
+    let unwinding = server(100.0, check.predicted_ttft, check.predicted_itl * 3.0);
+    for running in [30.0, 24.0, 18.0, 12.0, 8.0] {
+        let (_, plan) = cycle_with_models(
+            &mut p,
+            &unwinding,
+            &with(0.0, running),
+            decided(4, 38),
+            at(i),
+        );
+        i += 1;
+        assert_eq!(taken(&p), 0, "running {running}: {plan:?}");
+        assert!(
+            plan.notes.iter().any(|n| n.contains("unwinding a queue")),
+            "{plan:?}"
+        );
+    }
+    // The batches stop falling: the window still holds the fall for a cycle, then the pods
+    // are in balance with the load and the tuner takes them.
+    for _ in 0..1 {
+        cycle_with_models(&mut p, &explained, &calm, decided(4, 38), at(i));
+        i += 1;
+        assert_eq!(taken(&p), 0);
+    }
+    cycle_with_models(&mut p, &explained, &calm, decided(4, 38), at(i));
+    assert!(taken(&p) > 0, "{:?}", p.tuning().records());
+}
