@@ -162,8 +162,12 @@ impl ServerPlan {
 /// What the loop remembers of one server.
 #[derive(Debug)]
 struct ServerState {
-    /// Replica recommendations of the last window, newest last.
+    /// Replica recommendations of the last window, newest last (without the pods of a drain
+    /// or a rise planned ahead, see [`sustained`]).
     history: VecDeque<(Instant, i64)>,
+    /// Recommendations that planned a rise ahead, each with the time the rise was planned for:
+    /// held until then (see [`ahead`]).
+    rises: VecDeque<(Instant, i64)>,
     /// The pods of the last cycle (accelerator, batch): a change restarts the steady count.
     pods: (String, i64),
     /// The latency boost.
@@ -221,6 +225,7 @@ impl ServerState {
     fn new(now: Instant) -> Self {
         Self {
             history: VecDeque::new(),
+            rises: VecDeque::new(),
             pods: (String::new(), 0),
             boost: 1.0,
             steady: 0,
@@ -359,18 +364,33 @@ fn short_of_load(o: &Observation, forecast: &Holt, now: Instant) -> Option<f64> 
 }
 
 /// What the scale-down window remembers of a recommendation of `replicas` for `sized_rpm`:
-/// the replicas of the part of the demand that is not the backlog's drain. The drain's pods are
-/// for a queue, and once it is gone so is their reason; held for a whole window they cost more
-/// than the queue did. On the ramp benchmark mixtral's queue of 340-360 requests at the top of
-/// the ramp asked for 360 req/min more than arrived, 47 pods where 25 carried the load, and the
-/// window held the 47 for five minutes after the queue had drained. The recommendation itself
-/// still counts in full in its own cycle (scale up at once).
+/// the replicas of the part of the demand that is neither the backlog's drain nor the rise
+/// planned ahead. The drain's pods are for a queue, and once it is gone so is their reason;
+/// held for a whole window they cost more than the queue did. On the ramp benchmark mixtral's
+/// queue of 340-360 requests at the top of the ramp asked for 360 req/min more than arrived,
+/// 47 pods where 25 carried the load, and the window held the 47 for five minutes after the
+/// queue had drained. The rise's pods are for a load expected one horizon ahead, and are held
+/// that long ([`ahead`]), not a whole window: at the top of the same ramp the last cycle that
+/// saw a rise planned 264 req/min more than came, 35 pods where 25 carried the load, and the
+/// window held them for five minutes. The recommendation itself still counts in full in its
+/// own cycle (scale up at once).
 fn sustained(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
-    let drain = drain_rpm(plan.backlog, settings);
-    if drain <= 0.0 || sized_rpm <= 0.0 || replicas <= 1 {
+    let passing = drain_rpm(plan.backlog, settings) + plan.lookahead_rpm.max(0.0);
+    share_of(replicas, sized_rpm, passing)
+}
+
+/// What the scale-down window remembers, until the rise was planned for, of a recommendation of
+/// `replicas` for `sized_rpm` that planned a rise ahead: its replicas without the drain's.
+fn ahead(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
+    share_of(replicas, sized_rpm, drain_rpm(plan.backlog, settings))
+}
+
+/// The replicas of `replicas` (sized for `sized_rpm`) that carry all but `passing` of it.
+fn share_of(replicas: i64, sized_rpm: f64, passing: f64) -> i64 {
+    if passing <= 0.0 || sized_rpm <= 0.0 || replicas <= 1 {
         return replicas;
     }
-    let share = (1.0 - drain / sized_rpm).clamp(0.0, 1.0);
+    let share = (1.0 - passing / sized_rpm).clamp(0.0, 1.0);
     ((replicas as f64 * share).ceil() as i64).clamp(1, replicas)
 }
 
@@ -956,6 +976,14 @@ impl Policy {
                 now,
                 sustained(recommended, st.sized_rpm, plan, &self.settings),
             ));
+            st.rises.retain(|(until, _)| *until >= now);
+            if plan.lookahead_rpm > 0.0 {
+                let until = now + Duration::from_secs_f64(plan.horizon_seconds.max(0.0));
+                st.rises.push_back((
+                    until,
+                    ahead(recommended, st.sized_rpm, plan, &self.settings),
+                ));
+            }
             // A load that has fallen well beyond its noise is a real fall: follow it with a
             // shorter window (a wobble on a plateau never gets that far below its highest).
             let highest_level = st.levels.iter().map(|(_, l)| *l).fold(f64::MIN, f64::max);
@@ -981,6 +1009,7 @@ impl Policy {
                         .history
                         .iter()
                         .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
+                        .chain(&st.rises)
                         .map(|(_, r)| *r)
                         .max()
                         .unwrap_or(recommended);
@@ -995,17 +1024,31 @@ impl Policy {
                         let floor = (peak as f64 * level / highest_level).ceil() as i64;
                         replicas = replicas.max(floor.min(cur.num_replicas));
                     }
+                    let due = st
+                        .rises
+                        .iter()
+                        .filter(|(_, r)| *r >= replicas)
+                        .map(|(until, _)| until.saturating_duration_since(now))
+                        .max();
                     if replicas > recommended {
+                        let why = match due {
+                            Some(due) => format!(
+                                "the pods ordered for a rise planned ahead, for {}s more",
+                                due.as_secs()
+                            ),
+                            None => format!(
+                                "highest recommendation of the last {}s{}",
+                                window.as_secs(),
+                                if falling {
+                                    " (the load is falling: a shorter window)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        };
                         plan.notes.push(format!(
-                            "scale-down {} -> {recommended} held at {replicas}: highest \
-                             recommendation of the last {}s{}",
+                            "scale-down {} -> {recommended} held at {replicas}: {why}",
                             cur.num_replicas,
-                            window.as_secs(),
-                            if falling {
-                                " (the load is falling: a shorter window)"
-                            } else {
-                                ""
-                            }
                         ));
                     }
                 }
