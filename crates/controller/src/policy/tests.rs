@@ -1745,57 +1745,66 @@ fn pods_unwinding_a_queue_teach_the_tuner_nothing() {
     assert!(taken(&p) > 0, "{:?}", p.tuning().records());
 }
 
-/// The pods ordered for a rise still to come are held until it was due, not a whole window:
-/// the window remembers the part of the recommendation the measured load needed.
+/// The pods ordered for a rise still to come are held while the load keeps up with it, until
+/// it was due, not a whole window: the window remembers the part of the recommendation the
+/// measured load needed.
 #[test]
-fn the_pods_of_a_rise_that_stopped_go_once_it_was_due() {
+fn the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it() {
     let settings = Settings {
         startup_delay: Duration::from_secs(90),
         confidence: 0.0,
         ..Settings::default()
     };
-    let mut p = Policy::new(settings);
     let now = Instant::now();
     let at = |i: u64| now + Duration::from_secs(30 * i);
-    let mut o = observed(4, 100.0, 0.0);
-    o.demand.rate_error = 5.0;
     // +20 req/min a cycle: the fifth plans 100 req/min ahead, 150 s (as in
-    // `a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not`); the optimizer
-    // answers 14 for the 280 planned.
-    for i in 0..4u64 {
-        let rpm = 100.0 + 20.0 * i as f64;
-        cycle(&mut p, &server(rpm, 200.0, 40.0), &o, decided(4, 38), at(i));
-    }
-    let (a, plan) = cycle(
-        &mut p,
-        &server(180.0, 200.0, 40.0),
-        &o,
-        decided(14, 38),
-        at(4),
-    );
-    assert_eq!(
-        (plan.lookahead_rpm, a.num_replicas),
-        (100.0, 14),
-        "{plan:?}"
-    );
-    // The load stops at 180; the optimizer asks for 4. The rise's 14 hold until it was due
-    // (150 s later, the fifth cycle), then the window holds what the measured 180 of the 280
-    // needed (14 x 180 / 280 -> 9).
-    let mut fourteen = server(180.0, 200.0, 40.0);
-    fourteen.current_alloc.num_replicas = 14;
-    let mut held = Vec::new();
-    for i in 5..11u64 {
+    // `a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not`), from 180 to 280; the
+    // optimizer answers 14 for the 280 planned. Then it asks for 4, and the loads measured
+    // after are `after`, with standard error `error`.
+    let run = |after: &[f64], error: f64| {
+        let mut p = Policy::new(settings);
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        for i in 0..4u64 {
+            let rpm = 100.0 + 20.0 * i as f64;
+            cycle(&mut p, &server(rpm, 200.0, 40.0), &o, decided(4, 38), at(i));
+        }
         let (a, plan) = cycle(
             &mut p,
-            &fourteen,
-            &observed(14, 100.0, 0.0),
-            decided(4, 38),
-            at(i),
+            &server(180.0, 200.0, 40.0),
+            &o,
+            decided(14, 38),
+            at(4),
         );
-        assert_eq!(plan.lookahead_rpm, 0.0, "{plan:?}");
-        let said = plan.notes.iter().any(|n| n.contains("rise planned ahead"));
-        assert_eq!(said, i < 10, "{plan:?}");
-        held.push(a.num_replicas);
-    }
-    assert_eq!(held, [14, 14, 14, 14, 14, 9], "{held:?}");
+        assert_eq!(
+            (plan.lookahead_rpm, a.num_replicas),
+            (100.0, 14),
+            "{plan:?}"
+        );
+        let mut o = observed(14, 100.0, 0.0);
+        o.demand.rate_error = error;
+        let mut held = Vec::new();
+        for (i, rpm) in (5..).zip(after) {
+            let mut s = server(*rpm, 200.0, 40.0);
+            s.current_alloc.num_replicas = 14;
+            let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), at(i));
+            assert_eq!(plan.lookahead_rpm, 0.0, "{plan:?}");
+            let said = plan.notes.iter().any(|n| n.contains("rise planned ahead"));
+            assert_eq!(said, a.num_replicas == 14, "{plan:?}");
+            held.push(a.num_replicas);
+        }
+        held
+    };
+    // The load goes on rising as planned (measured with an error of 25, too noisy for a new
+    // forecast): the 14 hold until the rise was due (the fifth cycle after), then the window
+    // holds what the 180 of the 280 needed (14 x 180 / 280 -> 9).
+    let rising = run(&[200.0, 220.0, 240.0, 260.0, 280.0, 280.0], 25.0);
+    assert_eq!(rising, [14, 14, 14, 14, 14, 9], "{rising:?}");
+    // It stops at 180 (error 5): a cycle on, 180 is more than three errors behind the 200 the
+    // rise expected by then, and the 14 go.
+    let stopped = run(&[180.0, 180.0, 180.0], 5.0);
+    assert_eq!(stopped, [9, 9, 9], "{stopped:?}");
+    // With an error of 25 it takes until 180 is more than 75 behind: the fourth cycle (260).
+    let stopped = run(&[180.0, 180.0, 180.0, 180.0, 180.0], 25.0);
+    assert_eq!(stopped, [14, 14, 14, 9, 9], "{stopped:?}");
 }
