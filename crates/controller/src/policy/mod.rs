@@ -169,8 +169,9 @@ struct ServerState {
     /// falls behind it (see [`ahead`]).
     rises: VecDeque<Rise>,
     /// The rate planned from this cycle before the rise ahead, the confidence, the backlog
-    /// and the boost, requests/min.
+    /// and the boost, requests/min, and the last cycle's.
     base_rpm: f64,
+    last_base_rpm: f64,
     /// The pods of the last cycle (accelerator, batch): a change restarts the steady count.
     pods: (String, i64),
     /// The latency boost.
@@ -230,6 +231,7 @@ impl ServerState {
             history: VecDeque::new(),
             rises: VecDeque::new(),
             base_rpm: 0.0,
+            last_base_rpm: 0.0,
             pods: (String::new(), 0),
             boost: 1.0,
             steady: 0,
@@ -266,9 +268,9 @@ struct Rise {
 }
 
 impl Rise {
-    /// Whether the load measured at `now`, `rpm` with standard error `error`, still keeps up
-    /// with the rise: no more than [`FALL_ERRORS`] errors below the straight line from `from`
-    /// to `to`. A rise the load has fallen behind was noise, or a rate read high (the cycles
+    /// Whether the load measured at `now` (no higher than the last cycle's), `rpm` with
+    /// standard error `error`, still keeps up with the rise: no more than [`FALL_ERRORS`]
+    /// errors below the straight line from `from` to `to`. A rise the load has fallen behind was noise, or a rate read high (the cycles
     /// after a queue drained read mixtral at 461 and 517 req/min on the ramp's plateau of 450,
     /// two rises that planned 261 more and 38 pods where 25 carried it).
     fn keeps_up(&self, now: Instant, rpm: f64, error: f64) -> bool {
@@ -724,6 +726,7 @@ impl Policy {
                 {
                     st.levels.pop_front();
                 }
+                st.last_base_rpm = st.base_rpm;
                 st.base_rpm = rpm;
                 rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
@@ -1013,9 +1016,13 @@ impl Policy {
                 now,
                 sustained(recommended, st.sized_rpm, plan, &self.settings),
             ));
+            // A load still rising keeps its rise, if slower than planned (a rate measured
+            // over a longer window lags more, and a quiet server's lags by minutes); one that
+            // stopped must keep up with it.
             let (base, error) = (st.base_rpm, plan.rate_error);
+            let still_rising = base > st.last_base_rpm;
             st.rises
-                .retain(|r| r.until >= now && r.keeps_up(now, base, error));
+                .retain(|r| r.until >= now && (still_rising || r.keeps_up(now, base, error)));
             if plan.lookahead_rpm > 0.0 {
                 st.rises.push_back(Rise {
                     start: now,
