@@ -139,9 +139,7 @@ pub(super) fn scale_down_floor(
     let same = alloc.accelerator == cur.accelerator && alloc.max_batch == cur.max_batch;
     if let Some(kept) = units.size(server, cur).ok().filter(|_| same) {
         let low = replicas;
-        while replicas < cur.num_replicas && !kept.carries(replicas, 1.0 + SCALE_DOWN_BAND) {
-            replicas += 1;
-        }
+        replicas = kept.fewest_carrying(replicas, cur.num_replicas, 1.0 + SCALE_DOWN_BAND);
         if replicas > low {
             plan.notes.push(format!(
                 "scale-down {} -> {low} held at {replicas}: {low} would carry the planned \

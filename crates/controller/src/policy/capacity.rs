@@ -53,22 +53,23 @@ pub(super) struct Kept {
 }
 
 impl Kept {
-    /// Whether `replicas` of this kind carry `factor` times the planned demand within the
-    /// planned targets, by the model (true when the model cannot say: nothing to hold on), and
-    /// turn away no larger share of it than the count sized for the planned demand turns away
-    /// of that (at least [`TURNED_AWAY`]).
+    /// The fewest replicas of this kind, from `from` up to `upto`, that carry `factor` times
+    /// the planned demand within the planned targets, by the model (`from` when the model
+    /// cannot say: nothing to hold on), and turn away no larger share of it than the count
+    /// sized for the planned demand turns away of that (at least [`TURNED_AWAY`]). One analyzer
+    /// for every count tried.
     ///
     /// Why relative: the model has no queue in front of a pod, and where no target binds a
     /// kind the sizing fills its pods to where the model turns part of the demand away (real
     /// pods queue it). Asked to turn nothing away, a count carried 1.1 times the demand only
     /// well above the sizing's own: mixtral on the ramp was held at 29-32 pods for ten
     /// minutes of a plateau that the sizing, and the clairvoyant, ran on 25.
-    pub(super) fn carries(&self, replicas: i64, factor: f64) -> bool {
-        if replicas <= 0 || self.demand <= 0.0 {
-            return replicas > 0 || self.demand <= 0.0;
+    pub(super) fn fewest_carrying(&self, from: i64, upto: i64, factor: f64) -> i64 {
+        if self.demand <= 0.0 {
+            return from;
         }
         let Some(analyzer) = self.queue.and_then(|q| Analyzer::new(q).ok()) else {
-            return true;
+            return from;
         };
         let turned_away = |rate: f64, m: &Metrics| (1.0 - m.throughput / rate).max(0.0);
         let sized = self.demand / self.replicas.max(1) as f64;
@@ -76,13 +77,21 @@ impl Kept {
             .analyze(sized)
             .map_or(0.0, |m| turned_away(sized, &m))
             .max(TURNED_AWAY);
-        let rate = self.demand * factor / replicas as f64;
-        analyzer.analyze(rate).is_ok_and(|m| {
-            let (ttft, itl) = self.targets;
-            turned_away(rate, &m) <= allowed
-                && (ttft <= 0.0 || m.ttft <= ttft)
-                && (itl <= 0.0 || m.itl <= itl)
-        })
+        let (ttft, itl) = self.targets;
+        let carries = |replicas: i64| {
+            let rate = self.demand * factor / replicas as f64;
+            replicas > 0
+                && analyzer.analyze(rate).is_ok_and(|m| {
+                    turned_away(rate, &m) <= allowed
+                        && (ttft <= 0.0 || m.ttft <= ttft)
+                        && (itl <= 0.0 || m.itl <= itl)
+                })
+        };
+        let mut replicas = from;
+        while replicas < upto && !carries(replicas) {
+            replicas += 1;
+        }
+        replicas
     }
 
     /// The fewest replicas of this kind, from `from` up to `upto`, that turn away at most

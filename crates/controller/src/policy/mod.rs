@@ -270,9 +270,10 @@ struct Rise {
 impl Rise {
     /// Whether the load measured at `now` (no higher than the last cycle's), `rpm` with
     /// standard error `error`, still keeps up with the rise: no more than [`FALL_ERRORS`]
-    /// errors below the straight line from `from` to `to`. A rise the load has fallen behind was noise, or a rate read high (the cycles
-    /// after a queue drained read mixtral at 461 and 517 req/min on the ramp's plateau of 450,
-    /// two rises that planned 261 more and 38 pods where 25 carried it).
+    /// errors below the straight line from `from` to `to`. A rise the load has fallen behind
+    /// was noise, or a rate read high (the cycles after a queue drained read mixtral at 461
+    /// and 517 req/min on the ramp's plateau of 450, two rises that planned 261 more and 38
+    /// pods where 25 carried it).
     fn keeps_up(&self, now: Instant, rpm: f64, error: f64) -> bool {
         let span = self
             .until
