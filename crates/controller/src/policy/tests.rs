@@ -1850,3 +1850,52 @@ fn the_dead_band_asks_no_less_of_the_model_than_the_sizing_does() {
     let (a, plan) = cycle(&mut p, &many, &o, decided(sized, 38), now);
     assert_eq!(a.num_replicas, band, "{plan:?}");
 }
+
+/// While new pods are not scraped, the trend stands in for the measured rate (see
+/// [`a_partial_measurement_is_raised_to_the_trend`]); the stand-in is a guess for those cycles
+/// only. The measurements after them are not raised to it, and the scale-down window holds
+/// what the measured part of it needed, not the pods the guess asked for.
+#[test]
+fn the_trends_stand_in_for_unscraped_pods_is_no_measurement() {
+    let settings = Settings {
+        confidence: 0.0,
+        scale_down_window: Duration::from_secs(300),
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let mut p = Policy::new(settings);
+    let plain = |rpm: f64| {
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        (server(rpm, 200.0, 40.0), o)
+    };
+    // +20 req/min a cycle up to 180 on 4 pods: the rise is over.
+    for (i, rpm) in [100.0, 120.0, 140.0, 160.0, 180.0].into_iter().enumerate() {
+        let (s, o) = plain(rpm);
+        cycle(&mut p, &s, &o, decided(4, 38), at(i as u64));
+    }
+    // Two cycles whose new pods are not scraped: the trend stands in (about 200 and 220, the
+    // rise carried on), and the optimizer asks 8 pods for it.
+    for (i, rpm) in [(5, 120.0), (6, 130.0)] {
+        let (mut s, mut o) = plain(rpm);
+        s.current_alloc.num_replicas = if i == 5 { 4 } else { 8 };
+        o.sources = vec![FieldSource {
+            field: "arrivalRate".into(),
+            source: Source::PrometheusPartial,
+        }];
+        let (a, plan) = cycle(&mut p, &s, &o, decided(8, 38), at(i));
+        assert_eq!(a.num_replicas, 8, "up at once on the stand-in: {plan:?}");
+        assert!(plan.stand_in_rpm > 60.0, "{plan:?}");
+    }
+    // Every pod reports: 150 arrive. The plan is the measurement's (raised by the dip filter
+    // to the median of the last three measurements, 160), not a stand-in's 200 or more; and
+    // the window holds what the measured part of the stand-ins needed (8 x 130 / 220 -> 5),
+    // not 8.
+    let (mut s, o) = plain(150.0);
+    s.current_alloc.num_replicas = 8;
+    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), at(7));
+    assert_eq!(plan.planned_rpm, 160.0, "{plan:?}");
+    assert_eq!(plan.stand_in_rpm, 0.0);
+    assert_eq!(a.num_replicas, 5, "{plan:?}");
+}
