@@ -335,6 +335,21 @@ impl ServerState {
         }
     }
 
+    /// The highest median of the last measurements over the scale-down window, and the last
+    /// one ([`ServerState::levels`]).
+    fn fall(&self) -> (f64, f64) {
+        let highest = self.levels.iter().map(|(_, l)| *l).fold(f64::MIN, f64::max);
+        let last = self.levels.back().map_or(highest, |(_, l)| *l);
+        (highest, last)
+    }
+
+    /// Whether the load falls for real: the median of the last measurements is more than
+    /// [`FALL_ERRORS`] standard errors (`error`) below its highest over the window.
+    fn falling(&self, error: f64) -> bool {
+        let (highest, last) = self.fall();
+        error > 0.0 && highest - last > FALL_ERRORS * error
+    }
+
     /// The rate to plan from: the measurement, or the median of the last [`RAW_CYCLES`]
     /// measurements when that is higher. A rise counts at once; a fall counts from the next
     /// cycle; a one-cycle dip (pods replaced within the window, a scrape missed) not at all.
@@ -701,8 +716,16 @@ impl Policy {
                 // or above a load already falling) became the median the next measurements
                 // were raised to: on the diurnal benchmark mixtral measured 125 req/min, was
                 // planned from 186 and went 14 -> 15 pods while its load fell.
+                // Nor is a fall already confirmed beyond its noise (see `falling`) a dip: the
+                // measurement counts at once, not one cycle late. On the ramp benchmark's
+                // five-minute fall mixtral was planned every cycle from the last cycle's
+                // measurement, 15-55 req/min (one to three pods) above its own.
                 if short.is_none() {
-                    rpm = st.filtered(rpm);
+                    let falling = st.falling(o.demand.rate_error);
+                    let median = st.filtered(rpm);
+                    if !falling {
+                        rpm = median;
+                    }
                 }
                 let tokens = cur.load.avg_in_tokens.max(0) + cur.load.avg_out_tokens.max(0);
                 if tokens > 0 {
@@ -1053,10 +1076,8 @@ impl Policy {
             }
             // A load that has fallen well beyond its noise is a real fall: follow it with a
             // shorter window (a wobble on a plateau never gets that far below its highest).
-            let highest_level = st.levels.iter().map(|(_, l)| *l).fold(f64::MIN, f64::max);
-            let level = st.levels.back().map_or(highest_level, |(_, l)| *l);
-            let falling =
-                plan.rate_error > 0.0 && highest_level - level > FALL_ERRORS * plan.rate_error;
+            let (highest_level, level) = st.fall();
+            let falling = st.falling(plan.rate_error);
             let window = if falling {
                 long_window.mul_f64(FALL_WINDOW)
             } else {

@@ -1899,3 +1899,41 @@ fn the_trends_stand_in_for_unscraped_pods_is_no_measurement() {
     assert_eq!(plan.stand_in_rpm, 0.0);
     assert_eq!(a.num_replicas, 5, "{plan:?}");
 }
+
+/// The dip filter plans a falling measurement from the median of the last three: a one-cycle
+/// dip is more often an artefact than a load. A fall already confirmed beyond its noise is no
+/// dip: its measurements are planned from at once.
+#[test]
+fn a_confirmed_fall_is_planned_from_the_measurement() {
+    let settings = Settings {
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let mut p = Policy::new(settings);
+    let mut planned = Vec::new();
+    // 200 req/min (error 5), then down 30 a cycle.
+    for (i, rpm) in [200.0, 200.0, 200.0, 200.0, 170.0, 140.0, 110.0, 80.0]
+        .into_iter()
+        .enumerate()
+    {
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        planned.push(rising_cycle(&mut p, rpm, &o, now, i).planned_rpm);
+    }
+    // The fall's first cycles are planned from the median (200, then 170); from the cycle
+    // after the median fell 3 errors below its highest (at 140), each at its measurement.
+    assert_eq!(
+        planned,
+        [200.0, 200.0, 200.0, 200.0, 200.0, 170.0, 110.0, 80.0]
+    );
+    // A single dip on a plateau is still planned from the median.
+    let mut p = Policy::new(settings);
+    let mut last = 0.0;
+    for (i, rpm) in [200.0, 200.0, 200.0, 200.0, 150.0].into_iter().enumerate() {
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        last = rising_cycle(&mut p, rpm, &o, now, i).planned_rpm;
+    }
+    assert_eq!(last, 200.0);
+}
