@@ -17,7 +17,8 @@ const SCALE_DOWN_BAND: f64 = 0.1;
 /// the first thin window of a loop that starts, nor pods still loading), not within a
 /// scale-down window of the last change, and only when it saves more than the sizing's own
 /// noise: the current kind `cur`, sized for the same planned demand, must cost
-/// `kind_hysteresis` more than the optimizer's `alloc`. Otherwise `alloc` becomes the current
+/// `kind_hysteresis` more than the optimizer's `alloc`, both over two scale-down windows, the
+/// first at the replicas the window holds. Otherwise `alloc` becomes the current
 /// kind, sized for itself. A current kind that does not fit its type's `room`, or whose batch
 /// cap the optimizer's batch rule no longer allows, is never kept.
 #[allow(clippy::too_many_arguments)]
@@ -36,7 +37,6 @@ pub(super) fn keep_kind(
     let Ok(kept) = units.size(server, cur) else {
         return;
     };
-    let kept_cost = kept.unit_cost * kept.replicas as f64;
     let fits = room.is_none_or(|r| kept.replicas <= r);
     // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
     // the KV cache holds at the typical tokens of the last windows) is no kind to keep.
@@ -45,6 +45,36 @@ pub(super) fn keep_kind(
         return;
     }
     let window = settings.scale_down_window;
+    // The scale-down window holds replica counts across a change of kind, so for its first
+    // window either kind runs at least as many pods as the window holds; the two are costed
+    // over the payback horizon of two windows, the first at the counts held and the second at
+    // their own. Costed at the optimizer's count, a rollout on the ramp benchmark took llama
+    // from 3 G2 pods (69 cents/h) to the 1 MI300X pod (65) found cheaper, and the window held
+    // 3 of them (195) for five minutes.
+    let hold = if st.falling(plan.rate_error) {
+        window.mul_f64(super::FALL_WINDOW)
+    } else {
+        window
+    };
+    let highest = st.highest_held(now, hold).map_or(0, |h| h.min(cur.num_replicas));
+    let over_two_windows = |unit: f64, replicas: i64| {
+        unit * (replicas.max(highest) + replicas) as f64 / 2.0
+    };
+    let new_unit = if alloc.num_replicas > 0 {
+        alloc.cost / alloc.num_replicas as f64
+    } else {
+        0.0
+    };
+    let new_cost = over_two_windows(new_unit, alloc.num_replicas);
+    let kept_cost = over_two_windows(kept.unit_cost, kept.replicas);
+    let at_held = if highest > alloc.num_replicas.min(kept.replicas) {
+        format!(
+            " over the next two scale-down windows (the first at the {highest} replicas the \
+             window holds)"
+        )
+    } else {
+        String::new()
+    };
     let age = st.kind_since.map(|t| now.saturating_duration_since(t));
     let why = if !st.settled {
         "the pods are not all serving, or the window is thin: not a measurement to restart \
@@ -61,12 +91,12 @@ pub(super) fn keep_kind(
             age.as_secs_f64(),
             window.as_secs()
         )
-    } else if kept_cost <= alloc.cost * (1.0 + must_save(settings, startup)) {
+    } else if kept_cost <= new_cost * (1.0 + must_save(settings, startup)) {
         format!(
-            "it would save {:.1} of {kept_cost:.1} cents/h, within the {:.0}% a rollout must \
-             save (the larger of --kind-hysteresis and the new pods' start-up of {:.0} s over \
-             two scale-down windows, {:.0} s)",
-            kept_cost - alloc.cost,
+            "it would save {:.1} of {kept_cost:.1} cents/h{at_held}, within the {:.0}% a \
+             rollout must save (the larger of --kind-hysteresis and the new pods' start-up of \
+             {:.0} s over two scale-down windows, {:.0} s)",
+            (kept_cost - new_cost).max(0.0),
             must_save(settings, startup) * 100.0,
             // In the servers' clock, as the start-up was learnt and the report's rates are.
             startup.as_secs_f64() * settings.time_scale,

@@ -343,6 +343,17 @@ impl ServerState {
         (highest, last)
     }
 
+    /// The most replicas the scale-down window of `window` holds at `now`: the highest
+    /// recommendation in it and of the rises still held (None when it holds none).
+    fn highest_held(&self, now: Instant, window: Duration) -> Option<i64> {
+        self.history
+            .iter()
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
+            .map(|(_, r)| *r)
+            .chain(self.rises.iter().map(|r| r.replicas))
+            .max()
+    }
+
     /// Whether the load falls for real: the median of the last measurements is more than
     /// [`FALL_ERRORS`] standard errors (`error`) below its highest over the window.
     fn falling(&self, error: f64) -> bool {
@@ -1093,14 +1104,7 @@ impl Policy {
                         plan.latency_ratio * 100.0
                     ));
                 } else {
-                    let highest = st
-                        .history
-                        .iter()
-                        .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
-                        .map(|(_, r)| *r)
-                        .chain(st.rises.iter().map(|r| r.replicas))
-                        .max()
-                        .unwrap_or(recommended);
+                    let highest = st.highest_held(now, window).unwrap_or(recommended);
                     replicas = highest.min(cur.num_replicas).max(recommended);
                     // A shortened window follows the load down, never faster than it fell:
                     // at most in proportion to the fall of its median from its highest, from

@@ -1937,3 +1937,31 @@ fn a_confirmed_fall_is_planned_from_the_measurement() {
     }
     assert_eq!(last, 200.0);
 }
+
+/// The scale-down window holds replica counts across a change of kind: a new kind runs at
+/// first as many pods as it holds, and is costed so.
+#[test]
+fn a_new_kind_is_costed_at_the_replicas_the_window_holds() {
+    // G2/38 carries the planned 110 req/min with 2 replicas (46 cents/h); 4 run, and the
+    // window holds them. One H100 pod at 40 cents/h saves 13% at the optimizer's count, but
+    // the window would hold 4 of them (160 cents/h) for its first five minutes: over two
+    // windows 100 cents/h against the G2's 69.
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    settle_first(&mut p, &s, &o, now);
+    let mut d = priced(decided(1, 64), 40.0);
+    d.get_mut("s").unwrap().accelerator = "H100".into();
+    let (a, plan) = cycle(&mut p, &s, &o, d, now);
+    assert_eq!((a.accelerator.as_str(), a.num_replicas), ("G2", 4), "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("the first at the 4 replicas the window holds")),
+        "{plan:?}"
+    );
+    // Two H100 pods at 40 cents/h (20 each) save enough: 60 against 69 over two windows.
+    let (a, _) = offered_h100(Settings::default(), 40.0);
+    assert_eq!(a.accelerator, "H100");
+}
