@@ -47,6 +47,15 @@ pub enum Quantity {
     KvCache,
     /// Requests running plus waiting per pod now (last sample).
     Outstanding,
+    /// The pod's completed requests at its first sample in the window (its counter's lowest
+    /// value there: a pod's counter only rises). With [`Quantity::FirstArrived`], the baseline
+    /// of a pod that served before the window but was first scraped within it
+    /// ([`crate::aggregate`]).
+    FirstCompleted,
+    /// The pod's requests completed, running and waiting at its first sample in the window:
+    /// everything it has been sent, which only rises, so its lowest value there (at the
+    /// resolution of [`subquery_step`]).
+    FirstArrived,
     /// Whether the pod had a series at the start of a window (the value, a
     /// count of series, is not used): a server is measured over a window only when one of its
     /// pods did ([`crate::aggregate`]).
@@ -60,9 +69,11 @@ pub enum Quantity {
 
 impl Quantity {
     /// The quantities queried once per window of the ladder.
-    pub const PER_WINDOW: [Quantity; 10] = [
+    pub const PER_WINDOW: [Quantity; 12] = [
         Self::Requests,
         Self::Backlog,
+        Self::FirstCompleted,
+        Self::FirstArrived,
         Self::PromptSum,
         Self::PromptCount,
         Self::GenerationSum,
@@ -99,6 +110,11 @@ impl Quantity {
             Self::KvCache => "vllm:kv_cache_usage_perc (mean)",
             Self::Outstanding => "vllm:num_requests_running + vllm:num_requests_waiting (last)",
             Self::Covered => "vllm:request_success_total (at the window's start)",
+            Self::FirstCompleted => "vllm:request_success_total (first sample in the window)",
+            Self::FirstArrived => {
+                "vllm:request_success_total + vllm:num_requests_running + \
+                 vllm:num_requests_waiting (first sample in the window)"
+            }
             Self::Throughput => "vllm:request_success_total (rate, requests/min)",
             Self::Arrivals => "arrivals (completed + backlog change, requests/min)",
         }
@@ -132,6 +148,8 @@ impl Quantity {
             | Self::GenerationSum
             | Self::GenerationCount
             | Self::GenerationBuckets
+            | Self::FirstCompleted
+            | Self::FirstArrived
             | Self::Covered => None,
         }
     }
@@ -281,6 +299,13 @@ pub fn deployments_selector(deployments: &[Selected<'_>]) -> String {
     )
 }
 
+/// The resolution, seconds, of the subquery of [`Quantity::FirstArrived`] over a window of
+/// `seconds`: 60 steps a window, at least one a second. The first sample is found within a
+/// step of it: a few requests of a busy server at worst, against a whole queue before.
+pub fn subquery_step(seconds: u64) -> u64 {
+    (seconds / 60).max(1)
+}
+
 /// The query of `q` for the pods selected by `sel` over the window of `seconds` (wall clock),
 /// None for the derived quantities, which are not queried.
 ///
@@ -321,6 +346,18 @@ pub fn query(q: Quantity, sel: &str, seconds: u64) -> Option<String> {
         Quantity::Covered => {
             format!("count by(namespace, pod)(vllm:request_success_total{{{sel}}} offset {w})")
         }
+        Quantity::FirstCompleted => {
+            format!("{by}(min_over_time(vllm:request_success_total{{{sel}}}[{w}]))")
+        }
+        // A subquery: the sum exists only where the pod has samples, and its lowest value in
+        // the window is its first (a request moves from waiting to running to completed, so
+        // the sum only grows).
+        Quantity::FirstArrived => format!(
+            "min_over_time(({by}(vllm:request_success_total{{{sel}}}) + \
+             {by}(vllm:num_requests_running{{{sel}}}) + \
+             {by}(vllm:num_requests_waiting{{{sel}}}))[{w}:{}s])",
+            subquery_step(seconds)
+        ),
         Quantity::Backlog => both(
             change("vllm:num_requests_running"),
             change("vllm:num_requests_waiting"),
@@ -392,6 +429,15 @@ mod tests {
             q(Quantity::Outstanding),
             r#"sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"})"#
         );
+        assert_eq!(
+            q(Quantity::FirstCompleted),
+            r#"sum by(namespace, pod)(min_over_time(vllm:request_success_total{namespace=~"ns",pod=~"p"}[60s]))"#
+        );
+        assert_eq!(
+            q(Quantity::FirstArrived),
+            r#"min_over_time((sum by(namespace, pod)(vllm:request_success_total{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}))[60s:1s])"#
+        );
+        assert!(query(Quantity::FirstArrived, &s, 480).unwrap().ends_with("[480s:8s])"));
         assert_eq!(query(Quantity::Throughput, &s, 60), None);
         assert_eq!(query(Quantity::Arrivals, &s, 60), None);
     }

@@ -180,13 +180,24 @@ async fn prometheus_values_win_over_labels() {
             .all(|q| q.contains("pod=~") && !q.contains("job=")),
         "{queries:?}"
     );
-    // Batched: 10 quantities per window of 1, 2, 4 and 8 minutes, the coverage of each, 4
-    // once, over every pod.
-    assert_eq!(queries.len(), 4 * 10 + 4 + 4, "{queries:?}");
-    for w in ["[60s]", "[120s]", "[240s]", "[480s]"] {
+    // Batched: 12 quantities per window of 1, 2, 4 and 8 minutes (one a subquery,
+    // `[<window>:<step>]`), the coverage of each, 4 once, over every pod.
+    assert_eq!(queries.len(), 4 * 12 + 4 + 4, "{queries:?}");
+    for w in ["60s", "120s", "240s", "480s"] {
         assert_eq!(
-            queries.iter().filter(|q| q.contains(w)).count(),
-            if w == "[60s]" { 10 + 3 } else { 10 },
+            queries
+                .iter()
+                .filter(|q| q.contains(&format!("[{w}]")))
+                .count(),
+            if w == "60s" { 11 + 3 } else { 11 },
+            "{w}"
+        );
+        assert_eq!(
+            queries
+                .iter()
+                .filter(|q| q.contains(&format!("[{w}:")))
+                .count(),
+            1,
             "{w}"
         );
     }
