@@ -227,21 +227,28 @@ fn usable(
 /// while the new pods were not yet scraped; a scrape comes up to an interval plus service
 /// discovery after Ready, 5 s and more). Its requests and backlog change are counted from its
 /// first sample in the window ([`Quantity::FirstCompleted`], [`Quantity::FirstArrived`]), as
-/// if the window began there. Without those, at the window's share of its time Ready, as if
-/// they came evenly; but they do not: the gateway sends a new pod the next requests first,
-/// and such a pod held 14 requests within seconds of Ready. Taken at the window's share,
-/// eight of them read mixtral's arrivals 25% high (588 req/min where 469 arrived) in the
-/// cycle after the ramp benchmark's top, and the rise planned on it ordered 53 pods.
+/// if the window began there, and the window is short of the load by what the pod was sent
+/// between the window's start and its first sample: a lower bound, which the caller reports
+/// as partial (the controller raises it to the trend). True is returned when a pod was so
+/// counted. Neither share is known: the gateway sends a new pod the next requests first, so
+/// it takes most of the arrivals from Ready until it holds what the others hold. Counted
+/// whole at the window's share of its time Ready (as if they came evenly; what is done when
+/// Prometheus gives no first sample), eight such pods read mixtral's arrivals 25% high on the
+/// ramp benchmark (588 req/min where 469 arrived) in the cycle after its top, and the rise
+/// planned on it ordered 53 pods; counted from their first samples, the same data read 462
+/// (queried back from that run's Prometheus). Under a queue, with many pods new, the first
+/// samples came later into the window and the count read 257 where 385 arrived.
 fn first_scraped_late(
     values: &mut PodValues,
     ready_pods: &[String],
     times: &BTreeMap<String, PodTimes>,
     covered: Option<&BTreeSet<String>>,
     wall: f64,
-) {
+) -> bool {
     let Some(covered) = covered else {
-        return;
+        return false;
     };
+    let mut late = false;
     for key in ready_pods {
         let pod = key.rsplit('/').next().unwrap_or(key);
         let Some(ready) = times.get(pod).and_then(|t| t.ready_for) else {
@@ -266,6 +273,7 @@ fn first_scraped_late(
             if let Some(x) = v.get_mut(&Quantity::Backlog) {
                 *x -= (arrived - completed).max(0.0);
             }
+            late = true;
             continue;
         }
         let share = wall / ready;
@@ -275,6 +283,7 @@ fn first_scraped_late(
             }
         }
     }
+    late
 }
 
 /// Adds each pod's rates over a window of `seconds` (servers' clock): completions
@@ -466,7 +475,7 @@ pub fn assemble(
     let window_name = format!("{wall}s");
     let seconds = windows.server_seconds(window);
     let (mut values, mut dropped) = usable(&all, samples, window, &window_name, &mut problems);
-    first_scraped_late(
+    let scraped_late = first_scraped_late(
         &mut values,
         ready_pods,
         times,
@@ -519,7 +528,10 @@ pub fn assemble(
     // 90 req/min through a 450 req/min hold and sized for it. A server without ready pods
     // measured only by pods that are gone is partial too.
     let label_rpm = labels.rpm.filter(|v| *v > 0.0);
-    let all_reporting = !ready_pods.is_empty() && reporting.len() == ready_pods.len();
+    // A pod scraped late counted from its first sample leaves out what it was sent before it
+    // within the window: a lower bound too.
+    let all_reporting =
+        !ready_pods.is_empty() && reporting.len() == ready_pods.len() && !scraped_late;
     let (arrival, source) = match (measured, label_rpm) {
         // No arrival over the window is also what a Prometheus that scraped nothing new shows
         // (a stalled exporter, a restarted scrape): with a load label saying otherwise, the
@@ -1332,7 +1344,7 @@ mod tests {
 
     /// A pod Ready before the window began but first scraped within it is counted from its
     /// first sample there, when Prometheus gave one: what it had been sent before (the gateway
-    /// fills a new pod first) belongs to the window before.
+    /// fills a new pod first) is left out, and the measurement is a lower bound.
     #[test]
     fn a_pod_scraped_late_counts_from_its_first_sample() {
         // Ready 70 s ago, first scraped within the 60 s window with 8 done and 12 held (20
@@ -1372,6 +1384,9 @@ mod tests {
         let o = super::assemble(&no_rpm(), 2, &pods, &times, &[], &s, &windows());
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 60.0 + 6.0);
         assert_eq!(o.spec.current_alloc.load.throughput, 60.0 + 17.0);
+        // What it was sent between the window's start and its first sample is not known: a
+        // lower bound, as when a ready pod has not reported at all.
+        assert_eq!(source(&o, "arrivalRate"), Source::PrometheusPartial);
     }
 
     /// Each pod's start-up (wall seconds from discovery) is reported in the servers' clock,

@@ -205,8 +205,13 @@ impl Collector {
                 planned.extend(query(q, &ready, shortest).map(|text| (None, q, shortest, text)));
             }
         }
+        // One instant for every query of the collection (see `Prometheus::query_at`).
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64());
         let runs = planned.into_iter().map(|(window, q, w, text)| async move {
-            (window, q, w, prom.query_within(&text, deadline).await)
+            (window, q, w, prom.query_at(&text, deadline, at).await)
         });
         // Each query ends by its own deadline (the client's timeout), so that a timeout is
         // reported as one, naming the query.

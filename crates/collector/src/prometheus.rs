@@ -152,13 +152,26 @@ impl Prometheus {
         promql: &str,
         deadline: Duration,
     ) -> Result<Vec<Sample>, PromError> {
+        self.query_at(promql, deadline, None).await
+    }
+
+    /// [`Self::query_within`], evaluated at `at` (Unix seconds; None: Prometheus' now). The
+    /// queries of one collection are evaluated at one instant, so that quantities divided or
+    /// added across queries (a histogram's sum and count, completions and the backlog's
+    /// change, a pod's first samples and its last) come from the same scrapes.
+    pub async fn query_at(
+        &self,
+        promql: &str,
+        deadline: Duration,
+        at: Option<f64>,
+    ) -> Result<Vec<Sample>, PromError> {
         let url = format!("{}/api/v1/query", self.config.url.trim_end_matches('/'));
         let mut shown: String = promql.chars().take(SHOWN_QUERY_CHARS).collect();
         if shown.len() < promql.len() {
             shown.push_str("...");
         }
         let target = format!("{url} {shown}");
-        match tokio::time::timeout(deadline, self.fetch(&url, promql, &target)).await {
+        match tokio::time::timeout(deadline, self.fetch(&url, promql, at, &target)).await {
             Ok(answer) => parse(&answer?),
             Err(_) => Err(PromError::Timeout {
                 after: deadline,
@@ -168,8 +181,18 @@ impl Prometheus {
     }
 
     /// Sends the query and reads the answer, at most [`MAX_BODY_BYTES`] of it.
-    async fn fetch(&self, url: &str, promql: &str, target: &str) -> Result<Value, PromError> {
-        let mut request = self.http.post(url).form(&[("query", promql)]);
+    async fn fetch(
+        &self,
+        url: &str,
+        promql: &str,
+        at: Option<f64>,
+        target: &str,
+    ) -> Result<Value, PromError> {
+        let mut form = vec![("query", promql.to_string())];
+        if let Some(at) = at {
+            form.push(("time", format!("{at:.3}")));
+        }
+        let mut request = self.http.post(url).form(&form);
         if let Some(file) = &self.config.token_file {
             let token = std::fs::read_to_string(file)
                 .map_err(|e| PromError::Config(format!("token file {}: {e}", file.display())))?;
