@@ -225,30 +225,27 @@ fn usable(
 /// so counting them here moves them one window late: on the ramp benchmark mixtral's arrivals
 /// read 100-190 req/min high in the cycle after each scale-up (and as low in the cycle before,
 /// while the new pods were not yet scraped; a scrape comes up to an interval plus service
-/// discovery after Ready, 5 s and more). Its requests and backlog change are counted from its
-/// first sample in the window ([`Quantity::FirstCompleted`], [`Quantity::FirstArrived`]), as
-/// if the window began there, and the window is short of the load by what the pod was sent
-/// between the window's start and its first sample: a lower bound, which the caller reports
-/// as partial (the controller raises it to the trend). True is returned when a pod was so
-/// counted. Neither share is known: the gateway sends a new pod the next requests first, so
-/// it takes most of the arrivals from Ready until it holds what the others hold. Counted
-/// whole at the window's share of its time Ready (as if they came evenly; what is done when
-/// Prometheus gives no first sample), eight such pods read mixtral's arrivals 25% high on the
-/// ramp benchmark (588 req/min where 469 arrived) in the cycle after its top, and the rise
-/// planned on it ordered 53 pods; counted from their first samples, the same data read 462
-/// (queried back from that run's Prometheus). Under a queue, with many pods new, the first
-/// samples came later into the window and the count read 257 where 385 arrived.
+/// discovery after Ready, 5 s and more). What it had at its first sample in the window
+/// ([`Quantity::FirstCompleted`], [`Quantity::FirstArrived`], [`Quantity::FirstAge`]) came
+/// from Ready to that sample, and only the part after the window's start is the window's:
+/// taken as if it came evenly over that time. Neither whole nor none is right. Counted at the
+/// window's share of its whole time Ready (what is done when Prometheus gives no first
+/// sample), eight such pods read mixtral's arrivals 25% high on the ramp benchmark (588
+/// req/min where 469 arrived) in the cycle after its top, and the rise planned on it ordered
+/// 53 pods: the gateway sends a new pod the next requests first, and each had been sent 14
+/// within seconds of Ready, before the window. Counted from their first samples, the same
+/// data read 462 (queried back from that run's Prometheus); but with 20 pods new under a
+/// queue, whose first samples came later into the window, that read 257 where 385 arrived.
 fn first_scraped_late(
     values: &mut PodValues,
     ready_pods: &[String],
     times: &BTreeMap<String, PodTimes>,
     covered: Option<&BTreeSet<String>>,
     wall: f64,
-) -> bool {
+) {
     let Some(covered) = covered else {
-        return false;
+        return;
     };
-    let mut late = false;
     for key in ready_pods {
         let pod = key.rsplit('/').next().unwrap_or(key);
         let Some(ready) = times.get(pod).and_then(|t| t.ready_for) else {
@@ -263,17 +260,24 @@ fn first_scraped_late(
         let first = (
             v.get(&Quantity::FirstCompleted).copied(),
             v.get(&Quantity::FirstArrived).copied(),
+            v.get(&Quantity::FirstAge).copied(),
         );
-        if let (Some(completed), Some(arrived)) = first {
-            // Counted from 0 at Ready (its last samples alone): less what it had at its
-            // first sample.
+        if let (Some(completed), Some(arrived), Some(age)) = first {
+            // Its counts from 0 at Ready (its last samples alone) less what it had at its
+            // first sample, plus the part of that which came after the window began, as if
+            // it came evenly from Ready to the first sample.
+            let after = if ready > age {
+                ((wall - age) / (ready - age)).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            let before = 1.0 - after;
             if let Some(x) = v.get_mut(&Quantity::Requests) {
-                *x = (*x - completed).max(0.0);
+                *x = (*x - completed * before).max(0.0);
             }
             if let Some(x) = v.get_mut(&Quantity::Backlog) {
-                *x -= (arrived - completed).max(0.0);
+                *x -= (arrived - completed).max(0.0) * before;
             }
-            late = true;
             continue;
         }
         let share = wall / ready;
@@ -283,7 +287,6 @@ fn first_scraped_late(
             }
         }
     }
-    late
 }
 
 /// Adds each pod's rates over a window of `seconds` (servers' clock): completions
@@ -475,7 +478,7 @@ pub fn assemble(
     let window_name = format!("{wall}s");
     let seconds = windows.server_seconds(window);
     let (mut values, mut dropped) = usable(&all, samples, window, &window_name, &mut problems);
-    let scraped_late = first_scraped_late(
+    first_scraped_late(
         &mut values,
         ready_pods,
         times,
@@ -528,10 +531,7 @@ pub fn assemble(
     // 90 req/min through a 450 req/min hold and sized for it. A server without ready pods
     // measured only by pods that are gone is partial too.
     let label_rpm = labels.rpm.filter(|v| *v > 0.0);
-    // A pod scraped late counted from its first sample leaves out what it was sent before it
-    // within the window: a lower bound too.
-    let all_reporting =
-        !ready_pods.is_empty() && reporting.len() == ready_pods.len() && !scraped_late;
+    let all_reporting = !ready_pods.is_empty() && reporting.len() == ready_pods.len();
     let (arrival, source) = match (measured, label_rpm) {
         // No arrival over the window is also what a Prometheus that scraped nothing new shows
         // (a stalled exporter, a restarted scrape): with a load label saying otherwise, the
@@ -1343,19 +1343,21 @@ mod tests {
     }
 
     /// A pod Ready before the window began but first scraped within it is counted from its
-    /// first sample there, when Prometheus gave one: what it had been sent before (the gateway
-    /// fills a new pod first) is left out, and the measurement is a lower bound.
+    /// first sample there, when Prometheus gave one, plus the part of what it had then that
+    /// came after the window began (evenly from Ready to that sample).
     #[test]
     fn a_pod_scraped_late_counts_from_its_first_sample() {
-        // Ready 70 s ago, first scraped within the 60 s window with 8 done and 12 held (20
-        // sent within seconds of Ready); now 25 done and 1 held: 6 arrived in the window, and
-        // 17 were completed.
+        // Ready 70 s ago, first scraped 50 s ago (within the 60 s window) with 8 done and 12
+        // held: 20 sent in the 20 s from Ready, half of them after the window began. Now 25
+        // done and 1 held: 6 arrived since the first sample, 16 in the window; 17 completed
+        // since, 21 in the window.
         let late = [
             (Requests, 25.0),
             (Backlog, 1.0),
             (Outstanding, 1.0),
             (FirstCompleted, 8.0),
             (FirstArrived, 20.0),
+            (FirstAge, 50.0),
         ];
         let mut s = steady(&[("ns/old", &[(Requests, 60.0), (Outstanding, 5.0)]), ("ns/late", &late)]);
         for c in &mut s.covered {
@@ -1382,11 +1384,17 @@ mod tests {
         ]);
         let pods: Vec<String> = ["ns/old", "ns/late"].map(String::from).into();
         let o = super::assemble(&no_rpm(), 2, &pods, &times, &[], &s, &windows());
+        assert_eq!(o.spec.current_alloc.load.arrival_rate, 60.0 + 16.0);
+        assert_eq!(o.spec.current_alloc.load.throughput, 60.0 + 21.0);
+        assert_eq!(source(&o, "arrivalRate"), Source::Prometheus);
+        // First scraped just as the window began: nothing before it is the window's.
+        let mut s2 = s.clone();
+        s2.windows[0]
+            .get_mut("ns/late")
+            .unwrap()
+            .insert(FirstAge, 60.0);
+        let o = super::assemble(&no_rpm(), 2, &pods, &times, &[], &s2, &windows());
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 60.0 + 6.0);
-        assert_eq!(o.spec.current_alloc.load.throughput, 60.0 + 17.0);
-        // What it was sent between the window's start and its first sample is not known: a
-        // lower bound, as when a ready pod has not reported at all.
-        assert_eq!(source(&o, "arrivalRate"), Source::PrometheusPartial);
     }
 
     /// Each pod's start-up (wall seconds from discovery) is reported in the servers' clock,

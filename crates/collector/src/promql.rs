@@ -56,6 +56,8 @@ pub enum Quantity {
     /// everything it has been sent, which only rises, so its lowest value there (at the
     /// resolution of [`subquery_step`]).
     FirstArrived,
+    /// Seconds (wall clock) from the pod's first sample in the window to the query's instant.
+    FirstAge,
     /// Whether the pod had a series at the start of a window (the value, a
     /// count of series, is not used): a server is measured over a window only when one of its
     /// pods did ([`crate::aggregate`]).
@@ -69,11 +71,12 @@ pub enum Quantity {
 
 impl Quantity {
     /// The quantities queried once per window of the ladder.
-    pub const PER_WINDOW: [Quantity; 12] = [
+    pub const PER_WINDOW: [Quantity; 13] = [
         Self::Requests,
         Self::Backlog,
         Self::FirstCompleted,
         Self::FirstArrived,
+        Self::FirstAge,
         Self::PromptSum,
         Self::PromptCount,
         Self::GenerationSum,
@@ -115,6 +118,7 @@ impl Quantity {
                 "vllm:request_success_total + vllm:num_requests_running + \
                  vllm:num_requests_waiting (first sample in the window)"
             }
+            Self::FirstAge => "vllm:num_requests_running (age of the first sample in the window, s)",
             Self::Throughput => "vllm:request_success_total (rate, requests/min)",
             Self::Arrivals => "arrivals (completed + backlog change, requests/min)",
         }
@@ -150,6 +154,7 @@ impl Quantity {
             | Self::GenerationBuckets
             | Self::FirstCompleted
             | Self::FirstArrived
+            | Self::FirstAge
             | Self::Covered => None,
         }
     }
@@ -358,6 +363,10 @@ pub fn query(q: Quantity, sel: &str, seconds: u64) -> Option<String> {
              {by}(vllm:num_requests_waiting{{{sel}}}))[{w}:{}s])",
             subquery_step(seconds)
         ),
+        Quantity::FirstAge => format!(
+            "time() - min_over_time(timestamp({by}(vllm:num_requests_running{{{sel}}}))[{w}:{}s])",
+            subquery_step(seconds)
+        ),
         Quantity::Backlog => both(
             change("vllm:num_requests_running"),
             change("vllm:num_requests_waiting"),
@@ -438,6 +447,10 @@ mod tests {
             r#"min_over_time((sum by(namespace, pod)(vllm:request_success_total{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}))[60s:1s])"#
         );
         assert!(query(Quantity::FirstArrived, &s, 480).unwrap().ends_with("[480s:8s])"));
+        assert_eq!(
+            q(Quantity::FirstAge),
+            r#"time() - min_over_time(timestamp(sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}))[60s:1s])"#
+        );
         assert_eq!(query(Quantity::Throughput, &s, 60), None);
         assert_eq!(query(Quantity::Arrivals, &s, 60), None);
     }
