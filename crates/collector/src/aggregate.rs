@@ -1359,7 +1359,10 @@ mod tests {
             (FirstArrived, 20.0),
             (FirstAge, 50.0),
         ];
-        let mut s = steady(&[("ns/old", &[(Requests, 60.0), (Outstanding, 5.0)]), ("ns/late", &late)]);
+        let mut s = steady(&[
+            ("ns/old", &[(Requests, 60.0), (Outstanding, 5.0)]),
+            ("ns/late", &late),
+        ]);
         for c in &mut s.covered {
             c.remove("ns/late");
         }

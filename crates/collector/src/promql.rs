@@ -118,7 +118,9 @@ impl Quantity {
                 "vllm:request_success_total + vllm:num_requests_running + \
                  vllm:num_requests_waiting (first sample in the window)"
             }
-            Self::FirstAge => "vllm:num_requests_running (age of the first sample in the window, s)",
+            Self::FirstAge => {
+                "vllm:num_requests_running (age of the first sample in the window, s)"
+            }
             Self::Throughput => "vllm:request_success_total (rate, requests/min)",
             Self::Arrivals => "arrivals (completed + backlog change, requests/min)",
         }
@@ -446,7 +448,9 @@ mod tests {
             q(Quantity::FirstArrived),
             r#"min_over_time((sum by(namespace, pod)(vllm:request_success_total{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}) + sum by(namespace, pod)(vllm:num_requests_waiting{namespace=~"ns",pod=~"p"}))[60s:1s])"#
         );
-        assert!(query(Quantity::FirstArrived, &s, 480).unwrap().ends_with("[480s:8s])"));
+        assert!(query(Quantity::FirstArrived, &s, 480)
+            .unwrap()
+            .ends_with("[480s:8s])"));
         assert_eq!(
             q(Quantity::FirstAge),
             r#"time() - min_over_time(timestamp(sum by(namespace, pod)(vllm:num_requests_running{namespace=~"ns",pod=~"p"}))[60s:1s])"#

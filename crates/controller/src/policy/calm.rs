@@ -56,10 +56,11 @@ pub(super) fn keep_kind(
     } else {
         window
     };
-    let highest = st.highest_held(now, hold).map_or(0, |h| h.min(cur.num_replicas));
-    let over_two_windows = |unit: f64, replicas: i64| {
-        unit * (replicas.max(highest) + replicas) as f64 / 2.0
-    };
+    let highest = st
+        .highest_held(now, hold)
+        .map_or(0, |h| h.min(cur.num_replicas));
+    let over_two_windows =
+        |unit: f64, replicas: i64| unit * (replicas.max(highest) + replicas) as f64 / 2.0;
     let new_unit = if alloc.num_replicas > 0 {
         alloc.cost / alloc.num_replicas as f64
     } else {

@@ -1954,7 +1954,11 @@ fn a_new_kind_is_costed_at_the_replicas_the_window_holds() {
     let mut d = priced(decided(1, 64), 40.0);
     d.get_mut("s").unwrap().accelerator = "H100".into();
     let (a, plan) = cycle(&mut p, &s, &o, d, now);
-    assert_eq!((a.accelerator.as_str(), a.num_replicas), ("G2", 4), "{plan:?}");
+    assert_eq!(
+        (a.accelerator.as_str(), a.num_replicas),
+        ("G2", 4),
+        "{plan:?}"
+    );
     assert!(
         plan.notes
             .iter()
