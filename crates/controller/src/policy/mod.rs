@@ -444,8 +444,8 @@ fn short_of_load(o: &Observation, forecast: &Holt, now: Instant) -> Option<f64> 
 /// scraped yet) remembered: it is a guess, right for the cycles until the pods are scraped and
 /// then replaced by a measurement; remembered, the guesses of the cycles after the ramp's new
 /// pods came (507 and 543 req/min on its plateau of 450) held 31 pods for five minutes where
-/// the measured load asked 23-29. The recommendation itself still counts in full in its own cycle (scale up at
-/// once).
+/// the measured load asked 23-29. The recommendation itself still counts in full in its own
+/// cycle (scale up at once).
 fn sustained(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
     let passing = drain_rpm(plan.backlog, settings)
         + plan.lookahead_rpm.max(0.0)
