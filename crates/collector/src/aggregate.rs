@@ -233,9 +233,10 @@ fn usable(
 /// sample), eight such pods read mixtral's arrivals 25% high on the ramp benchmark (588
 /// req/min where 469 arrived) in the cycle after its top, and the rise planned on it ordered
 /// 53 pods: the gateway sends a new pod the next requests first, and each had been sent 14
-/// within seconds of Ready, before the window. Counted from their first samples, the same
-/// data read 462 (queried back from that run's Prometheus); but with 20 pods new under a
-/// queue, whose first samples came later into the window, that read 257 where 385 arrived.
+/// within seconds of Ready, before the window. Counted from their first samples alone, the
+/// same data read about right; but with 20 pods new under a queue, whose first samples came
+/// later into the window, that read 257 where 385 arrived. docs/collector.md ("Pods scraped
+/// late") has each rule against the arrivals, read back from two runs' Prometheus data.
 fn first_scraped_late(
     values: &mut PodValues,
     ready_pods: &[String],
