@@ -1273,6 +1273,21 @@ mod tests {
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 35.0);
     }
 
+    /// Pods that started in 60 s and have been Ready for the seconds given, by bare name.
+    fn ready_since(pods: &[(&str, f64)]) -> BTreeMap<String, PodTimes> {
+        pods.iter()
+            .map(|(pod, ready)| {
+                (
+                    pod.to_string(),
+                    PodTimes {
+                        startup: 60.0,
+                        ready_for: Some(*ready),
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// A pod Ready before the window began but first scraped within it has its count from 0 at
     /// Ready: the window takes its share of that time. One Ready for longer but with a sample
     /// at the window's start, or Ready within the window, counts whole.
@@ -1300,31 +1315,7 @@ mod tests {
         s.windows.truncate(1);
         s.covered.truncate(1);
         s.buckets.truncate(1);
-        let ready = |late: f64| {
-            BTreeMap::from([
-                (
-                    "old".to_string(),
-                    PodTimes {
-                        startup: 60.0,
-                        ready_for: Some(900.0),
-                    },
-                ),
-                (
-                    "late".to_string(),
-                    PodTimes {
-                        startup: 60.0,
-                        ready_for: Some(late),
-                    },
-                ),
-                (
-                    "young".to_string(),
-                    PodTimes {
-                        startup: 60.0,
-                        ready_for: Some(30.0),
-                    },
-                ),
-            ])
-        };
+        let ready = |late: f64| ready_since(&[("old", 900.0), ("late", late), ("young", 30.0)]);
         let pods: Vec<String> = ["ns/old", "ns/late", "ns/young"].map(String::from).into();
         let arrival = |s: &Samples, times: &BTreeMap<String, PodTimes>| {
             let o = super::assemble(&no_rpm(), 3, &pods, times, &[], s, &windows());
@@ -1370,22 +1361,7 @@ mod tests {
         s.windows.truncate(1);
         s.covered.truncate(1);
         s.buckets.truncate(1);
-        let times = BTreeMap::from([
-            (
-                "old".to_string(),
-                PodTimes {
-                    startup: 60.0,
-                    ready_for: Some(900.0),
-                },
-            ),
-            (
-                "late".to_string(),
-                PodTimes {
-                    startup: 60.0,
-                    ready_for: Some(70.0),
-                },
-            ),
-        ]);
+        let times = ready_since(&[("old", 900.0), ("late", 70.0)]);
         let pods: Vec<String> = ["ns/old", "ns/late"].map(String::from).into();
         let o = super::assemble(&no_rpm(), 2, &pods, &times, &[], &s, &windows());
         assert_eq!(o.spec.current_alloc.load.arrival_rate, 60.0 + 16.0);
