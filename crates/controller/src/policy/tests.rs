@@ -597,6 +597,15 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
     }
 }
 
+/// `o` measured without some ready pods (not scraped yet: `prometheus-partial`).
+fn partial(mut o: Observation) -> Observation {
+    o.sources = vec![FieldSource {
+        field: "arrivalRate".into(),
+        source: Source::PrometheusPartial,
+    }];
+    o
+}
+
 /// A measurement without some ready pods (not scraped yet: `prometheus-partial`) is short of
 /// the load: it is raised to what the trend expects, and a complete one is taken as it is.
 #[test]
@@ -606,13 +615,6 @@ fn a_partial_measurement_is_raised_to_the_trend() {
         ..Settings::default()
     };
     let now = Instant::now();
-    let partial = |mut o: Observation| {
-        o.sources = vec![FieldSource {
-            field: "arrivalRate".into(),
-            source: Source::PrometheusPartial,
-        }];
-        o
-    };
     // +20 req/min every 30 s cycle from 100, then two cycles whose new pods are not scraped:
     // the pods that reported saw 120 and 130.
     let run = |last: &dyn Fn(Observation) -> Observation| {
@@ -1878,13 +1880,9 @@ fn the_trends_stand_in_for_unscraped_pods_is_no_measurement() {
     // Two cycles whose new pods are not scraped: the trend stands in (about 200 and 220, the
     // rise carried on), and the optimizer asks 8 pods for it.
     for (i, rpm) in [(5, 120.0), (6, 130.0)] {
-        let (mut s, mut o) = plain(rpm);
+        let (mut s, o) = plain(rpm);
         s.current_alloc.num_replicas = if i == 5 { 4 } else { 8 };
-        o.sources = vec![FieldSource {
-            field: "arrivalRate".into(),
-            source: Source::PrometheusPartial,
-        }];
-        let (a, plan) = cycle(&mut p, &s, &o, decided(8, 38), at(i));
+        let (a, plan) = cycle(&mut p, &s, &partial(o), decided(8, 38), at(i));
         assert_eq!(a.num_replicas, 8, "up at once on the stand-in: {plan:?}");
         assert!(plan.stand_in_rpm > 60.0, "{plan:?}");
     }
