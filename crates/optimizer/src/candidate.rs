@@ -10,7 +10,7 @@ use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::queue::{
     optimal_concurrency, peak_service_rate, Analyzer, ConcurrencySearch, PerfParams, QueueConfig,
-    Targets,
+    ServiceModel, Targets,
 };
 use crate::system::{class_or_free, Perf, System};
 use inferno_api::limits::{MAX_BATCH_SIZE, MAX_QUEUE_SIZE, MAX_REPLICAS};
@@ -32,7 +32,8 @@ pub enum BatchSizing {
     Search,
     /// The scaled rule, capped so that a full batch of requests at their whole length
     /// (`avgInTokens + avgOutTokens`) fits the KV cache the catalog's `maxBatchSize x atTokens`
-    /// describes, and never above `maxBatchSize`: a larger cap makes the server preempt.
+    /// describes, and never above `maxBatchSize`: a larger cap makes the server preempt. Also
+    /// capped so that a full batch meets the class's ITL target (see [`itl_safe`]).
     Fit,
 }
 
@@ -393,7 +394,7 @@ fn peak_rate(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> Optio
         n,
         m,
         load.out_tokens_cv,
-        batch_size(ctx.spec, perf, load, sizing),
+        rule_batch(ctx, perf, sizing),
     );
     let peak = match sizing {
         BatchSizing::Scaled | BatchSizing::Fit => at_top,
@@ -557,8 +558,7 @@ pub fn create(
     if p.alpha == 0.0 && p.beta == 0.0 && p.gamma == 0.0 {
         return Err(CandidateError::Untuned);
     }
-    let load = &ctx.spec.current_alloc.load;
-    let cap_batch = batch_size(ctx.spec, perf, load, sizing);
+    let cap_batch = rule_batch(ctx, perf, sizing);
     let search = sizing == BatchSizing::Search && ctx.spec.max_batch_size <= 0;
     let unit = Unit {
         units_per_replica,
@@ -578,8 +578,8 @@ pub fn create(
         && current != i64::from(cap_batch)
         && current as f64 <= f64::from(cap_batch) * STAY_ABOVE
         && (sizing != BatchSizing::Fit
-            || perf.max_batch_size <= 0
-            || current <= perf.max_batch_size);
+            || (perf.max_batch_size <= 0 || current <= perf.max_batch_size)
+                && full_batch_meets_itl(ctx, perf, current as u32));
     if stay {
         // In 1..cap_batch, so the cast is exact.
         if let Ok(kept) = sized_candidate(ctx, acc, perf, unit, current as u32, false, cache) {
@@ -590,6 +590,66 @@ pub fn create(
     }
     Ok(chosen)
 }
+
+/// The batch rule's cap for `ctx` on `perf`: [`batch_size`], and with [`BatchSizing::Fit`] (no
+/// override) at most [`itl_safe`].
+fn rule_batch(ctx: &ServerContext<'_>, perf: &Perf, sizing: BatchSizing) -> u32 {
+    let cap = batch_size(ctx.spec, perf, &ctx.spec.current_alloc.load, sizing);
+    if sizing == BatchSizing::Fit && ctx.spec.max_batch_size <= 0 {
+        itl_safe(ctx, perf, cap, 0.0)
+    } else {
+        cap
+    }
+}
+
+/// The largest batch cap up to `cap` whose full batch meets the class's ITL target (within
+/// `tolerance` of it): the model's ITL at occupancy `b`, `bg(b) + beta + gamma (n + (m+1)/2)`,
+/// grows with `b`. `cap` itself when no target is set, when the model cannot be built (the
+/// sizing reports why) or when not even one request meets the target (the sizing reports
+/// that).
+///
+/// Why: the sizing meets the ITL target on average at the planned rate, where the batch is
+/// rarely full; when the load outruns the plan (a rise not measured yet), the batch fills to
+/// its cap and every request in it slows. On the diurnal benchmark llama (ITL target 80 ms)
+/// ran a cap of 33 whose full batch the model puts at 85 ms: 103 requests missed the ITL,
+/// every one of them at 80-90 ms. At a cap whose full batch meets the target, the requests
+/// beyond it wait for a slot instead (their TTFT, which the backlog term drains), and the
+/// ones running keep their ITL.
+fn itl_safe(ctx: &ServerContext<'_>, perf: &Perf, cap: u32, tolerance: f64) -> u32 {
+    let target = ctx.target.slo_itl;
+    if target <= 0.0 || cap <= 1 {
+        return cap;
+    }
+    let base = queue_config(ctx, perf, cap);
+    let Ok(model) = ServiceModel::new(
+        base.params,
+        base.in_tokens,
+        base.out_tokens,
+        cap,
+        base.max_tokens,
+    )
+    .and_then(|m| m.with_out_cv(base.out_cv)) else {
+        return cap;
+    };
+    let limit = target * (1.0 + tolerance);
+    (1..=cap)
+        .rev()
+        .find(|&b| model.itl(f64::from(b)) <= limit)
+        .unwrap_or(cap)
+}
+
+/// Whether a full batch at the current cap `cap` meets the class's ITL target within
+/// [`ITL_STAY`]: what the `fit` rule asks of a cap that stays (priced changes), and of a kind
+/// the control loop keeps.
+pub fn full_batch_meets_itl(ctx: &ServerContext<'_>, perf: &Perf, cap: u32) -> bool {
+    itl_safe(ctx, perf, cap, ITL_STAY) == cap
+}
+
+/// How far above the ITL target a full batch of the current cap may be when it stays (priced
+/// changes): the token means and tuned parameters the ITL is computed from move a few per cent
+/// from one window to the next, and a rollout for such a wiggle costs a start-up delay on every
+/// pod.
+const ITL_STAY: f64 = 0.05;
 
 /// How far above the batch rule's value the current batch cap may stay (priced changes): the
 /// token means the rule divides by are measured over tens of requests of widely spread

@@ -9,9 +9,11 @@
 //! stay pending).
 
 use inferno_api::{AllocationData, SystemSpec};
-use inferno_optimizer::candidate::{create, BatchSizing, ServerContext, SizingCache};
+use inferno_optimizer::candidate::{
+    create, full_batch_meets_itl, BatchSizing, ServerContext, SizingCache,
+};
 use inferno_optimizer::queue::{Analyzer, Metrics, QueueConfig};
-use inferno_optimizer::system::System;
+use inferno_optimizer::system::{Perf, System};
 use inferno_optimizer::Cancel;
 use std::collections::{BTreeMap, HashMap};
 
@@ -282,8 +284,9 @@ impl<'a> Units<'a> {
     /// `accelerator`, as it does when changes are priced: at most the catalog's
     /// `maxBatchSize`, and at most 10% over the requests its KV cache (`maxBatchSize x
     /// atTokens` tokens) holds at `tokens` per request (the caller's typical value), else at
-    /// the planned tokens (the token means wander a few per cent from window to window).
-    /// True when the data does not say.
+    /// the planned tokens (the token means wander a few per cent from window to window); and
+    /// under `fit`, a full batch within 5% of the ITL target (the optimizer's
+    /// [`full_batch_meets_itl`]). True when the data does not say.
     pub(super) fn cap_allowed(
         &self,
         server: &str,
@@ -303,7 +306,7 @@ impl<'a> Units<'a> {
             return true;
         };
         if perf.max_batch_size <= 0 {
-            return true;
+            return self.meets_itl(index, perf, cap);
         }
         let load = &planned.current_alloc.load;
         let tokens =
@@ -313,7 +316,22 @@ impl<'a> Units<'a> {
         } else {
             perf.max_batch_size
         };
-        cap <= perf.max_batch_size && cap as f64 <= fits as f64 * STAY_ABOVE
+        cap <= perf.max_batch_size
+            && cap as f64 <= fits as f64 * STAY_ABOVE
+            && self.meets_itl(index, perf, cap)
+    }
+
+    /// Whether a full batch at `cap` meets the ITL target of the server at `index` as the
+    /// optimizer's `fit` rule asks of a cap that stays; true under the other rules and when
+    /// the server has no candidate context.
+    fn meets_itl(&self, index: usize, perf: &Perf, cap: i64) -> bool {
+        let fit = BatchSizing::parse(&self.system.spec.optimizer_data.optimizer.batch_sizing)
+            == Some(BatchSizing::Fit);
+        let (Ok(ctx), Ok(cap)) = (ServerContext::new(&self.system, index), u32::try_from(cap))
+        else {
+            return true;
+        };
+        !fit || full_batch_meets_itl(&ctx, perf, cap)
     }
 
     /// The units each type has and the allocations take, by type name.

@@ -218,8 +218,8 @@ struct ServerState {
     carry: Option<((String, i64), f64)>,
     /// When the pods last changed kind (accelerator or batch cap), if the loop saw it.
     kind_since: Option<Instant>,
-    /// Tokens per request (prompt + output means) of the last [`RAW_CYCLES`] windows.
-    tokens: VecDeque<i64>,
+    /// Prompt and output token means of the last [`RAW_CYCLES`] windows.
+    tokens: VecDeque<(i64, i64)>,
     /// The spread of output lengths (coefficient of variation) of the last
     /// [`SPREAD_WINDOWS`] windows that measured one.
     spreads: VecDeque<f64>,
@@ -372,8 +372,8 @@ impl ServerState {
         rpm.max(self.median())
     }
 
-    /// Records the tokens per request of a window.
-    fn observe_tokens(&mut self, tokens: i64) {
+    /// Records the prompt and output token means of a window.
+    fn observe_tokens(&mut self, tokens: (i64, i64)) {
         self.tokens.push_back(tokens);
         while self.tokens.len() > RAW_CYCLES {
             self.tokens.pop_front();
@@ -401,9 +401,18 @@ impl ServerState {
     /// benchmark made its MI250/45 "over the KV cache" and rolled it to MI300X three minutes
     /// after it came).
     pub(super) fn typical_tokens(&self) -> Option<i64> {
-        let mut sorted: Vec<i64> = self.tokens.iter().copied().collect();
-        sorted.sort_unstable();
-        sorted.get(sorted.len() / 2).copied()
+        median_of(self.tokens.iter().map(|(n, m)| n + m))
+    }
+
+    /// The median prompt and output token means of the last [`RAW_CYCLES`] windows (None
+    /// before the first): what the optimizer sizes and caps batches with. The batch rule's
+    /// caps (the KV cache's, a full batch's ITL) move with the output mean; read from one
+    /// window they rolled llama's pods G2/23 -> G2/33 -> G2/30, the last two 90 s apart, on the
+    /// diurnal benchmark.
+    fn typical_means(&self) -> Option<(i64, i64)> {
+        let prompt = median_of(self.tokens.iter().map(|t| t.0))?;
+        let output = median_of(self.tokens.iter().map(|t| t.1))?;
+        Some((prompt, output))
     }
 
     /// The median of the last [`RAW_CYCLES`] measurements (0 before the first).
@@ -412,6 +421,14 @@ impl ServerState {
         sorted.sort_by(f64::total_cmp);
         sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
     }
+}
+
+/// The middle one of `values` (the upper of the two middle ones of an even count); None
+/// when there are none.
+fn median_of(values: impl Iterator<Item = i64>) -> Option<i64> {
+    let mut sorted: Vec<i64> = values.collect();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied()
 }
 
 /// The load the forecast expects now, when the measured arrival rate is known to fall short
@@ -738,8 +755,11 @@ impl Policy {
                         rpm = median;
                     }
                 }
-                let tokens = cur.load.avg_in_tokens.max(0) + cur.load.avg_out_tokens.max(0);
-                if tokens > 0 {
+                let tokens = (
+                    cur.load.avg_in_tokens.max(0),
+                    cur.load.avg_out_tokens.max(0),
+                );
+                if tokens.1 > 0 {
                     st.observe_tokens(tokens);
                 }
                 if rpm != taken {
@@ -801,7 +821,13 @@ impl Policy {
                     st.boost
                 ));
             }
-            server.current_alloc.load.arrival_rate = rpm;
+            let load = &mut server.current_alloc.load;
+            load.arrival_rate = rpm;
+            // The tuner has read this window's means with its latencies; the optimizer plans
+            // with the typical ones.
+            if let Some((prompt, output)) = st.typical_means() {
+                (load.avg_in_tokens, load.avg_out_tokens) = (prompt, output);
+            }
             plans.insert(server.name.clone(), plan);
         }
         plans

@@ -144,3 +144,34 @@ fn change_cost_from_the_data() {
         (BatchSizing::Fit, 60_000)
     );
 }
+
+/// The `fit` rule keeps a full batch within the ITL target: 128 + 128 tokens at alpha 10,
+/// beta 0.5, gamma 0.001 run a full batch of 16 at 28.5 ms per token; under a target of 20 ms
+/// the cap is the largest occupancy the model puts within it, and a server running 16 with
+/// priced changes does not stay there.
+#[test]
+fn fit_keeps_a_full_batch_within_the_itl_target() {
+    let mut spec = single(10.0, 0.5, 0.001, 60.0, 0);
+    let load = &mut spec.server_data.servers[0].current_alloc.load;
+    (load.avg_in_tokens, load.avg_out_tokens) = (128, 128);
+    let batch = |spec: &SystemSpec, change| {
+        solve_with(spec, BatchSizing::Fit, change).placements["s1"]
+            .allocation
+            .max_batch
+    };
+    assert_eq!(batch(&spec, ChangeCost::default()), 16, "no binding target");
+    // The model's ITL at occupancy b (docs/model.md 1.1, one prefill chunk, no spread).
+    let (a, b, g, n, m) = (10.0, 0.5, 0.001, 128.0, 128.0);
+    let delta = ((b + g) * n + b * m + g * m * (n + (m + 1.0) / 2.0)) / (1.0 + m);
+    let itl = |occupancy: i64| a + (occupancy - 1) as f64 * delta + b + g * (n + (m + 1.0) / 2.0);
+    let target = 20.0;
+    spec.service_class_data.service_classes[0].model_targets[0].slo_itl = target;
+    let safe = batch(&spec, ChangeCost::default());
+    assert!(safe < 16, "{safe}");
+    assert!(itl(safe) <= target && itl(safe + 1) > target, "{safe}");
+    let s = &mut spec.server_data.servers[0];
+    s.current_alloc.accelerator = "H100".into();
+    s.current_alloc.max_batch = 16;
+    s.current_alloc.num_replicas = 1;
+    assert_eq!(batch(&spec, ChangeCost::from_seconds(120.0, 600.0)), safe);
+}
