@@ -20,7 +20,12 @@ const SCALE_DOWN_BAND: f64 = 0.1;
 /// `kind_hysteresis` more than the optimizer's `alloc`, both over two scale-down windows, the
 /// first at the replicas the window holds. Otherwise `alloc` becomes the current
 /// kind, sized for itself. A current kind that does not fit its type's `room`, or whose batch
-/// cap the optimizer's batch rule no longer allows, is never kept.
+/// cap the optimizer's batch rule no longer allows (over the catalog's maximum or the KV
+/// cache), is never kept. One whose full batch is over the ITL target (the `fit` rule) goes
+/// whatever it saves, but only on a settled measurement and after a scale-down window of the
+/// kind: the model's ITL at a full batch rests on the tuned split between alpha and gamma,
+/// which moves while the tuner learns (on the ramp benchmark llama went MI250/45 -> G2/39 ->
+/// G2/34 -> MI250/45 in its first 90 s when such a cap went at once).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn keep_kind(
     units: &Units<'_>,
@@ -92,7 +97,9 @@ pub(super) fn keep_kind(
             age.as_secs_f64(),
             window.as_secs()
         )
-    } else if kept_cost <= new_cost * (1.0 + must_save(settings, startup)) {
+    } else if units.cap_meets_itl(server, &cur.accelerator, cur.max_batch)
+        && kept_cost <= new_cost * (1.0 + must_save(settings, startup))
+    {
         format!(
             "it would save {:.1} of {kept_cost:.1} cents/h{at_held}, within the {:.0}% a \
              rollout must save (the larger of --kind-hysteresis and the new pods' start-up of \

@@ -13,7 +13,7 @@ use inferno_optimizer::candidate::{
     create, full_batch_meets_itl, BatchSizing, ServerContext, SizingCache,
 };
 use inferno_optimizer::queue::{Analyzer, Metrics, QueueConfig};
-use inferno_optimizer::system::{Perf, System};
+use inferno_optimizer::system::System;
 use inferno_optimizer::Cancel;
 use std::collections::{BTreeMap, HashMap};
 
@@ -284,9 +284,8 @@ impl<'a> Units<'a> {
     /// `accelerator`, as it does when changes are priced: at most the catalog's
     /// `maxBatchSize`, and at most 10% over the requests its KV cache (`maxBatchSize x
     /// atTokens` tokens) holds at `tokens` per request (the caller's typical value), else at
-    /// the planned tokens (the token means wander a few per cent from window to window); and
-    /// under `fit`, a full batch within 5% of the ITL target (the optimizer's
-    /// [`full_batch_meets_itl`]). True when the data does not say.
+    /// the planned tokens (the token means wander a few per cent from window to window).
+    /// True when the data does not say.
     pub(super) fn cap_allowed(
         &self,
         server: &str,
@@ -306,7 +305,7 @@ impl<'a> Units<'a> {
             return true;
         };
         if perf.max_batch_size <= 0 {
-            return self.meets_itl(index, perf, cap);
+            return true;
         }
         let load = &planned.current_alloc.load;
         let tokens =
@@ -316,19 +315,28 @@ impl<'a> Units<'a> {
         } else {
             perf.max_batch_size
         };
-        cap <= perf.max_batch_size
-            && cap as f64 <= fits as f64 * STAY_ABOVE
-            && self.meets_itl(index, perf, cap)
+        cap <= perf.max_batch_size && cap as f64 <= fits as f64 * STAY_ABOVE
     }
 
-    /// Whether a full batch at `cap` meets the ITL target of the server at `index` as the
-    /// optimizer's `fit` rule asks of a cap that stays; true under the other rules and when
-    /// the server has no candidate context.
-    fn meets_itl(&self, index: usize, perf: &Perf, cap: i64) -> bool {
+    /// Whether a full batch at `cap` on `accelerator` meets `server`'s ITL target as the
+    /// optimizer's `fit` rule asks of a cap that stays (its [`full_batch_meets_itl`]); true
+    /// under the other rules and when the data does not say.
+    pub(super) fn cap_meets_itl(&self, server: &str, accelerator: &str, cap: i64) -> bool {
         let fit = BatchSizing::parse(&self.system.spec.optimizer_data.optimizer.batch_sizing)
             == Some(BatchSizing::Fit);
-        let (Ok(ctx), Ok(cap)) = (ServerContext::new(&self.system, index), u32::try_from(cap))
-        else {
+        let Some(&index) = self.servers.get(server) else {
+            return true;
+        };
+        let planned = &self.system.servers()[index];
+        let perf = self
+            .system
+            .accelerator_index(accelerator)
+            .and_then(|acc| self.system.perf(&planned.model, acc));
+        let (Some(perf), Ok(ctx), Ok(cap)) = (
+            perf,
+            ServerContext::new(&self.system, index),
+            u32::try_from(cap),
+        ) else {
             return true;
         };
         !fit || full_batch_meets_itl(&ctx, perf, cap)
