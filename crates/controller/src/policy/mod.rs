@@ -25,6 +25,7 @@
 mod calm;
 pub mod capacity;
 pub mod forecast;
+mod steady_rise;
 #[cfg(test)]
 mod tests;
 pub mod tuning;
@@ -36,6 +37,7 @@ use inferno_core::Observation;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
+use steady_rise::SteadyRise;
 use tokio::time::Instant;
 use tuning::{ModelCheck, Tuning};
 
@@ -191,6 +193,8 @@ struct ServerState {
     sized_rpm: f64,
     /// Level and slope of the filtered arrival rate.
     forecast: Holt,
+    /// The same measurements' line over the last windows (slow rises).
+    steady_rise: SteadyRise,
     /// The time between its last two cycles.
     cycle: Duration,
     /// Raw measured rates of the last cycles, for the dip filter.
@@ -242,6 +246,7 @@ impl ServerState {
             held: false,
             sized_rpm: 0.0,
             forecast: Holt::default(),
+            steady_rise: SteadyRise::default(),
             cycle: Duration::ZERO,
             raw: VecDeque::new(),
             saturated: false,
@@ -770,6 +775,7 @@ impl Policy {
                     ));
                 }
                 st.forecast.observe(now, rpm);
+                st.steady_rise.observe(now, rpm);
                 let scale = s.time_scale.max(f64::MIN_POSITIVE);
                 let startup = startup_of(&self.tuning, &s, &server.model, &cur.accelerator);
                 let horizon = startup
@@ -781,11 +787,15 @@ impl Policy {
                 // pods ordered on the last complete measurements carry its lookahead already.
                 // Planned ahead on the trend's own values, mixtral's ramp went on for two
                 // minutes past its end, through six cycles of new pods not yet scraped.
+                // A rise too slow for Holt's two cycles to tell from noise is seen on the line
+                // over the last windows (`steady_rise`); the larger of the two is planned.
                 plan.lookahead_rpm = if short.is_some() {
                     0.0
                 } else {
-                    st.forecast
-                        .rise(horizon, st.cycle, o.demand.rate_error, window)
+                    let error = o.demand.rate_error;
+                    let fast = st.forecast.rise(horizon, st.cycle, error, window);
+                    let slow = st.steady_rise.rise(now, horizon, error, window, st.cycle);
+                    fast.max(slow)
                 };
                 // The median of the last measurements, not Holt's level: at the top of a ramp the
                 // level overshoots (its slope carries it on) and then settles, which read as a
