@@ -1566,26 +1566,30 @@ fn the_optimizer_plans_with_the_typical_token_means() {
     // tuner read each window's own.
     let now = Instant::now();
     let mut p = Policy::new(Settings::default());
-    let o = observed(4, 100.0, 0.0);
-    let mut planned = Vec::new();
+    let mut planned = ServerSpec::default();
     for (k, (n, m)) in [(128, 512), (140, 520), (130, 700)].into_iter().enumerate() {
         let mut s = server(100.0, 500.0, 40.0);
         (
             s.current_alloc.load.avg_in_tokens,
             s.current_alloc.load.avg_out_tokens,
         ) = (n, m);
-        planned = vec![s];
-        let at = now + Duration::from_secs(30 * k as u64);
-        p.plan(
-            &mut planned,
-            &ModelData::default(),
-            std::slice::from_ref(&o),
-            &targets,
-            at,
-        );
+        planned = planned_at(&mut p, s, now + Duration::from_secs(30 * k as u64));
     }
-    let load = &planned[0].current_alloc.load;
+    let load = &planned.current_alloc.load;
     assert_eq!((load.avg_in_tokens, load.avg_out_tokens), (130, 520));
+}
+
+/// `s` as [`Policy::plan`] hands it to the optimizer at `at` (4 pods observed).
+fn planned_at(p: &mut Policy, s: ServerSpec, at: Instant) -> ServerSpec {
+    let mut planned = vec![s];
+    p.plan(
+        &mut planned,
+        &ModelData::default(),
+        std::slice::from_ref(&observed(4, 100.0, 0.0)),
+        &targets,
+        at,
+    );
+    planned.remove(0)
 }
 
 #[test]
@@ -1642,32 +1646,20 @@ fn the_model_reads_the_typical_spread_of_output_lengths_not_one_windows() {
     // measured keeps 0.
     let now = Instant::now();
     let mut p = Policy::new(Settings::default());
-    let o = observed(4, 100.0, 0.0);
     let mut given = Vec::new();
     for (k, cv) in [0.5, 0.45, 0.55, 0.9, 0.0].into_iter().enumerate() {
         let mut s = server(100.0, 500.0, 40.0);
         s.current_alloc.load.out_tokens_cv = cv;
-        let mut planned = vec![s];
-        let at = now + Duration::from_secs(30 * k as u64);
-        p.plan(
-            &mut planned,
-            &ModelData::default(),
-            std::slice::from_ref(&o),
-            &targets,
-            at,
-        );
-        given.push(planned[0].current_alloc.load.out_tokens_cv);
+        let planned = planned_at(&mut p, s, now + Duration::from_secs(30 * k as u64));
+        given.push(planned.current_alloc.load.out_tokens_cv);
     }
     assert_eq!(given, [0.5, 0.5, 0.5, 0.55, 0.55]);
-    let mut fresh = vec![server(100.0, 500.0, 40.0)];
-    Policy::new(Settings::default()).plan(
-        &mut fresh,
-        &ModelData::default(),
-        std::slice::from_ref(&o),
-        &targets,
+    let fresh = planned_at(
+        &mut Policy::new(Settings::default()),
+        server(100.0, 500.0, 40.0),
         now,
     );
-    assert_eq!(fresh[0].current_alloc.load.out_tokens_cv, 0.0);
+    assert_eq!(fresh.current_alloc.load.out_tokens_cv, 0.0);
 }
 
 #[test]
