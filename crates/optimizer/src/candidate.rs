@@ -33,7 +33,7 @@ pub enum BatchSizing {
     /// The scaled rule, capped so that a full batch of requests at their whole length
     /// (`avgInTokens + avgOutTokens`) fits the KV cache the catalog's `maxBatchSize x atTokens`
     /// describes, and never above `maxBatchSize`: a larger cap makes the server preempt. Also
-    /// capped so that a full batch meets the class's ITL target (see [`itl_safe`]).
+    /// capped so that a full batch meets the class's ITL target (`candidate::itl_safe`).
     Fit,
 }
 
@@ -639,7 +639,7 @@ fn itl_safe(ctx: &ServerContext<'_>, perf: &Perf, cap: u32, tolerance: f64) -> u
 }
 
 /// Whether a full batch at the current cap `cap` meets the class's ITL target within
-/// [`ITL_STAY`]: what the `fit` rule asks of a cap that stays (priced changes), and of a kind
+/// `ITL_STAY` (5%): what the `fit` rule asks of a cap that stays (priced changes), and of a kind
 /// the control loop keeps.
 pub fn full_batch_meets_itl(ctx: &ServerContext<'_>, perf: &Perf, cap: u32) -> bool {
     itl_safe(ctx, perf, cap, ITL_STAY) == cap
