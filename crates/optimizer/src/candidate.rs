@@ -632,6 +632,8 @@ fn itl_safe(ctx: &ServerContext<'_>, perf: &Perf, cap: u32, tolerance: f64) -> u
         return cap;
     };
     let limit = target * (1.0 + tolerance);
+    // The scan starts at `cap` itself: where the target does not bind (most servers, and
+    // every cap that stays) it is one evaluation.
     (1..=cap)
         .rev()
         .find(|&b| model.itl(f64::from(b)) <= limit)
