@@ -230,6 +230,9 @@ struct ServerState {
     /// After a queue: the pods' requests running per pod at the last cycle while it falls,
     /// and the cycles since it stopped falling (see [`ServerState::settling`]).
     unwinding: Option<(f64, u32)>,
+    /// Ready pods at each of the last [`READY_KEPT`] cycles, newest last (see
+    /// [`ServerState::mean_ready`]).
+    ready: VecDeque<(Instant, f64)>,
 }
 
 impl ServerState {
@@ -260,6 +263,7 @@ impl ServerState {
             tokens: VecDeque::new(),
             spreads: VecDeque::new(),
             unwinding: None,
+            ready: VecDeque::new(),
         }
     }
 }
@@ -305,6 +309,10 @@ const SATURATED_BATCH: f64 = 0.9;
 
 /// Measurements the dip filter takes the median of.
 const RAW_CYCLES: usize = 3;
+
+/// Cycles of ready counts kept: the collector's longest window (8 minutes by default) at
+/// 15 s cycles is 32.
+const READY_KEPT: usize = 64;
 
 /// Cycles from the first in which the pods' running count did not fall to the first whose
 /// window no longer holds the fall (a 60 s window over 30 s cycles).
@@ -414,6 +422,43 @@ impl ServerState {
     /// caps (the KV cache's, a full batch's ITL) move with the output mean; read from one
     /// window they rolled llama's pods G2/23 -> G2/33 -> G2/30, the last two 90 s apart, on the
     /// diurnal benchmark.
+    /// The mean number of ready pods over the `window` back from the last cycle: the counts
+    /// seen at the cycles, linear between them (a change between two cycles came, on
+    /// average, half-way), the oldest one held before it (the loop saw nothing earlier).
+    fn mean_ready(&self, window: Duration) -> Option<f64> {
+        let &(now, last) = self.ready.back()?;
+        let w = window.as_secs_f64();
+        if w <= 0.0 {
+            return Some(last);
+        }
+        // (seconds before the last cycle, ready pods), newest first.
+        let seen: Vec<(f64, f64)> = self
+            .ready
+            .iter()
+            .rev()
+            .map(|&(t, r)| (now.saturating_duration_since(t).as_secs_f64(), r))
+            .collect();
+        let mut area = 0.0;
+        for pair in seen.windows(2) {
+            let ((a0, r0), (a1, r1)) = (pair[0], pair[1]);
+            if a0 >= w {
+                break;
+            }
+            let end = a1.min(w);
+            let at_end = if a1 > a0 {
+                r0 + (r1 - r0) * (end - a0) / (a1 - a0)
+            } else {
+                r1
+            };
+            area += (end - a0) * (r0 + at_end) / 2.0;
+        }
+        let (oldest_age, oldest) = seen[seen.len() - 1];
+        if oldest_age < w {
+            area += (w - oldest_age) * oldest;
+        }
+        Some(area / w)
+    }
+
     fn typical_means(&self) -> Option<(i64, i64)> {
         let prompt = median_of(self.tokens.iter().map(|t| t.0))?;
         let output = median_of(self.tokens.iter().map(|t| t.1))?;
@@ -612,6 +657,12 @@ impl Policy {
                 st.steady = 0;
             }
             let ready = obs.map_or(0, |o| i64::from(o.ready_replicas));
+            if obs.is_some() {
+                st.ready.push_back((now, ready as f64));
+                while st.ready.len() > READY_KEPT {
+                    st.ready.pop_front();
+                }
+            }
             // During a rolling update the old pods keep the ready count up (maxSurge): the
             // pods then serve as two kinds, and what they deliver is neither's.
             let rolling = obs.is_some_and(|o| o.rolling);
@@ -639,10 +690,14 @@ impl Policy {
                         .into(),
                 );
             }
-            plan.notes.extend(
-                self.tuning
-                    .observe(models, server, obs, steady && !unwinding),
-            );
+            let serving = obs.filter(|_| steady && !unwinding).and_then(|o| {
+                let scale = s.time_scale.max(f64::MIN_POSITIVE);
+                st.mean_ready(Duration::from_secs_f64(
+                    (o.demand.window_seconds / scale).clamp(0.0, 1e9),
+                ))
+            });
+            plan.notes
+                .extend(self.tuning.observe(models, server, obs, serving));
             // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
             // to drain, not a verdict on the model; nor is a window that still holds it.
             if obs.is_some_and(|o| o.waiting >= 1.0) {
@@ -775,7 +830,13 @@ impl Policy {
                     ));
                 }
                 st.forecast.observe(now, rpm);
-                st.steady_rise.observe(now, rpm);
+                // The slope is fitted on measurements only: the trend's stand-ins carry a
+                // fast rise on past its end, and among the line's points they made a slow
+                // rise that went on after them read as stopped (its measurements below the
+                // line the stand-ins had lifted).
+                if short.is_none() {
+                    st.steady_rise.observe(now, rpm);
+                }
                 let scale = s.time_scale.max(f64::MIN_POSITIVE);
                 let startup = startup_of(&self.tuning, &s, &server.model, &cur.accelerator);
                 let horizon = startup

@@ -2034,3 +2034,50 @@ fn a_new_kind_is_costed_at_the_replicas_the_window_holds() {
     let (a, _) = offered_h100(Settings::default(), 40.0);
     assert_eq!(a.accelerator, "H100");
 }
+
+/// The slow-rise line is fitted on measurements only. After a fast rise whose new pods were
+/// not scraped for two cycles (the trend stood in, 200 and 220), the load goes on rising by 4
+/// req/min a cycle, within Holt's noise (error 5): the line over the measurements sees it.
+/// With the stand-ins among its points the line was lifted above the measurements that
+/// followed, and the rise read as stopped.
+#[test]
+fn the_slow_rise_line_takes_no_stand_in() {
+    let settings = Settings {
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let mut p = Policy::new(settings);
+    let mut ahead = Vec::new();
+    let rpms = [100.0, 120.0, 140.0, 160.0, 180.0, 120.0, 130.0]
+        .into_iter()
+        .chain((0..9).map(|k| 180.0 + 4.0 * f64::from(k)));
+    for (i, rpm) in rpms.enumerate() {
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        if (5..7).contains(&i) {
+            o = partial(o);
+        }
+        ahead.push(rising_cycle(&mut p, rpm, &o, now, i).lookahead_rpm);
+    }
+    assert!(ahead[11..].iter().all(|r| *r > 10.0), "{ahead:?}");
+}
+
+/// The ready pods over a window: linear between the cycles' counts, the oldest held before.
+#[test]
+fn the_mean_ready_count_spans_the_window() {
+    let now = Instant::now();
+    let mut st = ServerState::new(now);
+    assert_eq!(st.mean_ready(Duration::from_secs(60)), None);
+    for (i, r) in [25.0, 25.0, 20.0, 15.0].into_iter().enumerate() {
+        st.ready
+            .push_back((now + Duration::from_secs(30 * i as u64), r));
+    }
+    // The last minute: 15 -> 20 and 20 -> 25, means 17.5 and 22.5.
+    assert_eq!(st.mean_ready(Duration::from_secs(60)), Some(20.0));
+    // Two minutes reach 30 s past the oldest count, which holds there.
+    assert_eq!(st.mean_ready(Duration::from_secs(120)), Some(22.5));
+    // Half a cycle: 15 -> 17.5.
+    assert_eq!(st.mean_ready(Duration::from_secs(15)), Some(16.25));
+    assert_eq!(st.mean_ready(Duration::ZERO), Some(15.0));
+}

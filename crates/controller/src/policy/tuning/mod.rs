@@ -202,13 +202,12 @@ fn uniform_slowdown(catalog: PerfParams, tuned: PerfParams, m: &Measurement) -> 
     Some((lo + hi) / 2.0)
 }
 
-/// One of `server`'s serving pods as the model sees it: the measured rate shared by the ready
+/// One of `server`'s serving pods as the model sees it: the measured rate shared by `ready`
 /// pods, the measured token means, the batch cap; latencies not filled in. `None` without a
 /// pod serving or a rate.
-fn pod(server: &ServerSpec, obs: &Observation) -> Option<Measurement> {
+fn pod(server: &ServerSpec, ready: f64) -> Option<Measurement> {
     let cur = &server.current_alloc;
-    let ready = f64::from(obs.ready_replicas);
-    if ready < 1.0 || cur.load.arrival_rate <= 0.0 || cur.max_batch < 1 {
+    if ready.is_nan() || ready < 1.0 || cur.load.arrival_rate <= 0.0 || cur.max_batch < 1 {
         return None;
     }
     Some(Measurement {
@@ -248,22 +247,32 @@ impl Tuning {
         self.enabled
     }
 
-    /// Takes what `obs` says of `server`'s pods. `steady`: every pod ordered serves, all of
-    /// one kind, and the window holds at least `min_requests` requests; only then do the
-    /// latencies describe the current (accelerator, batch). Returns notes for the report.
+    /// Takes what `obs` says of `server`'s pods. `serving`: the mean number of ready pods over
+    /// the window the latencies were measured in, when every pod ordered serves, all of one
+    /// kind, and the window holds at least `min_requests` requests (`None` otherwise); only
+    /// then do the latencies describe the current (accelerator, batch). Returns notes for the
+    /// report.
+    ///
+    /// Why the mean over the window and not the pods ready now: the window's arrivals were
+    /// shared by the pods that were ready while they came. On the ramp benchmark's fall
+    /// mixtral went 25 -> 8 pods in four minutes; each window's rate, divided by the fewer
+    /// pods left at its end, put more requests on a pod than it had run, the model then
+    /// predicted more ITL than was measured, and the filter took the servers (1.2x the
+    /// catalog) for 0.98x alpha and 0.91x gamma.
     pub fn observe(
         &mut self,
         models: &ModelData,
         server: &ServerSpec,
         obs: Option<&Observation>,
-        steady: bool,
+        serving: Option<f64>,
     ) -> Vec<String> {
         let cur = &server.current_alloc;
         let key = (server.model.clone(), cur.accelerator.clone());
         let mut notes = Vec::new();
         let Some(obs) = obs else { return notes };
         self.learn_startups(&key, obs);
-        if !self.enabled || !steady || cur.accelerator.is_empty() {
+        let Some(serving) = serving else { return notes };
+        if !self.enabled || cur.accelerator.is_empty() {
             return notes;
         }
         // Pods that queue, or run (nearly) full batches, are beyond what the iteration model
@@ -278,7 +287,7 @@ impl Tuning {
         let Some(catalog) = catalog_of(models, &key.0, &key.1) else {
             return notes;
         };
-        let Some(mut m) = pod(server, obs) else {
+        let Some(mut m) = pod(server, serving) else {
             return notes;
         };
         let tuner = self.tuner(&key, catalog);
@@ -429,7 +438,7 @@ impl Tuning {
     ) -> Option<ModelCheck> {
         let cur = &server.current_alloc;
         let params = catalog_of(models, &server.model, &cur.accelerator)?;
-        let m = pod(server, obs?)?;
+        let m = pod(server, f64::from(obs?.ready_replicas))?;
         let (itl, ttft) = latencies(params, &m)?;
         let updates = self
             .tuners

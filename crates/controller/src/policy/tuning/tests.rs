@@ -28,6 +28,12 @@ fn models() -> ModelData {
 /// with parameters `truth` deliver at that rate (the model's, as the emulated servers follow
 /// it, with the TTFT's wait for the iteration under way), and the occupancy it predicts.
 fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
+    measured_on(rpm, truth, 4.0, 4)
+}
+
+/// [`measured`] with `rpm` shared by `serving` pods over the window (the latencies are theirs)
+/// and `ready` pods ready, and ordered, at its end.
+fn measured_on(rpm: f64, truth: PerfParms, serving: f64, ready: u32) -> (ServerSpec, Observation) {
     let params = PerfParams::from(Params {
         alpha: truth.alpha,
         beta: truth.beta,
@@ -44,7 +50,7 @@ fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
     };
     let m = Analyzer::new(config)
         .unwrap()
-        .analyze(rpm / 60.0 / 4.0)
+        .analyze(rpm / 60.0 / serving)
         .unwrap();
     // What a pod's metrics show: the model's latencies with the TTFT's wait for the iteration
     // under way (`tune::latencies`), as the emulated servers deliver them.
@@ -54,7 +60,7 @@ fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
             in_tokens: config.in_tokens,
             out_tokens: config.out_tokens,
             out_cv: config.out_cv,
-            rate: rpm / 60.0 / 4.0,
+            rate: rpm / 60.0 / serving,
             max_batch: config.max_batch,
             max_queue: config.max_queue,
             itl_ms: 0.0,
@@ -67,7 +73,7 @@ fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
         model: "m".into(),
         current_alloc: AllocationData {
             accelerator: "G2".into(),
-            num_replicas: 4,
+            num_replicas: i64::from(ready),
             max_batch: 48,
             itl_average: itl,
             ttft_average: ttft,
@@ -83,14 +89,14 @@ fn measured(rpm: f64, truth: PerfParms) -> (ServerSpec, Observation) {
     };
     let obs = Observation {
         server: "s".into(),
-        ready_replicas: 4,
+        ready_replicas: ready,
         running: m.num_in_service,
         demand: Demand {
             window_seconds: 60.0,
             requests: rpm,
             rate_error: rpm.sqrt(),
         },
-        pods: (0..4)
+        pods: (0..ready)
             .map(|i| PodLoad {
                 pod: format!("s-{i}"),
                 outstanding: m.num_in_service,
@@ -124,7 +130,7 @@ fn ten_windows_of_slower_servers_tune_the_optimizers_data() {
     );
     for k in 0..10 {
         let (s, o) = measured(60.0 + 20.0 * f64::from(k), truth);
-        t.observe(&data, &s, Some(&o), true);
+        t.observe(&data, &s, Some(&o), Some(4.0));
     }
     let mut tuned = data.clone();
     t.apply(&mut tuned);
@@ -166,11 +172,11 @@ fn windows_that_are_not_steady_or_with_tuning_off_teach_nothing() {
     let (s, o) = measured(150.0, slower(1.3));
     let mut t = Tuning::new(true, TunerSettings::default());
     for _ in 0..5 {
-        t.observe(&data, &s, Some(&o), false);
+        t.observe(&data, &s, Some(&o), None);
     }
     let mut off = Tuning::new(false, TunerSettings::default());
     for _ in 0..5 {
-        off.observe(&data, &s, Some(&o), true);
+        off.observe(&data, &s, Some(&o), Some(4.0));
     }
     for t in [&t, &off] {
         let mut d = data.clone();
@@ -179,7 +185,7 @@ fn windows_that_are_not_steady_or_with_tuning_off_teach_nothing() {
     }
     assert_eq!(off.check(&data, &s, Some(&o)).unwrap().tuner_updates, 0);
     // Start-up times are learnt either way, each pod once.
-    t.observe(&data, &s, Some(&o), false);
+    t.observe(&data, &s, Some(&o), None);
     assert_eq!(t.startup("m", "G2"), Some(95.0));
     assert_eq!(t.records()[0].startup_samples, 4);
     assert_eq!(off.startup("m", "G2"), Some(95.0));
@@ -191,7 +197,7 @@ fn a_persisted_state_is_resumed_on_the_same_catalog_only() {
     let mut t = Tuning::new(true, TunerSettings::default());
     for k in 0..6 {
         let (s, o) = measured(80.0 + 10.0 * f64::from(k), slower(1.3));
-        t.observe(&data, &s, Some(&o), true);
+        t.observe(&data, &s, Some(&o), Some(4.0));
     }
     let saved = t.persisted();
     let text = serde_json::to_string(&saved).unwrap();
@@ -202,14 +208,14 @@ fn a_persisted_state_is_resumed_on_the_same_catalog_only() {
     assert_eq!(resumed.persisted(), saved);
     assert_eq!(resumed.startup("m", "G2"), t.startup("m", "G2"));
     let (s, o) = measured(100.0, slower(1.3));
-    resumed.observe(&data, &s, Some(&o), true);
+    resumed.observe(&data, &s, Some(&o), Some(4.0));
     assert_eq!(resumed.records()[0].updates, 7, "it went on from 6");
     // A new catalog is a new prior: the old state does not carry over.
     let mut changed = data.clone();
     changed.models[0].perf_parms.alpha = 25.0;
     let mut fresh = Tuning::new(true, TunerSettings::default());
     fresh.resume(back);
-    fresh.observe(&changed, &s, Some(&o), true);
+    fresh.observe(&changed, &s, Some(&o), Some(4.0));
     assert_eq!(fresh.records()[0].updates, 1);
 }
 
@@ -219,13 +225,13 @@ fn windows_with_a_queue_or_full_batches_teach_nothing() {
     let mut t = Tuning::new(true, TunerSettings::default());
     let (s, mut o) = measured(150.0, slower(1.3));
     o.waiting = 2.0;
-    t.observe(&data, &s, Some(&o), true);
+    t.observe(&data, &s, Some(&o), Some(4.0));
     o.waiting = 0.0;
     o.running = 0.95 * 48.0;
-    t.observe(&data, &s, Some(&o), true);
+    t.observe(&data, &s, Some(&o), Some(4.0));
     assert_eq!(t.records()[0].updates, 0, "{:?}", t.records());
     o.running = 10.0;
-    t.observe(&data, &s, Some(&o), true);
+    t.observe(&data, &s, Some(&o), Some(4.0));
     assert_eq!(t.records()[0].updates, 1);
 }
 
@@ -246,7 +252,7 @@ fn other_accelerators_of_a_tuned_model_share_its_slowdown() {
     assert_eq!(planned, data, "nothing learnt: the catalog as is");
     for k in 0..10 {
         let (s, o) = measured(60.0 + 20.0 * f64::from(k), slower(1.3));
-        t.observe(&data, &s, Some(&o), true);
+        t.observe(&data, &s, Some(&o), Some(4.0));
     }
     let f = t.model_slowdown("m").unwrap();
     assert!((f - 1.3).abs() < 0.05, "slowdown {f}");
@@ -258,4 +264,47 @@ fn other_accelerators_of_a_tuned_model_share_its_slowdown() {
     );
     // Another model is not touched.
     assert_eq!(t.model_slowdown("other"), None);
+}
+
+/// The loop gives the tuner the pods that served the window, not those ready at its end. The
+/// load halves and the pods go 8 -> 4 (60 req/min a pod throughout); the collector's 120 s
+/// window then spans both counts for four cycles. Read at the 4 pods of its end, each such
+/// window put up to 90 req/min on a pod that ran 60, the model predicted more than the pods
+/// delivered, and the filter took the servers for faster than they are.
+#[test]
+fn a_window_across_a_scale_down_is_read_at_the_pods_that_served_it() {
+    use crate::policy::{Policy, Settings};
+    use std::time::Duration;
+    use tokio::time::Instant;
+    let data = models();
+    let truth = slower(1.2);
+    let mut p = Policy::new(Settings::default());
+    let start = Instant::now();
+    let targets = |_: &ServerSpec| (2000.0, 200.0);
+    // Ready pods at each 30 s cycle; the step comes half-way between two cycles.
+    let ready: Vec<u32> = [8; 8].into_iter().chain([4; 8]).collect();
+    for (k, &now_ready) in ready.iter().enumerate() {
+        // The window's mean pods: 120 s back from cycle k, 8 before the step at k = 7.5.
+        let t = 30.0 * k as f64;
+        let eight = (7.5 * 30.0 - (t - 120.0)).clamp(0.0, 120.0);
+        let serving = (8.0 * eight + 4.0 * (120.0 - eight)) / 120.0;
+        let (s, mut o) = measured_on(60.0 * serving, truth, serving, now_ready);
+        o.demand.window_seconds = 120.0;
+        let mut servers = vec![s];
+        p.plan(
+            &mut servers,
+            &data,
+            std::slice::from_ref(&o),
+            &targets,
+            start + Duration::from_secs(30 * k as u64),
+        );
+    }
+    let tuned = &p.tuning().records()[0];
+    assert!(tuned.updates >= 12, "{tuned:?}");
+    for (est, truth) in [
+        (tuned.estimate.alpha, truth.alpha),
+        (tuned.estimate.gamma, truth.gamma),
+    ] {
+        assert!((est / truth - 1.0).abs() < 0.03, "{tuned:?}");
+    }
 }
