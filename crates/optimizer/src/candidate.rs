@@ -621,11 +621,13 @@ fn itl_safe(ctx: &ServerContext<'_>, perf: &Perf, cap: u32, tolerance: f64) -> u
         return cap;
     }
     let base = queue_config(ctx, perf, cap);
+    // Built for one occupancy (the inputs checked, no table up to `cap`): the scan reads
+    // the ITL at each occupancy directly (`itl_at`).
     let Ok(model) = ServiceModel::new(
         base.params,
         base.in_tokens,
         base.out_tokens,
-        cap,
+        1,
         base.max_tokens,
     )
     .and_then(|m| m.with_out_cv(base.out_cv)) else {
@@ -636,7 +638,7 @@ fn itl_safe(ctx: &ServerContext<'_>, perf: &Perf, cap: u32, tolerance: f64) -> u
     // every cap that stays) it is one evaluation.
     (1..=cap)
         .rev()
-        .find(|&b| model.itl(f64::from(b)) <= limit)
+        .find(|&b| model.itl_at(b) <= limit)
         .unwrap_or(cap)
 }
 

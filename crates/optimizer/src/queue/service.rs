@@ -38,6 +38,8 @@ pub struct ServiceModel {
     kv_out_tokens: f64,
     /// `chunks[b - 1]` = nc(b), the prefill chunk count at occupancy b.
     chunks: Vec<u32>,
+    /// Computed tokens per iteration (the chunk counts' budget).
+    budget: f64,
 }
 
 impl ServiceModel {
@@ -86,6 +88,7 @@ impl ServiceModel {
             out_tokens,
             kv_out_tokens: out_tokens,
             chunks,
+            budget: f64::from(budget),
         })
     }
 
@@ -186,6 +189,26 @@ impl ServiceModel {
     pub fn prefill(&self, b: f64) -> f64 {
         let c = self.chunks_at(b);
         f64::from(c) * self.background(b, c) + self.prefill_work(f64::from(c))
+    }
+
+    /// [`ServiceModel::itl`] at integer occupancy `b`, which may lie beyond the model's table:
+    /// its chunk count found directly (in steps logarithmic in the count) rather than from a
+    /// table of every occupancy up to it. What a full batch of a cap sees, for the batch rule's
+    /// ITL cap, which would otherwise build a table up to each candidate's cap to read one
+    /// entry of it.
+    pub fn itl_at(&self, b: u32) -> f64 {
+        let b = b.max(1);
+        let c = chunks_for(
+            u64::from(b),
+            1,
+            self.in_tokens,
+            self.out_tokens,
+            self.budget,
+        );
+        let c = u32::try_from(c).unwrap_or(u32::MAX);
+        let p = self.params;
+        let kv = self.in_tokens + (self.out_tokens + 1.0) / 2.0;
+        self.background(f64::from(b), c) + p.beta + p.gamma * kv
     }
 
     /// Inter-token latency at (real-valued) occupancy `b`, ms:
@@ -331,6 +354,35 @@ mod tests {
         assert_eq!(chunk_threshold(1, 2048.0, 1024.0, 8192.0), 2050);
         assert_eq!(chunk_threshold(2, 2048.0, 1024.0, 8192.0), 2394);
         assert_eq!(chunk_threshold(1, 256.0, 1024.0, 8192.0), 6355);
+    }
+
+    #[test]
+    fn the_itl_at_an_occupancy_is_the_tables() {
+        let mut rng = crate::synthetic::Rng::new(5);
+        let params = PerfParams {
+            alpha: 10.0,
+            beta: 0.05,
+            gamma: 0.001,
+        };
+        for _ in 0..200 {
+            let (n, m) = (
+                rng.range(0.0, 20_000.0).floor(),
+                rng.range(1.0, 4_000.0).floor(),
+            );
+            let cap = rng.range(1.0, 512.0) as u32;
+            let budget = rng.range(256.0, 16_384.0) as u32;
+            let full = ServiceModel::new(params, n, m, cap, budget)
+                .and_then(|s| s.with_out_cv(0.5))
+                .unwrap();
+            let one = ServiceModel::new(params, n, m, 1, budget)
+                .and_then(|s| s.with_out_cv(0.5))
+                .unwrap();
+            for b in [1, cap / 2, cap] {
+                let want = full.itl(f64::from(b.max(1)));
+                assert_eq!(one.itl_at(b), want, "n={n} m={m} b={b} T={budget}");
+                assert_eq!(full.itl_at(b), want, "n={n} m={m} b={b} T={budget}");
+            }
+        }
     }
 
     #[test]
