@@ -233,6 +233,9 @@ struct ServerState {
     /// Ready pods at each of the last [`READY_KEPT`] cycles, newest last (see
     /// [`ServerState::mean_ready`]).
     ready: VecDeque<(Instant, f64)>,
+    /// Complete measurements of the arrival rate and their standard errors, requests/min,
+    /// of the last [`READY_KEPT`] cycles, newest last (see [`ServerState::stationary`]).
+    rates: VecDeque<(Instant, f64, f64)>,
 }
 
 impl ServerState {
@@ -264,6 +267,7 @@ impl ServerState {
             spreads: VecDeque::new(),
             unwinding: None,
             ready: VecDeque::new(),
+            rates: VecDeque::new(),
         }
     }
 }
@@ -310,9 +314,14 @@ const SATURATED_BATCH: f64 = 0.9;
 /// Measurements the dip filter takes the median of.
 const RAW_CYCLES: usize = 3;
 
-/// Cycles of ready counts kept: the collector's longest window (8 minutes by default) at
-/// 15 s cycles is 32.
+/// Cycles of ready counts and rates kept: the collector's longest window (8 minutes by
+/// default) at 15 s cycles is 32.
 const READY_KEPT: usize = 64;
+
+/// A load whose rate moved by more than this many standard errors of the difference over a
+/// window was not in the steady state the tuner's model describes (see
+/// [`ServerState::stationary`]).
+const STATIONARY_ERRORS: f64 = 2.0;
 
 /// Cycles from the first in which the pods' running count did not fall to the first whose
 /// window no longer holds the fall (a 60 s window over 30 s cycles).
@@ -457,6 +466,21 @@ impl ServerState {
             area += (w - oldest_age) * oldest;
         }
         Some(area / w)
+    }
+
+    /// Whether the load held within its noise over the `window` back from `now`: the rate
+    /// `rpm` (standard error `error`) measured now against the last one measured a window or
+    /// more before (no requests in common), within [`STATIONARY_ERRORS`] errors of their
+    /// difference. True when no measurement is that old.
+    fn stationary(&self, now: Instant, rpm: f64, error: f64, window: Duration) -> bool {
+        let before = self
+            .rates
+            .iter()
+            .rev()
+            .find(|(t, _, _)| now.saturating_duration_since(*t) >= window.mul_f64(0.9));
+        before.is_none_or(|&(_, was, e)| {
+            (rpm - was).abs() <= STATIONARY_ERRORS * (error.powi(2) + e.powi(2)).sqrt()
+        })
     }
 
     fn typical_means(&self) -> Option<(i64, i64)> {
@@ -690,12 +714,25 @@ impl Policy {
                         .into(),
                 );
             }
-            let serving = obs.filter(|_| steady && !unwinding).and_then(|o| {
-                let scale = s.time_scale.max(f64::MIN_POSITIVE);
-                st.mean_ready(Duration::from_secs_f64(
-                    (o.demand.window_seconds / scale).clamp(0.0, 1e9),
-                ))
+            let scale = s.time_scale.max(f64::MIN_POSITIVE);
+            let window = obs.map_or(Duration::ZERO, |o| {
+                Duration::from_secs_f64((o.demand.window_seconds / scale).clamp(0.0, 1e9))
             });
+            // A window over which the load rose or fell beyond its noise is no steady state of
+            // the model (see `stationary`).
+            let moving = obs.is_some_and(|o| {
+                !st.stationary(now, cur.load.arrival_rate, o.demand.rate_error, window)
+            });
+            if moving && steady && !unwinding {
+                plan.notes.push(
+                    "tuning: the load moved beyond its noise over the window: not a steady \
+                     state of the model"
+                        .into(),
+                );
+            }
+            let serving = obs
+                .filter(|_| steady && !unwinding && !moving)
+                .and_then(|_| st.mean_ready(window));
             plan.notes
                 .extend(self.tuning.observe(models, server, obs, serving));
             // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
@@ -798,6 +835,12 @@ impl Policy {
                     rpm = expected;
                 }
                 let taken = rpm;
+                if short.is_none() {
+                    st.rates.push_back((now, rpm, o.demand.rate_error));
+                    while st.rates.len() > READY_KEPT {
+                        st.rates.pop_front();
+                    }
+                }
                 // The trend's stand-in is no measurement: it neither enters the dip filter's
                 // history nor is raised by it. Pushed as one, the stand-ins of the cycles
                 // while new pods are not scraped (the trend carried on past the end of a rise,

@@ -2081,3 +2081,23 @@ fn the_mean_ready_count_spans_the_window() {
     assert_eq!(st.mean_ready(Duration::from_secs(15)), Some(16.25));
     assert_eq!(st.mean_ready(Duration::ZERO), Some(15.0));
 }
+
+/// A load is stationary over a window when the rate measured now is within two standard
+/// errors of the difference from the one measured a window before.
+#[test]
+fn a_load_is_stationary_within_its_noise_over_a_window() {
+    let now = Instant::now();
+    let mut st = ServerState::new(now);
+    let minute = Duration::from_secs(60);
+    // Nothing a window old yet: no evidence of a move.
+    assert!(st.stationary(now, 500.0, 10.0, minute));
+    for (i, rpm) in [100.0, 110.0, 120.0].into_iter().enumerate() {
+        st.rates
+            .push_back((now + Duration::from_secs(30 * i as u64), rpm, 10.0));
+    }
+    let at = now + Duration::from_secs(90);
+    // Against 110 (60 s back; 120 at 30 s is too recent): 2 x sqrt(200) = 28.3.
+    assert!(st.stationary(at, 138.0, 10.0, minute));
+    assert!(!st.stationary(at, 139.0, 10.0, minute));
+    assert!(!st.stationary(at, 81.0, 10.0, minute));
+}
