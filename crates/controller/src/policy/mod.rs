@@ -426,11 +426,6 @@ impl ServerState {
         median_of(self.tokens.iter().map(|(n, m)| n + m))
     }
 
-    /// The median prompt and output token means of the last [`RAW_CYCLES`] windows (None
-    /// before the first): what the optimizer sizes and caps batches with. The batch rule's
-    /// caps (the KV cache's, a full batch's ITL) move with the output mean; read from one
-    /// window they rolled llama's pods G2/23 -> G2/33 -> G2/30, the last two 90 s apart, on the
-    /// diurnal benchmark.
     /// The mean number of ready pods over the `window` back from the last cycle: the counts
     /// seen at the cycles, linear between them (a change between two cycles came, on
     /// average, half-way), the oldest one held before it (the loop saw nothing earlier).
@@ -483,6 +478,11 @@ impl ServerState {
         })
     }
 
+    /// The median prompt and output token means of the last [`RAW_CYCLES`] windows (None
+    /// before the first): what the optimizer sizes and caps batches with. The batch rule's
+    /// caps (the KV cache's, a full batch's ITL) move with the output mean; read from one
+    /// window they rolled llama's pods G2/23 -> G2/33 -> G2/30, the last two 90 s apart, on the
+    /// diurnal benchmark.
     fn typical_means(&self) -> Option<(i64, i64)> {
         let prompt = median_of(self.tokens.iter().map(|t| t.0))?;
         let output = median_of(self.tokens.iter().map(|t| t.1))?;
@@ -880,7 +880,6 @@ impl Policy {
                 if short.is_none() {
                     st.steady_rise.observe(now, rpm);
                 }
-                let scale = s.time_scale.max(f64::MIN_POSITIVE);
                 let startup = startup_of(&self.tuning, &s, &server.model, &cur.accelerator);
                 let horizon = startup
                     + st.cycle

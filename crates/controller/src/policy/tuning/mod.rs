@@ -254,11 +254,11 @@ impl Tuning {
     /// report.
     ///
     /// Why the mean over the window and not the pods ready now: the window's arrivals were
-    /// shared by the pods that were ready while they came. On the ramp benchmark's fall
-    /// mixtral went 25 -> 8 pods in four minutes; each window's rate, divided by the fewer
-    /// pods left at its end, put more requests on a pod than it had run, the model then
-    /// predicted more ITL than was measured, and the filter took the servers (1.2x the
-    /// catalog) for 0.98x alpha and 0.91x gamma.
+    /// shared by the pods that were ready while they came. Divided by the fewer pods left at
+    /// the end of a window across a scale-down, its rate put more requests on a pod than any
+    /// ran, the model predicted more than the pods delivered, and the filter took the servers
+    /// for faster than they are (13.9% off in
+    /// `tests::a_window_across_a_scale_down_is_read_at_the_pods_that_served_it`).
     pub fn observe(
         &mut self,
         models: &ModelData,
