@@ -13,8 +13,9 @@ use tokio::time::Instant;
 const SCALE_DOWN_BAND: f64 = 0.1;
 
 /// A rollout restarts every pod (a model load each). It goes ahead only on a measurement of
-/// the current kind as it is (every pod serving for the steady cycles, enough requests: not
-/// the first thin window of a loop that starts, nor pods still loading), not within a
+/// the current kind as it is (every pod serving for the steady cycles, enough requests, a
+/// load that held within its noise over the window: not the first thin window of a loop that
+/// starts, nor pods still loading, nor a load on the move), not within a
 /// scale-down window of the last change, and only when it saves more than the sizing's own
 /// noise: the current kind `cur`, sized for the same planned demand, must cost
 /// `kind_hysteresis` more than the optimizer's `alloc`, both over two scale-down windows, the
@@ -83,8 +84,8 @@ pub(super) fn keep_kind(
     };
     let age = st.kind_since.map(|t| now.saturating_duration_since(t));
     let why = if !st.settled {
-        "the pods are not all serving, or the window is thin: not a measurement to restart \
-         them on"
+        "the pods are not all serving, the window is thin, or the load moved beyond its noise \
+         over it: not a measurement to restart them on"
             .to_string()
     } else if let Some(age) = age.filter(|a| *a < window) {
         // The sizing of a kind just left is the least sure of all (its tuned parameters, the

@@ -2101,3 +2101,41 @@ fn a_load_is_stationary_within_its_noise_over_a_window() {
     assert!(!st.stationary(at, 139.0, 10.0, minute));
     assert!(!st.stationary(at, 81.0, 10.0, minute));
 }
+
+/// Nor is a window over which the load moved beyond its noise a measurement to restart pods
+/// on: the kind it favours is for a load that has moved on, and a rollout while the load
+/// rises restarts pods when they are needed most. Once the load holds for a window, the
+/// rollout goes ahead.
+#[test]
+fn a_new_kind_waits_for_a_load_that_holds() {
+    let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let mut other = priced(decided(2, 64), 30.0);
+    other.get_mut("s").unwrap().accelerator = "H100".into();
+    let o = observed(4, 100.0, 0.0);
+    let mut p = Policy::new(Settings::default());
+    for i in 0..2 {
+        cycle(
+            &mut p,
+            &server(100.0, 500.0, 40.0),
+            &o,
+            decided(4, 38),
+            at(i),
+        );
+    }
+    // 100 -> 140 req/min over a minute, each with an error of 10: it moved.
+    let risen = server(140.0, 500.0, 40.0);
+    for i in 2..4 {
+        let (a, plan) = cycle(&mut p, &risen, &o, other.clone(), at(i));
+        assert_eq!(a.accelerator, "G2", "{plan:?}");
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("or the load moved beyond its noise")),
+            "{plan:?}"
+        );
+    }
+    // 140 a minute ago too: the rollout goes.
+    let (a, plan) = cycle(&mut p, &risen, &o, other, at(4));
+    assert_eq!(a.accelerator, "H100", "{plan:?}");
+}
