@@ -468,6 +468,8 @@ impl ServerState {
     /// more before (no requests in common), within [`STATIONARY_ERRORS`] errors of their
     /// difference. True when no measurement is that old.
     fn stationary(&self, now: Instant, rpm: f64, error: f64, window: Duration) -> bool {
+        // Cycles come a little early or late: a measurement 54 s back is one window before
+        // for a 60 s window (a strict 60 s would pass over it to the one 90 s back).
         let before = self
             .rates
             .iter()

@@ -205,17 +205,18 @@ impl ServiceModel {
             self.out_tokens,
             self.budget,
         );
-        let c = u32::try_from(c).unwrap_or(u32::MAX);
-        let p = self.params;
-        let kv = self.in_tokens + (self.out_tokens + 1.0) / 2.0;
-        self.background(f64::from(b), c) + p.beta + p.gamma * kv
+        self.itl_with(f64::from(b), u32::try_from(c).unwrap_or(u32::MAX))
     }
 
     /// Inter-token latency at (real-valued) occupancy `b`, ms:
     /// `bg(b) + beta + gamma (n + (m+1)/2)`.
     pub fn itl(&self, b: f64) -> f64 {
+        self.itl_with(b, self.chunks_at(b))
+    }
+
+    /// The ITL at occupancy `b` with `c` prefill chunks.
+    fn itl_with(&self, b: f64, c: u32) -> f64 {
         let p = self.params;
-        let c = self.chunks_at(b);
         let kv = self.in_tokens + (self.out_tokens + 1.0) / 2.0;
         self.background(b, c) + p.beta + p.gamma * kv
     }
