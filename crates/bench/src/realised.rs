@@ -58,6 +58,7 @@ pub fn predicted(check: &Value, window: &[&RequestRecord], period: f64) -> Optio
         rate: n / period / pods as f64,
         max_batch: u32::try_from(check["maxBatch"].as_u64()?).ok()?,
         max_queue: u32::try_from(check["maxQueue"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX),
+        running: 0.0,
         itl_ms: 0.0,
         ttft_ms: 0.0,
     };
@@ -176,6 +177,7 @@ mod tests {
             rate,
             max_batch: 32,
             max_queue: 0,
+            running: 0.0,
             itl_ms: 0.0,
             ttft_ms: 0.0,
         };

@@ -55,6 +55,12 @@ pub(super) struct Kept {
 }
 
 impl Kept {
+    /// One replica's queue problem (the kind's parameters, tokens and cap), if the sizing
+    /// had one.
+    pub(super) fn queue(&self) -> Option<&QueueConfig> {
+        self.queue.as_ref()
+    }
+
     /// The fewest replicas of this kind, from `from` up to `upto`, that carry `factor` times
     /// the planned demand within the planned targets, by the model (`from` when the model
     /// cannot say: nothing to hold on), and turn away no larger share of it than the count

@@ -25,6 +25,7 @@
 mod calm;
 pub mod capacity;
 pub mod forecast;
+mod full_batch;
 mod steady_rise;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,7 @@ pub mod tuning;
 
 use capacity::Units;
 use forecast::Holt;
+use full_batch::FullBatch;
 use inferno_api::{AllocationData, ModelData, ServerSpec, SystemSpec};
 use inferno_core::Observation;
 use serde::Serialize;
@@ -220,6 +222,9 @@ struct ServerState {
     /// (Little's law), requests/min: no scale-down below what that rate needs, whatever the
     /// model says, until the kind changes.
     carry: Option<((String, i64), f64)>,
+    /// The pods' last steady windows: how their batches ran against the model's iteration
+    /// time, for what a full batch carries (see [`full_batch`]).
+    full_batch: FullBatch,
     /// When the pods last changed kind (accelerator or batch cap), if the loop saw it.
     kind_since: Option<Instant>,
     /// Prompt and output token means of the last [`RAW_CYCLES`] windows.
@@ -262,6 +267,7 @@ impl ServerState {
             over: false,
             settled: false,
             carry: None,
+            full_batch: FullBatch::default(),
             kind_since: None,
             tokens: VecDeque::new(),
             spreads: VecDeque::new(),
@@ -277,6 +283,9 @@ impl ServerState {
 #[derive(Debug, Clone, Copy)]
 struct Rise {
     start: Instant,
+    /// Half the window `from` was measured over (servers' clock / time scale): the rate it
+    /// read was the load's that long before `start`.
+    lag: Duration,
     until: Instant,
     from: f64,
     to: f64,
@@ -290,12 +299,23 @@ impl Rise {
     /// was noise, or a rate read high (the cycles after a queue drained read mixtral at 461
     /// and 517 req/min on the ramp's plateau of 450, two rises that planned 261 more and 38
     /// pods where 25 carried it).
-    fn keeps_up(&self, now: Instant, rpm: f64, error: f64) -> bool {
+    ///
+    /// `rpm` is the rate over a window of which `lag` is half: the load's at its middle. The
+    /// line is read there, at the time of the load measured, not at `now`. Read at `now`, a
+    /// rate measured over a window twice as long as the rise's (a quiet server's window
+    /// doubles when it holds too few requests) fell behind the line by the extra lag alone:
+    /// on the diurnal benchmark mixtral's rise from 56 req/min, measured over 64 s, was
+    /// dropped the next cycle on 51.6 req/min measured over 128 s, while the load went on
+    /// from 49 to 64 req/min; the pods ordered for it were cancelled as they started, and a
+    /// queue built in the next minute.
+    fn keeps_up(&self, now: Instant, rpm: f64, error: f64, lag: Duration) -> bool {
         let span = self
             .until
             .saturating_duration_since(self.start)
             .as_secs_f64();
-        let gone = now.saturating_duration_since(self.start).as_secs_f64();
+        let gone = (now.saturating_duration_since(self.start) + self.lag)
+            .saturating_sub(lag)
+            .as_secs_f64();
         let expected = if span > 0.0 {
             self.from + (self.to - self.from) * (gone / span).min(1.0)
         } else {
@@ -743,6 +763,22 @@ impl Policy {
                 .and_then(|_| st.mean_ready(window));
             plan.notes
                 .extend(self.tuning.observe(models, server, obs, serving));
+            if let Some(o) = obs.filter(|o| {
+                serving.is_some()
+                    && o.waiting <= 0.0
+                    && o.running < SATURATED_BATCH * cur.max_batch as f64
+            }) {
+                st.full_batch.observe(
+                    &cur.accelerator,
+                    o.running,
+                    cur.itl_average,
+                    (
+                        cur.load.avg_in_tokens as f64,
+                        cur.load.avg_out_tokens as f64,
+                        cur.load.out_tokens_cv,
+                    ),
+                );
+            }
             // A queue on the servers inflates TTFT whatever the model: it is the backlog term's
             // to drain, not a verdict on the model; nor is a window that still holds it.
             if obs.is_some_and(|o| o.waiting >= 1.0) {
@@ -1199,6 +1235,42 @@ impl Policy {
                     rescale(alloc, replicas);
                 }
             }
+            // A full batch at the pods' own pace: the parameters the tuner fitted at the pods'
+            // operating point make the model's iteration time short of theirs, and a count
+            // sized at what pods carry at a full batch (a server no target limits) short of
+            // pods (see `full_batch`). No fewer than the sized demand needs at their pace.
+            if alloc.accelerator == cur.accelerator && alloc.num_replicas > 0 {
+                let pace = units.size(&server.name, alloc).ok().and_then(|kind| {
+                    kind.queue()
+                        .and_then(|q| st.full_batch.pace(&alloc.accelerator, q))
+                });
+                if let Some(pace) = pace {
+                    let need = (st.sized_rpm / pace.per_pod_rpm).ceil() as i64;
+                    if need > alloc.num_replicas {
+                        let replicas = within(need, room(&alloc.accelerator), alloc.num_replicas);
+                        let mut note = format!(
+                            "full batch: the pods ran {:.2}x slower than the model's iteration \
+                             time at their occupancy (median of their last steady windows); a \
+                             pod of {}/{} carries {:.1} req/min at a full batch at that pace: \
+                             {:.1} req/min need {need}, not {}",
+                            pace.slower,
+                            alloc.accelerator,
+                            alloc.max_batch,
+                            pace.per_pod_rpm,
+                            st.sized_rpm,
+                            alloc.num_replicas
+                        );
+                        if replicas < need {
+                            note.push_str(&format!(
+                                "; {}",
+                                room_note(&alloc.accelerator, replicas)
+                            ));
+                        }
+                        plan.notes.push(note);
+                        rescale(alloc, replicas);
+                    }
+                }
+            }
             // Scale down only to the highest recommendation of the window. A new GPU type or
             // batch size (a rollout, priced by the optimizer) is held to it too: replicas of
             // another kind are not comparable one for one, but a rollout that also drops most
@@ -1220,12 +1292,17 @@ impl Policy {
             // over a longer window lags more, and a quiet server's lags by minutes); one that
             // stopped must keep up with it.
             let (base, error) = (st.base_rpm, plan.rate_error);
+            let lag = Duration::from_secs_f64(
+                (plan.window_seconds / 2.0 / self.settings.time_scale.max(f64::MIN_POSITIVE))
+                    .clamp(0.0, 1e9),
+            );
             let still_rising = base > st.last_base_rpm;
             st.rises
-                .retain(|r| r.until >= now && (still_rising || r.keeps_up(now, base, error)));
+                .retain(|r| r.until >= now && (still_rising || r.keeps_up(now, base, error, lag)));
             if plan.lookahead_rpm > 0.0 {
                 st.rises.push_back(Rise {
                     start: now,
+                    lag,
                     until: now + Duration::from_secs_f64(plan.horizon_seconds.max(0.0)),
                     from: base,
                     to: base + plan.lookahead_rpm,

@@ -1885,6 +1885,51 @@ fn the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it() {
 }
 
 #[test]
+fn a_rise_is_read_where_its_load_was_measured() {
+    // The rise of `the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it`: planned
+    // from 180 req/min measured over 60 s, 100 more over 150 s. A cycle on, the collector
+    // measures over 120 s (a quiet server's window doubles when it holds too few requests):
+    // that rate is the load's 60 s back, 30 s before the rise's own reading, and it reads 172.
+    let settings = Settings {
+        startup_delay: Duration::from_secs(90),
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let next = |window: f64| {
+        let mut p = Policy::new(settings);
+        let mut o = observed(4, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        for i in 0..4u64 {
+            let rpm = 100.0 + 20.0 * i as f64;
+            cycle(&mut p, &server(rpm, 200.0, 40.0), &o, decided(4, 38), at(i));
+        }
+        let (a, plan) = cycle(
+            &mut p,
+            &server(180.0, 200.0, 40.0),
+            &o,
+            decided(14, 38),
+            at(4),
+        );
+        assert_eq!((plan.lookahead_rpm, a.num_replicas), (100.0, 14));
+        let mut o = observed(14, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        o.demand.window_seconds = window;
+        let mut s = server(172.0, 200.0, 40.0);
+        s.current_alloc.num_replicas = 14;
+        cycle(&mut p, &s, &o, decided(4, 38), at(5)).0.num_replicas
+    };
+    // Over 120 s, 172 is within three errors of the 180 the rise started from at the time it
+    // describes: the rise's pods stay. Read against the line at the cycle's own time (200),
+    // it fell behind, and they went.
+    assert_eq!(next(120.0), 14);
+    // Over the rise's own 60 s it is the load of 30 s after the rise's reading, when the line
+    // was at 200: it fell behind.
+    assert_eq!(next(60.0), 9);
+}
+
+#[test]
 fn the_dead_band_asks_no_less_of_the_model_than_the_sizing_does() {
     // At 400 req/min on G2/38 the sizing's count turns requests away by the model (no queue
     // in front of a pod). A scale-down goes to the fewest pods that carry 1.1 times the
@@ -2138,4 +2183,57 @@ fn a_new_kind_waits_for_a_load_that_holds() {
     // 140 a minute ago too: the rollout goes.
     let (a, plan) = cycle(&mut p, &risen, &o, other, at(4));
     assert_eq!(a.accelerator, "H100", "{plan:?}");
+}
+
+/// A full batch at the pods' own pace: pods that ran their batches 1.3 times slower than the
+/// model's iteration time at their occupancy carry that much less at a full batch, and a count
+/// sized at a full batch (a server no target limits) is raised to what the demand needs at
+/// their pace, once three steady windows say so. Pods at the model's pace keep the count.
+#[test]
+fn a_count_sized_at_a_full_batch_is_raised_to_the_pods_own_pace() {
+    use inferno_optimizer::queue::ServiceModel;
+    let settings = Settings {
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let (.., [alpha, beta, gamma], _) = KINDS.iter().find(|k| k.0 == "G2").unwrap();
+    let params = PerfParams {
+        alpha: *alpha,
+        beta: *beta,
+        gamma: *gamma,
+    };
+    let model = ServiceModel::new(params, 128.0, 512.0, 38, 0).unwrap();
+    let full = model.service_rate(38) * 60_000.0;
+    let rpm = 800.0;
+    let sized = (rpm / full).ceil() as i64;
+    let run = |slower: f64| {
+        let mut p = Policy::new(settings);
+        let mut s = server(rpm, 300.0, slower * model.itl(10.0));
+        s.current_alloc.num_replicas = sized;
+        let mut o = observed(sized as u32, rpm, 0.0);
+        o.running = 10.0;
+        let mut out = Vec::new();
+        for i in 0..8u64 {
+            let (a, plan) = cycle(
+                &mut p,
+                &s,
+                &o,
+                decided(sized, 38),
+                now + Duration::from_secs(30 * i),
+            );
+            let said = plan.notes.iter().any(|n| n.starts_with("full batch:"));
+            assert_eq!(said, a.num_replicas > sized, "{plan:?}");
+            out.push(a.num_replicas);
+        }
+        out
+    };
+    let raised = ((rpm * 1.3) / full).ceil() as i64;
+    assert!(raised > sized, "{raised} {sized}");
+    let slow = run(1.3);
+    assert_eq!(slow.last(), Some(&raised), "{slow:?}");
+    // Not before three windows were taken: the pods serve steadily from the second cycle.
+    assert_eq!(slow[..3], [sized; 3], "{slow:?}");
+    assert_eq!(slow[3], raised, "{slow:?}");
+    assert_eq!(run(1.0), [sized; 8]);
 }

@@ -244,6 +244,7 @@ async fn measured_latencies_agree_with_the_queue_model() {
                 rate: m.offered_rate,
                 max_batch: config.max_batch,
                 max_queue: config.max_queue,
+                running: 0.0,
                 itl_ms: 0.0,
                 ttft_ms: 0.0,
             },

@@ -2,18 +2,25 @@
 //! accelerator) from what its servers deliver (docs/tuning.md).
 //!
 //! Every measurement of a server (mean ITL and TTFT over a window, at its measured arrival rate
-//! per pod, token means and batch cap) is one observation of the parameters through the very
-//! model the optimizer sizes with: [`Analyzer::analyze`] at that rate. [`Tuner`] runs an
-//! extended Kalman filter over them (the model is smooth in the parameters; it is linearised
-//! around the current estimate at each window, by finite differences).
+//! per pod and mean batch, token means and batch cap) is one observation of the parameters
+//! through the very model the optimizer sizes with: [`Analyzer::analyze`]. The TTFT is read at
+//! the window's rate; the ITL at the rate whose mean batch is the one the pods held
+//! ([`observed`]). [`Tuner`] runs an extended Kalman filter over them (the model is smooth in
+//! the parameters; it is linearised around the current estimate at each window, by finite
+//! differences).
 //!
-//! - **Why the queueing model and not the iteration time at the measured occupancy.** ITL is
+//! - **Why the queueing model and not the iteration-time formula at the occupancy.** ITL is
 //!   linear in the parameters at a fixed occupancy, but a mean ITL is a mean over tokens, and
 //!   more tokens are generated while the batch is fuller: the measured mean sits above the
 //!   ITL at the mean occupancy by about one request's share of the iteration. A filter fitted
 //!   to the occupancy form absorbs that bias into the parameters, and the optimizer, which
 //!   predicts through the chain, is then off the other way (21% at 4 requests per pod on the
 //!   drift benchmark). Fitted through the analyzer, tuning and prediction are one model.
+//! - **Why the ITL at the measured mean batch and not at the rate.** The chain at the rate
+//!   that brings the pods' mean batch has the pods' spread of batches around it, so the
+//!   bias above is the model's own; and the iteration time depends on what the batch holds,
+//!   not on how it got there. Pods near a full batch are seldom in the chain's steady state
+//!   at their rate (see [`observed`]).
 //! - **Why a Kalman filter and not recursive least squares with forgetting.** One server at one
 //!   token mix excites one direction of the three parameters at a time; RLS with forgetting
 //!   inflates its covariance in the directions it does not see (wind-up) and then jumps on the
@@ -103,6 +110,9 @@ pub struct Measurement {
     pub max_batch: u32,
     /// The server's waiting room per pod (`maxQueueSize`).
     pub max_queue: u32,
+    /// Mean requests running per pod over the window (0 = not measured). When measured, the
+    /// ITL is read at this occupancy, not at `rate` (see [`Tuner::observe`]).
+    pub running: f64,
     /// Mean ITL, ms (0 = not measured).
     pub itl_ms: f64,
     /// Mean TTFT, ms, only when no request waited in the window (0 = none): a wait in a queue
@@ -267,6 +277,9 @@ impl Tuner {
 
     /// Takes one window of one server. Returns what became of its ITL and TTFT (`None` where
     /// there was nothing to take: not measured, or a state the model cannot describe).
+    ///
+    /// The TTFT is read through the model at the window's rate ([`latencies`]); the ITL, when
+    /// the pods' mean occupancy is measured (`running`), at that occupancy ([`observed`]).
     pub fn observe(&mut self, m: &Measurement) -> [Option<Verdict>; 2] {
         let measured = |v: f64| v.is_finite() && v > 0.0;
         if !(measured(m.itl_ms) || measured(m.ttft_ms)) {
@@ -425,7 +438,7 @@ type Linearised = ((f64, f64), [[f64; 3]; 2]);
 /// The model's ITL and TTFT at `x` (relative to `catalog`) and their slopes in each parameter
 /// there (finite differences); `None` outside the model's domain.
 fn linearised(catalog: PerfParams, x: [f64; 3], m: &Measurement) -> Option<Linearised> {
-    let at = latencies(params_at(catalog, x), m)?;
+    let at = observed(params_at(catalog, x), m)?;
     let s = scales(catalog);
     let mut slope = [[0.0; 3]; 2];
     for i in 0..3 {
@@ -434,7 +447,7 @@ fn linearised(catalog: PerfParams, x: [f64; 3], m: &Measurement) -> Option<Linea
         }
         let mut moved = x;
         moved[i] += STEP;
-        let moved = latencies(params_at(catalog, moved), m)?;
+        let moved = observed(params_at(catalog, moved), m)?;
         slope[0][i] = (moved.0 - at.0) / STEP;
         slope[1][i] = (moved.1 - at.1) / STEP;
     }
@@ -448,6 +461,81 @@ fn params_at(catalog: PerfParams, x: [f64; 3]) -> PerfParams {
         beta: s[1] * x[1],
         gamma: s[2] * x[2],
     }
+}
+
+/// What the filter compares a window with: the mean TTFT of [`latencies`] at the window's rate,
+/// and the mean ITL at the pods' measured occupancy when there is one (`m.running`), else at
+/// the rate. `None` outside the model's domain, or at an occupancy the model never reaches.
+///
+/// Why the ITL at the occupancy: the iteration time is a function of what the batch holds,
+/// at any moment, whatever brought it there; the occupancy a rate brings is the model's
+/// steady state. Near a full batch that steady state is steep (a few percent on the rate or
+/// the parameters moves the occupancy by half), and pods seldom sit in it: a burst of
+/// arrivals fills their batches, and a full batch runs each request slower, so it stays full
+/// for minutes after the burst. Read at the rate, such windows were outliers: on the diurnal
+/// benchmark mixtral's pods held 19.6 requests at 111.6 ms where the model at their rate
+/// predicted 55 ms and 12 requests; the filter rejected them (+7.6 sd), had learnt the
+/// servers at 3-8 requests a pod, where alpha and gamma look alike, kept gamma at the
+/// catalog's (the servers were 1.24x) and the optimizer sized pods that filled and queued.
+/// At the occupancy the same model, with the same parameters, predicts 89 ms, and with the
+/// true ones 110 ms: the window says how much slower a fuller batch runs, which is gamma's.
+pub fn observed(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
+    let analyzer = analyzer_for(params, m)?;
+    let (at_rate, ttft) = latencies_of(&analyzer, m)?;
+    if !(m.running.is_finite() && m.running > 0.0) {
+        return Some((at_rate, ttft));
+    }
+    Some((itl_at_occupancy(&analyzer, m.running)?, ttft))
+}
+
+/// Iterations of the bisection for the rate at an occupancy: the bracket shrinks to 2^-60 of
+/// itself, well under the finite differences' step.
+const BISECTIONS: usize = 60;
+
+/// The model's mean ITL (ms) at the rate whose mean batch is `running`; `None` if no rate
+/// brings it there (at or above the cap).
+fn itl_at_occupancy(analyzer: &Analyzer, running: f64) -> Option<f64> {
+    // Requests/ms. The mean batch grows with the rate, from 0 towards the cap (or the cap
+    // with its waiting room): double the rate until it brackets `running`.
+    let occupancy = |lambda: f64| analyzer.metrics_at(lambda).num_in_service;
+    let mut lo = 0.0;
+    let mut hi = analyzer.rate_range().max / 1000.0;
+    if !(hi.is_finite() && hi > 0.0) {
+        return None;
+    }
+    let mut doublings = 0;
+    while occupancy(hi) < running {
+        lo = hi;
+        hi *= 2.0;
+        doublings += 1;
+        if doublings > 40 {
+            return None;
+        }
+    }
+    for _ in 0..BISECTIONS {
+        let mid = (lo + hi) / 2.0;
+        if occupancy(mid) < running {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let itl = analyzer.metrics_at((lo + hi) / 2.0).itl;
+    itl.is_finite().then_some(itl)
+}
+
+/// The analyzer of one pod of `m` with `params`.
+fn analyzer_for(params: PerfParams, m: &Measurement) -> Option<Analyzer> {
+    Analyzer::new(QueueConfig {
+        max_batch: m.max_batch.max(1),
+        max_queue: m.max_queue,
+        max_tokens: 0,
+        params,
+        in_tokens: m.in_tokens,
+        out_tokens: m.out_tokens,
+        out_cv: m.out_cv,
+    })
+    .ok()
 }
 
 /// The mean ITL and TTFT (ms) a pod's metrics show for `params` at the measurement's rate,
@@ -465,20 +553,15 @@ fn params_at(catalog: PerfParams, x: [f64; 3]) -> PerfParams {
 /// slower than the catalog were tuned to beta 1.8-2.1x and gamma 0.9-1.1x, and the model then
 /// promised fuller batches less ITL than they had.
 pub fn latencies(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
+    latencies_of(&analyzer_for(params, m)?, m)
+}
+
+/// [`latencies`] with the pod's analyzer built.
+fn latencies_of(analyzer: &Analyzer, m: &Measurement) -> Option<(f64, f64)> {
     let ok = |v: f64| v.is_finite() && v >= 0.0;
     if !(ok(m.in_tokens) && m.rate.is_finite() && m.rate > 0.0) {
         return None;
     }
-    let analyzer = Analyzer::new(QueueConfig {
-        max_batch: m.max_batch.max(1),
-        max_queue: m.max_queue,
-        max_tokens: 0,
-        params,
-        in_tokens: m.in_tokens,
-        out_tokens: m.out_tokens,
-        out_cv: m.out_cv,
-    })
-    .ok()?;
     let metrics = analyzer.analyze(m.rate).ok()?;
     let ttft = metrics.ttft + metrics.busy * metrics.itl / 2.0;
     (metrics.itl.is_finite() && ttft.is_finite()).then_some((metrics.itl, ttft))

@@ -217,6 +217,7 @@ fn pod(server: &ServerSpec, ready: f64) -> Option<Measurement> {
         rate: cur.load.arrival_rate / 60.0 / ready,
         max_batch: cur.max_batch.min(i64::from(u32::MAX)) as u32,
         max_queue: server.max_queue_size.clamp(0, MAX_QUEUE_SIZE) as u32,
+        running: 0.0,
         itl_ms: 0.0,
         ttft_ms: 0.0,
     })
@@ -292,6 +293,7 @@ impl Tuning {
         };
         let tuner = self.tuner(&key, catalog);
         m = Measurement {
+            running: obs.running,
             itl_ms: cur.itl_average,
             ttft_ms: cur.ttft_average,
             ..m
