@@ -28,6 +28,7 @@ struct Sample {
     running: f64,
     /// Mean ITL, ms.
     itl: f64,
+    /// The window's token means and spread of output lengths.
     in_tokens: f64,
     out_tokens: f64,
     out_cv: f64,

@@ -1816,6 +1816,25 @@ fn pods_unwinding_a_queue_teach_the_tuner_nothing() {
     assert!(taken(&p) > 0, "{:?}", p.tuning().records());
 }
 
+/// +20 req/min a cycle on 4 pods (error 5), cycles at `at(0..5)`: the fifth plans 100 req/min
+/// ahead, 150 s with a 90 s start-up (as in
+/// `a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not`), from 180 to 280, and the
+/// optimizer answers 14 for the 280 planned.
+fn plan_a_rise_of_100(p: &mut Policy, at: impl Fn(u64) -> Instant) {
+    let mut o = observed(4, 100.0, 0.0);
+    o.demand.rate_error = 5.0;
+    for i in 0..4u64 {
+        let rpm = 100.0 + 20.0 * i as f64;
+        cycle(p, &server(rpm, 200.0, 40.0), &o, decided(4, 38), at(i));
+    }
+    let (a, plan) = cycle(p, &server(180.0, 200.0, 40.0), &o, decided(14, 38), at(4));
+    assert_eq!(
+        (plan.lookahead_rpm, a.num_replicas),
+        (100.0, 14),
+        "{plan:?}"
+    );
+}
+
 /// The pods ordered for a rise still to come are held while the load rises or keeps up with
 /// it, until it was due, not a whole window: the window remembers the part of the recommendation the
 /// measured load needed.
@@ -1834,24 +1853,7 @@ fn the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it() {
     // after are `after`, with standard error `error`.
     let run = |after: &[f64], error: f64| {
         let mut p = Policy::new(settings);
-        let mut o = observed(4, 100.0, 0.0);
-        o.demand.rate_error = 5.0;
-        for i in 0..4u64 {
-            let rpm = 100.0 + 20.0 * i as f64;
-            cycle(&mut p, &server(rpm, 200.0, 40.0), &o, decided(4, 38), at(i));
-        }
-        let (a, plan) = cycle(
-            &mut p,
-            &server(180.0, 200.0, 40.0),
-            &o,
-            decided(14, 38),
-            at(4),
-        );
-        assert_eq!(
-            (plan.lookahead_rpm, a.num_replicas),
-            (100.0, 14),
-            "{plan:?}"
-        );
+        plan_a_rise_of_100(&mut p, at);
         let mut o = observed(14, 100.0, 0.0);
         o.demand.rate_error = error;
         let mut held = Vec::new();
@@ -1899,20 +1901,7 @@ fn a_rise_is_read_where_its_load_was_measured() {
     let at = |i: u64| now + Duration::from_secs(30 * i);
     let next = |window: f64| {
         let mut p = Policy::new(settings);
-        let mut o = observed(4, 100.0, 0.0);
-        o.demand.rate_error = 5.0;
-        for i in 0..4u64 {
-            let rpm = 100.0 + 20.0 * i as f64;
-            cycle(&mut p, &server(rpm, 200.0, 40.0), &o, decided(4, 38), at(i));
-        }
-        let (a, plan) = cycle(
-            &mut p,
-            &server(180.0, 200.0, 40.0),
-            &o,
-            decided(14, 38),
-            at(4),
-        );
-        assert_eq!((plan.lookahead_rpm, a.num_replicas), (100.0, 14));
+        plan_a_rise_of_100(&mut p, at);
         let mut o = observed(14, 100.0, 0.0);
         o.demand.rate_error = 5.0;
         o.demand.window_seconds = window;

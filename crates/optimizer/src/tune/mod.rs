@@ -474,11 +474,12 @@ fn params_at(catalog: PerfParams, x: [f64; 3]) -> PerfParams {
 /// arrivals fills their batches, and a full batch runs each request slower, so it stays full
 /// for minutes after the burst. Read at the rate, such windows were outliers: on the diurnal
 /// benchmark mixtral's pods held 19.6 requests at 111.6 ms where the model at their rate
-/// predicted 55 ms and 12 requests; the filter rejected them (+7.6 sd), had learnt the
-/// servers at 3-8 requests a pod, where alpha and gamma look alike, kept gamma at the
-/// catalog's (the servers were 1.24x) and the optimizer sized pods that filled and queued.
-/// At the occupancy the same model, with the same parameters, predicts 89 ms, and with the
-/// true ones 110 ms: the window says how much slower a fuller batch runs, which is gamma's.
+/// predicted 55 ms (with the true parameters 80 ms and 12 requests); the filter rejected them
+/// (+7.6 sd), had learnt the servers at 3-8 requests a pod, where alpha and gamma look alike,
+/// kept gamma at the catalog's (the servers were 1.24x) and the optimizer sized pods that
+/// filled and queued. At the occupancy the same model with the same parameters predicts 96
+/// ms, and with the true ones 115 ms: the window says how much slower a fuller batch runs,
+/// which is gamma's.
 pub fn observed(params: PerfParams, m: &Measurement) -> Option<(f64, f64)> {
     let analyzer = analyzer_for(params, m)?;
     let (at_rate, ttft) = latencies_of(&analyzer, m)?;

@@ -11,6 +11,28 @@ const CATALOG: PerfParams = PerfParams {
     gamma: 0.0005,
 };
 
+/// Mixtral on MI300X in the sample catalog (the burst and diurnal benchmarks' server).
+const MIXTRAL: PerfParams = PerfParams {
+    alpha: 11.18,
+    beta: 0.227,
+    gamma: 0.0071,
+};
+
+/// A pod of mixtral's tokens and batch 25 at `rate` requests/s, `running` requests running.
+fn mixtral_pod(rate: f64, running: f64) -> Measurement {
+    Measurement {
+        in_tokens: 249.0,
+        out_tokens: 501.0,
+        out_cv: 0.45,
+        rate,
+        max_batch: 25,
+        max_queue: 0,
+        running,
+        itl_ms: 0.0,
+        ttft_ms: 0.0,
+    }
+}
+
 fn scaled(p: PerfParams, f: f64) -> PerfParams {
     PerfParams {
         alpha: p.alpha * f,
@@ -338,23 +360,9 @@ fn windows_the_model_computed_give_back_the_three_parameters_at_long_outputs() {
 fn a_window_on_the_steep_part_of_the_model_moves_the_estimate_to_where_it_fits() {
     // The burst benchmark's mixtral on MI300X: tuned at a few requests per pod, then three
     // windows at 20 requests per pod of a batch of 25, where the model is steep and curved.
-    let catalog = PerfParams {
-        alpha: 11.18,
-        beta: 0.227,
-        gamma: 0.0071,
-    };
+    let catalog = MIXTRAL;
     let truth = scaled(catalog, 1.3);
-    let pod = |rate: f64| Measurement {
-        in_tokens: 249.0,
-        out_tokens: 501.0,
-        out_cv: 0.45,
-        rate,
-        max_batch: 25,
-        max_queue: 0,
-        running: 0.0,
-        itl_ms: 0.0,
-        ttft_ms: 0.0,
-    };
+    let pod = |rate: f64| mixtral_pod(rate, 0.0);
     let measured = |params: PerfParams, rate: f64| {
         let mut m = pod(rate);
         (m.itl_ms, m.ttft_ms) = latencies(params, &m).unwrap();
@@ -433,27 +441,13 @@ fn a_batch_fuller_than_the_rate_keeps_it_teaches_the_cost_of_a_fuller_batch() {
     // the rate measured would keep about 11 there. Read at the rate those windows are far
     // outliers (the model's ITL at the rate is half the pods'); read at the occupancy they
     // say what a fuller batch costs, which is gamma's.
-    let catalog = PerfParams {
-        alpha: 11.18,
-        beta: 0.227,
-        gamma: 0.0071,
-    };
+    let catalog = MIXTRAL;
     let truth = PerfParams {
         alpha: catalog.alpha * 1.1,
         beta: catalog.beta * 1.2,
         gamma: catalog.gamma * 1.45,
     };
-    let pod = |rate: f64, running: f64| Measurement {
-        in_tokens: 249.0,
-        out_tokens: 501.0,
-        out_cv: 0.45,
-        rate,
-        max_batch: 25,
-        max_queue: 0,
-        running,
-        itl_ms: 0.0,
-        ttft_ms: 0.0,
-    };
+    let pod = mixtral_pod;
     let occupancy = |params: PerfParams, rate: f64| {
         analyzer_for(params, &pod(rate, 0.0))
             .unwrap()
