@@ -92,16 +92,7 @@ impl FullBatch {
             .samples
             .iter()
             .filter_map(|s| {
-                let model = ServiceModel::new(
-                    queue.params,
-                    s.in_tokens,
-                    s.out_tokens,
-                    queue.max_batch,
-                    queue.max_tokens,
-                )
-                .and_then(|m| m.with_out_cv(s.out_cv))
-                .ok()?;
-                let at = model.itl(s.running);
+                let at = service(queue, (s.in_tokens, s.out_tokens, s.out_cv))?.itl(s.running);
                 (at.is_finite() && at > 0.0).then(|| s.itl / at)
             })
             .collect();
@@ -113,19 +104,25 @@ impl FullBatch {
         if slower <= 1.0 {
             return None;
         }
-        let full = ServiceModel::new(
-            queue.params,
-            queue.in_tokens,
-            queue.out_tokens,
-            queue.max_batch,
-            queue.max_tokens,
-        )
-        .and_then(|m| m.with_out_cv(queue.out_cv))
-        .ok()?;
+        let full = service(queue, (queue.in_tokens, queue.out_tokens, queue.out_cv))?;
         let per_pod_rpm = full.service_rate(queue.max_batch.max(1)) * 60_000.0 / slower;
         (per_pod_rpm.is_finite() && per_pod_rpm > 0.0).then_some(Pace {
             slower,
             per_pod_rpm,
         })
     }
+}
+
+/// The iteration-time model of `queue`'s kind (its parameters, cap and token budget) at the
+/// token means and output spread `tokens`.
+fn service(queue: &QueueConfig, tokens: (f64, f64, f64)) -> Option<ServiceModel> {
+    ServiceModel::new(
+        queue.params,
+        tokens.0,
+        tokens.1,
+        queue.max_batch,
+        queue.max_tokens,
+    )
+    .and_then(|m| m.with_out_cv(tokens.2))
+    .ok()
 }
