@@ -1029,6 +1029,20 @@ impl Policy {
                      less what the other servers' allocations take)"
                 )
             };
+            // A floor on the replicas (what saturated pods carried, a full batch at the pods'
+            // pace): `need`, within the room of the type, and `note` why, with the room when
+            // it binds.
+            let raise_to = |alloc: &mut AllocationData,
+                            need: i64,
+                            mut note: String,
+                            notes: &mut Vec<String>| {
+                let replicas = within(need, room(&alloc.accelerator), alloc.num_replicas);
+                if replicas < need {
+                    note.push_str(&format!("; {}", room_note(&alloc.accelerator, replicas)));
+                }
+                notes.push(note);
+                rescale(alloc, replicas);
+            };
             // A rollout while requests queue sends every old pod into termination with its
             // queue, to finish within its grace period or be cut off, just when capacity is
             // short: add pods of the current kind instead, and roll out once the queue is gone.
@@ -1217,22 +1231,17 @@ impl Policy {
                 let ready = obs.map_or(0, |o| o.ready_replicas);
                 let need = (st.sized_rpm / per_pod).ceil() as i64;
                 if need > alloc.num_replicas {
-                    let replicas = within(need, room(&alloc.accelerator), alloc.num_replicas);
-                    let mut note = format!(
+                    let note = format!(
                         "saturated: {ready} pods with a queue carry {per_pod:.1} req/min per pod \
                          ({running:.1} running, {run_ms:.0} ms each); {:.1} req/min need {need}, \
                          not {}",
                         st.sized_rpm, alloc.num_replicas
                     );
-                    if replicas < need {
-                        note.push_str(&format!("; {}", room_note(&alloc.accelerator, replicas)));
-                    }
-                    plan.notes.push(note);
                     if alloc.num_replicas > 0 {
                         let ratio = need as f64 / alloc.num_replicas as f64;
                         st.boost = st.boost.max(ratio.min(st.boost * 1.5)).min(MAX_BOOST);
                     }
-                    rescale(alloc, replicas);
+                    raise_to(alloc, need, note, &mut plan.notes);
                 }
             }
             // A full batch at the pods' own pace: the parameters the tuner fitted at the pods'
@@ -1247,8 +1256,7 @@ impl Policy {
                 if let Some(pace) = pace {
                     let need = (st.sized_rpm / pace.per_pod_rpm).ceil() as i64;
                     if need > alloc.num_replicas {
-                        let replicas = within(need, room(&alloc.accelerator), alloc.num_replicas);
-                        let mut note = format!(
+                        let note = format!(
                             "full batch: the pods ran {:.2}x slower than the model's iteration \
                              time at their occupancy (median of their last steady windows); a \
                              pod of {}/{} carries {:.1} req/min at a full batch at that pace: \
@@ -1260,14 +1268,7 @@ impl Policy {
                             st.sized_rpm,
                             alloc.num_replicas
                         );
-                        if replicas < need {
-                            note.push_str(&format!(
-                                "; {}",
-                                room_note(&alloc.accelerator, replicas)
-                            ));
-                        }
-                        plan.notes.push(note);
-                        rescale(alloc, replicas);
+                        raise_to(alloc, need, note, &mut plan.notes);
                     }
                 }
             }
