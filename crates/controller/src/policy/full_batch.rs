@@ -2,9 +2,9 @@
 //! occupancy they ran (docs/controller.md, "A full batch at the pods' own pace").
 //!
 //! The tuner fits the queueing model at the pods' operating point, and the model's occupancy
-//! spreads there as exponential service would spread it, where real (and emulated) pods, whose
-//! service is a sum of hundreds of iterations, stay near the fluid balance: at three quarters
-//! of a pod's maximum rate the chain holds 20% more requests than the pods do
+//! spreads there as exponential service would spread it, where pods, whose service is a sum of
+//! hundreds of iterations, stay near the fluid balance (measured on emulated ones): at three
+//! quarters of a pod's maximum rate the chain's mean batch is 25% above the emulated pods'
 //! (docs/tuning.md). The tuned parameters then make the model right at that point and the
 //! iteration time too short, and a server that no target limits is sized at what its pods
 //! carry at a full batch, which that iteration time sets. The pods themselves tell the
