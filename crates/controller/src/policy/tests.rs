@@ -1819,6 +1819,18 @@ fn pods_unwinding_a_queue_teach_the_tuner_nothing() {
 /// +20 req/min a cycle on 4 pods (error 5), cycles at `at(0..5)`: the fifth plans 100 req/min
 /// ahead, 150 s with a 90 s start-up (as in
 /// `a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not`), from 180 to 280, and the
+/// The settings of the rise tests (a 90 s start-up, no confidence term) and their cycle
+/// clock (30 s a cycle from now).
+fn rise_settings() -> (Settings, impl Fn(u64) -> Instant + Copy) {
+    let settings = Settings {
+        startup_delay: Duration::from_secs(90),
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    (settings, move |i: u64| now + Duration::from_secs(30 * i))
+}
+
 /// optimizer answers 14 for the 280 planned.
 fn plan_a_rise_of_100(p: &mut Policy, at: impl Fn(u64) -> Instant) {
     let mut o = observed(4, 100.0, 0.0);
@@ -1840,13 +1852,7 @@ fn plan_a_rise_of_100(p: &mut Policy, at: impl Fn(u64) -> Instant) {
 /// measured load needed.
 #[test]
 fn the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it() {
-    let settings = Settings {
-        startup_delay: Duration::from_secs(90),
-        confidence: 0.0,
-        ..Settings::default()
-    };
-    let now = Instant::now();
-    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let (settings, at) = rise_settings();
     // +20 req/min a cycle: the fifth plans 100 req/min ahead, 150 s (as in
     // `a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not`), from 180 to 280; the
     // optimizer answers 14 for the 280 planned. Then it asks for 4, and the loads measured
@@ -1892,13 +1898,7 @@ fn a_rise_is_read_where_its_load_was_measured() {
     // from 180 req/min measured over 60 s, 100 more over 150 s. A cycle on, the collector
     // measures over 120 s (a quiet server's window doubles when it holds too few requests):
     // that rate is the load's 60 s back, 30 s before the rise's own reading, and it reads 172.
-    let settings = Settings {
-        startup_delay: Duration::from_secs(90),
-        confidence: 0.0,
-        ..Settings::default()
-    };
-    let now = Instant::now();
-    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let (settings, at) = rise_settings();
     let next = |window: f64| {
         let mut p = Policy::new(settings);
         plan_a_rise_of_100(&mut p, at);
