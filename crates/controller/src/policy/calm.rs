@@ -3,6 +3,7 @@
 //! down a scale-down may go on what the pods have shown.
 
 use super::capacity::Units;
+use super::held::{Exchange, Kind};
 use super::{ServerPlan, ServerState, Settings};
 use inferno_api::AllocationData;
 use std::time::Duration;
@@ -51,33 +52,42 @@ pub(super) fn keep_kind(
         return;
     }
     let window = settings.scale_down_window;
-    // The scale-down window holds replica counts across a change of kind, so for its first
-    // window either kind runs at least as many pods as the window holds; the two are costed
-    // over the payback horizon of two windows, the first at the counts held and the second at
-    // their own. Costed at the optimizer's count, a rollout on the ramp benchmark took llama
-    // from 3 G2 pods (69 cents/h) to the 1 MI300X pod (65) found cheaper, and the window held
-    // 3 of them (195) for five minutes.
+    // The scale-down window holds capacity across a change of kind, so for its first window
+    // either kind runs at least the pods of it that carry what the window holds (see
+    // `held`), no more than carry what runs; the two are costed over the payback horizon of
+    // two windows, the first at the counts held and the second at their own. Costed at the
+    // optimizer's count, a rollout on the ramp benchmark took llama from 3 G2 pods (69
+    // cents/h) to the 1 MI300X pod (65) found cheaper, and the window held 3 of them (195) for
+    // five minutes. Held one for one, 23 2xG2 pods of mixtral were 23 MI300X pods, and no
+    // rollout to them ever paid.
     let hold = if st.falling(plan.rate_error) {
         window.mul_f64(super::FALL_WINDOW)
     } else {
         window
     };
-    let highest = st
-        .highest_held(now, hold)
-        .map_or(0, |h| h.min(cur.num_replicas));
+    let cur_kind: Kind = (cur.accelerator.clone(), cur.max_batch);
+    let new_kind: Kind = (alloc.accelerator.clone(), alloc.max_batch);
+    let held_as = |kind: &Kind| {
+        let exchange = Exchange::new(units, server, kind, st.kinds_held().chain([&cur_kind]));
+        let running = exchange.count(&cur_kind, cur.num_replicas);
+        st.highest_held(now, hold, &exchange)
+            .map_or(0, |h| h.min(running))
+    };
+    let (held_cur, held_new) = (held_as(&cur_kind), held_as(&new_kind));
     let over_two_windows =
-        |unit: f64, replicas: i64| unit * (replicas.max(highest) + replicas) as f64 / 2.0;
+        |unit: f64, replicas: i64, held: i64| unit * (replicas.max(held) + replicas) as f64 / 2.0;
     let new_unit = if alloc.num_replicas > 0 {
         alloc.cost / alloc.num_replicas as f64
     } else {
         0.0
     };
-    let new_cost = over_two_windows(new_unit, alloc.num_replicas);
-    let kept_cost = over_two_windows(kept.unit_cost, kept.replicas);
-    let at_held = if highest > alloc.num_replicas.min(kept.replicas) {
+    let new_cost = over_two_windows(new_unit, alloc.num_replicas, held_new);
+    let kept_cost = over_two_windows(kept.unit_cost, kept.replicas, held_cur);
+    let at_held = if held_cur > kept.replicas || held_new > alloc.num_replicas {
         format!(
-            " over the next two scale-down windows (the first at the {highest} replicas the \
-             window holds)"
+            " over the next two scale-down windows (the first at what the window holds: \
+             {held_cur} of {}/{}, or {held_new} of {}/{})",
+            cur.accelerator, cur.max_batch, alloc.accelerator, alloc.max_batch
         )
     } else {
         String::new()

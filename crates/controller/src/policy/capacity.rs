@@ -46,6 +46,9 @@ pub(super) struct Kept {
     pub(super) unit_cost: f64,
     /// Planned demand, requests/min.
     pub(super) planned_rpm: f64,
+    /// What one replica carries within the planned targets, requests/min (the optimizer's
+    /// capacity per replica: the count is the demand over it, rounded up).
+    pub(super) per_pod_rpm: f64,
     /// One replica's queue problem, to predict the latencies at another count.
     queue: Option<QueueConfig>,
     /// Load to carry, requests/s.
@@ -254,18 +257,28 @@ impl<'a> Units<'a> {
     /// within its planned targets, as the optimizer sizes a candidate; or why the kind cannot
     /// be sized (not in the data, targets out of its reach, ...).
     pub(super) fn size(&self, server: &str, kind: &AllocationData) -> Result<Kept, String> {
+        self.size_kind(server, &kind.accelerator, kind.max_batch)
+    }
+
+    /// [`Units::size`] of `accelerator` at batch cap `cap`.
+    pub(super) fn size_kind(
+        &self,
+        server: &str,
+        accelerator: &str,
+        cap: i64,
+    ) -> Result<Kept, String> {
         let index = *self
             .servers
             .get(server)
             .ok_or("the server is not in the data")?;
         let acc = self
             .system
-            .accelerator_index(&kind.accelerator)
+            .accelerator_index(accelerator)
             .ok_or("no such accelerator in the data")?;
         let planned = &self.system.servers()[index];
         let mut spec = planned.clone();
         // The batch size override: the candidate has the kind's cap.
-        spec.max_batch_size = kind.max_batch;
+        spec.max_batch_size = cap;
         let ctx = ServerContext::new(&self.system, index)
             .map_err(|e| format!("no candidate at all: {e:?}"))?;
         let ctx = ServerContext { spec: &spec, ..ctx };
@@ -280,6 +293,7 @@ impl<'a> Units<'a> {
                 0.0
             },
             planned_rpm: planned.current_alloc.load.arrival_rate,
+            per_pod_rpm: c.capacity_per_replica * 60.0,
             queue: c.queue(&self.system, &ctx),
             demand: ctx.demand,
             targets: (ctx.target.slo_ttft, ctx.target.slo_itl),

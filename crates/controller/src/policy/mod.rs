@@ -26,6 +26,7 @@ mod calm;
 pub mod capacity;
 pub mod forecast;
 mod full_batch;
+mod held;
 mod steady_rise;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub mod tuning;
 use capacity::Units;
 use forecast::Holt;
 use full_batch::FullBatch;
+use held::{Exchange, Held, Kind};
 use inferno_api::{AllocationData, ModelData, ServerSpec, SystemSpec};
 use inferno_core::Observation;
 use serde::Serialize;
@@ -169,9 +171,9 @@ impl ServerPlan {
 /// What the loop remembers of one server.
 #[derive(Debug)]
 struct ServerState {
-    /// Replica recommendations of the last window, newest last (without the pods of a drain
-    /// or a rise planned ahead, see [`sustained`]).
-    history: VecDeque<(Instant, i64)>,
+    /// Replica recommendations of the last window and their kinds, newest last (without the
+    /// pods of a drain or a rise planned ahead, see [`sustained`]).
+    history: VecDeque<Held>,
     /// Recommendations that planned a rise ahead: held until the rise was due, unless the load
     /// falls behind it (see [`ahead`]).
     rises: VecDeque<Rise>,
@@ -280,7 +282,7 @@ impl ServerState {
 
 /// A recommendation that planned a rise ahead: `replicas` for a load expected to go from
 /// `from` at `start` to `to` at `until` (requests/min).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Rise {
     start: Instant,
     /// Half the window `from` was measured over (servers' clock / time scale): the rate it
@@ -290,6 +292,8 @@ struct Rise {
     from: f64,
     to: f64,
     replicas: i64,
+    /// The kind `replicas` are of.
+    kind: Kind,
 }
 
 impl Rise {
@@ -385,15 +389,28 @@ impl ServerState {
         (highest, last)
     }
 
-    /// The most replicas the scale-down window of `window` holds at `now`: the highest
-    /// recommendation in it and of the rises still held (None when it holds none).
-    fn highest_held(&self, now: Instant, window: Duration) -> Option<i64> {
+    /// The most replicas the scale-down window of `window` holds at `now`, in pods of the
+    /// kind `exchange` counts in: the highest recommendation in it and of the rises still
+    /// held (None when it holds none).
+    fn highest_held(&self, now: Instant, window: Duration, exchange: &Exchange) -> Option<i64> {
         self.history
             .iter()
-            .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
-            .map(|(_, r)| *r)
-            .chain(self.rises.iter().map(|r| r.replicas))
+            .filter(|h| now.saturating_duration_since(h.at) <= window)
+            .map(|h| exchange.count(&h.kind, h.replicas))
+            .chain(
+                self.rises
+                    .iter()
+                    .map(|r| exchange.count(&r.kind, r.replicas)),
+            )
             .max()
+    }
+
+    /// The kinds the scale-down window's counts are of.
+    fn kinds_held(&self) -> impl Iterator<Item = &Kind> {
+        self.history
+            .iter()
+            .map(|h| &h.kind)
+            .chain(self.rises.iter().map(|r| &r.kind))
     }
 
     /// Whether the load falls for real: the median of the last measurements is more than
@@ -677,8 +694,12 @@ impl Policy {
                 // start full of the current count too), instead of scaling down on its first,
                 // thinnest measurements.
                 let mut st = ServerState::new(now);
-                st.history
-                    .push_back((now, server.current_alloc.num_replicas));
+                let cur = &server.current_alloc;
+                st.history.push_back(Held {
+                    at: now,
+                    replicas: cur.num_replicas,
+                    kind: (cur.accelerator.clone(), cur.max_batch),
+                });
                 st
             });
             st.cycle = now.saturating_duration_since(st.seen);
@@ -1273,22 +1294,24 @@ impl Policy {
                 }
             }
             // Scale down only to the highest recommendation of the window. A new GPU type or
-            // batch size (a rollout, priced by the optimizer) is held to it too: replicas of
-            // another kind are not comparable one for one, but a rollout that also drops most
-            // pods at once, on a rate read while pods churn, is what the window exists to stop.
-            // What is held up stays within the room of the type.
+            // batch size (a rollout, priced by the optimizer) is held to it too, in pods of
+            // the new kind that carry what the held ones carry (see `held`): a rollout that
+            // also drops capacity at once, on a rate read while pods churn, is what the window
+            // exists to stop. What is held up stays within the room of the type.
             let recommended = alloc.num_replicas;
+            let kind: Kind = (alloc.accelerator.clone(), alloc.max_batch);
             while st
                 .history
                 .front()
-                .is_some_and(|(t, _)| now.saturating_duration_since(*t) > long_window)
+                .is_some_and(|h| now.saturating_duration_since(h.at) > long_window)
             {
                 st.history.pop_front();
             }
-            st.history.push_back((
-                now,
-                sustained(recommended, st.sized_rpm, plan, &self.settings),
-            ));
+            st.history.push_back(Held {
+                at: now,
+                replicas: sustained(recommended, st.sized_rpm, plan, &self.settings),
+                kind: kind.clone(),
+            });
             // A load still rising keeps its rise, if slower than planned (a rate measured
             // over a longer window lags more, and a quiet server's lags by minutes); one that
             // stopped must keep up with it.
@@ -1308,6 +1331,7 @@ impl Policy {
                     from: base,
                     to: base + plan.lookahead_rpm,
                     replicas: ahead(recommended, st.sized_rpm, plan, &self.settings),
+                    kind: kind.clone(),
                 });
             }
             // A load that has fallen well beyond its noise is a real fall: follow it with a
@@ -1319,32 +1343,48 @@ impl Policy {
             } else {
                 long_window
             };
+            let cur_kind: Kind = (cur.accelerator.clone(), cur.max_batch);
+            let exchange = Exchange::new(
+                &units,
+                &server.name,
+                &kind,
+                st.kinds_held().chain([&cur_kind]),
+            );
+            // The pods running, as pods of the decided kind (the same count on the same kind).
+            let running = exchange.count(&cur_kind, cur.num_replicas);
             let mut replicas = recommended;
-            if recommended < cur.num_replicas {
+            if recommended < running {
                 if over {
-                    replicas = cur.num_replicas;
+                    replicas = running;
                     plan.notes.push(format!(
                         "no scale-down ({} -> {recommended}): measured latency {:.0}% of target",
                         cur.num_replicas,
                         plan.latency_ratio * 100.0
                     ));
                 } else {
-                    let highest = st.highest_held(now, window).unwrap_or(recommended);
-                    replicas = highest.min(cur.num_replicas).max(recommended);
+                    let highest = st
+                        .highest_held(now, window, &exchange)
+                        .unwrap_or(recommended);
+                    replicas = highest.min(running).max(recommended);
                     // A shortened window follows the load down, never faster than it fell:
                     // at most in proportion to the fall of its median from its highest, from
                     // the highest recommendation of the whole window. What the model asks
                     // beyond that waits for the whole window (a model that changed its mind,
                     // a rate read high at the top of a ramp, are not a fall).
                     if falling && highest_level > 0.0 {
-                        let peak = st.history.iter().map(|(_, r)| *r).max().unwrap_or(0);
+                        let peak = st
+                            .history
+                            .iter()
+                            .map(|h| exchange.count(&h.kind, h.replicas))
+                            .max()
+                            .unwrap_or(0);
                         let floor = (peak as f64 * level / highest_level).ceil() as i64;
-                        replicas = replicas.max(floor.min(cur.num_replicas));
+                        replicas = replicas.max(floor.min(running));
                     }
                     let due = st
                         .rises
                         .iter()
-                        .filter(|r| r.replicas >= replicas)
+                        .filter(|r| exchange.count(&r.kind, r.replicas) >= replicas)
                         .map(|r| r.until.saturating_duration_since(now))
                         .max();
                     if replicas > recommended {
@@ -1364,8 +1404,17 @@ impl Policy {
                                 }
                             ),
                         };
+                        let of_kind = if cur_kind == kind {
+                            String::new()
+                        } else {
+                            format!(
+                                " (in pods of {}/{}: the {} of {}/{} running carry what {running} \
+                                 of them do by the model)",
+                                kind.0, kind.1, cur.num_replicas, cur_kind.0, cur_kind.1
+                            )
+                        };
                         plan.notes.push(format!(
-                            "scale-down {} -> {recommended} held at {replicas}: {why}",
+                            "scale-down {} -> {recommended} held at {replicas}: {why}{of_kind}",
                             cur.num_replicas,
                         ));
                     }
