@@ -33,14 +33,21 @@ pub struct Holt {
     last: Option<Instant>,
     /// Measurements taken.
     seen: u32,
-    /// The last measurement, and the last two changes between measurements (newest last).
+    /// The last measurement, and the last two changes between measurements with the seconds
+    /// between them (newest last).
     raw: f64,
-    changes: [f64; 2],
+    changes: [(f64, f64); 2],
 }
 
 impl Holt {
-    /// Takes the measurement `y` made at `now`. A measurement at the same instant as the last
-    /// one (two cycles in one tick) only moves the level.
+    /// Takes the measurement `y` of the load at `now`: the middle of the window it was
+    /// measured over, not the cycle's time. A quiet server's window shortens at a rise, and
+    /// its rate then jumps by the half window's worth of rise it skipped as well: on the ramp
+    /// benchmark llama went from a 120 s window to a 60 s one at the ramp's start, 37.5 ->
+    /// 77 req/min in one 30 s cycle; per cycle that was twice the ramp's slope, per second
+    /// between the windows' middles (60 s) the ramp's. A measurement at the same instant as
+    /// the last one (two cycles in one tick, or a window that doubled) only moves the level;
+    /// one older than the last counts as made at the last.
     pub fn observe(&mut self, now: Instant, y: f64) {
         let Some(last) = self.last else {
             self.level = y;
@@ -49,9 +56,10 @@ impl Holt {
             self.seen = 1;
             return;
         };
-        self.changes = [self.changes[1], y - self.raw];
-        self.raw = y;
+        let now = now.max(last);
         let dt = now.saturating_duration_since(last).as_secs_f64();
+        self.changes = [self.changes[1], (y - self.raw, dt)];
+        self.raw = y;
         let predicted = self.level + self.trend * dt;
         // The first slope is the first difference, and the level the measurement: a ramp that
         // is under way when the loop starts has its slope from the second cycle (and is
@@ -108,16 +116,19 @@ impl Holt {
         let dt = cycle.as_secs_f64();
         // Two changes after the first window filled (the measurements before it are the
         // window filling, not the load).
+        // A change between measurements at one instant (a window that doubled) is the two
+        // windows' difference, not a rise: no rise on it.
         if dt <= 0.0
             || self.seen < cycles_to_fill(window, dt) + 3
-            || self.changes.iter().any(|c| *c <= 0.0)
+            || self.changes.iter().any(|c| c.0 <= 0.0 || c.1 <= 0.0)
         {
             return 0.0;
         }
         // Whether it rises: Holt's slope, but never more than the load rose over the last two
-        // cycles (after a jump Holt's slope stays up for cycles while the load has stopped
+        // changes (after a jump Holt's slope stays up for cycles while the load has stopped
         // rising), moves the load beyond its noise.
-        let recent = (self.changes[0] + self.changes[1]) / 2.0 / dt;
+        let recent =
+            (self.changes[0].0 + self.changes[1].0) / (self.changes[0].1 + self.changes[1].1);
         let holt = self.trend.min(recent);
         if holt <= 0.0 || holt * dt / TREND <= 2.0 * error {
             return 0.0;

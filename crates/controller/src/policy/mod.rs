@@ -889,7 +889,13 @@ impl Policy {
             if let Some(o) = obs.filter(|o| o.demand.window_seconds > 0.0) {
                 plan.rate_error = o.demand.rate_error;
                 plan.window_seconds = o.demand.window_seconds;
-                let short = short_of_load(o, &st.forecast, now).filter(|e| *e > rpm);
+                // The rate is the load's at the middle of its window (see `Holt::observe`).
+                let measured_at = now
+                    .checked_sub(Duration::from_secs_f64(
+                        (o.demand.window_seconds / 2.0 / scale).clamp(0.0, 1e9),
+                    ))
+                    .unwrap_or(now);
+                let short = short_of_load(o, &st.forecast, measured_at).filter(|e| *e > rpm);
                 if let Some(expected) = short {
                     plan.notes.push(format!(
                         "measured {rpm:.1} req/min without the ready pods Prometheus has not \
@@ -937,13 +943,13 @@ impl Policy {
                          artefact more often than a load)"
                     ));
                 }
-                st.forecast.observe(now, rpm);
+                st.forecast.observe(measured_at, rpm);
                 // The slope is fitted on measurements only: the trend's stand-ins carry a
                 // fast rise on past its end, and among the line's points they made a slow
                 // rise that went on after them read as stopped (its measurements below the
                 // line the stand-ins had lifted).
                 if short.is_none() {
-                    st.steady_rise.observe(now, rpm);
+                    st.steady_rise.observe(measured_at, rpm);
                 }
                 let startup = startup_of(&self.tuning, &s, &server.model, &cur.accelerator);
                 let horizon = startup

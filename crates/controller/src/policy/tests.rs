@@ -2408,3 +2408,53 @@ fn a_saturated_shortfall_the_pace_explains_is_not_boosted() {
     assert!(plan.latency_ratio < 1.0, "{plan:?}");
     assert!(boost > 1.1, "{boost} {plan:?}");
 }
+
+/// A rate is the load's at the middle of its window. A quiet server's window shortens at a
+/// rise (120 s -> 60 s here, on a ramp of 0.4 req/min per second): the rate jumps by the half
+/// window of rise the shorter window skips as well. Read per cycle, that jump made the rise
+/// half again as steep as the ramp (on the ramp benchmark llama's first rise was planned at
+/// 1.8 times its ramp, and dropped when the load fell behind that line). Read between the
+/// windows' middles, the rise planned is the ramp's.
+#[test]
+fn a_window_that_shortens_on_a_ramp_does_not_steepen_the_rise() {
+    let settings = Settings {
+        startup_delay: Duration::from_secs(90),
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let mut p = Policy::new(settings);
+    let now = Instant::now();
+    let load = |t: f64| 30.0 + 0.4 * (t - 300.0).max(0.0);
+    // The mean of the load over the `w` seconds up to `t` (exact: piecewise linear).
+    let over = |t: f64, w: f64| {
+        let steps = 600;
+        (0..steps)
+            .map(|k| load(t - w + w * (k as f64 + 0.5) / steps as f64))
+            .sum::<f64>()
+            / steps as f64
+    };
+    let mut planned = Vec::new();
+    for i in 0..26u64 {
+        let t = 30.0 * i as f64;
+        let w = if t < 600.0 { 120.0 } else { 60.0 };
+        let rpm = over(t, w);
+        let mut o = observed(4, rpm * w / 60.0, 0.0);
+        o.demand.window_seconds = w;
+        o.demand.rate_error = 1.0;
+        let (_, plan) = cycle(
+            &mut p,
+            &server(rpm, 200.0, 40.0),
+            &o,
+            decided(4, 38),
+            now + Duration::from_secs(30 * i),
+        );
+        if t >= 600.0 {
+            planned.push(plan.lookahead_rpm / plan.horizon_seconds);
+        }
+    }
+    // The rise planned, req/min per second of the horizon, from the switch on: the ramp's.
+    assert!(
+        planned.iter().all(|r| (r - 0.4).abs() < 0.04),
+        "{planned:?}"
+    );
+}
