@@ -216,25 +216,29 @@ mod tests {
         assert!(truth - (100.0 + 300.0) > 100.0);
     }
 
+    /// The rises planned as `rates` are measured 30 s apart over 60 s windows with standard
+    /// error `error`, 150 s ahead; and the smoother.
+    fn rises(rates: &[f64], error: f64) -> (Vec<f64>, Holt) {
+        let start = Instant::now();
+        let mut h = Holt::default();
+        let mut planned = Vec::new();
+        for (i, y) in rates.iter().enumerate() {
+            h.observe(start + Duration::from_secs(30 * i as u64), *y);
+            planned.push(h.rise(
+                Duration::from_secs(150),
+                Duration::from_secs(30),
+                error,
+                Duration::from_secs(60),
+            ));
+        }
+        (planned, h)
+    }
+
     #[test]
     fn the_start_of_a_ramp_is_planned_at_its_slope() {
         // Flat at 100, then +1 req/min per second (30 a cycle): the second rise plans the
         // whole slope over the horizon, where Holt's smoothed slope (0.68 then) said 102.
-        let start = Instant::now();
-        let mut h = Holt::default();
-        let mut planned = Vec::new();
-        for (i, y) in [100.0, 100.0, 100.0, 100.0, 130.0, 160.0]
-            .into_iter()
-            .enumerate()
-        {
-            h.observe(start + Duration::from_secs(30 * i as u64), y);
-            planned.push(h.rise(
-                Duration::from_secs(150),
-                Duration::from_secs(30),
-                3.0,
-                Duration::from_secs(60),
-            ));
-        }
+        let (planned, h) = rises(&[100.0, 100.0, 100.0, 100.0, 130.0, 160.0], 3.0);
         assert_eq!(planned, [0.0, 0.0, 0.0, 0.0, 0.0, 150.0]);
         assert!(h.trend() < 0.7, "{}", h.trend());
     }
@@ -375,21 +379,8 @@ mod tests {
     /// 30 s apart, and 4 pods were ordered for a rise of 88 req/min.
     #[test]
     fn chance_rises_of_a_flat_load_are_no_ramp() {
-        let start = Instant::now();
-        let mut h = Holt::default();
-        let mut planned = Vec::new();
-        for (i, y) in [80.0, 77.0, 76.0, 78.0, 76.0, 80.5, 97.7, 110.0]
-            .into_iter()
-            .enumerate()
-        {
-            h.observe(start + Duration::from_secs(30 * i as u64), y);
-            planned.push(h.rise(
-                Duration::from_secs(150),
-                Duration::from_secs(30),
-                10.5,
-                Duration::from_secs(60),
-            ));
-        }
+        let rates = [80.0, 77.0, 76.0, 78.0, 76.0, 80.5, 97.7, 110.0];
+        let (planned, _) = rises(&rates, 10.5);
         assert!(planned.iter().all(|r| *r == 0.0), "{planned:?}");
     }
 }

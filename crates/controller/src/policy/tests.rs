@@ -2300,10 +2300,6 @@ fn a_new_kind_waits_for_a_load_that_holds() {
     assert_eq!(a.accelerator, "H100", "{plan:?}");
 }
 
-/// A full batch at the pods' own pace: pods that ran their batches 1.3 times slower than the
-/// model's iteration time at their occupancy carry that much less at a full batch, and a count
-/// sized at a full batch (a server no target limits) is raised to what the demand needs at
-/// their pace, once three steady windows say so. Pods at the model's pace keep the count.
 /// The iteration-time model of `m` on G2 at batch cap 38 (128 input and 512 output tokens),
 /// and what one pod carries at a full batch by it, requests/min.
 fn g2_full_batch() -> (inferno_optimizer::queue::ServiceModel, f64) {
@@ -2318,6 +2314,23 @@ fn g2_full_batch() -> (inferno_optimizer::queue::ServiceModel, f64) {
     (model, full)
 }
 
+/// 800 req/min on the G2/38 pods sized for it at a full batch by the model ([`g2_full_batch`]),
+/// 10 requests running on each at a mean ITL of `itl`: the server, its observation and the
+/// count.
+fn g2_at_a_full_batch(itl: f64) -> (ServerSpec, Observation, i64) {
+    let rpm = 800.0;
+    let sized = (rpm / g2_full_batch().1).ceil() as i64;
+    let mut s = server(rpm, 300.0, itl);
+    s.current_alloc.num_replicas = sized;
+    let mut o = observed(sized as u32, rpm, 0.0);
+    o.running = 10.0;
+    (s, o, sized)
+}
+
+/// A full batch at the pods' own pace: pods that ran their batches 1.3 times slower than the
+/// model's iteration time at their occupancy carry that much less at a full batch, and a count
+/// sized at a full batch (a server no target limits) is raised to what the demand needs at
+/// their pace, once three steady windows say so. Pods at the model's pace keep the count.
 #[test]
 fn a_count_sized_at_a_full_batch_is_raised_to_the_pods_own_pace() {
     let settings = Settings {
@@ -2327,13 +2340,9 @@ fn a_count_sized_at_a_full_batch_is_raised_to_the_pods_own_pace() {
     let now = Instant::now();
     let (model, full) = g2_full_batch();
     let rpm = 800.0;
-    let sized = (rpm / full).ceil() as i64;
     let run = |slower: f64| {
         let mut p = Policy::new(settings);
-        let mut s = server(rpm, 300.0, slower * model.itl(10.0));
-        s.current_alloc.num_replicas = sized;
-        let mut o = observed(sized as u32, rpm, 0.0);
-        o.running = 10.0;
+        let (s, o, sized) = g2_at_a_full_batch(slower * model.itl(10.0));
         let mut out = Vec::new();
         for i in 0..8u64 {
             let (a, plan) = cycle(
@@ -2349,6 +2358,7 @@ fn a_count_sized_at_a_full_batch_is_raised_to_the_pods_own_pace() {
         }
         out
     };
+    let sized = g2_at_a_full_batch(0.0).2;
     let raised = ((rpm * 1.3) / full).ceil() as i64;
     assert!(raised > sized, "{raised} {sized}");
     let slow = run(1.3);
@@ -2372,14 +2382,9 @@ fn a_saturated_shortfall_the_pace_explains_is_not_boosted() {
     };
     let now = Instant::now();
     let (model, full) = g2_full_batch();
-    let rpm = 800.0;
-    let sized = (rpm / full).ceil() as i64;
     let run = |carried: f64| {
         let mut p = Policy::new(settings);
-        let mut s = server(rpm, 300.0, 1.3 * model.itl(10.0));
-        s.current_alloc.num_replicas = sized;
-        let mut o = observed(sized as u32, rpm, 0.0);
-        o.running = 10.0;
+        let (mut s, mut o, sized) = g2_at_a_full_batch(1.3 * model.itl(10.0));
         for i in 0..4u64 {
             let at = now + Duration::from_secs(30 * i);
             cycle(&mut p, &s, &o, decided(sized, 38), at);
@@ -2400,7 +2405,7 @@ fn a_saturated_shortfall_the_pace_explains_is_not_boosted() {
         plan.notes.iter().any(|n| n.starts_with("saturated")),
         "{plan:?}"
     );
-    assert!(a.num_replicas > sized, "{plan:?}");
+    assert!(a.num_replicas > g2_at_a_full_batch(0.0).2, "{plan:?}");
     assert_eq!(boost, 1.0, "{plan:?}");
     // Pods that carry a tenth less than the pace (still within the ITL target): that part is
     // the model's error, boosted.
