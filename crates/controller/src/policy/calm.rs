@@ -59,7 +59,8 @@ pub(super) fn keep_kind(
     // optimizer's count, a rollout on the ramp benchmark took llama from 3 G2 pods (69
     // cents/h) to the 1 MI300X pod (65) found cheaper, and the window held 3 of them (195) for
     // five minutes. Held one for one, 23 2xG2 pods of mixtral were 23 MI300X pods, and no
-    // rollout to them ever paid.
+    // rollout to them ever paid. (A rollout runs the new kind at the running count until its
+    // pods serve, see `Policy::settle`; that start-up is what `must_save` asks it to pay back.)
     let hold = if st.falling(plan.rate_error) {
         window.mul_f64(super::FALL_WINDOW)
     } else {
