@@ -105,7 +105,7 @@ impl Holt {
     /// 0. Rising means: the last two measurements each rose, both made after the first
     /// `window` had filled, Holt's slope (at most that mean rise) moves the load by more
     /// than `2 × error` over its own memory (`1 / TREND` cycles of `cycle`), and the two rises
-    /// together are more than [`RISE_ERRORS`] standard errors of the difference of the two
+    /// together are more than 3 standard errors (`RISE_ERRORS`) of the difference of the two
     /// rates. A falling slope is never a reason to scale down faster than the measured load.
     ///
     /// Why after the first window: a rate over a window that began before the server's load

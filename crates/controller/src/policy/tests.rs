@@ -2123,6 +2123,31 @@ fn a_confirmed_fall_is_planned_from_the_measurement() {
     assert_eq!(last, 200.0);
 }
 
+/// A settled G2/38 server on 4 pods (the window holds them, 2 carry its planned 110 req/min)
+/// offered `replicas` pods of `kind` at `cost` cents/h: the policy, the server, the offer, the
+/// allocation applied and the plan.
+fn offered_from_four(
+    kind: (&str, i64),
+    replicas: i64,
+    cost: f64,
+) -> (
+    Policy,
+    ServerSpec,
+    BTreeMap<String, AllocationData>,
+    AllocationData,
+    ServerPlan,
+) {
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    let now = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    settle_first(&mut p, &s, &o, now);
+    let mut d = priced(decided(replicas, kind.1), cost);
+    d.get_mut("s").unwrap().accelerator = kind.0.into();
+    let (a, plan) = cycle(&mut p, &s, &o, d.clone(), now);
+    (p, s, d, a, plan)
+}
+
 /// The scale-down window holds capacity across a change of kind: a new kind runs at first
 /// the pods of it that carry what the window holds, and is costed so.
 #[test]
@@ -2131,14 +2156,7 @@ fn a_new_kind_is_costed_at_the_replicas_the_window_holds() {
     // window holds them. One H100 pod at 40 cents/h saves 13% at the optimizer's count, but
     // the window would hold the H100 pods that carry what 4 G2 pods do for its first five
     // minutes: over two windows more than the G2's 69.
-    let s = server(100.0, 500.0, 40.0);
-    let o = observed(4, 100.0, 0.0);
-    let now = Instant::now();
-    let mut p = Policy::new(Settings::default());
-    settle_first(&mut p, &s, &o, now);
-    let mut d = priced(decided(1, 64), 40.0);
-    d.get_mut("s").unwrap().accelerator = "H100".into();
-    let (a, plan) = cycle(&mut p, &s, &o, d, now);
+    let (.., a, plan) = offered_from_four(("H100", 64), 1, 40.0);
     assert_eq!(
         (a.accelerator.as_str(), a.num_replicas),
         ("G2", 4),
@@ -2165,14 +2183,7 @@ fn a_new_kind_is_costed_at_the_replicas_the_window_holds() {
 /// benchmark mixtral stayed on 2xG2 all day so (1.33x the clairvoyant's cost).
 #[test]
 fn a_window_holds_the_capacity_of_another_kind_not_its_count() {
-    let s = server(100.0, 500.0, 40.0);
-    let o = observed(4, 100.0, 0.0);
-    let now = Instant::now();
-    let mut p = Policy::new(Settings::default());
-    settle_first(&mut p, &s, &o, now);
-    let mut d = priced(decided(1, 152), 30.0);
-    d.get_mut("s").unwrap().accelerator = "MI300X".into();
-    let (a, plan) = cycle(&mut p, &s, &o, d.clone(), now);
+    let (mut p, s, d, a, plan) = offered_from_four(("MI300X", 152), 1, 30.0);
     let held = exchanged(("G2", 38), 4, ("MI300X", 152));
     assert!((2..4).contains(&held), "{held}");
     // The rollout keeps the 4 pods until the new ones serve.
@@ -2191,7 +2202,9 @@ fn a_window_holds_the_capacity_of_another_kind_not_its_count() {
     let mut rolled = s.clone();
     rolled.current_alloc.accelerator = "MI300X".into();
     rolled.current_alloc.max_batch = 152;
-    let (a, plan) = cycle(&mut p, &rolled, &o, d, now + Duration::from_secs(30));
+    let o = observed(4, 100.0, 0.0);
+    let later = Instant::now() + Duration::from_secs(30);
+    let (a, plan) = cycle(&mut p, &rolled, &o, d, later);
     assert_eq!(a.num_replicas, held, "{plan:?}");
 }
 
