@@ -41,15 +41,34 @@ pub(super) fn keep_kind(
     startup: Duration,
     now: Instant,
 ) {
-    let Ok(kept) = units.size(server, cur) else {
-        return;
+    let (from, to) = (
+        format!("{}/{}", cur.accelerator, cur.max_batch),
+        format!("{}/{}", alloc.accelerator, alloc.max_batch),
+    );
+    // Why a rollout goes ahead is said as well as why one does not: it restarts every pod.
+    let mut goes = |why: String| {
+        plan.notes
+            .push(format!("{to} rolled out from {from}: {why}"))
     };
-    let fits = room.is_none_or(|r| kept.replicas <= r);
+    let kept = match units.size(server, cur) {
+        Ok(kept) if kept.replicas > 0 => kept,
+        Ok(_) => return goes(format!("{from} cannot be sized")),
+        Err(why) => return goes(format!("{from} cannot be sized ({why})")),
+    };
+    if room.is_some_and(|r| kept.replicas > r) {
+        return goes(format!(
+            "{from} would need {} replicas, more than the cluster has room for",
+            kept.replicas
+        ));
+    }
     // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
     // the KV cache holds at the typical tokens of the last windows) is no kind to keep.
-    let allowed = units.cap_allowed(server, &cur.accelerator, cur.max_batch, st.typical_tokens());
-    if !fits || !allowed || kept.replicas <= 0 {
-        return;
+    if !units.cap_allowed(server, &cur.accelerator, cur.max_batch, st.typical_tokens()) {
+        return goes(format!(
+            "the batch rule no longer allows a cap of {} (the catalog's maximum, or the KV \
+             cache at the typical tokens)",
+            cur.max_batch
+        ));
     }
     let window = settings.scale_down_window;
     // The scale-down window holds capacity across a change of kind, so for its first window
@@ -93,6 +112,10 @@ pub(super) fn keep_kind(
     } else {
         String::new()
     };
+    // The rollout runs the running count of the new kind until its pods serve (see
+    // `Policy::settle`), and those pods are paid for before they serve.
+    let starting = alloc.num_replicas.max(cur.num_replicas);
+    let need = must_save(settings, startup, new_cost, new_unit * starting as f64);
     let age = st.kind_since.map(|t| now.saturating_duration_since(t));
     let why = if !st.settled {
         "the pods are not all serving, the window is thin, or the load moved beyond its noise \
@@ -109,54 +132,61 @@ pub(super) fn keep_kind(
             age.as_secs_f64(),
             window.as_secs()
         )
-    } else if units.cap_meets_itl(server, &cur.accelerator, cur.max_batch)
-        && kept_cost <= new_cost * (1.0 + must_save(settings, startup))
-    {
+    } else if !units.cap_meets_itl(server, &cur.accelerator, cur.max_batch) {
+        return goes(format!(
+            "a full batch of {from} is over the ITL target by the model"
+        ));
+    } else if kept_cost - new_cost <= need {
         format!(
-            "it would save {:.1} of {kept_cost:.1} cents/h{at_held}, within the {:.0}% a \
-             rollout must save (the larger of --kind-hysteresis and the new pods' start-up of \
-             {:.0} s over two scale-down windows, {:.0} s)",
+            "it would save {:.1} of {kept_cost:.1} cents/h{at_held}, within the {need:.1} a \
+             rollout must save (the larger of --kind-hysteresis, {:.0}% of {new_cost:.1}, and \
+             the start-up of {starting} pods of {}/{}, {:.0} s, over two scale-down windows, \
+             {:.0} s)",
             (kept_cost - new_cost).max(0.0),
-            must_save(settings, startup) * 100.0,
+            settings.kind_hysteresis * 100.0,
+            alloc.accelerator,
+            alloc.max_batch,
             // In the servers' clock, as the start-up was learnt and the report's rates are.
             startup.as_secs_f64() * settings.time_scale,
             2.0 * window.as_secs_f64() * settings.time_scale
         )
     } else {
-        return;
+        return goes(format!(
+            "it saves {:.1} of {kept_cost:.1} cents/h{at_held}, more than the {need:.1} a \
+             rollout must save",
+            kept_cost - new_cost
+        ));
     };
     plan.notes.push(format!(
-        "{}/{} kept (not rolled out to {}/{}): {why}; {} replicas of it for the planned {:.1} \
+        "{from} kept (not rolled out to {to}): {why}; {} replicas of it for the planned {:.1} \
          req/min, not the {} sized for the new kind",
-        cur.accelerator,
-        cur.max_batch,
-        alloc.accelerator,
-        alloc.max_batch,
-        kept.replicas,
-        kept.planned_rpm,
-        alloc.num_replicas
+        kept.replicas, kept.planned_rpm, alloc.num_replicas
     ));
     kept.apply(alloc, cur, kept.replicas);
 }
 
-/// The share of the new kind's cost a rollout must save: at least `kind_hysteresis` (the
-/// sizing of one kind moves by about that much from cycle to cycle), and enough to pay for
-/// itself within two scale-down windows: the new pods cost their price for `startup` before
-/// they serve, so a saving `s` of the new cost `c` pays back `startup x c` in `startup / s`.
-/// Two windows, because a kind stays at least one and the loop holds capacity for one. With
-/// the defaults (300 s) a 60 s start-up asks 10%, a 120 s one 20%: on the drift benchmark
-/// (120 s for every pod) llama went G2 -> MI300X -> G2 ten minutes apart, each a rolling
-/// update of up to 10 pods that held its tuner without a window and cut off 17 requests
-/// longer than the pods' grace period.
-fn must_save(settings: &Settings, startup: Duration) -> f64 {
+/// What a rollout must save, cents/h: at least `kind_hysteresis` of the new kind's cost
+/// `new_cost` (the sizing of one kind moves by about that much from cycle to cycle), and
+/// enough to pay for itself within two scale-down windows: the `starting` pods of the new kind
+/// (cents/h) cost their price for `startup` before they serve, paid back by a saving `s` in
+/// `startup x starting / s`. Two windows, because a kind stays at least one and the loop holds
+/// capacity for one. With the defaults (300 s) and as many new pods as run, a 60 s start-up
+/// asks 10% of their cost, a 120 s one 20%: on the drift benchmark (120 s for every pod) llama
+/// went G2 -> MI300X -> G2 ten minutes apart, each a rolling update of up to 10 pods that held
+/// its tuner without a window and cut off 17 requests longer than the pods' grace period.
+/// The starting pods are the running count, not the new kind's: the Deployment would take the
+/// old pods down to the new count before the new ones serve, so the rollout keeps the count
+/// (see `Policy::settle`): at the start of the ramp benchmark's fall llama's 8 G2 pods (23
+/// cents/h each) went to MI300X/62, sized at 2-3 pods (65 each), and ran 8 MI300X pods (520
+/// cents/h) for two and a half minutes.
+fn must_save(settings: &Settings, startup: Duration, new_cost: f64, starting: f64) -> f64 {
+    let hysteresis = settings.kind_hysteresis * new_cost;
     let payback = 2.0 * settings.scale_down_window.as_secs_f64();
     if startup.is_zero() || payback <= 0.0 {
         // Nothing to pay back, or no horizon to pay it back in: the hysteresis alone.
-        return settings.kind_hysteresis;
+        return hysteresis;
     }
-    settings
-        .kind_hysteresis
-        .max(startup.as_secs_f64() / payback)
+    hysteresis.max(starting * startup.as_secs_f64() / payback)
 }
 
 /// The replicas a scale-down of `cur` to `replicas` may go to, on what the pods have shown:

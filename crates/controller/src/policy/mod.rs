@@ -948,7 +948,7 @@ impl Policy {
                          artefact more often than a load)"
                     ));
                 }
-                st.forecast.observe(measured_at, rpm);
+                st.forecast.observe(measured_at, rpm, st.cycle);
                 // The slope is fitted on measurements only: the trend's stand-ins carry a
                 // fast rise on past its end, and among the line's points they made a slow
                 // rise that went on after them read as stopped (its measurements below the

@@ -1359,9 +1359,15 @@ fn a_new_kind_waits_for_a_measurement_of_the_pods_as_they_are() {
 /// the window holds no more) offered 2 x H100/64 at `cost` cents/h under `settings`: the
 /// allocation applied and the plan.
 fn offered_h100(settings: Settings, cost: f64) -> (AllocationData, ServerPlan) {
+    offered_h100_on(settings, cost, 2)
+}
+
+/// As [`offered_h100`], with `running` pods of G2/38 running and serving (the window holds
+/// the 2 recommended before).
+fn offered_h100_on(settings: Settings, cost: f64, running: u32) -> (AllocationData, ServerPlan) {
     let mut s = server(100.0, 500.0, 40.0);
-    s.current_alloc.num_replicas = 2;
-    let o = observed(2, 100.0, 0.0);
+    s.current_alloc.num_replicas = running.into();
+    let o = observed(running, 100.0, 0.0);
     let now = Instant::now();
     let mut p = Policy::new(settings);
     cycle(
@@ -1391,7 +1397,8 @@ fn a_new_kind_must_save_more_than_the_hysteresis() {
     assert!(
         plan.notes
             .iter()
-            .any(|n| n.contains("within the 10%") && n.contains("2 replicas of it")),
+            .any(|n| n.contains("within the 4.3 a rollout must save")
+                && n.contains("2 replicas of it")),
         "{plan:?}"
     );
     // 40 cents/h saves 6: more than 10% of the new kind's cost, so it goes ahead.
@@ -1405,6 +1412,36 @@ fn a_new_kind_must_save_more_than_the_hysteresis() {
     };
     let (a, _) = offered_h100(free, 45.0);
     assert_eq!(a.accelerator, "H100");
+}
+
+#[test]
+fn a_rollout_pays_for_the_running_count_of_new_pods() {
+    // 38 cents/h for 2 H100 pods saves 8 of the 46 that 2 G2 pods cost: a rollout from the
+    // 2 G2 pods running goes ahead (it starts 2 H100 pods, 3.8 cents/h over 60 s of 600).
+    let (a, _) = offered_h100_on(Settings::default(), 38.0, 2);
+    assert_eq!(a.accelerator, "H100");
+    // From 6 running, which the window holds: G2 costs 92 over the two windows (6 pods, then
+    // 2), H100 at `c` for 2 pods costs 1.5 c (4 pods carry what the 6 do, then 2). But the
+    // rollout starts 6 H100 pods (3 c) until they serve, and must save 0.3 c, not the 0.15 c
+    // of the new kind's own count: at 53 cents/h it saves 12.5, short of 15.9.
+    let (a, plan) = offered_h100_on(Settings::default(), 53.0, 6);
+    assert_eq!(a.accelerator, "G2", "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("within the 15.9 a rollout")
+                && n.contains("start-up of 6 pods of H100/64")),
+        "{plan:?}"
+    );
+    // At 50 it saves 17, more than 15: it goes ahead, and says why.
+    let (a, plan) = offered_h100_on(Settings::default(), 50.0, 6);
+    assert_eq!(a.accelerator, "H100");
+    assert!(
+        plan.notes.iter().any(|n| n
+            .contains("H100/64 rolled out from G2/38: it saves 17.0 of 92.0")
+            && n.contains("more than the 15.0 a rollout must save")),
+        "{plan:?}"
+    );
 }
 
 #[test]
@@ -1428,7 +1465,8 @@ fn a_slow_start_up_asks_a_rollout_to_save_more() {
     assert!(
         plan.notes
             .iter()
-            .any(|n| n.contains("within the 20%") && n.contains("start-up of 120 s")),
+            .any(|n| n.contains("within the 8.0 a rollout")
+                && n.contains("start-up of 2 pods of H100/64, 120 s")),
         "{plan:?}"
     );
     // 38 cents/h saves 21%: it pays for itself, so it goes ahead.
