@@ -643,8 +643,8 @@ fn itl_safe(ctx: &ServerContext<'_>, perf: &Perf, cap: u32, tolerance: f64) -> u
 }
 
 /// Whether a full batch at the current cap `cap` meets the class's ITL target within
-/// `ITL_STAY` (5%): what the `fit` rule asks of a cap that stays (priced changes), and of a kind
-/// the control loop keeps.
+/// `ITL_STAY` (10%): what the `fit` rule asks of a cap that stays (priced changes), and of a
+/// kind the control loop keeps.
 pub fn full_batch_meets_itl(ctx: &ServerContext<'_>, perf: &Perf, cap: u32) -> bool {
     itl_safe(ctx, perf, cap, ITL_STAY) == cap
 }
@@ -652,8 +652,12 @@ pub fn full_batch_meets_itl(ctx: &ServerContext<'_>, perf: &Perf, cap: u32) -> b
 /// How far above the ITL target a full batch of the current cap may be when it stays (priced
 /// changes): the token means and tuned parameters the ITL is computed from move a few per cent
 /// from one window to the next, and a rollout for such a wiggle costs a start-up delay on every
-/// pod.
-const ITL_STAY: f64 = 0.05;
+/// pod. 10%, as for the KV cache (`STAY_ABOVE`): at 5% the control loop rolled llama's pods
+/// for a new cap three to five times a run on the ramp and diurnal benchmarks (G2/38 ->
+/// MI250/42 -> G2/25 -> G2/23), each cap chosen at the target and left when the next windows'
+/// tokens and parameters put it 5% over. The loop's target is its margin (15%) under the
+/// class's, so a cap that stays is within 0.85 x 1.1 = 94% of the class's target.
+const ITL_STAY: f64 = 0.10;
 
 /// How far above the batch rule's value the current batch cap may stay (priced changes): the
 /// token means the rule divides by are measured over tens of requests of widely spread
