@@ -51,7 +51,8 @@ impl Holt {
     /// 77 req/min in one 30 s cycle; per cycle that was twice the ramp's slope, per second
     /// between the windows' middles (60 s) the ramp's. A measurement at the same instant as
     /// the last one (two cycles in one tick, or a window that doubled) only moves the level;
-    /// so does one less than half a `cycle` after it, and one older than the last counts as
+    /// so does one less than half a `cycle` after it (the caller's period: the longer of its
+    /// last two cycles, as a cycle run on demand splits one), and one older than the last counts as
     /// made at the last. Why half a cycle: after a window that doubled, whose middle went back
     /// and was taken at the last one's, the next window's middle is the last one's plus the
     /// cycle's jitter (milliseconds), and a change of a few requests/min over it was a slope of

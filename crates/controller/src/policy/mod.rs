@@ -206,6 +206,8 @@ struct ServerState {
     steady_rise: SteadyRise,
     /// The time between its last two cycles.
     cycle: Duration,
+    /// The time between the two cycles before (a cycle run on demand splits a period).
+    last_cycle: Duration,
     /// Raw measured rates of the last cycles, for the dip filter.
     raw: VecDeque<f64>,
     /// This cycle: every pod has served for a while and requests still queue.
@@ -266,6 +268,7 @@ impl ServerState {
             forecast: Holt::default(),
             steady_rise: SteadyRise::default(),
             cycle: Duration::ZERO,
+            last_cycle: Duration::ZERO,
             raw: VecDeque::new(),
             saturated: false,
             calm: 0,
@@ -707,6 +710,7 @@ impl Policy {
                 });
                 st
             });
+            st.last_cycle = st.cycle;
             st.cycle = now.saturating_duration_since(st.seen);
             st.seen = now;
             // The spread of output lengths is the traffic's and moves slowly, while one
@@ -948,7 +952,10 @@ impl Policy {
                          artefact more often than a load)"
                     ));
                 }
-                st.forecast.observe(measured_at, rpm, st.cycle);
+                // The longer of the last two cycles: a cycle run on demand (`/invoke`) a second after
+                // a periodic one measures the same window a second later, no slope.
+                st.forecast
+                    .observe(measured_at, rpm, st.cycle.max(st.last_cycle));
                 // The slope is fitted on measurements only: the trend's stand-ins carry a
                 // fast rise on past its end, and among the line's points they made a slow
                 // rise that went on after them read as stopped (its measurements below the

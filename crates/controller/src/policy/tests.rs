@@ -2548,3 +2548,30 @@ fn a_window_that_shortens_on_a_ramp_does_not_steepen_the_rise() {
         "{planned:?}"
     );
 }
+
+/// A cycle run on demand (`/invoke`) a second after a periodic one measures the same window a
+/// second later: a change of a few requests/min over it is no slope of several per second.
+#[test]
+fn a_cycle_on_demand_a_second_after_the_last_is_no_slope() {
+    let start = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let s = server(100.0, 500.0, 40.0);
+    let o = observed(4, 100.0, 0.0);
+    for k in 0..4 {
+        cycle(
+            &mut p,
+            &s,
+            &o,
+            decided(4, 38),
+            start + Duration::from_secs(30 * k),
+        );
+    }
+    let on_demand = start + Duration::from_secs(91);
+    let higher = server(104.0, 500.0, 40.0);
+    cycle(&mut p, &higher, &o, decided(4, 38), on_demand);
+    let trend = p.servers["s"].forecast.trend();
+    assert!(
+        trend.abs() < 0.2,
+        "a slope of {trend} req/min per second from a second's change of 4"
+    );
+}
