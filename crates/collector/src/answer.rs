@@ -78,6 +78,7 @@ impl Report {
                 demand: o.demand,
                 pods: o.pod_loads.clone(),
                 rolling: s.deployment.rolling,
+                strategy: s.deployment.strategy,
             });
         }
         // Problems are the cycle's, whatever the namespace.
@@ -165,6 +166,7 @@ mod tests {
                 ready_pods: Vec::new(),
                 times,
                 rolling: false,
+                strategy: Default::default(),
             },
             observation,
             pods,

@@ -411,6 +411,7 @@ mod tests {
             ready_pods: Vec::new(),
             times: BTreeMap::new(),
             rolling: false,
+            strategy: Default::default(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! Discovery of managed Deployments (watch-backed cache, list as fallback) and their ready pods.
 
 use futures::StreamExt;
+use inferno_core::{Budget, Strategy};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use std::collections::BTreeMap;
@@ -31,6 +33,8 @@ pub struct Found {
     pub times: BTreeMap<String, PodTimes>,
     /// A rollout is under way ([`rolling`]).
     pub rolling: bool,
+    /// `spec.strategy` ([`strategy`]).
+    pub strategy: Strategy,
 }
 
 /// Finds managed Deployments in all namespaces or the given ones.
@@ -165,6 +169,7 @@ impl Discovery {
                 ready_pods,
                 times: ready.into_iter().collect(),
                 rolling: rolling(&d),
+                strategy: strategy(&d),
             });
         }
         Ok(found)
@@ -223,6 +228,44 @@ pub fn rolling(d: &Deployment) -> bool {
         _ => false,
     };
     unseen || status.replicas.unwrap_or(0) > updated || updated < desired
+}
+
+/// How `d` rolls out a new template, Kubernetes' defaults filled in (a rolling update, 25%
+/// either way). The API server refuses a malformed budget; one that got past it anyway is
+/// taken at the default, with a warning.
+pub fn strategy(d: &Deployment) -> Strategy {
+    let Some(s) = d.spec.as_ref().and_then(|s| s.strategy.as_ref()) else {
+        return Strategy::default();
+    };
+    if s.type_.as_deref() == Some("Recreate") {
+        return Strategy::Recreate;
+    }
+    let budget = |v: Option<&IntOrString>, field: &str| {
+        let parsed = match v {
+            None => Ok(Budget::Percent(25)),
+            Some(IntOrString::Int(n)) if *n >= 0 => Ok(Budget::Pods(i64::from(*n))),
+            Some(IntOrString::Int(n)) => Err(format!("{n} is negative")),
+            Some(IntOrString::String(s)) => s.parse::<Budget>(),
+        };
+        parsed.unwrap_or_else(|e| {
+            warn!(
+                deployment = d.metadata.name.as_deref().unwrap_or_default(),
+                field, error = %e, "taken at 25%"
+            );
+            Budget::Percent(25)
+        })
+    };
+    let ru = s.rolling_update.as_ref();
+    Strategy::Rolling {
+        max_unavailable: budget(
+            ru.and_then(|r| r.max_unavailable.as_ref()),
+            "spec.strategy.rollingUpdate.maxUnavailable",
+        ),
+        max_surge: budget(
+            ru.and_then(|r| r.max_surge.as_ref()),
+            "spec.strategy.rollingUpdate.maxSurge",
+        ),
+    }
 }
 
 /// Running, Ready, and started at least `delay` ago.
@@ -336,6 +379,37 @@ mod tests {
         assert!(
             !rolling(&deployment(3, 4, None)),
             "no status: nothing to tell"
+        );
+    }
+
+    #[test]
+    fn a_strategy_is_read_with_the_defaults_kubernetes_fills_in() {
+        use serde_json::json;
+        let with = |spec: serde_json::Value| {
+            let mut d = serde_json::to_value(deployment(1, 4, None)).unwrap();
+            d["spec"]["strategy"] = spec;
+            strategy(&serde_json::from_value(d).unwrap())
+        };
+        assert_eq!(strategy(&deployment(1, 4, None)), Strategy::default());
+        assert_eq!(with(json!({"type": "Recreate"})), Strategy::Recreate);
+        assert_eq!(
+            with(json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}})),
+            Strategy::Rolling {
+                max_unavailable: Budget::Pods(0),
+                max_surge: Budget::Percent(25),
+            }
+        );
+        assert_eq!(
+            with(json!({"rollingUpdate": {"maxUnavailable": "50%", "maxSurge": 2}})),
+            Strategy::Rolling {
+                max_unavailable: Budget::Percent(50),
+                max_surge: Budget::Pods(2),
+            }
+        );
+        // Past the API server's validation somehow: the default, not a refusal to collect.
+        assert_eq!(
+            with(json!({"rollingUpdate": {"maxUnavailable": "most"}})),
+            Strategy::default()
         );
     }
 

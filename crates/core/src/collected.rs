@@ -128,6 +128,9 @@ pub struct Observation {
     /// (or the Deployment's controller has not yet seen its last change). Its ready pods are
     /// then no measurement of one kind.
     pub rolling: bool,
+    /// How the Deployment rolls out a new pod template: what a change of batch cap or
+    /// accelerator takes down while the new pods load.
+    pub strategy: crate::Strategy,
 }
 
 /// How much evidence the measured arrival rate of a server rests on: the decision uses it to

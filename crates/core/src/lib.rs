@@ -11,13 +11,14 @@
 //! `collected` (what the collector saw), `decision` (what the optimizer chose), `apply` (what
 //! the actuator is asked and what it did), `ports` (the three traits and their error),
 //! `contract` (the Kubernetes label contract shared by collector, actuator, emulator and
-//! manifests).
+//! manifests), `rollout` (what a Deployment's rollout takes down).
 
 pub mod apply;
 pub mod collected;
 pub mod contract;
 pub mod decision;
 pub mod ports;
+pub mod rollout;
 
 pub use apply::{Applied, ApplyRequest, DeploymentResult, Move, MoveCause, Outcome};
 pub use collected::{
@@ -29,3 +30,4 @@ pub use decision::{
     SolveSummary, TypeUsage, UnservedFloor,
 };
 pub use ports::{Apply, Collect, Optimize, PortError};
+pub use rollout::{Budget, Strategy};

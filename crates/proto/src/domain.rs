@@ -134,6 +134,43 @@ fn source_to_wire(s: core::Source) -> i32 {
     .expect("every source has a value (tested)")
 }
 
+fn strategy_to_wire(s: core::Strategy) -> v1::RolloutStrategy {
+    match s {
+        core::Strategy::Recreate => v1::RolloutStrategy {
+            recreate: true,
+            ..Default::default()
+        },
+        core::Strategy::Rolling {
+            max_unavailable,
+            max_surge,
+        } => v1::RolloutStrategy {
+            recreate: false,
+            max_unavailable: max_unavailable.to_string(),
+            max_surge: max_surge.to_string(),
+        },
+    }
+}
+
+/// `s` at `field` (e.g. `observations[0].strategy`), an empty budget being Kubernetes' 25%.
+fn strategy_from_wire(s: v1::RolloutStrategy, field: &str) -> Result<core::Strategy, DecodeError> {
+    if s.recreate {
+        return Ok(core::Strategy::Recreate);
+    }
+    let budget = |value: &str, name: &str| -> Result<core::Budget, DecodeError> {
+        if value.is_empty() {
+            return Ok(core::Budget::Percent(25));
+        }
+        value.parse().map_err(|message| DecodeError {
+            field: format!("{field}.{name}"),
+            message,
+        })
+    };
+    Ok(core::Strategy::Rolling {
+        max_unavailable: budget(&s.max_unavailable, "maxUnavailable")?,
+        max_surge: budget(&s.max_surge, "maxSurge")?,
+    })
+}
+
 impl TryFrom<&core::Collected> for v1::CollectResponse {
     type Error = ConvertError;
     fn try_from(c: &core::Collected) -> Result<Self, ConvertError> {
@@ -167,6 +204,7 @@ impl TryFrom<&core::Collected> for v1::CollectResponse {
                         waiting: o.waiting,
                         kv_cache_usage: o.kv_cache_usage,
                         rolling: o.rolling,
+                        strategy: Some(strategy_to_wire(o.strategy)),
                         demand: Some(v1::DemandEstimate {
                             window: time::nonzero_secs(o.demand.window_seconds),
                             requests: o.demand.requests,
@@ -238,6 +276,11 @@ impl TryFrom<v1::CollectResponse> for core::Collected {
                     waiting: o.waiting,
                     kv_cache_usage: o.kv_cache_usage,
                     rolling: o.rolling,
+                    // Absent: Kubernetes' default.
+                    strategy: o.strategy.map_or_else(
+                        || Ok(core::Strategy::default()),
+                        |s| strategy_from_wire(s, &format!("observations[{i}].strategy")),
+                    )?,
                     // Absent: nothing measured.
                     demand: o
                         .demand
@@ -767,6 +810,40 @@ mod tests {
         old.observations[0].demand = None;
         let decoded = core::Collected::try_from(old).unwrap();
         assert_eq!(decoded.observations[0].demand, core::Demand::default());
+    }
+
+    #[test]
+    fn a_rollout_strategy_round_trips_and_a_bad_budget_names_its_field() {
+        let mut c = core::Collected {
+            observations: vec![core::Observation {
+                server: "s".into(),
+                strategy: core::Strategy::Rolling {
+                    max_unavailable: core::Budget::Pods(0),
+                    max_surge: core::Budget::Percent(50),
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let wire = v1::CollectResponse::try_from(&c).unwrap();
+        assert_eq!(core::Collected::try_from(wire).unwrap(), c);
+        c.observations[0].strategy = core::Strategy::Recreate;
+        let wire = v1::CollectResponse::try_from(&c).unwrap();
+        assert_eq!(core::Collected::try_from(wire.clone()).unwrap(), c);
+        // An older collector sends none: Kubernetes' default.
+        let mut old = wire.clone();
+        old.observations[0].strategy = None;
+        let decoded = core::Collected::try_from(old).unwrap();
+        assert_eq!(decoded.observations[0].strategy, core::Strategy::default());
+        let mut bad = wire;
+        bad.observations[0].strategy = Some(v1::RolloutStrategy {
+            recreate: false,
+            max_unavailable: "1".into(),
+            max_surge: "lots".into(),
+        });
+        let e = core::Collected::try_from(bad).unwrap_err();
+        assert_eq!(e.field, "observations[0].strategy.maxSurge");
+        assert!(e.message.contains("\"lots\""), "{}", e.message);
     }
 
     #[test]

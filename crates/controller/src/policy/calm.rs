@@ -6,6 +6,7 @@ use super::capacity::Units;
 use super::held::{Exchange, Kind};
 use super::{ServerPlan, ServerState, Settings};
 use inferno_api::AllocationData;
+use inferno_core::Strategy;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -39,6 +40,7 @@ pub(super) fn keep_kind(
     plan: &mut ServerPlan,
     settings: &Settings,
     startup: Duration,
+    strategy: Strategy,
     now: Instant,
 ) {
     let (from, to) = (
@@ -112,9 +114,11 @@ pub(super) fn keep_kind(
     } else {
         String::new()
     };
-    // The rollout runs the running count of the new kind until its pods serve (see
-    // `Policy::settle`), and those pods are paid for before they serve.
-    let starting = alloc.num_replicas.max(cur.num_replicas);
+    // The rollout runs the running count of the new kind until its pods serve, or the count
+    // whose rollout keeps them serving (see `Policy::settle`), and those pods are paid for
+    // before they serve.
+    let keeping = strategy.keeping(cur.num_replicas).unwrap_or(0);
+    let starting = alloc.num_replicas.max(cur.num_replicas).max(keeping);
     let need = must_save(settings, startup, new_cost, new_unit * starting as f64);
     let age = st.kind_since.map(|t| now.saturating_duration_since(t));
     let why = if !st.settled {

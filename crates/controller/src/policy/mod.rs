@@ -236,6 +236,8 @@ struct ServerState {
     full_batch: FullBatch,
     /// When the pods last changed kind (accelerator or batch cap), if the loop saw it.
     kind_since: Option<Instant>,
+    /// While a rollout runs: the pods that served when it was ordered, which it keeps.
+    rollout_serving: Option<i64>,
     /// Prompt and output token means of the last [`RAW_CYCLES`] windows.
     tokens: VecDeque<(i64, i64)>,
     /// The spread of output lengths (coefficient of variation) of the last
@@ -279,6 +281,7 @@ impl ServerState {
             carry: None,
             full_batch: FullBatch::default(),
             kind_since: None,
+            rollout_serving: None,
             tokens: VecDeque::new(),
             spreads: VecDeque::new(),
             unwinding: None,
@@ -1091,6 +1094,7 @@ impl Policy {
             // queue would last as long as the shortage, and the kind with it: the optimizer's
             // kind goes ahead if it carries the demand with the replicas it was given (else
             // neither does, and the pods running stay, as many as there is room for).
+            let obs = observations.iter().find(|o| o.server == server.name);
             let rollout = !cur.accelerator.is_empty()
                 && cur.max_batch > 0
                 && (alloc.accelerator != cur.accelerator || alloc.max_batch != cur.max_batch);
@@ -1165,10 +1169,10 @@ impl Policy {
                     plan,
                     &self.settings,
                     startup,
+                    obs.map(|o| o.strategy).unwrap_or_default(),
                     now,
                 );
             }
-            let obs = observations.iter().find(|o| o.server == server.name);
             if alloc.accelerator == cur.accelerator && alloc.max_batch < cur.max_batch {
                 let backlog = obs
                     .and_then(|o| o.pods.iter().map(|p| p.outstanding).reduce(f64::max))
@@ -1464,8 +1468,8 @@ impl Policy {
                     replicas = held;
                 }
             }
-            // A rollout (ordered now, or still under way) keeps the pod count until the new
-            // pods serve. The Deployment controller gives a new count to the old ReplicaSet
+            // A rollout (ordered now, or still under way) keeps the pods serving until the new
+            // ones serve. The Deployment controller gives a new count to the old ReplicaSet
             // at once (a scaling event) and replaces its pods at most `maxUnavailable` at a
             // time after: a rollout that also lowered the count took the old pods down to
             // it while the new ones loaded. On the diurnal benchmark mixtral went from 4
@@ -1473,16 +1477,52 @@ impl Policy {
             // for the next minute and a half while its load rose from 43 to 64 req/min, a
             // queue built, and 65 requests missed their TTFT. The count goes down once the
             // rollout is over (the window holds capacity, see `held`).
-            let rolling = kind != cur_kind || obs.is_some_and(|o| o.rolling);
-            if rolling && replicas < cur.num_replicas {
-                let keep = within(cur.num_replicas, room(&alloc.accelerator), recommended);
+            //
+            // Nor does keeping the count keep the pods: `maxUnavailable` of it go down at
+            // once (25% by default, rounded down). On the ramp benchmark with seed 2 mixtral's
+            // rollout MI300X/25 -> MI300X/27 took one of its 4 saturated pods down for a
+            // start-up, and 151 requests missed. So the count is the fewest whose rollout
+            // keeps the pods that served when it was ordered (`Strategy::keeping`): 5 for 4.
+            let ordered = kind != cur_kind;
+            let under_way = obs.is_some_and(|o| o.rolling);
+            if !under_way {
+                st.rollout_serving = None;
+            }
+            if ordered && st.rollout_serving.is_none() {
+                st.rollout_serving = Some(cur.num_replicas);
+            }
+            if ordered || under_way {
+                let strategy = obs.map(|o| o.strategy).unwrap_or_default();
+                // A loop that restarted mid-rollout knows only the count it had ordered.
+                let serving = st
+                    .rollout_serving
+                    .unwrap_or(cur.num_replicas - strategy.unavailable(cur.num_replicas));
+                let keeping = strategy.keeping(serving);
+                let want = keeping.unwrap_or(serving).max(cur.num_replicas);
+                let keep = within(want, room(&alloc.accelerator), recommended);
                 if keep > replicas {
+                    let why = if keep > cur.num_replicas {
+                        format!(
+                            "the Deployment's rollout ({strategy}) takes {} of {keep} pods \
+                             down at once, and {serving} served when it was ordered",
+                            strategy.unavailable(keep)
+                        )
+                    } else {
+                        format!(
+                            "the Deployment would take the old pods down to {replicas} at \
+                             once, before the new ones serve"
+                        )
+                    };
                     plan.notes.push(format!(
-                        "rollout: {keep} pods, not {replicas}, until the new pods serve (the \
-                         Deployment would take the old pods down to {replicas} at once, before \
-                         the new ones serve)"
+                        "rollout: {keep} pods, not {replicas}, until the new pods serve ({why})"
                     ));
                     replicas = keep;
+                }
+                if keeping.is_none() && ordered {
+                    plan.notes.push(format!(
+                        "rollout: the Deployment's strategy ({strategy}) takes every pod down \
+                         at once: the {serving} serving stop until the new pods serve"
+                    ));
                 }
             }
             st.held = replicas != recommended;

@@ -1,7 +1,7 @@
 use super::*;
 use crate::testdata::{Kind, TARGETS};
 use inferno_api::{AllocationData, ServerLoadSpec, ServerSpec};
-use inferno_core::{Demand, FieldSource, Observation, PodLoad, Source};
+use inferno_core::{Budget, Demand, FieldSource, Observation, PodLoad, Source, Strategy};
 use inferno_optimizer::queue::{Analyzer, PerfParams, QueueConfig, Targets};
 
 /// The accelerators of the test data.
@@ -488,19 +488,20 @@ fn a_new_gpu_type_goes_through_but_its_scale_down_waits_for_the_window() {
     let s = server(100.0, 500.0, 40.0);
     let o = observed(4, 100.0, 0.0);
     let now = Instant::now();
-    let mut other = priced(decided(2, 64), 30.0);
+    let mut other = priced(decided(2, 64), 20.0);
     other.get_mut("s").unwrap().accelerator = "H100".into();
     let mut p = Policy::new(settings);
     settle_first(&mut p, &s, &o, now);
     cycle(&mut p, &s, &o, decided(6, 38), now);
     let (a, plan) = cycle(&mut p, &s, &o, other.clone(), now + Duration::from_secs(30));
+    // The 4 running, and one the Deployment's default `maxUnavailable` takes down at once.
     assert_eq!(
         (a.accelerator.as_str(), a.max_batch, a.num_replicas),
-        ("H100", 64, 4),
+        ("H100", 64, 5),
         "{plan:?}"
     );
     assert!(
-        plan.notes.iter().any(|n| n.starts_with("rollout: 4 pods")),
+        plan.notes.iter().any(|n| n.starts_with("rollout: 5 pods")),
         "{plan:?}"
     );
     // The new pods serve. With 6 recommended within the window, the window holds what the 4
@@ -559,6 +560,66 @@ fn a_rollout_under_way_keeps_its_pods_until_the_new_ones_serve() {
         now + Duration::from_secs(60),
     );
     assert!(a.num_replicas < 4, "{plan:?}");
+}
+
+/// A rollout keeps the pods that served when it was ordered, counting the pods the
+/// Deployment takes down at once (`maxUnavailable`, 25% by default, of the desired count):
+/// 5 for 4, and no more while it runs. A strategy that takes none down needs no more pods;
+/// `Recreate` takes them all, and the loop says so.
+#[test]
+fn a_rollout_keeps_the_pods_its_strategy_would_take_down() {
+    let settings = Settings {
+        scale_down_window: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let s = server(100.0, 500.0, 40.0);
+    let now = Instant::now();
+    let mut h100 = priced(decided(2, 64), 20.0);
+    h100.get_mut("s").unwrap().accelerator = "H100".into();
+    let ordered = |strategy: Strategy| {
+        let mut o = observed(4, 100.0, 0.0);
+        o.strategy = strategy;
+        let mut p = Policy::new(settings);
+        settle_first(&mut p, &s, &o, now);
+        let (a, plan) = cycle(&mut p, &s, &o, h100.clone(), now);
+        assert_eq!(a.accelerator, "H100", "{plan:?}");
+        (p, o, a.num_replicas, plan)
+    };
+    let (mut p, mut o, replicas, plan) = ordered(Strategy::default());
+    assert_eq!(replicas, 5, "{plan:?}");
+    assert!(
+        plan.notes.iter().any(|n| n.starts_with("rollout: 5 pods")
+            && n.contains("takes 1 of 5 pods down at once, and 4 served")),
+        "{plan:?}"
+    );
+    // Under way, on the 5 ordered: still 5 (the 4 that served when it was ordered), not 6.
+    let mut rolling = s.clone();
+    rolling.current_alloc.accelerator = "H100".into();
+    rolling.current_alloc.max_batch = 64;
+    rolling.current_alloc.num_replicas = 5;
+    o.rolling = true;
+    let (a, plan) = cycle(
+        &mut p,
+        &rolling,
+        &o,
+        h100.clone(),
+        now + Duration::from_secs(30),
+    );
+    assert_eq!(a.num_replicas, 5, "{plan:?}");
+    let none_down = Strategy::Rolling {
+        max_unavailable: Budget::Pods(0),
+        max_surge: Budget::Pods(1),
+    };
+    let (.., replicas, plan) = ordered(none_down);
+    assert_eq!(replicas, 4, "{plan:?}");
+    let (.., replicas, plan) = ordered(Strategy::Recreate);
+    assert_eq!(replicas, 4, "{plan:?}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("(Recreate) takes every pod down at once")),
+        "{plan:?}"
+    );
 }
 
 #[test]
@@ -1422,24 +1483,25 @@ fn a_rollout_pays_for_the_running_count_of_new_pods() {
     assert_eq!(a.accelerator, "H100");
     // From 6 running, which the window holds: G2 costs 92 over the two windows (6 pods, then
     // 2), H100 at `c` for 2 pods costs 1.5 c (4 pods carry what the 6 do, then 2). But the
-    // rollout starts 6 H100 pods (3 c) until they serve, and must save 0.3 c, not the 0.15 c
-    // of the new kind's own count: at 53 cents/h it saves 12.5, short of 15.9.
+    // rollout starts 6 H100 pods (3 c) until they serve, and one more as the Deployment's
+    // default `maxUnavailable` (25%) takes 1 of 7 down at once: it must save 0.35 c, not the
+    // 0.15 c of the new kind's own count: at 53 cents/h it saves 12.5, short of 18.6.
     let (a, plan) = offered_h100_on(Settings::default(), 53.0, 6);
     assert_eq!(a.accelerator, "G2", "{plan:?}");
     assert!(
         plan.notes
             .iter()
-            .any(|n| n.contains("within the 15.9 a rollout")
-                && n.contains("start-up of 6 pods of H100/64")),
+            .any(|n| n.contains("within the 18.6 a rollout")
+                && n.contains("start-up of 7 pods of H100/64")),
         "{plan:?}"
     );
-    // At 50 it saves 17, more than 15: it goes ahead, and says why.
-    let (a, plan) = offered_h100_on(Settings::default(), 50.0, 6);
-    assert_eq!(a.accelerator, "H100");
+    // At 48 it saves 20, more than 16.8: it goes ahead, and says why.
+    let (a, plan) = offered_h100_on(Settings::default(), 48.0, 6);
+    assert_eq!(a.accelerator, "H100", "{plan:?}");
     assert!(
         plan.notes.iter().any(|n| n
-            .contains("H100/64 rolled out from G2/38: it saves 17.0 of 92.0")
-            && n.contains("more than the 15.0 a rollout must save")),
+            .contains("H100/64 rolled out from G2/38: it saves 20.0 of 92.0")
+            && n.contains("more than the 16.8 a rollout must save")),
         "{plan:?}"
     );
 }
@@ -2258,10 +2320,11 @@ fn a_window_holds_the_capacity_of_another_kind_not_its_count() {
     let (mut p, s, d, a, plan) = offered_from_four(("MI300X", 152), 1, 30.0);
     let held = exchanged(("G2", 38), 4, ("MI300X", 152));
     assert!((2..4).contains(&held), "{held}");
-    // The rollout keeps the 4 pods until the new ones serve.
+    // The rollout keeps the 4 pods serving until the new ones serve: 5, one of which the
+    // Deployment's default `maxUnavailable` takes down at once.
     assert_eq!(
         (a.accelerator.as_str(), a.max_batch, a.num_replicas),
-        ("MI300X", 152, 4),
+        ("MI300X", 152, 5),
         "{plan:?}"
     );
     assert!(
