@@ -963,15 +963,15 @@ impl Policy {
                 // fast rise on past its end, and among the line's points they made a slow
                 // rise that went on after them read as stopped (its measurements below the
                 // line the stand-ins had lifted).
+                let window = Duration::from_secs_f64(o.demand.window_seconds / scale);
                 if short.is_none() {
-                    st.steady_rise.observe(measured_at, rpm);
+                    st.steady_rise.observe(measured_at, rpm, window);
                 }
                 let startup = startup_of(&self.tuning, &s, &server.model, &cur.accelerator);
                 let horizon = startup
                     + st.cycle
                     + Duration::from_secs_f64(o.demand.window_seconds / 2.0 / scale);
                 plan.horizon_seconds = horizon.as_secs_f64();
-                let window = Duration::from_secs_f64(o.demand.window_seconds / scale);
                 // A rate the trend stands in for is no evidence that the rise goes on: the
                 // pods ordered on the last complete measurements carry its lookahead already.
                 // Planned ahead on the trend's own values, mixtral's ramp went on for two
