@@ -309,6 +309,7 @@ fn plan_message(p: &ServerPlan) -> v1::ServerPlan {
         steady_cycles: p.steady_cycles,
         lookahead_rpm: p.lookahead_rpm,
         stand_in_rpm: p.stand_in_rpm,
+        drain_rpm: p.drain_rpm,
         horizon: Some(inferno_proto::time::from_secs(p.horizon_seconds)),
         window: (p.window_seconds > 0.0).then(|| inferno_proto::time::from_secs(p.window_seconds)),
         model_check: p.model_check.as_ref().map(|m| v1::ModelCheck {

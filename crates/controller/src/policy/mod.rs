@@ -22,6 +22,7 @@
 //! Changes of GPU type or batch size are priced inside the optimizer's objective
 //! (`startupSeconds` / `paybackSeconds` of the optimizer data), not here.
 
+mod backlog;
 mod calm;
 pub mod capacity;
 pub mod forecast;
@@ -141,6 +142,9 @@ pub struct ServerPlan {
     pub planned_rpm: f64,
     /// Requests waiting, summed over the ready pods.
     pub backlog: f64,
+    /// The rate planned to drain the backlog the pods ordered now will find when they serve
+    /// (within `--backlog-drain`), requests/min.
+    pub drain_rpm: f64,
     /// The latency boost on the demand (1 = the model is trusted).
     pub boost: f64,
     /// Measured mean latency over its target, the larger of TTFT and ITL (0 = not measured
@@ -252,6 +256,16 @@ struct ServerState {
     /// Complete measurements of the arrival rate and their standard errors, requests/min,
     /// of the last [`READY_KEPT`] cycles, newest last (see [`ServerState::stationary`]).
     rates: VecDeque<(Instant, f64, f64)>,
+    /// The Deployment's replicas at the last cycle, and the pods it added since, with the
+    /// cycle that ordered them, newest last: when the pods on their way will serve.
+    spec: Option<i64>,
+    orders: VecDeque<(Instant, i64)>,
+    /// What one pod of a kind (accelerator, batch cap) carries by the last decision for it,
+    /// requests/min: the least of the optimizer's capacity within the targets, the pace of a
+    /// full batch and what saturated pods carried (see [`backlog`]).
+    per_pod: Option<((String, i64), f64)>,
+    /// Requests waiting on the ready pods at the last cycle.
+    last_backlog: f64,
 }
 
 impl ServerState {
@@ -287,6 +301,10 @@ impl ServerState {
             unwinding: None,
             ready: VecDeque::new(),
             rates: VecDeque::new(),
+            spec: None,
+            orders: VecDeque::new(),
+            per_pod: None,
+            last_backlog: 0.0,
         }
     }
 }
@@ -587,17 +605,15 @@ fn short_of_load(o: &Observation, forecast: &Holt, now: Instant) -> Option<f64> 
 /// pods came (507 and 543 req/min on its plateau of 450) held 31 pods for five minutes where
 /// the measured load asked 23-29. The recommendation itself still counts in full in its own
 /// cycle (scale up at once).
-fn sustained(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
-    let passing = drain_rpm(plan.backlog, settings)
-        + plan.lookahead_rpm.max(0.0)
-        + plan.stand_in_rpm.max(0.0);
+fn sustained(replicas: i64, sized_rpm: f64, plan: &ServerPlan) -> i64 {
+    let passing = plan.drain_rpm + plan.lookahead_rpm.max(0.0) + plan.stand_in_rpm.max(0.0);
     share_of(replicas, sized_rpm, passing)
 }
 
 /// What the scale-down window remembers, until the rise was planned for, of a recommendation of
 /// `replicas` for `sized_rpm` that planned a rise ahead: its replicas without the drain's.
-fn ahead(replicas: i64, sized_rpm: f64, plan: &ServerPlan, settings: &Settings) -> i64 {
-    share_of(replicas, sized_rpm, drain_rpm(plan.backlog, settings))
+fn ahead(replicas: i64, sized_rpm: f64, plan: &ServerPlan) -> i64 {
+    share_of(replicas, sized_rpm, plan.drain_rpm)
 }
 
 /// The replicas of `replicas` (sized for `sized_rpm`) that carry all but `passing` of it.
@@ -607,17 +623,6 @@ fn share_of(replicas: i64, sized_rpm: f64, passing: f64) -> i64 {
     }
     let share = (1.0 - passing / sized_rpm).clamp(0.0, 1.0);
     ((replicas as f64 * share).ceil() as i64).clamp(1, replicas)
-}
-
-/// The rate, requests/min, that drains `backlog` waiting requests within the settings'
-/// `backlog_drain` (0 when nothing waits or no drain time is set).
-fn drain_rpm(backlog: f64, settings: &Settings) -> f64 {
-    let drain = settings.backlog_drain.as_secs_f64();
-    if backlog > 0.0 && drain > 0.0 {
-        backlog * 60.0 / drain
-    } else {
-        0.0
-    }
 }
 
 /// How long pods of `model` on `accelerator` take to start, in the controller's clock: the
@@ -736,6 +741,7 @@ impl Policy {
                 st.steady = 0;
             }
             let ready = obs.map_or(0, |o| i64::from(o.ready_replicas));
+            st.note_orders(now, cur.num_replicas);
             if obs.is_some() {
                 st.ready.push_back((now, ready as f64));
                 while st.ready.len() > READY_KEPT {
@@ -824,6 +830,15 @@ impl Policy {
             // one that has just drained is not (the window still holds its waits).
             let queued = st.calm == 0;
             let draining = st.seen_queue && !queued && st.calm <= s.steady_cycles;
+            // Nor is a queue that shrank since the last cycle: the pods are draining it, and
+            // the window's TTFT is its waits. The gateway sends new requests to the pods
+            // without one, so such a queue sits on the pods that had it while new ones take
+            // the load: on the drift benchmark mixtral's 40 pods, 8 requests running of 25,
+            // drained 322 -> 268 -> 107 after its ramp, and the TTFT of 23 s measured then
+            // boosted the demand 1.5x and ordered 62 pods where 22 carried the load.
+            let backlog = obs.map_or(0.0, |o| o.waiting * f64::from(o.ready_replicas));
+            let shrinking = queued && backlog < st.last_backlog;
+            st.last_backlog = backlog;
             st.over = false;
             if requests >= s.min_requests {
                 let ratio = |measured: f64, target: f64| {
@@ -852,7 +867,7 @@ impl Policy {
             st.saturated = s.feedback && queued && full;
             let verdict = s.feedback
                 && st.steady >= s.steady_cycles
-                && (queued || st.calm > s.steady_cycles)
+                && ((queued && !shrinking) || st.calm > s.steady_cycles)
                 && plan.latency_ratio > 0.0;
             if verdict {
                 let before = st.boost;
@@ -1003,7 +1018,8 @@ impl Policy {
                 rpm += plan.lookahead_rpm;
                 rpm += s.confidence * o.demand.rate_error;
                 plan.backlog = o.waiting * f64::from(o.ready_replicas);
-                rpm += drain_rpm(plan.backlog, &s);
+                plan.drain_rpm = st.drain(&plan, &s, cur, o, now, startup);
+                rpm += plan.drain_rpm;
             }
             st.sized_rpm = rpm;
             rpm *= st.boost;
@@ -1011,11 +1027,13 @@ impl Policy {
             if rpm != cur.load.arrival_rate {
                 plan.notes.push(format!(
                     "planned for {rpm:.1} req/min: measured {:.1}, rising {:.1} by the time new \
-                     pods serve, +{} x {:.1} (error), backlog {:.0}, boost {:.2}",
+                     pods serve, +{} x {:.1} (error), +{:.1} to drain what the new pods will \
+                     find of the {:.0} waiting, boost {:.2}",
                     cur.load.arrival_rate,
                     plan.lookahead_rpm,
                     s.confidence,
                     plan.rate_error,
+                    plan.drain_rpm,
                     plan.backlog,
                     st.boost
                 ));
@@ -1338,6 +1356,20 @@ impl Policy {
             // exists to stop. What is held up stays within the room of the type.
             let recommended = alloc.num_replicas;
             let kind: Kind = (alloc.accelerator.clone(), alloc.max_batch);
+            // What a pod of the decided kind carries, for the queue the next cycle's new pods
+            // will find (see `backlog`): the least of the optimizer's capacity, the full
+            // batch's pace and what saturated pods of the kind carried.
+            let carried = st.carry.as_ref().filter(|(k, _)| *k == kind).map(|c| c.1);
+            st.per_pod = units
+                .size(&server.name, alloc)
+                .ok()
+                .map(|k| k.per_pod_rpm)
+                .into_iter()
+                .chain(pace.map(|p| p.per_pod_rpm))
+                .chain(carried)
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .reduce(f64::min)
+                .map(|r| (kind.clone(), r));
             while st
                 .history
                 .front()
@@ -1347,7 +1379,7 @@ impl Policy {
             }
             st.history.push_back(Held {
                 at: now,
-                replicas: sustained(recommended, st.sized_rpm, plan, &self.settings),
+                replicas: sustained(recommended, st.sized_rpm, plan),
                 kind: kind.clone(),
             });
             // A load still rising keeps its rise, if slower than planned (a rate measured
@@ -1368,7 +1400,7 @@ impl Policy {
                     until: now + Duration::from_secs_f64(plan.horizon_seconds.max(0.0)),
                     from: base,
                     to: base + plan.lookahead_rpm,
-                    replicas: ahead(recommended, st.sized_rpm, plan, &self.settings),
+                    replicas: ahead(recommended, st.sized_rpm, plan),
                     kind: kind.clone(),
                 });
             }

@@ -725,6 +725,81 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
     }
 }
 
+/// The queue drained is the one the pods ordered now will find when they serve, one start-up
+/// later (see `backlog`), not the one measured now: a queue that the pods already on their way
+/// drain first asks for nothing (on the drift benchmark mixtral ordered 52 pods for a queue the
+/// 18 starting ones drained within a minute, where 20-25 carried the load), and a load that
+/// outgrows the serving pods before then asks to drain what it will queue (granite's one pod
+/// had no queue yet when its second was ordered, and a queue of minutes when it came).
+#[test]
+fn the_queue_drained_is_the_one_the_new_pods_will_find() {
+    let settings = Settings {
+        startup_delay: Duration::from_secs(120),
+        confidence: 0.0,
+        ..Settings::default()
+    };
+    let now = Instant::now();
+    let per_pod = model_capacity("G2", 38) * 60.0;
+    // 4 saturated pods serving a flat 100 req/min with 100 waiting: full batches of 38
+    // requests of 2280 tokens at 40 ms carry 25 req/min each (Little's law), the load and no
+    // more. 8 more were ordered a cycle ago and serve in 90 s, and carry the queue away within
+    // seconds of it.
+    let queue = |ordered: i64| {
+        let mut p = Policy::new(settings);
+        let mut s = server(100.0, 500.0, 40.0);
+        cycle(
+            &mut p,
+            &s,
+            &observed(4, 100.0, 0.0),
+            decided(4 + ordered, 38),
+            now,
+        );
+        s.current_alloc.load.avg_out_tokens = 2280;
+        s.current_alloc.num_replicas = 4 + ordered;
+        let mut o = observed(4, 100.0, 25.0);
+        o.running = 38.0;
+        let later = now + Duration::from_secs(30);
+        cycle(&mut p, &s, &o, decided(4 + ordered, 38), later).1
+    };
+    let plan = queue(8);
+    assert_eq!((plan.drain_rpm, plan.planned_rpm), (0.0, 100.0), "{plan:?}");
+    // None on their way: the serving pods carry what arrives, and the 100 are drained within
+    // the 60 s of --backlog-drain.
+    let plan = queue(0);
+    assert_eq!(
+        (plan.drain_rpm, plan.planned_rpm),
+        (100.0, 200.0),
+        "{plan:?}"
+    );
+
+    // A load rising by 2/3 req/min per second from 200 now (180 measured at its window's
+    // middle, 30 s ago) on the fewest pods that carry 200: over the 120 s start-up it goes
+    // beyond them and queues what a pod ordered now will find.
+    let mut p = Policy::new(settings);
+    let pods = (200.0 / per_pod).ceil();
+    let carried = pods * per_pod;
+    assert!(carried < 260.0, "{carried}");
+    let mut plan = ServerPlan::default();
+    for i in 0..5u32 {
+        let mut s = server(100.0 + 20.0 * f64::from(i), 200.0, 40.0);
+        s.current_alloc.num_replicas = pods as i64;
+        let mut o = observed(pods as u32, 100.0, 0.0);
+        o.demand.rate_error = 5.0;
+        let at = now + Duration::from_secs(30 * u64::from(i));
+        (_, plan) = cycle(&mut p, &s, &o, decided(pods as i64, 38), at);
+    }
+    assert!(plan.lookahead_rpm > 0.0, "{plan:?}");
+    // Arrivals 200 + 2/3 t against `carried`: the excess from t0 = 1.5 (carried - 200) to
+    // 120 s queues (2/3) (120 - t0)^2 / 2 / 60 requests, drained within 60 s.
+    let t0 = 1.5 * (carried - 200.0);
+    let expected = (2.0 / 3.0) * (120.0 - t0).powi(2) / 2.0 / 60.0;
+    assert!(expected > 1.0, "{expected}");
+    assert!(
+        (plan.drain_rpm - expected).abs() < 0.5,
+        "{expected} {plan:?}"
+    );
+}
+
 /// `o` measured without some ready pods (not scraped yet: `prometheus-partial`).
 fn partial(mut o: Observation) -> Observation {
     o.sources = vec![FieldSource {
@@ -782,7 +857,11 @@ fn a_partial_measurement_is_raised_to_the_trend() {
 #[test]
 fn the_window_does_not_hold_the_pods_of_a_drained_queue() {
     let now = Instant::now();
-    let mut p = Policy::new(Settings::default());
+    // Pods that serve at once find the queue as it is (see `backlog`).
+    let mut p = Policy::new(Settings {
+        startup_delay: Duration::ZERO,
+        ..Settings::default()
+    });
     let s = server(100.0, 500.0, 40.0);
     settle_first(&mut p, &s, &observed(4, 100.0, 0.0), now);
     // 25 waiting on each of 4 pods: 100 requests to drain within 60 s, on top of the 110
@@ -848,9 +927,41 @@ fn a_queue_that_has_just_drained_is_no_verdict_on_the_model() {
     assert!(plan.boost > 1.0, "{plan:?}");
 }
 
+/// A queue that shrank since the last cycle is being drained: its waits in the window's TTFT
+/// are no verdict on the model (on the drift benchmark they boosted mixtral's demand 1.5x
+/// after its ramp, for a queue of 322 -> 268 -> 107 on pods running 8 of 25). One that holds
+/// is.
+#[test]
+fn a_queue_that_shrinks_is_no_verdict_on_the_model() {
+    let mut p = Policy::new(Settings::default());
+    let now = Instant::now();
+    let at = |i: u64| now + Duration::from_secs(30 * i);
+    let slow = server(100.0, 3000.0, 40.0);
+    // Every pod serving, TTFT three times its target: 80, 60, 40, 20 waiting.
+    for i in 0..4u32 {
+        let waiting = 20.0 - 5.0 * f64::from(i);
+        let o = observed(4, 100.0, waiting);
+        let (_, plan) = cycle(&mut p, &slow, &o, decided(4, 38), at(u64::from(i)));
+        assert_eq!(plan.boost, 1.0, "cycle {i}: {plan:?}");
+    }
+    // 20 again: a queue that persists.
+    let (_, plan) = cycle(
+        &mut p,
+        &slow,
+        &observed(4, 100.0, 5.0),
+        decided(4, 38),
+        at(4),
+    );
+    assert!(plan.boost > 1.0, "{plan:?}");
+}
+
 #[test]
 fn pods_that_cannot_keep_up_are_sized_by_what_they_serve() {
-    let mut p = Policy::new(Settings::default());
+    // Pods that serve at once find the queue as it is (see `backlog`).
+    let mut p = Policy::new(Settings {
+        startup_delay: Duration::ZERO,
+        ..Settings::default()
+    });
     let now = Instant::now();
     let at = |i: u64| now + Duration::from_secs(30 * i);
     // 4 pods with a queue, each running 10 requests of 512 tokens at 80 ms: 14.6 req/min per
@@ -2554,10 +2665,12 @@ fn a_saturated_shortfall_the_pace_explains_is_not_boosted() {
         "{plan:?}"
     );
     assert!(a.num_replicas > g2_at_a_full_batch(0.0).2, "{plan:?}");
-    assert_eq!(boost, 1.0, "{plan:?}");
-    // Pods that carry a tenth less than the pace (still within the ITL target): that part is
-    // the model's error, boosted.
-    let (_, plan, boost) = run(pace * 0.9);
+    // At most the rounding of one pod between the two counts compared (17 against 16: each is
+    // rounded up on its own).
+    assert!(boost < 1.07, "{boost} {plan:?}");
+    // Pods that carry 12% less than the pace (still within the ITL target): that part is the
+    // model's error, boosted.
+    let (_, plan, boost) = run(pace * 0.88);
     assert!(plan.latency_ratio < 1.0, "{plan:?}");
     assert!(boost > 1.1, "{boost} {plan:?}");
 }
