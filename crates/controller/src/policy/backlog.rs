@@ -5,9 +5,9 @@
 //! already serving, and those already on their way, make of it: a queue that they drain
 //! before the new pods come needs none of them. Sized for the queue measured now, drained
 //! within `--backlog-drain`, mixtral on the drift benchmark (120 s start-ups) went from 40
-//! pods ordered to 52 at minute 14 for a queue of 582 requests, where 20-25 carried the load;
-//! its arrivals had met their target again from minute 13.5, when the pods ordered at the
-//! ramp's start came.
+//! pods ordered to 52 at minute 14 for a queue of 582 requests, where 26-30 carried the
+//! plateau that followed; its arrivals had met their target again from minute 13.5, when the
+//! pods ordered at the ramp's start came.
 
 use super::{ServerPlan, ServerState, Settings};
 use inferno_api::AllocationData;
@@ -155,9 +155,10 @@ impl ServerState {
         // Never more than the queue measured now: what a rise queues while the pods start is
         // requests that have waited past their target by the time new pods serve (the
         // gateway sends new requests to the empty pods), and the pods for the rise itself are
-        // the lookahead's. Planned for as well, the queue a rise would leave ordered mixtral
-        // 39 pods a minute into the ramp benchmark's rise, where 23 were on their way: 878.8
-        // cents against 830.4 without, and no request more served.
+        // the lookahead's. Planned for as well, the queue a rise would leave took mixtral from
+        // 23 pods ordered to 39 a minute into the ramp benchmark's rise: the run cost 878.8
+        // cents against 830.4, and mixtral kept 94.5% of its requests within target against
+        // 95.0%.
         found(backlog, startup.as_secs_f64() * scale, &outlook).min(backlog) * 60.0 / drain
     }
 }

@@ -729,7 +729,7 @@ fn a_rising_load_is_planned_for_one_startup_ahead_and_noise_is_not() {
 /// later (see `backlog`), never more than it is now: a queue that the pods already on their
 /// way, or those serving, drain first asks for nothing (on the drift benchmark mixtral went
 /// from 40 pods ordered to 52 for a queue of 582 that those already ordered drained, where
-/// 20-25 carried the load).
+/// 26-30 carried the plateau that followed).
 #[test]
 fn the_queue_drained_is_what_the_new_pods_will_find_of_it() {
     let settings = Settings {
