@@ -264,8 +264,10 @@ struct ServerState {
     /// requests/min: the least of the optimizer's capacity within the targets, the pace of a
     /// full batch and what saturated pods carried (see [`backlog`]).
     per_pod: Option<((String, i64), f64)>,
-    /// Requests waiting on the ready pods at the last cycle.
+    /// Requests waiting on the ready pods at the last cycle, and whether this cycle's queue
+    /// is longer.
     last_backlog: f64,
+    backlog_grew: bool,
 }
 
 impl ServerState {
@@ -305,6 +307,7 @@ impl ServerState {
             orders: VecDeque::new(),
             per_pod: None,
             last_backlog: 0.0,
+            backlog_grew: false,
         }
     }
 }
@@ -838,6 +841,7 @@ impl Policy {
             // boosted the demand 1.5x and ordered 62 pods where 22 carried the load.
             let backlog = obs.map_or(0.0, |o| o.waiting * f64::from(o.ready_replicas));
             let shrinking = queued && backlog < st.last_backlog;
+            st.backlog_grew = queued && backlog > st.last_backlog;
             st.last_backlog = backlog;
             st.over = false;
             if requests >= s.min_requests {

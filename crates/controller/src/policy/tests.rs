@@ -738,19 +738,15 @@ fn the_queue_drained_is_what_the_new_pods_will_find_of_it() {
         ..Settings::default()
     };
     let now = Instant::now();
-    // 4 pods serving a flat 100 req/min with 100 waiting; `ordered` more were ordered a cycle
-    // ago and serve in 90 s. Saturated (`full`): full batches of 38 requests of 2280 tokens at
-    // 40 ms carry 25 req/min each (Little's law), the load and no more.
-    let queue = |ordered: i64, full: bool| {
+    // 4 pods serving a flat 100 req/min with 100 waiting (`before` a cycle ago); `ordered`
+    // more were ordered a cycle ago and serve in 90 s. Saturated (`full`): full batches of 38
+    // requests of 2280 tokens at 40 ms carry 25 req/min each (Little's law), the load and no
+    // more.
+    let queue_after = |before: f64, ordered: i64, full: bool| {
         let mut p = Policy::new(settings);
         let mut s = server(100.0, 500.0, 40.0);
-        cycle(
-            &mut p,
-            &s,
-            &observed(4, 100.0, 0.0),
-            decided(4 + ordered, 38),
-            now,
-        );
+        let o = observed(4, 100.0, before / 4.0);
+        cycle(&mut p, &s, &o, decided(4 + ordered, 38), now);
         s.current_alloc.num_replicas = 4 + ordered;
         let mut o = observed(4, 100.0, 25.0);
         if full {
@@ -760,6 +756,7 @@ fn the_queue_drained_is_what_the_new_pods_will_find_of_it() {
         let later = now + Duration::from_secs(30);
         cycle(&mut p, &s, &o, decided(4 + ordered, 38), later).1
     };
+    let queue = |ordered: i64, full: bool| queue_after(0.0, ordered, full);
     // The 8 on their way carry the queue away within seconds of coming.
     let plan = queue(8, true);
     assert_eq!((plan.drain_rpm, plan.planned_rpm), (0.0, 100.0), "{plan:?}");
@@ -772,11 +769,18 @@ fn the_queue_drained_is_what_the_new_pods_will_find_of_it() {
         "{plan:?}"
     );
     // Pods that are not full carry what a pod of the kind carries by the last decision, more
-    // than arrives: they drain the queue themselves within the start-up.
+    // than arrives: they drain a queue that held since the last cycle themselves within the
+    // start-up. One that grew says they carry no more than arrives, whatever the kind should.
     let per_pod = model_capacity("G2", 38) * 60.0;
     assert!((4.0 * per_pod - 100.0) * 2.0 > 100.0, "{per_pod}");
-    let plan = queue(0, false);
+    let plan = queue_after(100.0, 0, false);
     assert_eq!((plan.drain_rpm, plan.planned_rpm), (0.0, 100.0), "{plan:?}");
+    let plan = queue_after(60.0, 0, false);
+    assert_eq!(
+        (plan.drain_rpm, plan.planned_rpm),
+        (100.0, 200.0),
+        "{plan:?}"
+    );
 }
 
 /// `o` measured without some ready pods (not scraped yet: `prometheus-partial`).
