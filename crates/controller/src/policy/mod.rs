@@ -838,7 +838,7 @@ impl Policy {
             // without one, so such a queue sits on the pods that had it while new ones take
             // the load: on the drift benchmark mixtral's 40 pods, 8 requests running of 25,
             // drained 322 -> 268 -> 107 after its ramp, and the TTFT of 23 s measured then
-            // boosted the demand 1.5x and ordered 62 pods where 22 carried the load.
+            // boosted the demand 1.5x and ordered 62 pods where 26-30 had carried the plateau.
             let backlog = obs.map_or(0.0, |o| o.waiting * f64::from(o.ready_replicas));
             let shrinking = queued && backlog < st.last_backlog;
             st.backlog_grew = queued && backlog > st.last_backlog;
