@@ -147,9 +147,9 @@ impl ServerState {
         let rpm = self.base_rpm + rise_per_second * obs.demand.window_seconds / 2.0;
         // A queue that grew since the last cycle says the serving pods carry no more than
         // arrives, whatever a pod of the kind should carry. On the diurnal benchmark
-        // (`--seed 4`) mixtral's 7 saturated pods of 2xG2/11 completed 33 req/min while
-        // Little's law gave them 101; their queue went 21 -> 33 -> 63, and a drain planned on
-        // the 101 was none.
+        // (`--seed 4`) mixtral's 7 saturated pods of 2xG2/11 completed 33 req/min while the
+        // rate a pod of the kind was taken to carry put them above the 58.9 arriving; their
+        // queue went 21 -> 33 -> 63, and the drain planned on that rate was none.
         let mut serving_rpm = ready as f64 * per_pod_rpm;
         if self.backlog_grew {
             serving_rpm = serving_rpm.min(rpm);
