@@ -55,6 +55,20 @@ pub(super) fn found(backlog: f64, horizon: f64, outlook: &Outlook) -> f64 {
     queue
 }
 
+/// The requests waiting on the server's pods: the mean per reporting pod times the pods that
+/// report (those with a load of their own in `pods`), not times every ready pod. A pod that
+/// is ready but not yet scraped holds none of the others' queue (the gateway gives it the new
+/// requests), and counted at their mean it added to the queue drained and to the growth the
+/// boost's verdict reads: with 7 of 25 pods reporting, 3.6 times the queue there is.
+pub(super) fn waiting(o: &inferno_core::Observation) -> f64 {
+    let reporting = if o.pods.is_empty() {
+        o.ready_replicas as usize
+    } else {
+        o.pods.len()
+    };
+    o.waiting * reporting as f64
+}
+
 impl ServerState {
     /// Takes the Deployment's replicas `spec` at `now`: pods added since the last cycle were
     /// ordered by it (`now - cycle`).
