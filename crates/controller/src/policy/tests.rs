@@ -2235,9 +2235,9 @@ fn the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it() {
     let stopped = run(&[180.0, 180.0, 180.0, 180.0, 180.0], 25.0);
     assert_eq!(stopped, [14, 14, 14, 9, 9], "{stopped:?}");
     // A load that goes on rising by a sliver of what was planned keeps the rise's pods only
-    // while the forecast still sees a rise (183: the last two changes, +20 and +3, are beyond
-    // the noise); an uptick within the noise (+3, +3) is judged against the rise, and 186 is
-    // far behind the 220 it expected.
+    // while the forecast still plans one (at 183, after +20 and +3, it does: 183 is already
+    // behind the line by more than three errors); after that the rise is judged against its
+    // line, and 186 is far behind the 220 it expected.
     let slower = run(&[183.0, 186.0, 189.0, 189.0], 5.0);
     assert_eq!(slower, [14, 9, 9, 9], "{slower:?}");
 }
