@@ -39,38 +39,33 @@ pub(super) fn keep_kind(
     st: &ServerState,
     plan: &mut ServerPlan,
     settings: &Settings,
-    startup: Duration,
+    startup_of: &dyn Fn(&str) -> Duration,
     strategy: Strategy,
     now: Instant,
 ) {
+    let startup = startup_of(&alloc.accelerator);
     let (from, to) = (
         format!("{}/{}", cur.accelerator, cur.max_batch),
         format!("{}/{}", alloc.accelerator, alloc.max_batch),
     );
     // Why a rollout goes ahead is said as well as why one does not: it restarts every pod.
-    let mut goes = |why: String| {
+    let goes = |plan: &mut ServerPlan, why: String| {
         plan.notes
             .push(format!("{to} rolled out from {from}: {why}"))
     };
     let kept = match units.size(server, cur) {
         Ok(kept) if kept.replicas > 0 => kept,
-        Ok(_) => return goes(format!("{from} cannot be sized")),
-        Err(why) => return goes(format!("{from} cannot be sized ({why})")),
+        Ok(_) => return goes(plan, format!("{from} cannot be sized")),
+        Err(why) => return goes(plan, format!("{from} cannot be sized ({why})")),
     };
     if room.is_some_and(|r| kept.replicas > r) {
-        return goes(format!(
-            "{from} would need {} replicas, more than the cluster has room for",
-            kept.replicas
-        ));
-    }
-    // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
-    // the KV cache holds at the typical tokens of the last windows) is no kind to keep.
-    if !units.cap_allowed(server, &cur.accelerator, cur.max_batch, st.typical_tokens()) {
-        return goes(format!(
-            "the batch rule no longer allows a cap of {} (the catalog's maximum, or the KV \
-             cache at the typical tokens)",
-            cur.max_batch
-        ));
+        return goes(
+            plan,
+            format!(
+                "{from} would need {} replicas, more than the cluster has room for",
+                kept.replicas
+            ),
+        );
     }
     let window = settings.scale_down_window;
     // The scale-down window holds capacity across a change of kind, so for its first window
@@ -118,8 +113,67 @@ pub(super) fn keep_kind(
     // whose rollout keeps them serving (see `Policy::settle`), and those pods are paid for
     // before they serve.
     let keeping = strategy.keeping(cur.num_replicas).unwrap_or(0);
-    let starting = alloc.num_replicas.max(cur.num_replicas).max(keeping);
-    let need = must_save(settings, startup, new_cost, new_unit * starting as f64);
+    let starting = |replicas: i64| replicas.max(cur.num_replicas).max(keeping);
+    let need = must_save(
+        settings,
+        startup,
+        new_cost,
+        new_unit * starting(alloc.num_replicas) as f64,
+    );
+    // A kind that must go goes the cheapest way out over the payback horizon, its start-up
+    // included: the optimizer's kind, or the current accelerator at the batch rule's cap.
+    let leave = |alloc: &mut AllocationData, plan: &mut ServerPlan, why: String| {
+        let cost = |kind: &Kind, unit: f64, replicas: i64| {
+            let held = held_as(kind);
+            over_two_windows(unit, replicas, held)
+                + start_up_cost(
+                    settings,
+                    startup_of(&kind.0),
+                    unit * starting(replicas) as f64,
+                )
+        };
+        let trimmed = units
+            .size_kind(server, &cur.accelerator, 0)
+            .ok()
+            .filter(|t| t.replicas > 0 && t.batch != cur.max_batch)
+            .filter(|t| room.is_none_or(|r| t.replicas <= r))
+            .filter(|_| alloc.accelerator != cur.accelerator);
+        if let Some(t) = trimmed {
+            let kind: Kind = (cur.accelerator.clone(), t.batch);
+            let (out, stay) = (
+                cost(&new_kind, new_unit, alloc.num_replicas),
+                cost(&kind, t.unit_cost, t.replicas),
+            );
+            if stay <= out {
+                plan.notes.push(format!(
+                    "{}/{} rolled out from {from}: {why}; it costs {stay:.1} cents/h over the \
+                     next two scale-down windows, start-up included, and {to}, {out:.1}",
+                    kind.0, kind.1
+                ));
+                let at = AllocationData {
+                    accelerator: kind.0,
+                    max_batch: kind.1,
+                    ..AllocationData::default()
+                };
+                t.apply(alloc, &at, t.replicas);
+                return;
+            }
+        }
+        goes(plan, why);
+    };
+    // A cap the batch rule no longer allows (over the catalog's maximum, or well over what
+    // the KV cache holds at the typical tokens of the last windows) is no kind to keep.
+    if !units.cap_allowed(server, &cur.accelerator, cur.max_batch, st.typical_tokens()) {
+        return leave(
+            alloc,
+            plan,
+            format!(
+                "the batch rule no longer allows a cap of {} (the catalog's maximum, or the KV \
+                 cache at the typical tokens)",
+                cur.max_batch
+            ),
+        );
+    }
     let age = st.kind_since.map(|t| now.saturating_duration_since(t));
     let why = if !st.settled {
         "the pods are not all serving, the window is thin, or the load moved beyond its noise \
@@ -137,17 +191,20 @@ pub(super) fn keep_kind(
             window.as_secs()
         )
     } else if !units.cap_meets_itl(server, &cur.accelerator, cur.max_batch) {
-        return goes(format!(
-            "a full batch of {from} is over the ITL target by the model"
-        ));
+        return leave(
+            alloc,
+            plan,
+            format!("a full batch of {from} is over the ITL target by the model"),
+        );
     } else if kept_cost - new_cost <= need {
         format!(
             "it would save {:.1} of {kept_cost:.1} cents/h{at_held}, within the {need:.1} a \
              rollout must save (the larger of --kind-hysteresis, {:.0}% of {new_cost:.1}, and \
-             the start-up of {starting} pods of {}/{}, {:.0} s, over two scale-down windows, \
+             the start-up of {} pods of {}/{}, {:.0} s, over two scale-down windows, \
              {:.0} s)",
             (kept_cost - new_cost).max(0.0),
             settings.kind_hysteresis * 100.0,
+            starting(alloc.num_replicas),
             alloc.accelerator,
             alloc.max_batch,
             // In the servers' clock, as the start-up was learnt and the report's rates are.
@@ -155,11 +212,14 @@ pub(super) fn keep_kind(
             2.0 * window.as_secs_f64() * settings.time_scale
         )
     } else {
-        return goes(format!(
-            "it saves {:.1} of {kept_cost:.1} cents/h{at_held}, more than the {need:.1} a \
+        return goes(
+            plan,
+            format!(
+                "it saves {:.1} of {kept_cost:.1} cents/h{at_held}, more than the {need:.1} a \
              rollout must save",
-            kept_cost - new_cost
-        ));
+                kept_cost - new_cost
+            ),
+        );
     };
     plan.notes.push(format!(
         "{from} kept (not rolled out to {to}): {why}; {} replicas of it for the planned {:.1} \
@@ -185,12 +245,22 @@ pub(super) fn keep_kind(
 /// cents/h) for two and a half minutes.
 fn must_save(settings: &Settings, startup: Duration, new_cost: f64, starting: f64) -> f64 {
     let hysteresis = settings.kind_hysteresis * new_cost;
-    let payback = 2.0 * settings.scale_down_window.as_secs_f64();
-    if startup.is_zero() || payback <= 0.0 {
+    if startup.is_zero() || settings.scale_down_window.is_zero() {
         // Nothing to pay back, or no horizon to pay it back in: the hysteresis alone.
         return hysteresis;
     }
-    hysteresis.max(starting * startup.as_secs_f64() / payback)
+    hysteresis.max(start_up_cost(settings, startup, starting))
+}
+
+/// The start-up of pods costing `starting` cents/h, `startup` long, spread over the payback
+/// horizon of two scale-down windows, cents/h (0 with nothing to pay back, or no horizon to
+/// pay it back in).
+fn start_up_cost(settings: &Settings, startup: Duration, starting: f64) -> f64 {
+    let payback = 2.0 * settings.scale_down_window.as_secs_f64();
+    if startup.is_zero() || payback <= 0.0 {
+        return 0.0;
+    }
+    starting * startup.as_secs_f64() / payback
 }
 
 /// The replicas a scale-down of `cur` to `replicas` may go to, on what the pods have shown:

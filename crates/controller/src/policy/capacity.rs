@@ -42,6 +42,8 @@ pub(super) struct Units<'a> {
 pub(super) struct Kept {
     /// Replicas that carry the planned demand within the targets.
     pub(super) replicas: i64,
+    /// The batch cap sized: the one asked for, or the batch rule's when asked for none (0).
+    pub(super) batch: i64,
     /// Cents/hour of one replica.
     pub(super) unit_cost: f64,
     /// Planned demand, requests/min.
@@ -260,7 +262,8 @@ impl<'a> Units<'a> {
         self.size_kind(server, &kind.accelerator, kind.max_batch)
     }
 
-    /// [`Units::size`] of `accelerator` at batch cap `cap`.
+    /// [`Units::size`] of `accelerator` at batch cap `cap`; at the batch rule's cap for it
+    /// (as the optimizer sizes a new kind) when `cap` is 0.
     pub(super) fn size_kind(
         &self,
         server: &str,
@@ -282,11 +285,15 @@ impl<'a> Units<'a> {
         let ctx = ServerContext::new(&self.system, index)
             .map_err(|e| format!("no candidate at all: {e:?}"))?;
         let ctx = ServerContext { spec: &spec, ..ctx };
-        let c = create(&self.system, &ctx, acc, BatchSizing::default(), &self.cache)
-            .map_err(|e| e.to_string())?;
+        // The system's batch rule: it sets the cap when none is asked for, and is moot when
+        // one is.
+        let sizing = BatchSizing::parse(&self.system.spec.optimizer_data.optimizer.batch_sizing)
+            .unwrap_or_default();
+        let c = create(&self.system, &ctx, acc, sizing, &self.cache).map_err(|e| e.to_string())?;
         let replicas = i64::try_from(c.replicas).unwrap_or(i64::MAX);
         Ok(Kept {
             replicas,
+            batch: i64::from(c.batch),
             unit_cost: if c.replicas > 0 {
                 c.cost / c.replicas as f64
             } else {

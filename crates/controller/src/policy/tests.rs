@@ -1987,6 +1987,69 @@ fn a_cap_whose_full_batch_breaks_the_itl_target_is_no_kind_to_keep() {
     assert_eq!(keep(40, "scaled", 3), 40);
 }
 
+/// A kind that must go goes the cheapest way out, its start-up and the scale-down window's
+/// pods included: the optimizer's kind, or the same accelerator at the batch rule's cap. On
+/// the ramp benchmark llama's G2/28 went to the optimizer's MI300X/65, found cheaper at its
+/// own count: the window held 4 of them, the rollout ran 11 while the new pods started (the
+/// 9 G2 pods serving), and G2/26 came back six minutes later.
+#[test]
+fn a_kind_that_must_go_goes_the_cheapest_way_out() {
+    // G2/40 under a 50 ms ITL target (a full batch of 40 takes 55.4 ms, see
+    // `a_cap_whose_full_batch_breaks_the_itl_target_is_no_kind_to_keep`; the rule's cap is
+    // 34), on a settled measurement; the optimizer asks for 1 H100/64 pod at `unit` cents/h.
+    let leave_for = |unit: f64| {
+        let mut s = server(100.0, 500.0, 40.0);
+        s.current_alloc.max_batch = 40;
+        let o = observed(4, 100.0, 0.0);
+        let start = Instant::now();
+        let mut p = Policy::new(Settings::default());
+        let mut out = (String::new(), 0, 0);
+        let mut notes = Vec::new();
+        for k in 0..3 {
+            let now = start + Duration::from_secs(30 * k);
+            let mut planned = vec![s.clone()];
+            let mut plans = p.plan(
+                &mut planned,
+                &ModelData::default(),
+                std::slice::from_ref(&o),
+                &targets,
+                now,
+            );
+            let mut sys = system(&planned, PLENTY);
+            sys.optimizer_data.optimizer.batch_sizing = "fit".into();
+            sys.service_class_data.service_classes[0].model_targets[0].slo_itl = 50.0;
+            let mut allocations = decided(1, 64);
+            let h100 = allocations.get_mut("s").unwrap();
+            (h100.accelerator, h100.cost) = ("H100".into(), unit);
+            p.settle(
+                &mut allocations,
+                &sys,
+                std::slice::from_ref(&s),
+                std::slice::from_ref(&o),
+                &mut plans,
+                now,
+            );
+            let a = &allocations["s"];
+            out = (a.accelerator.clone(), a.max_batch, a.num_replicas);
+            notes = plans["s"].notes.clone();
+        }
+        (out, notes)
+    };
+    // At its list price (75 cents/h), 1 H100 pod costs less than the 4 G2 pods (92), but the
+    // window holds what the 4 carried, and 4 H100 pods start while 4 G2 pods serve: G2/34.
+    let (kind, notes) = leave_for(75.0);
+    assert_eq!((kind.0.as_str(), kind.1), ("G2", 34), "{notes:?}");
+    assert!(kind.2 >= 4, "{kind:?}");
+    let said = notes.iter().any(|n| {
+        n.starts_with("G2/34 rolled out from G2/40: a full batch of G2/40 is over the ITL target")
+            && n.contains("and H100/64, ")
+    });
+    assert!(said, "{notes:?}");
+    // At 5 cents/h the H100 pod costs less over the horizon too: it goes there.
+    let (kind, notes) = leave_for(5.0);
+    assert_eq!((kind.0.as_str(), kind.1), ("H100", 64), "{notes:?}");
+}
+
 #[test]
 fn the_model_reads_the_typical_spread_of_output_lengths_not_one_windows() {
     // Windows measuring 0.5, 0.45, 0.55, then one at 0.9 (a few long requests) and one too
@@ -2240,6 +2303,43 @@ fn the_pods_of_a_rise_go_once_it_was_due_or_the_load_fell_behind_it() {
     // line, and 186 is far behind the 220 it expected.
     let slower = run(&[183.0, 186.0, 189.0, 189.0], 5.0);
     assert_eq!(slower, [14, 9, 9, 9], "{slower:?}");
+}
+
+/// A rate some ready pods are missing from (Prometheus has not scraped them yet) is no
+/// verdict on a rise: its pods stay until a complete measurement falls behind it, or it was
+/// due.
+#[test]
+fn a_rate_missing_ready_pods_does_not_end_a_rise() {
+    let (settings, at) = rise_settings();
+    let mut p = Policy::new(settings);
+    plan_a_rise_of_100(&mut p, at);
+    let mut s = server(172.0, 200.0, 40.0);
+    s.current_alloc.num_replicas = 14;
+    // Two cycles on, 172 and 190 req/min (error 10): within three errors of the 200 and 220
+    // the rise expects.
+    let mut o = observed(14, 100.0, 0.0);
+    o.demand.rate_error = 10.0;
+    for (i, rpm) in [(5, 172.0), (6, 190.0)] {
+        s.current_alloc.load.arrival_rate = rpm;
+        let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), at(i));
+        assert_eq!(a.num_replicas, 14, "{plan:?}");
+    }
+    // Then 14 ready, 4 of them not scraped: 130 req/min from the 10 that report, and the
+    // trend's expectation stands in, short of the 240 the rise expects by more than three
+    // errors. No verdict: the rise's pods stay.
+    s.current_alloc.load.arrival_rate = 130.0;
+    let mut partial = o.clone();
+    partial.pods.truncate(10);
+    partial.sources = vec![FieldSource {
+        field: "arrivalRate".into(),
+        source: Source::PrometheusPartial,
+    }];
+    let (a, plan) = cycle(&mut p, &s, &partial, decided(4, 38), at(7));
+    assert_eq!(a.num_replicas, 14, "{plan:?}");
+    // Every pod scraped, and the load fell to 160: far behind the line, the rise's pods go.
+    s.current_alloc.load.arrival_rate = 160.0;
+    let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), at(8));
+    assert!(a.num_replicas < 14, "{plan:?}");
 }
 
 #[test]
