@@ -28,7 +28,11 @@ const SCALE_DOWN_BAND: f64 = 0.1;
 /// whatever it saves, but only on a settled measurement and after a scale-down window of the
 /// kind: the model's ITL at a full batch rests on the tuned split between alpha and gamma,
 /// which moves while the tuner learns (on the ramp benchmark llama went MI250/45 -> G2/39 ->
-/// G2/34 -> MI250/45 in its first 90 s when such a cap went at once).
+/// G2/34 -> MI250/45 in its first 90 s when such a cap went at once). A kind that must go for
+/// its batch cap goes the cheapest way out over the same horizon, start-up included: the
+/// optimizer's kind, or the current accelerator at the batch rule's cap for it (the optimizer
+/// prices neither the pods the window holds nor the start-up, and a change of accelerator
+/// changes the count the most). `startup_of` is the start-up of an accelerator's pods.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn keep_kind(
     units: &Units<'_>,

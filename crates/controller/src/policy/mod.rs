@@ -117,11 +117,21 @@ const RELAX: f64 = 0.05;
 const RELAX_AGREED: f64 = 0.25;
 /// Measured latency at most this fraction over the model's prediction: the model agrees.
 const AGREES: f64 = 0.1;
-/// A load whose median of the last measurements has fallen this many standard errors below its highest over
-/// the scale-down window is falling for real, not wobbling: the window shrinks to
-/// [`FALL_WINDOW`] of itself, so capacity follows a real fall a cycle behind instead of a
-/// whole window.
+/// A load this many standard errors below a rise's line has fallen behind it.
 const FALL_ERRORS: f64 = 3.0;
+/// A load whose median of the last measurements has fallen this many standard errors below its
+/// highest over the scale-down window is falling for real, not wobbling: the window shrinks to
+/// [`FALL_WINDOW`] of itself, so capacity follows a real fall a cycle behind instead of a
+/// whole window. Three standard errors of a difference of two measurements (`sqrt(2)` of
+/// one), and then some: the highest of the window's medians is itself the highest of up to
+/// ten noisy values. At three errors of one measurement a flat load fell for real about once
+/// in a 40-minute run per server (the cycle records of two runs of the ramp benchmark and
+/// one of drift, replayed: 6 onsets on their flat parts, 0 at 4.24); each shortened the window
+/// to one cycle, and the pods went and came back (mixtral 6 -> 5 -> 6 at minutes 8-9 of the
+/// ramp at 90 req/min). A real fall is seen up to a cycle later (the ramp's five-minute fall
+/// from 5x, from minute 25, at minutes 27-28 instead of 26.5-27.5 on the same records);
+/// until then the window holds its pods, as it does on any fall it is not sure of.
+const FALL_VERDICT_ERRORS: f64 = 3.0 * std::f64::consts::SQRT_2;
 /// The fraction of the scale-down window that holds while the load falls for real: 30 s of
 /// the default 300 s, the cycle before. What keeps the pods from going faster than the load is
 /// the floor in proportion to its fall (in `settle`), not the window. A third of it (100 s)
@@ -444,10 +454,10 @@ impl ServerState {
     }
 
     /// Whether the load falls for real: the median of the last measurements is more than
-    /// [`FALL_ERRORS`] standard errors (`error`) below its highest over the window.
+    /// [`FALL_VERDICT_ERRORS`] standard errors (`error`) below its highest over the window.
     fn falling(&self, error: f64) -> bool {
         let (highest, last) = self.fall();
-        error > 0.0 && highest - last > FALL_ERRORS * error
+        error > 0.0 && highest - last > FALL_VERDICT_ERRORS * error
     }
 
     /// The rate to plan from: the measurement, or the median of the last [`RAW_CYCLES`]

@@ -1424,6 +1424,16 @@ fn a_real_fall_shortens_the_scale_down_window_and_a_wobble_does_not() {
     ];
     let (out, _) = run(&wobble, &asks);
     assert!(out.iter().all(|a| a.num_replicas == 6), "{out:?}");
+    // A flat load read high for three cycles (220, error 5) and back at 200: its median is
+    // 4 errors of one measurement below the highest, 2.8 of a difference of two. No fall:
+    // the 12 pods asked at the top are held for the whole window (at three errors of one
+    // measurement the window went to a cycle, and a pod with it).
+    let high = [
+        200.0, 200.0, 220.0, 220.0, 220.0, 200.0, 200.0, 200.0, 200.0, 200.0,
+    ];
+    let asks = [12, 12, 12, 12, 12, 11, 11, 11, 11, 11];
+    let (out, _) = run(&high, &asks);
+    assert!(out.iter().all(|a| a.num_replicas == 12), "{out:?}");
 }
 
 #[test]
@@ -1720,8 +1730,10 @@ fn a_real_fall_is_followed_a_cycle_behind() {
             plan.notes.iter().any(|n| n.contains("falling")),
         ));
     }
-    // From the second cycle of the fall on, a cycle behind the asks.
-    for k in 4..out.len() {
+    // From the third cycle of the fall on (when the median of the last three measurements is
+    // more than three errors of a difference below the highest), a cycle behind the asks.
+    assert!(!out[4].2 && out[5].2, "{out:?}");
+    for k in 5..out.len() {
         assert_eq!(out[k].1, out[k - 1].0, "{out:?}");
     }
 }
