@@ -1918,6 +1918,17 @@ fn a_cap_above_the_batch_rule_is_no_kind_to_keep() {
         now,
     );
     assert_eq!(a.max_batch, 60);
+    // At 650 tokens the cache holds 59.9 requests, not 59: a cap of 65 is within 10% of it.
+    s.current_alloc.load.avg_out_tokens = 522;
+    s.current_alloc.max_batch = 65;
+    let (a, plan) = cycle(
+        &mut Policy::new(Settings::default()),
+        &s,
+        &o,
+        decided(4, 38),
+        now,
+    );
+    assert_eq!(a.max_batch, 65, "{plan:?}");
 }
 
 #[test]
