@@ -1894,41 +1894,23 @@ fn one_window_of_long_requests_does_not_make_a_cap_too_large() {
 
 #[test]
 fn a_cap_above_the_batch_rule_is_no_kind_to_keep() {
-    // G2 holds 76 requests of 512 tokens; at 640 tokens a request its KV cache holds 60, and
-    // a current cap may stay up to 10% over that (66). Pods at a cap of 70 go to the
-    // optimizer's 38 even on the loop's first, thin window, where an allowed cap is kept.
-    let mut s = server(100.0, 500.0, 40.0);
-    s.current_alloc.max_batch = 70;
-    let o = observed(4, 100.0, 0.0);
-    let now = Instant::now();
-    let (a, plan) = cycle(
-        &mut Policy::new(Settings::default()),
-        &s,
-        &o,
-        decided(4, 38),
-        now,
-    );
-    assert_eq!(a.max_batch, 38, "{plan:?}");
-    s.current_alloc.max_batch = 60;
-    let (a, _) = cycle(
-        &mut Policy::new(Settings::default()),
-        &s,
-        &o,
-        decided(4, 38),
-        now,
-    );
-    assert_eq!(a.max_batch, 60);
-    // At 650 tokens the cache holds 59.9 requests, not 59: a cap of 65 is within 10% of it.
-    s.current_alloc.load.avg_out_tokens = 522;
-    s.current_alloc.max_batch = 65;
-    let (a, plan) = cycle(
-        &mut Policy::new(Settings::default()),
-        &s,
-        &o,
-        decided(4, 38),
-        now,
-    );
-    assert_eq!(a.max_batch, 65, "{plan:?}");
+    // G2 holds 76 requests of 512 tokens; at 640 tokens a request its KV cache holds 60.8, and
+    // a current cap may stay up to 10% over that (66.9). Pods at a cap of 70 go to the
+    // optimizer's 38 even on the loop's first, thin window, where an allowed cap is kept. At
+    // 650 tokens it holds 59.9 requests, not 59: a cap of 65 is within 10% of it.
+    let first_cycle = |out_tokens: i64, cap: i64| {
+        let mut s = server(100.0, 500.0, 40.0);
+        s.current_alloc.load.avg_out_tokens = out_tokens;
+        s.current_alloc.max_batch = cap;
+        let o = observed(4, 100.0, 0.0);
+        let mut p = Policy::new(Settings::default());
+        let (a, plan) = cycle(&mut p, &s, &o, decided(4, 38), Instant::now());
+        (a.max_batch, plan)
+    };
+    for (out_tokens, cap, kept) in [(512, 70, 38), (512, 60, 60), (522, 65, 65)] {
+        let (batch, plan) = first_cycle(out_tokens, cap);
+        assert_eq!(batch, kept, "{out_tokens} tokens, cap {cap}: {plan:?}");
+    }
 }
 
 #[test]
@@ -1964,6 +1946,48 @@ fn planned_at(p: &mut Policy, s: ServerSpec, at: Instant) -> ServerSpec {
     planned.remove(0)
 }
 
+/// `cycles` cycles, 30 s apart, of 4 pods of G2 at batch cap `cap` measured at 100 req/min,
+/// under a 50 ms ITL target and the batch rule `sizing`, the optimizer deciding `decision`
+/// each time: the last cycle's allocation and plan.
+fn under_a_50_ms_itl_target(
+    cap: i64,
+    sizing: &str,
+    cycles: u64,
+    decision: &BTreeMap<String, AllocationData>,
+) -> (AllocationData, ServerPlan) {
+    let mut s = server(100.0, 500.0, 40.0);
+    s.current_alloc.max_batch = cap;
+    let o = observed(4, 100.0, 0.0);
+    let start = Instant::now();
+    let mut p = Policy::new(Settings::default());
+    let mut last = None;
+    for k in 0..cycles {
+        let now = start + Duration::from_secs(30 * k);
+        let mut planned = vec![s.clone()];
+        let mut plans = p.plan(
+            &mut planned,
+            &ModelData::default(),
+            std::slice::from_ref(&o),
+            &targets,
+            now,
+        );
+        let mut sys = system(&planned, PLENTY);
+        sys.optimizer_data.optimizer.batch_sizing = sizing.into();
+        sys.service_class_data.service_classes[0].model_targets[0].slo_itl = 50.0;
+        let mut allocations = decision.clone();
+        p.settle(
+            &mut allocations,
+            &sys,
+            std::slice::from_ref(&s),
+            std::slice::from_ref(&o),
+            &mut plans,
+            now,
+        );
+        last = Some((allocations["s"].clone(), plans["s"].clone()));
+    }
+    last.expect("at least one cycle")
+}
+
 #[test]
 fn a_cap_whose_full_batch_breaks_the_itl_target_is_no_kind_to_keep() {
     // G2 at 128 + 512 tokens: the model's ITL at occupancy b is 17.73 + 0.967 (b - 1) ms, so
@@ -1972,37 +1996,10 @@ fn a_cap_whose_full_batch_breaks_the_itl_target_is_no_kind_to_keep() {
     // measurement, though it saves nothing; not on the loop's first, thin window. 38 is kept,
     // and under the reference rule so is 40.
     let keep = |cap: i64, sizing: &str, cycles: u64| {
-        let mut s = server(100.0, 500.0, 40.0);
-        s.current_alloc.max_batch = cap;
-        let o = observed(4, 100.0, 0.0);
-        let start = Instant::now();
-        let mut p = Policy::new(Settings::default());
-        let mut batch = 0;
-        for k in 0..cycles {
-            let now = start + Duration::from_secs(30 * k);
-            let mut planned = vec![s.clone()];
-            let mut plans = p.plan(
-                &mut planned,
-                &ModelData::default(),
-                std::slice::from_ref(&o),
-                &targets,
-                now,
-            );
-            let mut sys = system(&planned, PLENTY);
-            sys.optimizer_data.optimizer.batch_sizing = sizing.into();
-            sys.service_class_data.service_classes[0].model_targets[0].slo_itl = 50.0;
-            let mut allocations = priced(decided(4, 34), 23.0 * 4.0);
-            p.settle(
-                &mut allocations,
-                &sys,
-                std::slice::from_ref(&s),
-                std::slice::from_ref(&o),
-                &mut plans,
-                now,
-            );
-            batch = allocations["s"].max_batch;
-        }
-        batch
+        let decision = priced(decided(4, 34), 23.0 * 4.0);
+        under_a_50_ms_itl_target(cap, sizing, cycles, &decision)
+            .0
+            .max_batch
     };
     assert_eq!(keep(40, "fit", 1), 40, "the first window");
     assert_eq!(keep(40, "fit", 3), 34);
@@ -2021,42 +2018,11 @@ fn a_kind_that_must_go_goes_the_cheapest_way_out() {
     // `a_cap_whose_full_batch_breaks_the_itl_target_is_no_kind_to_keep`; the rule's cap is
     // 34), on a settled measurement; the optimizer asks for 1 H100/64 pod at `unit` cents/h.
     let leave_for = |unit: f64| {
-        let mut s = server(100.0, 500.0, 40.0);
-        s.current_alloc.max_batch = 40;
-        let o = observed(4, 100.0, 0.0);
-        let start = Instant::now();
-        let mut p = Policy::new(Settings::default());
-        let mut out = (String::new(), 0, 0);
-        let mut notes = Vec::new();
-        for k in 0..3 {
-            let now = start + Duration::from_secs(30 * k);
-            let mut planned = vec![s.clone()];
-            let mut plans = p.plan(
-                &mut planned,
-                &ModelData::default(),
-                std::slice::from_ref(&o),
-                &targets,
-                now,
-            );
-            let mut sys = system(&planned, PLENTY);
-            sys.optimizer_data.optimizer.batch_sizing = "fit".into();
-            sys.service_class_data.service_classes[0].model_targets[0].slo_itl = 50.0;
-            let mut allocations = decided(1, 64);
-            let h100 = allocations.get_mut("s").unwrap();
-            (h100.accelerator, h100.cost) = ("H100".into(), unit);
-            p.settle(
-                &mut allocations,
-                &sys,
-                std::slice::from_ref(&s),
-                std::slice::from_ref(&o),
-                &mut plans,
-                now,
-            );
-            let a = &allocations["s"];
-            out = (a.accelerator.clone(), a.max_batch, a.num_replicas);
-            notes = plans["s"].notes.clone();
-        }
-        (out, notes)
+        let mut decision = decided(1, 64);
+        let h100 = decision.get_mut("s").unwrap();
+        (h100.accelerator, h100.cost) = ("H100".into(), unit);
+        let (a, plan) = under_a_50_ms_itl_target(40, "fit", 3, &decision);
+        ((a.accelerator, a.max_batch, a.num_replicas), plan.notes)
     };
     // At its list price (75 cents/h), 1 H100 pod costs less than the 4 G2 pods (92), but the
     // window holds what the 4 carried, and 4 H100 pods start while 4 G2 pods serve: G2/34.
