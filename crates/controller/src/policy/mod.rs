@@ -123,13 +123,13 @@ const FALL_ERRORS: f64 = 3.0;
 /// highest over the scale-down window is falling for real, not wobbling: the window shrinks to
 /// [`FALL_WINDOW`] of itself, so capacity follows a real fall a cycle behind instead of a
 /// whole window. Three standard errors of a difference of two measurements (`sqrt(2)` of
-/// one), and then some: the highest of the window's medians is itself the highest of up to
-/// ten noisy values. At three errors of one measurement a flat load fell for real about once
-/// in a 40-minute run per server (the cycle records of two runs of the ramp benchmark and
-/// one of drift, replayed: 6 onsets on their flat parts, 0 at 4.24); each shortened the window
-/// to one cycle, and the pods went and came back (mixtral 6 -> 5 -> 6 at minutes 8-9 of the
-/// ramp at 90 req/min). A real fall is seen up to a cycle later (the ramp's five-minute fall
-/// from 5x, from minute 25, at minutes 27-28 instead of 26.5-27.5 on the same records);
+/// one); the highest of the window's medians is itself the highest of up to ten noisy values,
+/// so even that leans towards a fall. At three errors of one measurement a flat load fell for
+/// real in two runs of three per server (the cycle records of two runs of the ramp benchmark
+/// and one of drift, replayed: 6 onsets on their flat parts, 0 at 4.24); in both ramp runs one
+/// shortened the window to a cycle, and a pod went and came back (mixtral 6 -> 5 -> 6 at
+/// minutes 8-9 at 90 req/min). A real fall is seen up to a cycle later (the ramp's five-minute
+/// fall from 5x, from minute 25, at minutes 27-28 instead of 26.5-27.5 on the same records);
 /// until then the window holds its pods, as it does on any fall it is not sure of.
 const FALL_VERDICT_ERRORS: f64 = 3.0 * std::f64::consts::SQRT_2;
 /// The fraction of the scale-down window that holds while the load falls for real: 30 s of
