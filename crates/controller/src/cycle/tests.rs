@@ -256,6 +256,9 @@ async fn each_stage_gets_what_the_one_before_produced() {
         .collect();
     assert_eq!(names, ["a", "b"]);
     assert!(!system.accelerator_data.accelerators.is_empty());
+    // The data names no batch rule: the loop asks for `fit` (within the catalog's
+    // maxBatchSize and KV cache), not the reference's `scaled`.
+    assert_eq!(system.optimizer_data.optimizer.batch_sizing, "fit");
     // The actuator gets the decision, every Deployment collected, and both kinds of unplaced
     // servers with their codes (the optimizer's and the collector's).
     let request = &asked.apply[0];

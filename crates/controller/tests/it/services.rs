@@ -1,7 +1,7 @@
 //! The controller as a client of the collector, the optimizer and the actuator: where it looks
 //! for them, the token it sends, how their failures are named, and servers left unplaced.
 
-use crate::cycles::{collected, samples, start};
+use crate::cycles::{collected, reference_samples, samples, start};
 use crate::fakes::{self, CollectorState, FakeActuator};
 use clap::Parser;
 use inferno_controller::args::Args;
@@ -24,7 +24,7 @@ const TOKEN: &str = "services-test-token-0123456789";
 fn stages(endpoints: Endpoints, credential: Option<Credential>) -> Stages {
     Stages {
         ports: Clients::connect(endpoints, credential).unwrap(),
-        source: Source::Dir(samples("small")),
+        source: Source::Dir(reference_samples("small")),
         dynamic: false,
         deadlines: Deadlines {
             collect: Duration::from_secs(10),
