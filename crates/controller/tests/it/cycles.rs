@@ -15,25 +15,28 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The sample data `name` with the reference's batch rule named (`scaled`): the loop asks for
+/// The small samples with the reference's batch rule named (`scaled`): the loop asks for
 /// `fit` when the data names none, and the figures these tests check are the reference's
-/// solution of the samples. A copy of its own per call.
-pub(crate) fn reference_samples(name: &str) -> PathBuf {
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("inferno-samples-{name}-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(samples(name)).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-    let optimizer = dir.join("optimizer-data.json");
-    let mut data: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&optimizer).unwrap()).unwrap();
-    data["optimizer"]["batchSizing"] = "scaled".into();
-    std::fs::write(&optimizer, data.to_string()).unwrap();
-    dir
+/// solution of the samples. One copy per test process, under cargo's temporary directory for
+/// integration tests (inside the target directory), written before any test reads it.
+pub(crate) fn reference_samples() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("reference-samples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(samples("small")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+        let optimizer = dir.join("optimizer-data.json");
+        let mut data: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&optimizer).unwrap()).unwrap();
+        data["optimizer"]["batchSizing"] = "scaled".into();
+        std::fs::write(&optimizer, data.to_string()).unwrap();
+        dir
+    })
+    .clone()
 }
 
 pub(crate) fn samples(name: &str) -> PathBuf {
@@ -196,7 +199,7 @@ pub(crate) async fn start_with(
 async fn a_cycle_collects_optimizes_and_applies() {
     let log = std::env::temp_dir().join(format!("inferno-cycles-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let l = start(reference_samples("small"), Some(log.clone())).await;
+    let l = start(reference_samples(), Some(log.clone())).await;
     let report = l.runner.invoke(false).await.unwrap();
     assert_eq!(report.outcome, "ok", "{}", report.reason);
     assert_eq!(report.servers.len(), 15);
@@ -238,7 +241,7 @@ async fn a_cycle_collects_optimizes_and_applies() {
 
 #[tokio::test]
 async fn dry_run_applies_nothing() {
-    let l = start(reference_samples("small"), None).await;
+    let l = start(reference_samples(), None).await;
     let report = l.runner.invoke(true).await.unwrap();
     assert_eq!(
         (report.outcome.name(), report.dry_run, report.changes),
@@ -249,7 +252,7 @@ async fn dry_run_applies_nothing() {
 
 #[tokio::test]
 async fn no_servers_skips_optimize_and_apply() {
-    let l = start(reference_samples("small"), None).await;
+    let l = start(reference_samples(), None).await;
     l.collector.lock().unwrap().response = v1::CollectResponse::default();
     let report = l.runner.invoke(false).await.unwrap();
     assert_eq!(report.outcome, "skipped");
@@ -259,7 +262,7 @@ async fn no_servers_skips_optimize_and_apply() {
 
 #[tokio::test]
 async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
-    let l = start(reference_samples("small"), None).await;
+    let l = start(reference_samples(), None).await;
     // A gate with no permit: the collector never answers.
     l.collector.lock().unwrap().gate = Some(Arc::new(tokio::sync::Semaphore::new(0)));
     let report = l.runner.invoke(false).await.unwrap();
@@ -278,7 +281,7 @@ async fn a_hung_collector_fails_the_cycle_by_its_deadline() {
 
 #[tokio::test]
 async fn a_killed_optimizer_fails_cleanly_and_recovers() {
-    let mut l = start(reference_samples("small"), None).await;
+    let mut l = start(reference_samples(), None).await;
     assert_eq!(l.runner.invoke(false).await.unwrap().outcome, "ok");
     l.optimizer_stop.take().unwrap().stop().await;
     let report = l.runner.invoke(false).await.unwrap();
@@ -306,7 +309,7 @@ async fn a_killed_optimizer_fails_cleanly_and_recovers() {
 
 #[tokio::test]
 async fn concurrent_invocations_are_coalesced() {
-    let l = start(reference_samples("small"), None).await;
+    let l = start(reference_samples(), None).await;
     // The first cycle is held in its collect stage until every other call has been made, so
     // the outcome does not depend on how fast this machine is.
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
@@ -381,7 +384,7 @@ async fn missing_data_at_start_fails_with_the_file_named() {
 #[tokio::test]
 async fn invoke_over_http_and_grpc() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = start(reference_samples("small"), None).await;
+    let l = start(reference_samples(), None).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(inferno_controller::server::run(

@@ -24,7 +24,7 @@ const TOKEN: &str = "services-test-token-0123456789";
 fn stages(endpoints: Endpoints, credential: Option<Credential>) -> Stages {
     Stages {
         ports: Clients::connect(endpoints, credential).unwrap(),
-        source: Source::Dir(reference_samples("small")),
+        source: Source::Dir(reference_samples()),
         dynamic: false,
         deadlines: Deadlines {
             collect: Duration::from_secs(10),
