@@ -229,6 +229,8 @@ async fn run_stages<P: Ports>(
         if o.batch_sizing.is_empty() {
             o.batch_sizing = "fit".into();
         }
+        // A kind just rolled out stays; the optimizer places the others around it.
+        policy.pin_young_kinds(&mut planning, &mut plans, now);
         for s in &spec.server_data.servers {
             let obs = collected.observations.iter().find(|o| o.server == s.name);
             if let (Some(plan), Some(check)) = (

@@ -188,11 +188,12 @@ pub(super) fn keep_kind(
         // new kind's untried ones): llama went 2xG2 -> MI300X -> 2xG2 a minute apart at a
         // constant load.
         format!(
-            "the pods became {}/{} {:.0} s ago; a kind stays {} s",
+            "the pods became {}/{} {:.0} s ago; a kind stays {:.0} s",
             cur.accelerator,
             cur.max_batch,
-            age.as_secs_f64(),
-            window.as_secs()
+            // In the servers' clock, as the rates and the start-ups are.
+            age.as_secs_f64() * settings.time_scale,
+            window.as_secs_f64() * settings.time_scale
         )
     } else if !units.cap_meets_itl(server, &cur.accelerator, cur.max_batch) {
         return leave(

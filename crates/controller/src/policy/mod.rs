@@ -1068,6 +1068,88 @@ impl Policy {
         plans
     }
 
+    /// Between [`Policy::plan`] and the optimizer: asks the optimizer to keep a server on its
+    /// GPU type (`keepAccelerator`) while its pods' kind is younger than a scale-down window,
+    /// if that type, all of it, can carry the planned demand at the kind's batch cap; and says
+    /// so in the server's plan. `system` is what the optimizer will be asked (planned demand,
+    /// tuned parameters, tightened targets). A server the data pins already, a kind the loop
+    /// never saw change (the one it found when it started), or one the catalog cannot size is
+    /// left to the optimizer.
+    ///
+    /// The loop keeps a young kind anyway (`calm::keep_kind`); told nothing, the optimizer
+    /// places every other server as if this one had moved, and where GPUs are short that is a
+    /// kind the other one cannot have: each cycle one server's answer took the units the
+    /// other's young kind held, and the other was forced out of a kind with no room. On the
+    /// shortage benchmark llama went MI300X/71 -> L40S/4 -> MI250/39 -> 2xMI300X/66 ->
+    /// MI300X/66 -> L40S/4 -> MI300X/67 -> L40S/4 in consecutive 30 s cycles, each a rollout of
+    /// every pod, none of whose 60 s start-ups ended before the next. A kind that cannot carry
+    /// the load even with its whole type must go whatever the others do, and pinned it held
+    /// mixtral on 2 MI300X pods (the 2 units the scenario has) for five minutes of a queue.
+    pub fn pin_young_kinds(
+        &self,
+        system: &mut SystemSpec,
+        plans: &mut BTreeMap<String, ServerPlan>,
+        now: Instant,
+    ) {
+        let window = self.settings.scale_down_window;
+        let units = Units::new(system, &BTreeMap::new());
+        let mut pinned = Vec::new();
+        for server in &system.server_data.servers {
+            let cur = &server.current_alloc;
+            let Some(age) = self
+                .servers
+                .get(&server.name)
+                .and_then(|st| st.kind_since)
+                .map(|t| now.saturating_duration_since(t))
+                .filter(|age| *age < window)
+            else {
+                continue;
+            };
+            if server.keep_accelerator || cur.accelerator.is_empty() {
+                continue;
+            }
+            let Ok(kept) = units.size(&server.name, cur) else {
+                continue;
+            };
+            // With no other server's allocation counted: the whole type.
+            let whole = units.room(&server.name, &cur.accelerator, &AllocationData::default());
+            if whole.is_some_and(|r| kept.replicas > r) {
+                continue;
+            }
+            pinned.push((
+                server.name.clone(),
+                format!(
+                    "{acc} kept for the optimizer (keepAccelerator), the other servers placed \
+                     around it: the pods became {acc}/{} {:.0} s ago, a kind stays {:.0} s, and \
+                     the planned {:.1} req/min need {} pods of it{}",
+                    cur.max_batch,
+                    // In the servers' clock, as the rates and the start-ups are.
+                    age.as_secs_f64() * self.settings.time_scale,
+                    window.as_secs_f64() * self.settings.time_scale,
+                    kept.planned_rpm,
+                    kept.replicas,
+                    whole.map_or(String::new(), |r| format!(
+                        " (the cluster has room for {r})"
+                    )),
+                    acc = cur.accelerator,
+                ),
+            ));
+        }
+        for (name, note) in pinned {
+            if let Some(s) = system
+                .server_data
+                .servers
+                .iter_mut()
+                .find(|s| s.name == name)
+            {
+                s.keep_accelerator = true;
+            }
+            if let Some(plan) = plans.get_mut(&name) {
+                plan.notes.push(note);
+            }
+        }
+    }
+
     /// After the optimizer: applies the guards and the stabilisation window to `allocations`
     /// (servers as observed, before [`Policy::plan`] changed their rate, in `servers`).
     /// `system` is what the optimizer was asked (the planned demand, the data it planned

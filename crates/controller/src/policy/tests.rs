@@ -2857,3 +2857,83 @@ fn a_cycle_on_demand_a_second_after_the_last_is_no_slope() {
         "a slope of {trend} req/min per second from a second's change of 4"
     );
 }
+
+#[test]
+fn a_young_kind_is_kept_by_the_optimizer_so_that_the_others_are_placed_around_it() {
+    use inferno_optimizer::{solve, SolveOptions};
+    let now = Instant::now();
+    let o = observed(4, 100.0, 0.0);
+    let g2 = server(100.0, 500.0, 40.0);
+    let mut h100 = g2.clone();
+    h100.current_alloc.accelerator = "H100".into();
+    h100.current_alloc.max_batch = 48;
+    let mut p = Policy::new(Settings::default());
+    // One cycle up to the optimizer with `capacity`: what it is asked, and the plan.
+    let mut ask = |s: &ServerSpec, at: Instant, capacity: &[(&str, i64)]| {
+        let mut planned = vec![s.clone()];
+        let mut plans = p.plan(
+            &mut planned,
+            &ModelData::default(),
+            std::slice::from_ref(&o),
+            &targets,
+            at,
+        );
+        let mut asked = system(&planned, capacity);
+        p.pin_young_kinds(&mut asked, &mut plans, at);
+        (asked, plans["s"].clone())
+    };
+    let placed = |asked: &SystemSpec| {
+        let solution = solve(asked, &SolveOptions::default());
+        solution.placements["s"].allocation.accelerator.clone()
+    };
+    let pinned = |asked: &SystemSpec| asked.server_data.servers[0].keep_accelerator;
+    // The kind a loop finds is as old as anyone knows: the optimizer may move it.
+    let (asked, plan) = ask(&g2, now, PLENTY);
+    assert!(!pinned(&asked), "{plan:?}");
+    // The pods became H100/48: for a scale-down window the optimizer keeps them on H100,
+    // where told nothing it places the server on G2, far cheaper (and would give another
+    // server the H100 units the loop keeps for this one).
+    let (mut asked, plan) = ask(&h100, now + Duration::from_secs(30), PLENTY);
+    assert!(pinned(&asked), "{plan:?}");
+    assert!(
+        plan.notes.iter().any(|n| n.contains(
+            "H100 kept for the optimizer (keepAccelerator), the other servers placed around \
+             it: the pods became H100/48 0 s ago, a kind stays 300 s, and the planned 110.0 \
+             req/min need 1 pods of it (the cluster has room for 1000)"
+        )),
+        "{plan:?}"
+    );
+    assert_eq!(placed(&asked), "H100");
+    asked.server_data.servers[0].keep_accelerator = false;
+    assert_eq!(placed(&asked), "G2");
+    let (asked, plan) = ask(&h100, now + Duration::from_secs(200), PLENTY);
+    assert!(pinned(&asked), "{plan:?}");
+    // A kind the whole of whose type cannot carry the load must go whatever the others do:
+    // the optimizer is free to move it.
+    let (asked, plan) = ask(
+        &h100,
+        now + Duration::from_secs(230),
+        &[("G2", 10), ("H100", 0)],
+    );
+    assert!(!pinned(&asked), "{plan:?}");
+    // A scale-down window after the change, the optimizer chooses again.
+    let (asked, plan) = ask(&h100, now + Duration::from_secs(331), PLENTY);
+    assert!(!pinned(&asked), "{plan:?}");
+    // A kind the catalog does not know is never pinned (the optimizer would leave the server
+    // unplaced), and a server the data pins is left as it is, without a note.
+    let mut unknown = h100.clone();
+    unknown.current_alloc.accelerator = "X100".into();
+    let (asked, _) = ask(&unknown, now + Duration::from_secs(360), PLENTY);
+    assert!(!pinned(&asked));
+    let mut by_data = h100.clone();
+    by_data.keep_accelerator = true;
+    let (asked, plan) = ask(&by_data, now + Duration::from_secs(390), PLENTY);
+    assert!(pinned(&asked));
+    assert!(
+        !plan
+            .notes
+            .iter()
+            .any(|n| n.contains("kept for the optimizer")),
+        "{plan:?}"
+    );
+}
