@@ -150,6 +150,25 @@ fn settle_first(p: &mut Policy, s: &ServerSpec, o: &Observation, now: Instant) {
     cycle(p, s, o, decided(4, 38), now - Duration::from_secs(30));
 }
 
+/// [`Policy::plan`] of `s` alone, without a catalog: the server as the optimizer is asked,
+/// and the plans.
+fn plan_one(
+    p: &mut Policy,
+    s: &ServerSpec,
+    o: &Observation,
+    now: Instant,
+) -> (Vec<ServerSpec>, BTreeMap<String, ServerPlan>) {
+    let mut planned = vec![s.clone()];
+    let plans = p.plan(
+        &mut planned,
+        &ModelData::default(),
+        std::slice::from_ref(o),
+        &targets,
+        now,
+    );
+    (planned, plans)
+}
+
 /// One cycle: plan, then settle `decision`; the allocation applied and the plan.
 fn cycle(
     p: &mut Policy,
@@ -1820,14 +1839,20 @@ fn a_scale_down_keeps_a_tenth_to_spare() {
     assert_eq!(a.num_replicas, 2, "{plan:?}");
 }
 
-#[test]
-fn a_kind_stays_a_scale_down_window_before_the_next_change() {
-    let now = Instant::now();
-    let o = observed(4, 100.0, 0.0);
+/// The server of [`server`] at 100 req/min on G2/38, and the same on H100/48.
+fn on_g2_and_h100() -> (ServerSpec, ServerSpec) {
     let g2 = server(100.0, 500.0, 40.0);
     let mut h100 = g2.clone();
     h100.current_alloc.accelerator = "H100".into();
     h100.current_alloc.max_batch = 48;
+    (g2, h100)
+}
+
+#[test]
+fn a_kind_stays_a_scale_down_window_before_the_next_change() {
+    let now = Instant::now();
+    let o = observed(4, 100.0, 0.0);
+    let (g2, h100) = on_g2_and_h100();
     let on_h100 = |mut d: BTreeMap<String, AllocationData>| {
         let a = d.get_mut("s").unwrap();
         a.accelerator = "H100".into();
@@ -1963,14 +1988,7 @@ fn under_a_50_ms_itl_target(
     let mut last = None;
     for k in 0..cycles {
         let now = start + Duration::from_secs(30 * k);
-        let mut planned = vec![s.clone()];
-        let mut plans = p.plan(
-            &mut planned,
-            &ModelData::default(),
-            std::slice::from_ref(&o),
-            &targets,
-            now,
-        );
+        let (planned, mut plans) = plan_one(&mut p, &s, &o, now);
         let mut sys = system(&planned, PLENTY);
         sys.optimizer_data.optimizer.batch_sizing = sizing.into();
         sys.service_class_data.service_classes[0].model_targets[0].slo_itl = 50.0;
@@ -2865,21 +2883,11 @@ fn a_young_kind_is_kept_by_the_optimizer_so_that_the_others_are_placed_around_it
     use inferno_optimizer::{solve, SolveOptions};
     let now = Instant::now();
     let o = observed(4, 100.0, 0.0);
-    let g2 = server(100.0, 500.0, 40.0);
-    let mut h100 = g2.clone();
-    h100.current_alloc.accelerator = "H100".into();
-    h100.current_alloc.max_batch = 48;
+    let (g2, h100) = on_g2_and_h100();
     let mut p = Policy::new(Settings::default());
     // One cycle up to the optimizer with `capacity`: what it is asked, and the plan.
     let mut ask = |s: &ServerSpec, at: Instant, capacity: &[(&str, i64)]| {
-        let mut planned = vec![s.clone()];
-        let mut plans = p.plan(
-            &mut planned,
-            &ModelData::default(),
-            std::slice::from_ref(&o),
-            &targets,
-            at,
-        );
+        let (planned, mut plans) = plan_one(&mut p, s, &o, at);
         let mut asked = system(&planned, capacity);
         p.pin_young_kinds(&mut asked, &mut plans, at);
         (asked, plans["s"].clone())
