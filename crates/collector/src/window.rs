@@ -340,17 +340,11 @@ mod tests {
     /// alone would have.
     fn shortened_on_a_flat_load(rpm: f64, cycles: u64, seed: u64) -> u32 {
         let w = Windows::around(60).unwrap();
-        let mut x = seed;
-        let mut uniform = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut draws = inferno_testkit::sequence::Xorshift::new(seed);
         let longest = 480;
         let tenths = (longest + cycles * 30) * 10;
         let arrivals: Vec<u32> = (0..tenths)
-            .map(|_| u32::from(uniform() < rpm / 600.0))
+            .map(|_| u32::from(draws.uniform() < rpm / 600.0))
             .collect();
         let mut shortened = 0;
         for c in 0..cycles {

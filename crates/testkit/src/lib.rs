@@ -17,6 +17,7 @@ pub mod http;
 pub mod kubectl;
 pub mod process;
 pub mod prometheus;
+pub mod sequence;
 pub mod tools;
 pub mod wait;
 

@@ -271,13 +271,8 @@ mod tests {
     #[test]
     fn random_noise_around_a_flat_load_rarely_orders_and_never_much() {
         // Uniform noise of +-10 req/min (sd 5.8) from a fixed xorshift sequence.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64 * 20.0 - 10.0
-        };
+        let mut draws = inferno_testkit::sequence::Xorshift::new(0x9E37_79B9_7F4A_7C15);
+        let mut next = move || draws.uniform() * 20.0 - 10.0;
         let start = Instant::now();
         let mut h = Holt::default();
         let mut ordered = 0;

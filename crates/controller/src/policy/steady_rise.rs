@@ -285,16 +285,12 @@ mod tests {
     /// (rate and its standard error from the count): the cycles that planned a rise, of
     /// `cycles`.
     fn flat_poisson(rpm: f64, window: u64, cycles: u64, seed: u64) -> u32 {
-        let mut x = seed;
-        let mut uniform = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut draws = inferno_testkit::sequence::Xorshift::new(seed);
         let tenths = (cycles * 30 + window) * 10;
         let p = rpm / 600.0;
-        let arrivals: Vec<u32> = (0..tenths).map(|_| u32::from(uniform() < p)).collect();
+        let arrivals: Vec<u32> = (0..tenths)
+            .map(|_| u32::from(draws.uniform() < p))
+            .collect();
         let start = Instant::now();
         let mut s = SteadyRise::default();
         let w = Duration::from_secs(window);

@@ -1196,14 +1196,9 @@ fn a_kind_kept_while_requests_queue_is_sized_for_itself_within_its_capacity() {
 
 #[test]
 fn settled_decisions_never_take_more_units_of_a_type_than_the_cluster_has() {
-    // xorshift: the same scenarios every run.
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    // The same scenarios every run.
+    let mut draws = inferno_testkit::sequence::Xorshift::new(0x2545_f491_4f6c_dd1d);
+    let mut next = move |n: u64| draws.next_u64() % n;
     let types = ["G2", "H100", "L40S", "MI300X"];
     let batches = [16, 38, 64];
     let paths = [
