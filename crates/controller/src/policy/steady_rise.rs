@@ -124,9 +124,9 @@ impl SteadyRise {
 /// the top of the ramp benchmark's rise mixtral read 446, 452 and 468 req/min on a plateau of
 /// 450, 11-16 below a line whose slope still said 56 req/min a minute, and 31 pods were
 /// ordered for 24 (the rise it planned held them two minutes). Replayed on the cycle records
-/// of two ramp runs and a diurnal run, this took every rise planned on the line after the
-/// ramp's top but two cycles of granite's, kept every one planned during the ramp, and two
-/// cycles of the diurnal's fifteen on its morning rise went (Holt's test plans those).
+/// of two ramp runs and a diurnal run, this took 9 of the 13 cycles that planned a rise on
+/// the line from the ramp's top on, kept every one planned during the ramp, and took 2 of the
+/// 19 on the diurnal's morning rise (docs/tuning.md, "Slow rises").
 fn stopped(used: &[(f64, f64, f64)], window: f64, error: f64) -> bool {
     let Some(&(last, ..)) = used.last() else {
         return false;
