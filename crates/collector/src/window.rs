@@ -173,9 +173,9 @@ impl Windows {
     /// part (the rest of window `i`). The two parts share no request, so this sees a step a
     /// longer window has half taken in, where the shortest window alone is too noisy to: on
     /// the many-server benchmark a server at 10 req/min stepped to 20 at minute 6 and read
-    /// 12-14 req/min over its 4 and 8 minute windows until minute 8.5 (its last minute held
-    /// 20 +- 4.5, within the 2 errors the test against the shortest window asks), and its
-    /// pods went 7 -> 5 meanwhile.
+    /// 10.7-14.0 req/min over its 4-minute window until minute 8 (its last minute held 20 +-
+    /// 4.5, within the 2 errors the test against the shortest window asks) and 14.5-15.0 over
+    /// 8 minutes from minute 9, and its pods went 7 -> 5 meanwhile.
     fn newer_half_rose(&self, arrived: &[Option<f64>], i: usize) -> bool {
         let (Some(Some(newer)), Some(Some(all))) = (arrived.get(i - 1), arrived.get(i)) else {
             return false;
